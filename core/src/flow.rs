@@ -1,0 +1,112 @@
+//! The flow key and the flow record.
+//!
+//! A flow is unidirectional: one 5-tuple seen at one observation point.
+//! The key includes the hypervisor host the frame was attributed to and the
+//! capture path, so the same packet seen through two mirrors becomes two
+//! observations (the collector and dashboard count each conversation once),
+//! never one double-counted flow.
+
+use std::net::IpAddr;
+
+/// How the metered frame reached the exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Encap {
+    /// Plain Ethernet, possibly 802.1Q / QinQ tagged (a SPAN port).
+    #[default]
+    Span,
+    /// ERSPAN type I (GRE 0x88BE, no ERSPAN header).
+    ErspanI,
+    /// ERSPAN type II (GRE 0x88BE, 8-byte header).
+    ErspanII,
+    /// ERSPAN type III (GRE 0x22EB, 12-byte header, optional subheader).
+    ErspanIII,
+    /// VXLAN overlay (UDP 4789).
+    Vxlan,
+    /// Geneve overlay (UDP 6081).
+    Geneve,
+}
+
+impl Encap {
+    /// Every variant, in a fixed order (for per-encapsulation counters).
+    pub const ALL: [Encap; 6] = [
+        Encap::Span,
+        Encap::ErspanI,
+        Encap::ErspanII,
+        Encap::ErspanIII,
+        Encap::Vxlan,
+        Encap::Geneve,
+    ];
+
+    /// Stable lower-case name used in metrics, JSON and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encap::Span => "span",
+            Encap::ErspanI => "erspan1",
+            Encap::ErspanII => "erspan2",
+            Encap::ErspanIII => "erspan3",
+            Encap::Vxlan => "vxlan",
+            Encap::Geneve => "geneve",
+        }
+    }
+
+    /// The code carried in NetFlow (see [`crate::netflow`]); inverse of
+    /// [`Encap::from_code`].
+    pub fn code(self) -> u8 {
+        match self {
+            Encap::Span => 0,
+            Encap::ErspanI => 1,
+            Encap::ErspanII => 2,
+            Encap::ErspanIII => 3,
+            Encap::Vxlan => 4,
+            Encap::Geneve => 5,
+        }
+    }
+
+    /// Decode a NetFlow code; unknown codes are `None`.
+    pub fn from_code(code: u8) -> Option<Encap> {
+        Encap::ALL.into_iter().find(|e| e.code() == code)
+    }
+}
+
+/// The key of one unidirectional flow at one observation point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).
+    pub proto: u8,
+    /// Innermost 802.1Q VLAN id of the metered frame (0 = untagged).
+    pub vlan: u16,
+    /// VXLAN / Geneve VNI the frame was carried in (0 = none).
+    pub vni: u32,
+    /// Observation domain (NetFlow Source ID) of the host the frame was
+    /// attributed to.
+    pub domain: u32,
+    /// How the frame was captured.
+    pub encap: Encap,
+    /// ERSPAN session id (0 when not ERSPAN).
+    pub session: u16,
+}
+
+/// Counters and attributes of one flow, as exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub key: FlowKey,
+    pub packets: u64,
+    /// Sum of inner IP total lengths (IPv4 total length, IPv6 payload + 40).
+    pub bytes: u64,
+    /// Time of the first packet, milliseconds since the Unix epoch.
+    pub first_ms: u64,
+    /// Time of the last packet, milliseconds since the Unix epoch.
+    pub last_ms: u64,
+    /// OR of the TCP flags seen.
+    pub tcp_flags: u8,
+    /// TOS / traffic class of the first packet.
+    pub tos: u8,
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    /// ICMP type * 256 + code (NetFlow ICMP_TYPE convention), 0 otherwise.
+    pub icmp_type_code: u16,
+}

@@ -1,0 +1,18 @@
+//! Shared core of eastwest.
+//!
+//! * [`wire`] — zero-copy views of the tunnel and tag formats a mirror wraps
+//!   frames in (802.1Q/QinQ, GRE, ERSPAN I/II/III, VXLAN), smoltcp style.
+//! * [`decap`] — `peel` unwraps those layers down to the metered inner frame.
+//! * [`flow`] — the flow key and record the exporter meters and exports.
+//! * [`netflow`] — the NetFlow v9 templates this project speaks.
+//! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy.
+//! * [`schema`] — the one ClickHouse schema definition (DDL, row struct,
+//!   column names).
+
+pub mod decap;
+pub mod flow;
+pub mod inventory;
+pub mod netflow;
+pub mod policy;
+pub mod schema;
+pub mod wire;

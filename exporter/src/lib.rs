@@ -1,0 +1,1 @@
+//! eastwest-exporter library.

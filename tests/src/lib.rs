@@ -1,0 +1,1 @@
+//! Shared harness for eastwest's end-to-end tests.

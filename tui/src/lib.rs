@@ -1,0 +1,1 @@
+//! eastwest-tui library.
