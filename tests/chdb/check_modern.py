@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Replay every statement eastwest issued on ClickHouse 18.16 through chdb.
+
+The test run starts Debian's ClickHouse 18.16 with query logging on. After
+the Rust tests have run the collector and the dashboard against it, this
+script reads back, from system.query_log, every statement the project's own
+client (User-Agent clickhouse-rs) issued and that 18.16 accepted, and runs
+each of them in chdb — the current ClickHouse, in process. A statement a
+modern server rejects fails the run.
+
+* DDL and SELECTs run as they were issued (bound values are already in the
+  text: the project binds on the client side).
+* `INSERT ... FORMAT RowBinary` carries its rows in the request body, which
+  the log does not keep: the same INSERT column list is checked with rows
+  read back from the 18.16 table (`FORMAT Values`).
+
+Usage: check_modern.py --url http://127.0.0.1:PORT
+"""
+
+import argparse
+import re
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import chdb.session
+
+
+def ch(url: str, sql: str) -> str:
+    req = urllib.request.Request(url, data=sql.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return resp.read().decode()
+
+
+INSERT_RE = re.compile(
+    r"^\s*INSERT\s+INTO\s+(?P<table>[`\w.]+)\s*\((?P<cols>[^)]*)\)\s*FORMAT\s+RowBinary\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", required=True, help="HTTP URL of the 18.16 test server")
+    args = ap.parse_args()
+
+    # The query log is flushed every second (scripts/clickhouse/config.xml.in).
+    time.sleep(2)
+    rows = ch(
+        args.url,
+        "SELECT query FROM system.query_log "
+        "WHERE type = 2 AND http_user_agent LIKE 'clickhouse-rs%' "
+        "ORDER BY event_time, query_start_time FORMAT JSONEachRow",
+    )
+    import json
+
+    seen = set()
+    statements = []
+    for line in rows.splitlines():
+        q = json.loads(line)["query"].strip()
+        if q and q not in seen:
+            seen.add(q)
+            statements.append(q)
+    if not statements:
+        print("chdb check: no statements from eastwest in the 18.16 query log", file=sys.stderr)
+        return 1
+
+    sess = chdb.session.Session()
+    version = sess.query("SELECT version()", "CSV").bytes().decode().strip()
+
+    # The log's order is only to the second, and tests run side by side, so
+    # replay by kind: databases, then tables and views (retrying those whose
+    # dependencies come later), then inserts, reads, and drops last.
+    def kind(q: str) -> str:
+        words = q.split(None, 2)
+        first = words[0].upper()
+        second = words[1].upper() if len(words) > 1 else ""
+        if INSERT_RE.match(q):
+            return "insert"
+        if first == "CREATE" and second == "DATABASE":
+            return "database"
+        if first in ("CREATE", "ALTER", "RENAME"):
+            return "ddl"
+        if first in ("DROP", "TRUNCATE"):
+            return "drop"
+        if first in ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS"):
+            return "select"
+        return "other"
+
+    order = ["database", "ddl", "insert", "select", "other", "drop"]
+    by_kind = {k: [q for q in statements if kind(q) == k] for k in order}
+    failures = []
+
+    def run(q: str) -> None:
+        m = INSERT_RE.match(q)
+        if m:
+            table, cols = m.group("table"), m.group("cols")
+            values = ch(args.url, f"SELECT {cols} FROM {table} LIMIT 20 FORMAT Values").strip()
+            if values:
+                sess.query(f"INSERT INTO {table} ({cols}) VALUES {values}")
+            else:
+                # No rows left on 18.16: still check the column list.
+                sess.query(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {table} LIMIT 0")
+        else:
+            sess.query(q, "Null")
+
+    pending = by_kind["ddl"]
+    while pending:
+        retry = []
+        for q in pending:
+            try:
+                run(q)
+            except Exception as e:
+                retry.append((q, e))
+        if len(retry) == len(pending):
+            failures.extend((q, str(e)) for q, e in retry)
+            break
+        pending = [q for q, _ in retry]
+    for k in order:
+        if k == "ddl":
+            continue
+        for q in by_kind[k]:
+            try:
+                run(q)
+            except Exception as e:  # chdb raises RuntimeError with the server's message
+                failures.append((q, str(e)))
+    kinds = {k: len(v) for k, v in by_kind.items()}
+
+    total = len(statements)
+    passed = total - len(failures)
+    print(
+        f"chdb {version}: replayed {total} distinct statements issued on 18.16 ("
+        + ", ".join(f"{k} {n}" for k, n in kinds.items())
+        + ")"
+    )
+    for q, err in failures:
+        print(f"FAILED on chdb {version}: {err.strip()[:600]}\n    {q[:400]}", file=sys.stderr)
+    print(f"chdb: {passed} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
