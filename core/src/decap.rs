@@ -8,7 +8,12 @@
 
 use std::net::IpAddr;
 
+use etherparse::{
+    err::ip::LaxHeaderSliceError, Ethernet2Slice, Ipv6ExtensionSlice, LaxIpSlice, SingleVlanSlice,
+};
+
 use crate::flow::Encap;
+use crate::wire;
 
 /// Default bound on nested encapsulations.
 pub const DEFAULT_MAX_DEPTH: usize = 4;
@@ -62,7 +67,10 @@ pub enum DecapError {
     #[error("truncated {layer} header")]
     Truncated { layer: &'static str },
     #[error("malformed {layer}: {what}")]
-    Malformed { layer: &'static str, what: &'static str },
+    Malformed {
+        layer: &'static str,
+        what: &'static str,
+    },
     #[error("more than the allowed number of nested encapsulations")]
     TooDeep,
     #[error("not IP (ethertype {0:#06x})")]
@@ -81,6 +89,729 @@ impl DecapError {
     }
 }
 
-// To be implemented (decap work):
-//   pub fn peel(frame: &[u8], max_depth: usize) -> Result<Peeled<'_>, DecapError>
-//   pub fn meter(frame: &[u8]) -> Result<Metered, DecapError>
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86DD;
+/// 802.1Q, 802.1ad and the legacy QinQ ethertype 0x9100.
+const VLAN_ETHERTYPES: [u16; 3] = [0x8100, 0x88A8, 0x9100];
+const IP_PROTO_ICMP: u8 = 1;
+const IP_PROTO_TCP: u8 = 6;
+const IP_PROTO_UDP: u8 = 17;
+const IP_PROTO_GRE: u8 = 47;
+const IP_PROTO_ICMPV6: u8 = 58;
+const UDP_HEADER_LEN: usize = 8;
+/// Geneve protocol type of an Ethernet payload.
+const GENEVE_ETHERNET: u16 = 0x6558;
+
+/// The link layer of a frame: MACs, 802.1Q/QinQ tags and what follows.
+struct Link<'a> {
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    /// First (outermost) VLAN id, 0 if untagged.
+    outer_vlan: u16,
+    /// Last (innermost) VLAN id, 0 if untagged.
+    inner_vlan: u16,
+    ethertype: u16,
+    payload: &'a [u8],
+}
+
+fn link(frame: &[u8]) -> Result<Link<'_>, DecapError> {
+    let eth = Ethernet2Slice::from_slice_without_fcs(frame)
+        .map_err(|_| DecapError::Truncated { layer: "ethernet" })?;
+    let mut link = Link {
+        src_mac: eth.source(),
+        dst_mac: eth.destination(),
+        outer_vlan: 0,
+        inner_vlan: 0,
+        ethertype: eth.ether_type().0,
+        payload: eth.payload_slice(),
+    };
+    let mut tagged = false;
+    // Every tag consumes 4 bytes, so the loop ends.
+    while VLAN_ETHERTYPES.contains(&link.ethertype) {
+        let tag = SingleVlanSlice::from_slice(link.payload)
+            .map_err(|_| DecapError::Truncated { layer: "vlan" })?;
+        let id = tag.vlan_identifier().value();
+        if !tagged {
+            link.outer_vlan = id;
+            tagged = true;
+        }
+        link.inner_vlan = id;
+        link.ethertype = tag.ether_type().0;
+        link.payload = tag.payload_slice();
+    }
+    Ok(link)
+}
+
+/// One tunnel layer found inside an IP packet.
+struct Tunnel<'a> {
+    encap: Encap,
+    session: u16,
+    /// VLAN carried in the ERSPAN header (type II / III).
+    erspan_vlan: Option<u16>,
+    vni: u32,
+    inner: &'a [u8],
+}
+
+/// If `link` is an IP packet carrying a mirror or overlay tunnel, the
+/// tunnel; `Ok(None)` when it is anything else (including routed GRE and IP
+/// fragments), which is then metered as it is.
+fn tunnel<'a>(link: &Link<'a>) -> Result<Option<(Tunnel<'a>, IpAddr, IpAddr)>, DecapError> {
+    if link.ethertype != ETHERTYPE_IPV4 && link.ethertype != ETHERTYPE_IPV6 {
+        return Ok(None);
+    }
+    // A broken IP header is not a tunnel: `meter` reports it.
+    let Ok((ip, _)) = LaxIpSlice::from_slice(link.payload) else {
+        return Ok(None);
+    };
+    let payload = ip.payload();
+    if payload.fragmented {
+        return Ok(None);
+    }
+    let found = match payload.ip_number.0 {
+        IP_PROTO_GRE => gre(payload.payload)?,
+        IP_PROTO_UDP => udp(payload.payload)?,
+        _ => None,
+    };
+    Ok(found.map(|t| (t, ip.source_addr(), ip.destination_addr())))
+}
+
+fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
+    let packet = wire::GrePacket::new_checked(data).map_err(|e| wire_error("gre", e))?;
+    let repr = wire::GreRepr::parse(&packet).map_err(|e| wire_error("gre", e))?;
+    let payload = packet.payload();
+    let tunnel = match repr.protocol {
+        wire::GreProtocol::Erspan if repr.sequence.is_none() => Tunnel {
+            encap: Encap::ErspanI,
+            session: 0,
+            erspan_vlan: None,
+            vni: 0,
+            inner: payload,
+        },
+        wire::GreProtocol::Erspan => {
+            let erspan =
+                wire::ErspanIIPacket::new_checked(payload).map_err(|e| wire_error("erspan2", e))?;
+            let repr = wire::ErspanIIRepr::parse(&erspan).map_err(|e| wire_error("erspan2", e))?;
+            Tunnel {
+                encap: Encap::ErspanII,
+                session: repr.session_id,
+                erspan_vlan: Some(repr.vlan),
+                vni: 0,
+                inner: erspan.payload(),
+            }
+        }
+        wire::GreProtocol::ErspanIII => {
+            let erspan = wire::ErspanIIIPacket::new_checked(payload)
+                .map_err(|e| wire_error("erspan3", e))?;
+            let repr = wire::ErspanIIIRepr::parse(&erspan).map_err(|e| wire_error("erspan3", e))?;
+            if repr.frame_type != wire::ErspanFrameType::Ethernet {
+                return Err(DecapError::Malformed {
+                    layer: "erspan3",
+                    what: "frame type is not Ethernet",
+                });
+            }
+            Tunnel {
+                encap: Encap::ErspanIII,
+                session: repr.session_id,
+                erspan_vlan: Some(repr.vlan),
+                vni: 0,
+                inner: erspan.payload(),
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(tunnel))
+}
+
+fn udp(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
+    let (Some(header), Some(body)) = (data.get(..UDP_HEADER_LEN), data.get(UDP_HEADER_LEN..))
+    else {
+        return Ok(None);
+    };
+    let dst_port = u16::from_be_bytes([header[2], header[3]]);
+    match dst_port {
+        wire::VXLAN_UDP_PORT => {
+            let packet =
+                wire::VxlanPacket::new_checked(body).map_err(|e| wire_error("vxlan", e))?;
+            let repr = wire::VxlanRepr::parse(&packet).map_err(|e| wire_error("vxlan", e))?;
+            Ok(Some(Tunnel {
+                encap: Encap::Vxlan,
+                session: 0,
+                erspan_vlan: None,
+                vni: repr.vni.get(),
+                inner: packet.payload(),
+            }))
+        }
+        wire::GENEVE_UDP_PORT => {
+            let packet =
+                wire::GenevePacket::new_checked(body).map_err(|e| wire_error("geneve", e))?;
+            let repr = wire::GeneveRepr::parse(&packet).map_err(|e| wire_error("geneve", e))?;
+            if repr.protocol != GENEVE_ETHERNET {
+                return Ok(None);
+            }
+            Ok(Some(Tunnel {
+                encap: Encap::Geneve,
+                session: 0,
+                erspan_vlan: None,
+                vni: repr.vni.get(),
+                inner: packet.payload(),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn wire_error(layer: &'static str, error: wire::Error) -> DecapError {
+    match error {
+        wire::Error::Truncated => DecapError::Truncated { layer },
+        wire::Error::Malformed(what) => DecapError::Malformed { layer, what },
+    }
+}
+
+/// Unwrap the mirror and overlay layers of an Ethernet `frame` down to the
+/// Ethernet frame that is metered.
+///
+/// Layers recognised, in any nesting up to `max_depth` tunnels (one more is
+/// [`DecapError::TooDeep`]): 802.1Q / 802.1ad / QinQ tags (skipped, the
+/// outermost one recorded), GRE 0x88BE without sequence number (ERSPAN type
+/// I), GRE 0x88BE with sequence number + ERSPAN type II header, GRE 0x22EB +
+/// ERSPAN type III header (Ethernet frame type only), UDP to 4789 (VXLAN)
+/// and UDP to 6081 carrying Ethernet (Geneve), over IPv4 or IPv6.
+///
+/// Anything else is returned as it is, with depth 0: routed GRE (protocol
+/// 0x0800) is an ordinary GRE flow, and IP fragments are never unwrapped.
+///
+/// Recorded metadata: `encap`, `tunnel_src` and `tunnel_dst` come from the
+/// outermost tunnel; `session` from the outermost ERSPAN layer; `vni` from
+/// the outermost VXLAN / Geneve layer; `outer_vlan` is the VLAN field of the
+/// outermost ERSPAN II/III header when there is one (the mirrored port's
+/// VLAN), else the outermost 802.1Q tag of the captured frame.
+///
+/// Errors: a frame shorter than an Ethernet header, a truncated tag, or a
+/// recognised tunnel whose header is truncated or malformed.
+pub fn peel(frame: &[u8], max_depth: usize) -> Result<Peeled<'_>, DecapError> {
+    let mut peeled = Peeled {
+        frame,
+        encap: Encap::Span,
+        session: 0,
+        outer_vlan: 0,
+        vni: 0,
+        tunnel_src: None,
+        tunnel_dst: None,
+        depth: 0,
+    };
+    let mut erspan_seen = false;
+    let mut overlay_seen = false;
+    loop {
+        let link = link(peeled.frame)?;
+        if peeled.depth == 0 {
+            peeled.outer_vlan = link.outer_vlan;
+        }
+        let Some((tunnel, src, dst)) = tunnel(&link)? else {
+            return Ok(peeled);
+        };
+        if usize::from(peeled.depth) >= max_depth {
+            return Err(DecapError::TooDeep);
+        }
+        if peeled.depth == 0 {
+            peeled.encap = tunnel.encap;
+            peeled.tunnel_src = Some(src);
+            peeled.tunnel_dst = Some(dst);
+        }
+        if matches!(
+            tunnel.encap,
+            Encap::ErspanI | Encap::ErspanII | Encap::ErspanIII
+        ) && !erspan_seen
+        {
+            erspan_seen = true;
+            peeled.session = tunnel.session;
+            if let Some(vlan) = tunnel.erspan_vlan {
+                peeled.outer_vlan = vlan;
+            }
+        }
+        if matches!(tunnel.encap, Encap::Vxlan | Encap::Geneve) && !overlay_seen {
+            overlay_seen = true;
+            peeled.vni = tunnel.vni;
+        }
+        peeled.frame = tunnel.inner;
+        peeled.depth = peeled.depth.saturating_add(1);
+    }
+}
+
+/// Read the flow fields of an (inner) Ethernet frame.
+///
+/// * `vlan` is the innermost 802.1Q tag (0 untagged).
+/// * `ip_len` is what the IP header says (IPv4 total length, IPv6 payload
+///   length + 40), even when the capture is truncated.
+/// * IPv4 non-first fragments carry no transport header: ports and TCP
+///   flags are 0 and `fragment` is `Some((id, false))`; the first fragment
+///   has its ports and `Some((id, true))`. IPv6 fragments are reported the
+///   same way with the 32-bit identification of the fragment header.
+/// * ICMP / ICMPv6: ports 0, `icmp_type_code` = type * 256 + code.
+///
+/// Errors: non-IP ethertypes are [`DecapError::NotIp`]; headers cut short
+/// are [`DecapError::Truncated`]; an IP header with impossible fields is
+/// [`DecapError::Malformed`].
+pub fn meter(frame: &[u8]) -> Result<Metered, DecapError> {
+    let link = link(frame)?;
+    if link.ethertype != ETHERTYPE_IPV4 && link.ethertype != ETHERTYPE_IPV6 {
+        return Err(DecapError::NotIp(link.ethertype));
+    }
+    let (ip, _) = LaxIpSlice::from_slice(link.payload).map_err(|e| match e {
+        LaxHeaderSliceError::Len(_) => DecapError::Truncated { layer: "ip" },
+        LaxHeaderSliceError::Content(_) => DecapError::Malformed {
+            layer: "ip",
+            what: "invalid IP header",
+        },
+    })?;
+    let (ip_len, tos, fragment) = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let header = v4.header();
+            let offset = header.fragments_offset().value();
+            let fragment = (header.more_fragments() || offset != 0)
+                .then(|| (u32::from(header.identification()), offset == 0));
+            let tos = (header.dcp().value() << 2) | header.ecn().value();
+            (header.total_len(), tos, fragment)
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let header = v6.header();
+            let fragment = v6
+                .extensions()
+                .clone()
+                .into_iter()
+                .find_map(|ext| match ext {
+                    Ipv6ExtensionSlice::Fragment(frag) => {
+                        Some((frag.identification(), frag.fragment_offset().value() == 0))
+                    }
+                    _ => None,
+                });
+            let fragment = fragment.filter(|_| v6.is_payload_fragmented());
+            (
+                header.payload_length().saturating_add(40),
+                header.traffic_class(),
+                fragment,
+            )
+        }
+    };
+    let payload = ip.payload();
+    let proto = payload.ip_number.0;
+    let mut metered = Metered {
+        src: ip.source_addr(),
+        dst: ip.destination_addr(),
+        src_port: 0,
+        dst_port: 0,
+        proto,
+        vlan: link.inner_vlan,
+        ip_len,
+        tos,
+        tcp_flags: 0,
+        icmp_type_code: 0,
+        src_mac: link.src_mac,
+        dst_mac: link.dst_mac,
+        fragment,
+    };
+    if matches!(fragment, Some((_, false))) {
+        return Ok(metered);
+    }
+    let l4 = payload.payload;
+    match proto {
+        IP_PROTO_TCP | IP_PROTO_UDP => {
+            let layer = if proto == IP_PROTO_TCP { "tcp" } else { "udp" };
+            let ports = l4.get(..4).ok_or(DecapError::Truncated { layer })?;
+            metered.src_port = u16::from_be_bytes([ports[0], ports[1]]);
+            metered.dst_port = u16::from_be_bytes([ports[2], ports[3]]);
+            if proto == IP_PROTO_TCP {
+                metered.tcp_flags = *l4.get(13).ok_or(DecapError::Truncated { layer })?;
+            }
+        }
+        IP_PROTO_ICMP | IP_PROTO_ICMPV6 => {
+            let layer = if proto == IP_PROTO_ICMP {
+                "icmp"
+            } else {
+                "icmpv6"
+            };
+            let head = l4.get(..2).ok_or(DecapError::Truncated { layer })?;
+            metered.icmp_type_code = u16::from_be_bytes([head[0], head[1]]);
+        }
+        _ => {}
+    }
+    Ok(metered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{IpNumber, Ipv4Header, PacketBuilder, VlanId};
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// tcpdump's erspan-type-ii-2.pcap, frame 1: ERSPAN II session 1,
+    /// VLAN 101, HSRP (UDP 1985) 10.200.101.2 → 224.0.0.2.
+    static ERSPAN_II_FRAME: [u8; 112] = [
+        0x00, 0x0c, 0x29, 0xf1, 0x58, 0x1e, 0x00, 0x50, 0x56, 0xc0, 0x00, 0x01, 0x08, 0x00, 0x45,
+        0x00, 0x00, 0x62, 0x01, 0x28, 0x40, 0x00, 0xfc, 0x2f, 0x74, 0xeb, 0xc0, 0xa8, 0xc3, 0x43,
+        0xc0, 0xa8, 0xc3, 0xc4, 0x10, 0x00, 0x88, 0xbe, 0x00, 0x10, 0x95, 0x28, 0x10, 0x65, 0xc0,
+        0x01, 0x00, 0x08, 0x40, 0x65, 0x01, 0x00, 0x5e, 0x00, 0x00, 0x02, 0x00, 0x00, 0x0c, 0x07,
+        0xac, 0xfe, 0x08, 0x00, 0x45, 0xc0, 0x00, 0x30, 0x00, 0x00, 0x00, 0x00, 0x01, 0x11, 0x69,
+        0x31, 0x0a, 0xc8, 0x65, 0x02, 0xe0, 0x00, 0x00, 0x02, 0x07, 0xc1, 0x07, 0xc1, 0x00, 0x1c,
+        0xd9, 0x65, 0x00, 0x00, 0x10, 0x01, 0x03, 0x69, 0xfe, 0x00, 0x63, 0x69, 0x73, 0x63, 0x6f,
+        0x00, 0x00, 0x00, 0x0a, 0xc8, 0x65, 0x01,
+    ];
+
+    /// tcpdump's erspan-type-iii-ft-0.pcap, frame 1: ERSPAN III, inner
+    /// 802.1Q VLAN 20 ICMP echo 10.29.11.1 → 10.29.20.21.
+    static ERSPAN_III_FRAME: [u8; 152] = [
+        0x00, 0x50, 0x56, 0xac, 0xc8, 0x0c, 0xf8, 0xc2, 0x88, 0x90, 0xd2, 0x7b, 0x08, 0x00, 0x45,
+        0x00, 0x00, 0x8a, 0x00, 0x00, 0x00, 0x00, 0x3f, 0x2f, 0x3d, 0x97, 0x0a, 0x1d, 0x1e, 0x68,
+        0x0a, 0x1d, 0x0b, 0x0d, 0x00, 0x00, 0x22, 0xeb, 0x20, 0x14, 0x00, 0x00, 0xa3, 0x59, 0x5b,
+        0xff, 0x00, 0x00, 0x00, 0x06, 0x00, 0x50, 0x56, 0xac, 0x18, 0xa0, 0xf8, 0xc2, 0x88, 0x90,
+        0xd2, 0x7b, 0x81, 0x00, 0x00, 0x14, 0x08, 0x00, 0x45, 0x00, 0x00, 0x54, 0x9d, 0x12, 0x40,
+        0x00, 0x3f, 0x01, 0x6b, 0x47, 0x0a, 0x1d, 0x0b, 0x01, 0x0a, 0x1d, 0x14, 0x15, 0x08, 0x00,
+        0x26, 0x9c, 0x3f, 0xcb, 0x00, 0xe2, 0x22, 0x64, 0x90, 0x5d, 0x00, 0x00, 0x00, 0x00, 0x15,
+        0x22, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
+        0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26,
+        0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35,
+        0x36, 0x37,
+    ];
+
+    /// tcpdump's vxlan.pcap, frame 1: VNI 100, ICMP echo 192.168.203.3 →
+    /// 192.168.203.5 between VTEPs 192.168.203.1 and 192.168.202.1.
+    static VXLAN_FRAME: [u8; 148] = [
+        0x00, 0x16, 0x3e, 0x08, 0x71, 0xcf, 0x36, 0xdc, 0x85, 0x1e, 0xb3, 0x40, 0x08, 0x00, 0x45,
+        0x00, 0x00, 0x86, 0xd2, 0xc0, 0x40, 0x00, 0x40, 0x11, 0x51, 0x52, 0xc0, 0xa8, 0xcb, 0x01,
+        0xc0, 0xa8, 0xca, 0x01, 0xb0, 0x5d, 0x12, 0xb5, 0x00, 0x72, 0x00, 0x00, 0x08, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x64, 0x00, 0x00, 0x30, 0x88, 0x01, 0x00, 0x02, 0x00, 0x16, 0x3e, 0x37,
+        0xf6, 0x04, 0x08, 0x00, 0x45, 0x00, 0x00, 0x54, 0x00, 0x00, 0x40, 0x00, 0x40, 0x01, 0x23,
+        0x4f, 0xc0, 0xa8, 0xcb, 0x03, 0xc0, 0xa8, 0xcb, 0x05, 0x08, 0x00, 0xf6, 0xf2, 0x05, 0x0c,
+        0x00, 0x01, 0xfc, 0xe2, 0x97, 0x51, 0x00, 0x00, 0x00, 0x00, 0xa6, 0xf8, 0x02, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b,
+        0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a,
+        0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37,
+    ];
+
+    const MAC_A: [u8; 6] = [0x00, 0x50, 0x56, 0x00, 0x01, 0x11];
+    const MAC_B: [u8; 6] = [0x00, 0x50, 0x56, 0x00, 0x02, 0x11];
+
+    fn vlan(id: u16) -> VlanId {
+        VlanId::try_new(id).expect("valid vlan")
+    }
+
+    /// A QinQ-tagged TCP SYN 10.10.1.11:40000 → 10.10.2.11:8443.
+    fn qinq_tcp_syn() -> Vec<u8> {
+        let builder = PacketBuilder::ethernet2(MAC_A, MAC_B)
+            .double_vlan(vlan(300), vlan(102))
+            .ipv4([10, 10, 1, 11], [10, 10, 2, 11], 64)
+            .tcp(40000, 8443, 1, 64240)
+            .syn();
+        let mut out = Vec::new();
+        builder.write(&mut out, &[]).expect("write");
+        out
+    }
+
+    /// An IPv6 UDP datagram with 100 bytes of payload.
+    fn ipv6_udp() -> Vec<u8> {
+        let builder = PacketBuilder::ethernet2(MAC_A, MAC_B)
+            .ipv6(
+                Ipv6Addr::new(0xfd00, 0x10, 1, 0, 0, 0, 0, 0x11).octets(),
+                Ipv6Addr::new(0xfd00, 0x10, 3, 0, 0, 0, 0, 0x11).octets(),
+                64,
+            )
+            .udp(5353, 53);
+        let mut out = Vec::new();
+        builder.write(&mut out, &[7u8; 100]).expect("write");
+        out
+    }
+
+    /// An IPv4 fragment of a UDP datagram (id 242) at `offset` (8-byte
+    /// units); the first fragment starts with a UDP header.
+    fn ipv4_fragment(offset: u16, more: bool) -> Vec<u8> {
+        let mut ip =
+            Ipv4Header::new(28, 64, IpNumber::UDP, [10, 0, 0, 1], [10, 0, 0, 2]).expect("header");
+        ip.identification = 242;
+        ip.more_fragments = more;
+        ip.fragment_offset = etherparse::IpFragOffset::try_new(offset).expect("offset");
+        let mut out = Vec::new();
+        etherparse::Ethernet2Header {
+            source: MAC_A,
+            destination: MAC_B,
+            ether_type: etherparse::EtherType::IPV4,
+        }
+        .write(&mut out)
+        .expect("write");
+        ip.write(&mut out).expect("write");
+        // UDP ports 5000 → 6000 (meaningful only in the first fragment).
+        out.extend_from_slice(&[0x13, 0x88, 0x17, 0x70]);
+        out.extend_from_slice(&[0u8; 24]);
+        out
+    }
+
+    /// `inner` wrapped in outer Ethernet + IPv4 + GRE(`gre`) + `header`.
+    fn gre_wrap(inner: &[u8], gre: wire::GreRepr, header: &[u8]) -> Vec<u8> {
+        let mut payload = vec![0u8; gre.buffer_len()];
+        gre.emit(&mut wire::GrePacket::new_unchecked(&mut payload));
+        payload.extend_from_slice(header);
+        payload.extend_from_slice(inner);
+        let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(
+            [198, 18, 0, 3],
+            [198, 18, 0, 100],
+            64,
+        );
+        let mut out = Vec::new();
+        builder
+            .write(&mut out, IpNumber::GRE, &payload)
+            .expect("write");
+        out
+    }
+
+    fn erspan_ii_wrap(inner: &[u8], session: u16, vlan: u16) -> Vec<u8> {
+        let repr = wire::ErspanIIRepr {
+            vlan,
+            cos: 0,
+            encap: 0,
+            truncated: false,
+            session_id: session,
+            index: 0,
+        };
+        let mut header = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut wire::ErspanIIPacket::new_unchecked(&mut header));
+        gre_wrap(
+            inner,
+            wire::GreRepr {
+                protocol: wire::GreProtocol::Erspan,
+                checksum_present: false,
+                key: None,
+                sequence: Some(7),
+            },
+            &header,
+        )
+    }
+
+    fn vxlan_wrap(inner: &[u8], vni: u32) -> Vec<u8> {
+        let repr = wire::VxlanRepr {
+            vni: wire::Vni::new(vni).expect("fits"),
+        };
+        let mut payload = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut wire::VxlanPacket::new_unchecked(&mut payload));
+        payload.extend_from_slice(inner);
+        let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([172, 16, 0, 2], [172, 16, 0, 4], 64)
+            .udp(49152, wire::VXLAN_UDP_PORT);
+        let mut out = Vec::new();
+        builder.write(&mut out, &payload).expect("write");
+        out
+    }
+
+    #[test]
+    fn peel_erspan_ii_real_frame() {
+        let peeled = peel(&ERSPAN_II_FRAME, DEFAULT_MAX_DEPTH).expect("peel");
+        assert_eq!(peeled.encap, Encap::ErspanII);
+        assert_eq!(peeled.session, 1);
+        assert_eq!(peeled.outer_vlan, 101);
+        assert_eq!(peeled.depth, 1);
+        assert_eq!(
+            peeled.tunnel_src,
+            Some(IpAddr::V4(Ipv4Addr::new(192, 168, 195, 67)))
+        );
+        assert_eq!(peeled.frame.len(), 112 - 14 - 20 - 8 - 8);
+        let m = meter(peeled.frame).expect("meter");
+        assert_eq!(m.src, IpAddr::V4(Ipv4Addr::new(10, 200, 101, 2)));
+        assert_eq!(m.dst, IpAddr::V4(Ipv4Addr::new(224, 0, 0, 2)));
+        assert_eq!((m.src_port, m.dst_port, m.proto), (1985, 1985, 17));
+        assert_eq!((m.ip_len, m.tos, m.vlan), (48, 0xc0, 0));
+        assert_eq!(m.src_mac, [0x00, 0x00, 0x0c, 0x07, 0xac, 0xfe]);
+    }
+
+    #[test]
+    fn peel_erspan_iii_real_frame() {
+        let peeled = peel(&ERSPAN_III_FRAME, DEFAULT_MAX_DEPTH).expect("peel");
+        assert_eq!(peeled.encap, Encap::ErspanIII);
+        assert_eq!(peeled.session, 0);
+        assert_eq!(peeled.outer_vlan, 20);
+        assert_eq!(
+            peeled.tunnel_dst,
+            Some(IpAddr::V4(Ipv4Addr::new(10, 29, 11, 13)))
+        );
+        let m = meter(peeled.frame).expect("meter");
+        assert_eq!(m.vlan, 20);
+        assert_eq!(m.src, IpAddr::V4(Ipv4Addr::new(10, 29, 11, 1)));
+        assert_eq!(m.dst, IpAddr::V4(Ipv4Addr::new(10, 29, 20, 21)));
+        assert_eq!((m.proto, m.icmp_type_code, m.ip_len), (1, 0x0800, 84));
+        assert_eq!(m.fragment, None);
+    }
+
+    #[test]
+    fn peel_vxlan_real_frame() {
+        let peeled = peel(&VXLAN_FRAME, DEFAULT_MAX_DEPTH).expect("peel");
+        assert_eq!(peeled.encap, Encap::Vxlan);
+        assert_eq!(peeled.vni, 100);
+        assert_eq!(peeled.outer_vlan, 0);
+        let m = meter(peeled.frame).expect("meter");
+        assert_eq!(m.src, IpAddr::V4(Ipv4Addr::new(192, 168, 203, 3)));
+        assert_eq!((m.proto, m.icmp_type_code), (1, 0x0800));
+    }
+
+    #[test]
+    fn span_frame_is_returned_as_is() {
+        let frame = qinq_tcp_syn();
+        let peeled = peel(&frame, DEFAULT_MAX_DEPTH).expect("peel");
+        assert_eq!(peeled.frame, &frame[..]);
+        assert_eq!(
+            (peeled.encap, peeled.depth, peeled.outer_vlan),
+            (Encap::Span, 0, 300)
+        );
+        let m = meter(&frame).expect("meter");
+        assert_eq!(m.vlan, 102);
+        assert_eq!((m.src_port, m.dst_port, m.proto), (40000, 8443, 6));
+        assert_eq!(m.tcp_flags, 0x02);
+        assert_eq!(m.ip_len, 40);
+        assert_eq!((m.src_mac, m.dst_mac), (MAC_A, MAC_B));
+    }
+
+    #[test]
+    fn meter_ipv6() {
+        let m = meter(&ipv6_udp()).expect("meter");
+        assert_eq!(m.ip_len, 40 + 8 + 100);
+        assert_eq!((m.src_port, m.dst_port, m.proto), (5353, 53, 17));
+        assert!(m.src.is_ipv6());
+    }
+
+    #[test]
+    fn meter_fragments() {
+        let first = meter(&ipv4_fragment(0, true)).expect("meter");
+        assert_eq!(first.fragment, Some((242, true)));
+        assert_eq!((first.src_port, first.dst_port), (5000, 6000));
+        let later = meter(&ipv4_fragment(1, false)).expect("meter");
+        assert_eq!(later.fragment, Some((242, false)));
+        assert_eq!((later.src_port, later.dst_port), (0, 0));
+        assert_eq!(later.ip_len, 48);
+    }
+
+    #[test]
+    fn meter_truncated_capture_keeps_ip_length() {
+        let frame = ipv6_udp();
+        let m = meter(&frame[..14 + 40 + 8]).expect("meter");
+        assert_eq!(m.ip_len, 148);
+        assert_eq!(m.dst_port, 53);
+        assert_eq!(
+            meter(&frame[..14 + 40 + 2]),
+            Err(DecapError::Truncated { layer: "udp" })
+        );
+    }
+
+    #[test]
+    fn meter_non_ip() {
+        let mut arp = vec![0xffu8; 12];
+        arp.extend_from_slice(&[0x08, 0x06]);
+        arp.extend_from_slice(&[0u8; 28]);
+        assert_eq!(meter(&arp), Err(DecapError::NotIp(0x0806)));
+        assert_eq!(peel(&arp, 4).map(|p| p.depth), Ok(0));
+        assert_eq!(
+            meter(&arp[..10]),
+            Err(DecapError::Truncated { layer: "ethernet" })
+        );
+    }
+
+    #[test]
+    fn routed_gre_is_not_a_mirror() {
+        let inner_ip = &qinq_tcp_syn()[22..];
+        let frame = gre_wrap(
+            &[],
+            wire::GreRepr {
+                protocol: wire::GreProtocol::Ipv4,
+                checksum_present: false,
+                key: None,
+                sequence: None,
+            },
+            inner_ip,
+        );
+        let peeled = peel(&frame, DEFAULT_MAX_DEPTH).expect("peel");
+        assert_eq!((peeled.encap, peeled.depth), (Encap::Span, 0));
+        assert_eq!(meter(peeled.frame).map(|m| m.proto), Ok(47));
+    }
+
+    #[test]
+    fn nested_and_too_deep() {
+        // A VXLAN underlay frame mirrored with ERSPAN II.
+        let inner = qinq_tcp_syn();
+        let frame = erspan_ii_wrap(&vxlan_wrap(&inner, 10102), 3, 104);
+        let peeled = peel(&frame, DEFAULT_MAX_DEPTH).expect("peel");
+        assert_eq!(peeled.encap, Encap::ErspanII);
+        assert_eq!(
+            (peeled.session, peeled.outer_vlan, peeled.vni),
+            (3, 104, 10102)
+        );
+        assert_eq!(peeled.depth, 2);
+        assert_eq!(
+            peeled.tunnel_src,
+            Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3)))
+        );
+        assert_eq!(peeled.frame, &inner[..]);
+        assert_eq!(peel(&frame, 1), Err(DecapError::TooDeep));
+        let mut deep = inner.clone();
+        for _ in 0..5 {
+            deep = vxlan_wrap(&deep, 1);
+        }
+        assert_eq!(peel(&deep, DEFAULT_MAX_DEPTH), Err(DecapError::TooDeep));
+        assert_eq!(peel(&deep, 5).map(|p| p.frame.to_vec()), Ok(inner));
+    }
+
+    #[test]
+    fn truncated_tunnel_header_is_an_error() {
+        // Cut inside the ERSPAN II header.
+        assert_eq!(
+            peel(&ERSPAN_II_FRAME[..14 + 20 + 8 + 4], DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated { layer: "erspan2" })
+        );
+        // Cut inside the inner Ethernet header of a VXLAN frame.
+        assert_eq!(
+            peel(&VXLAN_FRAME[..14 + 20 + 8 + 8 + 6], DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated { layer: "ethernet" })
+        );
+    }
+
+    /// Deterministic xorshift64 for the no-panic loop.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn never_panics_on_truncations_and_mutations() {
+        let frames: Vec<Vec<u8>> = vec![
+            ERSPAN_II_FRAME.to_vec(),
+            ERSPAN_III_FRAME.to_vec(),
+            VXLAN_FRAME.to_vec(),
+            qinq_tcp_syn(),
+            ipv6_udp(),
+            ipv4_fragment(1, false),
+            erspan_ii_wrap(&vxlan_wrap(&qinq_tcp_syn(), 7), 3, 104),
+        ];
+        let mut outcomes = 0usize;
+        let mut run = |bytes: &[u8]| {
+            if let Ok(peeled) = peel(bytes, DEFAULT_MAX_DEPTH) {
+                let _ = meter(peeled.frame);
+            }
+            let _ = meter(bytes);
+            outcomes += 1;
+        };
+        for frame in &frames {
+            for len in 0..=frame.len() {
+                run(&frame[..len]);
+            }
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let pick = (xorshift(&mut state) % frames.len() as u64) as usize;
+            let mut bytes = frames[pick].clone();
+            let flips = 1 + xorshift(&mut state) % 4;
+            for _ in 0..flips {
+                let at = (xorshift(&mut state) % bytes.len() as u64) as usize;
+                bytes[at] = xorshift(&mut state) as u8;
+            }
+            let cut = (xorshift(&mut state) % (bytes.len() as u64 + 1)) as usize;
+            run(&bytes[..cut.max(bytes.len() / 2)]);
+        }
+        let truncations: usize = frames.iter().map(|f| f.len() + 1).sum();
+        assert_eq!(outcomes, truncations + 20_000);
+    }
+}
