@@ -122,7 +122,10 @@ pub fn observation_point(encap: crate::flow::Encap, session: u16) -> u32 {
 /// Unpack an observationPointId value into (encap, ERSPAN session id).
 pub fn split_observation_point(value: u32) -> (Option<crate::flow::Encap>, u16) {
     let code = u8::try_from(value >> 16).ok();
-    (code.and_then(crate::flow::Encap::from_code), (value & 0xffff) as u16)
+    (
+        code.and_then(crate::flow::Encap::from_code),
+        (value & 0xffff) as u16,
+    )
 }
 
 #[cfg(test)]
