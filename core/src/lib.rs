@@ -5,10 +5,12 @@
 //! * [`decap`] — `peel` unwraps those layers down to the metered inner frame.
 //! * [`flow`] — the flow key and record the exporter meters and exports.
 //! * [`netflow`] — the NetFlow v9 templates this project speaks.
-//! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy.
+//! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy;
+//!   [`config`] — the located errors their files report.
 //! * [`schema`] — the one ClickHouse schema definition (DDL, row struct,
 //!   column names).
 
+pub mod config;
 pub mod decap;
 pub mod flow;
 pub mod inventory;
