@@ -5,6 +5,7 @@
 //! * [`decap`] — `peel` unwraps those layers down to the metered inner frame.
 //! * [`flow`] — the flow key and record the exporter meters and exports.
 //! * [`netflow`] — the NetFlow v9 templates this project speaks.
+//! * [`pcapfile`] — a small classic pcap reader/writer (tests, lab generator).
 //! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy;
 //!   [`config`] — the located errors their files report.
 //! * [`schema`] — the one ClickHouse schema definition (DDL, row struct,
@@ -15,6 +16,7 @@ pub mod decap;
 pub mod flow;
 pub mod inventory;
 pub mod netflow;
+pub mod pcapfile;
 pub mod policy;
 pub mod schema;
 pub mod wire;
