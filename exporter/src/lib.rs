@@ -1,1 +1,394 @@
-//! eastwest-exporter library.
+//! eastwest-exporter: mirrored traffic or capture files in, NetFlow v9 out.
+//!
+//! The pipeline is single-threaded and its stages are modules:
+//! [`capture`] → [`decap`] → [`cache`] → [`encode`] → [`send`], with
+//! [`stats`] counting along the way and [`config`] reading the settings.
+//! [`Exporter`] holds the stages after capture and is driven frame by frame
+//! with the time passed in, so tests and the file and live loops share it;
+//! [`run`] is the whole program minus argument parsing.
+
+pub mod cache;
+pub mod capture;
+pub mod config;
+pub mod decap;
+pub mod encode;
+pub mod send;
+pub mod stats;
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use eastwest_core::flow::FlowRecord;
+use eastwest_core::inventory::Inventory;
+
+use crate::cache::{FlowCache, Ingested};
+use crate::capture::{CaptureError, FileSource, LiveConfig, LiveSource};
+use crate::config::{Config, ConfigError};
+use crate::decap::{Decapper, OwnHost};
+use crate::encode::{Datagram, EncodeError, Encoder};
+use crate::send::{Pacer, SendError, Sender};
+use crate::stats::Stats;
+
+/// Expired records are encoded at most this often (in capture time)
+/// unless a full batch is waiting, so export packets are well filled.
+pub const EXPORT_INTERVAL_MS: u64 = 1_000;
+/// Records waiting that trigger an export before the interval.
+pub const EXPORT_BATCH: usize = 512;
+/// Live read timeout: how long the cache can go without a time check.
+pub const LIVE_TIMEOUT_MS: i32 = 200;
+
+/// Why the exporter could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("inventory: {0}")]
+    Inventory(#[from] eastwest_core::config::ConfigError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+/// The machine's host name (`/proc/sys/kernel/hostname`, `/etc/hostname`,
+/// else "localhost").
+pub fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Load the inventory and resolve the exporter's own host and domain.
+pub fn decapper(config: &Config) -> Result<Decapper, RunError> {
+    let inventory = match &config.decap.inventory {
+        Some(path) => Inventory::load(path)?,
+        None => Inventory::empty(),
+    };
+    let name = config.decap.host.clone().unwrap_or_else(hostname);
+    let domain = config
+        .decap
+        .domain
+        .or_else(|| inventory.host(&name).map(|h| h.domain))
+        .unwrap_or(0);
+    Ok(Decapper::new(
+        inventory,
+        OwnHost { name, domain },
+        config.decap.max_depth,
+    ))
+}
+
+/// Every stage after capture.
+#[derive(Debug)]
+pub struct Exporter {
+    decapper: Decapper,
+    cache: FlowCache,
+    encoder: Encoder,
+    sender: Sender,
+    stats: Stats,
+    named: HashSet<u32>,
+    pending: Vec<FlowRecord>,
+    datagrams: Vec<Datagram>,
+    next_export_ms: u64,
+    last_now_ms: u64,
+}
+
+impl Exporter {
+    pub fn new(config: &Config, decapper: Decapper) -> Result<Self, RunError> {
+        Ok(Exporter {
+            decapper,
+            cache: FlowCache::new(&config.cache),
+            encoder: Encoder::new(&config.encode)?,
+            sender: Sender::new(&config.send.export)?,
+            stats: Stats::new(),
+            named: HashSet::new(),
+            pending: Vec::new(),
+            datagrams: Vec::new(),
+            next_export_ms: 0,
+            last_now_ms: 0,
+        })
+    }
+
+    /// Handle one captured frame at `now_ms`.
+    pub fn frame(&mut self, data: &[u8], wire_len: u32, now_ms: u64) {
+        self.stats.packets_read += 1;
+        self.stats.bytes_read += u64::from(wire_len);
+        match self.decapper.decap(data) {
+            Err(e) => self.stats.count_error(e.reason()),
+            Ok(d) => {
+                self.encoder.set_boot(now_ms);
+                match self
+                    .cache
+                    .ingest(&d.metered, d.observation, now_ms, &mut self.pending)
+                {
+                    Ingested::Counted => {
+                        self.stats.count_encap(d.observation.encap);
+                        self.stats.ip_bytes_metered += u64::from(d.metered.ip_len);
+                        if !d.attributed {
+                            self.stats.unattributed += 1;
+                        }
+                    }
+                    Ingested::FragmentUnmatched => self.stats.count_error("fragment_unmatched"),
+                }
+            }
+        }
+        self.tick(now_ms);
+    }
+
+    /// Let time pass: expire timed-out flows and export what is due.
+    pub fn tick(&mut self, now_ms: u64) {
+        self.last_now_ms = self.last_now_ms.max(now_ms);
+        self.cache.poll(now_ms, &mut self.pending);
+        if !self.pending.is_empty()
+            && (now_ms >= self.next_export_ms || self.pending.len() >= EXPORT_BATCH)
+        {
+            self.export(now_ms);
+            self.next_export_ms = now_ms.saturating_add(EXPORT_INTERVAL_MS);
+        }
+    }
+
+    /// End of input: expire and export every flow, at the latest time seen.
+    pub fn finish(&mut self) {
+        self.cache.flush(&mut self.pending);
+        self.export(self.last_now_ms);
+    }
+
+    fn export(&mut self, now_ms: u64) {
+        if self.pending.is_empty() {
+            return;
+        }
+        for rec in &self.pending {
+            let domain = rec.key.domain;
+            if self.named.insert(domain) {
+                if let Some(name) = self.decapper.domain_name(domain) {
+                    self.encoder.name_domain(domain, name);
+                }
+            }
+        }
+        self.encoder
+            .encode(&self.pending, now_ms, &mut self.datagrams);
+        self.stats.flows_exported += self.pending.len() as u64;
+        self.pending.clear();
+        for d in self.datagrams.drain(..) {
+            self.sender.send(&d.bytes);
+            self.stats.export_packets_sent += 1;
+            *self.stats.records_per_domain.entry(d.domain).or_default() += d.records as u64;
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.flows_created = self.cache.flows_created();
+        s.expired = self.cache.expired();
+        s.send_errors = self.sender.errors();
+        s
+    }
+
+    /// Flows open in the cache.
+    pub fn open_flows(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub stats: Stats,
+}
+
+impl Outcome {
+    /// True when every capture was read to its end without error.
+    pub fn complete(&self) -> bool {
+        self.stats.capture_errors.is_empty()
+    }
+}
+
+fn ns_to_ms(ns: u64) -> u64 {
+    ns / 1_000_000
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Progress line on stderr, at most once a second, on a terminal only.
+#[derive(Debug)]
+struct Progress {
+    enabled: bool,
+    next: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            enabled: std::io::stderr().is_terminal(),
+            next: Instant::now() + Duration::from_secs(1),
+            shown: false,
+        }
+    }
+
+    fn update(&mut self, exporter: &Exporter) {
+        if !self.enabled || Instant::now() < self.next {
+            return;
+        }
+        self.next = Instant::now() + Duration::from_secs(1);
+        self.shown = true;
+        let line = exporter.stats.progress_line(exporter.open_flows());
+        let mut err = std::io::stderr().lock();
+        // Progress is best effort: a closed stderr must not stop the run.
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+    }
+
+    fn clear(&self) {
+        if self.shown {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
+    }
+}
+
+/// Run the exporter until the input ends or `shutdown` is set; every flow
+/// is exported before returning.
+pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> {
+    let decapper = decapper(config)?;
+    tracing::info!(
+        host = %decapper.own().name,
+        domain = decapper.own().domain,
+        "exporter starting"
+    );
+    let mut exporter = Exporter::new(config, decapper)?;
+    let mut progress = Progress::new();
+    let mut capture_errors = Vec::new();
+    if let Some(interface) = &config.capture.interface {
+        let mut live = LiveSource::open(&LiveConfig {
+            interface: interface.clone(),
+            snaplen: config.capture.snaplen,
+            filter: config.capture.filter.clone(),
+            timeout_ms: LIVE_TIMEOUT_MS,
+        })?;
+        while !shutdown.load(Ordering::Relaxed) {
+            match live.next() {
+                Ok(capture::Live::Frame(f)) => exporter.frame(f.data, f.wire_len, wall_ms()),
+                Ok(capture::Live::Idle) => exporter.tick(wall_ms()),
+                Err(e) => {
+                    tracing::error!(target: "capture", error = %e, "live capture failed");
+                    capture_errors.push(e.to_string());
+                    break;
+                }
+            }
+            progress.update(&exporter);
+        }
+    } else {
+        // Open every file first: a missing one stops the run before
+        // anything is sent.
+        let mut files = config
+            .capture
+            .read
+            .iter()
+            .map(|p| FileSource::open(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut pacer = Pacer::new(config.send.speed);
+        let start = Instant::now();
+        'files: for file in &mut files {
+            let mut n: u32 = 0;
+            loop {
+                match file.next_frame() {
+                    Ok(Some(f)) => {
+                        let wait = pacer.delay(f.ts_ns, start.elapsed());
+                        if !wait.is_zero() {
+                            std::thread::sleep(wait);
+                        }
+                        exporter.frame(f.data, f.wire_len, ns_to_ms(f.ts_ns));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(target: "capture", error = %e, "capture file is damaged");
+                        capture_errors.push(e.to_string());
+                        break;
+                    }
+                }
+                n = n.wrapping_add(1);
+                if n % 1024 == 0 {
+                    progress.update(&exporter);
+                    if shutdown.load(Ordering::Relaxed) {
+                        break 'files;
+                    }
+                }
+            }
+        }
+    }
+    exporter.finish();
+    progress.clear();
+    let mut stats = exporter.stats();
+    stats.capture_errors = capture_errors;
+    Ok(Outcome { stats })
+}
+
+/// A flag set on the first Ctrl-C / SIGINT (the run then stops and exports
+/// what it has); a second one exits at once with status 130.
+pub fn shutdown_on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    let spawned = std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            else {
+                return;
+            };
+            if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+                set.store(true, Ordering::Relaxed);
+                if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "no Ctrl-C handler: an interrupt stops without exporting");
+    }
+    flag
+}
+
+/// The program after argument parsing: `--check-config`, or a run with its
+/// summary on stderr and `--stats-json` on stdout. Exits non-zero when a
+/// capture was damaged (after exporting what was readable).
+pub fn main_with(cli: &config::Cli) -> Result<std::process::ExitCode, RunError> {
+    let config = cli.config()?;
+    if cli.check_config {
+        let d = decapper(&config)?;
+        let text = toml::to_string(&config).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        println!("{text}");
+        eprintln!(
+            "configuration is valid; own host {:?}, domain {}",
+            d.own().name,
+            d.own().domain
+        );
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let shutdown = shutdown_on_ctrl_c();
+    let outcome = run(&config, &shutdown)?;
+    eprint!("{}", outcome.stats.summary());
+    if cli.stats_json {
+        let json = serde_json::to_string(&outcome.stats)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        println!("{json}");
+    }
+    Ok(if outcome.complete() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,539 @@
+//! Stage `cache`: the flow cache.
+//!
+//! Metered frames are aggregated into [`FlowRecord`]s keyed by [`FlowKey`].
+//! A record leaves the cache (is *expired*, then encoded and sent) when
+//!
+//! * no packet was seen for the inactive timeout,
+//! * it has been open for the active timeout (a long flow is exported in
+//!   slices; the next packet opens a new record),
+//! * a TCP FIN or RST was seen (the packet is counted first),
+//! * the cache is full: the least recently seen flows are expired first,
+//!   a batch at a time so a full cache does not cost a scan per packet
+//!   (counted as `emergency`),
+//! * the input ends ([`FlowCache::flush`]).
+//!
+//! Time is passed in (`now_ms`, milliseconds since the Unix epoch): packet
+//! time when reading files, wall-clock time when capturing live. Timeouts are
+//! checked by a scan at most once per [`SCAN_INTERVAL_MS`] of that time.
+//!
+//! IPv4 fragments: the first fragment carries the ports; its
+//! `(src, dst, proto, id)` is remembered in a small bounded map so later
+//! fragments of the same datagram are counted under the same flow. A later
+//! fragment whose first fragment was not seen is not metered and is counted
+//! as `fragment_unmatched`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use eastwest_core::decap::Metered;
+use eastwest_core::flow::{Encap, FlowKey, FlowRecord};
+use serde::{Deserialize, Serialize};
+
+/// How often (in `now_ms` time) the cache scans for timed-out flows.
+pub const SCAN_INTERVAL_MS: u64 = 1_000;
+/// How long a first fragment's ports are remembered.
+pub const FRAGMENT_TIMEOUT_MS: u64 = 30_000;
+
+const TCP_FIN: u8 = 0x01;
+const TCP_RST: u8 = 0x04;
+
+/// Flow cache settings (`[cache]` in the config file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Expire a flow after this many seconds without a packet.
+    pub inactive_timeout_secs: u64,
+    /// Expire a flow this many seconds after its first packet, even if
+    /// still active.
+    pub active_timeout_secs: u64,
+    /// Most flows kept at once; beyond it the least recently seen are
+    /// expired early.
+    pub max_flows: usize,
+    /// Most IPv4 first fragments remembered at once.
+    pub max_fragments: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            inactive_timeout_secs: 15,
+            active_timeout_secs: 60,
+            max_flows: 65_536,
+            max_fragments: 1_024,
+        }
+    }
+}
+
+/// How a frame was observed, besides what [`Metered`] says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observation {
+    /// Observation domain of the host the frame was attributed to.
+    pub domain: u32,
+    pub encap: Encap,
+    pub session: u16,
+    pub vni: u32,
+}
+
+/// What became of one metered frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// Counted in a flow.
+    Counted,
+    /// A non-first IPv4 fragment whose first fragment was not seen.
+    FragmentUnmatched,
+}
+
+/// Why flows left the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ExpiryCounters {
+    pub inactive: u64,
+    pub active: u64,
+    pub tcp_end: u64,
+    pub emergency: u64,
+    pub end_of_input: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FragmentKey {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    id: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FragmentPorts {
+    src_port: u16,
+    dst_port: u16,
+    seen_ms: u64,
+}
+
+/// The flow cache. Single-threaded: the pipeline owns it.
+#[derive(Debug)]
+pub struct FlowCache {
+    inactive_ms: u64,
+    active_ms: u64,
+    max_flows: usize,
+    max_fragments: usize,
+    flows: HashMap<FlowKey, FlowRecord>,
+    fragments: HashMap<FragmentKey, FragmentPorts>,
+    fragment_order: VecDeque<FragmentKey>,
+    next_scan_ms: Option<u64>,
+    expired: ExpiryCounters,
+    flows_created: u64,
+}
+
+impl FlowCache {
+    pub fn new(config: &CacheConfig) -> Self {
+        FlowCache {
+            inactive_ms: config.inactive_timeout_secs.saturating_mul(1_000),
+            active_ms: config.active_timeout_secs.saturating_mul(1_000),
+            max_flows: config.max_flows.max(1),
+            max_fragments: config.max_fragments,
+            flows: HashMap::new(),
+            fragments: HashMap::new(),
+            fragment_order: VecDeque::new(),
+            next_scan_ms: None,
+            expired: ExpiryCounters::default(),
+            flows_created: 0,
+        }
+    }
+
+    /// Flows currently open.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Why flows left the cache so far.
+    pub fn expired(&self) -> ExpiryCounters {
+        self.expired
+    }
+
+    /// Flow records opened so far.
+    pub fn flows_created(&self) -> u64 {
+        self.flows_created
+    }
+
+    /// Count one metered frame at `now_ms`. Records that leave the cache
+    /// because of it (TCP end, cache full) are appended to `out`.
+    pub fn ingest(
+        &mut self,
+        m: &Metered,
+        obs: Observation,
+        now_ms: u64,
+        out: &mut Vec<FlowRecord>,
+    ) -> Ingested {
+        let (src_port, dst_port) = match m.fragment {
+            None => (m.src_port, m.dst_port),
+            Some((id, first)) => {
+                let fkey = FragmentKey {
+                    src: m.src,
+                    dst: m.dst,
+                    proto: m.proto,
+                    id,
+                };
+                if first {
+                    self.remember_fragment(fkey, m.src_port, m.dst_port, now_ms);
+                    (m.src_port, m.dst_port)
+                } else {
+                    match self.fragments.get(&fkey) {
+                        Some(p) if now_ms.saturating_sub(p.seen_ms) <= FRAGMENT_TIMEOUT_MS => {
+                            (p.src_port, p.dst_port)
+                        }
+                        _ => return Ingested::FragmentUnmatched,
+                    }
+                }
+            }
+        };
+        let key = FlowKey {
+            src: m.src,
+            dst: m.dst,
+            src_port,
+            dst_port,
+            proto: m.proto,
+            vlan: m.vlan,
+            vni: obs.vni,
+            domain: obs.domain,
+            encap: obs.encap,
+            session: obs.session,
+        };
+        // A flow past its active timeout is exported before this packet
+        // opens the next slice.
+        if let Some(rec) = self.flows.get(&key) {
+            if now_ms.saturating_sub(rec.first_ms) >= self.active_ms {
+                if let Some(rec) = self.flows.remove(&key) {
+                    self.expired.active += 1;
+                    out.push(rec);
+                }
+            }
+        }
+        if !self.flows.contains_key(&key) && self.flows.len() >= self.max_flows {
+            self.emergency_expire(out);
+        }
+        let rec = self.flows.entry(key).or_insert_with(|| {
+            self.flows_created += 1;
+            FlowRecord {
+                key,
+                packets: 0,
+                bytes: 0,
+                first_ms: now_ms,
+                last_ms: now_ms,
+                tcp_flags: 0,
+                tos: m.tos,
+                src_mac: m.src_mac,
+                dst_mac: m.dst_mac,
+                icmp_type_code: m.icmp_type_code,
+            }
+        });
+        rec.packets += 1;
+        rec.bytes += u64::from(m.ip_len);
+        rec.last_ms = rec.last_ms.max(now_ms);
+        rec.first_ms = rec.first_ms.min(now_ms);
+        rec.tcp_flags |= m.tcp_flags;
+        if m.proto == 6 && m.tcp_flags & (TCP_FIN | TCP_RST) != 0 {
+            if let Some(rec) = self.flows.remove(&key) {
+                self.expired.tcp_end += 1;
+                out.push(rec);
+            }
+        }
+        Ingested::Counted
+    }
+
+    /// Expire flows that timed out by `now_ms`; scans at most once per
+    /// [`SCAN_INTERVAL_MS`]. Call it for every frame and on idle ticks.
+    pub fn poll(&mut self, now_ms: u64, out: &mut Vec<FlowRecord>) {
+        match self.next_scan_ms {
+            Some(next) if now_ms < next => return,
+            _ => {}
+        }
+        self.next_scan_ms = Some(now_ms.saturating_add(SCAN_INTERVAL_MS));
+        let (inactive_ms, active_ms) = (self.inactive_ms, self.active_ms);
+        let mut inactive = 0;
+        let mut active = 0;
+        self.flows.retain(|_, rec| {
+            if now_ms.saturating_sub(rec.last_ms) >= inactive_ms {
+                inactive += 1;
+            } else if now_ms.saturating_sub(rec.first_ms) >= active_ms {
+                active += 1;
+            } else {
+                return true;
+            }
+            out.push(*rec);
+            false
+        });
+        self.expired.inactive += inactive;
+        self.expired.active += active;
+        self.fragments
+            .retain(|_, p| now_ms.saturating_sub(p.seen_ms) <= FRAGMENT_TIMEOUT_MS);
+        let fragments = &self.fragments;
+        self.fragment_order.retain(|k| fragments.contains_key(k));
+    }
+
+    /// Expire every flow (end of input), oldest first.
+    pub fn flush(&mut self, out: &mut Vec<FlowRecord>) {
+        let start = out.len();
+        out.extend(self.flows.drain().map(|(_, rec)| rec));
+        out[start..].sort_by_key(|r| (r.first_ms, r.last_ms));
+        self.expired.end_of_input += (out.len() - start) as u64;
+        self.fragments.clear();
+        self.fragment_order.clear();
+    }
+
+    /// The cache is full: expire the least recently seen eighth of it.
+    fn emergency_expire(&mut self, out: &mut Vec<FlowRecord>) {
+        let batch = (self.max_flows / 8).max(1);
+        let mut by_age: Vec<(u64, FlowKey)> =
+            self.flows.iter().map(|(k, r)| (r.last_ms, *k)).collect();
+        by_age.sort_unstable_by_key(|&(last, _)| last);
+        for (_, key) in by_age.into_iter().take(batch) {
+            if let Some(rec) = self.flows.remove(&key) {
+                self.expired.emergency += 1;
+                out.push(rec);
+            }
+        }
+    }
+
+    fn remember_fragment(&mut self, key: FragmentKey, src_port: u16, dst_port: u16, now: u64) {
+        if self.max_fragments == 0 {
+            return;
+        }
+        let ports = FragmentPorts {
+            src_port,
+            dst_port,
+            seen_ms: now,
+        };
+        if self.fragments.insert(key, ports).is_none() {
+            self.fragment_order.push_back(key);
+            while self.fragments.len() > self.max_fragments {
+                match self.fragment_order.pop_front() {
+                    Some(old) => {
+                        self.fragments.remove(&old);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn metered(src_port: u16, flags: u8) -> Metered {
+        Metered {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            src_port,
+            dst_port: 80,
+            proto: 6,
+            vlan: 10,
+            ip_len: 100,
+            tos: 0x10,
+            tcp_flags: flags,
+            icmp_type_code: 0,
+            src_mac: [0, 1, 2, 3, 4, 5],
+            dst_mac: [6, 7, 8, 9, 10, 11],
+            fragment: None,
+        }
+    }
+
+    const OBS: Observation = Observation {
+        domain: 7,
+        encap: Encap::ErspanII,
+        session: 3,
+        vni: 0,
+    };
+
+    fn config() -> CacheConfig {
+        CacheConfig::default()
+    }
+
+    #[test]
+    fn counts_packets_bytes_flags_and_times() {
+        let mut cache = FlowCache::new(&config());
+        let mut out = Vec::new();
+        assert_eq!(
+            cache.ingest(&metered(1000, 0x02), OBS, 1_000, &mut out),
+            Ingested::Counted
+        );
+        let mut second = metered(1000, 0x10);
+        second.tos = 0x20;
+        second.ip_len = 1500;
+        cache.ingest(&second, OBS, 1_500, &mut out);
+        assert!(out.is_empty());
+        cache.flush(&mut out);
+        assert_eq!(out.len(), 1);
+        let r = out[0];
+        assert_eq!((r.packets, r.bytes), (2, 1600));
+        assert_eq!((r.first_ms, r.last_ms), (1_000, 1_500));
+        assert_eq!(r.tcp_flags, 0x12);
+        assert_eq!(r.tos, 0x10, "TOS of the first packet");
+        assert_eq!(r.key.domain, 7);
+        assert_eq!(r.key.session, 3);
+        assert_eq!(r.key.encap, Encap::ErspanII);
+        assert_eq!(r.key.vlan, 10);
+        assert_eq!(r.src_mac, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(cache.expired().end_of_input, 1);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn inactive_timeout_expires_at_exactly_the_timeout() {
+        let mut cache = FlowCache::new(&config());
+        let mut out = Vec::new();
+        cache.ingest(&metered(1, 0), OBS, 10_000, &mut out);
+        cache.poll(10_000, &mut out);
+        cache.poll(24_000, &mut out);
+        assert!(out.is_empty(), "14 s without a packet");
+        cache.poll(25_000, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(cache.expired().inactive, 1);
+    }
+
+    #[test]
+    fn active_timeout_slices_a_long_flow() {
+        let mut cache = FlowCache::new(&config());
+        let mut out = Vec::new();
+        // One packet every 10 s for 100 s: never inactive.
+        for i in 0..=10u64 {
+            let now = i * 10_000;
+            cache.ingest(&metered(1, 0), OBS, now, &mut out);
+            cache.poll(now, &mut out);
+        }
+        cache.flush(&mut out);
+        let packets: u64 = out.iter().map(|r| r.packets).sum();
+        assert_eq!(packets, 11);
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].first_ms, out[0].last_ms), (0, 50_000));
+        assert_eq!(out[1].first_ms, 60_000);
+        assert_eq!(cache.expired().active, 1);
+    }
+
+    #[test]
+    fn scan_runs_at_most_once_per_interval() {
+        let mut out = Vec::new();
+        // With a 0 s inactive timeout every flow is due at once, but the
+        // next scan after the one at 0 ms only runs at 1 000 ms.
+        let mut zero = FlowCache::new(&CacheConfig {
+            inactive_timeout_secs: 0,
+            ..config()
+        });
+        zero.poll(0, &mut out);
+        zero.ingest(&metered(1, 0), OBS, 0, &mut out);
+        zero.poll(900, &mut out);
+        assert!(out.is_empty());
+        zero.poll(1_000, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn tcp_fin_and_rst_expire_immediately() {
+        let mut cache = FlowCache::new(&config());
+        let mut out = Vec::new();
+        cache.ingest(&metered(1, 0x02), OBS, 0, &mut out);
+        cache.ingest(&metered(1, 0x11), OBS, 5, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].packets, 2);
+        assert_eq!(out[0].tcp_flags, 0x13);
+        cache.ingest(&metered(2, 0x04), OBS, 6, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(cache.expired().tcp_end, 2);
+        assert!(cache.is_empty());
+        // FIN bit on a UDP packet means nothing.
+        let mut udp = metered(3, 0x01);
+        udp.proto = 17;
+        cache.ingest(&udp, OBS, 7, &mut out);
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn full_cache_expires_least_recently_seen_first() {
+        let mut cache = FlowCache::new(&CacheConfig {
+            max_flows: 8,
+            ..config()
+        });
+        let mut out = Vec::new();
+        for port in 0..8u16 {
+            cache.ingest(&metered(port, 0), OBS, 100 - u64::from(port), &mut out);
+        }
+        assert!(out.is_empty());
+        cache.ingest(&metered(100, 0), OBS, 200, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].key.src_port, 7, "port 7 was seen at 93 ms");
+        assert_eq!(cache.expired().emergency, 1);
+        assert_eq!(cache.len(), 8);
+    }
+
+    #[test]
+    fn later_fragments_join_the_first_fragments_flow() {
+        let mut cache = FlowCache::new(&config());
+        let mut out = Vec::new();
+        let mut first = metered(5353, 0);
+        first.proto = 17;
+        first.fragment = Some((242, true));
+        let mut later = first;
+        later.src_port = 0;
+        later.dst_port = 0;
+        later.fragment = Some((242, false));
+        later.ip_len = 20;
+        cache.ingest(&first, OBS, 0, &mut out);
+        assert_eq!(cache.ingest(&later, OBS, 1, &mut out), Ingested::Counted);
+        // Another datagram id: no first fragment seen.
+        let mut orphan = later;
+        orphan.fragment = Some((243, false));
+        assert_eq!(
+            cache.ingest(&orphan, OBS, 2, &mut out),
+            Ingested::FragmentUnmatched
+        );
+        // Too late: the remembered ports expired.
+        assert_eq!(
+            cache.ingest(&later, OBS, 2 + FRAGMENT_TIMEOUT_MS, &mut out),
+            Ingested::FragmentUnmatched
+        );
+        cache.flush(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].packets, out[0].bytes), (2, 120));
+        assert_eq!(out[0].key.src_port, 5353);
+    }
+
+    #[test]
+    fn fragment_map_is_bounded() {
+        let mut cache = FlowCache::new(&CacheConfig {
+            max_fragments: 2,
+            ..config()
+        });
+        let mut out = Vec::new();
+        for id in 0..3u32 {
+            let mut first = metered(1, 0);
+            first.fragment = Some((id, true));
+            cache.ingest(&first, OBS, 0, &mut out);
+        }
+        let mut later = metered(0, 0);
+        later.fragment = Some((0, false));
+        assert_eq!(
+            cache.ingest(&later, OBS, 1, &mut out),
+            Ingested::FragmentUnmatched,
+            "id 0 was pushed out by ids 1 and 2"
+        );
+        later.fragment = Some((2, false));
+        assert_eq!(cache.ingest(&later, OBS, 1, &mut out), Ingested::Counted);
+    }
+
+    #[test]
+    fn time_going_backwards_does_not_panic_or_expire() {
+        let mut cache = FlowCache::new(&config());
+        let mut out = Vec::new();
+        cache.ingest(&metered(1, 0), OBS, 50_000, &mut out);
+        cache.ingest(&metered(1, 0), OBS, 10_000, &mut out);
+        cache.poll(10_000, &mut out);
+        assert!(out.is_empty());
+        cache.flush(&mut out);
+        assert_eq!((out[0].first_ms, out[0].last_ms), (10_000, 50_000));
+    }
+}

@@ -1,0 +1,252 @@
+//! Stage `capture`: frames from pcap/pcapng files or a live interface,
+//! through libpcap.
+//!
+//! Files are opened with nanosecond precision (libpcap scales microsecond
+//! files up), so capture times are nanoseconds since the Unix epoch either
+//! way. Only Ethernet link types are accepted: the mirror formats this
+//! exporter understands all start with an Ethernet header.
+
+use std::path::{Path, PathBuf};
+
+use pcap::{Active, Capture, Linktype, Offline, Precision};
+
+/// One captured frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// Length on the wire (may exceed `data.len()` when snapped).
+    pub wire_len: u32,
+    pub data: &'a [u8],
+}
+
+/// Why capture could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("cannot open capture file {path}: {message}")]
+    OpenFile { path: PathBuf, message: String },
+    #[error("capture file {path} has link type {linktype}; only Ethernet (EN10MB) is supported")]
+    FileLinktype { path: PathBuf, linktype: String },
+    #[error("cannot capture on interface {iface}: {message}")]
+    OpenInterface { iface: String, message: String },
+    #[error("interface {iface} has link type {linktype}; only Ethernet (EN10MB) is supported")]
+    InterfaceLinktype { iface: String, linktype: String },
+    #[error("invalid capture filter {filter:?}: {message}")]
+    Filter { filter: String, message: String },
+    #[error("reading {source_name} failed after {frames} frames: {message}")]
+    Read {
+        source_name: String,
+        frames: u64,
+        message: String,
+    },
+}
+
+fn linktype_name(lt: Linktype) -> String {
+    match lt.get_name() {
+        Ok(name) => format!("{name} ({})", lt.0),
+        Err(_) => lt.0.to_string(),
+    }
+}
+
+fn ts_ns(header: &pcap::PacketHeader) -> u64 {
+    let secs = u64::try_from(header.ts.tv_sec).unwrap_or(0);
+    let frac = u64::try_from(header.ts.tv_usec).unwrap_or(0);
+    secs.saturating_mul(1_000_000_000).saturating_add(frac)
+}
+
+/// A capture file being read.
+pub struct FileSource {
+    path: PathBuf,
+    cap: Capture<Offline>,
+    frames: u64,
+}
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSource")
+            .field("path", &self.path)
+            .field("frames", &self.frames)
+            .finish()
+    }
+}
+
+impl FileSource {
+    /// Open a pcap or pcapng file; its link type must be Ethernet.
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let cap = Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| {
+            CaptureError::OpenFile {
+                path: path.to_owned(),
+                message: e.to_string(),
+            }
+        })?;
+        let lt = cap.get_datalink();
+        if lt != Linktype::ETHERNET {
+            return Err(CaptureError::FileLinktype {
+                path: path.to_owned(),
+                linktype: linktype_name(lt),
+            });
+        }
+        Ok(FileSource {
+            path: path.to_owned(),
+            cap,
+            frames: 0,
+        })
+    }
+
+    /// The next frame; `Ok(None)` at the end of the file. An error means the
+    /// file is corrupt or truncated from here on.
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        match self.cap.next_packet() {
+            Ok(p) => {
+                self.frames += 1;
+                Ok(Some(Frame {
+                    ts_ns: ts_ns(p.header),
+                    wire_len: p.header.len,
+                    data: p.data,
+                }))
+            }
+            Err(pcap::Error::NoMorePackets) => Ok(None),
+            Err(e) => Err(CaptureError::Read {
+                source_name: self.path.display().to_string(),
+                frames: self.frames,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Live capture settings (`[capture]` in the config file, with the
+/// file list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveConfig {
+    pub interface: String,
+    pub snaplen: i32,
+    /// BPF filter expression ("" = everything).
+    pub filter: String,
+    /// Read timeout, so the cache can expire flows when no packet comes.
+    pub timeout_ms: i32,
+}
+
+/// A live capture on an interface.
+pub struct LiveSource {
+    iface: String,
+    cap: Capture<Active>,
+    frames: u64,
+}
+
+impl std::fmt::Debug for LiveSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSource")
+            .field("iface", &self.iface)
+            .field("frames", &self.frames)
+            .finish()
+    }
+}
+
+/// What a live read returned.
+#[derive(Debug)]
+pub enum Live<'a> {
+    Frame(Frame<'a>),
+    /// No frame within the read timeout.
+    Idle,
+}
+
+impl LiveSource {
+    /// Open `interface` in promiscuous mode with the snap length and filter.
+    pub fn open(config: &LiveConfig) -> Result<Self, CaptureError> {
+        let iface = config.interface.clone();
+        let open_err = |e: pcap::Error| CaptureError::OpenInterface {
+            iface: iface.clone(),
+            message: e.to_string(),
+        };
+        let mut cap = Capture::from_device(iface.as_str())
+            .map_err(open_err)?
+            .promisc(true)
+            .snaplen(config.snaplen)
+            .timeout(config.timeout_ms)
+            .precision(Precision::Nano)
+            .open()
+            .map_err(open_err)?;
+        let lt = cap.get_datalink();
+        if lt != Linktype::ETHERNET {
+            return Err(CaptureError::InterfaceLinktype {
+                iface,
+                linktype: linktype_name(lt),
+            });
+        }
+        if !config.filter.is_empty() {
+            cap.filter(&config.filter, true)
+                .map_err(|e| CaptureError::Filter {
+                    filter: config.filter.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(LiveSource {
+            iface,
+            cap,
+            frames: 0,
+        })
+    }
+
+    /// The next frame or an idle tick.
+    pub fn next(&mut self) -> Result<Live<'_>, CaptureError> {
+        match self.cap.next_packet() {
+            Ok(p) => {
+                self.frames += 1;
+                Ok(Live::Frame(Frame {
+                    ts_ns: ts_ns(p.header),
+                    wire_len: p.header.len,
+                    data: p.data,
+                }))
+            }
+            Err(pcap::Error::TimeoutExpired) => Ok(Live::Idle),
+            Err(e) => Err(CaptureError::Read {
+                source_name: self.iface.clone(),
+                frames: self.frames,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name)
+    }
+
+    #[test]
+    fn reads_every_frame_with_nanosecond_times() {
+        let mut src = FileSource::open(&data("tcpdump__erspan-type-iii-ft-0.pcap")).expect("open");
+        let mut n = 0;
+        let mut last = 0;
+        while let Some(f) = src.next_frame().expect("frame") {
+            assert!(f.ts_ns >= last);
+            assert!(f.ts_ns > 1_000_000_000 * 1_000_000_000, "epoch ns");
+            assert_eq!(f.wire_len as usize, f.data.len());
+            last = f.ts_ns;
+            n += 1;
+        }
+        assert_eq!(n, 9);
+    }
+
+    #[test]
+    fn missing_file_names_the_file() {
+        let err = FileSource::open(Path::new("/nonexistent/x.pcap")).expect_err("missing");
+        let text = err.to_string();
+        assert!(text.contains("/nonexistent/x.pcap"), "{text}");
+    }
+
+    #[test]
+    fn non_ethernet_file_names_the_link_type() {
+        let err = FileSource::open(&data("ndpi__fuzz-2021-10-13.pcap")).expect_err("NULL link");
+        let text = err.to_string();
+        assert!(matches!(err, CaptureError::FileLinktype { .. }), "{text}");
+        assert!(text.contains("NULL"), "{text}");
+        assert!(text.contains("ndpi__fuzz-2021-10-13.pcap"), "{text}");
+    }
+}
