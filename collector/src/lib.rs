@@ -1,1 +1,237 @@
-//! eastwest-collector library.
+//! eastwest-collector: NetFlow v9 / IPFIX / v5 in, enriched and judged flow
+//! rows into ClickHouse.
+//!
+//! Stages, named the same in modules, logs and metrics:
+//! [`receive`] (UDP sockets → bounded queue) → [`decode`] (template-scoped
+//! NetFlow decoding into [`FlowRow`]s) → [`enrich`] (VM inventory) →
+//! [`verdict`] (segmentation policy) → [`sink`] (batched ClickHouse inserts).
+//! Decode, enrich and verdict run one after the other on a dedicated thread;
+//! the sockets and the sink are Tokio tasks. [`http`] serves `/metrics` and
+//! `/healthz`.
+
+pub mod config;
+pub mod decode;
+pub mod enrich;
+pub mod http;
+pub mod metrics;
+pub mod receive;
+pub mod sink;
+pub mod verdict;
+
+/// Hand-built NetFlow v9 packets, shared with the integration tests and bench.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod v9_builder;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use eastwest_core::schema::FlowRow;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Config, ConfigError};
+use crate::decode::{Datagram, Decoder};
+use crate::enrich::Enricher;
+use crate::metrics::Metrics;
+use crate::receive::BindError;
+use crate::sink::{Sink, SinkError};
+use crate::verdict::Judge;
+
+/// Decoded datagrams (each a `Vec` of rows) held between verdict and sink.
+const ROW_QUEUE: usize = 1024;
+
+/// Why the collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("config: {0}")]
+    Config(#[from] ConfigError),
+    #[error("inventory: {0}")]
+    Inventory(eastwest_core::config::ConfigError),
+    #[error("policy: {0}")]
+    Policy(eastwest_core::config::ConfigError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("cannot serve http on {addr}: {source}")]
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("the {0} stage stopped abnormally")]
+    Stage(&'static str),
+}
+
+/// A collector with its sockets bound and ClickHouse connected, ready to
+/// [`run`](Collector::run).
+#[derive(Debug)]
+pub struct Collector {
+    config: Config,
+    sockets: Vec<UdpSocket>,
+    http: Option<TcpListener>,
+    sink: Sink,
+    enricher: Enricher,
+    judge: Judge,
+    metrics: Arc<Metrics>,
+}
+
+impl Collector {
+    /// Load inventory and policy, bind the sockets, connect to ClickHouse
+    /// and migrate. Every failure here is a clear start-up error.
+    pub async fn new(config: Config) -> Result<Collector, Error> {
+        config.validate()?;
+        let enricher =
+            Enricher::load(config.enrich.inventory.as_deref()).map_err(Error::Inventory)?;
+        let judge = Judge::load(config.enrich.policy.as_deref()).map_err(Error::Policy)?;
+        let sockets = config
+            .receive
+            .listen
+            .iter()
+            .map(|&addr| receive::bind(addr, config.receive.recv_buffer_bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let http = match config.http.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| Error::Http { addr, source })?,
+            ),
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::new());
+        let sink = Sink::connect(&config.clickhouse, metrics.clone()).await?;
+        Ok(Collector {
+            config,
+            sockets,
+            http,
+            sink,
+            enricher,
+            judge,
+            metrics,
+        })
+    }
+
+    /// The UDP addresses actually bound (useful with port 0).
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        self.sockets
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
+    }
+
+    /// The address `/metrics` is served on, if enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Run until `shutdown` completes, then stop receiving, drain the
+    /// queues and flush every row to ClickHouse.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (datagram_tx, datagram_rx) = mpsc::channel(self.config.receive.queue_datagrams);
+        let (row_tx, row_rx) = mpsc::channel(ROW_QUEUE);
+
+        let receivers: Vec<_> = self
+            .sockets
+            .into_iter()
+            .map(|socket| {
+                tokio::spawn(receive::run(
+                    socket,
+                    datagram_tx.clone(),
+                    self.metrics.clone(),
+                    stop_rx.clone(),
+                ))
+            })
+            .collect();
+        drop(datagram_tx);
+
+        let stages = Stages {
+            decoder: Decoder::new(self.config.decode.max_exporters),
+            enricher: self.enricher,
+            judge: self.judge,
+            dataset: self.config.enrich.dataset_default.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let process = tokio::task::spawn_blocking(move || stages.run(datagram_rx, row_tx));
+        let sink = tokio::spawn(self.sink.run(row_rx));
+        let http = self.http.map(|listener| {
+            let mut stop = stop_rx.clone();
+            let app = http::router(self.metrics.clone());
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|&s| s).await;
+                };
+                if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+                    tracing::error!(%err, "http: server failed");
+                }
+            })
+        });
+
+        shutdown.await;
+        tracing::info!("shutting down: draining queues and flushing to ClickHouse");
+        let _ = stop_tx.send(true);
+        for receiver in receivers {
+            receiver.await.map_err(|_| Error::Stage("receive"))?;
+        }
+        process.await.map_err(|_| Error::Stage("decode"))?;
+        sink.await.map_err(|_| Error::Stage("sink"))?;
+        if let Some(http) = http {
+            http.await.map_err(|_| Error::Stage("http"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Load, bind, connect, then run until `shutdown`.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    Collector::new(config).await?.run(shutdown).await
+}
+
+/// Decode → enrich → verdict, on one thread.
+struct Stages {
+    decoder: Decoder,
+    enricher: Enricher,
+    judge: Judge,
+    dataset: String,
+    metrics: Arc<Metrics>,
+}
+
+impl Stages {
+    fn run(mut self, mut input: mpsc::Receiver<Datagram>, output: mpsc::Sender<Vec<FlowRow>>) {
+        while let Some(datagram) = input.blocking_recv() {
+            let rows = self.process(&datagram);
+            if !rows.is_empty() && output.blocking_send(rows).is_err() {
+                break;
+            }
+        }
+    }
+
+    fn process(&mut self, datagram: &Datagram) -> Vec<FlowRow> {
+        let metrics = &self.metrics;
+        metrics.decode_packets.inc();
+        let mut rows = Vec::new();
+        let report = self.decoder.decode(datagram, &self.dataset, &mut rows);
+        metrics.decode_flows.add(report.flows as u64);
+        metrics.decode_sequence_gaps.add(report.sequence_gaps);
+        for reason in report.errors {
+            metrics.decode_error(reason);
+        }
+        for row in &mut rows {
+            let endpoints = self.enricher.enrich(row);
+            if endpoints.src.is_some() {
+                metrics.enrich_src_known.inc();
+            }
+            if endpoints.dst.is_some() {
+                metrics.enrich_dst_known.inc();
+            }
+            self.judge.judge(endpoints, row);
+            metrics.verdict(&row.verdict);
+        }
+        rows
+    }
+}

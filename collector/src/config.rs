@@ -1,0 +1,271 @@
+//! The collector's configuration: a TOML file (`--config`), every key
+//! optional with the defaults below, and command-line flags that override
+//! it. `deploy/collector.toml` documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything the collector needs to run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub receive: ReceiveConfig,
+    pub decode: DecodeConfig,
+    pub enrich: EnrichConfig,
+    pub clickhouse: SinkConfig,
+    pub http: HttpConfig,
+}
+
+/// `[receive]`: the UDP listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiveConfig {
+    /// UDP addresses to listen on for NetFlow v9 / IPFIX / v5.
+    pub listen: Vec<SocketAddr>,
+    /// SO_RCVBUF asked of the kernel per socket, in bytes; 0 keeps the OS
+    /// default. The kernel may cap it (net.core.rmem_max).
+    pub recv_buffer_bytes: usize,
+    /// Datagrams held between receive and decode; when full, new datagrams
+    /// are dropped and counted (receive never waits).
+    pub queue_datagrams: usize,
+}
+
+impl Default for ReceiveConfig {
+    fn default() -> Self {
+        ReceiveConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 2055))],
+            recv_buffer_bytes: 4 << 20,
+            queue_datagrams: 8192,
+        }
+    }
+}
+
+/// `[decode]`: the NetFlow decoder.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecodeConfig {
+    /// Exporter scopes ((address, source id) pairs) whose templates are kept;
+    /// the least recently used is forgotten beyond this.
+    pub max_exporters: usize,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        DecodeConfig {
+            max_exporters: 10_000,
+        }
+    }
+}
+
+/// `[enrich]`: inventory, policy and the dataset label.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichConfig {
+    /// VM inventory (TOML); without it VM and host columns stay empty.
+    pub inventory: Option<PathBuf>,
+    /// Segmentation policy (TOML); without it zones stay empty and every
+    /// verdict is `unknown`.
+    pub policy: Option<PathBuf>,
+    /// Value of the `dataset` column for every row.
+    pub dataset_default: String,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        EnrichConfig {
+            inventory: None,
+            policy: None,
+            dataset_default: "live".to_string(),
+        }
+    }
+}
+
+/// `[clickhouse]`: the sink.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinkConfig {
+    /// HTTP interface of the ClickHouse server.
+    pub url: String,
+    /// Database holding the `flows` table (created when missing).
+    pub database: String,
+    /// ClickHouse user and password; empty means the server's default user.
+    pub user: String,
+    pub password: String,
+    /// A batch is inserted when it holds this many rows ...
+    pub batch_rows: usize,
+    /// ... or when its oldest row has waited this long (milliseconds).
+    pub flush_interval_ms: u64,
+    /// Rows kept in memory while ClickHouse is failing; older batches are
+    /// dropped (and counted) beyond this.
+    pub max_pending_rows: usize,
+    /// Longest wait between two retries of a failed insert (milliseconds);
+    /// the wait starts at 250 ms and doubles up to this.
+    pub retry_max_ms: u64,
+    /// How long shutdown may spend flushing what is left (milliseconds).
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig {
+            url: "http://127.0.0.1:18123".to_string(),
+            database: "eastwest".to_string(),
+            user: String::new(),
+            password: String::new(),
+            batch_rows: 10_000,
+            flush_interval_ms: 1000,
+            max_pending_rows: 1_000_000,
+            retry_max_ms: 30_000,
+            shutdown_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[http]`: the operations endpoint (`/metrics`, `/healthz`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to serve on; none disables the endpoint.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            receive: ReceiveConfig::default(),
+            decode: DecodeConfig::default(),
+            enrich: EnrichConfig::default(),
+            clickhouse: SinkConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Config {
+    /// Read and validate a TOML configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|err| match err {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parse and validate configuration text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: String::new(),
+            message: err.to_string().trim_end().replace('\n', " "),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check the values serde cannot: non-empty lists, positive sizes, a
+    /// database name that is a plain identifier, an http:// URL.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_string(),
+            })
+        };
+        if self.receive.listen.is_empty() {
+            return invalid("receive.listen", "needs at least one address");
+        }
+        if self.receive.queue_datagrams == 0 {
+            return invalid("receive.queue_datagrams", "must be at least 1");
+        }
+        if self.decode.max_exporters == 0 {
+            return invalid("decode.max_exporters", "must be at least 1");
+        }
+        let sink = &self.clickhouse;
+        if !sink.url.starts_with("http://") && !sink.url.starts_with("https://") {
+            return invalid("clickhouse.url", "must start with http:// or https://");
+        }
+        let plain = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        if sink.database.is_empty() || !sink.database.chars().all(plain) {
+            return invalid(
+                "clickhouse.database",
+                "must be letters, digits and underscores",
+            );
+        }
+        if sink.batch_rows == 0 {
+            return invalid("clickhouse.batch_rows", "must be at least 1");
+        }
+        if sink.flush_interval_ms == 0 {
+            return invalid("clickhouse.flush_interval_ms", "must be at least 1");
+        }
+        if sink.max_pending_rows < sink.batch_rows {
+            return invalid(
+                "clickhouse.max_pending_rows",
+                "must be at least clickhouse.batch_rows",
+            );
+        }
+        if sink.retry_max_ms < 250 {
+            return invalid("clickhouse.retry_max_ms", "must be at least 250");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn deploy_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/collector.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.clickhouse.batch_rows, 10_000);
+        assert!(config.http.listen.is_some());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = Config::parse("[receive]\nlisten = [\"127.0.0.1:2055\"]\nbuffer = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("buffer") && err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        for (text, key) in [
+            ("[receive]\nlisten = []", "receive.listen"),
+            ("[clickhouse]\ndatabase = \"a-b\"", "clickhouse.database"),
+            ("[clickhouse]\nurl = \"127.0.0.1:8123\"", "clickhouse.url"),
+            ("[clickhouse]\nbatch_rows = 0", "clickhouse.batch_rows"),
+        ] {
+            let err = Config::parse(text).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,822 @@
+//! Decode: NetFlow v9, IPFIX and v5 datagrams into [`FlowRow`]s.
+//!
+//! Templates are scoped the RFC way by `netflow_parser`'s
+//! [`AutoScopedParser`]: v9 by (exporter socket address, Source ID), IPFIX by
+//! (exporter socket address, Observation Domain ID), v5 by exporter address.
+//! Two exporters that both call their template 256 never see each other's
+//! layout. The decoder keeps its own small state per (exporter, source id):
+//! the observation domain name and sampling interval from options records,
+//! the IPFIX system init time, and the expected next sequence number.
+//!
+//! Field mapping (numbers are shared by v9 and IANA IPFIX): addresses 8/12
+//! and 27/28 (IPv4 stored mapped into IPv6), ports 7/11, protocol 4, TOS 5,
+//! TCP flags 6, ICMP 32/139 (or 176-179), MACs 56/80, VLAN 58 or 243, VNI
+//! from layer2SegmentId 351 (low 24 bits), packets 2 and bytes 1 scaled by
+//! the sampling interval (record field 34/305, else the exporter's options,
+//! else the v5 header, else 1), capture path from observationPointId 138
+//! (see `eastwest_core::netflow`). Times: flowStart/EndMilliseconds 152/153
+//! when present, else seconds 150/151, else FIRST/LAST_SWITCHED 22/21
+//! against the header's sysUptime and export time (v9) or against
+//! systemInitTimeMilliseconds 160 (IPFIX), else the export time.
+//!
+//! Nothing here panics on input: malformed datagrams, flowsets without a
+//! known template and records without addresses are reported by
+//! [`ErrorReason`] and skipped.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use eastwest_core::netflow::{field, split_observation_point};
+use eastwest_core::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, FlowRow};
+use netflow_parser::variable_versions::ipfix::lookup::{IANAIPFixField, IPFixField};
+use netflow_parser::variable_versions::ipfix::{self, IPFix};
+use netflow_parser::variable_versions::v9::{self, V9};
+use netflow_parser::static_versions::v5::V5;
+use netflow_parser::{AutoScopedParser, FieldValue, NetflowError, NetflowPacket, NetflowParser};
+
+/// One UDP datagram as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    /// The exporter's socket address.
+    pub exporter: SocketAddr,
+    /// When it was received, epoch milliseconds.
+    pub received_ms: u64,
+    pub payload: Vec<u8>,
+}
+
+/// Why (part of) a datagram could not be decoded; the label of
+/// `eastwest_collector_decode_errors_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorReason {
+    /// The datagram ends before its header or a flowset does.
+    Truncated,
+    /// Not NetFlow v5, v9 or IPFIX.
+    UnsupportedVersion,
+    /// A header, template or record that does not parse.
+    Malformed,
+    /// More decoded output than the parser's safety limits allow.
+    TooLarge,
+    /// A data flowset whose template this exporter has not sent (yet).
+    MissingTemplate,
+    /// A data record without source or destination address.
+    MissingAddress,
+}
+
+impl ErrorReason {
+    pub const ALL: [ErrorReason; 6] = [
+        ErrorReason::Truncated,
+        ErrorReason::UnsupportedVersion,
+        ErrorReason::Malformed,
+        ErrorReason::TooLarge,
+        ErrorReason::MissingTemplate,
+        ErrorReason::MissingAddress,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorReason::Truncated => "truncated",
+            ErrorReason::UnsupportedVersion => "unsupported_version",
+            ErrorReason::Malformed => "malformed",
+            ErrorReason::TooLarge => "too_large",
+            ErrorReason::MissingTemplate => "missing_template",
+            ErrorReason::MissingAddress => "missing_address",
+        }
+    }
+
+    fn of(err: &NetflowError) -> ErrorReason {
+        match err {
+            NetflowError::Incomplete { .. } => ErrorReason::Truncated,
+            NetflowError::UnsupportedVersion { .. } | NetflowError::FilteredVersion { .. } => {
+                ErrorReason::UnsupportedVersion
+            }
+            NetflowError::DecodedOutputLimitExceeded { .. } => ErrorReason::TooLarge,
+            _ => ErrorReason::Malformed,
+        }
+    }
+}
+
+/// What decoding one datagram produced besides rows.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub flows: usize,
+    pub errors: Vec<ErrorReason>,
+    /// Export packets whose sequence number did not follow the previous one.
+    pub sequence_gaps: u64,
+}
+
+/// State kept per (exporter, source id / observation domain).
+#[derive(Debug, Default)]
+struct Domain {
+    /// observationDomainName from an options record: the host's name.
+    name: Option<String>,
+    /// Sampling interval from an options record.
+    sampling: Option<u32>,
+    /// systemInitTimeMilliseconds (IPFIX) from an options record.
+    sys_init_ms: Option<u64>,
+    next_sequence: Option<u32>,
+    last_seen_ms: u64,
+}
+
+/// The decode stage: template-scoped parser plus per-domain state.
+#[derive(Debug)]
+pub struct Decoder {
+    parser: AutoScopedParser,
+    domains: HashMap<(SocketAddr, u32), Domain>,
+    max_domains: usize,
+    /// IANA IPFIX elements this decoder maps, with their numbers.
+    ipfix_numbers: Vec<(IANAIPFixField, u16)>,
+    /// Reused buffer for a field's wire bytes.
+    scratch: Vec<u8>,
+}
+
+/// Field numbers the mapping reads (see the module docs).
+const MAPPED: &[u16] = &[
+    field::IN_BYTES,
+    field::IN_PKTS,
+    field::PROTOCOL,
+    field::SRC_TOS,
+    field::TCP_FLAGS,
+    field::L4_SRC_PORT,
+    field::IPV4_SRC_ADDR,
+    field::L4_DST_PORT,
+    field::IPV4_DST_ADDR,
+    field::LAST_SWITCHED,
+    field::FIRST_SWITCHED,
+    field::IPV6_SRC_ADDR,
+    field::IPV6_DST_ADDR,
+    field::ICMP_TYPE,
+    SAMPLING_INTERVAL,
+    field::IN_SRC_MAC,
+    field::SRC_VLAN,
+    field::IN_DST_MAC,
+    field::OBSERVATION_POINT_ID,
+    ICMP_TYPE_CODE_V6,
+    FLOW_START_SECONDS,
+    FLOW_END_SECONDS,
+    field::FLOW_START_MILLISECONDS,
+    field::FLOW_END_MILLISECONDS,
+    SYSTEM_INIT_MS,
+    ICMP_TYPE_V4,
+    ICMP_CODE_V4,
+    ICMP_TYPE_V6,
+    ICMP_CODE_V6,
+    DOT1Q_VLAN_ID,
+    field::OBSERVATION_DOMAIN_NAME,
+    SAMPLING_PACKET_INTERVAL,
+    field::LAYER2_SEGMENT_ID,
+];
+
+const SAMPLING_INTERVAL: u16 = 34;
+const ICMP_TYPE_CODE_V6: u16 = 139;
+const FLOW_START_SECONDS: u16 = 150;
+const FLOW_END_SECONDS: u16 = 151;
+const SYSTEM_INIT_MS: u16 = 160;
+const ICMP_TYPE_V4: u16 = 176;
+const ICMP_CODE_V4: u16 = 177;
+const ICMP_TYPE_V6: u16 = 178;
+const ICMP_CODE_V6: u16 = 179;
+const DOT1Q_VLAN_ID: u16 = 243;
+const SAMPLING_PACKET_INTERVAL: u16 = 305;
+
+impl Decoder {
+    /// A decoder keeping templates for at most `max_exporters` scopes.
+    pub fn new(max_exporters: usize) -> Decoder {
+        let builder = NetflowParser::builder().with_allowed_versions(&[5, 9, 10]);
+        let parser = AutoScopedParser::try_with_builder(builder)
+            .and_then(|p| p.with_max_sources(max_exporters.max(1)))
+            .unwrap_or_default();
+        Decoder {
+            parser,
+            domains: HashMap::new(),
+            max_domains: max_exporters.max(1),
+            ipfix_numbers: MAPPED
+                .iter()
+                .map(|&n| (IANAIPFixField::from(n), n))
+                .collect(),
+            scratch: Vec::with_capacity(64),
+        }
+    }
+
+    /// Decode one datagram, appending its flows to `out`. Enrichment
+    /// columns are left empty and the verdict `unknown`.
+    pub fn decode(&mut self, datagram: &Datagram, dataset: &str, out: &mut Vec<FlowRow>) -> Report {
+        let mut report = Report::default();
+        if datagram.payload.len() < 2 {
+            report.errors.push(ErrorReason::Truncated);
+            return report;
+        }
+        let result = self
+            .parser
+            .parse_from_source(datagram.exporter, &datagram.payload);
+        let before = out.len();
+        for packet in &result.packets {
+            match packet {
+                NetflowPacket::V9(p) => self.v9(p, datagram, dataset, out, &mut report),
+                NetflowPacket::IPFix(p) => self.ipfix(p, datagram, dataset, out, &mut report),
+                NetflowPacket::V5(p) => self.v5(p, datagram, dataset, out, &mut report),
+                _ => report.errors.push(ErrorReason::UnsupportedVersion),
+            }
+        }
+        if let Some(err) = &result.error {
+            report.errors.push(ErrorReason::of(err));
+        }
+        report.flows = out.len() - before;
+        report
+    }
+
+    /// The state of (exporter, source id), created on first sight; beyond
+    /// the bound the longest-silent domain is forgotten.
+    fn domain(&mut self, exporter: SocketAddr, source_id: u32, now_ms: u64) -> &mut Domain {
+        let key = (exporter, source_id);
+        if !self.domains.contains_key(&key) && self.domains.len() >= self.max_domains {
+            let oldest = self
+                .domains
+                .iter()
+                .min_by_key(|(_, d)| d.last_seen_ms)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                self.domains.remove(&oldest);
+            }
+        }
+        let domain = self.domains.entry(key).or_default();
+        domain.last_seen_ms = now_ms;
+        domain
+    }
+
+    fn v9(&mut self, p: &V9, dg: &Datagram, dataset: &str, out: &mut Vec<FlowRow>, report: &mut Report) {
+        let source_id = p.header.source_id;
+        let seq = p.header.sequence_number;
+        let domain = self.domain(dg.exporter, source_id, dg.received_ms);
+        report.sequence_gaps += sequence_gap(domain, seq, seq.wrapping_add(1));
+        let clock = Clock {
+            export_ms: u64::from(p.header.unix_secs) * 1000,
+            uptime_ms: Some(p.header.sys_up_time),
+            sys_init_ms: None,
+        };
+        for flowset in &p.flowsets {
+            match &flowset.body {
+                v9::FlowSetBody::Data(data) => {
+                    for record in &data.fields {
+                        let mut fields = Fields::default();
+                        for (name, value) in record {
+                            fields.set(u16::from(*name), raw(value, &mut self.scratch));
+                        }
+                        self.emit(fields, &clock, dg, source_id, dataset, out, report);
+                    }
+                }
+                v9::FlowSetBody::OptionsData(options) => {
+                    for record in &options.fields {
+                        let mut fields = Fields::default();
+                        for (name, value) in &record.options_fields {
+                            fields.set(u16::from(*name), raw(value, &mut self.scratch));
+                        }
+                        self.learn_options(dg, source_id, fields);
+                    }
+                }
+                v9::FlowSetBody::NoTemplate(_) => report.errors.push(ErrorReason::MissingTemplate),
+                _ => {}
+            }
+        }
+    }
+
+    fn ipfix(&mut self, p: &IPFix, dg: &Datagram, dataset: &str, out: &mut Vec<FlowRow>, report: &mut Report) {
+        let source_id = p.header.observation_domain_id;
+        let seq = p.header.sequence_number;
+        let records: usize = p
+            .flowsets
+            .iter()
+            .map(|f| match &f.body {
+                ipfix::FlowSetBody::Data(d) => d.fields.len(),
+                _ => 0,
+            })
+            .sum();
+        let records = u32::try_from(records).unwrap_or(u32::MAX);
+        let domain = self.domain(dg.exporter, source_id, dg.received_ms);
+        report.sequence_gaps += sequence_gap(domain, seq, seq.wrapping_add(records));
+        let export_ms = u64::from(p.header.export_time) * 1000;
+        for flowset in &p.flowsets {
+            match &flowset.body {
+                ipfix::FlowSetBody::Data(data) => {
+                    for record in &data.fields {
+                        let fields = self.ipfix_fields(record);
+                        let sys_init_ms = self
+                            .domains
+                            .get(&(dg.exporter, source_id))
+                            .and_then(|d| d.sys_init_ms);
+                        let clock = Clock {
+                            export_ms,
+                            uptime_ms: None,
+                            sys_init_ms,
+                        };
+                        self.emit(fields, &clock, dg, source_id, dataset, out, report);
+                    }
+                }
+                ipfix::FlowSetBody::OptionsData(options) => {
+                    for record in &options.fields {
+                        let fields = self.ipfix_fields(record);
+                        self.learn_options(dg, source_id, fields);
+                    }
+                }
+                ipfix::FlowSetBody::NoTemplate(_) => report.errors.push(ErrorReason::MissingTemplate),
+                _ => {}
+            }
+        }
+    }
+
+    fn ipfix_fields(&mut self, record: &[(IPFixField, FieldValue)]) -> Fields {
+        let mut fields = Fields::default();
+        for (name, value) in record {
+            let IPFixField::IANA(iana) = name else {
+                continue;
+            };
+            let number = self
+                .ipfix_numbers
+                .iter()
+                .find(|(f, _)| f == iana)
+                .map(|&(_, n)| n);
+            if let Some(number) = number {
+                fields.set(number, raw(value, &mut self.scratch));
+            }
+        }
+        fields
+    }
+
+    fn v5(&mut self, p: &V5, dg: &Datagram, dataset: &str, out: &mut Vec<FlowRow>, report: &mut Report) {
+        let h = &p.header;
+        // v5 has no source id; engine type/id identify the flow cache.
+        let source_id = u32::from(h.engine_type) << 8 | u32::from(h.engine_id);
+        let domain = self.domain(dg.exporter, source_id, dg.received_ms);
+        let next = h.flow_sequence.wrapping_add(u32::from(h.count));
+        report.sequence_gaps += sequence_gap(domain, h.flow_sequence, next);
+        let export_ms = u64::from(h.unix_secs) * 1000 + u64::from(h.unix_nsecs / 1_000_000);
+        let clock = Clock {
+            export_ms,
+            uptime_ms: Some(h.sys_up_time),
+            sys_init_ms: None,
+        };
+        let sampling = u32::from(h.sampling_interval & 0x3fff);
+        for flow in &p.flowsets {
+            let fields = Fields {
+                src: Some(IpAddr::V4(flow.src_addr)),
+                dst: Some(IpAddr::V4(flow.dst_addr)),
+                src_port: flow.src_port,
+                dst_port: flow.dst_port,
+                proto: flow.protocol_number,
+                tos: flow.tos,
+                tcp_flags: flow.tcp_flags,
+                bytes: u64::from(flow.d_octets),
+                packets: u64::from(flow.d_pkts),
+                first_uptime: Some(flow.first),
+                last_uptime: Some(flow.last),
+                sampling: (sampling > 0).then_some(sampling),
+                ..Fields::default()
+            };
+            self.emit(fields, &clock, dg, source_id, dataset, out, report);
+        }
+    }
+
+    fn learn_options(&mut self, dg: &Datagram, source_id: u32, fields: Fields) {
+        let domain = self.domain(dg.exporter, source_id, dg.received_ms);
+        if let Some(name) = fields.domain_name.filter(|n| !n.is_empty()) {
+            domain.name = Some(name);
+        }
+        if let Some(sampling) = fields.sampling.filter(|&s| s > 0) {
+            domain.sampling = Some(sampling);
+        }
+        if let Some(init) = fields.sys_init_ms {
+            domain.sys_init_ms = Some(init);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        fields: Fields,
+        clock: &Clock,
+        dg: &Datagram,
+        source_id: u32,
+        dataset: &str,
+        out: &mut Vec<FlowRow>,
+        report: &mut Report,
+    ) {
+        let domain = self.domains.get(&(dg.exporter, source_id));
+        let observer = domain.and_then(|d| d.name.clone()).unwrap_or_default();
+        let sampling = fields
+            .sampling
+            .filter(|&s| s > 0)
+            .or(domain.and_then(|d| d.sampling))
+            .unwrap_or(1);
+        match fields.into_row(clock, sampling) {
+            Some(mut row) => {
+                row.received = datetime_of_ms(dg.received_ms);
+                row.dataset = dataset.to_string();
+                row.exporter = addr_to_bytes(dg.exporter.ip());
+                row.source_id = source_id;
+                row.observer = observer;
+                out.push(row);
+            }
+            None => report.errors.push(ErrorReason::MissingAddress),
+        }
+    }
+}
+
+/// 1 when `seq` is not the sequence number `domain` expected, then expect
+/// `next`.
+fn sequence_gap(domain: &mut Domain, seq: u32, next: u32) -> u64 {
+    let gap = domain.next_sequence.is_some_and(|expected| expected != seq);
+    domain.next_sequence = Some(next);
+    u64::from(gap)
+}
+
+/// The wire bytes of a decoded value (numbers big-endian, strings raw).
+fn raw<'a>(value: &FieldValue, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    scratch.clear();
+    if value.write_be_bytes(scratch).is_err() {
+        scratch.clear();
+    }
+    scratch
+}
+
+/// Big-endian unsigned value of up to the last 8 bytes.
+fn be_uint(raw: &[u8]) -> u64 {
+    let tail = &raw[raw.len().saturating_sub(8)..];
+    tail.iter().fold(0, |acc, &b| acc << 8 | u64::from(b))
+}
+
+fn be_u32(raw: &[u8]) -> u32 {
+    u32::try_from(be_uint(raw)).unwrap_or(u32::MAX)
+}
+
+fn addr(raw: &[u8]) -> Option<IpAddr> {
+    if let Ok(v4) = <[u8; 4]>::try_from(raw) {
+        Some(IpAddr::V4(Ipv4Addr::from(v4)))
+    } else if let Ok(v6) = <[u8; 16]>::try_from(raw) {
+        Some(IpAddr::V6(Ipv6Addr::from(v6)))
+    } else {
+        None
+    }
+}
+
+/// Times of the export packet a record came in.
+#[derive(Debug)]
+struct Clock {
+    /// Export time, epoch milliseconds.
+    export_ms: u64,
+    /// sysUptime at export (v9, v5).
+    uptime_ms: Option<u32>,
+    /// systemInitTimeMilliseconds (IPFIX), epoch milliseconds.
+    sys_init_ms: Option<u64>,
+}
+
+impl Clock {
+    /// Epoch milliseconds of a sysUptime-relative time.
+    fn at_uptime(&self, at: u32) -> Option<u64> {
+        if let Some(uptime) = self.uptime_ms {
+            let ago = u64::from(uptime.wrapping_sub(at));
+            Some(self.export_ms.saturating_sub(ago))
+        } else {
+            self.sys_init_ms.map(|init| init + u64::from(at))
+        }
+    }
+}
+
+/// The mapped fields of one record.
+#[derive(Debug, Default)]
+struct Fields {
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    src_port: u16,
+    dst_port: u16,
+    proto: u8,
+    tos: u8,
+    tcp_flags: u8,
+    icmp: u16,
+    icmp_type: Option<u8>,
+    icmp_code: Option<u8>,
+    bytes: u64,
+    packets: u64,
+    first_uptime: Option<u32>,
+    last_uptime: Option<u32>,
+    start_s: Option<u64>,
+    end_s: Option<u64>,
+    start_ms: Option<u64>,
+    end_ms: Option<u64>,
+    sys_init_ms: Option<u64>,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    vlan: u16,
+    vni: u32,
+    observation_point: Option<u32>,
+    sampling: Option<u32>,
+    domain_name: Option<String>,
+}
+
+impl Fields {
+    fn set(&mut self, number: u16, raw: &[u8]) {
+        let low = |bits: u64| be_uint(raw) & bits;
+        match number {
+            field::IN_BYTES => self.bytes = be_uint(raw),
+            field::IN_PKTS => self.packets = be_uint(raw),
+            field::PROTOCOL => self.proto = low(0xff) as u8,
+            field::SRC_TOS => self.tos = low(0xff) as u8,
+            field::TCP_FLAGS => self.tcp_flags = low(0xff) as u8,
+            field::L4_SRC_PORT => self.src_port = low(0xffff) as u16,
+            field::L4_DST_PORT => self.dst_port = low(0xffff) as u16,
+            field::IPV4_SRC_ADDR | field::IPV6_SRC_ADDR => self.src = addr(raw),
+            field::IPV4_DST_ADDR | field::IPV6_DST_ADDR => self.dst = addr(raw),
+            field::ICMP_TYPE | ICMP_TYPE_CODE_V6 => self.icmp = low(0xffff) as u16,
+            ICMP_TYPE_V4 | ICMP_TYPE_V6 => self.icmp_type = Some(low(0xff) as u8),
+            ICMP_CODE_V4 | ICMP_CODE_V6 => self.icmp_code = Some(low(0xff) as u8),
+            field::FIRST_SWITCHED => self.first_uptime = Some(be_u32(raw)),
+            field::LAST_SWITCHED => self.last_uptime = Some(be_u32(raw)),
+            FLOW_START_SECONDS => self.start_s = Some(be_uint(raw)),
+            FLOW_END_SECONDS => self.end_s = Some(be_uint(raw)),
+            field::FLOW_START_MILLISECONDS => self.start_ms = Some(be_uint(raw)),
+            field::FLOW_END_MILLISECONDS => self.end_ms = Some(be_uint(raw)),
+            SYSTEM_INIT_MS => self.sys_init_ms = Some(be_uint(raw)),
+            field::IN_SRC_MAC => self.src_mac = mac(raw),
+            field::IN_DST_MAC => self.dst_mac = mac(raw),
+            // VLAN 58 wins over dot1qVlanId 243 when both are present.
+            field::SRC_VLAN => self.vlan = low(0x0fff) as u16,
+            DOT1Q_VLAN_ID if self.vlan == 0 => self.vlan = low(0x0fff) as u16,
+            field::LAYER2_SEGMENT_ID => self.vni = low(0x00ff_ffff) as u32,
+            field::OBSERVATION_POINT_ID => self.observation_point = Some(be_u32(raw)),
+            SAMPLING_INTERVAL | SAMPLING_PACKET_INTERVAL => self.sampling = Some(be_u32(raw)),
+            field::OBSERVATION_DOMAIN_NAME => {
+                let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                let name = String::from_utf8_lossy(&raw[..end]).trim().to_string();
+                self.domain_name = Some(name);
+            }
+            _ => {}
+        }
+    }
+
+    /// The row, without the per-datagram columns; `None` without addresses.
+    fn into_row(self, clock: &Clock, sampling: u32) -> Option<FlowRow> {
+        let (src, dst) = (self.src?, self.dst?);
+        let start_ms = self
+            .start_ms
+            .or(self.start_s.map(|s| s.saturating_mul(1000)))
+            .or(self.first_uptime.and_then(|t| clock.at_uptime(t)))
+            .unwrap_or(clock.export_ms);
+        let end_ms = self
+            .end_ms
+            .or(self.end_s.map(|s| s.saturating_mul(1000)))
+            .or(self.last_uptime.and_then(|t| clock.at_uptime(t)))
+            .unwrap_or(start_ms);
+        let icmp = match (self.icmp_type, self.icmp_code) {
+            (None, None) => self.icmp,
+            (t, c) => u16::from(t.unwrap_or(0)) << 8 | u16::from(c.unwrap_or(0)),
+        };
+        let (encap, session) = self
+            .observation_point
+            .map(split_observation_point)
+            .unwrap_or((None, 0));
+        let scale = u64::from(sampling.max(1));
+        Some(FlowRow {
+            date: date_of_ms(start_ms),
+            start: datetime_of_ms(start_ms),
+            start_ms,
+            end: datetime_of_ms(end_ms),
+            end_ms,
+            received: 0,
+            dataset: String::new(),
+            exporter: [0; 16],
+            source_id: 0,
+            observer: String::new(),
+            encap: encap.map(|e| e.as_str().to_string()).unwrap_or_default(),
+            session,
+            vlan: self.vlan,
+            vni: self.vni,
+            src_addr: addr_to_bytes(src),
+            dst_addr: addr_to_bytes(dst),
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            proto: self.proto,
+            tos: self.tos,
+            tcp_flags: self.tcp_flags,
+            icmp,
+            src_mac: self.src_mac,
+            dst_mac: self.dst_mac,
+            packets: self.packets.saturating_mul(scale),
+            bytes: self.bytes.saturating_mul(scale),
+            sampling: sampling.max(1),
+            src_vm: String::new(),
+            dst_vm: String::new(),
+            src_host: String::new(),
+            dst_host: String::new(),
+            src_zone: String::new(),
+            dst_zone: String::new(),
+            same_host: 0,
+            verdict: "unknown".to_string(),
+            rule: String::new(),
+            severity: String::new(),
+            policy_revision: String::new(),
+        })
+    }
+}
+
+fn mac(raw: &[u8]) -> [u8; 6] {
+    <[u8; 6]>::try_from(raw).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v9_builder as v9;
+    use eastwest_core::netflow::{
+        FIELDS_V4, OPTION_FIELDS, OPTION_SCOPES, TEMPLATE_OPTIONS, TEMPLATE_V4,
+    };
+    use eastwest_core::schema::addr_from_bytes;
+
+    const BOOT_MS: u64 = 1_700_000_000_000;
+    const UPTIME_MS: u32 = 60_000;
+    const EXPORT_SECS: u32 = 1_700_000_060;
+
+    fn datagram(exporter: &str, payload: Vec<u8>) -> Datagram {
+        Datagram {
+            exporter: exporter.parse().unwrap(),
+            received_ms: 1_700_000_061_234,
+            payload,
+        }
+    }
+
+    /// The exporter's own layout: options record naming the host, template
+    /// 256, one record.
+    fn eastwest_packet(flow: &v9::Flow) -> Vec<u8> {
+        v9::packet(
+            7,
+            0,
+            UPTIME_MS,
+            EXPORT_SECS,
+            4,
+            &[
+                v9::options_template(TEMPLATE_OPTIONS, OPTION_SCOPES, OPTION_FIELDS),
+                v9::data(TEMPLATE_OPTIONS, &[v9::domain_name_record(7, "esx-07")]),
+                v9::template(TEMPLATE_V4, FIELDS_V4),
+                v9::data(TEMPLATE_V4, &[v9::record(flow, FIELDS_V4, BOOT_MS)]),
+            ],
+        )
+    }
+
+    #[test]
+    fn maps_every_field_of_the_eastwest_template() {
+        let mut flow = v9::sample_flow(4, BOOT_MS + 10_000);
+        flow.observation_point = eastwest_core::netflow::observation_point(
+            eastwest_core::flow::Encap::ErspanIII,
+            33,
+        );
+        let mut decoder = Decoder::new(8);
+        let mut rows = Vec::new();
+        let report = decoder.decode(
+            &datagram("192.0.2.9:5000", eastwest_packet(&flow)),
+            "live",
+            &mut rows,
+        );
+        assert_eq!(report.errors, []);
+        assert_eq!((report.flows, rows.len()), (1, 1));
+        let row = &rows[0];
+        assert_eq!(addr_from_bytes(row.src_addr), IpAddr::V4(flow.src));
+        assert_eq!(addr_from_bytes(row.dst_addr), IpAddr::V4(flow.dst));
+        assert_eq!(addr_from_bytes(row.exporter), "192.0.2.9".parse::<IpAddr>().unwrap());
+        assert_eq!(row.src_addr[..12], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+        assert_eq!((row.src_port, row.dst_port, row.proto), (40_004, 443, 6));
+        assert_eq!((row.packets, row.bytes, row.sampling), (5, 500, 1));
+        assert_eq!((row.start_ms, row.end_ms), (BOOT_MS + 10_000, BOOT_MS + 11_500));
+        assert_eq!(row.start, 1_700_000_010);
+        assert_eq!(row.date, (BOOT_MS / 86_400_000) as u16);
+        assert_eq!(row.received, 1_700_000_061);
+        assert_eq!((row.src_mac, row.dst_mac), (flow.src_mac, flow.dst_mac));
+        assert_eq!((row.vlan, row.vni), (101, 10101));
+        assert_eq!((row.encap.as_str(), row.session), ("erspan3", 33));
+        assert_eq!((row.source_id, row.observer.as_str()), (7, "esx-07"));
+        assert_eq!((row.dataset.as_str(), row.verdict.as_str()), ("live", "unknown"));
+    }
+
+    #[test]
+    fn uptime_times_when_there_are_no_absolute_ones() {
+        let fields: Vec<(u16, u16)> = FIELDS_V4
+            .iter()
+            .copied()
+            .filter(|&(kind, _)| {
+                kind != field::FLOW_START_MILLISECONDS && kind != field::FLOW_END_MILLISECONDS
+            })
+            .collect();
+        let flow = v9::sample_flow(1, BOOT_MS + 20_000);
+        let payload = v9::packet(
+            1,
+            0,
+            UPTIME_MS,
+            EXPORT_SECS,
+            2,
+            &[
+                v9::template(300, &fields),
+                v9::data(300, &[v9::record(&flow, &fields, BOOT_MS)]),
+            ],
+        );
+        let mut rows = Vec::new();
+        Decoder::new(8).decode(&datagram("192.0.2.1:1", payload), "live", &mut rows);
+        // Export at BOOT + 60 s with uptime 60 s: FIRST_SWITCHED 20 s → BOOT + 20 s.
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].start_ms, rows[0].end_ms), (BOOT_MS + 20_000, BOOT_MS + 21_500));
+        assert_eq!(rows[0].observer, "", "no options record: enrich names it");
+    }
+
+    #[test]
+    fn templates_are_scoped_per_exporter() {
+        // Both exporters call their template 256; B swaps the port fields.
+        let a: Vec<(u16, u16)> = vec![(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (2, 4), (1, 4)];
+        let b: Vec<(u16, u16)> = vec![(12, 4), (8, 4), (11, 2), (7, 2), (4, 1), (1, 8), (2, 8)];
+        let flow = v9::sample_flow(9, BOOT_MS);
+        let mut decoder = Decoder::new(8);
+        let mut rows = Vec::new();
+        for (exporter, fields) in [("192.0.2.1:9", &a), ("192.0.2.2:9", &b)] {
+            let payload = v9::packet(1, 0, UPTIME_MS, EXPORT_SECS, 1, &[v9::template(256, fields)]);
+            decoder.decode(&datagram(exporter, payload), "live", &mut rows);
+        }
+        for (exporter, fields) in [("192.0.2.2:9", &b), ("192.0.2.1:9", &a)] {
+            let record = v9::record(&flow, fields, BOOT_MS);
+            let payload = v9::packet(1, 1, UPTIME_MS, EXPORT_SECS, 1, &[v9::data(256, &[record])]);
+            let report = decoder.decode(&datagram(exporter, payload), "live", &mut rows);
+            assert_eq!(report.errors, [], "{exporter}");
+        }
+        assert_eq!(rows.len(), 2);
+        for row in &rows {
+            assert_eq!(addr_from_bytes(row.src_addr), IpAddr::V4(flow.src));
+            assert_eq!((row.src_port, row.dst_port), (flow.src_port, flow.dst_port));
+            assert_eq!((row.packets, row.bytes), (flow.packets, flow.bytes));
+        }
+    }
+
+    #[test]
+    fn missing_template_and_sequence_gaps_are_reported() {
+        let flow = v9::sample_flow(1, BOOT_MS);
+        let data = v9::data(TEMPLATE_V4, &[v9::record(&flow, FIELDS_V4, BOOT_MS)]);
+        let mut decoder = Decoder::new(8);
+        let mut rows = Vec::new();
+        let report = decoder.decode(
+            &datagram("192.0.2.1:1", v9::packet(1, 10, UPTIME_MS, EXPORT_SECS, 1, std::slice::from_ref(&data))),
+            "live",
+            &mut rows,
+        );
+        assert_eq!(report.errors, [ErrorReason::MissingTemplate]);
+        assert!(rows.is_empty());
+        let template = v9::template(TEMPLATE_V4, FIELDS_V4);
+        let next = |seq| v9::packet(1, seq, UPTIME_MS, EXPORT_SECS, 2, &[template.clone(), data.clone()]);
+        let dg = |seq| datagram("192.0.2.1:1", next(seq));
+        assert_eq!(decoder.decode(&dg(11), "live", &mut rows).sequence_gaps, 0);
+        assert_eq!(decoder.decode(&dg(15), "live", &mut rows).sequence_gaps, 1);
+        assert_eq!(decoder.decode(&dg(16), "live", &mut rows).sequence_gaps, 0);
+        assert_eq!(rows.len(), 3);
+    }
+
+    /// xorshift64: deterministic "random" bytes.
+    fn noise(state: &mut u64) -> u8 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        (*state >> 24) as u8
+    }
+
+    #[test]
+    fn garbage_truncation_and_corruption_never_panic() {
+        let flow = v9::sample_flow(3, BOOT_MS);
+        let good = eastwest_packet(&flow);
+        let mut decoder = Decoder::new(4);
+        let mut rows = Vec::new();
+        let mut errors = 0;
+        for len in 0..good.len() {
+            let report = decoder.decode(&datagram("192.0.2.1:1", good[..len].to_vec()), "live", &mut rows);
+            errors += report.errors.len();
+        }
+        assert!(errors > 0, "truncated packets must be reported");
+        let mut state = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..20_000u32 {
+            let mut payload = if round % 2 == 0 {
+                let len = usize::from(noise(&mut state)) * 4;
+                let mut bytes: Vec<u8> = (0..len).map(|_| noise(&mut state)).collect();
+                // Valid versions, so the parser goes past the first check.
+                if bytes.len() >= 2 {
+                    bytes[0] = 0;
+                    bytes[1] = [5, 9, 10][usize::from(noise(&mut state)) % 3];
+                }
+                bytes
+            } else {
+                good.clone()
+            };
+            if round % 2 == 1 {
+                for _ in 0..1 + noise(&mut state) % 8 {
+                    let at = usize::from(noise(&mut state)) % payload.len();
+                    payload[at] = noise(&mut state);
+                }
+            }
+            // A few exporters, so corrupted templates land in several scopes.
+            let exporter = format!("192.0.2.{}:9", round % 5);
+            decoder.decode(&datagram(&exporter, payload), "live", &mut rows);
+            rows.clear();
+        }
+        let mut fresh = Vec::new();
+        let report = Decoder::new(4).decode(&datagram("192.0.2.200:1", good), "live", &mut fresh);
+        assert_eq!((report.flows, report.errors.len()), (1, 0));
+    }
+}

@@ -1,0 +1,173 @@
+//! The collector's counters, rendered in the Prometheus text format.
+//!
+//! Names follow the stages: `eastwest_collector_<stage>_<what>`. Every stage
+//! updates plain atomics (no lock per packet); `/metrics` reads them.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::decode::ErrorReason;
+
+/// A monotonic counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A value that goes up and down.
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Every counter of the collector.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub receive_packets: Counter,
+    pub receive_bytes: Counter,
+    /// Datagrams dropped because the receive → decode queue was full.
+    pub receive_dropped: Counter,
+    pub receive_socket_errors: Counter,
+    /// Datagrams taken off the queue by decode (queue depth = packets -
+    /// dropped - dequeued).
+    pub decode_packets: Counter,
+    pub decode_flows: Counter,
+    decode_errors: [Counter; ErrorReason::ALL.len()],
+    pub decode_sequence_gaps: Counter,
+    /// Flows whose source or destination VM the inventory knew.
+    pub enrich_src_known: Counter,
+    pub enrich_dst_known: Counter,
+    pub verdict_allowed: Counter,
+    pub verdict_violation: Counter,
+    pub verdict_unknown: Counter,
+    pub sink_rows: Counter,
+    pub sink_batches: Counter,
+    pub sink_errors: Counter,
+    pub sink_dropped_rows: Counter,
+    pub sink_pending_rows: Gauge,
+    /// 1 while the last insert succeeded (or none was tried yet).
+    pub sink_up: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let metrics = Metrics::default();
+        metrics.sink_up.set(1);
+        metrics
+    }
+
+    pub fn decode_error(&self, reason: ErrorReason) {
+        self.decode_errors[reason as usize].inc();
+    }
+
+    pub fn decode_errors(&self, reason: ErrorReason) -> u64 {
+        self.decode_errors[reason as usize].get()
+    }
+
+    pub fn verdict(&self, verdict: &str) {
+        match verdict {
+            "allowed" => self.verdict_allowed.inc(),
+            "violation" => self.verdict_violation.inc(),
+            _ => self.verdict_unknown.inc(),
+        }
+    }
+
+    /// Datagrams received and queued but not yet decoded.
+    pub fn queue_depth(&self) -> u64 {
+        let queued = self
+            .receive_packets
+            .get()
+            .saturating_sub(self.receive_dropped.get());
+        queued.saturating_sub(self.decode_packets.get())
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut one = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP eastwest_collector_{name} {help}");
+            let _ = writeln!(out, "# TYPE eastwest_collector_{name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "eastwest_collector_{name}{labels} {value}");
+            }
+        };
+        let counter = "counter";
+        let gauge = "gauge";
+        one("receive_packets_total", counter, "UDP datagrams received.", &[("", self.receive_packets.get())]);
+        one("receive_bytes_total", counter, "UDP payload bytes received.", &[("", self.receive_bytes.get())]);
+        one("receive_dropped_total", counter, "Datagrams dropped because the decode queue was full.", &[("", self.receive_dropped.get())]);
+        one("receive_socket_errors_total", counter, "Errors reading the UDP sockets.", &[("", self.receive_socket_errors.get())]);
+        one("receive_queue_depth", gauge, "Datagrams waiting for decode.", &[("", self.queue_depth())]);
+        one("decode_packets_total", counter, "Datagrams decoded.", &[("", self.decode_packets.get())]);
+        one("decode_flows_total", counter, "Flow records decoded.", &[("", self.decode_flows.get())]);
+        let labels: Vec<String> = ErrorReason::ALL
+            .iter()
+            .map(|r| format!("{{reason=\"{}\"}}", r.as_str()))
+            .collect();
+        let errors: Vec<(&str, u64)> = ErrorReason::ALL
+            .iter()
+            .zip(&labels)
+            .map(|(r, l)| (l.as_str(), self.decode_errors(*r)))
+            .collect();
+        one("decode_errors_total", counter, "Datagrams, flowsets or records that could not be decoded, by reason.", &errors);
+        one("decode_sequence_gaps_total", counter, "Export packets whose sequence number did not follow the previous one of the same (exporter, source id).", &[("", self.decode_sequence_gaps.get())]);
+        one("enrich_known_vms_total", counter, "Flow endpoints the inventory resolved to a VM.", &[
+            ("{side=\"src\"}", self.enrich_src_known.get()),
+            ("{side=\"dst\"}", self.enrich_dst_known.get()),
+        ]);
+        one("verdict_flows_total", counter, "Flows judged, by verdict.", &[
+            ("{verdict=\"allowed\"}", self.verdict_allowed.get()),
+            ("{verdict=\"violation\"}", self.verdict_violation.get()),
+            ("{verdict=\"unknown\"}", self.verdict_unknown.get()),
+        ]);
+        one("sink_rows_total", counter, "Rows inserted into ClickHouse.", &[("", self.sink_rows.get())]);
+        one("sink_batches_total", counter, "Batches inserted into ClickHouse.", &[("", self.sink_batches.get())]);
+        one("sink_errors_total", counter, "Failed insert attempts.", &[("", self.sink_errors.get())]);
+        one("sink_dropped_rows_total", counter, "Rows dropped because ClickHouse stayed away longer than the memory bound allows.", &[("", self.sink_dropped_rows.get())]);
+        one("sink_pending_rows", gauge, "Rows held in memory waiting for ClickHouse.", &[("", self.sink_pending_rows.get())]);
+        one("sink_up", gauge, "1 when the last insert succeeded.", &[("", self.sink_up.get())]);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_reason_and_values() {
+        let metrics = Metrics::new();
+        metrics.receive_packets.add(3);
+        metrics.decode_error(ErrorReason::MissingTemplate);
+        let text = metrics.render();
+        assert!(text.contains("eastwest_collector_receive_packets_total 3\n"), "{text}");
+        assert!(
+            text.contains("eastwest_collector_decode_errors_total{reason=\"missing_template\"} 1\n"),
+            "{text}"
+        );
+        for reason in ErrorReason::ALL {
+            assert!(text.contains(&format!("reason=\"{}\"", reason.as_str())));
+        }
+        assert_eq!(metrics.queue_depth(), 3);
+    }
+}

@@ -1,0 +1,111 @@
+//! Receive: UDP listeners feeding the decode queue.
+//!
+//! Sockets are made with `socket2` so the receive buffer (SO_RCVBUF) can be
+//! raised before binding, and IPv6 listeners are IPv6-only (listen on
+//! `0.0.0.0:P` and `[::]:P` for both). Each socket has one task that reads
+//! datagrams and `try_send`s them into the bounded queue: when decode falls
+//! behind, datagrams are dropped and counted, and receive never waits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use crate::decode::Datagram;
+use crate::metrics::Metrics;
+
+/// Largest UDP payload accepted.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// A socket that could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on udp {addr}: {source}{hint}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+    hint: &'static str,
+}
+
+/// Open a non-blocking UDP socket on `addr` with the receive buffer asked
+/// for (`0` keeps the OS default). Must run inside a Tokio runtime.
+pub fn bind(addr: SocketAddr, recv_buffer_bytes: usize) -> Result<UdpSocket, BindError> {
+    let fail = |source: std::io::Error| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                " (the port is taken: stop the other listener or pick another --listen)"
+            }
+            std::io::ErrorKind::AddrNotAvailable => " (no local interface has this address)",
+            std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
+            _ => "",
+        };
+        BindError { addr, source, hint }
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(fail)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(fail)?;
+    }
+    if recv_buffer_bytes > 0 {
+        // The kernel caps this at net.core.rmem_max; a smaller buffer is not
+        // an error, the effective size is logged.
+        if let Err(err) = socket.set_recv_buffer_size(recv_buffer_bytes) {
+            tracing::warn!(%addr, %err, "cannot set SO_RCVBUF");
+        }
+    }
+    socket.set_nonblocking(true).map_err(fail)?;
+    socket.bind(&addr.into()).map_err(fail)?;
+    let effective = socket.recv_buffer_size().unwrap_or(0);
+    let std_socket: std::net::UdpSocket = socket.into();
+    let socket = UdpSocket::from_std(std_socket).map_err(fail)?;
+    let local = socket.local_addr().unwrap_or(addr);
+    tracing::info!(listen = %local, recv_buffer_bytes = effective, "receive: listening");
+    Ok(socket)
+}
+
+/// Read datagrams from `socket` into `queue` until `stop` turns true.
+pub async fn run(
+    socket: UdpSocket,
+    queue: mpsc::Sender<Datagram>,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = stop.wait_for(|&s| s) => break,
+            received = socket.recv_from(&mut buf) => received,
+        };
+        match received {
+            Ok((len, exporter)) => {
+                metrics.receive_packets.inc();
+                metrics.receive_bytes.add(len as u64);
+                let datagram = Datagram {
+                    exporter,
+                    received_ms: now_ms(),
+                    payload: buf[..len].to_vec(),
+                };
+                match queue.try_send(datagram) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => metrics.receive_dropped.inc(),
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+            Err(err) => {
+                // ICMP errors and the like: count, keep reading.
+                metrics.receive_socket_errors.inc();
+                tracing::debug!(%err, "receive: socket error");
+            }
+        }
+    }
+}
+
+/// Wall-clock time, epoch milliseconds (read here, at the edge, and passed in).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

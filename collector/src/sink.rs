@@ -1,0 +1,426 @@
+//! Sink: batched inserts into ClickHouse.
+//!
+//! At start-up [`Sink::connect`] asks the server its version
+//! (`SELECT version()`), adapts the client to it (servers before 19 get
+//! `with_validation(false)` and the settings of
+//! `eastwest_core::schema::query_settings`, e.g.
+//! `allow_experimental_low_cardinality_type=1` that 18.16 needs for
+//! LowCardinality columns) and runs the idempotent migrations. A server that
+//! cannot be reached then is a start-up error.
+//!
+//! [`Sink::run`] collects rows into a batch and inserts it when it holds
+//! `batch_rows` rows or its first row has waited `flush_interval_ms`. A
+//! failed insert keeps its batch in memory and is retried with exponential
+//! backoff (250 ms doubling to `retry_max_ms`) while new rows keep being
+//! accepted; beyond `max_pending_rows` the oldest batches are dropped and
+//! counted. There is no on-disk spool yet. When the input closes (shutdown),
+//! everything left is flushed, retrying for at most `shutdown_timeout_ms`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clickhouse::Client;
+use eastwest_core::schema::{migrations, query_settings, FlowRow, ServerVersion, FLOWS_TABLE};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::SinkConfig;
+use crate::metrics::Metrics;
+
+/// First wait after a failed insert.
+const RETRY_MIN: Duration = Duration::from_millis(250);
+/// Longest a single insert may take before it counts as failed.
+const INSERT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the sink could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(
+        "cannot reach ClickHouse at {url}: {source}; start it (scripts/clickhouse/run start DIR) \
+         or point --clickhouse-url at a running server"
+    )]
+    Unreachable {
+        url: String,
+        source: clickhouse::error::Error,
+    },
+    #[error("ClickHouse at {url} reports version {version:?}, which is not a version number")]
+    Version { url: String, version: String },
+    #[error("migrating database {database} on ClickHouse at {url}: {source}")]
+    Migrate {
+        url: String,
+        database: String,
+        source: clickhouse::error::Error,
+    },
+}
+
+/// The sink stage: a client adapted to the server, and its batching rules.
+#[derive(Clone)]
+pub struct Sink {
+    client: Client,
+    config: SinkConfig,
+    version: ServerVersion,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("url", &self.config.url)
+            .field("database", &self.config.database)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+impl Sink {
+    /// Detect the server version, adapt the client and migrate the schema.
+    pub async fn connect(config: &SinkConfig, metrics: Arc<Metrics>) -> Result<Sink, SinkError> {
+        let url = config.url.clone();
+        let mut client = Client::default().with_url(&config.url).with_validation(false);
+        if !config.user.is_empty() {
+            client = client.with_user(&config.user);
+        }
+        if !config.password.is_empty() {
+            client = client.with_password(&config.password);
+        }
+        let text: String = client
+            .query("SELECT version()")
+            .fetch_one()
+            .await
+            .map_err(|source| SinkError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        let version = ServerVersion::parse(&text).ok_or_else(|| SinkError::Version {
+            url: url.clone(),
+            version: text.clone(),
+        })?;
+        if !version.needs_legacy_settings() {
+            client = client.with_validation(true);
+        }
+        for (name, value) in query_settings(version) {
+            client = client.with_setting(*name, *value);
+        }
+        for statement in migrations(&config.database) {
+            client
+                .query(&statement)
+                .execute()
+                .await
+                .map_err(|source| SinkError::Migrate {
+                    url: url.clone(),
+                    database: config.database.clone(),
+                    source,
+                })?;
+        }
+        tracing::info!(%url, server = %text.trim(), database = %config.database, "sink: connected, schema up to date");
+        Ok(Sink {
+            client: client.with_database(&config.database),
+            config: config.clone(),
+            version,
+            metrics,
+        })
+    }
+
+    /// The server version found at start-up.
+    pub fn version(&self) -> ServerVersion {
+        self.version
+    }
+
+    /// Insert one batch.
+    pub async fn insert(&self, rows: &[FlowRow]) -> Result<(), clickhouse::error::Error> {
+        let attempt = async {
+            let mut insert = self.client.insert::<FlowRow>(FLOWS_TABLE).await?;
+            for row in rows {
+                insert.write(row).await?;
+            }
+            insert.end().await
+        };
+        match tokio::time::timeout(INSERT_TIMEOUT, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(clickhouse::error::Error::TimedOut),
+        }
+    }
+
+    /// Batch and insert the rows from `input` until it closes, then flush.
+    pub async fn run(self, mut input: mpsc::Receiver<Vec<FlowRow>>) {
+        let mut batches = Batches::new(&self.config, self.metrics.clone());
+        let mut retry = Retry::new(Duration::from_millis(self.config.retry_max_ms));
+        let interval = Duration::from_millis(self.config.flush_interval_ms);
+        loop {
+            if retry.due(Instant::now()) {
+                self.drain(&mut batches, &mut retry).await;
+            }
+            let wake = [batches.deadline, batches.has_pending().then_some(retry.at).flatten()]
+                .into_iter()
+                .flatten()
+                .min();
+            tokio::select! {
+                rows = input.recv() => match rows {
+                    Some(rows) => batches.push(rows, Instant::now() + interval),
+                    None => break,
+                },
+                _ = sleep_until(wake) => {
+                    if batches.deadline.is_some_and(|d| d <= Instant::now()) {
+                        batches.seal();
+                    }
+                }
+            }
+        }
+        batches.seal();
+        let give_up = Instant::now() + Duration::from_millis(self.config.shutdown_timeout_ms);
+        while batches.has_pending() && Instant::now() < give_up {
+            if let Some(at) = retry.at {
+                tokio::time::sleep_until(at.min(give_up)).await;
+            }
+            self.drain(&mut batches, &mut retry).await;
+        }
+        let left = batches.pending_rows;
+        if left > 0 {
+            self.metrics.sink_dropped_rows.add(left as u64);
+            tracing::error!(rows = left, url = %self.config.url, "sink: ClickHouse unavailable at shutdown, rows lost");
+        }
+        self.metrics.sink_pending_rows.set(0);
+        tracing::info!(rows = self.metrics.sink_rows.get(), "sink: stopped");
+    }
+
+    /// Insert pending batches, oldest first, until one fails.
+    async fn drain(&self, batches: &mut Batches, retry: &mut Retry) {
+        while let Some(batch) = batches.pending.front() {
+            match self.insert(batch).await {
+                Ok(()) => {
+                    let n = batch.len();
+                    self.metrics.sink_rows.add(n as u64);
+                    self.metrics.sink_batches.inc();
+                    self.metrics.sink_up.set(1);
+                    batches.pop();
+                    retry.succeeded();
+                    tracing::debug!(rows = n, "sink: batch inserted");
+                }
+                Err(err) => {
+                    self.metrics.sink_errors.inc();
+                    self.metrics.sink_up.set(0);
+                    let wait = retry.failed(Instant::now());
+                    tracing::warn!(%err, url = %self.config.url, pending_rows = batches.pending_rows, retry_in_ms = wait.as_millis() as u64, "sink: insert failed, will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The batch being filled and the sealed batches waiting for ClickHouse.
+#[derive(Debug)]
+struct Batches {
+    current: Vec<FlowRow>,
+    /// When `current` must be sealed (its first row plus the interval).
+    deadline: Option<Instant>,
+    pending: VecDeque<Vec<FlowRow>>,
+    pending_rows: usize,
+    batch_rows: usize,
+    max_pending_rows: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Batches {
+    fn new(config: &SinkConfig, metrics: Arc<Metrics>) -> Batches {
+        Batches {
+            current: Vec::new(),
+            deadline: None,
+            pending: VecDeque::new(),
+            pending_rows: 0,
+            batch_rows: config.batch_rows,
+            max_pending_rows: config.max_pending_rows,
+            metrics,
+        }
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    fn push(&mut self, rows: Vec<FlowRow>, deadline: Instant) {
+        if rows.is_empty() {
+            return;
+        }
+        if self.current.is_empty() {
+            self.deadline = Some(deadline);
+        }
+        self.current.extend(rows);
+        while self.current.len() >= self.batch_rows {
+            let rest = self.current.split_off(self.batch_rows);
+            let full = std::mem::replace(&mut self.current, rest);
+            self.enqueue(full);
+        }
+        if self.current.is_empty() {
+            self.deadline = None;
+        }
+    }
+
+    /// Move the current batch to the pending queue.
+    fn seal(&mut self) {
+        let batch = std::mem::take(&mut self.current);
+        self.deadline = None;
+        self.enqueue(batch);
+    }
+
+    fn enqueue(&mut self, batch: Vec<FlowRow>) {
+        if batch.is_empty() {
+            return;
+        }
+        self.pending_rows += batch.len();
+        self.pending.push_back(batch);
+        while self.pending_rows > self.max_pending_rows {
+            let Some(oldest) = self.pending.pop_front() else {
+                break;
+            };
+            self.pending_rows -= oldest.len();
+            self.metrics.sink_dropped_rows.add(oldest.len() as u64);
+            tracing::warn!(rows = oldest.len(), "sink: memory bound reached, oldest batch dropped");
+        }
+        self.metrics.sink_pending_rows.set(self.pending_rows as u64);
+    }
+
+    fn pop(&mut self) {
+        if let Some(batch) = self.pending.pop_front() {
+            self.pending_rows -= batch.len();
+        }
+        self.metrics.sink_pending_rows.set(self.pending_rows as u64);
+    }
+}
+
+/// Exponential backoff between failed inserts.
+#[derive(Debug)]
+struct Retry {
+    /// When the next attempt may run; `None` when the last one succeeded.
+    at: Option<Instant>,
+    wait: Duration,
+    max: Duration,
+}
+
+impl Retry {
+    fn new(max: Duration) -> Retry {
+        Retry {
+            at: None,
+            wait: RETRY_MIN,
+            max: max.max(RETRY_MIN),
+        }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        self.at.is_none_or(|at| at <= now)
+    }
+
+    /// Record a failure at `now`; returns the wait before the next attempt.
+    fn failed(&mut self, now: Instant) -> Duration {
+        let wait = self.wait;
+        self.at = Some(now + wait);
+        self.wait = (self.wait * 2).min(self.max);
+        wait
+    }
+
+    fn succeeded(&mut self) {
+        self.at = None;
+        self.wait = RETRY_MIN;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: u64) -> FlowRow {
+        FlowRow {
+            date: 0,
+            start: 0,
+            start_ms: n,
+            end: 0,
+            end_ms: n,
+            received: 0,
+            dataset: String::new(),
+            exporter: [0; 16],
+            source_id: 0,
+            observer: String::new(),
+            encap: String::new(),
+            session: 0,
+            vlan: 0,
+            vni: 0,
+            src_addr: [0; 16],
+            dst_addr: [0; 16],
+            src_port: 0,
+            dst_port: 0,
+            proto: 0,
+            tos: 0,
+            tcp_flags: 0,
+            icmp: 0,
+            src_mac: [0; 6],
+            dst_mac: [0; 6],
+            packets: 1,
+            bytes: 1,
+            sampling: 1,
+            src_vm: String::new(),
+            dst_vm: String::new(),
+            src_host: String::new(),
+            dst_host: String::new(),
+            src_zone: String::new(),
+            dst_zone: String::new(),
+            same_host: 0,
+            verdict: String::new(),
+            rule: String::new(),
+            severity: String::new(),
+            policy_revision: String::new(),
+        }
+    }
+
+    fn config(batch_rows: usize, max_pending_rows: usize) -> SinkConfig {
+        SinkConfig {
+            batch_rows,
+            max_pending_rows,
+            ..SinkConfig::default()
+        }
+    }
+
+    #[test]
+    fn batches_split_at_batch_rows_and_drop_oldest_beyond_bound() {
+        let metrics = Arc::new(Metrics::new());
+        let mut batches = Batches::new(&config(3, 6), metrics.clone());
+        let now = Instant::now();
+        batches.push((0..4).map(row).collect(), now);
+        assert_eq!(batches.pending.len(), 1);
+        assert_eq!(batches.current.len(), 1);
+        assert_eq!(batches.deadline, Some(now));
+        batches.push((4..10).map(row).collect(), now);
+        // 10 rows: batches [0..3) [3..6) [6..9) sealed, 9 current; the bound
+        // of 6 pending rows dropped the oldest batch.
+        assert_eq!(batches.pending_rows, 6);
+        assert_eq!(metrics.sink_dropped_rows.get(), 3);
+        assert_eq!(batches.pending.front().map(|b| b[0].start_ms), Some(3));
+        batches.seal();
+        assert_eq!(batches.deadline, None);
+        assert_eq!(batches.pending_rows, 4, "sealing row 9 dropped batch [3..6)");
+        assert_eq!(metrics.sink_dropped_rows.get(), 6);
+        batches.pop();
+        assert_eq!(metrics.sink_pending_rows.get(), 1);
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets() {
+        let now = Instant::now();
+        let mut retry = Retry::new(Duration::from_millis(1000));
+        assert!(retry.due(now));
+        let waits: Vec<u128> = (0..5).map(|_| retry.failed(now).as_millis()).collect();
+        assert_eq!(waits, [250, 500, 1000, 1000, 1000]);
+        assert!(!retry.due(now));
+        assert!(retry.due(now + Duration::from_millis(1000)));
+        retry.succeeded();
+        assert!(retry.due(now));
+        assert_eq!(retry.failed(now).as_millis(), 250);
+    }
+}
