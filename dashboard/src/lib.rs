@@ -1,1 +1,133 @@
-//! eastwest-dashboard library.
+//! eastwest-dashboard: a JSON API and a web page over the flows the
+//! collector stores in ClickHouse.
+//!
+//! * [`api`] — [`router`](api::router), the handlers and [`ApiError`](api::ApiError).
+//! * [`query`] — the checked parameters of the conversations endpoint.
+//! * [`store`] — the [`Store`](store::Store) trait and its ClickHouse implementation.
+//! * [`config`] — the TOML configuration and its command-line overrides.
+//! * `web` — the page, compiled into the binary.
+//!
+//! `main.rs` parses the command line and calls [`run`].
+
+pub mod api;
+pub mod config;
+pub mod query;
+pub mod store;
+mod web;
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::api::{router, AppState};
+use crate::config::{Config, ConfigError};
+use crate::store::{ClickHouseStore, ConnectError};
+
+/// Command line of `eastwest-dashboard`. Flags override the config file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "eastwest-dashboard",
+    version,
+    about = "JSON API and web page over eastwest's flows in ClickHouse"
+)]
+pub struct Cli {
+    /// TOML configuration file (see deploy/dashboard.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// ClickHouse HTTP interface [default: http://127.0.0.1:18123].
+    #[arg(long, value_name = "URL")]
+    pub clickhouse_url: Option<String>,
+    /// ClickHouse database [default: eastwest].
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// Check the configuration, print it and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+impl Cli {
+    /// The configuration: the file (or the defaults), then the flags, checked.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = &self.listen {
+            config.listen = listen.clone();
+        }
+        if let Some(url) = &self.clickhouse_url {
+            config.clickhouse.url = url.clone();
+        }
+        if let Some(database) = &self.database {
+            config.clickhouse.database = database.clone();
+        }
+        config.check()?;
+        Ok(config)
+    }
+}
+
+/// Why the dashboard could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("serving HTTP failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Listen, connect to ClickHouse and serve until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let addr = config.listen_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let store = ClickHouseStore::connect(&config.clickhouse_settings()).await?;
+    let app = router(AppState::new(store, config.api.max_limit));
+    tracing::info!(url = %format!("http://{addr}/"), "dashboard listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(RunError::Serve)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,1 +1,46 @@
-fn main() {}
+//! `eastwest-dashboard`: parse the command line, load the configuration,
+//! start tracing and run the server (see the library).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use eastwest_dashboard::{run, shutdown_signal, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.config() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("eastwest-dashboard: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.check_config {
+        println!(
+            "configuration ok: listen {}, ClickHouse {} database {}",
+            config.listen, config.clickhouse.url, config.clickhouse.database
+        );
+        return ExitCode::SUCCESS;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("eastwest-dashboard: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("eastwest-dashboard: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

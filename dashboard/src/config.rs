@@ -1,0 +1,200 @@
+//! Configuration of the dashboard: a TOML file (every key optional, unknown
+//! keys refused) with command-line overrides. `deploy/dashboard.toml` is the
+//! documented example.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::store::ClickHouseSettings;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port the HTTP server listens on.
+    pub listen: String,
+    pub clickhouse: ClickHouseConfig,
+    pub api: ApiConfig,
+}
+
+/// `[clickhouse]`: where the flows are.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP interface of the server.
+    pub url: String,
+    /// Database holding the `flows` table.
+    pub database: String,
+    /// User name; the server's default user when absent.
+    pub user: Option<String>,
+    /// Password of `user`.
+    pub password: Option<String>,
+    /// Create the database and tables at start-up if missing (idempotent).
+    /// Turn off for a read-only user.
+    pub migrate: bool,
+    /// Longest a query may take before the API answers 503.
+    pub timeout_seconds: u64,
+}
+
+/// `[api]`: limits of the JSON API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Largest `limit` a client may ask for.
+    pub max_limit: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            clickhouse: ClickHouseConfig::default(),
+            api: ApiConfig::default(),
+        }
+    }
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> ClickHouseConfig {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:18123".into(),
+            database: "eastwest".into(),
+            user: None,
+            password: None,
+            migrate: true,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig { max_limit: 10_000 }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("listen: {value:?} is not an address:port")]
+    Listen { value: String },
+    #[error("clickhouse.url: {value:?} must start with http:// or https://")]
+    Url { value: String },
+    #[error("clickhouse.database: must not be empty")]
+    Database,
+    #[error("clickhouse.timeout_seconds: must be at least 1")]
+    Timeout,
+    #[error("api.max_limit: must be at least 1")]
+    MaxLimit,
+}
+
+impl Config {
+    /// Read and check a TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::parse(&shown, &text)
+    }
+
+    /// Parse TOML text; `origin` names it in errors. Does not [`check`](Config::check).
+    pub fn parse(origin: &str, text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })
+    }
+
+    /// The listen address, checked.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| ConfigError::Listen {
+            value: self.listen.clone(),
+        })
+    }
+
+    /// Check every value that parsing alone does not.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        let url = &self.clickhouse.url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Url { value: url.clone() });
+        }
+        if self.clickhouse.database.is_empty() {
+            return Err(ConfigError::Database);
+        }
+        if self.clickhouse.timeout_seconds == 0 {
+            return Err(ConfigError::Timeout);
+        }
+        if self.api.max_limit == 0 {
+            return Err(ConfigError::MaxLimit);
+        }
+        Ok(())
+    }
+
+    /// What [`ClickHouseStore::connect`](crate::store::ClickHouseStore::connect) needs.
+    pub fn clickhouse_settings(&self) -> ClickHouseSettings {
+        ClickHouseSettings {
+            url: self.clickhouse.url.clone(),
+            database: self.clickhouse.database.clone(),
+            user: self.clickhouse.user.clone(),
+            password: self.clickhouse.password.clone(),
+            migrate: self.clickhouse.migrate,
+            timeout: Duration::from_secs(self.clickhouse.timeout_seconds),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let config = Config::parse("t", "").unwrap();
+        assert_eq!(config, Config::default());
+        config.check().unwrap();
+    }
+
+    #[test]
+    fn the_example_in_deploy_parses_and_checks() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/dashboard.toml");
+        let config = Config::load(&path).unwrap();
+        config.check().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::parse("t", "[clickhouse]\ndatabse = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("databse"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases = [
+            ("listen = \"localhost\"", "listen"),
+            ("[clickhouse]\nurl = \"127.0.0.1:8123\"", "clickhouse.url"),
+            ("[clickhouse]\ndatabase = \"\"", "clickhouse.database"),
+            (
+                "[clickhouse]\ntimeout_seconds = 0",
+                "clickhouse.timeout_seconds",
+            ),
+            ("[api]\nmax_limit = 0", "api.max_limit"),
+        ];
+        for (text, key) in cases {
+            let err = Config::parse("t", text).unwrap().check().unwrap_err();
+            assert!(err.to_string().starts_with(key), "{text}: {err}");
+        }
+    }
+}

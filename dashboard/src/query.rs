@@ -1,0 +1,481 @@
+//! The parameters of `GET /api/v1/conversations`: the raw query string as
+//! the client sent it ([`RawParams`]) and the checked, typed query the store
+//! runs ([`ConversationQuery`]). Parsing is pure: the current time is passed
+//! in, so relative ranges are tested deterministically.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Span of the default time range (no `from`, `to` or `range`): the last 24 h.
+pub const DEFAULT_SPAN: Duration = Duration::from_secs(24 * 3600);
+
+/// Rows per page when the client does not say.
+pub const DEFAULT_LIMIT: u64 = 100;
+
+/// The query string as sent. Every field is optional text; [`ConversationQuery::parse`]
+/// checks it. Unknown parameters are refused, so a typo is a 400, not a
+/// silently ignored filter.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub range: Option<String>,
+    pub dataset: Option<String>,
+    pub vm: Option<String>,
+    pub zone: Option<String>,
+    pub verdict: Option<String>,
+    pub same_host: Option<String>,
+    pub limit: Option<String>,
+    pub offset: Option<String>,
+    pub sort: Option<String>,
+    pub format: Option<String>,
+}
+
+/// A request parameter the API cannot use; the message names the parameter
+/// and is safe to send to the client (it only quotes the client's input).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParamError(pub String);
+
+fn bad(msg: impl Into<String>) -> ParamError {
+    ParamError(msg.into())
+}
+
+/// The verdicts the collector stamps on a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Violation,
+    Unknown,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allowed",
+            Verdict::Violation => "violation",
+            Verdict::Unknown => "unknown",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Verdict, ParamError> {
+        match text {
+            "allowed" => Ok(Verdict::Allowed),
+            "violation" => Ok(Verdict::Violation),
+            "unknown" => Ok(Verdict::Unknown),
+            _ => Err(bad(format!(
+                "verdict: expected allowed, violation or unknown, got {text:?}"
+            ))),
+        }
+    }
+}
+
+/// The time window, as epoch milliseconds, `[from_ms, to_ms)`; `None` for
+/// all time (`range=all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+/// Columns a result can be sorted by. Each maps to one output column of the
+/// conversations query; nothing else reaches `ORDER BY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Bytes,
+    Packets,
+    Flows,
+    StartMs,
+    EndMs,
+    SrcVm,
+    DstVm,
+    SrcZone,
+    DstZone,
+    Proto,
+    DstPort,
+    Verdict,
+    Severity,
+}
+
+impl SortKey {
+    const ALL: [SortKey; 13] = [
+        SortKey::Bytes,
+        SortKey::Packets,
+        SortKey::Flows,
+        SortKey::StartMs,
+        SortKey::EndMs,
+        SortKey::SrcVm,
+        SortKey::DstVm,
+        SortKey::SrcZone,
+        SortKey::DstZone,
+        SortKey::Proto,
+        SortKey::DstPort,
+        SortKey::Verdict,
+        SortKey::Severity,
+    ];
+
+    /// The API name, which is also the output column it sorts by.
+    pub fn column(self) -> &'static str {
+        match self {
+            SortKey::Bytes => "bytes",
+            SortKey::Packets => "packets",
+            SortKey::Flows => "flows",
+            SortKey::StartMs => "start_ms",
+            SortKey::EndMs => "end_ms",
+            SortKey::SrcVm => "src_vm",
+            SortKey::DstVm => "dst_vm",
+            SortKey::SrcZone => "src_zone",
+            SortKey::DstZone => "dst_zone",
+            SortKey::Proto => "proto",
+            SortKey::DstPort => "dst_port",
+            SortKey::Verdict => "verdict",
+            SortKey::Severity => "severity",
+        }
+    }
+}
+
+/// Sort order: a whitelisted column and a direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+impl Sort {
+    /// `bytes` (ascending) or `-bytes` (descending).
+    pub fn parse(text: &str) -> Result<Sort, ParamError> {
+        let (descending, name) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let key = SortKey::ALL
+            .into_iter()
+            .find(|k| k.column() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SortKey::ALL.iter().map(|k| k.column()).collect();
+                bad(format!(
+                    "sort: expected one of {} (prefix - for descending), got {text:?}",
+                    names.join(", ")
+                ))
+            })?;
+        Ok(Sort { key, descending })
+    }
+
+    /// The form [`Sort::parse`] reads.
+    pub fn to_param(self) -> String {
+        format!(
+            "{}{}",
+            if self.descending { "-" } else { "" },
+            self.key.column()
+        )
+    }
+}
+
+impl Default for Sort {
+    fn default() -> Sort {
+        Sort {
+            key: SortKey::Bytes,
+            descending: true,
+        }
+    }
+}
+
+/// Output format of the conversations endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Json,
+    Csv,
+}
+
+/// A checked conversations query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationQuery {
+    pub window: Option<TimeWindow>,
+    pub dataset: Option<String>,
+    pub vm: Option<String>,
+    pub zone: Option<String>,
+    pub verdict: Option<Verdict>,
+    pub same_host: Option<bool>,
+    pub limit: u64,
+    pub offset: u64,
+    pub sort: Sort,
+    pub format: Format,
+}
+
+impl ConversationQuery {
+    /// Check `raw` against the rules of the API, with `now` for relative
+    /// ranges and `max_limit` as the largest page.
+    pub fn parse(
+        raw: &RawParams,
+        now: SystemTime,
+        max_limit: u64,
+    ) -> Result<ConversationQuery, ParamError> {
+        let now_ms = epoch_ms(now);
+        let window = match (&raw.range, &raw.from, &raw.to) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(bad("range: use either range or from/to, not both"))
+            }
+            (Some(range), None, None) => parse_range(range)?.map(|span| TimeWindow {
+                from_ms: now_ms.saturating_sub(span),
+                to_ms: now_ms.saturating_add(1),
+            }),
+            (None, from, to) => {
+                let to_ms = match to {
+                    Some(text) => parse_time("to", text)?,
+                    None => now_ms.saturating_add(1),
+                };
+                let from_ms = match from {
+                    Some(text) => parse_time("from", text)?,
+                    None => to_ms.saturating_sub(duration_ms(DEFAULT_SPAN)),
+                };
+                if from_ms >= to_ms {
+                    return Err(bad("from: must be before to"));
+                }
+                Some(TimeWindow { from_ms, to_ms })
+            }
+        };
+        let limit = match &raw.limit {
+            Some(text) => parse_u64("limit", text)?,
+            None => DEFAULT_LIMIT.min(max_limit),
+        };
+        if limit == 0 || limit > max_limit {
+            return Err(bad(format!("limit: must be between 1 and {max_limit}")));
+        }
+        let offset = match &raw.offset {
+            Some(text) => parse_u64("offset", text)?,
+            None => 0,
+        };
+        let same_host = match raw.same_host.as_deref() {
+            None => None,
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            Some(other) => {
+                return Err(bad(format!(
+                    "same_host: expected true, false, 1 or 0, got {other:?}"
+                )))
+            }
+        };
+        let format = match raw.format.as_deref() {
+            None | Some("json") => Format::Json,
+            Some("csv") => Format::Csv,
+            Some(other) => return Err(bad(format!("format: expected json or csv, got {other:?}"))),
+        };
+        Ok(ConversationQuery {
+            window,
+            dataset: non_empty(&raw.dataset),
+            vm: non_empty(&raw.vm),
+            zone: non_empty(&raw.zone),
+            verdict: non_empty(&raw.verdict)
+                .map(|v| Verdict::parse(&v))
+                .transpose()?,
+            same_host,
+            limit,
+            offset,
+            sort: raw
+                .sort
+                .as_deref()
+                .map(Sort::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            format,
+        })
+    }
+}
+
+/// An empty parameter (`?vm=`) means "no filter", as HTML forms send it.
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.as_ref().filter(|v| !v.is_empty()).cloned()
+}
+
+fn parse_u64(name: &str, text: &str) -> Result<u64, ParamError> {
+    text.parse()
+        .map_err(|_| bad(format!("{name}: expected a whole number, got {text:?}")))
+}
+
+/// `all` (no window) or a span: a positive number followed by `m`, `h` or `d`.
+fn parse_range(text: &str) -> Result<Option<u64>, ParamError> {
+    if text == "all" {
+        return Ok(None);
+    }
+    let err = || {
+        bad(format!(
+            "range: expected all or a span like 1h, 24h, 7d, got {text:?}"
+        ))
+    };
+    let unit_ms = match text.chars().last() {
+        Some('m') => 60_000,
+        Some('h') => 3_600_000,
+        Some('d') => 86_400_000,
+        _ => return Err(err()),
+    };
+    let count: u64 = text[..text.len() - 1].parse().map_err(|_| err())?;
+    if count == 0 {
+        return Err(err());
+    }
+    count.checked_mul(unit_ms).map(Some).ok_or_else(err)
+}
+
+/// RFC 3339 (`2026-11-02T10:00:00Z`) or epoch seconds (`1793613600`), as
+/// epoch milliseconds.
+pub fn parse_time(name: &str, text: &str) -> Result<u64, ParamError> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse::<u64>()
+            .ok()
+            .and_then(|s| s.checked_mul(1000))
+            .ok_or_else(|| bad(format!("{name}: epoch seconds out of range: {text:?}")));
+    }
+    let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        bad(format!(
+            "{name}: expected RFC 3339 (2026-11-02T10:00:00Z) or epoch seconds, got {text:?}"
+        ))
+    })?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| bad(format!("{name}: before 1970: {text:?}")))
+}
+
+/// Milliseconds since the epoch; 0 for a clock before 1970.
+pub fn epoch_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map(duration_ms).unwrap_or(0)
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW_MS: u64 = 1_795_000_000_000;
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(NOW_MS)
+    }
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<ConversationQuery, ParamError> {
+        let query: String = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let uri: axum::http::Uri = format!("/?{query}").parse().unwrap();
+        let raw = axum::extract::Query::<RawParams>::try_from_uri(&uri)
+            .unwrap()
+            .0;
+        ConversationQuery::parse(&raw, now(), 1000)
+    }
+
+    #[test]
+    fn defaults_are_the_last_day() {
+        let q = parse(&[]).unwrap();
+        assert_eq!(
+            q.window,
+            Some(TimeWindow {
+                from_ms: NOW_MS + 1 - 86_400_000,
+                to_ms: NOW_MS + 1
+            })
+        );
+        assert_eq!(q.limit, DEFAULT_LIMIT);
+        assert_eq!(q.offset, 0);
+        assert_eq!(q.sort, Sort::default());
+        assert_eq!(q.format, Format::Json);
+        assert_eq!(q.verdict, None);
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse(&[("range", "all")]).unwrap().window, None);
+        let hour = parse(&[("range", "1h")]).unwrap().window.unwrap();
+        assert_eq!(hour.to_ms - hour.from_ms, 3_600_000 + 1);
+        let week = parse(&[("range", "7d")]).unwrap().window.unwrap();
+        assert_eq!(week.to_ms - week.from_ms, 7 * 86_400_000 + 1);
+        for bad in ["", "0h", "h", "7w", "-1d", "99999999999999999d"] {
+            assert!(parse(&[("range", bad)]).is_err(), "{bad}");
+        }
+        assert!(parse(&[("range", "1h"), ("from", "10")]).is_err());
+    }
+
+    #[test]
+    fn times_rfc3339_and_epoch() {
+        let q = parse(&[("from", "2026-11-02T00:00:00Z"), ("to", "1793664000")]).unwrap();
+        assert_eq!(
+            q.window,
+            Some(TimeWindow {
+                from_ms: 1_793_577_600_000,
+                to_ms: 1_793_664_000_000
+            })
+        );
+        let offset = parse(&[
+            ("from", "2026-11-02T01:00:00%2B01:00"),
+            ("to", "1793664000"),
+        ]);
+        assert_eq!(offset.unwrap().window.unwrap().from_ms, 1_793_577_600_000);
+        assert!(parse(&[("from", "yesterday")]).is_err());
+        assert!(parse(&[("from", "1793664000"), ("to", "1793664000")]).is_err());
+        // `to` alone: one day before it.
+        let q = parse(&[("to", "1793664000")]).unwrap().window.unwrap();
+        assert_eq!(q.from_ms, 1_793_664_000_000 - 86_400_000);
+    }
+
+    #[test]
+    fn filters_and_paging() {
+        let q = parse(&[
+            ("verdict", "violation"),
+            ("same_host", "1"),
+            ("vm", "payroll-01"),
+            ("zone", ""),
+            ("limit", "5"),
+            ("offset", "10"),
+            ("sort", "-packets"),
+            ("format", "csv"),
+        ])
+        .unwrap();
+        assert_eq!(q.verdict, Some(Verdict::Violation));
+        assert_eq!(q.same_host, Some(true));
+        assert_eq!(q.vm.as_deref(), Some("payroll-01"));
+        assert_eq!(q.zone, None);
+        assert_eq!((q.limit, q.offset), (5, 10));
+        assert_eq!(
+            q.sort,
+            Sort {
+                key: SortKey::Packets,
+                descending: true
+            }
+        );
+        assert_eq!(q.format, Format::Csv);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_parameter_named() {
+        for (k, v) in [
+            ("verdict", "maybe"),
+            ("same_host", "yes"),
+            ("limit", "0"),
+            ("limit", "1001"),
+            ("limit", "-1"),
+            ("offset", "x"),
+            ("sort", "bytes;DROP"),
+            ("sort", "--bytes"),
+            ("format", "xml"),
+        ] {
+            let err = parse(&[(k, v)]).unwrap_err();
+            assert!(err.0.starts_with(k), "{k}={v}: {err}");
+        }
+    }
+
+    #[test]
+    fn sort_round_trips() {
+        for key in SortKey::ALL {
+            for descending in [false, true] {
+                let sort = Sort { key, descending };
+                assert_eq!(Sort::parse(&sort.to_param()).unwrap(), sort);
+            }
+        }
+    }
+}
