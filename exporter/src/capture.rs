@@ -189,7 +189,7 @@ impl LiveSource {
     }
 
     /// The next frame or an idle tick.
-    pub fn next(&mut self) -> Result<Live<'_>, CaptureError> {
+    pub fn next_event(&mut self) -> Result<Live<'_>, CaptureError> {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.frames += 1;

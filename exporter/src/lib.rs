@@ -278,7 +278,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             timeout_ms: LIVE_TIMEOUT_MS,
         })?;
         while !shutdown.load(Ordering::Relaxed) {
-            match live.next() {
+            match live.next_event() {
                 Ok(capture::Live::Frame(f)) => exporter.frame(f.data, f.wire_len, wall_ms()),
                 Ok(capture::Live::Idle) => exporter.tick(wall_ms()),
                 Err(e) => {
@@ -319,7 +319,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
                     }
                 }
                 n = n.wrapping_add(1);
-                if n % 1024 == 0 {
+                if n.is_multiple_of(1024) {
                     progress.update(&exporter);
                     if shutdown.load(Ordering::Relaxed) {
                         break 'files;

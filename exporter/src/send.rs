@@ -139,7 +139,7 @@ impl From<Speed> for String {
     fn from(speed: Speed) -> String {
         match speed {
             Speed::Max => "max".into(),
-            Speed::Factor(f) if f == 1.0 => "realtime".into(),
+            Speed::Factor(1.0) => "realtime".into(),
             Speed::Factor(f) => format!("{f}x"),
         }
     }
