@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use common::*;
 
 async fn app() -> Router {
-    let (store, _) = store_with(&lab_rows()).await;
+    let store = store_with(&lab_rows()).await;
     router(AppState::new(store, 1000))
 }
 

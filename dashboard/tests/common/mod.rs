@@ -1,6 +1,7 @@
 //! Test set-up: a database of its own on the harness's ClickHouse, filled
 //! with flow rows shaped like the lab's.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+#![allow(dead_code)] // each test crate uses a part of this module
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -202,14 +203,14 @@ pub fn lab_rows() -> Vec<FlowRow> {
 }
 
 /// A fresh database, migrated by connecting a store to it, holding `rows`.
-pub async fn store_with(rows: &[FlowRow]) -> (ClickHouseStore, String) {
+pub async fn store_with(rows: &[FlowRow]) -> ClickHouseStore {
     let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");
     let database = eastwest_tests::unique_database("dash");
     let store = ClickHouseStore::connect(&settings(&server.url, &database))
         .await
         .expect("connect and migrate");
     insert(&server.url, &database, store.version(), rows).await;
-    (store, server.url)
+    store
 }
 
 /// Insert rows the way the collector does: the `clickhouse` crate, FlowRow.

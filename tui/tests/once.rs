@@ -1,0 +1,217 @@
+//! `eastwest-tui --once` against a real dashboard over a real ClickHouse:
+//! the client reads what the server sends, in all three formats.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use std::net::IpAddr;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use eastwest_core::schema::{
+    addr_to_bytes, date_of_ms, datetime_of_ms, query_settings, FlowRow, ServerVersion,
+};
+use eastwest_dashboard::config::Config;
+
+/// 2026-11-02T10:00:00Z.
+const T0: u64 = 1_793_613_600_000;
+
+fn flow(
+    src: &str,
+    dst: &str,
+    zones: (&str, &str),
+    verdict: &str,
+    rule: &str,
+    bytes: u64,
+) -> FlowRow {
+    let ip = |text: &str| addr_to_bytes(text.parse::<IpAddr>().unwrap());
+    FlowRow {
+        date: date_of_ms(T0),
+        start: datetime_of_ms(T0),
+        start_ms: T0,
+        end: datetime_of_ms(T0 + 1000),
+        end_ms: T0 + 1000,
+        received: datetime_of_ms(T0 + 2000),
+        dataset: "lab".into(),
+        exporter: ip("127.0.0.1"),
+        source_id: 3,
+        observer: "esx-03".into(),
+        encap: "erspan3".into(),
+        session: 3,
+        vlan: 0,
+        vni: 0,
+        src_addr: ip("10.10.4.41"),
+        dst_addr: ip("10.10.5.51"),
+        src_port: 50_000,
+        dst_port: 443,
+        proto: 6,
+        tos: 0,
+        tcp_flags: 0x1b,
+        icmp: 0,
+        src_mac: [0; 6],
+        dst_mac: [0; 6],
+        packets: 42,
+        bytes,
+        sampling: 1,
+        src_vm: src.into(),
+        dst_vm: dst.into(),
+        src_host: "esx-03".into(),
+        dst_host: "esx-03".into(),
+        src_zone: zones.0.into(),
+        dst_zone: zones.1.into(),
+        same_host: 1,
+        verdict: verdict.into(),
+        rule: rule.into(),
+        severity: if verdict == "violation" {
+            "critical".into()
+        } else {
+            String::new()
+        },
+        policy_revision: "r1".into(),
+    }
+}
+
+/// A dashboard on a free port over a fresh database holding two
+/// conversations; returns its URL. It runs until the test process ends.
+async fn dashboard() -> String {
+    let server = eastwest_tests::clickhouse().unwrap();
+    let database = eastwest_tests::unique_database("tui");
+    let port = eastwest_tests::free_tcp_port().unwrap();
+    let mut config = Config {
+        listen: format!("127.0.0.1:{port}"),
+        ..Config::default()
+    };
+    config.clickhouse.url = server.url.clone();
+    config.clickhouse.database = database.clone();
+    tokio::spawn(eastwest_dashboard::run(config, std::future::pending()));
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(format!("{url}/api/v1/health")).await.is_err() {
+        assert!(Instant::now() < deadline, "dashboard did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let version = ServerVersion::parse(&server.query("SELECT version()").unwrap()).unwrap();
+    let mut client = clickhouse::Client::default()
+        .with_url(&server.url)
+        .with_database(&database)
+        .with_validation(!version.needs_legacy_settings());
+    for (name, value) in query_settings(version) {
+        client = client.with_setting(*name, *value);
+    }
+    let mut insert = client.insert::<FlowRow>("flows").await.unwrap();
+    let rule = "payroll must never talk to the finance front end";
+    insert
+        .write(&flow(
+            "payroll-01",
+            "fin-web-01",
+            ("payroll", "finance-frontend"),
+            "violation",
+            rule,
+            52_000,
+        ))
+        .await
+        .unwrap();
+    insert
+        .write(&flow(
+            "app-01",
+            "db-01",
+            ("app", "db"),
+            "allowed",
+            "app to db",
+            7_000,
+        ))
+        .await
+        .unwrap();
+    insert.end().await.unwrap();
+    url
+}
+
+fn tui(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eastwest-tui"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_prints_table_json_and_csv() {
+    let url = dashboard().await;
+    let run = |format: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            tui(&[
+                "--server", &url, "--range", "all", "--once", "--format", format,
+            ])
+        })
+    };
+
+    let out = run("table").await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "2 conversations, 2 flows, 84 packets, 57.6 KiB, 1 violations"
+    );
+    assert!(lines[2].starts_with("! payroll-01 → fin-web-01"), "{text}");
+    assert!(
+        lines[2].ends_with("payroll must never talk to the finance front end"),
+        "{text}"
+    );
+    assert!(lines[3].starts_with("  app-01 → db-01"), "{text}");
+
+    let out = run("json").await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let snapshot: eastwest_tui::api::Snapshot = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(snapshot.totals.violations, 1);
+    assert_eq!(snapshot.conversations[0].src_vm, "payroll-01");
+    assert!(snapshot.conversations[0].same_host);
+
+    let out = run("csv").await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("src_vm,src_addr,dst_vm"), "{text}");
+    assert_eq!(text.lines().count(), 3);
+
+    // Filters are passed to the server.
+    let url2 = url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        tui(&[
+            "--server",
+            &url2,
+            "--range",
+            "all",
+            "--verdict",
+            "allowed",
+            "--once",
+            "--format",
+            "json",
+        ])
+    })
+    .await
+    .unwrap();
+    let snapshot: eastwest_tui::api::Snapshot = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(snapshot.conversations.len(), 1);
+    assert_eq!(snapshot.conversations[0].src_vm, "app-01");
+
+    // A refused parameter comes back as the server's message.
+    let url3 = url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        tui(&["--server", &url3, "--range", "forever", "--once"])
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("server answered 400: range:"), "{err}");
+}
+
+#[test]
+fn unreachable_server_is_one_line_and_non_zero() {
+    let port = eastwest_tests::free_tcp_port().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = tui(&["--server", &url, "--once"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("server {url} unreachable")), "{err}");
+}
