@@ -6,7 +6,6 @@
 //! [`ConfigError`] naming the file, the 1-based line and the field, so an
 //! operator can go straight to it: `lab/policy.toml:47: rule.to: unknown zone "dbs"`.
 
-use std::ops::Range;
 use std::path::Path;
 
 /// A problem in a configuration file, located by file, line and field.
@@ -48,9 +47,14 @@ impl ConfigError {
     pub(crate) fn from_toml(origin: &str, text: &str, err: &toml::de::Error) -> ConfigError {
         let span = err.span().unwrap_or(0..0);
         let message = err.message().trim().to_string();
-        let field = quoted_key(&message)
-            .or_else(|| key_on_line(text, &span))
-            .unwrap_or_default();
+        let (table, key_above) = locate(text, span.start);
+        let key = quoted_key(&message).or(key_above);
+        let field = match (table, key) {
+            (Some(table), Some(key)) => format!("{table}.{key}"),
+            (None, Some(key)) => key,
+            (Some(table), None) => table,
+            (None, None) => String::new(),
+        };
         ConfigError::at(origin, text, span.start, &field, message)
     }
 }
@@ -85,20 +89,48 @@ fn quoted_key(message: &str) -> Option<String> {
     })
 }
 
-/// The bare key written before `=` on the line where `span` starts.
-fn key_on_line(text: &str, span: &Range<usize>) -> Option<String> {
-    let start = span.start.min(text.len());
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[line_start..]
-        .find('\n')
-        .map_or(text.len(), |i| line_start + i);
-    let (key, _) = text.get(line_start..line_end)?.split_once('=')?;
-    let key = key.trim().trim_matches('"');
+/// The table header (`[[vm]]` → `vm`) and the key (`vlan = ...`) in force
+/// at byte `offset`: scanning up from its line, the first `key =` line
+/// before any header, and the first header.
+fn locate(text: &str, offset: usize) -> (Option<String>, Option<String>) {
+    let offset = offset.min(text.len());
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let mut key = None;
+    for line in text[..line_end].lines().rev() {
+        let line = line.trim();
+        if let Some(table) = header(line) {
+            return (Some(table.to_string()), key);
+        }
+        if key.is_none() {
+            key = line
+                .split_once('=')
+                .and_then(|(k, _)| bare_key(k.trim()))
+                .map(str::to_string);
+        }
+    }
+    (None, key)
+}
+
+/// `vm` of a `[[vm]]` or `[vm]` header line.
+fn header(line: &str) -> Option<&str> {
+    let inner = line
+        .strip_prefix("[[")
+        .and_then(|l| l.strip_suffix("]]"))
+        .or_else(|| line.strip_prefix('[').and_then(|l| l.strip_suffix(']')))?;
+    bare_key(inner.trim())
+}
+
+/// A bare (or fully quoted) TOML key, dotted parts allowed.
+fn bare_key(key: &str) -> Option<&str> {
+    let key = key
+        .strip_prefix('"')
+        .and_then(|k| k.strip_suffix('"'))
+        .unwrap_or(key);
     let bare = !key.is_empty()
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
-    bare.then(|| key.to_string())
+    bare.then_some(key)
 }
 
 #[cfg(test)]
@@ -118,6 +150,46 @@ mod tests {
             Ok(sample) => panic!("parsed {sample:?}"),
             Err(err) => ConfigError::from_toml("t.toml", text, &err),
         }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Tables {
+        item: Vec<Sample>,
+    }
+
+    fn parse_tables(text: &str) -> ConfigError {
+        match toml::from_str::<Tables>(text) {
+            Ok(tables) => panic!("parsed {tables:?}"),
+            Err(err) => ConfigError::from_toml("t.toml", text, &err),
+        }
+    }
+
+    #[test]
+    fn fields_inside_tables_carry_the_table_name() {
+        let text = "[[item]]\nname = \"a\"\ncount = 1\n\n[[item]]\nname = \"b\"\ncount = -1\n";
+        let err = parse_tables(text);
+        assert_eq!((err.line, err.field.as_str()), (7, "item.count"), "{err}");
+        let text = "[[item]]\nname = \"a\"\ncount = 1\nsize = 2\n";
+        let err = parse_tables(text);
+        assert_eq!((err.line, err.field.as_str()), (4, "item.size"), "{err}");
+        let text = "[[item]]\nname = \"a\"\n";
+        let err = parse_tables(text);
+        assert_eq!(err.field, "item.count", "{err}");
+    }
+
+    #[test]
+    fn key_of_a_multiline_value_is_found_above() {
+        let text = "count = 1\nname = [\n  \"a=b\",\n  2,\n]\n";
+        let err = parse(text);
+        assert_eq!((err.line, err.field.as_str()), (2, "name"), "{err}");
+        assert_eq!(
+            locate("x = [\n \"a=b\",\n 3]", 17),
+            (None, Some("x".into()))
+        );
+        assert_eq!(header("[[vm]]"), Some("vm"));
+        assert_eq!(header("[\"a\", \"b\"]]"), None);
     }
 
     #[test]

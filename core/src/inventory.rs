@@ -690,12 +690,12 @@ mod tests {
     #[test]
     fn toml_errors_are_located() {
         let text = format!("{HOSTS}\n[[vm]]\nname = \"a\"\nhost = \"h1\"\ncolor = \"red\"\n");
-        assert_at(&parse_err(&text), 12, "color", "unknown field");
+        assert_at(&parse_err(&text), 12, "vm.color", "unknown field");
         let text = format!("{HOSTS}\n[[vm]]\nname = \"a\"\nhost = \"h1\"\nvlan = \"101\"\n");
-        assert_at(&parse_err(&text), 12, "vlan", "invalid type");
+        assert_at(&parse_err(&text), 12, "vm.vlan", "invalid type");
         let text = format!("{HOSTS}\n[[vm]]\nname = \"a\"\n");
         let err = parse_err(&text);
-        assert_eq!(err.field, "host", "{err}");
+        assert_eq!(err.field, "vm.host", "{err}");
         let err = parse_err("[[host]\nname = 1\n");
         assert_eq!(err.line, 1, "{err}");
     }

@@ -591,6 +591,24 @@ impl Builder<'_> {
             );
             return;
         }
+        let name = zone.name.as_str();
+        self.claimed(
+            earlier,
+            &def.vm_names,
+            |z| &z.vm_names,
+            "zone.vm_names",
+            name,
+        );
+        self.claimed(earlier, &def.tags, |z| &z.tags, "zone.tags", name);
+        self.claimed(
+            earlier,
+            &def.port_groups,
+            |z| &z.port_groups,
+            "zone.port_groups",
+            name,
+        );
+        self.claimed(earlier, &def.vlans, |z| &z.vlans, "zone.vlans", name);
+        self.claimed(earlier, &def.vnis, |z| &z.vnis, "zone.vnis", name);
         for (cidr, text) in zone.cidrs.iter().zip(&def.cidrs) {
             let overlap = earlier.iter().find_map(|z| {
                 z.cidrs
@@ -605,6 +623,32 @@ impl Builder<'_> {
                     format!(
                         "{cidr} overlaps {prefix} of zone {other:?}; addresses in both are \
                          zoned {other:?} (first zone in the file wins)"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Warn about each selector value an earlier zone of the same kind
+    /// already has: it never puts anything in this zone.
+    fn claimed<T: PartialEq + fmt::Debug>(
+        &mut self,
+        earlier: &[Zone],
+        values: &[Spanned<T>],
+        get: fn(&Zone) -> &[T],
+        field: &str,
+        zone: &str,
+    ) {
+        for value in values {
+            if let Some(owner) = earlier.iter().find(|z| get(z).contains(value.get_ref())) {
+                self.warn(
+                    value.span().start,
+                    field,
+                    format!(
+                        "{:?} already selects zone {:?} (the first zone in the file wins), \
+                         so it never puts anything in zone {zone:?}",
+                        value.get_ref(),
+                        owner.name
                     ),
                 );
             }
@@ -1634,18 +1678,18 @@ severity = \"low\"
         let err = parse_err("[[zone]]\nname = \"*\"\n");
         assert_at(&err, 2, "zone.name", "reserved");
         let err = parse_err("[[zone]]\nname = \"a\"\ntag = [\"x\"]\n");
-        assert_at(&err, 3, "tag", "unknown field");
+        assert_at(&err, 3, "zone.tag", "unknown field");
     }
 
     #[test]
     fn bad_rule_fields() {
         let text =
             with_rule("description = \"x\"\nfrom = [\"a\"]\nto = [\"b\"]\naction = \"permit\"\n");
-        assert_at(&parse_err(&text), 11, "action", "unknown variant");
+        assert_at(&parse_err(&text), 11, "rule.action", "unknown variant");
         let text = with_rule("description = \"x\"\nfrom = [\"a\"]\nto = [\"b\"]\naction = \"deny\"\nseverity = \"urgent\"\n");
         assert_at(&parse_err(&text), 12, "rule.severity", "unknown severity");
         let text = with_rule("description = \"x\"\nfrom = [\"a\"]\nto = [\"b\"]\n");
-        assert_eq!(parse_err(&text).field, "action");
+        assert_eq!(parse_err(&text).field, "rule.action");
         let text = format!(
             "{}[[rule]]\ndescription = \"x\"\nfrom = [\"b\"]\nto = [\"a\"]\naction = \"deny\"\n",
             with_rule("description = \"x\"\nfrom = [\"a\"]\nto = [\"b\"]\naction = \"deny\"\n")
@@ -1700,7 +1744,18 @@ severity = \"low\"
                 )
             })
             .collect();
-        assert_eq!(found, [(6, true), (9, true)], "{:?}", policy.warnings());
+        assert_eq!(
+            found,
+            [(6, true), (9, true), (12, false)],
+            "{:?}",
+            policy.warnings()
+        );
+        assert_at(
+            &policy.warnings()[2],
+            12,
+            "zone.tags",
+            "\"x\" already selects zone \"a\"",
+        );
 
         let (inv, _) = lab();
         let text = "[[zone]]\nname = \"dmz\"\ntags = [\"dmz\"]\n[[zone]]\nname = \"ghost\"\nvm_names = [\"ghost-*\"]\n\
