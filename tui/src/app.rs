@@ -148,6 +148,11 @@ pub fn clock_utc(at: SystemTime) -> String {
     )
 }
 
+/// `1 flow`, `2 flows`.
+pub fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 /// `1.5 MiB`, `512 B`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -317,6 +322,8 @@ pub(crate) mod tests {
     fn formatting() {
         assert_eq!(clock_utc(at(86_400 + 3_723)), "01:02:03 UTC");
         assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(plural(1, "flow"), "1 flow");
+        assert_eq!(plural(0, "flow"), "0 flows");
         assert_eq!(human_bytes(1536), "1.50 KiB");
         assert_eq!(human_bytes(52 * 1024 * 1024), "52.0 MiB");
     }

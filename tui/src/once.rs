@@ -1,7 +1,7 @@
 //! `--once`: one snapshot, printed for a pipe or a report.
 
 use crate::api::{ApiClient, FetchError, Snapshot};
-use crate::app::human_bytes;
+use crate::app::{human_bytes, plural};
 use crate::ui::VIOLATION_MARKER;
 use crate::OutputFormat;
 
@@ -28,12 +28,12 @@ pub async fn render(client: &ApiClient, format: OutputFormat) -> Result<String, 
 pub fn table(snapshot: &Snapshot) -> String {
     let t = snapshot.totals;
     let mut out = format!(
-        "{} conversations, {} flows, {} packets, {}, {} violations\n",
-        t.conversations,
-        t.flows,
-        t.packets,
+        "{}, {}, {}, {}, {}\n",
+        plural(t.conversations, "conversation"),
+        plural(t.flows, "flow"),
+        plural(t.packets, "packet"),
         human_bytes(t.bytes),
-        t.violations
+        plural(t.violations, "violation")
     );
     let header = [
         "",
@@ -102,7 +102,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "3 conversations, 6 flows, 60 packets, 3.87 MiB, 1 violations"
+            "3 conversations, 6 flows, 60 packets, 3.87 MiB, 1 violation"
         );
         assert!(lines[1].starts_with("  SOURCE → DESTINATION"));
         let violation = lines.iter().find(|l| l.contains("payroll-01")).unwrap();

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget};
 
 use crate::api::Conversation;
-use crate::app::{clock_utc, human_bytes, App};
+use crate::app::{clock_utc, human_bytes, plural, App};
 
 /// The violation marker in the first column.
 pub const VIOLATION_MARKER: &str = "!";
@@ -53,7 +53,6 @@ impl App {
             return Line::from("");
         };
         let t = snapshot.totals;
-        let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         let violations = Span::styled(plural(t.violations, "violation"), {
             if t.violations > 0 {
                 self.violation_style()

@@ -150,7 +150,7 @@ async fn once_prints_table_json_and_csv() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "2 conversations, 2 flows, 84 packets, 57.6 KiB, 1 violations"
+        "2 conversations, 2 flows, 84 packets, 57.6 KiB, 1 violation"
     );
     assert!(lines[2].starts_with("! payroll-01 → fin-web-01"), "{text}");
     assert!(
