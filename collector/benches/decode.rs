@@ -30,7 +30,16 @@ fn main() {
     };
     decoder.decode(&first, "live", &mut Vec::new());
     let payloads: Vec<Vec<u8>> = (1..=64)
-        .map(|seq| common::packet(1, seq, 10_000, 1_700_000_010, RECORDS as u16, std::slice::from_ref(&data)))
+        .map(|seq| {
+            common::packet(
+                1,
+                seq,
+                10_000,
+                1_700_000_010,
+                RECORDS as u16,
+                std::slice::from_ref(&data),
+            )
+        })
         .collect();
     let mut rows = Vec::with_capacity(RECORDS as usize);
     let mut flows = 0usize;

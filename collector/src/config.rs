@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// Everything the collector needs to run.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub receive: ReceiveConfig,
@@ -129,18 +129,6 @@ impl Default for SinkConfig {
 pub struct HttpConfig {
     /// Address to serve on; none disables the endpoint.
     pub listen: Option<SocketAddr>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            receive: ReceiveConfig::default(),
-            decode: DecodeConfig::default(),
-            enrich: EnrichConfig::default(),
-            clickhouse: SinkConfig::default(),
-            http: HttpConfig::default(),
-        }
-    }
 }
 
 /// A configuration that cannot be used.

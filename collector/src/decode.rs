@@ -28,10 +28,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use eastwest_core::netflow::{field, split_observation_point};
 use eastwest_core::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, FlowRow};
+use netflow_parser::static_versions::v5::V5;
 use netflow_parser::variable_versions::ipfix::lookup::{IANAIPFixField, IPFixField};
 use netflow_parser::variable_versions::ipfix::{self, IPFix};
 use netflow_parser::variable_versions::v9::{self, V9};
-use netflow_parser::static_versions::v5::V5;
 use netflow_parser::{AutoScopedParser, FieldValue, NetflowError, NetflowPacket, NetflowParser};
 
 /// One UDP datagram as received.
@@ -243,7 +243,14 @@ impl Decoder {
         domain
     }
 
-    fn v9(&mut self, p: &V9, dg: &Datagram, dataset: &str, out: &mut Vec<FlowRow>, report: &mut Report) {
+    fn v9(
+        &mut self,
+        p: &V9,
+        dg: &Datagram,
+        dataset: &str,
+        out: &mut Vec<FlowRow>,
+        report: &mut Report,
+    ) {
         let source_id = p.header.source_id;
         let seq = p.header.sequence_number;
         let domain = self.domain(dg.exporter, source_id, dg.received_ms);
@@ -279,7 +286,14 @@ impl Decoder {
         }
     }
 
-    fn ipfix(&mut self, p: &IPFix, dg: &Datagram, dataset: &str, out: &mut Vec<FlowRow>, report: &mut Report) {
+    fn ipfix(
+        &mut self,
+        p: &IPFix,
+        dg: &Datagram,
+        dataset: &str,
+        out: &mut Vec<FlowRow>,
+        report: &mut Report,
+    ) {
         let source_id = p.header.observation_domain_id;
         let seq = p.header.sequence_number;
         let records: usize = p
@@ -317,7 +331,9 @@ impl Decoder {
                         self.learn_options(dg, source_id, fields);
                     }
                 }
-                ipfix::FlowSetBody::NoTemplate(_) => report.errors.push(ErrorReason::MissingTemplate),
+                ipfix::FlowSetBody::NoTemplate(_) => {
+                    report.errors.push(ErrorReason::MissingTemplate)
+                }
                 _ => {}
             }
         }
@@ -341,7 +357,14 @@ impl Decoder {
         fields
     }
 
-    fn v5(&mut self, p: &V5, dg: &Datagram, dataset: &str, out: &mut Vec<FlowRow>, report: &mut Report) {
+    fn v5(
+        &mut self,
+        p: &V5,
+        dg: &Datagram,
+        dataset: &str,
+        out: &mut Vec<FlowRow>,
+        report: &mut Report,
+    ) {
         let h = &p.header;
         // v5 has no source id; engine type/id identify the flow cache.
         let source_id = u32::from(h.engine_type) << 8 | u32::from(h.engine_id);
@@ -662,10 +685,8 @@ mod tests {
     #[test]
     fn maps_every_field_of_the_eastwest_template() {
         let mut flow = v9::sample_flow(4, BOOT_MS + 10_000);
-        flow.observation_point = eastwest_core::netflow::observation_point(
-            eastwest_core::flow::Encap::ErspanIII,
-            33,
-        );
+        flow.observation_point =
+            eastwest_core::netflow::observation_point(eastwest_core::flow::Encap::ErspanIII, 33);
         let mut decoder = Decoder::new(8);
         let mut rows = Vec::new();
         let report = decoder.decode(
@@ -678,11 +699,20 @@ mod tests {
         let row = &rows[0];
         assert_eq!(addr_from_bytes(row.src_addr), IpAddr::V4(flow.src));
         assert_eq!(addr_from_bytes(row.dst_addr), IpAddr::V4(flow.dst));
-        assert_eq!(addr_from_bytes(row.exporter), "192.0.2.9".parse::<IpAddr>().unwrap());
-        assert_eq!(row.src_addr[..12], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+        assert_eq!(
+            addr_from_bytes(row.exporter),
+            "192.0.2.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            row.src_addr[..12],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
+        );
         assert_eq!((row.src_port, row.dst_port, row.proto), (40_004, 443, 6));
         assert_eq!((row.packets, row.bytes, row.sampling), (5, 500, 1));
-        assert_eq!((row.start_ms, row.end_ms), (BOOT_MS + 10_000, BOOT_MS + 11_500));
+        assert_eq!(
+            (row.start_ms, row.end_ms),
+            (BOOT_MS + 10_000, BOOT_MS + 11_500)
+        );
         assert_eq!(row.start, 1_700_000_010);
         assert_eq!(row.date, (BOOT_MS / 86_400_000) as u16);
         assert_eq!(row.received, 1_700_000_061);
@@ -690,7 +720,10 @@ mod tests {
         assert_eq!((row.vlan, row.vni), (101, 10101));
         assert_eq!((row.encap.as_str(), row.session), ("erspan3", 33));
         assert_eq!((row.source_id, row.observer.as_str()), (7, "esx-07"));
-        assert_eq!((row.dataset.as_str(), row.verdict.as_str()), ("live", "unknown"));
+        assert_eq!(
+            (row.dataset.as_str(), row.verdict.as_str()),
+            ("live", "unknown")
+        );
     }
 
     #[test]
@@ -718,7 +751,10 @@ mod tests {
         Decoder::new(8).decode(&datagram("192.0.2.1:1", payload), "live", &mut rows);
         // Export at BOOT + 60 s with uptime 60 s: FIRST_SWITCHED 20 s → BOOT + 20 s.
         assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].start_ms, rows[0].end_ms), (BOOT_MS + 20_000, BOOT_MS + 21_500));
+        assert_eq!(
+            (rows[0].start_ms, rows[0].end_ms),
+            (BOOT_MS + 20_000, BOOT_MS + 21_500)
+        );
         assert_eq!(rows[0].observer, "", "no options record: enrich names it");
     }
 
@@ -731,7 +767,14 @@ mod tests {
         let mut decoder = Decoder::new(8);
         let mut rows = Vec::new();
         for (exporter, fields) in [("192.0.2.1:9", &a), ("192.0.2.2:9", &b)] {
-            let payload = v9::packet(1, 0, UPTIME_MS, EXPORT_SECS, 1, &[v9::template(256, fields)]);
+            let payload = v9::packet(
+                1,
+                0,
+                UPTIME_MS,
+                EXPORT_SECS,
+                1,
+                &[v9::template(256, fields)],
+            );
             decoder.decode(&datagram(exporter, payload), "live", &mut rows);
         }
         for (exporter, fields) in [("192.0.2.2:9", &b), ("192.0.2.1:9", &a)] {
@@ -755,14 +798,33 @@ mod tests {
         let mut decoder = Decoder::new(8);
         let mut rows = Vec::new();
         let report = decoder.decode(
-            &datagram("192.0.2.1:1", v9::packet(1, 10, UPTIME_MS, EXPORT_SECS, 1, std::slice::from_ref(&data))),
+            &datagram(
+                "192.0.2.1:1",
+                v9::packet(
+                    1,
+                    10,
+                    UPTIME_MS,
+                    EXPORT_SECS,
+                    1,
+                    std::slice::from_ref(&data),
+                ),
+            ),
             "live",
             &mut rows,
         );
         assert_eq!(report.errors, [ErrorReason::MissingTemplate]);
         assert!(rows.is_empty());
         let template = v9::template(TEMPLATE_V4, FIELDS_V4);
-        let next = |seq| v9::packet(1, seq, UPTIME_MS, EXPORT_SECS, 2, &[template.clone(), data.clone()]);
+        let next = |seq| {
+            v9::packet(
+                1,
+                seq,
+                UPTIME_MS,
+                EXPORT_SECS,
+                2,
+                &[template.clone(), data.clone()],
+            )
+        };
         let dg = |seq| datagram("192.0.2.1:1", next(seq));
         assert_eq!(decoder.decode(&dg(11), "live", &mut rows).sequence_gaps, 0);
         assert_eq!(decoder.decode(&dg(15), "live", &mut rows).sequence_gaps, 1);
@@ -786,7 +848,11 @@ mod tests {
         let mut rows = Vec::new();
         let mut errors = 0;
         for len in 0..good.len() {
-            let report = decoder.decode(&datagram("192.0.2.1:1", good[..len].to_vec()), "live", &mut rows);
+            let report = decoder.decode(
+                &datagram("192.0.2.1:1", good[..len].to_vec()),
+                "live",
+                &mut rows,
+            );
             errors += report.errors.len();
         }
         assert!(errors > 0, "truncated packets must be reported");

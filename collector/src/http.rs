@@ -20,7 +20,10 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
 
 async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         metrics.render(),
     )
 }
@@ -30,6 +33,9 @@ async fn healthz(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     if metrics.sink_up.get() == 1 {
         (StatusCode::OK, "ok\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "clickhouse inserts failing\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "clickhouse inserts failing\n",
+        )
     }
 }

@@ -166,7 +166,10 @@ impl Collector {
                 let stopped = async move {
                     let _ = stop.wait_for(|&s| s).await;
                 };
-                if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+                if let Err(err) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
                     tracing::error!(%err, "http: server failed");
                 }
             })

@@ -82,14 +82,21 @@ fn check(config: &Config) -> Result<String, String> {
     let inventory = config.enrich.inventory.as_deref();
     Enricher::load(inventory).map_err(|e| format!("inventory: {e}"))?;
     let judge = Judge::load(config.enrich.policy.as_deref()).map_err(|e| format!("policy: {e}"))?;
-    let listen: Vec<String> = config.receive.listen.iter().map(|a| a.to_string()).collect();
+    let listen: Vec<String> = config
+        .receive
+        .listen
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
     Ok(format!(
         "config ok: listen {}, clickhouse {} database {}, inventory {}, policy {}",
         listen.join(" "),
         config.clickhouse.url,
         config.clickhouse.database,
         inventory.map_or("none".to_string(), |p| p.display().to_string()),
-        judge.revision().map_or("none".to_string(), |r| format!("revision {r}")),
+        judge
+            .revision()
+            .map_or("none".to_string(), |r| format!("revision {r}")),
     ))
 }
 
@@ -144,7 +151,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("eastwest-collector: cannot start the async runtime: {err}");

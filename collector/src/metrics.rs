@@ -113,13 +113,48 @@ impl Metrics {
         };
         let counter = "counter";
         let gauge = "gauge";
-        one("receive_packets_total", counter, "UDP datagrams received.", &[("", self.receive_packets.get())]);
-        one("receive_bytes_total", counter, "UDP payload bytes received.", &[("", self.receive_bytes.get())]);
-        one("receive_dropped_total", counter, "Datagrams dropped because the decode queue was full.", &[("", self.receive_dropped.get())]);
-        one("receive_socket_errors_total", counter, "Errors reading the UDP sockets.", &[("", self.receive_socket_errors.get())]);
-        one("receive_queue_depth", gauge, "Datagrams waiting for decode.", &[("", self.queue_depth())]);
-        one("decode_packets_total", counter, "Datagrams decoded.", &[("", self.decode_packets.get())]);
-        one("decode_flows_total", counter, "Flow records decoded.", &[("", self.decode_flows.get())]);
+        one(
+            "receive_packets_total",
+            counter,
+            "UDP datagrams received.",
+            &[("", self.receive_packets.get())],
+        );
+        one(
+            "receive_bytes_total",
+            counter,
+            "UDP payload bytes received.",
+            &[("", self.receive_bytes.get())],
+        );
+        one(
+            "receive_dropped_total",
+            counter,
+            "Datagrams dropped because the decode queue was full.",
+            &[("", self.receive_dropped.get())],
+        );
+        one(
+            "receive_socket_errors_total",
+            counter,
+            "Errors reading the UDP sockets.",
+            &[("", self.receive_socket_errors.get())],
+        );
+        one(
+            "receive_queue_depth",
+            gauge,
+            "Datagrams waiting for decode.",
+            &[("", self.queue_depth())],
+        );
+        one(
+            "decode_packets_total",
+            counter,
+            "Datagrams decoded.",
+            &[("", self.decode_packets.get())],
+        );
+        one(
+            "decode_flows_total",
+            counter,
+            "Flow records decoded.",
+            &[("", self.decode_flows.get())],
+        );
         let labels: Vec<String> = ErrorReason::ALL
             .iter()
             .map(|r| format!("{{reason=\"{}\"}}", r.as_str()))
@@ -129,23 +164,68 @@ impl Metrics {
             .zip(&labels)
             .map(|(r, l)| (l.as_str(), self.decode_errors(*r)))
             .collect();
-        one("decode_errors_total", counter, "Datagrams, flowsets or records that could not be decoded, by reason.", &errors);
+        one(
+            "decode_errors_total",
+            counter,
+            "Datagrams, flowsets or records that could not be decoded, by reason.",
+            &errors,
+        );
         one("decode_sequence_gaps_total", counter, "Export packets whose sequence number did not follow the previous one of the same (exporter, source id).", &[("", self.decode_sequence_gaps.get())]);
-        one("enrich_known_vms_total", counter, "Flow endpoints the inventory resolved to a VM.", &[
-            ("{side=\"src\"}", self.enrich_src_known.get()),
-            ("{side=\"dst\"}", self.enrich_dst_known.get()),
-        ]);
-        one("verdict_flows_total", counter, "Flows judged, by verdict.", &[
-            ("{verdict=\"allowed\"}", self.verdict_allowed.get()),
-            ("{verdict=\"violation\"}", self.verdict_violation.get()),
-            ("{verdict=\"unknown\"}", self.verdict_unknown.get()),
-        ]);
-        one("sink_rows_total", counter, "Rows inserted into ClickHouse.", &[("", self.sink_rows.get())]);
-        one("sink_batches_total", counter, "Batches inserted into ClickHouse.", &[("", self.sink_batches.get())]);
-        one("sink_errors_total", counter, "Failed insert attempts.", &[("", self.sink_errors.get())]);
-        one("sink_dropped_rows_total", counter, "Rows dropped because ClickHouse stayed away longer than the memory bound allows.", &[("", self.sink_dropped_rows.get())]);
-        one("sink_pending_rows", gauge, "Rows held in memory waiting for ClickHouse.", &[("", self.sink_pending_rows.get())]);
-        one("sink_up", gauge, "1 when the last insert succeeded.", &[("", self.sink_up.get())]);
+        one(
+            "enrich_known_vms_total",
+            counter,
+            "Flow endpoints the inventory resolved to a VM.",
+            &[
+                ("{side=\"src\"}", self.enrich_src_known.get()),
+                ("{side=\"dst\"}", self.enrich_dst_known.get()),
+            ],
+        );
+        one(
+            "verdict_flows_total",
+            counter,
+            "Flows judged, by verdict.",
+            &[
+                ("{verdict=\"allowed\"}", self.verdict_allowed.get()),
+                ("{verdict=\"violation\"}", self.verdict_violation.get()),
+                ("{verdict=\"unknown\"}", self.verdict_unknown.get()),
+            ],
+        );
+        one(
+            "sink_rows_total",
+            counter,
+            "Rows inserted into ClickHouse.",
+            &[("", self.sink_rows.get())],
+        );
+        one(
+            "sink_batches_total",
+            counter,
+            "Batches inserted into ClickHouse.",
+            &[("", self.sink_batches.get())],
+        );
+        one(
+            "sink_errors_total",
+            counter,
+            "Failed insert attempts.",
+            &[("", self.sink_errors.get())],
+        );
+        one(
+            "sink_dropped_rows_total",
+            counter,
+            "Rows dropped because ClickHouse stayed away longer than the memory bound allows.",
+            &[("", self.sink_dropped_rows.get())],
+        );
+        one(
+            "sink_pending_rows",
+            gauge,
+            "Rows held in memory waiting for ClickHouse.",
+            &[("", self.sink_pending_rows.get())],
+        );
+        one(
+            "sink_up",
+            gauge,
+            "1 when the last insert succeeded.",
+            &[("", self.sink_up.get())],
+        );
         out
     }
 }
@@ -160,9 +240,14 @@ mod tests {
         metrics.receive_packets.add(3);
         metrics.decode_error(ErrorReason::MissingTemplate);
         let text = metrics.render();
-        assert!(text.contains("eastwest_collector_receive_packets_total 3\n"), "{text}");
         assert!(
-            text.contains("eastwest_collector_decode_errors_total{reason=\"missing_template\"} 1\n"),
+            text.contains("eastwest_collector_receive_packets_total 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "eastwest_collector_decode_errors_total{reason=\"missing_template\"} 1\n"
+            ),
             "{text}"
         );
         for reason in ErrorReason::ALL {

@@ -43,7 +43,8 @@ pub fn bind(addr: SocketAddr, recv_buffer_bytes: usize) -> Result<UdpSocket, Bin
         };
         BindError { addr, source, hint }
     };
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(fail)?;
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(fail)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(fail)?;
     }

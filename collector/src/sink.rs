@@ -77,21 +77,24 @@ impl Sink {
     /// Detect the server version, adapt the client and migrate the schema.
     pub async fn connect(config: &SinkConfig, metrics: Arc<Metrics>) -> Result<Sink, SinkError> {
         let url = config.url.clone();
-        let mut client = Client::default().with_url(&config.url).with_validation(false);
+        let mut client = Client::default()
+            .with_url(&config.url)
+            .with_validation(false);
         if !config.user.is_empty() {
             client = client.with_user(&config.user);
         }
         if !config.password.is_empty() {
             client = client.with_password(&config.password);
         }
-        let text: String = client
-            .query("SELECT version()")
-            .fetch_one()
-            .await
-            .map_err(|source| SinkError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+        let text: String =
+            client
+                .query("SELECT version()")
+                .fetch_one()
+                .await
+                .map_err(|source| SinkError::Unreachable {
+                    url: url.clone(),
+                    source,
+                })?;
         let version = ServerVersion::parse(&text).ok_or_else(|| SinkError::Version {
             url: url.clone(),
             version: text.clone(),
@@ -151,10 +154,13 @@ impl Sink {
             if retry.due(Instant::now()) {
                 self.drain(&mut batches, &mut retry).await;
             }
-            let wake = [batches.deadline, batches.has_pending().then_some(retry.at).flatten()]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake = [
+                batches.deadline,
+                batches.has_pending().then_some(retry.at).flatten(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             tokio::select! {
                 rows = input.recv() => match rows {
                     Some(rows) => batches.push(rows, Instant::now() + interval),
@@ -283,7 +289,10 @@ impl Batches {
             };
             self.pending_rows -= oldest.len();
             self.metrics.sink_dropped_rows.add(oldest.len() as u64);
-            tracing::warn!(rows = oldest.len(), "sink: memory bound reached, oldest batch dropped");
+            tracing::warn!(
+                rows = oldest.len(),
+                "sink: memory bound reached, oldest batch dropped"
+            );
         }
         self.metrics.sink_pending_rows.set(self.pending_rows as u64);
     }
@@ -404,7 +413,10 @@ mod tests {
         assert_eq!(batches.pending.front().map(|b| b[0].start_ms), Some(3));
         batches.seal();
         assert_eq!(batches.deadline, None);
-        assert_eq!(batches.pending_rows, 4, "sealing row 9 dropped batch [3..6)");
+        assert_eq!(
+            batches.pending_rows, 4,
+            "sealing row 9 dropped batch [3..6)"
+        );
         assert_eq!(metrics.sink_dropped_rows.get(), 6);
         batches.pop();
         assert_eq!(metrics.sink_pending_rows.get(), 1);

@@ -110,7 +110,14 @@ pub fn domain_name_record(source_id: u32, name: &str) -> Vec<u8> {
 
 /// A complete export packet: header then flowsets. `count` is the number
 /// of records (templates and data) as RFC 3954 defines it.
-pub fn packet(source_id: u32, sequence: u32, uptime_ms: u32, unix_secs: u32, count: u16, flowsets: &[Vec<u8>]) -> Vec<u8> {
+pub fn packet(
+    source_id: u32,
+    sequence: u32,
+    uptime_ms: u32,
+    unix_secs: u32,
+    count: u16,
+    flowsets: &[Vec<u8>],
+) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&9u16.to_be_bytes());
     out.extend_from_slice(&count.to_be_bytes());

@@ -1,0 +1,373 @@
+//! The collector end to end with real components: a real ClickHouse (the
+//! `eastwest-tests` harness), real UDP sockets, real NetFlow captures from
+//! other projects, the lab inventory and policy.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use eastwest_collector::config::Config;
+use eastwest_collector::metrics::Metrics;
+use eastwest_collector::{Collector, Error};
+use eastwest_tests::ClickHouse;
+use tokio::sync::oneshot;
+
+/// The UDP payloads of a classic pcap of Ethernet/IPv4/UDP frames, with the
+/// source they were sent from.
+fn udp_payloads(name: &str) -> Result<Vec<(SocketAddr, Vec<u8>)>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let file = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    if file.get(..4) != Some(&[0xd4, 0xc3, 0xb2, 0xa1]) {
+        bail!("{name}: not a little-endian microsecond pcap");
+    }
+    let mut out = Vec::new();
+    let mut at = 24;
+    while let Some(header) = file.get(at..at + 16) {
+        let len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
+        let frame = file
+            .get(at + 16..at + 16 + len)
+            .context("truncated record")?;
+        at += 16 + len;
+        // Ethernet (14) + IPv4 (IHL) + UDP (8).
+        if frame.get(12..14) != Some(&[0x08, 0x00]) || frame.get(23) != Some(&17) {
+            bail!("{name}: frame is not IPv4/UDP");
+        }
+        let ip = 14;
+        let udp = ip + usize::from(frame[ip] & 0x0f) * 4;
+        let src = Ipv4Addr::new(
+            frame[ip + 12],
+            frame[ip + 13],
+            frame[ip + 14],
+            frame[ip + 15],
+        );
+        let port = u16::from_be_bytes([frame[udp], frame[udp + 1]]);
+        let udp_len = usize::from(u16::from_be_bytes([frame[udp + 4], frame[udp + 5]]));
+        let payload = frame
+            .get(udp + 8..udp + udp_len)
+            .context("short UDP payload")?;
+        out.push((SocketAddr::from((src, port)), payload.to_vec()));
+    }
+    Ok(out)
+}
+
+fn config(ch: &ClickHouse, database: &str) -> Config {
+    let mut config = Config::default();
+    config.receive.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
+    config.clickhouse.url.clone_from(&ch.url);
+    config.clickhouse.database = database.to_string();
+    config.clickhouse.flush_interval_ms = 200;
+    config
+}
+
+/// A collector running on a runtime of its own until [`Running::stop`].
+struct Running {
+    udp: SocketAddr,
+    metrics: Arc<Metrics>,
+    stop: oneshot::Sender<()>,
+    done: std::thread::JoinHandle<Result<(), Error>>,
+}
+
+fn start(config: Config) -> Result<Running> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|_| Error::Stage("runtime"))?;
+        runtime.block_on(async move {
+            let collector = match Collector::new(config).await {
+                Ok(c) => c,
+                Err(err) => {
+                    let _ = ready_tx.send(Err(err.to_string()));
+                    return Err(err);
+                }
+            };
+            let _ = ready_tx.send(Ok((collector.udp_addrs()[0], collector.metrics())));
+            collector
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        })
+    });
+    let (udp, metrics) = ready_rx
+        .recv()
+        .context("collector thread ended")?
+        .map_err(anyhow::Error::msg)?;
+    Ok(Running {
+        udp,
+        metrics,
+        stop,
+        done,
+    })
+}
+
+impl Running {
+    /// Wait until decode has taken `datagrams` datagrams, then shut down
+    /// (which flushes to ClickHouse).
+    fn stop_after(self, datagrams: u64) -> Result<Arc<Metrics>> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.metrics.decode_packets.get() < datagrams {
+            if Instant::now() > deadline {
+                bail!(
+                    "decode saw {} of {datagrams} datagrams",
+                    self.metrics.decode_packets.get()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.stop.send(());
+        match self.done.join() {
+            Ok(result) => result?,
+            Err(_) => bail!("collector thread panicked"),
+        }
+        Ok(self.metrics)
+    }
+}
+
+/// Send each payload from a socket on `local_ip` of its own per original
+/// source (so one exporter's transport sessions stay apart).
+fn replay(packets: &[(SocketAddr, Vec<u8>)], local_ip: Ipv4Addr, to: SocketAddr) -> Result<()> {
+    let mut sockets: Vec<(SocketAddr, UdpSocket)> = Vec::new();
+    for (source, payload) in packets {
+        if !sockets.iter().any(|(s, _)| s == source) {
+            sockets.push((*source, UdpSocket::bind((local_ip, 0))?));
+        }
+        let socket = sockets
+            .iter()
+            .find(|(s, _)| s == source)
+            .map(|(_, sock)| sock)
+            .context("socket")?;
+        socket.send_to(payload, to)?;
+        // Keep order across sockets (templates before data).
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+fn hex_mapped(ip: Ipv4Addr) -> String {
+    let o = ip.octets();
+    format!(
+        "00000000000000000000FFFF{:02X}{:02X}{:02X}{:02X}",
+        o[0], o[1], o[2], o[3]
+    )
+}
+
+#[test]
+fn real_captures_are_stored_with_the_totals_peers_report() -> Result<()> {
+    let ch = eastwest_tests::clickhouse()?;
+    let database = eastwest_tests::unique_database("collector");
+    let running = start(config(&ch, &database))?;
+    let captures = [
+        ("akvorado__nfv5.pcap", Ipv4Addr::new(127, 0, 0, 11)),
+        ("pmacct__100-IPFIX-CISCO.pcap", Ipv4Addr::new(127, 0, 0, 12)),
+        (
+            "akvorado__nfv9-data+templates.pcap",
+            Ipv4Addr::new(127, 0, 0, 13),
+        ),
+    ];
+    let mut sent = 0;
+    for (name, ip) in captures {
+        let packets = udp_payloads(name)?;
+        sent += packets.len() as u64;
+        replay(&packets, ip, running.udp)?;
+    }
+    let metrics = running.stop_after(sent)?;
+
+    let totals = |ip: Ipv4Addr| {
+        ch.query(&format!(
+            "SELECT count(), sum(packets), sum(bytes), sum(intDiv(packets, sampling)), \
+             sum(intDiv(bytes, sampling)), min(sampling), max(sampling) FROM {database}.flows \
+             WHERE hex(exporter) = '{}' FORMAT TSV",
+            hex_mapped(ip)
+        ))
+    };
+    // NetFlow v5: 29 flows, 78 packets, 88,345 bytes, unsampled.
+    assert_eq!(totals(captures[0].1)?, "29\t78\t88345\t78\t88345\t1\t1\n");
+    // IPFIX from a Cisco ASR9k: 12 flows, 34 packets, 34,172 bytes.
+    assert_eq!(totals(captures[1].1)?, "12\t34\t34172\t34\t34172\t1\t1\n");
+    // NetFlow v9: the 11 records before their template are counted as
+    // missing_template; the 10 after it carry the exporter's sampling
+    // interval of 100 from the options record, so stored counters are
+    // scaled and dividing by `sampling` gives what nfcapd reports.
+    assert_eq!(
+        totals(captures[2].1)?,
+        "10\t4800\t5459200\t48\t54592\t100\t100\n"
+    );
+
+    assert_eq!(metrics.decode_flows.get(), 29 + 12 + 10);
+    assert_eq!(metrics.sink_rows.get(), 51);
+    assert_eq!(
+        metrics.decode_errors(eastwest_collector::decode::ErrorReason::MissingTemplate),
+        1
+    );
+    assert_eq!(metrics.receive_dropped.get(), 0);
+
+    // Times come from the records: v5 relative to sysUptime, IPFIX from
+    // flowStart/EndMilliseconds.
+    let times = ch.query(&format!(
+        "SELECT toString(min(start)), toString(max(end)) FROM {database}.flows \
+         WHERE hex(exporter) = '{}' FORMAT TSV",
+        hex_mapped(captures[1].1)
+    ))?;
+    assert_eq!(times, "2023-02-28 09:44:58\t2023-02-28 09:47:00\n");
+    // No inventory: observer is the exporter address, verdict unknown.
+    let columns = ch.query(&format!(
+        "SELECT DISTINCT observer, verdict, dataset FROM {database}.flows \
+         WHERE hex(exporter) = '{}' FORMAT TSV",
+        hex_mapped(captures[0].1)
+    ))?;
+    assert_eq!(columns, "127.0.0.11\tunknown\tlive\n");
+    Ok(())
+}
+
+#[test]
+fn two_exporters_with_the_same_template_id_and_lab_enrichment() -> Result<()> {
+    use eastwest_core::netflow::{field, OPTION_FIELDS, OPTION_SCOPES, TEMPLATE_OPTIONS};
+    let ch = eastwest_tests::clickhouse()?;
+    let database = eastwest_tests::unique_database("collector");
+    let mut config = config(&ch, &database);
+    let lab = eastwest_tests::repo_root().join("lab");
+    config.enrich.inventory = Some(lab.join("inventory.toml"));
+    config.enrich.policy = Some(lab.join("policy.toml"));
+    let running = start(config)?;
+
+    // Exporter A (domain 1 = esx-01 in the inventory, no options record):
+    // web-01 → app-01 on 8443, both on esx-01. Exporter B (domain 1 too,
+    // names itself "esx-04"): web-01 → db-01 on 5432, fields in another
+    // order and width, and addresses only (no MACs).
+    let start_ms = 1_780_000_000_000;
+    let mut to_app = common::sample_flow(0, start_ms);
+    to_app.dst = Ipv4Addr::new(10, 10, 2, 11);
+    to_app.dst_mac = [0x00, 0x50, 0x56, 0x00, 0x02, 0x11];
+    to_app.dst_port = 8443;
+    let mut to_db = common::sample_flow(1, start_ms);
+    to_db.dst = Ipv4Addr::new(10, 10, 3, 11);
+    to_db.dst_port = 5432;
+    to_db.packets = 7;
+    to_db.bytes = 7000;
+    let layout_a: Vec<(u16, u16)> = vec![
+        (field::IPV4_SRC_ADDR, 4),
+        (field::IPV4_DST_ADDR, 4),
+        (field::L4_SRC_PORT, 2),
+        (field::L4_DST_PORT, 2),
+        (field::PROTOCOL, 1),
+        (field::IN_PKTS, 4),
+        (field::IN_BYTES, 4),
+        (field::IN_SRC_MAC, 6),
+        (field::IN_DST_MAC, 6),
+        (field::FLOW_START_MILLISECONDS, 8),
+        (field::FLOW_END_MILLISECONDS, 8),
+    ];
+    let layout_b: Vec<(u16, u16)> = vec![
+        (field::FLOW_START_MILLISECONDS, 8),
+        (field::FLOW_END_MILLISECONDS, 8),
+        (field::IN_BYTES, 8),
+        (field::IN_PKTS, 8),
+        (field::IPV4_DST_ADDR, 4),
+        (field::IPV4_SRC_ADDR, 4),
+        (field::L4_DST_PORT, 2),
+        (field::L4_SRC_PORT, 2),
+        (field::PROTOCOL, 1),
+    ];
+    let a = UdpSocket::bind("127.0.0.1:0")?;
+    let b = UdpSocket::bind("127.0.0.1:0")?;
+    let (uptime, secs) = (1000, (start_ms / 1000) as u32 + 5);
+    a.send_to(
+        &common::packet(1, 0, uptime, secs, 1, &[common::template(256, &layout_a)]),
+        running.udp,
+    )?;
+    b.send_to(
+        &common::packet(
+            1,
+            0,
+            uptime,
+            secs,
+            3,
+            &[
+                common::options_template(TEMPLATE_OPTIONS, OPTION_SCOPES, OPTION_FIELDS),
+                common::data(TEMPLATE_OPTIONS, &[common::domain_name_record(1, "esx-04")]),
+                common::template(256, &layout_b),
+            ],
+        ),
+        running.udp,
+    )?;
+    std::thread::sleep(Duration::from_millis(50));
+    let record_b = common::record(&to_db, &layout_b, start_ms);
+    b.send_to(
+        &common::packet(1, 1, uptime, secs, 1, &[common::data(256, &[record_b])]),
+        running.udp,
+    )?;
+    let record_a = common::record(&to_app, &layout_a, start_ms);
+    a.send_to(
+        &common::packet(1, 1, uptime, secs, 1, &[common::data(256, &[record_a])]),
+        running.udp,
+    )?;
+    let metrics = running.stop_after(4)?;
+    assert_eq!(metrics.decode_flows.get(), 2);
+
+    let rows = ch.query(&format!(
+        "SELECT observer, src_vm, dst_vm, src_host, dst_host, src_zone, dst_zone, same_host, \
+         dst_port, packets, bytes, verdict, severity, rule, policy_revision != '' \
+         FROM {database}.flows ORDER BY dst_port FORMAT TSV"
+    ))?;
+    assert_eq!(
+        rows,
+        "esx-04\tweb-01\tdb-01\tesx-01\tesx-04\tdmz\tdb\t0\t5432\t7\t7000\tviolation\tcritical\t\
+         the DMZ must never reach the database tier\t1\n\
+         esx-01\tweb-01\tapp-01\tesx-01\tesx-01\tdmz\tapp\t1\t8443\t1\t100\tallowed\t\t\
+         DMZ web servers call the app tier on 8443\t1\n"
+    );
+    assert_eq!(metrics.verdict_violation.get(), 1);
+    assert_eq!(metrics.verdict_allowed.get(), 1);
+    Ok(())
+}
+
+#[test]
+fn unreachable_clickhouse_is_one_clear_error() -> Result<()> {
+    let mut config = Config::default();
+    config.receive.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
+    let port = eastwest_tests::free_tcp_port()?;
+    config.clickhouse.url = format!("http://127.0.0.1:{port}");
+    let runtime = tokio::runtime::Runtime::new()?;
+    let err = runtime
+        .block_on(Collector::new(config))
+        .err()
+        .context("started without ClickHouse")?
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "cannot reach ClickHouse at http://127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "{err}");
+    Ok(())
+}
+
+#[test]
+fn port_in_use_is_one_clear_error() -> Result<()> {
+    let taken = UdpSocket::bind("127.0.0.1:0")?;
+    let mut config = Config::default();
+    config.receive.listen = vec![taken.local_addr()?];
+    let runtime = tokio::runtime::Runtime::new()?;
+    let err = runtime
+        .block_on(Collector::new(config))
+        .err()
+        .context("bound a port in use")?
+        .to_string();
+    assert!(
+        err.starts_with(&format!("cannot listen on udp {}", taken.local_addr()?)),
+        "{err}"
+    );
+    assert!(err.contains("port is taken"), "{err}");
+    Ok(())
+}
