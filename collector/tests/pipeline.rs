@@ -371,3 +371,109 @@ fn port_in_use_is_one_clear_error() -> Result<()> {
     assert!(err.contains("port is taken"), "{err}");
     Ok(())
 }
+
+/// A TCP relay in front of ClickHouse that can be cut: while down it resets
+/// every open connection and refuses new ones, like a server that went away.
+struct Relay {
+    url: String,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn start(target: &str) -> Result<Relay> {
+        use std::sync::atomic::Ordering;
+        let target: SocketAddr = target
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let open = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, open2) = (up.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: connection closed
+                }
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                let pipes = (client.try_clone(), server.try_clone());
+                let (Ok(client2), Ok(server2)) = pipes else {
+                    continue;
+                };
+                if let Ok(mut open) = open2.lock() {
+                    open.extend(
+                        [client.try_clone(), server.try_clone()]
+                            .into_iter()
+                            .flatten(),
+                    );
+                }
+                let copy = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                copy(client, server2);
+                copy(server, client2);
+            }
+        });
+        Ok(Relay { url, up, open })
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+        if !up {
+            if let Ok(mut open) = self.open.lock() {
+                for stream in open.drain(..) {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn rows_wait_in_memory_while_clickhouse_is_away() -> Result<()> {
+    let ch = eastwest_tests::clickhouse()?;
+    let relay = Relay::start(&ch.url)?;
+    let database = eastwest_tests::unique_database("collector");
+    let mut config = config(&ch, &database);
+    config.clickhouse.url.clone_from(&relay.url);
+    config.clickhouse.retry_max_ms = 500;
+    let running = start(config)?;
+    relay.set_up(false);
+
+    let packets = udp_payloads("akvorado__nfv5.pcap")?;
+    replay(&packets, Ipv4Addr::LOCALHOST, running.udp)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running.metrics.sink_errors.get() < 2 {
+        if Instant::now() > deadline {
+            bail!("no failed insert while ClickHouse was away");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(running.metrics.sink_up.get(), 0);
+    assert_eq!(running.metrics.sink_pending_rows.get(), 29);
+    assert_eq!(running.metrics.sink_rows.get(), 0);
+
+    relay.set_up(true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running.metrics.sink_rows.get() < 29 {
+        if Instant::now() > deadline {
+            bail!("rows not inserted after ClickHouse came back");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let metrics = running.stop_after(1)?;
+    assert_eq!(metrics.sink_up.get(), 1);
+    assert_eq!(metrics.sink_dropped_rows.get(), 0);
+    let totals = ch.query(&format!(
+        "SELECT count(), sum(packets), sum(bytes) FROM {database}.flows FORMAT TSV"
+    ))?;
+    assert_eq!(totals, "29\t78\t88345\n");
+    Ok(())
+}
