@@ -1,0 +1,980 @@
+//! Deterministic generator of the eastwest lab capture.
+//!
+//! The lab is a small virtual data center of four hypervisor hosts (see
+//! [`lab`], the twin of `lab/inventory.toml`). Every conversation of
+//! [`lab::CONVERSATIONS`] is rendered packet by packet (real TCP handshakes,
+//! data and FIN, UDP request/response with one fragmented datagram, ICMP
+//! and ICMPv6 echo) and each packet is written once per observation point
+//! that sees it:
+//!
+//! * at the mirror of the sending VM's host and, for traffic between hosts,
+//!   on the VXLAN underlay (outer UDP 4789 between the hosts' VTEPs, VNI of
+//!   the destination VM's port group, inner frame untagged) and at the
+//!   mirror of the receiving VM's host;
+//! * esx-01 mirrors to a SPAN port (frames with the port group's 802.1Q
+//!   tag), esx-02 with ERSPAN type I, esx-03 with ERSPAN type II session 3
+//!   (En = 3, the tag is preserved in the frame), esx-04 with ERSPAN type III
+//!   session 4. Mirrored frames carry the 802.1Q tag of the local VM's port
+//!   group (the sender's for traffic inside one host).
+//!
+//! The output is `lab.pcap` and `expected.json` ([`expected::Expected`]):
+//! the flows a correct exporter reports, per observation point and
+//! direction. Nothing depends on the clock or on randomness: two runs write
+//! the same bytes.
+
+pub mod expected;
+pub mod lab;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use eastwest_core::flow::Encap;
+use eastwest_core::pcapfile::{Precision, Writer, LINKTYPE_ETHERNET};
+use eastwest_core::wire;
+use etherparse::{
+    IpFragOffset, IpHeaders, IpNumber, Ipv4Extensions, Ipv4Header, PacketBuilder, TcpHeader,
+    UdpHeader,
+};
+
+use expected::{ConversationTruth, Counters, Expected, FlowTruth, NonIp, ObservationPoint};
+use lab::{Conversation, Expect, Host, Kind, Mirror, Vm};
+
+/// 2026-11-02T09:00:00Z, seconds since the Unix epoch.
+pub const START_SECS: u64 = 1_793_610_000;
+/// The same instant, as written in expected.json.
+pub const START_RFC3339: &str = "2026-11-02T09:00:00Z";
+/// Snap length of lab.pcap.
+pub const SNAPLEN: u32 = 65_535;
+/// Name of the capture file in the output directory.
+pub const PCAP_FILE: &str = "lab.pcap";
+/// Name of the truth file in the output directory.
+pub const EXPECTED_FILE: &str = "expected.json";
+
+const MSS: usize = 1_448;
+const IPV4_MTU_PAYLOAD: usize = 1_480;
+const HALF_RTT_NS: u64 = 150_000;
+const SEGMENT_GAP_NS: u64 = 20_000;
+/// Delay from the sender's mirror to the underlay and from the underlay to
+/// the receiver's mirror.
+const HOP_NS: u64 = 30_000;
+const VXLAN_POINT: usize = lab::HOSTS.len();
+const GATEWAY_MAC: [u8; 6] = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x01];
+const LLDP_MAC: [u8; 6] = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e];
+
+/// Why the lab could not be generated or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("building a frame of {what}: {detail}")]
+    Build { what: String, detail: String },
+    #[error("the lab definition names an unknown VM or host {0:?}")]
+    Unknown(&'static str),
+    #[error("writing {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("encoding expected.json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn build_error(what: impl Into<String>, detail: impl std::fmt::Display) -> LabError {
+    LabError::Build {
+        what: what.into(),
+        detail: detail.to_string(),
+    }
+}
+
+/// The generated capture and its truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lab {
+    pub pcap: Vec<u8>,
+    pub expected: Expected,
+}
+
+impl Lab {
+    /// expected.json's text (pretty, with a final newline).
+    pub fn expected_json(&self) -> Result<String, LabError> {
+        let mut text = serde_json::to_string_pretty(&self.expected)?;
+        text.push('\n');
+        Ok(text)
+    }
+}
+
+/// Generate the lab and write `lab.pcap` and `expected.json` into `dir`.
+pub fn write(dir: &Path) -> Result<Lab, LabError> {
+    let lab = generate()?;
+    let io_err = |path: PathBuf| move |source| LabError::Io { path, source };
+    std::fs::create_dir_all(dir).map_err(io_err(dir.to_path_buf()))?;
+    let pcap_path = dir.join(PCAP_FILE);
+    std::fs::write(&pcap_path, &lab.pcap).map_err(io_err(pcap_path.clone()))?;
+    let json_path = dir.join(EXPECTED_FILE);
+    std::fs::write(&json_path, lab.expected_json()?).map_err(io_err(json_path.clone()))?;
+    Ok(lab)
+}
+
+/// One packet as the sending VM put it on its virtual wire.
+#[derive(Debug, Clone)]
+struct Logical {
+    /// Nanoseconds after the lab's start.
+    t_ns: u64,
+    conv: usize,
+    forward: bool,
+    /// The IP packet (no link layer).
+    ip: Vec<u8>,
+    ip_len: u16,
+    fragment: bool,
+}
+
+/// A frame waiting to be encapsulated and written, in time order.
+#[derive(Debug, Clone)]
+struct Pending {
+    t_ns: u64,
+    order: usize,
+    /// Index into `lab::HOSTS`, or `VXLAN_POINT`.
+    point: usize,
+    /// The inner Ethernet frame.
+    inner: Vec<u8>,
+    /// Tag of the inner frame (0 untagged).
+    vlan: u16,
+    /// For the underlay: sending and receiving host, VNI.
+    underlay: Option<(&'static Host, &'static Host, u32)>,
+    /// For IP frames: which conversation and direction.
+    ip: Option<(usize, bool, u16, bool)>,
+    /// For non-IP frames: the ethertype.
+    ethertype: u16,
+}
+
+fn vm(name: &'static str) -> Result<&'static Vm, LabError> {
+    lab::vm(name).ok_or(LabError::Unknown(name))
+}
+
+fn host(name: &'static str) -> Result<&'static Host, LabError> {
+    lab::host(name).ok_or(LabError::Unknown(name))
+}
+
+fn host_index(name: &'static str) -> Result<usize, LabError> {
+    lab::HOSTS
+        .iter()
+        .position(|h| h.name == name)
+        .ok_or(LabError::Unknown(name))
+}
+
+/// Per-VM IPv4 identification counters.
+struct Ids([u16; lab::VMS.len()]);
+
+impl Ids {
+    fn next(&mut self, vm: &Vm) -> u16 {
+        let at = lab::VMS.iter().position(|v| v.name == vm.name).unwrap_or(0);
+        // Start each VM at a different, fixed value.
+        let id = self.0[at].wrapping_add(0x1000 * (at as u16 + 1));
+        self.0[at] = self.0[at].wrapping_add(1);
+        id
+    }
+}
+
+fn payload(len: usize, seed: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + ((i + seed) % 26) as u8).collect()
+}
+
+fn ipv4_header(
+    ids: &mut Ids,
+    src: &Vm,
+    dst: &Vm,
+    proto: IpNumber,
+    df: bool,
+) -> Result<Ipv4Header, LabError> {
+    let mut header = Ipv4Header::new(0, 64, proto, src.ipv4.octets(), dst.ipv4.octets())
+        .map_err(|e| build_error("IPv4 header", e))?;
+    header.identification = ids.next(src);
+    header.dont_fragment = df;
+    Ok(header)
+}
+
+fn ip_len(ip: &[u8]) -> u16 {
+    match ip.first().map(|b| b >> 4) {
+        Some(6) if ip.len() >= 6 => u16::from_be_bytes([ip[4], ip[5]]).saturating_add(40),
+        _ if ip.len() >= 4 => u16::from_be_bytes([ip[2], ip[3]]),
+        _ => 0,
+    }
+}
+
+struct Tcp<'a> {
+    conv: usize,
+    c: &'a Vm,
+    s: &'a Vm,
+    cport: u16,
+    sport: u16,
+    cseq: u32,
+    sseq: u32,
+}
+
+impl Tcp<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        out: &mut Vec<Logical>,
+        ids: &mut Ids,
+        t_ns: u64,
+        forward: bool,
+        flags: (bool, bool, bool, bool),
+        data: &[u8],
+    ) -> Result<(), LabError> {
+        let (syn, ack, psh, fin) = flags;
+        let (src, dst, sp, dp, seq, ackno) = if forward {
+            (self.c, self.s, self.cport, self.sport, self.cseq, self.sseq)
+        } else {
+            (self.s, self.c, self.sport, self.cport, self.sseq, self.cseq)
+        };
+        let mut tcp = TcpHeader::new(sp, dp, seq, 64_240);
+        tcp.syn = syn;
+        tcp.ack = ack;
+        tcp.psh = psh;
+        tcp.fin = fin;
+        tcp.acknowledgment_number = if ack { ackno } else { 0 };
+        let ip = ipv4_header(ids, src, dst, IpNumber::TCP, true)?;
+        let mut bytes = Vec::new();
+        PacketBuilder::ip(IpHeaders::Ipv4(ip, Ipv4Extensions::default()))
+            .tcp_header(tcp)
+            .write(&mut bytes, data)
+            .map_err(|e| build_error("TCP segment", e))?;
+        let advance = data.len() as u32 + u32::from(syn) + u32::from(fin);
+        if forward {
+            self.cseq = self.cseq.wrapping_add(advance);
+        } else {
+            self.sseq = self.sseq.wrapping_add(advance);
+        }
+        out.push(Logical {
+            t_ns,
+            conv: self.conv,
+            forward,
+            ip_len: ip_len(&bytes),
+            ip: bytes,
+            fragment: false,
+        });
+        Ok(())
+    }
+}
+
+const SYN: (bool, bool, bool, bool) = (true, false, false, false);
+const SYN_ACK: (bool, bool, bool, bool) = (true, true, false, false);
+const ACK: (bool, bool, bool, bool) = (false, true, false, false);
+const PSH_ACK: (bool, bool, bool, bool) = (false, true, true, false);
+const FIN_ACK: (bool, bool, bool, bool) = (false, true, false, true);
+
+fn tcp_conversation(
+    index: usize,
+    conv: &Conversation,
+    (request, response, exchanges): (usize, usize, usize),
+    ids: &mut Ids,
+    out: &mut Vec<Logical>,
+) -> Result<(), LabError> {
+    let mut tcp = Tcp {
+        conv: index,
+        c: vm(conv.client)?,
+        s: vm(conv.server)?,
+        cport: conv.client_port,
+        sport: conv.server_port,
+        cseq: 0x1000_0000u32.wrapping_mul(index as u32 + 1) ^ 0x0135_7913,
+        sseq: 0x2000_0000u32.wrapping_mul(index as u32 + 3) ^ 0x0246_8ace,
+    };
+    let base = conv.start_ms * 1_000_000;
+    let mut t = base;
+    tcp.push(out, ids, t, true, SYN, &[])?;
+    t += HALF_RTT_NS;
+    tcp.push(out, ids, t, false, SYN_ACK, &[])?;
+    t += HALF_RTT_NS;
+    tcp.push(out, ids, t, true, ACK, &[])?;
+    let interval = conv.interval_ms * 1_000_000;
+    for i in 0..exchanges {
+        let mut t = base + 1_000_000 + i as u64 * interval;
+        tcp.push(out, ids, t, true, PSH_ACK, &payload(request, i))?;
+        t += HALF_RTT_NS;
+        let body = payload(response, i + 7);
+        let chunks: Vec<&[u8]> = body.chunks(MSS).collect();
+        for (n, chunk) in chunks.iter().enumerate() {
+            let flags = if n + 1 == chunks.len() { PSH_ACK } else { ACK };
+            tcp.push(out, ids, t, false, flags, chunk)?;
+            t += SEGMENT_GAP_NS;
+        }
+        t += HALF_RTT_NS;
+        tcp.push(out, ids, t, true, ACK, &[])?;
+    }
+    let mut t = base + exchanges as u64 * interval + 500_000_000;
+    tcp.push(out, ids, t, true, FIN_ACK, &[])?;
+    t += HALF_RTT_NS;
+    tcp.push(out, ids, t, false, FIN_ACK, &[])?;
+    t += HALF_RTT_NS;
+    tcp.push(out, ids, t, true, ACK, &[])
+}
+
+#[allow(clippy::too_many_arguments)]
+fn udp_datagram(
+    index: usize,
+    forward: bool,
+    t_ns: u64,
+    src: &Vm,
+    dst: &Vm,
+    ports: (u16, u16),
+    data: &[u8],
+    ids: &mut Ids,
+    out: &mut Vec<Logical>,
+) -> Result<(), LabError> {
+    let mut ip = ipv4_header(ids, src, dst, IpNumber::UDP, false)?;
+    let udp = UdpHeader::with_ipv4_checksum(ports.0, ports.1, &ip, data)
+        .map_err(|e| build_error("UDP header", e))?;
+    let mut datagram = udp.to_bytes().to_vec();
+    datagram.extend_from_slice(data);
+    let fragmented = datagram.len() > IPV4_MTU_PAYLOAD;
+    let chunks: Vec<&[u8]> = datagram.chunks(IPV4_MTU_PAYLOAD).collect();
+    for (n, chunk) in chunks.iter().enumerate() {
+        ip.set_payload_len(chunk.len())
+            .map_err(|e| build_error("IPv4 fragment", e))?;
+        ip.more_fragments = n + 1 < chunks.len();
+        ip.fragment_offset = IpFragOffset::try_new((n * IPV4_MTU_PAYLOAD / 8) as u16)
+            .map_err(|e| build_error("IPv4 fragment offset", e))?;
+        ip.header_checksum = ip.calc_header_checksum();
+        let mut bytes = ip.to_bytes().to_vec();
+        bytes.extend_from_slice(chunk);
+        out.push(Logical {
+            t_ns: t_ns + n as u64 * SEGMENT_GAP_NS,
+            conv: index,
+            forward,
+            ip_len: ip_len(&bytes),
+            ip: bytes,
+            fragment: fragmented,
+        });
+    }
+    Ok(())
+}
+
+fn udp_conversation(
+    index: usize,
+    conv: &Conversation,
+    (request, response, exchanges): (usize, usize, usize),
+    ids: &mut Ids,
+    out: &mut Vec<Logical>,
+) -> Result<(), LabError> {
+    let (c, s) = (vm(conv.client)?, vm(conv.server)?);
+    let ports = (conv.client_port, conv.server_port);
+    for i in 0..exchanges {
+        let t = (conv.start_ms + i as u64 * conv.interval_ms) * 1_000_000;
+        udp_datagram(index, true, t, c, s, ports, &payload(request, i), ids, out)?;
+        let size = if i == lab::FRAGMENTED_EXCHANGE {
+            lab::FRAGMENTED_RESPONSE
+        } else {
+            response
+        };
+        let back = (ports.1, ports.0);
+        let data = payload(size, i + 3);
+        udp_datagram(
+            index,
+            false,
+            t + 2 * HALF_RTT_NS,
+            s,
+            c,
+            back,
+            &data,
+            ids,
+            out,
+        )?;
+    }
+    Ok(())
+}
+
+fn echo_conversation(
+    index: usize,
+    conv: &Conversation,
+    (size, exchanges): (usize, usize),
+    ids: &mut Ids,
+    out: &mut Vec<Logical>,
+) -> Result<(), LabError> {
+    let (c, s) = (vm(conv.client)?, vm(conv.server)?);
+    let ident = 0x4200 + index as u16;
+    for i in 0..exchanges {
+        let t = (conv.start_ms + i as u64 * conv.interval_ms) * 1_000_000;
+        let seq = i as u16 + 1;
+        let data = payload(size, i);
+        for forward in [true, false] {
+            let (src, dst) = if forward { (c, s) } else { (s, c) };
+            let mut bytes = Vec::new();
+            let written = if conv.ipv6 {
+                let (Some(a), Some(b)) = (src.ipv6, dst.ipv6) else {
+                    return Err(LabError::Unknown(conv.client));
+                };
+                let builder = PacketBuilder::ipv6(a.octets(), b.octets(), 64);
+                if forward {
+                    builder
+                        .icmpv6_echo_request(ident, seq)
+                        .write(&mut bytes, &data)
+                } else {
+                    builder
+                        .icmpv6_echo_reply(ident, seq)
+                        .write(&mut bytes, &data)
+                }
+            } else {
+                let ip = ipv4_header(ids, src, dst, IpNumber::ICMP, false)?;
+                let builder = PacketBuilder::ip(IpHeaders::Ipv4(ip, Ipv4Extensions::default()));
+                if forward {
+                    builder
+                        .icmpv4_echo_request(ident, seq)
+                        .write(&mut bytes, &data)
+                } else {
+                    builder
+                        .icmpv4_echo_reply(ident, seq)
+                        .write(&mut bytes, &data)
+                }
+            };
+            written.map_err(|e| build_error("ICMP echo", e))?;
+            out.push(Logical {
+                t_ns: t + if forward { 0 } else { 2 * HALF_RTT_NS },
+                conv: index,
+                forward,
+                ip_len: ip_len(&bytes),
+                ip: bytes,
+                fragment: false,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An Ethernet frame, 802.1Q-tagged when `vlan` is not 0.
+fn ethernet(src: [u8; 6], dst: [u8; 6], vlan: u16, ethertype: u16, body: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(18 + body.len());
+    frame.extend_from_slice(&dst);
+    frame.extend_from_slice(&src);
+    if vlan != 0 {
+        frame.extend_from_slice(&0x8100u16.to_be_bytes());
+        frame.extend_from_slice(&(vlan & 0x0fff).to_be_bytes());
+    }
+    frame.extend_from_slice(&ethertype.to_be_bytes());
+    frame.extend_from_slice(body);
+    frame
+}
+
+fn arp(
+    op: u16,
+    sender_mac: [u8; 6],
+    sender_ip: Ipv4Addr,
+    target_mac: [u8; 6],
+    target_ip: Ipv4Addr,
+) -> Vec<u8> {
+    let mut body = vec![0x00, 0x01, 0x08, 0x00, 6, 4];
+    body.extend_from_slice(&op.to_be_bytes());
+    body.extend_from_slice(&sender_mac);
+    body.extend_from_slice(&sender_ip.octets());
+    body.extend_from_slice(&target_mac);
+    body.extend_from_slice(&target_ip.octets());
+    body
+}
+
+/// An LLDP PDU: chassis id (MAC), port id (name), TTL 120, end.
+fn lldp(chassis: [u8; 6], port: &str) -> Vec<u8> {
+    let tlv = |kind: u16, value: &[u8]| {
+        let head = (kind << 9) | (value.len() as u16 & 0x01ff);
+        let mut out = head.to_be_bytes().to_vec();
+        out.extend_from_slice(value);
+        out
+    };
+    let mut body = Vec::new();
+    body.extend(tlv(1, &[&[4u8][..], &chassis[..]].concat()));
+    body.extend(tlv(2, &[&[5u8][..], port.as_bytes()].concat()));
+    body.extend(tlv(3, &120u16.to_be_bytes()));
+    body.extend(tlv(0, &[]));
+    body
+}
+
+/// Outer Ethernet + IPv4 + `proto` + `payload`.
+fn outer_ipv4(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    id: u16,
+    proto: IpNumber,
+    payload: &[u8],
+) -> Result<Vec<u8>, LabError> {
+    let mut ip = Ipv4Header::new(0, 64, proto, src.octets(), dst.octets())
+        .map_err(|e| build_error("outer IPv4", e))?;
+    ip.identification = id;
+    ip.dont_fragment = true;
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ip(IpHeaders::Ipv4(ip, Ipv4Extensions::default()))
+        .write(&mut out, proto, payload)
+        .map_err(|e| build_error("outer IPv4", e))?;
+    Ok(out)
+}
+
+/// Per-observation-point state of the encapsulation.
+#[derive(Default)]
+struct Encoder {
+    outer_ids: [u16; lab::HOSTS.len() + 1],
+    gre_sequence: u32,
+}
+
+impl Encoder {
+    fn encapsulate(&mut self, p: &Pending) -> Result<Vec<u8>, LabError> {
+        let id = self.outer_ids[p.point];
+        self.outer_ids[p.point] = id.wrapping_add(1);
+        if let Some((from, to, vni)) = p.underlay {
+            let vxlan = wire::VxlanRepr {
+                vni: wire::Vni::new(vni).ok_or_else(|| build_error("VXLAN", "VNI too large"))?,
+            };
+            let mut body = vec![0u8; 8 + vxlan.buffer_len()];
+            let src_port = 49_152 + (fnv1a(&p.inner) % 16_384) as u16;
+            body[0..2].copy_from_slice(&src_port.to_be_bytes());
+            body[2..4].copy_from_slice(&wire::VXLAN_UDP_PORT.to_be_bytes());
+            let udp_len = (8 + vxlan.buffer_len() + p.inner.len()) as u16;
+            body[4..6].copy_from_slice(&udp_len.to_be_bytes());
+            // UDP checksum 0: RFC 7348 lets VXLAN over IPv4 omit it.
+            vxlan.emit(&mut wire::VxlanPacket::new_unchecked(&mut body[8..]));
+            body.extend_from_slice(&p.inner);
+            return outer_ipv4(
+                from.uplink_mac,
+                lab::UNDERLAY_GW_MAC,
+                from.vtep,
+                to.vtep,
+                id,
+                IpNumber::UDP,
+                &body,
+            );
+        }
+        let host = &lab::HOSTS[p.point];
+        let (gre, header): (wire::GreRepr, Vec<u8>) = match host.mirror {
+            Mirror::Span => return Ok(p.inner.clone()),
+            Mirror::ErspanI { .. } => (
+                wire::GreRepr {
+                    protocol: wire::GreProtocol::Erspan,
+                    checksum_present: false,
+                    key: None,
+                    sequence: None,
+                },
+                Vec::new(),
+            ),
+            Mirror::ErspanII { session, .. } => {
+                let repr = wire::ErspanIIRepr {
+                    vlan: p.vlan,
+                    cos: 0,
+                    encap: 3,
+                    truncated: false,
+                    session_id: session,
+                    index: 0x100 + u32::from(p.vlan),
+                };
+                let mut header = vec![0u8; repr.buffer_len()];
+                repr.emit(&mut wire::ErspanIIPacket::new_unchecked(&mut header));
+                let sequence = self.gre_sequence;
+                self.gre_sequence = self.gre_sequence.wrapping_add(1);
+                (
+                    wire::GreRepr {
+                        protocol: wire::GreProtocol::Erspan,
+                        checksum_present: false,
+                        key: None,
+                        sequence: Some(sequence),
+                    },
+                    header,
+                )
+            }
+            Mirror::ErspanIII { session, .. } => {
+                let repr = wire::ErspanIIIRepr {
+                    vlan: p.vlan,
+                    cos: 0,
+                    bso: 0,
+                    truncated: false,
+                    session_id: session,
+                    // Granularity 0: units of 100 microseconds.
+                    timestamp: ((START_SECS * 1_000_000_000 + p.t_ns) / 100_000) as u32,
+                    sgt: 0,
+                    p: false,
+                    frame_type: wire::ErspanFrameType::Ethernet,
+                    hw_id: 4,
+                    egress: false,
+                    granularity: 0,
+                    subheader: None,
+                };
+                let mut header = vec![0u8; repr.buffer_len()];
+                repr.emit(&mut wire::ErspanIIIPacket::new_unchecked(&mut header));
+                (
+                    wire::GreRepr {
+                        protocol: wire::GreProtocol::ErspanIII,
+                        checksum_present: false,
+                        key: None,
+                        sequence: None,
+                    },
+                    header,
+                )
+            }
+        };
+        let source = host
+            .mirror
+            .source()
+            .ok_or_else(|| build_error("ERSPAN", "mirror without a source"))?;
+        let mut body = vec![0u8; gre.buffer_len()];
+        gre.emit(&mut wire::GrePacket::new_unchecked(&mut body));
+        body.extend_from_slice(&header);
+        body.extend_from_slice(&p.inner);
+        outer_ipv4(
+            host.uplink_mac,
+            lab::MONITOR_MAC,
+            source,
+            lab::MONITOR_IP,
+            id,
+            IpNumber::GRE,
+            &body,
+        )
+    }
+}
+
+/// FNV-1a over the inner frame: the VXLAN source port's entropy.
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn point_name(point: usize) -> String {
+    match lab::HOSTS.get(point) {
+        Some(h) => format!("{}/{}", h.name, h.mirror.encap().as_str()),
+        None => format!("underlay/{}", Encap::Vxlan.as_str()),
+    }
+}
+
+/// Generate the lab in memory.
+pub fn generate() -> Result<Lab, LabError> {
+    let mut ids = Ids([0; lab::VMS.len()]);
+    let mut logical = Vec::new();
+    for (index, conv) in lab::CONVERSATIONS.iter().enumerate() {
+        match conv.kind {
+            Kind::Tcp {
+                request,
+                response,
+                exchanges,
+            } => tcp_conversation(
+                index,
+                conv,
+                (request, response, exchanges),
+                &mut ids,
+                &mut logical,
+            )?,
+            Kind::Udp {
+                request,
+                response,
+                exchanges,
+            } => udp_conversation(
+                index,
+                conv,
+                (request, response, exchanges),
+                &mut ids,
+                &mut logical,
+            )?,
+            Kind::Echo { payload, exchanges } => {
+                echo_conversation(index, conv, (payload, exchanges), &mut ids, &mut logical)?
+            }
+        }
+    }
+
+    // Place every logical packet at the observation points that see it.
+    let mut pending = Vec::new();
+    for packet in &logical {
+        let conv = &lab::CONVERSATIONS[packet.conv];
+        let (c, s) = (vm(conv.client)?, vm(conv.server)?);
+        let (src, dst) = if packet.forward { (c, s) } else { (s, c) };
+        let ethertype = if conv.ipv6 { 0x86DD } else { 0x0800 };
+        let ip = Some((packet.conv, packet.forward, packet.ip_len, packet.fragment));
+        let mirrored = |point: usize, t_ns: u64, local: &Vm| Pending {
+            t_ns,
+            order: 0,
+            point,
+            inner: ethernet(src.mac, dst.mac, local.vlan, ethertype, &packet.ip),
+            vlan: local.vlan,
+            underlay: None,
+            ip,
+            ethertype,
+        };
+        let src_point = host_index(src.host)?;
+        pending.push(mirrored(src_point, packet.t_ns, src));
+        if src.host != dst.host {
+            pending.push(Pending {
+                t_ns: packet.t_ns + HOP_NS,
+                order: 0,
+                point: VXLAN_POINT,
+                inner: ethernet(src.mac, dst.mac, 0, ethertype, &packet.ip),
+                vlan: 0,
+                underlay: Some((host(src.host)?, host(dst.host)?, dst.vni)),
+                ip,
+                ethertype,
+            });
+            pending.push(mirrored(
+                host_index(dst.host)?,
+                packet.t_ns + 2 * HOP_NS,
+                dst,
+            ));
+        }
+    }
+    // Non-IP frames: ARP for the gateway on esx-01 and esx-03, LLDP from
+    // esx-02's uplink switch mirrored by its ERSPAN session.
+    let (web, fin) = (vm("web-01")?, vm("fin-fe-01")?);
+    let gateway = |v: &Vm| {
+        Ipv4Addr::new(
+            v.ipv4.octets()[0],
+            v.ipv4.octets()[1],
+            v.ipv4.octets()[2],
+            1,
+        )
+    };
+    let mut non_ip = |point: usize,
+                      t_ms: u64,
+                      vlan: u16,
+                      frame_src,
+                      frame_dst,
+                      ethertype: u16,
+                      body: Vec<u8>| {
+        pending.push(Pending {
+            t_ns: t_ms * 1_000_000,
+            order: 0,
+            point,
+            inner: ethernet(frame_src, frame_dst, vlan, ethertype, &body),
+            vlan,
+            underlay: None,
+            ip: None,
+            ethertype,
+        });
+    };
+    for (point, v, t_ms) in [(0, web, 500), (0, web, 120_500), (2, fin, 29_500)] {
+        non_ip(
+            point,
+            t_ms,
+            v.vlan,
+            v.mac,
+            [0xff; 6],
+            0x0806,
+            arp(1, v.mac, v.ipv4, [0; 6], gateway(v)),
+        );
+        non_ip(
+            point,
+            t_ms + 1,
+            v.vlan,
+            GATEWAY_MAC,
+            v.mac,
+            0x0806,
+            arp(2, GATEWAY_MAC, gateway(v), v.mac, v.ipv4),
+        );
+    }
+    for n in 0..6u64 {
+        non_ip(
+            1,
+            200 + n * 30_000,
+            0,
+            lab::UNDERLAY_GW_MAC,
+            LLDP_MAC,
+            0x88CC,
+            lldp(lab::UNDERLAY_GW_MAC, "Ethernet1/2"),
+        );
+    }
+    for (order, p) in pending.iter_mut().enumerate() {
+        p.order = order;
+    }
+    pending.sort_by_key(|p| (p.t_ns, p.order));
+
+    // Encapsulate, write, and account.
+    let mut writer = Writer::new(Vec::new(), LINKTYPE_ETHERNET, SNAPLEN, Precision::Micro)
+        .map_err(|e| build_error("pcap header", e))?;
+    let mut encoder = Encoder::default();
+    let mut frames_per_point = [0u64; lab::HOSTS.len() + 1];
+    let mut flows: BTreeMap<(usize, bool, usize), FlowTruth> = BTreeMap::new();
+    let mut non_ip: BTreeMap<(usize, u16), u64> = BTreeMap::new();
+    for p in &pending {
+        let frame = encoder.encapsulate(p)?;
+        let ts = START_SECS * 1_000_000_000 + p.t_ns;
+        writer
+            .write_record(ts, &frame, frame.len() as u32)
+            .map_err(|e| build_error("pcap record", e))?;
+        frames_per_point[p.point] += 1;
+        let Some((conv_index, forward, ip_len, fragment)) = p.ip else {
+            *non_ip.entry((p.point, p.ethertype)).or_default() += 1;
+            continue;
+        };
+        let ms = ts / 1_000_000;
+        let flow = match flows.entry((conv_index, !forward, p.point)) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(flow_truth(conv_index, forward, p, ms)?)
+            }
+        };
+        flow.packets += 1;
+        flow.bytes += u64::from(ip_len);
+        flow.fragments += u64::from(fragment);
+        flow.last_ms = ms;
+    }
+    let pcap = writer.into_inner().map_err(|e| build_error("pcap", e))?;
+
+    let mut conversations = Vec::new();
+    for (index, conv) in lab::CONVERSATIONS.iter().enumerate() {
+        let (c, s) = (vm(conv.client)?, vm(conv.server)?);
+        let mut forward = Counters::default();
+        let mut reverse = Counters::default();
+        for packet in logical.iter().filter(|l| l.conv == index) {
+            let counters = if packet.forward {
+                &mut forward
+            } else {
+                &mut reverse
+            };
+            counters.packets += 1;
+            counters.bytes += u64::from(packet.ip_len);
+        }
+        let (proto, proto_name) = proto_of(conv);
+        let (verdict, rule) = match conv.expect {
+            Expect::Allowed => ("allowed", ""),
+            Expect::Violation(rule) => ("violation", rule),
+        };
+        conversations.push(ConversationTruth {
+            name: if conv.server_port != 0 {
+                format!("{}->{} {}/{}", c.name, s.name, proto_name, conv.server_port)
+            } else {
+                format!("{}->{} {}", c.name, s.name, proto_name)
+            },
+            client_vm: c.name,
+            server_vm: s.name,
+            client_ip: ip_string(c, conv.ipv6)?,
+            server_ip: ip_string(s, conv.ipv6)?,
+            proto,
+            client_port: conv.client_port,
+            server_port: conv.server_port,
+            same_host: c.host == s.host,
+            verdict,
+            rule,
+            forward,
+            reverse,
+            flows: flows
+                .iter()
+                .filter(|((ci, _, _), _)| *ci == index)
+                .map(|(_, f)| f.clone())
+                .collect(),
+        });
+    }
+    let observation_points = (0..=lab::HOSTS.len())
+        .map(|point| {
+            let (encap, host, source, session) = match lab::HOSTS.get(point) {
+                Some(h) => (
+                    h.mirror.encap(),
+                    h.name,
+                    h.mirror.source().map(|a| a.to_string()).unwrap_or_default(),
+                    h.mirror.session(),
+                ),
+                None => (Encap::Vxlan, "", String::new(), 0),
+            };
+            ObservationPoint {
+                name: point_name(point),
+                encap: encap.as_str(),
+                host,
+                mirror_source: source,
+                session,
+                frames: frames_per_point[point],
+            }
+        })
+        .collect();
+    let first_ms = pending
+        .first()
+        .map_or(0, |p| (START_SECS * 1_000_000_000 + p.t_ns) / 1_000_000);
+    let last_ms = pending
+        .last()
+        .map_or(0, |p| (START_SECS * 1_000_000_000 + p.t_ns) / 1_000_000);
+    Ok(Lab {
+        pcap,
+        expected: Expected {
+            start: START_RFC3339.to_string(),
+            first_ms,
+            last_ms,
+            frames: pending.len(),
+            observation_points,
+            conversations,
+            non_ip: non_ip
+                .into_iter()
+                .map(|((point, ethertype), frames)| NonIp {
+                    observation: point_name(point),
+                    ethertype: format!("{ethertype:#06x}"),
+                    frames,
+                })
+                .collect(),
+        },
+    })
+}
+
+fn proto_of(conv: &Conversation) -> (u8, &'static str) {
+    match (conv.kind, conv.ipv6) {
+        (Kind::Tcp { .. }, _) => (6, "tcp"),
+        (Kind::Udp { .. }, _) => (17, "udp"),
+        (Kind::Echo { .. }, false) => (1, "icmp"),
+        (Kind::Echo { .. }, true) => (58, "icmpv6"),
+    }
+}
+
+fn ip_string(vm: &Vm, v6: bool) -> Result<String, LabError> {
+    vm.ip(v6)
+        .map(|a: IpAddr| a.to_string())
+        .ok_or(LabError::Unknown(vm.name))
+}
+
+fn flow_truth(
+    conv_index: usize,
+    forward: bool,
+    p: &Pending,
+    ms: u64,
+) -> Result<FlowTruth, LabError> {
+    let conv = &lab::CONVERSATIONS[conv_index];
+    let (c, s) = (vm(conv.client)?, vm(conv.server)?);
+    let (src, dst, sp, dp) = if forward {
+        (c, s, conv.client_port, conv.server_port)
+    } else {
+        (s, c, conv.server_port, conv.client_port)
+    };
+    let (encap, attributed, tunnel_src, tunnel_dst, erspan_vlan, vni, session) =
+        match (lab::HOSTS.get(p.point), p.underlay) {
+            (_, Some((from, to, vni))) => (
+                Encap::Vxlan,
+                from,
+                from.vtep.to_string(),
+                to.vtep.to_string(),
+                0,
+                vni,
+                0,
+            ),
+            (Some(h), None) => (
+                h.mirror.encap(),
+                h,
+                h.mirror.source().map(|a| a.to_string()).unwrap_or_default(),
+                h.mirror
+                    .source()
+                    .map(|_| lab::MONITOR_IP.to_string())
+                    .unwrap_or_default(),
+                match h.mirror {
+                    Mirror::ErspanII { .. } | Mirror::ErspanIII { .. } => p.vlan,
+                    Mirror::Span | Mirror::ErspanI { .. } => 0,
+                },
+                0,
+                h.mirror.session(),
+            ),
+            (None, None) => return Err(build_error("flow", "observation point without a host")),
+        };
+    Ok(FlowTruth {
+        observation: point_name(p.point),
+        direction: if forward { "forward" } else { "reverse" },
+        encap: encap.as_str(),
+        host: attributed.name,
+        domain: attributed.domain,
+        tunnel_src,
+        tunnel_dst,
+        vlan: p.vlan,
+        erspan_vlan,
+        vni,
+        session,
+        src_ip: ip_string(src, conv.ipv6)?,
+        dst_ip: ip_string(dst, conv.ipv6)?,
+        src_port: sp,
+        dst_port: dp,
+        packets: 0,
+        bytes: 0,
+        fragments: 0,
+        first_ms: ms,
+        last_ms: ms,
+    })
+}
