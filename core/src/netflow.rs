@@ -135,8 +135,8 @@ mod tests {
 
     #[test]
     fn record_lengths() {
-        assert_eq!(record_len(FIELDS_V4), 79);
-        assert_eq!(record_len(FIELDS_V6), 103);
+        assert_eq!(record_len(FIELDS_V4), 83);
+        assert_eq!(record_len(FIELDS_V6), 107);
     }
 
     #[test]
