@@ -198,23 +198,26 @@ fn grouped(query: &ConversationQuery) -> Grouped {
         filters.push_str(" AND same_host = ?");
         args.push(Arg::U8(u8::from(same_host)));
     }
-    // Inner: one row per conversation and observer, with how local that
-    // observer is (2 = the source's host, 1 = the destination's). Outer: one
-    // row per conversation, counting the flows once, at the most local
-    // observer (DESIGN.md: "count each flow once, at the observer local to
-    // the source, else the destination").
+    // Inner: one row per conversation and observation point (observer host
+    // and capture path), ranked by how local it is: 4 = the source's host,
+    // 2 = the destination's, +1 for a mirror of the VM's port (SPAN/ERSPAN)
+    // over the overlay underlay (VXLAN/Geneve), which sees the same packets
+    // again. Outer: one row per conversation, counting the flows once, at
+    // the best-ranked observation point (DESIGN.md: "count each flow once,
+    // at the observer local to the source, else the destination").
     let sql = format!(
         "SELECT src_vm, dst_vm, \
            if(src_vm = '', src_addr, toFixedString('', 16)) AS src_key, \
            if(dst_vm = '', dst_addr, toFixedString('', 16)) AS dst_key, \
-           src_zone, dst_zone, proto, dst_port, verdict, rule, severity, same_host, observer, \
+           src_zone, dst_zone, proto, dst_port, verdict, rule, severity, same_host, observer, encap, \
            sum(packets) AS o_packets, sum(bytes) AS o_bytes, count() AS o_flows, \
            min(start_ms) AS o_start, max(end_ms) AS o_end, \
-           max((observer != '' AND observer = src_host) * 2 \
-               + (observer != '' AND observer = dst_host)) AS o_local \
+           max((observer != '' AND observer = src_host) * 4 \
+               + (observer != '' AND observer = dst_host) * 2 \
+               + (encap NOT IN ('vxlan', 'geneve'))) AS o_local \
          FROM {FLOWS_TABLE} WHERE 1{filters} \
          GROUP BY src_vm, dst_vm, src_key, dst_key, src_zone, dst_zone, proto, dst_port, \
-           verdict, rule, severity, same_host, observer"
+           verdict, rule, severity, same_host, observer, encap"
     );
     Grouped { sql, args }
 }
@@ -223,7 +226,7 @@ fn conversations_sql(inner: &str) -> String {
     format!(
         "SELECT src_vm, dst_vm, src_key AS src_addr, dst_key AS dst_addr, src_zone, dst_zone, \
            proto, dst_port, verdict, rule, severity, same_host, \
-           arraySort(groupArray(observer)) AS observers, \
+           arraySort(groupUniqArray(observer)) AS observers, \
            argMax(o_flows, (o_local, o_bytes)) AS flows, \
            argMax(o_packets, (o_local, o_bytes)) AS packets, \
            argMax(o_bytes, (o_local, o_bytes)) AS bytes, \

@@ -62,7 +62,10 @@ impl ClickHouse {
             .context("running curl")?;
         let body = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
-            bail!("ClickHouse rejected `{sql}`: {body}{}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "ClickHouse rejected `{sql}`: {body}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(body)
     }
