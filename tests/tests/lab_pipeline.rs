@@ -21,7 +21,7 @@ use eastwest_tests::{clickhouse, free_tcp_port, free_udp_port, repo_root, unique
 use serde_json::Value;
 
 /// A child process killed when the test ends, however it ends.
-struct Running(Child, &'static str);
+struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -120,7 +120,6 @@ fn lab_capture_end_to_end() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
-        "collector",
     );
     wait_for(
         &format!("http://127.0.0.1:{metrics_port}/healthz"),
@@ -229,7 +228,6 @@ fn lab_capture_end_to_end() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
-        "dashboard",
     );
     let base = format!("http://127.0.0.1:{dash_port}");
     wait_for(
