@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use clickhouse::Client;
 use eastwest_core::schema::{
-    addr_from_bytes, date_of_ms, migrations, query_settings, ServerVersion, FLOWS_TABLE,
+    addr_from_bytes, date_of_ms, migrations, query_settings, quote_ident, ServerVersion,
+    FLOWS_TABLE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -131,6 +132,9 @@ pub struct ClickHouseStore {
     client: Client,
     version: ServerVersion,
     timeout: Duration,
+    /// `database`.`flows`, quoted: statements name their database, so the
+    /// SQL stands alone (as in the query log the chdb check replays).
+    flows: String,
 }
 
 impl std::fmt::Debug for ClickHouseStore {
@@ -163,7 +167,7 @@ struct Grouped {
 const GROUP_KEYS: &str = "src_vm, dst_vm, src_addr, dst_addr, src_zone, dst_zone, \
                           proto, dst_port, verdict, rule, severity, same_host";
 
-fn grouped(query: &ConversationQuery) -> Grouped {
+fn grouped(query: &ConversationQuery, flows: &str) -> Grouped {
     let mut filters = String::new();
     let mut args = Vec::new();
     if let Some(TimeWindow { from_ms, to_ms }) = query.window {
@@ -215,7 +219,7 @@ fn grouped(query: &ConversationQuery) -> Grouped {
            max((observer != '' AND observer = src_host) * 4 \
                + (observer != '' AND observer = dst_host) * 2 \
                + (encap NOT IN ('vxlan', 'geneve'))) AS o_local \
-         FROM {FLOWS_TABLE} WHERE 1{filters} \
+         FROM {flows} WHERE 1{filters} \
          GROUP BY src_vm, dst_vm, src_key, dst_key, src_zone, dst_zone, proto, dst_port, \
            verdict, rule, severity, same_host, observer, encap"
     );
@@ -338,6 +342,11 @@ impl ClickHouseStore {
             client: client.with_database(&settings.database),
             version,
             timeout: settings.timeout,
+            flows: format!(
+                "{}.{}",
+                quote_ident(&settings.database),
+                quote_ident(FLOWS_TABLE)
+            ),
         })
     }
 
@@ -353,7 +362,7 @@ impl ClickHouseStore {
         &self,
         query: &ConversationQuery,
     ) -> (clickhouse::query::Query, clickhouse::query::Query) {
-        let inner = grouped(query);
+        let inner = grouped(query, &self.flows);
         let outer = conversations_sql(&inner.sql);
         let direction = if query.sort.descending { "DESC" } else { "ASC" };
         let page_sql = format!(
@@ -439,7 +448,7 @@ mod tests {
 
     #[test]
     fn placeholders_match_arguments() {
-        let inner = grouped(&query());
+        let inner = grouped(&query(), "`db`.`flows`");
         assert_eq!(inner.sql.matches('?').count(), inner.args.len());
         // Request text never reaches the SQL, only the argument list.
         assert!(!inner.sql.contains("OR 1=1"));

@@ -11,15 +11,20 @@ modern server rejects fails the run.
 * DDL and SELECTs run as they were issued (bound values are already in the
   text: the project binds on the client side).
 * `INSERT ... FORMAT RowBinary` carries its rows in the request body, which
-  the log does not keep: the same INSERT column list is checked with rows
-  read back from the 18.16 table (`FORMAT Values`).
+  the log does not keep: the rows 18.16 stored are read back as RowBinary
+  and loaded on the current server through its RowBinary reader, with the
+  same column list. The clickhouse crate
+  leaves the database out of INSERTs (it is a request setting), so such an
+  INSERT is checked against every table of that name the run created.
 
 Usage: check_modern.py --url http://127.0.0.1:PORT
 """
 
 import argparse
+import os
 import re
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -27,15 +32,23 @@ import urllib.request
 import chdb.session
 
 
-def ch(url: str, sql: str) -> str:
+def ch_bytes(url: str, sql: str) -> bytes:
     req = urllib.request.Request(url, data=sql.encode(), method="POST")
     with urllib.request.urlopen(req, timeout=60) as resp:
-        return resp.read().decode()
+        return resp.read()
+
+
+def ch(url: str, sql: str) -> str:
+    return ch_bytes(url, sql).decode()
 
 
 INSERT_RE = re.compile(
     r"^\s*INSERT\s+INTO\s+(?P<table>[`\w.]+)\s*\((?P<cols>[^)]*)\)\s*FORMAT\s+RowBinary\s*$",
     re.IGNORECASE | re.DOTALL,
+)
+CREATE_TABLE_RE = re.compile(
+    r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<qualified>[`\w]+\.(?P<name>[`\w]+))",
+    re.IGNORECASE,
 )
 
 
@@ -91,19 +104,60 @@ def main() -> int:
     by_kind = {k: [q for q in statements if kind(q) == k] for k in order}
     failures = []
 
+    # The clickhouse crate names the INSERT table without its database (the
+    # database travels as a request setting): check such an INSERT against
+    # the table of that name in every database the run created.
+    created = {}
+    for q in by_kind["ddl"]:
+        t = CREATE_TABLE_RE.match(q)
+        if t:
+            created.setdefault(t.group("name").strip("`"), []).append(t.group("qualified"))
+
     def run(q: str) -> None:
         m = INSERT_RE.match(q)
+        if m and "." not in m.group("table"):
+            name = m.group("table").strip("`")
+            targets = created.get(name, [])
+            if not targets:
+                raise RuntimeError(f"no CREATE TABLE for `{name}` in the log")
+            for qualified in targets:
+                run(f"INSERT INTO {qualified} ({m.group('cols')}) FORMAT RowBinary")
+            return
         if m:
+            # The rows 18.16 holds, as RowBinary (what the collector sent),
+            # loaded on the current server through the RowBinary reader.
             table, cols = m.group("table"), m.group("cols")
-            values = ch(args.url, f"SELECT {cols} FROM {table} LIMIT 20 FORMAT Values").strip()
-            if values:
-                sess.query(f"INSERT INTO {table} ({cols}) VALUES {values}")
+            try:
+                desc = ch(args.url, f"SELECT name, type FROM system.columns WHERE "
+                          f"database = '{table.split('.')[0].strip('`')}' AND "
+                          f"table = '{table.split('.')[1].strip('`')}' FORMAT TSV")
+                structure = ", ".join(
+                    f"`{n}` {t}" for n, t in (line.split("\t") for line in desc.splitlines())
+                )
+                data = ch_bytes(args.url, f"SELECT {cols} FROM {table} LIMIT 100 FORMAT RowBinary")
+            except OSError:
+                structure, data = "", b""  # the table is gone from 18.16
+            if structure and data:
+                with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as f:
+                    f.write(data)
+                try:
+                    sess.query(
+                        f"INSERT INTO {table} ({cols}) SELECT {cols} "
+                        f"FROM file('{f.name}', 'RowBinary', '{structure}')"
+                    )
+                finally:
+                    os.unlink(f.name)
             else:
                 # No rows left on 18.16: still check the column list.
                 sess.query(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {table} LIMIT 0")
         else:
             sess.query(q, "Null")
 
+    for q in by_kind["database"]:
+        try:
+            run(q)
+        except Exception as e:
+            failures.append((q, str(e)))
     pending = by_kind["ddl"]
     while pending:
         retry = []
@@ -117,7 +171,7 @@ def main() -> int:
             break
         pending = [q for q, _ in retry]
     for k in order:
-        if k == "ddl":
+        if k in ("database", "ddl"):
             continue
         for q in by_kind[k]:
             try:
