@@ -123,13 +123,15 @@ pub struct LiveConfig {
     pub snaplen: i32,
     /// BPF filter expression ("" = everything).
     pub filter: String,
-    /// Read timeout, so the cache can expire flows when no packet comes.
-    pub timeout_ms: i32,
+    /// How long to sleep when no frame is waiting, so the cache can expire
+    /// flows (and a shutdown is seen) when no packet comes.
+    pub idle_ms: u64,
 }
 
 /// A live capture on an interface.
 pub struct LiveSource {
     iface: String,
+    idle: std::time::Duration,
     cap: Capture<Active>,
     frames: u64,
 }
@@ -147,7 +149,7 @@ impl std::fmt::Debug for LiveSource {
 #[derive(Debug)]
 pub enum Live<'a> {
     Frame(Frame<'a>),
-    /// No frame within the read timeout.
+    /// No frame was waiting (after an idle sleep).
     Idle,
 }
 
@@ -163,9 +165,13 @@ impl LiveSource {
             .map_err(open_err)?
             .promisc(true)
             .snaplen(config.snaplen)
-            .timeout(config.timeout_ms)
+            .timeout(config.idle_ms.clamp(1, 1_000) as i32)
             .precision(Precision::Nano)
             .open()
+            .map_err(open_err)?
+            // Non-blocking: libpcap's read timeout on Linux does not fire
+            // while no packet at all arrives, so idle ticks are ours.
+            .setnonblock()
             .map_err(open_err)?;
         let lt = cap.get_datalink();
         if lt != Linktype::ETHERNET {
@@ -183,6 +189,7 @@ impl LiveSource {
         }
         Ok(LiveSource {
             iface,
+            idle: std::time::Duration::from_millis(config.idle_ms),
             cap,
             frames: 0,
         })
@@ -199,7 +206,10 @@ impl LiveSource {
                     data: p.data,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(Live::Idle),
+            Err(pcap::Error::TimeoutExpired) => {
+                std::thread::sleep(self.idle);
+                Ok(Live::Idle)
+            }
             Err(e) => Err(CaptureError::Read {
                 source_name: self.iface.clone(),
                 frames: self.frames,

@@ -37,8 +37,8 @@ use crate::stats::Stats;
 pub const EXPORT_INTERVAL_MS: u64 = 1_000;
 /// Records waiting that trigger an export before the interval.
 pub const EXPORT_BATCH: usize = 512;
-/// Live read timeout: how long the cache can go without a time check.
-pub const LIVE_TIMEOUT_MS: i32 = 200;
+/// Live capture: sleep this long when no frame is waiting.
+pub const LIVE_IDLE_MS: u64 = 50;
 
 /// Why the exporter could not run.
 #[derive(Debug, thiserror::Error)]
@@ -275,8 +275,9 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             interface: interface.clone(),
             snaplen: config.capture.snaplen,
             filter: config.capture.filter.clone(),
-            timeout_ms: LIVE_TIMEOUT_MS,
+            idle_ms: LIVE_IDLE_MS,
         })?;
+        tracing::info!(target: "capture", %interface, "capturing");
         while !shutdown.load(Ordering::Relaxed) {
             match live.next_event() {
                 Ok(capture::Live::Frame(f)) => exporter.frame(f.data, f.wire_len, wall_ms()),

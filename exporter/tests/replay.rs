@@ -442,3 +442,76 @@ fn help_lists_every_flag() {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 }
+
+/// Live capture on loopback (needs root / CAP_NET_RAW, which the project's
+/// CI has): five UDP datagrams to a test port, then SIGINT; the open flow
+/// must be exported before the exporter exits.
+#[test]
+fn live_capture_on_loopback_exports_on_interrupt() {
+    use std::io::{BufRead, BufReader};
+    use std::net::UdpSocket;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if !status
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    {
+        eprintln!("skipped: live capture needs root");
+        return;
+    }
+    let collector = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    collector
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let target = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = target.local_addr().expect("addr").port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eastwest-exporter"))
+        .args(["-i", "lo", "--filter", &format!("udp dst port {port}")])
+        .args(["--host", "live", "--domain", "4", "--stats-json"])
+        .args([
+            "--export",
+            &collector.local_addr().expect("addr").to_string(),
+        ])
+        .env("EASTWEST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = stderr.read_line(&mut line).expect("read stderr");
+        assert!(n > 0, "exporter ended before capturing");
+        if line.contains("capturing") {
+            break;
+        }
+    }
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for _ in 0..5 {
+        sender
+            .send_to(&[0u8; 100], ("127.0.0.1", port))
+            .expect("send");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{:?}", out.status);
+    let mut buf = vec![0u8; 65_536];
+    let n = collector.recv(&mut buf).expect("an export packet");
+    let decoded = decode(&[buf[..n].to_vec()]);
+    let flow = decoded
+        .flows
+        .iter()
+        .find(|f| f.proto == 17)
+        .expect("the UDP flow");
+    assert_eq!((flow.packets, flow.bytes), (5, 5 * 128));
+    assert_eq!(flow.source_id, 4);
+    assert_eq!(decoded.names.get(&4).map(String::as_str), Some("live"));
+}
