@@ -2,6 +2,9 @@
 //! socket, decode what arrives with `netflow_parser`, and ask tshark for the
 //! truth.
 
+// Each integration test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -13,6 +16,11 @@ use std::time::Duration;
 use eastwest_core::netflow::field;
 use netflow_parser::variable_versions::v9::FlowSetBody;
 use netflow_parser::{FieldValue, NetflowPacket, NetflowParser};
+
+/// A file of the workspace (e.g. `lab/lab.pcap`).
+pub fn workspace_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
 
 pub fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -100,6 +108,8 @@ pub struct Flow {
     pub source_id: u32,
     pub src: Option<IpAddr>,
     pub dst: Option<IpAddr>,
+    pub src_port: u16,
+    pub dst_port: u16,
     pub proto: u8,
     pub packets: u64,
     pub bytes: u64,
@@ -182,6 +192,8 @@ pub fn decode(datagrams: &[Vec<u8>]) -> Decoded {
                                         f.dst = IpAddr::try_from(v).ok()
                                     }
                                     field::PROTOCOL => f.proto = number(v) as u8,
+                                    field::L4_SRC_PORT => f.src_port = number(v) as u16,
+                                    field::L4_DST_PORT => f.dst_port = number(v) as u16,
                                     field::IN_PKTS => f.packets = number(v),
                                     field::IN_BYTES => f.bytes = number(v),
                                     field::SRC_VLAN => f.vlan = number(v),
