@@ -2,12 +2,14 @@
 //!
 //! Zones come from `Policy::zone_of` (the VM when the inventory knew it,
 //! else the address); the verdict, deciding rule and severity from
-//! `Policy::judge`; every row carries the policy revision that judged it.
+//! `Policy::judge` — for a reply (`core::flow::direction`), the judgement of
+//! the request it answers; every row carries the policy revision that judged it.
 //! Without a policy, zones stay empty and the verdict is `unknown`.
 
 use std::path::Path;
 
 use eastwest_core::config::ConfigError;
+use eastwest_core::flow::{direction, Direction};
 use eastwest_core::policy::Policy;
 use eastwest_core::schema::{addr_from_bytes, FlowRow};
 
@@ -43,12 +45,93 @@ impl Judge {
         };
         let src_zone = policy.zone_of(endpoints.src, addr_from_bytes(row.src_addr));
         let dst_zone = policy.zone_of(endpoints.dst, addr_from_bytes(row.dst_addr));
-        let verdict = policy.judge(src_zone, dst_zone, row.proto, row.dst_port);
+        // A reply is judged as the request it answers: the reply of an
+        // allowed web → app:8443 call is allowed by that rule, and the reply
+        // of a forbidden call carries the violation of the call.
+        let verdict = match direction(row.proto, row.src_port, row.dst_port, row.icmp) {
+            Direction::Request => policy.judge(src_zone, dst_zone, row.proto, row.dst_port),
+            Direction::Reply => policy.judge(dst_zone, src_zone, row.proto, row.src_port),
+        };
         row.src_zone = src_zone.to_string();
         row.dst_zone = dst_zone.to_string();
         row.verdict = verdict.kind.as_str().to_string();
         row.rule = verdict.rule;
         row.severity = verdict.severity;
         row.policy_revision = policy.revision().to_string();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eastwest_core::inventory::Inventory;
+    use eastwest_core::schema::addr_to_bytes;
+
+    fn lab(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../lab")
+            .join(name)
+    }
+
+    fn judged(src: &str, dst: &str, proto: u8, src_port: u16, dst_port: u16, icmp: u16) -> FlowRow {
+        let inventory = Inventory::load(&lab("inventory.toml")).unwrap();
+        let judge = Judge::load(Some(&lab("policy.toml"))).unwrap();
+        let vm = |name: &str| inventory.vms.iter().find(|v| v.name == name).unwrap();
+        let (s, d) = (vm(src), vm(dst));
+        let mut row = FlowRow {
+            src_addr: addr_to_bytes(s.ips[0]),
+            dst_addr: addr_to_bytes(d.ips[0]),
+            proto,
+            src_port,
+            dst_port,
+            icmp,
+            ..FlowRow::default()
+        };
+        judge.judge(
+            Endpoints {
+                src: Some(s),
+                dst: Some(d),
+            },
+            &mut row,
+        );
+        row
+    }
+
+    #[test]
+    fn requests_are_judged_as_they_go() {
+        let row = judged("web-01", "app-01", 6, 41001, 8443, 0);
+        assert_eq!(
+            (row.verdict.as_str(), row.src_zone.as_str()),
+            ("allowed", "dmz")
+        );
+        let row = judged("fin-fe-01", "payroll-01", 6, 43003, 443, 0);
+        assert_eq!(
+            (row.verdict.as_str(), row.severity.as_str()),
+            ("violation", "critical")
+        );
+    }
+
+    #[test]
+    fn replies_carry_the_verdict_of_their_request() {
+        // app-01:8443 → web-01 answers web-01 → app-01:8443 (allowed), not
+        // an app → dmz call the default would deny.
+        let row = judged("app-01", "web-01", 6, 8443, 41001, 0);
+        assert_eq!(row.verdict, "allowed");
+        assert_eq!(row.rule, "DMZ web servers call the app tier on 8443");
+        assert_eq!(
+            (row.src_zone.as_str(), row.dst_zone.as_str()),
+            ("app", "dmz")
+        );
+        // db-02:5432 → web-01 answers the DMZ reaching the database tier.
+        let row = judged("db-02", "web-01", 6, 5432, 45005, 0);
+        assert_eq!(
+            (row.verdict.as_str(), row.severity.as_str()),
+            ("violation", "critical")
+        );
+        assert_eq!(row.rule, "the DMZ must never reach the database tier");
+        // An ICMP echo reply from the app tier to the DMZ.
+        let row = judged("app-01", "web-01", 1, 0, 0, 0);
+        assert_eq!(row.rule, "default cross-zone");
+        assert_eq!(row.verdict, "violation");
     }
 }

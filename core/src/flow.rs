@@ -110,3 +110,69 @@ pub struct FlowRecord {
     /// ICMP type * 256 + code (NetFlow ICMP_TYPE convention), 0 otherwise.
     pub icmp_type_code: u16,
 }
+
+/// Which way a unidirectional flow runs within its conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the initiator to the responder.
+    Request,
+    /// From the responder back to the initiator.
+    Reply,
+}
+
+/// Tell a reply from a request by the flow alone (both directions of a
+/// conversation are separate flows, and the TCP flags of a flow are OR-ed,
+/// so a SYN without ACK cannot be told apart):
+///
+/// * TCP, UDP, SCTP: the responder is the side with the lower port (the
+///   service port; the initiator's is ephemeral), so a flow whose source port
+///   is lower than its destination port is a reply. Equal ports: a request.
+/// * ICMP echo/timestamp/information/address-mask replies (types 0, 14, 16,
+///   18) and ICMPv6 echo replies (129) are replies; other ICMP is a request.
+///
+/// `icmp_type_code` is type * 256 + code, as in NetFlow's ICMP_TYPE.
+pub fn direction(proto: u8, src_port: u16, dst_port: u16, icmp_type_code: u16) -> Direction {
+    let icmp_type = icmp_type_code >> 8;
+    let reply = match proto {
+        6 | 17 | 132 => src_port < dst_port,
+        1 => matches!(icmp_type, 0 | 14 | 16 | 18),
+        58 => icmp_type == 129,
+        _ => false,
+    };
+    if reply {
+        Direction::Reply
+    } else {
+        Direction::Request
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_come_from_the_service_port() {
+        assert_eq!(direction(6, 41001, 8443, 0), Direction::Request);
+        assert_eq!(direction(6, 8443, 41001, 0), Direction::Reply);
+        assert_eq!(direction(17, 53, 53, 0), Direction::Request);
+        assert_eq!(direction(17, 53, 33000, 0), Direction::Reply);
+        assert_eq!(direction(47, 0, 0, 0), Direction::Request);
+    }
+
+    #[test]
+    fn icmp_replies_by_type() {
+        assert_eq!(direction(1, 0, 0, 8 << 8), Direction::Request);
+        assert_eq!(direction(1, 0, 0, 0), Direction::Reply);
+        assert_eq!(direction(1, 0, 0, 3 << 8 | 1), Direction::Request);
+        assert_eq!(direction(58, 0, 0, 128 << 8), Direction::Request);
+        assert_eq!(direction(58, 0, 0, 129 << 8), Direction::Reply);
+    }
+
+    #[test]
+    fn encap_codes_round_trip() {
+        for encap in Encap::ALL {
+            assert_eq!(Encap::from_code(encap.code()), Some(encap));
+        }
+        assert_eq!(Encap::from_code(200), None);
+    }
+}

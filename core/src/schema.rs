@@ -148,7 +148,9 @@ pub const FLOWS_COLUMNS: &[Column] = &[
 ];
 
 /// One row of the `flows` table, field for field [`FLOWS_COLUMNS`].
-#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Default, Debug, Clone, PartialEq, Eq, clickhouse::Row, serde::Serialize, serde::Deserialize,
+)]
 pub struct FlowRow {
     pub date: u16,
     pub start: u32,

@@ -269,6 +269,9 @@ fn lab_capture_end_to_end() {
             conv["name"]
         );
         assert_eq!(rev["bytes"], conv["reverse"]["bytes"], "{}", conv["name"]);
+        // A reply carries the verdict of the request it answers.
+        assert_eq!(rev["verdict"], conv["verdict"], "{}", conv["name"]);
+        assert_eq!(rev["rule"], fwd["rule"], "{}", conv["name"]);
         checked += 1;
     }
     assert!(checked >= 6, "only {checked} TCP/UDP conversations checked");
