@@ -25,6 +25,33 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Path of a workspace binary built beside the running test
+/// (`target/debug/deps/TEST-HASH` → `target/debug/NAME`). Panics with what to
+/// do when it is not built: `cargo test --workspace` and scripts/test build
+/// every binary first.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(name))
+        .unwrap_or_else(|| PathBuf::from(name));
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// lab/expected.json, the truth of the lab capture.
+pub fn lab_expected() -> Result<serde_json::Value> {
+    let path = repo_root().join("lab/expected.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
 /// A TCP port free on 127.0.0.1 right now.
 pub fn free_tcp_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())

@@ -12,12 +12,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use eastwest_tests::{clickhouse, free_tcp_port, free_udp_port, repo_root, unique_database};
+use eastwest_tests::{
+    clickhouse, free_tcp_port, free_udp_port, lab_expected, repo_root, unique_database,
+    workspace_bin,
+};
 use serde_json::Value;
 
 /// A child process killed when the test ends, however it ends.
@@ -28,19 +30,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn bin(name: &str) -> PathBuf {
-    // target/debug/deps/lab_pipeline-HASH → target/debug/NAME
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built; run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
 }
 
 fn curl(url: &str) -> Option<String> {
@@ -65,11 +54,6 @@ fn wait_for(url: &str, what: &str, child: &mut Running) {
         sleep(Duration::from_millis(200));
     }
     panic!("{what} did not answer on {url}");
-}
-
-fn expected() -> Value {
-    let text = std::fs::read_to_string(repo_root().join("lab/expected.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 /// (observer host, encap, src, dst, proto, src port, dst port) → (packets, bytes)
@@ -106,7 +90,7 @@ fn lab_capture_end_to_end() {
 
     // Collector.
     let mut collector = Running(
-        Command::new(bin("eastwest-collector"))
+        Command::new(workspace_bin("eastwest-collector"))
             .current_dir(&root)
             .args(["--listen", &format!("127.0.0.1:{nf_port}")])
             .args(["--http", &format!("127.0.0.1:{metrics_port}")])
@@ -128,7 +112,7 @@ fn lab_capture_end_to_end() {
     );
 
     // Exporter: the lab capture, as fast as it goes.
-    let out = Command::new(bin("eastwest-exporter"))
+    let out = Command::new(workspace_bin("eastwest-exporter"))
         .current_dir(&root)
         .args(["--read", "lab/lab.pcap"])
         .args(["--export", &format!("127.0.0.1:{nf_port}")])
@@ -142,7 +126,7 @@ fn lab_capture_end_to_end() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stats: Value = serde_json::from_slice(&out.stdout).expect("--stats-json prints JSON");
-    let exp = expected();
+    let exp = lab_expected().unwrap();
     assert_eq!(stats["packets_read"], exp["frames"], "stats: {stats}");
 
     // Every flow of the lab, stored exactly once per observation point.
@@ -221,7 +205,7 @@ fn lab_capture_end_to_end() {
     // number of observation points.
     let dash_port = free_tcp_port().unwrap();
     let mut dashboard = Running(
-        Command::new(bin("eastwest-dashboard"))
+        Command::new(workspace_bin("eastwest-dashboard"))
             .current_dir(&root)
             .args(["--listen", &format!("127.0.0.1:{dash_port}")])
             .args(["--clickhouse-url", &ch.url, "--database", &db])

@@ -5,24 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::Duration;
 
-use eastwest_tests::{free_udp_port, repo_root};
+use eastwest_tests::{free_udp_port, lab_expected, repo_root, workspace_bin};
 use serde_json::Value;
-
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().and_then(Path::parent).unwrap().join(name);
-    assert!(
-        path.exists(),
-        "{} is not built; run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
-}
 
 #[test]
 fn nfdump_reads_the_lab_as_exported() {
@@ -40,7 +28,7 @@ fn nfdump_reads_the_lab_as_exported() {
         .expect("nfcapd (scripts/install-deps test installs nfdump)");
     sleep(Duration::from_millis(500));
 
-    let out = Command::new(bin("eastwest-exporter"))
+    let out = Command::new(workspace_bin("eastwest-exporter"))
         .current_dir(&root)
         .args(["--read", "lab/lab.pcap"])
         .args(["--export", &format!("127.0.0.1:{port}")])
@@ -76,9 +64,7 @@ fn nfdump_reads_the_lab_as_exported() {
             .unwrap()
     };
 
-    let exp: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("lab/expected.json")).unwrap())
-            .unwrap();
+    let exp = lab_expected().unwrap();
     let flows: Vec<&Value> = exp["conversations"]
         .as_array()
         .unwrap()
