@@ -109,12 +109,57 @@ pub struct Report {
 struct Domain {
     /// observationDomainName from an options record: the host's name.
     name: Option<String>,
+    /// Dataset name from an options record (eastwest exporter `--dataset`).
+    dataset: Option<String>,
     /// Sampling interval from an options record.
     sampling: Option<u32>,
     /// systemInitTimeMilliseconds (IPFIX) from an options record.
     sys_init_ms: Option<u64>,
     next_sequence: Option<u32>,
+    version: u16,
+    first_seen_ms: u64,
     last_seen_ms: u64,
+    packets: u64,
+    flows: u64,
+    sequence_gaps: u64,
+    errors: u64,
+}
+
+/// What one (exporter, source id) has sent so far: a row of the
+/// `exporters` table and of the dashboard's exporter list.
+///
+/// Counters are totals since this collector first heard the scope (or since
+/// it was forgotten beyond `decode.max_exporters` and heard again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExporterStats {
+    /// The exporter's address (the UDP source address; the port is dropped).
+    pub exporter: IpAddr,
+    /// The UDP source port the exporter sends from.
+    pub port: u16,
+    /// v9 Source ID, IPFIX Observation Domain ID, v5 `engine_type << 8 | engine_id`.
+    pub source_id: u32,
+    /// NetFlow version: 5, 9 or 10 (IPFIX).
+    pub version: u16,
+    /// observationDomainName from its options record (the hypervisor host
+    /// for eastwest exporters); empty when it sent none.
+    pub name: String,
+    /// The dataset its options record names (a replay); empty = live, the
+    /// collector's `dataset_default` applies.
+    pub dataset: String,
+    /// Epoch milliseconds of the first and the latest datagram.
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    /// Export packets (datagrams) decoded.
+    pub packets: u64,
+    /// Flow records decoded into rows.
+    pub flows: u64,
+    /// Export packets whose sequence number did not follow the previous one.
+    pub sequence_gaps: u64,
+    /// Flowsets or records of this scope that could not be decoded
+    /// (missing template, missing address).
+    pub errors: u64,
+    /// Templates and options templates currently known.
+    pub templates: u32,
 }
 
 /// The decode stage: template-scoped parser plus per-domain state.
@@ -164,6 +209,7 @@ const MAPPED: &[u16] = &[
     field::OBSERVATION_DOMAIN_NAME,
     SAMPLING_PACKET_INTERVAL,
     field::LAYER2_SEGMENT_ID,
+    DATASET_NAME,
 ];
 
 const SAMPLING_INTERVAL: u16 = 34;
@@ -177,6 +223,8 @@ const ICMP_TYPE_V6: u16 = 178;
 const ICMP_CODE_V6: u16 = 179;
 const DOT1Q_VLAN_ID: u16 = 243;
 const SAMPLING_PACKET_INTERVAL: u16 = 305;
+/// The replay's dataset name in eastwest's options record (vendor range).
+const DATASET_NAME: u16 = 40500;
 
 impl Decoder {
     /// A decoder keeping templates for at most `max_exporters` scopes.
@@ -198,8 +246,15 @@ impl Decoder {
     }
 
     /// Decode one datagram, appending its flows to `out`. Enrichment
-    /// columns are left empty and the verdict `unknown`.
-    pub fn decode(&mut self, datagram: &Datagram, dataset: &str, out: &mut Vec<FlowRow>) -> Report {
+    /// columns are left empty and the verdict `unknown`. The `dataset`
+    /// column is the one the exporter's options record names, else
+    /// `dataset_default`.
+    pub fn decode(
+        &mut self,
+        datagram: &Datagram,
+        dataset_default: &str,
+        out: &mut Vec<FlowRow>,
+    ) -> Report {
         let mut report = Report::default();
         if datagram.payload.len() < 2 {
             report.errors.push(ErrorReason::Truncated);
@@ -211,9 +266,11 @@ impl Decoder {
         let before = out.len();
         for packet in &result.packets {
             match packet {
-                NetflowPacket::V9(p) => self.v9(p, datagram, dataset, out, &mut report),
-                NetflowPacket::IPFix(p) => self.ipfix(p, datagram, dataset, out, &mut report),
-                NetflowPacket::V5(p) => self.v5(p, datagram, dataset, out, &mut report),
+                NetflowPacket::V9(p) => self.v9(p, datagram, dataset_default, out, &mut report),
+                NetflowPacket::IPFix(p) => {
+                    self.ipfix(p, datagram, dataset_default, out, &mut report)
+                }
+                NetflowPacket::V5(p) => self.v5(p, datagram, dataset_default, out, &mut report),
                 _ => report.errors.push(ErrorReason::UnsupportedVersion),
             }
         }
@@ -222,6 +279,44 @@ impl Decoder {
         }
         report.flows = out.len() - before;
         report
+    }
+
+    /// A snapshot of every (exporter, source id) heard and not forgotten,
+    /// ordered by exporter then source id.
+    pub fn exporter_stats(&self) -> Vec<ExporterStats> {
+        let mut templates: HashMap<(SocketAddr, u32), usize> = HashMap::new();
+        for (key, info) in self.parser.v9_info() {
+            templates.insert((key.addr, key.source_id), info.v9.current_size);
+        }
+        for (key, info) in self.parser.ipfix_info() {
+            let count = info.ipfix.current_size + info.v9.current_size;
+            templates.insert((key.addr, key.observation_domain_id), count);
+        }
+        let mut stats: Vec<ExporterStats> = self
+            .domains
+            .iter()
+            .map(|(&(exporter, source_id), d)| ExporterStats {
+                exporter: exporter.ip(),
+                port: exporter.port(),
+                source_id,
+                version: d.version,
+                name: d.name.clone().unwrap_or_default(),
+                dataset: d.dataset.clone().unwrap_or_default(),
+                first_seen_ms: d.first_seen_ms,
+                last_seen_ms: d.last_seen_ms,
+                packets: d.packets,
+                flows: d.flows,
+                sequence_gaps: d.sequence_gaps,
+                errors: d.errors,
+                templates: templates
+                    .get(&(exporter, source_id))
+                    .map_or(0, |&n| u32::try_from(n).unwrap_or(u32::MAX)),
+            })
+            .collect();
+        stats.sort_by(|a, b| {
+            (a.exporter, a.port, a.source_id).cmp(&(b.exporter, b.port, b.source_id))
+        });
+        stats
     }
 
     /// The state of (exporter, source id), created on first sight; beyond
@@ -238,7 +333,10 @@ impl Decoder {
                 self.domains.remove(&oldest);
             }
         }
-        let domain = self.domains.entry(key).or_default();
+        let domain = self.domains.entry(key).or_insert_with(|| Domain {
+            first_seen_ms: now_ms,
+            ..Domain::default()
+        });
         domain.last_seen_ms = now_ms;
         domain
     }
@@ -254,7 +352,10 @@ impl Decoder {
         let source_id = p.header.source_id;
         let seq = p.header.sequence_number;
         let domain = self.domain(dg.exporter, source_id, dg.received_ms);
-        report.sequence_gaps += sequence_gap(domain, seq, seq.wrapping_add(1));
+        domain.version = 9;
+        let gap = sequence_gap(domain, seq, seq.wrapping_add(1));
+        report.sequence_gaps += gap;
+        let before = (out.len(), report.errors.len());
         let clock = Clock {
             export_ms: u64::from(p.header.unix_secs) * 1000,
             uptime_ms: Some(p.header.sys_up_time),
@@ -284,6 +385,7 @@ impl Decoder {
                 _ => {}
             }
         }
+        self.tally(dg.exporter, source_id, gap, before, out, report);
     }
 
     fn ipfix(
@@ -306,7 +408,10 @@ impl Decoder {
             .sum();
         let records = u32::try_from(records).unwrap_or(u32::MAX);
         let domain = self.domain(dg.exporter, source_id, dg.received_ms);
-        report.sequence_gaps += sequence_gap(domain, seq, seq.wrapping_add(records));
+        domain.version = 10;
+        let gap = sequence_gap(domain, seq, seq.wrapping_add(records));
+        report.sequence_gaps += gap;
+        let before = (out.len(), report.errors.len());
         let export_ms = u64::from(p.header.export_time) * 1000;
         for flowset in &p.flowsets {
             match &flowset.body {
@@ -337,6 +442,7 @@ impl Decoder {
                 _ => {}
             }
         }
+        self.tally(dg.exporter, source_id, gap, before, out, report);
     }
 
     fn ipfix_fields(&mut self, record: &[(IPFixField, FieldValue)]) -> Fields {
@@ -369,8 +475,11 @@ impl Decoder {
         // v5 has no source id; engine type/id identify the flow cache.
         let source_id = u32::from(h.engine_type) << 8 | u32::from(h.engine_id);
         let domain = self.domain(dg.exporter, source_id, dg.received_ms);
+        domain.version = 5;
         let next = h.flow_sequence.wrapping_add(u32::from(h.count));
-        report.sequence_gaps += sequence_gap(domain, h.flow_sequence, next);
+        let gap = sequence_gap(domain, h.flow_sequence, next);
+        report.sequence_gaps += gap;
+        let before = (out.len(), report.errors.len());
         let export_ms = u64::from(h.unix_secs) * 1000 + u64::from(h.unix_nsecs / 1_000_000);
         let clock = Clock {
             export_ms,
@@ -396,12 +505,36 @@ impl Decoder {
             };
             self.emit(fields, &clock, dg, source_id, dataset, out, report);
         }
+        self.tally(dg.exporter, source_id, gap, before, out, report);
+    }
+
+    /// Add one export packet to its scope's counters; `before` is
+    /// (rows, errors) when the packet started.
+    fn tally(
+        &mut self,
+        exporter: SocketAddr,
+        source_id: u32,
+        gap: u64,
+        before: (usize, usize),
+        out: &[FlowRow],
+        report: &Report,
+    ) {
+        if let Some(domain) = self.domains.get_mut(&(exporter, source_id)) {
+            domain.packets += 1;
+            domain.sequence_gaps += gap;
+            domain.flows += out.len().saturating_sub(before.0) as u64;
+            domain.errors += report.errors.len().saturating_sub(before.1) as u64;
+        }
     }
 
     fn learn_options(&mut self, dg: &Datagram, source_id: u32, fields: Fields) {
         let domain = self.domain(dg.exporter, source_id, dg.received_ms);
         if let Some(name) = fields.domain_name.filter(|n| !n.is_empty()) {
             domain.name = Some(name);
+        }
+        // An empty dataset name means live traffic: the default applies.
+        if let Some(dataset) = fields.dataset {
+            domain.dataset = (!dataset.is_empty()).then_some(dataset);
         }
         if let Some(sampling) = fields.sampling.filter(|&s| s > 0) {
             domain.sampling = Some(sampling);
@@ -418,12 +551,15 @@ impl Decoder {
         clock: &Clock,
         dg: &Datagram,
         source_id: u32,
-        dataset: &str,
+        dataset_default: &str,
         out: &mut Vec<FlowRow>,
         report: &mut Report,
     ) {
         let domain = self.domains.get(&(dg.exporter, source_id));
         let observer = domain.and_then(|d| d.name.clone()).unwrap_or_default();
+        let dataset = domain
+            .and_then(|d| d.dataset.as_deref())
+            .unwrap_or(dataset_default);
         let sampling = fields
             .sampling
             .filter(|&s| s > 0)
@@ -532,6 +668,7 @@ struct Fields {
     observation_point: Option<u32>,
     sampling: Option<u32>,
     domain_name: Option<String>,
+    dataset: Option<String>,
 }
 
 impl Fields {
@@ -565,11 +702,8 @@ impl Fields {
             field::LAYER2_SEGMENT_ID => self.vni = low(0x00ff_ffff) as u32,
             field::OBSERVATION_POINT_ID => self.observation_point = Some(be_u32(raw)),
             SAMPLING_INTERVAL | SAMPLING_PACKET_INTERVAL => self.sampling = Some(be_u32(raw)),
-            field::OBSERVATION_DOMAIN_NAME => {
-                let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-                let name = String::from_utf8_lossy(&raw[..end]).trim().to_string();
-                self.domain_name = Some(name);
-            }
+            field::OBSERVATION_DOMAIN_NAME => self.domain_name = Some(padded_string(raw)),
+            DATASET_NAME => self.dataset = Some(padded_string(raw)),
             _ => {}
         }
     }
@@ -637,6 +771,12 @@ impl Fields {
             policy_revision: String::new(),
         })
     }
+}
+
+/// A NUL-padded UTF-8 string field, trimmed (invalid bytes replaced).
+fn padded_string(raw: &[u8]) -> String {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(&raw[..end]).trim().to_string()
 }
 
 fn mac(raw: &[u8]) -> [u8; 6] {
@@ -830,6 +970,109 @@ mod tests {
         assert_eq!(decoder.decode(&dg(15), "live", &mut rows).sequence_gaps, 1);
         assert_eq!(decoder.decode(&dg(16), "live", &mut rows).sequence_gaps, 0);
         assert_eq!(rows.len(), 3);
+    }
+
+    #[test]
+    fn dataset_from_options_and_exporter_stats() {
+        let flow = v9::sample_flow(2, BOOT_MS);
+        let replay = |seq: u32, dataset: &str| {
+            v9::packet(
+                7,
+                seq,
+                UPTIME_MS,
+                EXPORT_SECS,
+                4,
+                &[
+                    v9::options_template(
+                        TEMPLATE_OPTIONS,
+                        OPTION_SCOPES,
+                        v9::OPTION_FIELDS_DATASET,
+                    ),
+                    v9::data(
+                        TEMPLATE_OPTIONS,
+                        &[v9::dataset_record(7, "esx-07", dataset)],
+                    ),
+                    v9::template(TEMPLATE_V4, FIELDS_V4),
+                    v9::data(
+                        TEMPLATE_V4,
+                        &[
+                            v9::record(&flow, FIELDS_V4, BOOT_MS),
+                            v9::record(&flow, FIELDS_V4, BOOT_MS),
+                        ],
+                    ),
+                ],
+            )
+        };
+        let mut decoder = Decoder::new(8);
+        let mut rows = Vec::new();
+        decoder.decode(
+            &datagram("192.0.2.9:5000", replay(0, "incident-42")),
+            "live",
+            &mut rows,
+        );
+        // A live exporter without a dataset field, template 256 as well.
+        decoder.decode(
+            &datagram("192.0.2.10:5000", eastwest_packet(&flow)),
+            "live",
+            &mut rows,
+        );
+        // Sequence 1 then 5: one gap.
+        decoder.decode(
+            &datagram("192.0.2.9:5000", replay(1, "incident-42")),
+            "live",
+            &mut rows,
+        );
+        decoder.decode(
+            &datagram("192.0.2.9:5000", replay(5, "incident-42")),
+            "live",
+            &mut rows,
+        );
+        let datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
+        assert_eq!(
+            datasets,
+            [
+                "incident-42",
+                "incident-42",
+                "live",
+                "incident-42",
+                "incident-42",
+                "incident-42",
+                "incident-42"
+            ]
+        );
+        let stats = decoder.exporter_stats();
+        assert_eq!(stats.len(), 2, "{stats:?}");
+        let (replayer, live) = (&stats[0], &stats[1]);
+        assert_eq!(replayer.exporter, "192.0.2.9".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            (replayer.port, replayer.source_id, replayer.version),
+            (5000, 7, 9)
+        );
+        assert_eq!(
+            (replayer.name.as_str(), replayer.dataset.as_str()),
+            ("esx-07", "incident-42")
+        );
+        assert_eq!(
+            (replayer.packets, replayer.flows, replayer.sequence_gaps),
+            (3, 6, 1)
+        );
+        assert_eq!((replayer.templates, replayer.errors), (2, 0));
+        assert_eq!(
+            (replayer.first_seen_ms, replayer.last_seen_ms),
+            (1_700_000_061_234, 1_700_000_061_234)
+        );
+        assert_eq!(live.exporter, "192.0.2.10".parse::<IpAddr>().unwrap());
+        assert_eq!((live.name.as_str(), live.dataset.as_str()), ("esx-07", ""));
+        assert_eq!((live.packets, live.flows, live.templates), (1, 1, 2));
+        // An empty dataset name turns the exporter back to live.
+        rows.clear();
+        decoder.decode(
+            &datagram("192.0.2.9:5000", replay(6, "")),
+            "live",
+            &mut rows,
+        );
+        assert!(rows.iter().all(|r| r.dataset == "live"), "{rows:?}");
+        assert_eq!(decoder.exporter_stats()[0].dataset, "");
     }
 
     /// xorshift64: deterministic "random" bytes.

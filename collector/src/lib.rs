@@ -32,7 +32,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, ConfigError};
-use crate::decode::{Datagram, Decoder};
+use crate::decode::{Datagram, Decoder, ExporterStats};
 use crate::enrich::Enricher;
 use crate::metrics::Metrics;
 use crate::receive::BindError;
@@ -41,6 +41,10 @@ use crate::verdict::Judge;
 
 /// Decoded datagrams (each a `Vec` of rows) held between verdict and sink.
 const ROW_QUEUE: usize = 1024;
+
+/// How often decode publishes its per-exporter snapshot
+/// ([`Metrics::exporters`]), at most; on traffic, and once more at shutdown.
+pub const EXPORTER_SNAPSHOT_MS: u64 = 1000;
 
 /// Why the collector could not start.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +160,7 @@ impl Collector {
             judge: self.judge,
             dataset: self.config.enrich.dataset_default.clone(),
             metrics: self.metrics.clone(),
+            next_snapshot_ms: 0,
         };
         let process = tokio::task::spawn_blocking(move || stages.run(datagram_rx, row_tx));
         let sink = tokio::spawn(self.sink.run(row_rx));
@@ -202,16 +207,28 @@ struct Stages {
     judge: Judge,
     dataset: String,
     metrics: Arc<Metrics>,
+    /// When decode next publishes its exporter snapshot (epoch ms).
+    next_snapshot_ms: u64,
 }
 
 impl Stages {
     fn run(mut self, mut input: mpsc::Receiver<Datagram>, output: mpsc::Sender<Vec<FlowRow>>) {
         while let Some(datagram) = input.blocking_recv() {
             let rows = self.process(&datagram);
+            if datagram.received_ms >= self.next_snapshot_ms {
+                self.publish_exporters();
+                self.next_snapshot_ms = datagram.received_ms + EXPORTER_SNAPSHOT_MS;
+            }
             if !rows.is_empty() && output.blocking_send(rows).is_err() {
                 break;
             }
         }
+        self.publish_exporters();
+    }
+
+    fn publish_exporters(&self) {
+        let stats: Arc<[ExporterStats]> = self.decoder.exporter_stats().into();
+        self.metrics.exporters.send_replace(stats);
     }
 
     fn process(&mut self, datagram: &Datagram) -> Vec<FlowRow> {
@@ -220,7 +237,6 @@ impl Stages {
         let mut rows = Vec::new();
         let report = self.decoder.decode(datagram, &self.dataset, &mut rows);
         metrics.decode_flows.add(report.flows as u64);
-        metrics.decode_sequence_gaps.add(report.sequence_gaps);
         for reason in report.errors {
             metrics.decode_error(reason);
         }

@@ -5,8 +5,11 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::decode::ErrorReason;
+use tokio::sync::watch;
+
+use crate::decode::{ErrorReason, ExporterStats};
 
 /// A monotonic counter.
 #[derive(Debug, Default)]
@@ -53,7 +56,10 @@ pub struct Metrics {
     pub decode_packets: Counter,
     pub decode_flows: Counter,
     decode_errors: [Counter; ErrorReason::ALL.len()],
-    pub decode_sequence_gaps: Counter,
+    /// The latest per-(exporter, source id) snapshot, published by decode
+    /// about once a second; the sink writes it to the `exporters` table and
+    /// `/metrics` renders the per-exporter series from it.
+    pub exporters: watch::Sender<Arc<[ExporterStats]>>,
     /// Flows whose source or destination VM the inventory knew.
     pub enrich_src_known: Counter,
     pub enrich_dst_known: Counter,
@@ -170,7 +176,41 @@ impl Metrics {
             "Datagrams, flowsets or records that could not be decoded, by reason.",
             &errors,
         );
-        one("decode_sequence_gaps_total", counter, "Export packets whose sequence number did not follow the previous one of the same (exporter, source id).", &[("", self.decode_sequence_gaps.get())]);
+        let exporters = self.exporters.borrow().clone();
+        let labels: Vec<String> = exporters
+            .iter()
+            .map(|e| {
+                format!(
+                    "{{exporter=\"{}\",source_id=\"{}\"}}",
+                    e.exporter, e.source_id
+                )
+            })
+            .collect();
+        let series = |value: fn(&ExporterStats) -> u64| -> Vec<(&str, u64)> {
+            exporters
+                .iter()
+                .zip(&labels)
+                .map(|(e, l)| (l.as_str(), value(e)))
+                .collect()
+        };
+        one(
+            "decode_exporters",
+            gauge,
+            "(exporter, source id) scopes heard and remembered.",
+            &[("", exporters.len() as u64)],
+        );
+        one(
+            "decode_sequence_gaps_total",
+            counter,
+            "Export packets whose sequence number did not follow the previous one, per (exporter, source id).",
+            &series(|e| e.sequence_gaps),
+        );
+        one(
+            "decode_exporter_flows_total",
+            counter,
+            "Flow records decoded, per (exporter, source id).",
+            &series(|e| e.flows),
+        );
         one(
             "enrich_known_vms_total",
             counter,
@@ -254,5 +294,34 @@ mod tests {
             assert!(text.contains(&format!("reason=\"{}\"", reason.as_str())));
         }
         assert_eq!(metrics.queue_depth(), 3);
+    }
+
+    #[test]
+    fn renders_the_exporter_snapshot_per_exporter() {
+        let metrics = Metrics::new();
+        let stats = ExporterStats {
+            exporter: "192.0.2.9".parse().unwrap(),
+            port: 5000,
+            source_id: 7,
+            version: 9,
+            name: "esx-07".to_string(),
+            dataset: String::new(),
+            first_seen_ms: 1,
+            last_seen_ms: 2,
+            packets: 10,
+            flows: 180,
+            sequence_gaps: 4,
+            errors: 0,
+            templates: 2,
+        };
+        metrics.exporters.send_replace(vec![stats].into());
+        let text = metrics.render();
+        for line in [
+            "eastwest_collector_decode_exporters 1\n",
+            "eastwest_collector_decode_sequence_gaps_total{exporter=\"192.0.2.9\",source_id=\"7\"} 4\n",
+            "eastwest_collector_decode_exporter_flows_total{exporter=\"192.0.2.9\",source_id=\"7\"} 180\n",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
     }
 }

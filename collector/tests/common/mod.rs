@@ -108,6 +108,29 @@ pub fn domain_name_record(source_id: u32, name: &str) -> Vec<u8> {
     out
 }
 
+/// The dataset field of eastwest's options record (contract: vendor range,
+/// 32 bytes NUL-padded, empty = live).
+pub const DATASET_NAME: u16 = 40500;
+
+/// Options template fields naming the host and the dataset.
+pub const OPTION_FIELDS_DATASET: &[(u16, u16)] = &[
+    (
+        field::OBSERVATION_DOMAIN_NAME,
+        eastwest_core::netflow::DOMAIN_NAME_LEN,
+    ),
+    (DATASET_NAME, 32),
+];
+
+/// An options record of [`OPTION_FIELDS_DATASET`]: scope System = source id,
+/// the host name, the dataset name.
+pub fn dataset_record(source_id: u32, name: &str, dataset: &str) -> Vec<u8> {
+    let mut out = domain_name_record(source_id, name);
+    let mut text = dataset.as_bytes().to_vec();
+    text.resize(32, 0);
+    out.extend_from_slice(&text);
+    out
+}
+
 /// A complete export packet: header then flowsets. `count` is the number
 /// of records (templates and data) as RFC 3954 defines it.
 pub fn packet(
