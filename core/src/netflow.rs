@@ -19,7 +19,11 @@
 //!   first packet it metered, so both time fields agree.
 //! * An options template [`TEMPLATE_OPTIONS`] (258), scope System (type 1,
 //!   4 bytes, = Source ID), carrying observationDomainName (300) as a fixed
-//!   [`DOMAIN_NAME_LEN`]-byte, NUL-padded UTF-8 string: the host's name.
+//!   [`DOMAIN_NAME_LEN`]-byte, NUL-padded UTF-8 string: the host's name,
+//!   then [`field::DATASET_NAME`] (40500, vendor range) as a fixed
+//!   [`DATASET_NAME_LEN`]-byte, NUL-padded UTF-8 string: the replay's
+//!   dataset (`--dataset NAME`), all NULs for live capture. A collector
+//!   that does not know field 40500 skips it by its length.
 
 /// Template id of IPv4 flow records.
 pub const TEMPLATE_V4: u16 = 256;
@@ -29,6 +33,8 @@ pub const TEMPLATE_V6: u16 = 257;
 pub const TEMPLATE_OPTIONS: u16 = 258;
 /// Width of the observationDomainName field in the options record.
 pub const DOMAIN_NAME_LEN: u16 = 32;
+/// Width of the dataset name field in the options record.
+pub const DATASET_NAME_LEN: u16 = 32;
 
 /// Field type numbers used in the templates.
 pub mod field {
@@ -54,6 +60,9 @@ pub mod field {
     pub const FLOW_END_MILLISECONDS: u16 = 153;
     pub const OBSERVATION_DOMAIN_NAME: u16 = 300;
     pub const LAYER2_SEGMENT_ID: u16 = 351;
+    /// eastwest's own (vendor range, above 32767): the dataset a replayed
+    /// capture belongs to; empty for live capture.
+    pub const DATASET_NAME: u16 = 40500;
     /// Options scope type "System" (RFC 3954 §6.1).
     pub const SCOPE_SYSTEM: u16 = 1;
 }
@@ -107,7 +116,10 @@ pub const FIELDS_V6: &[(u16, u16)] = &[
 /// Options template scope fields: (type, length).
 pub const OPTION_SCOPES: &[(u16, u16)] = &[(field::SCOPE_SYSTEM, 4)];
 /// Options template option fields: (type, length).
-pub const OPTION_FIELDS: &[(u16, u16)] = &[(field::OBSERVATION_DOMAIN_NAME, DOMAIN_NAME_LEN)];
+pub const OPTION_FIELDS: &[(u16, u16)] = &[
+    (field::OBSERVATION_DOMAIN_NAME, DOMAIN_NAME_LEN),
+    (field::DATASET_NAME, DATASET_NAME_LEN),
+];
 
 /// Length in bytes of one data record described by `fields`.
 pub fn record_len(fields: &[(u16, u16)]) -> usize {

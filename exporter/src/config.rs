@@ -209,6 +209,11 @@ pub struct Cli {
     /// Re-send templates every SECS seconds [default: 30].
     #[arg(long, value_name = "SECS")]
     pub template_refresh_secs: Option<u64>,
+    /// Mark a replay as dataset NAME (at most 32 bytes), sent to the
+    /// collector in the options record so an investigation's flows stay
+    /// apart from live data [default: "" = live].
+    #[arg(long, value_name = "NAME")]
+    pub dataset: Option<String>,
     /// Print the run's counters as one JSON object on stdout at the end.
     #[arg(long)]
     pub stats_json: bool,
@@ -257,6 +262,7 @@ impl Cli {
             &mut c.encode.template_refresh_secs,
             self.template_refresh_secs,
         );
+        set(&mut c.encode.dataset, self.dataset.clone());
         c.validate()?;
         Ok(c)
     }
@@ -315,6 +321,15 @@ mod tests {
         assert!(toml::from_str::<Config>("colour = 1\n").is_err());
         assert!(cli(&["--mtu", "100", "-r", "x.pcap"]).config().is_err());
         assert!(cli(&[]).config().is_err(), "nothing to capture");
+        let long = "x".repeat(33);
+        let err = cli(&["--dataset", &long, "-r", "x.pcap"])
+            .config()
+            .expect_err("dataset too long");
+        assert!(err.to_string().contains("33 bytes"), "{err}");
+        let c = cli(&["--dataset", &long[..32], "-r", "x.pcap"])
+            .config()
+            .expect("32 bytes fit");
+        assert_eq!(c.encode.dataset.len(), 32);
         assert!(Cli::try_parse_from(["x", "-r", "a", "-i", "eth0"]).is_err());
     }
 

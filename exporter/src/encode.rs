@@ -8,7 +8,8 @@
 //!   options record naming the domain's host are sent in a domain's first
 //!   packet and again once [`EncodeConfig::template_refresh_packets`] packets
 //!   or [`EncodeConfig::template_refresh_secs`] seconds have passed since
-//!   they were last sent, whichever comes first.
+//!   they were last sent, whichever comes first. The options record also
+//!   carries the replay's dataset ([`EncodeConfig::dataset`], empty = live).
 //! * Records are packed so that no datagram payload exceeds
 //!   [`EncodeConfig::mtu`] bytes; flowsets are padded to 4 bytes.
 //! * Header `unix_secs` is the export's `now`; `sysUptime`, FIRST_SWITCHED
@@ -22,8 +23,8 @@ use std::net::IpAddr;
 
 use eastwest_core::flow::FlowRecord;
 use eastwest_core::netflow::{
-    self, field, DOMAIN_NAME_LEN, FIELDS_V4, FIELDS_V6, OPTION_FIELDS, OPTION_SCOPES,
-    TEMPLATE_OPTIONS, TEMPLATE_V4, TEMPLATE_V6,
+    self, field, DATASET_NAME_LEN, DOMAIN_NAME_LEN, FIELDS_V4, FIELDS_V6, OPTION_FIELDS,
+    OPTION_SCOPES, TEMPLATE_OPTIONS, TEMPLATE_V4, TEMPLATE_V6,
 };
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,10 @@ pub struct EncodeConfig {
     pub template_refresh_packets: u32,
     /// Re-send the templates after this many seconds.
     pub template_refresh_secs: u64,
+    /// Dataset of a replay, sent in every options record so the collector
+    /// keeps an investigation's flows apart from live data; "" = live.
+    /// At most 32 bytes of UTF-8, no NUL.
+    pub dataset: String,
 }
 
 impl Default for EncodeConfig {
@@ -52,6 +57,7 @@ impl Default for EncodeConfig {
             mtu: 1400,
             template_refresh_packets: 20,
             template_refresh_secs: 30,
+            dataset: String::new(),
         }
     }
 }
@@ -65,6 +71,10 @@ pub enum EncodeError {
     MtuTooSmall { mtu: usize, min: usize },
     #[error("template_refresh_packets must be at least 1")]
     ZeroRefreshPackets,
+    #[error("dataset {name:?} is {len} bytes long; at most {max} bytes of UTF-8 fit")]
+    DatasetTooLong { name: String, len: usize, max: u16 },
+    #[error("dataset {name:?} contains a NUL character")]
+    DatasetNul { name: String },
 }
 
 /// One export packet, ready to send.
@@ -91,6 +101,16 @@ pub struct Encoder {
     config: EncodeConfig,
     boot_ms: Option<u64>,
     domains: BTreeMap<u32, Domain>,
+}
+
+/// The state of `domain`, created on first use.
+fn domain_state(domains: &mut BTreeMap<u32, Domain>, domain: u32) -> &mut Domain {
+    domains.entry(domain).or_insert_with(|| Domain {
+        name: format!("domain-{domain}"),
+        sequence: 0,
+        packets_since_templates: 0,
+        templates_sent_ms: None,
+    })
 }
 
 fn padded(len: usize) -> usize {
@@ -133,6 +153,18 @@ impl Encoder {
         if config.template_refresh_packets == 0 {
             return Err(EncodeError::ZeroRefreshPackets);
         }
+        if config.dataset.len() > usize::from(DATASET_NAME_LEN) {
+            return Err(EncodeError::DatasetTooLong {
+                name: config.dataset.clone(),
+                len: config.dataset.len(),
+                max: DATASET_NAME_LEN,
+            });
+        }
+        if config.dataset.contains('\0') {
+            return Err(EncodeError::DatasetNul {
+                name: config.dataset.clone(),
+            });
+        }
         Ok(Encoder {
             config: config.clone(),
             boot_ms: None,
@@ -153,12 +185,7 @@ impl Encoder {
     }
 
     fn domain(&mut self, domain: u32) -> &mut Domain {
-        self.domains.entry(domain).or_insert_with(|| Domain {
-            name: format!("domain-{domain}"),
-            sequence: 0,
-            packets_since_templates: 0,
-            templates_sent_ms: None,
-        })
+        domain_state(&mut self.domains, domain)
     }
 
     /// Encode `records` exported at `now_ms` into datagrams appended to
@@ -218,7 +245,7 @@ impl Encoder {
     fn start_packet(&mut self, domain: u32, now_ms: u64, boot_ms: u64) -> Started {
         let refresh_packets = self.config.template_refresh_packets;
         let refresh_ms = self.config.template_refresh_secs.saturating_mul(1_000);
-        let state = self.domain(domain);
+        let state = domain_state(&mut self.domains, domain);
         let due = match state.templates_sent_ms {
             None => true,
             Some(sent) => {
@@ -235,7 +262,7 @@ impl Encoder {
         bytes.extend_from_slice(&domain.to_be_bytes());
         let mut templates = 0;
         if due {
-            put_templates(&mut bytes, domain, &state.name);
+            put_templates(&mut bytes, domain, &state.name, &self.config.dataset);
             state.templates_sent_ms = Some(now_ms);
             state.packets_since_templates = 0;
             templates = 4;
@@ -266,8 +293,8 @@ fn put_u16(buf: &mut Vec<u8>, v: u16) {
 }
 
 /// Template flowset (256, 257), options template flowset (258) and the
-/// options data record naming the host.
-fn put_templates(buf: &mut Vec<u8>, domain: u32, name: &str) {
+/// options data record naming the host and the dataset.
+fn put_templates(buf: &mut Vec<u8>, domain: u32, name: &str, dataset: &str) {
     put_u16(buf, TEMPLATE_FLOWSET_ID);
     put_u16(buf, template_flowset_len() as u16);
     for (tid, fields) in [(TEMPLATE_V4, FIELDS_V4), (TEMPLATE_V6, FIELDS_V6)] {
@@ -295,9 +322,18 @@ fn put_templates(buf: &mut Vec<u8>, domain: u32, name: &str) {
     put_u16(buf, TEMPLATE_OPTIONS);
     put_u16(buf, options_data_flowset_len() as u16);
     buf.extend_from_slice(&domain.to_be_bytes());
-    let name = truncate_utf8(name, usize::from(DOMAIN_NAME_LEN));
-    buf.extend_from_slice(name.as_bytes());
+    put_text(buf, name, DOMAIN_NAME_LEN);
+    // Checked to fit by `Encoder::new`.
+    put_text(buf, dataset, DATASET_NAME_LEN);
     buf.resize(start + options_data_flowset_len(), 0);
+}
+
+/// `text` as a fixed `len`-byte NUL-padded field (cut on a character
+/// boundary when longer).
+fn put_text(buf: &mut Vec<u8>, text: &str, len: u16) {
+    let start = buf.len();
+    buf.extend_from_slice(truncate_utf8(text, usize::from(len)).as_bytes());
+    buf.resize(start + usize::from(len), 0);
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a
@@ -451,16 +487,21 @@ mod tests {
     #[test]
     fn lengths_of_the_fixed_parts() {
         assert_eq!(template_flowset_len(), 164);
-        assert_eq!(options_template_flowset_len(), 20);
-        assert_eq!(options_data_flowset_len(), 40);
+        assert_eq!(options_template_flowset_len(), 24);
+        assert_eq!(options_data_flowset_len(), 72);
         assert_eq!(netflow::record_len(FIELDS_V4), 83);
         assert_eq!(netflow::record_len(FIELDS_V6), 107);
-        assert_eq!(min_mtu(), 20 + 224 + 112);
+        assert_eq!(min_mtu(), 20 + 260 + 112);
     }
 
     #[test]
     fn bytes_of_a_packet_with_templates() {
-        let mut enc = encoder();
+        let mut enc = Encoder::new(&EncodeConfig {
+            dataset: "case-4711".into(),
+            ..EncodeConfig::default()
+        })
+        .expect("valid config");
+        enc.set_boot(BOOT);
         enc.name_domain(3, "esx-03");
         let rec = record(v4(11), v4(12), 3, 0);
         let mut out = Vec::new();
@@ -490,17 +531,20 @@ mod tests {
         // Options template flowset.
         let o = 20 + 164;
         assert_eq!(
-            &b[o..o + 20],
-            &[0, 1, 0, 20, 1, 2, 0, 4, 0, 4, 0, 1, 0, 4, 1, 44, 0, 32, 0, 0]
+            &b[o..o + 24],
+            &[0, 1, 0, 24, 1, 2, 0, 4, 0, 8, 0, 1, 0, 4, 1, 44, 0, 32, 0x9e, 0x34, 0, 32, 0, 0]
         );
-        // Options data: scope = source id, then the NUL-padded name.
-        let d = o + 20;
-        assert_eq!((be16(b, d), be16(b, d + 2)), (258, 40));
+        // Options data: scope = source id, the NUL-padded name, the
+        // NUL-padded dataset.
+        let d = o + 24;
+        assert_eq!((be16(b, d), be16(b, d + 2)), (258, 72));
         assert_eq!(be32(b, d + 4), 3);
         assert_eq!(&b[d + 8..d + 14], b"esx-03");
         assert!(b[d + 14..d + 40].iter().all(|&x| x == 0));
+        assert_eq!(&b[d + 40..d + 49], b"case-4711");
+        assert!(b[d + 49..d + 72].iter().all(|&x| x == 0));
         // Data flowset: 4 + 83 + 1 pad.
-        let f = d + 40;
+        let f = d + 72;
         assert_eq!((be16(b, f), be16(b, f + 2)), (256, 88));
         assert_eq!(b.len(), f + 88);
         let r = &b[f + 4..];
@@ -723,6 +767,8 @@ mod tests {
                     assert_eq!(t.scope_fields[0].field_type_number, 1);
                     assert_eq!(t.option_fields[0].field_type_number, 300);
                     assert_eq!(t.option_fields[0].field_length, 32);
+                    assert_eq!(t.option_fields[1].field_type_number, 40500);
+                    assert_eq!(t.option_fields[1].field_length, 32);
                 }
                 FlowSetBody::OptionsData(d) => {
                     for rec in &d.fields {
@@ -730,14 +776,15 @@ mod tests {
                             rec.scope_fields,
                             vec![ScopeDataField::System(vec![0, 0, 0, 4])]
                         );
-                        let (_, v) = &rec.options_fields[0];
-                        let raw = match v {
-                            FieldValue::Vec(raw) => raw.clone(),
-                            FieldValue::String(s) => s.raw.clone(),
-                            other => panic!("name field: {other:?}"),
-                        };
-                        let name = String::from_utf8(raw).expect("utf-8");
-                        names.push(name.trim_end_matches('\0').to_owned());
+                        for (_, v) in &rec.options_fields {
+                            let raw = match v {
+                                FieldValue::Vec(raw) => raw.clone(),
+                                FieldValue::String(s) => s.raw.clone(),
+                                other => panic!("text field: {other:?}"),
+                            };
+                            let text = String::from_utf8(raw).expect("utf-8");
+                            names.push(text.trim_end_matches('\0').to_owned());
+                        }
                     }
                 }
                 FlowSetBody::Data(d) => data.extend(d.fields.iter().cloned()),
@@ -748,7 +795,11 @@ mod tests {
             templates,
             vec![(256, FIELDS_V4.to_vec()), (257, FIELDS_V6.to_vec())]
         );
-        assert_eq!(names, vec!["esx-04"]);
+        assert_eq!(
+            names,
+            vec!["esx-04", ""],
+            "name, then dataset (empty: live)"
+        );
         // IPv4 records first, then IPv6.
         assert_eq!(data.len(), 3);
         check_record(&data[0], &recs[0]);

@@ -232,6 +232,8 @@ fn tshark_decodes_our_netflow_without_warnings() {
         "probe-tshark",
         "--domain",
         "5",
+        "--dataset",
+        "case-tshark",
     ]);
     assert_clean_exit(&run);
     let pcap = dir.join("netflow.pcap");
@@ -254,6 +256,13 @@ fn tshark_decodes_our_netflow_without_warnings() {
     };
     let verbose = tshark(&["-V"]);
     assert!(!verbose.contains("Malformed"), "{verbose}");
+    // The dataset (vendor field 40500): tshark shows it as unknown bytes.
+    let hex: Vec<String> = b"case-tshark\0"
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dataset = format!("Type 40500: Value (hex bytes): {}", hex.join(" "));
+    assert!(verbose.contains(&dataset), "{dataset} missing:\n{verbose}");
     let expert = tshark(&["-q", "-z", "expert"]);
     assert!(
         !expert.contains("Warning") && !expert.contains("Error"),
@@ -436,6 +445,7 @@ fn help_lists_every_flag() {
         "--template-refresh-packets",
         "--template-refresh-secs",
         "--stats-json",
+        "--dataset",
         "--config",
         "--check-config",
     ] {

@@ -99,12 +99,17 @@ pub fn data(template_id: u16, records: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// The options record of `eastwest_core::netflow`: scope System = source
-/// id, observationDomainName = `name` NUL-padded.
+/// id, observationDomainName = `name` NUL-padded, dataset empty.
 pub fn domain_name_record(source_id: u32, name: &str) -> Vec<u8> {
     let mut out = source_id.to_be_bytes().to_vec();
     let mut text = name.as_bytes().to_vec();
     text.resize(usize::from(eastwest_core::netflow::DOMAIN_NAME_LEN), 0);
     out.extend_from_slice(&text);
+    // The dataset field (and any later option field): empty, i.e. live.
+    out.resize(
+        4 + eastwest_core::netflow::record_len(eastwest_core::netflow::OPTION_FIELDS),
+        0,
+    );
     out
 }
 
