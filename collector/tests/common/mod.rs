@@ -130,6 +130,7 @@ pub const OPTION_FIELDS_DATASET: &[(u16, u16)] = &[
 /// the host name, the dataset name.
 pub fn dataset_record(source_id: u32, name: &str, dataset: &str) -> Vec<u8> {
     let mut out = domain_name_record(source_id, name);
+    out.truncate(4 + usize::from(eastwest_core::netflow::DOMAIN_NAME_LEN));
     let mut text = dataset.as_bytes().to_vec();
     text.resize(32, 0);
     out.extend_from_slice(&text);
