@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use eastwest_core::policy::Cidr;
 use serde::Deserialize;
 
 /// Everything the collector needs to run.
@@ -30,6 +31,9 @@ pub struct ReceiveConfig {
     /// Datagrams held between receive and decode; when full, new datagrams
     /// are dropped and counted (receive never waits).
     pub queue_datagrams: usize,
+    /// Exporter networks (CIDR, or a bare address) datagrams are accepted
+    /// from; empty accepts every sender. Others are counted and dropped.
+    pub allow: Vec<String>,
 }
 
 impl Default for ReceiveConfig {
@@ -38,6 +42,7 @@ impl Default for ReceiveConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 2055))],
             recv_buffer_bytes: 4 << 20,
             queue_datagrams: 8192,
+            allow: Vec::new(),
         }
     }
 }
@@ -145,6 +150,21 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
 }
 
+impl ReceiveConfig {
+    /// `allow` parsed; the error names the entry.
+    pub fn allow_networks(&self) -> Result<Vec<Cidr>, ConfigError> {
+        self.allow
+            .iter()
+            .map(|text| {
+                Cidr::parse(text).map_err(|message| ConfigError::Invalid {
+                    key: "receive.allow",
+                    message,
+                })
+            })
+            .collect()
+    }
+}
+
 impl Config {
     /// Read and validate a TOML configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -186,6 +206,7 @@ impl Config {
         if self.receive.queue_datagrams == 0 {
             return invalid("receive.queue_datagrams", "must be at least 1");
         }
+        self.receive.allow_networks()?;
         if self.decode.max_exporters == 0 {
             return invalid("decode.max_exporters", "must be at least 1");
         }
@@ -248,6 +269,8 @@ mod tests {
     fn bad_values_are_rejected() {
         for (text, key) in [
             ("[receive]\nlisten = []", "receive.listen"),
+            ("[receive]\nallow = [\"10.0.0.1/8\"]", "receive.allow"),
+            ("[receive]\nallow = [\"exporters\"]", "receive.allow"),
             ("[clickhouse]\ndatabase = \"a-b\"", "clickhouse.database"),
             ("[clickhouse]\nurl = \"127.0.0.1:8123\"", "clickhouse.url"),
             ("[clickhouse]\nbatch_rows = 0", "clickhouse.batch_rows"),

@@ -35,7 +35,7 @@ use crate::config::{Config, ConfigError};
 use crate::decode::{Datagram, Decoder, ExporterStats};
 use crate::enrich::Enricher;
 use crate::metrics::Metrics;
-use crate::receive::BindError;
+use crate::receive::{AllowList, BindError, Listener};
 use crate::sink::{Sink, SinkError};
 use crate::verdict::Judge;
 
@@ -74,6 +74,7 @@ pub enum Error {
 pub struct Collector {
     config: Config,
     sockets: Vec<UdpSocket>,
+    allow: AllowList,
     http: Option<TcpListener>,
     sink: Sink,
     enricher: Enricher,
@@ -89,12 +90,17 @@ impl Collector {
         let enricher =
             Enricher::load(config.enrich.inventory.as_deref()).map_err(Error::Inventory)?;
         let judge = Judge::load(config.enrich.policy.as_deref()).map_err(Error::Policy)?;
+        let allow = AllowList::new(config.receive.allow_networks()?);
         let sockets = config
             .receive
             .listen
             .iter()
             .map(|&addr| receive::bind(addr, config.receive.recv_buffer_bytes))
             .collect::<Result<Vec<_>, _>>()?;
+        let metrics = Arc::new(Metrics::new());
+        let _ = metrics
+            .listeners
+            .set(sockets.iter().map(Listener::of).collect());
         let http = match config.http.listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -103,11 +109,11 @@ impl Collector {
             ),
             None => None,
         };
-        let metrics = Arc::new(Metrics::new());
         let sink = Sink::connect(&config.clickhouse, metrics.clone()).await?;
         Ok(Collector {
             config,
             sockets,
+            allow,
             http,
             sink,
             enricher,
@@ -146,6 +152,7 @@ impl Collector {
             .map(|socket| {
                 tokio::spawn(receive::run(
                     socket,
+                    self.allow.clone(),
                     datagram_tx.clone(),
                     self.metrics.clone(),
                     stop_rx.clone(),

@@ -5,11 +5,12 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::watch;
 
 use crate::decode::{ErrorReason, ExporterStats};
+use crate::receive::{kernel_stats, Listener};
 
 /// A monotonic counter.
 #[derive(Debug, Default)]
@@ -50,6 +51,11 @@ pub struct Metrics {
     pub receive_bytes: Counter,
     /// Datagrams dropped because the receive → decode queue was full.
     pub receive_dropped: Counter,
+    /// Datagrams dropped because their sender is outside `receive.allow`.
+    pub receive_denied: Counter,
+    /// Our UDP sockets, whose kernel drops `/metrics` reads from
+    /// `/proc/net/udp{,6}`; set once they are bound.
+    pub listeners: OnceLock<Vec<Listener>>,
     pub receive_socket_errors: Counter,
     /// Datagrams taken off the queue by decode (queue depth = packets -
     /// dropped - dequeued).
@@ -103,7 +109,8 @@ impl Metrics {
         let queued = self
             .receive_packets
             .get()
-            .saturating_sub(self.receive_dropped.get());
+            .saturating_sub(self.receive_dropped.get())
+            .saturating_sub(self.receive_denied.get());
         queued.saturating_sub(self.decode_packets.get())
     }
 
@@ -136,6 +143,39 @@ impl Metrics {
             counter,
             "Datagrams dropped because the decode queue was full.",
             &[("", self.receive_dropped.get())],
+        );
+        one(
+            "receive_denied_total",
+            counter,
+            "Datagrams dropped because their sender is outside receive.allow.",
+            &[("", self.receive_denied.get())],
+        );
+        let kernel = kernel_stats(self.listeners.get().map_or(&[], Vec::as_slice));
+        let labels: Vec<String> = kernel
+            .iter()
+            .map(|k| format!("{{listen=\"{}\"}}", k.listener.addr))
+            .collect();
+        let drops: Vec<(&str, u64)> = kernel
+            .iter()
+            .zip(&labels)
+            .map(|(k, l)| (l.as_str(), k.drops))
+            .collect();
+        one(
+            "receive_kernel_drops_total",
+            counter,
+            "Datagrams the kernel dropped for our socket before we read them (its buffer was full), from /proc/net/udp{,6}.",
+            &drops,
+        );
+        let queued: Vec<(&str, u64)> = kernel
+            .iter()
+            .zip(&labels)
+            .map(|(k, l)| (l.as_str(), k.queue_bytes))
+            .collect();
+        one(
+            "receive_kernel_queue_bytes",
+            gauge,
+            "Bytes waiting in our socket's kernel receive buffer.",
+            &queued,
         );
         one(
             "receive_socket_errors_total",
