@@ -9,6 +9,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use eastwest_collector::config::DecodeConfig;
 use eastwest_collector::decode::{Datagram, Decoder};
 use eastwest_core::netflow::{FIELDS_V4, TEMPLATE_V4};
 
@@ -22,7 +23,7 @@ fn main() {
         .collect();
     let data = common::data(TEMPLATE_V4, &records);
     let template = common::template(TEMPLATE_V4, FIELDS_V4);
-    let mut decoder = Decoder::new(16);
+    let mut decoder = Decoder::new(&DecodeConfig::default());
     let first = Datagram {
         exporter,
         received_ms: start_ms,

@@ -54,12 +54,21 @@ pub struct DecodeConfig {
     /// Exporter scopes ((address, source id) pairs) whose templates are kept;
     /// the least recently used is forgotten beyond this.
     pub max_exporters: usize,
+    /// How long data flowsets that arrive before their template are held
+    /// (milliseconds) waiting for it; then they are counted as
+    /// `missing_template`. 0 counts them at once.
+    pub template_wait_ms: u64,
+    /// Memory for held flowsets across all exporters (bytes); beyond it the
+    /// oldest are counted as `missing_template` to make room.
+    pub template_wait_bytes: usize,
 }
 
 impl Default for DecodeConfig {
     fn default() -> Self {
         DecodeConfig {
             max_exporters: 10_000,
+            template_wait_ms: 10_000,
+            template_wait_bytes: 16 << 20,
         }
     }
 }

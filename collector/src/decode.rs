@@ -23,11 +23,13 @@
 //! known template and records without addresses are reported by
 //! [`ErrorReason`] and skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use eastwest_core::netflow::{field, split_observation_point};
 use eastwest_core::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, FlowRow};
+
+use crate::config::DecodeConfig;
 use netflow_parser::static_versions::v5::V5;
 use netflow_parser::variable_versions::ipfix::lookup::{IANAIPFixField, IPFixField};
 use netflow_parser::variable_versions::ipfix::{self, IPFix};
@@ -60,16 +62,21 @@ pub enum ErrorReason {
     MissingTemplate,
     /// A data record without source or destination address.
     MissingAddress,
+    /// An export packet whose sequence number was already seen from the same
+    /// (exporter, source id): a replayed or duplicated datagram, not decoded
+    /// again.
+    Duplicate,
 }
 
 impl ErrorReason {
-    pub const ALL: [ErrorReason; 6] = [
+    pub const ALL: [ErrorReason; 7] = [
         ErrorReason::Truncated,
         ErrorReason::UnsupportedVersion,
         ErrorReason::Malformed,
         ErrorReason::TooLarge,
         ErrorReason::MissingTemplate,
         ErrorReason::MissingAddress,
+        ErrorReason::Duplicate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +87,7 @@ impl ErrorReason {
             ErrorReason::TooLarge => "too_large",
             ErrorReason::MissingTemplate => "missing_template",
             ErrorReason::MissingAddress => "missing_address",
+            ErrorReason::Duplicate => "duplicate",
         }
     }
 
@@ -100,8 +108,13 @@ impl ErrorReason {
 pub struct Report {
     pub flows: usize,
     pub errors: Vec<ErrorReason>,
-    /// Export packets whose sequence number did not follow the previous one.
+    /// Export packets (v9) or records (IPFIX, v5) the sequence numbers say
+    /// were missed.
     pub sequence_gaps: u64,
+    /// Export packets that arrived after a later one (out of order).
+    pub late: u64,
+    /// Data flowsets put on hold until their template arrives.
+    pub held: u64,
 }
 
 /// State kept per (exporter, source id / observation domain).
@@ -115,14 +128,101 @@ struct Domain {
     sampling: Option<u32>,
     /// systemInitTimeMilliseconds (IPFIX) from an options record.
     sys_init_ms: Option<u64>,
-    next_sequence: Option<u32>,
+    sequence: Sequence,
     version: u16,
     first_seen_ms: u64,
     last_seen_ms: u64,
     packets: u64,
     flows: u64,
     sequence_gaps: u64,
+    late: u64,
     errors: u64,
+}
+
+/// Where an export packet's sequence number falls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SequenceCheck {
+    /// The first one heard, the expected one, or an exporter restart.
+    InOrder,
+    /// Ahead of the expected one by this many packets / records.
+    Gap(u32),
+    /// Behind the expected one and not seen before: reordered.
+    Late,
+    /// Seen before.
+    Duplicate,
+}
+
+/// The sequence numbers of one (exporter, source id): the next one expected
+/// and the last [`RECENT`] packets' numbers, to tell a duplicate from a late
+/// packet. v9 counts export packets, IPFIX and v5 count records (so an
+/// IPFIX packet without data records repeats the next packet's number and
+/// is never called a duplicate).
+#[derive(Debug, Default)]
+struct Sequence {
+    next: Option<u32>,
+    recent: VecDeque<u32>,
+}
+
+/// Packets remembered per (exporter, source id) for duplicate detection.
+const RECENT: usize = 64;
+/// A jump ahead beyond this many packets / records is an exporter restart,
+/// not a loss.
+const RESTART_AHEAD: u32 = 1 << 24;
+
+impl Sequence {
+    /// Check packet number `seq` covering `units` packets / records.
+    fn check(&mut self, seq: u32, units: u32) -> SequenceCheck {
+        let Some(next) = self.next else {
+            self.advance(seq, units, true);
+            return SequenceCheck::InOrder;
+        };
+        if units > 0 && self.recent.contains(&seq) {
+            return SequenceCheck::Duplicate;
+        }
+        let ahead = seq.wrapping_sub(next);
+        let behind = next.wrapping_sub(seq);
+        // A packet within the last RECENT packets' span is late; further
+        // back it is an exporter that restarted its counter.
+        let late_span = u32::try_from(RECENT).unwrap_or(u32::MAX) * units.max(1);
+        if ahead == 0 {
+            self.advance(seq, units, true);
+            SequenceCheck::InOrder
+        } else if ahead < RESTART_AHEAD {
+            self.advance(seq, units, true);
+            SequenceCheck::Gap(ahead)
+        } else if behind <= late_span {
+            self.advance(seq, units, false);
+            SequenceCheck::Late
+        } else {
+            self.recent.clear();
+            self.advance(seq, units, true);
+            SequenceCheck::InOrder
+        }
+    }
+
+    fn advance(&mut self, seq: u32, units: u32, move_next: bool) {
+        if move_next {
+            self.next = Some(seq.wrapping_add(units));
+        }
+        if units > 0 {
+            if self.recent.len() == RECENT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(seq);
+        }
+    }
+}
+
+/// A data flowset whose template had not arrived, held as a one-flowset
+/// export packet (the original header, then the flowset) so it can be
+/// parsed again when the template comes.
+#[derive(Debug)]
+struct Held {
+    exporter: SocketAddr,
+    source_id: u32,
+    template_id: u16,
+    received_ms: u64,
+    packet: Vec<u8>,
 }
 
 /// What one (exporter, source id) has sent so far: a row of the
@@ -153,8 +253,12 @@ pub struct ExporterStats {
     pub packets: u64,
     /// Flow records decoded into rows.
     pub flows: u64,
-    /// Export packets whose sequence number did not follow the previous one.
+    /// Export packets (v9) or records (IPFIX, v5) the sequence numbers say
+    /// were missed, counted when the jump is seen.
     pub sequence_gaps: u64,
+    /// Export packets that arrived after a later one; their units were
+    /// counted in `sequence_gaps` and were not lost after all.
+    pub late: u64,
     /// Flowsets or records of this scope that could not be decoded
     /// (missing template, missing address).
     pub errors: u64,
@@ -172,6 +276,14 @@ pub struct Decoder {
     ipfix_numbers: Vec<(IANAIPFixField, u16)>,
     /// Reused buffer for a field's wire bytes.
     scratch: Vec<u8>,
+    /// Data flowsets waiting for their template, oldest first.
+    held: VecDeque<Held>,
+    held_bytes: usize,
+    hold_ms: u64,
+    hold_max_bytes: usize,
+    /// True while held flowsets are parsed again (no sequence accounting,
+    /// nothing held twice).
+    replaying: bool,
 }
 
 /// Field numbers the mapping reads (see the module docs).
@@ -227,8 +339,10 @@ const SAMPLING_PACKET_INTERVAL: u16 = 305;
 const DATASET_NAME: u16 = 40500;
 
 impl Decoder {
-    /// A decoder keeping templates for at most `max_exporters` scopes.
-    pub fn new(max_exporters: usize) -> Decoder {
+    /// A decoder keeping templates for at most `config.max_exporters` scopes
+    /// and data that came before its template as `config` says.
+    pub fn new(config: &DecodeConfig) -> Decoder {
+        let max_exporters = config.max_exporters;
         let builder = NetflowParser::builder().with_allowed_versions(&[5, 9, 10]);
         let parser = AutoScopedParser::try_with_builder(builder)
             .and_then(|p| p.with_max_sources(max_exporters.max(1)))
@@ -242,7 +356,137 @@ impl Decoder {
                 .map(|&n| (IANAIPFixField::from(n), n))
                 .collect(),
             scratch: Vec::with_capacity(64),
+            held: VecDeque::new(),
+            held_bytes: 0,
+            hold_ms: config.template_wait_ms,
+            hold_max_bytes: config.template_wait_bytes,
+            replaying: false,
         }
+    }
+
+    /// Data flowsets waiting for their template, and their bytes.
+    pub fn held(&self) -> (usize, usize) {
+        (self.held.len(), self.held_bytes)
+    }
+
+    /// Count as `missing_template` the held flowsets older than the wait.
+    fn expire_held(&mut self, now_ms: u64, report: &mut Report) {
+        while let Some(oldest) = self.held.front() {
+            if now_ms.saturating_sub(oldest.received_ms) < self.hold_ms {
+                break;
+            }
+            self.drop_oldest_held(report);
+        }
+    }
+
+    fn drop_oldest_held(&mut self, report: &mut Report) {
+        if let Some(dropped) = self.held.pop_front() {
+            self.held_bytes -= dropped.packet.len();
+            report.errors.push(ErrorReason::MissingTemplate);
+            if let Some(domain) = self.domains.get_mut(&(dropped.exporter, dropped.source_id)) {
+                domain.errors += 1;
+            }
+        }
+    }
+
+    /// Hold flowset number `index` of `dg` (an export packet with a
+    /// `header_len`-byte header), whose template `template_id` is unknown,
+    /// or count it as missing its template when holding is off or it cannot
+    /// fit.
+    fn hold(
+        &mut self,
+        dg: &Datagram,
+        source_id: u32,
+        header_len: usize,
+        (index, template_id): (usize, u16),
+        report: &mut Report,
+    ) {
+        if self.replaying || self.hold_ms == 0 {
+            report.errors.push(ErrorReason::MissingTemplate);
+            return;
+        }
+        let header = dg.payload.get(..header_len);
+        let flowset = flowset_at(&dg.payload, header_len, index);
+        let (Some(header), Some(flowset)) = (header, flowset) else {
+            report.errors.push(ErrorReason::MissingTemplate);
+            return;
+        };
+        let mut packet = Vec::with_capacity(header_len + flowset.len());
+        packet.extend_from_slice(header);
+        packet.extend_from_slice(flowset);
+        if header_len == IPFIX_HEADER_LEN {
+            // IPFIX headers carry the message length.
+            let len = u16::try_from(packet.len()).unwrap_or(u16::MAX);
+            packet[2..4].copy_from_slice(&len.to_be_bytes());
+        }
+        if packet.len() > self.hold_max_bytes {
+            report.errors.push(ErrorReason::MissingTemplate);
+            return;
+        }
+        while self.held_bytes + packet.len() > self.hold_max_bytes {
+            self.drop_oldest_held(report);
+        }
+        self.held_bytes += packet.len();
+        report.held += 1;
+        self.held.push_back(Held {
+            exporter: dg.exporter,
+            source_id,
+            template_id,
+            received_ms: dg.received_ms,
+            packet,
+        });
+    }
+
+    /// Parse again the held flowsets of (exporter, source id) whose
+    /// template is among `learned`.
+    fn replay_held(
+        &mut self,
+        dg: &Datagram,
+        source_id: u32,
+        learned: &[u16],
+        dataset_default: &str,
+        out: &mut Vec<FlowRow>,
+        report: &mut Report,
+    ) {
+        if learned.is_empty() || self.held.is_empty() || self.replaying {
+            return;
+        }
+        let mut ready = Vec::new();
+        let mut keep = VecDeque::with_capacity(self.held.len());
+        for held in self.held.drain(..) {
+            if held.exporter == dg.exporter
+                && held.source_id == source_id
+                && learned.contains(&held.template_id)
+            {
+                ready.push(held);
+            } else {
+                keep.push_back(held);
+            }
+        }
+        self.held = keep;
+        self.replaying = true;
+        for held in ready {
+            self.held_bytes -= held.packet.len();
+            let replay = Datagram {
+                exporter: held.exporter,
+                received_ms: held.received_ms,
+                payload: held.packet,
+            };
+            let result = self
+                .parser
+                .parse_from_source(replay.exporter, &replay.payload);
+            for packet in &result.packets {
+                match packet {
+                    NetflowPacket::V9(p) => self.v9(p, &replay, dataset_default, out, report),
+                    NetflowPacket::IPFix(p) => self.ipfix(p, &replay, dataset_default, out, report),
+                    _ => {}
+                }
+            }
+            if let Some(err) = &result.error {
+                report.errors.push(ErrorReason::of(err));
+            }
+        }
+        self.replaying = false;
     }
 
     /// Decode one datagram, appending its flows to `out`. Enrichment
@@ -256,6 +500,7 @@ impl Decoder {
         out: &mut Vec<FlowRow>,
     ) -> Report {
         let mut report = Report::default();
+        self.expire_held(datagram.received_ms, &mut report);
         if datagram.payload.len() < 2 {
             report.errors.push(ErrorReason::Truncated);
             return report;
@@ -307,6 +552,7 @@ impl Decoder {
                 packets: d.packets,
                 flows: d.flows,
                 sequence_gaps: d.sequence_gaps,
+                late: d.late,
                 errors: d.errors,
                 templates: templates
                     .get(&(exporter, source_id))
@@ -351,17 +597,17 @@ impl Decoder {
     ) {
         let source_id = p.header.source_id;
         let seq = p.header.sequence_number;
-        let domain = self.domain(dg.exporter, source_id, dg.received_ms);
-        domain.version = 9;
-        let gap = sequence_gap(domain, seq, seq.wrapping_add(1));
-        report.sequence_gaps += gap;
+        let Some(gap) = self.sequence(dg, source_id, 9, seq, 1, report) else {
+            return;
+        };
         let before = (out.len(), report.errors.len());
+        let mut learned = Vec::new();
         let clock = Clock {
             export_ms: u64::from(p.header.unix_secs) * 1000,
             uptime_ms: Some(p.header.sys_up_time),
             sys_init_ms: None,
         };
-        for flowset in &p.flowsets {
+        for (index, flowset) in p.flowsets.iter().enumerate() {
             match &flowset.body {
                 v9::FlowSetBody::Data(data) => {
                     for record in &data.fields {
@@ -381,11 +627,24 @@ impl Decoder {
                         self.learn_options(dg, source_id, fields);
                     }
                 }
-                v9::FlowSetBody::NoTemplate(_) => report.errors.push(ErrorReason::MissingTemplate),
+                v9::FlowSetBody::NoTemplate(info) => self.hold(
+                    dg,
+                    source_id,
+                    V9_HEADER_LEN,
+                    (index, info.template_id),
+                    report,
+                ),
+                v9::FlowSetBody::Template(t) => {
+                    learned.extend(t.templates.iter().map(|t| t.template_id))
+                }
+                v9::FlowSetBody::OptionsTemplate(t) => {
+                    learned.extend(t.templates.iter().map(|t| t.template_id))
+                }
                 _ => {}
             }
         }
         self.tally(dg.exporter, source_id, gap, before, out, report);
+        self.replay_held(dg, source_id, &learned, dataset, out, report);
     }
 
     fn ipfix(
@@ -407,13 +666,13 @@ impl Decoder {
             })
             .sum();
         let records = u32::try_from(records).unwrap_or(u32::MAX);
-        let domain = self.domain(dg.exporter, source_id, dg.received_ms);
-        domain.version = 10;
-        let gap = sequence_gap(domain, seq, seq.wrapping_add(records));
-        report.sequence_gaps += gap;
+        let Some(gap) = self.sequence(dg, source_id, 10, seq, records, report) else {
+            return;
+        };
         let before = (out.len(), report.errors.len());
+        let mut learned = Vec::new();
         let export_ms = u64::from(p.header.export_time) * 1000;
-        for flowset in &p.flowsets {
+        for (index, flowset) in p.flowsets.iter().enumerate() {
             match &flowset.body {
                 ipfix::FlowSetBody::Data(data) => {
                     for record in &data.fields {
@@ -436,13 +695,26 @@ impl Decoder {
                         self.learn_options(dg, source_id, fields);
                     }
                 }
-                ipfix::FlowSetBody::NoTemplate(_) => {
-                    report.errors.push(ErrorReason::MissingTemplate)
+                ipfix::FlowSetBody::NoTemplate(info) => self.hold(
+                    dg,
+                    source_id,
+                    IPFIX_HEADER_LEN,
+                    (index, info.template_id),
+                    report,
+                ),
+                ipfix::FlowSetBody::Template(t) => learned.push(t.template_id),
+                ipfix::FlowSetBody::Templates(ts) => {
+                    learned.extend(ts.iter().map(|t| t.template_id))
+                }
+                ipfix::FlowSetBody::OptionsTemplate(t) => learned.push(t.template_id),
+                ipfix::FlowSetBody::OptionsTemplates(ts) => {
+                    learned.extend(ts.iter().map(|t| t.template_id))
                 }
                 _ => {}
             }
         }
         self.tally(dg.exporter, source_id, gap, before, out, report);
+        self.replay_held(dg, source_id, &learned, dataset, out, report);
     }
 
     fn ipfix_fields(&mut self, record: &[(IPFixField, FieldValue)]) -> Fields {
@@ -474,11 +746,10 @@ impl Decoder {
         let h = &p.header;
         // v5 has no source id; engine type/id identify the flow cache.
         let source_id = u32::from(h.engine_type) << 8 | u32::from(h.engine_id);
-        let domain = self.domain(dg.exporter, source_id, dg.received_ms);
-        domain.version = 5;
-        let next = h.flow_sequence.wrapping_add(u32::from(h.count));
-        let gap = sequence_gap(domain, h.flow_sequence, next);
-        report.sequence_gaps += gap;
+        let units = u32::from(h.count);
+        let Some(gap) = self.sequence(dg, source_id, 5, h.flow_sequence, units, report) else {
+            return;
+        };
         let before = (out.len(), report.errors.len());
         let export_ms = u64::from(h.unix_secs) * 1000 + u64::from(h.unix_nsecs / 1_000_000);
         let clock = Clock {
@@ -508,6 +779,44 @@ impl Decoder {
         self.tally(dg.exporter, source_id, gap, before, out, report);
     }
 
+    /// Check the sequence number of an export packet of (exporter,
+    /// `source_id`) covering `units` packets / records: the units it says
+    /// were missed, or `None` for a duplicate (counted, not decoded).
+    /// Replayed held flowsets are not checked again.
+    fn sequence(
+        &mut self,
+        dg: &Datagram,
+        source_id: u32,
+        version: u16,
+        seq: u32,
+        units: u32,
+        report: &mut Report,
+    ) -> Option<u64> {
+        let replaying = self.replaying;
+        let domain = self.domain(dg.exporter, source_id, dg.received_ms);
+        domain.version = version;
+        if replaying {
+            return Some(0);
+        }
+        match domain.sequence.check(seq, units) {
+            SequenceCheck::InOrder => Some(0),
+            SequenceCheck::Gap(missed) => {
+                report.sequence_gaps += u64::from(missed);
+                Some(u64::from(missed))
+            }
+            SequenceCheck::Late => {
+                domain.late += 1;
+                report.late += 1;
+                Some(0)
+            }
+            SequenceCheck::Duplicate => {
+                domain.errors += 1;
+                report.errors.push(ErrorReason::Duplicate);
+                None
+            }
+        }
+    }
+
     /// Add one export packet to its scope's counters; `before` is
     /// (rows, errors) when the packet started.
     fn tally(
@@ -519,8 +828,11 @@ impl Decoder {
         out: &[FlowRow],
         report: &Report,
     ) {
+        let replaying = self.replaying;
         if let Some(domain) = self.domains.get_mut(&(exporter, source_id)) {
-            domain.packets += 1;
+            if !replaying {
+                domain.packets += 1;
+            }
             domain.sequence_gaps += gap;
             domain.flows += out.len().saturating_sub(before.0) as u64;
             domain.errors += report.errors.len().saturating_sub(before.1) as u64;
@@ -579,12 +891,25 @@ impl Decoder {
     }
 }
 
-/// 1 when `seq` is not the sequence number `domain` expected, then expect
-/// `next`.
-fn sequence_gap(domain: &mut Domain, seq: u32, next: u32) -> u64 {
-    let gap = domain.next_sequence.is_some_and(|expected| expected != seq);
-    domain.next_sequence = Some(next);
-    u64::from(gap)
+/// Length of a v9 export packet header.
+const V9_HEADER_LEN: usize = 20;
+/// Length of an IPFIX message header.
+const IPFIX_HEADER_LEN: usize = 16;
+
+/// Flowset number `index` (set header included) of an export packet with a
+/// `header_len`-byte header; `None` past the end or a malformed length.
+fn flowset_at(payload: &[u8], header_len: usize, index: usize) -> Option<&[u8]> {
+    let mut at = header_len;
+    for i in 0.. {
+        let head = payload.get(at..at + 4)?;
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let flowset = payload.get(at..at + len).filter(|_| len >= 4)?;
+        if i == index {
+            return Some(flowset);
+        }
+        at += len;
+    }
+    None
 }
 
 /// The wire bytes of a decoded value (numbers big-endian, strings raw).
@@ -796,6 +1121,13 @@ mod tests {
     const UPTIME_MS: u32 = 60_000;
     const EXPORT_SECS: u32 = 1_700_000_060;
 
+    fn config(max_exporters: usize) -> DecodeConfig {
+        DecodeConfig {
+            max_exporters,
+            ..DecodeConfig::default()
+        }
+    }
+
     fn datagram(exporter: &str, payload: Vec<u8>) -> Datagram {
         Datagram {
             exporter: exporter.parse().unwrap(),
@@ -827,7 +1159,7 @@ mod tests {
         let mut flow = v9::sample_flow(4, BOOT_MS + 10_000);
         flow.observation_point =
             eastwest_core::netflow::observation_point(eastwest_core::flow::Encap::ErspanIII, 33);
-        let mut decoder = Decoder::new(8);
+        let mut decoder = Decoder::new(&config(8));
         let mut rows = Vec::new();
         let report = decoder.decode(
             &datagram("192.0.2.9:5000", eastwest_packet(&flow)),
@@ -888,7 +1220,7 @@ mod tests {
             ],
         );
         let mut rows = Vec::new();
-        Decoder::new(8).decode(&datagram("192.0.2.1:1", payload), "live", &mut rows);
+        Decoder::new(&config(8)).decode(&datagram("192.0.2.1:1", payload), "live", &mut rows);
         // Export at BOOT + 60 s with uptime 60 s: FIRST_SWITCHED 20 s → BOOT + 20 s.
         assert_eq!(rows.len(), 1);
         assert_eq!(
@@ -904,7 +1236,7 @@ mod tests {
         let a: Vec<(u16, u16)> = vec![(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (2, 4), (1, 4)];
         let b: Vec<(u16, u16)> = vec![(12, 4), (8, 4), (11, 2), (7, 2), (4, 1), (1, 8), (2, 8)];
         let flow = v9::sample_flow(9, BOOT_MS);
-        let mut decoder = Decoder::new(8);
+        let mut decoder = Decoder::new(&config(8));
         let mut rows = Vec::new();
         for (exporter, fields) in [("192.0.2.1:9", &a), ("192.0.2.2:9", &b)] {
             let payload = v9::packet(
@@ -935,14 +1267,17 @@ mod tests {
     fn missing_template_and_sequence_gaps_are_reported() {
         let flow = v9::sample_flow(1, BOOT_MS);
         let data = v9::data(TEMPLATE_V4, &[v9::record(&flow, FIELDS_V4, BOOT_MS)]);
-        let mut decoder = Decoder::new(8);
+        let mut decoder = Decoder::new(&DecodeConfig {
+            template_wait_ms: 0,
+            ..config(8)
+        });
         let mut rows = Vec::new();
         let report = decoder.decode(
             &datagram(
                 "192.0.2.1:1",
                 v9::packet(
                     1,
-                    10,
+                    1010,
                     UPTIME_MS,
                     EXPORT_SECS,
                     1,
@@ -966,10 +1301,156 @@ mod tests {
             )
         };
         let dg = |seq| datagram("192.0.2.1:1", next(seq));
-        assert_eq!(decoder.decode(&dg(11), "live", &mut rows).sequence_gaps, 0);
-        assert_eq!(decoder.decode(&dg(15), "live", &mut rows).sequence_gaps, 1);
-        assert_eq!(decoder.decode(&dg(16), "live", &mut rows).sequence_gaps, 0);
+        assert_eq!(
+            decoder.decode(&dg(1011), "live", &mut rows).sequence_gaps,
+            0
+        );
+        // 1012, 1013 and 1014 missed.
+        assert_eq!(
+            decoder.decode(&dg(1015), "live", &mut rows).sequence_gaps,
+            3
+        );
+        assert_eq!(
+            decoder.decode(&dg(1016), "live", &mut rows).sequence_gaps,
+            0
+        );
         assert_eq!(rows.len(), 3);
+        // 1013 after all: late, decoded, no new gap.
+        let report = decoder.decode(&dg(1013), "live", &mut rows);
+        assert_eq!((report.sequence_gaps, report.late, report.flows), (0, 1, 1));
+        // 1016 again: a replayed datagram, counted and not decoded twice.
+        let report = decoder.decode(&dg(1016), "live", &mut rows);
+        assert_eq!(
+            (report.errors.as_slice(), report.flows),
+            (&[ErrorReason::Duplicate][..], 0)
+        );
+        assert_eq!(rows.len(), 4);
+        // An exporter restart (counter back to 0, more than 64 packets
+        // behind) is neither loss nor replay.
+        let report = decoder.decode(&dg(0), "live", &mut rows);
+        assert_eq!((report.sequence_gaps, report.late, report.flows), (0, 0, 1));
+        let stats = &decoder.exporter_stats()[0];
+        assert_eq!(
+            (stats.packets, stats.flows, stats.sequence_gaps, stats.late),
+            (6, 5, 3, 1)
+        );
+        // The first datagram (no template) and the duplicate.
+        assert_eq!(stats.errors, 2);
+    }
+
+    #[test]
+    fn data_before_its_template_is_held_then_decoded() {
+        let flow = v9::sample_flow(1, BOOT_MS);
+        let data = v9::data(TEMPLATE_V4, &[v9::record(&flow, FIELDS_V4, BOOT_MS)]);
+        let template = v9::template(TEMPLATE_V4, FIELDS_V4);
+        let at = |seq: u32, ms: u64, flowsets: &[Vec<u8>]| Datagram {
+            exporter: "192.0.2.1:1".parse().unwrap(),
+            received_ms: ms,
+            payload: v9::packet(1, seq, UPTIME_MS, EXPORT_SECS, 1, flowsets),
+        };
+        let mut decoder = Decoder::new(&DecodeConfig {
+            template_wait_ms: 1000,
+            ..config(8)
+        });
+        let mut rows = Vec::new();
+        // Two data packets, then one with the template: all three decoded.
+        let report = decoder.decode(&at(1, 0, &[data.clone(), data.clone()]), "live", &mut rows);
+        assert_eq!((report.held, report.errors.len(), report.flows), (2, 0, 0));
+        decoder.decode(&at(2, 100, std::slice::from_ref(&data)), "live", &mut rows);
+        assert_eq!(decoder.held().0, 3);
+        let report = decoder.decode(
+            &at(3, 200, std::slice::from_ref(&template)),
+            "live",
+            &mut rows,
+        );
+        assert_eq!((report.flows, report.errors.len()), (3, 0));
+        assert_eq!(decoder.held(), (0, 0));
+        assert!(rows
+            .iter()
+            .all(|r| r.packets == flow.packets && r.bytes == flow.bytes));
+        let stats = &decoder.exporter_stats()[0];
+        assert_eq!((stats.packets, stats.flows, stats.errors), (3, 3, 0));
+
+        // Another exporter's template 256 does not release this one's data.
+        let mut decoder = Decoder::new(&DecodeConfig {
+            template_wait_ms: 1000,
+            ..config(8)
+        });
+        rows.clear();
+        decoder.decode(&at(1, 0, std::slice::from_ref(&data)), "live", &mut rows);
+        let other = Datagram {
+            exporter: "192.0.2.2:1".parse().unwrap(),
+            ..at(1, 10, std::slice::from_ref(&template))
+        };
+        decoder.decode(&other, "live", &mut rows);
+        assert_eq!((rows.len(), decoder.held().0), (0, 1));
+        // Past the wait it is counted as missing its template.
+        let report = decoder.decode(&at(2, 1000, &[]), "live", &mut rows);
+        assert!(
+            report.errors.contains(&ErrorReason::MissingTemplate),
+            "{report:?}"
+        );
+        assert_eq!(decoder.held(), (0, 0));
+
+        // The memory bound drops the oldest held flowset first.
+        let one = at(1, 0, std::slice::from_ref(&data)).payload.len();
+        let mut decoder = Decoder::new(&DecodeConfig {
+            template_wait_ms: 1000,
+            template_wait_bytes: one * 2,
+            ..config(8)
+        });
+        let mut errors = Vec::new();
+        for seq in 1..=3 {
+            errors.extend(
+                decoder
+                    .decode(&at(seq, 0, std::slice::from_ref(&data)), "live", &mut rows)
+                    .errors,
+            );
+        }
+        assert_eq!(errors, [ErrorReason::MissingTemplate]);
+        assert_eq!(decoder.held(), (2, one * 2));
+    }
+
+    #[test]
+    fn a_redefined_template_replaces_the_old_one() {
+        let flow = v9::sample_flow(5, BOOT_MS);
+        let old: Vec<(u16, u16)> = vec![(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (2, 4), (1, 4)];
+        let new: Vec<(u16, u16)> = vec![(12, 4), (8, 4), (4, 1), (1, 8), (2, 8), (11, 2), (7, 2)];
+        let mut decoder = Decoder::new(&config(8));
+        let mut rows = Vec::new();
+        for (seq, fields) in [(1, &old), (2, &new)] {
+            let payload = v9::packet(
+                1,
+                seq,
+                UPTIME_MS,
+                EXPORT_SECS,
+                2,
+                &[
+                    v9::template(256, fields),
+                    v9::data(256, &[v9::record(&flow, fields, BOOT_MS)]),
+                ],
+            );
+            let report = decoder.decode(&datagram("192.0.2.1:9", payload), "live", &mut rows);
+            assert_eq!(report.errors, []);
+        }
+        // Data alone after the redefinition uses the new layout.
+        let payload = v9::packet(
+            1,
+            3,
+            UPTIME_MS,
+            EXPORT_SECS,
+            1,
+            &[v9::data(256, &[v9::record(&flow, &new, BOOT_MS)])],
+        );
+        decoder.decode(&datagram("192.0.2.1:9", payload), "live", &mut rows);
+        assert_eq!(rows.len(), 3);
+        for row in &rows {
+            assert_eq!(addr_from_bytes(row.src_addr), IpAddr::V4(flow.src));
+            assert_eq!(addr_from_bytes(row.dst_addr), IpAddr::V4(flow.dst));
+            assert_eq!((row.src_port, row.dst_port), (flow.src_port, flow.dst_port));
+            assert_eq!((row.packets, row.bytes), (flow.packets, flow.bytes));
+        }
+        assert_eq!(decoder.exporter_stats()[0].templates, 1);
     }
 
     #[test]
@@ -1003,7 +1484,7 @@ mod tests {
                 ],
             )
         };
-        let mut decoder = Decoder::new(8);
+        let mut decoder = Decoder::new(&config(8));
         let mut rows = Vec::new();
         decoder.decode(
             &datagram("192.0.2.9:5000", replay(0, "incident-42")),
@@ -1054,7 +1535,7 @@ mod tests {
         );
         assert_eq!(
             (replayer.packets, replayer.flows, replayer.sequence_gaps),
-            (3, 6, 1)
+            (3, 6, 3)
         );
         assert_eq!((replayer.templates, replayer.errors), (2, 0));
         assert_eq!(
@@ -1087,7 +1568,7 @@ mod tests {
     fn garbage_truncation_and_corruption_never_panic() {
         let flow = v9::sample_flow(3, BOOT_MS);
         let good = eastwest_packet(&flow);
-        let mut decoder = Decoder::new(4);
+        let mut decoder = Decoder::new(&config(4));
         let mut rows = Vec::new();
         let mut errors = 0;
         for len in 0..good.len() {
@@ -1125,7 +1606,8 @@ mod tests {
             rows.clear();
         }
         let mut fresh = Vec::new();
-        let report = Decoder::new(4).decode(&datagram("192.0.2.200:1", good), "live", &mut fresh);
+        let report =
+            Decoder::new(&config(4)).decode(&datagram("192.0.2.200:1", good), "live", &mut fresh);
         assert_eq!((report.flows, report.errors.len()), (1, 0));
     }
 }

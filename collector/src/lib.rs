@@ -162,7 +162,7 @@ impl Collector {
         drop(datagram_tx);
 
         let stages = Stages {
-            decoder: Decoder::new(self.config.decode.max_exporters),
+            decoder: Decoder::new(&self.config.decode),
             enricher: self.enricher,
             judge: self.judge,
             dataset: self.config.enrich.dataset_default.clone(),
@@ -244,6 +244,11 @@ impl Stages {
         let mut rows = Vec::new();
         let report = self.decoder.decode(datagram, &self.dataset, &mut rows);
         metrics.decode_flows.add(report.flows as u64);
+        metrics.decode_late.add(report.late);
+        metrics.decode_held.add(report.held);
+        let (held, held_bytes) = self.decoder.held();
+        metrics.decode_held_flowsets.set(held as u64);
+        metrics.decode_held_bytes.set(held_bytes as u64);
         for reason in report.errors {
             metrics.decode_error(reason);
         }

@@ -61,6 +61,13 @@ pub struct Metrics {
     /// dropped - dequeued).
     pub decode_packets: Counter,
     pub decode_flows: Counter,
+    /// Export packets that arrived after a later one of the same scope.
+    pub decode_late: Counter,
+    /// Data flowsets put on hold until their template arrives.
+    pub decode_held: Counter,
+    /// Held flowsets (and their bytes) waiting for a template right now.
+    pub decode_held_flowsets: Gauge,
+    pub decode_held_bytes: Gauge,
     decode_errors: [Counter; ErrorReason::ALL.len()],
     /// The latest per-(exporter, source id) snapshot, published by decode
     /// about once a second; the sink writes it to the `exporters` table and
@@ -200,6 +207,30 @@ impl Metrics {
             counter,
             "Flow records decoded.",
             &[("", self.decode_flows.get())],
+        );
+        one(
+            "decode_late_packets_total",
+            counter,
+            "Export packets that arrived after a later one of the same (exporter, source id); their units were counted in decode_sequence_gaps_total.",
+            &[("", self.decode_late.get())],
+        );
+        one(
+            "decode_held_flowsets_total",
+            counter,
+            "Data flowsets that arrived before their template and were held for it.",
+            &[("", self.decode_held.get())],
+        );
+        one(
+            "decode_held_flowsets",
+            gauge,
+            "Data flowsets waiting for their template now.",
+            &[("", self.decode_held_flowsets.get())],
+        );
+        one(
+            "decode_held_bytes",
+            gauge,
+            "Bytes of data flowsets waiting for their template now.",
+            &[("", self.decode_held_bytes.get())],
         );
         let labels: Vec<String> = ErrorReason::ALL
             .iter()
@@ -351,6 +382,7 @@ mod tests {
             packets: 10,
             flows: 180,
             sequence_gaps: 4,
+            late: 0,
             errors: 0,
             templates: 2,
         };

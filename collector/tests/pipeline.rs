@@ -194,20 +194,24 @@ fn real_captures_are_stored_with_the_totals_peers_report() -> Result<()> {
     assert_eq!(totals(captures[0].1)?, "29\t78\t88345\t78\t88345\t1\t1\n");
     // IPFIX from a Cisco ASR9k: 12 flows, 34 packets, 34,172 bytes.
     assert_eq!(totals(captures[1].1)?, "12\t34\t34172\t34\t34172\t1\t1\n");
-    // NetFlow v9: the 11 records before their template are counted as
-    // missing_template; the 10 after it carry the exporter's sampling
-    // interval of 100 from the options record, so stored counters are
-    // scaled and dividing by `sampling` gives what nfcapd reports.
+    // NetFlow v9: the flowset of 11 records before their template (later
+    // in the same datagram) is held and decoded once the template is known,
+    // like tshark's two-pass decode (`tshark -2`: 21 records, 66 packets,
+    // 58,329 bytes; one-pass nfcapd gets the last 10 only). All carry the
+    // exporter's sampling interval of 100 from the options record, so
+    // stored counters are scaled and dividing by `sampling` gives the wire
+    // values.
     assert_eq!(
         totals(captures[2].1)?,
-        "10\t4800\t5459200\t48\t54592\t100\t100\n"
+        "21\t6600\t5832900\t66\t58329\t100\t100\n"
     );
 
-    assert_eq!(metrics.decode_flows.get(), 29 + 12 + 10);
-    assert_eq!(metrics.sink_rows.get(), 51);
+    assert_eq!(metrics.decode_flows.get(), 29 + 12 + 21);
+    assert_eq!(metrics.sink_rows.get(), 62);
+    assert_eq!(metrics.decode_held.get(), 1);
     assert_eq!(
         metrics.decode_errors(eastwest_collector::decode::ErrorReason::MissingTemplate),
-        1
+        0
     );
     assert_eq!(metrics.receive_dropped.get(), 0);
 
@@ -328,6 +332,75 @@ fn two_exporters_with_the_same_template_id_and_lab_enrichment() -> Result<()> {
     );
     assert_eq!(metrics.verdict_violation.get(), 1);
     assert_eq!(metrics.verdict_allowed.get(), 1);
+    Ok(())
+}
+
+/// Over real UDP into ClickHouse: data sent before its template is held and
+/// stored once the template comes, a replayed datagram is counted and not
+/// stored twice, and the dataset named in the options record is stamped.
+#[test]
+fn held_data_replayed_datagrams_and_the_dataset_option() -> Result<()> {
+    use eastwest_collector::decode::ErrorReason;
+    use eastwest_core::netflow::{FIELDS_V4, OPTION_SCOPES, TEMPLATE_OPTIONS, TEMPLATE_V4};
+    let ch = eastwest_tests::clickhouse()?;
+    let database = eastwest_tests::unique_database("collector");
+    let running = start(config(&ch, &database))?;
+    let exporter = UdpSocket::bind("127.0.0.1:0")?;
+    let start_ms = 1_780_000_000_000;
+    let (uptime, secs) = (1000, (start_ms / 1000) as u32 + 5);
+    let data = |i: u32| {
+        let flow = common::sample_flow(i, start_ms);
+        common::data(TEMPLATE_V4, &[common::record(&flow, FIELDS_V4, start_ms)])
+    };
+    let first = common::packet(3, 0, uptime, secs, 1, &[data(0)]);
+    let second = common::packet(3, 1, uptime, secs, 1, &[data(1)]);
+    let templates = common::packet(
+        3,
+        2,
+        uptime,
+        secs,
+        3,
+        &[
+            common::options_template(
+                TEMPLATE_OPTIONS,
+                OPTION_SCOPES,
+                common::OPTION_FIELDS_DATASET,
+            ),
+            common::data(
+                TEMPLATE_OPTIONS,
+                &[common::dataset_record(3, "esx-03", "incident-7")],
+            ),
+            common::template(TEMPLATE_V4, FIELDS_V4),
+        ],
+    );
+    for payload in [&first, &second, &templates, &second] {
+        exporter.send_to(payload, running.udp)?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let metrics = running.stop_after(4)?;
+    assert_eq!(metrics.decode_held.get(), 2);
+    assert_eq!(metrics.decode_errors(ErrorReason::Duplicate), 1);
+    assert_eq!(metrics.decode_errors(ErrorReason::MissingTemplate), 0);
+    let rows = ch.query(&format!(
+        "SELECT dataset, observer, source_id, packets, bytes \
+         FROM {database}.flows ORDER BY packets FORMAT TSV"
+    ))?;
+    assert_eq!(
+        rows,
+        "incident-7\tesx-03\t3\t1\t100\nincident-7\tesx-03\t3\t2\t200\n"
+    );
+    let exporters = metrics.exporters.borrow().clone();
+    let [stats] = &exporters[..] else {
+        bail!("want one exporter, got {exporters:?}");
+    };
+    assert_eq!(
+        (stats.packets, stats.flows, stats.errors, stats.templates),
+        (3, 2, 1, 2)
+    );
+    assert_eq!(
+        (stats.name.as_str(), stats.dataset.as_str()),
+        ("esx-03", "incident-7")
+    );
     Ok(())
 }
 
