@@ -273,7 +273,7 @@ impl Metrics {
         one(
             "decode_sequence_gaps_total",
             counter,
-            "Export packets whose sequence number did not follow the previous one, per (exporter, source id).",
+            "Export packets (v9) or records (IPFIX, v5) the sequence numbers say were missed, per (exporter, source id).",
             &series(|e| e.sequence_gaps),
         );
         one(
