@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use pcap::{Active, Capture, Linktype, Offline, Precision};
+use serde::Serialize;
 
 /// One captured frame.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +34,8 @@ pub enum CaptureError {
     InterfaceLinktype { iface: String, linktype: String },
     #[error("invalid capture filter {filter:?}: {message}")]
     Filter { filter: String, message: String },
+    #[error("cannot read the kernel counters of {iface}: {message}")]
+    Stats { iface: String, message: String },
     #[error("reading {source_name} failed after {frames} frames: {message}")]
     Read {
         source_name: String,
@@ -123,9 +126,43 @@ pub struct LiveConfig {
     pub snaplen: i32,
     /// BPF filter expression ("" = everything).
     pub filter: String,
+    /// Kernel capture buffer (the packet ring), KiB.
+    pub buffer_kib: u32,
     /// How long to sleep when no frame is waiting, so the cache can expire
     /// flows (and a shutdown is seen) when no packet comes.
     pub idle_ms: u64,
+}
+
+/// The kernel's counters of a live capture (libpcap's `pcap_stats`),
+/// totals since the capture started. Field names are `--stats-json` keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KernelCounters {
+    /// Packets the capture filter passed (libpcap `ps_recv`; on Linux
+    /// this includes the dropped ones).
+    pub received: u64,
+    /// Packets dropped because the capture buffer was full: the exporter
+    /// did not keep up (`ps_drop`).
+    pub dropped: u64,
+    /// Packets dropped by the interface or its driver (`ps_ifdrop`).
+    pub if_dropped: u64,
+}
+
+/// 32-bit libpcap counters (which wrap) summed into 64-bit totals.
+#[derive(Debug, Clone, Copy, Default)]
+struct CounterTotals {
+    last: [u32; 3],
+    total: KernelCounters,
+}
+
+impl CounterTotals {
+    fn update(&mut self, now: [u32; 3]) -> KernelCounters {
+        let delta = |i: usize| u64::from(now[i].wrapping_sub(self.last[i]));
+        self.total.received += delta(0);
+        self.total.dropped += delta(1);
+        self.total.if_dropped += delta(2);
+        self.last = now;
+        self.total
+    }
 }
 
 /// A live capture on an interface.
@@ -134,6 +171,7 @@ pub struct LiveSource {
     idle: std::time::Duration,
     cap: Capture<Active>,
     frames: u64,
+    counters: CounterTotals,
 }
 
 impl std::fmt::Debug for LiveSource {
@@ -165,6 +203,7 @@ impl LiveSource {
             .map_err(open_err)?
             .promisc(true)
             .snaplen(config.snaplen)
+            .buffer_size(i32::try_from(u64::from(config.buffer_kib) * 1024).unwrap_or(i32::MAX))
             .timeout(config.idle_ms.clamp(1, 1_000) as i32)
             .precision(Precision::Nano)
             .open()
@@ -192,7 +231,19 @@ impl LiveSource {
             idle: std::time::Duration::from_millis(config.idle_ms),
             cap,
             frames: 0,
+            counters: CounterTotals::default(),
         })
+    }
+
+    /// The kernel's counters so far.
+    pub fn kernel_counters(&mut self) -> Result<KernelCounters, CaptureError> {
+        let stat = self.cap.stats().map_err(|e| CaptureError::Stats {
+            iface: self.iface.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(self
+            .counters
+            .update([stat.received, stat.dropped, stat.if_dropped]))
     }
 
     /// The next frame or an idle tick.
@@ -242,6 +293,23 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 9);
+    }
+
+    #[test]
+    fn kernel_counters_survive_wrap_around() {
+        let mut c = CounterTotals::default();
+        assert_eq!(
+            c.update([10, 2, 0]),
+            KernelCounters {
+                received: 10,
+                dropped: 2,
+                if_dropped: 0
+            }
+        );
+        c.update([u32::MAX - 1, 3, 1]);
+        let t = c.update([5, 3, 1]);
+        assert_eq!(t.received, u64::from(u32::MAX) + 6);
+        assert_eq!((t.dropped, t.if_dropped), (3, 1));
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub struct CaptureConfig {
     pub snaplen: i32,
     /// BPF filter for live capture ("" = everything).
     pub filter: String,
+    /// Kernel capture buffer (packet ring) of live capture, KiB.
+    pub buffer_kib: u32,
+    /// Live capture: read the kernel's drop counters and log them every
+    /// this many seconds.
+    pub stats_interval_secs: u64,
 }
 
 impl Default for CaptureConfig {
@@ -31,6 +36,8 @@ impl Default for CaptureConfig {
             interface: None,
             snaplen: 65_535,
             filter: String::new(),
+            buffer_kib: 16_384,
+            stats_interval_secs: 10,
         }
     }
 }
@@ -132,6 +139,12 @@ impl Config {
         if self.capture.snaplen <= 0 {
             return invalid("capture.snaplen must be positive");
         }
+        if self.capture.buffer_kib == 0 || self.capture.buffer_kib > 2_097_151 {
+            return invalid("capture.buffer_kib must be between 1 and 2097151 (2 GiB)");
+        }
+        if self.capture.stats_interval_secs == 0 {
+            return invalid("capture.stats_interval_secs must be at least 1");
+        }
         if self.send.export.is_empty() {
             return invalid("send.export needs at least one HOST:PORT");
         }
@@ -173,6 +186,12 @@ pub struct Cli {
     /// BPF capture filter, live (e.g. "proto gre or udp port 4789").
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
+    /// Kernel capture buffer of live capture in KiB [default: 16384].
+    #[arg(long, value_name = "KIB")]
+    pub buffer_kib: Option<u32>,
+    /// Live: log the kernel's drop counters every SECS seconds [default: 10].
+    #[arg(long, value_name = "SECS")]
+    pub stats_interval: Option<u64>,
     /// Collector to send to, HOST:PORT (repeatable) [default: 127.0.0.1:2055].
     #[arg(long = "export", short = 'e', value_name = "HOST:PORT")]
     pub export: Vec<String>,
@@ -236,6 +255,8 @@ impl Cli {
         }
         set(&mut c.capture.snaplen, self.snaplen);
         set(&mut c.capture.filter, self.filter.clone());
+        set(&mut c.capture.buffer_kib, self.buffer_kib);
+        set(&mut c.capture.stats_interval_secs, self.stats_interval);
         if !self.export.is_empty() {
             c.send.export = self.export.clone();
         }

@@ -25,7 +25,7 @@ use eastwest_core::flow::FlowRecord;
 use eastwest_core::inventory::Inventory;
 
 use crate::cache::{FlowCache, Ingested};
-use crate::capture::{CaptureError, FileSource, LiveConfig, LiveSource};
+use crate::capture::{CaptureError, FileSource, KernelCounters, LiveConfig, LiveSource};
 use crate::config::{Config, ConfigError};
 use crate::decap::{Decapper, OwnHost};
 use crate::encode::{Datagram, EncodeError, Encoder};
@@ -192,6 +192,11 @@ impl Exporter {
         s
     }
 
+    /// Record the kernel's counters of a live capture.
+    pub fn set_kernel_counters(&mut self, counters: KernelCounters) {
+        self.stats.kernel = Some(counters);
+    }
+
     /// Flows open in the cache.
     pub fn open_flows(&self) -> usize {
         self.cache.len()
@@ -258,6 +263,68 @@ impl Progress {
     }
 }
 
+/// The periodic reading of a live capture's kernel counters: stored in the
+/// stats and logged (`info`; `warn` when packets were dropped since the
+/// last reading).
+#[derive(Debug)]
+struct KernelLog {
+    interval: Duration,
+    next: Instant,
+    last: KernelCounters,
+}
+
+impl KernelLog {
+    fn new(interval: Duration) -> Self {
+        KernelLog {
+            interval,
+            next: Instant::now() + interval,
+            last: KernelCounters::default(),
+        }
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    fn read(&mut self, live: &mut LiveSource, exporter: &mut Exporter) {
+        self.next = Instant::now() + self.interval;
+        let now = match live.kernel_counters() {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::warn!(target: "capture", %error, "no kernel counters");
+                return;
+            }
+        };
+        exporter.set_kernel_counters(now);
+        let stats = &exporter.stats;
+        let dropped = now.dropped.saturating_sub(self.last.dropped);
+        let if_dropped = now.if_dropped.saturating_sub(self.last.if_dropped);
+        if dropped > 0 || if_dropped > 0 {
+            tracing::warn!(
+                target: "capture",
+                dropped, if_dropped,
+                kernel_received = now.received,
+                kernel_dropped = now.dropped,
+                kernel_if_dropped = now.if_dropped,
+                "capture stats: the kernel dropped packets since the last reading"
+            );
+        } else {
+            tracing::info!(
+                target: "capture",
+                packets = stats.packets_read,
+                metered = stats.metered(),
+                open_flows = exporter.open_flows(),
+                flows_exported = stats.flows_exported,
+                kernel_received = now.received,
+                kernel_dropped = now.dropped,
+                kernel_if_dropped = now.if_dropped,
+                "capture stats"
+            );
+        }
+        self.last = now;
+    }
+}
+
 /// Run the exporter until the input ends or `shutdown` is set; every flow
 /// is exported before returning.
 pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> {
@@ -275,9 +342,12 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             interface: interface.clone(),
             snaplen: config.capture.snaplen,
             filter: config.capture.filter.clone(),
+            buffer_kib: config.capture.buffer_kib,
             idle_ms: LIVE_IDLE_MS,
         })?;
         tracing::info!(target: "capture", %interface, "capturing");
+        let interval = Duration::from_secs(config.capture.stats_interval_secs);
+        let mut kernel = KernelLog::new(interval);
         while !shutdown.load(Ordering::Relaxed) {
             match live.next_event() {
                 Ok(capture::Live::Frame(f)) => exporter.frame(f.data, f.wire_len, wall_ms()),
@@ -288,8 +358,12 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
                     break;
                 }
             }
+            if kernel.due() {
+                kernel.read(&mut live, &mut exporter);
+            }
             progress.update(&exporter);
         }
+        kernel.read(&mut live, &mut exporter);
     } else {
         // Open every file first: a missing one stops the run before
         // anything is sent.

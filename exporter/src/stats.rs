@@ -7,6 +7,7 @@ use eastwest_core::flow::Encap;
 use serde::Serialize;
 
 use crate::cache::ExpiryCounters;
+use crate::capture::KernelCounters;
 
 /// Counters of one run. Field names are the JSON keys of `--stats-json`
 /// (documented in the crate README).
@@ -41,6 +42,9 @@ pub struct Stats {
     pub records_per_domain: BTreeMap<u32, u64>,
     /// Capture read errors (a corrupt or truncated file), one line each.
     pub capture_errors: Vec<String>,
+    /// Live capture only (`null` for files): the kernel's counters, read
+    /// every `capture.stats_interval_secs` and at the end.
+    pub kernel: Option<KernelCounters>,
 }
 
 impl Stats {
@@ -66,14 +70,21 @@ impl Stats {
 
     /// One-line progress report.
     pub fn progress_line(&self, open_flows: usize) -> String {
-        format!(
+        let mut line = format!(
             "packets {} | metered {} | open flows {} | exported {} in {} packets",
             self.packets_read,
             self.metered(),
             open_flows,
             self.flows_exported,
             self.export_packets_sent
-        )
+        );
+        if let Some(k) = &self.kernel {
+            line += &format!(
+                " | kernel dropped {} + {} by interface",
+                k.dropped, k.if_dropped
+            );
+        }
+        line
     }
 
     /// The human summary printed on stderr at the end.
@@ -119,6 +130,12 @@ impl Stats {
         for (domain, n) in &self.records_per_domain {
             s += &format!("  domain {domain}: {n} flows\n");
         }
+        if let Some(k) = &self.kernel {
+            s += &format!(
+                "kernel: received {}, dropped {} (capture buffer full), dropped by interface {}\n",
+                k.received, k.dropped, k.if_dropped
+            );
+        }
         for e in &self.capture_errors {
             s += &format!("capture error: {e}\n");
         }
@@ -147,5 +164,16 @@ mod tests {
         let text = stats.summary();
         assert!(text.contains("erspan1 1"), "{text}");
         assert!(text.contains("not_ip 2"), "{text}");
+        assert!(json["kernel"].is_null(), "files have no kernel counters");
+        stats.kernel = Some(KernelCounters {
+            received: 9,
+            dropped: 4,
+            if_dropped: 1,
+        });
+        let json = serde_json::to_value(&stats).expect("json");
+        assert_eq!(json["kernel"]["dropped"], 4);
+        assert_eq!(json["kernel"]["if_dropped"], 1);
+        assert!(stats.summary().contains("dropped 4"));
+        assert!(stats.progress_line(0).contains("kernel dropped 4 + 1"));
     }
 }

@@ -446,6 +446,8 @@ fn help_lists_every_flag() {
         "--template-refresh-secs",
         "--stats-json",
         "--dataset",
+        "--buffer-kib",
+        "--stats-interval",
         "--config",
         "--check-config",
     ] {
@@ -463,11 +465,7 @@ fn live_capture_on_loopback_exports_on_interrupt() {
     use std::process::Stdio;
     use std::time::Duration;
 
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if !status
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-    {
+    if !is_root() {
         eprintln!("skipped: live capture needs root");
         return;
     }
@@ -524,4 +522,109 @@ fn live_capture_on_loopback_exports_on_interrupt() {
     assert_eq!((flow.packets, flow.bytes), (5, 5 * 128));
     assert_eq!(flow.source_id, 4);
     assert_eq!(decoded.names.get(&4).map(String::as_str), Some("live"));
+}
+
+/// Live capture with a small kernel buffer while the exporter is stopped
+/// (SIGSTOP): the kernel drops what does not fit, and `--stats-json`, the
+/// summary and the periodic log line report it. A veth pair inside a
+/// network namespace of the test's own, so each frame is seen exactly once
+/// (loopback shows the kernel every frame twice).
+#[test]
+fn live_capture_reports_kernel_drops() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    if !is_root() {
+        eprintln!("skipped: live capture needs root");
+        return;
+    }
+    const SENT: u64 = 20_000;
+    let ns = Netns::new("drops");
+    ns.run(&[
+        "ip", "link", "add", "name", "cap0", "type", "veth", "peer", "name", "src0",
+    ]);
+    for dev in ["cap0", "src0", "lo"] {
+        ns.run(&["ip", "link", "set", dev, "up"]);
+    }
+    let mut child = ns
+        .command(env!("CARGO_BIN_EXE_eastwest-exporter"))
+        .args(["-i", "cap0", "--buffer-kib", "256", "--stats-interval", "1"])
+        // Only the test's frames, not the IPv6 neighbour discovery of
+        // interfaces coming up.
+        .args(["--filter", "udp dst port 6000"])
+        .args(["--host", "live", "--stats-json", "--export", "127.0.0.1:9"])
+        .env("EASTWEST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill");
+        assert!(ok.success(), "kill {sig}");
+    };
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = stderr.read_line(&mut line).expect("read stderr");
+        assert!(n > 0, "exporter ended before capturing");
+        if line.contains("capturing") {
+            break;
+        }
+    }
+    signal("-STOP");
+    // SENT Ethernet/IPv4/UDP frames of 1000 bytes out of src0 (into cap0).
+    let sent = ns
+        .command("python3")
+        .args([
+            "-c",
+            "import socket, struct, sys\n\
+             s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+             s.bind(('src0', 0))\n\
+             ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 986, 1, 0, 64, 17, 0,\n\
+                 bytes([10, 99, 0, 1]), bytes([10, 99, 0, 2]))\n\
+             udp = struct.pack('!HHHH', 5000, 6000, 966, 0) + bytes(958)\n\
+             frame = bytes([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0]) + ip + udp\n\
+             for _ in range(int(sys.argv[1])): s.send(frame)\n",
+            &SENT.to_string(),
+        ])
+        .status()
+        .expect("python3");
+    assert!(sent.success(), "sender");
+    signal("-CONT");
+    std::thread::sleep(Duration::from_millis(2_500));
+    signal("-INT");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).expect("stderr");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{:?}\n{rest}", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stats: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("JSON")).expect("stats JSON");
+    let kernel = &stats["kernel"];
+    let dropped = kernel["dropped"].as_u64().expect("kernel.dropped");
+    let received = kernel["received"].as_u64().expect("kernel.received");
+    let read = stats["packets_read"].as_u64().expect("packets_read");
+    assert!(
+        dropped > 0,
+        "a 256 KiB buffer cannot hold {SENT} frames: {kernel}"
+    );
+    assert_eq!(received, SENT, "{kernel}");
+    assert_eq!(
+        read + dropped,
+        SENT,
+        "each frame was read or dropped: {stats}"
+    );
+    assert_eq!(stats["ip_bytes_metered"].as_u64(), Some(read * 986));
+    assert!(rest.contains("capture stats"), "periodic log line:\n{rest}");
+    assert!(rest.contains("kernel_dropped"), "{rest}");
+    assert!(
+        rest.contains(&format!("dropped {dropped} (capture buffer full)")),
+        "summary:\n{rest}"
+    );
 }

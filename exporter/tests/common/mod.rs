@@ -321,3 +321,71 @@ pub fn write_udp_pcap(path: &Path, datagrams: &[Vec<u8>], port: u16) {
     }
     std::fs::write(path, f).expect("write pcap");
 }
+
+/// True when the tests run as root (live capture and namespaces need it;
+/// the project's CI runs as root).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// A network namespace of the test's own (`ew-NAME-PID`), deleted with
+/// everything in it when dropped, also when the test fails.
+#[derive(Debug)]
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(name: &str) -> Netns {
+        let name = format!("ew-{name}-{}", std::process::id());
+        // A leftover of an earlier, killed run.
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let ns = Netns { name };
+        run_ok(Command::new("ip").args(["netns", "add", &ns.name]));
+        ns
+    }
+
+    /// `ip netns exec NAME PROGRAM`.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Run ARGV inside the namespace; it must succeed.
+    pub fn run(&self, argv: &[&str]) {
+        run_ok(self.command(argv[0]).args(&argv[1..]));
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Processes still inside keep it alive: end them first.
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Run a command; panic with its output unless it succeeds.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
