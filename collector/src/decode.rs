@@ -321,7 +321,7 @@ const MAPPED: &[u16] = &[
     field::OBSERVATION_DOMAIN_NAME,
     SAMPLING_PACKET_INTERVAL,
     field::LAYER2_SEGMENT_ID,
-    DATASET_NAME,
+    field::DATASET_NAME,
 ];
 
 const SAMPLING_INTERVAL: u16 = 34;
@@ -335,8 +335,6 @@ const ICMP_TYPE_V6: u16 = 178;
 const ICMP_CODE_V6: u16 = 179;
 const DOT1Q_VLAN_ID: u16 = 243;
 const SAMPLING_PACKET_INTERVAL: u16 = 305;
-/// The replay's dataset name in eastwest's options record (vendor range).
-const DATASET_NAME: u16 = 40500;
 
 impl Decoder {
     /// A decoder keeping templates for at most `config.max_exporters` scopes
@@ -1028,7 +1026,7 @@ impl Fields {
             field::OBSERVATION_POINT_ID => self.observation_point = Some(be_u32(raw)),
             SAMPLING_INTERVAL | SAMPLING_PACKET_INTERVAL => self.sampling = Some(be_u32(raw)),
             field::OBSERVATION_DOMAIN_NAME => self.domain_name = Some(padded_string(raw)),
-            DATASET_NAME => self.dataset = Some(padded_string(raw)),
+            field::DATASET_NAME => self.dataset = Some(padded_string(raw)),
             _ => {}
         }
     }
@@ -1464,11 +1462,7 @@ mod tests {
                 EXPORT_SECS,
                 4,
                 &[
-                    v9::options_template(
-                        TEMPLATE_OPTIONS,
-                        OPTION_SCOPES,
-                        v9::OPTION_FIELDS_DATASET,
-                    ),
+                    v9::options_template(TEMPLATE_OPTIONS, OPTION_SCOPES, OPTION_FIELDS),
                     v9::data(
                         TEMPLATE_OPTIONS,
                         &[v9::dataset_record(7, "esx-07", dataset)],

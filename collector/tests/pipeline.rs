@@ -341,7 +341,9 @@ fn two_exporters_with_the_same_template_id_and_lab_enrichment() -> Result<()> {
 #[test]
 fn held_data_replayed_datagrams_and_the_dataset_option() -> Result<()> {
     use eastwest_collector::decode::ErrorReason;
-    use eastwest_core::netflow::{FIELDS_V4, OPTION_SCOPES, TEMPLATE_OPTIONS, TEMPLATE_V4};
+    use eastwest_core::netflow::{
+        FIELDS_V4, OPTION_FIELDS, OPTION_SCOPES, TEMPLATE_OPTIONS, TEMPLATE_V4,
+    };
     let ch = eastwest_tests::clickhouse()?;
     let database = eastwest_tests::unique_database("collector");
     let running = start(config(&ch, &database))?;
@@ -361,11 +363,7 @@ fn held_data_replayed_datagrams_and_the_dataset_option() -> Result<()> {
         secs,
         3,
         &[
-            common::options_template(
-                TEMPLATE_OPTIONS,
-                OPTION_SCOPES,
-                common::OPTION_FIELDS_DATASET,
-            ),
+            common::options_template(TEMPLATE_OPTIONS, OPTION_SCOPES, OPTION_FIELDS),
             common::data(
                 TEMPLATE_OPTIONS,
                 &[common::dataset_record(3, "esx-03", "incident-7")],

@@ -113,26 +113,13 @@ pub fn domain_name_record(source_id: u32, name: &str) -> Vec<u8> {
     out
 }
 
-/// The dataset field of eastwest's options record (contract: vendor range,
-/// 32 bytes NUL-padded, empty = live).
-pub const DATASET_NAME: u16 = 40500;
-
-/// Options template fields naming the host and the dataset.
-pub const OPTION_FIELDS_DATASET: &[(u16, u16)] = &[
-    (
-        field::OBSERVATION_DOMAIN_NAME,
-        eastwest_core::netflow::DOMAIN_NAME_LEN,
-    ),
-    (DATASET_NAME, 32),
-];
-
-/// An options record of [`OPTION_FIELDS_DATASET`]: scope System = source id,
-/// the host name, the dataset name.
+/// The options record of `eastwest_core::netflow` naming the host and the
+/// replay's dataset (`OPTION_FIELDS`).
 pub fn dataset_record(source_id: u32, name: &str, dataset: &str) -> Vec<u8> {
     let mut out = domain_name_record(source_id, name);
     out.truncate(4 + usize::from(eastwest_core::netflow::DOMAIN_NAME_LEN));
     let mut text = dataset.as_bytes().to_vec();
-    text.resize(32, 0);
+    text.resize(usize::from(eastwest_core::netflow::DATASET_NAME_LEN), 0);
     out.extend_from_slice(&text);
     out
 }
