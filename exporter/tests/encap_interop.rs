@@ -10,9 +10,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
 
 use common::*;
 
@@ -76,72 +75,6 @@ fn truth(pcap: &Path, parts: &[(&str, Layer)]) -> (u64, u64) {
         }
     }
     total
-}
-
-/// nfcapd on a free loopback port, writing into `dir`.
-struct Nfcapd {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Nfcapd {
-    fn start(dir: &Path) -> Nfcapd {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("free port")
-            .port();
-        std::fs::create_dir_all(dir).expect("nfcapd dir");
-        let child = Command::new("nfcapd")
-            .arg("-w")
-            .arg(dir)
-            .args(["-b", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nfcapd (scripts/install-deps test installs nfdump)");
-        std::thread::sleep(Duration::from_millis(400));
-        Nfcapd {
-            child,
-            port,
-            dir: dir.to_owned(),
-        }
-    }
-
-    /// Stop nfcapd (it writes its file on SIGTERM) and read `nfdump -I`:
-    /// (flows, packets, bytes).
-    fn finish(mut self) -> (u64, u64, u64) {
-        std::thread::sleep(Duration::from_millis(300));
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
-        self.child.wait().expect("nfcapd exits");
-        let out = Command::new("nfdump")
-            .arg("-R")
-            .arg(&self.dir)
-            .arg("-I")
-            .output()
-            .expect("nfdump");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let field = |name: &str| -> u64 {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-                .unwrap_or_else(|| panic!("no {name} in nfdump -I:\n{text}"))
-                .trim()
-                .parse()
-                .expect("a number")
-        };
-        (field("Flows"), field("Packets"), field("Bytes"))
-    }
-}
-
-impl Drop for Nfcapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// tshark over our export packets: no warning, and the records' packets

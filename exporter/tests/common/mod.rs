@@ -389,3 +389,110 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     );
     out
 }
+
+/// nfcapd on a free loopback port, writing into `dir`.
+pub struct Nfcapd {
+    child: std::process::Child,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl Nfcapd {
+    pub fn start(dir: &Path) -> Nfcapd {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("free port")
+            .port();
+        std::fs::create_dir_all(dir).expect("nfcapd dir");
+        let child = Command::new("nfcapd")
+            .arg("-w")
+            .arg(dir)
+            .args(["-b", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nfcapd (scripts/install-deps test installs nfdump)");
+        std::thread::sleep(Duration::from_millis(400));
+        Nfcapd {
+            child,
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Stop nfcapd (it writes its file on SIGTERM) and read `nfdump -I`:
+    /// (flows, packets, bytes).
+    pub fn finish(self) -> (u64, u64, u64) {
+        nfdump_info(&self.stop())
+    }
+
+    /// Stop nfcapd (it writes its file on SIGTERM); its directory.
+    pub fn stop(mut self) -> PathBuf {
+        std::thread::sleep(Duration::from_millis(300));
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        self.child.wait().expect("nfcapd exits");
+        self.dir.clone()
+    }
+}
+
+/// `nfdump -I` over an nfcapd directory: (flows, packets, bytes).
+pub fn nfdump_info(dir: &Path) -> (u64, u64, u64) {
+    let out = Command::new("nfdump")
+        .arg("-R")
+        .arg(dir)
+        .arg("-I")
+        .output()
+        .expect("nfdump");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in nfdump -I:\n{text}"))
+            .trim()
+            .parse()
+            .expect("a number")
+    };
+    (field("Flows"), field("Packets"), field("Bytes"))
+}
+
+/// nfdump's records over an nfcapd directory aggregated by 5-tuple
+/// ("proto src dst sport dport") → (packets, bytes).
+pub fn nfdump_by_tuple(dir: &Path) -> BTreeMap<String, (u64, u64)> {
+    let out = Command::new("nfdump")
+        .arg("-R")
+        .arg(dir)
+        .args(["-q", "-N", "-A", "proto,srcip,dstip,srcport,dstport"])
+        .args(["-o", "fmt:%pr|%sa|%da|%sp|%dp|%pkt|%byt"])
+        .output()
+        .expect("nfdump");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut t = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+        let [pr, sa, da, sp, dp, pkt, byt] = cols[..] else {
+            continue;
+        };
+        let num = |s: &str| -> u64 { s.parse().unwrap_or_else(|_| panic!("number in {line:?}")) };
+        let e = t
+            .entry(format!("{pr} {sa} {da} {sp} {dp}"))
+            .or_insert((0, 0));
+        e.0 += num(pkt);
+        e.1 += num(byt);
+    }
+    t
+}
+
+impl Drop for Nfcapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
