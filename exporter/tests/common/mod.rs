@@ -399,12 +399,21 @@ pub struct Nfcapd {
 
 impl Nfcapd {
     pub fn start(dir: &Path) -> Nfcapd {
+        Nfcapd::start_in(None, dir)
+    }
+
+    /// nfcapd inside a network namespace (on its loopback).
+    pub fn start_in(ns: Option<&Netns>, dir: &Path) -> Nfcapd {
         let port = std::net::UdpSocket::bind("127.0.0.1:0")
             .and_then(|s| s.local_addr())
             .expect("free port")
             .port();
         std::fs::create_dir_all(dir).expect("nfcapd dir");
-        let child = Command::new("nfcapd")
+        let mut cmd = match ns {
+            Some(ns) => ns.command("nfcapd"),
+            None => Command::new("nfcapd"),
+        };
+        let child = cmd
             .arg("-w")
             .arg(dir)
             .args(["-b", "127.0.0.1", "-p", &port.to_string()])
