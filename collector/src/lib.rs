@@ -13,6 +13,7 @@ pub mod config;
 pub mod decode;
 pub mod enrich;
 pub mod http;
+pub mod loadgen;
 pub mod metrics;
 pub mod receive;
 pub mod sink;
