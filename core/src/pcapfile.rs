@@ -74,6 +74,18 @@ pub struct Record {
     pub offset: u64,
 }
 
+/// A record's header, read by [`Reader::next_into`] (the data goes into
+/// the caller's buffer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+    /// Length of the packet on the wire (may exceed the captured length).
+    pub orig_len: u32,
+    /// Byte offset of the record header in the file.
+    pub offset: u64,
+}
+
 /// Reads records from a classic pcap stream.
 #[derive(Debug)]
 pub struct Reader<R> {
@@ -174,17 +186,30 @@ impl<R: Read> Reader<R> {
     /// The next record, `Ok(None)` at a clean end of file. After an error
     /// the reader returns `Ok(None)`.
     pub fn next_record(&mut self) -> Result<Option<Record>, PcapError> {
+        let mut data = Vec::new();
+        Ok(self.next_into(&mut data)?.map(|h| Record {
+            timestamp_ns: h.timestamp_ns,
+            orig_len: h.orig_len,
+            data,
+            offset: h.offset,
+        }))
+    }
+
+    /// The next record with its captured bytes in `data` (replaced; its
+    /// allocation is reused, so a loop over a file allocates once).
+    /// `Ok(None)` at a clean end of file; after an error, `Ok(None)`.
+    pub fn next_into(&mut self, data: &mut Vec<u8>) -> Result<Option<RecordHeader>, PcapError> {
         if self.done {
             return Ok(None);
         }
-        let result = self.read_record();
+        let result = self.read_record(data);
         if !matches!(result, Ok(Some(_))) {
             self.done = true;
         }
         result
     }
 
-    fn read_record(&mut self) -> Result<Option<Record>, PcapError> {
+    fn read_record(&mut self, data: &mut Vec<u8>) -> Result<Option<RecordHeader>, PcapError> {
         let offset = self.offset;
         let mut raw = [0u8; RECORD_HEADER_LEN];
         let got = read_full(&mut self.inner, &mut raw, offset)?;
@@ -228,8 +253,8 @@ impl<R: Read> Reader<R> {
         };
         let data_offset = offset + RECORD_HEADER_LEN as u64;
         // incl_len is bounded by `limit` above, so this allocation is too.
-        let mut data = vec![0u8; incl_len as usize];
-        let got = read_full(&mut self.inner, &mut data, data_offset)?;
+        data.resize(incl_len as usize, 0);
+        let got = read_full(&mut self.inner, data, data_offset)?;
         if got < data.len() {
             return Err(PcapError::Truncated {
                 what: "record data",
@@ -239,10 +264,9 @@ impl<R: Read> Reader<R> {
             });
         }
         self.offset = data_offset + u64::from(incl_len);
-        Ok(Some(Record {
+        Ok(Some(RecordHeader {
             timestamp_ns: u64::from(secs) * 1_000_000_000 + frac_ns,
             orig_len,
-            data,
             offset,
         }))
     }

@@ -7,6 +7,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheConfig;
+use crate::capture::FileReader;
 use crate::encode::EncodeConfig;
 use crate::send::Speed;
 
@@ -27,6 +28,9 @@ pub struct CaptureConfig {
     /// Live capture: read the kernel's drop counters and log them every
     /// this many seconds.
     pub stats_interval_secs: u64,
+    /// Which code reads files: "auto" (classic pcap built in, pcapng and
+    /// stdin with libpcap) or "libpcap".
+    pub file_reader: FileReader,
 }
 
 impl Default for CaptureConfig {
@@ -38,6 +42,7 @@ impl Default for CaptureConfig {
             filter: String::new(),
             buffer_kib: 16_384,
             stats_interval_secs: 10,
+            file_reader: FileReader::Auto,
         }
     }
 }
@@ -186,6 +191,10 @@ pub struct Cli {
     /// BPF capture filter, live (e.g. "proto gre or udp port 4789").
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
+    /// Which code reads files: auto (classic pcap built in, pcapng and
+    /// stdin with libpcap) or libpcap [default: auto].
+    #[arg(long, value_name = "READER")]
+    pub file_reader: Option<FileReader>,
     /// Kernel capture buffer of live capture in KiB [default: 16384].
     #[arg(long, value_name = "KIB")]
     pub buffer_kib: Option<u32>,
@@ -256,6 +265,7 @@ impl Cli {
         set(&mut c.capture.snaplen, self.snaplen);
         set(&mut c.capture.filter, self.filter.clone());
         set(&mut c.capture.buffer_kib, self.buffer_kib);
+        set(&mut c.capture.file_reader, self.file_reader);
         set(&mut c.capture.stats_interval_secs, self.stats_interval);
         if !self.export.is_empty() {
             c.send.export = self.export.clone();

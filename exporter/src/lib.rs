@@ -371,7 +371,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             .capture
             .read
             .iter()
-            .map(|p| FileSource::open(p))
+            .map(|p| FileSource::open(p, config.capture.file_reader))
             .collect::<Result<Vec<_>, _>>()?;
         let mut pacer = Pacer::new(config.send.speed);
         let start = Instant::now();
