@@ -9,6 +9,8 @@
 //! takes its own database from [`unique_database`], so tests never see each
 //! other's rows.
 
+pub mod browser;
+
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -260,40 +260,6 @@ fn lab_capture_end_to_end() {
     }
     assert!(checked >= 6, "only {checked} TCP/UDP conversations checked");
 
-    // The page, rendered by a real browser: the violation is listed.
-    let dom = chromium_dom(&format!("{base}/?range=all"));
-    assert!(dom.contains("payroll-01"), "page lacks payroll-01:\n{dom}");
-    assert!(dom.contains("fin-fe-01"), "page lacks fin-fe-01:\n{dom}");
-    assert!(
-        dom.contains("payroll must never talk to the finance front end"),
-        "page lacks the violated rule:\n{dom}"
-    );
-}
-
-/// The DOM of `url` after its scripts ran, from headless Chromium.
-fn chromium_dom(url: &str) -> String {
-    let profile = std::env::temp_dir().join(format!("eastwest-chromium-{}", std::process::id()));
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=15000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--dump-dom", url])
-        .output()
-        .expect("chromium (scripts/install-deps test installs it)");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    // The page, in a real headless Chromium: every view on the lab data.
+    eastwest_tests::browser::run_page_tests(&base).unwrap();
 }

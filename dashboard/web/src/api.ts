@@ -1,0 +1,294 @@
+// The dashboard's JSON API (dashboard/README.md documents every shape).
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** GET `/api/v1/{path}?{params}` as JSON; a non-2xx answer throws ApiError with the server's message. */
+export async function get<T>(path: string, params?: URLSearchParams, signal?: AbortSignal): Promise<T> {
+  const query = params && [...params.keys()].length > 0 ? `?${params.toString()}` : "";
+  return request<T>(`/api/v1/${path}${query}`, { headers: { Accept: "application/json" }, signal });
+}
+
+/** POST a body (JSON or text) to `/api/v1/{path}`. */
+export async function post<T>(path: string, body: string, contentType: string, signal?: AbortSignal): Promise<T> {
+  return request<T>(`/api/v1/${path}`, {
+    method: "POST",
+    headers: { Accept: "application/json", "Content-Type": contentType },
+    body,
+    signal,
+  });
+}
+
+const TOKEN_KEY = "eastwest.token";
+
+/** The API token the user typed (kept in this browser only), or "". */
+export function token(): string {
+  try {
+    return localStorage.getItem(TOKEN_KEY) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+export function setToken(value: string): void {
+  try {
+    if (value) localStorage.setItem(TOKEN_KEY, value);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage disabled: the token lasts until the page is closed.
+  }
+}
+
+function withAuth(headers: Record<string, string>): Record<string, string> {
+  const t = token();
+  return t ? { ...headers, Authorization: `Bearer ${t}` } : headers;
+}
+
+async function request<T>(url: string, init: RequestInit & { headers: Record<string, string> }): Promise<T> {
+  const response = await send(url, init);
+  const text = await response.text();
+  let body: unknown = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!response.ok) throw new ApiError(response.status, errorMessage(response, body));
+  if (body === null) throw new ApiError(response.status, "the server sent an unreadable answer");
+  return body as T;
+}
+
+async function send(url: string, init: RequestInit & { headers: Record<string, string> }): Promise<Response> {
+  try {
+    return await fetch(url, { credentials: "same-origin", ...init, headers: withAuth(init.headers) });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === "AbortError") throw err;
+    throw new ApiError(0, "the dashboard server cannot be reached");
+  }
+}
+
+function errorMessage(response: Response, body: unknown): string {
+  if (body && typeof body === "object" && "error" in body && typeof body.error === "string") {
+    return body.error;
+  }
+  if (response.status === 404) return "not available on this server";
+  return response.statusText || `HTTP ${response.status}`;
+}
+
+/**
+ * Download an API answer (CSV, JSON, HTML, PDF) as a file. Fetched here
+ * rather than by a plain link so the token goes with it.
+ */
+export async function download(url: string, fallbackName: string): Promise<string> {
+  const response = await send(url, { headers: {} });
+  if (!response.ok) {
+    const text = await response.text();
+    let body: unknown = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null;
+    }
+    throw new ApiError(response.status, errorMessage(response, body));
+  }
+  const blob = await response.blob();
+  const disposition = response.headers.get("Content-Disposition") ?? "";
+  const named = /filename="?([^";]+)"?/.exec(disposition);
+  const name = named ? named[1] : fallbackName;
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  return name;
+}
+
+/** The address of an API list as a file download (CSV or JSON). */
+export function exportUrl(path: string, params: URLSearchParams, format: "csv" | "json"): string {
+  const p = new URLSearchParams(params);
+  p.set("format", format);
+  return `/api/v1/${path}?${p.toString()}`;
+}
+
+// ---- Shapes (dashboard/README.md) ----
+
+export interface Window {
+  from_ms: number | null;
+  to_ms: number | null;
+  resolution?: string;
+}
+
+export interface Totals {
+  conversations: number;
+  violations: number;
+  flows: number;
+  packets: number;
+  bytes: number;
+}
+
+export type Verdict = "allowed" | "violation" | "unknown";
+
+export interface Conversation {
+  client_vm: string;
+  client_addr: string | null;
+  client_zone: string;
+  client_host: string;
+  server_vm: string;
+  server_addr: string | null;
+  server_zone: string;
+  server_host: string;
+  proto: number;
+  server_port: number;
+  verdict: Verdict;
+  rule: string;
+  severity: string;
+  same_host: boolean;
+  observers: string[];
+  flows: number;
+  packets_fwd: number;
+  bytes_fwd: number;
+  packets_rev: number;
+  bytes_rev: number;
+  packets: number;
+  bytes: number;
+  start_ms: number;
+  end_ms: number;
+}
+
+export interface Conversations extends Window {
+  sort: string;
+  limit: number;
+  offset: number;
+  totals: Totals;
+  conversations: Conversation[];
+}
+
+export interface MatrixCell {
+  client_zone: string;
+  server_zone: string;
+  conversations: number;
+  flows: number;
+  packets: number;
+  bytes: number;
+  violations: number;
+  violation_bytes: number;
+}
+
+export interface Matrix extends Window {
+  zones: string[];
+  cells: MatrixCell[];
+}
+
+export interface ObservationPoint {
+  observer: string;
+  encap: string;
+  flows: number;
+  bytes: number;
+}
+
+export interface Violation {
+  client_vm: string;
+  client_addr: string | null;
+  client_zone: string;
+  server_vm: string;
+  server_addr: string | null;
+  server_zone: string;
+  proto: number;
+  server_port: number;
+  rule: string;
+  severity: string;
+  same_host: boolean;
+  policy_revision: string;
+  first_ms: number;
+  last_ms: number;
+  flows: number;
+  packets: number;
+  bytes: number;
+  observation_points: ObservationPoint[];
+  flows_url: string;
+}
+
+export interface Violations extends Window {
+  limit: number;
+  offset: number;
+  total: number;
+  violations: Violation[];
+}
+
+export interface Placement {
+  host: string;
+  first_ms: number;
+  last_ms: number;
+}
+
+export interface VmDetail extends Window {
+  name: string;
+  zones: string[];
+  placements: Placement[];
+  totals: Totals;
+  conversations: Conversation[];
+}
+
+export interface HostSummary {
+  host: string;
+  vms: number;
+  conversations: number;
+  local_conversations: number;
+  local_bytes: number;
+  local_cross_zone: number;
+  violations: number;
+  bytes: number;
+  last_ms: number;
+}
+
+export interface Hosts extends Window {
+  hosts: HostSummary[];
+}
+
+export interface HostDetail extends Window {
+  host: string;
+  vms: string[];
+  totals: Totals;
+  conversations: Conversation[];
+}
+
+export interface Point {
+  t_ms: number;
+  flows: number;
+  packets: number;
+  bytes: number;
+  violations: number;
+  violation_bytes: number;
+}
+
+export interface Timeseries extends Window {
+  step_ms: number;
+  points: Point[];
+}
+
+export interface Exporter {
+  exporter: string;
+  source_id: number;
+  name: string;
+  last_seen_ms: number;
+  packets: number;
+  flows: number;
+  sequence_gaps: number;
+  templates: number;
+  drops: number;
+  stale: boolean;
+}
+
+export interface Exporters {
+  now_ms: number;
+  stale_after_s: number;
+  exporters: Exporter[];
+}

@@ -1,0 +1,182 @@
+// Overview: totals, the traffic over time with violations marked, the
+// newest violations, and the top conversations (sortable, paged, exported).
+import { Conversations, exportUrl, get, Timeseries, Violations } from "../api";
+import { chart, Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
+import { fill, h } from "../dom";
+import { bytes, count, plural, service, when } from "../format";
+import { filterParams, windowParams } from "../state";
+import type { Context, View } from "../view";
+import { cards, conversationTable, emptyRange, endpoint, exports, pager, settle, unavailable } from "../widgets";
+
+const PAGE = 100;
+
+export class OverviewView implements View {
+  readonly filters = ["range", "vm", "zone", "verdict", "sameHost", "dataset"] as const;
+  private totals!: HTMLElement;
+  private series!: HTMLElement;
+  private seriesNote!: HTMLElement;
+  private violations!: HTMLElement;
+  private table!: HTMLElement;
+  private chart: Chart | null = null;
+
+  mount(root: HTMLElement): void {
+    this.totals = h("div", { id: "totals" });
+    this.series = h("div", { class: "chart", id: "timeseries", role: "img", "aria-label": "Traffic and violations over time" });
+    this.seriesNote = h("div");
+    this.violations = h("div", { id: "violations" });
+    this.table = h("div", { id: "conversations" });
+    root.append(
+      this.totals,
+      h("div", { class: "split" },
+        h("section", { class: "panel grow" }, h("h2", null, "Traffic over time"), this.seriesNote, this.series),
+        h("section", { class: "panel side" }, h("h2", null, "Newest violations"), this.violations)),
+      h("section", { class: "panel" }, h("h2", null, "Conversations"), this.table),
+    );
+    this.chart = chart(this.series);
+  }
+
+  unmount(): void {
+    if (this.chart) dispose(this.chart);
+    this.chart = null;
+  }
+
+  async update(ctx: Context): Promise<void> {
+    const s = ctx.state;
+    const params = filterParams(s);
+    params.set("sort", s.sort);
+    params.set("limit", String(PAGE));
+    params.set("offset", String(s.offset));
+    const violationParams = windowParams(s);
+    if (s.vm) violationParams.set("vm", s.vm);
+    if (s.zone) violationParams.set("zone", s.zone);
+    violationParams.set("limit", "8");
+    // The side panels fail on their own: the conversations still show.
+    const [conversations, series, violations] = await Promise.all([
+      get<Conversations>("conversations", params, ctx.signal),
+      settle(get<Timeseries>("timeseries", filterParams(s), ctx.signal)),
+      s.verdict && s.verdict !== "violation"
+        ? Promise.resolve(null)
+        : settle(get<Violations>("violations", violationParams, ctx.signal)),
+    ]);
+    if (ctx.signal.aborted) return;
+    fill(this.totals, cards(conversations.totals));
+    if (series instanceof Error) {
+      this.chart?.clear();
+      this.series.dataset.points = "0";
+      fill(this.seriesNote, unavailable(series));
+    } else {
+      fill(this.seriesNote);
+      this.renderSeries(series);
+    }
+    if (violations instanceof Error) fill(this.violations, unavailable(violations));
+    else this.renderViolations(ctx, violations);
+    const list = conversations.conversations;
+    fill(
+      this.table,
+      h("div", { class: "table-tools" },
+        pager(ctx, list.length, conversations.totals.conversations, PAGE),
+        exports((format) => {
+          const p = filterParams(s);
+          p.set("sort", s.sort);
+          p.set("limit", "10000");
+          return exportUrl("conversations", p, format);
+        }, "conversations")),
+      list.length > 0 ? conversationTable(ctx, list, true) : emptyRange(ctx, "conversations"),
+    );
+  }
+
+  private renderSeries(series: Timeseries): void {
+    if (!this.chart) return;
+    const p = palette();
+    const t = series.points.map((pt) => pt.t_ms);
+    const stepLabel = series.step_ms >= 3_600_000 ? `${series.step_ms / 3_600_000} h` : `${series.step_ms / 60_000} min`;
+    this.series.dataset.points = String(series.points.length);
+    show(this.chart, 
+      {
+        animation: false,
+        grid: { left: 64, right: 56, top: 34, bottom: 28 },
+        legend: { top: 0, textStyle: { color: p.muted }, itemWidth: 14, itemHeight: 8 },
+        tooltip: {
+          ...tooltipBase(p),
+          trigger: "axis",
+          formatter: (items: unknown) => {
+            const list = items as { dataIndex: number }[];
+            const pt = series.points[list[0]?.dataIndex ?? 0];
+            if (!pt) return "";
+            return tip(`${when(pt.t_ms)} (+${stepLabel})`, [
+              ["bytes", bytes(pt.bytes)],
+              ["of which violating", bytes(pt.violation_bytes)],
+              ["flows", count(pt.flows)],
+              ["violating flows", count(pt.violations)],
+            ], pt.violations > 0 ? plural(pt.violations, "violating flow") : undefined);
+          },
+        },
+        xAxis: {
+          type: "time",
+          min: t[0], max: t.length ? t[t.length - 1] + series.step_ms : undefined,
+          axisLabel: { color: p.muted, hideOverlap: true },
+          axisLine: { lineStyle: { color: p.line } },
+        },
+        yAxis: [
+          {
+            type: "value", name: "bytes", nameTextStyle: { color: p.muted },
+            axisLabel: { color: p.muted, formatter: (v: number) => bytes(v) },
+            splitLine: { lineStyle: { color: p.line } },
+          },
+          {
+            type: "value", name: "violating flows", minInterval: 1, nameTextStyle: { color: p.danger },
+            axisLabel: { color: p.danger }, splitLine: { show: false },
+          },
+        ],
+        series: [
+          {
+            name: "bytes", type: "line", step: "start", showSymbol: false,
+            lineStyle: { color: p.accent, width: 1.5 }, itemStyle: { color: p.accent },
+            areaStyle: { color: p.accent, opacity: 0.15 },
+            data: series.points.map((pt) => [pt.t_ms, pt.bytes]),
+          },
+          {
+            name: "violating bytes", type: "line", step: "start", showSymbol: false,
+            lineStyle: { color: p.danger, width: 1.5 }, itemStyle: { color: p.danger },
+            areaStyle: { color: p.danger, opacity: 0.3 },
+            data: series.points.map((pt) => [pt.t_ms, pt.violation_bytes]),
+          },
+          {
+            name: "violating flows", type: "bar", yAxisIndex: 1, barMaxWidth: 10,
+            itemStyle: { color: p.danger, opacity: 0.8 },
+            data: series.points.map((pt) => [pt.t_ms, pt.violations]),
+          },
+        ],
+      },
+    );
+  }
+
+  private renderViolations(ctx: Context, violations: Violations | null): void {
+    if (!violations) {
+      fill(this.violations, h("div", { class: "empty" }, "Filtered to non-violating traffic."));
+      return;
+    }
+    if (violations.violations.length === 0) {
+      fill(this.violations, h("div", { class: "empty ok" }, "No violations in this range."));
+      return;
+    }
+    fill(
+      this.violations,
+      h("ol", { class: "violations" },
+        violations.violations.map((v) =>
+          h("li", { class: `sev-${v.severity || "none"}` },
+            h("div", { class: "pair" },
+              endpoint(ctx, v.client_vm, v.client_addr), h("span", { class: "arrow" }, " → "),
+              endpoint(ctx, v.server_vm, v.server_addr),
+              h("span", { class: "svc" }, service(v.proto, v.server_port))),
+            h("div", { class: "rule" }, v.rule),
+            h("div", { class: "meta" },
+              h("span", { class: `badge violation sev-${v.severity || "none"}` }, v.severity || "violation"),
+              ` ${v.client_zone} → ${v.server_zone} · ${bytes(v.bytes)} · last ${when(v.last_ms)}`,
+              v.same_host ? h("span", { class: "badge samehost" }, "same host") : null)))),
+      violations.total > violations.violations.length
+        ? h("a", { class: "more", href: ctx.href({ verdict: "violation" }), "data-nav": true }, `all ${plural(violations.total, "violation")} →`)
+        : null,
+    );
+  }
+}

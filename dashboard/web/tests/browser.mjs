@@ -1,0 +1,269 @@
+// Browser tests of the dashboard page in a real headless Chromium (Debian's
+// `chromium`, driven by playwright-core), against a running dashboard that
+// serves the lab capture (tests/tests/lab_pipeline.rs starts the pipeline
+// and runs this file).
+//
+//   EASTWEST_URL=http://127.0.0.1:8080 [EASTWEST_SCREENSHOTS=dir] [CHROMIUM=path] \
+//     node --test tests/browser.mjs
+//
+// Truth: lab/expected.json (what the lab generator sent) and the API's own
+// answers; the page must show both. Screenshots of every view (light and
+// dark) go to EASTWEST_SCREENSHOTS (default: target/browser-screenshots).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../../..");
+const base = process.env.EASTWEST_URL;
+if (!base) throw new Error("EASTWEST_URL is not set (the dashboard to test)");
+const shots = resolve(process.env.EASTWEST_SCREENSHOTS ?? join(repo, "target/browser-screenshots"));
+mkdirSync(shots, { recursive: true });
+const expected = JSON.parse(readFileSync(join(repo, "lab/expected.json"), "utf8"));
+const violating = expected.conversations.filter((c) => c.verdict === "violation");
+
+let browser;
+/** Everything the page did wrong, per test: console errors, page errors, foreign requests. */
+let problems = [];
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+async function open(path, { scheme = "light", width = 1440, height = 1000 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, colorScheme: scheme, acceptDownloads: true });
+  const page = await context.newPage();
+  problems = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("request", (r) => {
+    const url = r.url();
+    if (!url.startsWith(base) && !url.startsWith("blob:") && !url.startsWith("data:")) problems.push(`foreign request: ${url}`);
+  });
+  await page.goto(base + path);
+  await settled(page);
+  return page;
+}
+
+/** The view's data arrived: no request in flight, status says updated (or an error shows). */
+async function settled(page) {
+  await page.waitForFunction(
+    () => !document.body.classList.contains("busy") &&
+      (/updated/.test(document.getElementById("status")?.textContent ?? "") || !document.getElementById("error")?.hidden),
+    null,
+    { timeout: 20_000 },
+  );
+}
+
+function clean(page) {
+  assert.deepEqual(problems, [], "the page logged errors or loaded something from elsewhere");
+  return page;
+}
+
+async function noError(page) {
+  const banner = page.locator("#error");
+  assert.equal(await banner.isHidden(), true, `error banner: ${await banner.textContent()}`);
+}
+
+async function api(path) {
+  const r = await fetch(base + "/api/v1/" + path);
+  assert.equal(r.status, 200, `${path}: ${r.status}`);
+  return r.json();
+}
+
+/** Pixels of an ECharts canvas close to the page's --danger colour (the violation red). */
+async function redPixels(page, selector) {
+  await page.waitForSelector(`${selector}[data-rendered="true"] canvas`);
+  return page.evaluate((sel) => {
+    const hex = getComputedStyle(document.documentElement).getPropertyValue("--danger").trim();
+    const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    let n = 0;
+    // ECharts may paint on several layers (canvases); count them all.
+    for (const canvas of document.querySelectorAll(`${sel} canvas`)) {
+      const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 0; i < data.length; i += 4) {
+        if (Math.abs(data[i] - want[0]) < 24 && Math.abs(data[i + 1] - want[1]) < 24 && Math.abs(data[i + 2] - want[2]) < 24 && data[i + 3] > 200) n++;
+      }
+    }
+    return n;
+  }, selector);
+}
+
+test("overview shows the lab: totals as the API counts them, the violations highlighted with their rule", async () => {
+  const page = await open("/?range=all");
+  await noError(page);
+  const answer = await api("conversations?range=all&limit=1");
+  const card = async (label) => (await page.locator(".card", { hasText: label }).locator(".value").textContent()).replace(/,/g, "");
+  assert.equal(await card("Conversations"), String(answer.totals.conversations));
+  assert.equal(await card("Violations"), String(answer.totals.violations));
+  assert.equal(await card("Flows"), String(answer.totals.flows));
+  assert.ok(answer.totals.violations >= violating.length, "the API counts the lab's violations");
+  assert.ok(await page.locator(".card.alarm").isVisible(), "violations card raised");
+  for (const c of violating) {
+    const row = page.locator("table.conversations tbody tr", { hasText: c.client_vm }).filter({ hasText: c.server_vm }).filter({ hasText: c.rule });
+    assert.ok((await row.count()) >= 1, `row ${c.client_vm} → ${c.server_vm} with its rule`);
+    assert.equal(await row.first().getAttribute("data-verdict"), "violation");
+    const bg = await row.first().evaluate((tr) => getComputedStyle(tr).backgroundColor);
+    const danger = await page.evaluate(() => {
+      const probe = document.createElement("div");
+      probe.style.backgroundColor = "var(--danger-bg)";
+      document.body.appendChild(probe);
+      const color = getComputedStyle(probe).backgroundColor;
+      probe.remove();
+      return color;
+    });
+    assert.equal(bg, danger, "violating rows are red");
+  }
+  // Allowed lab conversations are listed too, and not red.
+  const allowed = expected.conversations.find((c) => c.verdict === "allowed");
+  const row = page.locator("table.conversations tbody tr", { hasText: allowed.client_vm }).filter({ hasText: allowed.server_vm });
+  assert.equal(await row.first().getAttribute("data-verdict"), "allowed");
+  // The newest violations panel names each violated rule.
+  const list = await page.locator("ol.violations").textContent();
+  for (const c of violating) assert.ok(list.includes(c.rule), `violations panel lacks "${c.rule}"`);
+  // The time series has points.
+  assert.ok(Number(await page.locator("#timeseries").getAttribute("data-points")) > 0, "time series empty");
+  await page.screenshot({ path: join(shots, "overview-light.png"), fullPage: true });
+  clean(page);
+  await page.context().close();
+});
+
+test("overview in the dark theme, on a narrow screen", async () => {
+  const page = await open("/?range=all", { scheme: "dark", width: 420, height: 900 });
+  await noError(page);
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.notEqual(bg, "rgb(244, 245, 248)", "dark theme applied");
+  await page.screenshot({ path: join(shots, "overview-dark-narrow.png"), fullPage: true });
+  clean(page);
+  await page.context().close();
+});
+
+test("a filter changes the URL and the table; a sort header too", async () => {
+  const page = await open("/?range=all");
+  await page.selectOption("#f-verdict", "violation");
+  await page.waitForURL(/verdict=violation/);
+  await settled(page);
+  await noError(page);
+  const answer = await api("conversations?range=all&verdict=violation&limit=1000");
+  const rows = page.locator("table.conversations tbody tr");
+  assert.equal(await rows.count(), answer.conversations.length);
+  assert.ok(answer.conversations.length >= violating.length);
+  for (const v of await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-verdict")))) {
+    assert.equal(v, "violation");
+  }
+  // The address is shareable: opening it afresh gives the same view.
+  const shared = page.url();
+  assert.match(shared, /range=all/);
+  await page.locator('th[data-sort="bytes_rev"]').click();
+  await page.waitForURL(/sort=-bytes_rev/);
+  await settled(page);
+  const sorted = await rows.evaluateAll((trs) => trs.map((tr) => tr.children[7].getAttribute("title")));
+  const values = sorted.map((t) => Number(t.split(" ")[0].replace(/,/g, "")));
+  assert.deepEqual(values, [...values].sort((a, b) => b - a), "sorted by reverse bytes, descending");
+  // Back restores the previous state.
+  await page.goBack();
+  await settled(page);
+  assert.doesNotMatch(page.url(), /sort=/);
+  const again = await open(new URL(shared).search);
+  assert.equal(await again.locator("#f-verdict").inputValue(), "violation");
+  assert.equal(await again.locator("table.conversations tbody tr").count(), answer.conversations.length);
+  clean(again);
+  await again.context().close();
+  await page.context().close();
+});
+
+test("graph: VMs grouped by zone, violating edges in red", async () => {
+  const page = await open("/?view=graph&range=all");
+  await noError(page);
+  const answer = await api("conversations?range=all&limit=2000");
+  const pairs = new Set(answer.conversations.filter((c) => c.verdict === "violation").map((c) => `${c.client_vm || c.client_addr}→${c.server_vm || c.server_addr}`));
+  const box = page.locator("#graph");
+  assert.equal(Number(await box.getAttribute("data-violating-edges")), pairs.size);
+  for (const c of violating) {
+    assert.equal(await page.locator(`#violating-edges li[data-edge="${c.client_vm}→${c.server_vm}"]`).count(), 1, `edge ${c.client_vm} → ${c.server_vm} listed`);
+  }
+  const red = await redPixels(page, "#graph");
+  assert.ok(red > 200, `violating edges drawn in red (${red} red pixels)`);
+  await page.screenshot({ path: join(shots, "graph-light.png"), fullPage: true });
+  // Without violations in the filter, nothing is red.
+  await page.selectOption("#f-verdict", "allowed");
+  await page.waitForURL(/verdict=allowed/);
+  await settled(page);
+  await page.waitForFunction(() => document.querySelector("#graph")?.dataset.violatingEdges === "0");
+  await page.waitForTimeout(300);
+  assert.ok((await redPixels(page, "#graph")) < 20, "no red when only allowed traffic is shown");
+  clean(page);
+  await page.context().close();
+});
+
+test("zone matrix: violation cells red, as the API counts them", async () => {
+  const page = await open("/?view=matrix&range=all", { scheme: "dark" });
+  await noError(page);
+  const answer = await api("zones/matrix?range=all");
+  const bad = answer.cells.filter((c) => c.violations > 0);
+  assert.ok(bad.length >= 2, "the lab has violations in at least two zone pairs");
+  assert.equal(Number(await page.locator("#matrix").getAttribute("data-violating-cells")), bad.length);
+  for (const c of bad) {
+    const row = page.locator(`table.cells tr[data-cell="${c.client_zone}→${c.server_zone}"]`);
+    assert.equal(await row.getAttribute("class"), "violation");
+  }
+  const red = await redPixels(page, "#matrix");
+  assert.ok(red > 500, `violation cells drawn in red (${red} red pixels)`);
+  await page.screenshot({ path: join(shots, "matrix-dark.png"), fullPage: true });
+  clean(page);
+  await page.context().close();
+});
+
+test("VM, host and coverage views load and link to each other", async () => {
+  const c = violating.find((x) => x.same_host) ?? violating[0];
+  const page = await open(`/?view=vm&vm=${encodeURIComponent(c.server_vm)}&range=all`);
+  await noError(page);
+  assert.match(await page.locator("#vm-head h2").textContent(), new RegExp(c.server_vm));
+  assert.ok((await page.locator("table.conversations tbody tr", { hasText: c.client_vm }).count()) >= 1);
+  await page.screenshot({ path: join(shots, "vm.png"), fullPage: true });
+  // From the VM to its host.
+  await page.locator(".placements a").first().click();
+  await settled(page);
+  await noError(page);
+  assert.match(page.url(), /view=hosts/);
+  assert.ok((await page.locator("table.hosts tbody tr").count()) >= 1);
+  await page.screenshot({ path: join(shots, "hosts.png"), fullPage: true });
+  await page.locator("#nav a", { hasText: "Coverage" }).click();
+  await settled(page);
+  await noError(page);
+  assert.ok((await page.locator("table.exporters tbody tr").count()) >= 1, "exporters listed");
+  await page.screenshot({ path: join(shots, "coverage.png"), fullPage: true });
+  clean(page);
+  await page.context().close();
+});
+
+test("the report downloads as CSV and PDF", async () => {
+  const page = await open("/?view=reports&range=all");
+  await noError(page);
+  assert.ok((await page.locator("#report-statement").textContent()).length > 10, "report summary shown");
+  for (const [format, check] of [
+    ["csv", (b) => assert.match(b.toString("utf8").split("\n")[0], /section/)],
+    ["pdf", (b) => assert.equal(b.subarray(0, 5).toString("latin1"), "%PDF-")],
+  ]) {
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click(`button[data-report="${format}"]`)]);
+    const path = join(shots, `report.${format}`);
+    await download.saveAs(path);
+    check(readFileSync(path));
+  }
+  await page.screenshot({ path: join(shots, "reports.png"), fullPage: true });
+  clean(page);
+  await page.context().close();
+});

@@ -1,0 +1,59 @@
+//! The dashboard page in a real headless Chromium: runs
+//! `dashboard/web/tests/browser.mjs` (node's test runner, playwright-core
+//! driving Debian's `chromium`) against a dashboard that serves the lab.
+//!
+//! playwright-core comes from `dashboard/web/node_modules`, which building
+//! the dashboard installs (`dashboard/build.rs` runs `npm ci`). Screenshots
+//! of every view and the downloaded reports go to
+//! `target/browser-screenshots/` (or `EASTWEST_SCREENSHOTS`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::repo_root;
+
+/// Where the page tests put their screenshots: `EASTWEST_SCREENSHOTS`, else
+/// `browser-screenshots/` in the target directory of the running test.
+pub fn screenshot_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EASTWEST_SCREENSHOTS") {
+        return PathBuf::from(dir);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("browser-screenshots")
+}
+
+/// Run the page tests against the dashboard at `base_url`; their TAP output
+/// is printed (shown by `cargo test` when the calling test fails).
+pub fn run_page_tests(base_url: &str) -> Result<()> {
+    let web = repo_root().join("dashboard/web");
+    if !web.join("node_modules/playwright-core").is_dir() {
+        bail!(
+            "{} has no playwright-core: build the dashboard first (cargo build -p eastwest-dashboard runs npm ci)",
+            web.join("node_modules").display()
+        );
+    }
+    let shots = screenshot_dir();
+    let out = Command::new("node")
+        .current_dir(&web)
+        .args(["--test", "--test-reporter=tap", "tests/browser.mjs"])
+        .env("EASTWEST_URL", base_url)
+        .env("EASTWEST_SCREENSHOTS", &shots)
+        .output()
+        .context("running node (scripts/install-deps installs Node.js)")?;
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!(
+            "page tests failed ({}); screenshots in {}",
+            out.status,
+            shots.display()
+        );
+    }
+    println!("page tests passed; screenshots in {}", shots.display());
+    Ok(())
+}
