@@ -15,6 +15,12 @@ export async function get<T>(path: string, params?: URLSearchParams, signal?: Ab
   return request<T>(`/api/v1/${path}${query}`, { headers: { Accept: "application/json" }, signal });
 }
 
+/** GET an API address the server handed out (e.g. a violation's `flows_url`). */
+export async function getUrl<T>(url: string, signal?: AbortSignal): Promise<T> {
+  if (!url.startsWith("/api/v1/")) throw new ApiError(0, `unexpected address ${url}`);
+  return request<T>(url, { headers: { Accept: "application/json" }, signal });
+}
+
 /** POST a body (JSON or text) to `/api/v1/{path}`. */
 export async function post<T>(path: string, body: string, contentType: string, signal?: AbortSignal): Promise<T> {
   return request<T>(`/api/v1/${path}`, {
@@ -291,4 +297,36 @@ export interface Exporters {
   now_ms: number;
   stale_after_s: number;
   exporters: Exporter[];
+}
+
+export interface FlowRecord {
+  start_ms: number;
+  end_ms: number;
+  observer: string;
+  encap: string;
+  exporter: string;
+  source_id: number;
+  src_vm: string;
+  src_addr: string;
+  src_port: number;
+  dst_vm: string;
+  dst_addr: string;
+  dst_port: number;
+  proto: number;
+  reply: boolean;
+  packets: number;
+  bytes: number;
+  tcp_flags: number;
+  verdict: Verdict;
+  rule: string;
+  severity: string;
+  policy_revision: string;
+  dataset: string;
+}
+
+export interface Flows extends Window {
+  limit: number;
+  offset: number;
+  total: number;
+  flows: FlowRecord[];
 }

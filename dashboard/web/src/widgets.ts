@@ -1,6 +1,6 @@
 // Pieces several views share: totals cards, the conversations table with
 // sorting and paging, export buttons, empty and loading states.
-import { ApiError, Conversation, download, Totals } from "./api";
+import { ApiError, Conversation, download, Flows, getUrl, Totals } from "./api";
 import { h } from "./dom";
 import { ago, bytes, count, plural, service, when } from "./format";
 import type { Context } from "./view";
@@ -177,6 +177,50 @@ export function section(title: string, ...children: (Node | null)[]): HTMLElemen
 
 export function lastSeen(ms: number): HTMLElement {
   return h("span", { title: when(ms) }, ago(ms));
+}
+
+const TCP_FLAGS = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
+
+function tcpFlags(bits: number): string {
+  return TCP_FLAGS.filter((_, i) => bits & (1 << i)).join(" ") || "–";
+}
+
+/**
+ * "Evidence": a button that loads the flow records behind a violation
+ * (`flows_url`) into a table beneath it, and hides them again.
+ */
+export function evidence(url: string): HTMLElement {
+  const box = h("div", { class: "evidence" });
+  const button = h("button", { type: "button", class: "link", "aria-expanded": "false" }, "evidence");
+  let open = false;
+  button.addEventListener("click", async () => {
+    open = !open;
+    button.setAttribute("aria-expanded", String(open));
+    if (!open) {
+      box.replaceChildren();
+      return;
+    }
+    box.replaceChildren(h("span", { class: "muted small" }, "loading flow records…"));
+    try {
+      const data = await getUrl<Flows>(url);
+      box.replaceChildren(
+        h("div", { class: "table-wrap" }, h("table", { class: "flows" },
+          h("thead", null, h("tr", null, ["Start", "End", "Observer", "Encap", "Exporter", "Source", "Destination", "Packets", "Bytes", "TCP flags", "Policy"].map((x) => h("th", null, x)))),
+          h("tbody", null, data.flows.map((f) => h("tr", null,
+            h("td", null, when(f.start_ms)), h("td", null, when(f.end_ms)),
+            h("td", null, f.observer), h("td", null, f.encap), h("td", { class: "addr" }, `${f.exporter}/${f.source_id}`),
+            h("td", { class: "addr" }, `${f.src_vm || f.src_addr}:${f.src_port}`),
+            h("td", { class: "addr" }, `${f.dst_vm || f.dst_addr}:${f.dst_port}${f.reply ? " (reply)" : ""}`),
+            h("td", { class: "num" }, count(f.packets)), h("td", { class: "num" }, count(f.bytes)),
+            h("td", { class: "small" }, f.proto === 6 ? tcpFlags(f.tcp_flags) : "–"),
+            h("td", { class: "addr", title: f.policy_revision }, f.policy_revision.slice(0, 12))))))),
+        h("div", { class: "muted small" }, `${count(data.flows.length)} of ${plural(data.total, "flow record")}`),
+      );
+    } catch (err) {
+      box.replaceChildren(h("span", { class: "muted small" }, `cannot load the flow records: ${err instanceof Error ? err.message : String(err)}`));
+    }
+  });
+  return h("div", null, button, box);
 }
 
 /** The value, or the error it failed with (aborts still throw). */

@@ -6,9 +6,14 @@ import { fill, h } from "../dom";
 import { bytes, count, plural, service, when } from "../format";
 import { filterParams, windowParams } from "../state";
 import type { Context, View } from "../view";
-import { cards, conversationTable, emptyRange, endpoint, exports, pager, settle, unavailable } from "../widgets";
+import { cards, conversationTable, emptyRange, endpoint, exports, evidence, pager, settle, unavailable } from "../widgets";
 
 const PAGE = 100;
+
+/** RFC 3339 without milliseconds, as the API takes it. */
+function instant(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
 
 export class OverviewView implements View {
   readonly filters = ["range", "vm", "zone", "verdict", "sameHost", "dataset"] as const;
@@ -18,8 +23,10 @@ export class OverviewView implements View {
   private violations!: HTMLElement;
   private table!: HTMLElement;
   private chart: Chart | null = null;
+  /** Buckets of the series shown, for click-to-zoom. */
+  private step: { t0: number; ms: number } | null = null;
 
-  mount(root: HTMLElement): void {
+  mount(root: HTMLElement, ctx: Context): void {
     this.totals = h("div", { id: "totals" });
     this.series = h("div", { class: "chart", id: "timeseries", role: "img", "aria-label": "Traffic and violations over time" });
     this.seriesNote = h("div");
@@ -28,11 +35,21 @@ export class OverviewView implements View {
     root.append(
       this.totals,
       h("div", { class: "split" },
-        h("section", { class: "panel grow" }, h("h2", null, "Traffic over time"), this.seriesNote, this.series),
+        h("section", { class: "panel grow" },
+          h("h2", null, "Traffic over time ", h("span", { class: "hint-inline" }, "click to zoom into a step")),
+          this.seriesNote, this.series),
         h("section", { class: "panel side" }, h("h2", null, "Newest violations"), this.violations)),
       h("section", { class: "panel" }, h("h2", null, "Conversations"), this.table),
     );
     this.chart = chart(this.series);
+    // Click the chart: zoom to that step of time (a custom window).
+    this.chart.getZr().on("click", (event: { offsetX: number; offsetY: number }) => {
+      const step = this.step;
+      if (!this.chart || !step || !this.chart.containPixel({ gridIndex: 0 }, [event.offsetX, event.offsetY])) return;
+      const [t] = this.chart.convertFromPixel({ gridIndex: 0 }, [event.offsetX, event.offsetY]) as number[];
+      const from = step.t0 + Math.floor((t - step.t0) / step.ms) * step.ms;
+      ctx.go({ range: "custom", from: instant(from), to: instant(from + step.ms) });
+    });
   }
 
   unmount(): void {
@@ -89,13 +106,14 @@ export class OverviewView implements View {
     if (!this.chart) return;
     const p = palette();
     const t = series.points.map((pt) => pt.t_ms);
+    this.step = t.length ? { t0: t[0], ms: series.step_ms } : null;
     const stepLabel = series.step_ms >= 3_600_000 ? `${series.step_ms / 3_600_000} h` : `${series.step_ms / 60_000} min`;
     this.series.dataset.points = String(series.points.length);
     show(this.chart, 
       {
         animation: false,
-        grid: { left: 64, right: 56, top: 34, bottom: 28 },
-        legend: { top: 0, textStyle: { color: p.muted }, itemWidth: 14, itemHeight: 8 },
+        grid: { left: 64, right: 56, top: 30, bottom: 54 },
+        legend: { bottom: 0, textStyle: { color: p.muted }, itemWidth: 14, itemHeight: 8 },
         tooltip: {
           ...tooltipBase(p),
           trigger: "axis",
@@ -173,7 +191,9 @@ export class OverviewView implements View {
             h("div", { class: "meta" },
               h("span", { class: `badge violation sev-${v.severity || "none"}` }, v.severity || "violation"),
               ` ${v.client_zone} → ${v.server_zone} · ${bytes(v.bytes)} · last ${when(v.last_ms)}`,
-              v.same_host ? h("span", { class: "badge samehost" }, "same host") : null)))),
+              v.same_host ? h("span", { class: "badge samehost" }, "same host") : null),
+            h("div", { class: "meta" }, `seen by ${v.observation_points.map((o) => `${o.observer} (${o.encap})`).join(", ")}`),
+            evidence(v.flows_url)))),
       violations.total > violations.violations.length
         ? h("a", { class: "more", href: ctx.href({ verdict: "violation" }), "data-nav": true }, `all ${plural(violations.total, "violation")} →`)
         : null,
