@@ -1,13 +1,16 @@
-//! The dashboard page in a real headless Chromium: runs
-//! `dashboard/web/tests/browser.mjs` (node's test runner, playwright-core
-//! driving Debian's `chromium`) against a dashboard that serves the lab.
+//! The dashboard page's tests, run with node's test runner:
+//! [`run_page_tests`] runs `dashboard/web/tests/browser.mjs` in a real
+//! headless Chromium (playwright-core driving Debian's `chromium`) against a
+//! dashboard that serves the lab; [`run_unit_tests`] the page's logic
+//! (`dashboard/web/tests/unit/`) without a browser.
 //!
 //! playwright-core comes from `dashboard/web/node_modules`, which building
 //! the dashboard installs (`dashboard/build.rs` runs `npm ci`). Screenshots
 //! of every view and the downloaded reports go to
 //! `target/browser-screenshots/` (or `EASTWEST_SCREENSHOTS`).
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -25,6 +28,48 @@ pub fn screenshot_dir() -> PathBuf {
         .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
         .unwrap_or_else(|| repo_root().join("target"))
         .join("browser-screenshots")
+}
+
+fn web_dir() -> Result<PathBuf> {
+    let web = repo_root().join("dashboard/web");
+    if !web.join("node_modules/playwright-core").is_dir() {
+        bail!(
+            "{} is not installed: build the dashboard first (cargo build -p eastwest-dashboard runs npm ci)",
+            web.join("node_modules").display()
+        );
+    }
+    Ok(web)
+}
+
+/// Run `node` in dashboard/web with `args`; its output is printed (shown by
+/// `cargo test` when the calling test fails).
+fn node(web: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<()> {
+    let mut command = Command::new("node");
+    command.current_dir(web).args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command
+        .output()
+        .context("running node (scripts/install-deps installs Node.js)")?;
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!("`node {}` failed ({})", args.join(" "), out.status);
+    }
+    Ok(())
+}
+
+/// The page's unit tests: bundled by esbuild (`build.mjs --tests`) into a
+/// temporary directory, run by `node --test`.
+pub fn run_unit_tests() -> Result<()> {
+    let web = web_dir()?;
+    let dir = std::env::temp_dir().join(format!("eastwest-web-unit-{}", std::process::id()));
+    let dir_str = dir.to_str().context("temporary directory is not UTF-8")?;
+    let result = node(&web, &["build.mjs", "--tests", dir_str], &[])
+        .and_then(|()| node(&web, &["--test", "--test-reporter=tap", dir_str], &[]));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 /// Run the page tests against the dashboard at `base_url`; their TAP output

@@ -227,7 +227,7 @@ function schedule(): void {
   timer = undefined;
   if (autoRefresh()) {
     timer = window.setInterval(() => {
-      if (!document.hidden && !document.body.classList.contains("busy")) void update();
+      if (!document.hidden && !document.body.classList.contains("busy") && current?.view.live) void update();
     }, REFRESH_MS);
   }
 }

@@ -64,16 +64,16 @@ export function parse(search: string): State {
   };
 }
 
-/** The query string of `s` (defaults left out, so addresses stay short). */
+/** The query string of `s`: the range always, other values when not the default. */
 export function serialize(s: State): string {
   const p = new URLSearchParams();
   for (const key of Object.keys(KEYS) as (keyof State)[]) {
-    if (key === "range" && s.range === "custom") continue;
     const value = String(s[key]);
-    if (value === "" || value === String(DEFAULTS[key])) {
-      if (key !== "range") continue;
+    if (key === "range") {
+      if (value !== "custom") p.set(KEYS.range, value);
+    } else if (value !== "" && value !== String(DEFAULTS[key])) {
+      p.set(KEYS[key], value);
     }
-    p.set(KEYS[key], value);
   }
   return `?${p.toString()}`;
 }

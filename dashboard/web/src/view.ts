@@ -17,6 +17,8 @@ export interface Context {
 export interface View {
   /** Filters of the filter bar that apply to this view. */
   readonly filters: readonly Filter[];
+  /** Whether auto-refresh updates it (not for reports and drafts). */
+  readonly live: boolean;
   mount(root: HTMLElement, ctx: Context): void;
   update(ctx: Context): Promise<void>;
   /** Release charts and timers. */

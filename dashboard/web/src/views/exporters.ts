@@ -8,6 +8,7 @@ import type { Context, View } from "../view";
 import { empty, exports, lastSeen } from "../widgets";
 
 export class ExportersView implements View {
+  readonly live = true;
   readonly filters = [] as const;
   private box!: HTMLElement;
 

@@ -78,6 +78,7 @@ export function buildGraph(list: Conversation[]): { nodes: Map<string, NodeInfo>
 }
 
 export class GraphView implements View {
+  readonly live = true;
   readonly filters = ["range", "vm", "zone", "verdict", "sameHost", "dataset"] as const;
   private box!: HTMLElement;
   private summary!: HTMLElement;

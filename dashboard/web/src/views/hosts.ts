@@ -9,6 +9,7 @@ import type { Context, View } from "../view";
 import { cards, conversationTable, emptyRange, exports, lastSeen } from "../widgets";
 
 export class HostsView implements View {
+  readonly live = true;
   readonly filters = ["range", "dataset"] as const;
   private list!: HTMLElement;
   private detail!: HTMLElement;

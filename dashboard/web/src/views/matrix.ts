@@ -10,6 +10,7 @@ import type { Context, View } from "../view";
 import { emptyRange, exports } from "../widgets";
 
 export class MatrixView implements View {
+  readonly live = true;
   readonly filters = ["range", "verdict", "sameHost", "dataset"] as const;
   private box!: HTMLElement;
   private table!: HTMLElement;

@@ -16,6 +16,7 @@ function instant(ms: number): string {
 }
 
 export class OverviewView implements View {
+  readonly live = true;
   readonly filters = ["range", "vm", "zone", "verdict", "sameHost", "dataset"] as const;
   private totals!: HTMLElement;
   private series!: HTMLElement;

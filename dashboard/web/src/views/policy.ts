@@ -10,6 +10,7 @@ interface Policy {
 }
 
 export class PolicyView implements View {
+  readonly live = false;
   readonly filters = ["range", "dataset"] as const;
   private box!: HTMLElement;
 

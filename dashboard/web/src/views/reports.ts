@@ -37,6 +37,7 @@ const FORMATS = [
 ] as const;
 
 export class ReportsView implements View {
+  readonly live = false;
   readonly filters = ["range", "dataset"] as const;
   private downloads!: HTMLElement;
   private preview!: HTMLElement;

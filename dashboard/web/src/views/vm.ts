@@ -9,6 +9,7 @@ import type { Context, View } from "../view";
 import { cards, conversationTable, empty, exports } from "../widgets";
 
 export class VmView implements View {
+  readonly live = true;
   readonly filters = ["range", "dataset"] as const;
   private head!: HTMLElement;
   private body!: HTMLElement;
