@@ -154,10 +154,11 @@ export class GraphView implements View {
       fill(this.list, h("div", { class: "empty ok" }, "No violating conversations in this range."));
       return;
     }
+    const SHOWN = 50;
     fill(
       this.list,
       h("ul", { class: "edges" },
-        violating.map((e) =>
+        violating.slice(0, SHOWN).map((e) =>
           h("li", { class: "violation", "data-edge": `${label(e.clientLabel.vm, e.clientLabel.addr)}→${label(e.serverLabel.vm, e.serverLabel.addr)}` },
             endpoint(ctx, e.clientLabel.vm, e.clientLabel.addr), h("span", { class: "arrow" }, " → "),
             endpoint(ctx, e.serverLabel.vm, e.serverLabel.addr),
@@ -166,6 +167,10 @@ export class GraphView implements View {
             e.sameHost ? h("span", { class: "badge samehost" }, "same host") : null,
             h("span", { class: "muted" }, ` ${bytes(e.bytes)}`),
             h("div", { class: "rule" }, [...e.rules].join(" · "))))),
+      violating.length > SHOWN
+        ? h("a", { class: "more", href: ctx.href({ view: "overview", verdict: "violation" }), "data-nav": true },
+          `${count(violating.length - SHOWN)} more violating edges: all violations →`)
+        : null,
     );
   }
 
@@ -174,50 +179,68 @@ export class GraphView implements View {
     const p = palette();
     const zones = [...new Set([...nodes.values()].map((n) => n.zone))].sort();
     const zoneColor = (z: string) => p.series[zones.indexOf(z) % p.series.length];
-    // Zones on a large circle, each zone's endpoints on a ring inside a
+    // Zones on a large ellipse, each zone's endpoints on a ring inside a
     // tinted disc: the grouping is the layout, stable across refreshes.
-    // Coordinates are pixels of the chart: two invisible corner anchors
-    // make ECharts' fit-to-box a 1:1 mapping, so discs match their rings.
+    // Laid out in units, then scaled uniformly to the chart's pixels; two
+    // invisible corner anchors make ECharts' fit-to-box a 1:1 mapping, so
+    // the discs (sized in pixels) match their rings.
     const W = this.chart.getWidth();
     const H = this.chart.getHeight();
     const byZone = new Map<string, NodeInfo[]>();
     for (const n of nodes.values()) byZone.set(n.zone, [...(byZone.get(n.zone) ?? []), n]);
-    const ring = (k: number) => (k > 1 ? Math.max(34, (k * 46) / (2 * Math.PI)) : 0);
+    const SPACING = 46; // units between neighbours on a ring
+    const ring = (k: number) => (k > 1 ? Math.max(40, (k * (k <= 12 ? 1.5 * SPACING : SPACING)) / (2 * Math.PI)) : 0);
     const disc = (k: number) => ring(k) + 44;
-    const biggest = Math.max(...zones.map((z) => disc((byZone.get(z) ?? []).length)));
-    const rx = zones.length > 1 ? Math.max(biggest + 10, W / 2 - biggest - 16) : 0;
-    const ry = zones.length > 1 ? Math.max(biggest + 10, H / 2 - biggest - 16) : 0;
+    const discs = zones.map((z) => disc((byZone.get(z) ?? []).length));
+    // Big enough that neighbouring discs (equal angles apart) do not overlap.
+    const R = zones.length > 1 ? (2 * Math.max(...discs) + 16) / (2 * Math.sin(Math.PI / zones.length)) : 0;
+    const aspect = Math.min(2.4, Math.max(1, W / Math.max(1, H)));
+    const centres = zones.map((_, zi) => {
+      const angle = (2 * Math.PI * zi) / zones.length - Math.PI / 2;
+      return [R * aspect * Math.cos(angle), R * Math.sin(angle)];
+    });
+    const minX = Math.min(...centres.map(([x], i) => x - discs[i]));
+    const maxX = Math.max(...centres.map(([x], i) => x + discs[i]));
+    const minY = Math.min(...centres.map(([, y], i) => y - discs[i]));
+    const maxY = Math.max(...centres.map(([, y], i) => y + discs[i]));
+    const pad = 12;
+    const scale = Math.min(1.6, (W - 2 * pad) / Math.max(1, maxX - minX), (H - 2 * pad) / Math.max(1, maxY - minY));
+    const px = (x: number) => W / 2 + (x - (minX + maxX) / 2) * scale;
+    const py = (y: number) => H / 2 + (y - (minY + maxY) / 2) * scale;
+    const nodeSize = (b: number) => Math.max(6, Math.min(1, scale * 1.4) * (12 + 3 * Math.log10(1 + b)));
     const maxBytes = Math.max(1, ...edges.map((e) => e.bytes));
     const data: Record<string, unknown>[] = [
       { id: "anchor:0", x: 0, y: 0, symbolSize: 0, silent: true, label: { show: false }, tooltip: { show: false } },
       { id: "anchor:1", x: W, y: H, symbolSize: 0, silent: true, label: { show: false }, tooltip: { show: false } },
     ];
     zones.forEach((zone, zi) => {
-      const angle = (2 * Math.PI * zi) / zones.length - Math.PI / 2;
-      const cx = W / 2 + rx * Math.cos(angle);
-      const cy = H / 2 + ry * Math.sin(angle);
+      const [cx, cy] = centres[zi];
       const members = (byZone.get(zone) ?? []).sort((a, b) => a.id.localeCompare(b.id));
       const r = ring(members.length);
-      const d = disc(members.length);
       data.push({
-        id: `zone:${zone}`, name: zone, x: cx, y: cy, symbolSize: 2 * d, z: 0,
+        id: `zone:${zone}`, name: zone, x: px(cx), y: py(cy), symbolSize: 2 * discs[zi] * scale, z: 0,
         itemStyle: { color: alpha(zoneColor(zone), 0.1), borderColor: alpha(zoneColor(zone), 0.6), borderWidth: 1, borderType: "dashed" },
         label: { show: true, position: "insideTop", distance: 2, color: zoneColor(zone), fontWeight: "bold", fontSize: 13, formatter: zone },
         tooltip: { show: false }, silent: true,
       });
       members.forEach((n, i) => {
-        const a = (2 * Math.PI * i) / Math.max(1, members.length) + Math.PI / 2;
+        const a = (2 * Math.PI * i) / Math.max(1, members.length);
         data.push({
           id: n.id, name: n.vm || n.id.replace(/^addr:/, ""), vm: n.vm, zone,
-          x: cx + r * Math.cos(a), y: cy + 8 + r * Math.sin(a),
+          x: px(cx + r * Math.cos(a)), y: py(cy + 8 + r * Math.sin(a)),
           symbol: n.vm ? "circle" : "diamond",
-          symbolSize: 12 + 3 * Math.log10(1 + n.bytes),
+          symbolSize: nodeSize(n.bytes),
           itemStyle: {
             color: zoneColor(zone),
             borderColor: n.violations > 0 ? p.danger : p.panel,
             borderWidth: n.violations > 0 ? 3 : 1.5,
           },
-          label: { show: true, position: "bottom", color: p.text, fontSize: 11, textBorderColor: p.panel, textBorderWidth: 2 },
+          label: {
+            // Crowded zones name only their violators; hover names the rest.
+            show: members.length <= 12 || n.violations > 0, color: p.text, fontSize: 11,
+            position: members.length < 2 ? "bottom" : Math.cos(a) > 0.35 ? "right" : Math.cos(a) < -0.35 ? "left" : Math.sin(a) < 0 ? "top" : "bottom",
+            textBorderColor: p.panel, textBorderWidth: 2,
+          },
           bytes: n.bytes, violations: n.violations,
         });
       });
@@ -231,7 +254,7 @@ export class GraphView implements View {
           color: v === "violation" ? p.danger : v === "unknown" ? p.warn : p.muted,
           width: v === "violation" ? Math.max(3, width + 1.5) : width,
           type: v === "unknown" ? "dashed" : "solid",
-          opacity: v === "violation" ? 0.95 : 0.55,
+          opacity: v === "violation" ? 0.95 : edges.length > 150 ? 0.2 : 0.55,
           curveness: 0.12,
         },
         z: v === "violation" ? 10 : 1,
@@ -262,7 +285,7 @@ export class GraphView implements View {
           type: "graph", layout: "none", roam: true, draggable: false,
           left: 0, top: 0, right: 0, bottom: 0,
           edgeSymbol: ["none", "arrow"], edgeSymbolSize: [0, 7],
-          emphasis: { focus: "adjacency", lineStyle: { width: 5 } },
+          emphasis: { focus: "adjacency", lineStyle: { width: 5, opacity: 1 }, label: { show: true } },
           labelLayout: { hideOverlap: true },
           data, links,
         }],

@@ -57,7 +57,7 @@ export class HostsView implements View {
     fill(
       this.detail,
       h("section", { class: "panel" },
-        h("h2", null, `Inside ${detail.host}`),
+        h("h2", { class: "entity" }, `Inside ${detail.host}`),
         h("p", { class: "muted" }, `${plural(detail.vms.length, "VM")}: ${detail.vms.join(", ") || "none"}`),
         cards(detail.totals),
         h("div", { class: "table-tools" }, h("span"),

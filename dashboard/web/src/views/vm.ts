@@ -47,7 +47,7 @@ export class VmView implements View {
     fill(
       this.head,
       h("section", { class: "panel vm-head" },
-        h("h2", null, vm.name),
+        h("h2", { class: "entity" }, vm.name),
         h("div", { class: "facts" },
           h("div", null, h("span", { class: "muted" }, "Zones "), vm.zones.map((z) => h("span", { class: "badge zone" }, z))),
           h("div", null, h("span", { class: "muted" }, "Placements "),
