@@ -2,7 +2,7 @@
 // zone, one edge per client → server pair; violating edges in red and
 // thick, unknown-endpoint edges dashed. Below it, the violating edges as a
 // list (readable without the picture, and by screen readers).
-import { Conversation, Conversations, get } from "../api";
+import { Conversation, conversations } from "../api";
 import { alpha, chart, Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, count, plural, service } from "../format";
@@ -120,7 +120,7 @@ export class GraphView implements View {
     const params = filterParams(ctx.state);
     params.set("limit", String(LIMIT));
     params.set("sort", "-bytes");
-    const data = await get<Conversations>("conversations", params, ctx.signal);
+    const data = await conversations(params, ctx.signal);
     if (ctx.signal.aborted) return;
     const { nodes, edges } = buildGraph(data.conversations);
     const violating = edges.filter((e) => e.verdict === "violation").sort((a, b) => b.bytes - a.bytes);

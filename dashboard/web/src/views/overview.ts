@@ -1,6 +1,6 @@
 // Overview: totals, the traffic over time with violations marked, the
 // newest violations, and the top conversations (sortable, paged, exported).
-import { Conversations, exportUrl, get, Timeseries, Violations } from "../api";
+import { conversations as fetchConversations, exportUrl, get, Timeseries, Violations } from "../api";
 import { chart, Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, count, plural, service, when } from "../format";
@@ -70,7 +70,7 @@ export class OverviewView implements View {
     violationParams.set("limit", "8");
     // The side panels fail on their own: the conversations still show.
     const [conversations, series, violations] = await Promise.all([
-      get<Conversations>("conversations", params, ctx.signal),
+      fetchConversations(params, ctx.signal),
       settle(get<Timeseries>("timeseries", filterParams(s), ctx.signal)),
       s.verdict && s.verdict !== "violation"
         ? Promise.resolve(null)
