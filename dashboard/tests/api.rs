@@ -293,7 +293,7 @@ async fn health_and_page() {
     let (status, content_type, body) = get(&app, "/assets/app.js").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "text/javascript; charset=utf-8");
-    assert!(body.contains("/api/v1/conversations"));
+    assert!(body.contains("/api/v1/"));
     let (status, content_type, _) = get(&app, "/assets/style.css").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "text/css; charset=utf-8");
