@@ -24,6 +24,17 @@ export function cards(totals: Totals): HTMLElement {
   );
 }
 
+const RESOLUTION: Record<string, string> = {
+  raw: "every flow record", "1m": "1-minute rollups", "1h": "1-hour rollups",
+};
+
+/** "2026-11-02 09:00:00 UTC – 10:00:00 UTC · from 1-minute rollups": what the numbers cover. */
+export function windowLine(w: { from_ms: number | null; to_ms: number | null; resolution?: string }): HTMLElement {
+  const span = w.from_ms === null && w.to_ms === null ? "all time" : `${when(w.from_ms)} – ${when(w.to_ms)}`;
+  const res = w.resolution ? ` · from ${RESOLUTION[w.resolution] ?? w.resolution}` : "";
+  return h("p", { class: "window muted small", id: "window" }, `Window: ${span}${res}`);
+}
+
 /** A VM (link to its detail) or an address outside the inventory. */
 export function endpoint(ctx: Context, vm: string, addr: string | null): HTMLElement {
   if (vm) return h("a", { class: "vm", href: ctx.href({ view: "vm", vm }), "data-nav": true }, vm);

@@ -6,7 +6,7 @@ import { fill, h } from "../dom";
 import { bytes, count, plural, service, when } from "../format";
 import { filterParams, windowParams } from "../state";
 import type { Context, View } from "../view";
-import { cards, conversationTable, emptyRange, endpoint, exports, evidence, pager, settle, unavailable } from "../widgets";
+import { cards, conversationTable, emptyRange, endpoint, exports, evidence, pager, settle, unavailable, windowLine } from "../widgets";
 
 const PAGE = 100;
 
@@ -77,7 +77,7 @@ export class OverviewView implements View {
         : settle(get<Violations>("violations", violationParams, ctx.signal)),
     ]);
     if (ctx.signal.aborted) return;
-    fill(this.totals, cards(conversations.totals));
+    fill(this.totals, cards(conversations.totals), windowLine(conversations));
     if (series instanceof Error) {
       this.chart?.clear();
       this.series.dataset.points = "0";
