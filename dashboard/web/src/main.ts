@@ -178,12 +178,13 @@ function renderFilters(s: State, filters: readonly Filter[]): void {
     });
     parts.push(custom);
   }
-  const text = (key: "vm" | "zone" | "dataset", label: string, placeholder: string) => {
+  const text = (key: "vm" | "host" | "zone" | "dataset", label: string, placeholder: string) => {
     const input = h("input", { type: "search", id: `f-${key}`, value: s[key], placeholder, size: 12 });
     input.addEventListener("change", () => go({ [key]: input.value.trim() }));
     return h("label", { class: "field" }, label, input);
   };
   if (filters.includes("vm")) parts.push(text("vm", "VM", "any"));
+  if (filters.includes("host")) parts.push(text("host", "Host", "any"));
   if (filters.includes("zone")) parts.push(text("zone", "Zone", "any"));
   if (filters.includes("verdict")) {
     const select = h("select", { id: "f-verdict" },

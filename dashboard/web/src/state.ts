@@ -94,10 +94,11 @@ export function windowParams(s: State): URLSearchParams {
   return p;
 }
 
-/** Window plus the conversation filters (vm, zone, verdict, same_host). */
+/** Window plus the conversation filters (vm, host, zone, verdict, same_host). */
 export function filterParams(s: State): URLSearchParams {
   const p = windowParams(s);
   if (s.vm) p.set("vm", s.vm);
+  if (s.host) p.set("host", s.host);
   if (s.zone) p.set("zone", s.zone);
   if (s.verdict) p.set("verdict", s.verdict);
   if (s.sameHost) p.set("same_host", s.sameHost);

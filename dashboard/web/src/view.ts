@@ -2,7 +2,7 @@
 // change of the URL state and on auto-refresh.
 import type { State } from "./state";
 
-export type Filter = "vm" | "zone" | "verdict" | "sameHost" | "dataset" | "range";
+export type Filter = "vm" | "host" | "zone" | "verdict" | "sameHost" | "dataset" | "range";
 
 export interface Context {
   state: State;

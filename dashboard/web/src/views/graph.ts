@@ -79,7 +79,7 @@ export function buildGraph(list: Conversation[]): { nodes: Map<string, NodeInfo>
 
 export class GraphView implements View {
   readonly live = true;
-  readonly filters = ["range", "vm", "zone", "verdict", "sameHost", "dataset"] as const;
+  readonly filters = ["range", "vm", "host", "zone", "verdict", "sameHost", "dataset"] as const;
   private box!: HTMLElement;
   private summary!: HTMLElement;
   private list!: HTMLElement;

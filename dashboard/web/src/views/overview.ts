@@ -17,7 +17,7 @@ function instant(ms: number): string {
 
 export class OverviewView implements View {
   readonly live = true;
-  readonly filters = ["range", "vm", "zone", "verdict", "sameHost", "dataset"] as const;
+  readonly filters = ["range", "vm", "host", "zone", "verdict", "sameHost", "dataset"] as const;
   private totals!: HTMLElement;
   private series!: HTMLElement;
   private seriesNote!: HTMLElement;
