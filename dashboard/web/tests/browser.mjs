@@ -333,3 +333,33 @@ test("the report downloads as CSV and PDF", async (t) => {
   clean(page);
   await page.context().close();
 });
+
+test("with authentication on, the page asks for a token, then shows the data", async (t) => {
+  const authUrl = process.env.EASTWEST_AUTH_URL;
+  const token = process.env.EASTWEST_TOKEN;
+  if (!authUrl || !token) return t.skip("no dashboard with authentication given (EASTWEST_AUTH_URL, EASTWEST_TOKEN)");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(`${authUrl}/?range=all`);
+  const input = page.locator("#error #token");
+  await input.waitFor();
+  assert.match(await page.locator("#error").textContent(), /needs an API token/);
+  await input.fill("not-the-token");
+  await input.press("Enter");
+  await page.waitForFunction(() => /was refused/.test(document.getElementById("error")?.textContent ?? ""));
+  await page.locator("#error #token").fill(token);
+  await page.locator("#error #token").press("Enter");
+  await page.waitForFunction(() => /updated/.test(document.getElementById("status")?.textContent ?? ""));
+  assert.equal(await page.locator("#error").isHidden(), true);
+  assert.ok((await page.locator("table.conversations tbody tr").count()) >= 1, "data after the token");
+  // Kept in this browser: a reload needs no prompt.
+  await page.reload();
+  await page.waitForFunction(() => /updated/.test(document.getElementById("status")?.textContent ?? ""));
+  assert.equal(await page.locator("#error").isHidden(), true);
+  // Downloads carry the token too.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click('button[data-export="csv"]')]);
+  const path = join(shots, "conversations-auth.csv");
+  await download.saveAs(path);
+  assert.match(readFileSync(path, "utf8").split("\n")[0], /vm/);
+  await context.close();
+});
