@@ -25,6 +25,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use eastwest_core::netflow::{field, split_observation_point};
 use eastwest_core::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, FlowRow};
@@ -129,6 +130,8 @@ struct Domain {
     /// systemInitTimeMilliseconds (IPFIX) from an options record.
     sys_init_ms: Option<u64>,
     sequence: Sequence,
+    /// Record layouts of this scope's v9 data templates, for the fast path.
+    plans: HashMap<u16, Arc<Plan>>,
     version: u16,
     first_seen_ms: u64,
     last_seen_ms: u64,
@@ -137,6 +140,39 @@ struct Domain {
     sequence_gaps: u64,
     late: u64,
     errors: u64,
+}
+
+/// Where the mapped fields sit in a data record of one v9 template: what
+/// the fast path needs to read a record without `netflow_parser`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    record_len: usize,
+    /// (field number, offset, length) of the fields [`Fields::set`] maps.
+    fields: Vec<(u16, usize, usize)>,
+}
+
+impl Plan {
+    /// The plan of a template as `netflow_parser` parsed it; `None` for
+    /// layouts the fast path leaves to the parser (variable-length or
+    /// zero-length fields, no fields).
+    fn of(template: &v9::Template) -> Option<Plan> {
+        let mut fields = Vec::new();
+        let mut at = 0usize;
+        for field in &template.fields {
+            let len = usize::from(field.field_length);
+            if len == 0 || field.field_length == u16::MAX {
+                return None;
+            }
+            if MAPPED.contains(&field.field_type_number) {
+                fields.push((field.field_type_number, at, len));
+            }
+            at += len;
+        }
+        (at > 0).then_some(Plan {
+            record_len: at,
+            fields,
+        })
+    }
 }
 
 /// Where an export packet's sequence number falls.
@@ -503,10 +539,14 @@ impl Decoder {
             report.errors.push(ErrorReason::Truncated);
             return report;
         }
+        let before = out.len();
+        if self.v9_fast(datagram, dataset_default, out, &mut report) {
+            report.flows = out.len() - before;
+            return report;
+        }
         let result = self
             .parser
             .parse_from_source(datagram.exporter, &datagram.payload);
-        let before = out.len();
         for packet in &result.packets {
             match packet {
                 NetflowPacket::V9(p) => self.v9(p, datagram, dataset_default, out, &mut report),
@@ -585,6 +625,84 @@ impl Decoder {
         domain
     }
 
+    /// The fast path: a v9 export packet made only of data flowsets whose
+    /// templates this scope defined earlier (the steady state of every
+    /// exporter between template refreshes) is read straight from the
+    /// bytes with the templates' [`Plan`]s and the same field mapping
+    /// ([`Fields::set`]). Anything else (templates, options, unknown
+    /// templates, odd lengths, other versions) returns `false` and goes to
+    /// `netflow_parser`, which stays the authority on templates: plans are
+    /// learnt from the templates it parsed.
+    fn v9_fast(
+        &mut self,
+        dg: &Datagram,
+        dataset_default: &str,
+        out: &mut Vec<FlowRow>,
+        report: &mut Report,
+    ) -> bool {
+        let payload = dg.payload.as_slice();
+        let Some(header) = payload.get(..V9_HEADER_LEN) else {
+            return false;
+        };
+        let word = |at: usize| {
+            u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        };
+        if header[..2] != [0, 9] || payload.len() == V9_HEADER_LEN {
+            return false;
+        }
+        let (uptime, unix_secs, seq, source_id) = (word(4), word(8), word(12), word(16));
+        let Some(domain) = self.domains.get(&(dg.exporter, source_id)) else {
+            return false;
+        };
+        // Every flowset a data flowset of a planned template, lengths exact.
+        let mut at = V9_HEADER_LEN;
+        while at < payload.len() {
+            let Some(head) = payload.get(at..at + 4) else {
+                return false;
+            };
+            let id = u16::from_be_bytes([head[0], head[1]]);
+            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+            if id < 256 || len < 4 || at + len > payload.len() || !domain.plans.contains_key(&id) {
+                return false;
+            }
+            at += len;
+        }
+        let Some(gap) = self.sequence(dg, source_id, 9, seq, 1, report) else {
+            return true;
+        };
+        let before = (out.len(), report.errors.len());
+        let clock = Clock {
+            export_ms: u64::from(unix_secs) * 1000,
+            uptime_ms: Some(uptime),
+            sys_init_ms: None,
+        };
+        let scope = self.scope(dg, source_id, dataset_default);
+        let mut at = V9_HEADER_LEN;
+        while let Some(head) = payload.get(at..at + 4) {
+            let id = u16::from_be_bytes([head[0], head[1]]);
+            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+            let body = &payload[at + 4..at + len];
+            at += len;
+            let Some(plan) = self
+                .domains
+                .get(&(dg.exporter, source_id))
+                .and_then(|d| d.plans.get(&id).cloned())
+            else {
+                continue;
+            };
+            // Trailing bytes shorter than a record are padding (RFC 3954 §5.3).
+            for record in body.chunks_exact(plan.record_len) {
+                let mut fields = Fields::default();
+                for &(number, offset, width) in &plan.fields {
+                    fields.set(number, &record[offset..offset + width]);
+                }
+                emit(fields, &clock, &scope, out, report);
+            }
+        }
+        self.tally(dg.exporter, source_id, gap, before, out, report);
+        true
+    }
+
     fn v9(
         &mut self,
         p: &V9,
@@ -633,7 +751,17 @@ impl Decoder {
                     report,
                 ),
                 v9::FlowSetBody::Template(t) => {
-                    learned.extend(t.templates.iter().map(|t| t.template_id))
+                    learned.extend(t.templates.iter().map(|t| t.template_id));
+                    if let Some(domain) = self.domains.get_mut(&(dg.exporter, source_id)) {
+                        for template in &t.templates {
+                            match Plan::of(template) {
+                                Some(plan) => {
+                                    domain.plans.insert(template.template_id, Arc::new(plan))
+                                }
+                                None => domain.plans.remove(&template.template_id),
+                            };
+                        }
+                    }
                 }
                 v9::FlowSetBody::OptionsTemplate(t) => {
                     learned.extend(t.templates.iter().map(|t| t.template_id))
@@ -856,7 +984,7 @@ impl Decoder {
 
     #[allow(clippy::too_many_arguments)]
     fn emit(
-        &mut self,
+        &self,
         fields: Fields,
         clock: &Clock,
         dg: &Datagram,
@@ -865,27 +993,56 @@ impl Decoder {
         out: &mut Vec<FlowRow>,
         report: &mut Report,
     ) {
+        let scope = self.scope(dg, source_id, dataset_default);
+        emit(fields, clock, &scope, out, report);
+    }
+
+    /// What every row of (exporter, `source_id`) carries, as known now.
+    fn scope(&self, dg: &Datagram, source_id: u32, dataset_default: &str) -> Scope {
         let domain = self.domains.get(&(dg.exporter, source_id));
-        let observer = domain.and_then(|d| d.name.clone()).unwrap_or_default();
-        let dataset = domain
-            .and_then(|d| d.dataset.as_deref())
-            .unwrap_or(dataset_default);
-        let sampling = fields
-            .sampling
-            .filter(|&s| s > 0)
-            .or(domain.and_then(|d| d.sampling))
-            .unwrap_or(1);
-        match fields.into_row(clock, sampling) {
-            Some(mut row) => {
-                row.received = datetime_of_ms(dg.received_ms);
-                row.dataset = dataset.to_string();
-                row.exporter = addr_to_bytes(dg.exporter.ip());
-                row.source_id = source_id;
-                row.observer = observer;
-                out.push(row);
-            }
-            None => report.errors.push(ErrorReason::MissingAddress),
+        Scope {
+            observer: domain.and_then(|d| d.name.clone()).unwrap_or_default(),
+            dataset: domain
+                .and_then(|d| d.dataset.clone())
+                .unwrap_or_else(|| dataset_default.to_string()),
+            sampling: domain.and_then(|d| d.sampling),
+            received: datetime_of_ms(dg.received_ms),
+            exporter: addr_to_bytes(dg.exporter.ip()),
+            source_id,
         }
+    }
+}
+
+/// The per-scope columns of the rows of one export packet.
+#[derive(Debug)]
+struct Scope {
+    observer: String,
+    dataset: String,
+    /// Sampling interval from an options record.
+    sampling: Option<u32>,
+    received: u32,
+    exporter: [u8; 16],
+    source_id: u32,
+}
+
+/// Turn `fields` into a row of `scope` (or count a record without
+/// addresses).
+fn emit(fields: Fields, clock: &Clock, scope: &Scope, out: &mut Vec<FlowRow>, report: &mut Report) {
+    let sampling = fields
+        .sampling
+        .filter(|&s| s > 0)
+        .or(scope.sampling)
+        .unwrap_or(1);
+    match fields.into_row(clock, sampling) {
+        Some(mut row) => {
+            row.received = scope.received;
+            row.dataset.clone_from(&scope.dataset);
+            row.exporter = scope.exporter;
+            row.source_id = scope.source_id;
+            row.observer.clone_from(&scope.observer);
+            out.push(row);
+        }
+        None => report.errors.push(ErrorReason::MissingAddress),
     }
 }
 
@@ -1407,6 +1564,52 @@ mod tests {
         }
         assert_eq!(errors, [ErrorReason::MissingTemplate]);
         assert_eq!(decoder.held(), (2, one * 2));
+    }
+
+    #[test]
+    fn the_fast_path_reads_records_as_netflow_parser_does() {
+        // Two layouts: the exporter's own, and one with uptime times, a
+        // 3-byte counter and padding after the records.
+        let odd: Vec<(u16, u16)> = vec![
+            (8, 4),
+            (12, 4),
+            (7, 2),
+            (11, 2),
+            (4, 1),
+            (1, 3),
+            (2, 4),
+            (22, 4),
+            (21, 4),
+        ];
+        for fields in [FIELDS_V4, odd.as_slice()] {
+            let records: Vec<Vec<u8>> = (0..5)
+                .map(|i| v9::record(&v9::sample_flow(i, BOOT_MS + 5_000), fields, BOOT_MS))
+                .collect();
+            let data = v9::data(300, &records);
+            let template = v9::template(300, fields);
+            // Slow: template and data in one packet, all through netflow_parser.
+            let mut slow = Vec::new();
+            let payload = v9::packet(
+                1,
+                0,
+                UPTIME_MS,
+                EXPORT_SECS,
+                6,
+                &[template.clone(), data.clone()],
+            );
+            Decoder::new(&config(8)).decode(&datagram("192.0.2.1:1", payload), "live", &mut slow);
+            // Fast: template first, then a data-only packet.
+            let mut decoder = Decoder::new(&config(8));
+            let mut fast = Vec::new();
+            let payload = v9::packet(1, 0, UPTIME_MS, EXPORT_SECS, 1, &[template]);
+            decoder.decode(&datagram("192.0.2.1:1", payload), "live", &mut fast);
+            assert!(decoder.domains.values().all(|d| d.plans.contains_key(&300)));
+            let payload = v9::packet(1, 1, UPTIME_MS, EXPORT_SECS, 5, &[data]);
+            let report = decoder.decode(&datagram("192.0.2.1:1", payload), "live", &mut fast);
+            assert_eq!((report.flows, report.errors.len()), (5, 0));
+            assert_eq!(slow.len(), 5);
+            assert_eq!(fast, slow);
+        }
     }
 
     #[test]
