@@ -1,6 +1,6 @@
 // Overview: totals, the traffic over time with violations marked, the
 // newest violations, and the top conversations (sortable, paged, exported).
-import { conversations as fetchConversations, exportUrl, get, Timeseries, Violations } from "../api";
+import { Conversation, conversations as fetchConversations, exportUrl, get, Timeseries, Violations } from "../api";
 import { chart, Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, count, plural, service, when } from "../format";
@@ -24,6 +24,9 @@ export class OverviewView implements View {
   private violations!: HTMLElement;
   private table!: HTMLElement;
   private chart: Chart | null = null;
+  private top!: HTMLElement;
+  private topChart: Chart | null = null;
+  private topRows: Conversation[] = [];
   /** Buckets of the series shown, for click-to-zoom. */
   private step: { t0: number; ms: number } | null = null;
 
@@ -33,16 +36,24 @@ export class OverviewView implements View {
     this.seriesNote = h("div");
     this.violations = h("div", { id: "violations" });
     this.table = h("div", { id: "conversations" });
+    this.top = h("div", { class: "chart", id: "top-conversations", role: "img", "aria-label": "Top conversations by bytes" });
     root.append(
       this.totals,
       h("div", { class: "split" },
-        h("section", { class: "panel grow" },
-          h("h2", null, "Traffic over time ", h("span", { class: "hint-inline" }, "click to zoom into a step")),
-          this.seriesNote, this.series),
+        h("div", { class: "column" },
+          h("section", { class: "panel" },
+            h("h2", null, "Traffic over time ", h("span", { class: "hint-inline" }, "click to zoom into a step")),
+            this.seriesNote, this.series),
+          h("section", { class: "panel" }, h("h2", null, "Top conversations by bytes"), this.top)),
         h("section", { class: "panel side" }, h("h2", null, "Newest violations"), this.violations)),
       h("section", { class: "panel" }, h("h2", null, "Conversations"), this.table),
     );
     this.chart = chart(this.series);
+    this.topChart = chart(this.top);
+    this.topChart.on("click", (params: { dataIndex?: number }) => {
+      const c = this.topRows[params.dataIndex ?? -1];
+      if (c?.client_vm) ctx.go({ view: "vm", vm: c.client_vm });
+    });
     // Click the chart: zoom to that step of time (a custom window).
     this.chart.getZr().on("click", (event: { offsetX: number; offsetY: number }) => {
       const step = this.step;
@@ -55,7 +66,9 @@ export class OverviewView implements View {
 
   unmount(): void {
     if (this.chart) dispose(this.chart);
+    if (this.topChart) dispose(this.topChart);
     this.chart = null;
+    this.topChart = null;
   }
 
   async update(ctx: Context): Promise<void> {
@@ -68,13 +81,19 @@ export class OverviewView implements View {
     if (s.vm) violationParams.set("vm", s.vm);
     if (s.zone) violationParams.set("zone", s.zone);
     violationParams.set("limit", "8");
+    // The top ten by bytes: the table's first page when it is sorted so.
+    const ownTop = s.sort !== "-bytes" || s.offset !== 0;
+    const topParams = filterParams(s);
+    topParams.set("sort", "-bytes");
+    topParams.set("limit", "10");
     // The side panels fail on their own: the conversations still show.
-    const [conversations, series, violations] = await Promise.all([
+    const [conversations, series, violations, top] = await Promise.all([
       fetchConversations(params, ctx.signal),
       settle(get<Timeseries>("timeseries", filterParams(s), ctx.signal)),
       s.verdict && s.verdict !== "violation"
         ? Promise.resolve(null)
         : settle(get<Violations>("violations", violationParams, ctx.signal)),
+      ownTop ? fetchConversations(topParams, ctx.signal) : Promise.resolve(null),
     ]);
     if (ctx.signal.aborted) return;
     fill(this.totals, cards(conversations.totals), windowLine(conversations));
@@ -88,6 +107,7 @@ export class OverviewView implements View {
     }
     if (violations instanceof Error) fill(this.violations, unavailable(violations));
     else this.renderViolations(ctx, violations);
+    this.renderTop((top ?? conversations).conversations.slice(0, 10));
     const list = conversations.conversations;
     fill(
       this.table,
@@ -168,6 +188,52 @@ export class OverviewView implements View {
         ],
       },
     );
+  }
+
+  private renderTop(rows: Conversation[]): void {
+    if (!this.topChart) return;
+    const p = palette();
+    this.topRows = rows;
+    const name = (vm: string, addr: string | null) => vm || addr || "?";
+    const labels = rows.map((c) => `${name(c.client_vm, c.client_addr)} → ${name(c.server_vm, c.server_addr)}  ${service(c.proto, c.server_port)}`);
+    const bar = (c: Conversation, value: number, rev: boolean) => ({
+      value,
+      itemStyle: {
+        color: c.verdict === "violation" ? p.danger : c.verdict === "unknown" ? p.warn : p.accent,
+        opacity: rev ? 0.55 : 1,
+      },
+    });
+    this.top.style.height = `${Math.max(120, 36 + rows.length * 30)}px`;
+    this.topChart.resize();
+    show(this.topChart, {
+      animation: false,
+      grid: { left: 8, right: 72, top: 8, bottom: 24, containLabel: true },
+      tooltip: {
+        ...tooltipBase(p),
+        trigger: "axis",
+        axisPointer: { type: "shadow" },
+        formatter: (items: unknown) => {
+          const c = rows[(items as { dataIndex: number }[])[0]?.dataIndex ?? -1];
+          if (!c) return "";
+          return tip(`${name(c.client_vm, c.client_addr)} → ${name(c.server_vm, c.server_addr)}`, [
+            ["service", service(c.proto, c.server_port)], ["client → server", bytes(c.bytes_fwd)],
+            ["server → client", bytes(c.bytes_rev)], ["flows", count(c.flows)], ["verdict", c.verdict],
+          ], c.verdict === "violation" ? c.rule : undefined);
+        },
+      },
+      xAxis: { type: "value", axisLabel: { color: p.muted, formatter: (v: number) => bytes(v) }, splitLine: { lineStyle: { color: p.line } } },
+      yAxis: {
+        type: "category", inverse: true, data: labels,
+        axisLabel: { color: p.text, fontSize: 12 }, axisLine: { lineStyle: { color: p.line } }, axisTick: { show: false },
+      },
+      series: [
+        { name: "client → server", type: "bar", stack: "bytes", barMaxWidth: 18, data: rows.map((c) => bar(c, c.bytes_fwd, false)) },
+        {
+          name: "server → client", type: "bar", stack: "bytes", barMaxWidth: 18, data: rows.map((c) => bar(c, c.bytes_rev, true)),
+          label: { show: true, position: "right", color: p.muted, fontSize: 11, formatter: (x: { dataIndex: number }) => bytes(rows[x.dataIndex]?.bytes ?? 0) },
+        },
+      ],
+    });
   }
 
   private renderViolations(ctx: Context, violations: Violations | null): void {
