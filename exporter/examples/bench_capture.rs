@@ -66,7 +66,7 @@ fn flow(i: u32, v6_percent: u32) -> Flow {
     let b = i.to_be_bytes();
     Flow {
         v6: i % 100 < v6_percent,
-        tcp: i % 3 != 0,
+        tcp: !i.is_multiple_of(3),
         src: [10, b[1], b[2], b[3]],
         dst: [10, 200, b[3], b[2]],
         sport: 1024 + (i % 60_000) as u16,
