@@ -221,10 +221,14 @@ export class OverviewView implements View {
           ], c.verdict === "violation" ? c.rule : undefined);
         },
       },
-      xAxis: { type: "value", axisLabel: { color: p.muted, formatter: (v: number) => bytes(v) }, splitLine: { lineStyle: { color: p.line } } },
+      xAxis: {
+        type: "value", splitNumber: this.topChart.getWidth() < 600 ? 2 : 5,
+        axisLabel: { color: p.muted, hideOverlap: true, formatter: (v: number) => bytes(v) }, splitLine: { lineStyle: { color: p.line } },
+      },
       yAxis: {
         type: "category", inverse: true, data: labels,
-        axisLabel: { color: p.text, fontSize: 12 }, axisLine: { lineStyle: { color: p.line } }, axisTick: { show: false },
+        axisLabel: { color: p.text, fontSize: 12, width: Math.max(120, this.topChart.getWidth() * 0.4), overflow: "truncate" },
+        axisLine: { lineStyle: { color: p.line } }, axisTick: { show: false },
       },
       series: [
         { name: "client → server", type: "bar", stack: "bytes", barMaxWidth: 18, data: rows.map((c) => bar(c, c.bytes_fwd, false)) },
