@@ -27,6 +27,7 @@ export class OverviewView implements View {
   private top!: HTMLElement;
   private topChart: Chart | null = null;
   private topRows: Conversation[] = [];
+  private violationParams = new URLSearchParams();
   /** Buckets of the series shown, for click-to-zoom. */
   private step: { t0: number; ms: number } | null = null;
 
@@ -80,6 +81,7 @@ export class OverviewView implements View {
     const violationParams = windowParams(s);
     if (s.vm) violationParams.set("vm", s.vm);
     if (s.zone) violationParams.set("zone", s.zone);
+    this.violationParams = new URLSearchParams(violationParams);
     violationParams.set("limit", "8");
     // The top ten by bytes: the table's first page when it is sorted so.
     const ownTop = s.sort !== "-bytes" || s.offset !== 0;
@@ -251,6 +253,11 @@ export class OverviewView implements View {
     }
     fill(
       this.violations,
+      exports((format) => {
+        const p = new URLSearchParams(this.violationParams);
+        p.set("limit", "10000");
+        return exportUrl("violations", p, format);
+      }, "violations"),
       h("ol", { class: "violations" },
         violations.violations.map((v) =>
           h("li", { class: `sev-${v.severity || "none"}` },
