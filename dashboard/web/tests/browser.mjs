@@ -217,6 +217,23 @@ test("a filter changes the URL and the table; a sort header too", async () => {
   await page.context().close();
 });
 
+test("the conversations export as CSV and JSON, with the filters of the view", async () => {
+  const page = await open("/?range=all&verdict=violation");
+  const answer = await api("conversations?range=all&verdict=violation&limit=10000");
+  const [csv] = await Promise.all([page.waitForEvent("download"), page.click('#conversations button[data-export="csv"]')]);
+  await csv.saveAs(join(shots, "conversations.csv"));
+  const lines = readFileSync(join(shots, "conversations.csv"), "utf8").trim().split(/\r?\n/);
+  assert.match(lines[0], /verdict/);
+  assert.equal(lines.length - 1, answer.conversations.length, "one CSV line per conversation");
+  const [json] = await Promise.all([page.waitForEvent("download"), page.click('#conversations button[data-export="json"]')]);
+  await json.saveAs(join(shots, "conversations.json"));
+  const body = JSON.parse(readFileSync(join(shots, "conversations.json"), "utf8"));
+  assert.equal(body.conversations.length, answer.conversations.length);
+  assert.ok(body.conversations.every((c) => c.verdict === "violation"), "the export keeps the verdict filter");
+  clean(page);
+  await page.context().close();
+});
+
 test("graph: VMs grouped by zone, violating edges in red", async () => {
   const page = await open("/?view=graph&range=all");
   await noError(page);
