@@ -1,7 +1,9 @@
 //! Enrich: who the endpoints of a flow are.
 //!
 //! Each endpoint is looked up in the VM inventory, MAC first and then IP
-//! scoped by the flow's VLAN / VNI (`Inventory::lookup`); the VM gives the
+//! scoped by the flow's VLAN / VNI, among the placements that held when the
+//! flow started (`Inventory::lookup`: a replayed capture is named as its VMs
+//! were placed then, not as they are now); the VM gives the
 //! VM and host columns, and `same_host` is set when both VMs are known and
 //! run on one host (the flow was switched locally, never on the wire). The
 //! observer column, when no options record named it, falls back to the
@@ -57,12 +59,14 @@ impl Enricher {
             addr_from_bytes(row.src_addr),
             row.vlan,
             row.vni,
+            row.start_ms,
         );
         let dst = inventory.lookup(
             mac(row.dst_mac),
             addr_from_bytes(row.dst_addr),
             row.vlan,
             row.vni,
+            row.start_ms,
         );
         if let Some(vm) = src {
             row.src_vm.clone_from(&vm.name);

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::config::{self, ConfigError};
-use crate::inventory::{Inventory, Vm};
+use crate::inventory::{Inventory, Vm, CURRENT};
 
 /// Zone of an endpoint that no zone matches.
 pub const UNZONED: &str = "unzoned";
@@ -101,6 +101,16 @@ pub struct CoResidency {
     pub zones: (String, String),
     /// The VMs, in the order of `zones`.
     pub vms: (String, String),
+}
+
+/// A [`CoResidency`] and how long it lasted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoResidencyPeriod {
+    pub pair: CoResidency,
+    /// When the placement that brought them together took effect (epoch ms).
+    pub since_ms: u64,
+    /// When one of them left (exclusive), [`CURRENT`] if they still share it.
+    pub until_ms: u64,
 }
 
 /// An IP prefix such as `10.10.0.0/16` or `fd00::/8`.
@@ -1103,42 +1113,100 @@ impl Policy {
         }
     }
 
-    /// Pairs of VMs in zones that `separate` keeps apart, sharing a host.
-    /// Ordered by host (inventory order), then `separate` pair, then VMs in
-    /// inventory order. A pair naming one zone twice means no two VMs of
-    /// that zone may share a host.
+    /// Pairs of VMs in zones that `separate` keeps apart, sharing a host
+    /// now (current placements). Ordered by host (inventory order), then
+    /// `separate` pair, then VMs in inventory order. A pair naming one zone
+    /// twice means no two VMs of that zone may share a host.
     pub fn separation_violations(&self, inventory: &Inventory) -> Vec<CoResidency> {
-        let zoned: Vec<(&Vm, Option<usize>)> = inventory
-            .vms
+        let current: Vec<&Vm> = inventory.current().collect();
+        inventory
+            .hosts
             .iter()
-            .map(|vm| (vm, self.vm_zone(vm)))
+            .flat_map(|host| self.sharing(&host.name, &current))
+            .collect()
+    }
+
+    /// Every period in the inventory's history during which VMs of zones
+    /// `separate` keeps apart shared a host: from the placement change that
+    /// brought them together to the one that parted them ([`CURRENT`] if
+    /// they still share it). Ordered by host, then start, then as
+    /// [`separation_violations`](Policy::separation_violations).
+    pub fn separation_periods(&self, inventory: &Inventory) -> Vec<CoResidencyPeriod> {
+        let mut periods = Vec::new();
+        for host in &inventory.hosts {
+            let here: Vec<&Vm> = inventory
+                .vms
+                .iter()
+                .filter(|vm| vm.host == host.name)
+                .collect();
+            let mut bounds: Vec<u64> = here
+                .iter()
+                .flat_map(|vm| [vm.since_ms, vm.until_ms])
+                .filter(|&t| t != CURRENT)
+                .collect();
+            bounds.sort_unstable();
+            bounds.dedup();
+            // Periods still open, by the co-residency they are of.
+            let mut open: Vec<CoResidencyPeriod> = Vec::new();
+            for (i, &start) in bounds.iter().enumerate() {
+                let end = bounds.get(i + 1).copied().unwrap_or(CURRENT);
+                let then: Vec<&Vm> = here
+                    .iter()
+                    .copied()
+                    .filter(|vm| vm.holds_at(start))
+                    .collect();
+                let now = self.sharing(&host.name, &then);
+                let (still, ended): (Vec<_>, Vec<_>) =
+                    open.into_iter().partition(|p| now.contains(&p.pair));
+                periods.extend(ended);
+                open = still;
+                for pair in now {
+                    match open.iter_mut().find(|p| p.pair == pair) {
+                        Some(period) => period.until_ms = end,
+                        None => open.push(CoResidencyPeriod {
+                            pair,
+                            since_ms: start,
+                            until_ms: end,
+                        }),
+                    }
+                }
+            }
+            periods.extend(open);
+        }
+        periods.sort_by(|a, b| {
+            let host =
+                |p: &CoResidencyPeriod| inventory.hosts.iter().position(|h| h.name == p.pair.host);
+            (host(a), a.since_ms).cmp(&(host(b), b.since_ms))
+        });
+        periods
+    }
+
+    /// The separated pairs among `vms` (placements on `host` at one time).
+    fn sharing(&self, host: &str, vms: &[&Vm]) -> Vec<CoResidency> {
+        let here: Vec<(&Vm, usize)> = vms
+            .iter()
+            .filter(|vm| vm.host == host)
+            .filter_map(|&vm| self.vm_zone(vm).map(|z| (vm, z)))
             .collect();
         let mut found = Vec::new();
-        for host in &inventory.hosts {
-            let here: Vec<(&Vm, usize)> = zoned
-                .iter()
-                .filter(|(vm, _)| vm.host == host.name)
-                .filter_map(|&(vm, zone)| zone.map(|z| (vm, z)))
-                .collect();
-            for (a, b) in &self.separate {
-                let (Some(&za), Some(&zb)) = (self.zone_by_name.get(a), self.zone_by_name.get(b))
-                else {
+        for (a, b) in &self.separate {
+            let (Some(&za), Some(&zb)) = (self.zone_by_name.get(a), self.zone_by_name.get(b))
+            else {
+                continue;
+            };
+            for (i, &(vm_a, zone_a)) in here.iter().enumerate() {
+                if zone_a != za {
                     continue;
-                };
-                for (i, &(vm_a, zone_a)) in here.iter().enumerate() {
-                    if zone_a != za {
+                }
+                for (j, &(vm_b, zone_b)) in here.iter().enumerate() {
+                    if zone_b != zb || i == j || (za == zb && j < i) {
                         continue;
                     }
-                    for (j, &(vm_b, zone_b)) in here.iter().enumerate() {
-                        if zone_b != zb || i == j || (za == zb && j < i) {
-                            continue;
-                        }
-                        found.push(CoResidency {
-                            host: host.name.clone(),
-                            zones: (a.clone(), b.clone()),
-                            vms: (vm_a.name.clone(), vm_b.name.clone()),
-                        });
-                    }
+                    found.push(CoResidency {
+                        host: host.to_string(),
+                        zones: (a.clone(), b.clone()),
+                        vms: (vm_a.name.clone(), vm_b.name.clone()),
+                    });
                 }
             }
         }
@@ -1202,7 +1270,7 @@ mod tests {
     /// Zone of a lab VM found the way the collector finds it (by address).
     fn zone<'p>(inv: &Inventory, policy: &'p Policy, addr: &str) -> &'p str {
         let addr = ip(addr);
-        policy.zone_of(inv.lookup(None, addr, 0, 0), addr)
+        policy.zone_of(inv.lookup(None, addr, 0, 0, 0), addr)
     }
 
     fn verdict(
@@ -1397,6 +1465,46 @@ mod tests {
     }
 
     #[test]
+    fn separation_periods_follow_placement_history() {
+        // fin-fe-01 leaves esx-03 at 09:01 and comes back at 09:02; at 09:03
+        // payroll-01 itself moves to esx-04, next to nobody it is kept from.
+        let text = std::fs::read_to_string(lab_path("inventory.toml")).expect("lab inventory");
+        let history = format!(
+            "{text}\n[[vm]]\nname = \"fin-fe-01\"\nsince = \"2026-11-02T09:01:00Z\"\nhost = \"esx-01\"\n\
+             \n[[vm]]\nname = \"fin-fe-01\"\nsince = \"2026-11-02T09:02:00Z\"\nhost = \"esx-03\"\n\
+             \n[[vm]]\nname = \"payroll-01\"\nsince = \"2026-11-02T09:03:00Z\"\nhost = \"esx-04\"\n"
+        );
+        let inv = Inventory::parse(&history, "history.toml").expect("valid");
+        let (_, policy) = lab();
+        let ms = |t: &str| crate::inventory::parse_time(t).expect("time");
+        let periods: Vec<(String, String, u64, u64)> = policy
+            .separation_periods(&inv)
+            .into_iter()
+            .map(|p| (p.pair.host, p.pair.vms.1, p.since_ms, p.until_ms))
+            .collect();
+        let fin = |host: &str, since: u64, until: u64| {
+            (host.to_string(), "fin-fe-01".to_string(), since, until)
+        };
+        assert_eq!(
+            periods,
+            vec![
+                fin("esx-03", 0, ms("2026-11-02T09:01:00Z")),
+                fin(
+                    "esx-03",
+                    ms("2026-11-02T09:02:00Z"),
+                    ms("2026-11-02T09:03:00Z")
+                ),
+            ]
+        );
+        assert!(policy.separation_violations(&inv).is_empty(), "apart now");
+        // The lab as it is: one period, still open.
+        let (lab_inv, _) = lab();
+        let open = policy.separation_periods(&lab_inv);
+        assert_eq!(open.len(), 1);
+        assert_eq!((open[0].since_ms, open[0].until_ms), (0, CURRENT));
+    }
+
+    #[test]
     fn precedence_between_and_within_kinds() {
         let text = "\
 [[zone]]
@@ -1438,6 +1546,8 @@ vm_names = [\"vm-*\"]
             vlan: 7,
             vni: 5000,
             tags: vec!["t1".into(), "t2".into()],
+            since_ms: 0,
+            until_ms: CURRENT,
         };
         assert_eq!(policy.zone_of(Some(&vm), addr), "by-name");
         vm.name = "other".into();
