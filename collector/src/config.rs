@@ -84,6 +84,12 @@ pub struct EnrichConfig {
     pub policy: Option<PathBuf>,
     /// Value of the `dataset` column for every row.
     pub dataset_default: String,
+    /// How often the inventory and policy files are checked for changes
+    /// (modification time and size), in milliseconds; 0 = only on SIGHUP.
+    pub reload_interval_ms: u64,
+    /// How often ClickHouse's `inventory_events` table is polled for
+    /// events posted to the dashboard, in milliseconds; 0 = only on SIGHUP.
+    pub events_poll_ms: u64,
 }
 
 impl Default for EnrichConfig {
@@ -92,6 +98,8 @@ impl Default for EnrichConfig {
             inventory: None,
             policy: None,
             dataset_default: "live".to_string(),
+            reload_interval_ms: 2000,
+            events_poll_ms: 5000,
         }
     }
 }

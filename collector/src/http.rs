@@ -15,6 +15,7 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
+        .route("/status", get(status))
         .with_state(metrics)
 }
 
@@ -26,6 +27,12 @@ async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse 
         )],
         metrics.render(),
     )
+}
+
+/// The inventory and policy in use, the last reload errors, refused
+/// inventory events and current co-residency (JSON, see [`crate::reload`]).
+async fn status(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    axum::Json(metrics.reload.status())
 }
 
 /// 200 while the last insert succeeded, 503 while ClickHouse is failing.

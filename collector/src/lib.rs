@@ -16,6 +16,7 @@ pub mod http;
 pub mod loadgen;
 pub mod metrics;
 pub mod receive;
+pub mod reload;
 pub mod sink;
 pub mod verdict;
 
@@ -37,6 +38,7 @@ use crate::decode::{Datagram, Decoder, ExporterStats};
 use crate::enrich::Enricher;
 use crate::metrics::Metrics;
 use crate::receive::{AllowList, BindError, Listener};
+use crate::reload::{EventSource, Reloader, Update, Which};
 use crate::sink::{Sink, SinkError};
 use crate::verdict::Judge;
 
@@ -80,6 +82,8 @@ pub struct Collector {
     sink: Sink,
     enricher: Enricher,
     judge: Judge,
+    reloader: Reloader,
+    updates: std::sync::mpsc::Receiver<Update>,
     metrics: Arc<Metrics>,
 }
 
@@ -88,9 +92,10 @@ impl Collector {
     /// and migrate. Every failure here is a clear start-up error.
     pub async fn new(config: Config) -> Result<Collector, Error> {
         config.validate()?;
-        let enricher =
-            Enricher::load(config.enrich.inventory.as_deref()).map_err(Error::Inventory)?;
-        let judge = Judge::load(config.enrich.policy.as_deref()).map_err(Error::Policy)?;
+        // Check the files before binding anything; loaded again below with
+        // the stored inventory events once ClickHouse is connected.
+        Enricher::load(config.enrich.inventory.as_deref()).map_err(Error::Inventory)?;
+        Judge::load(config.enrich.policy.as_deref()).map_err(Error::Policy)?;
         let allow = AllowList::new(config.receive.allow_networks()?);
         let sockets = config
             .receive
@@ -111,14 +116,26 @@ impl Collector {
             None => None,
         };
         let sink = Sink::connect(&config.clickhouse, metrics.clone()).await?;
+        let events = EventSource {
+            client: sink.client(),
+            database: config.clickhouse.database.clone(),
+        };
+        let loaded = Reloader::load(&config.enrich, Some(events), metrics.clone())
+            .await
+            .map_err(|(which, err)| match which {
+                Which::Inventory => Error::Inventory(err),
+                Which::Policy => Error::Policy(err),
+            })?;
         Ok(Collector {
             config,
             sockets,
             allow,
             http,
             sink,
-            enricher,
-            judge,
+            enricher: Enricher::new(loaded.inventory),
+            judge: Judge::new(loaded.policy),
+            reloader: loaded.reloader,
+            updates: loaded.updates,
             metrics,
         })
     }
@@ -166,10 +183,12 @@ impl Collector {
             decoder: Decoder::new(&self.config.decode),
             enricher: self.enricher,
             judge: self.judge,
+            updates: self.updates,
             dataset: self.config.enrich.dataset_default.clone(),
             metrics: self.metrics.clone(),
             next_snapshot_ms: 0,
         };
+        let reload = tokio::spawn(self.reloader.run(stop_rx.clone()));
         let process = tokio::task::spawn_blocking(move || stages.run(datagram_rx, row_tx));
         let sink = tokio::spawn(self.sink.run(row_rx));
         let http = self.http.map(|listener| {
@@ -196,6 +215,7 @@ impl Collector {
         }
         process.await.map_err(|_| Error::Stage("decode"))?;
         sink.await.map_err(|_| Error::Stage("sink"))?;
+        reload.await.map_err(|_| Error::Stage("reload"))?;
         if let Some(http) = http {
             http.await.map_err(|_| Error::Stage("http"))?;
         }
@@ -213,6 +233,8 @@ struct Stages {
     decoder: Decoder,
     enricher: Enricher,
     judge: Judge,
+    /// New inventories and policies from [`reload`], taken between datagrams.
+    updates: std::sync::mpsc::Receiver<Update>,
     dataset: String,
     metrics: Arc<Metrics>,
     /// When decode next publishes its exporter snapshot (epoch ms).
@@ -222,6 +244,14 @@ struct Stages {
 impl Stages {
     fn run(mut self, mut input: mpsc::Receiver<Datagram>, output: mpsc::Sender<Vec<FlowRow>>) {
         while let Some(datagram) = input.blocking_recv() {
+            while let Ok(update) = self.updates.try_recv() {
+                match update {
+                    Update::Inventory(inventory) => {
+                        self.enricher = Enricher::new(Some(*inventory));
+                    }
+                    Update::Policy(policy) => self.judge = Judge::new(Some(*policy)),
+                }
+            }
             let rows = self.process(&datagram);
             if datagram.received_ms >= self.next_snapshot_ms {
                 self.publish_exporters();

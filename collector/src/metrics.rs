@@ -79,6 +79,8 @@ pub struct Metrics {
     pub verdict_allowed: Counter,
     pub verdict_violation: Counter,
     pub verdict_unknown: Counter,
+    /// Inventory/policy reloads and their status (`GET /status`).
+    pub reload: crate::reload::ReloadMetrics,
     pub sink_rows: Counter,
     pub sink_batches: Counter,
     pub sink_errors: Counter,
@@ -337,6 +339,7 @@ impl Metrics {
             "1 when the last insert succeeded.",
             &[("", self.sink_up.get())],
         );
+        self.reload.render(&mut out);
         out
     }
 }

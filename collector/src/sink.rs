@@ -125,6 +125,12 @@ impl Sink {
         })
     }
 
+    /// A client for other statements on the same server (version-adapted,
+    /// database selected).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// The server version found at start-up.
     pub fn version(&self) -> ServerVersion {
         self.version

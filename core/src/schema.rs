@@ -275,6 +275,69 @@ pub fn migrations(database: &str) -> Vec<String> {
             cols = columns.join(",\n"),
         ),
     ]
+    .into_iter()
+    .chain(inventory_events_migrations(database))
+    .collect()
+}
+
+// ---------------------------------------------------------------------------
+// `inventory_events` (owned by the policy area; see core/src/inventory.rs).
+// ---------------------------------------------------------------------------
+
+/// Changes posted to the dashboard (`POST /api/v1/inventory/events`); the
+/// collector polls the table and applies them over the inventory file.
+pub const INVENTORY_EVENTS_TABLE: &str = "inventory_events";
+
+/// Columns of `inventory_events`, in the order of [`InventoryEventRow`].
+pub const INVENTORY_EVENTS_COLUMNS: &[Column] = &[
+    col(
+        "received",
+        "DateTime",
+        "when the dashboard stored the event",
+    ),
+    col(
+        "received_ms",
+        "UInt64",
+        "the same in epoch milliseconds; with `time_ms` orders the events",
+    ),
+    col(
+        "time_ms",
+        "UInt64",
+        "when the change took effect (the event's `time`), epoch milliseconds",
+    ),
+    col("vm", "String", "the VM the event is about"),
+    col(
+        "event",
+        "String",
+        "the event as posted, JSON of `core::inventory::InventoryEvent`",
+    ),
+];
+
+/// One row of `inventory_events`.
+#[derive(
+    Default, Debug, Clone, PartialEq, Eq, clickhouse::Row, serde::Serialize, serde::Deserialize,
+)]
+pub struct InventoryEventRow {
+    pub received: u32,
+    pub received_ms: u64,
+    pub time_ms: u64,
+    pub vm: String,
+    pub event: String,
+}
+
+/// The idempotent DDL of `inventory_events` (part of [`migrations`]).
+fn inventory_events_migrations(database: &str) -> Vec<String> {
+    let columns: Vec<String> = INVENTORY_EVENTS_COLUMNS
+        .iter()
+        .map(|c| format!("    {} {}", quote_ident(c.name), c.ch_type))
+        .collect();
+    vec![format!(
+        "CREATE TABLE IF NOT EXISTS {db}.{table} (\n{cols}\n) ENGINE = MergeTree() \
+         ORDER BY (time_ms, received_ms)",
+        db = quote_ident(database),
+        table = quote_ident(INVENTORY_EVENTS_TABLE),
+        cols = columns.join(",\n"),
+    )]
 }
 
 #[cfg(test)]
@@ -286,6 +349,12 @@ mod tests {
     fn row_matches_columns() {
         let names: Vec<&str> = FLOWS_COLUMNS.iter().map(|c| c.name).collect();
         assert_eq!(FlowRow::COLUMN_NAMES, names.as_slice());
+    }
+
+    #[test]
+    fn inventory_event_row_matches_columns() {
+        let names: Vec<&str> = INVENTORY_EVENTS_COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(InventoryEventRow::COLUMN_NAMES, names.as_slice());
     }
 
     #[test]
