@@ -75,30 +75,15 @@ pub fn run_unit_tests() -> Result<()> {
 /// Run the page tests against the dashboard at `base_url`; their TAP output
 /// is printed (shown by `cargo test` when the calling test fails).
 pub fn run_page_tests(base_url: &str) -> Result<()> {
-    let web = repo_root().join("dashboard/web");
-    if !web.join("node_modules/playwright-core").is_dir() {
-        bail!(
-            "{} has no playwright-core: build the dashboard first (cargo build -p eastwest-dashboard runs npm ci)",
-            web.join("node_modules").display()
-        );
-    }
+    let web = web_dir()?;
     let shots = screenshot_dir();
-    let out = Command::new("node")
-        .current_dir(&web)
-        .args(["--test", "--test-reporter=tap", "tests/browser.mjs"])
-        .env("EASTWEST_URL", base_url)
-        .env("EASTWEST_SCREENSHOTS", &shots)
-        .output()
-        .context("running node (scripts/install-deps installs Node.js)")?;
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    if !out.status.success() {
-        bail!(
-            "page tests failed ({}); screenshots in {}",
-            out.status,
-            shots.display()
-        );
-    }
-    println!("page tests passed; screenshots in {}", shots.display());
-    Ok(())
+    node(
+        &web,
+        &["--test", "--test-reporter=tap", "tests/browser.mjs"],
+        &[
+            ("EASTWEST_URL", OsStr::new(base_url)),
+            ("EASTWEST_SCREENSHOTS", shots.as_os_str()),
+        ],
+    )
+    .with_context(|| format!("page tests; screenshots in {}", shots.display()))
 }
