@@ -233,7 +233,9 @@ impl<R: Read> Reader<R> {
             }
         };
         let (secs, frac, incl_len, orig_len) = (u32_at(0), u32_at(4), u32_at(8), u32_at(12));
-        let limit = self.header.snaplen.max(MAX_RECORD_LEN);
+        // Whatever the file header's snaplen claims (a damaged one can say
+        // 4 GB; found by fuzzing), as libpcap does.
+        let limit = MAX_RECORD_LEN;
         if incl_len > limit {
             return Err(PcapError::RecordTooLarge {
                 offset,
@@ -454,6 +456,18 @@ mod tests {
         assert!(matches!(
             reader.next(),
             Some(Err(PcapError::RecordTooLarge { offset: 24, .. }))
+        ));
+        // Also when the file header's snaplen claims that much (found by
+        // fuzzing: the reader allocated what the record claimed).
+        huge[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut reader = Reader::new(&huge[..]).expect("header");
+        assert!(matches!(
+            reader.next(),
+            Some(Err(PcapError::RecordTooLarge {
+                offset: 24,
+                limit: MAX_RECORD_LEN,
+                ..
+            }))
         ));
     }
 
