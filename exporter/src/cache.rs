@@ -25,6 +25,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
+use foldhash::fast::RandomState;
+
 use eastwest_core::decap::Metered;
 use eastwest_core::flow::{Encap, FlowKey, FlowRecord};
 use serde::{Deserialize, Serialize};
@@ -108,14 +110,48 @@ struct FragmentPorts {
     seen_ms: u64,
 }
 
-/// The flow cache. Single-threaded: the pipeline owns it.
+/// A flow's counters while it is in the cache (its key is the map's key,
+/// stored once).
+#[derive(Debug, Clone, Copy)]
+struct Counters {
+    packets: u64,
+    bytes: u64,
+    first_ms: u64,
+    last_ms: u64,
+    tcp_flags: u8,
+    tos: u8,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    icmp_type_code: u16,
+}
+
+impl Counters {
+    fn record(&self, key: FlowKey) -> FlowRecord {
+        FlowRecord {
+            key,
+            packets: self.packets,
+            bytes: self.bytes,
+            first_ms: self.first_ms,
+            last_ms: self.last_ms,
+            tcp_flags: self.tcp_flags,
+            tos: self.tos,
+            src_mac: self.src_mac,
+            dst_mac: self.dst_mac,
+            icmp_type_code: self.icmp_type_code,
+        }
+    }
+}
+
+/// The flow cache. Single-threaded: the pipeline owns it. The map is sized
+/// for `max_flows` up front (no rehash pause, no doubling peak) and hashed
+/// with foldhash, seeded per process (flow keys come off the wire).
 #[derive(Debug)]
 pub struct FlowCache {
     inactive_ms: u64,
     active_ms: u64,
     max_flows: usize,
     max_fragments: usize,
-    flows: HashMap<FlowKey, FlowRecord>,
+    flows: HashMap<FlowKey, Counters, RandomState>,
     fragments: HashMap<FragmentKey, FragmentPorts>,
     fragment_order: VecDeque<FragmentKey>,
     next_scan_ms: Option<u64>,
@@ -130,7 +166,10 @@ impl FlowCache {
             active_ms: config.active_timeout_secs.saturating_mul(1_000),
             max_flows: config.max_flows.max(1),
             max_fragments: config.max_fragments,
-            flows: HashMap::new(),
+            flows: HashMap::with_capacity_and_hasher(
+                config.max_flows.max(1),
+                RandomState::default(),
+            ),
             fragments: HashMap::new(),
             fragment_order: VecDeque::new(),
             next_scan_ms: None,
@@ -201,46 +240,54 @@ impl FlowCache {
             encap: obs.encap,
             session: obs.session,
         };
-        // A flow past its active timeout is exported before this packet
-        // opens the next slice.
-        if let Some(rec) = self.flows.get(&key) {
-            if now_ms.saturating_sub(rec.first_ms) >= self.active_ms {
-                if let Some(rec) = self.flows.remove(&key) {
-                    self.expired.active += 1;
-                    out.push(rec);
-                }
+        // One lookup on the common path: a packet of an open flow.
+        if let Some(c) = self.flows.get_mut(&key) {
+            if now_ms.saturating_sub(c.first_ms) < self.active_ms {
+                c.packets += 1;
+                c.bytes += u64::from(m.ip_len);
+                c.last_ms = c.last_ms.max(now_ms);
+                c.first_ms = c.first_ms.min(now_ms);
+                c.tcp_flags |= m.tcp_flags;
+                self.end_on_fin_rst(&key, m, out);
+                return Ingested::Counted;
+            }
+            // Past its active timeout: exported before this packet opens
+            // the next slice.
+            if let Some(c) = self.flows.remove(&key) {
+                self.expired.active += 1;
+                out.push(c.record(key));
             }
         }
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.max_flows {
+        if self.flows.len() >= self.max_flows {
             self.emergency_expire(out);
         }
-        let rec = self.flows.entry(key).or_insert_with(|| {
-            self.flows_created += 1;
-            FlowRecord {
-                key,
-                packets: 0,
-                bytes: 0,
+        self.flows_created += 1;
+        self.flows.insert(
+            key,
+            Counters {
+                packets: 1,
+                bytes: u64::from(m.ip_len),
                 first_ms: now_ms,
                 last_ms: now_ms,
-                tcp_flags: 0,
+                tcp_flags: m.tcp_flags,
                 tos: m.tos,
                 src_mac: m.src_mac,
                 dst_mac: m.dst_mac,
                 icmp_type_code: m.icmp_type_code,
-            }
-        });
-        rec.packets += 1;
-        rec.bytes += u64::from(m.ip_len);
-        rec.last_ms = rec.last_ms.max(now_ms);
-        rec.first_ms = rec.first_ms.min(now_ms);
-        rec.tcp_flags |= m.tcp_flags;
+            },
+        );
+        self.end_on_fin_rst(&key, m, out);
+        Ingested::Counted
+    }
+
+    /// A TCP FIN or RST (the packet already counted) ends the flow.
+    fn end_on_fin_rst(&mut self, key: &FlowKey, m: &Metered, out: &mut Vec<FlowRecord>) {
         if m.proto == 6 && m.tcp_flags & (TCP_FIN | TCP_RST) != 0 {
-            if let Some(rec) = self.flows.remove(&key) {
+            if let Some(c) = self.flows.remove(key) {
                 self.expired.tcp_end += 1;
-                out.push(rec);
+                out.push(c.record(*key));
             }
         }
-        Ingested::Counted
     }
 
     /// Expire flows that timed out by `now_ms`; scans at most once per
@@ -254,15 +301,15 @@ impl FlowCache {
         let (inactive_ms, active_ms) = (self.inactive_ms, self.active_ms);
         let mut inactive = 0;
         let mut active = 0;
-        self.flows.retain(|_, rec| {
-            if now_ms.saturating_sub(rec.last_ms) >= inactive_ms {
+        self.flows.retain(|key, c| {
+            if now_ms.saturating_sub(c.last_ms) >= inactive_ms {
                 inactive += 1;
-            } else if now_ms.saturating_sub(rec.first_ms) >= active_ms {
+            } else if now_ms.saturating_sub(c.first_ms) >= active_ms {
                 active += 1;
             } else {
                 return true;
             }
-            out.push(*rec);
+            out.push(c.record(*key));
             false
         });
         self.expired.inactive += inactive;
@@ -276,7 +323,7 @@ impl FlowCache {
     /// Expire every flow (end of input), oldest first.
     pub fn flush(&mut self, out: &mut Vec<FlowRecord>) {
         let start = out.len();
-        out.extend(self.flows.drain().map(|(_, rec)| rec));
+        out.extend(self.flows.drain().map(|(key, c)| c.record(key)));
         out[start..].sort_by_key(|r| (r.first_ms, r.last_ms));
         self.expired.end_of_input += (out.len() - start) as u64;
         self.fragments.clear();
@@ -287,12 +334,12 @@ impl FlowCache {
     fn emergency_expire(&mut self, out: &mut Vec<FlowRecord>) {
         let batch = (self.max_flows / 8).max(1);
         let mut by_age: Vec<(u64, FlowKey)> =
-            self.flows.iter().map(|(k, r)| (r.last_ms, *k)).collect();
+            self.flows.iter().map(|(k, c)| (c.last_ms, *k)).collect();
         by_age.sort_unstable_by_key(|&(last, _)| last);
         for (_, key) in by_age.into_iter().take(batch) {
-            if let Some(rec) = self.flows.remove(&key) {
+            if let Some(c) = self.flows.remove(&key) {
                 self.expired.emergency += 1;
-                out.push(rec);
+                out.push(c.record(key));
             }
         }
     }
