@@ -1,136 +1,127 @@
 //! eastwest-tui: a terminal client of the dashboard's JSON API.
 //!
-//! * [`api`] — the API's types and an HTTP client.
-//! * [`app`] — the interactive state and [`App::handle_event`](app::App::handle_event).
+//! * [`api`] — the API's types, the [`Client`](api::Client) trait and its
+//!   HTTP implementation.
+//! * [`app`] — the interactive state, [`App::handle_event`](app::App::handle_event)
+//!   and [`App::requests`](app::App::requests) (what to fetch for what is on
+//!   screen).
 //! * [`ui`] — drawing the state (`impl Widget for &App`).
+//! * [`config`] — command line and config file.
 //! * [`once`] — one snapshot printed as a table, JSON or CSV.
 //!
-//! [`run`] wires them: a background task fetches every interval, a thread
-//! reads the keyboard, both send [`Event`](app::Event)s to one loop that
-//! updates the state and redraws.
+//! [`run`] wires them: [`fetch_loop`] runs on a background task and fetches
+//! the current plan every interval, a thread reads the keyboard, both send
+//! [`Event`](app::Event)s to one loop that updates the state and redraws.
 
 pub mod api;
 pub mod app;
+pub mod config;
 pub mod once;
 pub mod ui;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use clap::{Parser, ValueEnum};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinSet;
 
-use crate::api::{ApiClient, Filters};
+use crate::api::{Client, Request};
 use crate::app::{Action, App, Event};
 
-/// Command line of `eastwest-tui`.
-#[derive(Debug, Parser)]
-#[command(
-    name = "eastwest-tui",
-    version,
-    about = "Terminal view of eastwest's VM-to-VM conversations"
-)]
-pub struct Cli {
-    /// Base URL of the dashboard.
-    #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
-    pub server: String,
-    /// Refresh interval: seconds (`2`, `0.5`) or with a unit (`2s`, `500ms`).
-    #[arg(long, default_value = "2s", value_parser = parse_interval)]
-    pub interval: Duration,
-    /// Time range: all, or a span like 1h, 24h, 7d.
-    #[arg(long, default_value = "24h")]
-    pub range: String,
-    /// Only this verdict: allowed, violation or unknown.
-    #[arg(long)]
-    pub verdict: Option<String>,
-    /// Only this dataset (`live` or a replay's name).
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// Most conversations to fetch.
-    #[arg(long, default_value_t = 500)]
-    pub limit: u64,
-    /// Print one snapshot and exit.
-    #[arg(long)]
-    pub once: bool,
-    /// Output of --once.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table, requires = "once")]
-    pub format: OutputFormat,
-}
-
-/// How `--once` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
-    Csv,
-}
-
-/// `2`, `0.5`, `2s`, `500ms` → a duration of at least 100 ms.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
-        (ms, 0.001)
-    } else if let Some(s) = text.strip_suffix('s') {
-        (s, 1.0)
-    } else {
-        (text, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected seconds like 2, 0.5, 2s or 500ms, got {text:?}"))?;
-    let secs = value * scale;
-    if !secs.is_finite() || !(0.1..=86_400.0).contains(&secs) {
-        return Err(format!("must be between 100ms and 1 day, got {text:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-impl Cli {
-    /// The API client for these flags; requests time out after the interval
-    /// or 5 s, whichever is longer.
-    pub fn client(&self) -> Result<ApiClient, api::FetchError> {
-        let filters = Filters {
-            range: self.range.clone(),
-            verdict: self.verdict.clone(),
-            dataset: self.dataset.clone(),
-            limit: self.limit,
-        };
-        ApiClient::new(
-            &self.server,
-            filters,
-            self.interval.max(Duration::from_secs(5)),
-        )
-    }
-}
+pub use crate::config::{Cli, OutputFormat};
 
 /// Colours are on unless `NO_COLOR` is set to a non-empty value (no-color.org).
 pub fn color_enabled(no_color: Option<std::ffi::OsString>) -> bool {
     no_color.is_none_or(|v| v.is_empty())
 }
 
-/// The interactive view, until the user quits.
-pub async fn run(client: ApiClient, interval: Duration, color: bool) -> std::io::Result<()> {
-    let mut app = App::new(client.server(), &client.filters().range, color);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let refresh = std::sync::Arc::new(Notify::new());
+/// What the fetcher should do: the requests of the current screen, or
+/// nothing while paused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub requests: Vec<Request>,
+    pub paused: bool,
+}
 
-    let fetch_tx = tx.clone();
-    let fetch_now = std::sync::Arc::clone(&refresh);
-    let fetcher = tokio::spawn(async move {
-        loop {
-            let result = client.conversations().await.map_err(|e| e.to_string());
-            let event = Event::Fetched {
-                result,
-                at: SystemTime::now(),
-            };
-            if fetch_tx.send(event).is_err() {
-                break;
+impl Plan {
+    pub fn of(app: &App) -> Plan {
+        Plan {
+            requests: app.requests(),
+            paused: app.paused,
+        }
+    }
+}
+
+/// Fetch the plan's requests (concurrently), send each answer as an
+/// [`Event::Fetched`], wait `interval` (or a nudge on `now`), repeat. A new
+/// plan (another view, filter or range) drops the batch in flight and starts
+/// at once, so a slow answer for the old screen never holds up the new one.
+/// Ends when the receiver of `events` or the sender of `plan` is gone.
+pub async fn fetch_loop<C: Client>(
+    client: Arc<C>,
+    mut plan: watch::Receiver<Plan>,
+    interval: Duration,
+    events: mpsc::UnboundedSender<Event>,
+    now: Arc<Notify>,
+) {
+    loop {
+        let current = plan.borrow_and_update().clone();
+        if !current.paused {
+            let mut batch = JoinSet::new();
+            for request in current.requests {
+                let client = Arc::clone(&client);
+                batch.spawn(async move {
+                    let result = client.fetch(&request).await;
+                    (request, result)
+                });
             }
+            let sent = async {
+                while let Some(joined) = batch.join_next().await {
+                    // A fetch task only fails by panicking; the others go on.
+                    let Ok((request, result)) = joined else {
+                        continue;
+                    };
+                    let event = Event::Fetched {
+                        request,
+                        result,
+                        at: SystemTime::now(),
+                    };
+                    if events.send(event).is_err() {
+                        return false;
+                    }
+                }
+                true
+            };
             tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                () = fetch_now.notified() => {}
+                open = sent => if !open { return },
+                changed = plan.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    continue;
+                }
             }
         }
-    });
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = now.notified() => {}
+            changed = plan.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// The interactive view, until the user quits.
+pub async fn run<C: Client>(client: C, mut app: App, interval: Duration) -> std::io::Result<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (plan_tx, plan_rx) = watch::channel(Plan::of(&app));
+    let now = Arc::new(Notify::new());
+    let fetcher = tokio::spawn(fetch_loop(
+        Arc::new(client),
+        plan_rx,
+        interval,
+        tx.clone(),
+        Arc::clone(&now),
+    ));
 
     // crossterm's read blocks, so it gets its own thread; it ends when the
     // loop below has dropped the receiver and the next key arrives, or with
@@ -153,9 +144,15 @@ pub async fn run(client: ApiClient, interval: Duration, color: bool) -> std::io:
         while let Some(event) = rx.recv().await {
             match app.handle_event(event) {
                 Action::Quit => break,
-                Action::Refresh => refresh.notify_one(),
+                Action::Refresh => now.notify_one(),
                 Action::Continue => {}
             }
+            let plan = Plan::of(&app);
+            plan_tx.send_if_modified(|current| {
+                let changed = *current != plan;
+                *current = plan;
+                changed
+            });
             terminal.draw(|frame| frame.render_widget(&app, frame.area()))?;
         }
         Ok(())
@@ -169,17 +166,9 @@ pub async fn run(client: ApiClient, interval: Duration, color: bool) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_interval("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_interval("0.5").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_interval("500ms").unwrap(), Duration::from_millis(500));
-        for bad in ["", "fast", "0", "10ms", "-1", "NaN", "2d"] {
-            assert!(parse_interval(bad).is_err(), "{bad}");
-        }
-    }
+    use crate::api::{FetchError, Response};
+    use crate::app::tests::{settings, FakeClient};
+    use std::future::Future;
 
     #[test]
     fn no_color() {
@@ -188,11 +177,112 @@ mod tests {
         assert!(!color_enabled(Some("1".into())));
     }
 
-    #[test]
-    fn format_needs_once() {
-        assert!(Cli::try_parse_from(["eastwest-tui", "--format", "json"]).is_err());
-        let cli = Cli::try_parse_from(["eastwest-tui", "--once", "--format", "csv"]).unwrap();
-        assert_eq!(cli.format, OutputFormat::Csv);
-        assert_eq!(cli.interval, Duration::from_secs(2));
+    /// The fake dashboard, slow on the conversations list.
+    struct Slow(FakeClient);
+
+    impl Client for Slow {
+        fn fetch(
+            &self,
+            request: &Request,
+        ) -> impl Future<Output = Result<Response, FetchError>> + Send {
+            let slow = matches!(request, Request::Conversations(_));
+            let answer = self.0.fetch(request);
+            async move {
+                if slow {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                answer.await
+            }
+        }
+    }
+
+    fn fetched(event: Event) -> Request {
+        match event {
+            Event::Fetched { request, .. } => request,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fetcher_follows_the_plan_and_a_slow_answer_holds_nothing_up() {
+        let mut app = App::new(settings());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (plan_tx, plan_rx) = watch::channel(Plan::of(&app));
+        let now = Arc::new(Notify::new());
+        let task = tokio::spawn(fetch_loop(
+            Arc::new(Slow(FakeClient::default())),
+            plan_rx,
+            Duration::from_secs(2),
+            tx,
+            Arc::clone(&now),
+        ));
+        // Policy and timeseries come at once; the conversations are slow.
+        let mut first = [
+            fetched(rx.recv().await.unwrap()),
+            fetched(rx.recv().await.unwrap()),
+        ];
+        first.sort_by_key(|r| r.endpoint());
+        assert_eq!(first[0], Request::Policy);
+        assert!(matches!(first[1], Request::Timeseries(_)));
+
+        // The user switches to Exporters: answered without waiting for the
+        // slow list of the old screen.
+        app.handle_event(crate::app::tests::key(crossterm::event::KeyCode::Char('5')));
+        plan_tx.send(Plan::of(&app)).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(fetched(rx.recv().await.unwrap()));
+        }
+        assert!(got.contains(&Request::Exporters), "{got:?}");
+        assert!(!got.iter().any(|r| matches!(r, Request::Conversations(_))));
+
+        // Paused: nothing more is fetched, however long we wait.
+        app.paused = true;
+        plan_tx.send(Plan::of(&app)).unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        while let Ok(event) = rx.try_recv() {
+            // Only answers of the batch before the pause.
+            assert!(matches!(event, Event::Fetched { .. }));
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(rx.try_recv().is_err(), "fetched while paused");
+
+        // Resumed: the next batch comes at once.
+        app.paused = false;
+        plan_tx.send(Plan::of(&app)).unwrap();
+        assert!(matches!(rx.recv().await, Some(Event::Fetched { .. })));
+
+        // Gone: the loop ends.
+        drop(plan_tx);
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fetcher_repeats_every_interval_and_on_a_nudge() {
+        let app = App::new(settings());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (_plan_tx, plan_rx) = watch::channel(Plan {
+            requests: vec![Request::Policy],
+            paused: app.paused,
+        });
+        let now = Arc::new(Notify::new());
+        tokio::spawn(fetch_loop(
+            Arc::new(FakeClient::default()),
+            plan_rx,
+            Duration::from_secs(2),
+            tx,
+            Arc::clone(&now),
+        ));
+        let start = tokio::time::Instant::now();
+        rx.recv().await.unwrap();
+        rx.recv().await.unwrap();
+        assert_eq!(start.elapsed().as_secs(), 2, "second fetch after the interval");
+        now.notify_one();
+        rx.recv().await.unwrap();
+        assert_eq!(start.elapsed().as_secs(), 2, "a nudge fetches at once");
     }
 }

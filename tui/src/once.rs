@@ -1,32 +1,44 @@
-//! `--once`: one snapshot, printed for a pipe or a report.
+//! `--once`: one snapshot of the conversations, printed for a pipe or a
+//! report.
 
-use crate::api::{ApiClient, FetchError, Snapshot};
-use crate::app::{human_bytes, plural};
-use crate::ui::VIOLATION_MARKER;
+use crate::api::{ConversationsPage, FetchError, HttpClient, Query};
+use crate::app::{human_bytes, plural, Filter};
+use crate::ui::{UNKNOWN_MARKER, VIOLATION_MARKER};
 use crate::OutputFormat;
 
 /// Fetch once and render in `format`: an aligned text table, the API's JSON
-/// (pretty-printed) or the server's CSV export.
-pub async fn render(client: &ApiClient, format: OutputFormat) -> Result<String, FetchError> {
+/// (pretty-printed) or the server's CSV export. The filter's structured
+/// terms go to the server; its free words filter the table and the JSON
+/// (the CSV is the server's, unchanged).
+pub async fn render(
+    client: &HttpClient,
+    query: &Query,
+    filter: &Filter,
+    format: OutputFormat,
+) -> Result<String, FetchError> {
+    if format == OutputFormat::Csv {
+        return client.conversations_csv(query).await;
+    }
+    let mut page = client.conversations(query).await?;
+    page.conversations.retain(|c| filter.matches(c));
     match format {
-        OutputFormat::Table => Ok(table(&client.conversations().await?)),
-        OutputFormat::Json => {
-            let snapshot = client.conversations().await?;
-            serde_json::to_string_pretty(&snapshot)
-                .map(|mut text| {
-                    text.push('\n');
-                    text
-                })
-                .map_err(|e| FetchError::Decode(e.to_string()))
-        }
-        OutputFormat::Csv => client.conversations_csv().await,
+        OutputFormat::Table | OutputFormat::Csv => Ok(table(&page)),
+        OutputFormat::Json => serde_json::to_string_pretty(&page)
+            .map(|mut text| {
+                text.push('\n');
+                text
+            })
+            .map_err(|e| FetchError::Decode {
+                path: "/api/v1/conversations".into(),
+                reason: e.to_string(),
+            }),
     }
 }
 
 /// Plain text: a totals line, then one line per conversation; violations
 /// start with `!` and end with their rule.
-pub fn table(snapshot: &Snapshot) -> String {
-    let t = snapshot.totals;
+pub fn table(page: &ConversationsPage) -> String {
+    let t = page.totals;
     let mut out = format!(
         "{}, {}, {}, {}, {}\n",
         plural(t.conversations, "conversation"),
@@ -35,37 +47,46 @@ pub fn table(snapshot: &Snapshot) -> String {
         human_bytes(t.bytes),
         plural(t.violations, "violation")
     );
+    const COLUMNS: usize = 10;
     let header = [
         "",
-        "SOURCE → DESTINATION",
+        "CLIENT → SERVER",
         "ZONES",
+        "HOST",
         "SERVICE",
-        "BYTES",
+        "BYTES →",
+        "BYTES ←",
         "PACKETS",
         "VERDICT",
-        "SAME HOST",
         "RULE",
     ];
-    let mut rows: Vec<[String; 9]> = vec![header.map(String::from)];
-    for c in &snapshot.conversations {
+    let mut rows: Vec<[String; COLUMNS]> = vec![header.map(String::from)];
+    for c in &page.conversations {
+        let marker = if c.is_violation() {
+            VIOLATION_MARKER
+        } else if c.verdict == "unknown" {
+            UNKNOWN_MARKER
+        } else {
+            ""
+        };
         rows.push([
-            if c.is_violation() {
-                VIOLATION_MARKER
+            marker.to_string(),
+            format!("{} → {}", c.client(), c.server()),
+            format!("{} → {}", c.client_zone, c.server_zone),
+            if c.same_host {
+                format!("{}*", c.host())
             } else {
-                ""
-            }
-            .to_string(),
-            format!("{} → {}", c.source(), c.destination()),
-            format!("{} → {}", c.src_zone, c.dst_zone),
+                c.host()
+            },
             c.service(),
-            human_bytes(c.bytes),
-            c.packets.to_string(),
+            human_bytes(c.bytes_fwd),
+            human_bytes(c.bytes_rev),
+            c.packets().to_string(),
             c.verdict.clone(),
-            if c.same_host { "yes" } else { "no" }.to_string(),
             c.rule.clone(),
         ]);
     }
-    let mut widths = [0usize; 9];
+    let mut widths = [0usize; COLUMNS];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -75,8 +96,8 @@ pub fn table(snapshot: &Snapshot) -> String {
         let mut line = String::new();
         for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
             let pad = width - cell.chars().count();
-            // Bytes and packets are right-aligned, the rest left-aligned.
-            if i == 4 || i == 5 {
+            // Byte and packet counts are right-aligned, the rest left-aligned.
+            if (5..=7).contains(&i) {
                 line.push_str(&" ".repeat(pad));
                 line.push_str(cell);
             } else {
@@ -94,31 +115,24 @@ pub fn table(snapshot: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::snapshot;
+    use crate::app::tests::{lab, page, RULE};
 
     #[test]
     fn table_marks_violations_and_aligns() {
-        let text = table(&snapshot());
+        let text = table(&page(lab()));
+        insta::assert_snapshot!(text);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            lines[0],
-            "3 conversations, 6 flows, 60 packets, 3.87 MiB, 1 violation"
-        );
-        assert!(lines[1].starts_with("  SOURCE → DESTINATION"));
+        assert!(lines[1].starts_with("  CLIENT → SERVER"));
         let violation = lines.iter().find(|l| l.contains("payroll-01")).unwrap();
         assert!(
-            violation.starts_with("! payroll-01 → fin-web-01"),
+            violation.starts_with("! fin-fe-01 → payroll-01"),
             "{violation}"
         );
-        assert!(
-            violation
-                .ends_with("violation yes       payroll must never talk to the finance front end"),
-            "{violation}"
-        );
+        assert!(violation.ends_with(RULE), "{violation}");
         // Columns line up: every row puts the service at the same offset.
         let at: Vec<usize> = lines[2..]
             .iter()
-            .map(|l| l.find("TCP/443").unwrap())
+            .map(|l| l[..l.find("TCP/").unwrap()].chars().count())
             .collect();
         assert!(at.windows(2).all(|w| w[0] == w[1]), "{text}");
     }
