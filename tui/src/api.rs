@@ -100,7 +100,8 @@ impl Conversation {
 
     /// Both directions' bytes.
     pub fn bytes(&self) -> u64 {
-        self.bytes.max(self.bytes_fwd.saturating_add(self.bytes_rev))
+        self.bytes
+            .max(self.bytes_fwd.saturating_add(self.bytes_rev))
     }
 
     /// Both directions' packets.
@@ -125,7 +126,13 @@ impl Conversation {
     /// The host the conversation is switched on when both VMs share one,
     /// else `client host → server host` (`?` for an unknown one).
     pub fn host(&self) -> String {
-        let name = |h: &str| if h.is_empty() { "?".to_string() } else { h.to_string() };
+        let name = |h: &str| {
+            if h.is_empty() {
+                "?".to_string()
+            } else {
+                h.to_string()
+            }
+        };
         if self.same_host || self.client_host == self.server_host {
             name(&self.client_host)
         } else {
@@ -427,7 +434,10 @@ impl Query {
             }
         };
         add("dataset", &self.dataset);
-        if matches!(takes, Takes::Violations | Takes::Filters | Takes::Conversations) {
+        if matches!(
+            takes,
+            Takes::Violations | Takes::Filters | Takes::Conversations
+        ) {
             add("vm", &self.vm);
             add("zone", &self.zone);
         }
@@ -477,7 +487,10 @@ impl Request {
     /// The endpoint's path (with the name escaped) and its parameters.
     pub fn path_and_params(&self) -> (String, Vec<(&'static str, String)>) {
         match self {
-            Request::Conversations(q) => ("/api/v1/conversations".into(), q.params(Takes::Conversations)),
+            Request::Conversations(q) => (
+                "/api/v1/conversations".into(),
+                q.params(Takes::Conversations),
+            ),
             Request::ZonePair {
                 client,
                 server,
@@ -562,7 +575,8 @@ impl FetchError {
 /// Something that answers [`Request`]s: the dashboard over HTTP, or a fake
 /// in tests.
 pub trait Client: Send + Sync + 'static {
-    fn fetch(&self, request: &Request) -> impl Future<Output = Result<Response, FetchError>> + Send;
+    fn fetch(&self, request: &Request)
+        -> impl Future<Output = Result<Response, FetchError>> + Send;
 }
 
 #[derive(Debug, Deserialize)]
@@ -753,8 +767,13 @@ mod tests {
         assert_eq!(Range::parse("5m").unwrap(), Range::Span("5m".into()));
         assert_eq!(Range::parse(" all ").unwrap(), Range::Span("all".into()));
         let window = Range::parse("2026-11-02T10:00:00Z..2026-11-02T11:00:00Z").unwrap();
-        assert_eq!(window.to_string(), "2026-11-02T10:00:00Z..2026-11-02T11:00:00Z");
-        for bad in ["", "h", "5", "5mm", "-5m", "..x", "x..", "a..b..c", "forever"] {
+        assert_eq!(
+            window.to_string(),
+            "2026-11-02T10:00:00Z..2026-11-02T11:00:00Z"
+        );
+        for bad in [
+            "", "h", "5", "5mm", "-5m", "..x", "x..", "a..b..c", "forever",
+        ] {
             assert!(Range::parse(bad).is_err(), "{bad}");
         }
     }
@@ -791,7 +810,10 @@ mod tests {
             names(Request::Timeseries(query.clone())),
             "/api/v1/timeseries?from&to&dataset&vm&zone&verdict&port"
         );
-        assert_eq!(names(Request::Hosts(query.clone())), "/api/v1/hosts?from&to&dataset");
+        assert_eq!(
+            names(Request::Hosts(query.clone())),
+            "/api/v1/hosts?from&to&dataset"
+        );
         assert_eq!(
             names(Request::Vm {
                 name: "a/b".into(),

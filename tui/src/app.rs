@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::api::{
-    Conversation, ConversationsPage, Exporters, FetchError, HostDetail, HostSummary, Hosts,
-    Policy, Query, Range, Request, Response, Timeseries, ViolationsPage, VmDetail, ZoneMatrix,
+    Conversation, ConversationsPage, Exporters, FetchError, HostDetail, HostSummary, Hosts, Policy,
+    Query, Range, Request, Response, Timeseries, ViolationsPage, VmDetail, ZoneMatrix,
 };
 
 /// Something that happened.
@@ -515,7 +515,11 @@ impl App {
     pub fn row_count(&self) -> usize {
         match &self.frame().view {
             View::Tab(Tab::Hosts) => self.hosts().len(),
-            View::Tab(Tab::Exporters) => self.data.exporters.as_ref().map_or(0, |e| e.exporters.len()),
+            View::Tab(Tab::Exporters) => self
+                .data
+                .exporters
+                .as_ref()
+                .map_or(0, |e| e.exporters.len()),
             View::Tab(Tab::Zones) => 0,
             View::Conversation(_) => 2,
             _ => self.rows().len(),
@@ -630,7 +634,11 @@ impl App {
                 sort.column = sort.column.next();
                 sort.descending = !matches!(
                     sort.column,
-                    Column::Client | Column::Server | Column::Zones | Column::Host | Column::Service
+                    Column::Client
+                        | Column::Server
+                        | Column::Zones
+                        | Column::Host
+                        | Column::Service
                 );
             }
             KeyCode::Char('S') => {
@@ -1365,7 +1373,11 @@ pub(crate) mod tests {
         type_text(&mut app, " verdict:bad");
         assert_eq!(app.handle_event(key(KeyCode::Enter)), Action::Continue);
         assert!(matches!(app.input, Some(Input::Filter(_))));
-        assert!(app.notice.as_deref().unwrap().contains("verdict is allowed"));
+        assert!(app
+            .notice
+            .as_deref()
+            .unwrap()
+            .contains("verdict is allowed"));
         app.handle_event(key(KeyCode::Esc));
         assert_eq!(app.input, None);
         assert_eq!(app.filter.words, ["payroll"]);
@@ -1404,10 +1416,7 @@ pub(crate) mod tests {
         let (mut app, client) = loaded().await;
         // Select the violation, open it.
         app.handle_event(key(KeyCode::Down));
-        assert_eq!(
-            app.selected_conversation().unwrap().client_vm,
-            "fin-fe-01"
-        );
+        assert_eq!(app.selected_conversation().unwrap().client_vm, "fin-fe-01");
         app.handle_event(key(KeyCode::Enter));
         let View::Conversation(c) = &app.frame().view else {
             panic!("{:?}", app.frame());

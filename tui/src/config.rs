@@ -187,7 +187,10 @@ impl Cli {
             return Err(ConfigError::Limit);
         }
         let (token, token_source) = match (&self.token, contents.token) {
-            (Some(t), _) => (Some(t.clone()), Some("--token or EASTWEST_TOKEN".to_string())),
+            (Some(t), _) => (
+                Some(t.clone()),
+                Some("--token or EASTWEST_TOKEN".to_string()),
+            ),
             (None, Some(t)) => (Some(t), Some(shown.clone())),
             (None, None) => (None, None),
         };
@@ -313,11 +316,25 @@ mod tests {
             .resolve(Some(path.clone()))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("tui.toml: interval: expected seconds"), "{err}");
+        assert!(
+            err.contains("tui.toml: interval: expected seconds"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
 
         assert!(Cli::try_parse_from(["eastwest-tui", "--filter", "port:x"]).is_err());
         assert!(Cli::try_parse_from(["eastwest-tui", "--range", "forever"]).is_err());
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/tui.toml");
+        let cli = Cli::try_parse_from(["eastwest-tui"]).unwrap();
+        let r = cli.resolve(Some(path)).unwrap();
+        assert_eq!(r.server, "http://127.0.0.1:8080");
+        assert_eq!(r.interval, Duration::from_secs(2));
+        assert_eq!(r.range, Range::Span("1h".into()));
+        assert_eq!(r.token, None);
     }
 
     #[test]

@@ -280,7 +280,11 @@ mod tests {
         let start = tokio::time::Instant::now();
         rx.recv().await.unwrap();
         rx.recv().await.unwrap();
-        assert_eq!(start.elapsed().as_secs(), 2, "second fetch after the interval");
+        assert_eq!(
+            start.elapsed().as_secs(),
+            2,
+            "second fetch after the interval"
+        );
         now.notify_one();
         rx.recv().await.unwrap();
         assert_eq!(start.elapsed().as_secs(), 2, "a nudge fetches at once");

@@ -17,8 +17,8 @@ use ratatui::widgets::{
 
 use crate::api::Conversation;
 use crate::app::{
-    clock_of_ms, clock_utc, human_bytes, human_rate, plural, rate, App, Column, Connection,
-    Input, Tab, View,
+    clock_of_ms, clock_utc, human_bytes, human_rate, plural, rate, App, Column, Connection, Input,
+    Tab, View,
 };
 
 /// The marker of a violating row.
@@ -33,7 +33,10 @@ const KEYS: [(&str, &str); 14] = [
     ("1-5 Tab", "switch tab (Shift-Tab back)"),
     ("↑↓ j k", "select (PgUp/PgDn, g/G first/last)"),
     ("←→ h l", "move in the zone matrix"),
-    ("Enter", "open: a conversation, its VMs, a host, a zone pair"),
+    (
+        "Enter",
+        "open: a conversation, its VMs, a host, a zone pair",
+    ),
     ("Esc", "back (at the top: clear the filter)"),
     ("/", "filter: vm:NAME zone:NAME port:N verdict:V, or words"),
     ("v", "violations only (on/off)"),
@@ -240,10 +243,16 @@ impl App {
                 Input::Range(t) => ("range", t, "5m 1h 24h all or FROM..TO · ⏎ apply"),
             };
             let mut spans = vec![
-                Span::styled(format!(" {label}: "), Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    format!(" {label}: "),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
                 Span::raw(text.as_str()),
                 Span::styled("▏", Style::new().add_modifier(Modifier::SLOW_BLINK)),
-                Span::styled(format!("  {hint}"), Style::new().add_modifier(Modifier::DIM)),
+                Span::styled(
+                    format!("  {hint}"),
+                    Style::new().add_modifier(Modifier::DIM),
+                ),
             ];
             if let Some(notice) = &self.notice {
                 spans.push(Span::styled(format!("  {notice}"), self.violation_style()));
@@ -379,7 +388,10 @@ impl App {
         }
         let head = Row::new(columns.iter().map(|(column, title, _, right)| {
             let mark = match column {
-                Some(c) if *c == sort.column || (*c == Column::Client && sort.column == Column::Server) => {
+                Some(c)
+                    if *c == sort.column
+                        || (*c == Column::Client && sort.column == Column::Server) =>
+                {
                     if sort.descending {
                         "▼"
                     } else {
@@ -397,32 +409,37 @@ impl App {
         let body: Vec<Row> = rows
             .iter()
             .map(|c| {
-                let cells = columns.iter().zip(&fitted).map(|((column, _, _, right), width)| {
-                    let text = match column {
-                        None => App::marker(c).to_string(),
-                        Some(Column::Client | Column::Server) => {
-                            format!("{} → {}", c.client(), c.server())
-                        }
-                        Some(Column::Zones) => format!("{} → {}", c.client_zone, c.server_zone),
-                        Some(Column::Host) => {
-                            if c.same_host {
-                                format!("{}*", c.host())
-                            } else {
-                                c.host()
+                let cells = columns
+                    .iter()
+                    .zip(&fitted)
+                    .map(|((column, _, _, right), width)| {
+                        let text = match column {
+                            None => App::marker(c).to_string(),
+                            Some(Column::Client | Column::Server) => {
+                                format!("{} → {}", c.client(), c.server())
                             }
-                        }
-                        Some(Column::Service) => c.service(),
-                        Some(Column::BytesPerSec) => human_rate(rate(c.bytes(), c, window), "B"),
-                        Some(Column::PacketsPerSec) => {
-                            human_rate(rate(c.packets(), c, window), "p")
-                        }
-                        Some(Column::Total) => human_bytes(c.bytes()),
-                        Some(Column::Verdict) => c.verdict.clone(),
-                        Some(Column::LastSeen) => clock_of_ms(c.end_ms),
-                    };
-                    let line = Line::from(fit(&text, *width));
-                    Cell::from(if *right { line.right_aligned() } else { line })
-                });
+                            Some(Column::Zones) => format!("{} → {}", c.client_zone, c.server_zone),
+                            Some(Column::Host) => {
+                                if c.same_host {
+                                    format!("{}*", c.host())
+                                } else {
+                                    c.host()
+                                }
+                            }
+                            Some(Column::Service) => c.service(),
+                            Some(Column::BytesPerSec) => {
+                                human_rate(rate(c.bytes(), c, window), "B")
+                            }
+                            Some(Column::PacketsPerSec) => {
+                                human_rate(rate(c.packets(), c, window), "p")
+                            }
+                            Some(Column::Total) => human_bytes(c.bytes()),
+                            Some(Column::Verdict) => c.verdict.clone(),
+                            Some(Column::LastSeen) => clock_of_ms(c.end_ms),
+                        };
+                        let line = Line::from(fit(&text, *width));
+                        Cell::from(if *right { line.right_aligned() } else { line })
+                    });
                 Row::new(cells).style(self.row_style(c))
             })
             .collect();
@@ -455,7 +472,10 @@ impl App {
         } else if matches!(self.connection, Connection::Connecting) {
             " waiting for the first answer…".into()
         } else if !self.filter.is_empty() {
-            format!(" no {what} match the filter ({}); Esc clears it", self.filter)
+            format!(
+                " no {what} match the filter ({}); Esc clears it",
+                self.filter
+            )
         } else if self.settings.range.to_string() == "all" {
             format!(" no {what} stored yet")
         } else {
@@ -469,7 +489,13 @@ impl App {
             .render(area, buf);
     }
 
-    fn conversations_view(&self, title: Option<Line<'_>>, what: &str, area: Rect, buf: &mut Buffer) {
+    fn conversations_view(
+        &self,
+        title: Option<Line<'_>>,
+        what: &str,
+        area: Rect,
+        buf: &mut Buffer,
+    ) {
         let mut area = area;
         if let Some(title) = title {
             let [top, rest] =
@@ -566,7 +592,10 @@ impl App {
                     cells.push(human_bytes(c.bytes()));
                 }
                 cells.push(c.rule.clone());
-                let cells = cells.iter().zip(&fitted).map(|(text, width)| fit(text, *width));
+                let cells = cells
+                    .iter()
+                    .zip(&fitted)
+                    .map(|(text, width)| fit(text, *width));
                 Row::new(cells).style(self.row_style(c))
             })
             .collect();
@@ -601,8 +630,9 @@ impl App {
             .enumerate()
             .map(|(r, client)| {
                 let label = u16::try_from(label).unwrap_or(18);
-                let mut cells = vec![Cell::from(fit(client, label))
-                    .style(Style::new().add_modifier(Modifier::BOLD))];
+                let mut cells =
+                    vec![Cell::from(fit(client, label))
+                        .style(Style::new().add_modifier(Modifier::BOLD))];
                 for (c, server) in zones.iter().enumerate() {
                     let (text, mut style) = match matrix.cell(client, server) {
                         Some(cell) if cell.violations > 0 => (
@@ -622,12 +652,16 @@ impl App {
             .collect();
         Widget::render(
             Table::new(rows, widths).header(
-                Row::new(head).style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)),
+                Row::new(head)
+                    .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)),
             ),
             grid,
             buf,
         );
-        let (client, server) = (&zones[self.cell.0.min(zones.len() - 1)], &zones[self.cell.1.min(zones.len() - 1)]);
+        let (client, server) = (
+            &zones[self.cell.0.min(zones.len() - 1)],
+            &zones[self.cell.1.min(zones.len() - 1)],
+        );
         let text = match matrix.cell(client, server) {
             Some(cell) => format!(
                 " {client} → {server}: {} · {} · {} · {}",
@@ -657,11 +691,21 @@ impl App {
         let mut right_after_first = |text: String| {
             column = (column + 1) % 8;
             let line = Line::from(text);
-            Cell::from(if column == 1 { line } else { line.right_aligned() })
+            Cell::from(if column == 1 {
+                line
+            } else {
+                line.right_aligned()
+            })
         };
         let head = Row::new(
             [
-                "host", "VMs", "convs", "local", "local bytes", "cross-zone", "violations",
+                "host",
+                "VMs",
+                "convs",
+                "local",
+                "local bytes",
+                "cross-zone",
+                "violations",
                 "last seen",
             ]
             .map(String::from)
@@ -706,7 +750,11 @@ impl App {
     }
 
     fn exporters_view(&self, area: Rect, buf: &mut Buffer) {
-        let Some(exporters) = self.data.exporters.as_ref().filter(|e| !e.exporters.is_empty())
+        let Some(exporters) = self
+            .data
+            .exporters
+            .as_ref()
+            .filter(|e| !e.exporters.is_empty())
         else {
             self.empty("exporters", area, buf);
             return;
@@ -765,7 +813,10 @@ impl App {
             format!("{} ({})", c.verdict, c.severity)
         };
         let endpoint = |role: &str, vm: &str, addr: &Option<String>, zone: &str, host: &str| {
-            let mut text = format!(" {role} {}", if vm.is_empty() { "(unknown VM)" } else { vm });
+            let mut text = format!(
+                " {role} {}",
+                if vm.is_empty() { "(unknown VM)" } else { vm }
+            );
             if let Some(addr) = addr {
                 text.push_str(&format!(" {addr}"));
             }
@@ -801,11 +852,23 @@ impl App {
         lines.push(Line::from(""));
         lines.push(pick(
             0,
-            endpoint("client", &c.client_vm, &c.client_addr, &c.client_zone, &c.client_host),
+            endpoint(
+                "client",
+                &c.client_vm,
+                &c.client_addr,
+                &c.client_zone,
+                &c.client_host,
+            ),
         ));
         lines.push(pick(
             1,
-            endpoint("server", &c.server_vm, &c.server_addr, &c.server_zone, &c.server_host),
+            endpoint(
+                "server",
+                &c.server_vm,
+                &c.server_addr,
+                &c.server_zone,
+                &c.server_host,
+            ),
         ));
         lines.push(Line::from(""));
         if c.bytes_fwd + c.bytes_rev > 0 {
@@ -838,7 +901,10 @@ impl App {
             ));
         }
         if !c.policy_revision.is_empty() {
-            lines.push(Line::from(format!(" policy revision {}", c.policy_revision)));
+            lines.push(Line::from(format!(
+                " policy revision {}",
+                c.policy_revision
+            )));
         }
         lines.push(Line::from(""));
         lines.push(
@@ -851,8 +917,7 @@ impl App {
     }
 
     fn title(&self, text: String) -> Line<'static> {
-        Line::from(format!(" {text} · Esc back"))
-            .style(Style::new().add_modifier(Modifier::BOLD))
+        Line::from(format!(" {text} · Esc back")).style(Style::new().add_modifier(Modifier::BOLD))
     }
 
     fn body(&self, area: Rect, buf: &mut Buffer) {
@@ -936,7 +1001,10 @@ impl App {
             .iter()
             .map(|(key, what)| {
                 Line::from(vec![
-                    Span::styled(format!(" {key:<8}"), Style::new().add_modifier(Modifier::BOLD)),
+                    Span::styled(
+                        format!(" {key:<8}"),
+                        Style::new().add_modifier(Modifier::BOLD),
+                    ),
                     Span::raw(format!(" {what}")),
                 ])
             })
@@ -1122,7 +1190,11 @@ mod tests {
         app.handle_event(key(KeyCode::Enter));
         let terminal = draw(&app, 80, 24);
         let buf = terminal.backend().buffer();
-        assert!(line(buf, 22).starts_with(" filter: port:x▏"), "{}", line(buf, 22));
+        assert!(
+            line(buf, 22).starts_with(" filter: port:x▏"),
+            "{}",
+            line(buf, 22)
+        );
         app.handle_event(key(KeyCode::Esc));
 
         app.handle_event(key(KeyCode::Char('5')));

@@ -36,18 +36,12 @@ fn flow(
         observer: "esx-03".into(),
         encap: "erspan3".into(),
         session: 3,
-        vlan: 0,
-        vni: 0,
         src_addr: ip("10.10.4.41"),
         dst_addr: ip("10.10.5.51"),
         src_port: 50_000,
         dst_port: 443,
         proto: 6,
-        tos: 0,
         tcp_flags: 0x1b,
-        icmp: 0,
-        src_mac: [0; 6],
-        dst_mac: [0; 6],
         packets: 42,
         bytes,
         sampling: 1,
@@ -66,6 +60,7 @@ fn flow(
             String::new()
         },
         policy_revision: "r1".into(),
+        ..FlowRow::default()
     }
 }
 
@@ -161,15 +156,20 @@ async fn once_prints_table_json_and_csv() {
 
     let out = run("json").await.unwrap();
     assert!(out.status.success(), "{out:?}");
-    let snapshot: eastwest_tui::api::Snapshot = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(snapshot.totals.violations, 1);
-    assert_eq!(snapshot.conversations[0].src_vm, "payroll-01");
-    assert!(snapshot.conversations[0].same_host);
+    let page: eastwest_tui::api::ConversationsPage = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page.totals.violations, 1);
+    assert_eq!(page.conversations[0].client(), "payroll-01");
+    assert_eq!(page.conversations[0].server(), "fin-web-01");
+    assert_eq!(page.conversations[0].server_port, 443);
+    assert_eq!(page.conversations[0].bytes(), 52_000);
+    assert!(page.conversations[0].same_host);
 
     let out = run("csv").await.unwrap();
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("src_vm,src_addr,dst_vm"), "{text}");
+    // The server's header: `client_vm,…` (or `src_vm,…` before the
+    // bidirectional API).
+    assert!(text.lines().next().unwrap().contains("_vm,"), "{text}");
     assert_eq!(text.lines().count(), 3);
 
     // Filters are passed to the server.
@@ -180,8 +180,8 @@ async fn once_prints_table_json_and_csv() {
             &url2,
             "--range",
             "all",
-            "--verdict",
-            "allowed",
+            "--filter",
+            "verdict:allowed",
             "--once",
             "--format",
             "json",
@@ -189,20 +189,24 @@ async fn once_prints_table_json_and_csv() {
     })
     .await
     .unwrap();
-    let snapshot: eastwest_tui::api::Snapshot = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(snapshot.conversations.len(), 1);
-    assert_eq!(snapshot.conversations[0].src_vm, "app-01");
+    let page: eastwest_tui::api::ConversationsPage = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page.conversations.len(), 1);
+    assert_eq!(page.conversations[0].client(), "app-01");
 
     // A refused parameter comes back as the server's message.
     let url3 = url.clone();
     let out = tokio::task::spawn_blocking(move || {
-        tui(&["--server", &url3, "--range", "forever", "--once"])
+        tui(&["--server", &url3, "--range", "1h..2h", "--once"])
     })
     .await
     .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("server answered 400: range:"), "{err}");
+    assert!(
+        err.contains("/api/v1/conversations: server answered 400: ")
+            && err.contains("expected RFC 3339"),
+        "{err}"
+    );
 }
 
 #[test]
