@@ -9,9 +9,10 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{middleware, Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{self, Auth};
 use crate::query::{ConversationQuery, Format, ParamError, RawParams};
 use crate::store::{Conversation, Store, StoreError, Totals};
 use crate::web;
@@ -22,6 +23,8 @@ pub struct AppState<S> {
     pub store: Arc<S>,
     /// Largest `limit` a client may ask for.
     pub max_limit: u64,
+    /// Who may call the API.
+    pub auth: Arc<Auth>,
 }
 
 impl<S> Clone for AppState<S> {
@@ -29,21 +32,30 @@ impl<S> Clone for AppState<S> {
         AppState {
             store: Arc::clone(&self.store),
             max_limit: self.max_limit,
+            auth: Arc::clone(&self.auth),
         }
     }
 }
 
 impl<S> AppState<S> {
+    /// State with authentication off (see [`AppState::with_auth`]).
     pub fn new(store: S, max_limit: u64) -> AppState<S> {
         AppState {
             store: Arc::new(store),
             max_limit,
+            auth: Arc::new(Auth::Disabled),
         }
+    }
+
+    pub fn with_auth(mut self, auth: Auth) -> AppState<S> {
+        self.auth = Arc::new(auth);
+        self
     }
 }
 
 /// The dashboard's routes.
 pub fn router<S: Store>(state: AppState<S>) -> Router {
+    let auth = Arc::clone(&state.auth);
     Router::new()
         .route("/", get(web::index))
         .route("/assets/app.js", get(web::app_js))
@@ -52,6 +64,8 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/api/v1/conversations", get(conversations::<S>))
         .fallback(not_found)
         .with_state(state)
+        .layer(middleware::from_fn(auth::require_viewer))
+        .layer(Extension(auth))
 }
 
 /// The error of every handler. Clients get a status and a short JSON
@@ -61,6 +75,12 @@ pub enum ApiError {
     /// The request is wrong; the message only describes the client's input.
     #[error("{0}")]
     BadRequest(String),
+    /// No token, or one the configuration does not know.
+    #[error("authentication required")]
+    Unauthorized,
+    /// A valid token whose role is too low.
+    #[error("forbidden: admin role required")]
+    Forbidden,
     #[error("not found")]
     NotFound,
     /// Storage is down or too slow.
@@ -102,6 +122,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => {
+                let body = ErrorBody {
+                    error: self.to_string(),
+                };
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    Json(body),
+                )
+                    .into_response();
+            }
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unavailable(detail) => {
                 tracing::warn!(%detail, "storage unavailable");

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::auth::{parse_digest_hex, Auth, Role, TokenEntry};
 use crate::store::ClickHouseSettings;
 
 /// The whole configuration file.
@@ -18,6 +19,7 @@ pub struct Config {
     pub listen: String,
     pub clickhouse: ClickHouseConfig,
     pub api: ApiConfig,
+    pub auth: AuthConfig,
 }
 
 /// `[clickhouse]`: where the flows are.
@@ -47,12 +49,46 @@ pub struct ApiConfig {
     pub max_limit: u64,
 }
 
+/// `[auth]`: who may call the API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `auto` (on unless `listen` is a loopback address), `on` or `off`.
+    pub mode: AuthMode,
+    /// Accepted tokens (`[[auth.tokens]]`).
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// When tokens are required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// On unless the server listens on loopback only.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// `[[auth.tokens]]`: one accepted token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Shown in logs (never the token).
+    pub name: String,
+    /// SHA-256 of the token, 64 hex digits (`eastwest-dashboard --hash-token`).
+    pub sha256: String,
+    /// `viewer` or `admin`.
+    pub role: Role,
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             clickhouse: ClickHouseConfig::default(),
             api: ApiConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -96,6 +132,14 @@ pub enum ConfigError {
     Timeout,
     #[error("api.max_limit: must be at least 1")]
     MaxLimit,
+    #[error(
+        "auth.tokens[{index}].sha256: expected 64 hex digits (eastwest-dashboard --hash-token)"
+    )]
+    TokenDigest { index: usize },
+    #[error("auth.tokens[{index}].name: must not be empty")]
+    TokenName { index: usize },
+    #[error("auth.tokens: authentication is on ({why}) but no token is configured")]
+    NoTokens { why: &'static str },
 }
 
 impl Config {
@@ -140,7 +184,36 @@ impl Config {
         if self.api.max_limit == 0 {
             return Err(ConfigError::MaxLimit);
         }
+        self.auth()?;
         Ok(())
+    }
+
+    /// The token check to apply: off on loopback in `auto` mode, else the
+    /// configured tokens (at least one).
+    pub fn auth(&self) -> Result<Auth, ConfigError> {
+        let why = match self.auth.mode {
+            AuthMode::Off => return Ok(Auth::Disabled),
+            AuthMode::Auto if self.listen_addr()?.ip().is_loopback() => return Ok(Auth::Disabled),
+            AuthMode::Auto => "listen is not a loopback address",
+            AuthMode::On => "auth.mode = \"on\"",
+        };
+        let mut entries = Vec::new();
+        for (index, token) in self.auth.tokens.iter().enumerate() {
+            if token.name.is_empty() {
+                return Err(ConfigError::TokenName { index });
+            }
+            let digest =
+                parse_digest_hex(&token.sha256).ok_or(ConfigError::TokenDigest { index })?;
+            entries.push(TokenEntry {
+                name: token.name.clone(),
+                digest,
+                role: token.role,
+            });
+        }
+        if entries.is_empty() {
+            return Err(ConfigError::NoTokens { why });
+        }
+        Ok(Auth::Tokens(entries))
     }
 
     /// What [`ClickHouseStore::connect`](crate::store::ClickHouseStore::connect) needs.
@@ -175,6 +248,26 @@ mod tests {
     }
 
     #[test]
+    fn auth_is_on_outside_loopback() {
+        let digest = crate::auth::token_digest_hex("t");
+        let text = format!(
+            "listen = \"0.0.0.0:8080\"\n[[auth.tokens]]\nname = \"noc\"\nsha256 = \"{digest}\"\nrole = \"viewer\"\n"
+        );
+        let config = Config::parse("t", &text).unwrap();
+        config.check().unwrap();
+        assert!(matches!(config.auth().unwrap(), Auth::Tokens(t) if t.len() == 1));
+        assert_eq!(Config::default().auth().unwrap(), Auth::Disabled);
+        let off = Config::parse("t", "listen = \"0.0.0.0:1\"\n[auth]\nmode = \"off\"").unwrap();
+        assert_eq!(off.auth().unwrap(), Auth::Disabled);
+        let err = Config::parse(
+            "t",
+            "[[auth.tokens]]\nname = \"x\"\nsha256 = \"\"\nrole = \"root\"",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("root"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let err = Config::parse("t", "[clickhouse]\ndatabse = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("databse"), "{err}");
@@ -191,6 +284,12 @@ mod tests {
                 "clickhouse.timeout_seconds",
             ),
             ("[api]\nmax_limit = 0", "api.max_limit"),
+            ("listen = \"0.0.0.0:8080\"", "auth.tokens"),
+            ("[auth]\nmode = \"on\"", "auth.tokens"),
+            (
+                "[auth]\nmode = \"on\"\n[[auth.tokens]]\nname = \"a\"\nsha256 = \"abc\"\nrole = \"admin\"",
+                "auth.tokens[0].sha256",
+            ),
         ];
         for (text, key) in cases {
             let err = Config::parse("t", text).unwrap().check().unwrap_err();

@@ -2,6 +2,7 @@
 //! collector stores in ClickHouse.
 //!
 //! * [`api`] — [`router`](api::router), the handlers and [`ApiError`](api::ApiError).
+//! * [`auth`] — bearer tokens, roles and the [`Viewer`](auth::Viewer) / [`Admin`](auth::Admin) extractors.
 //! * [`query`] — the checked parameters of the conversations endpoint.
 //! * [`store`] — the [`Store`](store::Store) trait and its ClickHouse implementation.
 //! * [`config`] — the TOML configuration and its command-line overrides.
@@ -10,6 +11,7 @@
 //! `main.rs` parses the command line and calls [`run`].
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod query;
 pub mod store;
@@ -47,6 +49,9 @@ pub struct Cli {
     /// Check the configuration, print it and exit.
     #[arg(long)]
     pub check_config: bool,
+    /// Read a token on standard input, print its SHA-256 for `auth.tokens` and exit.
+    #[arg(long)]
+    pub hash_token: bool,
 }
 
 impl Cli {
@@ -98,8 +103,9 @@ pub async fn run(
             addr: addr.to_string(),
             source,
         })?;
+    let auth = config.auth()?;
     let store = ClickHouseStore::connect(&config.clickhouse_settings()).await?;
-    let app = router(AppState::new(store, config.api.max_limit));
+    let app = router(AppState::new(store, config.api.max_limit).with_auth(auth));
     tracing::info!(url = %format!("http://{addr}/"), "dashboard listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

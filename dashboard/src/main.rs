@@ -8,6 +8,20 @@ use eastwest_dashboard::{run, shutdown_signal, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.hash_token {
+        let mut token = String::new();
+        if let Err(err) = std::io::stdin().read_line(&mut token) {
+            eprintln!("eastwest-dashboard: cannot read the token: {err}");
+            return ExitCode::FAILURE;
+        }
+        let token = token.trim_end_matches(['\r', '\n']);
+        if token.is_empty() {
+            eprintln!("eastwest-dashboard: empty token on standard input");
+            return ExitCode::FAILURE;
+        }
+        println!("{}", eastwest_dashboard::auth::token_digest_hex(token));
+        return ExitCode::SUCCESS;
+    }
     let config = match cli.config() {
         Ok(config) => config,
         Err(err) => {
