@@ -97,7 +97,7 @@ async function update(): Promise<void> {
     if (signal.aborted) return;
     byId("error").hidden = true;
     status.classList.remove("stale");
-    status.textContent = `updated ${new Date().toLocaleTimeString()}`;
+    status.textContent = `updated ${new Date().toISOString().slice(11, 19)} UTC`;
   } catch (err) {
     if (signal.aborted || (err instanceof DOMException && err.name === "AbortError")) return;
     showError(err);
@@ -262,6 +262,13 @@ document.addEventListener("DOMContentLoaded", () => {
     current?.view.unmount();
     current = null;
     render();
+  });
+  const jump = byId<HTMLInputElement>("jump-vm");
+  byId("jump").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const vm = jump.value.trim();
+    if (vm) go({ view: "vm", vm });
+    jump.value = "";
   });
   render();
   schedule();

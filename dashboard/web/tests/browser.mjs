@@ -287,6 +287,14 @@ test("VM view: the VM's conversations; its placement links to the host view", as
   const page = await open(`/?view=vm&vm=${encodeURIComponent(c.server_vm)}&range=all`);
   await noError(page);
   assert.match(await page.locator("#vm-head h2").textContent(), new RegExp(c.server_vm));
+  // The top bar's "Go to VM" reaches another VM.
+  await page.fill("#jump-vm", c.client_vm);
+  await page.press("#jump-vm", "Enter");
+  await page.waitForURL(new RegExp(`vm=${c.client_vm}`));
+  await settled(page);
+  assert.match(await page.locator("#vm-head h2").textContent(), new RegExp(c.client_vm));
+  await page.goBack();
+  await settled(page);
   assert.ok((await page.locator("table.conversations tbody tr", { hasText: c.client_vm }).count()) >= 1);
   await page.screenshot({ path: join(shots, "vm.png"), fullPage: true });
   if (await has("hosts?range=all")) {
