@@ -28,7 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use eastwest_core::netflow::{field, split_observation_point};
-use eastwest_core::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, FlowRow};
+use eastwest_core::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
 
 use crate::config::DecodeConfig;
 use netflow_parser::static_versions::v5::V5;
@@ -1245,6 +1245,7 @@ impl Fields {
             src_zone: String::new(),
             dst_zone: String::new(),
             same_host: 0,
+            reply: reply_of(self.proto, self.src_port, self.dst_port, icmp),
             verdict: "unknown".to_string(),
             rule: String::new(),
             severity: String::new(),

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::Client;
-use eastwest_core::schema::{migrations, query_settings, FlowRow, ServerVersion, FLOWS_TABLE};
+use eastwest_core::schema::{
+    migrate, query_settings, FlowRow, Layout, MigrateError, ServerVersion, FLOWS_TABLE,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -50,7 +52,7 @@ pub enum SinkError {
     Migrate {
         url: String,
         database: String,
-        source: clickhouse::error::Error,
+        source: MigrateError,
     },
 }
 
@@ -105,17 +107,13 @@ impl Sink {
         for (name, value) in query_settings(version) {
             client = client.with_setting(*name, *value);
         }
-        for statement in migrations(&config.database) {
-            client
-                .query(&statement)
-                .execute()
-                .await
-                .map_err(|source| SinkError::Migrate {
-                    url: url.clone(),
-                    database: config.database.clone(),
-                    source,
-                })?;
-        }
+        migrate(&client, &Layout::single(&config.database))
+            .await
+            .map_err(|source| SinkError::Migrate {
+                url: url.clone(),
+                database: config.database.clone(),
+                source,
+            })?;
         tracing::info!(%url, server = %text.trim(), database = %config.database, "sink: connected, schema up to date");
         Ok(Sink {
             client: client.with_database(&config.database),
@@ -387,6 +385,7 @@ mod tests {
             src_zone: String::new(),
             dst_zone: String::new(),
             same_host: 0,
+            reply: 0,
             verdict: String::new(),
             rule: String::new(),
             severity: String::new(),

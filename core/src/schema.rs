@@ -130,6 +130,12 @@ pub const FLOWS_COLUMNS: &[Column] = &[
         "1 when both VMs ran on one host (switched locally)",
     ),
     col(
+        "reply",
+        "UInt8",
+        "1 when the row is the reply direction of its conversation \
+         (core::flow::direction: from the responder's service port, or an ICMP reply type)",
+    ),
+    col(
         "verdict",
         "LowCardinality(String)",
         "allowed, violation or unknown",
@@ -186,6 +192,7 @@ pub struct FlowRow {
     pub src_zone: String,
     pub dst_zone: String,
     pub same_host: u8,
+    pub reply: u8,
     pub verdict: String,
     pub rule: String,
     pub severity: String,
@@ -258,26 +265,642 @@ pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
 }
 
-/// The statements that bring `database` to the current schema. Each is
-/// idempotent (`IF NOT EXISTS`), so running them at every start-up is safe.
-pub fn migrations(database: &str) -> Vec<String> {
-    let db = quote_ident(database);
-    let columns: Vec<String> = FLOWS_COLUMNS
+/// Quote a string literal with single quotes.
+pub fn quote_str(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// How ClickHouse computes `reply` for rows stored before the column
+/// existed (the previous schema): the same rule as
+/// [`crate::flow::direction`], so old rows feed the rollups oriented too.
+/// New rows always carry `reply` from the collector.
+pub const REPLY_DEFAULT: &str = "multiIf(proto IN (6, 17, 132), src_port < dst_port, \
+     proto = 1, intDiv(icmp, 256) IN (0, 14, 16, 18), proto = 58, intDiv(icmp, 256) = 129, 0)";
+
+/// The `reply` flag of a row, from its own columns (what the collector
+/// stores and what [`REPLY_DEFAULT`] computes for old rows).
+pub fn reply_of(proto: u8, src_port: u16, dst_port: u16, icmp: u16) -> u8 {
+    u8::from(
+        crate::flow::direction(proto, src_port, dst_port, icmp) == crate::flow::Direction::Reply,
+    )
+}
+
+/// A column of a rollup table and how its materialized view computes it
+/// from `flows`. `{bucket}` in `expr` stands for the rollup's time-bucket
+/// function (`toStartOfMinute`, `toStartOfHour`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupColumn {
+    pub column: Column,
+    pub expr: &'static str,
+    /// Summed by the SummingMergeTree (else part of the key).
+    pub summed: bool,
+}
+
+const fn key(
+    name: &'static str,
+    ch_type: &'static str,
+    expr: &'static str,
+    doc: &'static str,
+) -> RollupColumn {
+    RollupColumn {
+        column: col(name, ch_type, doc),
+        expr,
+        summed: false,
+    }
+}
+
+const fn sum(name: &'static str, expr: &'static str, doc: &'static str) -> RollupColumn {
+    RollupColumn {
+        column: col(name, "UInt64", doc),
+        expr,
+        summed: true,
+    }
+}
+
+/// Columns of the rollup tables `flows_1m` and `flows_1h`, in the order of
+/// [`RollupRow`]. Rows are oriented as conversations: the client is the
+/// initiator (the source of a request row, the destination of a reply row),
+/// the server the responder; `*_fwd` counts client → server, `*_rev`
+/// server → client. The observer stays in the key, so a conversation
+/// mirrored at two points is two rollup rows, one per observation point.
+pub const ROLLUP_COLUMNS: &[RollupColumn] = &[
+    key("date", "Date", "date", "day of `bucket`, the partition key"),
+    key(
+        "bucket",
+        "DateTime",
+        "{bucket}(start)",
+        "start of the minute (flows_1m) or hour (flows_1h) the flows started in",
+    ),
+    key(
+        "dataset",
+        "LowCardinality(String)",
+        "dataset",
+        "'live', or the name of a replay",
+    ),
+    key(
+        "client_vm",
+        "LowCardinality(String)",
+        "if(reply, dst_vm, src_vm)",
+        "initiator VM, '' if unknown",
+    ),
+    key(
+        "client_addr",
+        "FixedString(16)",
+        "if(reply, dst_addr, src_addr)",
+        "initiator address (IPv4 mapped into IPv6)",
+    ),
+    key(
+        "client_zone",
+        "LowCardinality(String)",
+        "if(reply, dst_zone, src_zone)",
+        "initiator zone",
+    ),
+    key(
+        "client_host",
+        "LowCardinality(String)",
+        "if(reply, dst_host, src_host)",
+        "host the initiator VM ran on",
+    ),
+    key(
+        "server_vm",
+        "LowCardinality(String)",
+        "if(reply, src_vm, dst_vm)",
+        "responder VM, '' if unknown",
+    ),
+    key(
+        "server_addr",
+        "FixedString(16)",
+        "if(reply, src_addr, dst_addr)",
+        "responder address (IPv4 mapped into IPv6)",
+    ),
+    key(
+        "server_zone",
+        "LowCardinality(String)",
+        "if(reply, src_zone, dst_zone)",
+        "responder zone",
+    ),
+    key(
+        "server_host",
+        "LowCardinality(String)",
+        "if(reply, src_host, dst_host)",
+        "host the responder VM ran on",
+    ),
+    key("proto", "UInt8", "proto", "IP protocol number"),
+    key(
+        "server_port",
+        "UInt16",
+        "if(reply, src_port, dst_port)",
+        "responder (service) port, 0 for ICMP",
+    ),
+    key(
+        "verdict",
+        "LowCardinality(String)",
+        "verdict",
+        "allowed, violation or unknown (a reply carries its request's)",
+    ),
+    key(
+        "rule",
+        "String",
+        "rule",
+        "the rule that decided the verdict",
+    ),
+    key(
+        "severity",
+        "LowCardinality(String)",
+        "severity",
+        "severity of that rule, '' if allowed",
+    ),
+    key(
+        "same_host",
+        "UInt8",
+        "same_host",
+        "1 when both VMs ran on one host",
+    ),
+    key(
+        "observer",
+        "LowCardinality(String)",
+        "observer",
+        "hypervisor host where the flows were observed",
+    ),
+    key(
+        "encap",
+        "LowCardinality(String)",
+        "encap",
+        "capture path (span, erspan1-3, vxlan, geneve)",
+    ),
+    sum(
+        "bytes_fwd",
+        "sum(if(reply, 0, bytes))",
+        "bytes client → server",
+    ),
+    sum(
+        "bytes_rev",
+        "sum(if(reply, bytes, 0))",
+        "bytes server → client",
+    ),
+    sum(
+        "packets_fwd",
+        "sum(if(reply, 0, packets))",
+        "packets client → server",
+    ),
+    sum(
+        "packets_rev",
+        "sum(if(reply, packets, 0))",
+        "packets server → client",
+    ),
+    sum(
+        "flows",
+        "count()",
+        "unidirectional flow records (rows of `flows`) summed in",
+    ),
+];
+
+/// One row of `flows_1m` / `flows_1h`, field for field [`ROLLUP_COLUMNS`].
+#[derive(
+    Default, Debug, Clone, PartialEq, Eq, clickhouse::Row, serde::Serialize, serde::Deserialize,
+)]
+pub struct RollupRow {
+    pub date: u16,
+    pub bucket: u32,
+    pub dataset: String,
+    pub client_vm: String,
+    pub client_addr: [u8; 16],
+    pub client_zone: String,
+    pub client_host: String,
+    pub server_vm: String,
+    pub server_addr: [u8; 16],
+    pub server_zone: String,
+    pub server_host: String,
+    pub proto: u8,
+    pub server_port: u16,
+    pub verdict: String,
+    pub rule: String,
+    pub severity: String,
+    pub same_host: u8,
+    pub observer: String,
+    pub encap: String,
+    pub bytes_fwd: u64,
+    pub bytes_rev: u64,
+    pub packets_fwd: u64,
+    pub packets_rev: u64,
+    pub flows: u64,
+}
+
+/// A rollup table: its name, its materialized view and its time bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollup {
+    pub table: &'static str,
+    pub view: &'static str,
+    /// ClickHouse function truncating `start` to the bucket.
+    pub bucket_fn: &'static str,
+    pub bucket_secs: u32,
+}
+
+/// The 1-minute rollup.
+pub const FLOWS_1M: Rollup = Rollup {
+    table: "flows_1m",
+    view: "flows_1m_mv",
+    bucket_fn: "toStartOfMinute",
+    bucket_secs: 60,
+};
+
+/// The 1-hour rollup.
+pub const FLOWS_1H: Rollup = Rollup {
+    table: "flows_1h",
+    view: "flows_1h_mv",
+    bucket_fn: "toStartOfHour",
+    bucket_secs: 3600,
+};
+
+/// Every rollup, finest first.
+pub const ROLLUPS: [Rollup; 2] = [FLOWS_1M, FLOWS_1H];
+
+/// Name of the exporters table.
+pub const EXPORTERS_TABLE: &str = "exporters";
+
+/// Columns of `exporters`, in the order of [`ExporterRow`]. The collector
+/// writes one row per (exporter, source id) it heard from every
+/// `exporters_interval_ms`; counters run since that collector started. The
+/// table is a ReplacingMergeTree on `updated`: the newest snapshot of each
+/// (exporter, source id, collector) wins (read with `argMax(..., updated)`
+/// or `FINAL`).
+pub const EXPORTERS_COLUMNS: &[Column] = &[
+    col(
+        "updated",
+        "DateTime",
+        "when the collector wrote this snapshot",
+    ),
+    col(
+        "collector",
+        "LowCardinality(String)",
+        "the collector instance (its host name) that receives this exporter",
+    ),
+    col(
+        "started",
+        "DateTime",
+        "when that collector started: the counters run from here",
+    ),
+    col(
+        "exporter",
+        "FixedString(16)",
+        "exporter address (IPv4 mapped into IPv6)",
+    ),
+    col(
+        "source_id",
+        "UInt32",
+        "NetFlow Source ID / IPFIX observation domain",
+    ),
+    col(
+        "name",
+        "String",
+        "observationDomainName from the options record, '' if none",
+    ),
+    col("last_seen", "DateTime", "last datagram from it"),
+    col("packets", "UInt64", "export datagrams received"),
+    col("flows", "UInt64", "flow records decoded"),
+    col(
+        "sequence_gaps",
+        "UInt64",
+        "export packets (v9) / records (IPFIX) missed per the sequence numbers",
+    ),
+    col("templates", "UInt32", "templates currently known"),
+    col(
+        "drops",
+        "UInt64",
+        "records dropped (missing template, malformed)",
+    ),
+];
+
+/// One row of `exporters`, field for field [`EXPORTERS_COLUMNS`].
+#[derive(
+    Default, Debug, Clone, PartialEq, Eq, clickhouse::Row, serde::Serialize, serde::Deserialize,
+)]
+pub struct ExporterRow {
+    pub updated: u32,
+    pub collector: String,
+    pub started: u32,
+    pub exporter: [u8; 16],
+    pub source_id: u32,
+    pub name: String,
+    pub last_seen: u32,
+    pub packets: u64,
+    pub flows: u64,
+    pub sequence_gaps: u64,
+    pub templates: u32,
+    pub drops: u64,
+}
+
+/// Where the schema lives: a database on one server, or on every shard of
+/// a ClickHouse cluster (`cluster`, as named in the servers'
+/// `remote_servers`). With a cluster, each table `T` is stored in `T_local`
+/// on every shard (created `ON CLUSTER`) and `T` is a `Distributed` table
+/// over them, so readers and writers use the same names either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub database: String,
+    pub cluster: Option<String>,
+}
+
+impl Layout {
+    /// One server, one database.
+    pub fn single(database: &str) -> Layout {
+        Layout {
+            database: database.to_string(),
+            cluster: None,
+        }
+    }
+
+    /// `db`.`name` of the table readers and writers use.
+    pub fn table(&self, name: &str) -> String {
+        format!("{}.{}", quote_ident(&self.database), quote_ident(name))
+    }
+
+    /// The table holding the rows on this server (`T_local` in a cluster).
+    fn storage_name(&self, name: &str) -> String {
+        match self.cluster {
+            Some(_) => format!("{name}_local"),
+            None => name.to_string(),
+        }
+    }
+
+    fn storage(&self, name: &str) -> String {
+        self.table(&self.storage_name(name))
+    }
+
+    /// ` ON CLUSTER c`, or nothing.
+    fn on_cluster(&self) -> String {
+        match &self.cluster {
+            Some(cluster) => format!(" ON CLUSTER {}", quote_ident(cluster)),
+            None => String::new(),
+        }
+    }
+
+    /// The tables that hold rows partitioned by `date` on each server, for
+    /// retention: `flows` and the rollups.
+    pub fn partitioned_tables(&self) -> Vec<(&'static str, String)> {
+        std::iter::once(FLOWS_TABLE)
+            .chain(ROLLUPS.iter().map(|r| r.table))
+            .map(|name| (name, self.storage_name(name)))
+            .collect()
+    }
+}
+
+/// One migration step: a statement, run only when `check` (a query
+/// answering one `UInt64`) answers 0, or always when there is no check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub check: Option<String>,
+    pub statement: String,
+}
+
+impl Step {
+    fn always(statement: String) -> Step {
+        Step {
+            check: None,
+            statement,
+        }
+    }
+}
+
+/// The `Distributed` table over `T_local` in a cluster layout; nothing on
+/// one server.
+fn distributed_step(
+    layout: &Layout,
+    name: &str,
+    columns: &[Column],
+    sharding: &str,
+) -> Option<Step> {
+    layout.cluster.as_ref().map(|cluster| {
+        Step::always(format!(
+            "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = Distributed({c}, {db}, {local}, {sharding})",
+            table = layout.table(name),
+            on = layout.on_cluster(),
+            cols = column_ddl(columns),
+            c = quote_ident(cluster),
+            db = quote_ident(&layout.database),
+            local = quote_ident(&layout.storage_name(name)),
+        ))
+    })
+}
+
+fn column_ddl(columns: &[Column]) -> String {
+    columns
         .iter()
-        .map(|c| format!("    {} {}", quote_ident(c.name), c.ch_type))
+        .map(|c| {
+            let default = if c.name == "reply" {
+                format!(" DEFAULT {REPLY_DEFAULT}")
+            } else {
+                String::new()
+            };
+            format!("    {} {}{default}", quote_ident(c.name), c.ch_type)
+        })
+        .collect::<Vec<_>>()
+        .join(",\n")
+}
+
+fn names(columns: impl IntoIterator<Item = &'static str>) -> String {
+    columns
+        .into_iter()
+        .map(quote_ident)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The SELECT a rollup's materialized view runs on each inserted block of
+/// `flows` (and the backfill runs on the rows already there).
+fn rollup_select(rollup: &Rollup, from: &str, filter: &str) -> String {
+    let exprs: Vec<String> = ROLLUP_COLUMNS
+        .iter()
+        .map(|c| {
+            let expr = c.expr.replace("{bucket}", rollup.bucket_fn);
+            // 18.16 turns if() over LowCardinality into String and then
+            // refuses it for a LowCardinality column: cast it back.
+            let expr = if c.column.ch_type.starts_with("LowCardinality") {
+                format!("CAST({expr} AS {})", c.column.ch_type)
+            } else {
+                expr
+            };
+            format!("{expr} AS {}", quote_ident(c.column.name))
+        })
         .collect();
-    vec![
-        format!("CREATE DATABASE IF NOT EXISTS {db}"),
+    let keys = names(
+        ROLLUP_COLUMNS
+            .iter()
+            .filter(|c| !c.summed)
+            .map(|c| c.column.name),
+    );
+    format!(
+        "SELECT {} FROM {from}{filter} GROUP BY {keys}",
+        exprs.join(", ")
+    )
+}
+
+/// The statements that bring the layout's database to the current schema.
+/// Each is idempotent (`IF NOT EXISTS`, or guarded by its check), so running
+/// them at every start-up is safe; [`migrate`] runs them.
+///
+/// From the previous schema (`flows` without `reply`, no rollups, no
+/// `exporters`): `reply` is added with [`REPLY_DEFAULT`], so old rows get
+/// the same orientation as new ones, and each rollup is backfilled from the
+/// `flows` already stored (days it does not hold yet) before its view is
+/// created, so the rollups cover the old rows too.
+pub fn migrations(layout: &Layout) -> Vec<Step> {
+    let db = quote_ident(&layout.database);
+    let on = layout.on_cluster();
+    let mut steps = vec![Step::always(format!(
+        "CREATE DATABASE IF NOT EXISTS {db}{on}"
+    ))];
+    let distributed = |name: &str, columns: &[Column], sharding: &str| {
+        distributed_step(layout, name, columns, sharding)
+    };
+    let column_exists = |table: &str, column: &str| {
         format!(
-            "CREATE TABLE IF NOT EXISTS {db}.{table} (\n{cols}\n) ENGINE = MergeTree() \
-             PARTITION BY date ORDER BY (dataset, start, src_vm, dst_vm)",
-            table = quote_ident(FLOWS_TABLE),
-            cols = columns.join(",\n"),
-        ),
-    ]
-    .into_iter()
-    .chain(inventory_events_migrations(database))
-    .collect()
+            "SELECT count() FROM system.columns WHERE database = {} AND table = {} AND name = {}",
+            quote_str(&layout.database),
+            quote_str(table),
+            quote_str(column)
+        )
+    };
+    let table_exists = |table: &str| {
+        format!(
+            "SELECT count() FROM system.tables WHERE database = {} AND name = {}",
+            quote_str(&layout.database),
+            quote_str(table)
+        )
+    };
+
+    // flows
+    steps.push(Step::always(format!(
+        "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = MergeTree() \
+         PARTITION BY date ORDER BY (dataset, start, src_vm, dst_vm)",
+        table = layout.storage(FLOWS_TABLE),
+        cols = column_ddl(FLOWS_COLUMNS),
+    )));
+    steps.extend(distributed(FLOWS_TABLE, FLOWS_COLUMNS, "rand()"));
+    let mut flows_tables = vec![layout.storage_name(FLOWS_TABLE)];
+    if layout.cluster.is_some() {
+        flows_tables.push(FLOWS_TABLE.to_string());
+    }
+    for table in &flows_tables {
+        steps.push(Step {
+            check: Some(column_exists(table, "reply")),
+            statement: format!(
+                "ALTER TABLE {}{on} ADD COLUMN `reply` UInt8 DEFAULT {REPLY_DEFAULT} AFTER `same_host`",
+                layout.table(table)
+            ),
+        });
+    }
+
+    // rollups
+    let rollup_columns: Vec<Column> = ROLLUP_COLUMNS.iter().map(|c| c.column).collect();
+    let sums = names(
+        ROLLUP_COLUMNS
+            .iter()
+            .filter(|c| c.summed)
+            .map(|c| c.column.name),
+    );
+    let keys = names(
+        ROLLUP_COLUMNS
+            .iter()
+            .filter(|c| !c.summed)
+            .map(|c| c.column.name),
+    );
+    for rollup in &ROLLUPS {
+        steps.push(Step::always(format!(
+            "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = SummingMergeTree(({sums})) \
+             PARTITION BY date ORDER BY ({keys})",
+            table = layout.storage(rollup.table),
+            cols = column_ddl(&rollup_columns),
+        )));
+        steps.extend(distributed(rollup.table, &rollup_columns, "rand()"));
+        // Backfill from the rows stored before the view existed; days the
+        // rollup already holds (an interrupted earlier run) are skipped.
+        let global = if layout.cluster.is_some() {
+            "GLOBAL "
+        } else {
+            ""
+        };
+        steps.push(Step {
+            check: Some(table_exists(rollup.view)),
+            statement: format!(
+                "INSERT INTO {target} ({cols}) {select}",
+                target = layout.table(rollup.table),
+                cols = names(ROLLUP_COLUMNS.iter().map(|c| c.column.name)),
+                select = rollup_select(
+                    rollup,
+                    &layout.table(FLOWS_TABLE),
+                    &format!(
+                        " WHERE date {global}NOT IN (SELECT date FROM {})",
+                        layout.table(rollup.table)
+                    )
+                ),
+            ),
+        });
+        steps.push(Step::always(format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{on} TO {target} AS {select}",
+            view = layout.table(rollup.view),
+            target = layout.storage(rollup.table),
+            select = rollup_select(rollup, &layout.storage(FLOWS_TABLE), ""),
+        )));
+    }
+
+    // exporters
+    steps.push(Step::always(format!(
+        "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = ReplacingMergeTree(updated) \
+         ORDER BY (exporter, source_id, collector)",
+        table = layout.storage(EXPORTERS_TABLE),
+        cols = column_ddl(EXPORTERS_COLUMNS),
+    )));
+    steps.extend(distributed(
+        EXPORTERS_TABLE,
+        EXPORTERS_COLUMNS,
+        "cityHash64(exporter, source_id)",
+    ));
+    steps.extend(inventory_events_migrations(layout));
+    steps
+}
+
+/// Why a migration failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{statement}: {source}")]
+pub struct MigrateError {
+    pub statement: String,
+    pub source: clickhouse::error::Error,
+}
+
+/// Run [`migrations`] on `client` (already adapted to the server version,
+/// without a database set): each check, and each statement whose check
+/// answered 0.
+pub async fn migrate(client: &clickhouse::Client, layout: &Layout) -> Result<(), MigrateError> {
+    for step in migrations(layout) {
+        if let Some(check) = &step.check {
+            let found: u64 =
+                client
+                    .query(check)
+                    .fetch_one()
+                    .await
+                    .map_err(|source| MigrateError {
+                        statement: check.clone(),
+                        source,
+                    })?;
+            if found > 0 {
+                continue;
+            }
+        }
+        client
+            .query(&step.statement)
+            .execute()
+            .await
+            .map_err(|source| MigrateError {
+                statement: first_line(&step.statement),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+fn first_line(statement: &str) -> String {
+    statement.lines().next().unwrap_or_default().to_string()
 }
 
 // ---------------------------------------------------------------------------
@@ -326,18 +949,21 @@ pub struct InventoryEventRow {
 }
 
 /// The idempotent DDL of `inventory_events` (part of [`migrations`]).
-fn inventory_events_migrations(database: &str) -> Vec<String> {
-    let columns: Vec<String> = INVENTORY_EVENTS_COLUMNS
-        .iter()
-        .map(|c| format!("    {} {}", quote_ident(c.name), c.ch_type))
-        .collect();
-    vec![format!(
-        "CREATE TABLE IF NOT EXISTS {db}.{table} (\n{cols}\n) ENGINE = MergeTree() \
+fn inventory_events_migrations(layout: &Layout) -> Vec<Step> {
+    let mut steps = vec![Step::always(format!(
+        "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = MergeTree() \
          ORDER BY (time_ms, received_ms)",
-        db = quote_ident(database),
-        table = quote_ident(INVENTORY_EVENTS_TABLE),
-        cols = columns.join(",\n"),
-    )]
+        table = layout.storage(INVENTORY_EVENTS_TABLE),
+        on = layout.on_cluster(),
+        cols = column_ddl(INVENTORY_EVENTS_COLUMNS),
+    ))];
+    steps.extend(distributed_step(
+        layout,
+        INVENTORY_EVENTS_TABLE,
+        INVENTORY_EVENTS_COLUMNS,
+        "rand()",
+    ));
+    steps
 }
 
 #[cfg(test)]
@@ -346,9 +972,38 @@ mod tests {
     use clickhouse::Row;
 
     #[test]
-    fn row_matches_columns() {
+    fn rows_match_columns() {
         let names: Vec<&str> = FLOWS_COLUMNS.iter().map(|c| c.name).collect();
         assert_eq!(FlowRow::COLUMN_NAMES, names.as_slice());
+        let names: Vec<&str> = ROLLUP_COLUMNS.iter().map(|c| c.column.name).collect();
+        assert_eq!(RollupRow::COLUMN_NAMES, names.as_slice());
+        let names: Vec<&str> = EXPORTERS_COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(ExporterRow::COLUMN_NAMES, names.as_slice());
+    }
+
+    #[test]
+    fn cluster_layout_stores_in_local_tables() {
+        let layout = Layout {
+            database: "ew".into(),
+            cluster: Some("two".into()),
+        };
+        let ddl: Vec<String> = migrations(&layout)
+            .into_iter()
+            .map(|s| s.statement)
+            .collect();
+        assert!(ddl
+            .iter()
+            .all(|s| s.contains(" ON CLUSTER `two`") || s.starts_with("INSERT")));
+        assert!(ddl
+            .iter()
+            .any(|s| s.contains("`ew`.`flows_local`") && s.contains("MergeTree()")));
+        assert!(ddl
+            .iter()
+            .any(|s| s.contains("Distributed(`two`, `ew`, `flows_local`, rand())")));
+        assert_eq!(
+            layout.partitioned_tables()[0],
+            ("flows", "flows_local".to_string())
+        );
     }
 
     #[test]

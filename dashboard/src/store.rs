@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clickhouse::Client;
 use eastwest_core::schema::{
-    addr_from_bytes, date_of_ms, migrations, query_settings, quote_ident, ServerVersion,
+    addr_from_bytes, date_of_ms, migrate, query_settings, quote_ident, Layout, ServerVersion,
     FLOWS_TABLE,
 };
 use serde::{Deserialize, Serialize};
@@ -324,18 +324,17 @@ impl ClickHouseStore {
             client = client.with_setting(*name, *value);
         }
         if settings.migrate {
-            for statement in migrations(&settings.database) {
-                let run = client.query_raw(&statement).execute();
-                let failed = |reason: String| ConnectError::Migrate {
-                    url: url.clone(),
-                    database: settings.database.clone(),
-                    reason,
-                };
-                tokio::time::timeout(settings.timeout, run)
-                    .await
-                    .map_err(|_| failed(format!("no answer within {:?}", settings.timeout)))?
-                    .map_err(|e| failed(e.to_string()))?;
-            }
+            let layout = Layout::single(&settings.database);
+            let run = migrate(&client, &layout);
+            let failed = |reason: String| ConnectError::Migrate {
+                url: url.clone(),
+                database: settings.database.clone(),
+                reason,
+            };
+            tokio::time::timeout(settings.timeout, run)
+                .await
+                .map_err(|_| failed(format!("no answer within {:?}", settings.timeout)))?
+                .map_err(|e| failed(e.to_string()))?;
         }
         tracing::info!(%url, version = %version_text, database = %settings.database, "connected to ClickHouse");
         Ok(ClickHouseStore {

@@ -52,6 +52,7 @@ fn flow(
         src_zone: zones.0.into(),
         dst_zone: zones.1.into(),
         same_host: 1,
+        reply: 0,
         verdict: verdict.into(),
         rule: rule.into(),
         severity: if verdict == "violation" {

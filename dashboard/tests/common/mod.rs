@@ -75,6 +75,7 @@ pub fn flow(
         src_zone: src_zone.into(),
         dst_zone: dst_zone.into(),
         same_host: u8::from(!src_host.is_empty() && src_host == dst_host),
+        reply: 0,
         verdict: verdict.into(),
         rule: rule.into(),
         severity: if verdict == "violation" {

@@ -1,0 +1,335 @@
+//! Schema migrations against a real ClickHouse (the `eastwest-tests`
+//! harness): an empty database, and one holding rows of the previous schema
+//! ("v1": `flows` as it was before `reply`, the rollups and `exporters`).
+//! Both end with the same tables; the rollups count every row once,
+//! oriented client → server, whether it was stored before or after.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clickhouse::Client;
+use eastwest_collector::config::SinkConfig;
+use eastwest_collector::metrics::Metrics;
+use eastwest_collector::sink::Sink;
+use eastwest_core::schema::{
+    addr_to_bytes, date_of_ms, datetime_of_ms, query_settings, reply_of, FlowRow, ServerVersion,
+};
+use eastwest_tests::ClickHouse;
+
+/// `flows` as created by the schema before this one (main at b1bfb73).
+const V1_FLOWS: &str = "CREATE TABLE IF NOT EXISTS {db}.`flows` (
+    `date` Date, `start` DateTime, `start_ms` UInt64, `end` DateTime, `end_ms` UInt64,
+    `received` DateTime, `dataset` LowCardinality(String), `exporter` FixedString(16),
+    `source_id` UInt32, `observer` LowCardinality(String), `encap` LowCardinality(String),
+    `session` UInt16, `vlan` UInt16, `vni` UInt32, `src_addr` FixedString(16),
+    `dst_addr` FixedString(16), `src_port` UInt16, `dst_port` UInt16, `proto` UInt8,
+    `tos` UInt8, `tcp_flags` UInt8, `icmp` UInt16, `src_mac` FixedString(6),
+    `dst_mac` FixedString(6), `packets` UInt64, `bytes` UInt64, `sampling` UInt32,
+    `src_vm` LowCardinality(String), `dst_vm` LowCardinality(String),
+    `src_host` LowCardinality(String), `dst_host` LowCardinality(String),
+    `src_zone` LowCardinality(String), `dst_zone` LowCardinality(String), `same_host` UInt8,
+    `verdict` LowCardinality(String), `rule` String, `severity` LowCardinality(String),
+    `policy_revision` LowCardinality(String)
+) ENGINE = MergeTree() PARTITION BY date ORDER BY (dataset, start, src_vm, dst_vm)";
+
+/// 2026-11-02 10:00:00 UTC.
+const T0: u64 = 1_793_613_600_000;
+
+fn sink_config(ch: &ClickHouse, database: &str) -> SinkConfig {
+    SinkConfig {
+        url: ch.url.clone(),
+        database: database.to_string(),
+        ..SinkConfig::default()
+    }
+}
+
+/// A client adapted to the server, as the collector makes it (so the
+/// statements are in the query log the chdb check replays).
+async fn client(ch: &ClickHouse) -> Result<Client> {
+    let text: String = Client::default()
+        .with_url(&ch.url)
+        .with_validation(false)
+        .query("SELECT version()")
+        .fetch_one()
+        .await?;
+    let version = ServerVersion::parse(&text).context("version")?;
+    let mut client = Client::default()
+        .with_url(&ch.url)
+        .with_validation(!version.needs_legacy_settings());
+    for (name, value) in query_settings(version) {
+        client = client.with_setting(*name, *value);
+    }
+    Ok(client)
+}
+
+/// One unidirectional flow: `(src vm, src ip, src port) → (dst ...)`.
+#[derive(Clone, Copy)]
+struct Flow {
+    observer: &'static str,
+    src: (&'static str, &'static str, u16),
+    dst: (&'static str, &'static str, u16),
+    proto: u8,
+    icmp: u16,
+    at_ms: u64,
+    packets: u64,
+    bytes: u64,
+}
+
+impl Flow {
+    fn row(&self) -> FlowRow {
+        let ip = |text: &str| addr_to_bytes(text.parse().unwrap());
+        FlowRow {
+            date: date_of_ms(self.at_ms),
+            start: datetime_of_ms(self.at_ms),
+            start_ms: self.at_ms,
+            end: datetime_of_ms(self.at_ms + 500),
+            end_ms: self.at_ms + 500,
+            received: datetime_of_ms(self.at_ms + 1000),
+            dataset: "lab".into(),
+            observer: self.observer.into(),
+            src_addr: ip(self.src.1),
+            dst_addr: ip(self.dst.1),
+            src_port: self.src.2,
+            dst_port: self.dst.2,
+            proto: self.proto,
+            icmp: self.icmp,
+            packets: self.packets,
+            bytes: self.bytes,
+            sampling: 1,
+            src_vm: self.src.0.into(),
+            dst_vm: self.dst.0.into(),
+            verdict: "allowed".into(),
+            reply: reply_of(self.proto, self.src.2, self.dst.2, self.icmp),
+            ..FlowRow::default()
+        }
+    }
+
+    /// The same row as a SELECT for a v1 INSERT (no `reply`: the old schema
+    /// had none). INSERT ... SELECT keeps the rows in the statement, so the
+    /// chdb check can replay it (the query log drops VALUES data).
+    fn v1_select(&self) -> String {
+        let r = self.row();
+        format!(
+            "SELECT toDate(toDateTime({start})), toDateTime({start}), {}, toDateTime({end}), {}, \
+             'lab', '{}', toFixedString(unhex('{}'), 16), toFixedString(unhex('{}'), 16), \
+             {}, {}, {}, {}, {}, {}, 1, '{}', '{}', 'allowed'",
+            r.start_ms,
+            r.end_ms,
+            r.observer,
+            hex(&r.src_addr),
+            hex(&r.dst_addr),
+            r.src_port,
+            r.dst_port,
+            r.proto,
+            r.icmp,
+            r.packets,
+            r.bytes,
+            r.src_vm,
+            r.dst_vm,
+            start = r.start,
+            end = r.end,
+        )
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const WEB: (&str, &str, u16) = ("web-01", "10.10.1.11", 41001);
+const APP: (&str, &str, u16) = ("app-01", "10.10.2.21", 8443);
+
+/// A TCP conversation web-01 → app-01:8443 seen at two observers (request
+/// and reply at each), plus an ICMP echo app-01 → web-01 and its reply.
+fn conversation(at_ms: u64) -> Vec<Flow> {
+    let tcp = |observer, src, dst, packets, bytes| Flow {
+        observer,
+        src,
+        dst,
+        proto: 6,
+        icmp: 0,
+        at_ms,
+        packets,
+        bytes,
+    };
+    let icmp = |src: (&'static str, &'static str, u16),
+                dst: (&'static str, &'static str, u16),
+                icmp| Flow {
+        observer: "esx-02",
+        src: (src.0, src.1, 0),
+        dst: (dst.0, dst.1, 0),
+        proto: 1,
+        icmp,
+        at_ms: at_ms + 5_000,
+        packets: 1,
+        bytes: 84,
+    };
+    vec![
+        tcp("esx-01", WEB, APP, 10, 1_000),
+        tcp("esx-01", APP, WEB, 8, 20_000),
+        tcp("esx-02", WEB, APP, 10, 1_000),
+        tcp("esx-02", APP, WEB, 8, 20_000),
+        icmp(APP, WEB, 8 << 8),
+        icmp(WEB, APP, 0),
+    ]
+}
+
+/// The rollup as `client server proto port observer fwd/rev bytes,
+/// packets, flows`, one line per key.
+fn rollup(ch: &ClickHouse, db: &str, table: &str) -> Result<String> {
+    ch.query(&format!(
+        "SELECT client_vm, server_vm, proto, server_port, observer, bucket, \
+         sum(bytes_fwd), sum(bytes_rev), sum(packets_fwd), sum(packets_rev), sum(flows) \
+         FROM `{db}`.`{table}` GROUP BY client_vm, server_vm, proto, server_port, observer, bucket \
+         ORDER BY bucket, observer, proto DESC"
+    ))
+}
+
+fn expected_rollup(buckets: &[u64], multiple: u64) -> String {
+    let mut out = String::new();
+    for &bucket in buckets {
+        let b = datetime_of_ms(bucket);
+        let at = ch_time(b);
+        for observer in ["esx-01", "esx-02"] {
+            out += &format!(
+                "web-01\tapp-01\t6\t8443\t{observer}\t{at}\t{}\t{}\t{}\t{}\t{}\n",
+                1_000 * multiple,
+                20_000 * multiple,
+                10 * multiple,
+                8 * multiple,
+                2 * multiple
+            );
+            if observer == "esx-02" {
+                out += &format!(
+                    "app-01\tweb-01\t1\t0\tesx-02\t{at}\t{}\t{}\t{}\t{}\t{}\n",
+                    84 * multiple,
+                    84 * multiple,
+                    multiple,
+                    multiple,
+                    2 * multiple
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `YYYY-MM-DD hh:mm:ss` (UTC) of epoch seconds, as ClickHouse prints a
+/// DateTime in TabSeparated.
+fn ch_time(secs: u32) -> String {
+    let days = i64::from(secs / 86_400);
+    let rem = secs % 86_400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn tables(ch: &ClickHouse, db: &str) -> Result<String> {
+    ch.query(&format!(
+        "SELECT name, engine FROM system.tables WHERE database = '{db}' ORDER BY name"
+    ))
+}
+
+const TABLES: &str =
+    "exporters\tReplacingMergeTree\nflows\tMergeTree\nflows_1h\tSummingMergeTree\n\
+                      flows_1h_mv\tMaterializedView\nflows_1m\tSummingMergeTree\n\
+                      flows_1m_mv\tMaterializedView\ninventory_events\tMergeTree\n";
+
+#[tokio::test]
+async fn an_empty_database_is_migrated_and_rollups_orient_conversations() -> Result<()> {
+    let ch = eastwest_tests::clickhouse()?;
+    let db = eastwest_tests::unique_database("schema_empty");
+    let metrics = Arc::new(Metrics::new());
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    // Idempotent: a second start changes nothing.
+    Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    assert_eq!(tables(&ch, &db)?, TABLES);
+
+    let rows: Vec<FlowRow> = conversation(T0).iter().map(Flow::row).collect();
+    sink.insert(&rows).await?;
+    // A second batch a minute later: a new 1-minute bucket, the same hour.
+    let later: Vec<FlowRow> = conversation(T0 + 60_000).iter().map(Flow::row).collect();
+    sink.insert(&later).await?;
+    assert_eq!(
+        rollup(&ch, &db, "flows_1m")?,
+        expected_rollup(&[T0, T0 + 60_000], 1)
+    );
+    assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 2));
+    let rows = ch.query(&format!("SELECT sum(reply), count() FROM `{db}`.flows"))?;
+    assert_eq!(
+        rows, "6\t12\n",
+        "3 of the 6 flows of each batch are replies"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
+    let ch = eastwest_tests::clickhouse()?;
+    let db = eastwest_tests::unique_database("schema_v1");
+    let client = client(&ch).await?;
+    client
+        .query(&format!("CREATE DATABASE IF NOT EXISTS `{db}`"))
+        .execute()
+        .await?;
+    client
+        .query(&V1_FLOWS.replace("{db}", &format!("`{db}`")))
+        .execute()
+        .await?;
+    let old = conversation(T0);
+    let selects: Vec<String> = old.iter().map(Flow::v1_select).collect();
+    client
+        .query(&format!(
+            "INSERT INTO `{db}`.flows (date, start, start_ms, end, end_ms, dataset, observer, \
+             src_addr, dst_addr, src_port, dst_port, proto, icmp, packets, bytes, sampling, \
+             src_vm, dst_vm, verdict) {}",
+            selects.join(" UNION ALL ")
+        ))
+        .execute()
+        .await?;
+    // The chdb check replays statements in the order of the query log, to
+    // the second: keep the v1 table's creation a second before the migration.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let metrics = Arc::new(Metrics::new());
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    assert_eq!(tables(&ch, &db)?, TABLES);
+    // Old rows get `reply` computed by the server, the same as the collector's.
+    let replies = ch.query(&format!(
+        "SELECT proto, src_port, dst_port, icmp, reply FROM `{db}`.flows ORDER BY start_ms, observer, bytes"
+    ))?;
+    for line in replies.lines() {
+        let f: Vec<u16> = line.split('\t').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(
+            f[4],
+            u16::from(reply_of(f[0] as u8, f[1], f[2], f[3])),
+            "{line}"
+        );
+    }
+    assert_eq!(replies.lines().count(), 6);
+    // The rollups were backfilled from the old rows ...
+    assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 1));
+    // ... and a restart does not backfill them again.
+    Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 1));
+    // New rows land in the same buckets as the old ones, through the views.
+    let new: Vec<FlowRow> = conversation(T0 + 1_000).iter().map(Flow::row).collect();
+    sink.insert(&new).await?;
+    assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 2));
+    assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 2));
+    Ok(())
+}
