@@ -72,18 +72,32 @@ pub fn run_unit_tests() -> Result<()> {
     result
 }
 
-/// Run the page tests against the dashboard at `base_url`; their TAP output
-/// is printed (shown by `cargo test` when the calling test fails).
-pub fn run_page_tests(base_url: &str) -> Result<()> {
+/// A dashboard with authentication on, and a viewer token it accepts: the
+/// page tests then check the token prompt too.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthDashboard<'a> {
+    pub base_url: &'a str,
+    pub token: &'a str,
+}
+
+/// Run the page tests against the dashboard at `base_url` (and, given one,
+/// a dashboard with authentication on); their TAP output is printed (shown
+/// by `cargo test` when the calling test fails).
+pub fn run_page_tests(base_url: &str, auth: Option<AuthDashboard<'_>>) -> Result<()> {
     let web = web_dir()?;
     let shots = screenshot_dir();
+    let mut env = vec![
+        ("EASTWEST_URL", OsStr::new(base_url)),
+        ("EASTWEST_SCREENSHOTS", shots.as_os_str()),
+    ];
+    if let Some(auth) = auth {
+        env.push(("EASTWEST_AUTH_URL", OsStr::new(auth.base_url)));
+        env.push(("EASTWEST_TOKEN", OsStr::new(auth.token)));
+    }
     node(
         &web,
         &["--test", "--test-reporter=tap", "tests/browser.mjs"],
-        &[
-            ("EASTWEST_URL", OsStr::new(base_url)),
-            ("EASTWEST_SCREENSHOTS", shots.as_os_str()),
-        ],
+        &env,
     )
     .with_context(|| format!("page tests; screenshots in {}", shots.display()))
 }

@@ -260,6 +260,57 @@ fn lab_capture_end_to_end() {
     }
     assert!(checked >= 6, "only {checked} TCP/UDP conversations checked");
 
+    // The same data behind authentication: a second dashboard that wants a
+    // viewer token (its SHA-256 from the binary's own --hash-token).
+    let token = "lab-viewer-token";
+    let hashed = Command::new(workspace_bin("eastwest-dashboard"))
+        .arg("--hash-token")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(token.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(hashed.status.success(), "--hash-token failed");
+    let digest = String::from_utf8(hashed.stdout).unwrap().trim().to_string();
+    let auth_port = free_tcp_port().unwrap();
+    let config =
+        std::env::temp_dir().join(format!("eastwest-lab-auth-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{auth_port}\"\n[clickhouse]\nurl = \"{}\"\ndatabase = \"{db}\"\n\
+             [auth]\nmode = \"on\"\n[[auth.tokens]]\nname = \"lab\"\nsha256 = \"{digest}\"\nrole = \"viewer\"\n",
+            ch.url
+        ),
+    )
+    .unwrap();
+    let mut auth_dashboard = Running(
+        Command::new(workspace_bin("eastwest-dashboard"))
+            .current_dir(&root)
+            .args(["--config".as_ref(), config.as_os_str()])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let auth_base = format!("http://127.0.0.1:{auth_port}");
+    wait_for(
+        &format!("{auth_base}/api/v1/health"),
+        "dashboard with authentication",
+        &mut auth_dashboard,
+    );
+    let _ = std::fs::remove_file(&config);
+
     // The page, in a real headless Chromium: every view on the lab data.
-    eastwest_tests::browser::run_page_tests(&base).unwrap();
+    eastwest_tests::browser::run_page_tests(
+        &base,
+        Some(eastwest_tests::browser::AuthDashboard {
+            base_url: &auth_base,
+            token,
+        }),
+    )
+    .unwrap();
 }
