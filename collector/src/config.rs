@@ -127,6 +127,14 @@ pub struct SinkConfig {
     pub retry_max_ms: u64,
     /// How long shutdown may spend flushing what is left (milliseconds).
     pub shutdown_timeout_ms: u64,
+    /// Directory of the on-disk spool: while ClickHouse is unreachable or
+    /// failing, batches are written here (fsynced) and replayed in order
+    /// when it returns, also after a restart. None keeps them in memory
+    /// only (`max_pending_rows`).
+    pub spool_dir: Option<PathBuf>,
+    /// Largest size of the spool in bytes; beyond it the oldest segments
+    /// are dropped and counted (`eastwest_collector_spool_dropped_rows_total`).
+    pub spool_max_bytes: u64,
 }
 
 impl Default for SinkConfig {
@@ -141,6 +149,8 @@ impl Default for SinkConfig {
             max_pending_rows: 1_000_000,
             retry_max_ms: 30_000,
             shutdown_timeout_ms: 10_000,
+            spool_dir: None,
+            spool_max_bytes: 1 << 30,
         }
     }
 }
@@ -248,6 +258,12 @@ impl Config {
             return invalid(
                 "clickhouse.max_pending_rows",
                 "must be at least clickhouse.batch_rows",
+            );
+        }
+        if sink.spool_max_bytes < 1 << 20 {
+            return invalid(
+                "clickhouse.spool_max_bytes",
+                "must be at least 1048576 (1 MiB)",
             );
         }
         if sink.retry_max_ms < 250 {

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod receive;
 pub mod reload;
 pub mod sink;
+pub mod spool;
 pub mod verdict;
 
 /// Hand-built NetFlow v9 packets, shared with the integration tests and bench.

@@ -88,6 +88,12 @@ pub struct Metrics {
     pub sink_pending_rows: Gauge,
     /// 1 while the last insert succeeded (or none was tried yet).
     pub sink_up: Gauge,
+    /// The on-disk spool (see `spool.rs`): what it holds, what it lost.
+    pub spool_bytes: Gauge,
+    pub spool_segments: Gauge,
+    pub spool_rows: Gauge,
+    pub spool_dropped_rows: Counter,
+    pub spool_errors: Counter,
 }
 
 impl Metrics {
@@ -338,6 +344,36 @@ impl Metrics {
             gauge,
             "1 when the last insert succeeded.",
             &[("", self.sink_up.get())],
+        );
+        one(
+            "spool_bytes",
+            gauge,
+            "Bytes of batches spooled on disk while ClickHouse is away.",
+            &[("", self.spool_bytes.get())],
+        );
+        one(
+            "spool_segments",
+            gauge,
+            "Segment files (one batch each) in the spool.",
+            &[("", self.spool_segments.get())],
+        );
+        one(
+            "spool_rows",
+            gauge,
+            "Rows in the spool, fsynced, waiting for ClickHouse.",
+            &[("", self.spool_rows.get())],
+        );
+        one(
+            "spool_dropped_rows_total",
+            counter,
+            "Rows lost from the spool: oldest segments dropped at the size limit, or corrupt.",
+            &[("", self.spool_dropped_rows.get())],
+        );
+        one(
+            "spool_errors_total",
+            counter,
+            "Spool writes, reads or removals that failed (disk full, permissions).",
+            &[("", self.spool_errors.get())],
         );
         self.reload.render(&mut out);
         out

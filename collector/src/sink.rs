@@ -10,11 +10,26 @@
 //!
 //! [`Sink::run`] collects rows into a batch and inserts it when it holds
 //! `batch_rows` rows or its first row has waited `flush_interval_ms`. A
-//! failed insert keeps its batch in memory and is retried with exponential
-//! backoff (250 ms doubling to `retry_max_ms`) while new rows keep being
-//! accepted; beyond `max_pending_rows` the oldest batches are dropped and
-//! counted. There is no on-disk spool yet. When the input closes (shutdown),
-//! everything left is flushed, retrying for at most `shutdown_timeout_ms`.
+//! failed insert is retried with exponential backoff (250 ms doubling to
+//! `retry_max_ms`) while new rows keep being accepted.
+//!
+//! With `spool_dir` set, the batches waiting while ClickHouse fails go to
+//! the on-disk [`Spool`] (fsynced, one segment per batch), and so does
+//! every new batch while the spool holds anything, so the order is kept:
+//! the spool is replayed oldest first, a segment removed only after
+//! ClickHouse confirmed its insert. A restart (even after kill -9) replays
+//! what the spool holds first. A crash between ClickHouse's confirmation
+//! and the segment's removal inserts that one batch again on restart (at
+//! most one batch of duplicates per crash). Rows not yet sealed into a
+//! batch, or sealed while ClickHouse was still answering, are in memory
+//! only, as with any UDP collector: a kill -9 loses at most those
+//! (`flush_interval_ms` worth). Without a spool, failed batches stay in
+//! memory and beyond `max_pending_rows` the oldest are dropped and counted.
+//!
+//! When the input closes (shutdown), everything left is flushed, retrying
+//! for at most `shutdown_timeout_ms`; what is still not stored then is
+//! written to the spool (replayed at the next start) or, without one,
+//! counted as lost.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -29,6 +44,7 @@ use tokio::time::Instant;
 
 use crate::config::SinkConfig;
 use crate::metrics::Metrics;
+use crate::spool::{Spool, SpoolError};
 
 /// First wait after a failed insert.
 const RETRY_MIN: Duration = Duration::from_millis(250);
@@ -54,15 +70,18 @@ pub enum SinkError {
         database: String,
         source: MigrateError,
     },
+    #[error("{0}")]
+    Spool(#[from] SpoolError),
 }
 
-/// The sink stage: a client adapted to the server, and its batching rules.
-#[derive(Clone)]
+/// The sink stage: a client adapted to the server, its batching rules and
+/// the spool.
 pub struct Sink {
     client: Client,
     config: SinkConfig,
     version: ServerVersion,
     metrics: Arc<Metrics>,
+    spool: Option<Spool>,
 }
 
 impl std::fmt::Debug for Sink {
@@ -115,11 +134,16 @@ impl Sink {
                 source,
             })?;
         tracing::info!(%url, server = %text.trim(), database = %config.database, "sink: connected, schema up to date");
+        let spool = match &config.spool_dir {
+            Some(dir) => Some(Spool::open(dir, config.spool_max_bytes, metrics.clone())?),
+            None => None,
+        };
         Ok(Sink {
             client: client.with_database(&config.database),
             config: config.clone(),
             version,
             metrics,
+            spool,
         })
     }
 
@@ -150,7 +174,7 @@ impl Sink {
     }
 
     /// Batch and insert the rows from `input` until it closes, then flush.
-    pub async fn run(self, mut input: mpsc::Receiver<Vec<FlowRow>>) {
+    pub async fn run(mut self, mut input: mpsc::Receiver<Vec<FlowRow>>) {
         let mut batches = Batches::new(&self.config, self.metrics.clone());
         let mut retry = Retry::new(Duration::from_millis(self.config.retry_max_ms));
         let interval = Duration::from_millis(self.config.flush_interval_ms);
@@ -158,9 +182,14 @@ impl Sink {
             if retry.due(Instant::now()) {
                 self.drain(&mut batches, &mut retry).await;
             }
+            if retry.at.is_some() || self.spooling() {
+                self.spill(&mut batches).await;
+            }
             let wake = [
                 batches.deadline,
-                batches.has_pending().then_some(retry.at).flatten(),
+                (batches.has_pending() || self.spooling())
+                    .then_some(retry.at)
+                    .flatten(),
             ]
             .into_iter()
             .flatten()
@@ -179,41 +208,136 @@ impl Sink {
         }
         batches.seal();
         let give_up = Instant::now() + Duration::from_millis(self.config.shutdown_timeout_ms);
-        while batches.has_pending() && Instant::now() < give_up {
+        while (batches.has_pending() || self.spooling()) && Instant::now() < give_up {
             if let Some(at) = retry.at {
                 tokio::time::sleep_until(at.min(give_up)).await;
             }
             self.drain(&mut batches, &mut retry).await;
         }
+        self.spill(&mut batches).await;
         let left = batches.pending_rows;
         if left > 0 {
             self.metrics.sink_dropped_rows.add(left as u64);
             tracing::error!(rows = left, url = %self.config.url, "sink: ClickHouse unavailable at shutdown, rows lost");
         }
+        if let Some(spool) = &self.spool {
+            if !spool.is_empty() {
+                tracing::warn!(
+                    rows = spool.rows(),
+                    "sink: rows left in the spool, replayed at the next start"
+                );
+            }
+        }
         self.metrics.sink_pending_rows.set(0);
         tracing::info!(rows = self.metrics.sink_rows.get(), "sink: stopped");
     }
 
-    /// Insert pending batches, oldest first, until one fails.
-    async fn drain(&self, batches: &mut Batches, retry: &mut Retry) {
-        while let Some(batch) = batches.pending.front() {
-            match self.insert(batch).await {
-                Ok(()) => {
-                    let n = batch.len();
-                    self.metrics.sink_rows.add(n as u64);
-                    self.metrics.sink_batches.inc();
-                    self.metrics.sink_up.set(1);
-                    batches.pop();
-                    retry.succeeded();
-                    tracing::debug!(rows = n, "sink: batch inserted");
-                }
-                Err(err) => {
-                    self.metrics.sink_errors.inc();
-                    self.metrics.sink_up.set(0);
-                    let wait = retry.failed(Instant::now());
-                    tracing::warn!(%err, url = %self.config.url, pending_rows = batches.pending_rows, retry_in_ms = wait.as_millis() as u64, "sink: insert failed, will retry");
+    /// True while the spool holds batches: new ones queue behind them.
+    fn spooling(&self) -> bool {
+        self.spool.as_ref().is_some_and(|s| !s.is_empty())
+    }
+
+    /// Move the batches waiting in memory to the spool, oldest first. A
+    /// batch the spool cannot take stays in memory (and is retried).
+    async fn spill(&mut self, batches: &mut Batches) {
+        while self.spool.is_some() {
+            let Some(batch) = batches.take_front() else {
+                break;
+            };
+            match self
+                .on_disk(move |spool| spool.push(&batch).map_err(|e| (e, batch)))
+                .await
+            {
+                Some(Ok(())) => {}
+                Some(Err((err, batch))) => {
+                    tracing::error!(%err, "sink: cannot spool, keeping the batch in memory");
+                    batches.put_front(batch);
                     break;
                 }
+                None => break,
+            }
+        }
+    }
+
+    /// Run `f` on the spool on a blocking thread (file writes and fsync).
+    async fn on_disk<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Spool) -> R + Send + 'static,
+    ) -> Option<R> {
+        let mut spool = self.spool.take()?;
+        match tokio::task::spawn_blocking(move || {
+            let result = f(&mut spool);
+            (spool, result)
+        })
+        .await
+        {
+            Ok((spool, result)) => {
+                self.spool = Some(spool);
+                Some(result)
+            }
+            Err(err) => {
+                tracing::error!(%err, "sink: the spool task failed; spooling is off until restart");
+                None
+            }
+        }
+    }
+
+    /// Insert spooled batches, then those in memory, oldest first, until
+    /// one fails.
+    async fn drain(&mut self, batches: &mut Batches, retry: &mut Retry) {
+        while self.spooling() {
+            let batch = match self.on_disk(Spool::front).await {
+                Some(Ok(Some(batch))) => batch,
+                Some(Ok(None)) | None => break,
+                Some(Err(err)) => {
+                    tracing::error!(%err, "sink: cannot read the spool, will retry");
+                    retry.failed(Instant::now());
+                    return;
+                }
+            };
+            if !self.insert_counted(&batch, batches, retry).await {
+                return;
+            }
+            if let Some(Err(err)) = self.on_disk(Spool::pop).await {
+                // Left on disk, it would be inserted twice: say so.
+                tracing::error!(%err, rows = batch.len(), "sink: cannot remove a replayed segment; its rows will be inserted again");
+                retry.failed(Instant::now());
+                return;
+            }
+        }
+        while let Some(batch) = batches.pending.front() {
+            let batch = batch.clone();
+            if !self.insert_counted(&batch, batches, retry).await {
+                return;
+            }
+            batches.pop();
+        }
+    }
+
+    /// Insert one batch and account for it; false when it failed.
+    async fn insert_counted(
+        &self,
+        batch: &[FlowRow],
+        batches: &Batches,
+        retry: &mut Retry,
+    ) -> bool {
+        match self.insert(batch).await {
+            Ok(()) => {
+                let n = batch.len();
+                self.metrics.sink_rows.add(n as u64);
+                self.metrics.sink_batches.inc();
+                self.metrics.sink_up.set(1);
+                retry.succeeded();
+                tracing::debug!(rows = n, "sink: batch inserted");
+                true
+            }
+            Err(err) => {
+                self.metrics.sink_errors.inc();
+                self.metrics.sink_up.set(0);
+                let wait = retry.failed(Instant::now());
+                let spooled = self.spool.as_ref().map_or(0, Spool::rows);
+                tracing::warn!(%err, url = %self.config.url, pending_rows = batches.pending_rows, spooled_rows = spooled, retry_in_ms = wait.as_millis() as u64, "sink: insert failed, will retry");
+                false
             }
         }
     }
@@ -302,9 +426,21 @@ impl Batches {
     }
 
     fn pop(&mut self) {
-        if let Some(batch) = self.pending.pop_front() {
-            self.pending_rows -= batch.len();
-        }
+        let _ = self.take_front();
+    }
+
+    /// Take the oldest pending batch.
+    fn take_front(&mut self) -> Option<Vec<FlowRow>> {
+        let batch = self.pending.pop_front()?;
+        self.pending_rows -= batch.len();
+        self.metrics.sink_pending_rows.set(self.pending_rows as u64);
+        Some(batch)
+    }
+
+    /// Give back a batch taken with [`Batches::take_front`].
+    fn put_front(&mut self, batch: Vec<FlowRow>) {
+        self.pending_rows += batch.len();
+        self.pending.push_front(batch);
         self.metrics.sink_pending_rows.set(self.pending_rows as u64);
     }
 }

@@ -1,0 +1,438 @@
+//! Spool: batches kept on disk while ClickHouse is unreachable or failing.
+//!
+//! One segment file per batch, named by a sequence number
+//! (`00000000000000000042.seg`) so the oldest comes first. A segment is
+//! written to `NAME.tmp`, fsynced, renamed to `NAME.seg` and the directory
+//! fsynced: only then does the sink count its rows as spooled (before that
+//! they are in memory, like every row not yet confirmed by ClickHouse).
+//! A `.tmp` left by a crash was never acknowledged and is removed at start.
+//!
+//! Layout of a segment: the magic `EWSPOOL1`, the row count (u32 LE), the
+//! payload length (u64 LE), the CRC-32 (IEEE) of the payload (u32 LE), then
+//! the payload: the rows as a JSON array of [`FlowRow`]. A segment whose
+//! header or checksum does not match is renamed to `NAME.corrupt` (kept for
+//! inspection), logged and its rows counted as dropped.
+//!
+//! The spool is bounded by `max_bytes`: before a new segment would exceed
+//! it, the oldest segments are deleted, logged and their rows counted in
+//! `eastwest_collector_spool_dropped_rows_total` — never silently.
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eastwest_core::schema::FlowRow;
+
+use crate::metrics::Metrics;
+
+const MAGIC: &[u8; 8] = b"EWSPOOL1";
+const HEADER_LEN: usize = 8 + 4 + 8 + 4;
+
+/// Why a spool operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("spool {path}: corrupt segment ({reason})")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One segment on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Segment {
+    seq: u64,
+    rows: u64,
+    bytes: u64,
+}
+
+/// The spool directory and what it holds, oldest segment first.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    segments: VecDeque<Segment>,
+    bytes: u64,
+    rows: u64,
+    next_seq: u64,
+    metrics: Arc<Metrics>,
+}
+
+impl Spool {
+    /// Open (creating it if needed) the spool in `dir`: remove unfinished
+    /// `.tmp` writes, index the segments left by an earlier run (a crash or
+    /// a shutdown with ClickHouse away), to be replayed first.
+    pub fn open(dir: &Path, max_bytes: u64, metrics: Arc<Metrics>) -> Result<Spool, SpoolError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let mut segments = Vec::new();
+        for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+            let entry = entry.map_err(io_err(dir))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") {
+                fs::remove_file(&path).map_err(io_err(&path))?;
+                tracing::warn!(path = %path.display(), "spool: removed a segment whose write never finished");
+                continue;
+            }
+            let Some(seq) = name
+                .strip_suffix(".seg")
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            match read_header(&path) {
+                Ok((rows, bytes)) => segments.push(Segment { seq, rows, bytes }),
+                Err(err) => {
+                    tracing::error!(%err, "spool: unreadable segment set aside");
+                    set_aside(&path);
+                    metrics.spool_errors.inc();
+                }
+            }
+        }
+        segments.sort_by_key(|s| s.seq);
+        let next_seq = segments.last().map_or(0, |s| s.seq + 1);
+        let spool = Spool {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            bytes: segments.iter().map(|s| s.bytes).sum(),
+            rows: segments.iter().map(|s| s.rows).sum(),
+            segments: segments.into(),
+            next_seq,
+            metrics,
+        };
+        if !spool.is_empty() {
+            tracing::info!(segments = spool.segments.len(), rows = spool.rows, bytes = spool.bytes, dir = %dir.display(), "spool: found batches of an earlier run, replaying them first");
+        }
+        spool.publish();
+        Ok(spool)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// Rows on disk.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:020}.seg"))
+    }
+
+    fn publish(&self) {
+        self.metrics.spool_bytes.set(self.bytes);
+        self.metrics.spool_segments.set(self.segments.len() as u64);
+        self.metrics.spool_rows.set(self.rows);
+    }
+
+    /// Write `rows` as the newest segment and fsync it; on `Ok` the rows are
+    /// on disk. Oldest segments are dropped (and counted) first when the new
+    /// one would take the spool past `max_bytes`.
+    pub fn push(&mut self, rows: &[FlowRow]) -> Result<(), SpoolError> {
+        let payload = serde_json::to_vec(rows).map_err(|err| SpoolError::Io {
+            path: self.dir.clone(),
+            source: io::Error::other(err),
+        })?;
+        let bytes = (HEADER_LEN + payload.len()) as u64;
+        while !self.segments.is_empty() && self.bytes + bytes > self.max_bytes {
+            self.drop_oldest();
+        }
+        let seq = self.next_seq;
+        let path = self.path(seq);
+        let tmp = path.with_extension("tmp");
+        let write = || -> io::Result<()> {
+            let mut file = File::create(&tmp)?;
+            file.write_all(MAGIC)?;
+            file.write_all(&(rows.len() as u32).to_le_bytes())?;
+            file.write_all(&(payload.len() as u64).to_le_bytes())?;
+            file.write_all(&crc32(&payload).to_le_bytes())?;
+            file.write_all(&payload)?;
+            file.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            File::open(&self.dir)?.sync_all()
+        };
+        if let Err(source) = write() {
+            let _ = fs::remove_file(&tmp);
+            self.metrics.spool_errors.inc();
+            return Err(SpoolError::Io { path, source });
+        }
+        self.next_seq += 1;
+        self.segments.push_back(Segment {
+            seq,
+            rows: rows.len() as u64,
+            bytes,
+        });
+        self.bytes += bytes;
+        self.rows += rows.len() as u64;
+        self.publish();
+        Ok(())
+    }
+
+    fn drop_oldest(&mut self) {
+        let Some(oldest) = self.segments.pop_front() else {
+            return;
+        };
+        let path = self.path(oldest.seq);
+        if let Err(err) = fs::remove_file(&path) {
+            self.metrics.spool_errors.inc();
+            tracing::error!(%err, path = %path.display(), "spool: cannot remove the oldest segment");
+        }
+        self.bytes -= oldest.bytes;
+        self.rows -= oldest.rows;
+        self.metrics.spool_dropped_rows.add(oldest.rows);
+        tracing::warn!(
+            rows = oldest.rows,
+            bytes = oldest.bytes,
+            max_bytes = self.max_bytes,
+            "spool: size limit reached, oldest segment dropped"
+        );
+        self.publish();
+    }
+
+    /// The rows of the oldest segment, without removing it. A corrupt
+    /// segment is set aside, counted as dropped, and the next one is read.
+    pub fn front(&mut self) -> Result<Option<Vec<FlowRow>>, SpoolError> {
+        while let Some(oldest) = self.segments.front() {
+            let path = self.path(oldest.seq);
+            match read_segment(&path) {
+                Ok(rows) => return Ok(Some(rows)),
+                Err(SpoolError::Corrupt { path, reason }) => {
+                    let rows = oldest.rows;
+                    tracing::error!(path = %path.display(), %reason, rows, "spool: corrupt segment set aside, its rows are lost");
+                    set_aside(&path);
+                    self.metrics.spool_dropped_rows.add(rows);
+                    self.forget_front();
+                }
+                Err(err) => {
+                    self.metrics.spool_errors.inc();
+                    return Err(err);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Remove the oldest segment once ClickHouse confirmed its rows.
+    pub fn pop(&mut self) -> Result<(), SpoolError> {
+        if let Some(oldest) = self.segments.front() {
+            let path = self.path(oldest.seq);
+            if let Err(source) = fs::remove_file(&path) {
+                if source.kind() != io::ErrorKind::NotFound {
+                    self.metrics.spool_errors.inc();
+                    return Err(SpoolError::Io { path, source });
+                }
+            }
+            self.forget_front();
+        }
+        Ok(())
+    }
+
+    fn forget_front(&mut self) {
+        if let Some(oldest) = self.segments.pop_front() {
+            self.bytes -= oldest.bytes;
+            self.rows -= oldest.rows;
+        }
+        self.publish();
+    }
+}
+
+fn set_aside(path: &Path) {
+    let _ = fs::rename(path, path.with_extension("corrupt"));
+}
+
+/// Rows and size of a segment, from its header.
+fn read_header(path: &Path) -> Result<(u64, u64), SpoolError> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let mut header = [0u8; HEADER_LEN];
+    file.read_exact(&mut header)
+        .map_err(|_| SpoolError::Corrupt {
+            path: path.to_path_buf(),
+            reason: "shorter than its header".into(),
+        })?;
+    let (rows, len, _) = parse_header(path, &header)?;
+    let size = file.metadata().map_err(io_err(path))?.len();
+    if size != HEADER_LEN as u64 + len {
+        return Err(SpoolError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("{size} bytes, the header says {}", HEADER_LEN as u64 + len),
+        });
+    }
+    Ok((rows, size))
+}
+
+fn parse_header(path: &Path, header: &[u8; HEADER_LEN]) -> Result<(u64, u64, u32), SpoolError> {
+    let corrupt = |reason: &str| SpoolError::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if &header[..8] != MAGIC {
+        return Err(corrupt("bad magic"));
+    }
+    let word = |range: std::ops::Range<usize>| {
+        header[range]
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| acc << 8 | u64::from(b))
+    };
+    Ok((word(8..12), word(12..20), word(20..24) as u32))
+}
+
+fn read_segment(path: &Path) -> Result<Vec<FlowRow>, SpoolError> {
+    let data = fs::read(path).map_err(io_err(path))?;
+    let corrupt = |reason: String| SpoolError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let header: &[u8; HEADER_LEN] = data
+        .get(..HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| corrupt("shorter than its header".into()))?;
+    let (rows, len, crc) = parse_header(path, header)?;
+    let payload = &data[HEADER_LEN..];
+    if payload.len() as u64 != len {
+        return Err(corrupt(format!(
+            "payload of {} bytes, the header says {len}",
+            payload.len()
+        )));
+    }
+    if crc32(payload) != crc {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    let batch: Vec<FlowRow> =
+        serde_json::from_slice(payload).map_err(|err| corrupt(format!("payload: {err}")))?;
+    if batch.len() as u64 != rows {
+        return Err(corrupt(format!(
+            "{} rows, the header says {rows}",
+            batch.len()
+        )));
+    }
+    Ok(batch)
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib and gzip compute it).
+fn crc32(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+    !data.iter().fold(!0u32, |crc, &b| {
+        TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(range: std::ops::Range<u64>) -> Vec<FlowRow> {
+        range
+            .map(|n| FlowRow {
+                start_ms: n,
+                bytes: n * 10,
+                src_vm: format!("vm-{n}"),
+                ..FlowRow::default()
+            })
+            .collect()
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("eastwest-spool-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn crc32_of_the_check_string() {
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn segments_come_back_in_order_after_a_reopen() {
+        let dir = dir("order");
+        let metrics = Arc::new(Metrics::new());
+        let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
+        spool.push(&rows(0..3)).unwrap();
+        spool.push(&rows(3..5)).unwrap();
+        // An unfinished write of a crashed run.
+        fs::write(dir.join("00000000000000000009.tmp"), b"EWSPOOL1 half").unwrap();
+        drop(spool);
+        let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
+        assert_eq!(spool.rows(), 5);
+        assert_eq!(metrics.spool_segments.get(), 2);
+        assert!(!dir.join("00000000000000000009.tmp").exists());
+        assert_eq!(spool.front().unwrap(), Some(rows(0..3)));
+        spool.pop().unwrap();
+        spool.push(&rows(5..6)).unwrap();
+        assert_eq!(spool.front().unwrap(), Some(rows(3..5)));
+        spool.pop().unwrap();
+        assert_eq!(spool.front().unwrap(), Some(rows(5..6)));
+        spool.pop().unwrap();
+        assert_eq!(spool.front().unwrap(), None);
+        assert_eq!(
+            (metrics.spool_bytes.get(), metrics.spool_rows.get()),
+            (0, 0)
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_limit_drops_the_oldest_and_counts_it() {
+        let dir = dir("limit");
+        let metrics = Arc::new(Metrics::new());
+        let one = (HEADER_LEN + serde_json::to_vec(&rows(0..10)).unwrap().len()) as u64;
+        let mut spool = Spool::open(&dir, one * 2 + one / 2, metrics.clone()).unwrap();
+        spool.push(&rows(0..10)).unwrap();
+        spool.push(&rows(10..20)).unwrap();
+        assert_eq!(metrics.spool_dropped_rows.get(), 0);
+        spool.push(&rows(20..30)).unwrap();
+        assert_eq!(metrics.spool_dropped_rows.get(), 10);
+        assert_eq!(spool.rows(), 20);
+        assert!(metrics.spool_bytes.get() <= one * 2 + one / 2);
+        assert_eq!(spool.front().unwrap().unwrap()[0].start_ms, 10);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_segment_is_set_aside_and_counted() {
+        let dir = dir("corrupt");
+        let metrics = Arc::new(Metrics::new());
+        let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
+        spool.push(&rows(0..4)).unwrap();
+        spool.push(&rows(4..6)).unwrap();
+        let first = dir.join("00000000000000000000.seg");
+        let mut data = fs::read(&first).unwrap();
+        let last = data.len() - 2;
+        data[last] ^= 0x01;
+        fs::write(&first, data).unwrap();
+        assert_eq!(spool.front().unwrap(), Some(rows(4..6)));
+        assert_eq!(metrics.spool_dropped_rows.get(), 4);
+        assert!(dir.join("00000000000000000000.corrupt").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,322 @@
+//! The on-disk spool with real components: a ClickHouse 18.16 of this test's
+//! own (started and stopped here with scripts/clickhouse/run, never the
+//! shared one), the collector on real UDP sockets and hand-built NetFlow v9
+//! export packets of unique flows.
+//!
+//! * ClickHouse stopped while flows arrive, then started again: every flow
+//!   sent is stored once.
+//! * The collector binary killed with SIGKILL while its rows wait in the
+//!   spool, then started again: every flow is stored, none twice.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use eastwest_core::netflow::field;
+use eastwest_tests::ClickHouse;
+
+const FLOWS_PER_DATAGRAM: u32 = 10;
+const START_MS: u64 = 1_793_613_600_000;
+const LAYOUT: &[(u16, u16)] = &[
+    (field::IPV4_SRC_ADDR, 4),
+    (field::IPV4_DST_ADDR, 4),
+    (field::L4_SRC_PORT, 2),
+    (field::L4_DST_PORT, 2),
+    (field::PROTOCOL, 1),
+    (field::IN_BYTES, 8),
+    (field::IN_PKTS, 8),
+    (field::FLOW_START_MILLISECONDS, 8),
+    (field::FLOW_END_MILLISECONDS, 8),
+];
+
+/// A ClickHouse server of this test, stopped (and its directory removed)
+/// when dropped, also when the test fails.
+struct OwnClickHouse {
+    dir: PathBuf,
+    http: u16,
+    tcp: u16,
+}
+
+impl OwnClickHouse {
+    fn start(name: &str) -> Result<OwnClickHouse> {
+        let dir = std::env::temp_dir().join(format!("eastwest-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let server = OwnClickHouse {
+            dir,
+            http: eastwest_tests::free_tcp_port()?,
+            tcp: eastwest_tests::free_tcp_port()?,
+        };
+        server.up()?;
+        Ok(server)
+    }
+
+    fn script(&self, args: &[String]) -> Result<()> {
+        let script = eastwest_tests::repo_root().join("scripts/clickhouse/run");
+        let status = Command::new(&script)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .with_context(|| format!("running {}", script.display()))?;
+        if !status.success() {
+            bail!("{} {args:?} failed ({status})", script.display());
+        }
+        Ok(())
+    }
+
+    fn up(&self) -> Result<()> {
+        self.script(&[
+            "start".into(),
+            self.dir.display().to_string(),
+            self.http.to_string(),
+            self.tcp.to_string(),
+        ])
+    }
+
+    fn down(&self) -> Result<()> {
+        self.script(&["stop".into(), self.dir.display().to_string()])
+    }
+
+    fn client(&self) -> ClickHouse {
+        ClickHouse {
+            url: format!("http://127.0.0.1:{}", self.http),
+        }
+    }
+}
+
+impl Drop for OwnClickHouse {
+    fn drop(&mut self) {
+        let _ = self.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Export packet `n` (template + 10 unique flows numbered from n * 10).
+fn datagram(n: u32) -> Vec<u8> {
+    let records: Vec<Vec<u8>> = (0..FLOWS_PER_DATAGRAM)
+        .map(|i| {
+            let flow = common::sample_flow(n * FLOWS_PER_DATAGRAM + i, START_MS + u64::from(n));
+            common::record(&flow, LAYOUT, START_MS)
+        })
+        .collect();
+    common::packet(
+        7,
+        n,
+        1000,
+        (START_MS / 1000) as u32,
+        (FLOWS_PER_DATAGRAM + 1) as u16,
+        &[common::template(256, LAYOUT), common::data(256, &records)],
+    )
+}
+
+fn send(socket: &UdpSocket, to: SocketAddr, range: std::ops::Range<u32>) -> Result<()> {
+    for n in range {
+        socket.send_to(&datagram(n), to)?;
+        if n % 50 == 0 {
+            // Stay within the receive buffer: a paced exporter, not a flood.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(())
+}
+
+/// Poll `what` until it returns true, for at most `secs`.
+fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if check().unwrap_or(false) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The collector binary on a config file of its own.
+struct CollectorProcess {
+    child: Child,
+    http: u16,
+}
+
+impl CollectorProcess {
+    /// Start it; its log is appended to `collector.log` beside `config`.
+    fn start(config: &Path, http: u16) -> Result<CollectorProcess> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(config.with_file_name("collector.log"))?;
+        let child = Command::new(eastwest_tests::workspace_bin("eastwest-collector"))
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting eastwest-collector")?;
+        let process = CollectorProcess { child, http };
+        wait_for(30, "the collector's /metrics", || {
+            Ok(process.metric("eastwest_collector_sink_up").is_ok())
+        })?;
+        Ok(process)
+    }
+
+    fn metric(&self, name: &str) -> Result<u64> {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{}/metrics", self.http)])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("{name} not in /metrics"))
+    }
+
+    fn kill9(&mut self) -> Result<()> {
+        self.child.kill()?; // SIGKILL
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stored(ch: &ClickHouse, db: &str) -> Result<(u64, u64)> {
+    let out = ch.query(&format!(
+        "SELECT count(), uniqExact(src_port, dst_addr, start_ms) FROM `{db}`.flows"
+    ))?;
+    let mut it = out.split_whitespace().map(|v| v.parse::<u64>());
+    Ok((it.next().context("count")??, it.next().context("uniq")??))
+}
+
+#[test]
+fn clickhouse_stopped_under_load_then_restarted_stores_every_flow() -> Result<()> {
+    let server = OwnClickHouse::start("spool-outage")?;
+    let ch = server.client();
+    let spool = tempdir("spool-outage")?;
+    let udp = eastwest_tests::free_udp_port()?;
+    let http = eastwest_tests::free_tcp_port()?;
+    let config = spool.join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[receive]\nlisten = [\"127.0.0.1:{udp}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
+             [clickhouse]\nurl = \"{}\"\ndatabase = \"spool\"\nflush_interval_ms = 200\n\
+             retry_max_ms = 1000\nspool_dir = \"{}\"\n",
+            ch.url,
+            spool.join("spool").display()
+        ),
+    )?;
+    let collector = CollectorProcess::start(&config, http)?;
+    let to = SocketAddr::from((Ipv4Addr::LOCALHOST, udp));
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+
+    // 2,000 flows while ClickHouse is up ...
+    send(&socket, to, 0..200)?;
+    wait_for(30, "2,000 rows stored", || {
+        Ok(stored(&ch, "spool")?.0 == 2000)
+    })?;
+    // ... 3,000 more while it is stopped: they go to the spool.
+    server.down()?;
+    send(&socket, to, 200..500)?;
+    wait_for(30, "3,000 rows spooled", || {
+        Ok(collector.metric("eastwest_collector_spool_rows")? == 3000)
+    })?;
+    assert!(collector.metric("eastwest_collector_spool_segments")? > 0);
+    assert!(collector.metric("eastwest_collector_spool_bytes")? > 0);
+    // ClickHouse back: the spool is replayed, flows arriving meanwhile too.
+    server.up()?;
+    send(&socket, to, 500..600)?;
+    wait_for(60, "6,000 rows stored", || {
+        Ok(stored(&ch, "spool")?.0 == 6000)
+    })?;
+    assert_eq!(stored(&ch, "spool")?, (6000, 6000), "every flow once");
+    wait_for(10, "an empty spool", || {
+        Ok(collector.metric("eastwest_collector_spool_rows")? == 0)
+    })?;
+    assert_eq!(
+        collector.metric("eastwest_collector_spool_dropped_rows_total")?,
+        0
+    );
+    assert_eq!(
+        collector.metric("eastwest_collector_sink_dropped_rows_total")?,
+        0
+    );
+    assert_eq!(
+        collector.metric("eastwest_collector_decode_flows_total")?,
+        6000
+    );
+    std::fs::remove_dir_all(&spool)?;
+    Ok(())
+}
+
+#[test]
+fn a_collector_killed_with_sigkill_replays_its_spool_on_restart() -> Result<()> {
+    let server = OwnClickHouse::start("spool-kill")?;
+    let ch = server.client();
+    let dir = tempdir("spool-kill")?;
+    let udp = eastwest_tests::free_udp_port()?;
+    let http = eastwest_tests::free_tcp_port()?;
+    let config = dir.join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[receive]\nlisten = [\"127.0.0.1:{udp}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
+             [clickhouse]\nurl = \"{}\"\ndatabase = \"spool\"\nflush_interval_ms = 200\n\
+             retry_max_ms = 1000\nbatch_rows = 500\nspool_dir = \"{}\"\n",
+            ch.url,
+            dir.join("spool").display()
+        ),
+    )?;
+    let mut collector = CollectorProcess::start(&config, http)?;
+    let to = SocketAddr::from((Ipv4Addr::LOCALHOST, udp));
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    send(&socket, to, 0..100)?;
+    wait_for(30, "1,000 rows stored", || {
+        Ok(stored(&ch, "spool")?.0 == 1000)
+    })?;
+    server.down()?;
+    send(&socket, to, 100..500)?;
+    // Once the spool says it holds the rows, they are fsynced on disk.
+    wait_for(30, "4,000 rows spooled", || {
+        Ok(collector.metric("eastwest_collector_spool_rows")? == 4000)
+    })?;
+    collector.kill9()?;
+    let segments = std::fs::read_dir(dir.join("spool"))?.count();
+    assert!(
+        segments >= 8,
+        "4,000 rows in batches of 500: {segments} segments"
+    );
+
+    server.up()?;
+    let collector = CollectorProcess::start(&config, http)?;
+    wait_for(60, "5,000 rows stored", || {
+        Ok(stored(&ch, "spool")?.0 >= 5000)
+    })?;
+    // The kill came while ClickHouse was away, so no spooled batch had been
+    // inserted: nothing is lost and nothing is inserted twice.
+    assert_eq!(stored(&ch, "spool")?, (5000, 5000));
+    wait_for(10, "an empty spool", || {
+        Ok(collector.metric("eastwest_collector_spool_segments")? == 0)
+    })?;
+    assert_eq!(std::fs::read_dir(dir.join("spool"))?.count(), 0);
+    drop(collector);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+fn tempdir(name: &str) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("eastwest-{name}-{}-dir", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
