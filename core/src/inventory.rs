@@ -1138,7 +1138,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     /// A time during the lab capture (2026-11-02T09:00:00Z).
-    const T: u64 = 1_762_074_000_000;
+    const T: u64 = 1_793_610_000_000;
 
     fn lab() -> Inventory {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/inventory.toml");

@@ -20,6 +20,8 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub api: ApiConfig,
     pub auth: AuthConfig,
+    /// `[policy]`: the inventory and policy files (see [`crate::policy`]).
+    pub policy: crate::policy::PolicyConfig,
 }
 
 /// `[clickhouse]`: where the flows are.
@@ -89,6 +91,7 @@ impl Default for Config {
             clickhouse: ClickHouseConfig::default(),
             api: ApiConfig::default(),
             auth: AuthConfig::default(),
+            policy: crate::policy::PolicyConfig::default(),
         }
     }
 }

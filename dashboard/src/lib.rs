@@ -13,17 +13,20 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod policy;
 pub mod query;
 pub mod store;
 mod web;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Parser;
 
 use crate::api::{router, AppState};
 use crate::config::{Config, ConfigError};
+use crate::policy::{ClickHousePolicyStore, PolicyApi};
 use crate::store::{ClickHouseStore, ConnectError};
 
 /// Command line of `eastwest-dashboard`. Flags override the config file.
@@ -105,7 +108,10 @@ pub async fn run(
         })?;
     let auth = config.auth()?;
     let store = ClickHouseStore::connect(&config.clickhouse_settings()).await?;
-    let app = router(AppState::new(store, config.api.max_limit).with_auth(auth));
+    let policy_store = ClickHousePolicyStore::new(store.client(), &config.clickhouse.database);
+    let policy_api = Arc::new(PolicyApi::new(config.policy.clone(), policy_store));
+    let app = router(AppState::new(store, config.api.max_limit).with_auth(auth.clone()))
+        .merge(policy::router(policy_api, Arc::new(auth)));
     tracing::info!(url = %format!("http://{addr}/"), "dashboard listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -349,6 +349,12 @@ impl ClickHouseStore {
         })
     }
 
+    /// The client, adapted to the server and with the database selected,
+    /// for the policy module's statements.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// The server version detected at connect time.
     pub fn version(&self) -> ServerVersion {
         self.version
