@@ -8,7 +8,7 @@
 //! panics on input, and reports every problem with the byte offset where it
 //! was found.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 
 /// Length of the global file header.
 pub const FILE_HEADER_LEN: usize = 24;
@@ -93,6 +93,9 @@ pub struct Reader<R> {
     header: FileHeader,
     offset: u64,
     done: bool,
+    /// Bytes of the buffer lent out by [`Reader::next_ref`], consumed on
+    /// the next call.
+    borrowed: usize,
 }
 
 /// Read up to `buf.len()` bytes; returns how many were read (short only at
@@ -175,6 +178,7 @@ impl<R: Read> Reader<R> {
             header,
             offset: FILE_HEADER_LEN as u64,
             done: false,
+            borrowed: 0,
         })
     }
 
@@ -224,6 +228,29 @@ impl<R: Read> Reader<R> {
                 got,
             });
         }
+        let (header, incl_len) = self.parse_record_header(&raw, offset)?;
+        let data_offset = offset + RECORD_HEADER_LEN as u64;
+        // incl_len is bounded by `limit` above, so this allocation is too.
+        data.resize(incl_len as usize, 0);
+        let got = read_full(&mut self.inner, data, data_offset)?;
+        if got < data.len() {
+            return Err(PcapError::Truncated {
+                what: "record data",
+                offset: data_offset,
+                needed: data.len(),
+                got,
+            });
+        }
+        self.offset = data_offset + u64::from(incl_len);
+        Ok(Some(header))
+    }
+
+    /// A record header read at `offset`, checked; with its captured length.
+    fn parse_record_header(
+        &self,
+        raw: &[u8; RECORD_HEADER_LEN],
+        offset: u64,
+    ) -> Result<(RecordHeader, u32), PcapError> {
         let u32_at = |at: usize| {
             let b = [raw[at], raw[at + 1], raw[at + 2], raw[at + 3]];
             if self.header.big_endian {
@@ -253,24 +280,62 @@ impl<R: Read> Reader<R> {
                 })
             }
         };
-        let data_offset = offset + RECORD_HEADER_LEN as u64;
-        // incl_len is bounded by `limit` above, so this allocation is too.
-        data.resize(incl_len as usize, 0);
-        let got = read_full(&mut self.inner, data, data_offset)?;
-        if got < data.len() {
-            return Err(PcapError::Truncated {
-                what: "record data",
-                offset: data_offset,
-                needed: data.len(),
-                got,
-            });
-        }
-        self.offset = data_offset + u64::from(incl_len);
-        Ok(Some(RecordHeader {
+        let header = RecordHeader {
             timestamp_ns: u64::from(secs) * 1_000_000_000 + frac_ns,
             orig_len,
             offset,
-        }))
+        };
+        Ok((header, incl_len))
+    }
+}
+
+impl<R: BufRead> Reader<R> {
+    /// The next record, its bytes borrowed from the reader's buffer when
+    /// the buffer holds the whole record (no copy), else read into
+    /// `scratch`. `Ok(None)` at a clean end of file; after an error,
+    /// `Ok(None)`. Do not mix with [`Reader::next_into`] on one reader.
+    pub fn next_ref<'a>(
+        &'a mut self,
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<Option<(RecordHeader, &'a [u8])>, PcapError> {
+        self.inner.consume(std::mem::take(&mut self.borrowed));
+        if self.done {
+            return Ok(None);
+        }
+        let offset = self.offset;
+        let buffered = self
+            .inner
+            .fill_buf()
+            .map_err(|source| PcapError::Io { offset, source })?;
+        let Some(raw) = buffered.first_chunk::<RECORD_HEADER_LEN>().copied() else {
+            // The header straddles the buffer's end (or the file ends).
+            return match self.next_into(scratch)? {
+                Some(header) => Ok(Some((header, &scratch[..]))),
+                None => Ok(None),
+            };
+        };
+        let available = buffered.len();
+        let (header, incl_len) = match self.parse_record_header(&raw, offset) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.done = true;
+                return Err(e);
+            }
+        };
+        let end = RECORD_HEADER_LEN + incl_len as usize;
+        if available < end {
+            return match self.next_into(scratch)? {
+                Some(header) => Ok(Some((header, &scratch[..]))),
+                None => Ok(None),
+            };
+        }
+        self.offset += end as u64;
+        self.borrowed = end;
+        let buffered = self
+            .inner
+            .fill_buf()
+            .map_err(|source| PcapError::Io { offset, source })?;
+        Ok(Some((header, &buffered[RECORD_HEADER_LEN..end])))
     }
 }
 
@@ -469,6 +534,41 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    /// `next_ref` borrowing from buffers of every size (records straddling
+    /// the buffer's end are copied) reads what `next_record` reads, and
+    /// reports damage at the same offset.
+    #[test]
+    fn next_ref_reads_what_next_record_reads() {
+        let bytes = sample(Precision::Nano);
+        for cut in [bytes.len(), bytes.len() - 5] {
+            let file = &bytes[..cut];
+            let want: Vec<_> = Reader::new(file).expect("header").collect();
+            for capacity in [1, 7, 16, 17, 40, 64, 4096] {
+                let mut reader =
+                    Reader::new(io::BufReader::with_capacity(capacity, file)).expect("header");
+                let mut scratch = Vec::new();
+                let mut got = Vec::new();
+                loop {
+                    match reader.next_ref(&mut scratch) {
+                        Ok(Some((h, data))) => got.push(Ok(Record {
+                            timestamp_ns: h.timestamp_ns,
+                            orig_len: h.orig_len,
+                            data: data.to_vec(),
+                            offset: h.offset,
+                        })),
+                        Ok(None) => break,
+                        Err(e) => got.push(Err(e)),
+                    }
+                }
+                assert_eq!(
+                    format!("{got:?}"),
+                    format!("{want:?}"),
+                    "capacity {capacity}, {cut} bytes"
+                );
+            }
+        }
     }
 
     #[test]

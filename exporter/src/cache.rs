@@ -10,7 +10,7 @@
 //! * the cache is full: the least recently seen flows are expired first,
 //!   a batch at a time so a full cache does not cost a scan per packet
 //!   (counted as `emergency`),
-//! * the input ends ([`FlowCache::flush`]).
+//! * the input ends ([`FlowCache::drain`]).
 //!
 //! Time is passed in (`now_ms`, milliseconds since the Unix epoch): packet
 //! time when reading files, wall-clock time when capturing live. Timeouts are
@@ -320,14 +320,14 @@ impl FlowCache {
         self.fragment_order.retain(|k| fragments.contains_key(k));
     }
 
-    /// Expire every flow (end of input), oldest first.
-    pub fn flush(&mut self, out: &mut Vec<FlowRecord>) {
-        let start = out.len();
-        out.extend(self.flows.drain().map(|(key, c)| c.record(key)));
-        out[start..].sort_by_key(|r| (r.first_ms, r.last_ms));
-        self.expired.end_of_input += (out.len() - start) as u64;
+    /// Expire every flow (end of input), in no particular order; the
+    /// iterator owns the flows, so the caller can export while it runs.
+    pub fn drain(&mut self) -> impl Iterator<Item = FlowRecord> {
+        let flows = std::mem::take(&mut self.flows);
+        self.expired.end_of_input += flows.len() as u64;
         self.fragments.clear();
         self.fragment_order.clear();
+        flows.into_iter().map(|(key, c)| c.record(key))
     }
 
     /// The cache is full: expire the least recently seen eighth of it.
@@ -414,7 +414,7 @@ mod tests {
         second.ip_len = 1500;
         cache.ingest(&second, OBS, 1_500, &mut out);
         assert!(out.is_empty());
-        cache.flush(&mut out);
+        out.extend(cache.drain());
         assert_eq!(out.len(), 1);
         let r = out[0];
         assert_eq!((r.packets, r.bytes), (2, 1600));
@@ -453,7 +453,7 @@ mod tests {
             cache.ingest(&metered(1, 0), OBS, now, &mut out);
             cache.poll(now, &mut out);
         }
-        cache.flush(&mut out);
+        out.extend(cache.drain());
         let packets: u64 = out.iter().map(|r| r.packets).sum();
         assert_eq!(packets, 11);
         assert_eq!(out.len(), 2);
@@ -543,7 +543,7 @@ mod tests {
             cache.ingest(&later, OBS, 2 + FRAGMENT_TIMEOUT_MS, &mut out),
             Ingested::FragmentUnmatched
         );
-        cache.flush(&mut out);
+        out.extend(cache.drain());
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].packets, out[0].bytes), (2, 120));
         assert_eq!(out[0].key.src_port, 5353);
@@ -580,7 +580,7 @@ mod tests {
         cache.ingest(&metered(1, 0), OBS, 10_000, &mut out);
         cache.poll(10_000, &mut out);
         assert!(out.is_empty());
-        cache.flush(&mut out);
+        out.extend(cache.drain());
         assert_eq!((out[0].first_ms, out[0].last_ms), (10_000, 50_000));
     }
 }

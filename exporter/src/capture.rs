@@ -185,13 +185,13 @@ impl FileSource {
             message,
         };
         match &mut self.reader {
-            FileInput::Native { reader, buf } => match reader.next_into(buf) {
-                Ok(Some(h)) => {
+            FileInput::Native { reader, buf } => match reader.next_ref(buf) {
+                Ok(Some((h, data))) => {
                     self.frames += 1;
                     Ok(Some(Frame {
                         ts_ns: h.timestamp_ns,
                         wire_len: h.orig_len,
-                        data: buf,
+                        data,
                     }))
                 }
                 Ok(None) => Ok(None),

@@ -154,9 +154,15 @@ impl Exporter {
         }
     }
 
-    /// End of input: expire and export every flow, at the latest time seen.
+    /// End of input: expire and export every flow, at the latest time seen,
+    /// a batch at a time (so a full cache is never copied whole).
     pub fn finish(&mut self) {
-        self.cache.flush(&mut self.pending);
+        for rec in self.cache.drain() {
+            self.pending.push(rec);
+            if self.pending.len() >= EXPORT_BATCH {
+                self.export(self.last_now_ms);
+            }
+        }
         self.export(self.last_now_ms);
     }
 
@@ -380,9 +386,11 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             loop {
                 match file.next_frame() {
                     Ok(Some(f)) => {
-                        let wait = pacer.delay(f.ts_ns, start.elapsed());
-                        if !wait.is_zero() {
-                            std::thread::sleep(wait);
+                        if pacer.paces() {
+                            let wait = pacer.delay(f.ts_ns, start.elapsed());
+                            if !wait.is_zero() {
+                                std::thread::sleep(wait);
+                            }
                         }
                         exporter.frame(f.data, f.wire_len, ns_to_ms(f.ts_ns));
                     }

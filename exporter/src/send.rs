@@ -172,6 +172,12 @@ impl Pacer {
 
     /// How long to wait before the packet captured at `capture_ns`, given
     /// that `elapsed` wall time has passed since the replay started.
+    /// True unless the speed is `max` (then [`Pacer::delay`] is always
+    /// zero and the caller need not read the clock).
+    pub fn paces(&self) -> bool {
+        self.factor.is_some()
+    }
+
     pub fn delay(&mut self, capture_ns: u64, elapsed: Duration) -> Duration {
         let Some(factor) = self.factor else {
             return Duration::ZERO;
