@@ -16,6 +16,7 @@ pub struct Config {
     pub decode: DecodeConfig,
     pub enrich: EnrichConfig,
     pub clickhouse: SinkConfig,
+    pub retention: RetentionConfig,
     pub http: HttpConfig,
 }
 
@@ -155,6 +156,32 @@ impl Default for SinkConfig {
     }
 }
 
+/// `[retention]`: days each table keeps; older daily partitions are
+/// dropped by the collector (0 = keep forever).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Raw `flows`.
+    pub flows_days: u32,
+    /// The 1-minute rollup `flows_1m`.
+    pub flows_1m_days: u32,
+    /// The 1-hour rollup `flows_1h`.
+    pub flows_1h_days: u32,
+    /// How often old partitions are looked for (milliseconds).
+    pub interval_ms: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            flows_days: 30,
+            flows_1m_days: 90,
+            flows_1h_days: 730,
+            interval_ms: 3_600_000,
+        }
+    }
+}
+
 /// `[http]`: the operations endpoint (`/metrics`, `/healthz`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -259,6 +286,9 @@ impl Config {
                 "clickhouse.max_pending_rows",
                 "must be at least clickhouse.batch_rows",
             );
+        }
+        if self.retention.interval_ms < 1000 {
+            return invalid("retention.interval_ms", "must be at least 1000");
         }
         if sink.spool_max_bytes < 1 << 20 {
             return invalid(

@@ -17,6 +17,7 @@ pub mod loadgen;
 pub mod metrics;
 pub mod receive;
 pub mod reload;
+pub mod retention;
 pub mod sink;
 pub mod spool;
 pub mod verdict;
@@ -30,7 +31,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use eastwest_core::schema::FlowRow;
+use eastwest_core::schema::{FlowRow, Layout};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
@@ -196,6 +197,14 @@ impl Collector {
         };
         let reload = tokio::spawn(self.reloader.run(stop_rx.clone()));
         let process = tokio::task::spawn_blocking(move || stages.run(datagram_rx, row_tx));
+        let retention = tokio::spawn(
+            retention::Retention::new(
+                self.sink.client(),
+                Layout::single(&self.config.clickhouse.database),
+                self.config.retention.clone(),
+            )
+            .run(stop_rx.clone()),
+        );
         let sink = tokio::spawn(self.sink.run(row_rx));
         let http = self.http.map(|listener| {
             let mut stop = stop_rx.clone();
@@ -222,6 +231,7 @@ impl Collector {
         process.await.map_err(|_| Error::Stage("decode"))?;
         sink.await.map_err(|_| Error::Stage("sink"))?;
         reload.await.map_err(|_| Error::Stage("reload"))?;
+        retention.await.map_err(|_| Error::Stage("retention"))?;
         if let Some(http) = http {
             http.await.map_err(|_| Error::Stage("http"))?;
         }

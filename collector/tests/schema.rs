@@ -333,3 +333,46 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
     assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 2));
     Ok(())
 }
+
+#[tokio::test]
+async fn retention_drops_the_days_each_table_no_longer_keeps() -> Result<()> {
+    use eastwest_collector::config::RetentionConfig;
+    use eastwest_collector::retention::Retention;
+    use eastwest_core::schema::Layout;
+
+    let ch = eastwest_tests::clickhouse()?;
+    let db = eastwest_tests::unique_database("retention");
+    let sink = Sink::connect(&sink_config(&ch, &db), Arc::new(Metrics::new())).await?;
+    const DAY: u64 = 86_400_000;
+    for age in [100, 40, 30, 0] {
+        let rows: Vec<FlowRow> = conversation(T0 - age * DAY).iter().map(Flow::row).collect();
+        sink.insert(&rows).await?;
+    }
+    let days = |table: &str| {
+        ch.query(&format!(
+            "SELECT DISTINCT toString(date) FROM `{db}`.`{table}` ORDER BY date"
+        ))
+    };
+    let all = "2026-07-25\n2026-09-23\n2026-10-03\n2026-11-02\n";
+    assert_eq!(days("flows_1m")?, all);
+    let retention = Retention::new(
+        sink.client(),
+        Layout::single(&db),
+        RetentionConfig {
+            flows_days: 30,
+            flows_1m_days: 60,
+            flows_1h_days: 0,
+            ..RetentionConfig::default()
+        },
+    );
+    // As of T0 (2026-11-02): flows keep 30 days back (2026-10-03 on), the
+    // 1-minute rollup 60, the 1-hour rollup everything.
+    let dropped = retention.run_once(T0 + 3_600_000).await?;
+    assert_eq!(dropped.len(), 3, "{dropped:?}");
+    assert_eq!(days("flows")?, "2026-10-03\n2026-11-02\n");
+    assert_eq!(days("flows_1m")?, "2026-09-23\n2026-10-03\n2026-11-02\n");
+    assert_eq!(days("flows_1h")?, all);
+    // Nothing more to drop the same day.
+    assert!(retention.run_once(T0 + 7_200_000).await?.is_empty());
+    Ok(())
+}
