@@ -1659,4 +1659,33 @@ web-01,h2,,,,,,,2026-11-02T09:01:00Z
             "unknown fields are refused"
         );
     }
+
+    #[test]
+    fn deploy_example_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/inventory.toml");
+        let inv = match Inventory::load(&path) {
+            Ok(inv) => inv,
+            Err(err) => panic!("{err}"),
+        };
+        assert_eq!(inv.files().len(), 1);
+        let host_at = |vm: &str, time: &str| inv.vm_at(vm, at(time)).map(|v| v.host.clone());
+        assert_eq!(
+            host_at("build-01", "2026-11-03T02:14:59Z").as_deref(),
+            Some("esx-01")
+        );
+        assert_eq!(
+            host_at("build-01", "2026-11-03T02:15:00Z").as_deref(),
+            Some("esx-02")
+        );
+        assert_eq!(
+            host_at("app-01", "2026-11-04T09:59:59Z").as_deref(),
+            Some("esx-02")
+        );
+        assert_eq!(
+            host_at("app-01", "2026-11-04T10:00:00Z").as_deref(),
+            Some("esx-01")
+        );
+        assert_eq!(inv.vm("app-01"), None, "retired");
+        assert_eq!(inv.current().count(), 3);
+    }
 }
