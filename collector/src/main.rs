@@ -12,6 +12,12 @@ use eastwest_collector::verdict::Judge;
 
 /// Receive NetFlow v9 / IPFIX / v5, enrich flows with the VM inventory,
 /// judge them against the segmentation policy, store them in ClickHouse.
+///
+/// The inventory (and the CSV files it imports) and the policy are re-read
+/// when they change (enrich.reload_interval_ms) and on SIGHUP; inventory
+/// events posted to the dashboard are polled from ClickHouse
+/// (enrich.events_poll_ms). A file that does not load keeps the running
+/// version (log, eastwest_collector_policy_reload_errors_total, GET /status).
 #[derive(Debug, Parser)]
 #[command(name = "eastwest-collector", version)]
 struct Cli {
@@ -31,13 +37,13 @@ struct Cli {
     /// ClickHouse database [default: eastwest].
     #[arg(long)]
     database: Option<String>,
-    /// VM inventory (TOML).
+    /// VM inventory (TOML; may import CSV files, see deploy/inventory.toml).
     #[arg(long)]
     inventory: Option<PathBuf>,
     /// Segmentation policy (TOML).
     #[arg(long)]
     policy: Option<PathBuf>,
-    /// Serve /metrics and /healthz on this address.
+    /// Serve /metrics, /healthz and /status on this address.
     #[arg(long)]
     http: Option<SocketAddr>,
     /// Value of the dataset column [default: live].
