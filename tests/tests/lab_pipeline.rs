@@ -204,9 +204,18 @@ fn lab_capture_end_to_end() {
     // Dashboard: every conversation direction counted once, whatever the
     // number of observation points.
     let dash_port = free_tcp_port().unwrap();
+    // The lab's policy and inventory, for the policy endpoints.
+    let dash_config =
+        std::env::temp_dir().join(format!("eastwest-lab-dash-{}.toml", std::process::id()));
+    std::fs::write(
+        &dash_config,
+        "[policy]\npolicy = \"lab/policy.toml\"\ninventory = \"lab/inventory.toml\"\n",
+    )
+    .unwrap();
     let mut dashboard = Running(
         Command::new(workspace_bin("eastwest-dashboard"))
             .current_dir(&root)
+            .args(["--config".as_ref(), dash_config.as_os_str()])
             .args(["--listen", &format!("127.0.0.1:{dash_port}")])
             .args(["--clickhouse-url", &ch.url, "--database", &db])
             .stdout(Stdio::null())
@@ -219,6 +228,7 @@ fn lab_capture_end_to_end() {
         "dashboard",
         &mut dashboard,
     );
+    let _ = std::fs::remove_file(&dash_config);
     let body = curl(&format!("{base}/api/v1/conversations?range=all&limit=1000")).unwrap();
     let page: Value = serde_json::from_str(&body).unwrap();
     let convs = page["conversations"].as_array().unwrap();

@@ -359,6 +359,37 @@ test("the report downloads as CSV and PDF", async (t) => {
   await page.context().close();
 });
 
+test("policy: the policy in force, co-residency, and a what-if on an uploaded draft", async (t) => {
+  if (!(await has("policy"))) return t.skip("no policy endpoint on this server yet");
+  const policy = await api("policy");
+  const page = await open("/?view=policy&range=all");
+  await noError(page);
+  assert.equal(await page.locator("#policy-revision").textContent(), policy.revision);
+  assert.equal(await page.locator("#policy-current table").first().locator("tbody tr").count(), policy.rules.length);
+  assert.match(await page.locator("#coresidency").textContent(), /Co-residency/);
+  // A draft without the payroll / finance front end ban: its violation resolves.
+  const lab = readFileSync(join(repo, "lab/policy.toml"), "utf8");
+  const draft = lab.replace('action = "deny"', 'action = "allow"');
+  assert.notEqual(draft, lab);
+  await page.setInputFiles("#draft-file", { name: "draft.toml", mimeType: "text/plain", buffer: Buffer.from(draft) });
+  await page.waitForFunction(() => document.getElementById("draft").value.length > 100);
+  await page.click("#whatif-run");
+  await page.waitForSelector("#whatif-summary");
+  const pair = page.locator('[data-pair="finance-frontend→payroll"]');
+  assert.ok((await pair.locator('tr[data-change="resolved"]').count()) >= 1, "the fin-fe-01 → payroll-01 violation resolves");
+  assert.match(await pair.textContent(), /fin-fe-01/);
+  await page.screenshot({ path: join(shots, "policy-whatif.png"), fullPage: true });
+  // A broken draft is refused with the line that is wrong.
+  await page.fill("#draft", "[[zone]]\nname = 3\n");
+  await page.click("#whatif-run");
+  await page.waitForSelector("#whatif-error");
+  assert.match(await page.locator("#whatif-error").textContent(), /line|name/);
+  // (the refused draft is a 400 the page shows; not a page error)
+  problems = problems.filter((p) => !/HTTP 400: .*policy\/whatif/.test(p));
+  clean(page);
+  await page.context().close();
+});
+
 test("with authentication on, the page asks for a token, then shows the data", async (t) => {
   const authUrl = process.env.EASTWEST_AUTH_URL;
   const token = process.env.EASTWEST_TOKEN;
