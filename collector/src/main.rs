@@ -31,6 +31,11 @@ struct Cli {
     /// [default: 127.0.0.1:2055].
     #[arg(long)]
     listen: Vec<SocketAddr>,
+    /// Accept NetFlow only from this exporter network (CIDR or address,
+    /// IPv4 or IPv6); repeat for several. Others are counted
+    /// (eastwest_collector_receive_denied_total) and dropped [default: all].
+    #[arg(long, value_name = "CIDR")]
+    allow: Vec<String>,
     /// ClickHouse HTTP interface [default: http://127.0.0.1:18123].
     #[arg(long)]
     clickhouse_url: Option<String>,
@@ -59,6 +64,9 @@ impl Cli {
         };
         if !self.listen.is_empty() {
             config.receive.listen.clone_from(&self.listen);
+        }
+        if !self.allow.is_empty() {
+            config.receive.allow.clone_from(&self.allow);
         }
         if let Some(url) = &self.clickhouse_url {
             config.clickhouse.url.clone_from(url);
@@ -95,8 +103,13 @@ fn check(config: &Config) -> Result<String, String> {
         .map(|a| a.to_string())
         .collect();
     Ok(format!(
-        "config ok: listen {}, clickhouse {} database {}, inventory {}, policy {}",
+        "config ok: listen {}, allow {}, clickhouse {} database {}, inventory {}, policy {}",
         listen.join(" "),
+        if config.receive.allow.is_empty() {
+            "all".to_string()
+        } else {
+            config.receive.allow.join(" ")
+        },
         config.clickhouse.url,
         config.clickhouse.database,
         inventory.map_or("none".to_string(), |p| p.display().to_string()),
