@@ -757,11 +757,13 @@ impl Inventory {
     /// unreadable file is an error at line 0.
     pub fn load(path: &Path) -> Result<Inventory, ConfigError> {
         let text = config::read(path)?;
-        Inventory::parse(&text, &path.display().to_string())
+        let base = path.parent().unwrap_or(Path::new(""));
+        Inventory::parse_in(&text, &path.display().to_string(), Some(base))
     }
 
     /// Parse inventory text; `origin` names it in errors (usually the path).
-    /// CSV files named by `csv` are read relative to `origin`'s directory.
+    /// It reads no files: a `csv` import is an error here (use
+    /// [`Inventory::load`], which reads them relative to the file).
     ///
     /// Errors: TOML syntax and types, unknown keys, duplicate host names, a
     /// VM placed twice at the same time, a VM on an unknown host or without
@@ -770,6 +772,11 @@ impl Inventory {
     /// a domain, mirror source, ERSPAN session or VTEP claimed by two hosts,
     /// an out-of-range VLAN/VNI/session, and every CSV problem.
     pub fn parse(text: &str, origin: &str) -> Result<Inventory, ConfigError> {
+        Inventory::parse_in(text, origin, None)
+    }
+
+    /// [`Inventory::parse`], reading CSV imports relative to `base`.
+    fn parse_in(text: &str, origin: &str, base: Option<&Path>) -> Result<Inventory, ConfigError> {
         let file: FileDef =
             toml::from_str(text).map_err(|err| ConfigError::from_toml(origin, text, &err))?;
         let mut hosts = HostBuilder {
@@ -785,8 +792,16 @@ impl Inventory {
             let record = toml_record(text, def).check(origin, "vm.")?;
             inv.records.push(record);
         }
-        let base = Path::new(origin).parent().unwrap_or(Path::new(""));
         for name in &file.csv {
+            let Some(base) = base else {
+                return Err(ConfigError::at(
+                    origin,
+                    text,
+                    name.span().start,
+                    "csv",
+                    "CSV imports are read only when the inventory is loaded from a file",
+                ));
+            };
             let path = base.join(name.get_ref());
             let csv = config::read(&path)?;
             let file = path.display().to_string();
@@ -1618,11 +1633,14 @@ web-01,h2,,,,,,,2026-11-02T09:01:00Z
             );
             assert!(err.message.contains(needle), "{csv:?}: {err}");
         }
-        let err = parse_err("csv = [\"/nonexistent/eastwest.csv\"]\n");
-        assert_eq!(
-            (err.line, err.file.as_str()),
-            (0, "/nonexistent/eastwest.csv")
-        );
+        let err = parse_err("csv = [\"vms.csv\"]\n");
+        assert_eq!((err.line, err.field.as_str()), (1, "csv"), "{err}");
+        let dir = scratch("unreadable");
+        let toml = dir.join("inv.toml");
+        std::fs::write(&toml, "csv = [\"missing.csv\"]\n").expect("write toml");
+        let err = Inventory::load(&toml).expect_err("missing CSV");
+        assert!(err.file.ends_with("missing.csv") && err.line == 0, "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
