@@ -136,6 +136,9 @@ pub struct SinkConfig {
     /// Largest size of the spool in bytes; beyond it the oldest segments
     /// are dropped and counted (`eastwest_collector_spool_dropped_rows_total`).
     pub spool_max_bytes: u64,
+    /// How often the per-exporter snapshot is written to the `exporters`
+    /// table (milliseconds; also once at shutdown).
+    pub exporters_interval_ms: u64,
 }
 
 impl Default for SinkConfig {
@@ -152,6 +155,7 @@ impl Default for SinkConfig {
             shutdown_timeout_ms: 10_000,
             spool_dir: None,
             spool_max_bytes: 1 << 30,
+            exporters_interval_ms: 10_000,
         }
     }
 }
@@ -289,6 +293,9 @@ impl Config {
         }
         if self.retention.interval_ms < 1000 {
             return invalid("retention.interval_ms", "must be at least 1000");
+        }
+        if sink.exporters_interval_ms < 100 {
+            return invalid("clickhouse.exporters_interval_ms", "must be at least 100");
         }
         if sink.spool_max_bytes < 1 << 20 {
             return invalid(

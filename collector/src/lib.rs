@@ -12,6 +12,7 @@
 pub mod config;
 pub mod decode;
 pub mod enrich;
+pub mod exporters;
 pub mod http;
 pub mod loadgen;
 pub mod metrics;
@@ -30,6 +31,7 @@ mod v9_builder;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use eastwest_core::schema::{FlowRow, Layout};
 use tokio::net::{TcpListener, UdpSocket};
@@ -205,6 +207,19 @@ impl Collector {
             )
             .run(stop_rx.clone()),
         );
+        // The exporters table gets decode's last snapshot too: its writer
+        // stops after decode has.
+        let (decoded_tx, decoded_rx) = watch::channel(false);
+        let exporters = tokio::spawn(
+            exporters::ExportersWriter::new(
+                self.sink.client(),
+                self.metrics.clone(),
+                exporters::host_name(),
+                exporters::now_ms(),
+                Duration::from_millis(self.config.clickhouse.exporters_interval_ms),
+            )
+            .run(decoded_rx),
+        );
         let sink = tokio::spawn(self.sink.run(row_rx));
         let http = self.http.map(|listener| {
             let mut stop = stop_rx.clone();
@@ -229,6 +244,8 @@ impl Collector {
             receiver.await.map_err(|_| Error::Stage("receive"))?;
         }
         process.await.map_err(|_| Error::Stage("decode"))?;
+        let _ = decoded_tx.send(true);
+        exporters.await.map_err(|_| Error::Stage("exporters"))?;
         sink.await.map_err(|_| Error::Stage("sink"))?;
         reload.await.map_err(|_| Error::Stage("reload"))?;
         retention.await.map_err(|_| Error::Stage("retention"))?;

@@ -176,6 +176,21 @@ impl CollectorProcess {
             .with_context(|| format!("{name} not in /metrics"))
     }
 
+    /// SIGTERM, and wait for the graceful shutdown.
+    fn terminate(&mut self) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("the collector exited with {status}");
+        }
+        Ok(())
+    }
+
     fn kill9(&mut self) -> Result<()> {
         self.child.kill()?; // SIGKILL
         self.child.wait()?;
@@ -211,7 +226,7 @@ fn clickhouse_stopped_under_load_then_restarted_stores_every_flow() -> Result<()
         format!(
             "[receive]\nlisten = [\"127.0.0.1:{udp}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
              [clickhouse]\nurl = \"{}\"\ndatabase = \"spool\"\nflush_interval_ms = 200\n\
-             retry_max_ms = 1000\nspool_dir = \"{}\"\n",
+             retry_max_ms = 1000\nexporters_interval_ms = 300\nspool_dir = \"{}\"\n",
             ch.url,
             spool.join("spool").display()
         ),
@@ -254,6 +269,20 @@ fn clickhouse_stopped_under_load_then_restarted_stores_every_flow() -> Result<()
     assert_eq!(
         collector.metric("eastwest_collector_decode_flows_total")?,
         6000
+    );
+    // The exporters table: the one exporter (source id 7) and what it sent.
+    // Decode publishes its snapshot at most once a second while traffic
+    // flows and once more at shutdown: stop the collector (SIGTERM), then
+    // read the newest row.
+    let mut collector = collector;
+    collector.terminate()?;
+    assert_eq!(
+        ch.query(
+            "SELECT hex(exporter), source_id, version, argMax(packets, updated), \
+             argMax(flows, updated), argMax(sequence_gaps, updated) FROM spool.exporters \
+             GROUP BY exporter, source_id, version",
+        )?,
+        "00000000000000000000FFFF7F000001\t7\t9\t600\t6000\t0\n"
     );
     std::fs::remove_dir_all(&spool)?;
     Ok(())

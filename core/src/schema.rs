@@ -567,7 +567,20 @@ pub const EXPORTERS_COLUMNS: &[Column] = &[
     col(
         "drops",
         "UInt64",
-        "records dropped (missing template, malformed)",
+        "flowsets or records that could not be decoded (missing template, missing address)",
+    ),
+    col("version", "UInt16", "NetFlow version: 5, 9 or 10 (IPFIX)"),
+    col("port", "UInt16", "UDP source port the exporter sends from"),
+    col(
+        "dataset",
+        "String",
+        "dataset its options record names (a replay), '' = live",
+    ),
+    col("first_seen", "DateTime", "first datagram from it"),
+    col(
+        "late",
+        "UInt64",
+        "export packets that arrived after a later one (counted in sequence_gaps, not lost)",
     ),
 ];
 
@@ -588,6 +601,11 @@ pub struct ExporterRow {
     pub sequence_gaps: u64,
     pub templates: u32,
     pub drops: u64,
+    pub version: u16,
+    pub port: u16,
+    pub dataset: String,
+    pub first_seen: u32,
+    pub late: u64,
 }
 
 /// Where the schema lives: a database on one server, or on every shard of
@@ -856,6 +874,27 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
         EXPORTERS_COLUMNS,
         "cityHash64(exporter, source_id)",
     ));
+    // Columns added after the table's first version (main at ed0beda).
+    let mut exporters_tables = vec![layout.storage_name(EXPORTERS_TABLE)];
+    if layout.cluster.is_some() {
+        exporters_tables.push(EXPORTERS_TABLE.to_string());
+    }
+    for table in &exporters_tables {
+        let mut after = "drops";
+        for column in EXPORTERS_COLUMNS.iter().skip_while(|c| c.name != "version") {
+            steps.push(Step {
+                check: Some(column_exists(table, column.name)),
+                statement: format!(
+                    "ALTER TABLE {}{on} ADD COLUMN {} {} AFTER {}",
+                    layout.table(table),
+                    quote_ident(column.name),
+                    column.ch_type,
+                    quote_ident(after)
+                ),
+            });
+            after = column.name;
+        }
+    }
     steps.extend(inventory_events_migrations(layout));
     steps
 }
