@@ -149,6 +149,12 @@ impl App {
             };
             spans.push(Span::styled(text, style));
         }
+        if !self.filter.is_empty() {
+            spans.push(Span::styled(
+                format!(" / {}", self.filter),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+        }
         Line::from(spans)
     }
 
@@ -263,9 +269,6 @@ impl App {
             return Line::from(format!(" {notice}")).style(self.violation_style());
         }
         let mut parts = Vec::new();
-        if !self.filter.is_empty() {
-            parts.push(format!("filter {}", self.filter));
-        }
         if matches!(
             self.frame().view,
             View::Tab(Tab::Conversations | Tab::Violations)
