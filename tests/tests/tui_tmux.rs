@@ -202,9 +202,19 @@ fn tui_shows_the_lab_violation_in_tmux() {
     );
 
     let dash_port = free_tcp_port().unwrap();
+    // The lab's policy and inventory, for the policy endpoint (the header's
+    // revision).
+    let dash_config =
+        std::env::temp_dir().join(format!("eastwest-tui-dash-{}.toml", std::process::id()));
+    std::fs::write(
+        &dash_config,
+        "[policy]\npolicy = \"lab/policy.toml\"\ninventory = \"lab/inventory.toml\"\n",
+    )
+    .unwrap();
     let mut dashboard = Running(
         Command::new(workspace_bin("eastwest-dashboard"))
             .current_dir(&root)
+            .args(["--config".as_ref(), dash_config.as_os_str()])
             .args(["--listen", &format!("127.0.0.1:{dash_port}")])
             .args(["--clickhouse-url", &ch.url, "--database", &db])
             .stdout(Stdio::null())
@@ -243,12 +253,20 @@ fn tui_shows_the_lab_violation_in_tmux() {
     let screen = tmux.wait_for("fin-fe-01 → payroll-01");
     // Wait for every conversation to be in before recording the screen.
     tmux.wait_for("web-01 → db-02");
+    // The policy revision in force is in the header (not `?` or `none`).
+    let header = tmux.wait_for("policy ");
+    let header = header.lines().next().unwrap_or_default();
+    assert!(
+        !header.contains("policy ? ") && !header.contains("policy none"),
+        "{header}"
+    );
     let screen_plain = tmux.capture(false);
     let path = root.join("target/tui-conversations-80x24.txt");
     let _ = std::fs::write(&path, &screen_plain);
     println!("{screen_plain}");
     assert!(screen.contains("Conversations"), "{screen}");
     assert!(screen_plain.contains("● live"), "{screen_plain}");
+    let _ = std::fs::remove_file(&dash_config);
 
     // The violation: marked and red; an allowed conversation is neither.
     let colored = tmux.capture(true);

@@ -328,10 +328,14 @@ pub struct Exporters {
     pub exporters: Vec<Exporter>,
 }
 
-/// The part of `GET /api/v1/policy` the header shows.
+/// The part of `GET /api/v1/policy` the header shows: the revision in
+/// force (`null` when none loaded) and why the file on disk does not load,
+/// if it does not.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Policy {
-    pub revision: String,
+    pub revision: Option<String>,
+    pub error: Option<String>,
 }
 
 /// The time window of a request.

@@ -1223,7 +1223,8 @@ pub(crate) mod tests {
                     stale_after_s: 300,
                 }),
                 Request::Policy => Response::Policy(Policy {
-                    revision: "r7".into(),
+                    revision: Some("r7".into()),
+                    error: None,
                 }),
             })
         }

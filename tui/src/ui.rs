@@ -119,8 +119,16 @@ impl App {
 
     fn header(&self) -> Line<'_> {
         let policy = match &self.data.policy {
-            Some(p) if !p.revision.is_empty() => p.revision.clone(),
-            _ => "?".into(),
+            Some(p) => {
+                let mut text = p.revision.clone().unwrap_or_else(|| "none".into());
+                if p.error.is_some() {
+                    // The file on disk does not load; the revision shown is
+                    // the last one that did.
+                    text.push_str(" (reload failed)");
+                }
+                text
+            }
+            None => "?".into(),
         };
         let state = if self.paused {
             "⏸ paused".to_string()
