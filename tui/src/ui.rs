@@ -139,9 +139,15 @@ impl App {
                 Connection::Lost { .. } => "✖ lost".into(),
             }
         };
+        // No scheme, so that the clock fits in 80 columns.
+        let server = self
+            .settings
+            .server
+            .trim_start_matches("http://")
+            .trim_start_matches("https://");
         Line::from(format!(
-            " eastwest · {} · range {} · policy {policy} · {state}",
-            self.settings.server, self.settings.range
+            " {server} · range {} · policy {policy} · {state}",
+            self.settings.range
         ))
         .style(Style::new().add_modifier(Modifier::REVERSED))
     }
