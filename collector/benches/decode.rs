@@ -97,7 +97,7 @@ fn main() {
         Ok(e) => e,
         Err(err) => return eprintln!("pipeline: inventory: {err}"),
     };
-    let judge = match Judge::load(Some(&lab.join("policy.toml"))) {
+    let mut judge = match Judge::load(Some(&lab.join("policy.toml"))) {
         Ok(j) => j,
         Err(err) => return eprintln!("pipeline: policy: {err}"),
     };

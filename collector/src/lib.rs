@@ -281,6 +281,7 @@ impl Stages {
                 match update {
                     Update::Inventory(inventory) => {
                         self.enricher = Enricher::new(Some(*inventory));
+                        self.judge.forget_placements();
                     }
                     Update::Policy(policy) => self.judge = Judge::new(Some(*policy)),
                 }

@@ -6,10 +6,12 @@
 //! the request it answers; every row carries the policy revision that judged it.
 //! Without a policy, zones stay empty and the verdict is `unknown`.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use eastwest_core::config::ConfigError;
 use eastwest_core::flow::{direction, Direction};
+use eastwest_core::inventory::Vm;
 use eastwest_core::policy::Policy;
 use eastwest_core::schema::{addr_from_bytes, FlowRow};
 
@@ -19,11 +21,39 @@ use crate::enrich::Endpoints;
 #[derive(Debug, Default)]
 pub struct Judge {
     policy: Option<Policy>,
+    /// Zone index of each VM placement seen, by VM name and `since_ms`
+    /// (`Policy::vm_zone_index`): name patterns are matched once per
+    /// placement, not once per flow. Cleared with a new inventory.
+    vm_zones: HashMap<String, Vec<(u64, Option<usize>)>>,
 }
 
 impl Judge {
     pub fn new(policy: Option<Policy>) -> Judge {
-        Judge { policy }
+        Judge {
+            policy,
+            vm_zones: HashMap::new(),
+        }
+    }
+
+    /// Forget the zones of placements (the inventory changed).
+    pub fn forget_placements(&mut self) {
+        self.vm_zones.clear();
+    }
+
+    /// The VM's zone index, from the cache or computed once.
+    fn vm_zone(&mut self, vm: Option<&Vm>) -> Option<usize> {
+        let (vm, policy) = (vm?, self.policy.as_ref()?);
+        if let Some(known) = self.vm_zones.get(vm.name.as_str()) {
+            if let Some(&(_, zone)) = known.iter().find(|(since, _)| *since == vm.since_ms) {
+                return zone;
+            }
+        }
+        let zone = policy.vm_zone_index(vm);
+        self.vm_zones
+            .entry(vm.name.clone())
+            .or_default()
+            .push((vm.since_ms, zone));
+        zone
     }
 
     /// Load the policy file, if one is configured.
@@ -38,13 +68,14 @@ impl Judge {
     }
 
     /// Fill the zone, verdict, rule, severity and revision columns.
-    pub fn judge(&self, endpoints: Endpoints<'_>, row: &mut FlowRow) {
+    pub fn judge(&mut self, endpoints: Endpoints<'_>, row: &mut FlowRow) {
+        let (src_vm_zone, dst_vm_zone) = (self.vm_zone(endpoints.src), self.vm_zone(endpoints.dst));
         let Some(policy) = &self.policy else {
             row.verdict = "unknown".to_string();
             return;
         };
-        let src_zone = policy.zone_of(endpoints.src, addr_from_bytes(row.src_addr));
-        let dst_zone = policy.zone_of(endpoints.dst, addr_from_bytes(row.dst_addr));
+        let src_zone = policy.zone_of_indexed(src_vm_zone, addr_from_bytes(row.src_addr));
+        let dst_zone = policy.zone_of_indexed(dst_vm_zone, addr_from_bytes(row.dst_addr));
         // A reply is judged as the request it answers: the reply of an
         // allowed web → app:8443 call is allowed by that rule, and the reply
         // of a forbidden call carries the violation of the call.
@@ -75,7 +106,7 @@ mod tests {
 
     fn judged(src: &str, dst: &str, proto: u8, src_port: u16, dst_port: u16, icmp: u16) -> FlowRow {
         let inventory = Inventory::load(&lab("inventory.toml")).unwrap();
-        let judge = Judge::load(Some(&lab("policy.toml"))).unwrap();
+        let mut judge = Judge::load(Some(&lab("policy.toml"))).unwrap();
         let vm = |name: &str| inventory.vms.iter().find(|v| v.name == name).unwrap();
         let (s, d) = (vm(src), vm(dst));
         let mut row = FlowRow {
@@ -133,5 +164,52 @@ mod tests {
         let row = judged("app-01", "web-01", 1, 0, 0, 0);
         assert_eq!(row.rule, "default cross-zone");
         assert_eq!(row.verdict, "violation");
+    }
+
+    #[test]
+    fn zones_are_cached_per_placement() {
+        // app-01 was tagged db until 09:00, then app: one judge, both
+        // placements, each with its own zone.
+        let text = std::fs::read_to_string(lab("inventory.toml")).unwrap();
+        let text = text.replacen(
+            "name = \"app-01\"\nhost = \"esx-01\"",
+            "name = \"app-01\"\nhost = \"esx-01\"\ntags = [\"db\"]\n\n[[vm]]\nname = \"app-01\"\n\
+             since = \"2026-11-02T09:00:00Z\"\nhost = \"esx-01\"",
+            1,
+        );
+        let inventory = Inventory::parse(&text, "history.toml").unwrap();
+        let mut judge = Judge::load(Some(&lab("policy.toml"))).unwrap();
+        let web = inventory.vm("web-01").unwrap();
+        let zone_at = |judge: &mut Judge, at_ms: u64| {
+            let app = inventory.vm_at("app-01", at_ms).unwrap();
+            let mut row = FlowRow {
+                src_addr: addr_to_bytes(web.ips[0]),
+                dst_addr: addr_to_bytes("10.10.2.11".parse().unwrap()),
+                proto: 6,
+                src_port: 41001,
+                dst_port: 8443,
+                ..FlowRow::default()
+            };
+            let endpoints = Endpoints {
+                src: Some(web),
+                dst: Some(app),
+            };
+            judge.judge(endpoints, &mut row);
+            (row.dst_zone, row.verdict)
+        };
+        let before = 1_793_609_999_000;
+        let after = 1_793_610_000_000;
+        for _ in 0..2 {
+            assert_eq!(
+                zone_at(&mut judge, before),
+                ("db".to_string(), "violation".to_string())
+            );
+            assert_eq!(
+                zone_at(&mut judge, after),
+                ("app".to_string(), "allowed".to_string())
+            );
+        }
+        judge.forget_placements();
+        assert_eq!(zone_at(&mut judge, after).0, "app");
     }
 }

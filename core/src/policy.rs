@@ -1006,6 +1006,29 @@ impl Policy {
         }
     }
 
+    /// The zone a VM's own attributes put it in (vm_names > tags >
+    /// port_groups > vlans > vnis), as an index into [`zones`](Policy::zones);
+    /// None if only its address can zone it. It depends on the placement
+    /// alone, so a caller judging many flows computes it once per placement
+    /// and passes it to [`zone_of_indexed`](Policy::zone_of_indexed): name
+    /// patterns are then matched once per placement, not per flow.
+    pub fn vm_zone_index(&self, vm: &Vm) -> Option<usize> {
+        self.vm_selector_zone(vm)
+    }
+
+    /// [`zone_of`](Policy::zone_of) given the endpoint VM's
+    /// [`vm_zone_index`](Policy::vm_zone_index) (None: no VM, or a VM only
+    /// its address zones).
+    pub fn zone_of_indexed(&self, vm_zone: Option<usize>, ip: IpAddr) -> &str {
+        match vm_zone
+            .filter(|&i| i < self.zones.len())
+            .or_else(|| self.cidr_zone(ip))
+        {
+            Some(i) => &self.zones[i].name,
+            None => UNZONED,
+        }
+    }
+
     /// Zone index from the VM's own attributes (everything but CIDRs).
     fn vm_selector_zone(&self, vm: &Vm) -> Option<usize> {
         if self.name_set.is_match(&vm.name) {
@@ -1502,6 +1525,23 @@ mod tests {
         let open = policy.separation_periods(&lab_inv);
         assert_eq!(open.len(), 1);
         assert_eq!((open[0].since_ms, open[0].until_ms), (0, CURRENT));
+    }
+
+    #[test]
+    fn indexed_zones_equal_direct_zones() {
+        let (inv, policy) = lab();
+        for vm in &inv.vms {
+            for &ip in &vm.ips {
+                let index = policy.vm_zone_index(vm);
+                assert_eq!(
+                    policy.zone_of_indexed(index, ip),
+                    policy.zone_of(Some(vm), ip)
+                );
+            }
+        }
+        let outside = ip("203.0.113.9");
+        assert_eq!(policy.zone_of_indexed(None, outside), "internet");
+        assert_eq!(policy.zone_of_indexed(Some(999), outside), "internet");
     }
 
     #[test]
