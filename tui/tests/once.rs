@@ -203,11 +203,12 @@ async fn once_prints_table_json_and_csv() {
     .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
+    // The server's own message follows (it names `from` or `to`).
     assert!(
-        err.contains("/api/v1/conversations: server answered 400: ")
-            && err.contains("expected RFC 3339"),
+        err.contains("/api/v1/conversations: server answered 400: "),
         "{err}"
     );
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 #[test]
