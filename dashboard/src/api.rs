@@ -1,11 +1,12 @@
 //! The HTTP surface: [`router`] with the JSON API under `/api/v1` and the
 //! web page, and [`ApiError`], the one error type handlers return.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,8 +14,14 @@ use axum::{middleware, Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Auth};
-use crate::query::{ConversationQuery, Format, ParamError, RawParams};
-use crate::store::{Conversation, Store, StoreError, Totals};
+use crate::model::{
+    to_csv, Conversation, CsvRow, ExporterStatus, FlowRecord, HostSummary, MatrixCell, Placement,
+    Point, Totals, Violation,
+};
+use crate::query::{allowed, epoch_ms, Format, ParamError, Params, RawParams, TimeWindow};
+use crate::report;
+use crate::sql::Resolution;
+use crate::store::{Store, StoreError};
 use crate::web;
 
 /// What every handler shares.
@@ -25,6 +32,26 @@ pub struct AppState<S> {
     pub max_limit: u64,
     /// Who may call the API.
     pub auth: Arc<Auth>,
+    /// An exporter not heard from for this long is `stale`.
+    pub stale_after_ms: u64,
+    /// How report PDFs are printed.
+    pub pdf: Arc<PdfRenderer>,
+}
+
+/// The program printing report PDFs and how long it may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PdfRenderer {
+    pub program: String,
+    pub timeout: std::time::Duration,
+}
+
+impl Default for PdfRenderer {
+    fn default() -> PdfRenderer {
+        PdfRenderer {
+            program: "chromium".into(),
+            timeout: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 impl<S> Clone for AppState<S> {
@@ -33,6 +60,8 @@ impl<S> Clone for AppState<S> {
             store: Arc::clone(&self.store),
             max_limit: self.max_limit,
             auth: Arc::clone(&self.auth),
+            stale_after_ms: self.stale_after_ms,
+            pdf: Arc::clone(&self.pdf),
         }
     }
 }
@@ -44,7 +73,19 @@ impl<S> AppState<S> {
             store: Arc::new(store),
             max_limit,
             auth: Arc::new(Auth::Disabled),
+            stale_after_ms: 300_000,
+            pdf: Arc::new(PdfRenderer::default()),
         }
+    }
+
+    pub fn with_pdf(mut self, pdf: PdfRenderer) -> AppState<S> {
+        self.pdf = Arc::new(pdf);
+        self
+    }
+
+    pub fn with_stale_after(mut self, stale_after: std::time::Duration) -> AppState<S> {
+        self.stale_after_ms = u64::try_from(stale_after.as_millis()).unwrap_or(u64::MAX);
+        self
     }
 
     pub fn with_auth(mut self, auth: Auth) -> AppState<S> {
@@ -61,7 +102,17 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/assets/app.js", get(web::app_js))
         .route("/assets/style.css", get(web::style_css))
         .route("/api/v1/health", get(health::<S>))
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/conversations", get(conversations::<S>))
+        .route("/api/v1/zones/matrix", get(matrix::<S>))
+        .route("/api/v1/violations", get(violations::<S>))
+        .route("/api/v1/flows", get(flows::<S>))
+        .route("/api/v1/vms/{name}", get(vm::<S>))
+        .route("/api/v1/hosts", get(hosts::<S>))
+        .route("/api/v1/hosts/{name}", get(host::<S>))
+        .route("/api/v1/timeseries", get(timeseries::<S>))
+        .route("/api/v1/exporters", get(exporters::<S>))
+        .route("/api/v1/report", get(report::<S>))
         .fallback(not_found)
         .with_state(state)
         .layer(middleware::from_fn(auth::require_viewer))
@@ -83,9 +134,15 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// Not found, saying what (only the client's own input).
+    #[error("{0}")]
+    NotFoundWhat(String),
     /// Storage is down or too slow.
     #[error("storage unavailable")]
     Unavailable(String),
+    /// The PDF renderer (headless Chromium) failed; the detail is logged.
+    #[error("pdf renderer unavailable")]
+    RendererUnavailable(String),
     /// Anything else; the detail stays in the log.
     #[error("internal error")]
     Internal(String),
@@ -134,9 +191,13 @@ impl IntoResponse for ApiError {
                     .into_response();
             }
             ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundWhat(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(detail) => {
                 tracing::warn!(%detail, "storage unavailable");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::RendererUnavailable(detail) => {
+                tracing::error!(%detail, "pdf renderer unavailable");
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(detail) => {
@@ -168,6 +229,52 @@ async fn health<S: Store>(State(state): State<AppState<S>>) -> Result<Json<Healt
     }))
 }
 
+/// `text/csv` download named `name`.
+fn csv_response(name: &'static str, body: String) -> Response {
+    let disposition = format!("attachment; filename=\"{name}.csv\"");
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// JSON, or the CSV of `rows`.
+fn list<T: Serialize, R: CsvRow>(
+    format: Format,
+    name: &'static str,
+    json: T,
+    rows: &[R],
+) -> Response {
+    match format {
+        Format::Csv => csv_response(name, to_csv(rows)),
+        _ => Json(json).into_response(),
+    }
+}
+
+/// Check the query string of an endpoint taking `allowed`.
+fn params<S>(
+    state: &AppState<S>,
+    raw: Result<Query<RawParams>, QueryRejection>,
+    allowed: &[&str],
+) -> Result<Params, ApiError> {
+    let Query(raw) = raw?;
+    raw.allow_only(allowed)?;
+    Ok(Params::parse(&raw, SystemTime::now(), state.max_limit)?)
+}
+
+type RawQuery = Result<Query<RawParams>, QueryRejection>;
+
 /// Body of `GET /api/v1/conversations` (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationsResponse {
@@ -175,6 +282,8 @@ pub struct ConversationsResponse {
     pub from_ms: Option<u64>,
     /// End of the window (exclusive), epoch ms; `null` for all time.
     pub to_ms: Option<u64>,
+    /// The table that answered: `1h`, `1m` or `raw`.
+    pub resolution: String,
     pub sort: String,
     pub limit: u64,
     pub offset: u64,
@@ -185,105 +294,404 @@ pub struct ConversationsResponse {
 
 async fn conversations<S: Store>(
     State(state): State<AppState<S>>,
-    params: Result<Query<RawParams>, QueryRejection>,
+    raw: RawQuery,
 ) -> Result<Response, ApiError> {
-    let Query(raw) = params?;
-    let query = ConversationQuery::parse(&raw, SystemTime::now(), state.max_limit)?;
-    let page = state.store.conversations(&query).await?;
-    Ok(match query.format {
-        Format::Json => Json(ConversationsResponse {
-            from_ms: query.window.map(|w| w.from_ms),
-            to_ms: query.window.map(|w| w.to_ms),
-            sort: query.sort.to_param(),
-            limit: query.limit,
-            offset: query.offset,
-            totals: page.totals,
-            conversations: page.conversations,
+    let p = params(&state, raw, &allowed::CONVERSATIONS)?;
+    let (page, resolution) = state.store.conversations(&p).await?;
+    let body = ConversationsResponse {
+        from_ms: p.window.map(|w| w.from_ms),
+        to_ms: p.window.map(|w| w.to_ms),
+        resolution: resolution.as_str().into(),
+        sort: p.sort.to_param(),
+        limit: p.limit,
+        offset: p.offset,
+        totals: page.totals,
+        conversations: page.conversations,
+    };
+    Ok(list(p.format, "conversations", &body, &body.conversations))
+}
+
+/// Body of `GET /api/v1/zones/matrix`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatrixResponse {
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub resolution: String,
+    /// Every zone that appears in a cell, sorted.
+    pub zones: Vec<String>,
+    pub cells: Vec<MatrixCell>,
+}
+
+async fn matrix<S: Store>(
+    State(state): State<AppState<S>>,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(&state, raw, &allowed::MATRIX)?;
+    let (cells, resolution) = state.store.matrix(&p).await?;
+    let zones: BTreeSet<String> = cells
+        .iter()
+        .flat_map(|c| [c.client_zone.clone(), c.server_zone.clone()])
+        .collect();
+    let body = MatrixResponse {
+        from_ms: p.window.map(|w| w.from_ms),
+        to_ms: p.window.map(|w| w.to_ms),
+        resolution: resolution.as_str().into(),
+        zones: zones.into_iter().collect(),
+        cells,
+    };
+    Ok(list(p.format, "zone-matrix", &body, &body.cells))
+}
+
+/// Body of `GET /api/v1/violations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViolationsResponse {
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub limit: u64,
+    pub offset: u64,
+    /// Violating conversations matching, not only this page.
+    pub total: u64,
+    pub violations: Vec<Violation>,
+}
+
+async fn violations<S: Store>(
+    State(state): State<AppState<S>>,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(&state, raw, &allowed::VIOLATIONS)?;
+    let (violations, total) = state.store.violations(&p).await?;
+    let body = ViolationsResponse {
+        from_ms: p.window.map(|w| w.from_ms),
+        to_ms: p.window.map(|w| w.to_ms),
+        limit: p.limit,
+        offset: p.offset,
+        total,
+        violations,
+    };
+    Ok(list(p.format, "violations", &body, &body.violations))
+}
+
+/// Body of `GET /api/v1/flows`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowsResponse {
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub limit: u64,
+    pub offset: u64,
+    pub total: u64,
+    pub flows: Vec<FlowRecord>,
+}
+
+async fn flows<S: Store>(
+    State(state): State<AppState<S>>,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(&state, raw, &allowed::FLOWS)?;
+    let (flows, total) = state.store.flows(&p).await?;
+    let body = FlowsResponse {
+        from_ms: p.window.map(|w| w.from_ms),
+        to_ms: p.window.map(|w| w.to_ms),
+        limit: p.limit,
+        offset: p.offset,
+        total,
+        flows,
+    };
+    Ok(list(p.format, "flows", &body, &body.flows))
+}
+
+/// Body of `GET /api/v1/vms/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmResponse {
+    pub name: String,
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub resolution: String,
+    pub zones: Vec<String>,
+    pub placements: Vec<Placement>,
+    pub totals: Totals,
+    pub conversations: Vec<Conversation>,
+}
+
+async fn vm<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(name): Path<String>,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    let mut p = params(&state, raw, &allowed::VM)?;
+    p.filters.vm = Some(name.clone());
+    let (placements, (page, resolution)) = tokio::try_join!(
+        state.store.placements(&p, &name),
+        state.store.conversations(&p)
+    )?;
+    if placements.is_empty() {
+        return Err(ApiError::NotFoundWhat(format!(
+            "vm {name:?} not seen in the window"
+        )));
+    }
+    let zones: BTreeSet<String> = placements.iter().flat_map(|p| p.zones.clone()).collect();
+    Ok(Json(VmResponse {
+        name,
+        from_ms: p.window.map(|w| w.from_ms),
+        to_ms: p.window.map(|w| w.to_ms),
+        resolution: resolution.as_str().into(),
+        zones: zones.into_iter().collect(),
+        placements,
+        totals: page.totals,
+        conversations: page.conversations,
+    })
+    .into_response())
+}
+
+/// Body of `GET /api/v1/hosts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostsResponse {
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub resolution: String,
+    pub hosts: Vec<HostSummary>,
+}
+
+async fn hosts<S: Store>(
+    State(state): State<AppState<S>>,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(&state, raw, &allowed::HOSTS)?;
+    let (rows, vms, resolution) = state.store.hosts(&p).await?;
+    let mut by_host: BTreeMap<String, HostSummary> = BTreeMap::new();
+    for row in rows {
+        by_host.insert(
+            row.host.clone(),
+            HostSummary {
+                host: row.host,
+                vms: 0,
+                conversations: row.conversations,
+                local_conversations: row.local_conversations,
+                local_bytes: row.local_bytes,
+                local_cross_zone: row.local_cross_zone,
+                violations: row.violations,
+                bytes: row.bytes,
+                last_ms: row.last_ms,
+            },
+        );
+    }
+    for host in vms {
+        if let Some(summary) = by_host.get_mut(&host.host) {
+            summary.vms = u64::try_from(host.vms.len()).unwrap_or(u64::MAX);
+        }
+    }
+    let body = HostsResponse {
+        from_ms: p.window.map(|w| w.from_ms),
+        to_ms: p.window.map(|w| w.to_ms),
+        resolution: resolution.as_str().into(),
+        hosts: by_host.into_values().collect(),
+    };
+    Ok(list(p.format, "hosts", &body, &body.hosts))
+}
+
+/// Body of `GET /api/v1/hosts/{name}`: its locally switched conversations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostResponse {
+    pub host: String,
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub resolution: String,
+    pub vms: Vec<String>,
+    pub totals: Totals,
+    pub conversations: Vec<Conversation>,
+}
+
+async fn host<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(name): Path<String>,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    let mut p = params(&state, raw, &allowed::HOST)?;
+    p.filters.host = Some(name.clone());
+    p.filters.same_host = Some(true);
+    let (vms, (page, resolution)) = tokio::try_join!(
+        state.store.host_vms(&p, &name),
+        state.store.conversations(&p)
+    )?;
+    if vms.is_empty() && page.totals.conversations == 0 {
+        return Err(ApiError::NotFoundWhat(format!(
+            "host {name:?} not seen in the window"
+        )));
+    }
+    let body = HostResponse {
+        host: name,
+        from_ms: p.window.map(|w| w.from_ms),
+        to_ms: p.window.map(|w| w.to_ms),
+        resolution: resolution.as_str().into(),
+        vms,
+        totals: page.totals,
+        conversations: page.conversations,
+    };
+    Ok(list(p.format, "host", &body, &body.conversations))
+}
+
+/// Body of `GET /api/v1/timeseries`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeseriesResponse {
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub resolution: String,
+    pub step_ms: u64,
+    pub points: Vec<Point>,
+}
+
+/// Steps a time series may use, finest first.
+const STEPS_MS: [u64; 6] = [60_000, 300_000, 900_000, 3_600_000, 21_600_000, 86_400_000];
+
+/// Most points a time series returns (about).
+const MAX_POINTS: u64 = 360;
+
+/// The finest step giving at most [`MAX_POINTS`] over `span_ms` (whole
+/// days past the table).
+pub fn step_for(span_ms: u64) -> u64 {
+    STEPS_MS
+        .into_iter()
+        .find(|step| span_ms.div_ceil(*step) <= MAX_POINTS)
+        .unwrap_or_else(|| span_ms.div_ceil(MAX_POINTS).div_ceil(86_400_000) * 86_400_000)
+}
+
+async fn timeseries<S: Store>(
+    State(state): State<AppState<S>>,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(&state, raw, &allowed::TIMESERIES)?;
+    let window = match p.window {
+        Some(window) => Some(window),
+        None => state
+            .store
+            .time_span(p.filters.dataset.as_deref())
+            .await?
+            .map(|(first, last)| TimeWindow {
+                from_ms: first,
+                to_ms: last + 1,
+            }),
+    };
+    let Some(window) = window else {
+        // All time over an empty dataset.
+        let body = TimeseriesResponse {
+            from_ms: None,
+            to_ms: None,
+            resolution: Resolution::Hour.as_str().into(),
+            step_ms: STEPS_MS[0],
+            points: Vec::new(),
+        };
+        return Ok(list(p.format, "timeseries", &body, &body.points));
+    };
+    let step_ms = step_for(window.to_ms - window.from_ms);
+    // Buckets on multiples of the step; an all-time window is widened to them.
+    let grid = TimeWindow {
+        from_ms: window.from_ms / step_ms * step_ms,
+        to_ms: window.to_ms.div_ceil(step_ms) * step_ms,
+    };
+    let query_window = if p.window.is_some() { window } else { grid };
+    let (found, resolution) = state.store.timeseries(&p, query_window, step_ms).await?;
+    let found: BTreeMap<u64, Point> = found.into_iter().map(|pt| (pt.t_ms, pt)).collect();
+    let points = (grid.from_ms..grid.to_ms)
+        .step_by(usize::try_from(step_ms).unwrap_or(usize::MAX))
+        .map(|t_ms| {
+            found.get(&t_ms).copied().unwrap_or(Point {
+                t_ms,
+                ..Point::default()
+            })
         })
-        .into_response(),
-        Format::Csv => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/csv; charset=utf-8"),
-                ),
-                (
-                    header::CONTENT_DISPOSITION,
-                    HeaderValue::from_static("attachment; filename=\"conversations.csv\""),
-                ),
-            ],
-            to_csv(&page.conversations),
+        .collect();
+    let body = TimeseriesResponse {
+        from_ms: Some(query_window.from_ms),
+        to_ms: Some(query_window.to_ms),
+        resolution: resolution.as_str().into(),
+        step_ms,
+        points,
+    };
+    Ok(list(p.format, "timeseries", &body, &body.points))
+}
+
+/// Body of `GET /api/v1/exporters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportersResponse {
+    pub now_ms: u64,
+    pub stale_after_s: u64,
+    pub exporters: Vec<ExporterStatus>,
+}
+
+async fn exporters<S: Store>(
+    State(state): State<AppState<S>>,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(&state, raw, &allowed::EXPORTERS)?;
+    let now_ms = epoch_ms(SystemTime::now());
+    let rows = state.store.exporters().await?;
+    let body = ExportersResponse {
+        now_ms,
+        stale_after_s: state.stale_after_ms / 1000,
+        exporters: rows
+            .into_iter()
+            .map(|r| r.status(now_ms, state.stale_after_ms))
+            .collect(),
+    };
+    Ok(list(p.format, "exporters", &body, &body.exporters))
+}
+
+async fn report<S: Store>(
+    State(state): State<AppState<S>>,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    let Query(raw) = raw?;
+    raw.allow_only(&allowed::REPORT)?;
+    let p = Params::parse_for(&raw, SystemTime::now(), state.max_limit, true)?;
+    let data = state.store.report(&p).await?;
+    let report = report::assemble(
+        data,
+        p.window.map(|w| w.from_ms),
+        p.window.map(|w| w.to_ms),
+        p.filters.dataset.clone(),
+        epoch_ms(SystemTime::now()),
+    );
+    Ok(match p.format {
+        Format::Json => Json(report).into_response(),
+        Format::Csv => csv_response("compliance-report", report::to_csv(&report)),
+        Format::Html => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            report::to_html(&report),
         )
             .into_response(),
+        Format::Pdf => {
+            let pdf = report::to_pdf(
+                &report::to_html(&report),
+                &state.pdf.program,
+                state.pdf.timeout,
+            )
+            .await
+            .map_err(|e| ApiError::RendererUnavailable(e.to_string()))?;
+            (
+                [
+                    (header::CONTENT_TYPE, "application/pdf"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"compliance-report.pdf\"",
+                    ),
+                ],
+                pdf,
+            )
+                .into_response()
+        }
     })
 }
 
-/// Columns of the CSV export, in order.
-pub const CSV_COLUMNS: [&str; 18] = [
-    "src_vm",
-    "src_addr",
-    "dst_vm",
-    "dst_addr",
-    "src_zone",
-    "dst_zone",
-    "proto",
-    "dst_port",
-    "verdict",
-    "rule",
-    "severity",
-    "same_host",
-    "observers",
-    "flows",
-    "packets",
-    "bytes",
-    "start_ms",
-    "end_ms",
-];
+/// The OpenAPI 3.0 description of this API.
+const OPENAPI: &str = include_str!("openapi.json");
 
-/// RFC 4180 CSV with a header line; observers are joined with spaces.
-pub fn to_csv(conversations: &[Conversation]) -> String {
-    let mut out = CSV_COLUMNS.join(",");
-    out.push_str("\r\n");
-    for c in conversations {
-        let fields = [
-            c.src_vm.clone(),
-            c.src_addr.clone().unwrap_or_default(),
-            c.dst_vm.clone(),
-            c.dst_addr.clone().unwrap_or_default(),
-            c.src_zone.clone(),
-            c.dst_zone.clone(),
-            c.proto.to_string(),
-            c.dst_port.to_string(),
-            c.verdict.clone(),
-            c.rule.clone(),
-            c.severity.clone(),
-            u8::from(c.same_host).to_string(),
-            c.observers.join(" "),
-            c.flows.to_string(),
-            c.packets.to_string(),
-            c.bytes.to_string(),
-            c.start_ms.to_string(),
-            c.end_ms.to_string(),
-        ];
-        let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&quoted.join(","));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Page;
+    use crate::model::{ExporterRow, HostRow, HostVms, Page};
     use axum::body::Body;
     use axum::http::Request;
     use http_body_util::BodyExt;
@@ -293,13 +701,54 @@ mod tests {
     /// detail stays out of the response.
     struct FailingStore;
 
-    impl Store for FailingStore {
-        async fn conversations(&self, _: &ConversationQuery) -> Result<Page, StoreError> {
-            Err(StoreError::Query(
-                "Code: 60, Table secret_db.flows doesn't exist".into(),
-            ))
-        }
+    fn broken<T>() -> Result<T, StoreError> {
+        Err(StoreError::Query(
+            "Code: 60, Table secret_db.flows doesn't exist".into(),
+        ))
+    }
 
+    impl Store for FailingStore {
+        async fn conversations(&self, _: &Params) -> Result<(Page, Resolution), StoreError> {
+            broken()
+        }
+        async fn matrix(&self, _: &Params) -> Result<(Vec<MatrixCell>, Resolution), StoreError> {
+            broken()
+        }
+        async fn violations(&self, _: &Params) -> Result<(Vec<Violation>, u64), StoreError> {
+            broken()
+        }
+        async fn flows(&self, _: &Params) -> Result<(Vec<FlowRecord>, u64), StoreError> {
+            broken()
+        }
+        async fn placements(&self, _: &Params, _: &str) -> Result<Vec<Placement>, StoreError> {
+            broken()
+        }
+        async fn hosts(
+            &self,
+            _: &Params,
+        ) -> Result<(Vec<HostRow>, Vec<HostVms>, Resolution), StoreError> {
+            broken()
+        }
+        async fn host_vms(&self, _: &Params, _: &str) -> Result<Vec<String>, StoreError> {
+            broken()
+        }
+        async fn timeseries(
+            &self,
+            _: &Params,
+            _: TimeWindow,
+            _: u64,
+        ) -> Result<(Vec<Point>, Resolution), StoreError> {
+            broken()
+        }
+        async fn time_span(&self, _: Option<&str>) -> Result<Option<(u64, u64)>, StoreError> {
+            broken()
+        }
+        async fn report(&self, _: &Params) -> Result<crate::report::ReportData, StoreError> {
+            broken()
+        }
+        async fn exporters(&self) -> Result<Vec<ExporterRow>, StoreError> {
+            broken()
+        }
         async fn health(&self) -> Result<(), StoreError> {
             Err(StoreError::Unavailable(
                 "connection refused to 10.9.9.9".into(),
@@ -319,9 +768,22 @@ mod tests {
 
     #[tokio::test]
     async fn internal_details_are_not_sent() {
-        let (status, body) = get("/api/v1/conversations?range=all").await;
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(body, r#"{"error":"internal error"}"#);
+        for uri in [
+            "/api/v1/conversations?range=all",
+            "/api/v1/zones/matrix",
+            "/api/v1/violations",
+            "/api/v1/flows",
+            "/api/v1/vms/x",
+            "/api/v1/hosts",
+            "/api/v1/hosts/esx-01",
+            "/api/v1/timeseries?range=all",
+            "/api/v1/exporters",
+            "/api/v1/report?format=html",
+        ] {
+            let (status, body) = get(uri).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
+            assert_eq!(body, r#"{"error":"internal error"}"#, "{uri}");
+        }
         let (status, body) = get("/api/v1/health").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body, r#"{"error":"storage unavailable"}"#);
@@ -335,39 +797,47 @@ mod tests {
         let (status, body) = get("/api/v1/conversations?colour=red").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("colour"), "{body}");
+        let (status, body) = get("/api/v1/zones/matrix?sort=bytes").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("sort: not a parameter"), "{body}");
+        let (status, _) = get("/api/v1/exporters?range=1h").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
         let (status, body) = get("/api/v2/nothing").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body, r#"{"error":"not found"}"#);
     }
 
+    #[tokio::test]
+    async fn openapi_lists_every_route() {
+        let (status, body) = get("/api/v1/openapi.json").await;
+        assert_eq!(status, StatusCode::OK);
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(doc["openapi"], "3.0.3");
+        for path in [
+            "/health",
+            "/conversations",
+            "/zones/matrix",
+            "/violations",
+            "/flows",
+            "/vms/{name}",
+            "/hosts",
+            "/hosts/{name}",
+            "/timeseries",
+            "/exporters",
+            "/report",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} missing");
+        }
+    }
+
     #[test]
-    fn csv_quotes_what_needs_quoting() {
-        let c = Conversation {
-            src_vm: "a,b".into(),
-            src_addr: None,
-            dst_vm: String::new(),
-            dst_addr: Some("10.0.0.1".into()),
-            src_zone: "z\"q".into(),
-            dst_zone: "db".into(),
-            proto: 6,
-            dst_port: 443,
-            verdict: "violation".into(),
-            rule: "line\nbreak".into(),
-            severity: "critical".into(),
-            same_host: true,
-            observers: vec!["esx-01".into(), "esx-02".into()],
-            flows: 1,
-            packets: 2,
-            bytes: 3,
-            start_ms: 4,
-            end_ms: 5,
-        };
-        let csv = to_csv(&[c]);
-        let lines: Vec<&str> = csv.split("\r\n").collect();
-        assert_eq!(lines[0], CSV_COLUMNS.join(","));
-        assert_eq!(
-            lines[1],
-            "\"a,b\",,,10.0.0.1,\"z\"\"q\",db,6,443,violation,\"line\nbreak\",critical,1,esx-01 esx-02,1,2,3,4,5"
-        );
+    fn steps_keep_series_short() {
+        assert_eq!(step_for(3_600_000), 60_000);
+        assert_eq!(step_for(86_400_000), 300_000);
+        assert_eq!(step_for(7 * 86_400_000), 3_600_000);
+        assert_eq!(step_for(1000 * 86_400_000), 3 * 86_400_000);
+        for span in [1u64, 59_999, 3_600_000, 86_400_000, 400 * 86_400_000] {
+            assert!(span.div_ceil(step_for(span)) <= MAX_POINTS, "{span}");
+        }
     }
 }

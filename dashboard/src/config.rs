@@ -22,6 +22,7 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[policy]`: the inventory and policy files (see [`crate::policy`]).
     pub policy: crate::policy::PolicyConfig,
+    pub report: ReportConfig,
 }
 
 /// `[clickhouse]`: where the flows are.
@@ -49,6 +50,27 @@ pub struct ClickHouseConfig {
 pub struct ApiConfig {
     /// Largest `limit` a client may ask for.
     pub max_limit: u64,
+    /// An exporter not heard from for this long is reported `stale`.
+    pub stale_after_seconds: u64,
+}
+
+/// `[report]`: how report PDFs are made.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// Headless Chromium (path or name on PATH) that prints the PDF.
+    pub chromium: String,
+    /// Longest a PDF may take to print.
+    pub timeout_seconds: u64,
+}
+
+impl Default for ReportConfig {
+    fn default() -> ReportConfig {
+        ReportConfig {
+            chromium: "chromium".into(),
+            timeout_seconds: 60,
+        }
+    }
 }
 
 /// `[auth]`: who may call the API.
@@ -92,6 +114,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             auth: AuthConfig::default(),
             policy: crate::policy::PolicyConfig::default(),
+            report: ReportConfig::default(),
         }
     }
 }
@@ -111,7 +134,10 @@ impl Default for ClickHouseConfig {
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
-        ApiConfig { max_limit: 10_000 }
+        ApiConfig {
+            max_limit: 10_000,
+            stale_after_seconds: 300,
+        }
     }
 }
 
@@ -135,6 +161,10 @@ pub enum ConfigError {
     Timeout,
     #[error("api.max_limit: must be at least 1")]
     MaxLimit,
+    #[error("api.stale_after_seconds: must be at least 1")]
+    StaleAfter,
+    #[error("report.timeout_seconds: must be at least 1")]
+    ReportTimeout,
     #[error(
         "auth.tokens[{index}].sha256: expected 64 hex digits (eastwest-dashboard --hash-token)"
     )]
@@ -186,6 +216,12 @@ impl Config {
         }
         if self.api.max_limit == 0 {
             return Err(ConfigError::MaxLimit);
+        }
+        if self.api.stale_after_seconds == 0 {
+            return Err(ConfigError::StaleAfter);
+        }
+        if self.report.timeout_seconds == 0 {
+            return Err(ConfigError::ReportTimeout);
         }
         self.auth()?;
         Ok(())

@@ -3,7 +3,10 @@
 //!
 //! * [`api`] — [`router`](api::router), the handlers and [`ApiError`](api::ApiError).
 //! * [`auth`] — bearer tokens, roles and the [`Viewer`](auth::Viewer) / [`Admin`](auth::Admin) extractors.
-//! * [`query`] — the checked parameters of the conversations endpoint.
+//! * [`query`] — the checked parameters of every endpoint.
+//! * [`model`] — the rows the API returns, as JSON and CSV.
+//! * [`report`] — the compliance report: assembly, HTML, CSV, PDF.
+//! * [`sql`] — the SQL of every query, values bound, rollup chosen.
 //! * [`store`] — the [`Store`](store::Store) trait and its ClickHouse implementation.
 //! * [`config`] — the TOML configuration and its command-line overrides.
 //! * `web` — the page, compiled into the binary.
@@ -13,8 +16,11 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod model;
 pub mod policy;
 pub mod query;
+pub mod report;
+pub mod sql;
 pub mod store;
 mod web;
 
@@ -24,7 +30,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::api::{router, AppState};
+use crate::api::{router, AppState, PdfRenderer};
 use crate::config::{Config, ConfigError};
 use crate::policy::{ClickHousePolicyStore, PolicyApi};
 use crate::store::{ClickHouseStore, ConnectError};
@@ -110,8 +116,18 @@ pub async fn run(
     let store = ClickHouseStore::connect(&config.clickhouse_settings()).await?;
     let policy_store = ClickHousePolicyStore::new(store.client(), &config.clickhouse.database);
     let policy_api = Arc::new(PolicyApi::new(config.policy.clone(), policy_store));
-    let app = router(AppState::new(store, config.api.max_limit).with_auth(auth.clone()))
-        .merge(policy::router(policy_api, Arc::new(auth)));
+    let app = router(
+        AppState::new(store, config.api.max_limit)
+            .with_auth(auth.clone())
+            .with_stale_after(std::time::Duration::from_secs(
+                config.api.stale_after_seconds,
+            ))
+            .with_pdf(PdfRenderer {
+                program: config.report.chromium.clone(),
+                timeout: std::time::Duration::from_secs(config.report.timeout_seconds),
+            }),
+    )
+    .merge(policy::router(policy_api, Arc::new(auth)));
     tracing::info!(url = %format!("http://{addr}/"), "dashboard listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -1,7 +1,8 @@
-//! The parameters of `GET /api/v1/conversations`: the raw query string as
-//! the client sent it ([`RawParams`]) and the checked, typed query the store
-//! runs ([`ConversationQuery`]). Parsing is pure: the current time is passed
-//! in, so relative ranges are tested deterministically.
+//! The parameters of the API: the raw query string as the client sent it
+//! ([`RawParams`]), which parameters each endpoint takes ([`allowed`]), and
+//! the checked, typed query the store runs ([`Params`]). Parsing is pure: the
+//! current time is passed in, so relative ranges are tested
+//! deterministically.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,9 +16,10 @@ pub const DEFAULT_SPAN: Duration = Duration::from_secs(24 * 3600);
 /// Rows per page when the client does not say.
 pub const DEFAULT_LIMIT: u64 = 100;
 
-/// The query string as sent. Every field is optional text; [`ConversationQuery::parse`]
-/// checks it. Unknown parameters are refused, so a typo is a 400, not a
-/// silently ignored filter.
+/// The query string as sent, for every endpoint. Every field is optional
+/// text, checked by [`Params`]; names no endpoint knows are refused here, and
+/// [`RawParams::allow_only`] refuses those a given endpoint does not take,
+/// so a typo is a 400, not a silently ignored filter.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawParams {
@@ -26,13 +28,124 @@ pub struct RawParams {
     pub range: Option<String>,
     pub dataset: Option<String>,
     pub vm: Option<String>,
+    pub peer: Option<String>,
+    pub host: Option<String>,
     pub zone: Option<String>,
+    pub client_zone: Option<String>,
+    pub server_zone: Option<String>,
     pub verdict: Option<String>,
+    pub severity: Option<String>,
+    pub rule: Option<String>,
     pub same_host: Option<String>,
+    pub proto: Option<String>,
+    pub port: Option<String>,
     pub limit: Option<String>,
     pub offset: Option<String>,
     pub sort: Option<String>,
     pub format: Option<String>,
+}
+
+impl RawParams {
+    /// The names of the parameters present in the request.
+    fn present(&self) -> Vec<&'static str> {
+        let all = [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("range", &self.range),
+            ("dataset", &self.dataset),
+            ("vm", &self.vm),
+            ("peer", &self.peer),
+            ("host", &self.host),
+            ("zone", &self.zone),
+            ("client_zone", &self.client_zone),
+            ("server_zone", &self.server_zone),
+            ("verdict", &self.verdict),
+            ("severity", &self.severity),
+            ("rule", &self.rule),
+            ("same_host", &self.same_host),
+            ("proto", &self.proto),
+            ("port", &self.port),
+            ("limit", &self.limit),
+            ("offset", &self.offset),
+            ("sort", &self.sort),
+            ("format", &self.format),
+        ];
+        all.into_iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Refuse any parameter not in `allowed` (the endpoint's list).
+    pub fn allow_only(&self, allowed: &[&str]) -> Result<(), ParamError> {
+        match self.present().into_iter().find(|p| !allowed.contains(p)) {
+            Some(name) => Err(bad(format!(
+                "{name}: not a parameter of this endpoint (it takes: {})",
+                allowed.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Parameters of each endpoint.
+pub mod allowed {
+    /// The time window and dataset, taken by every endpoint with data.
+    const W: [&str; 4] = ["from", "to", "range", "dataset"];
+    /// The conversation filters.
+    const F: [&str; 10] = [
+        "vm",
+        "host",
+        "zone",
+        "client_zone",
+        "server_zone",
+        "verdict",
+        "severity",
+        "same_host",
+        "proto",
+        "port",
+    ];
+
+    const fn cat<const A: usize, const B: usize, const N: usize>(
+        a: [&'static str; A],
+        b: [&'static str; B],
+    ) -> [&'static str; N] {
+        let mut out = [""; N];
+        let mut i = 0;
+        while i < A {
+            out[i] = a[i];
+            i += 1;
+        }
+        while i < N {
+            out[i] = b[i - A];
+            i += 1;
+        }
+        out
+    }
+
+    pub const CONVERSATIONS: [&str; 18] = cat(
+        cat::<4, 10, 14>(W, F),
+        ["limit", "offset", "sort", "format"],
+    );
+    pub const TIMESERIES: [&str; 15] = cat(cat::<4, 10, 14>(W, F), ["format"]);
+    pub const MATRIX: [&str; 7] = cat(W, ["verdict", "same_host", "format"]);
+    pub const VIOLATIONS: [&str; 11] = cat(
+        W,
+        [
+            "vm", "zone", "severity", "rule", "limit", "offset", "format",
+        ],
+    );
+    pub const FLOWS: [&str; 13] = cat(
+        W,
+        [
+            "vm", "peer", "proto", "port", "verdict", "rule", "limit", "offset", "format",
+        ],
+    );
+    pub const VM: [&str; 6] = cat(W, ["limit", "offset"]);
+    pub const HOSTS: [&str; 5] = cat(W, ["format"]);
+    pub const HOST: [&str; 7] = cat(W, ["limit", "offset", "format"]);
+    pub const EXPORTERS: [&str; 1] = ["format"];
+    pub const REPORT: [&str; 5] = cat(W, ["format"]);
 }
 
 /// A request parameter the API cannot use; the message names the parameter
@@ -82,38 +195,49 @@ pub struct TimeWindow {
     pub to_ms: u64,
 }
 
-/// Columns a result can be sorted by. Each maps to one output column of the
-/// conversations query; nothing else reaches `ORDER BY`.
+impl TimeWindow {
+    /// Whether both bounds fall on multiples of `step_ms`.
+    pub fn aligned_to(self, step_ms: u64) -> bool {
+        self.from_ms.is_multiple_of(step_ms) && self.to_ms.is_multiple_of(step_ms)
+    }
+}
+
+/// Columns a conversation list can be sorted by. Each maps to one output
+/// column of the conversations query; nothing else reaches `ORDER BY`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
     Bytes,
     Packets,
     Flows,
+    BytesFwd,
+    BytesRev,
     StartMs,
     EndMs,
-    SrcVm,
-    DstVm,
-    SrcZone,
-    DstZone,
+    ClientVm,
+    ServerVm,
+    ClientZone,
+    ServerZone,
     Proto,
-    DstPort,
+    ServerPort,
     Verdict,
     Severity,
 }
 
 impl SortKey {
-    const ALL: [SortKey; 13] = [
+    const ALL: [SortKey; 15] = [
         SortKey::Bytes,
         SortKey::Packets,
         SortKey::Flows,
+        SortKey::BytesFwd,
+        SortKey::BytesRev,
         SortKey::StartMs,
         SortKey::EndMs,
-        SortKey::SrcVm,
-        SortKey::DstVm,
-        SortKey::SrcZone,
-        SortKey::DstZone,
+        SortKey::ClientVm,
+        SortKey::ServerVm,
+        SortKey::ClientZone,
+        SortKey::ServerZone,
         SortKey::Proto,
-        SortKey::DstPort,
+        SortKey::ServerPort,
         SortKey::Verdict,
         SortKey::Severity,
     ];
@@ -124,14 +248,16 @@ impl SortKey {
             SortKey::Bytes => "bytes",
             SortKey::Packets => "packets",
             SortKey::Flows => "flows",
+            SortKey::BytesFwd => "bytes_fwd",
+            SortKey::BytesRev => "bytes_rev",
             SortKey::StartMs => "start_ms",
             SortKey::EndMs => "end_ms",
-            SortKey::SrcVm => "src_vm",
-            SortKey::DstVm => "dst_vm",
-            SortKey::SrcZone => "src_zone",
-            SortKey::DstZone => "dst_zone",
+            SortKey::ClientVm => "client_vm",
+            SortKey::ServerVm => "server_vm",
+            SortKey::ClientZone => "client_zone",
+            SortKey::ServerZone => "server_zone",
             SortKey::Proto => "proto",
-            SortKey::DstPort => "dst_port",
+            SortKey::ServerPort => "server_port",
             SortKey::Verdict => "verdict",
             SortKey::Severity => "severity",
         }
@@ -184,46 +310,89 @@ impl Default for Sort {
     }
 }
 
-/// Output format of the conversations endpoint.
+/// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
     Json,
     Csv,
+    /// The report only.
+    Html,
+    /// The report only.
+    Pdf,
 }
 
-/// A checked conversations query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConversationQuery {
-    pub window: Option<TimeWindow>,
+impl Format {
+    /// `json`/`csv`, and `html`/`pdf` where `documents` (the report).
+    fn parse(text: Option<&str>, documents: bool) -> Result<Format, ParamError> {
+        match text {
+            None | Some("json") => Ok(Format::Json),
+            Some("csv") => Ok(Format::Csv),
+            Some("html") if documents => Ok(Format::Html),
+            Some("pdf") if documents => Ok(Format::Pdf),
+            Some(other) if documents => Err(bad(format!(
+                "format: expected json, csv, html or pdf, got {other:?}"
+            ))),
+            Some(other) => Err(bad(format!("format: expected json or csv, got {other:?}"))),
+        }
+    }
+}
+
+/// Filters on conversations (and the flows behind them). `None` = any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
     pub dataset: Option<String>,
+    /// As client or server.
     pub vm: Option<String>,
+    /// The other side of `vm` (flows endpoint).
+    pub peer: Option<String>,
+    /// The client's or the server's host.
+    pub host: Option<String>,
+    /// As client or server zone.
     pub zone: Option<String>,
+    pub client_zone: Option<String>,
+    pub server_zone: Option<String>,
     pub verdict: Option<Verdict>,
+    pub severity: Option<String>,
+    pub rule: Option<String>,
     pub same_host: Option<bool>,
+    pub proto: Option<u8>,
+    /// The server (service) port.
+    pub port: Option<u16>,
+}
+
+/// Every parameter of a request, checked. Endpoints take the parts they
+/// need; [`RawParams::allow_only`] has refused the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    pub window: Option<TimeWindow>,
+    pub filters: Filters,
     pub limit: u64,
     pub offset: u64,
     pub sort: Sort,
     pub format: Format,
 }
 
-impl ConversationQuery {
+/// A checked conversations query (the same [`Params`], named for its use).
+pub type ConversationQuery = Params;
+
+impl Params {
     /// Check `raw` against the rules of the API, with `now` for relative
-    /// ranges and `max_limit` as the largest page.
-    pub fn parse(
+    /// ranges and `max_limit` as the largest page. `documents`: the
+    /// endpoint also renders `html` and `pdf`.
+    pub fn parse_for(
         raw: &RawParams,
         now: SystemTime,
         max_limit: u64,
-    ) -> Result<ConversationQuery, ParamError> {
+        documents: bool,
+    ) -> Result<Params, ParamError> {
         let now_ms = epoch_ms(now);
         let window = match (&raw.range, &raw.from, &raw.to) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(bad("range: use either range or from/to, not both"))
             }
-            (Some(range), None, None) => parse_range(range)?.map(|span| TimeWindow {
-                from_ms: now_ms.saturating_sub(span),
-                to_ms: now_ms.saturating_add(1),
-            }),
+            (Some(range), None, None) => parse_range(range)?.map(|span| relative(now_ms, span)),
+            (None, None, None) => Some(relative(now_ms, duration_ms(DEFAULT_SPAN))),
             (None, from, to) => {
                 let to_ms = match to {
                     Some(text) => parse_time("to", text)?,
@@ -251,7 +420,7 @@ impl ConversationQuery {
             None => 0,
         };
         let same_host = match raw.same_host.as_deref() {
-            None => None,
+            None | Some("") => None,
             Some("true" | "1") => Some(true),
             Some("false" | "0") => Some(false),
             Some(other) => {
@@ -260,20 +429,32 @@ impl ConversationQuery {
                 )))
             }
         };
-        let format = match raw.format.as_deref() {
-            None | Some("json") => Format::Json,
-            Some("csv") => Format::Csv,
-            Some(other) => return Err(bad(format!("format: expected json or csv, got {other:?}"))),
-        };
-        Ok(ConversationQuery {
+        let proto = non_empty(&raw.proto).map(|p| parse_proto(&p)).transpose()?;
+        let port = non_empty(&raw.port)
+            .map(|p| {
+                p.parse::<u16>()
+                    .map_err(|_| bad(format!("port: expected 0 to 65535, got {p:?}")))
+            })
+            .transpose()?;
+        Ok(Params {
             window,
-            dataset: non_empty(&raw.dataset),
-            vm: non_empty(&raw.vm),
-            zone: non_empty(&raw.zone),
-            verdict: non_empty(&raw.verdict)
-                .map(|v| Verdict::parse(&v))
-                .transpose()?,
-            same_host,
+            filters: Filters {
+                dataset: non_empty(&raw.dataset),
+                vm: non_empty(&raw.vm),
+                peer: non_empty(&raw.peer),
+                host: non_empty(&raw.host),
+                zone: non_empty(&raw.zone),
+                client_zone: non_empty(&raw.client_zone),
+                server_zone: non_empty(&raw.server_zone),
+                verdict: non_empty(&raw.verdict)
+                    .map(|v| Verdict::parse(&v))
+                    .transpose()?,
+                severity: non_empty(&raw.severity),
+                rule: non_empty(&raw.rule),
+                same_host,
+                proto,
+                port,
+            },
             limit,
             offset,
             sort: raw
@@ -282,8 +463,42 @@ impl ConversationQuery {
                 .map(Sort::parse)
                 .transpose()?
                 .unwrap_or_default(),
-            format,
+            format: Format::parse(raw.format.as_deref(), documents)?,
         })
+    }
+
+    /// [`Params::parse_for`] for a list endpoint (JSON or CSV).
+    pub fn parse(raw: &RawParams, now: SystemTime, max_limit: u64) -> Result<Params, ParamError> {
+        Params::parse_for(raw, now, max_limit, false)
+    }
+}
+
+/// A relative range ending now, rounded out to whole minutes (whole hours
+/// for spans of two days or more) so that a rollup answers it.
+fn relative(now_ms: u64, span_ms: u64) -> TimeWindow {
+    let unit = if span_ms >= 2 * 86_400_000 {
+        3_600_000
+    } else {
+        60_000
+    };
+    let to_ms = (now_ms / unit + 1) * unit;
+    let from_ms = now_ms.saturating_sub(span_ms) / unit * unit;
+    TimeWindow { from_ms, to_ms }
+}
+
+/// `6`, or a name: `tcp`, `udp`, `icmp`, `icmpv6`, `sctp`.
+fn parse_proto(text: &str) -> Result<u8, ParamError> {
+    match text.to_ascii_lowercase().as_str() {
+        "tcp" => Ok(6),
+        "udp" => Ok(17),
+        "icmp" => Ok(1),
+        "icmpv6" => Ok(58),
+        "sctp" => Ok(132),
+        other => other.parse().map_err(|_| {
+            bad(format!(
+                "proto: expected a protocol number (0-255) or tcp, udp, icmp, icmpv6, sctp, got {text:?}"
+            ))
+        }),
     }
 }
 
@@ -377,24 +592,27 @@ mod tests {
         assert_eq!(
             q.window,
             Some(TimeWindow {
-                from_ms: NOW_MS + 1 - 86_400_000,
-                to_ms: NOW_MS + 1
+                from_ms: (NOW_MS - 86_400_000) / 60_000 * 60_000,
+                to_ms: (NOW_MS / 60_000 + 1) * 60_000
             })
         );
         assert_eq!(q.limit, DEFAULT_LIMIT);
         assert_eq!(q.offset, 0);
         assert_eq!(q.sort, Sort::default());
         assert_eq!(q.format, Format::Json);
-        assert_eq!(q.verdict, None);
+        assert_eq!(q.filters.verdict, None);
     }
 
     #[test]
     fn ranges() {
         assert_eq!(parse(&[("range", "all")]).unwrap().window, None);
         let hour = parse(&[("range", "1h")]).unwrap().window.unwrap();
-        assert_eq!(hour.to_ms - hour.from_ms, 3_600_000 + 1);
+        assert!(hour.aligned_to(60_000), "{hour:?}");
+        assert!(hour.from_ms <= NOW_MS - 3_600_000 && hour.to_ms > NOW_MS);
+        assert!(hour.to_ms - hour.from_ms <= 3_600_000 + 60_000);
         let week = parse(&[("range", "7d")]).unwrap().window.unwrap();
-        assert_eq!(week.to_ms - week.from_ms, 7 * 86_400_000 + 1);
+        assert!(week.aligned_to(3_600_000), "{week:?}");
+        assert!(week.from_ms <= NOW_MS - 7 * 86_400_000 && week.to_ms > NOW_MS);
         for bad in ["", "0h", "h", "7w", "-1d", "99999999999999999d"] {
             assert!(parse(&[("range", bad)]).is_err(), "{bad}");
         }
@@ -436,10 +654,14 @@ mod tests {
             ("format", "csv"),
         ])
         .unwrap();
-        assert_eq!(q.verdict, Some(Verdict::Violation));
-        assert_eq!(q.same_host, Some(true));
-        assert_eq!(q.vm.as_deref(), Some("payroll-01"));
-        assert_eq!(q.zone, None);
+        assert_eq!(q.filters.verdict, Some(Verdict::Violation));
+        assert_eq!(q.filters.same_host, Some(true));
+        assert_eq!(q.filters.vm.as_deref(), Some("payroll-01"));
+        assert_eq!(q.filters.zone, None);
+        let q2 = parse(&[("proto", "udp"), ("port", "53"), ("client_zone", "dmz")]).unwrap();
+        assert_eq!(q2.filters.proto, Some(17));
+        assert_eq!(q2.filters.port, Some(53));
+        assert_eq!(q2.filters.client_zone.as_deref(), Some("dmz"));
         assert_eq!((q.limit, q.offset), (5, 10));
         assert_eq!(
             q.sort,
@@ -463,10 +685,27 @@ mod tests {
             ("sort", "bytes;DROP"),
             ("sort", "--bytes"),
             ("format", "xml"),
+            ("format", "pdf"),
+            ("proto", "tcpx"),
+            ("proto", "256"),
+            ("port", "70000"),
         ] {
             let err = parse(&[(k, v)]).unwrap_err();
             assert!(err.0.starts_with(k), "{k}={v}: {err}");
         }
+    }
+
+    #[test]
+    fn endpoints_refuse_parameters_they_do_not_take() {
+        let raw = RawParams {
+            sort: Some("bytes".into()),
+            ..RawParams::default()
+        };
+        raw.allow_only(&allowed::CONVERSATIONS).unwrap();
+        let err = raw.allow_only(&allowed::MATRIX).unwrap_err();
+        assert!(err.0.starts_with("sort: not a parameter"), "{err}");
+        assert!(allowed::CONVERSATIONS.contains(&"format"));
+        assert!(allowed::TIMESERIES.contains(&"port"));
     }
 
     #[test]

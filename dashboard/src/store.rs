@@ -1,6 +1,7 @@
 //! Where the dashboard reads flows from: the [`Store`] trait the handlers use
-//! and [`ClickHouseStore`], its implementation over the `flows` table of
-//! [`eastwest_core::schema`].
+//! and [`ClickHouseStore`], its implementation over the tables of
+//! [`eastwest_core::schema`] (`flows`, the `flows_1m`/`flows_1h` rollups,
+//! `exporters`), with the SQL of [`crate::sql`].
 //!
 //! Every value that comes from a request is bound on the client side with the
 //! `clickhouse` crate's `?` placeholder (escaped as a literal); the only SQL
@@ -10,60 +11,19 @@ use std::future::Future;
 use std::time::Duration;
 
 use clickhouse::Client;
+use clickhouse::{RowOwned, RowRead};
 use eastwest_core::schema::{
-    addr_from_bytes, date_of_ms, migrate, query_settings, quote_ident, Layout, ServerVersion,
-    FLOWS_TABLE,
+    migrate, query_settings, quote_ident, Layout, ServerVersion, EXPORTERS_TABLE, FLOWS_1H,
+    FLOWS_1M, FLOWS_TABLE,
 };
-use serde::{Deserialize, Serialize};
 
-use crate::query::{ConversationQuery, TimeWindow};
-
-/// One conversation: the flows of one (source, destination, zones, protocol,
-/// port, verdict, rule, severity, same host) group. Field names are the
-/// column names of the `flows` table, plus `observers` (the hosts that saw
-/// it) and `flows` (how many flow records were counted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Conversation {
-    pub src_vm: String,
-    /// Source address, only when the VM is unknown (`src_vm` is empty).
-    pub src_addr: Option<String>,
-    pub dst_vm: String,
-    /// Destination address, only when the VM is unknown.
-    pub dst_addr: Option<String>,
-    pub src_zone: String,
-    pub dst_zone: String,
-    pub proto: u8,
-    pub dst_port: u16,
-    pub verdict: String,
-    pub rule: String,
-    pub severity: String,
-    pub same_host: bool,
-    pub observers: Vec<String>,
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    /// First packet of the earliest flow, epoch milliseconds.
-    pub start_ms: u64,
-    /// Last packet of the latest flow, epoch milliseconds.
-    pub end_ms: u64,
-}
-
-/// Totals over every conversation that matched, not only the page returned.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
-pub struct Totals {
-    pub conversations: u64,
-    pub violations: u64,
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-}
-
-/// One page of conversations and the totals of the whole result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    pub totals: Totals,
-    pub conversations: Vec<Conversation>,
-}
+use crate::model::{
+    Conversation, ConversationRow, ExporterRow, FlowRecord, FlowRecordRow, HostRow, HostVms,
+    MatrixCell, Page, Placement, Point, Totals, Violation, ViolationRow,
+};
+use crate::query::{Params, TimeWindow};
+use crate::report::{IntraHost, LossRow, ObservedRow, ReportData, Revision, ZonePairViolations};
+use crate::sql::{self, Arg, Resolution, Sql, Tables};
 
 /// Why the store could not answer. The text is for logs, never for clients.
 #[derive(Debug, thiserror::Error)]
@@ -86,13 +46,75 @@ impl From<clickhouse::error::Error> for StoreError {
     }
 }
 
-/// What the API needs from storage.
+/// What the API needs from storage. Each list comes with the
+/// [`Resolution`] that answered it.
 pub trait Store: Send + Sync + 'static {
-    /// The conversations matching `query`: the requested page and the totals.
+    /// The conversations matching `params`: the requested page and the totals.
     fn conversations(
         &self,
-        query: &ConversationQuery,
-    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
+        params: &Params,
+    ) -> impl Future<Output = Result<(Page, Resolution), StoreError>> + Send;
+
+    /// Zone × zone cells.
+    fn matrix(
+        &self,
+        params: &Params,
+    ) -> impl Future<Output = Result<(Vec<MatrixCell>, Resolution), StoreError>> + Send;
+
+    /// A page of violating conversations, newest first, and how many match.
+    fn violations(
+        &self,
+        params: &Params,
+    ) -> impl Future<Output = Result<(Vec<Violation>, u64), StoreError>> + Send;
+
+    /// A page of raw flow records, newest first, and how many match.
+    fn flows(
+        &self,
+        params: &Params,
+    ) -> impl Future<Output = Result<(Vec<FlowRecord>, u64), StoreError>> + Send;
+
+    /// Where `vm` ran in the window (empty if it was not seen).
+    fn placements(
+        &self,
+        params: &Params,
+        vm: &str,
+    ) -> impl Future<Output = Result<Vec<Placement>, StoreError>> + Send;
+
+    /// Per host: conversation counters, and the VMs seen on it.
+    fn hosts(
+        &self,
+        params: &Params,
+    ) -> impl Future<Output = Result<(Vec<HostRow>, Vec<HostVms>, Resolution), StoreError>> + Send;
+
+    /// The VMs seen on `host` in the window.
+    fn host_vms(
+        &self,
+        params: &Params,
+        host: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// The non-empty buckets of a time series of `step_ms` over `window`.
+    fn timeseries(
+        &self,
+        params: &Params,
+        window: TimeWindow,
+        step_ms: u64,
+    ) -> impl Future<Output = Result<(Vec<Point>, Resolution), StoreError>> + Send;
+
+    /// First and last flow start in the dataset (`None` when empty).
+    fn time_span(
+        &self,
+        dataset: Option<&str>,
+    ) -> impl Future<Output = Result<Option<(u64, u64)>, StoreError>> + Send;
+
+    /// What a compliance report of the window needs.
+    fn report(
+        &self,
+        params: &Params,
+    ) -> impl Future<Output = Result<ReportData, StoreError>> + Send;
+
+    /// Every exporter's latest counters.
+    fn exporters(&self) -> impl Future<Output = Result<Vec<ExporterRow>, StoreError>> + Send;
 
     /// Whether the database answers.
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -126,15 +148,16 @@ pub enum ConnectError {
     },
 }
 
-/// [`Store`] over the ClickHouse `flows` table.
+/// [`Store`] over ClickHouse.
 #[derive(Clone)]
 pub struct ClickHouseStore {
     client: Client,
     version: ServerVersion,
     timeout: Duration,
-    /// `database`.`flows`, quoted: statements name their database, so the
-    /// SQL stands alone (as in the query log the chdb check replays).
-    flows: String,
+    /// The tables, quoted with their database: statements name their
+    /// database, so the SQL stands alone (as in the query log the chdb check
+    /// replays).
+    tables: Tables,
 }
 
 impl std::fmt::Debug for ClickHouseStore {
@@ -143,148 +166,6 @@ impl std::fmt::Debug for ClickHouseStore {
             .field("version", &self.version)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
-    }
-}
-
-/// A value bound to a `?` of the SQL, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Arg {
-    Text(String),
-    U64(u64),
-    U16(u16),
-    U8(u8),
-}
-
-/// The `flows` subquery grouped per conversation and observer: its SQL and
-/// the values for its `?`s.
-#[derive(Debug)]
-struct Grouped {
-    sql: String,
-    args: Vec<Arg>,
-}
-
-/// Columns of the per-conversation grouping, as the outer query names them.
-const GROUP_KEYS: &str = "src_vm, dst_vm, src_addr, dst_addr, src_zone, dst_zone, \
-                          proto, dst_port, verdict, rule, severity, same_host";
-
-fn grouped(query: &ConversationQuery, flows: &str) -> Grouped {
-    let mut filters = String::new();
-    let mut args = Vec::new();
-    if let Some(TimeWindow { from_ms, to_ms }) = query.window {
-        // The date bounds let ClickHouse skip whole daily partitions.
-        filters.push_str(
-            " AND start_ms >= ? AND start_ms < ? AND date >= toDate(?) AND date <= toDate(?)",
-        );
-        args.extend([
-            Arg::U64(from_ms),
-            Arg::U64(to_ms),
-            Arg::U16(date_of_ms(from_ms)),
-            Arg::U16(date_of_ms(to_ms.saturating_sub(1))),
-        ]);
-    }
-    if let Some(dataset) = &query.dataset {
-        filters.push_str(" AND dataset = ?");
-        args.push(Arg::Text(dataset.clone()));
-    }
-    if let Some(vm) = &query.vm {
-        filters.push_str(" AND (src_vm = ? OR dst_vm = ?)");
-        args.extend([Arg::Text(vm.clone()), Arg::Text(vm.clone())]);
-    }
-    if let Some(zone) = &query.zone {
-        filters.push_str(" AND (src_zone = ? OR dst_zone = ?)");
-        args.extend([Arg::Text(zone.clone()), Arg::Text(zone.clone())]);
-    }
-    if let Some(verdict) = query.verdict {
-        filters.push_str(" AND verdict = ?");
-        args.push(Arg::Text(verdict.as_str().to_string()));
-    }
-    if let Some(same_host) = query.same_host {
-        filters.push_str(" AND same_host = ?");
-        args.push(Arg::U8(u8::from(same_host)));
-    }
-    // Inner: one row per conversation and observation point (observer host
-    // and capture path), ranked by how local it is: 4 = the source's host,
-    // 2 = the destination's, +1 for a mirror of the VM's port (SPAN/ERSPAN)
-    // over the overlay underlay (VXLAN/Geneve), which sees the same packets
-    // again. Outer: one row per conversation, counting the flows once, at
-    // the best-ranked observation point (DESIGN.md: "count each flow once,
-    // at the observer local to the source, else the destination").
-    let sql = format!(
-        "SELECT src_vm, dst_vm, \
-           if(src_vm = '', src_addr, toFixedString('', 16)) AS src_key, \
-           if(dst_vm = '', dst_addr, toFixedString('', 16)) AS dst_key, \
-           src_zone, dst_zone, proto, dst_port, verdict, rule, severity, same_host, observer, encap, \
-           sum(packets) AS o_packets, sum(bytes) AS o_bytes, count() AS o_flows, \
-           min(start_ms) AS o_start, max(end_ms) AS o_end, \
-           max((observer != '' AND observer = src_host) * 4 \
-               + (observer != '' AND observer = dst_host) * 2 \
-               + (encap NOT IN ('vxlan', 'geneve'))) AS o_local \
-         FROM {flows} WHERE 1{filters} \
-         GROUP BY src_vm, dst_vm, src_key, dst_key, src_zone, dst_zone, proto, dst_port, \
-           verdict, rule, severity, same_host, observer, encap"
-    );
-    Grouped { sql, args }
-}
-
-fn conversations_sql(inner: &str) -> String {
-    format!(
-        "SELECT src_vm, dst_vm, src_key AS src_addr, dst_key AS dst_addr, src_zone, dst_zone, \
-           proto, dst_port, verdict, rule, severity, same_host, \
-           arraySort(groupUniqArray(observer)) AS observers, \
-           argMax(o_flows, (o_local, o_bytes)) AS flows, \
-           argMax(o_packets, (o_local, o_bytes)) AS packets, \
-           argMax(o_bytes, (o_local, o_bytes)) AS bytes, \
-           min(o_start) AS start_ms, max(o_end) AS end_ms \
-         FROM ({inner}) GROUP BY {GROUP_KEYS}"
-    )
-}
-
-/// A conversation as ClickHouse returns it (RowBinary, in SELECT order).
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct ConversationRow {
-    src_vm: String,
-    dst_vm: String,
-    src_addr: [u8; 16],
-    dst_addr: [u8; 16],
-    src_zone: String,
-    dst_zone: String,
-    proto: u8,
-    dst_port: u16,
-    verdict: String,
-    rule: String,
-    severity: String,
-    same_host: u8,
-    observers: Vec<String>,
-    flows: u64,
-    packets: u64,
-    bytes: u64,
-    start_ms: u64,
-    end_ms: u64,
-}
-
-impl From<ConversationRow> for Conversation {
-    fn from(row: ConversationRow) -> Conversation {
-        let addr = |vm: &str, bytes| vm.is_empty().then(|| addr_from_bytes(bytes).to_string());
-        Conversation {
-            src_addr: addr(&row.src_vm, row.src_addr),
-            dst_addr: addr(&row.dst_vm, row.dst_addr),
-            src_vm: row.src_vm,
-            dst_vm: row.dst_vm,
-            src_zone: row.src_zone,
-            dst_zone: row.dst_zone,
-            proto: row.proto,
-            dst_port: row.dst_port,
-            verdict: row.verdict,
-            rule: row.rule,
-            severity: row.severity,
-            same_host: row.same_host != 0,
-            observers: row.observers,
-            flows: row.flows,
-            packets: row.packets,
-            bytes: row.bytes,
-            start_ms: row.start_ms,
-            end_ms: row.end_ms,
-        }
     }
 }
 
@@ -336,16 +217,19 @@ impl ClickHouseStore {
                 .map_err(|_| failed(format!("no answer within {:?}", settings.timeout)))?
                 .map_err(|e| failed(e.to_string()))?;
         }
+        let qualified =
+            |table: &str| format!("{}.{}", quote_ident(&settings.database), quote_ident(table));
         tracing::info!(%url, version = %version_text, database = %settings.database, "connected to ClickHouse");
         Ok(ClickHouseStore {
             client: client.with_database(&settings.database),
             version,
             timeout: settings.timeout,
-            flows: format!(
-                "{}.{}",
-                quote_ident(&settings.database),
-                quote_ident(FLOWS_TABLE)
-            ),
+            tables: Tables {
+                flows: qualified(FLOWS_TABLE),
+                flows_1m: qualified(FLOWS_1M.table),
+                flows_1h: qualified(FLOWS_1H.table),
+                exporters: qualified(EXPORTERS_TABLE),
+            },
         })
     }
 
@@ -360,29 +244,38 @@ impl ClickHouseStore {
         self.version
     }
 
-    /// The two queries [`Store::conversations`] runs (the page, then the
-    /// totals), with every value bound. Public so that the SQL can be
-    /// checked against other ClickHouse versions.
-    pub fn conversation_queries(
-        &self,
-        query: &ConversationQuery,
-    ) -> (clickhouse::query::Query, clickhouse::query::Query) {
-        let inner = grouped(query, &self.flows);
-        let outer = conversations_sql(&inner.sql);
-        let direction = if query.sort.descending { "DESC" } else { "ASC" };
-        let page_sql = format!(
-            "{outer} ORDER BY {} {direction}, {GROUP_KEYS} LIMIT ?, ?",
-            query.sort.key.column()
-        );
-        let totals_sql = format!(
-            "SELECT count() AS conversations, countIf(verdict = 'violation') AS violations, \
-             sum(flows) AS flows, sum(packets) AS packets, sum(bytes) AS bytes FROM ({outer})"
-        );
-        let page = bind_all(self.client.query(&page_sql), &inner.args)
-            .bind(query.offset)
-            .bind(query.limit);
-        let totals = bind_all(self.client.query(&totals_sql), &inner.args);
-        (page, totals)
+    /// A statement with its values bound.
+    pub fn query(&self, sql: &Sql) -> clickhouse::query::Query {
+        let mut query = self.client.query(&sql.text);
+        for arg in &sql.args {
+            query = match arg {
+                Arg::Text(text) => query.bind(text.as_str()),
+                Arg::U64(n) => query.bind(*n),
+                Arg::U32(n) => query.bind(*n),
+                Arg::U16(n) => query.bind(*n),
+                Arg::U8(n) => query.bind(*n),
+            };
+        }
+        query
+    }
+
+    /// The quoted table names.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    async fn all<T>(&self, sql: &Sql) -> Result<Vec<T>, StoreError>
+    where
+        T: RowOwned + RowRead,
+    {
+        self.with_timeout(self.query(sql).fetch_all::<T>()).await
+    }
+
+    async fn one<T>(&self, sql: &Sql) -> Result<T, StoreError>
+    where
+        T: RowOwned + RowRead,
+    {
+        self.with_timeout(self.query(sql).fetch_one::<T>()).await
     }
 
     async fn with_timeout<T>(
@@ -396,109 +289,123 @@ impl ClickHouseStore {
     }
 }
 
-fn bind_all(mut query: clickhouse::query::Query, args: &[Arg]) -> clickhouse::query::Query {
-    for arg in args {
-        query = match arg {
-            Arg::Text(text) => query.bind(text.as_str()),
-            Arg::U64(n) => query.bind(*n),
-            Arg::U16(n) => query.bind(*n),
-            Arg::U8(n) => query.bind(*n),
-        };
-    }
-    query
-}
-
 impl Store for ClickHouseStore {
-    async fn conversations(&self, query: &ConversationQuery) -> Result<Page, StoreError> {
-        let (page, totals) = self.conversation_queries(query);
+    async fn conversations(&self, params: &Params) -> Result<(Page, Resolution), StoreError> {
+        let resolution = Resolution::for_window(params.window, 0);
+        let (page, totals) = sql::conversations(&self.tables, resolution, params);
         let (rows, totals) = tokio::try_join!(
-            self.with_timeout(page.fetch_all::<ConversationRow>()),
-            self.with_timeout(totals.fetch_one::<Totals>()),
+            self.all::<ConversationRow>(&page),
+            self.one::<Totals>(&totals),
         )?;
-        Ok(Page {
+        let page = Page {
             totals,
             conversations: rows.into_iter().map(Conversation::from).collect(),
+        };
+        Ok((page, resolution))
+    }
+
+    async fn matrix(&self, params: &Params) -> Result<(Vec<MatrixCell>, Resolution), StoreError> {
+        let resolution = Resolution::for_window(params.window, 0);
+        let cells = self
+            .all::<MatrixCell>(&sql::matrix(&self.tables, resolution, params))
+            .await?;
+        Ok((cells, resolution))
+    }
+
+    async fn violations(&self, params: &Params) -> Result<(Vec<Violation>, u64), StoreError> {
+        let (page, total) = sql::violations(&self.tables, params);
+        let (rows, total) =
+            tokio::try_join!(self.all::<ViolationRow>(&page), self.one::<u64>(&total),)?;
+        Ok((rows.into_iter().map(Violation::from).collect(), total))
+    }
+
+    async fn flows(&self, params: &Params) -> Result<(Vec<FlowRecord>, u64), StoreError> {
+        let (page, total) = sql::flows(&self.tables, params);
+        let (rows, total) =
+            tokio::try_join!(self.all::<FlowRecordRow>(&page), self.one::<u64>(&total),)?;
+        Ok((rows.into_iter().map(FlowRecord::from).collect(), total))
+    }
+
+    async fn placements(&self, params: &Params, vm: &str) -> Result<Vec<Placement>, StoreError> {
+        let resolution = Resolution::for_window(params.window, 0);
+        self.all(&sql::vm_placements(&self.tables, resolution, params, vm))
+            .await
+    }
+
+    async fn hosts(
+        &self,
+        params: &Params,
+    ) -> Result<(Vec<HostRow>, Vec<HostVms>, Resolution), StoreError> {
+        let resolution = Resolution::for_window(params.window, 0);
+        let hosts = sql::hosts(&self.tables, resolution, params);
+        let vms = sql::host_vms(&self.tables, resolution, params, None);
+        let (rows, vms) =
+            tokio::try_join!(self.all::<HostRow>(&hosts), self.all::<HostVms>(&vms),)?;
+        Ok((rows, vms, resolution))
+    }
+
+    async fn host_vms(&self, params: &Params, host: &str) -> Result<Vec<String>, StoreError> {
+        let resolution = Resolution::for_window(params.window, 0);
+        let rows = self
+            .all::<HostVms>(&sql::host_vms(&self.tables, resolution, params, Some(host)))
+            .await?;
+        Ok(rows.into_iter().flat_map(|r| r.vms).collect())
+    }
+
+    async fn timeseries(
+        &self,
+        params: &Params,
+        window: TimeWindow,
+        step_ms: u64,
+    ) -> Result<(Vec<Point>, Resolution), StoreError> {
+        let resolution = Resolution::for_window(Some(window), step_ms);
+        let mut params = params.clone();
+        params.window = Some(window);
+        let points = self
+            .all::<Point>(&sql::timeseries(&self.tables, resolution, &params, step_ms))
+            .await?;
+        Ok((points, resolution))
+    }
+
+    async fn time_span(&self, dataset: Option<&str>) -> Result<Option<(u64, u64)>, StoreError> {
+        let (first, last, count) = self
+            .one::<(u64, u64, u64)>(&sql::time_span(&self.tables, dataset))
+            .await?;
+        Ok((count > 0).then_some((first, last)))
+    }
+
+    async fn report(&self, params: &Params) -> Result<ReportData, StoreError> {
+        let t = &self.tables;
+        let (revisions, violations, intra_host, observed, losses) = (
+            sql::report_revisions(t, params),
+            sql::report_violations(t, params),
+            sql::report_intra_host(t, params),
+            sql::report_observed(t, params),
+            sql::report_exporter_losses(t, params),
+        );
+        let (revisions, violations, intra_host, observed, losses) = tokio::try_join!(
+            self.all::<Revision>(&revisions),
+            self.all::<ZonePairViolations>(&violations),
+            self.all::<IntraHost>(&intra_host),
+            self.all::<ObservedRow>(&observed),
+            self.all::<LossRow>(&losses),
+        )?;
+        Ok(ReportData {
+            revisions,
+            violations,
+            intra_host,
+            observed,
+            losses,
         })
+    }
+
+    async fn exporters(&self) -> Result<Vec<ExporterRow>, StoreError> {
+        self.all(&sql::exporters(&self.tables)).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
         self.with_timeout(self.client.query("SELECT 1").fetch_one::<u8>())
             .await
             .map(|_| ())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::query::{Format, Sort, Verdict};
-
-    fn query() -> ConversationQuery {
-        ConversationQuery {
-            window: Some(TimeWindow {
-                from_ms: 1_793_577_600_000,
-                to_ms: 1_793_664_000_000,
-            }),
-            dataset: Some("lab".into()),
-            vm: Some("x' OR 1=1 --".into()),
-            zone: None,
-            verdict: Some(Verdict::Violation),
-            same_host: Some(true),
-            limit: 10,
-            offset: 0,
-            sort: Sort::default(),
-            format: Format::Json,
-        }
-    }
-
-    #[test]
-    fn placeholders_match_arguments() {
-        let inner = grouped(&query(), "`db`.`flows`");
-        assert_eq!(inner.sql.matches('?').count(), inner.args.len());
-        // Request text never reaches the SQL, only the argument list.
-        assert!(!inner.sql.contains("OR 1=1"));
-        assert!(inner.args.contains(&Arg::Text("x' OR 1=1 --".into())));
-        // The dates of the window: 2026-11-02 and the day before 2026-11-03.
-        assert!(inner.args.contains(&Arg::U16(20_759)));
-        assert_eq!(
-            inner
-                .args
-                .iter()
-                .filter(|a| **a == Arg::U16(20_759))
-                .count(),
-            2
-        );
-    }
-
-    #[test]
-    fn unknown_vms_show_their_address() {
-        let mut addr = [0u8; 16];
-        addr[10] = 0xff;
-        addr[11] = 0xff;
-        addr[12..].copy_from_slice(&[10, 0, 0, 7]);
-        let row = ConversationRow {
-            src_vm: String::new(),
-            dst_vm: "db-01".into(),
-            src_addr: addr,
-            dst_addr: [0; 16],
-            src_zone: "unzoned".into(),
-            dst_zone: "db".into(),
-            proto: 6,
-            dst_port: 5432,
-            verdict: "unknown".into(),
-            rule: String::new(),
-            severity: String::new(),
-            same_host: 0,
-            observers: vec!["esx-03".into()],
-            flows: 1,
-            packets: 2,
-            bytes: 3,
-            start_ms: 4,
-            end_ms: 5,
-        };
-        let conversation = Conversation::from(row);
-        assert_eq!(conversation.src_addr.as_deref(), Some("10.0.0.7"));
-        assert_eq!(conversation.dst_addr, None);
-        assert!(!conversation.same_host);
     }
 }

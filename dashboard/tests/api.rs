@@ -6,8 +6,8 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use eastwest_dashboard::api::{router, AppState, ConversationsResponse, CSV_COLUMNS};
-use eastwest_dashboard::store::Conversation;
+use eastwest_dashboard::api::{router, AppState, ConversationsResponse};
+use eastwest_dashboard::model::{Conversation, CsvRow};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -46,8 +46,8 @@ async fn conversations(app: &Router, query: &str) -> ConversationsResponse {
 }
 
 fn pair(c: &Conversation) -> String {
-    let src = c.src_addr.as_deref().unwrap_or(&c.src_vm);
-    let dst = c.dst_addr.as_deref().unwrap_or(&c.dst_vm);
+    let src = c.client_addr.as_deref().unwrap_or(&c.client_vm);
+    let dst = c.server_addr.as_deref().unwrap_or(&c.server_vm);
     format!("{src}>{dst}")
 }
 
@@ -79,17 +79,23 @@ async fn conversations_are_grouped_and_counted_once() {
     assert_eq!(web_app.packets, 30);
     assert_eq!(web_app.flows, 2);
     assert_eq!(web_app.observers, ["esx-01", "esx-02"]);
+    // range=all is answered by the hourly rollup: times are its buckets.
+    assert_eq!(r.resolution, "1h");
     assert_eq!(web_app.start_ms, T0);
-    assert_eq!(web_app.end_ms, T0 + 62_000);
+    assert_eq!(web_app.end_ms, T0 + 3_600_000);
+    assert_eq!((web_app.bytes_fwd, web_app.bytes_rev), (3000, 0));
     assert_eq!(
-        (web_app.src_zone.as_str(), web_app.dst_zone.as_str()),
+        (web_app.client_zone.as_str(), web_app.server_zone.as_str()),
         ("dmz", "app")
     );
-    assert_eq!((web_app.proto, web_app.dst_port), (6, 8080));
+    assert_eq!((web_app.proto, web_app.server_port), (6, 8080));
     assert!(!web_app.same_host);
     // Known VMs carry no address.
     assert_eq!(
-        (web_app.src_addr.as_deref(), web_app.dst_addr.as_deref()),
+        (
+            web_app.client_addr.as_deref(),
+            web_app.server_addr.as_deref()
+        ),
         (None, None)
     );
 
@@ -101,16 +107,20 @@ async fn conversations_are_grouped_and_counted_once() {
 
     // Two flows from one unknown address are one conversation.
     let outside = &r.conversations[3];
-    assert_eq!(outside.src_vm, "");
-    assert_eq!(outside.src_addr.as_deref(), Some("203.0.113.7"));
+    assert_eq!(outside.client_vm, "");
+    assert_eq!(outside.client_addr.as_deref(), Some("203.0.113.7"));
     assert_eq!((outside.flows, outside.bytes), (2, 400));
     assert_eq!(outside.verdict, "unknown");
 
     assert_eq!(r.totals.conversations, 6);
     assert_eq!(r.totals.violations, 2);
-    assert_eq!(r.totals.flows, 8);
-    assert_eq!(r.totals.bytes, 3000 + 5000 + 700 + 400 + 100 + 50);
-    assert_eq!(r.totals.packets, 30 + 50 + 7 + 4 + 1);
+    assert_eq!(r.totals.flows, 9);
+    assert_eq!(r.totals.bytes, 3000 + 5000 + 2000 + 700 + 400 + 100 + 50);
+    assert_eq!(r.totals.packets, 30 + 50 + 20 + 7 + 4 + 1);
+    // Both directions of payroll-01 → fin-web-01 in one conversation.
+    assert_eq!((violation.bytes_fwd, violation.bytes_rev), (5000, 2000));
+    assert_eq!((violation.packets_fwd, violation.packets_rev), (50, 20));
+    assert_eq!(violation.flows, 2);
 }
 
 #[tokio::test]
@@ -166,7 +176,9 @@ async fn time_windows() {
     // Relative ranges end now; the rows are from 2026-11-02.
     let r = conversations(&app, "range=1h").await;
     assert!(r.to_ms.unwrap() > T0);
-    assert_eq!(r.to_ms.unwrap() - r.from_ms.unwrap(), 3_600_001);
+    assert_eq!(r.to_ms.unwrap() % 60_000, 0);
+    assert_eq!(r.resolution, "1m");
+    assert!(r.to_ms.unwrap() - r.from_ms.unwrap() <= 3_660_000);
 }
 
 #[tokio::test]
@@ -178,8 +190,8 @@ async fn sorting_and_paging() {
         "o'brien; DROP TABLE flows -->app-01"
     );
     assert_eq!(pairs(&r).last().unwrap(), "payroll-01>fin-web-01");
-    let r = conversations(&app, "range=all&dataset=lab&sort=dst_port").await;
-    let ports: Vec<u16> = r.conversations.iter().map(|c| c.dst_port).collect();
+    let r = conversations(&app, "range=all&dataset=lab&sort=server_port").await;
+    let ports: Vec<u16> = r.conversations.iter().map(|c| c.server_port).collect();
     assert_eq!(ports, [443, 443, 443, 5432, 8080, 8080]);
     let r = conversations(&app, "range=all&dataset=lab&sort=-flows").await;
     assert_eq!(r.conversations[0].flows, 2);
@@ -203,11 +215,11 @@ async fn csv_export() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "text/csv; charset=utf-8");
     let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines[0], CSV_COLUMNS.join(","));
+    assert_eq!(lines[0], Conversation::COLUMNS.join(","));
     assert_eq!(lines.len(), 3);
     assert!(
         lines[1].starts_with(&format!(
-            "payroll-01,,fin-web-01,,payroll,finance-frontend,6,443,violation,{PAYROLL_RULE},critical,1,esx-03,1,50,5000,"
+            "payroll-01,,payroll,esx-03,fin-web-01,,finance-frontend,esx-03,6,443,violation,{PAYROLL_RULE},critical,1,esx-03,2,50,5000,20,2000,70,7000,"
         )),
         "{}",
         lines[1]
@@ -303,25 +315,214 @@ async fn health_and_page() {
 }
 
 #[tokio::test]
-async fn json_fields_are_schema_columns() {
+async fn every_resolution_gives_the_same_counts() {
     let app = app().await;
-    let (_, _, body) = get(&app, "/api/v1/conversations?range=all&limit=1").await;
-    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let row = value["conversations"][0].as_object().unwrap();
-    let columns: Vec<&str> = eastwest_core::schema::FLOWS_COLUMNS
+    // Hour-aligned, minute-aligned and unaligned windows over the lab day.
+    let day = 1_793_577_600u64;
+    let mut seen = Vec::new();
+    for (from, to, resolution) in [
+        (day, day + 86_400, "1h"),
+        (day + 60, day + 86_400, "1m"),
+        (day + 1, day + 86_400, "raw"),
+    ] {
+        let r = conversations(&app, &format!("from={from}&to={to}&dataset=lab")).await;
+        assert_eq!(r.resolution, resolution);
+        let counts: Vec<(String, u64, u64, u64)> = r
+            .conversations
+            .iter()
+            .map(|c| (pair(c), c.flows, c.packets, c.bytes))
+            .collect();
+        seen.push((counts, r.totals));
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0], seen[2]);
+    // The raw flows keep their own times.
+    let r = conversations(
+        &app,
+        &format!("from={}&to={}&dataset=lab&vm=app-01", day + 1, day + 86_400),
+    )
+    .await;
+    assert_eq!(r.conversations[0].start_ms, T0);
+    assert_eq!(r.conversations[0].end_ms, T0 + 62_000);
+}
+
+async fn json(app: &Router, uri: &str) -> serde_json::Value {
+    let (status, _, body) = get(app, uri).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test]
+async fn matrix_violations_flows_vms_hosts() {
+    let app = app().await;
+    let m = json(&app, "/api/v1/zones/matrix?range=all&dataset=lab").await;
+    let cell = m["cells"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|c| c.name)
-        .collect();
-    for key in row.keys() {
-        // Two aggregates have names of their own.
-        if key == "observers" || key == "flows" {
-            continue;
-        }
-        assert!(
-            columns.contains(&key.as_str()),
-            "{key} is not a flows column"
+        .find(|c| c["client_zone"] == "payroll" && c["server_zone"] == "finance-frontend")
+        .unwrap();
+    assert_eq!(
+        (cell["conversations"].as_u64(), cell["violations"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(cell["violation_bytes"], 7000);
+    assert!(m["zones"].as_array().unwrap().contains(&"dmz".into()));
+
+    let v = json(&app, "/api/v1/violations?range=all&dataset=lab").await;
+    assert_eq!(v["total"], 2);
+    let list = v["violations"].as_array().unwrap();
+    // Newest first: web-01 → db-01 started 1 s after payroll → fin.
+    assert_eq!(list[0]["server_vm"], "db-01");
+    assert_eq!(list[1]["rule"], PAYROLL_RULE);
+    assert_eq!(list[1]["first_ms"], T0 + 1_000);
+    assert_eq!(list[1]["observation_points"][0]["observer"], "esx-03");
+    let link = list[1]["flows_url"].as_str().unwrap();
+    let flows = json(&app, &format!("{link}&dataset=lab")).await;
+    assert_eq!(flows["total"], 2);
+    // Newest first: the reply, then the request.
+    assert_eq!(flows["flows"][0]["src_vm"], "fin-web-01");
+    assert_eq!(flows["flows"][0]["reply"], true);
+    assert_eq!(flows["flows"][1]["src_vm"], "payroll-01");
+    assert_eq!(flows["flows"][1]["bytes"], 5000);
+
+    let vm = json(&app, "/api/v1/vms/app-01?range=all").await;
+    assert_eq!(vm["zones"], serde_json::json!(["app"]));
+    assert_eq!(vm["placements"][0]["host"], "esx-02");
+    assert!(vm["totals"]["conversations"].as_u64().unwrap() >= 2);
+    let (status, _, body) = get(&app, "/api/v1/vms/nobody?range=all").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let hosts = json(&app, "/api/v1/hosts?range=all&dataset=lab").await;
+    let esx03 = hosts["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "esx-03")
+        .unwrap();
+    assert_eq!(esx03["local_conversations"], 1);
+    assert_eq!(esx03["local_cross_zone"], 1);
+    assert_eq!(esx03["vms"], 2);
+    let host = json(&app, "/api/v1/hosts/esx-03?range=all&dataset=lab").await;
+    assert_eq!(host["vms"], serde_json::json!(["fin-web-01", "payroll-01"]));
+    assert_eq!(host["conversations"].as_array().unwrap().len(), 1);
+    let (status, _, _) = get(&app, "/api/v1/hosts/esx-99?range=all").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Every list as CSV too.
+    for uri in [
+        "/api/v1/zones/matrix?range=all&format=csv",
+        "/api/v1/violations?range=all&format=csv",
+        "/api/v1/flows?range=all&format=csv",
+        "/api/v1/hosts?range=all&format=csv",
+        "/api/v1/timeseries?range=all&format=csv",
+        "/api/v1/exporters?format=csv",
+        "/api/v1/report?range=all&format=csv",
+    ] {
+        let (status, content_type, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert_eq!(content_type, "text/csv; charset=utf-8", "{uri}");
+        assert!(body.lines().count() >= 1, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn timeseries_sums_to_the_totals() {
+    let app = app().await;
+    let t = json(&app, "/api/v1/timeseries?range=all&dataset=lab").await;
+    let points = t["points"].as_array().unwrap();
+    let bytes: u64 = points.iter().map(|p| p["bytes"].as_u64().unwrap()).sum();
+    let total = conversations(&app, "range=all&dataset=lab")
+        .await
+        .totals
+        .bytes;
+    assert_eq!(bytes, total);
+    assert!(points.len() <= 361, "{}", points.len());
+    // Consecutive buckets, step apart, empty ones included.
+    let step = t["step_ms"].as_u64().unwrap();
+    for pair in points.windows(2) {
+        assert_eq!(
+            pair[1]["t_ms"].as_u64().unwrap() - pair[0]["t_ms"].as_u64().unwrap(),
+            step
         );
     }
+    let violations: u64 = points
+        .iter()
+        .map(|p| p["violations"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        violations, 3,
+        "violating flows: a request, its reply, one more"
+    );
+}
+
+#[tokio::test]
+async fn report_json_html_csv() {
+    let app = app().await;
+    let r = json(&app, "/api/v1/report?range=all&dataset=lab").await;
+    assert_eq!(r["summary"]["violations"], 2);
+    let pairs: Vec<String> = r["violations_by_zone_pair"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            format!(
+                "{}>{}",
+                v["client_zone"].as_str().unwrap(),
+                v["server_zone"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(pairs, ["dmz>db", "payroll>finance-frontend"]);
+    assert_eq!(r["intra_host_cross_zone"][0]["host"], "esx-03");
+    assert_eq!(r["policy_revisions"][0]["revision"], "r1");
+    // No exporter reported losses here; every host observed traffic.
+    let hosts: Vec<&str> = r["coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["host"].as_str().unwrap())
+        .collect();
+    assert!(hosts.contains(&"esx-03"), "{hosts:?}");
+    let (status, content_type, html) =
+        get(&app, "/api/v1/report?range=all&dataset=lab&format=html").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    assert!(html.contains("payroll") && html.contains("Mirror coverage per host"));
+}
+
+#[tokio::test]
+async fn tokens_are_required_outside_loopback() {
+    use eastwest_dashboard::auth::{parse_digest_hex, token_digest_hex, Auth, Role, TokenEntry};
+    let store = store_with(&lab_rows()).await;
+    let auth = Auth::Tokens(vec![TokenEntry {
+        name: "noc".into(),
+        digest: parse_digest_hex(&token_digest_hex("s3cret")).unwrap(),
+        role: Role::Viewer,
+    }]);
+    let app = router(AppState::new(store, 1000).with_auth(auth));
+    let request = |token: Option<&str>| {
+        let mut b = Request::get("/api/v1/conversations?range=all");
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    let status = |r: axum::response::Response| r.status();
+    assert_eq!(
+        status(app.clone().oneshot(request(None)).await.unwrap()),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(app.clone().oneshot(request(Some("wrong"))).await.unwrap()),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(app.clone().oneshot(request(Some("s3cret"))).await.unwrap()),
+        StatusCode::OK
+    );
+    let health = Request::get("/api/v1/health").body(Body::empty()).unwrap();
+    assert_eq!(status(app.oneshot(health).await.unwrap()), StatusCode::OK);
 }
 
 fn urlencode(text: &str) -> String {

@@ -107,7 +107,7 @@ pub const DMZ_RULE: &str = "the DMZ must never reach the database tier";
 /// | conversation | flows | bytes counted |
 /// |---|---|---|
 /// | web-01 → app-01 :8080 allowed, seen at esx-01 and esx-02 | 2 | 3000 (once) |
-/// | payroll-01 → fin-web-01 :443 violation, same host | 1 | 5000 |
+/// | payroll-01 → fin-web-01 :443 violation, same host, and its reply | 2 | 5000 + 2000 back |
 /// | web-01 → db-01 :5432 violation | 1 | 700 |
 /// | 203.0.113.7 → web-01 :443 unknown | 2 | 400 |
 /// | 2001:db8::7 → web-01 :443 unknown | 1 | 100 |
@@ -149,6 +149,22 @@ pub fn lab_rows() -> Vec<FlowRow> {
             T0 + 1_000,
             5000,
         ),
+        {
+            // The reply of payroll-01 → fin-web-01 (same verdict as its request).
+            let mut reply = flow(
+                "esx-03",
+                FIN,
+                PAYROLL,
+                40_000,
+                "violation",
+                PAYROLL_RULE,
+                T0 + 1_500,
+                2000,
+            );
+            reply.src_port = 443;
+            reply.reply = 1;
+            reply
+        },
         flow(
             "esx-01",
             WEB,

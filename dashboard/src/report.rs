@@ -1,0 +1,702 @@
+//! The compliance report of a period: violations by zone pair and severity,
+//! intra-host cross-zone traffic, the policy revisions in force and mirror
+//! coverage per host, so that "no violations" is only claimed where every
+//! mirror reported. Rendered as JSON, CSV (one file, a `section` column
+//! first), HTML (a printable page) and PDF (that page printed by headless
+//! Chromium).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use crate::model::csv_field;
+
+/// A policy revision and the flows it judged in the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+pub struct Revision {
+    pub revision: String,
+    pub first_ms: u64,
+    pub last_ms: u64,
+    pub flows: u64,
+}
+
+/// Violating conversations of one zone pair and severity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+pub struct ZonePairViolations {
+    pub client_zone: String,
+    pub server_zone: String,
+    pub severity: String,
+    pub conversations: u64,
+    pub flows: u64,
+    pub bytes: u64,
+    pub first_ms: u64,
+    pub last_ms: u64,
+}
+
+/// A conversation switched inside one host between two zones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Row)]
+pub struct IntraHost {
+    pub host: String,
+    pub client_vm: String,
+    pub client_zone: String,
+    pub server_vm: String,
+    pub server_zone: String,
+    pub verdict: String,
+    pub flows: u64,
+    pub bytes: u64,
+}
+
+/// What was observed at a host, as ClickHouse returns it.
+#[derive(Debug, Clone, Deserialize, Row)]
+pub struct ObservedRow {
+    pub host: String,
+    pub flows: u64,
+    pub first_ms: u64,
+    pub last_ms: u64,
+    pub has_vms: u8,
+}
+
+/// Losses an exporter counted in the period, as ClickHouse returns them.
+#[derive(Debug, Clone, Deserialize, Row)]
+pub struct LossRow {
+    pub name: String,
+    pub exporter: [u8; 16],
+    pub source_id: u32,
+    pub sequence_gaps: i64,
+    pub drops: i64,
+}
+
+/// Mirror coverage of one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub host: String,
+    /// `address/source id` of the exporters that announced this host.
+    pub exporters: Vec<String>,
+    /// Flows observed at this host (0: VMs ran here but nothing mirrored it).
+    pub flows: u64,
+    pub first_ms: Option<u64>,
+    pub last_ms: Option<u64>,
+    pub sequence_gaps: u64,
+    pub drops: u64,
+    /// Observed, with no sequence gaps and no drops.
+    pub complete: bool,
+}
+
+/// The conclusion an auditor reads first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub violations: u64,
+    pub hosts_complete: Vec<String>,
+    pub hosts_incomplete: Vec<String>,
+    pub statement: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub generated_ms: u64,
+    pub dataset: Option<String>,
+    pub policy_revisions: Vec<Revision>,
+    pub violations_by_zone_pair: Vec<ZonePairViolations>,
+    pub intra_host_cross_zone: Vec<IntraHost>,
+    /// Co-residency periods; `null` until the policy module provides them.
+    pub coresidency: Option<Vec<serde_json::Value>>,
+    pub coverage: Vec<Coverage>,
+    pub summary: Summary,
+}
+
+/// What the store found for a report.
+#[derive(Debug, Clone)]
+pub struct ReportData {
+    pub revisions: Vec<Revision>,
+    pub violations: Vec<ZonePairViolations>,
+    pub intra_host: Vec<IntraHost>,
+    pub observed: Vec<ObservedRow>,
+    pub losses: Vec<LossRow>,
+}
+
+/// Coverage per host (every host that ran a VM or observed a flow) and the
+/// summary.
+pub fn assemble(
+    data: ReportData,
+    from_ms: Option<u64>,
+    to_ms: Option<u64>,
+    dataset: Option<String>,
+    generated_ms: u64,
+) -> Report {
+    let mut coverage: Vec<Coverage> = data
+        .observed
+        .iter()
+        .map(|o| {
+            let losses: Vec<&LossRow> = data.losses.iter().filter(|l| l.name == o.host).collect();
+            let gaps: u64 = losses
+                .iter()
+                .map(|l| u64::try_from(l.sequence_gaps).unwrap_or(0))
+                .sum();
+            let drops: u64 = losses
+                .iter()
+                .map(|l| u64::try_from(l.drops).unwrap_or(0))
+                .sum();
+            let observed = o.flows > 0;
+            Coverage {
+                host: o.host.clone(),
+                exporters: losses
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{}/{}",
+                            eastwest_core::schema::addr_from_bytes(l.exporter),
+                            l.source_id
+                        )
+                    })
+                    .collect(),
+                flows: o.flows,
+                first_ms: observed.then_some(o.first_ms),
+                last_ms: observed.then_some(o.last_ms),
+                sequence_gaps: gaps,
+                drops,
+                complete: observed && gaps == 0 && drops == 0,
+            }
+        })
+        .collect();
+    coverage.sort_by(|a, b| a.host.cmp(&b.host));
+    let violations: u64 = data.violations.iter().map(|v| v.conversations).sum();
+    let (complete, incomplete): (Vec<&Coverage>, Vec<&Coverage>) =
+        coverage.iter().partition(|c| c.complete);
+    let hosts_complete: Vec<String> = complete.iter().map(|c| c.host.clone()).collect();
+    let hosts_incomplete: Vec<String> = incomplete.iter().map(|c| c.host.clone()).collect();
+    let coverage_text = format!(
+        "Coverage complete on {} of {} hosts",
+        hosts_complete.len(),
+        coverage.len()
+    );
+    let statement = match (violations, hosts_incomplete.is_empty()) {
+        (0, true) if !coverage.is_empty() => format!(
+            "No violating conversations. {coverage_text}: the absence of violations holds for every host."
+        ),
+        (0, _) => format!(
+            "No violating conversations observed. {coverage_text}; no claim is made for: {}.",
+            if hosts_incomplete.is_empty() {
+                "any host (no traffic observed)".to_string()
+            } else {
+                hosts_incomplete.join(", ")
+            }
+        ),
+        (n, true) => format!("{n} violating conversation{}. {coverage_text}.", plural(n)),
+        (n, false) => format!(
+            "{n} violating conversation{}. {coverage_text}; traffic at {} may be missing.",
+            plural(n),
+            hosts_incomplete.join(", ")
+        ),
+    };
+    Report {
+        from_ms,
+        to_ms,
+        generated_ms,
+        dataset,
+        policy_revisions: data.revisions,
+        violations_by_zone_pair: data.violations,
+        intra_host_cross_zone: data.intra_host,
+        coresidency: None,
+        coverage,
+        summary: Summary {
+            violations,
+            hosts_complete,
+            hosts_incomplete,
+            statement,
+        },
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Milliseconds as `2026-11-02 09:00:00.200Z`, or `—`.
+fn time_text(ms: Option<u64>) -> String {
+    let Some(ms) = ms else {
+        return "—".into();
+    };
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.millisecond()
+            )
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Escape text for HTML.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn table(out: &mut String, headers: &[&str], rows: Vec<Vec<String>>, empty: &str) {
+    if rows.is_empty() {
+        out.push_str(&format!("<p class=\"none\">{}</p>\n", html_escape(empty)));
+        return;
+    }
+    out.push_str("<table><thead><tr>");
+    for h in headers {
+        out.push_str(&format!("<th>{}</th>", html_escape(h)));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for row in rows {
+        out.push_str("<tr>");
+        for cell in row {
+            out.push_str(&format!("<td>{}</td>", html_escape(&cell)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table>\n");
+}
+
+const REPORT_CSS: &str = "body{font:11pt/1.4 sans-serif;margin:2em;color:#111}\
+h1{font-size:18pt;margin:0 0 .2em}h2{font-size:13pt;margin:1.4em 0 .4em;border-bottom:1px solid #999}\
+table{border-collapse:collapse;width:100%;font-size:9.5pt}th,td{border:1px solid #bbb;padding:3px 6px;text-align:left}\
+th{background:#eee}.summary{font-size:12pt;padding:.6em;border:2px solid #333;margin:1em 0}\
+.bad{color:#b00;font-weight:bold}.none{color:#555;font-style:italic}.meta{color:#444}";
+
+/// The report as a standalone HTML page (no scripts, nothing loaded).
+pub fn to_html(report: &Report) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>eastwest compliance report</title><style>{REPORT_CSS}</style></head><body>\n"
+    ));
+    out.push_str("<h1>East-west segmentation compliance report</h1>\n");
+    out.push_str(&format!(
+        "<p class=\"meta\">Period: {} to {} · dataset: {} · generated {}</p>\n",
+        html_escape(&time_text(report.from_ms).replace('—', "the first flow")),
+        html_escape(&time_text(report.to_ms).replace('—', "the last flow")),
+        html_escape(report.dataset.as_deref().unwrap_or("all")),
+        html_escape(&time_text(Some(report.generated_ms))),
+    ));
+    let class = if report.summary.violations > 0 || !report.summary.hosts_incomplete.is_empty() {
+        "summary bad"
+    } else {
+        "summary"
+    };
+    out.push_str(&format!(
+        "<p class=\"{class}\">{}</p>\n",
+        html_escape(&report.summary.statement)
+    ));
+    out.push_str("<h2>Violations by zone pair and severity</h2>\n");
+    table(
+        &mut out,
+        &[
+            "client zone",
+            "server zone",
+            "severity",
+            "conversations",
+            "flows",
+            "bytes",
+            "first seen",
+            "last seen",
+        ],
+        report
+            .violations_by_zone_pair
+            .iter()
+            .map(|v| {
+                vec![
+                    v.client_zone.clone(),
+                    v.server_zone.clone(),
+                    v.severity.clone(),
+                    v.conversations.to_string(),
+                    v.flows.to_string(),
+                    v.bytes.to_string(),
+                    time_text(Some(v.first_ms)),
+                    time_text(Some(v.last_ms)),
+                ]
+            })
+            .collect(),
+        "No violating conversations in the period.",
+    );
+    out.push_str("<h2>Intra-host cross-zone traffic</h2>\n");
+    table(
+        &mut out,
+        &[
+            "host",
+            "client VM",
+            "client zone",
+            "server VM",
+            "server zone",
+            "verdict",
+            "flows",
+            "bytes",
+        ],
+        report
+            .intra_host_cross_zone
+            .iter()
+            .map(|c| {
+                vec![
+                    c.host.clone(),
+                    c.client_vm.clone(),
+                    c.client_zone.clone(),
+                    c.server_vm.clone(),
+                    c.server_zone.clone(),
+                    c.verdict.clone(),
+                    c.flows.to_string(),
+                    c.bytes.to_string(),
+                ]
+            })
+            .collect(),
+        "No traffic between zones was switched inside a host.",
+    );
+    out.push_str("<h2>Co-residency periods</h2>\n");
+    match &report.coresidency {
+        Some(periods) => table(
+            &mut out,
+            &["period"],
+            periods.iter().map(|p| vec![p.to_string()]).collect(),
+            "No zones that must stay apart shared a host.",
+        ),
+        None => out.push_str(
+            "<p class=\"none\">Not available from this dashboard: see GET /api/v1/coresidency.</p>\n",
+        ),
+    }
+    out.push_str("<h2>Policy revisions in force</h2>\n");
+    table(
+        &mut out,
+        &["revision", "first flow judged", "last flow judged", "flows"],
+        report
+            .policy_revisions
+            .iter()
+            .map(|r| {
+                vec![
+                    r.revision.clone(),
+                    time_text(Some(r.first_ms)),
+                    time_text(Some(r.last_ms)),
+                    r.flows.to_string(),
+                ]
+            })
+            .collect(),
+        "No flows were judged in the period.",
+    );
+    out.push_str("<h2>Mirror coverage per host</h2>\n");
+    table(
+        &mut out,
+        &[
+            "host",
+            "exporters",
+            "flows observed",
+            "first",
+            "last",
+            "sequence gaps",
+            "drops",
+            "complete",
+        ],
+        report
+            .coverage
+            .iter()
+            .map(|c| {
+                vec![
+                    c.host.clone(),
+                    c.exporters.join(" "),
+                    c.flows.to_string(),
+                    time_text(c.first_ms),
+                    time_text(c.last_ms),
+                    c.sequence_gaps.to_string(),
+                    c.drops.to_string(),
+                    if c.complete { "yes" } else { "NO" }.to_string(),
+                ]
+            })
+            .collect(),
+        "No host observed any traffic in the period.",
+    );
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The report as one CSV: `section` first, then that section's fields
+/// (`key=value` pairs), so every row stands on its own.
+pub fn to_csv(report: &Report) -> String {
+    let mut out = String::from("section,item,details\r\n");
+    let mut row = |section: &str, item: &str, details: Vec<(&str, String)>| {
+        let details: Vec<String> = details
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        out.push_str(&format!(
+            "{},{},{}\r\n",
+            csv_field(section),
+            csv_field(item),
+            csv_field(&details.join(" "))
+        ));
+    };
+    row(
+        "summary",
+        "statement",
+        vec![
+            ("violations", report.summary.violations.to_string()),
+            (
+                "from_ms",
+                report.from_ms.map(|v| v.to_string()).unwrap_or_default(),
+            ),
+            (
+                "to_ms",
+                report.to_ms.map(|v| v.to_string()).unwrap_or_default(),
+            ),
+            ("text", report.summary.statement.clone()),
+        ],
+    );
+    for v in &report.violations_by_zone_pair {
+        row(
+            "violations_by_zone_pair",
+            &format!("{}>{}", v.client_zone, v.server_zone),
+            vec![
+                ("severity", v.severity.clone()),
+                ("conversations", v.conversations.to_string()),
+                ("flows", v.flows.to_string()),
+                ("bytes", v.bytes.to_string()),
+                ("first_ms", v.first_ms.to_string()),
+                ("last_ms", v.last_ms.to_string()),
+            ],
+        );
+    }
+    for c in &report.intra_host_cross_zone {
+        row(
+            "intra_host_cross_zone",
+            &c.host,
+            vec![
+                ("client_vm", c.client_vm.clone()),
+                ("client_zone", c.client_zone.clone()),
+                ("server_vm", c.server_vm.clone()),
+                ("server_zone", c.server_zone.clone()),
+                ("verdict", c.verdict.clone()),
+                ("flows", c.flows.to_string()),
+                ("bytes", c.bytes.to_string()),
+            ],
+        );
+    }
+    for r in &report.policy_revisions {
+        row(
+            "policy_revisions",
+            &r.revision,
+            vec![
+                ("first_ms", r.first_ms.to_string()),
+                ("last_ms", r.last_ms.to_string()),
+                ("flows", r.flows.to_string()),
+            ],
+        );
+    }
+    for c in &report.coverage {
+        row(
+            "coverage",
+            &c.host,
+            vec![
+                ("exporters", c.exporters.join("+")),
+                ("flows", c.flows.to_string()),
+                ("sequence_gaps", c.sequence_gaps.to_string()),
+                ("drops", c.drops.to_string()),
+                ("complete", u8::from(c.complete).to_string()),
+            ],
+        );
+    }
+    out
+}
+
+/// Why a PDF could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PdfError {
+    #[error("cannot write the report page: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{program} failed: {detail}")]
+    Renderer { program: String, detail: String },
+    #[error("{program} did not finish within {seconds} s")]
+    Timeout { program: String, seconds: u64 },
+}
+
+/// Print `html` to PDF with headless Chromium (`program`).
+pub async fn to_pdf(html: &str, program: &str, timeout: Duration) -> Result<Vec<u8>, PdfError> {
+    let dir = TempDir::new()?;
+    let page = dir.0.join("report.html");
+    let pdf = dir.0.join("report.pdf");
+    tokio::fs::write(&page, html).await?;
+    let run = tokio::process::Command::new(program)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-pdf-header-footer",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.0.join("profile").display()
+        ))
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(timeout, run)
+        .await
+        .map_err(|_| PdfError::Timeout {
+            program: program.to_string(),
+            seconds: timeout.as_secs(),
+        })?
+        .map_err(|e| PdfError::Renderer {
+            program: program.to_string(),
+            detail: e.to_string(),
+        })?;
+    let bytes = tokio::fs::read(&pdf).await.ok();
+    match bytes {
+        Some(bytes) if output.status.success() && bytes.starts_with(b"%PDF") => Ok(bytes),
+        _ => Err(PdfError::Renderer {
+            program: program.to_string(),
+            detail: format!(
+                "{}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        }),
+    }
+}
+
+/// A private temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> std::io::Result<TempDir> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "eastwest-report-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path)?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> ReportData {
+        ReportData {
+            revisions: vec![],
+            violations: vec![ZonePairViolations {
+                client_zone: "dmz".into(),
+                server_zone: "db".into(),
+                severity: "high".into(),
+                conversations: 2,
+                flows: 4,
+                bytes: 100,
+                first_ms: 1,
+                last_ms: 2,
+            }],
+            intra_host: vec![],
+            observed: vec![
+                ObservedRow {
+                    host: "esx-01".into(),
+                    flows: 10,
+                    first_ms: 1,
+                    last_ms: 2,
+                    has_vms: 1,
+                },
+                ObservedRow {
+                    host: "esx-09".into(),
+                    flows: 0,
+                    first_ms: 0,
+                    last_ms: 0,
+                    has_vms: 1,
+                },
+            ],
+            losses: vec![LossRow {
+                name: "esx-01".into(),
+                exporter: eastwest_core::schema::addr_to_bytes([198, 18, 0, 1].into()),
+                source_id: 1,
+                sequence_gaps: 0,
+                drops: 0,
+            }],
+        }
+    }
+
+    #[test]
+    fn no_claim_where_a_host_was_not_mirrored() {
+        let report = assemble(data(), None, None, None, 0);
+        assert_eq!(report.summary.hosts_complete, ["esx-01"]);
+        assert_eq!(report.summary.hosts_incomplete, ["esx-09"]);
+        assert_eq!(report.coverage[0].exporters, ["198.18.0.1/1"]);
+        assert!(
+            report.summary.statement.contains("esx-09"),
+            "{}",
+            report.summary.statement
+        );
+        let mut clean = data();
+        clean.violations.clear();
+        clean.observed.truncate(1);
+        let report = assemble(clean, None, None, None, 0);
+        assert!(report
+            .summary
+            .statement
+            .starts_with("No violating conversations."));
+        let mut gaps = data();
+        gaps.violations.clear();
+        gaps.observed.truncate(1);
+        gaps.losses[0].sequence_gaps = 3;
+        let report = assemble(gaps, None, None, None, 0);
+        assert_eq!(report.summary.hosts_incomplete, ["esx-01"]);
+        assert!(report.summary.statement.contains("no claim"));
+    }
+
+    #[test]
+    fn html_escapes_and_csv_has_sections() {
+        let mut d = data();
+        d.violations[0].client_zone = "<script>".into();
+        let report = assemble(d, Some(0), Some(1000), None, 0);
+        let html = to_html(&report);
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains("<script>"));
+        let csv = to_csv(&report);
+        assert!(csv.starts_with("section,item,details\r\nsummary,statement,"));
+        assert!(csv.contains("\r\ncoverage,esx-09,"));
+        assert_eq!(
+            time_text(Some(1_793_610_000_200)),
+            "2026-11-02 09:00:00.200Z"
+        );
+    }
+}

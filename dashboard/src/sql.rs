@@ -1,0 +1,853 @@
+//! The SQL of every API query, built from checked [`Params`] as text plus
+//! the values for its `?` placeholders ([`Sql`]); the store binds them with
+//! the `clickhouse` crate, which escapes each as a literal. Nothing from a
+//! request is spliced into the text: only whitelisted column names (sort)
+//! and numbers the code computes (bucket steps) are.
+//!
+//! Queries read an *oriented* row set ([`source`]): one row per flow (raw
+//! `flows`) or per rollup row (`flows_1m`, `flows_1h`), with the client
+//! (initiator) and server (responder) sides and per-direction counters. The
+//! raw table is oriented with its `reply` column, exactly as the rollups'
+//! materialized views do it, so every resolution gives the same answer.
+//!
+//! A flow mirrored at several observation points is counted once: the
+//! grouped queries first sum per conversation *and* observation point
+//! (observer host, capture path), rank each point by how local it is, then
+//! take the counters of the best-ranked point per conversation.
+
+use eastwest_core::schema::{date_of_ms, Rollup, FLOWS_1H, FLOWS_1M};
+
+use crate::query::{Filters, Params, Sort, TimeWindow};
+
+/// Which table answers: the coarsest whose buckets the window falls on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Raw,
+    Minute,
+    Hour,
+}
+
+impl Resolution {
+    /// `"raw"`, `"1m"`, `"1h"` (the API's `resolution` field).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Raw => "raw",
+            Resolution::Minute => "1m",
+            Resolution::Hour => "1h",
+        }
+    }
+
+    fn rollup(self) -> Option<Rollup> {
+        match self {
+            Resolution::Raw => None,
+            Resolution::Minute => Some(FLOWS_1M),
+            Resolution::Hour => Some(FLOWS_1H),
+        }
+    }
+
+    /// Bucket length in ms (0 for raw).
+    pub fn step_ms(self) -> u64 {
+        self.rollup()
+            .map(|r| u64::from(r.bucket_secs) * 1000)
+            .unwrap_or(0)
+    }
+
+    /// The coarsest resolution that answers `window` exactly, and whose
+    /// bucket divides `step_ms` (a time-series step; 0 = no step).
+    pub fn for_window(window: Option<TimeWindow>, step_ms: u64) -> Resolution {
+        [Resolution::Hour, Resolution::Minute]
+            .into_iter()
+            .find(|r| {
+                let bucket = r.step_ms();
+                let fits_step = step_ms == 0 || step_ms.is_multiple_of(bucket);
+                let fits_window = window.map(|w| w.aligned_to(bucket)).unwrap_or(true);
+                fits_step && fits_window
+            })
+            .unwrap_or(Resolution::Raw)
+    }
+}
+
+/// A value bound to a `?` of the SQL, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Text(String),
+    U64(u64),
+    U32(u32),
+    U16(u16),
+    U8(u8),
+}
+
+/// SQL text and the values of its `?`s, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sql {
+    pub text: String,
+    pub args: Vec<Arg>,
+}
+
+impl Sql {
+    fn push(&mut self, text: &str) -> &mut Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind(&mut self, arg: Arg) -> &mut Sql {
+        self.args.push(arg);
+        self
+    }
+
+    /// `text` with `?`s, then their values.
+    fn clause(&mut self, text: &str, args: impl IntoIterator<Item = Arg>) -> &mut Sql {
+        self.push(text);
+        self.args.extend(args);
+        self
+    }
+
+    /// Wrap: `before (self) after`, keeping the arguments.
+    fn wrap(self, before: &str, after: &str) -> Sql {
+        Sql {
+            text: format!("{before}({}){after}", self.text),
+            args: self.args,
+        }
+    }
+
+    /// Append another statement part and its arguments.
+    fn then(mut self, other: Sql) -> Sql {
+        self.text.push_str(&other.text);
+        self.args.extend(other.args);
+        self
+    }
+}
+
+/// Table names, quoted with their database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub flows: String,
+    pub flows_1m: String,
+    pub flows_1h: String,
+    pub exporters: String,
+}
+
+impl Tables {
+    fn of(&self, resolution: Resolution) -> &str {
+        match resolution {
+            Resolution::Raw => &self.flows,
+            Resolution::Minute => &self.flows_1m,
+            Resolution::Hour => &self.flows_1h,
+        }
+    }
+}
+
+/// Columns of the oriented row set, as [`source`] names them.
+const RAW_ORIENTED: &str = "dataset, \
+    if(reply, dst_vm, src_vm) AS client_vm, if(reply, dst_addr, src_addr) AS client_addr, \
+    if(reply, dst_zone, src_zone) AS client_zone, if(reply, dst_host, src_host) AS client_host, \
+    if(reply, src_vm, dst_vm) AS server_vm, if(reply, src_addr, dst_addr) AS server_addr, \
+    if(reply, src_zone, dst_zone) AS server_zone, if(reply, src_host, dst_host) AS server_host, \
+    proto, if(reply, src_port, dst_port) AS server_port, verdict, rule, severity, same_host, \
+    observer, encap, policy_revision, \
+    if(reply, toUInt64(0), bytes) AS bytes_fwd, if(reply, bytes, toUInt64(0)) AS bytes_rev, \
+    if(reply, toUInt64(0), packets) AS packets_fwd, if(reply, packets, toUInt64(0)) AS packets_rev, \
+    toUInt64(1) AS flows, start_ms, end_ms";
+
+fn rollup_oriented(bucket_secs: u32) -> String {
+    format!(
+        "dataset, client_vm, client_addr, client_zone, client_host, \
+         server_vm, server_addr, server_zone, server_host, proto, server_port, \
+         verdict, rule, severity, same_host, observer, encap, '' AS policy_revision, \
+         bytes_fwd, bytes_rev, packets_fwd, packets_rev, flows, \
+         toUInt64(bucket) * 1000 AS start_ms, (toUInt64(bucket) + {bucket_secs}) * 1000 AS end_ms"
+    )
+}
+
+/// The oriented rows of `resolution` in `window` (and `dataset`): a
+/// subquery. Bounds on the table's sort key (dataset, time) and partition
+/// key (date) let ClickHouse skip what lies outside.
+pub fn source(
+    tables: &Tables,
+    resolution: Resolution,
+    window: Option<TimeWindow>,
+    dataset: Option<&str>,
+) -> Sql {
+    let mut sql = Sql::default();
+    let columns = match resolution.rollup() {
+        None => RAW_ORIENTED.to_string(),
+        Some(rollup) => rollup_oriented(rollup.bucket_secs),
+    };
+    sql.push(&format!(
+        "SELECT {columns} FROM {} WHERE 1",
+        tables.of(resolution)
+    ));
+    if let Some(TimeWindow { from_ms, to_ms }) = window {
+        let dates = [
+            Arg::U16(date_of_ms(from_ms)),
+            Arg::U16(date_of_ms(to_ms.saturating_sub(1))),
+        ];
+        match resolution {
+            Resolution::Raw => sql.clause(
+                " AND start_ms >= ? AND start_ms < ?",
+                [Arg::U64(from_ms), Arg::U64(to_ms)],
+            ),
+            _ => sql.clause(
+                " AND bucket >= toDateTime(?) AND bucket < toDateTime(?)",
+                [Arg::U32(secs(from_ms)), Arg::U32(secs(to_ms))],
+            ),
+        };
+        sql.clause(" AND date >= toDate(?) AND date <= toDate(?)", dates);
+    }
+    if let Some(dataset) = dataset {
+        sql.clause(" AND dataset = ?", [Arg::Text(dataset.to_string())]);
+    }
+    sql
+}
+
+fn secs(ms: u64) -> u32 {
+    u32::try_from(ms / 1000).unwrap_or(u32::MAX)
+}
+
+/// `WHERE` conditions on the oriented rows for `filters` (not dataset,
+/// which [`source`] applies).
+fn where_filters(filters: &Filters) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(" WHERE 1");
+    let text = |v: &String| Arg::Text(v.clone());
+    if let Some(vm) = &filters.vm {
+        sql.clause(
+            " AND (client_vm = ? OR server_vm = ?)",
+            [text(vm), text(vm)],
+        );
+    }
+    if let Some(host) = &filters.host {
+        sql.clause(
+            " AND (client_host = ? OR server_host = ?)",
+            [text(host), text(host)],
+        );
+    }
+    if let Some(zone) = &filters.zone {
+        sql.clause(
+            " AND (client_zone = ? OR server_zone = ?)",
+            [text(zone), text(zone)],
+        );
+    }
+    if let Some(zone) = &filters.client_zone {
+        sql.clause(" AND client_zone = ?", [text(zone)]);
+    }
+    if let Some(zone) = &filters.server_zone {
+        sql.clause(" AND server_zone = ?", [text(zone)]);
+    }
+    if let Some(verdict) = filters.verdict {
+        sql.clause(" AND verdict = ?", [Arg::Text(verdict.as_str().into())]);
+    }
+    if let Some(severity) = &filters.severity {
+        sql.clause(" AND severity = ?", [text(severity)]);
+    }
+    if let Some(rule) = &filters.rule {
+        sql.clause(" AND rule = ?", [text(rule)]);
+    }
+    if let Some(same_host) = filters.same_host {
+        sql.clause(" AND same_host = ?", [Arg::U8(u8::from(same_host))]);
+    }
+    if let Some(proto) = filters.proto {
+        sql.clause(" AND proto = ?", [Arg::U8(proto)]);
+    }
+    if let Some(port) = filters.port {
+        sql.clause(" AND server_port = ?", [Arg::U16(port)]);
+    }
+    sql
+}
+
+/// The key of a conversation, as the grouped queries name it.
+const CONV_KEYS: &str = "client_vm, client_key, client_zone, server_vm, server_key, server_zone, \
+                         proto, server_port, verdict, rule, severity, same_host";
+
+/// Per conversation and observation point (and time bucket when
+/// `bucket_ms` is set, as `t_ms`): counters summed, and `o_local`, the
+/// rank of the point: 4 = the client's host, 2 = the server's, +1 for a
+/// mirror of the VM's port (SPAN/ERSPAN) over the overlay underlay
+/// (VXLAN/Geneve), which sees the same packets again.
+fn per_observation_point(source: Sql, filters: &Filters, bucket_ms: Option<u64>) -> Sql {
+    let (t_col, t_key) = match bucket_ms {
+        Some(step) => (
+            format!("intDiv(start_ms, {step}) * {step} AS t_ms, "),
+            ", t_ms",
+        ),
+        None => (String::new(), ""),
+    };
+    let head = format!(
+        "SELECT {t_col}client_vm, server_vm, \
+           if(client_vm = '', client_addr, toFixedString('', 16)) AS client_key, \
+           if(server_vm = '', server_addr, toFixedString('', 16)) AS server_key, \
+           client_zone, server_zone, proto, server_port, verdict, rule, severity, same_host, \
+           observer, encap, \
+           sum(bytes_fwd) AS o_bf, sum(bytes_rev) AS o_br, \
+           sum(packets_fwd) AS o_pf, sum(packets_rev) AS o_pr, sum(flows) AS o_flows, \
+           min(start_ms) AS o_start, max(end_ms) AS o_end, \
+           argMax(client_host, end_ms) AS o_ch, argMax(server_host, end_ms) AS o_sh, \
+           argMax(policy_revision, end_ms) AS o_rev, \
+           max((observer != '' AND observer = client_host) * 4 \
+               + (observer != '' AND observer = server_host) * 2 \
+               + (encap NOT IN ('vxlan', 'geneve'))) AS o_local \
+         FROM "
+    );
+    let mut sql = source.wrap(&head, "");
+    sql = sql.then(where_filters(filters));
+    sql.push(&format!(" GROUP BY {CONV_KEYS}, observer, encap{t_key}"));
+    sql
+}
+
+/// The best-ranked observation point of a group: `argMax(x, BEST)`.
+const BEST: &str = "(o_local, o_bf + o_br)";
+
+/// One row per conversation (per `t_ms` bucket when `bucket_ms` is set),
+/// the columns of [`crate::model::Conversation`] in order, plus
+/// `policy_revision` and `points` (per observation point: observer, encap,
+/// flows, bytes) at the end.
+fn per_conversation(source: Sql, filters: &Filters, bucket_ms: Option<u64>) -> Sql {
+    let t = if bucket_ms.is_some() { "t_ms, " } else { "" };
+    let head = format!(
+        "SELECT {t}client_vm, client_key AS client_addr, client_zone, \
+           argMax(o_ch, o_end) AS client_host, \
+           server_vm, server_key AS server_addr, server_zone, \
+           argMax(o_sh, o_end) AS server_host, \
+           proto, server_port, verdict, rule, severity, same_host, \
+           arraySort(groupUniqArray(observer)) AS observers, \
+           argMax(o_flows, {BEST}) AS flows, \
+           argMax(o_pf, {BEST}) AS packets_fwd, argMax(o_bf, {BEST}) AS bytes_fwd, \
+           argMax(o_pr, {BEST}) AS packets_rev, argMax(o_br, {BEST}) AS bytes_rev, \
+           packets_fwd + packets_rev AS packets, bytes_fwd + bytes_rev AS bytes, \
+           min(o_start) AS start_ms, max(o_end) AS end_ms, \
+           argMax(o_rev, o_end) AS policy_revision, \
+           groupArray((observer, encap, o_flows, o_bf + o_br)) AS points \
+         FROM "
+    );
+    per_observation_point(source, filters, bucket_ms)
+        .wrap(&head, &format!(" GROUP BY {t}{CONV_KEYS}"))
+}
+
+/// The conversation columns of [`per_conversation`] (what
+/// [`crate::model::ConversationRow`] reads).
+const CONV_COLUMNS: &str = "client_vm, client_addr, client_zone, client_host, \
+    server_vm, server_addr, server_zone, server_host, proto, server_port, \
+    verdict, rule, severity, same_host, observers, flows, packets_fwd, bytes_fwd, \
+    packets_rev, bytes_rev, packets, bytes, start_ms, end_ms";
+
+/// Stable tie-break after the requested order.
+const TIE_BREAK: &str = "client_vm, server_vm, client_addr, server_addr, client_zone, \
+    server_zone, proto, server_port, verdict, rule";
+
+/// The page of conversations, and their totals (two statements).
+pub fn conversations(tables: &Tables, resolution: Resolution, params: &Params) -> (Sql, Sql) {
+    let rows = per_conversation(
+        source(
+            tables,
+            resolution,
+            params.window,
+            params.filters.dataset.as_deref(),
+        ),
+        &params.filters,
+        None,
+    );
+    let totals = rows.clone().wrap(
+        "SELECT count() AS conversations, countIf(verdict = 'violation') AS violations, \
+         sum(flows) AS flows, sum(packets) AS packets, sum(bytes) AS bytes FROM ",
+        "",
+    );
+    let mut page = rows.wrap(
+        &format!("SELECT {CONV_COLUMNS} FROM "),
+        &format!(
+            " ORDER BY {} {}, {TIE_BREAK} LIMIT ?, ?",
+            params.sort.key.column(),
+            direction(params.sort)
+        ),
+    );
+    page.bind(Arg::U64(params.offset))
+        .bind(Arg::U64(params.limit));
+    (page, totals)
+}
+
+fn direction(sort: Sort) -> &'static str {
+    if sort.descending {
+        "DESC"
+    } else {
+        "ASC"
+    }
+}
+
+/// Zone × zone cells (client zone → server zone).
+pub fn matrix(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
+    per_conversation(
+        source(
+            tables,
+            resolution,
+            params.window,
+            params.filters.dataset.as_deref(),
+        ),
+        &params.filters,
+        None,
+    )
+    // Renamed first: an aggregate named like a column it reads (`sum(bytes)
+    // AS bytes`) would make `sumIf(bytes, ...)` nest aggregates.
+    .wrap(
+        "SELECT client_zone, server_zone, verdict, flows AS f, packets AS p, bytes AS b FROM ",
+        "",
+    )
+    .wrap(
+        "SELECT client_zone, server_zone, count() AS conversations, sum(f) AS flows, \
+         sum(p) AS packets, sum(b) AS bytes, \
+         countIf(verdict = 'violation') AS violations, \
+         sumIf(b, verdict = 'violation') AS violation_bytes FROM ",
+        " GROUP BY client_zone, server_zone ORDER BY client_zone, server_zone",
+    )
+}
+
+/// Violating conversations, newest first, with their evidence, and their
+/// count. Always from the raw flows (times to the millisecond).
+pub fn violations(tables: &Tables, params: &Params) -> (Sql, Sql) {
+    let mut filters = params.filters.clone();
+    filters.verdict = Some(crate::query::Verdict::Violation);
+    let rows = per_conversation(
+        source(
+            tables,
+            Resolution::Raw,
+            params.window,
+            filters.dataset.as_deref(),
+        ),
+        &filters,
+        None,
+    );
+    let total = rows.clone().wrap("SELECT count() FROM ", "");
+    let mut page = rows.wrap(
+        "SELECT client_vm, client_addr, client_zone, server_vm, server_addr, server_zone, \
+         proto, server_port, rule, severity, same_host, policy_revision, \
+         start_ms AS first_ms, end_ms AS last_ms, flows, packets, bytes, points FROM ",
+        &format!(" ORDER BY last_ms DESC, {TIE_BREAK} LIMIT ?, ?"),
+    );
+    page.bind(Arg::U64(params.offset))
+        .bind(Arg::U64(params.limit));
+    (page, total)
+}
+
+/// Bytes, packets, flows and violations per `step_ms` bucket (each
+/// conversation counted once per bucket).
+pub fn timeseries(tables: &Tables, resolution: Resolution, params: &Params, step_ms: u64) -> Sql {
+    per_conversation(
+        source(
+            tables,
+            resolution,
+            params.window,
+            params.filters.dataset.as_deref(),
+        ),
+        &params.filters,
+        Some(step_ms),
+    )
+    .wrap(
+        "SELECT t_ms, verdict, flows AS f, packets AS p, bytes AS b FROM ",
+        "",
+    )
+    .wrap(
+        "SELECT t_ms, sum(f) AS flows, sum(p) AS packets, sum(b) AS bytes, \
+         sumIf(f, verdict = 'violation') AS violations, \
+         sumIf(b, verdict = 'violation') AS violation_bytes FROM ",
+        " GROUP BY t_ms ORDER BY t_ms",
+    )
+}
+
+/// First and last flow start in `dataset` (for an all-time time series).
+pub fn time_span(tables: &Tables, dataset: Option<&str>) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT min(start_ms), max(start_ms), count() FROM {} WHERE 1",
+        tables.flows
+    ));
+    if let Some(dataset) = dataset {
+        sql.clause(" AND dataset = ?", [Arg::Text(dataset.to_string())]);
+    }
+    sql
+}
+
+/// The raw flow records behind a conversation, newest first, and their
+/// count.
+pub fn flows(tables: &Tables, params: &Params) -> (Sql, Sql) {
+    let f = &params.filters;
+    let mut sql = Sql::default();
+    sql.push(&format!("FROM {} WHERE 1", tables.flows));
+    if let Some(TimeWindow { from_ms, to_ms }) = params.window {
+        sql.clause(
+            " AND start_ms >= ? AND start_ms < ? AND date >= toDate(?) AND date <= toDate(?)",
+            [
+                Arg::U64(from_ms),
+                Arg::U64(to_ms),
+                Arg::U16(date_of_ms(from_ms)),
+                Arg::U16(date_of_ms(to_ms.saturating_sub(1))),
+            ],
+        );
+    }
+    let text = |v: &String| Arg::Text(v.clone());
+    if let Some(dataset) = &f.dataset {
+        sql.clause(" AND dataset = ?", [text(dataset)]);
+    }
+    match (&f.vm, &f.peer) {
+        (Some(vm), Some(peer)) => sql.clause(
+            " AND ((src_vm = ? AND dst_vm = ?) OR (src_vm = ? AND dst_vm = ?))",
+            [text(vm), text(peer), text(peer), text(vm)],
+        ),
+        (Some(vm), None) | (None, Some(vm)) => {
+            sql.clause(" AND (src_vm = ? OR dst_vm = ?)", [text(vm), text(vm)])
+        }
+        (None, None) => &mut sql,
+    };
+    if let Some(proto) = f.proto {
+        sql.clause(" AND proto = ?", [Arg::U8(proto)]);
+    }
+    if let Some(port) = f.port {
+        sql.clause(" AND if(reply, src_port, dst_port) = ?", [Arg::U16(port)]);
+    }
+    if let Some(verdict) = f.verdict {
+        sql.clause(" AND verdict = ?", [Arg::Text(verdict.as_str().into())]);
+    }
+    if let Some(rule) = &f.rule {
+        sql.clause(" AND rule = ?", [text(rule)]);
+    }
+    let mut total = Sql::default();
+    total.push("SELECT count() ");
+    let total = total.then(sql.clone());
+    let mut page = Sql::default();
+    page.push(
+        "SELECT start_ms, end_ms, observer, encap, exporter, source_id, \
+         src_vm, src_addr, src_port, dst_vm, dst_addr, dst_port, proto, reply, \
+         packets, bytes, tcp_flags, verdict, rule, severity, policy_revision, dataset ",
+    );
+    let mut page = page.then(sql);
+    page.push(" ORDER BY start_ms DESC, observer, encap, src_port, dst_port LIMIT ?, ?");
+    page.bind(Arg::U64(params.offset))
+        .bind(Arg::U64(params.limit));
+    (page, total)
+}
+
+/// Where a VM ran (host, first, last) and in which zones, from its flows.
+pub fn vm_placements(tables: &Tables, resolution: Resolution, params: &Params, vm: &str) -> Sql {
+    let name = || Arg::Text(vm.to_string());
+    let mut inner = Sql::default();
+    inner.clause(
+        "SELECT if(client_vm = ?, client_host, server_host) AS host, \
+         if(client_vm = ?, client_zone, server_zone) AS zone, start_ms, end_ms FROM ",
+        [name(), name()],
+    );
+    let mut sql = inner.then(
+        source(
+            tables,
+            resolution,
+            params.window,
+            params.filters.dataset.as_deref(),
+        )
+        .wrap("", ""),
+    );
+    sql.clause(" WHERE client_vm = ? OR server_vm = ?", [name(), name()]);
+    sql.wrap(
+        "SELECT host, arraySort(groupUniqArray(zone)) AS zones, min(start_ms) AS first_ms, \
+         max(end_ms) AS last_ms FROM ",
+        " GROUP BY host ORDER BY first_ms, host",
+    )
+}
+
+/// Per host: its conversations (each once, counted where either VM ran).
+pub fn hosts(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
+    per_conversation(
+        source(
+            tables,
+            resolution,
+            params.window,
+            params.filters.dataset.as_deref(),
+        ),
+        &params.filters,
+        None,
+    )
+    .wrap(
+        "SELECT arrayJoin(if(client_host = server_host, [client_host], \
+         [client_host, server_host])) AS host, same_host, client_zone, server_zone, verdict, \
+         bytes AS b, end_ms AS e FROM ",
+        "",
+    )
+    .wrap(
+        "SELECT host, count() AS conversations, countIf(same_host = 1) AS local_conversations, \
+         sumIf(b, same_host = 1) AS local_bytes, \
+         countIf(same_host = 1 AND client_zone != server_zone) AS local_cross_zone, \
+         countIf(verdict = 'violation') AS violations, sum(b) AS bytes, \
+         max(e) AS last_ms FROM ",
+        " WHERE host != '' GROUP BY host ORDER BY host",
+    )
+}
+
+/// Per host, the VMs seen running on it (`host` = one host only).
+pub fn host_vms(
+    tables: &Tables,
+    resolution: Resolution,
+    params: &Params,
+    host: Option<&str>,
+) -> Sql {
+    let mut sql = source(
+        tables,
+        resolution,
+        params.window,
+        params.filters.dataset.as_deref(),
+    )
+    .wrap(
+        "SELECT tupleElement(hv, 1) AS host, tupleElement(hv, 2) AS vm FROM \
+             (SELECT arrayJoin([(client_host, client_vm), (server_host, server_vm)]) AS hv FROM ",
+        ")",
+    )
+    .wrap(
+        "SELECT host, arraySort(groupUniqArray(vm)) AS vms FROM ",
+        "",
+    );
+    sql.push(" WHERE host != '' AND vm != ''");
+    if let Some(host) = host {
+        sql.clause(" AND host = ?", [Arg::Text(host.to_string())]);
+    }
+    sql.push(" GROUP BY host ORDER BY host");
+    sql
+}
+
+/// Latest state of each exporter: counters of each collector's latest
+/// snapshot (per collector start), summed over collectors and restarts.
+pub fn exporters(tables: &Tables) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT exporter, source_id, any(name) AS name, max(last_seen) AS last_seen, \
+         sum(packets) AS packets, sum(flows) AS flows, sum(sequence_gaps) AS sequence_gaps, \
+         max(templates) AS templates, sum(drops) AS drops FROM \
+         (SELECT exporter, source_id, collector, started, argMax(name, updated) AS name, \
+          max(last_seen) AS last_seen, argMax(packets, updated) AS packets, \
+          argMax(flows, updated) AS flows, argMax(sequence_gaps, updated) AS sequence_gaps, \
+          argMax(templates, updated) AS templates, argMax(drops, updated) AS drops \
+          FROM {} GROUP BY exporter, source_id, collector, started) \
+         GROUP BY exporter, source_id ORDER BY name, exporter, source_id",
+        tables.exporters
+    ));
+    sql
+}
+
+/// Report: the policy revisions that judged flows in the window.
+pub fn report_revisions(tables: &Tables, params: &Params) -> Sql {
+    source(
+        tables,
+        Resolution::Raw,
+        params.window,
+        params.filters.dataset.as_deref(),
+    )
+    .wrap(
+        "SELECT policy_revision AS revision, min(start_ms) AS first_ms, max(end_ms) AS last_ms, \
+         sum(flows) AS flows FROM ",
+        " GROUP BY revision ORDER BY first_ms, revision",
+    )
+}
+
+/// Report: violating conversations by zone pair and severity.
+pub fn report_violations(tables: &Tables, params: &Params) -> Sql {
+    let mut filters = params.filters.clone();
+    filters.verdict = Some(crate::query::Verdict::Violation);
+    per_conversation(
+        source(
+            tables,
+            Resolution::Raw,
+            params.window,
+            filters.dataset.as_deref(),
+        ),
+        &filters,
+        None,
+    )
+    .wrap(
+        "SELECT client_zone, server_zone, severity, count() AS conversations, \
+         sum(flows) AS flows, sum(bytes) AS bytes, min(start_ms) AS first_ms, \
+         max(end_ms) AS last_ms FROM ",
+        " GROUP BY client_zone, server_zone, severity \
+          ORDER BY client_zone, server_zone, severity",
+    )
+}
+
+/// Report: conversations switched inside a host between two zones.
+pub fn report_intra_host(tables: &Tables, params: &Params) -> Sql {
+    let mut filters = params.filters.clone();
+    filters.same_host = Some(true);
+    per_conversation(
+        source(
+            tables,
+            Resolution::Raw,
+            params.window,
+            filters.dataset.as_deref(),
+        ),
+        &filters,
+        None,
+    )
+    .wrap(
+        "SELECT client_host AS host, client_vm, client_zone, server_vm, server_zone, verdict, \
+         flows, bytes FROM ",
+        " WHERE client_zone != server_zone \
+          ORDER BY host, verdict DESC, client_vm, server_vm, server_port",
+    )
+}
+
+/// Report: per host, what its mirrors saw (as observer) and whether VMs
+/// ran there: hosts with VMs but no observation are uncovered.
+pub fn report_observed(tables: &Tables, params: &Params) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT host, sum(observed) AS flows, minIf(start_ms, observed = 1) AS first_ms, \
+         maxIf(end_ms, observed = 1) AS last_ms, max(vm_here) AS has_vms FROM \
+         (SELECT arrayJoin([(observer, 1, 0), (src_host, 0, 1), (dst_host, 0, 1)]) AS hv, \
+          tupleElement(hv, 1) AS host, tupleElement(hv, 2) AS observed, \
+          tupleElement(hv, 3) AS vm_here, start_ms, end_ms ",
+    );
+    sql.push(&format!("FROM {} WHERE 1", tables.flows));
+    if let Some(TimeWindow { from_ms, to_ms }) = params.window {
+        sql.clause(
+            " AND start_ms >= ? AND start_ms < ? AND date >= toDate(?) AND date <= toDate(?)",
+            [
+                Arg::U64(from_ms),
+                Arg::U64(to_ms),
+                Arg::U16(date_of_ms(from_ms)),
+                Arg::U16(date_of_ms(to_ms.saturating_sub(1))),
+            ],
+        );
+    }
+    if let Some(dataset) = &params.filters.dataset {
+        sql.clause(" AND dataset = ?", [Arg::Text(dataset.clone())]);
+    }
+    sql.push(") WHERE host != '' GROUP BY host ORDER BY host");
+    sql
+}
+
+/// Report: per exporter, the sequence gaps and drops counted during the
+/// window (counters are cumulative per collector run, so the increase is
+/// the last value before `to` minus the last before `from`).
+pub fn report_exporter_losses(tables: &Tables, params: &Params) -> Sql {
+    let (before_to, before_from, args) = match params.window {
+        Some(TimeWindow { from_ms, to_ms }) => (
+            "updated < toDateTime(?)",
+            "updated < toDateTime(?)",
+            vec![
+                Arg::U32(secs(to_ms)),
+                Arg::U32(secs(from_ms)),
+                Arg::U32(secs(to_ms)),
+                Arg::U32(secs(from_ms)),
+            ],
+        ),
+        None => ("1", "0", Vec::new()),
+    };
+    let mut sql = Sql::default();
+    sql.clause(
+        &format!(
+            "SELECT name, exporter, source_id, toInt64(sum(gaps)) AS sequence_gaps, \
+             toInt64(sum(lost)) AS drops FROM \
+             (SELECT name, exporter, source_id, \
+              maxIf(sequence_gaps, {before_to}) - maxIf(sequence_gaps, {before_from}) AS gaps, \
+              maxIf(drops, {before_to}) - maxIf(drops, {before_from}) AS lost \
+              FROM {} GROUP BY name, exporter, source_id, collector, started) \
+             GROUP BY name, exporter, source_id ORDER BY name, exporter, source_id",
+            tables.exporters
+        ),
+        args,
+    );
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{Format, Verdict};
+
+    fn tables() -> Tables {
+        Tables {
+            flows: "`db`.`flows`".into(),
+            flows_1m: "`db`.`flows_1m`".into(),
+            flows_1h: "`db`.`flows_1h`".into(),
+            exporters: "`db`.`exporters`".into(),
+        }
+    }
+
+    fn params() -> Params {
+        Params {
+            window: Some(TimeWindow {
+                from_ms: 1_793_577_600_000,
+                to_ms: 1_793_664_000_000,
+            }),
+            filters: Filters {
+                dataset: Some("lab".into()),
+                vm: Some("x' OR 1=1 --".into()),
+                verdict: Some(Verdict::Violation),
+                same_host: Some(true),
+                port: Some(443),
+                ..Filters::default()
+            },
+            limit: 10,
+            offset: 0,
+            sort: Sort::default(),
+            format: Format::Json,
+        }
+    }
+
+    fn check(sql: &Sql) {
+        assert_eq!(
+            sql.text.matches('?').count(),
+            sql.args.len(),
+            "{}",
+            sql.text
+        );
+        assert!(!sql.text.contains("OR 1=1"), "{}", sql.text);
+    }
+
+    #[test]
+    fn placeholders_match_arguments_and_values_stay_out() {
+        let t = tables();
+        let p = params();
+        for resolution in [Resolution::Raw, Resolution::Minute, Resolution::Hour] {
+            let (page, totals) = conversations(&t, resolution, &p);
+            check(&page);
+            check(&totals);
+            assert!(page.args.contains(&Arg::Text("x' OR 1=1 --".into())));
+            check(&matrix(&t, resolution, &p));
+            check(&timeseries(&t, resolution, &p, 3_600_000));
+            check(&hosts(&t, resolution, &p));
+            check(&host_vms(&t, resolution, &p, Some("esx-01")));
+            check(&vm_placements(&t, resolution, &p, "a'b"));
+        }
+        let (page, total) = violations(&t, &p);
+        check(&page);
+        check(&total);
+        let (page, total) = flows(&t, &p);
+        check(&page);
+        check(&total);
+        check(&exporters(&t));
+        check(&report_revisions(&t, &p));
+        check(&report_violations(&t, &p));
+        check(&report_intra_host(&t, &p));
+        check(&report_observed(&t, &p));
+        check(&report_exporter_losses(&t, &p));
+        // The dates of the window: 2026-11-02 and the day before 2026-11-03.
+        let (page, _) = conversations(&t, Resolution::Raw, &p);
+        assert_eq!(
+            page.args.iter().filter(|a| **a == Arg::U16(20_759)).count(),
+            2
+        );
+    }
+
+    #[test]
+    fn the_coarsest_table_that_answers() {
+        let w = |from_ms, to_ms| Some(TimeWindow { from_ms, to_ms });
+        let h = 3_600_000;
+        assert_eq!(Resolution::for_window(None, 0), Resolution::Hour);
+        assert_eq!(Resolution::for_window(w(h, 25 * h), 0), Resolution::Hour);
+        assert_eq!(
+            Resolution::for_window(w(h, 25 * h), 60_000),
+            Resolution::Minute
+        );
+        assert_eq!(
+            Resolution::for_window(w(h + 60_000, 25 * h), 0),
+            Resolution::Minute
+        );
+        assert_eq!(Resolution::for_window(w(h + 1, 25 * h), 0), Resolution::Raw);
+        assert_eq!(
+            Resolution::for_window(w(h, 25 * h), 300_000),
+            Resolution::Minute
+        );
+    }
+}
