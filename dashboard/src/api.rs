@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Auth};
 use crate::model::{
-    to_csv, Conversation, CsvRow, ExporterStatus, FlowRecord, HostSummary, MatrixCell, Placement,
-    Point, Totals, Violation,
+    to_csv, Conversation, CsvRow, ExporterSource, ExporterStatus, FlowRecord, HostSummary,
+    MatrixCell, Placement, Point, Totals, Violation,
 };
 use crate::query::{allowed, epoch_ms, Format, ParamError, Params, RawParams, TimeWindow};
 use crate::report;
@@ -614,6 +614,9 @@ async fn timeseries<S: Store>(
 pub struct ExportersResponse {
     pub now_ms: u64,
     pub stale_after_s: u64,
+    /// `exporters` (the collector's snapshots) or `flows` (none written
+    /// yet: only flows and last seen are known, the other counters are 0).
+    pub source: ExporterSource,
     pub exporters: Vec<ExporterStatus>,
 }
 
@@ -623,10 +626,11 @@ async fn exporters<S: Store>(
 ) -> Result<Response, ApiError> {
     let p = params(&state, raw, &allowed::EXPORTERS)?;
     let now_ms = epoch_ms(SystemTime::now());
-    let rows = state.store.exporters().await?;
+    let (rows, source) = state.store.exporters().await?;
     let body = ExportersResponse {
         now_ms,
         stale_after_s: state.stale_after_ms / 1000,
+        source,
         exporters: rows
             .into_iter()
             .map(|r| r.status(now_ms, state.stale_after_ms))
@@ -746,7 +750,9 @@ mod tests {
         async fn report(&self, _: &Params) -> Result<crate::report::ReportData, StoreError> {
             broken()
         }
-        async fn exporters(&self) -> Result<Vec<ExporterRow>, StoreError> {
+        async fn exporters(
+            &self,
+        ) -> Result<(Vec<ExporterRow>, crate::model::ExporterSource), StoreError> {
             broken()
         }
         async fn health(&self) -> Result<(), StoreError> {

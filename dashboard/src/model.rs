@@ -731,6 +731,17 @@ impl CsvRow for ExporterStatus {
     }
 }
 
+/// Where the exporter list came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExporterSource {
+    /// The collector's `exporters` snapshots: every counter.
+    Exporters,
+    /// The flows (no snapshot yet): only `flows` and `last_seen_ms`;
+    /// packets, sequence gaps, templates and drops are unknown (0).
+    Flows,
+}
+
 /// An exporter as ClickHouse returns it.
 #[derive(Debug, Clone, clickhouse::Row, Deserialize)]
 pub struct ExporterRow {

@@ -750,6 +750,21 @@ pub fn report_exporter_losses(tables: &Tables, params: &Params) -> Sql {
     sql
 }
 
+/// Exporters as the flows show them, for when the collector has written
+/// no `exporters` snapshot yet: flows decoded and last receipt per
+/// (exporter, source id); the other counters are unknown (0).
+pub fn exporters_from_flows(tables: &Tables) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT exporter, source_id, any(observer) AS name, max(received) AS last_seen, \
+         toUInt64(0) AS packets, count() AS flows, toUInt64(0) AS sequence_gaps, \
+         toUInt32(0) AS templates, toUInt64(0) AS drops FROM {} \
+         GROUP BY exporter, source_id ORDER BY name, exporter, source_id",
+        tables.flows
+    ));
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

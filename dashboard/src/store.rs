@@ -17,6 +17,7 @@ use eastwest_core::schema::{
     FLOWS_1M, FLOWS_TABLE,
 };
 
+use crate::model::ExporterSource;
 use crate::model::{
     Conversation, ConversationRow, ExporterRow, FlowRecord, FlowRecordRow, HostRow, HostVms,
     MatrixCell, Page, Placement, Point, Totals, Violation, ViolationRow,
@@ -113,8 +114,11 @@ pub trait Store: Send + Sync + 'static {
         params: &Params,
     ) -> impl Future<Output = Result<ReportData, StoreError>> + Send;
 
-    /// Every exporter's latest counters.
-    fn exporters(&self) -> impl Future<Output = Result<Vec<ExporterRow>, StoreError>> + Send;
+    /// Every exporter's latest counters, from the `exporters` table, or
+    /// from the flows while the collector has written no snapshot.
+    fn exporters(
+        &self,
+    ) -> impl Future<Output = Result<(Vec<ExporterRow>, ExporterSource), StoreError>> + Send;
 
     /// Whether the database answers.
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -399,8 +403,13 @@ impl Store for ClickHouseStore {
         })
     }
 
-    async fn exporters(&self) -> Result<Vec<ExporterRow>, StoreError> {
-        self.all(&sql::exporters(&self.tables)).await
+    async fn exporters(&self) -> Result<(Vec<ExporterRow>, ExporterSource), StoreError> {
+        let rows: Vec<ExporterRow> = self.all(&sql::exporters(&self.tables)).await?;
+        if !rows.is_empty() {
+            return Ok((rows, ExporterSource::Exporters));
+        }
+        let rows = self.all(&sql::exporters_from_flows(&self.tables)).await?;
+        Ok((rows, ExporterSource::Flows))
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -409,6 +409,12 @@ async fn matrix_violations_flows_vms_hosts() {
     let (status, _, _) = get(&app, "/api/v1/hosts/esx-99?range=all").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // No collector snapshot in this database: the exporters come from the flows.
+    let e = json(&app, "/api/v1/exporters").await;
+    assert_eq!(e["source"], "flows");
+    assert_eq!(e["exporters"][0]["exporter"], "127.0.0.1");
+    assert!(e["exporters"][0]["flows"].as_u64().unwrap() >= 10);
+
     // Every list as CSV too.
     for uri in [
         "/api/v1/zones/matrix?range=all&format=csv",
