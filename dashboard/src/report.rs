@@ -81,7 +81,8 @@ pub struct Coverage {
     pub last_ms: Option<u64>,
     pub sequence_gaps: u64,
     pub drops: u64,
-    /// Observed, with no sequence gaps and no drops.
+    /// Observed, reported by an exporter snapshot, with no sequence gaps
+    /// and no drops.
     pub complete: bool,
 }
 
@@ -160,7 +161,9 @@ pub fn assemble(
                 last_ms: observed.then_some(o.last_ms),
                 sequence_gaps: gaps,
                 drops,
-                complete: observed && gaps == 0 && drops == 0,
+                // Gaps and drops are only known from exporter snapshots:
+                // without one, completeness is not claimed.
+                complete: observed && !losses.is_empty() && gaps == 0 && drops == 0,
             }
         })
         .collect();
@@ -681,6 +684,12 @@ mod tests {
         let report = assemble(gaps, None, None, None, 0);
         assert_eq!(report.summary.hosts_incomplete, ["esx-01"]);
         assert!(report.summary.statement.contains("no claim"));
+        // Observed, but no exporter snapshot: gaps unknown, no claim.
+        let mut unknown = data();
+        unknown.observed.truncate(1);
+        unknown.losses.clear();
+        let report = assemble(unknown, None, None, None, 0);
+        assert_eq!(report.summary.hosts_incomplete, ["esx-01"]);
     }
 
     #[test]
