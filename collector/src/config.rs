@@ -148,7 +148,7 @@ impl Default for SinkConfig {
             database: "eastwest".to_string(),
             user: String::new(),
             password: String::new(),
-            batch_rows: 10_000,
+            batch_rows: 20_000,
             flush_interval_ms: 1000,
             max_pending_rows: 1_000_000,
             retry_max_ms: 30_000,
@@ -323,7 +323,7 @@ mod tests {
     fn deploy_example_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/collector.toml");
         let config = Config::load(&path).unwrap();
-        assert_eq!(config.clickhouse.batch_rows, 10_000);
+        assert_eq!(config.clickhouse.batch_rows, 20_000);
         assert!(config.http.listen.is_some());
     }
 
