@@ -169,29 +169,9 @@ export interface Conversation {
   end_ms: number;
 }
 
-/**
- * Transitional, until the API's bidirectional conversations land on main:
- * a row in the older one-direction shape (`src_*`/`dst_*`) read as a
- * conversation whose client is the source. Rows already in the
- * client/server shape pass unchanged.
- */
-function fromDirected(row: Record<string, unknown>): Conversation {
-  if ("client_vm" in row) return row as unknown as Conversation;
-  const r = row as Record<string, never>;
-  return {
-    client_vm: r.src_vm, client_addr: r.src_addr, client_zone: r.src_zone, client_host: "",
-    server_vm: r.dst_vm, server_addr: r.dst_addr, server_zone: r.dst_zone, server_host: "",
-    proto: r.proto, server_port: r.dst_port, verdict: r.verdict, rule: r.rule, severity: r.severity,
-    same_host: r.same_host, observers: r.observers, flows: r.flows,
-    packets_fwd: r.packets, bytes_fwd: r.bytes, packets_rev: 0, bytes_rev: 0,
-    packets: r.packets, bytes: r.bytes, start_ms: r.start_ms, end_ms: r.end_ms,
-  };
-}
-
-/** GET conversations (see `fromDirected`). */
+/** GET conversations. */
 export async function conversations(params: URLSearchParams, signal?: AbortSignal): Promise<Conversations> {
-  const data = await get<Conversations>("conversations", params, signal);
-  return { ...data, conversations: (data.conversations as unknown as Record<string, unknown>[]).map(fromDirected) };
+  return get<Conversations>("conversations", params, signal);
 }
 
 export interface Conversations extends Window {
