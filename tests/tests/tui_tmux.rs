@@ -143,20 +143,30 @@ fn red_before(line: &str, needle: &str) -> bool {
     let Some(at) = line.find(needle) else {
         return false;
     };
-    let before = &line[..at];
-    let Some(sgr) = before.rfind("\x1b[") else {
-        return false;
-    };
-    let sequence = &before[sgr + 2..];
-    let Some(end) = sequence.find('m') else {
-        return false;
-    };
-    let params: Vec<&str> = sequence[..end].split(';').collect();
-    params.contains(&"31")
-        || params.contains(&"91")
-        || params
-            .windows(3)
-            .any(|w| w[0] == "38" && w[1] == "5" && (w[2] == "1" || w[2] == "9"))
+    // Replay every SGR sequence before the needle: tmux may send the
+    // attributes as one sequence or as several (`0;1`, `38;5;1`, `49`).
+    let mut red = false;
+    for chunk in line[..at].split("\x1b[").skip(1) {
+        let Some(end) = chunk.find('m') else {
+            continue;
+        };
+        let params: Vec<&str> = chunk[..end].split(';').collect();
+        let mut i = 0;
+        while i < params.len() {
+            match params[i] {
+                "" | "0" | "39" => red = false,
+                "31" | "91" => red = true,
+                "38" if params.get(i + 1) == Some(&"5") => {
+                    red = matches!(params.get(i + 2), Some(&"1") | Some(&"9"));
+                    i += 2;
+                }
+                p if p.len() == 2 && (p.starts_with('3') || p.starts_with('9')) => red = false,
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    red
 }
 
 #[test]
