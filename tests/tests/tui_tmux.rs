@@ -241,9 +241,15 @@ fn tui_shows_the_lab_violation_in_tmux() {
     // The TUI in an 80×24 pane; the flows arrive while it runs (the
     // collector batches), so it must pick them up on its own.
     let tmux = Tmux::new();
+    // The shell records the TUI's exit status in a file: tmux's
+    // `pane_dead_status` stays empty when it sees the pane's EOF before it
+    // reaps the process, which made the exit check flaky.
+    let status_file = std::env::temp_dir().join(format!("{}.status", tmux.socket));
+    let _ = std::fs::remove_file(&status_file);
     let command = format!(
-        "env -u NO_COLOR TERM=xterm-256color {} --server {base} --range all --interval 0.5",
-        workspace_bin("eastwest-tui").display()
+        "env -u NO_COLOR TERM=xterm-256color {} --server {base} --range all --interval 0.5; echo $? > {}",
+        workspace_bin("eastwest-tui").display(),
+        status_file.display()
     );
     let out = tmux.run(&[
         "new-session",
@@ -257,8 +263,6 @@ fn tui_shows_the_lab_violation_in_tmux() {
         &command,
     ]);
     assert!(out.status.success(), "tmux new-session: {out:?}");
-    // Keep the pane when the TUI exits, to see how it ended.
-    tmux.run(&["set-option", "-t", "tui", "remain-on-exit", "on"]);
 
     let screen = tmux.wait_for("fin-fe-01 → payroll-01");
     // Wait for every conversation to be in before recording the screen.
@@ -324,21 +328,14 @@ fn tui_shows_the_lab_violation_in_tmux() {
     tmux.keys(&["q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let out = tmux.run(&[
-            "display-message",
-            "-p",
-            "-t",
-            "tui",
-            "#{pane_dead} #{pane_dead_status}",
-        ]);
-        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if state == "1 0" {
+        let status = std::fs::read_to_string(&status_file).unwrap_or_default();
+        let status = status.trim();
+        if !status.is_empty() {
+            assert_eq!(status, "0", "the TUI's exit status after q");
+            let _ = std::fs::remove_file(&status_file);
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "TUI did not exit on q: {state:?}"
-        );
+        assert!(Instant::now() < deadline, "TUI did not exit on q");
         sleep(Duration::from_millis(100));
     }
 }
