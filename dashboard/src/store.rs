@@ -295,7 +295,7 @@ impl ClickHouseStore {
 
 impl Store for ClickHouseStore {
     async fn conversations(&self, params: &Params) -> Result<(Page, Resolution), StoreError> {
-        let resolution = Resolution::for_window(params.window, 0);
+        let resolution = Resolution::for_step(0);
         let (page, totals) = sql::conversations(&self.tables, resolution, params);
         let (rows, totals) = tokio::try_join!(
             self.all::<ConversationRow>(&page),
@@ -305,15 +305,15 @@ impl Store for ClickHouseStore {
             totals,
             conversations: rows.into_iter().map(Conversation::from).collect(),
         };
-        Ok((page, resolution))
+        Ok((page, resolution.used_for(params.window)))
     }
 
     async fn matrix(&self, params: &Params) -> Result<(Vec<MatrixCell>, Resolution), StoreError> {
-        let resolution = Resolution::for_window(params.window, 0);
+        let resolution = Resolution::for_step(0);
         let cells = self
             .all::<MatrixCell>(&sql::matrix(&self.tables, resolution, params))
             .await?;
-        Ok((cells, resolution))
+        Ok((cells, resolution.used_for(params.window)))
     }
 
     async fn violations(&self, params: &Params) -> Result<(Vec<Violation>, u64), StoreError> {
@@ -331,7 +331,7 @@ impl Store for ClickHouseStore {
     }
 
     async fn placements(&self, params: &Params, vm: &str) -> Result<Vec<Placement>, StoreError> {
-        let resolution = Resolution::for_window(params.window, 0);
+        let resolution = Resolution::for_step(0);
         self.all(&sql::vm_placements(&self.tables, resolution, params, vm))
             .await
     }
@@ -340,16 +340,16 @@ impl Store for ClickHouseStore {
         &self,
         params: &Params,
     ) -> Result<(Vec<HostRow>, Vec<HostVms>, Resolution), StoreError> {
-        let resolution = Resolution::for_window(params.window, 0);
+        let resolution = Resolution::for_step(0);
         let hosts = sql::hosts(&self.tables, resolution, params);
         let vms = sql::host_vms(&self.tables, resolution, params, None);
         let (rows, vms) =
             tokio::try_join!(self.all::<HostRow>(&hosts), self.all::<HostVms>(&vms),)?;
-        Ok((rows, vms, resolution))
+        Ok((rows, vms, resolution.used_for(params.window)))
     }
 
     async fn host_vms(&self, params: &Params, host: &str) -> Result<Vec<String>, StoreError> {
-        let resolution = Resolution::for_window(params.window, 0);
+        let resolution = Resolution::for_step(0);
         let rows = self
             .all::<HostVms>(&sql::host_vms(&self.tables, resolution, params, Some(host)))
             .await?;
@@ -362,13 +362,13 @@ impl Store for ClickHouseStore {
         window: TimeWindow,
         step_ms: u64,
     ) -> Result<(Vec<Point>, Resolution), StoreError> {
-        let resolution = Resolution::for_window(Some(window), step_ms);
+        let resolution = Resolution::for_step(step_ms);
         let mut params = params.clone();
         params.window = Some(window);
         let points = self
             .all::<Point>(&sql::timeseries(&self.tables, resolution, &params, step_ms))
             .await?;
-        Ok((points, resolution))
+        Ok((points, resolution.used_for(Some(window))))
     }
 
     async fn time_span(&self, dataset: Option<&str>) -> Result<Option<(u64, u64)>, StoreError> {

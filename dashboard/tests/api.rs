@@ -177,7 +177,12 @@ async fn time_windows() {
     let r = conversations(&app, "range=1h").await;
     assert!(r.to_ms.unwrap() > T0);
     assert_eq!(r.to_ms.unwrap() % 60_000, 0);
-    assert_eq!(r.resolution, "1m");
+    // Whole minutes: no raw rows (1h when the window holds a whole hour).
+    assert!(
+        ["1m", "1h"].contains(&r.resolution.as_str()),
+        "{}",
+        r.resolution
+    );
     assert!(r.to_ms.unwrap() - r.from_ms.unwrap() <= 3_660_000);
 }
 
@@ -317,13 +322,18 @@ async fn health_and_page() {
 #[tokio::test]
 async fn every_resolution_gives_the_same_counts() {
     let app = app().await;
-    // Hour-aligned, minute-aligned and unaligned windows over the lab day.
+    // Hour-aligned, minute-aligned and unaligned windows over the lab day
+    // (whole hours from flows_1h, the edges from flows_1m and raw flows),
+    // and windows too short for a whole hour or minute.
     let day = 1_793_577_600u64;
+    let lab = T0 / 1000;
     let mut seen = Vec::new();
     for (from, to, resolution) in [
         (day, day + 86_400, "1h"),
-        (day + 60, day + 86_400, "1m"),
-        (day + 1, day + 86_400, "raw"),
+        (day + 60, day + 86_400, "1h"),
+        (day + 1, day + 86_400, "1h"),
+        (lab - 1, lab + 601, "1m"),
+        (lab, lab + 600, "1m"),
     ] {
         let r = conversations(&app, &format!("from={from}&to={to}&dataset=lab")).await;
         assert_eq!(r.resolution, resolution);
@@ -334,16 +344,25 @@ async fn every_resolution_gives_the_same_counts() {
             .collect();
         seen.push((counts, r.totals));
     }
-    assert_eq!(seen[0], seen[1]);
-    assert_eq!(seen[0], seen[2]);
-    // The raw flows keep their own times.
+    for other in &seen[1..] {
+        assert_eq!(&seen[0], other);
+    }
+    // Rows from a rollup carry their bucket's times (here the hour of T0);
+    // a window without a whole minute reads raw flows, with their own.
     let r = conversations(
         &app,
         &format!("from={}&to={}&dataset=lab&vm=app-01", day + 1, day + 86_400),
     )
     .await;
     assert_eq!(r.conversations[0].start_ms, T0);
-    assert_eq!(r.conversations[0].end_ms, T0 + 62_000);
+    assert_eq!(r.conversations[0].end_ms, T0 + 3_600_000);
+    let r = conversations(
+        &app,
+        &format!("from={}&to={}&dataset=lab&vm=app-01", lab, lab + 59),
+    )
+    .await;
+    assert_eq!(r.resolution, "raw");
+    assert_eq!(r.conversations[0].start_ms, T0);
 }
 
 async fn json(app: &Router, uri: &str) -> serde_json::Value {
