@@ -55,6 +55,12 @@ pub struct DecodeConfig {
     /// Exporter scopes ((address, source id) pairs) whose templates are kept;
     /// the least recently used is forgotten beyond this.
     pub max_exporters: usize,
+    /// Templates (and, separately, options templates) kept per scope; a
+    /// scope defining more forgets the least recently used ones, counted in
+    /// `eastwest_collector_decode_templates_evicted_total`. Bounds what a
+    /// template flood can cost: about `max_exporters` × `max_templates`
+    /// templates at worst.
+    pub max_templates: usize,
     /// How long data flowsets that arrive before their template are held
     /// (milliseconds) waiting for it; then they are counted as
     /// `missing_template`. 0 counts them at once.
@@ -68,6 +74,7 @@ impl Default for DecodeConfig {
     fn default() -> Self {
         DecodeConfig {
             max_exporters: 10_000,
+            max_templates: 256,
             template_wait_ms: 10_000,
             template_wait_bytes: 16 << 20,
         }
@@ -120,6 +127,8 @@ pub struct SinkConfig {
     pub batch_rows: usize,
     /// ... or when its oldest row has waited this long (milliseconds).
     pub flush_interval_ms: u64,
+    /// Batches inserted at once, each on its own connection (at least 1).
+    pub insert_workers: usize,
     /// Rows kept in memory while ClickHouse is failing; older batches are
     /// dropped (and counted) beyond this.
     pub max_pending_rows: usize,
@@ -150,6 +159,7 @@ impl Default for SinkConfig {
             password: String::new(),
             batch_rows: 20_000,
             flush_interval_ms: 1000,
+            insert_workers: 2,
             max_pending_rows: 1_000_000,
             retry_max_ms: 30_000,
             shutdown_timeout_ms: 10_000,
@@ -265,6 +275,9 @@ impl Config {
             return invalid("receive.queue_datagrams", "must be at least 1");
         }
         self.receive.allow_networks()?;
+        if self.decode.max_templates == 0 || self.decode.max_templates > 65_535 {
+            return invalid("decode.max_templates", "must be between 1 and 65535");
+        }
         if self.decode.max_exporters == 0 {
             return invalid("decode.max_exporters", "must be at least 1");
         }
@@ -281,6 +294,9 @@ impl Config {
         }
         if sink.batch_rows == 0 {
             return invalid("clickhouse.batch_rows", "must be at least 1");
+        }
+        if sink.insert_workers == 0 || sink.insert_workers > 64 {
+            return invalid("clickhouse.insert_workers", "must be between 1 and 64");
         }
         if sink.flush_interval_ms == 0 {
             return invalid("clickhouse.flush_interval_ms", "must be at least 1");
@@ -344,6 +360,11 @@ mod tests {
             ("[clickhouse]\ndatabase = \"a-b\"", "clickhouse.database"),
             ("[clickhouse]\nurl = \"127.0.0.1:8123\"", "clickhouse.url"),
             ("[clickhouse]\nbatch_rows = 0", "clickhouse.batch_rows"),
+            (
+                "[clickhouse]\ninsert_workers = 0",
+                "clickhouse.insert_workers",
+            ),
+            ("[decode]\nmax_templates = 0", "decode.max_templates"),
         ] {
             let err = Config::parse(text).unwrap_err().to_string();
             assert!(err.starts_with(key), "{text}: {err}");

@@ -116,6 +116,9 @@ pub struct Report {
     pub late: u64,
     /// Data flowsets put on hold until their template arrives.
     pub held: u64,
+    /// v9 data templates forgotten because their scope already held
+    /// `decode.max_templates` (a template flood).
+    pub templates_evicted: u64,
 }
 
 /// State kept per (exporter, source id / observation domain).
@@ -308,6 +311,8 @@ pub struct Decoder {
     parser: AutoScopedParser,
     domains: HashMap<(SocketAddr, u32), Domain>,
     max_domains: usize,
+    /// Templates kept per scope (the parser's cache and our plans).
+    max_templates: usize,
     /// IANA IPFIX elements this decoder maps, with their numbers.
     ipfix_numbers: Vec<(IANAIPFixField, u16)>,
     /// Reused buffer for a field's wire bytes.
@@ -377,7 +382,10 @@ impl Decoder {
     /// and data that came before its template as `config` says.
     pub fn new(config: &DecodeConfig) -> Decoder {
         let max_exporters = config.max_exporters;
-        let builder = NetflowParser::builder().with_allowed_versions(&[5, 9, 10]);
+        let max_templates = config.max_templates.max(1);
+        let builder = NetflowParser::builder()
+            .with_allowed_versions(&[5, 9, 10])
+            .with_cache_size(max_templates);
         let parser = AutoScopedParser::try_with_builder(builder)
             .and_then(|p| p.with_max_sources(max_exporters.max(1)))
             .unwrap_or_default();
@@ -385,6 +393,7 @@ impl Decoder {
             parser,
             domains: HashMap::new(),
             max_domains: max_exporters.max(1),
+            max_templates,
             ipfix_numbers: MAPPED
                 .iter()
                 .map(|&n| (IANAIPFixField::from(n), n))
@@ -754,12 +763,24 @@ impl Decoder {
                     learned.extend(t.templates.iter().map(|t| t.template_id));
                     if let Some(domain) = self.domains.get_mut(&(dg.exporter, source_id)) {
                         for template in &t.templates {
-                            match Plan::of(template) {
-                                Some(plan) => {
-                                    domain.plans.insert(template.template_id, Arc::new(plan))
-                                }
-                                None => domain.plans.remove(&template.template_id),
+                            let id = template.template_id;
+                            let Some(plan) = Plan::of(template) else {
+                                domain.plans.remove(&id);
+                                continue;
                             };
+                            // A full table forgets one layout; its data then
+                            // takes the parser's path (whose LRU cache of the
+                            // same size is the authority).
+                            if domain.plans.len() >= self.max_templates
+                                && !domain.plans.contains_key(&id)
+                            {
+                                let victim = domain.plans.keys().next().copied();
+                                if let Some(victim) = victim {
+                                    domain.plans.remove(&victim);
+                                }
+                                report.templates_evicted += 1;
+                            }
+                            domain.plans.insert(id, Arc::new(plan));
                         }
                     }
                 }
@@ -1611,6 +1632,52 @@ mod tests {
             assert_eq!(slow.len(), 5);
             assert_eq!(fast, slow);
         }
+    }
+
+    #[test]
+    fn a_template_flood_is_bounded_per_scope_and_counted() {
+        let cap = 16;
+        let mut decoder = Decoder::new(&DecodeConfig {
+            max_templates: cap,
+            ..config(8)
+        });
+        let mut rows = Vec::new();
+        // 1,000 packets of 10 new templates each: 10,000 template ids.
+        let mut evicted = 0;
+        for n in 0..1000u16 {
+            let templates: Vec<Vec<u8>> = (0..10)
+                .map(|i| v9::template(256 + n * 10 + i, FIELDS_V4))
+                .collect();
+            let payload = v9::packet(1, u32::from(n), UPTIME_MS, EXPORT_SECS, 10, &templates);
+            let report = decoder.decode(&datagram("192.0.2.9:9", payload), "live", &mut rows);
+            evicted += report.templates_evicted;
+        }
+        assert_eq!(evicted, 10_000 - cap as u64);
+        assert!(decoder.domains.values().all(|d| d.plans.len() <= cap));
+        let kept: usize = decoder
+            .parser
+            .v9_info()
+            .iter()
+            .map(|(_, i)| i.v9.current_size)
+            .sum();
+        assert!(kept <= cap, "the parser keeps {kept} templates");
+        // The latest template still decodes, through either path.
+        let last = 256 + 9999;
+        let records = vec![v9::record(
+            &v9::sample_flow(1, BOOT_MS + 5_000),
+            FIELDS_V4,
+            BOOT_MS,
+        )];
+        let payload = v9::packet(
+            1,
+            1000,
+            UPTIME_MS,
+            EXPORT_SECS,
+            1,
+            &[v9::data(last, &records)],
+        );
+        let report = decoder.decode(&datagram("192.0.2.9:9", payload), "live", &mut rows);
+        assert_eq!((report.flows, report.errors.len()), (1, 0));
     }
 
     #[test]

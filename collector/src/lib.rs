@@ -311,6 +311,9 @@ impl Stages {
         metrics.decode_flows.add(report.flows as u64);
         metrics.decode_late.add(report.late);
         metrics.decode_held.add(report.held);
+        metrics
+            .decode_templates_evicted
+            .add(report.templates_evicted);
         let (held, held_bytes) = self.decoder.held();
         metrics.decode_held_flowsets.set(held as u64);
         metrics.decode_held_bytes.set(held_bytes as u64);

@@ -65,6 +65,7 @@ pub struct Metrics {
     pub decode_late: Counter,
     /// Data flowsets put on hold until their template arrives.
     pub decode_held: Counter,
+    pub decode_templates_evicted: Counter,
     /// Held flowsets (and their bytes) waiting for a template right now.
     pub decode_held_flowsets: Gauge,
     pub decode_held_bytes: Gauge,
@@ -227,6 +228,12 @@ impl Metrics {
             counter,
             "Data flowsets that arrived before their template and were held for it.",
             &[("", self.decode_held.get())],
+        );
+        one(
+            "decode_templates_evicted_total",
+            counter,
+            "v9 data templates forgotten because their (exporter, source id) already held decode.max_templates.",
+            &[("", self.decode_templates_evicted.get())],
         );
         one(
             "decode_held_flowsets",

@@ -9,9 +9,15 @@
 //! cannot be reached then is a start-up error.
 //!
 //! [`Sink::run`] collects rows into a batch and inserts it when it holds
-//! `batch_rows` rows or its first row has waited `flush_interval_ms`. A
-//! failed insert is retried with exponential backoff (250 ms doubling to
-//! `retry_max_ms`) while new rows keep being accepted.
+//! `batch_rows` rows or its first row has waited `flush_interval_ms`. Up to
+//! `insert_workers` batches are inserted at once (each on its own HTTP
+//! connection and task), so the collector encodes the next batch while the
+//! server sorts and writes the last one. A failed insert goes back to the
+//! front of the queue and is retried with exponential backoff (250 ms
+//! doubling to `retry_max_ms`) while new rows keep being accepted. While
+//! inserts succeed but lag behind the input, the sink stops taking rows
+//! once every worker has a sealed batch waiting: the stages before it block
+//! and the excess is dropped and counted at the receive queue.
 //!
 //! With `spool_dir` set, the batches waiting while ClickHouse fails go to
 //! the on-disk [`Spool`] (fsynced, one segment per batch), and so does
@@ -31,7 +37,7 @@
 //! written to the spool (replayed at the next start) or, without one,
 //! counted as lost.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +46,7 @@ use eastwest_core::schema::{
     migrate, query_settings, FlowRow, Layout, MigrateError, ServerVersion, FLOWS_TABLE,
 };
 use tokio::sync::mpsc;
+use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
 use crate::config::SinkConfig;
@@ -160,45 +167,57 @@ impl Sink {
 
     /// Insert one batch.
     pub async fn insert(&self, rows: &[FlowRow]) -> Result<(), clickhouse::error::Error> {
-        let attempt = async {
-            let mut insert = self.client.insert::<FlowRow>(FLOWS_TABLE).await?;
-            for row in rows {
-                insert.write(row).await?;
-            }
-            insert.end().await
-        };
-        match tokio::time::timeout(INSERT_TIMEOUT, attempt).await {
-            Ok(result) => result,
-            Err(_) => Err(clickhouse::error::Error::TimedOut),
-        }
+        insert_rows(&self.client, rows).await
     }
 
     /// Batch and insert the rows from `input` until it closes, then flush.
     pub async fn run(mut self, mut input: mpsc::Receiver<Vec<FlowRow>>) {
         let mut batches = Batches::new(&self.config, self.metrics.clone());
         let mut retry = Retry::new(Duration::from_millis(self.config.retry_max_ms));
+        let mut flights = Flights::new(self.client.clone(), self.config.insert_workers);
         let interval = Duration::from_millis(self.config.flush_interval_ms);
         loop {
             if retry.due(Instant::now()) {
-                self.drain(&mut batches, &mut retry).await;
+                if self.spooling() {
+                    // Replay one segment per turn, so new rows keep being
+                    // taken (and spooled behind) during a long catch-up.
+                    if flights.is_empty() {
+                        self.replay_one(&batches, &mut retry).await;
+                    }
+                } else {
+                    flights.launch(&mut batches);
+                }
             }
             if retry.at.is_some() || self.spooling() {
                 self.spill(&mut batches).await;
             }
+            let replay_next = self.spooling() && flights.is_empty() && retry.at.is_none();
             let wake = [
                 batches.deadline,
                 (batches.has_pending() || self.spooling())
                     .then_some(retry.at)
                     .flatten(),
+                replay_next.then(Instant::now),
             ]
             .into_iter()
             .flatten()
             .min();
+            // While ClickHouse answers but is slower than the input, stop
+            // taking rows once every worker has a batch waiting behind it:
+            // decode then blocks and the excess is dropped (and counted) at
+            // the receive queue, with memory bounded, instead of piling up
+            // here. While it fails, keep taking rows (spool or memory bound).
+            let accepting = retry.at.is_some()
+                || self.spooling()
+                || batches.pending.len() < self.config.insert_workers.max(1);
             tokio::select! {
-                rows = input.recv() => match rows {
+                rows = input.recv(), if accepting => match rows {
                     Some(rows) => batches.push(rows, Instant::now() + interval),
                     None => break,
                 },
+                Some(landed) = flights.next(), if !flights.is_empty() => {
+                    self.landed(landed, &mut batches, &mut retry);
+                }
                 _ = sleep_until(wake) => {
                     if batches.deadline.is_some_and(|d| d <= Instant::now()) {
                         batches.seal();
@@ -207,6 +226,9 @@ impl Sink {
             }
         }
         batches.seal();
+        while let Some(landed) = flights.next().await {
+            self.landed(landed, &mut batches, &mut retry);
+        }
         let give_up = Instant::now() + Duration::from_millis(self.config.shutdown_timeout_ms);
         while (batches.has_pending() || self.spooling()) && Instant::now() < give_up {
             if let Some(at) = retry.at {
@@ -230,6 +252,34 @@ impl Sink {
         }
         self.metrics.sink_pending_rows.set(0);
         tracing::info!(rows = self.metrics.sink_rows.get(), "sink: stopped");
+    }
+
+    /// Account for an insert that ended: counted when stored, else back to
+    /// the front of the queue (retried, or spooled).
+    fn landed(&self, landed: Landed, batches: &mut Batches, retry: &mut Retry) {
+        match landed.result {
+            Ok(()) => self.stored(landed.batch.len(), retry),
+            Err(err) => {
+                self.failed(&err, batches, retry);
+                batches.put_front(landed.batch);
+            }
+        }
+    }
+
+    fn stored(&self, rows: usize, retry: &mut Retry) {
+        self.metrics.sink_rows.add(rows as u64);
+        self.metrics.sink_batches.inc();
+        self.metrics.sink_up.set(1);
+        retry.succeeded();
+        tracing::debug!(rows, "sink: batch inserted");
+    }
+
+    fn failed(&self, err: &clickhouse::error::Error, batches: &Batches, retry: &mut Retry) {
+        self.metrics.sink_errors.inc();
+        self.metrics.sink_up.set(0);
+        let wait = retry.failed(Instant::now());
+        let spooled = self.spool.as_ref().map_or(0, Spool::rows);
+        tracing::warn!(%err, url = %self.config.url, pending_rows = batches.pending_rows, spooled_rows = spooled, retry_in_ms = wait.as_millis() as u64, "sink: insert failed, will retry");
     }
 
     /// True while the spool holds batches: new ones queue behind them.
@@ -282,26 +332,35 @@ impl Sink {
         }
     }
 
+    /// Insert the oldest spooled batch and remove its segment; false when
+    /// that failed (the retry is scheduled).
+    async fn replay_one(&mut self, batches: &Batches, retry: &mut Retry) -> bool {
+        let batch = match self.on_disk(Spool::front).await {
+            Some(Ok(Some(batch))) => batch,
+            Some(Ok(None)) | None => return false,
+            Some(Err(err)) => {
+                tracing::error!(%err, "sink: cannot read the spool, will retry");
+                retry.failed(Instant::now());
+                return false;
+            }
+        };
+        if !self.insert_counted(&batch, batches, retry).await {
+            return false;
+        }
+        if let Some(Err(err)) = self.on_disk(Spool::pop).await {
+            // Left on disk, it would be inserted twice: say so.
+            tracing::error!(%err, rows = batch.len(), "sink: cannot remove a replayed segment; its rows will be inserted again");
+            retry.failed(Instant::now());
+            return false;
+        }
+        true
+    }
+
     /// Insert spooled batches, then those in memory, oldest first, until
-    /// one fails.
+    /// one fails (at shutdown, one at a time).
     async fn drain(&mut self, batches: &mut Batches, retry: &mut Retry) {
         while self.spooling() {
-            let batch = match self.on_disk(Spool::front).await {
-                Some(Ok(Some(batch))) => batch,
-                Some(Ok(None)) | None => break,
-                Some(Err(err)) => {
-                    tracing::error!(%err, "sink: cannot read the spool, will retry");
-                    retry.failed(Instant::now());
-                    return;
-                }
-            };
-            if !self.insert_counted(&batch, batches, retry).await {
-                return;
-            }
-            if let Some(Err(err)) = self.on_disk(Spool::pop).await {
-                // Left on disk, it would be inserted twice: say so.
-                tracing::error!(%err, rows = batch.len(), "sink: cannot remove a replayed segment; its rows will be inserted again");
-                retry.failed(Instant::now());
+            if !self.replay_one(batches, retry).await {
                 return;
             }
         }
@@ -323,22 +382,97 @@ impl Sink {
     ) -> bool {
         match self.insert(batch).await {
             Ok(()) => {
-                let n = batch.len();
-                self.metrics.sink_rows.add(n as u64);
-                self.metrics.sink_batches.inc();
-                self.metrics.sink_up.set(1);
-                retry.succeeded();
-                tracing::debug!(rows = n, "sink: batch inserted");
+                self.stored(batch.len(), retry);
                 true
             }
             Err(err) => {
-                self.metrics.sink_errors.inc();
-                self.metrics.sink_up.set(0);
-                let wait = retry.failed(Instant::now());
-                let spooled = self.spool.as_ref().map_or(0, Spool::rows);
-                tracing::warn!(%err, url = %self.config.url, pending_rows = batches.pending_rows, spooled_rows = spooled, retry_in_ms = wait.as_millis() as u64, "sink: insert failed, will retry");
+                self.failed(&err, batches, retry);
                 false
             }
+        }
+    }
+}
+
+/// Insert `rows` into `flows` in one statement, within [`INSERT_TIMEOUT`].
+async fn insert_rows(client: &Client, rows: &[FlowRow]) -> Result<(), clickhouse::error::Error> {
+    let attempt = async {
+        let mut insert = client.insert::<FlowRow>(FLOWS_TABLE).await?;
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await
+    };
+    match tokio::time::timeout(INSERT_TIMEOUT, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(clickhouse::error::Error::TimedOut),
+    }
+}
+
+/// A batch whose insert ended, and how.
+struct Landed {
+    batch: Vec<FlowRow>,
+    result: Result<(), clickhouse::error::Error>,
+}
+
+/// The inserts running at once, at most `workers`, each on its own task.
+/// The batches stay here (shared with their task), so even a task that
+/// panicked gives its batch back to be retried.
+struct Flights {
+    client: Client,
+    workers: usize,
+    tasks: JoinSet<Result<(), clickhouse::error::Error>>,
+    batches: HashMap<Id, Arc<Vec<FlowRow>>>,
+}
+
+impl Flights {
+    fn new(client: Client, workers: usize) -> Flights {
+        Flights {
+            client,
+            workers: workers.max(1),
+            tasks: JoinSet::new(),
+            batches: HashMap::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Start inserting pending batches, oldest first, while workers are free.
+    fn launch(&mut self, batches: &mut Batches) {
+        while self.tasks.len() < self.workers {
+            let Some(batch) = batches.take_front() else {
+                break;
+            };
+            let batch = Arc::new(batch);
+            let rows = batch.clone();
+            let client = self.client.clone();
+            let handle = self
+                .tasks
+                .spawn(async move { insert_rows(&client, &rows).await });
+            self.batches.insert(handle.id(), batch);
+        }
+    }
+
+    /// The next insert to end (cancel-safe: a batch is only taken out of
+    /// `batches` with its result).
+    async fn next(&mut self) -> Option<Landed> {
+        loop {
+            let (id, result) = match self.tasks.join_next_with_id().await? {
+                Ok((id, result)) => (id, result),
+                Err(err) => {
+                    tracing::error!(%err, "sink: an insert task failed; its batch is retried");
+                    (
+                        err.id(),
+                        Err(clickhouse::error::Error::Custom(err.to_string())),
+                    )
+                }
+            };
+            let Some(batch) = self.batches.remove(&id) else {
+                continue;
+            };
+            let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+            return Some(Landed { batch, result });
         }
     }
 }

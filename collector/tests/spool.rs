@@ -12,13 +12,11 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use eastwest_core::netflow::field;
-use eastwest_tests::ClickHouse;
+use eastwest_tests::{tempdir, wait_for, ClickHouse, CollectorProcess, OwnClickHouse};
 
 const FLOWS_PER_DATAGRAM: u32 = 10;
 const START_MS: u64 = 1_793_613_600_000;
@@ -33,67 +31,6 @@ const LAYOUT: &[(u16, u16)] = &[
     (field::FLOW_START_MILLISECONDS, 8),
     (field::FLOW_END_MILLISECONDS, 8),
 ];
-
-/// A ClickHouse server of this test, stopped (and its directory removed)
-/// when dropped, also when the test fails.
-struct OwnClickHouse {
-    dir: PathBuf,
-    http: u16,
-    tcp: u16,
-}
-
-impl OwnClickHouse {
-    fn start(name: &str) -> Result<OwnClickHouse> {
-        let dir = std::env::temp_dir().join(format!("eastwest-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let server = OwnClickHouse {
-            dir,
-            http: eastwest_tests::free_tcp_port()?,
-            tcp: eastwest_tests::free_tcp_port()?,
-        };
-        server.up()?;
-        Ok(server)
-    }
-
-    fn script(&self, args: &[String]) -> Result<()> {
-        let script = eastwest_tests::repo_root().join("scripts/clickhouse/run");
-        let status = Command::new(&script)
-            .args(args)
-            .stdout(Stdio::null())
-            .status()
-            .with_context(|| format!("running {}", script.display()))?;
-        if !status.success() {
-            bail!("{} {args:?} failed ({status})", script.display());
-        }
-        Ok(())
-    }
-
-    fn up(&self) -> Result<()> {
-        self.script(&[
-            "start".into(),
-            self.dir.display().to_string(),
-            self.http.to_string(),
-            self.tcp.to_string(),
-        ])
-    }
-
-    fn down(&self) -> Result<()> {
-        self.script(&["stop".into(), self.dir.display().to_string()])
-    }
-
-    fn client(&self) -> ClickHouse {
-        ClickHouse {
-            url: format!("http://127.0.0.1:{}", self.http),
-        }
-    }
-}
-
-impl Drop for OwnClickHouse {
-    fn drop(&mut self) {
-        let _ = self.down();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Export packet `n` (template + 10 unique flows numbered from n * 10).
 fn datagram(n: u32) -> Vec<u8> {
@@ -122,87 +59,6 @@ fn send(socket: &UdpSocket, to: SocketAddr, range: std::ops::Range<u32>) -> Resu
         }
     }
     Ok(())
-}
-
-/// Poll `what` until it returns true, for at most `secs`.
-fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if check().unwrap_or(false) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The collector binary on a config file of its own.
-struct CollectorProcess {
-    child: Child,
-    http: u16,
-}
-
-impl CollectorProcess {
-    /// Start it; its log is appended to `collector.log` beside `config`.
-    fn start(config: &Path, http: u16) -> Result<CollectorProcess> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(config.with_file_name("collector.log"))?;
-        let child = Command::new(eastwest_tests::workspace_bin("eastwest-collector"))
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting eastwest-collector")?;
-        let process = CollectorProcess { child, http };
-        wait_for(30, "the collector's /metrics", || {
-            Ok(process.metric("eastwest_collector_sink_up").is_ok())
-        })?;
-        Ok(process)
-    }
-
-    fn metric(&self, name: &str) -> Result<u64> {
-        let out = Command::new("curl")
-            .args(["-sf", &format!("http://127.0.0.1:{}/metrics", self.http)])
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .and_then(|v| v.trim().parse().ok())
-            .with_context(|| format!("{name} not in /metrics"))
-    }
-
-    /// SIGTERM, and wait for the graceful shutdown.
-    fn terminate(&mut self) -> Result<()> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        if !status.success() {
-            bail!("kill -TERM failed");
-        }
-        let status = self.child.wait()?;
-        if !status.success() {
-            bail!("the collector exited with {status}");
-        }
-        Ok(())
-    }
-
-    fn kill9(&mut self) -> Result<()> {
-        self.child.kill()?; // SIGKILL
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for CollectorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn stored(ch: &ClickHouse, db: &str) -> Result<(u64, u64)> {
@@ -341,11 +197,4 @@ fn a_collector_killed_with_sigkill_replays_its_spool_on_restart() -> Result<()> 
     drop(collector);
     std::fs::remove_dir_all(&dir)?;
     Ok(())
-}
-
-fn tempdir(name: &str) -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("eastwest-{name}-{}-dir", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

@@ -155,3 +155,207 @@ pub fn unique_database(prefix: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A ClickHouse server of one test's own (for tests that stop and start
+/// it), on free loopback ports under a temporary directory; stopped and
+/// its directory removed when dropped, also when the test fails.
+#[derive(Debug)]
+pub struct OwnClickHouse {
+    dir: PathBuf,
+    pub http: u16,
+    tcp: u16,
+}
+
+impl OwnClickHouse {
+    /// Start a server named `name` (unique per test in this process).
+    pub fn start(name: &str) -> Result<OwnClickHouse> {
+        let dir = std::env::temp_dir().join(format!("eastwest-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let server = OwnClickHouse {
+            dir,
+            http: free_tcp_port()?,
+            tcp: free_tcp_port()?,
+        };
+        server.up()?;
+        Ok(server)
+    }
+
+    fn script(&self, args: &[String]) -> Result<()> {
+        let script = repo_root().join("scripts/clickhouse/run");
+        let status = Command::new(&script)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .with_context(|| format!("running {}", script.display()))?;
+        if !status.success() {
+            bail!("{} {args:?} failed ({status})", script.display());
+        }
+        Ok(())
+    }
+
+    /// Start it (again).
+    pub fn up(&self) -> Result<()> {
+        self.script(&[
+            "start".into(),
+            self.dir.display().to_string(),
+            self.http.to_string(),
+            self.tcp.to_string(),
+        ])
+    }
+
+    /// Stop it; its data stays for the next [`OwnClickHouse::up`].
+    pub fn down(&self) -> Result<()> {
+        self.script(&["stop".into(), self.dir.display().to_string()])
+    }
+
+    pub fn client(&self) -> ClickHouse {
+        ClickHouse {
+            url: format!("http://127.0.0.1:{}", self.http),
+        }
+    }
+}
+
+impl Drop for OwnClickHouse {
+    fn drop(&mut self) {
+        let _ = self.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh empty directory for one test, under the temporary directory.
+pub fn tempdir(name: &str) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("eastwest-{name}-{}-dir", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Poll `check` until it returns true, for at most `secs` seconds.
+pub fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if check().unwrap_or(false) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("timed out after {secs} s waiting for {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The `eastwest-collector` binary running on a config file of its own,
+/// killed (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct CollectorProcess {
+    child: std::process::Child,
+    http: u16,
+}
+
+impl CollectorProcess {
+    /// Start it with `--config config` (whose `http.listen` is
+    /// 127.0.0.1:`http`) and wait for `/metrics`; its log is appended to
+    /// `collector.log` beside `config`.
+    pub fn start(config: &Path, http: u16) -> Result<CollectorProcess> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(config.with_file_name("collector.log"))?;
+        let child = Command::new(workspace_bin("eastwest-collector"))
+            .arg("--config")
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting eastwest-collector")?;
+        let mut process = CollectorProcess { child, http };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while process.metric("eastwest_collector_sink_up").is_err() {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                let log = std::fs::read_to_string(config.with_file_name("collector.log"))
+                    .unwrap_or_default();
+                bail!("eastwest-collector exited with {status} at start-up: {log}");
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("timed out after 30 s waiting for the collector's /metrics");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Ok(process)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The sum of every series of metric `name` on `/metrics`.
+    pub fn metric(&self, name: &str) -> Result<u64> {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{}/metrics", self.http)])
+            .output()?;
+        if !out.status.success() {
+            bail!("/metrics did not answer");
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut found = None;
+        for line in text.lines() {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            if series == name
+                || series
+                    .strip_prefix(name)
+                    .is_some_and(|r| r.starts_with('{'))
+            {
+                let v: f64 = value.trim().parse().with_context(|| line.to_string())?;
+                *found.get_or_insert(0) += v as u64;
+            }
+        }
+        found.with_context(|| format!("{name} not in /metrics"))
+    }
+
+    /// Peak resident memory so far (VmHWM), MiB.
+    pub fn peak_rss_mib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib / 1024)
+            .context("VmHWM not in /proc/PID/status")
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, and wait for the graceful shutdown (exit 0).
+    pub fn terminate(&mut self) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("the collector exited with {status}");
+        }
+        Ok(())
+    }
+
+    /// SIGKILL, and reap it.
+    pub fn kill9(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
