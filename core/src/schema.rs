@@ -199,6 +199,159 @@ pub struct FlowRow {
     pub policy_revision: String,
 }
 
+/// How a `flows` column's value is taken from a [`FlowRow`] for Native.
+#[derive(Clone, Copy)]
+enum Native {
+    /// Fixed-size values, written as they are (little-endian numbers,
+    /// FixedString bytes).
+    Bytes(fn(&FlowRow, &mut Vec<u8>)),
+    /// Text, written as `String` or `LowCardinality(String)` as the column's
+    /// type says.
+    Text(fn(&FlowRow) -> &str),
+}
+
+use Native::{Bytes, Text};
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A number, little-endian.
+macro_rules! le {
+    ($field:ident) => {
+        Bytes(|r, o| o.extend_from_slice(&r.$field.to_le_bytes()))
+    };
+}
+
+/// FixedString bytes as they are.
+macro_rules! raw {
+    ($field:ident) => {
+        Bytes(|r, o| o.extend_from_slice(&r.$field))
+    };
+}
+
+/// How each `flows` column of a [`FlowRow`] is written in Native format,
+/// in [`FLOWS_COLUMNS`] order (a test checks both lists agree).
+const FLOWS_NATIVE: &[(&str, Native)] = &[
+    ("date", le!(date)),
+    ("start", le!(start)),
+    ("start_ms", le!(start_ms)),
+    ("end", le!(end)),
+    ("end_ms", le!(end_ms)),
+    ("received", le!(received)),
+    ("dataset", Text(|r| &r.dataset)),
+    ("exporter", raw!(exporter)),
+    ("source_id", le!(source_id)),
+    ("observer", Text(|r| &r.observer)),
+    ("encap", Text(|r| &r.encap)),
+    ("session", le!(session)),
+    ("vlan", le!(vlan)),
+    ("vni", le!(vni)),
+    ("src_addr", raw!(src_addr)),
+    ("dst_addr", raw!(dst_addr)),
+    ("src_port", le!(src_port)),
+    ("dst_port", le!(dst_port)),
+    ("proto", le!(proto)),
+    ("tos", le!(tos)),
+    ("tcp_flags", le!(tcp_flags)),
+    ("icmp", le!(icmp)),
+    ("src_mac", raw!(src_mac)),
+    ("dst_mac", raw!(dst_mac)),
+    ("packets", le!(packets)),
+    ("bytes", le!(bytes)),
+    ("sampling", le!(sampling)),
+    ("src_vm", Text(|r| &r.src_vm)),
+    ("dst_vm", Text(|r| &r.dst_vm)),
+    ("src_host", Text(|r| &r.src_host)),
+    ("dst_host", Text(|r| &r.dst_host)),
+    ("src_zone", Text(|r| &r.src_zone)),
+    ("dst_zone", Text(|r| &r.dst_zone)),
+    ("same_host", le!(same_host)),
+    ("reply", le!(reply)),
+    ("verdict", Text(|r| &r.verdict)),
+    ("rule", Text(|r| &r.rule)),
+    ("severity", Text(|r| &r.severity)),
+    ("policy_revision", Text(|r| &r.policy_revision)),
+];
+
+/// A `LowCardinality(String)` column in Native format, as ClickHouse
+/// writes it itself (18.16 and current servers alike): the key version
+/// (1), then one granule of the block's rows: flags (index width, "has
+/// additional keys", "update dictionary"), the dictionary (the empty string
+/// first, then each distinct value in order of appearance) and one index
+/// per row, 1, 2 or 4 bytes wide.
+fn put_low_cardinality(out: &mut Vec<u8>, rows: &[FlowRow], text: fn(&FlowRow) -> &str) {
+    const HAS_ADDITIONAL_KEYS: u64 = 1 << 9;
+    const NEED_UPDATE_DICTIONARY: u64 = 1 << 10;
+    let mut keys: Vec<&str> = vec![""];
+    let mut positions: std::collections::HashMap<&str, u32> =
+        std::collections::HashMap::from([("", 0)]);
+    let indexes: Vec<u32> = rows
+        .iter()
+        .map(|row| {
+            let value = text(row);
+            *positions.entry(value).or_insert_with(|| {
+                keys.push(value);
+                (keys.len() - 1) as u32
+            })
+        })
+        .collect();
+    let (width, code) = match keys.len() {
+        0..=0x100 => (1, 0),
+        0x101..=0x1_0000 => (2, 1),
+        _ => (4, 2),
+    };
+    out.extend_from_slice(&1u64.to_le_bytes());
+    out.extend_from_slice(&(code | HAS_ADDITIONAL_KEYS | NEED_UPDATE_DICTIONARY).to_le_bytes());
+    out.extend_from_slice(&(keys.len() as u64).to_le_bytes());
+    for key in &keys {
+        put_string(out, key);
+    }
+    out.extend_from_slice(&(rows.len() as u64).to_le_bytes());
+    for index in indexes {
+        out.extend_from_slice(&index.to_le_bytes()[..width]);
+    }
+}
+
+/// The statement [`flows_native_block`] is the body of.
+pub fn flows_native_insert(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} ({}) FORMAT Native",
+        names(FLOWS_COLUMNS.iter().map(|c| c.name))
+    )
+}
+
+/// `rows` as one block of ClickHouse's Native (columnar) format: the
+/// number of columns and rows (varints), then per column its name, type
+/// and values. ClickHouse 18.16 parses this about twice as fast as
+/// RowBinary (collector/README.md).
+pub fn flows_native_block(rows: &[FlowRow]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024 + rows.len() * 160);
+    put_varint(&mut out, FLOWS_NATIVE.len() as u64);
+    put_varint(&mut out, rows.len() as u64);
+    for (column, (name, native)) in FLOWS_COLUMNS.iter().zip(FLOWS_NATIVE) {
+        put_string(&mut out, name);
+        put_string(&mut out, column.ch_type);
+        match *native {
+            Bytes(put) => rows.iter().for_each(|row| put(row, &mut out)),
+            Text(text) if column.ch_type.starts_with("LowCardinality") => {
+                put_low_cardinality(&mut out, rows, text)
+            }
+            Text(text) => rows.iter().for_each(|row| put_string(&mut out, text(row))),
+        }
+    }
+    out
+}
+
 /// Address as stored: IPv4 mapped into IPv6.
 pub fn addr_to_bytes(addr: IpAddr) -> [u8; 16] {
     match addr {
@@ -1018,6 +1171,57 @@ mod tests {
         assert_eq!(RollupRow::COLUMN_NAMES, names.as_slice());
         let names: Vec<&str> = EXPORTERS_COLUMNS.iter().map(|c| c.name).collect();
         assert_eq!(ExporterRow::COLUMN_NAMES, names.as_slice());
+    }
+
+    #[test]
+    fn native_columns_follow_the_schema() {
+        let native: Vec<&str> = FLOWS_NATIVE.iter().map(|(name, _)| *name).collect();
+        let names: Vec<&str> = FLOWS_COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(native, names);
+        let insert = flows_native_insert("flows");
+        assert!(
+            insert.starts_with("INSERT INTO flows (`date`, `start`, "),
+            "{insert}"
+        );
+        assert!(
+            insert.ends_with(", `policy_revision`) FORMAT Native"),
+            "{insert}"
+        );
+    }
+
+    #[test]
+    fn native_block_layout() {
+        let mut varint = Vec::new();
+        put_varint(&mut varint, 300);
+        assert_eq!(varint, [0xac, 0x02]);
+        let row = FlowRow {
+            date: 0x0102,
+            dataset: "live".into(),
+            exporter: [7; 16],
+            proto: 6,
+            ..FlowRow::default()
+        };
+        let block = flows_native_block(&[row.clone(), row]);
+        assert_eq!(&block[..2], [FLOWS_COLUMNS.len() as u8, 2]);
+        // First column: name, type, two UInt16 values.
+        assert_eq!(&block[2..16], b"\x04date\x04Date\x02\x01\x02\x01");
+        let find = |needle: &[u8]| block.windows(needle.len()).position(|w| w == needle);
+        // LowCardinality: version 1, flags 0x600 (UInt8 indexes), keys "" and
+        // "live", 2 rows, indexes 1 1 (the layout 18.16 itself writes).
+        let dataset = find(b"\x07dataset\x16LowCardinality(String)").map(|at| at + 31);
+        let mut expected = Vec::new();
+        for n in [1u64, 0x600, 2] {
+            expected.extend_from_slice(&n.to_le_bytes());
+        }
+        expected.extend_from_slice(b"\x00\x04live");
+        expected.extend_from_slice(&2u64.to_le_bytes());
+        expected.extend_from_slice(&[1, 1]);
+        assert_eq!(
+            dataset.map(|at| &block[at..at + expected.len()]),
+            Some(expected.as_slice())
+        );
+        let exporter = find(b"\x08exporter\x0fFixedString(16)").map(|at| at + 25);
+        assert_eq!(exporter.map(|at| &block[at..at + 32]), Some(&[7u8; 32][..]));
     }
 
     #[test]

@@ -10,10 +10,10 @@ modern server rejects fails the run.
 
 * DDL and SELECTs run as they were issued (bound values are already in the
   text: the project binds on the client side).
-* `INSERT ... FORMAT RowBinary` carries its rows in the request body, which
-  the log does not keep: the rows 18.16 stored are read back as RowBinary
-  and loaded on the current server through its RowBinary reader, with the
-  same column list. The clickhouse crate
+* `INSERT ... FORMAT RowBinary` / `FORMAT Native` carries its rows in the
+  request body, which the log does not keep: the rows 18.16 stored are read
+  back in the same format and loaded on the current server through that
+  format's reader, with the same column list. The clickhouse crate
   leaves the database out of INSERTs (it is a request setting), so such an
   INSERT is checked against every table of that name the run created.
 
@@ -43,7 +43,7 @@ def ch(url: str, sql: str) -> str:
 
 
 INSERT_RE = re.compile(
-    r"^\s*INSERT\s+INTO\s+(?P<table>[`\w.]+)\s*\((?P<cols>[^)]*)\)\s*FORMAT\s+RowBinary\s*$",
+    r"^\s*INSERT\s+INTO\s+(?P<table>[`\w.]+)\s*\((?P<cols>[^)]*)\)\s*FORMAT\s+(?P<format>RowBinary|Native)\s*$",
     re.IGNORECASE | re.DOTALL,
 )
 CREATE_TABLE_RE = re.compile(
@@ -121,12 +121,14 @@ def main() -> int:
             if not targets:
                 raise RuntimeError(f"no CREATE TABLE for `{name}` in the log")
             for qualified in targets:
-                run(f"INSERT INTO {qualified} ({m.group('cols')}) FORMAT RowBinary")
+                run(f"INSERT INTO {qualified} ({m.group('cols')}) FORMAT {m.group('format')}")
             return
         if m:
-            # The rows 18.16 holds, as RowBinary (what the collector sent),
-            # loaded on the current server through the RowBinary reader.
-            table, cols = m.group("table"), m.group("cols")
+            # The rows 18.16 holds, in the format the collector sent
+            # (RowBinary, or Native with LowCardinality columns in their
+            # dictionary encoding), loaded on the current server through
+            # that format's reader.
+            table, cols, fmt = m.group("table"), m.group("cols"), m.group("format")
             try:
                 desc = ch(args.url, f"SELECT name, type FROM system.columns WHERE "
                           f"database = '{table.split('.')[0].strip('`')}' AND "
@@ -134,7 +136,7 @@ def main() -> int:
                 structure = ", ".join(
                     f"`{n}` {t}" for n, t in (line.split("\t") for line in desc.splitlines())
                 )
-                data = ch_bytes(args.url, f"SELECT {cols} FROM {table} LIMIT 100 FORMAT RowBinary")
+                data = ch_bytes(args.url, f"SELECT {cols} FROM {table} LIMIT 100 FORMAT {fmt}")
             except OSError:
                 structure, data = "", b""  # the table is gone from 18.16
             if structure and data:
@@ -143,7 +145,7 @@ def main() -> int:
                 try:
                     sess.query(
                         f"INSERT INTO {table} ({cols}) SELECT {cols} "
-                        f"FROM file('{f.name}', 'RowBinary', '{structure}')"
+                        f"FROM file('{f.name}', '{fmt}', '{structure}')"
                     )
                 finally:
                     os.unlink(f.name)
