@@ -23,6 +23,8 @@ pub struct Config {
     /// `[policy]`: the inventory and policy files (see [`crate::policy`]).
     pub policy: crate::policy::PolicyConfig,
     pub report: ReportConfig,
+    /// `[alerts]`: webhook and syslog (see [`crate::alerts`]).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// `[clickhouse]`: where the flows are.
@@ -115,6 +117,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             policy: crate::policy::PolicyConfig::default(),
             report: ReportConfig::default(),
+            alerts: crate::alerts::AlertsConfig::default(),
         }
     }
 }
@@ -144,6 +147,9 @@ impl Default for ApiConfig {
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A bad `[alerts]` value (the message names the key).
+    #[error("{0}")]
+    Alerts(String),
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -224,6 +230,7 @@ impl Config {
             return Err(ConfigError::ReportTimeout);
         }
         self.auth()?;
+        self.alerts.check().map_err(ConfigError::Alerts)?;
         Ok(())
     }
 

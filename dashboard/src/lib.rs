@@ -1,6 +1,7 @@
 //! eastwest-dashboard: a JSON API and a web page over the flows the
 //! collector stores in ClickHouse.
 //!
+//! * [`alerts`] — violations and co-residency periods to a webhook and syslog.
 //! * [`api`] — [`router`](api::router), the handlers and [`ApiError`](api::ApiError).
 //! * [`auth`] — bearer tokens, roles and the [`Viewer`](auth::Viewer) / [`Admin`](auth::Admin) extractors.
 //! * [`query`] — the checked parameters of every endpoint.
@@ -13,6 +14,7 @@
 //!
 //! `main.rs` parses the command line and calls [`run`].
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -96,6 +98,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    #[error("alerts: {0}")]
+    Alerts(std::io::Error),
     #[error("serving HTTP failed: {0}")]
     Serve(std::io::Error),
 }
@@ -116,6 +120,20 @@ pub async fn run(
     let store = ClickHouseStore::connect(&config.clickhouse_settings()).await?;
     let policy_store = ClickHousePolicyStore::new(store.client(), &config.clickhouse.database);
     let policy_api = Arc::new(PolicyApi::new(config.policy.clone(), policy_store));
+    let (stop_alerts, alerts_stopped) = tokio::sync::oneshot::channel::<()>();
+    if config.alerts.enabled() {
+        let alerter = alerts::Alerter::new(
+            config.alerts.clone(),
+            config.policy.clone(),
+            store.clone(),
+            ClickHousePolicyStore::new(store.client(), &config.clickhouse.database),
+        )
+        .await
+        .map_err(RunError::Alerts)?;
+        tokio::spawn(alerter.run(async {
+            let _ = alerts_stopped.await;
+        }));
+    }
     let app = router(
         AppState::new(store, config.api.max_limit)
             .with_auth(auth.clone())
@@ -129,10 +147,12 @@ pub async fn run(
     )
     .merge(policy::router(policy_api, Arc::new(auth)));
     tracing::info!(url = %format!("http://{addr}/"), "dashboard listening");
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(RunError::Serve)
+        .map_err(RunError::Serve);
+    let _ = stop_alerts.send(());
+    served
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -1,0 +1,541 @@
+//! Alerts: violations and new co-residency periods, sent as a webhook (one
+//! JSON `POST` per alert) and/or a syslog line (RFC 5424 over UDP).
+//!
+//! The [`Alerter`] polls; nothing is added to the collector's path. Every
+//! `poll_seconds` it reads the violating conversations whose flows started
+//! in the last `lookback_seconds` (raw flows, the store's
+//! [`Store::violations`]), keeps those of at least `min_severity`, and sends
+//! each conversation (client, server, protocol, port, rule) at most once per
+//! `dedup_seconds`: again after that only if it has new flows since the last
+//! alert. With `[policy]` files configured it also computes the co-residency
+//! periods (VMs of zones a `separate` pair keeps apart on one host, from the
+//! inventory and the stored inventory events) and sends each period that is
+//! current and not yet announced by this process (a restart announces the
+//! current ones again).
+//!
+//! Time is passed in ([`Alerter::poll`] takes `now`), so tests drive it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use eastwest_core::inventory::{Inventory, CURRENT};
+use eastwest_core::policy::Policy;
+use eastwest_core::schema::INVENTORY_EVENTS_TABLE;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Violation;
+use crate::policy::{PolicyConfig, PolicyStore};
+use crate::query::{Filters, Format, Params, Sort, TimeWindow, Verdict};
+use crate::store::Store;
+
+/// Severities from the most to the least severe; a severity not listed
+/// ranks below them all.
+pub const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
+
+fn rank(severity: &str) -> usize {
+    SEVERITIES
+        .iter()
+        .position(|s| *s == severity)
+        .unwrap_or(SEVERITIES.len())
+}
+
+/// `[alerts]` in the dashboard's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// `http://…` URL that receives one JSON `POST` per alert.
+    pub webhook_url: Option<String>,
+    /// `ADDR:PORT` of a syslog receiver (RFC 5424 over UDP).
+    pub syslog: Option<String>,
+    /// Syslog facility number (16 = local0).
+    pub syslog_facility: u8,
+    /// Least severe rule severity that alerts (`critical`, `high`,
+    /// `medium`, `low`, `info`).
+    pub min_severity: String,
+    /// A conversation alerts at most once per this many seconds.
+    pub dedup_seconds: u64,
+    /// How often the flows are polled.
+    pub poll_seconds: u64,
+    /// How far back each poll looks (flows reach ClickHouse up to the
+    /// exporters' active timeout after they start).
+    pub lookback_seconds: u64,
+    /// Also alert on co-residency periods (needs `[policy]` files).
+    pub coresidency: bool,
+    /// Longest a webhook `POST` may take.
+    pub timeout_seconds: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> AlertsConfig {
+        AlertsConfig {
+            webhook_url: None,
+            syslog: None,
+            syslog_facility: 16,
+            min_severity: "high".into(),
+            dedup_seconds: 3600,
+            poll_seconds: 30,
+            lookback_seconds: 900,
+            coresidency: true,
+            timeout_seconds: 10,
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// Whether any destination is configured.
+    pub fn enabled(&self) -> bool {
+        self.webhook_url.is_some() || self.syslog.is_some()
+    }
+
+    /// Problems with the values, each naming its key.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.webhook_url {
+            // reqwest is built without TLS here: https:// would fail at
+            // every send, so it is refused up front.
+            if !url.starts_with("http://") {
+                return Err(format!(
+                    "alerts.webhook_url: expected an http:// URL (no TLS client built in), got {url:?}"
+                ));
+            }
+        }
+        if let Some(addr) = &self.syslog {
+            addr.parse::<SocketAddr>()
+                .map_err(|_| format!("alerts.syslog: expected ADDR:PORT, got {addr:?}"))?;
+        }
+        if rank(&self.min_severity) == SEVERITIES.len() {
+            return Err(format!(
+                "alerts.min_severity: expected one of {}, got {:?}",
+                SEVERITIES.join(", "),
+                self.min_severity
+            ));
+        }
+        if self.syslog_facility > 23 {
+            return Err("alerts.syslog_facility: expected 0 to 23".into());
+        }
+        for (key, value) in [
+            ("poll_seconds", self.poll_seconds),
+            ("lookback_seconds", self.lookback_seconds),
+            ("timeout_seconds", self.timeout_seconds),
+        ] {
+            if value == 0 {
+                return Err(format!("alerts.{key}: must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One alert, as the webhook receives it (`kind` tells which).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Alert {
+    /// A violating conversation.
+    Violation(Box<Violation>),
+    /// VMs of two zones that must not share a host do.
+    Coresidency {
+        host: String,
+        zones: [String; 2],
+        vms: [String; 2],
+        /// Epoch ms; 0 = since the inventory's beginning.
+        since_ms: u64,
+        severity: String,
+    },
+}
+
+impl Alert {
+    fn severity(&self) -> &str {
+        match self {
+            Alert::Violation(v) => &v.severity,
+            Alert::Coresidency { severity, .. } => severity,
+        }
+    }
+
+    /// The syslog line's message.
+    pub fn message(&self) -> String {
+        match self {
+            Alert::Violation(v) => format!(
+                "violation {} -> {} proto {} port {} ({} -> {}) rule {:?} severity {} flows {} bytes {} last_ms {}",
+                name_or(&v.client_vm, v.client_addr.as_deref()),
+                name_or(&v.server_vm, v.server_addr.as_deref()),
+                v.proto,
+                v.server_port,
+                v.client_zone,
+                v.server_zone,
+                v.rule,
+                v.severity,
+                v.flows,
+                v.bytes,
+                v.last_ms
+            ),
+            Alert::Coresidency {
+                host,
+                zones,
+                vms,
+                since_ms,
+                ..
+            } => format!(
+                "coresidency host {host} zones {} and {} must not share a host: {} and {} since_ms {since_ms}",
+                zones[0], zones[1], vms[0], vms[1]
+            ),
+        }
+    }
+
+    /// The whole RFC 5424 line: `<PRI>1 TIMESTAMP HOST eastwest-dashboard
+    /// PID MSGID - MSG`.
+    pub fn syslog_line(&self, facility: u8, now_ms: u64, hostname: &str) -> String {
+        let level = match self.severity() {
+            "critical" => 2,
+            "high" => 3,
+            "medium" => 4,
+            "low" => 5,
+            _ => 6,
+        };
+        let msgid = match self {
+            Alert::Violation(_) => "violation",
+            Alert::Coresidency { .. } => "coresidency",
+        };
+        let pri = u16::from(facility) * 8 + level;
+        format!(
+            "<{pri}>1 {} {} eastwest-dashboard {} {msgid} - {}",
+            rfc3339_ms(now_ms),
+            if hostname.is_empty() { "-" } else { hostname },
+            std::process::id(),
+            self.message()
+        )
+    }
+}
+
+fn name_or(vm: &str, addr: Option<&str>) -> String {
+    if vm.is_empty() {
+        addr.unwrap_or("?").to_string()
+    } else {
+        vm.to_string()
+    }
+}
+
+fn rfc3339_ms(ms: u64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Where alerts go.
+#[derive(Debug)]
+struct Sinks {
+    webhook: Option<(reqwest::Client, String)>,
+    syslog: Option<(tokio::net::UdpSocket, SocketAddr)>,
+    facility: u8,
+    hostname: String,
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollOutcome {
+    /// Alerts sent (to at least one destination).
+    pub sent: u64,
+    /// Alerts held back by the de-duplication window.
+    pub suppressed: u64,
+    /// Sends that failed (per destination).
+    pub failed: u64,
+}
+
+/// The alert poller. [`Alerter::run`] loops; [`Alerter::poll`] is one
+/// round, with the time passed in.
+#[derive(Debug)]
+pub struct Alerter<S, P> {
+    config: AlertsConfig,
+    policy: PolicyConfig,
+    store: S,
+    policy_store: P,
+    sinks: Sinks,
+    /// Per conversation: when it last alerted, and its last flow then.
+    sent: HashMap<String, (u64, u64)>,
+    /// Co-residency periods announced (host, VMs, since).
+    periods: HashMap<String, u64>,
+    /// Alerts sent since start, for `/metrics`.
+    pub total_sent: u64,
+}
+
+impl<S: Store, P: PolicyStore> Alerter<S, P> {
+    /// Bind the syslog socket and build the webhook client.
+    pub async fn new(
+        config: AlertsConfig,
+        policy: PolicyConfig,
+        store: S,
+        policy_store: P,
+    ) -> std::io::Result<Alerter<S, P>> {
+        config.check().map_err(std::io::Error::other)?;
+        let webhook = match &config.webhook_url {
+            Some(url) => Some((
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(config.timeout_seconds))
+                    .build()
+                    .map_err(std::io::Error::other)?,
+                url.clone(),
+            )),
+            None => None,
+        };
+        let syslog = match &config.syslog {
+            Some(addr) => {
+                let target: SocketAddr = addr
+                    .parse()
+                    .map_err(|_| std::io::Error::other(format!("alerts.syslog: {addr:?}")))?;
+                let local = if target.is_ipv4() {
+                    "0.0.0.0:0"
+                } else {
+                    "[::]:0"
+                };
+                Some((tokio::net::UdpSocket::bind(local).await?, target))
+            }
+            None => None,
+        };
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        Ok(Alerter {
+            sinks: Sinks {
+                webhook,
+                syslog,
+                facility: config.syslog_facility,
+                hostname,
+            },
+            config,
+            policy,
+            store,
+            policy_store,
+            sent: HashMap::new(),
+            periods: HashMap::new(),
+            total_sent: 0,
+        })
+    }
+
+    /// Poll every `poll_seconds` until `shutdown` completes; errors are
+    /// logged and the next poll tries again.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(self.config.poll_seconds));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = tick.tick() => {
+                    let now = crate::query::epoch_ms(std::time::SystemTime::now());
+                    match self.poll(now).await {
+                        Ok(o) if o.sent + o.failed > 0 => tracing::info!(
+                            sent = o.sent, suppressed = o.suppressed, failed = o.failed, "alerts"),
+                        Ok(_) => {}
+                        Err(err) => tracing::warn!(%err, "alerts: poll failed; trying again next time"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One round at `now_ms`: read, filter, de-duplicate, send.
+    pub async fn poll(&mut self, now_ms: u64) -> Result<PollOutcome, String> {
+        let mut outcome = PollOutcome::default();
+        let mut alerts = Vec::new();
+        for violation in self.violations(now_ms).await? {
+            if rank(&violation.severity) > rank(&self.config.min_severity) {
+                continue;
+            }
+            let key = format!(
+                "{}|{}|{}|{}|{}|{}|{}",
+                violation.client_vm,
+                violation.client_addr.as_deref().unwrap_or(""),
+                violation.server_vm,
+                violation.server_addr.as_deref().unwrap_or(""),
+                violation.proto,
+                violation.server_port,
+                violation.rule
+            );
+            match self.sent.get(&key) {
+                Some(&(at, last_ms))
+                    if now_ms < at + self.config.dedup_seconds * 1000
+                        || violation.last_ms <= last_ms =>
+                {
+                    outcome.suppressed += 1;
+                }
+                _ => {
+                    self.sent.insert(key, (now_ms, violation.last_ms));
+                    alerts.push(Alert::Violation(Box::new(violation)));
+                }
+            }
+        }
+        if self.config.coresidency {
+            alerts.extend(self.new_periods().await?);
+        }
+        // Forget conversations whose window has passed and that are quiet.
+        let keep_ms = (self.config.dedup_seconds + self.config.lookback_seconds) * 1000;
+        self.sent.retain(|_, (at, _)| *at + keep_ms > now_ms);
+        for alert in &alerts {
+            let failed = self.send(alert, now_ms).await;
+            outcome.failed += failed;
+            if failed < self.destinations() {
+                outcome.sent += 1;
+            }
+        }
+        self.total_sent += outcome.sent;
+        Ok(outcome)
+    }
+
+    fn destinations(&self) -> u64 {
+        u64::from(self.sinks.webhook.is_some()) + u64::from(self.sinks.syslog.is_some())
+    }
+
+    async fn violations(&self, now_ms: u64) -> Result<Vec<Violation>, String> {
+        let mut out = Vec::new();
+        let mut params = Params {
+            window: Some(TimeWindow {
+                from_ms: now_ms.saturating_sub(self.config.lookback_seconds * 1000),
+                to_ms: now_ms.max(1),
+            }),
+            filters: Filters {
+                verdict: Some(Verdict::Violation),
+                ..Filters::default()
+            },
+            limit: 1000,
+            offset: 0,
+            sort: Sort::default(),
+            format: Format::Json,
+        };
+        loop {
+            let (page, total) = self
+                .store
+                .violations(&params)
+                .await
+                .map_err(|e| e.to_string())?;
+            let n = page.len() as u64;
+            out.extend(page);
+            params.offset += n;
+            if n == 0 || params.offset >= total {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Current co-residency periods not announced yet.
+    fn new_periods_of(&mut self, policy: &Policy, inventory: &Inventory) -> Vec<Alert> {
+        let mut alerts = Vec::new();
+        for period in policy.separation_periods(inventory) {
+            if period.until_ms != CURRENT {
+                continue;
+            }
+            let p = period.pair;
+            let key = format!("{}|{}|{}|{}", p.host, p.vms.0, p.vms.1, period.since_ms);
+            if self.periods.insert(key, period.since_ms).is_none() {
+                alerts.push(Alert::Coresidency {
+                    host: p.host,
+                    zones: [p.zones.0, p.zones.1],
+                    vms: [p.vms.0, p.vms.1],
+                    since_ms: period.since_ms,
+                    severity: "high".into(),
+                });
+            }
+        }
+        alerts
+    }
+
+    async fn new_periods(&mut self) -> Result<Vec<Alert>, String> {
+        let (Some(policy_path), Some(inventory_path)) =
+            (self.policy.policy.clone(), self.policy.inventory.clone())
+        else {
+            return Ok(Vec::new());
+        };
+        let policy = Policy::load(&policy_path).map_err(|e| e.to_string())?;
+        let inventory = Inventory::load(&inventory_path).map_err(|e| e.to_string())?;
+        let events = self
+            .policy_store
+            .events()
+            .await
+            .map_err(|e| e.to_string())?;
+        let inventory = inventory.with_events(&events, INVENTORY_EVENTS_TABLE).0;
+        Ok(self.new_periods_of(&policy, &inventory))
+    }
+
+    /// Send `alert` everywhere; how many destinations failed.
+    async fn send(&self, alert: &Alert, now_ms: u64) -> u64 {
+        let mut failed = 0;
+        if let Some((client, url)) = &self.sinks.webhook {
+            match client.post(url).json(alert).send().await {
+                Ok(resp) if resp.status().is_success() => {}
+                Ok(resp) => {
+                    tracing::warn!(status = %resp.status(), "alerts: webhook refused an alert");
+                    failed += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "alerts: webhook unreachable");
+                    failed += 1;
+                }
+            }
+        }
+        if let Some((socket, target)) = &self.sinks.syslog {
+            let line = alert.syslog_line(self.sinks.facility, now_ms, &self.sinks.hostname);
+            if let Err(err) = socket.send_to(line.as_bytes(), target).await {
+                tracing::warn!(%err, "alerts: syslog send failed");
+                failed += 1;
+            }
+        }
+        failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_values_are_checked_by_key() {
+        assert!(AlertsConfig::default().check().is_ok());
+        assert!(!AlertsConfig::default().enabled());
+        let bad = |c: AlertsConfig| c.check().unwrap_err();
+        assert!(bad(AlertsConfig {
+            webhook_url: Some("https://x".into()),
+            ..AlertsConfig::default()
+        })
+        .starts_with("alerts.webhook_url"));
+        assert!(bad(AlertsConfig {
+            syslog: Some("localhost".into()),
+            ..AlertsConfig::default()
+        })
+        .starts_with("alerts.syslog"));
+        assert!(bad(AlertsConfig {
+            min_severity: "urgent".into(),
+            ..AlertsConfig::default()
+        })
+        .starts_with("alerts.min_severity"));
+        assert!(bad(AlertsConfig {
+            poll_seconds: 0,
+            ..AlertsConfig::default()
+        })
+        .starts_with("alerts.poll_seconds"));
+    }
+
+    #[test]
+    fn severities_rank_and_lines_follow_rfc5424() {
+        assert!(rank("critical") < rank("high"));
+        assert!(rank("low") < rank("whatever"));
+        let alert = Alert::Coresidency {
+            host: "esx-03".into(),
+            zones: ["payroll".into(), "finance-frontend".into()],
+            vms: ["payroll-01".into(), "fin-fe-01".into()],
+            since_ms: 0,
+            severity: "high".into(),
+        };
+        let line = alert.syslog_line(16, 1_793_613_600_123, "");
+        assert!(
+            line.starts_with("<131>1 2026-11-02T10:00:00.123Z - eastwest-dashboard "),
+            "{line}"
+        );
+        assert!(
+            line.contains(" coresidency - coresidency host esx-03 "),
+            "{line}"
+        );
+    }
+}

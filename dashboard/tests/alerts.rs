@@ -1,0 +1,234 @@
+//! Alerts end to end: violations stored in a real ClickHouse and the lab's
+//! policy and inventory, sent to a real HTTP receiver (an axum server on
+//! loopback) and a real UDP syslog socket; severity filter and the
+//! de-duplication window.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use eastwest_dashboard::alerts::{Alerter, AlertsConfig};
+use eastwest_dashboard::policy::{ClickHousePolicyStore, PolicyConfig};
+use eastwest_dashboard::store::ClickHouseStore;
+use serde_json::Value;
+
+use common::*;
+
+type Received = Arc<Mutex<Vec<Value>>>;
+
+async fn hook(State(received): State<Received>, Json(body): Json<Value>) -> &'static str {
+    received.lock().unwrap().push(body);
+    "ok"
+}
+
+/// Every datagram waiting on `socket` (stops after 300 ms of silence).
+async fn datagrams(socket: &tokio::net::UdpSocket) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(Duration::from_millis(300), socket.recv(&mut buf)).await
+    {
+        out.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+    }
+    out
+}
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+#[tokio::test]
+async fn violations_and_coresidency_reach_webhook_and_syslog_once_per_window() {
+    // Stored: the common rows (two critical violations: payroll-01 →
+    // fin-web-01 with its reply, web-01 → db-01) and a low-severity one.
+    let mut rows = lab_rows();
+    let mut low = flow(
+        "esx-02",
+        APP,
+        DB,
+        5432,
+        "violation",
+        "low one",
+        T0 + 3_000,
+        10,
+    );
+    low.severity = "low".into();
+    rows.push(low);
+    let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");
+    let database = eastwest_tests::unique_database("alerts");
+    let store = ClickHouseStore::connect(&settings(&server.url, &database))
+        .await
+        .unwrap();
+    insert(&server.url, &database, store.version(), &rows).await;
+
+    // A real webhook receiver and a real syslog socket on loopback.
+    let received: Received = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(received.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let syslog = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+
+    let config = AlertsConfig {
+        webhook_url: Some(format!("http://{hook_addr}/hook")),
+        syslog: Some(syslog.local_addr().unwrap().to_string()),
+        min_severity: "high".into(),
+        dedup_seconds: 3600,
+        lookback_seconds: 3600,
+        ..AlertsConfig::default()
+    };
+    let policy = PolicyConfig {
+        inventory: Some(repo("lab/inventory.toml")),
+        policy: Some(repo("lab/policy.toml")),
+    };
+    let policy_store = ClickHousePolicyStore::new(store.client(), &database);
+    let mut alerter = Alerter::new(config, policy, store.clone(), policy_store)
+        .await
+        .unwrap();
+
+    // First poll: the two critical conversations and the lab's current
+    // co-residency (payroll-01 and fin-fe-01 on esx-03); not the low one.
+    let now = T0 + 600_000;
+    let outcome = alerter.poll(now).await.unwrap();
+    assert_eq!(
+        (outcome.sent, outcome.suppressed, outcome.failed),
+        (3, 0, 0)
+    );
+    let hooks = received.lock().unwrap().clone();
+    assert_eq!(hooks.len(), 3, "{hooks:#?}");
+    let mut violations: Vec<(String, String, String)> = hooks
+        .iter()
+        .filter(|h| h["kind"] == "violation")
+        .map(|h| {
+            (
+                h["client_vm"].as_str().unwrap().to_string(),
+                h["server_vm"].as_str().unwrap().to_string(),
+                h["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    violations.sort();
+    assert_eq!(
+        violations,
+        [
+            ("payroll-01".into(), "fin-web-01".into(), "critical".into()),
+            ("web-01".into(), "db-01".into(), "critical".into()),
+        ]
+    );
+    let payroll = hooks
+        .iter()
+        .find(|h| h["client_vm"] == "payroll-01")
+        .unwrap();
+    assert_eq!(payroll["rule"], PAYROLL_RULE);
+    assert_eq!(payroll["server_port"], 443);
+    assert_eq!(payroll["bytes"], 7000);
+    let co: Vec<&Value> = hooks
+        .iter()
+        .filter(|h| h["kind"] == "coresidency")
+        .collect();
+    assert_eq!(co.len(), 1);
+    assert_eq!(co[0]["host"], "esx-03");
+    let mut vms: Vec<&str> = co[0]["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    vms.sort();
+    assert_eq!(vms, ["fin-fe-01", "payroll-01"]);
+
+    // The same three as RFC 5424 lines: <PRI>1 TIMESTAMP HOST APP PID MSGID - MSG.
+    let lines = datagrams(&syslog).await;
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    for line in &lines {
+        let fields: Vec<&str> = line.splitn(8, ' ').collect();
+        assert_eq!(fields.len(), 8, "{line}");
+        assert!(fields[0].ends_with(">1"), "{line}");
+        assert!(fields[1].starts_with("2026-11-02T10:10:00"), "{line}");
+        assert_eq!(fields[3], "eastwest-dashboard");
+        assert_eq!(fields[6], "-");
+        // local0 (16): critical = 2, high = 3.
+        match fields[5] {
+            "violation" => assert!(fields[0] == "<130>1", "{line}"),
+            "coresidency" => assert!(fields[0] == "<131>1", "{line}"),
+            other => panic!("MSGID {other}"),
+        }
+    }
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("violation payroll-01 -> fin-web-01 proto 6 port 443")));
+
+    // Within the window: nothing again.
+    let outcome = alerter.poll(now + 60_000).await.unwrap();
+    assert_eq!((outcome.sent, outcome.suppressed), (0, 2));
+    assert!(datagrams(&syslog).await.is_empty());
+    assert_eq!(received.lock().unwrap().len(), 3);
+
+    // A new flow of payroll-01 → fin-web-01: still inside the window, held.
+    let again = flow(
+        "esx-03",
+        PAYROLL,
+        FIN,
+        443,
+        "violation",
+        PAYROLL_RULE,
+        T0 + 660_000,
+        500,
+    );
+    insert(&server.url, &database, store.version(), &[again]).await;
+    let outcome = alerter.poll(now + 120_000).await.unwrap();
+    assert_eq!((outcome.sent, outcome.suppressed), (0, 2));
+    // After the window: it alerts again, for the new flow only (the old
+    // web-01 → db-01 flows have left the look-back window).
+    let outcome = alerter.poll(now + 3_601_000).await.unwrap();
+    assert_eq!((outcome.sent, outcome.suppressed), (1, 0));
+    let lines = datagrams(&syslog).await;
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].contains("payroll-01 -> fin-web-01"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(received.lock().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_dead_webhook_is_counted_and_syslog_still_gets_the_alert() {
+    let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");
+    let database = eastwest_tests::unique_database("alerts");
+    let store = ClickHouseStore::connect(&settings(&server.url, &database))
+        .await
+        .unwrap();
+    insert(&server.url, &database, store.version(), &lab_rows()).await;
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let syslog = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let config = AlertsConfig {
+        webhook_url: Some(format!("http://{closed}/hook")),
+        syslog: Some(syslog.local_addr().unwrap().to_string()),
+        lookback_seconds: 3600,
+        timeout_seconds: 2,
+        coresidency: false,
+        ..AlertsConfig::default()
+    };
+    let policy_store = ClickHousePolicyStore::new(store.client(), &database);
+    let mut alerter = Alerter::new(config, PolicyConfig::default(), store, policy_store)
+        .await
+        .unwrap();
+    let outcome = alerter.poll(T0 + 600_000).await.unwrap();
+    assert_eq!((outcome.sent, outcome.failed), (2, 2));
+    assert_eq!(datagrams(&syslog).await.len(), 2);
+}
