@@ -359,3 +359,120 @@ impl Drop for CollectorProcess {
         let _ = self.child.wait();
     }
 }
+
+/// One HTTP/1.1 request to 127.0.0.1:`port` over a plain socket (the
+/// target is sent as given, not normalised), `Connection: close`; the
+/// status code and the body. Gives up after `timeout`.
+pub fn http(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: std::time::Duration,
+) -> Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .with_context(|| format!("no HTTP status in {text:?}"))?;
+    let body = match text.split_once("\r\n\r\n") {
+        Some((head, rest))
+            if head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked") =>
+        {
+            dechunk(rest)
+        }
+        Some((_, rest)) => rest.to_string(),
+        None => String::new(),
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The `eastwest-dashboard` binary on a config file of its own, killed
+/// when dropped.
+#[derive(Debug)]
+pub struct DashboardProcess {
+    child: std::process::Child,
+    /// Its HTTP port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl DashboardProcess {
+    /// Start it with `--config config` and `--listen 127.0.0.1:PORT`, and
+    /// wait for `/api/v1/health` to answer; its log goes to `dashboard.log`
+    /// beside `config`.
+    pub fn start(config: &Path) -> Result<DashboardProcess> {
+        let port = free_tcp_port()?;
+        let log = std::fs::File::create(config.with_file_name("dashboard.log"))?;
+        let child = Command::new(workspace_bin("eastwest-dashboard"))
+            .arg("--config")
+            .arg(config)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting eastwest-dashboard")?;
+        let mut process = DashboardProcess { child, port };
+        wait_for(30, "the dashboard to listen", || {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                bail!("the dashboard exited with {status}");
+            }
+            Ok(http(
+                port,
+                "GET",
+                "/api/v1/openapi.json",
+                &[],
+                b"",
+                std::time::Duration::from_secs(2),
+            )
+            .is_ok())
+        })?;
+        Ok(process)
+    }
+
+    /// Whether it is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for DashboardProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
