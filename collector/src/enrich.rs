@@ -16,11 +16,13 @@ use eastwest_core::config::ConfigError;
 use eastwest_core::inventory::{Inventory, Vm};
 use eastwest_core::schema::{addr_from_bytes, FlowRow};
 
-/// The VMs found for a flow's two endpoints.
+/// The VM placements found for a flow's two endpoints: the index in
+/// `Inventory::vms` (per-placement tables such as the verdict stage's zones
+/// are indexed by it) and the placement.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Endpoints<'a> {
-    pub src: Option<&'a Vm>,
-    pub dst: Option<&'a Vm>,
+    pub src: Option<(usize, &'a Vm)>,
+    pub dst: Option<(usize, &'a Vm)>,
 }
 
 /// The enrich stage.
@@ -54,30 +56,35 @@ impl Enricher {
             return Endpoints::default();
         };
         let mac = |m: [u8; 6]| (m != [0; 6]).then_some(m);
-        let src = inventory.lookup(
-            mac(row.src_mac),
-            addr_from_bytes(row.src_addr),
-            row.vlan,
-            row.vni,
-            row.start_ms,
-        );
-        let dst = inventory.lookup(
-            mac(row.dst_mac),
-            addr_from_bytes(row.dst_addr),
-            row.vlan,
-            row.vni,
-            row.start_ms,
-        );
-        if let Some(vm) = src {
+        let placement = |i: usize| (i, &inventory.vms[i]);
+        let src = inventory
+            .lookup_index(
+                mac(row.src_mac),
+                addr_from_bytes(row.src_addr),
+                row.vlan,
+                row.vni,
+                row.start_ms,
+            )
+            .map(placement);
+        let dst = inventory
+            .lookup_index(
+                mac(row.dst_mac),
+                addr_from_bytes(row.dst_addr),
+                row.vlan,
+                row.vni,
+                row.start_ms,
+            )
+            .map(placement);
+        if let Some((_, vm)) = src {
             row.src_vm.clone_from(&vm.name);
             row.src_host.clone_from(&vm.host);
         }
-        if let Some(vm) = dst {
+        if let Some((_, vm)) = dst {
             row.dst_vm.clone_from(&vm.name);
             row.dst_host.clone_from(&vm.host);
         }
         row.same_host = match (src, dst) {
-            (Some(s), Some(d)) => u8::from(s.host == d.host),
+            (Some((_, s)), Some((_, d))) => u8::from(s.host == d.host),
             _ => 0,
         };
         Endpoints { src, dst }

@@ -1,12 +1,14 @@
 //! Verdict: what the segmentation policy says about a flow.
 //!
-//! Zones come from `Policy::zone_of` (the VM when the inventory knew it,
-//! else the address); the verdict, deciding rule and severity from
-//! `Policy::judge` — for a reply (`core::flow::direction`), the judgement of
-//! the request it answers; every row carries the policy revision that judged it.
-//! Without a policy, zones stay empty and the verdict is `unknown`.
+//! Zones come from the VM's placement when the inventory knew it (computed
+//! once per placement, `Policy::vm_zone_index`), else from the address
+//! (`Policy::endpoint_zone`); the verdict, deciding rule and severity from
+//! `Policy::decide` — for a reply (`core::flow::direction`), the judgement
+//! of the request it answers; every row carries the policy revision that
+//! judged it. Without a policy, zones stay empty and the verdict is
+//! `unknown`. Nothing here hashes or allocates per flow except the row's
+//! own text columns.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use eastwest_core::config::ConfigError;
@@ -21,17 +23,18 @@ use crate::enrich::Endpoints;
 #[derive(Debug, Default)]
 pub struct Judge {
     policy: Option<Policy>,
-    /// Zone index of each VM placement seen, by VM name and `since_ms`
-    /// (`Policy::vm_zone_index`): name patterns are matched once per
-    /// placement, not once per flow. Cleared with a new inventory.
-    vm_zones: HashMap<String, Vec<(u64, Option<usize>)>>,
+    /// Zone index of each placement seen, by its index in
+    /// `Inventory::vms` (`None`: not computed yet): name patterns are
+    /// matched once per placement, not once per flow. Cleared with a new
+    /// inventory.
+    vm_zones: Vec<Option<Option<usize>>>,
 }
 
 impl Judge {
     pub fn new(policy: Option<Policy>) -> Judge {
         Judge {
             policy,
-            vm_zones: HashMap::new(),
+            vm_zones: Vec::new(),
         }
     }
 
@@ -40,19 +43,17 @@ impl Judge {
         self.vm_zones.clear();
     }
 
-    /// The VM's zone index, from the cache or computed once.
-    fn vm_zone(&mut self, vm: Option<&Vm>) -> Option<usize> {
-        let (vm, policy) = (vm?, self.policy.as_ref()?);
-        if let Some(known) = self.vm_zones.get(vm.name.as_str()) {
-            if let Some(&(_, zone)) = known.iter().find(|(since, _)| *since == vm.since_ms) {
-                return zone;
-            }
+    /// The placement's zone index, from the cache or computed once.
+    fn vm_zone(&mut self, placement: Option<(usize, &Vm)>) -> Option<usize> {
+        let ((index, vm), policy) = (placement?, self.policy.as_ref()?);
+        if let Some(&Some(zone)) = self.vm_zones.get(index) {
+            return zone;
         }
         let zone = policy.vm_zone_index(vm);
-        self.vm_zones
-            .entry(vm.name.clone())
-            .or_default()
-            .push((vm.since_ms, zone));
+        if self.vm_zones.len() <= index {
+            self.vm_zones.resize(index + 1, None);
+        }
+        self.vm_zones[index] = Some(zone);
         zone
     }
 
@@ -74,20 +75,20 @@ impl Judge {
             row.verdict = "unknown".to_string();
             return;
         };
-        let src_zone = policy.zone_of_indexed(src_vm_zone, addr_from_bytes(row.src_addr));
-        let dst_zone = policy.zone_of_indexed(dst_vm_zone, addr_from_bytes(row.dst_addr));
+        let src_zone = policy.endpoint_zone(src_vm_zone, addr_from_bytes(row.src_addr));
+        let dst_zone = policy.endpoint_zone(dst_vm_zone, addr_from_bytes(row.dst_addr));
         // A reply is judged as the request it answers: the reply of an
         // allowed web → app:8443 call is allowed by that rule, and the reply
         // of a forbidden call carries the violation of the call.
         let verdict = match direction(row.proto, row.src_port, row.dst_port, row.icmp) {
-            Direction::Request => policy.judge(src_zone, dst_zone, row.proto, row.dst_port),
-            Direction::Reply => policy.judge(dst_zone, src_zone, row.proto, row.src_port),
+            Direction::Request => policy.decide(src_zone, dst_zone, row.proto, row.dst_port),
+            Direction::Reply => policy.decide(dst_zone, src_zone, row.proto, row.src_port),
         };
-        row.src_zone = src_zone.to_string();
-        row.dst_zone = dst_zone.to_string();
+        row.src_zone = policy.zone_name(src_zone).to_string();
+        row.dst_zone = policy.zone_name(dst_zone).to_string();
         row.verdict = verdict.kind.as_str().to_string();
-        row.rule = verdict.rule;
-        row.severity = verdict.severity;
+        row.rule = verdict.rule.to_string();
+        row.severity = verdict.severity.to_string();
         row.policy_revision = policy.revision().to_string();
     }
 }
@@ -107,8 +108,11 @@ mod tests {
     fn judged(src: &str, dst: &str, proto: u8, src_port: u16, dst_port: u16, icmp: u16) -> FlowRow {
         let inventory = Inventory::load(&lab("inventory.toml")).unwrap();
         let mut judge = Judge::load(Some(&lab("policy.toml"))).unwrap();
-        let vm = |name: &str| inventory.vms.iter().find(|v| v.name == name).unwrap();
-        let (s, d) = (vm(src), vm(dst));
+        let vm = |name: &str| {
+            let i = inventory.vms.iter().position(|v| v.name == name).unwrap();
+            (i, &inventory.vms[i])
+        };
+        let ((si, s), (di, d)) = (vm(src), vm(dst));
         let mut row = FlowRow {
             src_addr: addr_to_bytes(s.ips[0]),
             dst_addr: addr_to_bytes(d.ips[0]),
@@ -120,8 +124,8 @@ mod tests {
         };
         judge.judge(
             Endpoints {
-                src: Some(s),
-                dst: Some(d),
+                src: Some((si, s)),
+                dst: Some((di, d)),
             },
             &mut row,
         );
@@ -179,11 +183,19 @@ mod tests {
         );
         let inventory = Inventory::parse(&text, "history.toml").unwrap();
         let mut judge = Judge::load(Some(&lab("policy.toml"))).unwrap();
-        let web = inventory.vm("web-01").unwrap();
+        let placement = |name: &str, at_ms: u64| {
+            let i = inventory
+                .vms
+                .iter()
+                .position(|v| v.name == name && v.holds_at(at_ms))
+                .unwrap();
+            (i, &inventory.vms[i])
+        };
+        let web = placement("web-01", 1_793_610_000_000);
         let zone_at = |judge: &mut Judge, at_ms: u64| {
-            let app = inventory.vm_at("app-01", at_ms).unwrap();
+            let app = placement("app-01", at_ms);
             let mut row = FlowRow {
-                src_addr: addr_to_bytes(web.ips[0]),
+                src_addr: addr_to_bytes(web.1.ips[0]),
                 dst_addr: addr_to_bytes("10.10.2.11".parse().unwrap()),
                 proto: 6,
                 src_port: 41001,

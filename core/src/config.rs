@@ -79,6 +79,30 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// Line numbers of byte offsets in one text: the line starts, found once,
+/// then a binary search per offset ([`line_of`] scans the text each time,
+/// which is quadratic over an inventory of thousands of VMs).
+pub(crate) struct Lines {
+    newlines: Vec<usize>,
+}
+
+impl Lines {
+    pub(crate) fn new(text: &str) -> Lines {
+        let newlines = text
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'\n')
+            .map(|(i, _)| i)
+            .collect();
+        Lines { newlines }
+    }
+
+    /// [`line_of`] the text this was built from.
+    pub(crate) fn line(&self, offset: usize) -> usize {
+        self.newlines.partition_point(|&n| n < offset) + 1
+    }
+}
+
 /// The key in backquotes of messages such as "missing field `name`".
 fn quoted_key(message: &str) -> Option<String> {
     const MARKERS: [&str; 3] = ["missing field `", "unknown field `", "duplicate key `"];
@@ -198,6 +222,11 @@ mod tests {
         assert_eq!(line_of("a\nb\nc", 2), 2);
         assert_eq!(line_of("a\nb\nc", 4), 3);
         assert_eq!(line_of("a\nb\nc", 99), 3);
+        let text = "a\nb\n\nc\n";
+        let lines = Lines::new(text);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(lines.line(offset), line_of(text, offset), "offset {offset}");
+        }
     }
 
     #[test]

@@ -15,17 +15,20 @@
 //! same checks. A later placement may give only what changed (a vMotion is
 //! `host` alone); the rest is inherited from the placement before it.
 //!
-//! Lookups run per frame or per flow, so every index is a `HashMap` built
-//! once; a MAC or address maps to the few placements that ever held it.
+//! Lookups run per frame or per flow, so every index is a hash map (foldhash,
+//! seeded per process) built once; a MAC or address maps to the few
+//! placements that ever held it. [`Inventory::lookup_index`] answers with the
+//! placement's index, so per-placement tables (the policy's zone of each
+//! placement) are a plain array access per flow.
 //!
 //! The formats are documented in `core/README.md`, `lab/inventory.toml` and
 //! `deploy/inventory.csv`. Every problem is a [`ConfigError`] naming the
 //! file, line and field.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -516,8 +519,8 @@ impl HostBuilder<'_> {
 }
 
 /// A `[[vm]]` table as a located raw record.
-fn toml_record(text: &str, def: VmDef) -> RawRecord {
-    let line = |offset: usize| config::line_of(text, offset);
+fn toml_record(lines: &config::Lines, def: VmDef) -> RawRecord {
+    let line = |offset: usize| lines.line(offset);
     let at = |s: &Spanned<String>| At {
         value: s.get_ref().clone(),
         line: line(s.span().start),
@@ -788,8 +791,9 @@ impl Inventory {
             hosts.host(host)?;
         }
         let mut inv = hosts.inv;
+        let lines = config::Lines::new(text);
         for def in file.vm {
-            let record = toml_record(text, def).check(origin, "vm.")?;
+            let record = toml_record(&lines, def).check(origin, "vm.")?;
             inv.records.push(record);
         }
         for name in &file.csv {
@@ -1121,18 +1125,30 @@ impl Inventory {
         vni: u32,
         at_ms: u64,
     ) -> Option<&Vm> {
+        self.lookup_index(mac, ip, vlan, vni, at_ms)
+            .map(|i| &self.vms[i])
+    }
+
+    /// [`lookup`](Inventory::lookup), answering with the placement's index
+    /// in [`vms`](Inventory::vms): per-placement tables (such as
+    /// `Policy::placement_zones`) are indexed by it.
+    pub fn lookup_index(
+        &self,
+        mac: Option<Mac>,
+        ip: IpAddr,
+        vlan: u16,
+        vni: u32,
+        at_ms: u64,
+    ) -> Option<usize> {
         let by_mac = mac
             .and_then(|mac| self.vms_by_mac.get(&mac))
-            .and_then(|ps| {
-                ps.iter()
-                    .map(|&i| &self.vms[i])
-                    .find(|vm| vm.holds_at(at_ms))
-            });
+            .and_then(|ps| ps.iter().copied().find(|&i| self.vms[i].holds_at(at_ms)));
         if by_mac.is_some() {
             return by_mac;
         }
         let owners = self.vms_by_ip.get(&ip.to_canonical())?;
-        let mut found = owners.iter().map(|&i| &self.vms[i]).filter(|vm| {
+        let mut found = owners.iter().copied().filter(|&i| {
+            let vm = &self.vms[i];
             vm.holds_at(at_ms)
                 && if vni != 0 {
                     vm.vni == 0 || vm.vni == vni

@@ -417,8 +417,8 @@ pub fn whatif(
         };
         let after = Judgement {
             verdict: after.kind.as_str().to_string(),
-            rule: after.rule,
-            severity: after.severity,
+            rule: after.rule.to_string(),
+            severity: after.severity.to_string(),
         };
         if before == after {
             continue;
