@@ -385,7 +385,8 @@ impl Reloader {
         reload.update(|status| {
             status.inventory.path = path;
             status.inventory.loaded_ms = now_ms();
-            status.inventory.error = None;
+            // Events applied over the kept inventory do not make a broken
+            // file good: its error stays until the file loads.
             status.events_applied = outcome.applied;
             status.events_refused = outcome.refused;
         });
@@ -488,6 +489,9 @@ impl Reloader {
                 // The CSV files it names may have changed too.
                 self.inventory_stamp = stamp(&self.inventory_files(Some(&base)));
                 self.base = Some(base);
+                self.metrics
+                    .reload
+                    .update(|status| status.inventory.error = None);
                 self.send_inventory();
                 self.metrics.reload.reloads[ReloadMetrics::index(Which::Inventory)].inc();
             }
