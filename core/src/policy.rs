@@ -131,6 +131,14 @@ pub struct CoResidencyPeriod {
     pub until_ms: u64,
 }
 
+impl CoResidencyPeriod {
+    /// Whether the period shares time with the window `[from_ms, to_ms)`
+    /// (None: open on that side), as a report over that window lists it.
+    pub fn overlaps(&self, from_ms: Option<u64>, to_ms: Option<u64>) -> bool {
+        from_ms.is_none_or(|from| self.until_ms > from) && to_ms.is_none_or(|to| self.since_ms < to)
+    }
+}
+
 /// An IP prefix such as `10.10.0.0/16` or `fd00::/8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cidr {
@@ -1643,6 +1651,88 @@ mod tests {
         let open = policy.separation_periods(&lab_inv);
         assert_eq!(open.len(), 1);
         assert_eq!((open[0].since_ms, open[0].until_ms), (0, CURRENT));
+    }
+
+    /// vMotions that create a co-residency (still current, and one ended by
+    /// a removal), next to the lab's own: history and the current list.
+    #[test]
+    fn separation_periods_created_by_vmotion_and_ended_by_removal() {
+        let text = std::fs::read_to_string(lab_path("inventory.toml")).expect("lab inventory");
+        let history = format!(
+            "{text}\n[[vm]]\nname = \"db-02\"\nsince = \"2026-11-02T09:04:00Z\"\nhost = \"esx-02\"\n\
+             \n[[vm]]\nname = \"db-01\"\nsince = \"2026-11-02T09:05:00Z\"\nhost = \"esx-01\"\n\
+             \n[[vm]]\nname = \"db-02\"\nsince = \"2026-11-02T09:06:00Z\"\nremoved = true\n"
+        );
+        let inv = Inventory::parse(&history, "history.toml").expect("valid");
+        let (_, policy) = lab();
+        let ms = |t: &str| crate::inventory::parse_time(t).expect("time");
+        let periods = policy.separation_periods(&inv);
+        let seen: Vec<(&str, &str, &str, u64, u64)> = periods
+            .iter()
+            .map(|p| {
+                (
+                    p.pair.host.as_str(),
+                    p.pair.vms.0.as_str(),
+                    p.pair.vms.1.as_str(),
+                    p.since_ms,
+                    p.until_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "esx-01",
+                    "web-01",
+                    "db-01",
+                    ms("2026-11-02T09:05:00Z"),
+                    CURRENT
+                ),
+                (
+                    "esx-02",
+                    "web-02",
+                    "db-02",
+                    ms("2026-11-02T09:04:00Z"),
+                    ms("2026-11-02T09:06:00Z")
+                ),
+                ("esx-03", "payroll-01", "fin-fe-01", 0, CURRENT),
+            ]
+        );
+        assert_eq!(periods[0].pair.zones, ("dmz".to_string(), "db".to_string()));
+        let now: Vec<(String, String)> = policy
+            .separation_violations(&inv)
+            .into_iter()
+            .map(|c| (c.host, c.vms.1))
+            .collect();
+        assert_eq!(
+            now,
+            vec![
+                ("esx-01".to_string(), "db-01".to_string()),
+                ("esx-03".to_string(), "fin-fe-01".to_string())
+            ]
+        );
+        // A report window sees the periods that share time with it.
+        let window = |from: &str, to: &str| -> Vec<&str> {
+            periods
+                .iter()
+                .filter(|p| p.overlaps(Some(ms(from)), Some(ms(to))))
+                .map(|p| p.pair.host.as_str())
+                .collect()
+        };
+        assert_eq!(
+            window("2026-11-02T09:00:00Z", "2026-11-02T09:04:00Z"),
+            ["esx-03"]
+        );
+        assert_eq!(
+            window("2026-11-02T09:04:00Z", "2026-11-02T09:05:00Z"),
+            ["esx-02", "esx-03"]
+        );
+        assert_eq!(
+            window("2026-11-02T09:06:00Z", "2026-11-02T10:00:00Z"),
+            ["esx-01", "esx-03"]
+        );
+        assert!(periods.iter().all(|p| p.overlaps(None, None)));
     }
 
     #[test]

@@ -749,6 +749,30 @@ pub struct CoResidencyReport {
     pub history: Vec<CoResidencyView>,
 }
 
+/// The co-residency periods of `inventory` under `policy` that share time
+/// with the window `[from_ms, to_ms)` (None: open on that side), host by
+/// host, oldest first: `GET /api/v1/coresidency`'s `history`, and what a
+/// compliance report over that window lists.
+pub fn coresidency_periods(
+    policy: &Policy,
+    inventory: &Inventory,
+    from_ms: Option<u64>,
+    to_ms: Option<u64>,
+) -> Vec<CoResidencyView> {
+    policy
+        .separation_periods(inventory)
+        .into_iter()
+        .filter(|p| p.overlaps(from_ms, to_ms))
+        .map(|p| CoResidencyView {
+            host: p.pair.host,
+            zones: [p.pair.zones.0, p.pair.zones.1],
+            vms: [p.pair.vms.0, p.pair.vms.1],
+            since_ms: p.since_ms,
+            until_ms: (p.until_ms != CURRENT).then_some(p.until_ms),
+        })
+        .collect()
+}
+
 async fn get_coresidency<P: PolicyStore>(
     _: Viewer,
     State(api): State<Arc<PolicyApi<P>>>,
@@ -764,17 +788,7 @@ async fn get_coresidency<P: PolicyStore>(
             "no inventory file configured (dashboard config [policy] inventory)".into(),
         )
     })?;
-    let history: Vec<CoResidencyView> = policy
-        .separation_periods(&inventory)
-        .into_iter()
-        .map(|p| CoResidencyView {
-            host: p.pair.host,
-            zones: [p.pair.zones.0, p.pair.zones.1],
-            vms: [p.pair.vms.0, p.pair.vms.1],
-            since_ms: p.since_ms,
-            until_ms: (p.until_ms != CURRENT).then_some(p.until_ms),
-        })
-        .collect();
+    let history = coresidency_periods(&policy, &inventory, None, None);
     let current = history
         .iter()
         .filter(|p| p.until_ms.is_none())
