@@ -4,7 +4,8 @@
 //! 1 × 1514 bytes per 12 frames), one frame per microsecond of capture time
 //! so that every flow is still active at the end (the cache holds them
 //! all). `--erspan` wraps every frame in IPv4 + GRE (sequence) + ERSPAN
-//! type II, as a mirror session would send it. Deterministic: the same
+//! type II, as a mirror session would send it; `--pcapng` writes pcapng
+//! instead of classic pcap. Deterministic: the same
 //! arguments write the same bytes.
 //!
 //! ```sh
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use eastwest_core::pcapfile::{Precision, Writer, LINKTYPE_ETHERNET};
+use eastwest_core::pcapfile::{NgWriter, Precision, Writer, LINKTYPE_ETHERNET};
 use eastwest_core::wire::{ErspanIIPacket, ErspanIIRepr, GrePacket, GreProtocol, GreRepr};
 
 #[derive(Debug, Parser)]
@@ -38,6 +39,31 @@ struct Args {
     /// Output file (classic pcap, nanosecond timestamps).
     #[arg(long)]
     out: PathBuf,
+    /// Write pcapng (one interface, nanosecond resolution) instead.
+    #[arg(long)]
+    pcapng: bool,
+}
+
+/// Classic pcap or pcapng.
+enum Out {
+    Pcap(Writer<BufWriter<File>>),
+    Pcapng(NgWriter<BufWriter<File>>),
+}
+
+impl Out {
+    fn write(&mut self, ts_ns: u64, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::Pcap(w) => w.write_record(ts_ns, data, data.len() as u32),
+            Out::Pcapng(w) => w.write_packet(0, ts_ns, data, data.len() as u32),
+        }
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Out::Pcap(w) => w.into_inner().map(drop),
+            Out::Pcapng(w) => w.into_inner().map(drop),
+        }
+    }
 }
 
 /// xorshift64*: deterministic, no dependency.
@@ -148,12 +174,19 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.flows > 0, "--flows must be at least 1");
     let file = File::create(&args.out).with_context(|| format!("create {:?}", args.out))?;
-    let mut w = Writer::new(
-        BufWriter::with_capacity(1 << 20, file),
-        LINKTYPE_ETHERNET,
-        65_535,
-        Precision::Nano,
-    )?;
+    let file = BufWriter::with_capacity(1 << 20, file);
+    let mut w = if args.pcapng {
+        let mut w = NgWriter::new(file)?;
+        w.add_interface(LINKTYPE_ETHERNET as u16, 65_535, 9)?;
+        Out::Pcapng(w)
+    } else {
+        Out::Pcap(Writer::new(
+            file,
+            LINKTYPE_ETHERNET,
+            65_535,
+            Precision::Nano,
+        )?)
+    };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut inner, mut outer) = (Vec::with_capacity(2048), Vec::with_capacity(2048));
     let start_ns: u64 = 1_767_225_600_000_000_000; // 2026-01-01
@@ -176,8 +209,8 @@ fn main() -> anyhow::Result<()> {
         } else {
             &inner
         };
-        w.write_record(start_ns + n * 1_000, data, data.len() as u32)?;
+        w.write(start_ns + n * 1_000, data)?;
     }
-    w.into_inner()?;
+    w.finish()?;
     Ok(())
 }

@@ -1,13 +1,14 @@
-//! Stage `capture`: frames from pcap/pcapng files or a live interface,
-//! through libpcap.
+//! Stage `capture`: frames from pcap/pcapng files or a live interface.
 //!
-//! Classic pcap files are read by `eastwest_core::pcapfile` (faster than
-//! libpcap here, see the README, and it reports damage by byte offset);
-//! pcapng files, stdin (`-`) and everything with `file_reader = "libpcap"`
+//! Capture files (classic pcap and pcapng, and stdin `-`) are read by
+//! `eastwest_core::pcapfile` (faster than libpcap here, see the README, and
+//! it reports damage by byte offset); with `file_reader = "libpcap"` they
 //! go through libpcap, opened with nanosecond precision (libpcap scales
-//! microsecond files up). Capture times are nanoseconds since the Unix
-//! epoch either way. Only Ethernet link types are accepted: the mirror
-//! formats this exporter understands all start with an Ethernet header.
+//! microsecond files up). Live capture is libpcap's. Capture times are
+//! nanoseconds since the Unix epoch either way. Only Ethernet link types
+//! are accepted: the mirror formats this exporter understands all start
+//! with an Ethernet header; a pcapng interface of another link type stops
+//! the file with an error naming it.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -21,8 +22,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum FileReader {
-    /// Classic pcap with the built-in reader; pcapng and stdin with
-    /// libpcap.
+    /// The built-in reader (`eastwest_core::pcapfile`): classic pcap and
+    /// pcapng, files and stdin.
     #[default]
     Auto,
     /// Every file with libpcap.
@@ -46,6 +47,13 @@ pub enum CaptureError {
     OpenFile { path: PathBuf, message: String },
     #[error("capture file {path} has link type {linktype}; only Ethernet (EN10MB) is supported")]
     FileLinktype { path: PathBuf, linktype: String },
+    #[error("capture file {path}: interface {interface} (block at offset {offset}) has link type {linktype}; only Ethernet (EN10MB) is supported")]
+    InterfaceInFile {
+        path: PathBuf,
+        interface: u32,
+        offset: u64,
+        linktype: String,
+    },
     #[error("cannot capture on interface {iface}: {message}")]
     OpenInterface { iface: String, message: String },
     #[error("interface {iface} has link type {linktype}; only Ethernet (EN10MB) is supported")]
@@ -87,21 +95,10 @@ pub struct FileSource {
 
 enum FileInput {
     Native {
-        reader: Reader<BufReader<File>>,
+        reader: Reader<BufReader<Box<dyn Read + Send>>>,
         buf: Vec<u8>,
     },
     Libpcap(Capture<Offline>),
-}
-
-/// True when `path` starts with a classic pcap magic number (either byte
-/// order, micro- or nanosecond).
-fn is_classic_pcap(path: &Path) -> bool {
-    let mut magic = [0u8; 4];
-    let read = File::open(path).and_then(|mut f| f.read_exact(&mut magic));
-    read.is_ok()
-        && [0xa1b2_c3d4u32, 0xa1b2_3c4d]
-            .iter()
-            .any(|m| magic == m.to_le_bytes() || magic == m.to_be_bytes())
 }
 
 impl std::fmt::Debug for FileSource {
@@ -117,10 +114,9 @@ impl FileSource {
     /// Open a pcap or pcapng file (`-`: stdin); its link type must be
     /// Ethernet.
     pub fn open(path: &Path, how: FileReader) -> Result<Self, CaptureError> {
-        if how == FileReader::Auto && path != Path::new("-") && is_classic_pcap(path) {
-            Self::open_native(path)
-        } else {
-            Self::open_libpcap(path)
+        match how {
+            FileReader::Auto => Self::open_native(path),
+            FileReader::Libpcap => Self::open_libpcap(path),
         }
     }
 
@@ -129,8 +125,12 @@ impl FileSource {
             path: path.to_owned(),
             message,
         };
-        let file = File::open(path).map_err(|e| open_err(e.to_string()))?;
-        let reader = Reader::new(BufReader::with_capacity(READ_BUFFER, file))
+        let input: Box<dyn Read + Send> = if path == Path::new("-") {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(File::open(path).map_err(|e| open_err(e.to_string()))?)
+        };
+        let reader = Reader::new(BufReader::with_capacity(READ_BUFFER, input))
             .map_err(|e| open_err(e.to_string()))?;
         let lt = reader.header().linktype;
         if lt != pcapfile::LINKTYPE_ETHERNET {
@@ -186,6 +186,14 @@ impl FileSource {
         };
         match &mut self.reader {
             FileInput::Native { reader, buf } => match reader.next_ref(buf) {
+                Ok(Some((h, _))) if h.linktype != pcapfile::LINKTYPE_ETHERNET => {
+                    Err(CaptureError::InterfaceInFile {
+                        path: self.path.clone(),
+                        interface: h.interface,
+                        offset: h.offset,
+                        linktype: linktype_name(Linktype(i32::try_from(h.linktype).unwrap_or(-1))),
+                    })
+                }
                 Ok(Some((h, data))) => {
                     self.frames += 1;
                     Ok(Some(Frame {

@@ -28,8 +28,8 @@ pub struct CaptureConfig {
     /// Live capture: read the kernel's drop counters and log them every
     /// this many seconds.
     pub stats_interval_secs: u64,
-    /// Which code reads files: "auto" (classic pcap built in, pcapng and
-    /// stdin with libpcap) or "libpcap".
+    /// Which code reads files: "auto" (the built-in reader: classic pcap
+    /// and pcapng, files and stdin) or "libpcap".
     pub file_reader: FileReader,
 }
 
@@ -191,8 +191,9 @@ pub struct Cli {
     /// BPF capture filter, live (e.g. "proto gre or udp port 4789").
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
-    /// Which code reads files: auto (classic pcap built in, pcapng and
-    /// stdin with libpcap) or libpcap [default: auto].
+    /// Which code reads files: auto (the built-in reader, classic pcap and
+    /// pcapng, files and stdin; it names the byte offset of damage) or
+    /// libpcap [default: auto].
     #[arg(long, value_name = "READER")]
     pub file_reader: Option<FileReader>,
     /// Kernel capture buffer of live capture in KiB [default: 16384].

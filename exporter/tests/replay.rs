@@ -648,8 +648,8 @@ fn live_capture_reports_kernel_drops() {
 }
 
 /// The same capture as classic pcap (built-in reader), as classic pcap
-/// through libpcap, as pcapng (editcap converts it; libpcap reads it) and
-/// on stdin: the same counters.
+/// through libpcap, as pcapng (editcap converts it; the built-in reader and
+/// libpcap read it) and on stdin: the same counters.
 #[test]
 fn every_file_path_reads_the_same() {
     let dir = temp_dir("readers");
@@ -677,7 +677,10 @@ fn every_file_path_reads_the_same() {
     assert_eq!(native.1, 900);
     let libpcap = run_exporter(&["-r", p, "--file-reader", "libpcap", "--stats-json"]);
     assert_eq!(counters(&libpcap), native);
-    let ng = run_exporter(&["-r", pcapng.to_str().expect("utf-8"), "--stats-json"]);
+    let ng_path = pcapng.to_str().expect("utf-8");
+    let ng = run_exporter(&["-r", ng_path, "--stats-json"]);
+    assert_eq!(counters(&ng), native);
+    let ng = run_exporter(&["-r", ng_path, "--file-reader", "libpcap", "--stats-json"]);
     assert_eq!(counters(&ng), native);
     let stdin = std::fs::File::open(&pcap).expect("open");
     let out = Command::new(env!("CARGO_BIN_EXE_eastwest-exporter"))
