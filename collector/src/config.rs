@@ -148,6 +148,38 @@ pub struct SinkConfig {
     /// How often the per-exporter snapshot is written to the `exporters`
     /// table (milliseconds; also once at shutdown).
     pub exporters_interval_ms: u64,
+    /// ClickHouse cluster (as named in the servers' `remote_servers`) to
+    /// spread the tables over: each table `T` is stored in `T_local` on
+    /// every shard with a `Distributed` table `T` over them; inserts go
+    /// through `flows` with `insert_distributed_sync=1`, so a confirmed
+    /// insert is stored on its shard. None: one server.
+    pub cluster: Option<String>,
+    /// HTTP URLs of every node of `cluster`: the collector creates and
+    /// migrates the tables on each in turn (no `ON CLUSTER`, which needs
+    /// ZooKeeper on 18.16) and drops old partitions on each. Empty: `url`
+    /// only.
+    pub cluster_nodes: Vec<String>,
+}
+
+impl SinkConfig {
+    /// Where the schema lives.
+    pub fn layout(&self) -> eastwest_core::schema::Layout {
+        match &self.cluster {
+            Some(cluster) => {
+                eastwest_core::schema::Layout::cluster_per_node(&self.database, cluster)
+            }
+            None => eastwest_core::schema::Layout::single(&self.database),
+        }
+    }
+
+    /// The servers the schema is migrated (and retention run) on.
+    pub fn nodes(&self) -> Vec<String> {
+        if self.cluster.is_some() && !self.cluster_nodes.is_empty() {
+            self.cluster_nodes.clone()
+        } else {
+            vec![self.url.clone()]
+        }
+    }
 }
 
 impl Default for SinkConfig {
@@ -166,6 +198,8 @@ impl Default for SinkConfig {
             spool_dir: None,
             spool_max_bytes: 1 << 30,
             exporters_interval_ms: 10_000,
+            cluster: None,
+            cluster_nodes: Vec::new(),
         }
     }
 }
@@ -292,6 +326,26 @@ impl Config {
                 "must be letters, digits and underscores",
             );
         }
+        if sink
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || !c.chars().all(plain))
+        {
+            return invalid(
+                "clickhouse.cluster",
+                "must be letters, digits and underscores",
+            );
+        }
+        if sink
+            .cluster_nodes
+            .iter()
+            .any(|u| !u.starts_with("http://") && !u.starts_with("https://"))
+        {
+            return invalid(
+                "clickhouse.cluster_nodes",
+                "each must start with http:// or https://",
+            );
+        }
         if sink.batch_rows == 0 {
             return invalid("clickhouse.batch_rows", "must be at least 1");
         }
@@ -365,6 +419,11 @@ mod tests {
                 "clickhouse.insert_workers",
             ),
             ("[decode]\nmax_templates = 0", "decode.max_templates"),
+            ("[clickhouse]\ncluster = \"a b\"", "clickhouse.cluster"),
+            (
+                "[clickhouse]\ncluster = \"c\"\ncluster_nodes = [\"127.0.0.1:1\"]",
+                "clickhouse.cluster_nodes",
+            ),
         ] {
             let err = Config::parse(text).unwrap_err().to_string();
             assert!(err.starts_with(key), "{text}: {err}");

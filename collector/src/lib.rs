@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eastwest_core::schema::{FlowRow, Layout};
+use eastwest_core::schema::FlowRow;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
@@ -199,14 +199,22 @@ impl Collector {
         };
         let reload = tokio::spawn(self.reloader.run(stop_rx.clone()));
         let process = tokio::task::spawn_blocking(move || stages.run(datagram_rx, row_tx));
-        let retention = tokio::spawn(
-            retention::Retention::new(
-                self.sink.client(),
-                Layout::single(&self.config.clickhouse.database),
-                self.config.retention.clone(),
-            )
-            .run(stop_rx.clone()),
-        );
+        // Old partitions are dropped on every node (each holds its shard).
+        let retention: Vec<_> = self
+            .sink
+            .node_clients()
+            .into_iter()
+            .map(|client| {
+                tokio::spawn(
+                    retention::Retention::new(
+                        client,
+                        self.config.clickhouse.layout(),
+                        self.config.retention.clone(),
+                    )
+                    .run(stop_rx.clone()),
+                )
+            })
+            .collect();
         // The exporters table gets decode's last snapshot too: its writer
         // stops after decode has.
         let (decoded_tx, decoded_rx) = watch::channel(false);
@@ -248,7 +256,9 @@ impl Collector {
         exporters.await.map_err(|_| Error::Stage("exporters"))?;
         sink.await.map_err(|_| Error::Stage("sink"))?;
         reload.await.map_err(|_| Error::Stage("reload"))?;
-        retention.await.map_err(|_| Error::Stage("retention"))?;
+        for retention in retention {
+            retention.await.map_err(|_| Error::Stage("retention"))?;
+        }
         if let Some(http) = http {
             http.await.map_err(|_| Error::Stage("http"))?;
         }

@@ -43,8 +43,8 @@ use std::time::Duration;
 
 use clickhouse::Client;
 use eastwest_core::schema::{
-    flows_native_block, flows_native_insert, migrate, query_settings, FlowRow, Layout,
-    MigrateError, ServerVersion, FLOWS_TABLE,
+    flows_native_block, flows_native_insert, migrate, query_settings, FlowRow, MigrateError,
+    ServerVersion, FLOWS_TABLE,
 };
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
@@ -86,6 +86,8 @@ pub enum SinkError {
 /// the spool.
 pub struct Sink {
     client: Client,
+    /// One client per node of the cluster (or the one server).
+    nodes: Vec<Client>,
     config: SinkConfig,
     version: ServerVersion,
     metrics: Arc<Metrics>,
@@ -103,56 +105,54 @@ impl std::fmt::Debug for Sink {
 }
 
 impl Sink {
-    /// Detect the server version, adapt the client and migrate the schema.
+    /// Detect the server version, adapt the client and migrate the schema
+    /// (on every node of the cluster, in turn, with `cluster`).
     pub async fn connect(config: &SinkConfig, metrics: Arc<Metrics>) -> Result<Sink, SinkError> {
-        let url = config.url.clone();
-        let mut client = Client::default()
-            .with_url(&config.url)
-            .with_validation(false);
-        if !config.user.is_empty() {
-            client = client.with_user(&config.user);
-        }
-        if !config.password.is_empty() {
-            client = client.with_password(&config.password);
-        }
-        let text: String =
-            client
-                .query("SELECT version()")
-                .fetch_one()
+        let layout = config.layout();
+        let mut nodes = Vec::new();
+        for url in config.nodes() {
+            let (client, _, text) = adapted_client(config, &url).await?;
+            migrate(&client, &layout)
                 .await
-                .map_err(|source| SinkError::Unreachable {
+                .map_err(|source| SinkError::Migrate {
                     url: url.clone(),
+                    database: config.database.clone(),
                     source,
                 })?;
-        let version = ServerVersion::parse(&text).ok_or_else(|| SinkError::Version {
-            url: url.clone(),
-            version: text.clone(),
-        })?;
-        if !version.needs_legacy_settings() {
-            client = client.with_validation(true);
+            tracing::info!(%url, server = %text.trim(), database = %config.database, cluster = ?config.cluster, "sink: connected, schema up to date");
+            nodes.push(client);
         }
-        for (name, value) in query_settings(version) {
-            client = client.with_setting(*name, *value);
-        }
-        migrate(&client, &Layout::single(&config.database))
-            .await
-            .map_err(|source| SinkError::Migrate {
-                url: url.clone(),
-                database: config.database.clone(),
-                source,
-            })?;
-        tracing::info!(%url, server = %text.trim(), database = %config.database, "sink: connected, schema up to date");
+        // Inserts go to `url` (with a cluster: any node; its Distributed
+        // tables route the rows to the shards).
+        let (client, version, _) = adapted_client(config, &config.url).await?;
+        // Through a Distributed table, wait until the shards stored the
+        // rows before confirming the insert (else it is only queued on
+        // this node's disk).
+        let client = match config.cluster {
+            Some(_) => client.with_setting("insert_distributed_sync", "1"),
+            None => client,
+        };
         let spool = match &config.spool_dir {
             Some(dir) => Some(Spool::open(dir, config.spool_max_bytes, metrics.clone())?),
             None => None,
         };
         Ok(Sink {
             client: client.with_database(&config.database),
+            nodes: nodes
+                .into_iter()
+                .map(|c| c.with_database(&config.database))
+                .collect(),
             config: config.clone(),
             version,
             metrics,
             spool,
         })
+    }
+
+    /// A client for each node the schema lives on (one without a cluster),
+    /// version-adapted, database selected: retention runs on each.
+    pub fn node_clients(&self) -> Vec<Client> {
+        self.nodes.clone()
     }
 
     /// A client for other statements on the same server (version-adapted,
@@ -483,6 +483,40 @@ impl Flights {
             return Some(Landed { batch, result });
         }
     }
+}
+
+/// A client for the server at `url`, adapted to its version (see the
+/// module docs), without a database; with the version and its text.
+async fn adapted_client(
+    config: &SinkConfig,
+    url: &str,
+) -> Result<(Client, ServerVersion, String), SinkError> {
+    let mut client = Client::default().with_url(url).with_validation(false);
+    if !config.user.is_empty() {
+        client = client.with_user(&config.user);
+    }
+    if !config.password.is_empty() {
+        client = client.with_password(&config.password);
+    }
+    let text: String = client
+        .query("SELECT version()")
+        .fetch_one()
+        .await
+        .map_err(|source| SinkError::Unreachable {
+            url: url.to_string(),
+            source,
+        })?;
+    let version = ServerVersion::parse(&text).ok_or_else(|| SinkError::Version {
+        url: url.to_string(),
+        version: text.clone(),
+    })?;
+    if !version.needs_legacy_settings() {
+        client = client.with_validation(true);
+    }
+    for (name, value) in query_settings(version) {
+        client = client.with_setting(*name, *value);
+    }
+    Ok((client, version, text))
 }
 
 async fn sleep_until(at: Option<Instant>) {

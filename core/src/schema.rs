@@ -766,10 +766,16 @@ pub struct ExporterRow {
 /// `remote_servers`). With a cluster, each table `T` is stored in `T_local`
 /// on every shard (created `ON CLUSTER`) and `T` is a `Distributed` table
 /// over them, so readers and writers use the same names either way.
+///
+/// The DDL is issued either once `ON CLUSTER` (the server's distributed DDL
+/// queue, which needs ZooKeeper on ClickHouse 18.16) or, with
+/// `on_cluster_ddl` false, without it, to every node in turn (the caller
+/// runs [`migrate`] once per node).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     pub database: String,
     pub cluster: Option<String>,
+    pub on_cluster_ddl: bool,
 }
 
 impl Layout {
@@ -778,6 +784,17 @@ impl Layout {
         Layout {
             database: database.to_string(),
             cluster: None,
+            on_cluster_ddl: false,
+        }
+    }
+
+    /// Every shard of `cluster`, the DDL run on each node in turn (no
+    /// `ON CLUSTER`, so no ZooKeeper needed).
+    pub fn cluster_per_node(database: &str, cluster: &str) -> Layout {
+        Layout {
+            database: database.to_string(),
+            cluster: Some(cluster.to_string()),
+            on_cluster_ddl: false,
         }
     }
 
@@ -798,11 +815,13 @@ impl Layout {
         self.table(&self.storage_name(name))
     }
 
-    /// ` ON CLUSTER c`, or nothing.
+    /// ` ON CLUSTER c`, or nothing (one server, or DDL run per node).
     fn on_cluster(&self) -> String {
         match &self.cluster {
-            Some(cluster) => format!(" ON CLUSTER {}", quote_ident(cluster)),
-            None => String::new(),
+            Some(cluster) if self.on_cluster_ddl => {
+                format!(" ON CLUSTER {}", quote_ident(cluster))
+            }
+            _ => String::new(),
         }
     }
 
@@ -986,24 +1005,30 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
         steps.extend(distributed(rollup.table, &rollup_columns, "rand()"));
         // Backfill from the rows stored before the view existed; days the
         // rollup already holds (an interrupted earlier run) are skipped.
-        let global = if layout.cluster.is_some() {
-            "GLOBAL "
-        } else {
-            ""
+        // Run once ON CLUSTER, it reads and writes through the Distributed
+        // tables; run per node, each node backfills its own shard from its
+        // local tables (the other shards may not have theirs yet).
+        let (target, source, global) = match &layout.cluster {
+            Some(_) if layout.on_cluster_ddl => (
+                layout.table(rollup.table),
+                layout.table(FLOWS_TABLE),
+                "GLOBAL ",
+            ),
+            _ => (
+                layout.storage(rollup.table),
+                layout.storage(FLOWS_TABLE),
+                "",
+            ),
         };
         steps.push(Step {
             check: Some(table_exists(rollup.view)),
             statement: format!(
                 "INSERT INTO {target} ({cols}) {select}",
-                target = layout.table(rollup.table),
                 cols = names(ROLLUP_COLUMNS.iter().map(|c| c.column.name)),
                 select = rollup_select(
                     rollup,
-                    &layout.table(FLOWS_TABLE),
-                    &format!(
-                        " WHERE date {global}NOT IN (SELECT date FROM {})",
-                        layout.table(rollup.table)
-                    )
+                    &source,
+                    &format!(" WHERE date {global}NOT IN (SELECT date FROM {target})")
                 ),
             ),
         });
@@ -1229,6 +1254,7 @@ mod tests {
         let layout = Layout {
             database: "ew".into(),
             cluster: Some("two".into()),
+            on_cluster_ddl: true,
         };
         let ddl: Vec<String> = migrations(&layout)
             .into_iter()
@@ -1247,6 +1273,17 @@ mod tests {
             layout.partitioned_tables()[0],
             ("flows", "flows_local".to_string())
         );
+        // Per node: the same statements without ON CLUSTER.
+        let per_node: Vec<String> = migrations(&Layout::cluster_per_node("ew", "two"))
+            .into_iter()
+            .map(|s| s.statement)
+            .collect();
+        assert!(per_node.iter().all(|s| !s.contains("ON CLUSTER")));
+        assert_eq!(per_node.len(), ddl.len());
+        // Each node backfills its own shard, locally.
+        assert!(per_node.iter().any(|s| s.starts_with(
+            "INSERT INTO `ew`.`flows_1m_local`"
+        ) && s.contains("FROM `ew`.`flows_local` WHERE date NOT IN (SELECT date FROM `ew`.`flows_1m_local`)")));
     }
 
     #[test]

@@ -163,21 +163,35 @@ pub fn unique_database(prefix: &str) -> String {
 pub struct OwnClickHouse {
     dir: PathBuf,
     pub http: u16,
-    tcp: u16,
+    pub tcp: u16,
 }
 
 impl OwnClickHouse {
     /// Start a server named `name` (unique per test in this process).
     pub fn start(name: &str) -> Result<OwnClickHouse> {
+        let server = OwnClickHouse::prepare(name)?;
+        server.up()?;
+        Ok(server)
+    }
+
+    /// Choose its directory and ports without starting it (see
+    /// [`OwnClickHouse::config_d`], then [`OwnClickHouse::up`]).
+    pub fn prepare(name: &str) -> Result<OwnClickHouse> {
         let dir = std::env::temp_dir().join(format!("eastwest-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let server = OwnClickHouse {
+        std::fs::create_dir_all(dir.join("config.d"))?;
+        Ok(OwnClickHouse {
             dir,
             http: free_tcp_port()?,
             tcp: free_tcp_port()?,
-        };
-        server.up()?;
-        Ok(server)
+        })
+    }
+
+    /// Add a file to the server's `config.d/` (merged into its config at
+    /// start, e.g. `remote_servers` for a cluster).
+    pub fn config_d(&self, file: &str, xml: &str) -> Result<()> {
+        std::fs::write(self.dir.join("config.d").join(file), xml)
+            .with_context(|| format!("writing config.d/{file}"))
     }
 
     fn script(&self, args: &[String]) -> Result<()> {
