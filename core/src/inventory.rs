@@ -1383,6 +1383,12 @@ mod tests {
     }
 
     #[test]
+    fn empty_host_name() {
+        let text = format!("{HOSTS}\n[[vm]]\nname = \"a\"\nhost = \"\"\n");
+        assert_at(&parse_err(&text), 11, "vm.host", "empty host name");
+    }
+
+    #[test]
     fn segment_ranges() {
         let text = format!("{HOSTS}\n[[vm]]\nname = \"a\"\nhost = \"h1\"\nvlan = 4095\n");
         assert_at(&parse_err(&text), 12, "vm.vlan", "VLAN 4095");
@@ -1634,6 +1640,19 @@ web-01,h2,,,,,,,2026-11-02T09:01:00Z
                 3,
                 "ips",
                 "same segment",
+            ),
+            ("name,host,name\na,h1,b\n", 1, "name", "twice"),
+            (
+                "name,host\na\"b,h1\n",
+                2,
+                "",
+                "a quote inside an unquoted field",
+            ),
+            (
+                "name,host\n\"a\"b,h1\n",
+                2,
+                "",
+                "text after a closing quote",
             ),
         ];
         for (i, &(csv, line, field, needle)) in cases.iter().enumerate() {

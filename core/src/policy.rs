@@ -2142,6 +2142,30 @@ severity = \"low\"
         assert_at(&err, 2, "zone.name", "reserved");
         let err = parse_err("[[zone]]\nname = \"a\"\ntag = [\"x\"]\n");
         assert_at(&err, 3, "zone.tag", "unknown field");
+        let err = parse_err("[[zone]]\nname = \"a\"\ncidrs = [\"10.0.0.0/8\", \"ten/8\"]\n");
+        assert_at(&err, 3, "zone.cidrs", "is not a CIDR");
+    }
+
+    #[test]
+    fn empty_description_and_allow_severity() {
+        let err = parse_err(&with_rule(
+            "description = \" \"\nfrom = [\"a\"]\nto = [\"b\"]\naction = \"deny\"\n",
+        ));
+        assert_at(&err, 8, "rule.description", "empty description");
+        let text = with_rule(
+            "description = \"x\"\nfrom = [\"a\"]\nto = [\"b\"]\naction = \"allow\"\n\
+             severity = \"high\"\n",
+        );
+        let policy = Policy::parse(&text, "p.toml").expect("valid");
+        let warnings = policy.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_at(
+            &warnings[0],
+            12,
+            "rule.severity",
+            "severity of an allow rule",
+        );
+        assert_eq!(policy.rules()[0].severity, "");
     }
 
     #[test]
