@@ -24,6 +24,19 @@ use crate::sql::Resolution;
 use crate::store::{Store, StoreError};
 use crate::web;
 
+/// Where the report's co-residency periods come from (the policy module,
+/// over the `[policy]` files and the stored inventory events): the
+/// periods, as JSON objects, that share time with `[from_ms, to_ms)`.
+pub trait CoResidencySource: Send + Sync + 'static {
+    fn periods(
+        &self,
+        from_ms: Option<u64>,
+        to_ms: Option<u64>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<serde_json::Value>, ApiError>> + Send + '_>,
+    >;
+}
+
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState<S> {
@@ -36,6 +49,18 @@ pub struct AppState<S> {
     pub stale_after_ms: u64,
     /// How report PDFs are printed.
     pub pdf: Arc<PdfRenderer>,
+    /// The report's co-residency section (none: not available).
+    pub coresidency: Option<CoResidency>,
+}
+
+/// A [`CoResidencySource`] in [`AppState`].
+#[derive(Clone)]
+pub struct CoResidency(pub Arc<dyn CoResidencySource>);
+
+impl std::fmt::Debug for CoResidency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CoResidency")
+    }
 }
 
 /// The program printing report PDFs and how long it may take.
@@ -62,6 +87,7 @@ impl<S> Clone for AppState<S> {
             auth: Arc::clone(&self.auth),
             stale_after_ms: self.stale_after_ms,
             pdf: Arc::clone(&self.pdf),
+            coresidency: self.coresidency.clone(),
         }
     }
 }
@@ -75,7 +101,14 @@ impl<S> AppState<S> {
             auth: Arc::new(Auth::Disabled),
             stale_after_ms: 300_000,
             pdf: Arc::new(PdfRenderer::default()),
+            coresidency: None,
         }
+    }
+
+    /// Fill the report's co-residency section from `source`.
+    pub fn with_coresidency(mut self, source: Arc<dyn CoResidencySource>) -> AppState<S> {
+        self.coresidency = Some(CoResidency(source));
+        self
     }
 
     pub fn with_pdf(mut self, pdf: PdfRenderer) -> AppState<S> {
@@ -647,13 +680,27 @@ async fn report<S: Store>(
     raw.allow_only(&allowed::REPORT)?;
     let p = Params::parse_for(&raw, SystemTime::now(), state.max_limit, true)?;
     let data = state.store.report(&p).await?;
-    let report = report::assemble(
+    let (from_ms, to_ms) = (p.window.map(|w| w.from_ms), p.window.map(|w| w.to_ms));
+    let coresidency = match &state.coresidency {
+        None => None,
+        // The report is still given when the policy files do not load; the
+        // section then says "not available" (and the log why).
+        Some(source) => match source.0.periods(from_ms, to_ms).await {
+            Ok(periods) => Some(periods),
+            Err(err) => {
+                tracing::warn!(?err, "report: co-residency periods not available");
+                None
+            }
+        },
+    };
+    let mut report = report::assemble(
         data,
         p.window.map(|w| w.from_ms),
         p.window.map(|w| w.to_ms),
         p.filters.dataset.clone(),
         epoch_ms(SystemTime::now()),
     );
+    report.coresidency = coresidency;
     Ok(match p.format {
         Format::Json => Json(report).into_response(),
         Format::Csv => csv_response("compliance-report", report::to_csv(&report)),
@@ -831,6 +878,10 @@ mod tests {
             "/timeseries",
             "/exporters",
             "/report",
+            "/policy",
+            "/policy/whatif",
+            "/coresidency",
+            "/inventory/events",
         ] {
             assert!(doc["paths"][path].is_object(), "{path} missing");
         }

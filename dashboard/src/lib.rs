@@ -134,8 +134,12 @@ pub async fn run(
             let _ = alerts_stopped.await;
         }));
     }
+    let mut state = AppState::new(store, config.api.max_limit);
+    if config.policy.policy.is_some() && config.policy.inventory.is_some() {
+        state = state.with_coresidency(policy_api.clone());
+    }
     let app = router(
-        AppState::new(store, config.api.max_limit)
+        state
             .with_auth(auth.clone())
             .with_stale_after(std::time::Duration::from_secs(
                 config.api.stale_after_seconds,

@@ -773,6 +773,32 @@ pub fn coresidency_periods(
         .collect()
 }
 
+/// The report's co-residency section: [`coresidency_periods`] of the
+/// policy and inventory (with the stored events) over the report's window.
+impl<P: PolicyStore> crate::api::CoResidencySource for PolicyApi<P> {
+    fn periods(
+        &self,
+        from_ms: Option<u64>,
+        to_ms: Option<u64>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<serde_json::Value>, ApiError>> + Send + '_>>
+    {
+        Box::pin(async move {
+            let (policy, _) = self.policy()?;
+            let policy = policy.ok_or_else(|| {
+                ApiError::Internal("the policy file does not load (see GET /api/v1/policy)".into())
+            })?;
+            let inventory = self
+                .inventory()
+                .await?
+                .ok_or_else(|| ApiError::BadRequest("no inventory file configured".into()))?;
+            coresidency_periods(&policy, &inventory, from_ms, to_ms)
+                .iter()
+                .map(|p| serde_json::to_value(p).map_err(|e| ApiError::Internal(e.to_string())))
+                .collect()
+        })
+    }
+}
+
 async fn get_coresidency<P: PolicyStore>(
     _: Viewer,
     State(api): State<Arc<PolicyApi<P>>>,

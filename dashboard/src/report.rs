@@ -379,8 +379,36 @@ pub fn to_html(report: &Report) -> String {
     match &report.coresidency {
         Some(periods) => table(
             &mut out,
-            &["period"],
-            periods.iter().map(|p| vec![p.to_string()]).collect(),
+            &["host", "zones", "VMs", "since", "until"],
+            periods
+                .iter()
+                .map(|p| {
+                    let pair = |key: &str| {
+                        p[key]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|v| v.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(" and ")
+                            })
+                            .unwrap_or_default()
+                    };
+                    vec![
+                        p["host"].as_str().unwrap_or_default().to_string(),
+                        pair("zones"),
+                        pair("vms"),
+                        match p["since_ms"].as_u64() {
+                            Some(0) | None => "inventory start".into(),
+                            since => time_text(since),
+                        },
+                        match p["until_ms"].as_u64() {
+                            None => "still".into(),
+                            until => time_text(until),
+                        },
+                    ]
+                })
+                .collect(),
             "No zones that must stay apart shared a host.",
         ),
         None => out.push_str(
@@ -472,6 +500,27 @@ pub fn to_csv(report: &Report) -> String {
             ("text", report.summary.statement.clone()),
         ],
     );
+    for p in report.coresidency.iter().flatten() {
+        let field = |key: &str| match &p[key] {
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join("+"),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string().trim_matches('"').to_string(),
+        };
+        row(
+            "coresidency",
+            &field("host"),
+            vec![
+                ("zones", field("zones")),
+                ("vms", field("vms")),
+                ("since_ms", field("since_ms")),
+                ("until_ms", field("until_ms")),
+            ],
+        );
+    }
     for v in &report.violations_by_zone_pair {
         row(
             "violations_by_zone_pair",

@@ -558,3 +558,43 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn the_report_lists_coresidency_periods_from_the_policy() {
+    use eastwest_dashboard::policy::{ClickHousePolicyStore, PolicyApi, PolicyConfig};
+    let server = eastwest_tests::clickhouse().unwrap();
+    let database = eastwest_tests::unique_database("dash_cores");
+    let store =
+        eastwest_dashboard::store::ClickHouseStore::connect(&settings(&server.url, &database))
+            .await
+            .unwrap();
+    insert(&server.url, &database, store.version(), &lab_rows()).await;
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let policy_api = std::sync::Arc::new(PolicyApi::new(
+        PolicyConfig {
+            inventory: Some(repo.join("lab/inventory.toml")),
+            policy: Some(repo.join("lab/policy.toml")),
+        },
+        ClickHousePolicyStore::new(store.client(), &database),
+    ));
+    let app = router(AppState::new(store.clone(), 1000).with_coresidency(policy_api));
+    // The lab's inventory has payroll-01 and fin-fe-01 on esx-03 from its
+    // beginning, still: a period in any window.
+    let r = json(&app, "/api/v1/report?range=all").await;
+    let periods = r["coresidency"].as_array().unwrap();
+    assert_eq!(periods.len(), 1, "{periods:?}");
+    assert_eq!(periods[0]["host"], "esx-03");
+    assert_eq!(periods[0]["until_ms"], serde_json::Value::Null);
+    let (_, _, html) = get(&app, "/api/v1/report?range=all&format=html").await;
+    assert!(html.contains("<td>esx-03</td>"), "{html}");
+    assert!(html.contains("inventory start"));
+    let (_, _, csv) = get(&app, "/api/v1/report?range=all&format=csv").await;
+    assert!(
+        csv.lines().any(|l| l.starts_with("coresidency,esx-03,")),
+        "{csv}"
+    );
+    // Without the policy module the section stays "not available".
+    let plain = router(AppState::new(store, 1000));
+    let r = json(&plain, "/api/v1/report?range=all").await;
+    assert_eq!(r["coresidency"], serde_json::Value::Null);
+}
