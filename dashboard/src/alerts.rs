@@ -258,8 +258,10 @@ pub struct Alerter<S, P> {
     sent: HashMap<String, (u64, u64)>,
     /// Co-residency periods announced (host, VMs, since).
     periods: HashMap<String, u64>,
-    /// Alerts sent since start, for `/metrics`.
+    /// Alerts sent since start.
     pub total_sent: u64,
+    /// Where sent and failed alerts are counted (`/metrics`).
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl<S: Store, P: PolicyStore> Alerter<S, P> {
@@ -312,7 +314,14 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             sent: HashMap::new(),
             periods: HashMap::new(),
             total_sent: 0,
+            metrics: None,
         })
+    }
+
+    /// Count sent and failed alerts in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Poll every `poll_seconds` until `shutdown` completes; errors are
@@ -382,6 +391,15 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             }
         }
         self.total_sent += outcome.sent;
+        if let Some(metrics) = &self.metrics {
+            use std::sync::atomic::Ordering;
+            metrics
+                .alerts_sent
+                .fetch_add(outcome.sent, Ordering::Relaxed);
+            metrics
+                .alerts_failed
+                .fetch_add(outcome.failed, Ordering::Relaxed);
+        }
         Ok(outcome)
     }
 

@@ -9,6 +9,7 @@
 //! * [`report`] — the compliance report: assembly, HTML, CSV, PDF.
 //! * [`sql`] — the SQL of every query, values bound, rollup chosen.
 //! * [`store`] — the [`Store`](store::Store) trait and its ClickHouse implementation.
+//! * [`metrics`] — `GET /metrics` (Prometheus text).
 //! * [`config`] — the TOML configuration and its command-line overrides.
 //! * `web` — the page, compiled into the binary.
 //!
@@ -18,6 +19,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod query;
@@ -117,7 +119,10 @@ pub async fn run(
             source,
         })?;
     let auth = config.auth()?;
-    let store = ClickHouseStore::connect(&config.clickhouse_settings()).await?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let store = ClickHouseStore::connect(&config.clickhouse_settings())
+        .await?
+        .with_metrics(metrics.clone());
     let policy_store = ClickHousePolicyStore::new(store.client(), &config.clickhouse.database);
     let policy_api = Arc::new(PolicyApi::new(config.policy.clone(), policy_store));
     let (stop_alerts, alerts_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -129,7 +134,8 @@ pub async fn run(
             ClickHousePolicyStore::new(store.client(), &config.clickhouse.database),
         )
         .await
-        .map_err(RunError::Alerts)?;
+        .map_err(RunError::Alerts)?
+        .with_metrics(metrics.clone());
         tokio::spawn(alerter.run(async {
             let _ = alerts_stopped.await;
         }));
@@ -149,7 +155,15 @@ pub async fn run(
                 timeout: std::time::Duration::from_secs(config.report.timeout_seconds),
             }),
     )
-    .merge(policy::router(policy_api, Arc::new(auth)));
+    .merge(policy::router(policy_api, Arc::new(auth)))
+    .route(
+        "/metrics",
+        axum::routing::get(metrics::handler).with_state(metrics.clone()),
+    )
+    .route_layer(axum::middleware::from_fn_with_state(
+        metrics,
+        metrics::track,
+    ));
     tracing::info!(url = %format!("http://{addr}/"), "dashboard listening");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

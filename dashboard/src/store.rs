@@ -162,6 +162,8 @@ pub struct ClickHouseStore {
     /// database, so the SQL stands alone (as in the query log the chdb check
     /// replays).
     tables: Tables,
+    /// Where failed and timed-out queries are counted (`/metrics`).
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for ClickHouseStore {
@@ -241,7 +243,14 @@ impl ClickHouseStore {
                 flows_1h: qualified(FLOWS_1H.table),
                 exporters: qualified(EXPORTERS_TABLE),
             },
+            metrics: None,
         })
+    }
+
+    /// Count failed and timed-out queries in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The client, adapted to the server and with the database selected,
@@ -293,8 +302,16 @@ impl ClickHouseStore {
         &self,
         work: impl Future<Output = Result<T, clickhouse::error::Error>>,
     ) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout, work)
-            .await
+        use std::sync::atomic::Ordering;
+        let answer = tokio::time::timeout(self.timeout, work).await;
+        if let Some(metrics) = &self.metrics {
+            match &answer {
+                Err(_) => metrics.clickhouse_timeouts.fetch_add(1, Ordering::Relaxed),
+                Ok(Err(_)) => metrics.clickhouse_errors.fetch_add(1, Ordering::Relaxed),
+                Ok(Ok(_)) => 0,
+            };
+        }
+        answer
             .map_err(|_| StoreError::Unavailable(format!("no answer within {:?}", self.timeout)))?
             .map_err(StoreError::from)
     }

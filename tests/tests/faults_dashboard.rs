@@ -195,5 +195,44 @@ fn clickhouse_slow_or_down_gives_503_within_the_timeout_then_recovers() {
         assert_eq!(status, 200, "{uri}: {body}");
     }
     assert!(dashboard.alive());
+
+    // What /metrics counted: the 503s by route, the timeouts and errors.
+    let (status, metrics) = http(
+        dashboard.port,
+        "GET",
+        "/metrics",
+        &[],
+        b"",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in:\n{metrics}"))
+    };
+    assert!(
+        value("eastwest_dashboard_clickhouse_timeouts_total") >= 5,
+        "{metrics}"
+    );
+    assert!(
+        value("eastwest_dashboard_clickhouse_errors_total") >= 1,
+        "{metrics}"
+    );
+    assert_eq!(
+        value(r#"eastwest_dashboard_requests_total{route="/api/v1/conversations",status="503"}"#),
+        2
+    );
+    assert!(
+        value(r#"eastwest_dashboard_requests_total{route="/api/v1/conversations",status="200"}"#)
+            >= 2
+    );
+    assert!(
+        value(r#"eastwest_dashboard_request_seconds_count{route="/api/v1/zones/matrix"}"#) >= 4
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
