@@ -153,14 +153,7 @@ struct Tunnel<'a> {
 /// If `link` is an IP packet carrying a mirror or overlay tunnel, the
 /// tunnel; `Ok(None)` when it is anything else (including routed GRE and IP
 /// fragments), which is then metered as it is.
-fn tunnel<'a>(link: &Link<'a>) -> Result<Option<(Tunnel<'a>, IpAddr, IpAddr)>, DecapError> {
-    if link.ethertype != ETHERTYPE_IPV4 && link.ethertype != ETHERTYPE_IPV6 {
-        return Ok(None);
-    }
-    // A broken IP header is not a tunnel: `meter` reports it.
-    let Ok((ip, _)) = LaxIpSlice::from_slice(link.payload) else {
-        return Ok(None);
-    };
+fn tunnel<'a>(ip: &LaxIpSlice<'a>) -> Result<Option<(Tunnel<'a>, IpAddr, IpAddr)>, DecapError> {
     let payload = ip.payload();
     if payload.fragmented {
         return Ok(None);
@@ -287,6 +280,31 @@ fn wire_error(layer: &'static str, error: wire::Error) -> DecapError {
 /// Errors: a frame shorter than an Ethernet header, a truncated tag, or a
 /// recognised tunnel whose header is truncated or malformed.
 pub fn peel(frame: &[u8], max_depth: usize) -> Result<Peeled<'_>, DecapError> {
+    peel_link(frame, max_depth).map(|(peeled, _)| peeled)
+}
+
+/// [`peel`] then [`meter`] of the peeled frame, with each layer parsed
+/// once (the exporter's path: `meter(peel(f)?.frame)` parses the innermost
+/// Ethernet and IP headers twice). The same results as that pair.
+pub fn peel_and_meter(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Metered), DecapError> {
+    let (peeled, inner) = peel_link(frame, max_depth)?;
+    Ok((peeled, meter_link(&inner.link, inner.ip)?))
+}
+
+/// The innermost layer `peel_link` stopped at: its link layer and, if it
+/// is IP, its IP header (or why that did not parse).
+struct Inner<'a> {
+    link: Link<'a>,
+    ip: Option<Result<LaxIpSlice<'a>, LaxHeaderSliceError>>,
+}
+
+/// The IP packet of `link`, `None` if its ethertype is not IP.
+fn ip_of<'a>(link: &Link<'a>) -> Option<Result<LaxIpSlice<'a>, LaxHeaderSliceError>> {
+    (link.ethertype == ETHERTYPE_IPV4 || link.ethertype == ETHERTYPE_IPV6)
+        .then(|| LaxIpSlice::from_slice(link.payload).map(|(ip, _)| ip))
+}
+
+fn peel_link(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Inner<'_>), DecapError> {
     let mut peeled = Peeled {
         frame,
         encap: Encap::Span,
@@ -304,8 +322,14 @@ pub fn peel(frame: &[u8], max_depth: usize) -> Result<Peeled<'_>, DecapError> {
         if peeled.depth == 0 {
             peeled.outer_vlan = link.outer_vlan;
         }
-        let Some((tunnel, src, dst)) = tunnel(&link)? else {
-            return Ok(peeled);
+        let ip = ip_of(&link);
+        // A broken IP header is not a tunnel: `meter` reports it.
+        let found = match &ip {
+            Some(Ok(ip)) => tunnel(ip)?,
+            _ => None,
+        };
+        let Some((tunnel, src, dst)) = found else {
+            return Ok((peeled, Inner { link, ip }));
         };
         if usize::from(peeled.depth) >= max_depth {
             return Err(DecapError::TooDeep);
@@ -383,16 +407,24 @@ fn ipv6_fragment(next_header: u8, mut rest: &[u8]) -> Option<(u32, bool)> {
 /// [`DecapError::Malformed`].
 pub fn meter(frame: &[u8]) -> Result<Metered, DecapError> {
     let link = link(frame)?;
-    if link.ethertype != ETHERTYPE_IPV4 && link.ethertype != ETHERTYPE_IPV6 {
-        return Err(DecapError::NotIp(link.ethertype));
-    }
-    let (ip, _) = LaxIpSlice::from_slice(link.payload).map_err(|e| match e {
-        LaxHeaderSliceError::Len(_) => DecapError::Truncated { layer: "ip" },
-        LaxHeaderSliceError::Content(_) => DecapError::Malformed {
-            layer: "ip",
-            what: "invalid IP header",
-        },
-    })?;
+    let ip = ip_of(&link);
+    meter_link(&link, ip)
+}
+
+/// [`meter`] of a frame whose link layer and IP header are parsed.
+fn meter_link<'a>(
+    link: &Link<'a>,
+    ip: Option<Result<LaxIpSlice<'a>, LaxHeaderSliceError>>,
+) -> Result<Metered, DecapError> {
+    let ip = ip
+        .ok_or(DecapError::NotIp(link.ethertype))?
+        .map_err(|e| match e {
+            LaxHeaderSliceError::Len(_) => DecapError::Truncated { layer: "ip" },
+            LaxHeaderSliceError::Content(_) => DecapError::Malformed {
+                layer: "ip",
+                what: "invalid IP header",
+            },
+        })?;
     let (ip_len, tos, fragment) = match &ip {
         LaxIpSlice::Ipv4(v4) => {
             let header = v4.header();

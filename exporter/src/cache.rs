@@ -23,6 +23,7 @@
 //! as `fragment_unmatched`.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
@@ -110,6 +111,37 @@ struct FragmentPorts {
     seen_ms: u64,
 }
 
+/// The map's key: a [`FlowKey`] fed to the hasher as five words instead
+/// of field by field (a dozen hasher calls, with enum tags and slice
+/// lengths), on the per-packet path. Equality is the key's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key(FlowKey);
+
+/// An address as 128 bits (IPv4 mapped into IPv6).
+fn addr_bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => u128::from(v4.to_bits()) | 0xffff << 32,
+        IpAddr::V6(v6) => v6.to_bits(),
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let k = &self.0;
+        h.write_u128(addr_bits(k.src));
+        h.write_u128(addr_bits(k.dst));
+        h.write_u64(
+            u64::from(k.src_port) << 48
+                | u64::from(k.dst_port) << 32
+                | u64::from(k.proto) << 24
+                | u64::from(k.encap.code()) << 16
+                | u64::from(k.session),
+        );
+        h.write_u64(u64::from(k.vni) << 32 | u64::from(k.domain));
+        h.write_u16(k.vlan);
+    }
+}
+
 /// A flow's counters while it is in the cache (its key is the map's key,
 /// stored once).
 #[derive(Debug, Clone, Copy)]
@@ -151,7 +183,7 @@ pub struct FlowCache {
     active_ms: u64,
     max_flows: usize,
     max_fragments: usize,
-    flows: HashMap<FlowKey, Counters, RandomState>,
+    flows: HashMap<Key, Counters, RandomState>,
     fragments: HashMap<FragmentKey, FragmentPorts>,
     fragment_order: VecDeque<FragmentKey>,
     next_scan_ms: Option<u64>,
@@ -228,7 +260,7 @@ impl FlowCache {
                 }
             }
         };
-        let key = FlowKey {
+        let key = Key(FlowKey {
             src: m.src,
             dst: m.dst,
             src_port,
@@ -239,7 +271,7 @@ impl FlowCache {
             domain: obs.domain,
             encap: obs.encap,
             session: obs.session,
-        };
+        });
         // One lookup on the common path: a packet of an open flow.
         if let Some(c) = self.flows.get_mut(&key) {
             if now_ms.saturating_sub(c.first_ms) < self.active_ms {
@@ -255,7 +287,7 @@ impl FlowCache {
             // the next slice.
             if let Some(c) = self.flows.remove(&key) {
                 self.expired.active += 1;
-                out.push(c.record(key));
+                out.push(c.record(key.0));
             }
         }
         if self.flows.len() >= self.max_flows {
@@ -281,11 +313,11 @@ impl FlowCache {
     }
 
     /// A TCP FIN or RST (the packet already counted) ends the flow.
-    fn end_on_fin_rst(&mut self, key: &FlowKey, m: &Metered, out: &mut Vec<FlowRecord>) {
+    fn end_on_fin_rst(&mut self, key: &Key, m: &Metered, out: &mut Vec<FlowRecord>) {
         if m.proto == 6 && m.tcp_flags & (TCP_FIN | TCP_RST) != 0 {
             if let Some(c) = self.flows.remove(key) {
                 self.expired.tcp_end += 1;
-                out.push(c.record(*key));
+                out.push(c.record(key.0));
             }
         }
     }
@@ -309,7 +341,7 @@ impl FlowCache {
             } else {
                 return true;
             }
-            out.push(c.record(*key));
+            out.push(c.record(key.0));
             false
         });
         self.expired.inactive += inactive;
@@ -327,19 +359,18 @@ impl FlowCache {
         self.expired.end_of_input += flows.len() as u64;
         self.fragments.clear();
         self.fragment_order.clear();
-        flows.into_iter().map(|(key, c)| c.record(key))
+        flows.into_iter().map(|(key, c)| c.record(key.0))
     }
 
     /// The cache is full: expire the least recently seen eighth of it.
     fn emergency_expire(&mut self, out: &mut Vec<FlowRecord>) {
         let batch = (self.max_flows / 8).max(1);
-        let mut by_age: Vec<(u64, FlowKey)> =
-            self.flows.iter().map(|(k, c)| (c.last_ms, *k)).collect();
+        let mut by_age: Vec<(u64, Key)> = self.flows.iter().map(|(k, c)| (c.last_ms, *k)).collect();
         by_age.sort_unstable_by_key(|&(last, _)| last);
         for (_, key) in by_age.into_iter().take(batch) {
             if let Some(c) = self.flows.remove(&key) {
                 self.expired.emergency += 1;
-                out.push(c.record(key));
+                out.push(c.record(key.0));
             }
         }
     }

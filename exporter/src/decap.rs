@@ -13,7 +13,7 @@
 //! A tunneled frame that matches no host is still metered, under the
 //! exporter's own domain, and counted as `unattributed`.
 
-use eastwest_core::decap::{meter, peel, DecapError, Metered};
+use eastwest_core::decap::{peel_and_meter, DecapError, Metered};
 use eastwest_core::flow::Encap;
 use eastwest_core::inventory::Inventory;
 
@@ -70,8 +70,7 @@ impl Decapper {
 
     /// Peel, meter and attribute one frame.
     pub fn decap(&self, frame: &[u8]) -> Result<Decapped, DecapError> {
-        let peeled = peel(frame, self.max_depth)?;
-        let metered = meter(peeled.frame)?;
+        let (peeled, metered) = peel_and_meter(frame, self.max_depth)?;
         let host = match peeled.encap {
             Encap::Span => None,
             Encap::ErspanI | Encap::ErspanII | Encap::ErspanIII => peeled

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use eastwest_core::flow::FlowRecord;
+use eastwest_core::flow::{Encap, FlowRecord};
 use eastwest_core::inventory::Inventory;
 
 use crate::cache::{FlowCache, Ingested};
@@ -93,6 +93,10 @@ pub struct Exporter {
     encoder: Encoder,
     sender: Sender,
     stats: Stats,
+    /// Frames metered per encapsulation (index: [`Encap::code`]), folded
+    /// into `stats` by [`Exporter::stats`]: a plain array on the per-frame
+    /// path, not a map.
+    encaps: [u64; Encap::ALL.len()],
     named: HashSet<u32>,
     pending: Vec<FlowRecord>,
     datagrams: Vec<Datagram>,
@@ -108,6 +112,7 @@ impl Exporter {
             encoder: Encoder::new(&config.encode)?,
             sender: Sender::new(&config.send.export)?,
             stats: Stats::new(),
+            encaps: [0; Encap::ALL.len()],
             named: HashSet::new(),
             pending: Vec::new(),
             datagrams: Vec::new(),
@@ -129,7 +134,11 @@ impl Exporter {
                     .ingest(&d.metered, d.observation, now_ms, &mut self.pending)
                 {
                     Ingested::Counted => {
-                        self.stats.count_encap(d.observation.encap);
+                        if let Some(n) =
+                            self.encaps.get_mut(usize::from(d.observation.encap.code()))
+                        {
+                            *n += 1;
+                        }
                         self.stats.ip_bytes_metered += u64::from(d.metered.ip_len);
                         if !d.attributed {
                             self.stats.unattributed += 1;
@@ -192,6 +201,14 @@ impl Exporter {
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
+        for encap in Encap::ALL {
+            let n = self
+                .encaps
+                .get(usize::from(encap.code()))
+                .copied()
+                .unwrap_or(0);
+            s.count_encap_n(encap, n);
+        }
         s.flows_created = self.cache.flows_created();
         s.expired = self.cache.expired();
         s.send_errors = self.sender.errors();
@@ -255,7 +272,7 @@ impl Progress {
         }
         self.next = Instant::now() + Duration::from_secs(1);
         self.shown = true;
-        let line = exporter.stats.progress_line(exporter.open_flows());
+        let line = exporter.stats().progress_line(exporter.open_flows());
         let mut err = std::io::stderr().lock();
         // Progress is best effort: a closed stderr must not stop the run.
         let _ = write!(err, "\r\x1b[2K{line}");
@@ -302,7 +319,7 @@ impl KernelLog {
             }
         };
         exporter.set_kernel_counters(now);
-        let stats = &exporter.stats;
+        let stats = exporter.stats();
         let dropped = now.dropped.saturating_sub(self.last.dropped);
         let if_dropped = now.if_dropped.saturating_sub(self.last.if_dropped);
         if dropped > 0 || if_dropped > 0 {

@@ -55,8 +55,9 @@ impl Stats {
         }
     }
 
-    pub fn count_encap(&mut self, encap: Encap) {
-        *self.encapsulations.entry(encap.as_str()).or_default() += 1;
+    /// Count `n` frames metered through `encap`.
+    pub fn count_encap_n(&mut self, encap: Encap, n: u64) {
+        *self.encapsulations.entry(encap.as_str()).or_default() += n;
     }
 
     pub fn count_error(&mut self, reason: &'static str) {
@@ -150,7 +151,7 @@ mod tests {
     #[test]
     fn json_has_every_encapsulation_and_the_counters() {
         let mut stats = Stats::new();
-        stats.count_encap(Encap::ErspanI);
+        stats.count_encap_n(Encap::ErspanI, 1);
         stats.count_error("not_ip");
         stats.count_error("not_ip");
         stats.records_per_domain.insert(3, 7);

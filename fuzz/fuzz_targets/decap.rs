@@ -1,14 +1,16 @@
 //! `core::decap`: any frame bytes are peeled and metered without a panic,
-//! and what is peeled lies inside the frame.
+//! what is peeled lies inside the frame, and the exporter's one-pass
+//! `peel_and_meter` gives exactly what `peel` then `meter` give.
 #![no_main]
 
-use eastwest_core::decap::{meter, peel, DEFAULT_MAX_DEPTH};
+use eastwest_core::decap::{meter, peel, peel_and_meter, DEFAULT_MAX_DEPTH};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|frame: &[u8]| {
-    if let Ok(peeled) = peel(frame, DEFAULT_MAX_DEPTH) {
+    let two_pass = peel(frame, DEFAULT_MAX_DEPTH).and_then(|peeled| {
         assert!(peeled.frame.len() <= frame.len());
-        let _ = meter(peeled.frame);
-    }
+        meter(peeled.frame).map(|m| (peeled, m))
+    });
+    assert_eq!(peel_and_meter(frame, DEFAULT_MAX_DEPTH), two_pass);
     let _ = meter(frame);
 });
