@@ -6,7 +6,10 @@
 //! Only the scopes heard since the last successful write are written (a
 //! quiet exporter keeps its last row). The table is a ReplacingMergeTree on
 //! `updated`, so readers take the newest row per (exporter, source id,
-//! collector). A failed write is logged and retried at the next tick with
+//! collector). `updated` is in seconds and strictly increases per scope: a
+//! second write within one second (after a retry, or the last one at
+//! shutdown) is stamped one second after the previous row, so the newest
+//! snapshot can never tie with an older one. A failed write is logged and retried at the next tick with
 //! the then-current snapshot (a snapshot supersedes the previous one, so
 //! nothing is spooled).
 
@@ -22,6 +25,16 @@ use tokio::sync::watch;
 use crate::decode::ExporterStats;
 use crate::metrics::Metrics;
 
+/// An exporter scope: address, UDP source port, source id.
+type Scope = (IpAddr, u16, u32);
+
+/// What was last written of one scope.
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    last_seen_ms: u64,
+    updated: u32,
+}
+
 /// Writes the snapshot to the `exporters` table.
 #[derive(Debug)]
 pub struct ExportersWriter {
@@ -31,8 +44,9 @@ pub struct ExportersWriter {
     collector: String,
     started_ms: u64,
     interval: Duration,
-    /// `last_seen_ms` of each scope as last written.
-    written: HashMap<(IpAddr, u16, u32), u64>,
+    /// Each scope's `last_seen_ms` and `updated` (epoch seconds) as last
+    /// written.
+    written: HashMap<Scope, Written>,
 }
 
 impl ExportersWriter {
@@ -54,32 +68,52 @@ impl ExportersWriter {
     }
 
     /// The rows of the scopes heard since the last write, as of `now_ms`.
-    fn changed_rows(&self, stats: &[ExporterStats], now_ms: u64) -> Vec<ExporterRow> {
+    /// Each with its scope and what to remember of it once written.
+    fn changed_rows(
+        &self,
+        stats: &[ExporterStats],
+        now_ms: u64,
+    ) -> Vec<(Scope, Written, ExporterRow)> {
         stats
             .iter()
-            .filter(|s| {
-                self.written
-                    .get(&(s.exporter, s.port, s.source_id))
-                    .is_none_or(|&seen| seen < s.last_seen_ms)
+            .filter_map(|s| {
+                let before = self.written.get(&(s.exporter, s.port, s.source_id));
+                let now = datetime_of_ms(now_ms);
+                match before {
+                    Some(w) if w.last_seen_ms >= s.last_seen_ms => None,
+                    Some(w) => Some((s, now.max(w.updated.saturating_add(1)))),
+                    None => Some((s, now)),
+                }
             })
-            .map(|s| ExporterRow {
-                updated: datetime_of_ms(now_ms),
-                collector: self.collector.clone(),
-                started: datetime_of_ms(self.started_ms),
-                exporter: addr_to_bytes(s.exporter),
-                source_id: s.source_id,
-                name: s.name.clone(),
-                last_seen: datetime_of_ms(s.last_seen_ms),
-                packets: s.packets,
-                flows: s.flows,
-                sequence_gaps: s.sequence_gaps,
-                templates: s.templates,
-                drops: s.errors,
-                version: s.version,
-                port: s.port,
-                dataset: s.dataset.clone(),
-                first_seen: datetime_of_ms(s.first_seen_ms),
-                late: s.late,
+            .map(|(s, updated)| {
+                let scope = (s.exporter, s.port, s.source_id);
+                let written = Written {
+                    last_seen_ms: s.last_seen_ms,
+                    updated,
+                };
+                (
+                    scope,
+                    written,
+                    ExporterRow {
+                        updated,
+                        collector: self.collector.clone(),
+                        started: datetime_of_ms(self.started_ms),
+                        exporter: addr_to_bytes(s.exporter),
+                        source_id: s.source_id,
+                        name: s.name.clone(),
+                        last_seen: datetime_of_ms(s.last_seen_ms),
+                        packets: s.packets,
+                        flows: s.flows,
+                        sequence_gaps: s.sequence_gaps,
+                        templates: s.templates,
+                        drops: s.errors,
+                        version: s.version,
+                        port: s.port,
+                        dataset: s.dataset.clone(),
+                        first_seen: datetime_of_ms(s.first_seen_ms),
+                        late: s.late,
+                    },
+                )
             })
             .collect()
     }
@@ -92,13 +126,12 @@ impl ExportersWriter {
             return Ok(0);
         }
         let mut insert = self.client.insert::<ExporterRow>(EXPORTERS_TABLE).await?;
-        for row in &rows {
+        for (_, _, row) in &rows {
             insert.write(row).await?;
         }
         insert.end().await?;
-        for s in stats.iter() {
-            self.written
-                .insert((s.exporter, s.port, s.source_id), s.last_seen_ms);
+        for (scope, written, _) in &rows {
+            self.written.insert(*scope, *written);
         }
         Ok(rows.len())
     }
@@ -134,4 +167,64 @@ pub fn host_name() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "collector".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn stats(last_seen_ms: u64, packets: u64) -> ExporterStats {
+        ExporterStats {
+            exporter: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 4000,
+            source_id: 7,
+            version: 9,
+            name: "esx-01".into(),
+            dataset: String::new(),
+            first_seen_ms: 1_000,
+            last_seen_ms,
+            packets,
+            flows: packets * 10,
+            sequence_gaps: 0,
+            late: 0,
+            errors: 0,
+            templates: 2,
+        }
+    }
+
+    fn remember(writer: &mut ExportersWriter, rows: &[(Scope, Written, ExporterRow)]) {
+        for (scope, written, _) in rows {
+            writer.written.insert(*scope, *written);
+        }
+    }
+
+    #[test]
+    fn updated_strictly_increases_per_scope_and_quiet_scopes_are_not_rewritten() {
+        let mut writer = ExportersWriter::new(
+            Client::default(),
+            Arc::new(Metrics::new()),
+            "collector-1".into(),
+            0,
+            Duration::from_millis(300),
+        );
+        // Two snapshots written within one second: the newer one is stamped
+        // a second later, so `argMax(..., updated)` can only pick it.
+        let first = writer.changed_rows(&[stats(10_100, 201)], 10_200);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].2.updated, 10);
+        remember(&mut writer, &first);
+        let second = writer.changed_rows(&[stats(10_900, 600)], 10_950);
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].2.updated, 11);
+        assert_eq!(second[0].2.packets, 600);
+        remember(&mut writer, &second);
+        // Nothing heard since: nothing written.
+        assert!(writer
+            .changed_rows(&[stats(10_900, 600)], 12_000)
+            .is_empty());
+        // Heard again later: the wall clock applies once it is ahead.
+        let third = writer.changed_rows(&[stats(20_000, 700)], 20_500);
+        assert_eq!(third[0].2.updated, 20);
+    }
 }
