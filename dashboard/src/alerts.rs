@@ -44,8 +44,12 @@ fn rank(severity: &str) -> usize {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsConfig {
-    /// `http://…` URL that receives one JSON `POST` per alert.
+    /// `http://…` or `https://…` URL that receives one JSON `POST` per
+    /// alert. https trusts the system's roots and `webhook_ca_file`.
     pub webhook_url: Option<String>,
+    /// PEM file of CA certificates (a private CA) also trusted for an
+    /// https `webhook_url`.
+    pub webhook_ca_file: Option<std::path::PathBuf>,
     /// `ADDR:PORT` of a syslog receiver (RFC 5424 over UDP).
     pub syslog: Option<String>,
     /// Syslog facility number (16 = local0).
@@ -70,6 +74,7 @@ impl Default for AlertsConfig {
     fn default() -> AlertsConfig {
         AlertsConfig {
             webhook_url: None,
+            webhook_ca_file: None,
             syslog: None,
             syslog_facility: 16,
             min_severity: "high".into(),
@@ -91,13 +96,25 @@ impl AlertsConfig {
     /// Problems with the values, each naming its key.
     pub fn check(&self) -> Result<(), String> {
         if let Some(url) = &self.webhook_url {
-            // reqwest is built without TLS here: https:// would fail at
-            // every send, so it is refused up front.
-            if !url.starts_with("http://") {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| format!("alerts.webhook_url: {url:?} is not a URL: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
                 return Err(format!(
-                    "alerts.webhook_url: expected an http:// URL (no TLS client built in), got {url:?}"
+                    "alerts.webhook_url: expected an http:// or https:// URL, got {url:?}"
                 ));
             }
+        }
+        if let Some(path) = &self.webhook_ca_file {
+            if !self
+                .webhook_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+            {
+                return Err(
+                    "alerts.webhook_ca_file: only used with an https:// webhook_url".into(),
+                );
+            }
+            ca_certificates(path)?;
         }
         if let Some(addr) = &self.syslog {
             addr.parse::<SocketAddr>()
@@ -124,6 +141,66 @@ impl AlertsConfig {
         }
         Ok(())
     }
+}
+
+/// The certificates of `alerts.webhook_ca_file`, at least one.
+fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("alerts.webhook_ca_file: cannot read {shown}: {e}"))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("alerts.webhook_ca_file: {shown}: not valid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "alerts.webhook_ca_file: {shown}: no certificate in it (expected \"-----BEGIN CERTIFICATE-----\")"
+        ));
+    }
+    Ok(certs)
+}
+
+/// Why a webhook delivery failed, for the log and
+/// `eastwest_dashboard_alert_failures_total{reason}`: `tls` (handshake,
+/// untrusted certificate), `timeout`, `connect`, `status` (not 2xx) or
+/// `other`.
+fn webhook_failure(err: &reqwest::Error) -> &'static str {
+    if is_tls(err) {
+        "tls"
+    } else if err.is_timeout() {
+        "timeout"
+    } else if err.is_connect() {
+        "connect"
+    } else {
+        "other"
+    }
+}
+
+/// Whether a rustls error is among `err`'s causes. `io::Error::source`
+/// skips the error it wraps (hyper-rustls nests two), so look inside.
+fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    if err.is::<rustls::Error>() {
+        return true;
+    }
+    if let Some(inner) = err
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        if is_tls(inner) {
+            return true;
+        }
+    }
+    err.source().is_some_and(is_tls)
+}
+
+/// `err` and its causes on one line.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// One alert, as the webhook receives it (`kind` tells which).
@@ -274,13 +351,16 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
     ) -> std::io::Result<Alerter<S, P>> {
         config.check().map_err(std::io::Error::other)?;
         let webhook = match &config.webhook_url {
-            Some(url) => Some((
-                reqwest::Client::builder()
-                    .timeout(Duration::from_secs(config.timeout_seconds))
-                    .build()
-                    .map_err(std::io::Error::other)?,
-                url.clone(),
-            )),
+            Some(url) => {
+                let mut client =
+                    reqwest::Client::builder().timeout(Duration::from_secs(config.timeout_seconds));
+                if let Some(path) = &config.webhook_ca_file {
+                    for cert in ca_certificates(path).map_err(std::io::Error::other)? {
+                        client = client.add_root_certificate(cert);
+                    }
+                }
+                Some((client.build().map_err(std::io::Error::other)?, url.clone()))
+            }
             None => None,
         };
         let syslog = match &config.syslog {
@@ -396,9 +476,6 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             metrics
                 .alerts_sent
                 .fetch_add(outcome.sent, Ordering::Relaxed);
-            metrics
-                .alerts_failed
-                .fetch_add(outcome.failed, Ordering::Relaxed);
         }
         Ok(outcome)
     }
@@ -481,16 +558,21 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
     async fn send(&self, alert: &Alert, now_ms: u64) -> u64 {
         let mut failed = 0;
         if let Some((client, url)) = &self.sinks.webhook {
-            match client.post(url).json(alert).send().await {
-                Ok(resp) if resp.status().is_success() => {}
+            let reason = match client.post(url).json(alert).send().await {
+                Ok(resp) if resp.status().is_success() => None,
                 Ok(resp) => {
                     tracing::warn!(status = %resp.status(), "alerts: webhook refused an alert");
-                    failed += 1;
+                    Some("status")
                 }
                 Err(err) => {
-                    tracing::warn!(%err, "alerts: webhook unreachable");
-                    failed += 1;
+                    let reason = webhook_failure(&err);
+                    tracing::warn!(reason, err = %error_chain(&err), "alerts: webhook delivery failed");
+                    Some(reason)
                 }
+            };
+            if let Some(reason) = reason {
+                failed += 1;
+                self.count_failure("webhook", reason);
             }
         }
         if let Some((socket, target)) = &self.sinks.syslog {
@@ -498,9 +580,16 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             if let Err(err) = socket.send_to(line.as_bytes(), target).await {
                 tracing::warn!(%err, "alerts: syslog send failed");
                 failed += 1;
+                self.count_failure("syslog", "send");
             }
         }
         failed
+    }
+
+    fn count_failure(&self, destination: &'static str, reason: &'static str) {
+        if let Some(metrics) = &self.metrics {
+            metrics.alert_failed(destination, reason);
+        }
     }
 }
 
@@ -513,11 +602,37 @@ mod tests {
         assert!(AlertsConfig::default().check().is_ok());
         assert!(!AlertsConfig::default().enabled());
         let bad = |c: AlertsConfig| c.check().unwrap_err();
+        assert!(AlertsConfig {
+            webhook_url: Some("https://hooks.example:8443/eastwest".into()),
+            ..AlertsConfig::default()
+        }
+        .check()
+        .is_ok());
         assert!(bad(AlertsConfig {
-            webhook_url: Some("https://x".into()),
+            webhook_url: Some("ftp://x".into()),
             ..AlertsConfig::default()
         })
         .starts_with("alerts.webhook_url"));
+        assert!(bad(AlertsConfig {
+            webhook_url: Some("127.0.0.1:9000".into()),
+            ..AlertsConfig::default()
+        })
+        .starts_with("alerts.webhook_url"));
+        assert!(bad(AlertsConfig {
+            webhook_url: Some("http://127.0.0.1:9000/".into()),
+            webhook_ca_file: Some("/etc/ssl/certs/ca-certificates.crt".into()),
+            ..AlertsConfig::default()
+        })
+        .starts_with("alerts.webhook_ca_file: only used with an https://"));
+        let missing = bad(AlertsConfig {
+            webhook_url: Some("https://127.0.0.1:9000/".into()),
+            webhook_ca_file: Some("/nonexistent/ca.pem".into()),
+            ..AlertsConfig::default()
+        });
+        assert!(
+            missing.starts_with("alerts.webhook_ca_file: cannot read /nonexistent/ca.pem"),
+            "{missing}"
+        );
         assert!(bad(AlertsConfig {
             syslog: Some("localhost".into()),
             ..AlertsConfig::default()

@@ -25,6 +25,8 @@ pub struct Config {
     pub report: ReportConfig,
     /// `[alerts]`: webhook and syslog (see [`crate::alerts`]).
     pub alerts: crate::alerts::AlertsConfig,
+    /// `[tls]`: serve HTTPS (see [`crate::tls`]).
+    pub tls: crate::tls::TlsConfig,
 }
 
 /// `[clickhouse]`: where the flows are.
@@ -118,6 +120,7 @@ impl Default for Config {
             policy: crate::policy::PolicyConfig::default(),
             report: ReportConfig::default(),
             alerts: crate::alerts::AlertsConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }
@@ -150,6 +153,9 @@ pub enum ConfigError {
     /// A bad `[alerts]` value (the message names the key).
     #[error("{0}")]
     Alerts(String),
+    /// A `[tls]` file that cannot be used (the message names key and file).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -231,6 +237,7 @@ impl Config {
         }
         self.auth()?;
         self.alerts.check().map_err(ConfigError::Alerts)?;
+        self.tls.server_config()?;
         Ok(())
     }
 

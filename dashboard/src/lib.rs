@@ -11,6 +11,7 @@
 //! * [`store`] — the [`Store`](store::Store) trait and its ClickHouse implementation.
 //! * [`metrics`] — `GET /metrics` (Prometheus text).
 //! * [`config`] — the TOML configuration and its command-line overrides.
+//! * [`tls`] — HTTPS: `[tls]` certificate and key, the TLS listener, reload on SIGHUP.
 //! * `web` — the page, compiled into the binary.
 //!
 //! `main.rs` parses the command line and calls [`run`].
@@ -26,6 +27,7 @@ pub mod query;
 pub mod report;
 pub mod sql;
 pub mod store;
+pub mod tls;
 mod web;
 
 use std::future::Future;
@@ -59,6 +61,12 @@ pub struct Cli {
     /// ClickHouse database [default: eastwest].
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (`tls.cert`; needs --tls-key).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert: PKCS#8, RSA or SEC1 (`tls.key`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Check the configuration, print it and exit.
     #[arg(long)]
     pub check_config: bool,
@@ -82,6 +90,12 @@ impl Cli {
         }
         if let Some(database) = &self.database {
             config.clickhouse.database = database.clone();
+        }
+        if let Some(cert) = &self.tls_cert {
+            config.tls.cert = Some(cert.clone());
+        }
+        if let Some(key) = &self.tls_key {
+            config.tls.key = Some(key.clone());
         }
         config.check()?;
         Ok(config)
@@ -119,6 +133,7 @@ pub async fn run(
             source,
         })?;
     let auth = config.auth()?;
+    let tls = config.tls.server_config().map_err(ConfigError::from)?;
     let metrics = Arc::new(metrics::Metrics::default());
     let store = ClickHouseStore::connect(&config.clickhouse_settings())
         .await?
@@ -161,14 +176,34 @@ pub async fn run(
         axum::routing::get(metrics::handler).with_state(metrics.clone()),
     )
     .route_layer(axum::middleware::from_fn_with_state(
-        metrics,
+        metrics.clone(),
         metrics::track,
     ));
-    tracing::info!(url = %format!("http://{addr}/"), "dashboard listening");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(RunError::Serve);
+    let served = match tls {
+        None => {
+            tracing::info!(url = %format!("http://{addr}/"), "dashboard listening");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(server_config) => {
+            let (current, watched) = tokio::sync::watch::channel(server_config);
+            let reload = tokio::spawn(tls::reload_on_sighup(config.tls.clone(), current));
+            let listener = tls::TlsListener::new(listener, watched, metrics).map_err(|source| {
+                RunError::Listen {
+                    addr: addr.to_string(),
+                    source,
+                }
+            })?;
+            tracing::info!(url = %format!("https://{addr}/"), "dashboard listening");
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await;
+            reload.abort();
+            served
+        }
+    }
+    .map_err(RunError::Serve);
     let _ = stop_alerts.send(());
     served
 }

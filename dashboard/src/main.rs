@@ -30,8 +30,13 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
+        let scheme = if config.tls.enabled() {
+            "https"
+        } else {
+            "http"
+        };
         println!(
-            "configuration ok: listen {}, ClickHouse {} database {}",
+            "configuration ok: listen {scheme}://{}, ClickHouse {} database {}",
             config.listen, config.clickhouse.url, config.clickhouse.database
         );
         return ExitCode::SUCCESS;

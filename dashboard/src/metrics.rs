@@ -39,6 +39,11 @@ pub struct Metrics {
     pub alerts_sent: AtomicU64,
     /// Deliveries that failed (per destination).
     pub alerts_failed: AtomicU64,
+    /// Failed deliveries by destination and reason (`webhook`/`tls`, …).
+    alert_failures: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// TLS handshakes that failed or timed out (plain HTTP on the HTTPS
+    /// port, a client that does not trust the certificate, …).
+    pub tls_handshake_failures: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -62,6 +67,15 @@ impl Metrics {
             .unwrap_or(BUCKETS.len());
         h.counts[i] += 1;
         h.sum += secs;
+    }
+
+    /// Count one failed delivery to `destination` (`webhook`, `syslog`)
+    /// for `reason`.
+    pub fn alert_failed(&self, destination: &'static str, reason: &'static str) {
+        self.alerts_failed.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.alert_failures)
+            .entry((destination, reason))
+            .or_default() += 1;
     }
 
     /// The Prometheus text exposition.
@@ -124,12 +138,28 @@ impl Metrics {
                 "alert deliveries that failed (per destination)",
                 &self.alerts_failed,
             ),
+            (
+                "tls_handshake_failures_total",
+                "TLS handshakes that failed or timed out",
+                &self.tls_handshake_failures,
+            ),
         ] {
             let _ = writeln!(
                 out,
                 "# HELP eastwest_dashboard_{name} {help}\n# TYPE eastwest_dashboard_{name} counter\n\
                  eastwest_dashboard_{name} {}",
                 value.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP eastwest_dashboard_alert_failures_total failed alert deliveries by destination and reason\n\
+             # TYPE eastwest_dashboard_alert_failures_total counter"
+        );
+        for ((destination, reason), n) in lock(&self.alert_failures).iter() {
+            let _ = writeln!(
+                out,
+                "eastwest_dashboard_alert_failures_total{{destination=\"{destination}\",reason=\"{reason}\"}} {n}"
             );
         }
         out
