@@ -179,31 +179,42 @@ pub async fn run(
         metrics.clone(),
         metrics::track,
     ));
-    let served = match tls {
-        None => {
-            tracing::info!(url = %format!("http://{addr}/"), "dashboard listening");
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+    // With TLS, connections are handed to axum after their handshake; the
+    // certificate is reloaded on SIGHUP (without TLS, SIGHUP is only logged).
+    enum Listening {
+        Plain(tokio::net::TcpListener),
+        Tls(tls::TlsListener),
+    }
+    let (listening, current) = match tls {
         Some(server_config) => {
             let (current, watched) = tokio::sync::watch::channel(server_config);
-            let reload = tokio::spawn(tls::reload_on_sighup(config.tls.clone(), current));
             let listener = tls::TlsListener::new(listener, watched, metrics).map_err(|source| {
                 RunError::Listen {
                     addr: addr.to_string(),
                     source,
                 }
             })?;
+            (Listening::Tls(listener), Some(current))
+        }
+        None => (Listening::Plain(listener), None),
+    };
+    let reload = tokio::spawn(tls::reload_on_sighup(config.tls.clone(), current));
+    let served = match listening {
+        Listening::Tls(listener) => {
             tracing::info!(url = %format!("https://{addr}/"), "dashboard listening");
-            let served = axum::serve(listener, app)
+            axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
-                .await;
-            reload.abort();
-            served
+                .await
+        }
+        Listening::Plain(listener) => {
+            tracing::info!(url = %format!("http://{addr}/"), "dashboard listening");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
         }
     }
     .map_err(RunError::Serve);
+    reload.abort();
     let _ = stop_alerts.send(());
     served
 }

@@ -259,20 +259,27 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-/// On every SIGHUP, load `tls` again and publish it to `config`; a failure
-/// is logged and the certificate in use kept. Runs until the process ends.
-pub async fn reload_on_sighup(tls: TlsConfig, config: watch::Sender<Arc<ServerConfig>>) {
+/// On every SIGHUP, load the `tls` files again and publish them to
+/// `config`; a failure is logged and the certificate in use kept. Without
+/// TLS (`config` is `None`) a SIGHUP is only logged: it never stops the
+/// server. The configuration file itself is not re-read. Runs until the
+/// process ends.
+pub async fn reload_on_sighup(tls: TlsConfig, config: Option<watch::Sender<Arc<ServerConfig>>>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(hup) => hup,
             Err(err) => {
-                tracing::warn!(%err, "tls: cannot watch SIGHUP; restart to load a new certificate");
+                tracing::warn!(%err, "cannot watch SIGHUP; restart to load a new certificate");
                 return;
             }
         };
         while hup.recv().await.is_some() {
+            let Some(config) = &config else {
+                tracing::info!("SIGHUP: no [tls] certificate to reload");
+                continue;
+            };
             match tls.server_config() {
                 Ok(Some(new)) => {
                     config.send_replace(new);

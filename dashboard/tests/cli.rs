@@ -1,6 +1,6 @@
 //! The `eastwest-dashboard` binary: start-up failures are one clear line and
 //! a non-zero exit, `--check-config` checks without starting, and a started
-//! server answers on its port.
+//! server answers on its port, survives SIGHUP and stops on SIGTERM.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::io::Write;
@@ -117,6 +117,17 @@ fn serves_the_page_and_stops_on_sigterm() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(r#""conversations":[]"#));
+    // SIGHUP (systemctl reload) without [tls] is only logged: still serving.
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", &format!("http://{listen}/api/v1/health")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
