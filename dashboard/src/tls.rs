@@ -8,7 +8,8 @@
 //! [`HANDSHAKE_TIMEOUT`], so a slow or silent client never holds up the
 //! others. A failed handshake (a plain-HTTP client, a client that does not
 //! trust the certificate, a scanner) closes that connection only; it is
-//! counted in `eastwest_dashboard_tls_handshake_failures_total`.
+//! counted in `eastwest_dashboard_tls_handshake_failures_total`. A plain
+//! HTTP request gets a plain `400` naming the fix ([`PLAIN_HTTP_MESSAGE`]).
 //!
 //! The certificate is read again on SIGHUP ([`reload_on_sighup`]): new
 //! connections get the new one, and a file that does not load is logged
@@ -221,7 +222,7 @@ async fn accept_loop(
         let metrics = metrics.clone();
         let ready = ready.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(acceptor, stream)).await {
                 Ok(Ok(tls)) => {
                     let _ = ready.send((tls, peer)).await;
                 }
@@ -240,6 +241,38 @@ async fn accept_loop(
             }
         });
     }
+}
+
+/// The body of the answer to a plain-HTTP request on the HTTPS port.
+pub const PLAIN_HTTP_MESSAGE: &str = "This port speaks HTTPS only: use https:// in the URL.\n";
+
+/// The TLS handshake on `stream`. A client that starts with a letter (an
+/// HTTP method, not a TLS record) gets a plain `400` saying to use https
+/// instead of undecodable TLS alert bytes, and the connection fails.
+async fn handshake(
+    acceptor: TlsAcceptor,
+    mut stream: TcpStream,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 1 && first[0].is_ascii_uppercase() {
+        // Read the request head first: closing with unread data would
+        // reset the connection before the client reads the answer.
+        let mut request = [0u8; 8192];
+        let _ = stream.read(&mut request).await?;
+        let answer = format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{PLAIN_HTTP_MESSAGE}",
+            PLAIN_HTTP_MESSAGE.len()
+        );
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "plain HTTP on the HTTPS port (answered 400)",
+        ));
+    }
+    acceptor.accept(stream).await
 }
 
 impl axum::serve::Listener for TlsListener {

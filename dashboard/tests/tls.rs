@@ -3,8 +3,9 @@
 //!
 //! * the real `eastwest-dashboard` binary with `--tls-cert`/`--tls-key`
 //!   answers a client that trusts the CA exactly as a plain-HTTP dashboard
-//!   on the same database does; a plain-HTTP request and a client that does
-//!   not trust the CA fail, are counted, and the server keeps serving; a new
+//!   on the same database does; a plain-HTTP request (a 400 saying to use
+//!   https) and a client that does not trust the CA fail, are counted, and
+//!   the server keeps serving; a new
 //!   certificate is picked up on SIGHUP; SIGTERM stops it cleanly;
 //! * bad `[tls]` files stop it (and `--check-config`) with one line naming
 //!   the file and exit 1;
@@ -282,14 +283,18 @@ async fn https_answers_like_http_refuses_bad_clients_reloads_and_stops() {
         }
     }
 
-    // Plain HTTP on the HTTPS port fails, and so does a client that does
-    // not trust the CA (only the system's roots).
-    let err = plain_client
+    // Plain HTTP on the HTTPS port fails with a 400 that says why, and a
+    // client that does not trust the CA (only the system's roots) fails.
+    let resp = plain_client
         .get(format!("http://127.0.0.1:{tls_port}/api/v1/health"))
         .send()
         .await
-        .unwrap_err();
-    assert!(!err.is_status(), "{}", chain(&err));
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        eastwest_dashboard::tls::PLAIN_HTTP_MESSAGE
+    );
     let untrusting = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
