@@ -1,6 +1,7 @@
 //! `GET /metrics`: the dashboard's own counters in the Prometheus text
 //! format — requests by route and status, request latency per route (a
-//! histogram), ClickHouse errors and timeouts, alerts sent and failed.
+//! histogram), ClickHouse errors and timeouts, alerts sent and failed (by
+//! destination and reason), failed TLS handshakes.
 //! Counters only, no flow data: it needs no token (like `/api/v1/health`).
 
 use std::collections::BTreeMap;
@@ -232,5 +233,16 @@ mod tests {
         ));
         assert!(text.contains("eastwest_dashboard_clickhouse_timeouts_total 1"));
         assert!(text.contains("eastwest_dashboard_alerts_sent_total 0"));
+        m.alert_failed("webhook", "tls");
+        m.alert_failed("webhook", "tls");
+        m.alert_failed("syslog", "send");
+        let text = m.render();
+        assert!(text.contains("eastwest_dashboard_alerts_failed_total 3"));
+        assert!(text.contains(
+            "eastwest_dashboard_alert_failures_total{destination=\"webhook\",reason=\"tls\"} 2"
+        ));
+        assert!(text.contains(
+            "eastwest_dashboard_alert_failures_total{destination=\"syslog\",reason=\"send\"} 1"
+        ));
     }
 }
