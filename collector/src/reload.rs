@@ -2,8 +2,9 @@
 //! date while the collector runs.
 //!
 //! * The policy and inventory files (and the CSV files the inventory
-//!   imports) are checked every `enrich.reload_interval_ms` by modification
-//!   time and size, and re-read at once on SIGHUP.
+//!   imports) are checked every `enrich.reload_interval_ms` by size and a
+//!   hash of their content (an edit that keeps the size and the
+//!   modification time is still seen), and re-read at once on SIGHUP.
 //! * Inventory events posted to the dashboard are rows of the ClickHouse
 //!   table `inventory_events`; every `enrich.events_poll_ms` the table's row
 //!   count and newest `received_ms` are compared with the last seen, and on
@@ -176,15 +177,19 @@ impl ReloadMetrics {
     }
 }
 
-/// Modification time and length of each watched file (None: unreadable).
-type Stamp = Vec<Option<(SystemTime, u64)>>;
+/// Length and content hash of each watched file (None: unreadable). The
+/// content, not the modification time: editors and config management can
+/// rewrite a file within one mtime tick, or restore an old mtime.
+type Stamp = Vec<Option<(u64, u64)>>;
 
 fn stamp(paths: &[PathBuf]) -> Stamp {
     paths
         .iter()
         .map(|p| {
-            let meta = std::fs::metadata(p).ok()?;
-            Some((meta.modified().ok()?, meta.len()))
+            let bytes = std::fs::read(p).ok()?;
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash_slice(&bytes, &mut hasher);
+            Some((bytes.len() as u64, std::hash::Hasher::finish(&hasher)))
         })
         .collect()
 }
@@ -591,5 +596,37 @@ impl Reloader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamp_sees_an_edit_that_keeps_size_and_modification_time() {
+        let dir = std::env::temp_dir().join(format!("eastwest-stamp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("policy.toml");
+        std::fs::write(&path, "default = \"deny\"\n").unwrap();
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let before = stamp(std::slice::from_ref(&path));
+
+        std::fs::write(&path, "default = \"allo\"\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.modified().unwrap(), meta.len()), (mtime, 17));
+        let after = stamp(std::slice::from_ref(&path));
+        assert_ne!(before, after, "same size and mtime, new content");
+
+        assert_eq!(after, stamp(std::slice::from_ref(&path)), "unchanged file");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(stamp(std::slice::from_ref(&path)), vec![None], "unreadable");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
