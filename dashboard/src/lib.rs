@@ -134,6 +134,9 @@ pub async fn run(
         })?;
     let auth = config.auth()?;
     let tls = config.tls.server_config().map_err(ConfigError::from)?;
+    for warning in config.tls.warnings() {
+        tracing::warn!("{warning}");
+    }
     let metrics = Arc::new(metrics::Metrics::default());
     let store = ClickHouseStore::connect(&config.clickhouse_settings())
         .await?

@@ -30,6 +30,9 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
+        for warning in config.tls.warnings() {
+            eprintln!("eastwest-dashboard: warning: {warning}");
+        }
         let scheme = if config.tls.enabled() {
             "https"
         } else {

@@ -99,6 +99,27 @@ impl TlsConfig {
     }
 }
 
+impl TlsConfig {
+    /// What is usable but unwise: a private key file that every user on the
+    /// machine may read.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        #[cfg(unix)]
+        if let Some(key) = &self.key {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(key) {
+                if meta.permissions().mode() & 0o004 != 0 {
+                    out.push(format!(
+                        "tls.key: {} is readable by every user; chmod o-r it",
+                        key.display()
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
 fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {
         key,

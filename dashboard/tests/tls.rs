@@ -427,6 +427,22 @@ fn bad_tls_files_exit_1_naming_the_file() {
     let ok = dashboard(&["--config", config.to_str().unwrap(), "--check-config"]);
     assert!(ok.status.success(), "{ok:?}");
     assert!(String::from_utf8_lossy(&ok.stdout).contains("listen https://127.0.0.1:8080"));
+    assert!(ok.stderr.is_empty(), "{ok:?}");
+    // A key every user may read is accepted, with a warning.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let readable = dir.join("server.key");
+        std::fs::set_permissions(&readable, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let warned = dashboard(&["--config", config.to_str().unwrap(), "--check-config"]);
+        assert!(warned.status.success(), "{warned:?}");
+        assert!(
+            String::from_utf8_lossy(&warned.stderr).contains(&format!(
+                "warning: tls.key: {} is readable by every user",
+                readable.display()
+            )),
+            "{warned:?}"
+        );
+    }
 
     let cases: [(&str, &str, &str); 5] = [
         (
