@@ -42,8 +42,9 @@ impl ConfigError {
     /// Turn a `toml` deserialization error into a located error.
     ///
     /// The line comes from the error's span. The field is the key named in
-    /// the message (`missing field`, `unknown field`, `duplicate key`), or
-    /// else the key written on the line the span starts in.
+    /// the message (`missing field`, `unknown field`, `duplicate key`), a
+    /// broken table header as written, or else the key written on the line
+    /// the span starts in.
     pub(crate) fn from_toml(origin: &str, text: &str, err: &toml::de::Error) -> ConfigError {
         let span = err.span().unwrap_or(0..0);
         let message = err.message().trim().to_string();
@@ -119,6 +120,11 @@ fn quoted_key(message: &str) -> Option<String> {
 fn locate(text: &str, offset: usize) -> (Option<String>, Option<String>) {
     let offset = offset.min(text.len());
     let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let own_line = text[..line_end].lines().next_back().unwrap_or("").trim();
+    if own_line.starts_with('[') && header(own_line).is_none() {
+        // A broken header (`[[zone]`): name it, not a key of the table above.
+        return (None, Some(own_line.to_string()));
+    }
     let mut key = None;
     for line in text[..line_end].lines().rev() {
         let line = line.trim();
@@ -214,6 +220,15 @@ mod tests {
         );
         assert_eq!(header("[[vm]]"), Some("vm"));
         assert_eq!(header("[\"a\", \"b\"]]"), None);
+    }
+
+    #[test]
+    fn broken_header_is_named_not_the_key_above_it() {
+        let text = "[[item]]\nname = \"a\"\ncount = 1\n[[item]\nname = \"b\"\n";
+        let err = parse_tables(text);
+        assert_eq!((err.line, err.field.as_str()), (4, "[[item]"), "{err}");
+        let err = parse("name = \"x\"\n[item\n");
+        assert_eq!((err.line, err.field.as_str()), (2, "[item"), "{err}");
     }
 
     #[test]
