@@ -351,6 +351,19 @@ fn where_filters(filters: &Filters) -> Sql {
 const CONV_KEYS: &str = "client_vm, client_key, client_zone, server_vm, server_key, server_zone, \
                          proto, server_port, verdict, rule, severity, same_host";
 
+/// How much of a conversation the grouped queries carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// Every column of [`crate::model::Conversation`], the hosts, the
+    /// policy revision and the observation points (lists, reports).
+    Full,
+    /// Only the zones, the verdict and the counters (totals, the zone
+    /// matrix, the time series): the per-row `argMax`es of the hosts and
+    /// the revision and the per-point arrays are the costliest aggregates
+    /// after the grouping itself, and these queries never read them.
+    Counters,
+}
+
 /// Per conversation and observation point (and time bucket when
 /// `bucket_ms` is set, as `t_ms`): the conversation's key columns (`p_*`),
 /// counters summed (`o_*`), and `o_local`, the rank of the point: 4 = the
@@ -365,7 +378,12 @@ const CONV_KEYS: &str = "client_vm, client_key, client_zone, server_vm, server_k
 /// flows); the columns themselves are taken with `any()`. Two conversations
 /// would have to collide in CityHash64 to be merged (about 1 in 10^7 for a
 /// million conversations in one window).
-fn per_observation_point(source: Sql, filters: &Filters, bucket_ms: Option<u64>) -> Sql {
+fn per_observation_point(
+    source: Sql,
+    filters: &Filters,
+    bucket_ms: Option<u64>,
+    detail: Detail,
+) -> Sql {
     let (t_col, t_key) = match bucket_ms {
         Some(step) => (
             format!("intDiv(start_ms, {step}) * {step} AS t_ms, "),
@@ -383,18 +401,24 @@ fn per_observation_point(source: Sql, filters: &Filters, bucket_ms: Option<u64>)
            cityHash64({CONV_KEYS}) AS h_conv, cityHash64(h_conv, observer, encap) AS h_point \
          FROM "
     );
+    let full = match detail {
+        Detail::Full => {
+            "any(client_vm) AS p_cvm, any(client_key) AS p_ckey, \
+             any(server_vm) AS p_svm, any(server_key) AS p_skey, \
+             any(proto) AS p_proto, any(server_port) AS p_port, \
+             any(rule) AS p_rule, any(severity) AS p_sev, any(same_host) AS p_same, \
+             any(observer) AS p_obs, any(encap) AS p_encap, \
+             min(start_ms) AS o_start, max(end_ms) AS o_end, \
+             argMax(client_host, end_ms) AS o_ch, argMax(server_host, end_ms) AS o_sh, \
+             argMax(policy_revision, end_ms) AS o_rev, "
+        }
+        Detail::Counters => "",
+    };
     let head = format!(
-        "SELECT {t_key}h_conv, \
-           any(client_vm) AS p_cvm, any(client_key) AS p_ckey, any(client_zone) AS p_cz, \
-           any(server_vm) AS p_svm, any(server_key) AS p_skey, any(server_zone) AS p_sz, \
-           any(proto) AS p_proto, any(server_port) AS p_port, any(verdict) AS p_verdict, \
-           any(rule) AS p_rule, any(severity) AS p_sev, any(same_host) AS p_same, \
-           any(observer) AS p_obs, any(encap) AS p_encap, \
+        "SELECT {t_key}h_conv, {full}\
+           any(client_zone) AS p_cz, any(server_zone) AS p_sz, any(verdict) AS p_verdict, \
            sum(bytes_fwd) AS o_bf, sum(bytes_rev) AS o_br, \
            sum(packets_fwd) AS o_pf, sum(packets_rev) AS o_pr, sum(flows) AS o_flows, \
-           min(start_ms) AS o_start, max(end_ms) AS o_end, \
-           argMax(client_host, end_ms) AS o_ch, argMax(server_host, end_ms) AS o_sh, \
-           argMax(policy_revision, end_ms) AS o_rev, \
            max((observer != '' AND observer = client_host) * 4 \
                + (observer != '' AND observer = server_host) * 2 \
                + (encap NOT IN ('vxlan', 'geneve'))) AS o_local \
@@ -405,33 +429,46 @@ fn per_observation_point(source: Sql, filters: &Filters, bucket_ms: Option<u64>)
     sql
 }
 
-/// The best-ranked observation point of a group: `argMax(x, BEST)`.
-const BEST: &str = "(o_local, o_bf + o_br)";
+/// The best-ranked observation point of a group: `argMax(x, BEST)`, the
+/// rank `o_local` (0–7) in the top 8 bits, the point's bytes below (capped
+/// at 2^56 − 1, 72 PB of one conversation in one window): the same order
+/// as the tuple `(o_local, bytes)`, as one UInt64, which 18.16 compares
+/// about 15× faster than a tuple.
+const BEST: &str =
+    "bitOr(bitShiftLeft(toUInt64(o_local), 56), least(o_bf + o_br, toUInt64(72057594037927935)))";
 
-/// One row per conversation (per `t_ms` bucket when `bucket_ms` is set),
-/// the columns of [`crate::model::Conversation`] in order, plus
-/// `policy_revision` and `points` (per observation point: observer, encap,
-/// flows, bytes) at the end.
-fn per_conversation(source: Sql, filters: &Filters, bucket_ms: Option<u64>) -> Sql {
+/// One row per conversation (per `t_ms` bucket when `bucket_ms` is set).
+/// [`Detail::Full`]: the columns of [`crate::model::Conversation`] (by
+/// name), plus `policy_revision` and `points` (per observation point:
+/// observer, encap, flows, bytes) at the end. [`Detail::Counters`]:
+/// `client_zone`, `server_zone`, `verdict` and the counters.
+fn per_conversation(source: Sql, filters: &Filters, bucket_ms: Option<u64>, detail: Detail) -> Sql {
     let t = if bucket_ms.is_some() { "t_ms, " } else { "" };
-    let head = format!(
-        "SELECT {t}any(p_cvm) AS client_vm, any(p_ckey) AS client_addr, \
-           any(p_cz) AS client_zone, argMax(o_ch, o_end) AS client_host, \
-           any(p_svm) AS server_vm, any(p_skey) AS server_addr, any(p_sz) AS server_zone, \
-           argMax(o_sh, o_end) AS server_host, \
-           any(p_proto) AS proto, any(p_port) AS server_port, any(p_verdict) AS verdict, \
-           any(p_rule) AS rule, any(p_sev) AS severity, any(p_same) AS same_host, \
-           arraySort(groupUniqArray(p_obs)) AS observers, \
-           argMax(o_flows, {BEST}) AS flows, \
-           argMax(o_pf, {BEST}) AS packets_fwd, argMax(o_bf, {BEST}) AS bytes_fwd, \
-           argMax(o_pr, {BEST}) AS packets_rev, argMax(o_br, {BEST}) AS bytes_rev, \
-           packets_fwd + packets_rev AS packets, bytes_fwd + bytes_rev AS bytes, \
-           min(o_start) AS start_ms, max(o_end) AS end_ms, \
-           argMax(o_rev, o_end) AS policy_revision, \
-           groupArray((p_obs, p_encap, o_flows, o_bf + o_br)) AS points \
-         FROM "
+    let counters = format!(
+        "any(p_cz) AS client_zone, any(p_sz) AS server_zone, any(p_verdict) AS verdict, \
+         argMax(o_flows, {BEST}) AS flows, \
+         argMax(o_pf, {BEST}) AS packets_fwd, argMax(o_bf, {BEST}) AS bytes_fwd, \
+         argMax(o_pr, {BEST}) AS packets_rev, argMax(o_br, {BEST}) AS bytes_rev, \
+         packets_fwd + packets_rev AS packets, bytes_fwd + bytes_rev AS bytes"
     );
-    per_observation_point(source, filters, bucket_ms).wrap(&head, &format!(" GROUP BY {t}h_conv"))
+    let head = match detail {
+        Detail::Full => format!(
+            "SELECT {t}any(p_cvm) AS client_vm, any(p_ckey) AS client_addr, \
+               argMax(o_ch, o_end) AS client_host, \
+               any(p_svm) AS server_vm, any(p_skey) AS server_addr, \
+               argMax(o_sh, o_end) AS server_host, \
+               any(p_proto) AS proto, any(p_port) AS server_port, \
+               any(p_rule) AS rule, any(p_sev) AS severity, any(p_same) AS same_host, \
+               arraySort(groupUniqArray(p_obs)) AS observers, {counters}, \
+               min(o_start) AS start_ms, max(o_end) AS end_ms, \
+               argMax(o_rev, o_end) AS policy_revision, \
+               groupArray((p_obs, p_encap, o_flows, o_bf + o_br)) AS points \
+             FROM "
+        ),
+        Detail::Counters => format!("SELECT {t}{counters} FROM "),
+    };
+    per_observation_point(source, filters, bucket_ms, detail)
+        .wrap(&head, &format!(" GROUP BY {t}h_conv"))
 }
 
 /// The conversation columns of [`per_conversation`] (what
@@ -447,22 +484,25 @@ const TIE_BREAK: &str = "client_vm, server_vm, client_addr, server_addr, client_
 
 /// The page of conversations, and their totals (two statements).
 pub fn conversations(tables: &Tables, resolution: Resolution, params: &Params) -> (Sql, Sql) {
-    let rows = per_conversation(
-        source(
-            tables,
-            resolution,
-            params.window,
-            params.filters.dataset.as_deref(),
-        ),
-        &params.filters,
-        None,
-    );
-    let totals = rows.clone().wrap(
+    let rows = |detail| {
+        per_conversation(
+            source(
+                tables,
+                resolution,
+                params.window,
+                params.filters.dataset.as_deref(),
+            ),
+            &params.filters,
+            None,
+            detail,
+        )
+    };
+    let totals = rows(Detail::Counters).wrap(
         "SELECT count() AS conversations, countIf(verdict = 'violation') AS violations, \
          sum(flows) AS flows, sum(packets) AS packets, sum(bytes) AS bytes FROM ",
         "",
     );
-    let mut page = rows.wrap(
+    let mut page = rows(Detail::Full).wrap(
         &format!("SELECT {CONV_COLUMNS} FROM "),
         &format!(
             " ORDER BY {} {}, {TIE_BREAK} LIMIT ?, ?",
@@ -494,6 +534,7 @@ pub fn matrix(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
         ),
         &params.filters,
         None,
+        Detail::Counters,
     )
     // Renamed first: an aggregate named like a column it reads (`sum(bytes)
     // AS bytes`) would make `sumIf(bytes, ...)` nest aggregates.
@@ -524,6 +565,7 @@ pub fn violations(tables: &Tables, params: &Params) -> (Sql, Sql) {
         ),
         &filters,
         None,
+        Detail::Full,
     );
     let total = rows.clone().wrap("SELECT count() FROM ", "");
     let mut page = rows.wrap(
@@ -549,6 +591,7 @@ pub fn timeseries(tables: &Tables, resolution: Resolution, params: &Params, step
         ),
         &params.filters,
         Some(step_ms),
+        Detail::Counters,
     )
     .wrap(
         "SELECT t_ms, verdict, flows AS f, packets AS p, bytes AS b FROM ",
@@ -671,6 +714,7 @@ pub fn hosts(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
         ),
         &params.filters,
         None,
+        Detail::Full,
     )
     .wrap(
         "SELECT arrayJoin(if(client_host = server_host, [client_host], \
@@ -765,6 +809,7 @@ pub fn report_violations(tables: &Tables, params: &Params) -> Sql {
         ),
         &filters,
         None,
+        Detail::Full,
     )
     .wrap(
         "SELECT client_zone, server_zone, severity, count() AS conversations, \
@@ -788,6 +833,7 @@ pub fn report_intra_host(tables: &Tables, params: &Params) -> Sql {
         ),
         &filters,
         None,
+        Detail::Full,
     )
     .wrap(
         "SELECT client_host AS host, client_vm, client_zone, server_vm, server_zone, verdict, \
