@@ -598,3 +598,79 @@ async fn the_report_lists_coresidency_periods_from_the_policy() {
     let r = json(&plain, "/api/v1/report?range=all").await;
     assert_eq!(r["coresidency"], serde_json::Value::Null);
 }
+
+/// The observation point counted for a conversation seen at several: the
+/// best rank (the client's host, then the server's, a VM-port mirror over
+/// the overlay's underlay), and among equal ranks the one that saw the
+/// most bytes; the page, its totals and the zone matrix agree, from the
+/// hourly rollup and from raw flows.
+#[tokio::test]
+async fn the_best_observation_point_is_counted() {
+    let mut underlay = flow("esx-01", WEB, APP, 9000, "allowed", "app", T0, 5000);
+    underlay.encap = "vxlan".into();
+    let rows = vec![
+        // web-01 → app-01: the client's host by ERSPAN (rank 5) beats its
+        // VXLAN underlay (4, more bytes) and the server's host (3, more still).
+        flow("esx-01", WEB, APP, 9000, "allowed", "app", T0, 1000),
+        underlay,
+        flow("esx-02", WEB, APP, 9000, "allowed", "app", T0, 8000),
+        // Two outside addresses, seen at two hosts of neither (rank 1 each):
+        // the point with more bytes.
+        flow("esx-07", OUTSIDE_A, OUTSIDE_B, 443, "unknown", "", T0, 300),
+        flow("esx-08", OUTSIDE_A, OUTSIDE_B, 443, "unknown", "", T0, 600),
+    ];
+    let app = router(AppState::new(store_with(&rows).await, 1000));
+    // range=all (flows_1h), and a window shorter than a minute (raw flows).
+    let windows = [
+        "range=all".to_string(),
+        format!("from={}&to={}", T0 / 1000 - 1, T0 / 1000 + 30),
+    ];
+    for window in &windows {
+        let r = conversations(&app, &format!("{window}&dataset=lab")).await;
+        assert_eq!(
+            r.resolution,
+            if window == "range=all" { "1h" } else { "raw" }
+        );
+        let bytes: Vec<(String, u64, u64)> = r
+            .conversations
+            .iter()
+            .map(|c| (pair(c), c.bytes, c.flows))
+            .collect();
+        assert_eq!(
+            bytes,
+            [
+                ("web-01>app-01".to_string(), 1000, 1),
+                ("203.0.113.7>2001:db8::7".to_string(), 600, 1),
+            ],
+            "{window}"
+        );
+        assert_eq!(r.conversations[0].observers, ["esx-01", "esx-02"]);
+        assert_eq!(
+            (r.totals.conversations, r.totals.flows, r.totals.bytes),
+            (2, 2, 1600),
+            "{window}"
+        );
+        let m = json(&app, &format!("/api/v1/zones/matrix?{window}&dataset=lab")).await;
+        let cells: Vec<(String, String, u64, u64)> = m["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["client_zone"].as_str().unwrap().to_string(),
+                    c["server_zone"].as_str().unwrap().to_string(),
+                    c["conversations"].as_u64().unwrap(),
+                    c["bytes"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ("dmz".to_string(), "app".to_string(), 1, 1000),
+                ("internet".to_string(), "internet".to_string(), 1, 600),
+            ],
+            "{window}"
+        );
+    }
+}
