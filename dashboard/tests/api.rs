@@ -509,6 +509,33 @@ async fn report_json_html_csv() {
         .map(|c| c["host"].as_str().unwrap())
         .collect();
     assert!(hosts.contains(&"esx-03"), "{hosts:?}");
+    // Per host: the lab rows observed there, their first start and last
+    // end; a host where VMs ran but nothing was observed has 0 flows.
+    let lab: Vec<_> = lab_rows()
+        .into_iter()
+        .filter(|f| f.dataset == "lab")
+        .collect();
+    let mut expected: Vec<String> = lab
+        .iter()
+        .flat_map(|f| [&f.observer, &f.src_host, &f.dst_host])
+        .filter(|h| !h.is_empty())
+        .map(|h| h.to_string())
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(hosts, expected);
+    for c in r["coverage"].as_array().unwrap() {
+        let seen: Vec<_> = lab.iter().filter(|f| f.observer == c["host"]).collect();
+        assert_eq!(c["flows"], seen.len(), "{c}");
+        if let Some(first) = seen.iter().map(|f| f.start_ms).min() {
+            assert_eq!(c["first_ms"], first, "{c}");
+            assert_eq!(
+                c["last_ms"],
+                seen.iter().map(|f| f.end_ms).max().unwrap(),
+                "{c}"
+            );
+        }
+    }
     let (status, content_type, html) =
         get(&app, "/api/v1/report?range=all&dataset=lab&format=html").await;
     assert_eq!(status, StatusCode::OK);
