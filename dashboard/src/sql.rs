@@ -240,12 +240,12 @@ pub fn source(
 
 /// [`source`] for `filters`: its dataset, and the filters on columns every
 /// table has with the same meaning in either orientation (verdict,
-/// severity, rule, same host, protocol) in each part's own `WHERE`, where
-/// ClickHouse reads them first (PREWHERE) and skips the other columns of
-/// the rows they reject; a report's violations on a day of raw flows read
-/// the few violating rows instead of all. The grouped queries apply every
-/// filter again on the oriented rows ([`where_filters`]), which changes
-/// nothing for these.
+/// severity, rule, same host, protocol) in each part's own `WHERE`, so the
+/// rows they reject never reach the grouping (the costly step): a report's
+/// violations on a day of raw flows group the few violating rows instead
+/// of all (28 s → 4–7 s on 10M flows, noisy machine). The grouped queries
+/// apply every filter again on the oriented rows ([`where_filters`]),
+/// which changes nothing for these.
 fn filtered_source(
     tables: &Tables,
     resolution: Resolution,
