@@ -51,6 +51,9 @@ pub struct AppState<S> {
     pub pdf: Arc<PdfRenderer>,
     /// The report's co-residency section (none: not available).
     pub coresidency: Option<CoResidency>,
+    /// Most `flows_1m` rows a time series under an hourly step may read
+    /// (past it the step becomes hourly).
+    pub timeseries_max_minute_rows: u64,
 }
 
 /// A [`CoResidencySource`] in [`AppState`].
@@ -88,6 +91,7 @@ impl<S> Clone for AppState<S> {
             stale_after_ms: self.stale_after_ms,
             pdf: Arc::clone(&self.pdf),
             coresidency: self.coresidency.clone(),
+            timeseries_max_minute_rows: self.timeseries_max_minute_rows,
         }
     }
 }
@@ -102,6 +106,7 @@ impl<S> AppState<S> {
             stale_after_ms: 300_000,
             pdf: Arc::new(PdfRenderer::default()),
             coresidency: None,
+            timeseries_max_minute_rows: DEFAULT_MAX_MINUTE_ROWS,
         }
     }
 
@@ -113,6 +118,11 @@ impl<S> AppState<S> {
 
     pub fn with_pdf(mut self, pdf: PdfRenderer) -> AppState<S> {
         self.pdf = Arc::new(pdf);
+        self
+    }
+
+    pub fn with_timeseries_max_minute_rows(mut self, rows: u64) -> AppState<S> {
+        self.timeseries_max_minute_rows = rows;
         self
     }
 
@@ -578,13 +588,22 @@ const STEPS_MS: [u64; 6] = [60_000, 300_000, 900_000, 3_600_000, 21_600_000, 86_
 /// Most points a time series returns (about).
 const MAX_POINTS: u64 = 360;
 
-/// The finest step giving at most [`MAX_POINTS`] over `span_ms` (whole
-/// days past the table).
-pub fn step_for(span_ms: u64) -> u64 {
+/// Default of `api.timeseries_max_minute_rows`: most `flows_1m` rows a
+/// time series with a step under an hour may read; past it the step
+/// becomes hourly (read from `flows_1h`). Each of those
+/// rows is grouped per bucket and conversation; on a 2-core machine with
+/// ClickHouse 18.16 about a million rows is a second, and a busy day of
+/// 10M flows leaves ~10M minute rows (each conversation has a flow every
+/// few minutes, so the minute rollup merges little).
+pub const DEFAULT_MAX_MINUTE_ROWS: u64 = 1_000_000;
+
+/// The finest step of at least `min_step_ms` giving at most
+/// [`MAX_POINTS`] over `span_ms` (whole days past the table).
+pub fn step_for(span_ms: u64, min_step_ms: u64) -> u64 {
     STEPS_MS
         .into_iter()
-        .find(|step| span_ms.div_ceil(*step) <= MAX_POINTS)
-        .unwrap_or_else(|| span_ms.div_ceil(MAX_POINTS).div_ceil(86_400_000) * 86_400_000)
+        .find(|step| *step >= min_step_ms && span_ms.div_ceil(*step) <= MAX_POINTS)
+        .unwrap_or_else(|| span_ms.div_ceil(MAX_POINTS).div_ceil(86_400_000).max(1) * 86_400_000)
 }
 
 async fn timeseries<S: Store>(
@@ -614,7 +633,19 @@ async fn timeseries<S: Store>(
         };
         return Ok(list(p.format, "timeseries", &body, &body.points));
     };
-    let step_ms = step_for(window.to_ms - window.from_ms);
+    let span_ms = window.to_ms - window.from_ms;
+    let mut step_ms = step_for(span_ms, 0);
+    // A step under an hour reads flows_1m: if the window holds too many of
+    // its rows, an hourly step answers from flows_1h in time instead.
+    if Resolution::for_step(step_ms) != Resolution::Hour {
+        let rows = state
+            .store
+            .rows_in(Resolution::Minute, window, p.filters.dataset.as_deref())
+            .await?;
+        if rows > state.timeseries_max_minute_rows {
+            step_ms = step_for(span_ms, Resolution::Hour.step_ms());
+        }
+    }
     // Buckets on multiples of the step; an all-time window is widened to them.
     let grid = TimeWindow {
         from_ms: window.from_ms / step_ms * step_ms,
@@ -791,6 +822,14 @@ mod tests {
         ) -> Result<(Vec<Point>, Resolution), StoreError> {
             broken()
         }
+        async fn rows_in(
+            &self,
+            _: Resolution,
+            _: TimeWindow,
+            _: Option<&str>,
+        ) -> Result<u64, StoreError> {
+            broken()
+        }
         async fn time_span(&self, _: Option<&str>) -> Result<Option<(u64, u64)>, StoreError> {
             broken()
         }
@@ -889,12 +928,16 @@ mod tests {
 
     #[test]
     fn steps_keep_series_short() {
-        assert_eq!(step_for(3_600_000), 60_000);
-        assert_eq!(step_for(86_400_000), 300_000);
-        assert_eq!(step_for(7 * 86_400_000), 3_600_000);
-        assert_eq!(step_for(1000 * 86_400_000), 3 * 86_400_000);
+        assert_eq!(step_for(3_600_000, 0), 60_000);
+        assert_eq!(step_for(86_400_000, 0), 300_000);
+        assert_eq!(step_for(7 * 86_400_000, 0), 3_600_000);
+        assert_eq!(step_for(1000 * 86_400_000, 0), 3 * 86_400_000);
+        // Too many minute rows: the finest hourly step.
+        assert_eq!(step_for(86_400_000, 3_600_000), 3_600_000);
+        assert_eq!(step_for(3_600_000, 3_600_000), 3_600_000);
+        assert_eq!(step_for(7 * 86_400_000, 3_600_000), 3_600_000);
         for span in [1u64, 59_999, 3_600_000, 86_400_000, 400 * 86_400_000] {
-            assert!(span.div_ceil(step_for(span)) <= MAX_POINTS, "{span}");
+            assert!(span.div_ceil(step_for(span, 0)) <= MAX_POINTS, "{span}");
         }
     }
 }

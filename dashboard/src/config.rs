@@ -56,6 +56,9 @@ pub struct ApiConfig {
     pub max_limit: u64,
     /// An exporter not heard from for this long is reported `stale`.
     pub stale_after_seconds: u64,
+    /// Most `flows_1m` rows a time series with a step under an hour may
+    /// read; past it the step becomes hourly.
+    pub timeseries_max_minute_rows: u64,
 }
 
 /// `[report]`: how report PDFs are made.
@@ -143,6 +146,7 @@ impl Default for ApiConfig {
         ApiConfig {
             max_limit: 10_000,
             stale_after_seconds: 300,
+            timeseries_max_minute_rows: crate::api::DEFAULT_MAX_MINUTE_ROWS,
         }
     }
 }

@@ -168,6 +168,7 @@ pub async fn run(
             .with_stale_after(std::time::Duration::from_secs(
                 config.api.stale_after_seconds,
             ))
+            .with_timeseries_max_minute_rows(config.api.timeseries_max_minute_rows)
             .with_pdf(PdfRenderer {
                 program: config.report.chromium.clone(),
                 timeout: std::time::Duration::from_secs(config.report.timeout_seconds),

@@ -314,15 +314,33 @@ fn part(
     window: Option<TimeWindow>,
     dataset: Option<&str>,
 ) -> Sql {
-    let mut sql = Sql::default();
     let columns = match resolution.rollup() {
         None => RAW_ORIENTED.to_string(),
         Some(rollup) => rollup_oriented(rollup.bucket_secs),
     };
-    sql.push(&format!(
-        "SELECT {columns} FROM {} WHERE 1",
-        tables.of(resolution)
-    ));
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {columns} FROM {}", tables.of(resolution)));
+    sql.then(rows_where(resolution, window, dataset))
+}
+
+/// How many rows of one table a window and dataset cover (what a query of
+/// that table at that resolution would read).
+pub fn rows_in(
+    tables: &Tables,
+    resolution: Resolution,
+    window: TimeWindow,
+    dataset: Option<&str>,
+) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT count() FROM {}", tables.of(resolution)));
+    sql.then(rows_where(resolution, Some(window), dataset))
+}
+
+/// The `WHERE` of [`part`] and [`rows_in`]: the window (on `start_ms` or
+/// `bucket`, with the partition key `date`) and the dataset.
+fn rows_where(resolution: Resolution, window: Option<TimeWindow>, dataset: Option<&str>) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(" WHERE 1");
     if let Some(TimeWindow { from_ms, to_ms }) = window {
         let dates = [
             Arg::U16(date_of_ms(from_ms)),

@@ -102,6 +102,15 @@ pub trait Store: Send + Sync + 'static {
         step_ms: u64,
     ) -> impl Future<Output = Result<(Vec<Point>, Resolution), StoreError>> + Send;
 
+    /// How many rows of the table of `resolution` cover `window` in the
+    /// dataset (what a query at that resolution reads).
+    fn rows_in(
+        &self,
+        resolution: Resolution,
+        window: TimeWindow,
+        dataset: Option<&str>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// First and last flow start in the dataset (`None` when empty).
     fn time_span(
         &self,
@@ -393,6 +402,16 @@ impl Store for ClickHouseStore {
             .all::<Point>(&sql::timeseries(&self.tables, resolution, &params, step_ms))
             .await?;
         Ok((points, resolution.used_for(Some(window))))
+    }
+
+    async fn rows_in(
+        &self,
+        resolution: Resolution,
+        window: TimeWindow,
+        dataset: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        self.one::<u64>(&sql::rows_in(&self.tables, resolution, window, dataset))
+            .await
     }
 
     async fn time_span(&self, dataset: Option<&str>) -> Result<Option<(u64, u64)>, StoreError> {

@@ -482,6 +482,36 @@ async fn timeseries_sums_to_the_totals() {
 }
 
 #[tokio::test]
+async fn timeseries_over_too_many_minute_rows_steps_hourly() {
+    let store = store_with(&lab_rows()).await;
+    let fine = router(AppState::new(store.clone(), 1000));
+    let coarse = router(AppState::new(store, 1000).with_timeseries_max_minute_rows(0));
+    let uri = "/api/v1/timeseries?range=all&dataset=lab";
+    let (f, c) = (json(&fine, uri).await, json(&coarse, uri).await);
+    assert!(f["step_ms"].as_u64().unwrap() < 3_600_000, "{f}");
+    assert_eq!(c["step_ms"], 3_600_000, "{c}");
+    let sum = |t: &serde_json::Value, field: &str| -> u64 {
+        t["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[field].as_u64().unwrap())
+            .sum()
+    };
+    for field in ["bytes", "packets", "flows", "violations"] {
+        assert_eq!(sum(&f, field), sum(&c, field), "{field}");
+    }
+    assert!(sum(&c, "bytes") > 0);
+    // A dataset with no rows stays fine-grained (the count is per dataset).
+    let empty = json(
+        &coarse,
+        "/api/v1/timeseries?from=2026-11-02T09:00:00Z&to=2026-11-02T10:00:00Z&dataset=none",
+    )
+    .await;
+    assert_eq!(empty["step_ms"], 60_000, "{empty}");
+}
+
+#[tokio::test]
 async fn report_json_html_csv() {
     let app = app().await;
     let r = json(&app, "/api/v1/report?range=all&dataset=lab").await;
