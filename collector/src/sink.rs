@@ -63,8 +63,9 @@ const INSERT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error(
-        "cannot reach ClickHouse at {url}: {source}; start it (scripts/clickhouse/run start DIR) \
-         or point --clickhouse-url at a running server"
+        "cannot reach ClickHouse at {url}: {}; start it (scripts/clickhouse/run start DIR) \
+         or point --clickhouse-url at a running server",
+        eastwest_core::error::Chain(.source)
     )]
     Unreachable {
         url: String,
@@ -280,7 +281,7 @@ impl Sink {
         self.metrics.sink_up.set(0);
         let wait = retry.failed(Instant::now());
         let spooled = self.spool.as_ref().map_or(0, Spool::rows);
-        tracing::warn!(%err, url = %self.config.url, pending_rows = batches.pending_rows, spooled_rows = spooled, retry_in_ms = wait.as_millis() as u64, "sink: insert failed, will retry");
+        tracing::warn!(err = %eastwest_core::error::Chain(err), url = %self.config.url, pending_rows = batches.pending_rows, spooled_rows = spooled, retry_in_ms = wait.as_millis() as u64, "sink: insert failed, will retry");
     }
 
     /// True while the spool holds batches: new ones queue behind them.
@@ -491,7 +492,14 @@ async fn adapted_client(
     config: &SinkConfig,
     url: &str,
 ) -> Result<(Client, ServerVersion, String), SinkError> {
-    let mut client = Client::default().with_url(url).with_validation(false);
+    if url.starts_with("https://") {
+        if let Some(problem) = eastwest_core::clickhouse_http::trust_problems() {
+            tracing::warn!(url, "sink: {problem}");
+        }
+    }
+    let mut client = eastwest_core::clickhouse_http::client()
+        .with_url(url)
+        .with_validation(false);
     if !config.user.is_empty() {
         client = client.with_user(&config.user);
     }

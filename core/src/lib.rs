@@ -8,11 +8,16 @@
 //! * [`pcapfile`] — a small classic pcap reader/writer (tests, lab generator).
 //! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy;
 //!   [`config`] — the located errors their files report.
+//! * [`clickhouse_http`] — the http/https client under every ClickHouse
+//!   connection.
+//! * [`error`] — an error and its causes on one line.
 //! * [`schema`] — the one ClickHouse schema definition (DDL, row struct,
 //!   column names).
 
+pub mod clickhouse_http;
 pub mod config;
 pub mod decap;
+pub mod error;
 pub mod flow;
 pub mod inventory;
 pub mod netflow;

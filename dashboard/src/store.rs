@@ -189,7 +189,7 @@ impl ClickHouseStore {
     /// (if `settings.migrate`) bring the schema up to date.
     pub async fn connect(settings: &ClickHouseSettings) -> Result<ClickHouseStore, ConnectError> {
         let url = settings.url.clone();
-        let mut base = Client::default().with_url(&settings.url);
+        let mut base = eastwest_core::clickhouse_http::client().with_url(&settings.url);
         if let Some(user) = &settings.user {
             base = base.with_user(user);
         }

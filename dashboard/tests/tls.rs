@@ -31,111 +31,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::*;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (scripts/install-deps test installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA `{ca}.pem`/`{ca}.key` in `dir`.
-fn make_ca(dir: &Path, ca: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN=eastwest test {ca}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-}
-
-/// A server certificate `{name}.pem` (for 127.0.0.1 and localhost, signed
-/// by `ca`) and its key `{name}.key`: RSA in the traditional PKCS#1 form
-/// when `rsa`, else EC P-256 in PKCS#8.
-fn make_server_cert(dir: &Path, ca: &str, name: &str, rsa: bool) {
-    let key = format!("{name}.key");
-    if rsa {
-        openssl(dir, &["genrsa", "-traditional", "-out", &key, "2048"]);
-    } else {
-        openssl(
-            dir,
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-                &key,
-            ],
-        );
-    }
-    let csr = format!("{name}.csr");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-key",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    let ext = format!("{name}.ext");
-    std::fs::write(
-        dir.join(&ext),
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            &format!("{name}.pem"),
-            "-extfile",
-            &ext,
-        ],
-    );
-}
+use eastwest_tests::tls::{make_ca, make_server_cert};
 
 fn client_trusting(ca: &Path) -> reqwest::Client {
     let pem = std::fs::read(ca).unwrap();
@@ -216,8 +112,8 @@ fn metric(text: &str, name: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_answers_like_http_refuses_bad_clients_reloads_and_stops() {
     let dir = eastwest_tests::tempdir("dash-tls").unwrap();
-    make_ca(&dir, "ca");
-    make_server_cert(&dir, "ca", "server", true);
+    make_ca(&dir, "ca").unwrap();
+    make_server_cert(&dir, "ca", "server", true).unwrap();
     let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");
     let database = eastwest_tests::unique_database("dash_tls");
     let store = ClickHouseStore::connect(&settings(&server.url, &database))
@@ -326,8 +222,8 @@ async fn https_answers_like_http_refuses_bad_clients_reloads_and_stops() {
 
     // Certificate rotation: a certificate from another CA replaces the
     // files, SIGHUP, and new connections get it.
-    make_ca(&dir, "ca2");
-    make_server_cert(&dir, "ca2", "rotated", false);
+    make_ca(&dir, "ca2").unwrap();
+    make_server_cert(&dir, "ca2", "rotated", false).unwrap();
     std::fs::copy(dir.join("rotated.pem"), &cert).unwrap();
     std::fs::copy(dir.join("rotated.key"), &key).unwrap();
     let status = Command::new("kill")
@@ -409,9 +305,9 @@ fn failure(output: &Output) -> String {
 #[test]
 fn bad_tls_files_exit_1_naming_the_file() {
     let dir = eastwest_tests::tempdir("dash-tls-bad").unwrap();
-    make_ca(&dir, "ca");
-    make_server_cert(&dir, "ca", "server", false);
-    make_server_cert(&dir, "ca", "other", false);
+    make_ca(&dir, "ca").unwrap();
+    make_server_cert(&dir, "ca", "server", false).unwrap();
+    make_server_cert(&dir, "ca", "other", false).unwrap();
     std::fs::write(dir.join("garbage.pem"), "not a certificate\n").unwrap();
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let config = dir.join("dashboard.toml");
@@ -564,8 +460,8 @@ async fn https_receiver(cert: &Path, key: &Path) -> (u16, Received) {
 #[tokio::test]
 async fn webhook_over_https_needs_the_ca() {
     let dir = eastwest_tests::tempdir("dash-tls-hook").unwrap();
-    make_ca(&dir, "ca");
-    make_server_cert(&dir, "ca", "hook", false);
+    make_ca(&dir, "ca").unwrap();
+    make_server_cert(&dir, "ca", "hook", false).unwrap();
     let (port, received) = https_receiver(&dir.join("hook.pem"), &dir.join("hook.key")).await;
 
     let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");

@@ -10,6 +10,7 @@
 //! other's rows.
 
 pub mod browser;
+pub mod tls;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -271,6 +272,16 @@ impl CollectorProcess {
     /// 127.0.0.1:`http`) and wait for `/metrics`; its log is appended to
     /// `collector.log` beside `config`.
     pub fn start(config: &Path, http: u16) -> Result<CollectorProcess> {
+        CollectorProcess::start_with_env(config, http, &[])
+    }
+
+    /// As [`CollectorProcess::start`], with extra environment variables
+    /// (e.g. `SSL_CERT_FILE`).
+    pub fn start_with_env(
+        config: &Path,
+        http: u16,
+        env: &[(&str, &Path)],
+    ) -> Result<CollectorProcess> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -278,6 +289,7 @@ impl CollectorProcess {
         let child = Command::new(workspace_bin("eastwest-collector"))
             .arg("--config")
             .arg(config)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
