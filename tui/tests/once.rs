@@ -2,68 +2,12 @@
 //! the client reads what the server sends, in all three formats.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::net::IpAddr;
+mod common;
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use eastwest_core::schema::{
-    addr_to_bytes, date_of_ms, datetime_of_ms, query_settings, FlowRow, ServerVersion,
-};
 use eastwest_dashboard::config::Config;
-
-/// 2026-11-02T10:00:00Z.
-const T0: u64 = 1_793_613_600_000;
-
-fn flow(
-    src: &str,
-    dst: &str,
-    zones: (&str, &str),
-    verdict: &str,
-    rule: &str,
-    bytes: u64,
-) -> FlowRow {
-    let ip = |text: &str| addr_to_bytes(text.parse::<IpAddr>().unwrap());
-    FlowRow {
-        date: date_of_ms(T0),
-        start: datetime_of_ms(T0),
-        start_ms: T0,
-        end: datetime_of_ms(T0 + 1000),
-        end_ms: T0 + 1000,
-        received: datetime_of_ms(T0 + 2000),
-        dataset: "lab".into(),
-        exporter: ip("127.0.0.1"),
-        source_id: 3,
-        observer: "esx-03".into(),
-        encap: "erspan3".into(),
-        session: 3,
-        src_addr: ip("10.10.4.41"),
-        dst_addr: ip("10.10.5.51"),
-        src_port: 50_000,
-        dst_port: 443,
-        proto: 6,
-        tcp_flags: 0x1b,
-        packets: 42,
-        bytes,
-        sampling: 1,
-        src_vm: src.into(),
-        dst_vm: dst.into(),
-        src_host: "esx-03".into(),
-        dst_host: "esx-03".into(),
-        src_zone: zones.0.into(),
-        dst_zone: zones.1.into(),
-        same_host: 1,
-        reply: 0,
-        verdict: verdict.into(),
-        rule: rule.into(),
-        severity: if verdict == "violation" {
-            "critical".into()
-        } else {
-            String::new()
-        },
-        policy_revision: "r1".into(),
-        ..FlowRow::default()
-    }
-}
 
 /// A dashboard on a free port over a fresh database holding two
 /// conversations; returns its URL. It runs until the test process ends.
@@ -85,39 +29,7 @@ async fn dashboard() -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let version = ServerVersion::parse(&server.query("SELECT version()").unwrap()).unwrap();
-    let mut client = clickhouse::Client::default()
-        .with_url(&server.url)
-        .with_database(&database)
-        .with_validation(!version.needs_legacy_settings());
-    for (name, value) in query_settings(version) {
-        client = client.with_setting(*name, *value);
-    }
-    let mut insert = client.insert::<FlowRow>("flows").await.unwrap();
-    let rule = "payroll must never talk to the finance front end";
-    insert
-        .write(&flow(
-            "payroll-01",
-            "fin-web-01",
-            ("payroll", "finance-frontend"),
-            "violation",
-            rule,
-            52_000,
-        ))
-        .await
-        .unwrap();
-    insert
-        .write(&flow(
-            "app-01",
-            "db-01",
-            ("app", "db"),
-            "allowed",
-            "app to db",
-            7_000,
-        ))
-        .await
-        .unwrap();
-    insert.end().await.unwrap();
+    common::insert_two_conversations(&server.url, &database).await;
     url
 }
 
