@@ -41,7 +41,9 @@ impl From<clickhouse::error::Error> for StoreError {
     fn from(err: clickhouse::error::Error) -> StoreError {
         use clickhouse::error::Error;
         match err {
-            Error::Network(_) | Error::TimedOut => StoreError::Unavailable(err.to_string()),
+            Error::Network(_) | Error::TimedOut => {
+                StoreError::Unavailable(eastwest_core::error::Chain(&err).to_string())
+            }
             other => StoreError::Query(other.to_string()),
         }
     }
@@ -210,7 +212,7 @@ impl ClickHouseStore {
         let version_text = tokio::time::timeout(settings.timeout, version_query)
             .await
             .map_err(|_| unreachable(format!("no answer within {:?}", settings.timeout)))?
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| unreachable(eastwest_core::error::Chain(&e).to_string()))?;
         let version = ServerVersion::parse(&version_text).ok_or_else(|| ConnectError::Version {
             url: url.clone(),
             version: version_text.clone(),

@@ -3,7 +3,8 @@
 //! HTTPS (`[tls]`), which reads a ClickHouse 18.16 of this test's own over
 //! `https://` (`https_port`). Both clients trust the test CA through
 //! `SSL_CERT_FILE`, as an operator with a private CA would set it; without
-//! it the TUI says in one line that the certificate is not trusted.
+//! it the TUI, and the dashboard binary at start-up, say in one line that
+//! the certificate is not trusted.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
@@ -102,6 +103,23 @@ async fn once_reads_an_https_dashboard_over_an_https_clickhouse() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&format!("server {url} unreachable")), "{err}");
     assert!(err.contains("UnknownIssuer"), "{err}");
+
+    // The dashboard binary without the CA: one line with the reason, exit 1.
+    let empty = dir.join("no-cas");
+    let out = Command::new(eastwest_tests::workspace_bin("eastwest-dashboard"))
+        .args(["--clickhouse-url", &format!("https://127.0.0.1:{https}")])
+        .args(["--listen", "127.0.0.1:0"])
+        .env("SSL_CERT_FILE", dir.join("dashboard.pem"))
+        .env("SSL_CERT_DIR", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("is unreachable: ") && err.contains("invalid peer certificate: UnknownIssuer"),
+        "{err}"
+    );
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
