@@ -170,9 +170,29 @@ pub struct OwnClickHouse {
 impl OwnClickHouse {
     /// Start a server named `name` (unique per test in this process).
     pub fn start(name: &str) -> Result<OwnClickHouse> {
-        let server = OwnClickHouse::prepare(name)?;
-        server.up()?;
-        Ok(server)
+        OwnClickHouse::start_with(name, |_| Ok(()))
+    }
+
+    /// [`OwnClickHouse::start`] with `setup` run on the prepared server
+    /// before it starts (e.g. [`OwnClickHouse::config_d`] with a port of
+    /// its own). A free port can be taken by another process between being
+    /// chosen and being bound, so a server that fails to start is tried
+    /// again on new ports, three times in all.
+    pub fn start_with(
+        name: &str,
+        mut setup: impl FnMut(&OwnClickHouse) -> Result<()>,
+    ) -> Result<OwnClickHouse> {
+        let mut attempt = 1;
+        loop {
+            let server = OwnClickHouse::prepare(name)?;
+            setup(&server)?;
+            match server.up() {
+                Ok(()) => return Ok(server),
+                Err(err) if attempt >= 3 => return Err(err),
+                Err(err) => eprintln!("{name}: {err:#}; again on other ports"),
+            }
+            attempt += 1;
+        }
     }
 
     /// Choose its directory and ports without starting it (see

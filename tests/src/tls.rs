@@ -118,12 +118,13 @@ pub fn make_server_cert(dir: &Path, ca: &str, name: &str, rsa: bool) -> Result<(
 pub fn https_clickhouse(name: &str, dir: &Path) -> Result<(crate::OwnClickHouse, u16)> {
     make_ca(dir, "ca")?;
     make_server_cert(dir, "ca", "clickhouse", true)?;
-    let server = crate::OwnClickHouse::prepare(name)?;
-    let https = crate::free_tcp_port()?;
-    server.config_d(
-        "https.xml",
-        &format!(
-            "<yandex>\n  <https_port>{https}</https_port>\n  <openSSL>\n    <server>\n      \
+    let mut https = 0;
+    let server = crate::OwnClickHouse::start_with(name, |server| {
+        https = crate::free_tcp_port()?;
+        server.config_d(
+            "https.xml",
+            &format!(
+                "<yandex>\n  <https_port>{https}</https_port>\n  <openSSL>\n    <server>\n      \
              <certificateFile>{cert}</certificateFile>\n      \
              <privateKeyFile>{key}</privateKeyFile>\n      \
              <verificationMode>none</verificationMode>\n      \
@@ -131,11 +132,11 @@ pub fn https_clickhouse(name: &str, dir: &Path) -> Result<(crate::OwnClickHouse,
              <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>\n      \
              <preferServerCiphers>true</preferServerCiphers>\n    </server>\n  </openSSL>\n\
              </yandex>\n",
-            cert = dir.join("clickhouse.pem").display(),
-            key = dir.join("clickhouse.key").display(),
-        ),
-    )?;
-    server.up()?;
+                cert = dir.join("clickhouse.pem").display(),
+                key = dir.join("clickhouse.key").display(),
+            ),
+        )
+    })?;
     crate::wait_for(30, "ClickHouse to answer over https", || {
         let out = Command::new("curl")
             .args(["-sf", "--cacert"])
