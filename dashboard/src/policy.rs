@@ -26,7 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{middleware, Extension, Json, Router};
@@ -42,6 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::ApiError;
 use crate::auth::{self, Admin, Auth, Viewer};
+use crate::query::RawParams;
 use crate::store::StoreError;
 
 /// The rollup table the what-if reads when it exists.
@@ -578,10 +580,20 @@ fn action_str(action: Action) -> &'static str {
     }
 }
 
+/// An endpoint that takes no query parameters answers 400 to any (as
+/// every other endpoint does to one it does not take).
+fn no_parameters(raw: Result<Query<RawParams>, QueryRejection>) -> Result<(), ApiError> {
+    let Query(raw) = raw?;
+    raw.allow_only(&[])?;
+    Ok(())
+}
+
 async fn get_policy<P: PolicyStore>(
     _: Viewer,
     State(api): State<Arc<PolicyApi<P>>>,
+    raw: Result<Query<RawParams>, QueryRejection>,
 ) -> Result<Json<PolicyView>, ApiError> {
+    no_parameters(raw)?;
     let (policy, error) = api.policy()?;
     let path = api
         .config
@@ -802,7 +814,9 @@ impl<P: PolicyStore> crate::api::CoResidencySource for PolicyApi<P> {
 async fn get_coresidency<P: PolicyStore>(
     _: Viewer,
     State(api): State<Arc<PolicyApi<P>>>,
+    raw: Result<Query<RawParams>, QueryRejection>,
 ) -> Result<Json<CoResidencyReport>, ApiError> {
+    no_parameters(raw)?;
     let (policy, _) = api.policy()?;
     let Some(policy) = policy else {
         return Err(ApiError::Internal(

@@ -79,6 +79,9 @@ impl RawParams {
     /// Refuse any parameter not in `allowed` (the endpoint's list).
     pub fn allow_only(&self, allowed: &[&str]) -> Result<(), ParamError> {
         match self.present().into_iter().find(|p| !allowed.contains(p)) {
+            Some(name) if allowed.is_empty() => {
+                Err(bad(format!("{name}: this endpoint takes no parameters")))
+            }
             Some(name) => Err(bad(format!(
                 "{name}: not a parameter of this endpoint (it takes: {})",
                 allowed.join(", ")

@@ -197,6 +197,22 @@ async fn policy_in_use_and_a_broken_file() {
 #[tokio::test]
 async fn events_are_checked_stored_and_move_coresidency() {
     let s = setup("events").await;
+    // Neither endpoint takes parameters: one given is a 400 naming it.
+    for (uri, needle) in [
+        (
+            "/api/v1/coresidency?range=24h",
+            "range: this endpoint takes no parameters",
+        ),
+        (
+            "/api/v1/policy?limit=5",
+            "limit: this endpoint takes no parameters",
+        ),
+        ("/api/v1/policy?revision=x", "unknown field `revision`"),
+    ] {
+        let (status, body) = call(&s.app, "GET", uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert!(body.to_string().contains(needle), "{uri}: {body}");
+    }
     let (status, body) = call(&s.app, "GET", "/api/v1/coresidency", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
