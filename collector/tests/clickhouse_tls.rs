@@ -13,38 +13,31 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use eastwest_core::netflow::field;
 use eastwest_tests::{tempdir, wait_for, workspace_bin, CollectorProcess};
 
-const START_MS: u64 = 1_793_613_600_000;
-const LAYOUT: &[(u16, u16)] = &[
-    (field::IPV4_SRC_ADDR, 4),
-    (field::IPV4_DST_ADDR, 4),
-    (field::L4_SRC_PORT, 2),
-    (field::L4_DST_PORT, 2),
-    (field::PROTOCOL, 1),
-    (field::IN_BYTES, 8),
-    (field::IN_PKTS, 8),
-    (field::FLOW_START_MILLISECONDS, 8),
-    (field::FLOW_END_MILLISECONDS, 8),
-];
-
-/// Export packet `n`: a template and 10 unique flows numbered from n * 10.
-fn datagram(n: u32) -> Vec<u8> {
-    let records: Vec<Vec<u8>> = (0..10)
-        .map(|i| {
-            let flow = common::sample_flow(n * 10 + i, START_MS + u64::from(n));
-            common::record(&flow, LAYOUT, START_MS)
-        })
-        .collect();
-    common::packet(
-        7,
-        n,
-        1000,
-        (START_MS / 1000) as u32,
-        11,
-        &[common::template(256, LAYOUT), common::data(256, &records)],
-    )
+/// The collector started against `url` with `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` set: it must exit 1 without a panic; its stderr.
+fn refused_at_start(
+    url: &str,
+    cert_file: &std::path::Path,
+    cert_dir: &std::path::Path,
+) -> Result<String> {
+    let out = Command::new(workspace_bin("eastwest-collector"))
+        .args([
+            "--clickhouse-url",
+            url,
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .env("SSL_CERT_FILE", cert_file)
+        .env("SSL_CERT_DIR", cert_dir)
+        .output()?;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{err}");
+    Ok(err)
 }
 
 fn config(
@@ -83,7 +76,7 @@ fn flows_are_stored_over_https_when_the_ca_is_trusted_and_refused_otherwise() ->
     let collector = CollectorProcess::start_with_env(&cfg, http, &[("SSL_CERT_FILE", &ca)])?;
     let to = SocketAddr::from((Ipv4Addr::LOCALHOST, udp));
     for n in 0..10 {
-        socket.send_to(&datagram(n), to)?;
+        socket.send_to(&common::ten_flows(n), to)?;
     }
     wait_for(30, "100 flows stored over https", || {
         Ok(ch.query("SELECT count() FROM chtls.flows")?.trim() == "100")
@@ -102,21 +95,7 @@ fn flows_are_stored_over_https_when_the_ca_is_trusted_and_refused_otherwise() ->
     // saying why, exit 1, no panic.
     let empty = dir.join("no-cas");
     std::fs::create_dir_all(&empty)?;
-    let out = Command::new(workspace_bin("eastwest-collector"))
-        .args([
-            "--clickhouse-url",
-            &url,
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .env("SSL_CERT_FILE", dir.join("clickhouse.pem"))
-        .env("SSL_CERT_DIR", &empty)
-        .output()?;
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{err}");
+    let err = refused_at_start(&url, &dir.join("clickhouse.pem"), &empty)?;
     let line = err
         .lines()
         .find(|l| l.starts_with("eastwest-collector:"))
@@ -139,21 +118,7 @@ fn flows_are_stored_over_https_when_the_ca_is_trusted_and_refused_otherwise() ->
     )?;
     assert_eq!(collector.metric("eastwest_collector_sink_up")?, 1);
     drop(collector);
-    let out = Command::new(workspace_bin("eastwest-collector"))
-        .args([
-            "--clickhouse-url",
-            &url,
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .env("SSL_CERT_FILE", &missing)
-        .env("SSL_CERT_DIR", &missing)
-        .output()?;
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{err}");
+    let err = refused_at_start(&url, &missing, &missing)?;
     assert!(
         err.contains("no CA certificates loaded") && err.contains("missing.pem"),
         "{err}"

@@ -15,44 +15,11 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use eastwest_core::netflow::field;
 use eastwest_tests::{tempdir, wait_for, ClickHouse, CollectorProcess, OwnClickHouse};
-
-const FLOWS_PER_DATAGRAM: u32 = 10;
-const START_MS: u64 = 1_793_613_600_000;
-const LAYOUT: &[(u16, u16)] = &[
-    (field::IPV4_SRC_ADDR, 4),
-    (field::IPV4_DST_ADDR, 4),
-    (field::L4_SRC_PORT, 2),
-    (field::L4_DST_PORT, 2),
-    (field::PROTOCOL, 1),
-    (field::IN_BYTES, 8),
-    (field::IN_PKTS, 8),
-    (field::FLOW_START_MILLISECONDS, 8),
-    (field::FLOW_END_MILLISECONDS, 8),
-];
-
-/// Export packet `n` (template + 10 unique flows numbered from n * 10).
-fn datagram(n: u32) -> Vec<u8> {
-    let records: Vec<Vec<u8>> = (0..FLOWS_PER_DATAGRAM)
-        .map(|i| {
-            let flow = common::sample_flow(n * FLOWS_PER_DATAGRAM + i, START_MS + u64::from(n));
-            common::record(&flow, LAYOUT, START_MS)
-        })
-        .collect();
-    common::packet(
-        7,
-        n,
-        1000,
-        (START_MS / 1000) as u32,
-        (FLOWS_PER_DATAGRAM + 1) as u16,
-        &[common::template(256, LAYOUT), common::data(256, &records)],
-    )
-}
 
 fn send(socket: &UdpSocket, to: SocketAddr, range: std::ops::Range<u32>) -> Result<()> {
     for n in range {
-        socket.send_to(&datagram(n), to)?;
+        socket.send_to(&common::ten_flows(n), to)?;
         if n % 50 == 0 {
             // Stay within the receive buffer: a paced exporter, not a flood.
             std::thread::sleep(Duration::from_millis(5));

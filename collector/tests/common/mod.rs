@@ -166,3 +166,40 @@ pub fn sample_flow(i: u32, start_ms: u64) -> Flow {
         observation_point: 4 << 16,
     }
 }
+
+/// Flows per [`ten_flows`] export packet.
+pub const FLOWS_PER_DATAGRAM: u32 = 10;
+/// Start of the flows of [`ten_flows`] (2026-11-02T10:00:00Z).
+pub const TEN_FLOWS_START_MS: u64 = 1_793_613_600_000;
+/// The IPv4 layout of [`ten_flows`] (template 256).
+pub const TEN_FLOWS_LAYOUT: &[(u16, u16)] = &[
+    (field::IPV4_SRC_ADDR, 4),
+    (field::IPV4_DST_ADDR, 4),
+    (field::L4_SRC_PORT, 2),
+    (field::L4_DST_PORT, 2),
+    (field::PROTOCOL, 1),
+    (field::IN_BYTES, 8),
+    (field::IN_PKTS, 8),
+    (field::FLOW_START_MILLISECONDS, 8),
+    (field::FLOW_END_MILLISECONDS, 8),
+];
+
+/// Export packet `n` of source id 7: template 256 and
+/// [`FLOWS_PER_DATAGRAM`] unique flows numbered from n * 10.
+pub fn ten_flows(n: u32) -> Vec<u8> {
+    let start = TEN_FLOWS_START_MS;
+    let records: Vec<Vec<u8>> = (0..FLOWS_PER_DATAGRAM)
+        .map(|i| {
+            let flow = sample_flow(n * FLOWS_PER_DATAGRAM + i, start + u64::from(n));
+            record(&flow, TEN_FLOWS_LAYOUT, start)
+        })
+        .collect();
+    packet(
+        7,
+        n,
+        1000,
+        (start / 1000) as u32,
+        (FLOWS_PER_DATAGRAM + 1) as u16,
+        &[template(256, TEN_FLOWS_LAYOUT), data(256, &records)],
+    )
+}
