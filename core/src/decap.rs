@@ -2,13 +2,18 @@
 //! Ethernet frame that is metered, and `meter`: read what the flow cache
 //! needs from that inner frame.
 //!
+//! Every layer is read with the zero-copy views of [`crate::wire`]
+//! (Ethernet, 802.1Q/QinQ, IPv4, IPv6 and its extension headers, GRE,
+//! ERSPAN I/II/III, VXLAN, Geneve); the transport fields (ports, TCP flags,
+//! ICMP type and code) are fixed offsets read here. Each header is read
+//! once: [`peel_and_meter`] keeps the innermost layer `peel` stopped at and
+//! meters it without parsing it again.
+//!
 //! CONTRACT (implemented by the decap work; signatures are shared with the
 //! exporter): never panics on any input; every failure is a [`DecapError`]
 //! whose [`DecapError::reason`] is a stable counter label.
 
-use std::net::IpAddr;
-
-use etherparse::{err::ip::LaxHeaderSliceError, Ethernet2Slice, LaxIpSlice, SingleVlanSlice};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::flow::Encap;
 use crate::wire;
@@ -87,18 +92,20 @@ impl DecapError {
     }
 }
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86DD;
-/// 802.1Q, 802.1ad and the legacy QinQ ethertype 0x9100.
-const VLAN_ETHERTYPES: [u16; 3] = [0x8100, 0x88A8, 0x9100];
 const IP_PROTO_ICMP: u8 = 1;
 const IP_PROTO_TCP: u8 = 6;
 const IP_PROTO_UDP: u8 = 17;
 const IP_PROTO_GRE: u8 = 47;
+const IP_PROTO_AH: u8 = 51;
 const IP_PROTO_ICMPV6: u8 = 58;
 const UDP_HEADER_LEN: usize = 8;
 /// Geneve protocol type of an Ethernet payload.
 const GENEVE_ETHERNET: u16 = 0x6558;
+/// The one error a broken IP header gives (version, IHL).
+const BAD_IP: DecapError = DecapError::Malformed {
+    layer: "ip",
+    what: "invalid IP header",
+};
 
 /// The link layer of a frame: MACs, 802.1Q/QinQ tags and what follows.
 struct Link<'a> {
@@ -113,31 +120,115 @@ struct Link<'a> {
 }
 
 fn link(frame: &[u8]) -> Result<Link<'_>, DecapError> {
-    let eth = Ethernet2Slice::from_slice_without_fcs(frame)
+    let eth = wire::EthernetPacket::new_checked(frame)
         .map_err(|_| DecapError::Truncated { layer: "ethernet" })?;
     let mut link = Link {
         src_mac: eth.source(),
         dst_mac: eth.destination(),
         outer_vlan: 0,
         inner_vlan: 0,
-        ethertype: eth.ether_type().0,
-        payload: eth.payload_slice(),
+        ethertype: eth.ethertype(),
+        payload: eth.payload(),
     };
     let mut tagged = false;
     // Every tag consumes 4 bytes, so the loop ends.
-    while VLAN_ETHERTYPES.contains(&link.ethertype) {
-        let tag = SingleVlanSlice::from_slice(link.payload)
+    while wire::is_vlan_ethertype(link.ethertype) {
+        let tag = wire::VlanPacket::new_checked(link.payload)
             .map_err(|_| DecapError::Truncated { layer: "vlan" })?;
-        let id = tag.vlan_identifier().value();
+        let id = tag.vlan_id();
         if !tagged {
             link.outer_vlan = id;
             tagged = true;
         }
         link.inner_vlan = id;
-        link.ethertype = tag.ether_type().0;
-        link.payload = tag.payload_slice();
+        link.ethertype = tag.ethertype();
+        link.payload = tag.payload();
     }
     Ok(link)
+}
+
+/// The IP layer of a frame, read once for both tunnel peeling and
+/// metering.
+struct Ip<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    /// IPv4 total length / IPv6 payload length + 40, as the header says.
+    ip_len: u16,
+    tos: u8,
+    /// The upper-layer protocol (after an IPv4 AH or the IPv6 extension
+    /// headers).
+    proto: u8,
+    /// (identification, is first fragment) of a fragment: IPv4's header,
+    /// or the first fragment header of an IPv6 chain.
+    fragment: Option<(u32, bool)>,
+    /// The payload is a fragment (never a tunnel).
+    fragmented: bool,
+    /// What the capture holds of the upper-layer payload.
+    payload: &'a [u8],
+}
+
+/// The IP packet of `link`, `None` if its ethertype is not IP.
+///
+/// The version nibble, not the ethertype, chooses IPv4 or IPv6 (as
+/// etherparse's lax slice did before this parser replaced it). Errors: an
+/// empty payload or a header cut short is truncated; a version other than
+/// 4 or 6, or an IPv4 IHL below 5, is malformed.
+fn ip_of<'a>(link: &Link<'a>) -> Option<Result<Ip<'a>, DecapError>> {
+    (link.ethertype == wire::ETHERTYPE_IPV4 || link.ethertype == wire::ETHERTYPE_IPV6)
+        .then(|| ip(link.payload))
+}
+
+fn ip(data: &[u8]) -> Result<Ip<'_>, DecapError> {
+    const TRUNCATED: DecapError = DecapError::Truncated { layer: "ip" };
+    match data.first().map(|b| b >> 4) {
+        None => Err(TRUNCATED),
+        Some(4) => {
+            let packet = wire::Ipv4Packet::new_checked(data).map_err(|e| match e {
+                wire::Error::Truncated => TRUNCATED,
+                wire::Error::Malformed(_) => BAD_IP,
+            })?;
+            let fragmented = packet.is_fragment();
+            let mut proto = packet.protocol();
+            let mut payload = packet.payload();
+            // An authentication header is walked as IPv6 walks it; one cut
+            // short leaves the protocol AH (metered as it is).
+            if proto == IP_PROTO_AH {
+                if let Some(len) = wire::ip_auth_header_len(payload) {
+                    proto = payload[0];
+                    payload = payload.get(len..).unwrap_or(&[]);
+                }
+            }
+            Ok(Ip {
+                src: IpAddr::V4(Ipv4Addr::from(packet.src_bytes())),
+                dst: IpAddr::V4(Ipv4Addr::from(packet.dst_bytes())),
+                ip_len: packet.total_len(),
+                tos: packet.tos(),
+                proto,
+                fragment: fragmented
+                    .then(|| (u32::from(packet.ident()), packet.frag_offset() == 0)),
+                fragmented,
+                payload,
+            })
+        }
+        Some(6) => {
+            let packet = wire::Ipv6Packet::new_checked(data).map_err(|_| TRUNCATED)?;
+            let chain = wire::ipv6_extensions(packet.next_header(), packet.payload());
+            Ok(Ip {
+                src: IpAddr::V6(Ipv6Addr::from(packet.src_bytes())),
+                dst: IpAddr::V6(Ipv6Addr::from(packet.dst_bytes())),
+                ip_len: packet.payload_len().saturating_add(40),
+                tos: packet.traffic_class(),
+                proto: chain.protocol,
+                fragment: chain
+                    .first_fragment
+                    .filter(|f| f.is_fragment())
+                    .map(|f| (f.ident, f.offset == 0)),
+                fragmented: chain.fragmented,
+                payload: chain.payload,
+            })
+        }
+        Some(_) => Err(BAD_IP),
+    }
 }
 
 /// One tunnel layer found inside an IP packet.
@@ -150,20 +241,18 @@ struct Tunnel<'a> {
     inner: &'a [u8],
 }
 
-/// If `link` is an IP packet carrying a mirror or overlay tunnel, the
-/// tunnel; `Ok(None)` when it is anything else (including routed GRE and IP
-/// fragments), which is then metered as it is.
-fn tunnel<'a>(ip: &LaxIpSlice<'a>) -> Result<Option<(Tunnel<'a>, IpAddr, IpAddr)>, DecapError> {
-    let payload = ip.payload();
-    if payload.fragmented {
+/// If `ip` carries a mirror or overlay tunnel, the tunnel; `Ok(None)` when
+/// it is anything else (including routed GRE and IP fragments), which is
+/// then metered as it is.
+fn tunnel<'a>(ip: &Ip<'a>) -> Result<Option<Tunnel<'a>>, DecapError> {
+    if ip.fragmented {
         return Ok(None);
     }
-    let found = match payload.ip_number.0 {
-        IP_PROTO_GRE => gre(payload.payload)?,
-        IP_PROTO_UDP => udp(payload.payload)?,
-        _ => None,
-    };
-    Ok(found.map(|t| (t, ip.source_addr(), ip.destination_addr())))
+    match ip.proto {
+        IP_PROTO_GRE => gre(ip.payload),
+        IP_PROTO_UDP => udp(ip.payload),
+        _ => Ok(None),
+    }
 }
 
 fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
@@ -295,13 +384,7 @@ pub fn peel_and_meter(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Met
 /// is IP, its IP header (or why that did not parse).
 struct Inner<'a> {
     link: Link<'a>,
-    ip: Option<Result<LaxIpSlice<'a>, LaxHeaderSliceError>>,
-}
-
-/// The IP packet of `link`, `None` if its ethertype is not IP.
-fn ip_of<'a>(link: &Link<'a>) -> Option<Result<LaxIpSlice<'a>, LaxHeaderSliceError>> {
-    (link.ethertype == ETHERTYPE_IPV4 || link.ethertype == ETHERTYPE_IPV6)
-        .then(|| LaxIpSlice::from_slice(link.payload).map(|(ip, _)| ip))
+    ip: Option<Result<Ip<'a>, DecapError>>,
 }
 
 fn peel_link(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Inner<'_>), DecapError> {
@@ -325,7 +408,7 @@ fn peel_link(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Inner<'_>), 
         let ip = ip_of(&link);
         // A broken IP header is not a tunnel: `meter` reports it.
         let found = match &ip {
-            Some(Ok(ip)) => tunnel(ip)?,
+            Some(Ok(ip)) => tunnel(ip)?.map(|t| (t, ip.src, ip.dst)),
             _ => None,
         };
         let Some((tunnel, src, dst)) = found else {
@@ -359,47 +442,20 @@ fn peel_link(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Inner<'_>), 
     }
 }
 
-/// Most IPv6 extension headers walked looking for a fragment header.
-const MAX_IPV6_EXTENSIONS: usize = 8;
-
-/// The IPv6 fragment header's (identification, is first fragment) if the
-/// packet is a fragment, found by walking the extension chain that starts
-/// with `next_header` in `rest` (the bytes after the fixed header). Our own
-/// walk, bounds-checked: etherparse 0.21's iterator over a lax slice's
-/// extensions reads out of bounds on some truncated chains (found by
-/// `fuzz/` target `decap`).
-fn ipv6_fragment(next_header: u8, mut rest: &[u8]) -> Option<(u32, bool)> {
-    let mut next = next_header;
-    for _ in 0..MAX_IPV6_EXTENSIONS {
-        let len = match next {
-            // Hop-by-hop, routing, destination options: 8-byte units.
-            0 | 43 | 60 => (usize::from(*rest.get(1)?) + 1) * 8,
-            // Authentication header: 4-byte units.
-            51 => (usize::from(*rest.get(1)?) + 2) * 4,
-            44 => {
-                let h = rest.get(..8)?;
-                let offset_flags = u16::from_be_bytes([h[2], h[3]]);
-                let (offset, more) = (offset_flags >> 3, offset_flags & 1 == 1);
-                let id = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
-                return (offset != 0 || more).then_some((id, offset == 0));
-            }
-            _ => return None,
-        };
-        next = *rest.first()?;
-        rest = rest.get(len..)?;
-    }
-    None
-}
-
 /// Read the flow fields of an (inner) Ethernet frame.
 ///
 /// * `vlan` is the innermost 802.1Q tag (0 untagged).
 /// * `ip_len` is what the IP header says (IPv4 total length, IPv6 payload
 ///   length + 40), even when the capture is truncated.
+/// * `proto` is the upper-layer protocol: after an IPv4 authentication
+///   header, or after the IPv6 extension headers (hop-by-hop, routing,
+///   destination options, fragment, AH); a chain cut short ends at the
+///   header cut short, whose number is then `proto`.
 /// * IPv4 non-first fragments carry no transport header: ports and TCP
 ///   flags are 0 and `fragment` is `Some((id, false))`; the first fragment
 ///   has its ports and `Some((id, true))`. IPv6 fragments are reported the
-///   same way with the 32-bit identification of the fragment header.
+///   same way with the 32-bit identification of the chain's first fragment
+///   header.
 /// * ICMP / ICMPv6: ports 0, `icmp_type_code` = type * 256 + code.
 ///
 /// Errors: non-IP ethertypes are [`DecapError::NotIp`]; headers cut short
@@ -412,72 +468,46 @@ pub fn meter(frame: &[u8]) -> Result<Metered, DecapError> {
 }
 
 /// [`meter`] of a frame whose link layer and IP header are parsed.
-fn meter_link<'a>(
-    link: &Link<'a>,
-    ip: Option<Result<LaxIpSlice<'a>, LaxHeaderSliceError>>,
+fn meter_link(
+    link: &Link<'_>,
+    ip: Option<Result<Ip<'_>, DecapError>>,
 ) -> Result<Metered, DecapError> {
-    let ip = ip
-        .ok_or(DecapError::NotIp(link.ethertype))?
-        .map_err(|e| match e {
-            LaxHeaderSliceError::Len(_) => DecapError::Truncated { layer: "ip" },
-            LaxHeaderSliceError::Content(_) => DecapError::Malformed {
-                layer: "ip",
-                what: "invalid IP header",
-            },
-        })?;
-    let (ip_len, tos, fragment) = match &ip {
-        LaxIpSlice::Ipv4(v4) => {
-            let header = v4.header();
-            let offset = header.fragments_offset().value();
-            let fragment = (header.more_fragments() || offset != 0)
-                .then(|| (u32::from(header.identification()), offset == 0));
-            let tos = (header.dcp().value() << 2) | header.ecn().value();
-            (header.total_len(), tos, fragment)
-        }
-        LaxIpSlice::Ipv6(v6) => {
-            let header = v6.header();
-            let extensions = link.payload.get(header.slice().len()..).unwrap_or_default();
-            let fragment = ipv6_fragment(header.next_header().0, extensions);
-            (
-                header.payload_length().saturating_add(40),
-                header.traffic_class(),
-                fragment,
-            )
-        }
-    };
-    let payload = ip.payload();
-    let proto = payload.ip_number.0;
+    let ip = ip.ok_or(DecapError::NotIp(link.ethertype))??;
     let mut metered = Metered {
-        src: ip.source_addr(),
-        dst: ip.destination_addr(),
+        src: ip.src,
+        dst: ip.dst,
         src_port: 0,
         dst_port: 0,
-        proto,
+        proto: ip.proto,
         vlan: link.inner_vlan,
-        ip_len,
-        tos,
+        ip_len: ip.ip_len,
+        tos: ip.tos,
         tcp_flags: 0,
         icmp_type_code: 0,
         src_mac: link.src_mac,
         dst_mac: link.dst_mac,
-        fragment,
+        fragment: ip.fragment,
     };
-    if matches!(fragment, Some((_, false))) {
+    if matches!(ip.fragment, Some((_, false))) {
         return Ok(metered);
     }
-    let l4 = payload.payload;
-    match proto {
+    let l4 = ip.payload;
+    match ip.proto {
         IP_PROTO_TCP | IP_PROTO_UDP => {
-            let layer = if proto == IP_PROTO_TCP { "tcp" } else { "udp" };
+            let layer = if ip.proto == IP_PROTO_TCP {
+                "tcp"
+            } else {
+                "udp"
+            };
             let ports = l4.get(..4).ok_or(DecapError::Truncated { layer })?;
             metered.src_port = u16::from_be_bytes([ports[0], ports[1]]);
             metered.dst_port = u16::from_be_bytes([ports[2], ports[3]]);
-            if proto == IP_PROTO_TCP {
+            if ip.proto == IP_PROTO_TCP {
                 metered.tcp_flags = *l4.get(13).ok_or(DecapError::Truncated { layer })?;
             }
         }
         IP_PROTO_ICMP | IP_PROTO_ICMPV6 => {
-            let layer = if proto == IP_PROTO_ICMP {
+            let layer = if ip.proto == IP_PROTO_ICMP {
                 "icmp"
             } else {
                 "icmpv6"
@@ -766,7 +796,8 @@ mod tests {
         // The chain cut inside the fragment header: not a fragment we can
         // match, never a read past the frame.
         let frame = ipv6_fragment_frame(0, true);
-        assert!(ipv6_fragment(44, &frame[14 + 40..14 + 40 + 5]).is_none());
+        let cut = meter(&frame[..14 + 40 + 5]).expect("metered");
+        assert_eq!((cut.fragment, cut.proto), (None, 44));
     }
 
     /// Found by `fuzz/` target `decap`: an IPv6 frame whose extension
@@ -796,6 +827,103 @@ mod tests {
         assert_eq!(
             meter(&frame[..14 + 40 + 2]),
             Err(DecapError::Truncated { layer: "udp" })
+        );
+    }
+
+    /// Ethernet (IPv4) + a 20-byte IPv4 header (UDP 10.0.0.1 → 10.0.0.2,
+    /// total length 28) + UDP 5000 → 6000.
+    fn ipv4_udp() -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        f.extend_from_slice(&[0x45, 0x10, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0]);
+        f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend_from_slice(&[0x13, 0x88, 0x17, 0x70, 0, 8, 0, 0]);
+        f
+    }
+
+    #[test]
+    fn meter_ip_header_edges() {
+        let good = meter(&ipv4_udp()).expect("metered");
+        assert_eq!((good.ip_len, good.tos, good.src_port), (28, 0x10, 5000));
+        // IHL below 5: malformed.
+        let mut f = ipv4_udp();
+        f[14] = 0x44;
+        assert_eq!(meter(&f), Err(BAD_IP));
+        // IHL 15 (60 bytes) in a 28-byte datagram: the header is cut short.
+        f[14] = 0x4f;
+        assert_eq!(meter(&f), Err(DecapError::Truncated { layer: "ip" }));
+        // Version 5 under ethertype IPv4: malformed.
+        f[14] = 0x55;
+        assert_eq!(meter(&f), Err(BAD_IP));
+        // No IP byte at all after the Ethernet header: truncated.
+        assert_eq!(
+            meter(&ipv4_udp()[..14]),
+            Err(DecapError::Truncated { layer: "ip" })
+        );
+        // Total length smaller than the header: counted as the header
+        // says, the ports still read from what the capture holds.
+        let mut f = ipv4_udp();
+        f[17] = 12;
+        let m = meter(&f).expect("metered");
+        assert_eq!((m.ip_len, m.src_port, m.dst_port), (12, 5000, 6000));
+        // Total length that ends inside the UDP ports: the ports are
+        // beyond what the datagram holds (trailing bytes are padding).
+        let mut f = ipv4_udp();
+        f[17] = 22;
+        assert_eq!(meter(&f), Err(DecapError::Truncated { layer: "udp" }));
+        // An IPv4 authentication header is walked to the transport.
+        let mut f = ipv4_udp();
+        f[17] = 40;
+        f[23] = 51;
+        let ah = [17u8, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
+        f.splice(34..34, ah);
+        let m = meter(&f).expect("metered");
+        assert_eq!((m.proto, m.src_port, m.ip_len), (17, 5000, 40));
+        // The same AH cut short: metered as protocol 51.
+        let m = meter(&f[..34 + 6]).expect("metered");
+        assert_eq!((m.proto, m.src_port), (51, 0));
+        // An IPv6 header cut short.
+        assert_eq!(
+            meter(&ipv6_udp()[..14 + 39]),
+            Err(DecapError::Truncated { layer: "ip" })
+        );
+    }
+
+    #[test]
+    fn meter_truncated_ipv6_extensions() {
+        // IPv6 → hop-by-hop announcing 16 bytes, only 8 captured.
+        let mut f = ipv6_udp();
+        f.truncate(14 + 40);
+        f[14 + 6] = 0;
+        f.extend_from_slice(&[17, 1, 0, 0, 0, 0, 0, 0]);
+        let m = meter(&f).expect("metered");
+        assert_eq!((m.proto, m.src_port, m.fragment), (0, 0, None));
+        assert_eq!(m.ip_len, 148);
+        // A fragment header whose next header is cut away: the walk stops
+        // at it, the fragment is not matched, never a read past the frame.
+        let frame = ipv6_fragment_frame(2, false);
+        let m = meter(&frame[..14 + 40 + 7]).expect("metered");
+        assert_eq!((m.proto, m.fragment), (44, None));
+    }
+
+    #[test]
+    fn vlan_tag_at_the_end_of_the_frame() {
+        let mut f = qinq_tcp_syn();
+        // Cut after the first tag's TPID and two bytes of its TCI.
+        assert_eq!(
+            meter(&f[..16]),
+            Err(DecapError::Truncated { layer: "vlan" })
+        );
+        // A complete tag, then nothing: no IP byte.
+        assert_eq!(meter(&f[..22]), Err(DecapError::Truncated { layer: "ip" }));
+        // Tags all the way down: every tag is consumed, the last one cut.
+        f.truncate(12);
+        for _ in 0..10 {
+            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+        }
+        f.extend_from_slice(&[0x81, 0x00]);
+        assert_eq!(
+            peel(&f, DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated { layer: "vlan" })
         );
     }
 

@@ -9,10 +9,12 @@
 //! * a `Repr`: a plain, validated struct with `parse`, `emit` and
 //!   `buffer_len`; `emit` never panics on a buffer of `buffer_len()` bytes.
 //!
-//! Ethernet, 802.1Q/QinQ, IP, UDP, TCP and ICMP are `etherparse`'s job; the
-//! formats here are the ones it does not know: GRE (RFC 2784/2890), ERSPAN
-//! type II and type III (draft-foschiano-erspan), VXLAN (RFC 7348) and
-//! Geneve (RFC 8926). ERSPAN type I has no header of its own: it is GRE with
+//! The formats: Ethernet II, 802.1Q / 802.1ad tags, IPv4 and IPv6 (with
+//! the extension-header walk), GRE (RFC 2784/2890), ERSPAN type II and type
+//! III (draft-foschiano-erspan), VXLAN (RFC 7348) and Geneve (RFC 8926).
+//! They are the whole per-packet path of [`crate::decap`]; the transport
+//! ports, TCP flags and ICMP type/code it reads are fixed offsets, read
+//! there. ERSPAN type I has no header of its own: it is GRE with
 //! protocol [`GreProtocol::Erspan`] and no sequence number, directly
 //! followed by the mirrored Ethernet frame.
 
@@ -20,8 +22,12 @@ use std::fmt;
 
 mod erspan2;
 mod erspan3;
+mod ethernet;
 mod geneve;
 mod gre;
+mod ipv4;
+mod ipv6;
+mod vlan;
 mod vxlan;
 
 pub use erspan2::{
@@ -33,6 +39,11 @@ pub use erspan3::{
     HEADER_LEN as ERSPAN_III_HEADER_LEN, SUBHEADER_LEN as ERSPAN_III_SUBHEADER_LEN,
     VERSION as ERSPAN_III_VERSION,
 };
+pub use ethernet::{
+    is_vlan_ethertype, Packet as EthernetPacket, Repr as EthernetRepr, ETHERTYPE_ARP,
+    ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_QINQ_LEGACY, ETHERTYPE_VLAN,
+    HEADER_LEN as ETHERNET_HEADER_LEN,
+};
 pub use geneve::{
     Packet as GenevePacket, Repr as GeneveRepr, HEADER_LEN as GENEVE_HEADER_LEN,
     UDP_PORT as GENEVE_UDP_PORT,
@@ -40,6 +51,13 @@ pub use geneve::{
 pub use gre::{
     Packet as GrePacket, Protocol as GreProtocol, Repr as GreRepr, HEADER_LEN as GRE_HEADER_LEN,
 };
+pub use ipv4::{Packet as Ipv4Packet, Repr as Ipv4Repr, HEADER_LEN as IPV4_HEADER_LEN};
+pub use ipv6::{
+    auth_header_len as ip_auth_header_len, extensions as ipv6_extensions,
+    Extensions as Ipv6Extensions, Fragment as Ipv6Fragment, Packet as Ipv6Packet, Repr as Ipv6Repr,
+    HEADER_LEN as IPV6_HEADER_LEN,
+};
+pub use vlan::{Packet as VlanPacket, Repr as VlanRepr, HEADER_LEN as VLAN_HEADER_LEN};
 pub use vxlan::{
     Packet as VxlanPacket, Repr as VxlanRepr, HEADER_LEN as VXLAN_HEADER_LEN,
     UDP_PORT as VXLAN_UDP_PORT,
