@@ -369,25 +369,28 @@ fn wire_error(layer: &'static str, error: wire::Error) -> DecapError {
 /// Errors: a frame shorter than an Ethernet header, a truncated tag, or a
 /// recognised tunnel whose header is truncated or malformed.
 pub fn peel(frame: &[u8], max_depth: usize) -> Result<Peeled<'_>, DecapError> {
-    peel_link(frame, max_depth).map(|(peeled, _)| peeled)
+    peel_with(frame, max_depth, |_, _| ()).map(|(peeled, ())| peeled)
 }
 
 /// [`peel`] then [`meter`] of the peeled frame, with each layer parsed
 /// once (the exporter's path: `meter(peel(f)?.frame)` parses the innermost
 /// Ethernet and IP headers twice). The same results as that pair.
+#[inline]
 pub fn peel_and_meter(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Metered), DecapError> {
-    let (peeled, inner) = peel_link(frame, max_depth)?;
-    Ok((peeled, meter_link(&inner.link, inner.ip)?))
+    let (peeled, metered) = peel_with(frame, max_depth, meter_link)?;
+    Ok((peeled, metered?))
 }
 
-/// The innermost layer `peel_link` stopped at: its link layer and, if it
-/// is IP, its IP header (or why that did not parse).
-struct Inner<'a> {
-    link: Link<'a>,
-    ip: Option<Result<Ip<'a>, DecapError>>,
-}
-
-fn peel_link(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Inner<'_>), DecapError> {
+/// The peeling loop of [`peel`]: `inner` gets the innermost layer it
+/// stopped at, its link layer and, if it is IP, its IP header (or why that
+/// did not parse), so [`peel_and_meter`] meters it without parsing it
+/// again or moving it around.
+#[inline]
+fn peel_with<'a, T>(
+    frame: &'a [u8],
+    max_depth: usize,
+    inner: impl FnOnce(&Link<'a>, Option<Result<Ip<'a>, DecapError>>) -> T,
+) -> Result<(Peeled<'a>, T), DecapError> {
     let mut peeled = Peeled {
         frame,
         encap: Encap::Span,
@@ -412,7 +415,8 @@ fn peel_link(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Inner<'_>), 
             _ => None,
         };
         let Some((tunnel, src, dst)) = found else {
-            return Ok((peeled, Inner { link, ip }));
+            let inner = inner(&link, ip);
+            return Ok((peeled, inner));
         };
         if usize::from(peeled.depth) >= max_depth {
             return Err(DecapError::TooDeep);
@@ -468,6 +472,7 @@ pub fn meter(frame: &[u8]) -> Result<Metered, DecapError> {
 }
 
 /// [`meter`] of a frame whose link layer and IP header are parsed.
+#[inline]
 fn meter_link(
     link: &Link<'_>,
     ip: Option<Result<Ip<'_>, DecapError>>,

@@ -24,7 +24,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use foldhash::fast::RandomState;
 
@@ -111,34 +111,93 @@ struct FragmentPorts {
     seen_ms: u64,
 }
 
-/// The map's key: a [`FlowKey`] fed to the hasher as five words instead
-/// of field by field (a dozen hasher calls, with enum tags and slice
-/// lengths), on the per-packet path. Equality is the key's own.
+/// The map's key: a [`FlowKey`] packed into words, so hashing is five
+/// word writes and equality five word compares on the per-packet path
+/// (the key's own `Hash` is a dozen hasher calls, with enum tags and slice
+/// lengths). Addresses are 128 bits; an IPv4 address is kept in the low 32
+/// and the `V6` bit of `meta` tells the families apart (so an IPv4-mapped
+/// IPv6 address is never the same flow as its IPv4 address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Key(FlowKey);
+struct Key {
+    /// Source then destination address, high word first (u64 words, not
+    /// u128: 8-byte alignment keeps the map's entry at 56 + 56 bytes).
+    addrs: [u64; 4],
+    /// src_port << 48 | dst_port << 32 | proto << 24 | encap << 16 |
+    /// session.
+    ports: u64,
+    /// vni << 32 | domain.
+    domain: u64,
+    /// vlan, and [`Key::V6`] for IPv6 addresses.
+    meta: u32,
+}
 
-/// An address as 128 bits (IPv4 mapped into IPv6).
+impl Key {
+    const V6: u32 = 1 << 16;
+
+    fn new(k: &FlowKey) -> Key {
+        let (src, dst, v6) = match (k.src, k.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => (u128::from(s.to_bits()), u128::from(d.to_bits()), 0),
+            (s, d) => (addr_bits(s), addr_bits(d), Key::V6),
+        };
+        Key {
+            addrs: [
+                (src >> 64) as u64,
+                src as u64,
+                (dst >> 64) as u64,
+                dst as u64,
+            ],
+            ports: u64::from(k.src_port) << 48
+                | u64::from(k.dst_port) << 32
+                | u64::from(k.proto) << 24
+                | u64::from(k.encap.code()) << 16
+                | u64::from(k.session),
+            domain: u64::from(k.vni) << 32 | u64::from(k.domain),
+            meta: u32::from(k.vlan) | v6,
+        }
+    }
+
+    /// The [`FlowKey`] this key was packed from.
+    fn flow_key(&self) -> FlowKey {
+        let addr = |hi: u64, lo: u64| {
+            let bits = u128::from(hi) << 64 | u128::from(lo);
+            if self.meta & Key::V6 == 0 {
+                IpAddr::V4(Ipv4Addr::from_bits(bits as u32))
+            } else {
+                IpAddr::V6(Ipv6Addr::from_bits(bits))
+            }
+        };
+        FlowKey {
+            src: addr(self.addrs[0], self.addrs[1]),
+            dst: addr(self.addrs[2], self.addrs[3]),
+            src_port: (self.ports >> 48) as u16,
+            dst_port: (self.ports >> 32) as u16,
+            proto: (self.ports >> 24) as u8,
+            vlan: self.meta as u16,
+            vni: (self.domain >> 32) as u32,
+            domain: self.domain as u32,
+            encap: Encap::from_code((self.ports >> 16) as u8).unwrap_or_default(),
+            session: self.ports as u16,
+        }
+    }
+}
+
+/// An address as 128 bits (an IPv4 address mapped into IPv6 when the
+/// other end of the flow is IPv6, which a parsed packet never has).
 fn addr_bits(a: IpAddr) -> u128 {
     match a {
-        IpAddr::V4(v4) => u128::from(v4.to_bits()) | 0xffff << 32,
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
         IpAddr::V6(v6) => v6.to_bits(),
     }
 }
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        let k = &self.0;
-        h.write_u128(addr_bits(k.src));
-        h.write_u128(addr_bits(k.dst));
-        h.write_u64(
-            u64::from(k.src_port) << 48
-                | u64::from(k.dst_port) << 32
-                | u64::from(k.proto) << 24
-                | u64::from(k.encap.code()) << 16
-                | u64::from(k.session),
-        );
-        h.write_u64(u64::from(k.vni) << 32 | u64::from(k.domain));
-        h.write_u16(k.vlan);
+        for word in self.addrs {
+            h.write_u64(word);
+        }
+        h.write_u64(self.ports);
+        h.write_u64(self.domain);
+        h.write_u32(self.meta);
     }
 }
 
@@ -260,7 +319,7 @@ impl FlowCache {
                 }
             }
         };
-        let key = Key(FlowKey {
+        let key = Key::new(&FlowKey {
             src: m.src,
             dst: m.dst,
             src_port,
@@ -287,7 +346,7 @@ impl FlowCache {
             // the next slice.
             if let Some(c) = self.flows.remove(&key) {
                 self.expired.active += 1;
-                out.push(c.record(key.0));
+                out.push(c.record(key.flow_key()));
             }
         }
         if self.flows.len() >= self.max_flows {
@@ -317,7 +376,7 @@ impl FlowCache {
         if m.proto == 6 && m.tcp_flags & (TCP_FIN | TCP_RST) != 0 {
             if let Some(c) = self.flows.remove(key) {
                 self.expired.tcp_end += 1;
-                out.push(c.record(key.0));
+                out.push(c.record(key.flow_key()));
             }
         }
     }
@@ -341,7 +400,7 @@ impl FlowCache {
             } else {
                 return true;
             }
-            out.push(c.record(key.0));
+            out.push(c.record(key.flow_key()));
             false
         });
         self.expired.inactive += inactive;
@@ -359,7 +418,7 @@ impl FlowCache {
         self.expired.end_of_input += flows.len() as u64;
         self.fragments.clear();
         self.fragment_order.clear();
-        flows.into_iter().map(|(key, c)| c.record(key.0))
+        flows.into_iter().map(|(key, c)| c.record(key.flow_key()))
     }
 
     /// The cache is full: expire the least recently seen eighth of it.
@@ -370,7 +429,7 @@ impl FlowCache {
         for (_, key) in by_age.into_iter().take(batch) {
             if let Some(c) = self.flows.remove(&key) {
                 self.expired.emergency += 1;
-                out.push(c.record(key.0));
+                out.push(c.record(key.flow_key()));
             }
         }
     }
@@ -459,6 +518,53 @@ mod tests {
         assert_eq!(r.src_mac, [0, 1, 2, 3, 4, 5]);
         assert_eq!(cache.expired().end_of_input, 1);
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn packed_key_gives_back_every_field() {
+        let v6 = |s: &str| IpAddr::V6(s.parse().expect("address"));
+        let keys = [
+            FlowKey {
+                src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                dst: IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255)),
+                src_port: 65535,
+                dst_port: 1,
+                proto: 255,
+                vlan: 4095,
+                vni: 0x00ff_ffff,
+                domain: u32::MAX,
+                encap: Encap::Geneve,
+                session: 1023,
+            },
+            FlowKey {
+                src: v6("fd00:10:1::11"),
+                dst: v6("::ffff:10.0.0.2"),
+                src_port: 5353,
+                dst_port: 53,
+                proto: 17,
+                vlan: 0,
+                vni: 0,
+                domain: 0,
+                encap: Encap::Span,
+                session: 0,
+            },
+        ];
+        for key in keys {
+            assert_eq!(Key::new(&key).flow_key(), key);
+        }
+        // An IPv4-mapped IPv6 flow is not the IPv4 flow.
+        let mapped = FlowKey {
+            src: v6("::ffff:10.0.0.1"),
+            dst: v6("::ffff:10.0.0.2"),
+            ..keys[0]
+        };
+        let plain = FlowKey {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            ..keys[0]
+        };
+        assert_ne!(Key::new(&mapped), Key::new(&plain));
+        assert_eq!(Key::new(&mapped).flow_key(), mapped);
     }
 
     #[test]
