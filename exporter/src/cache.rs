@@ -134,8 +134,10 @@ struct Key {
 impl Key {
     const V6: u32 = 1 << 16;
 
-    fn new(k: &FlowKey) -> Key {
-        let (src, dst, v6) = match (k.src, k.dst) {
+    /// The key of metered frame `m` observed as `obs`, with its ports
+    /// (a later fragment's come from its first fragment).
+    fn new(m: &Metered, src_port: u16, dst_port: u16, obs: Observation) -> Key {
+        let (src, dst, v6) = match (m.src, m.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => (u128::from(s.to_bits()), u128::from(d.to_bits()), 0),
             (s, d) => (addr_bits(s), addr_bits(d), Key::V6),
         };
@@ -146,13 +148,13 @@ impl Key {
                 (dst >> 64) as u64,
                 dst as u64,
             ],
-            ports: u64::from(k.src_port) << 48
-                | u64::from(k.dst_port) << 32
-                | u64::from(k.proto) << 24
-                | u64::from(k.encap.code()) << 16
-                | u64::from(k.session),
-            domain: u64::from(k.vni) << 32 | u64::from(k.domain),
-            meta: u32::from(k.vlan) | v6,
+            ports: u64::from(src_port) << 48
+                | u64::from(dst_port) << 32
+                | u64::from(m.proto) << 24
+                | u64::from(obs.encap.code()) << 16
+                | u64::from(obs.session),
+            domain: u64::from(obs.vni) << 32 | u64::from(obs.domain),
+            meta: u32::from(m.vlan) | v6,
         }
     }
 
@@ -319,18 +321,7 @@ impl FlowCache {
                 }
             }
         };
-        let key = Key::new(&FlowKey {
-            src: m.src,
-            dst: m.dst,
-            src_port,
-            dst_port,
-            proto: m.proto,
-            vlan: m.vlan,
-            vni: obs.vni,
-            domain: obs.domain,
-            encap: obs.encap,
-            session: obs.session,
-        });
+        let key = Key::new(m, src_port, dst_port, obs);
         // One lookup on the common path: a packet of an open flow.
         if let Some(c) = self.flows.get_mut(&key) {
             if now_ms.saturating_sub(c.first_ms) < self.active_ms {
@@ -523,48 +514,41 @@ mod tests {
     #[test]
     fn packed_key_gives_back_every_field() {
         let v6 = |s: &str| IpAddr::V6(s.parse().expect("address"));
-        let keys = [
-            FlowKey {
-                src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-                dst: IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255)),
-                src_port: 65535,
-                dst_port: 1,
-                proto: 255,
-                vlan: 4095,
-                vni: 0x00ff_ffff,
-                domain: u32::MAX,
-                encap: Encap::Geneve,
-                session: 1023,
-            },
-            FlowKey {
-                src: v6("fd00:10:1::11"),
-                dst: v6("::ffff:10.0.0.2"),
-                src_port: 5353,
-                dst_port: 53,
-                proto: 17,
-                vlan: 0,
-                vni: 0,
-                domain: 0,
-                encap: Encap::Span,
-                session: 0,
-            },
-        ];
-        for key in keys {
-            assert_eq!(Key::new(&key).flow_key(), key);
+        let mut big = metered(65535, 0);
+        big.dst = IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255));
+        big.proto = 255;
+        big.vlan = 4095;
+        let big_obs = Observation {
+            domain: u32::MAX,
+            encap: Encap::Geneve,
+            session: 1023,
+            vni: 0x00ff_ffff,
+        };
+        let mut dns = metered(5353, 0);
+        dns.src = v6("fd00:10:1::11");
+        dns.dst = v6("::ffff:10.0.0.2");
+        dns.proto = 17;
+        dns.vlan = 0;
+        for (m, obs) in [(big, big_obs), (dns, OBS)] {
+            let key = Key::new(&m, m.src_port, 1, obs).flow_key();
+            assert_eq!((key.src, key.dst), (m.src, m.dst));
+            assert_eq!(
+                (key.src_port, key.dst_port, key.proto),
+                (m.src_port, 1, m.proto)
+            );
+            assert_eq!(
+                (key.vlan, key.vni, key.domain),
+                (m.vlan, obs.vni, obs.domain)
+            );
+            assert_eq!((key.encap, key.session), (obs.encap, obs.session));
         }
         // An IPv4-mapped IPv6 flow is not the IPv4 flow.
-        let mapped = FlowKey {
-            src: v6("::ffff:10.0.0.1"),
-            dst: v6("::ffff:10.0.0.2"),
-            ..keys[0]
-        };
-        let plain = FlowKey {
-            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-            ..keys[0]
-        };
-        assert_ne!(Key::new(&mapped), Key::new(&plain));
-        assert_eq!(Key::new(&mapped).flow_key(), mapped);
+        let mut mapped = metered(1, 0);
+        mapped.src = v6("::ffff:10.0.0.1");
+        mapped.dst = v6("::ffff:10.0.0.2");
+        let plain = metered(1, 0);
+        assert_ne!(Key::new(&mapped, 1, 80, OBS), Key::new(&plain, 1, 80, OBS));
+        assert_eq!(Key::new(&mapped, 1, 80, OBS).flow_key().src, mapped.src);
     }
 
     #[test]
