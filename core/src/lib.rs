@@ -1,7 +1,8 @@
 //! Shared core of eastwest.
 //!
-//! * [`wire`] — zero-copy views of the tunnel and tag formats a mirror wraps
-//!   frames in (802.1Q/QinQ, GRE, ERSPAN I/II/III, VXLAN), smoltcp style.
+//! * [`wire`] — zero-copy views of every header on the packet path, smoltcp
+//!   style: Ethernet, 802.1Q/QinQ, IPv4, IPv6 (extension headers), and the
+//!   tunnels a mirror wraps frames in (GRE, ERSPAN I/II/III, VXLAN, Geneve).
 //! * [`decap`] — `peel` unwraps those layers down to the metered inner frame.
 //! * [`flow`] — the flow key and record the exporter meters and exports.
 //! * [`netflow`] — the NetFlow v9 templates this project speaks.
