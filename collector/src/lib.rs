@@ -47,12 +47,13 @@ use crate::sink::{Sink, SinkError};
 use crate::verdict::Judge;
 
 /// Decoded datagrams (each a `Vec` of rows, about 18 from an eastwest
-/// exporter) held between verdict and sink: room for about 150,000 rows
-/// (tens of MB), so decode keeps reading while the sink waits for an
-/// insert. With 1024, inserts of 10,000 rows taking 100-200 ms on the
-/// shared 2-core machine made decode block and the datagram queue overflow
-/// at 100k flows/s (scripts/bench-collector).
-const ROW_QUEUE: usize = 8192;
+/// exporter) held between verdict and sink: about 18,000 rows. Kept small
+/// on purpose: a decoded row takes about 0.5-0.9 KB against about 80 bytes
+/// of datagram per flow, so the pauses of a slow ClickHouse are absorbed by
+/// the receive queue (`receive.queue_datagrams`) instead. With 8192 here
+/// (about 150,000 rows, over 100 MB) the same buffering cost several times
+/// the memory.
+const ROW_QUEUE: usize = 1024;
 
 /// How often decode publishes its per-exporter snapshot
 /// ([`Metrics::exporters`]), at most; on traffic, and once more at shutdown.

@@ -16,8 +16,11 @@
 //! front of the queue and is retried with exponential backoff (250 ms
 //! doubling to `retry_max_ms`) while new rows keep being accepted. While
 //! inserts succeed but lag behind the input, the sink stops taking rows
-//! once every worker has a sealed batch waiting: the stages before it block
-//! and the excess is dropped and counted at the receive queue.
+//! once a sealed batch waits for a free worker: the stages before it block
+//! and the excess is dropped and counted at the receive queue. So the sink
+//! holds at most `insert_workers` + 2 batches (in flight, waiting, being
+//! filled). The block of each insert is built on the blocking pool, not on
+//! the runtime's workers, which the receive tasks need.
 //!
 //! With `spool_dir` set, the batches waiting while ClickHouse fails go to
 //! the on-disk [`Spool`] (fsynced, one segment per batch), and so does
@@ -169,7 +172,7 @@ impl Sink {
 
     /// Insert one batch.
     pub async fn insert(&self, rows: &[FlowRow]) -> Result<(), clickhouse::error::Error> {
-        insert_rows(&self.client, rows).await
+        insert_rows(&self.client, Arc::new(rows.to_vec())).await
     }
 
     /// Batch and insert the rows from `input` until it closes, then flush.
@@ -205,13 +208,12 @@ impl Sink {
             .flatten()
             .min();
             // While ClickHouse answers but is slower than the input, stop
-            // taking rows once every worker has a batch waiting behind it:
-            // decode then blocks and the excess is dropped (and counted) at
-            // the receive queue, with memory bounded, instead of piling up
-            // here. While it fails, keep taking rows (spool or memory bound).
-            let accepting = retry.at.is_some()
-                || self.spooling()
-                || batches.pending.len() < self.config.insert_workers.max(1);
+            // taking rows once a sealed batch waits for a free worker:
+            // decode then blocks, the receive queue (datagrams, far smaller
+            // than their rows) fills, and beyond it the excess is dropped
+            // and counted, with memory bounded, instead of piling up here.
+            // While it fails, keep taking rows (spool or memory bound).
+            let accepting = retry.at.is_some() || self.spooling() || batches.pending.is_empty();
             tokio::select! {
                 rows = input.recv(), if accepting => match rows {
                     Some(rows) => batches.push(rows, Instant::now() + interval),
@@ -346,12 +348,13 @@ impl Sink {
                 return false;
             }
         };
-        if !self.insert_counted(&batch, batches, retry).await {
+        let rows = batch.len();
+        if !self.insert_counted(Arc::new(batch), batches, retry).await {
             return false;
         }
         if let Some(Err(err)) = self.on_disk(Spool::pop).await {
             // Left on disk, it would be inserted twice: say so.
-            tracing::error!(%err, rows = batch.len(), "sink: cannot remove a replayed segment; its rows will be inserted again");
+            tracing::error!(%err, rows, "sink: cannot remove a replayed segment; its rows will be inserted again");
             retry.failed(Instant::now());
             return false;
         }
@@ -367,8 +370,8 @@ impl Sink {
             }
         }
         while let Some(batch) = batches.pending.front() {
-            let batch = batch.clone();
-            if !self.insert_counted(&batch, batches, retry).await {
+            let batch = Arc::new(batch.clone());
+            if !self.insert_counted(batch, batches, retry).await {
                 return;
             }
             batches.pop();
@@ -378,13 +381,14 @@ impl Sink {
     /// Insert one batch and account for it; false when it failed.
     async fn insert_counted(
         &self,
-        batch: &[FlowRow],
+        batch: Arc<Vec<FlowRow>>,
         batches: &Batches,
         retry: &mut Retry,
     ) -> bool {
-        match self.insert(batch).await {
+        let rows = batch.len();
+        match insert_rows(&self.client, batch).await {
             Ok(()) => {
-                self.stored(batch.len(), retry);
+                self.stored(rows, retry);
                 true
             }
             Err(err) => {
@@ -399,8 +403,21 @@ impl Sink {
 /// in Native format: ClickHouse 18.16 takes it about twice as fast as the
 /// RowBinary of `Client::insert` (100,000 of our rows: 0.8-1.0 s against
 /// 1.6-1.7 s, materialized views included).
-async fn insert_rows(client: &Client, rows: &[FlowRow]) -> Result<(), clickhouse::error::Error> {
+///
+/// The block is built on Tokio's blocking pool: for a batch of 100,000 rows
+/// that is tens of milliseconds of CPU, and on a runtime worker it kept the
+/// receive tasks sharing that worker from reading their sockets, so the
+/// kernel dropped datagrams at 300k flows/s (collector/README.md).
+async fn insert_rows(
+    client: &Client,
+    rows: Arc<Vec<FlowRow>>,
+) -> Result<(), clickhouse::error::Error> {
     let attempt = async {
+        let block = tokio::task::spawn_blocking(move || flows_native_block(&rows))
+            .await
+            .map_err(|err| {
+                clickhouse::error::Error::Custom(format!("encoding the block: {err}"))
+            })?;
         // Uncompressed: with ClickHouse's block compression 18.16 reads the
         // Native stream into the table's LowCardinality columns and refuses
         // the plain String ones (loopback, so the size does not matter).
@@ -408,7 +425,7 @@ async fn insert_rows(client: &Client, rows: &[FlowRow]) -> Result<(), clickhouse
             .clone()
             .with_compression(clickhouse::Compression::None)
             .insert_formatted_with(flows_native_insert(FLOWS_TABLE));
-        insert.send(flows_native_block(rows).into()).await?;
+        insert.send(block.into()).await?;
         insert.end().await
     };
     match tokio::time::timeout(INSERT_TIMEOUT, attempt).await {
@@ -458,7 +475,7 @@ impl Flights {
             let client = self.client.clone();
             let handle = self
                 .tasks
-                .spawn(async move { insert_rows(&client, &rows).await });
+                .spawn(async move { insert_rows(&client, rows).await });
             self.batches.insert(handle.id(), batch);
         }
     }
@@ -571,11 +588,19 @@ impl Batches {
         if self.current.is_empty() {
             self.deadline = Some(deadline);
         }
-        self.current.extend(rows);
-        while self.current.len() >= self.batch_rows {
-            let rest = self.current.split_off(self.batch_rows);
-            let full = std::mem::replace(&mut self.current, rest);
-            self.enqueue(full);
+        // Each batch is allocated once at its full size and sealed whole:
+        // growing it by doubling (and splitting the excess off) moved every
+        // row about three times, a sixth of the collector's CPU at 300k
+        // flows/s (perf, collector/README.md).
+        for row in rows {
+            if self.current.capacity() == 0 {
+                self.current = Vec::with_capacity(self.batch_rows);
+            }
+            self.current.push(row);
+            if self.current.len() >= self.batch_rows {
+                let full = std::mem::take(&mut self.current);
+                self.enqueue(full);
+            }
         }
         if self.current.is_empty() {
             self.deadline = None;
@@ -584,7 +609,10 @@ impl Batches {
 
     /// Move the current batch to the pending queue.
     fn seal(&mut self) {
-        let batch = std::mem::take(&mut self.current);
+        let mut batch = std::mem::take(&mut self.current);
+        // A batch sealed by time is part full: give back the rest of its
+        // allocation, so batches waiting for ClickHouse hold what they use.
+        batch.shrink_to_fit();
         self.deadline = None;
         self.enqueue(batch);
     }
