@@ -419,7 +419,10 @@ impl<R: Read> Reader<R> {
     }
 }
 
-impl<R: BufRead> Reader<R> {
+/// Borrowing reads need a `BufReader`: the record is lent from
+/// [`io::BufReader::buffer`] once its length is checked, without a second
+/// `fill_buf`.
+impl<R: Read> Reader<io::BufReader<R>> {
     /// The next record, its bytes borrowed from the reader's buffer when
     /// the buffer holds the whole record (no copy), else read into
     /// `scratch`. `Ok(None)` at a clean end of file; after an error,
@@ -466,11 +469,13 @@ impl<R: BufRead> Reader<R> {
         }
         self.offset += end as u64;
         self.borrowed = end;
-        let buffered = self
+        // The buffer `fill_buf` returned above, unchanged since.
+        let record = self
             .inner
-            .fill_buf()
-            .map_err(|source| PcapError::Io { offset, source })?;
-        Ok(Some((header, &buffered[RECORD_HEADER_LEN..end])))
+            .buffer()
+            .get(RECORD_HEADER_LEN..end)
+            .unwrap_or(&[]);
+        Ok(Some((header, record)))
     }
 
     /// [`Reader::next_ref`] of a pcapng file: blocks wholly in the buffer
@@ -510,11 +515,9 @@ impl<R: BufRead> Reader<R> {
                 Some((header, range)) => {
                     self.borrowed = len;
                     self.done = false;
-                    let buffered = self
-                        .inner
-                        .fill_buf()
-                        .map_err(|source| PcapError::Io { offset, source })?;
-                    return Ok(Some((header, &buffered[range])));
+                    // The buffer `fill_buf` returned above, unchanged since.
+                    let block = self.inner.buffer().get(range).unwrap_or(&[]);
+                    return Ok(Some((header, block)));
                 }
                 None => self.inner.consume(len),
             }

@@ -193,10 +193,13 @@ fn addr_bits(a: IpAddr) -> u128 {
 }
 
 impl Hash for Key {
+    #[inline]
     fn hash<H: Hasher>(&self, h: &mut H) {
-        for word in self.addrs {
-            h.write_u64(word);
-        }
+        let [a, b, c, d] = self.addrs;
+        h.write_u64(a);
+        h.write_u64(b);
+        h.write_u64(c);
+        h.write_u64(d);
         h.write_u64(self.ports);
         h.write_u64(self.domain);
         h.write_u32(self.meta);
