@@ -14,6 +14,7 @@ use eastwest_collector::metrics::Metrics;
 use eastwest_collector::sink::Sink;
 use eastwest_core::schema::{
     addr_to_bytes, date_of_ms, datetime_of_ms, query_settings, reply_of, FlowRow, ServerVersion,
+    ROLLUPS, ROLLUP_COLUMNS, ROLLUP_DERIVED,
 };
 use eastwest_tests::ClickHouse;
 
@@ -99,6 +100,8 @@ impl Flow {
             sampling: 1,
             src_vm: self.src.0.into(),
             dst_vm: self.dst.0.into(),
+            src_host: host_of(self.src.0).into(),
+            dst_host: host_of(self.dst.0).into(),
             verdict: "allowed".into(),
             reply: reply_of(self.proto, self.src.2, self.dst.2, self.icmp),
             ..FlowRow::default()
@@ -130,6 +133,15 @@ impl Flow {
             start = r.start,
             end = r.end,
         )
+    }
+}
+
+/// web-01 runs on esx-01, app-01 on esx-02.
+fn host_of(vm: &str) -> &'static str {
+    if vm == WEB.0 {
+        "esx-01"
+    } else {
+        "esx-02"
     }
 }
 
@@ -331,6 +343,109 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
     sink.insert(&new).await?;
     assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 2));
     assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 2));
+    Ok(())
+}
+
+/// Take the rollups back to the schema before their derived columns (main
+/// at 87949c6): the tables without them, the views computing
+/// `ROLLUP_COLUMNS` only.
+async fn without_derived_columns(client: &Client, db: &str) -> Result<()> {
+    for rollup in ROLLUPS {
+        let (table, view) = (rollup.table, rollup.view);
+        client
+            .query(&format!("DROP TABLE `{db}`.`{view}`"))
+            .execute()
+            .await?;
+        for d in ROLLUP_DERIVED.iter().rev() {
+            client
+                .query(&format!(
+                    "ALTER TABLE `{db}`.`{table}` DROP COLUMN `{}`",
+                    d.column.name
+                ))
+                .execute()
+                .await?;
+        }
+        let exprs: Vec<String> = ROLLUP_COLUMNS
+            .iter()
+            .map(|c| {
+                let expr = c.expr.replace("{bucket}", rollup.bucket_fn);
+                let ty = c.column.ch_type;
+                if ty.starts_with("LowCardinality") {
+                    format!("CAST({expr} AS {ty}) AS `{}`", c.column.name)
+                } else {
+                    format!("{expr} AS `{}`", c.column.name)
+                }
+            })
+            .collect();
+        let keys: Vec<&str> = ROLLUP_COLUMNS
+            .iter()
+            .filter(|c| !c.summed)
+            .map(|c| c.column.name)
+            .collect();
+        client
+            .query(&format!(
+                "CREATE MATERIALIZED VIEW `{db}`.`{view}` TO `{db}`.`{table}` AS SELECT {} \
+                 FROM `{db}`.`flows` GROUP BY {}",
+                exprs.join(", "),
+                keys.join(", ")
+            ))
+            .execute()
+            .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn rollups_without_the_derived_columns_are_upgraded() -> Result<()> {
+    let ch = eastwest_tests::clickhouse()?;
+    let db = eastwest_tests::unique_database("schema_v2");
+    let metrics = Arc::new(Metrics::new());
+    let old_sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    let client = client(&ch).await?;
+    without_derived_columns(&client, &db).await?;
+    // Rows stored through the old views.
+    let rows: Vec<FlowRow> = conversation(T0).iter().map(Flow::row).collect();
+    old_sink.insert(&rows).await?;
+    assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 1));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    // The upgrade: the views are made again with the columns, which old
+    // rows compute on read.
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    assert_eq!(tables(&ch, &db)?, TABLES);
+    let new: Vec<FlowRow> = conversation(T0 + 1_000).iter().map(Flow::row).collect();
+    sink.insert(&new).await?;
+    assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 2));
+    assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 2));
+    // Old rows (computed from the DEFAULT) and new ones (stored by the
+    // views) of a conversation hash alike: two conversations, three
+    // observation points, in two parts each; and every stored value is its
+    // expression's.
+    let wrong: Vec<String> = ROLLUP_DERIVED
+        .iter()
+        .map(|d| format!("countIf(`{}` != ({}))", d.column.name, d.expr))
+        .collect();
+    for table in ["flows_1m", "flows_1h"] {
+        assert_eq!(
+            ch.query(&format!(
+                "SELECT count(), uniqExact(conv_hash), uniqExact(point_hash), {} \
+                 FROM `{db}`.`{table}`",
+                wrong.join(", ")
+            ))?,
+            "6\t2\t3\t0\t0\t0\n",
+            "{table}"
+        );
+    }
+    // A port mirror (+1) at the client's host (+4: web-01's esx-01 for
+    // the TCP conversation, app-01's esx-02 for the ICMP one) or at the
+    // server's (+2: esx-02 for the TCP one).
+    assert_eq!(
+        ch.query(&format!(
+            "SELECT DISTINCT observer, client_vm, point_rank FROM `{db}`.flows_1m \
+             ORDER BY observer, client_vm"
+        ))?,
+        "esx-01\tweb-01\t5\nesx-02\tapp-01\t5\nesx-02\tweb-01\t3\n"
+    );
     Ok(())
 }
 

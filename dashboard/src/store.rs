@@ -331,11 +331,27 @@ impl ClickHouseStore {
 impl Store for ClickHouseStore {
     async fn conversations(&self, params: &Params) -> Result<(Page, Resolution), StoreError> {
         let resolution = Resolution::for_step(0);
-        let (page, totals) = sql::conversations(&self.tables, resolution, params);
-        let (rows, totals) = tokio::try_join!(
-            self.all::<ConversationRow>(&page),
-            self.one::<Totals>(&totals),
-        )?;
+        let totals = sql::conversation_totals(&self.tables, resolution, params);
+        let (rows, totals) = if params.limit <= sql::MAX_PAGE_KEYS {
+            // The page's keys from the cheap grouping, then those
+            // conversations alone in full.
+            let keys = sql::conversation_keys(&self.tables, resolution, params);
+            let (keys, totals) =
+                tokio::try_join!(self.all::<u64>(&keys), self.one::<Totals>(&totals))?;
+            let rows = if keys.is_empty() {
+                Vec::new()
+            } else {
+                let page = sql::conversation_page(&self.tables, resolution, params, &keys);
+                self.all::<ConversationRow>(&page).await?
+            };
+            (rows, totals)
+        } else {
+            let page = sql::conversations_in_one(&self.tables, resolution, params);
+            tokio::try_join!(
+                self.all::<ConversationRow>(&page),
+                self.one::<Totals>(&totals),
+            )?
+        };
         let page = Page {
             totals,
             conversations: rows.into_iter().map(Conversation::from).collect(),
