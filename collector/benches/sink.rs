@@ -1,11 +1,14 @@
-//! Insert throughput of the sink per batch size, against a real ClickHouse:
-//! the measurement behind the default `batch_rows` / `flush_interval_ms`.
+//! Insert latency and throughput of the sink per batch size, against a
+//! real ClickHouse, one insert after the other.
 //!
 //! For each batch size, `EASTWEST_BENCH_ROWS` rows (default 200,000) of
 //! realistic, varied flow rows are inserted with [`Sink::insert`] (the
-//! collector's own insert path: RowBinary, the materialized views into
+//! collector's own insert path: Native format, the materialized views into
 //! `flows_1m` / `flows_1h` included) into a fresh database, one batch after
-//! the other, and rows/s and the mean time per insert are printed.
+//! the other, and rows/s and the mean time per insert are printed. This
+//! shows what one insert costs in time; the default `batch_rows` was sized
+//! by the server's CPU per row under load (`scripts/bench-collector`,
+//! collector/README.md), which this sequential figure does not show.
 //!
 //! Run with a server started first, e.g.
 //! `scripts/clickhouse/run start var/bench-ch 28123 29000` then
@@ -80,7 +83,7 @@ async fn main() {
     let rows: Vec<FlowRow> = (0..total).map(row).collect();
     println!("{total} rows per batch size, into {url}");
     println!("batch_rows  rows/s  ms/insert");
-    for batch in [1_000usize, 5_000, 10_000, 20_000, 50_000, 100_000] {
+    for batch in [1_000usize, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000] {
         let config = SinkConfig {
             url: url.clone(),
             database: format!("bench_sink_{batch}_{}", std::process::id()),
