@@ -262,7 +262,14 @@ impl Sink {
     /// the front of the queue (retried, or spooled).
     fn landed(&self, landed: Landed, batches: &mut Batches, retry: &mut Retry) {
         match landed.result {
-            Ok(()) => self.stored(landed.batch.len(), retry),
+            Ok(()) => {
+                self.stored(landed.batch.len(), retry);
+                // Freeing 200,000 rows (a dozen strings each) takes tens of
+                // milliseconds: not on a runtime worker, which the receive
+                // tasks need.
+                let batch = landed.batch;
+                drop(tokio::task::spawn_blocking(move || drop(batch)));
+            }
             Err(err) => {
                 self.failed(&err, batches, retry);
                 batches.put_front(landed.batch);
