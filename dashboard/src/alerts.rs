@@ -68,6 +68,11 @@ pub struct AlertsConfig {
     pub coresidency: bool,
     /// Longest a webhook `POST` may take.
     pub timeout_seconds: u64,
+    /// How long an alert the webhook did not take is offered to it again,
+    /// once per poll, oldest first (0: never).
+    pub retry_seconds: u64,
+    /// Most alerts waiting for the webhook; past it the oldest is given up.
+    pub max_pending: u64,
 }
 
 impl Default for AlertsConfig {
@@ -83,6 +88,8 @@ impl Default for AlertsConfig {
             lookback_seconds: 900,
             coresidency: true,
             timeout_seconds: 10,
+            retry_seconds: 3600,
+            max_pending: 1000,
         }
     }
 }
@@ -134,6 +141,7 @@ impl AlertsConfig {
             ("poll_seconds", self.poll_seconds),
             ("lookback_seconds", self.lookback_seconds),
             ("timeout_seconds", self.timeout_seconds),
+            ("max_pending", self.max_pending),
         ] {
             if value == 0 {
                 return Err(format!("alerts.{key}: must be at least 1"));
@@ -318,8 +326,22 @@ pub struct PollOutcome {
     pub sent: u64,
     /// Alerts held back by the de-duplication window.
     pub suppressed: u64,
-    /// Sends that failed (per destination).
+    /// Sends that failed (per destination and attempt).
     pub failed: u64,
+    /// Alerts the webhook took on a later poll than their first.
+    pub retried: u64,
+    /// Alerts waiting for the webhook after this poll.
+    pub pending: u64,
+}
+
+/// An alert the webhook has not taken yet.
+#[derive(Debug)]
+struct Pending {
+    alert: Alert,
+    /// When the webhook first failed to take it.
+    since_ms: u64,
+    /// Counted as sent (another destination took it).
+    counted: bool,
 }
 
 /// The alert poller. [`Alerter::run`] loops; [`Alerter::poll`] is one
@@ -335,6 +357,8 @@ pub struct Alerter<S, P> {
     sent: HashMap<String, (u64, u64)>,
     /// Co-residency periods announced (host, VMs, since).
     periods: HashMap<String, u64>,
+    /// Alerts the webhook did not take yet, oldest first.
+    pending: std::collections::VecDeque<Pending>,
     /// Alerts sent since start.
     pub total_sent: u64,
     /// Where sent and failed alerts are counted (`/metrics`).
@@ -393,6 +417,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             policy_store,
             sent: HashMap::new(),
             periods: HashMap::new(),
+            pending: std::collections::VecDeque::new(),
             total_sent: 0,
             metrics: None,
         })
@@ -416,8 +441,9 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
                 _ = tick.tick() => {
                     let now = crate::query::epoch_ms(std::time::SystemTime::now());
                     match self.poll(now).await {
-                        Ok(o) if o.sent + o.failed > 0 => tracing::info!(
-                            sent = o.sent, suppressed = o.suppressed, failed = o.failed, "alerts"),
+                        Ok(o) if o.sent + o.failed + o.retried > 0 => tracing::info!(
+                            sent = o.sent, suppressed = o.suppressed, failed = o.failed,
+                            retried = o.retried, pending = o.pending, "alerts"),
                         Ok(_) => {}
                         Err(err) => tracing::warn!(%err, "alerts: poll failed; trying again next time"),
                     }
@@ -463,25 +489,98 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
         // Forget conversations whose window has passed and that are quiet.
         let keep_ms = (self.config.dedup_seconds + self.config.lookback_seconds) * 1000;
         self.sent.retain(|_, (at, _)| *at + keep_ms > now_ms);
-        for alert in &alerts {
-            let failed = self.send(alert, now_ms).await;
-            outcome.failed += failed;
-            if failed < self.destinations() {
+        // The webhook first gets what it did not take before, in order,
+        // until it refuses one (it is still down: the rest wait, and so do
+        // the new alerts, behind them).
+        let mut webhook_down = self.retry_pending(now_ms, &mut outcome).await;
+        for alert in alerts {
+            let mut delivered = false;
+            if self.sinks.syslog.is_some() {
+                if self.send_syslog(&alert, now_ms).await {
+                    delivered = true;
+                } else {
+                    outcome.failed += 1;
+                }
+            }
+            if self.sinks.webhook.is_some() {
+                let retrying = self.config.retry_seconds > 0;
+                if retrying && (webhook_down || !self.pending.is_empty()) {
+                    self.hold(alert, now_ms, delivered);
+                } else if self.send_webhook(&alert).await {
+                    delivered = true;
+                } else {
+                    outcome.failed += 1;
+                    webhook_down = true;
+                    self.hold(alert, now_ms, delivered);
+                }
+            }
+            if delivered {
                 outcome.sent += 1;
             }
         }
+        outcome.pending = self.pending.len() as u64;
         self.total_sent += outcome.sent;
         if let Some(metrics) = &self.metrics {
             use std::sync::atomic::Ordering;
             metrics
                 .alerts_sent
                 .fetch_add(outcome.sent, Ordering::Relaxed);
+            metrics
+                .alerts_pending
+                .store(outcome.pending, Ordering::Relaxed);
         }
         Ok(outcome)
     }
 
-    fn destinations(&self) -> u64 {
-        u64::from(self.sinks.webhook.is_some()) + u64::from(self.sinks.syslog.is_some())
+    /// Offer the waiting alerts to the webhook, oldest first, giving up
+    /// those older than `retry_seconds`; whether it refused one.
+    async fn retry_pending(&mut self, now_ms: u64, outcome: &mut PollOutcome) -> bool {
+        let retry_ms = self.config.retry_seconds.saturating_mul(1000);
+        while let Some(p) = self.pending.front() {
+            if p.since_ms.saturating_add(retry_ms) > now_ms {
+                break;
+            }
+            tracing::error!(
+                alert = %p.alert.message(),
+                "alerts: the webhook did not take this alert within alerts.retry_seconds; given up"
+            );
+            self.count_failure("webhook", "expired");
+            self.pending.pop_front();
+        }
+        while let Some(p) = self.pending.front() {
+            if !self.send_webhook(&p.alert).await {
+                outcome.failed += 1;
+                return true;
+            }
+            outcome.retried += 1;
+            if !p.counted {
+                outcome.sent += 1;
+            }
+            self.pending.pop_front();
+        }
+        false
+    }
+
+    /// Keep `alert` for the webhook's next chance (unless retries are
+    /// off); past `max_pending` the oldest waiting one is given up.
+    fn hold(&mut self, alert: Alert, now_ms: u64, counted: bool) {
+        if self.config.retry_seconds == 0 {
+            return;
+        }
+        if self.pending.len() as u64 >= self.config.max_pending {
+            if let Some(oldest) = self.pending.pop_front() {
+                tracing::error!(
+                    alert = %oldest.alert.message(),
+                    "alerts: more than alerts.max_pending alerts wait for the webhook; the oldest is given up"
+                );
+                self.count_failure("webhook", "overflow");
+            }
+        }
+        self.pending.push_back(Pending {
+            alert,
+            since_ms: now_ms,
+            counted,
+        });
     }
 
     async fn violations(&self, now_ms: u64) -> Result<Vec<Violation>, String> {
@@ -554,36 +653,42 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
         Ok(self.new_periods_of(&policy, &inventory))
     }
 
-    /// Send `alert` everywhere; how many destinations failed.
-    async fn send(&self, alert: &Alert, now_ms: u64) -> u64 {
-        let mut failed = 0;
-        if let Some((client, url)) = &self.sinks.webhook {
-            let reason = match client.post(url).json(alert).send().await {
-                Ok(resp) if resp.status().is_success() => None,
-                Ok(resp) => {
-                    tracing::warn!(status = %resp.status(), "alerts: webhook refused an alert");
-                    Some("status")
-                }
-                Err(err) => {
-                    let reason = webhook_failure(&err);
-                    tracing::warn!(reason, err = %error_chain(&err), "alerts: webhook delivery failed");
-                    Some(reason)
-                }
-            };
-            if let Some(reason) = reason {
-                failed += 1;
-                self.count_failure("webhook", reason);
+    /// POST `alert` to the webhook; whether it took it (a failure is
+    /// logged and counted by reason).
+    async fn send_webhook(&self, alert: &Alert) -> bool {
+        let Some((client, url)) = &self.sinks.webhook else {
+            return false;
+        };
+        let reason = match client.post(url).json(alert).send().await {
+            Ok(resp) if resp.status().is_success() => return true,
+            Ok(resp) => {
+                tracing::warn!(status = %resp.status(), "alerts: webhook refused an alert");
+                "status"
             }
-        }
-        if let Some((socket, target)) = &self.sinks.syslog {
-            let line = alert.syslog_line(self.sinks.facility, now_ms, &self.sinks.hostname);
-            if let Err(err) = socket.send_to(line.as_bytes(), target).await {
+            Err(err) => {
+                let reason = webhook_failure(&err);
+                tracing::warn!(reason, err = %error_chain(&err), "alerts: webhook delivery failed");
+                reason
+            }
+        };
+        self.count_failure("webhook", reason);
+        false
+    }
+
+    /// Send `alert` to syslog; whether the datagram went out.
+    async fn send_syslog(&self, alert: &Alert, now_ms: u64) -> bool {
+        let Some((socket, target)) = &self.sinks.syslog else {
+            return false;
+        };
+        let line = alert.syslog_line(self.sinks.facility, now_ms, &self.sinks.hostname);
+        match socket.send_to(line.as_bytes(), target).await {
+            Ok(_) => true,
+            Err(err) => {
                 tracing::warn!(%err, "alerts: syslog send failed");
-                failed += 1;
                 self.count_failure("syslog", "send");
+                false
             }
         }
-        failed
     }
 
     fn count_failure(&self, destination: &'static str, reason: &'static str) {

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub alerts_sent: AtomicU64,
     /// Deliveries that failed (per destination).
     pub alerts_failed: AtomicU64,
+    /// Alerts waiting for the webhook to take them.
+    pub alerts_pending: AtomicU64,
     /// Failed deliveries by destination and reason (`webhook`/`tls`, …).
     alert_failures: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// TLS handshakes that failed or timed out (plain HTTP on the HTTPS
@@ -152,6 +154,13 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP eastwest_dashboard_alerts_pending alerts waiting for the webhook to take them\n\
+             # TYPE eastwest_dashboard_alerts_pending gauge\n\
+             eastwest_dashboard_alerts_pending {}",
+            self.alerts_pending.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP eastwest_dashboard_alert_failures_total failed alert deliveries by destination and reason\n\

@@ -229,6 +229,108 @@ async fn a_dead_webhook_is_counted_and_syslog_still_gets_the_alert() {
         .await
         .unwrap();
     let outcome = alerter.poll(T0 + 600_000).await.unwrap();
-    assert_eq!((outcome.sent, outcome.failed), (2, 2));
+    // Syslog took both; the webhook failed the first, and both wait for it
+    // (the second is not tried behind a failure).
+    assert_eq!((outcome.sent, outcome.failed, outcome.pending), (2, 1, 2));
     assert_eq!(datagrams(&syslog).await.len(), 2);
+}
+
+type Switch = Arc<std::sync::atomic::AtomicBool>;
+
+/// A receiver that answers 503 while `up` is false.
+async fn flaky_hook(
+    State((received, up)): State<(Received, Switch)>,
+    Json(body): Json<Value>,
+) -> axum::http::StatusCode {
+    if up.load(std::sync::atomic::Ordering::SeqCst) {
+        received.lock().unwrap().push(body);
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_that_was_down_gets_the_alerts_in_order_or_they_are_given_up_and_counted() {
+    let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");
+    let database = eastwest_tests::unique_database("alerts");
+    let store = ClickHouseStore::connect(&settings(&server.url, &database))
+        .await
+        .unwrap();
+    insert(&server.url, &database, store.version(), &lab_rows()).await;
+    let received: Received = Arc::default();
+    let up: Switch = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/hook", post(flaky_hook))
+        .with_state((received.clone(), up.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let alerter = |retry_seconds, max_pending| {
+        let config = AlertsConfig {
+            webhook_url: Some(format!("http://{hook_addr}/hook")),
+            lookback_seconds: 3600,
+            coresidency: false,
+            retry_seconds,
+            max_pending,
+            ..AlertsConfig::default()
+        };
+        let policy_store = ClickHousePolicyStore::new(store.client(), &database);
+        let metrics = Arc::new(eastwest_dashboard::metrics::Metrics::default());
+        let store = store.clone();
+        async move {
+            let alerter = Alerter::new(config, PolicyConfig::default(), store, policy_store)
+                .await
+                .unwrap()
+                .with_metrics(metrics.clone());
+            (alerter, metrics)
+        }
+    };
+    let outcome =
+        |o: eastwest_dashboard::alerts::PollOutcome| (o.sent, o.failed, o.retried, o.pending);
+
+    // Down: both violations wait; one failed attempt per poll.
+    let (mut a, metrics) = alerter(600, 1000).await;
+    assert_eq!(outcome(a.poll(T0 + 600_000).await.unwrap()), (0, 1, 0, 2));
+    assert_eq!(outcome(a.poll(T0 + 630_000).await.unwrap()), (0, 1, 0, 2));
+    assert!(metrics
+        .render()
+        .contains("eastwest_dashboard_alerts_pending 2\n"));
+    // Back: the next poll delivers both, in order, once.
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(outcome(a.poll(T0 + 660_000).await.unwrap()), (2, 0, 2, 0));
+    assert_eq!(outcome(a.poll(T0 + 690_000).await.unwrap()), (0, 0, 0, 0));
+    let firsts: Vec<u64> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|v| v["last_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(firsts.len(), 2);
+    assert!(
+        firsts[0] >= firsts[1],
+        "newest first, as polled: {firsts:?}"
+    );
+    assert!(metrics.render().contains(
+        "eastwest_dashboard_alert_failures_total{destination=\"webhook\",reason=\"status\"} 2"
+    ));
+
+    // Down for longer than retry_seconds: given up and counted.
+    up.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (mut a, metrics) = alerter(60, 1000).await;
+    assert_eq!(outcome(a.poll(T0 + 600_000).await.unwrap()), (0, 1, 0, 2));
+    assert_eq!(outcome(a.poll(T0 + 661_000).await.unwrap()), (0, 0, 0, 0));
+    assert!(metrics.render().contains(
+        "eastwest_dashboard_alert_failures_total{destination=\"webhook\",reason=\"expired\"} 2"
+    ));
+    // More waiting than max_pending: the oldest is given up.
+    let (mut a, metrics) = alerter(600, 1).await;
+    assert_eq!(outcome(a.poll(T0 + 600_000).await.unwrap()), (0, 1, 0, 1));
+    assert!(metrics.render().contains(
+        "eastwest_dashboard_alert_failures_total{destination=\"webhook\",reason=\"overflow\"} 1"
+    ));
+    // Retries off: each alert is tried once, nothing waits.
+    let (mut a, _) = alerter(0, 1000).await;
+    assert_eq!(outcome(a.poll(T0 + 600_000).await.unwrap()), (0, 2, 0, 0));
+    assert_eq!(received.lock().unwrap().len(), 2);
 }
