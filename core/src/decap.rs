@@ -119,6 +119,7 @@ struct Link<'a> {
     payload: &'a [u8],
 }
 
+#[inline]
 fn link(frame: &[u8]) -> Result<Link<'_>, DecapError> {
     let eth = wire::EthernetPacket::new_checked(frame)
         .map_err(|_| DecapError::Truncated { layer: "ethernet" })?;
@@ -173,11 +174,13 @@ struct Ip<'a> {
 /// etherparse's lax slice did before this parser replaced it). Errors: an
 /// empty payload or a header cut short is truncated; a version other than
 /// 4 or 6, or an IPv4 IHL below 5, is malformed.
+#[inline]
 fn ip_of<'a>(link: &Link<'a>) -> Option<Result<Ip<'a>, DecapError>> {
     (link.ethertype == wire::ETHERTYPE_IPV4 || link.ethertype == wire::ETHERTYPE_IPV6)
         .then(|| ip(link.payload))
 }
 
+#[inline]
 fn ip(data: &[u8]) -> Result<Ip<'_>, DecapError> {
     const TRUNCATED: DecapError = DecapError::Truncated { layer: "ip" };
     match data.first().map(|b| b >> 4) {
@@ -244,6 +247,7 @@ struct Tunnel<'a> {
 /// If `ip` carries a mirror or overlay tunnel, the tunnel; `Ok(None)` when
 /// it is anything else (including routed GRE and IP fragments), which is
 /// then metered as it is.
+#[inline]
 fn tunnel<'a>(ip: &Ip<'a>) -> Result<Option<Tunnel<'a>>, DecapError> {
     if ip.fragmented {
         return Ok(None);

@@ -427,6 +427,7 @@ impl<R: Read> Reader<io::BufReader<R>> {
     /// the buffer holds the whole record (no copy), else read into
     /// `scratch`. `Ok(None)` at a clean end of file; after an error,
     /// `Ok(None)`. Do not mix with [`Reader::next_into`] on one reader.
+    #[inline]
     pub fn next_ref<'a>(
         &'a mut self,
         scratch: &'a mut Vec<u8>,

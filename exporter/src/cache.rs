@@ -295,6 +295,7 @@ impl FlowCache {
 
     /// Count one metered frame at `now_ms`. Records that leave the cache
     /// because of it (TCP end, cache full) are appended to `out`.
+    #[inline]
     pub fn ingest(
         &mut self,
         m: &Metered,

@@ -178,6 +178,7 @@ impl FileSource {
     /// The next frame; `Ok(None)` at the end of the file. An error means the
     /// file is corrupt or truncated from here on; with the built-in reader
     /// it names the byte offset of the damage.
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let read_err = |frames: u64, message: String| CaptureError::Read {
             source_name: self.path.display().to_string(),

@@ -70,6 +70,18 @@ impl Decapper {
 
     /// Peel, meter and attribute one frame.
     pub fn decap(&self, frame: &[u8]) -> Result<Decapped, DecapError> {
+        self.decap_with(frame, |decapped| *decapped)
+    }
+
+    /// [`Decapper::decap`] handing the result to `then` by reference (the
+    /// exporter's per-frame path: the metered frame is not moved through
+    /// two `Result`s on its way to the cache).
+    #[inline]
+    pub fn decap_with<T>(
+        &self,
+        frame: &[u8],
+        then: impl FnOnce(&Decapped) -> T,
+    ) -> Result<T, DecapError> {
         let (peeled, metered) = peel_and_meter(frame, self.max_depth)?;
         let host = match peeled.encap {
             Encap::Span => None,
@@ -82,7 +94,7 @@ impl Decapper {
                 .and_then(|src| self.inventory.host_by_vtep(src)),
         };
         let attributed = host.is_some() || peeled.encap == Encap::Span;
-        Ok(Decapped {
+        Ok(then(&Decapped {
             metered,
             observation: Observation {
                 domain: host.map_or(self.own.domain, |h| h.domain),
@@ -91,7 +103,7 @@ impl Decapper {
                 vni: peeled.vni,
             },
             attributed,
-        })
+        }))
     }
 }
 

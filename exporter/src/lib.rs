@@ -125,28 +125,29 @@ impl Exporter {
     pub fn frame(&mut self, data: &[u8], wire_len: u32, now_ms: u64) {
         self.stats.packets_read += 1;
         self.stats.bytes_read += u64::from(wire_len);
-        match self.decapper.decap(data) {
+        let (cache, pending) = (&mut self.cache, &mut self.pending);
+        let ingested = self.decapper.decap_with(data, |d| {
+            self.encoder.set_boot(now_ms);
+            let ingested = cache.ingest(&d.metered, d.observation, now_ms, pending);
+            (
+                ingested,
+                d.observation.encap,
+                d.metered.ip_len,
+                d.attributed,
+            )
+        });
+        match ingested {
             Err(e) => self.stats.count_error(e.reason()),
-            Ok(d) => {
-                self.encoder.set_boot(now_ms);
-                match self
-                    .cache
-                    .ingest(&d.metered, d.observation, now_ms, &mut self.pending)
-                {
-                    Ingested::Counted => {
-                        if let Some(n) =
-                            self.encaps.get_mut(usize::from(d.observation.encap.code()))
-                        {
-                            *n += 1;
-                        }
-                        self.stats.ip_bytes_metered += u64::from(d.metered.ip_len);
-                        if !d.attributed {
-                            self.stats.unattributed += 1;
-                        }
-                    }
-                    Ingested::FragmentUnmatched => self.stats.count_error("fragment_unmatched"),
+            Ok((Ingested::Counted, encap, ip_len, attributed)) => {
+                if let Some(n) = self.encaps.get_mut(usize::from(encap.code())) {
+                    *n += 1;
+                }
+                self.stats.ip_bytes_metered += u64::from(ip_len);
+                if !attributed {
+                    self.stats.unattributed += 1;
                 }
             }
+            Ok((Ingested::FragmentUnmatched, ..)) => self.stats.count_error("fragment_unmatched"),
         }
         self.tick(now_ms);
     }

@@ -285,6 +285,7 @@ fn options_header_len(data: &[u8]) -> Option<usize> {
 /// Hop-by-hop is only an extension header in first place (RFC 8200 4.1);
 /// later, number 0 ends the walk like any unknown protocol. Every header
 /// walked is at least 8 bytes, so the walk ends.
+#[inline]
 pub fn extensions(next_header: u8, payload: &[u8]) -> Extensions<'_> {
     let mut walk = Extensions {
         protocol: next_header,
