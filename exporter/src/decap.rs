@@ -70,17 +70,22 @@ impl Decapper {
 
     /// Peel, meter and attribute one frame.
     pub fn decap(&self, frame: &[u8]) -> Result<Decapped, DecapError> {
-        self.decap_with(frame, |decapped| *decapped)
+        self.decap_with(frame, |metered, observation, attributed| Decapped {
+            metered: *metered,
+            observation,
+            attributed,
+        })
     }
 
-    /// [`Decapper::decap`] handing the result to `then` by reference (the
-    /// exporter's per-frame path: the metered frame is not moved through
-    /// two `Result`s on its way to the cache).
+    /// [`Decapper::decap`] handing the parts of a [`Decapped`] to `then`,
+    /// the metered frame by reference (the exporter's per-frame path: the
+    /// metered frame is not copied into a `Decapped` and moved through two
+    /// `Result`s on its way to the cache).
     #[inline]
     pub fn decap_with<T>(
         &self,
         frame: &[u8],
-        then: impl FnOnce(&Decapped) -> T,
+        then: impl FnOnce(&Metered, Observation, bool) -> T,
     ) -> Result<T, DecapError> {
         let (peeled, metered) = peel_and_meter(frame, self.max_depth)?;
         let host = match peeled.encap {
@@ -94,16 +99,13 @@ impl Decapper {
                 .and_then(|src| self.inventory.host_by_vtep(src)),
         };
         let attributed = host.is_some() || peeled.encap == Encap::Span;
-        Ok(then(&Decapped {
-            metered,
-            observation: Observation {
-                domain: host.map_or(self.own.domain, |h| h.domain),
-                encap: peeled.encap,
-                session: peeled.session,
-                vni: peeled.vni,
-            },
-            attributed,
-        }))
+        let observation = Observation {
+            domain: host.map_or(self.own.domain, |h| h.domain),
+            encap: peeled.encap,
+            session: peeled.session,
+            vni: peeled.vni,
+        };
+        Ok(then(&metered, observation, attributed))
     }
 }
 

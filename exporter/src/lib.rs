@@ -126,16 +126,13 @@ impl Exporter {
         self.stats.packets_read += 1;
         self.stats.bytes_read += u64::from(wire_len);
         let (cache, pending) = (&mut self.cache, &mut self.pending);
-        let ingested = self.decapper.decap_with(data, |d| {
-            self.encoder.set_boot(now_ms);
-            let ingested = cache.ingest(&d.metered, d.observation, now_ms, pending);
-            (
-                ingested,
-                d.observation.encap,
-                d.metered.ip_len,
-                d.attributed,
-            )
-        });
+        let ingested = self
+            .decapper
+            .decap_with(data, |metered, observation, attributed| {
+                self.encoder.set_boot(now_ms);
+                let ingested = cache.ingest(metered, observation, now_ms, pending);
+                (ingested, observation.encap, metered.ip_len, attributed)
+            });
         match ingested {
             Err(e) => self.stats.count_error(e.reason()),
             Ok((Ingested::Counted, encap, ip_len, attributed)) => {
