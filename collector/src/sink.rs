@@ -183,13 +183,17 @@ impl Sink {
         let interval = Duration::from_millis(self.config.flush_interval_ms);
         loop {
             if retry.due(Instant::now()) {
-                if self.spooling() {
+                if self.spooling() && flights.is_empty() {
                     // Replay one segment per turn, so new rows keep being
                     // taken (and spooled behind) during a long catch-up.
-                    if flights.is_empty() {
-                        self.replay_one(&batches, &mut retry).await;
-                    }
-                } else {
+                    self.replay_one(&batches, &mut retry).await;
+                }
+                // Not `else`: the replay may just have emptied the spool,
+                // and a batch sealed meanwhile must go now. Left waiting,
+                // with nothing in flight and no batch being filled, no
+                // wake-up would ever launch it, and rows would no longer be
+                // taken (the input is closed to them while one waits).
+                if !self.spooling() && retry.due(Instant::now()) {
                     flights.launch(&mut batches);
                 }
             }
