@@ -328,16 +328,61 @@ impl ClickHouseStore {
     }
 }
 
+/// The answer of [`sql::conversation_keys_and_totals`] in `TSV`: a row per
+/// conversation of the page (its key first), then an empty line and the
+/// totals row (`WITH TOTALS`; absent when nothing matched).
+pub fn keys_and_totals(tsv: &[u8]) -> Result<(Vec<u64>, Totals), String> {
+    let text = std::str::from_utf8(tsv).map_err(|e| format!("keys and totals: {e}"))?;
+    let numbers = |line: &str| -> Result<Vec<u64>, String> {
+        let fields = line
+            .split('\t')
+            .map(str::parse::<u64>)
+            .collect::<Result<Vec<u64>, _>>()
+            .map_err(|e| format!("keys and totals: {e} in {line:?}"))?;
+        if fields.len() == 6 {
+            Ok(fields)
+        } else {
+            Err(format!(
+                "keys and totals: {} fields in {line:?}, not 6",
+                fields.len()
+            ))
+        }
+    };
+    let mut keys = Vec::new();
+    let mut lines = text.lines();
+    for line in lines.by_ref() {
+        if line.is_empty() {
+            break;
+        }
+        keys.push(numbers(line)?[0]);
+    }
+    let totals = match lines.next() {
+        Some(line) => {
+            let t = numbers(line)?;
+            Totals {
+                conversations: t[1],
+                violations: t[2],
+                flows: t[3],
+                packets: t[4],
+                bytes: t[5],
+            }
+        }
+        None => Totals::default(),
+    };
+    Ok((keys, totals))
+}
+
 impl Store for ClickHouseStore {
     async fn conversations(&self, params: &Params) -> Result<(Page, Resolution), StoreError> {
         let resolution = Resolution::for_step(0);
-        let totals = sql::conversation_totals(&self.tables, resolution, params);
         let (rows, totals) = if params.limit <= sql::MAX_PAGE_KEYS {
-            // The page's keys from the cheap grouping, then those
-            // conversations alone in full.
-            let keys = sql::conversation_keys(&self.tables, resolution, params);
-            let (keys, totals) =
-                tokio::try_join!(self.all::<u64>(&keys), self.one::<Totals>(&totals))?;
+            // The page's keys and the totals from the cheap grouping, then
+            // those conversations alone in full.
+            let keys = sql::conversation_keys_and_totals(&self.tables, resolution, params);
+            let text = self
+                .with_timeout(async { self.query(&keys).fetch_bytes("TSV")?.collect().await })
+                .await?;
+            let (keys, totals) = keys_and_totals(&text).map_err(StoreError::Query)?;
             let rows = if keys.is_empty() {
                 Vec::new()
             } else {
@@ -346,6 +391,7 @@ impl Store for ClickHouseStore {
             };
             (rows, totals)
         } else {
+            let totals = sql::conversation_totals(&self.tables, resolution, params);
             let page = sql::conversations_in_one(&self.tables, resolution, params);
             tokio::try_join!(
                 self.all::<ConversationRow>(&page),
@@ -477,5 +523,42 @@ impl Store for ClickHouseStore {
         self.with_timeout(self.client.query("SELECT 1").fetch_one::<u8>())
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_then_the_totals_row() {
+        let tsv = b"11\t1\t0\t5\t50\t500\n7\t1\t1\t2\t20\t200\n\n0\t30\t4\t70\t700\t7000\n";
+        let (keys, totals) = keys_and_totals(tsv).unwrap();
+        assert_eq!(keys, vec![11, 7]);
+        assert_eq!(
+            totals,
+            Totals {
+                conversations: 30,
+                violations: 4,
+                flows: 70,
+                packets: 700,
+                bytes: 7000
+            }
+        );
+        // A page past the end: the totals alone.
+        let (keys, totals) = keys_and_totals(b"\n0\t30\t4\t70\t700\t7000\n").unwrap();
+        assert!(keys.is_empty());
+        assert_eq!(totals.conversations, 30);
+        // Nothing matched.
+        assert_eq!(
+            keys_and_totals(b"").unwrap(),
+            (Vec::new(), Totals::default())
+        );
+        // Not what the statement returns: an error, not a panic.
+        assert!(keys_and_totals(b"11\t1\n")
+            .unwrap_err()
+            .contains("2 fields"));
+        assert!(keys_and_totals(b"x\t1\t0\t5\t50\t500\n").is_err());
+        assert!(keys_and_totals(&[0xff, b'\n']).is_err());
     }
 }
