@@ -166,6 +166,11 @@ fn reloads_keep_a_good_policy_and_follow_inventory_events() -> Result<()> {
     assert_eq!(reload.coresidency_pairs.get(), 0, "apart since the move");
     exporter.flow(&fin_to_payroll(43003, "2026-11-02T09:00:30Z")?)?;
     exporter.flow(&fin_to_payroll(43004, "2026-11-02T09:01:30Z")?)?;
+    // Judged before the policy changes: a datagram still in the socket
+    // when the new policy lands would get the new verdict.
+    wait_for("the four flows judged", || {
+        metrics.verdict_violation.get() == 4
+    })?;
 
     // A good new policy replaces the running one.
     std::fs::write(&policy, good.replacen("\"critical\"", "\"high\"", 1))?;
