@@ -44,7 +44,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use foldhash::{HashMap, HashMapExt};
-use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
@@ -374,10 +374,11 @@ pub struct Policy {
     default_cross_zone: Action,
     default_severity: String,
     zone_by_name: HashMap<String, usize>,
-    /// Guards `name_patterns`: most VM names match no pattern.
+    /// Every zone's VM name patterns, in file order: the lowest match is
+    /// the first pattern of the file that matches.
     name_set: GlobSet,
-    /// (pattern, zone) in file order.
-    name_patterns: Vec<(GlobMatcher, usize)>,
+    /// The zone of each pattern of `name_set`, by its index there.
+    name_zones: Vec<usize>,
     by_tag: HashMap<String, usize>,
     by_port_group: HashMap<String, usize>,
     by_vlan: HashMap<u16, usize>,
@@ -957,7 +958,7 @@ impl Policy {
         let rules = builder.rules(file.rule, &zone_by_name, n, &default_severity)?;
 
         let mut set = GlobSetBuilder::new();
-        let mut name_patterns = Vec::new();
+        let mut name_zones = Vec::new();
         let (mut by_tag, mut by_port_group) = (HashMap::new(), HashMap::new());
         let (mut by_vlan, mut by_vni) = (HashMap::new(), HashMap::new());
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
@@ -966,7 +967,7 @@ impl Policy {
                 // Checked in `zones`; a failure here would be a bug, so the
                 // pattern is skipped rather than trusted.
                 if let Ok(glob) = Glob::new(pattern) {
-                    name_patterns.push((glob.compile_matcher(), i));
+                    name_zones.push(i);
                     set.add(glob);
                 }
             }
@@ -1046,7 +1047,7 @@ impl Policy {
             default_severity,
             zone_by_name,
             name_set,
-            name_patterns,
+            name_zones,
             by_tag,
             by_port_group,
             by_vlan,
@@ -1153,12 +1154,11 @@ impl Policy {
 
     /// Zone index from the VM's own attributes (everything but CIDRs).
     fn vm_selector_zone(&self, vm: &Vm) -> Option<usize> {
+        // Most VM names match no pattern: `is_match` spares them the
+        // allocation of `matches`.
         if self.name_set.is_match(&vm.name) {
-            let by_name = self
-                .name_patterns
-                .iter()
-                .find(|(glob, _)| glob.is_match(&vm.name));
-            if let Some(&(_, zone)) = by_name {
+            let first = self.name_set.matches(&vm.name).first().copied();
+            if let Some(&zone) = first.and_then(|p| self.name_zones.get(p)) {
                 return Some(zone);
             }
         }
@@ -1923,6 +1923,37 @@ vm_names = [\"vm-*\"]
         assert_eq!(policy.zone_of(Some(&vm), ip("192.0.2.1")), UNZONED);
         let mapped = IpAddr::V6(Ipv4Addr::new(10, 9, 9, 9).to_ipv6_mapped());
         assert_eq!(policy.zone_of(None, mapped), "by-cidr");
+    }
+
+    #[test]
+    fn the_first_name_pattern_in_the_file_wins() {
+        // globset matches literals, prefixes and globs with different
+        // strategies: file order must hold across them.
+        let zone = |name: &str, patterns: &str| {
+            format!("[[zone]]\nname = \"{name}\"\nvm_names = [{patterns}]\n")
+        };
+        let vm = |name: &str| Vm {
+            name: name.into(),
+            host: "h".into(),
+            macs: vec![],
+            ips: vec![],
+            port_group: String::new(),
+            vlan: 0,
+            vni: 0,
+            tags: vec![],
+            since_ms: 0,
+            until_ms: CURRENT,
+        };
+        let addr = ip("192.0.2.1");
+        let text = zone("wide", "\"pay*\"") + &zone("exact", "\"payroll-01\", \"db-?\"");
+        let policy = Policy::parse(&text, "p.toml").expect("valid");
+        assert_eq!(policy.zone_of(Some(&vm("payroll-01")), addr), "wide");
+        assert_eq!(policy.zone_of(Some(&vm("db-1")), addr), "exact");
+        let text = zone("exact", "\"payroll-01\"") + &zone("wide", "\"x\", \"pay*\"");
+        let policy = Policy::parse(&text, "p.toml").expect("valid");
+        assert_eq!(policy.zone_of(Some(&vm("payroll-01")), addr), "exact");
+        assert_eq!(policy.zone_of(Some(&vm("payroll-02")), addr), "wide");
+        assert_eq!(policy.zone_of(Some(&vm("other")), addr), UNZONED);
     }
 
     #[test]
