@@ -287,7 +287,10 @@ struct Stages {
 
 impl Stages {
     fn run(mut self, mut input: mpsc::Receiver<Datagram>, output: mpsc::Sender<Vec<FlowRow>>) {
-        while let Some(datagram) = input.blocking_recv() {
+        let runtime = tokio::runtime::Handle::current();
+        let mut unpublished = false;
+        while let Some(datagram) = self.next(&runtime, &mut input, unpublished) {
+            unpublished = true;
             while let Ok(update) = self.updates.try_recv() {
                 match update {
                     Update::Inventory(inventory) => {
@@ -301,12 +304,47 @@ impl Stages {
             if datagram.received_ms >= self.next_snapshot_ms {
                 self.publish_exporters();
                 self.next_snapshot_ms = datagram.received_ms + EXPORTER_SNAPSHOT_MS;
+                unpublished = false;
             }
             if !rows.is_empty() && output.blocking_send(rows).is_err() {
                 break;
             }
         }
         self.publish_exporters();
+    }
+
+    /// The next datagram; None when the input is closed. When the input
+    /// runs dry with datagrams decoded since the last exporter snapshot
+    /// (`unpublished`), the snapshot is published when it falls due even
+    /// if no datagram comes: otherwise the end of a burst (a replay) would
+    /// stay out of the `exporters` table until the next datagram.
+    fn next(
+        &mut self,
+        runtime: &tokio::runtime::Handle,
+        input: &mut mpsc::Receiver<Datagram>,
+        unpublished: bool,
+    ) -> Option<Datagram> {
+        match input.try_recv() {
+            Ok(datagram) => return Some(datagram),
+            Err(mpsc::error::TryRecvError::Disconnected) => return None,
+            Err(mpsc::error::TryRecvError::Empty) => {}
+        }
+        if !unpublished {
+            return input.blocking_recv();
+        }
+        let due = self.next_snapshot_ms.saturating_sub(exporters::now_ms());
+        let waited = runtime.block_on(tokio::time::timeout(
+            Duration::from_millis(due),
+            input.recv(),
+        ));
+        match waited {
+            Ok(datagram) => datagram,
+            Err(_) => {
+                self.publish_exporters();
+                self.next_snapshot_ms = exporters::now_ms() + EXPORTER_SNAPSHOT_MS;
+                input.blocking_recv()
+            }
+        }
     }
 
     fn publish_exporters(&self) {

@@ -402,6 +402,52 @@ fn held_data_replayed_datagrams_and_the_dataset_option() -> Result<()> {
     Ok(())
 }
 
+/// A burst shorter than the exporter snapshot period (a replay) from two
+/// observation domains: both reach the published snapshot (and so the
+/// `exporters` table) while the collector idles, not only at shutdown.
+#[test]
+fn the_end_of_a_burst_reaches_the_exporter_snapshot() -> Result<()> {
+    use eastwest_core::netflow::{FIELDS_V4, TEMPLATE_V4};
+    let ch = eastwest_tests::clickhouse()?;
+    let database = eastwest_tests::unique_database("collector");
+    let running = start(config(&ch, &database))?;
+    let exporter = UdpSocket::bind("127.0.0.1:0")?;
+    let start_ms = 1_780_000_000_000;
+    let (uptime, secs) = (1000, (start_ms / 1000) as u32 + 5);
+    for source_id in [3, 4] {
+        let flow = common::sample_flow(source_id, start_ms);
+        let packet = common::packet(
+            source_id,
+            0,
+            uptime,
+            secs,
+            2,
+            &[
+                common::template(TEMPLATE_V4, FIELDS_V4),
+                common::data(TEMPLATE_V4, &[common::record(&flow, FIELDS_V4, start_ms)]),
+            ],
+        );
+        exporter.send_to(&packet, running.udp)?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let domains = loop {
+        let domains: Vec<u32> = running
+            .metrics
+            .exporters
+            .borrow()
+            .iter()
+            .map(|e| e.source_id)
+            .collect();
+        if domains.len() == 2 || Instant::now() > deadline {
+            break domains;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(domains, vec![3, 4], "published while running");
+    running.stop_after(2)?;
+    Ok(())
+}
+
 #[test]
 fn unreachable_clickhouse_is_one_clear_error() -> Result<()> {
     let mut config = Config::default();
