@@ -335,6 +335,13 @@ fn two_exporters_with_the_same_template_id_and_lab_enrichment() -> Result<()> {
     Ok(())
 }
 
+/// A data flowset of sample flow `i` in the IPv4 template.
+fn v4_data(i: u32, start_ms: u64) -> Vec<u8> {
+    use eastwest_core::netflow::{FIELDS_V4, TEMPLATE_V4};
+    let flow = common::sample_flow(i, start_ms);
+    common::data(TEMPLATE_V4, &[common::record(&flow, FIELDS_V4, start_ms)])
+}
+
 /// Over real UDP into ClickHouse: data sent before its template is held and
 /// stored once the template comes, a replayed datagram is counted and not
 /// stored twice, and the dataset named in the options record is stamped.
@@ -350,10 +357,7 @@ fn held_data_replayed_datagrams_and_the_dataset_option() -> Result<()> {
     let exporter = UdpSocket::bind("127.0.0.1:0")?;
     let start_ms = 1_780_000_000_000;
     let (uptime, secs) = (1000, (start_ms / 1000) as u32 + 5);
-    let data = |i: u32| {
-        let flow = common::sample_flow(i, start_ms);
-        common::data(TEMPLATE_V4, &[common::record(&flow, FIELDS_V4, start_ms)])
-    };
+    let data = |i: u32| v4_data(i, start_ms);
     let first = common::packet(3, 0, uptime, secs, 1, &[data(0)]);
     let second = common::packet(3, 1, uptime, secs, 1, &[data(1)]);
     let templates = common::packet(
@@ -415,7 +419,6 @@ fn the_end_of_a_burst_reaches_the_exporter_snapshot() -> Result<()> {
     let start_ms = 1_780_000_000_000;
     let (uptime, secs) = (1000, (start_ms / 1000) as u32 + 5);
     for source_id in [3, 4] {
-        let flow = common::sample_flow(source_id, start_ms);
         let packet = common::packet(
             source_id,
             0,
@@ -424,7 +427,7 @@ fn the_end_of_a_burst_reaches_the_exporter_snapshot() -> Result<()> {
             2,
             &[
                 common::template(TEMPLATE_V4, FIELDS_V4),
-                common::data(TEMPLATE_V4, &[common::record(&flow, FIELDS_V4, start_ms)]),
+                v4_data(source_id, start_ms),
             ],
         );
         exporter.send_to(&packet, running.udp)?;

@@ -137,6 +137,22 @@ impl Flow {
 }
 
 /// web-01 runs on esx-01, app-01 on esx-02.
+/// Insert `flows` into `db`.flows with the columns of the first schema
+/// (what a collector of that version wrote).
+async fn insert_v1(client: &Client, db: &str, flows: &[Flow]) -> Result<()> {
+    let selects: Vec<String> = flows.iter().map(Flow::v1_select).collect();
+    client
+        .query(&format!(
+            "INSERT INTO `{db}`.flows (date, start, start_ms, end, end_ms, dataset, observer, \
+             src_addr, dst_addr, src_port, dst_port, proto, icmp, packets, bytes, sampling, \
+             src_vm, dst_vm, verdict) {}",
+            selects.join(" UNION ALL ")
+        ))
+        .execute()
+        .await?;
+    Ok(())
+}
+
 fn host_of(vm: &str) -> &'static str {
     if vm == WEB.0 {
         "esx-01"
@@ -303,16 +319,7 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
         .execute()
         .await?;
     let old = conversation(T0);
-    let selects: Vec<String> = old.iter().map(Flow::v1_select).collect();
-    client
-        .query(&format!(
-            "INSERT INTO `{db}`.flows (date, start, start_ms, end, end_ms, dataset, observer, \
-             src_addr, dst_addr, src_port, dst_port, proto, icmp, packets, bytes, sampling, \
-             src_vm, dst_vm, verdict) {}",
-            selects.join(" UNION ALL ")
-        ))
-        .execute()
-        .await?;
+    insert_v1(&client, &db, &old).await?;
     // The chdb check replays statements in the order of the query log, to
     // the second: keep the v1 table's creation a second before the migration.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -398,16 +405,7 @@ async fn rollups_without_the_derived_columns_are_upgraded() -> Result<()> {
     );
     // Rows stored through the old views.
     let old = conversation(T0);
-    let selects: Vec<String> = old.iter().map(Flow::v1_select).collect();
-    client
-        .query(&format!(
-            "INSERT INTO `{db}`.flows (date, start, start_ms, end, end_ms, dataset, observer, \
-             src_addr, dst_addr, src_port, dst_port, proto, icmp, packets, bytes, sampling, \
-             src_vm, dst_vm, verdict) {}",
-            selects.join(" UNION ALL ")
-        ))
-        .execute()
-        .await?;
+    insert_v1(&client, &db, &old).await?;
     assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 1));
     // The chdb check replays statements in the order of the query log, to
     // the second: keep the old schema a second before the migration.
