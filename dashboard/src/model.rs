@@ -192,6 +192,74 @@ impl From<ConversationRow> for Conversation {
     }
 }
 
+/// A conversation of a page without its counters, as
+/// [`crate::sql::conversation_page`] returns it (RowBinary, in SELECT
+/// order), and its key last.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+pub struct DescribedRow {
+    pub client_vm: String,
+    pub client_addr: [u8; 16],
+    pub client_zone: String,
+    pub client_host: String,
+    pub server_vm: String,
+    pub server_addr: [u8; 16],
+    pub server_zone: String,
+    pub server_host: String,
+    pub proto: u8,
+    pub server_port: u16,
+    pub verdict: String,
+    pub rule: String,
+    pub severity: String,
+    pub same_host: u8,
+    pub observers: Vec<String>,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub conv_hash: u64,
+}
+
+/// A conversation's counters, from its page's keys
+/// ([`crate::sql::conversation_keys_and_totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub packets_fwd: u64,
+    pub bytes_fwd: u64,
+}
+
+impl DescribedRow {
+    /// The whole row, with the conversation's `counters`.
+    pub fn with(self, counters: Counters) -> ConversationRow {
+        ConversationRow {
+            client_vm: self.client_vm,
+            client_addr: self.client_addr,
+            client_zone: self.client_zone,
+            client_host: self.client_host,
+            server_vm: self.server_vm,
+            server_addr: self.server_addr,
+            server_zone: self.server_zone,
+            server_host: self.server_host,
+            proto: self.proto,
+            server_port: self.server_port,
+            verdict: self.verdict,
+            rule: self.rule,
+            severity: self.severity,
+            same_host: self.same_host,
+            observers: self.observers,
+            flows: counters.flows,
+            packets_fwd: counters.packets_fwd,
+            bytes_fwd: counters.bytes_fwd,
+            packets_rev: counters.packets.saturating_sub(counters.packets_fwd),
+            bytes_rev: counters.bytes.saturating_sub(counters.bytes_fwd),
+            packets: counters.packets,
+            bytes: counters.bytes,
+            start_ms: self.start_ms,
+            end_ms: self.end_ms,
+        }
+    }
+}
+
 /// Totals over every conversation that matched, not only the page returned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
 pub struct Totals {

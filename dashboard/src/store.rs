@@ -7,6 +7,7 @@
 //! `clickhouse` crate's `?` placeholder (escaped as a literal); the only SQL
 //! text chosen by a request is the sort column, picked from a whitelist.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -19,8 +20,8 @@ use eastwest_core::schema::{
 
 use crate::model::ExporterSource;
 use crate::model::{
-    Conversation, ConversationRow, ExporterRow, FlowRecord, FlowRecordRow, HostRow, HostVms,
-    MatrixCell, Page, Placement, Point, Totals, Violation, ViolationRow,
+    Conversation, ConversationRow, Counters, DescribedRow, ExporterRow, FlowRecord, FlowRecordRow,
+    HostRow, HostVms, MatrixCell, Page, Placement, Point, Totals, Violation, ViolationRow,
 };
 use crate::query::{Params, TimeWindow};
 use crate::report::{IntraHost, LossRow, ObservedRow, ReportData, Revision, ZonePairViolations};
@@ -329,24 +330,22 @@ impl ClickHouseStore {
 }
 
 /// The answer of [`sql::conversation_keys_and_totals`] in `TSV`: a row per
-/// conversation of the page (its key first), then an empty line and the
-/// totals row (`WITH TOTALS`; absent when nothing matched).
-pub fn keys_and_totals(tsv: &[u8]) -> Result<(Vec<u64>, Totals), String> {
+/// conversation of the page (its key, then its counters), then an empty
+/// line and the totals row (`WITH TOTALS`; absent when nothing matched).
+pub fn keys_and_totals(tsv: &[u8]) -> Result<(Vec<(u64, Counters)>, Totals), String> {
     let text = std::str::from_utf8(tsv).map_err(|e| format!("keys and totals: {e}"))?;
-    let numbers = |line: &str| -> Result<Vec<u64>, String> {
+    let numbers = |line: &str| -> Result<[u64; 8], String> {
         let fields = line
             .split('\t')
             .map(str::parse::<u64>)
             .collect::<Result<Vec<u64>, _>>()
             .map_err(|e| format!("keys and totals: {e} in {line:?}"))?;
-        if fields.len() == 6 {
-            Ok(fields)
-        } else {
-            Err(format!(
-                "keys and totals: {} fields in {line:?}, not 6",
+        <[u64; 8]>::try_from(fields.as_slice()).map_err(|_| {
+            format!(
+                "keys and totals: {} fields in {line:?}, not 8",
                 fields.len()
-            ))
-        }
+            )
+        })
     };
     let mut keys = Vec::new();
     let mut lines = text.lines();
@@ -354,17 +353,25 @@ pub fn keys_and_totals(tsv: &[u8]) -> Result<(Vec<u64>, Totals), String> {
         if line.is_empty() {
             break;
         }
-        keys.push(numbers(line)?[0]);
+        let [key, _, _, flows, packets, bytes, packets_fwd, bytes_fwd] = numbers(line)?;
+        let counters = Counters {
+            flows,
+            packets,
+            bytes,
+            packets_fwd,
+            bytes_fwd,
+        };
+        keys.push((key, counters));
     }
     let totals = match lines.next() {
         Some(line) => {
-            let t = numbers(line)?;
+            let [_, conversations, violations, flows, packets, bytes, _, _] = numbers(line)?;
             Totals {
-                conversations: t[1],
-                violations: t[2],
-                flows: t[3],
-                packets: t[4],
-                bytes: t[5],
+                conversations,
+                violations,
+                flows,
+                packets,
+                bytes,
             }
         }
         None => Totals::default(),
@@ -386,8 +393,21 @@ impl Store for ClickHouseStore {
             let rows = if keys.is_empty() {
                 Vec::new()
             } else {
-                let page = sql::conversation_page(&self.tables, resolution, params, &keys);
-                self.all::<ConversationRow>(&page).await?
+                let hashes: Vec<u64> = keys.iter().map(|(key, _)| *key).collect();
+                let page = sql::conversation_page(&self.tables, resolution, params, &hashes);
+                let mut described: HashMap<u64, DescribedRow> = self
+                    .all::<DescribedRow>(&page)
+                    .await?
+                    .into_iter()
+                    .map(|row| (row.conv_hash, row))
+                    .collect();
+                // In the keys' order. A conversation gone between the two
+                // statements (a TTL's merge) is left out.
+                keys.iter()
+                    .filter_map(|(key, counters)| {
+                        described.remove(key).map(|row| row.with(*counters))
+                    })
+                    .collect()
             };
             (rows, totals)
         } else {
@@ -532,9 +552,23 @@ mod tests {
 
     #[test]
     fn keys_then_the_totals_row() {
-        let tsv = b"11\t1\t0\t5\t50\t500\n7\t1\t1\t2\t20\t200\n\n0\t30\t4\t70\t700\t7000\n";
+        let tsv = b"11\t1\t0\t5\t50\t500\t30\t300\n7\t1\t1\t2\t20\t200\t20\t0\n\n\
+                    0\t30\t4\t70\t700\t7000\t400\t4000\n";
         let (keys, totals) = keys_and_totals(tsv).unwrap();
-        assert_eq!(keys, vec![11, 7]);
+        let counters = |flows, packets, bytes, packets_fwd, bytes_fwd| Counters {
+            flows,
+            packets,
+            bytes,
+            packets_fwd,
+            bytes_fwd,
+        };
+        assert_eq!(
+            keys,
+            vec![
+                (11, counters(5, 50, 500, 30, 300)),
+                (7, counters(2, 20, 200, 20, 0))
+            ]
+        );
         assert_eq!(
             totals,
             Totals {
@@ -546,7 +580,7 @@ mod tests {
             }
         );
         // A page past the end: the totals alone.
-        let (keys, totals) = keys_and_totals(b"\n0\t30\t4\t70\t700\t7000\n").unwrap();
+        let (keys, totals) = keys_and_totals(b"\n0\t30\t4\t70\t700\t7000\t1\t1\n").unwrap();
         assert!(keys.is_empty());
         assert_eq!(totals.conversations, 30);
         // Nothing matched.
@@ -558,7 +592,8 @@ mod tests {
         assert!(keys_and_totals(b"11\t1\n")
             .unwrap_err()
             .contains("2 fields"));
-        assert!(keys_and_totals(b"x\t1\t0\t5\t50\t500\n").is_err());
+        assert!(keys_and_totals(b"x\t1\t0\t5\t50\t500\t1\t1\n").is_err());
+        assert!(keys_and_totals(b"\n0\t30\t4\t70\t700\t7000\n").is_err());
         assert!(keys_and_totals(&[0xff, b'\n']).is_err());
     }
 }

@@ -251,9 +251,13 @@ async fn pages_by_keys_equal_the_one_statement_page() {
     let some: Vec<String> = ["bytes", "-server_port", "client_zone", "-start_ms"]
         .map(String::from)
         .to_vec();
+    // The filters on the oriented rows (VM, host) apply to both statements
+    // of a page by keys.
     for (window, sorts) in [
         ("range=all".to_string(), every),
-        (format!("from={}&to={}", lab - 1, lab + 601), some),
+        (format!("from={}&to={}", lab - 1, lab + 601), some.clone()),
+        ("range=all&vm=web-01".to_string(), some.clone()),
+        ("range=all&host=esx-02".to_string(), some),
     ] {
         for sort in sorts {
             let base = format!("{window}&dataset=lab&sort={sort}");
