@@ -10,13 +10,20 @@
 //! alert. With `[policy]` files configured it also computes the co-residency
 //! periods (VMs of zones a `separate` pair keeps apart on one host, from the
 //! inventory and the stored inventory events) and sends each period that is
-//! current and not yet announced by this process (a restart announces the
-//! current ones again).
+//! current and not yet announced.
+//!
+//! With `state_file` set, what it remembers (when each conversation last
+//! alerted, the periods announced, the alerts waiting for the webhook) is
+//! written there after each poll that changed it and read back at start,
+//! so a restart neither repeats alerts nor loses those the webhook did not
+//! take. Without it a restart forgets: the violations and periods of the
+//! lookback window alert again, and the waiting alerts are lost.
 //!
 //! Time is passed in ([`Alerter::poll`] takes `now`), so tests drive it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use eastwest_core::inventory::{Inventory, CURRENT};
@@ -73,6 +80,10 @@ pub struct AlertsConfig {
     pub retry_seconds: u64,
     /// Most alerts waiting for the webhook; past it the oldest is given up.
     pub max_pending: u64,
+    /// File that keeps the alerter's memory across restarts (JSON, replaced
+    /// atomically after each poll that changed it; its directory must
+    /// exist); none: memory only.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for AlertsConfig {
@@ -90,6 +101,7 @@ impl Default for AlertsConfig {
             timeout_seconds: 10,
             retry_seconds: 3600,
             max_pending: 1000,
+            state_file: None,
         }
     }
 }
@@ -126,6 +138,14 @@ impl AlertsConfig {
         if let Some(addr) = &self.syslog {
             addr.parse::<SocketAddr>()
                 .map_err(|_| format!("alerts.syslog: expected ADDR:PORT, got {addr:?}"))?;
+        }
+        if let Some(path) = &self.state_file {
+            if path.file_name().is_none() || path.is_dir() {
+                return Err(format!(
+                    "alerts.state_file: {} is a directory; expected a file's path",
+                    path.display()
+                ));
+            }
         }
         if rank(&self.min_severity) == SEVERITIES.len() {
             return Err(format!(
@@ -335,13 +355,98 @@ pub struct PollOutcome {
 }
 
 /// An alert the webhook has not taken yet.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Pending {
     alert: Alert,
     /// When the webhook first failed to take it.
     since_ms: u64,
     /// Counted as sent (another destination took it).
     counted: bool,
+}
+
+/// What the alerter remembers between polls, and in
+/// [`AlertsConfig::state_file`] across restarts.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Memory {
+    /// [`MEMORY_VERSION`]: a file of another layout is set aside.
+    version: u32,
+    /// Per conversation: when it last alerted, and its last flow then.
+    sent: HashMap<String, (u64, u64)>,
+    /// Current co-residency periods announced (host, VMs, since).
+    periods: HashSet<String>,
+    /// Alerts the webhook did not take yet, oldest first.
+    pending: VecDeque<Pending>,
+}
+
+const MEMORY_VERSION: u32 = 1;
+
+impl Memory {
+    fn new() -> Memory {
+        Memory {
+            version: MEMORY_VERSION,
+            ..Memory::default()
+        }
+    }
+
+    /// The memory kept in `path`: empty when there is none yet. A file
+    /// that cannot be understood (damaged, another version) is renamed to
+    /// `PATH.bad` and named in the log, and the alerter starts afresh; one
+    /// it may not read is an error (the service's permissions are wrong).
+    fn load(path: &Path) -> std::io::Result<Memory> {
+        let shown = path.display();
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "alerts.state_file: {shown}: the directory {} does not exist",
+                    dir.display()
+                ),
+            ));
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Memory::new()),
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("alerts.state_file: cannot read {shown}: {e}"),
+                ))
+            }
+        };
+        let why = match serde_json::from_slice::<Memory>(&bytes) {
+            Ok(memory) if memory.version == MEMORY_VERSION => return Ok(memory),
+            Ok(memory) => format!(
+                "version {}, this dashboard keeps version {MEMORY_VERSION}",
+                memory.version
+            ),
+            // serde_json names the line, column and field.
+            Err(e) => e.to_string(),
+        };
+        let aside = PathBuf::from(format!("{shown}.bad"));
+        let moved = std::fs::rename(path, &aside);
+        tracing::error!(
+            file = %shown, %why, set_aside = %aside.display(), rename = ?moved.err(),
+            "alerts: the state file is not usable; starting with no memory of earlier alerts"
+        );
+        Ok(Memory::new())
+    }
+}
+
+/// Write `bytes` to `path` atomically: a temporary file beside it,
+/// synced, then renamed over it.
+fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// The alert poller. [`Alerter::run`] loops; [`Alerter::poll`] is one
@@ -353,12 +458,9 @@ pub struct Alerter<S, P> {
     store: S,
     policy_store: P,
     sinks: Sinks,
-    /// Per conversation: when it last alerted, and its last flow then.
-    sent: HashMap<String, (u64, u64)>,
-    /// Co-residency periods announced (host, VMs, since).
-    periods: HashMap<String, u64>,
-    /// Alerts the webhook did not take yet, oldest first.
-    pending: std::collections::VecDeque<Pending>,
+    memory: Memory,
+    /// What `state_file` holds (not written again unchanged).
+    saved: Vec<u8>,
     /// Alerts sent since start.
     pub total_sent: u64,
     /// Where sent and failed alerts are counted (`/metrics`).
@@ -401,6 +503,10 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             }
             None => None,
         };
+        let memory = match &config.state_file {
+            Some(path) => Memory::load(path)?,
+            None => Memory::new(),
+        };
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default();
@@ -415,9 +521,8 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             policy,
             store,
             policy_store,
-            sent: HashMap::new(),
-            periods: HashMap::new(),
-            pending: std::collections::VecDeque::new(),
+            memory,
+            saved: Vec::new(),
             total_sent: 0,
             metrics: None,
         })
@@ -470,7 +575,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
                 violation.server_port,
                 violation.rule
             );
-            match self.sent.get(&key) {
+            match self.memory.sent.get(&key) {
                 Some(&(at, last_ms))
                     if now_ms < at + self.config.dedup_seconds * 1000
                         || violation.last_ms <= last_ms =>
@@ -478,7 +583,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
                     outcome.suppressed += 1;
                 }
                 _ => {
-                    self.sent.insert(key, (now_ms, violation.last_ms));
+                    self.memory.sent.insert(key, (now_ms, violation.last_ms));
                     alerts.push(Alert::Violation(Box::new(violation)));
                 }
             }
@@ -488,7 +593,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
         }
         // Forget conversations whose window has passed and that are quiet.
         let keep_ms = (self.config.dedup_seconds + self.config.lookback_seconds) * 1000;
-        self.sent.retain(|_, (at, _)| *at + keep_ms > now_ms);
+        self.memory.sent.retain(|_, (at, _)| *at + keep_ms > now_ms);
         // The webhook first gets what it did not take before, in order,
         // until it refuses one (it is still down: the rest wait, and so do
         // the new alerts, behind them).
@@ -504,7 +609,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             }
             if self.sinks.webhook.is_some() {
                 let retrying = self.config.retry_seconds > 0;
-                if retrying && (webhook_down || !self.pending.is_empty()) {
+                if retrying && (webhook_down || !self.memory.pending.is_empty()) {
                     self.hold(alert, now_ms, delivered);
                 } else if self.send_webhook(&alert).await {
                     delivered = true;
@@ -518,8 +623,9 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
                 outcome.sent += 1;
             }
         }
-        outcome.pending = self.pending.len() as u64;
+        outcome.pending = self.memory.pending.len() as u64;
         self.total_sent += outcome.sent;
+        self.save();
         if let Some(metrics) = &self.metrics {
             use std::sync::atomic::Ordering;
             metrics
@@ -536,7 +642,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
     /// those older than `retry_seconds`; whether it refused one.
     async fn retry_pending(&mut self, now_ms: u64, outcome: &mut PollOutcome) -> bool {
         let retry_ms = self.config.retry_seconds.saturating_mul(1000);
-        while let Some(p) = self.pending.front() {
+        while let Some(p) = self.memory.pending.front() {
             if p.since_ms.saturating_add(retry_ms) > now_ms {
                 break;
             }
@@ -545,9 +651,9 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
                 "alerts: the webhook did not take this alert within alerts.retry_seconds; given up"
             );
             self.count_failure("webhook", "expired");
-            self.pending.pop_front();
+            self.memory.pending.pop_front();
         }
-        while let Some(p) = self.pending.front() {
+        while let Some(p) = self.memory.pending.front() {
             if !self.send_webhook(&p.alert).await {
                 outcome.failed += 1;
                 return true;
@@ -556,7 +662,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             if !p.counted {
                 outcome.sent += 1;
             }
-            self.pending.pop_front();
+            self.memory.pending.pop_front();
         }
         false
     }
@@ -567,8 +673,8 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
         if self.config.retry_seconds == 0 {
             return;
         }
-        if self.pending.len() as u64 >= self.config.max_pending {
-            if let Some(oldest) = self.pending.pop_front() {
+        if self.memory.pending.len() as u64 >= self.config.max_pending {
+            if let Some(oldest) = self.memory.pending.pop_front() {
                 tracing::error!(
                     alert = %oldest.alert.message(),
                     "alerts: more than alerts.max_pending alerts wait for the webhook; the oldest is given up"
@@ -576,7 +682,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
                 self.count_failure("webhook", "overflow");
             }
         }
-        self.pending.push_back(Pending {
+        self.memory.pending.push_back(Pending {
             alert,
             since_ms: now_ms,
             counted,
@@ -617,13 +723,15 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
     /// Current co-residency periods not announced yet.
     fn new_periods_of(&mut self, policy: &Policy, inventory: &Inventory) -> Vec<Alert> {
         let mut alerts = Vec::new();
+        let mut current = HashSet::new();
         for period in policy.separation_periods(inventory) {
             if period.until_ms != CURRENT {
                 continue;
             }
             let p = period.pair;
             let key = format!("{}|{}|{}|{}", p.host, p.vms.0, p.vms.1, period.since_ms);
-            if self.periods.insert(key, period.since_ms).is_none() {
+            current.insert(key.clone());
+            if self.memory.periods.insert(key) {
                 alerts.push(Alert::Coresidency {
                     host: p.host,
                     zones: [p.zones.0, p.zones.1],
@@ -633,7 +741,29 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
                 });
             }
         }
+        // A period that ended cannot come back (another starts, with its
+        // own `since`): forget it.
+        self.memory.periods.retain(|key| current.contains(key));
         alerts
+    }
+
+    /// Write the memory to `state_file` if it changed; a failure is logged
+    /// and the next poll tries again.
+    fn save(&mut self) {
+        let Some(path) = &self.config.state_file else {
+            return;
+        };
+        let bytes = match serde_json::to_vec(&self.memory) {
+            Ok(bytes) if bytes != self.saved => bytes,
+            _ => return,
+        };
+        match replace_file(path, &bytes) {
+            Ok(()) => self.saved = bytes,
+            Err(err) => tracing::error!(
+                file = %path.display(), %err,
+                "alerts: cannot write the state file; trying again after the next poll"
+            ),
+        }
     }
 
     async fn new_periods(&mut self) -> Result<Vec<Alert>, String> {
@@ -753,6 +883,18 @@ mod tests {
             ..AlertsConfig::default()
         })
         .starts_with("alerts.poll_seconds"));
+        assert!(bad(AlertsConfig {
+            state_file: Some("/tmp".into()),
+            ..AlertsConfig::default()
+        })
+        .starts_with("alerts.state_file: /tmp is a directory"));
+        let missing = Memory::load(Path::new("/nonexistent/alerts.json")).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("the directory /nonexistent does not exist"),
+            "{missing}"
+        );
     }
 
     #[test]

@@ -334,3 +334,87 @@ async fn a_webhook_that_was_down_gets_the_alerts_in_order_or_they_are_given_up_a
     assert_eq!(outcome(a.poll(T0 + 600_000).await.unwrap()), (0, 2, 0, 0));
     assert_eq!(received.lock().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_restart_with_a_state_file_neither_repeats_nor_loses_alerts() {
+    let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");
+    let database = eastwest_tests::unique_database("alerts");
+    let store = ClickHouseStore::connect(&settings(&server.url, &database))
+        .await
+        .unwrap();
+    insert(&server.url, &database, store.version(), &lab_rows()).await;
+    let received: Received = Arc::default();
+    let up: Switch = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/hook", post(flaky_hook))
+        .with_state((received.clone(), up.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = eastwest_tests::tempdir("dash-alert-state").unwrap();
+    let state = dir.join("alerts.json");
+    let alerter = || {
+        let config = AlertsConfig {
+            webhook_url: Some(format!("http://{hook_addr}/hook")),
+            lookback_seconds: 3600,
+            state_file: Some(state.clone()),
+            ..AlertsConfig::default()
+        };
+        let policy = PolicyConfig {
+            inventory: Some(repo("lab/inventory.toml")),
+            policy: Some(repo("lab/policy.toml")),
+        };
+        let policy_store = ClickHousePolicyStore::new(store.client(), &database);
+        Alerter::new(config, policy, store.clone(), policy_store)
+    };
+    let outcome = |o: eastwest_dashboard::alerts::PollOutcome| {
+        (o.sent, o.suppressed, o.failed, o.retried, o.pending)
+    };
+
+    // The webhook is down: the two violations and the co-residency wait,
+    // and the file says so.
+    let mut first = alerter().await.unwrap();
+    assert_eq!(
+        outcome(first.poll(T0 + 600_000).await.unwrap()),
+        (0, 0, 1, 0, 3)
+    );
+    drop(first);
+    let kept: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(kept["pending"].as_array().unwrap().len(), 3, "{kept:#}");
+    assert_eq!(kept["sent"].as_object().unwrap().len(), 2, "{kept:#}");
+
+    // Restarted, with the webhook back: the waiting three are delivered,
+    // and the same violations and period are not alerted again.
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut second = alerter().await.unwrap();
+    assert_eq!(
+        outcome(second.poll(T0 + 630_000).await.unwrap()),
+        (3, 2, 0, 3, 0)
+    );
+    drop(second);
+    let mut third = alerter().await.unwrap();
+    assert_eq!(
+        outcome(third.poll(T0 + 660_000).await.unwrap()),
+        (0, 2, 0, 0, 0)
+    );
+    drop(third);
+    let kinds: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|v| v["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["violation", "violation", "coresidency"]);
+
+    // A damaged file is set aside and named; the alerter starts afresh
+    // (and so alerts again).
+    std::fs::write(&state, b"{\"version\": 1, \"sent\": [").unwrap();
+    let mut fresh = alerter().await.unwrap();
+    assert!(!state.exists());
+    assert!(dir.join("alerts.json.bad").exists());
+    assert_eq!(
+        outcome(fresh.poll(T0 + 690_000).await.unwrap()),
+        (3, 0, 0, 0, 0)
+    );
+    assert!(state.exists());
+}
