@@ -250,14 +250,9 @@ async fn flaky_hook(
     }
 }
 
-#[tokio::test]
-async fn a_webhook_that_was_down_gets_the_alerts_in_order_or_they_are_given_up_and_counted() {
-    let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");
-    let database = eastwest_tests::unique_database("alerts");
-    let store = ClickHouseStore::connect(&settings(&server.url, &database))
-        .await
-        .unwrap();
-    insert(&server.url, &database, store.version(), &lab_rows()).await;
+/// A [`flaky_hook`] served on loopback, down at first: what it took, its
+/// switch and its address.
+async fn flaky_receiver() -> (Received, Switch, std::net::SocketAddr) {
     let received: Received = Arc::default();
     let up: Switch = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -266,6 +261,18 @@ async fn a_webhook_that_was_down_gets_the_alerts_in_order_or_they_are_given_up_a
         .route("/hook", post(flaky_hook))
         .with_state((received.clone(), up.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await });
+    (received, up, hook_addr)
+}
+
+#[tokio::test]
+async fn a_webhook_that_was_down_gets_the_alerts_in_order_or_they_are_given_up_and_counted() {
+    let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");
+    let database = eastwest_tests::unique_database("alerts");
+    let store = ClickHouseStore::connect(&settings(&server.url, &database))
+        .await
+        .unwrap();
+    insert(&server.url, &database, store.version(), &lab_rows()).await;
+    let (received, up, hook_addr) = flaky_receiver().await;
     let alerter = |retry_seconds, max_pending| {
         let config = AlertsConfig {
             webhook_url: Some(format!("http://{hook_addr}/hook")),
@@ -343,14 +350,7 @@ async fn a_restart_with_a_state_file_neither_repeats_nor_loses_alerts() {
         .await
         .unwrap();
     insert(&server.url, &database, store.version(), &lab_rows()).await;
-    let received: Received = Arc::default();
-    let up: Switch = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_addr = listener.local_addr().unwrap();
-    let app = Router::new()
-        .route("/hook", post(flaky_hook))
-        .with_state((received.clone(), up.clone()));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (received, up, hook_addr) = flaky_receiver().await;
     let dir = eastwest_tests::tempdir("dash-alert-state").unwrap();
     let state = dir.join("alerts.json");
     let alerter = || {
