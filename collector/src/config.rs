@@ -206,8 +206,10 @@ impl Default for SinkConfig {
     }
 }
 
-/// `[retention]`: days each table keeps; older daily partitions are
-/// dropped by the collector (0 = keep forever).
+/// `[retention]`: how long data is kept (see `retention.rs`). Live data
+/// keeps days by the flows' own time, per table (0 = forever); a replayed
+/// dataset stays until it is deleted, or `datasets_days` after it was
+/// stored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
@@ -217,6 +219,9 @@ pub struct RetentionConfig {
     pub flows_1m_days: u32,
     /// The 1-hour rollup `flows_1h`.
     pub flows_1h_days: u32,
+    /// Days a replayed dataset (`exporter --dataset`) is kept, counted
+    /// from when its last flow was stored; 0 = until deleted.
+    pub datasets_days: u32,
     /// How often old partitions are looked for (milliseconds).
     pub interval_ms: u64,
 }
@@ -227,6 +232,7 @@ impl Default for RetentionConfig {
             flows_days: 30,
             flows_1m_days: 90,
             flows_1h_days: 730,
+            datasets_days: 0,
             interval_ms: 3_600_000,
         }
     }

@@ -13,6 +13,7 @@
 //! the then-current snapshot (a snapshot supersedes the previous one, so
 //! nothing is spooled).
 
+use eastwest_core::clock;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -143,7 +144,7 @@ impl ExportersWriter {
                 _ = tokio::time::sleep(self.interval) => false,
                 _ = stop.wait_for(|&s| s) => true,
             };
-            if let Err(err) = self.write_once(now_ms()).await {
+            if let Err(err) = self.write_once(clock::now_ms()).await {
                 tracing::warn!(%err, "exporters: cannot write the exporters table, will retry");
             }
             if stopping {
@@ -151,13 +152,6 @@ impl ExportersWriter {
             }
         }
     }
-}
-
-/// Epoch milliseconds now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// This machine's host name (the `collector` column), from the kernel.

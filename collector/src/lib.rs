@@ -28,6 +28,7 @@ pub mod verdict;
 #[path = "../tests/common/mod.rs"]
 mod v9_builder;
 
+use eastwest_core::clock;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -211,6 +212,7 @@ impl Collector {
                         client,
                         self.config.clickhouse.layout(),
                         self.config.retention.clone(),
+                        &self.config.enrich.dataset_default,
                     )
                     .run(stop_rx.clone()),
                 )
@@ -224,7 +226,7 @@ impl Collector {
                 self.sink.client(),
                 self.metrics.clone(),
                 exporters::host_name(),
-                exporters::now_ms(),
+                clock::now_ms(),
                 Duration::from_millis(self.config.clickhouse.exporters_interval_ms),
             )
             .run(decoded_rx),
@@ -332,7 +334,7 @@ impl Stages {
         if !unpublished {
             return input.blocking_recv();
         }
-        let due = self.next_snapshot_ms.saturating_sub(exporters::now_ms());
+        let due = self.next_snapshot_ms.saturating_sub(clock::now_ms());
         let waited = runtime.block_on(tokio::time::timeout(
             Duration::from_millis(due),
             input.recv(),
@@ -341,7 +343,7 @@ impl Stages {
             Ok(datagram) => datagram,
             Err(_) => {
                 self.publish_exporters();
-                self.next_snapshot_ms = exporters::now_ms() + EXPORTER_SNAPSHOT_MS;
+                self.next_snapshot_ms = clock::now_ms() + EXPORTER_SNAPSHOT_MS;
                 input.blocking_recv()
             }
         }

@@ -144,6 +144,10 @@ async fn shutdown_signal() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(err) = eastwest_core::clock::from_env() {
+        eprintln!("eastwest-collector: {err}");
+        return ExitCode::from(2);
+    }
     let config = match cli.config() {
         Ok(config) => config,
         Err(err) => {

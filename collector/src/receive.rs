@@ -16,11 +16,11 @@
 //! inode, and [`kernel_stats`] reads those files (at every `/metrics` scrape)
 //! and picks our sockets' lines by inode.
 
+use eastwest_core::clock;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use eastwest_core::policy::Cidr;
 
@@ -226,7 +226,7 @@ pub async fn run(
                 }
                 let datagram = Datagram {
                     exporter,
-                    received_ms: now_ms(),
+                    received_ms: clock::now_ms(),
                     payload: buf[..len].to_vec(),
                 };
                 match queue.try_send(datagram) {
@@ -242,12 +242,4 @@ pub async fn run(
             }
         }
     }
-}
-
-/// Wall-clock time, epoch milliseconds (read here, at the edge, and passed in).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

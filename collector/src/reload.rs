@@ -22,11 +22,12 @@
 //! New versions reach the decode thread through a channel it drains between
 //! datagrams: no lock on the per-flow path.
 
+use eastwest_core::clock;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clickhouse::Client;
 use eastwest_core::config::ConfigError;
@@ -192,12 +193,6 @@ fn stamp(paths: &[PathBuf]) -> Stamp {
             Some((bytes.len() as u64, std::hash::Hasher::finish(&hasher)))
         })
         .collect()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Where the inventory events are.
@@ -389,7 +384,7 @@ impl Reloader {
             .map(|p| p.display().to_string());
         reload.update(|status| {
             status.inventory.path = path;
-            status.inventory.loaded_ms = now_ms();
+            status.inventory.loaded_ms = clock::now_ms();
             // Events applied over the kept inventory do not make a broken
             // file good: its error stays until the file loads.
             status.events_applied = outcome.applied;
@@ -409,7 +404,7 @@ impl Reloader {
             status.policy = FileStatus {
                 path,
                 revision,
-                loaded_ms: now_ms(),
+                loaded_ms: clock::now_ms(),
                 error: None,
                 warnings,
             };

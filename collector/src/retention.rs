@@ -1,20 +1,38 @@
-//! Retention: drop the daily partitions older than each table keeps.
+//! Retention: drop the partitions of data older than kept.
 //!
-//! `flows` and the rollups are partitioned by `date` (UTC day). Every
-//! `interval_ms` (and once at start-up) the collector lists the active
-//! partitions of each table in `system.parts` and drops, with
-//! `ALTER TABLE ... DROP PARTITION ID 'YYYYMMDD'`, those whose day is older
-//! than `today - days` (so `days` full days plus today are kept). This works
-//! on ClickHouse 18.16 and on current servers, where table TTL (the modern
-//! way) does not exist on 18.16. `days = 0` keeps a table forever.
+//! Every table that holds flows (`flows`, the rollups, `datasets`) is
+//! partitioned by `(dataset, date)` (see `eastwest_core::schema::partitions`).
+//! Every `interval_ms` (and once at start-up) the collector lists the
+//! active partitions of each table in `system.parts` and drops, with
+//! `ALTER TABLE ... DROP PARTITION ID`:
+//!
+//! * of the live dataset (the collector's `enrich.dataset_default`, or an
+//!   empty name), the days older than `today - days` of that table
+//!   (`flows_days`, `flows_1m_days`, `flows_1h_days`; `datasets` follows
+//!   `flows`), counted by the flows' own time: `days` full days plus today
+//!   are kept, 0 keeps a table forever;
+//! * of a replayed dataset (any other name), nothing, unless
+//!   `datasets_days` is set: then the whole dataset, in every table, once
+//!   its last flow was stored that many days ago. A replay's flows keep the
+//!   capture's own time, which says nothing of how long ago it was stored:
+//!   an investigation's capture from March stays until it is deleted
+//!   (`DELETE /api/v1/datasets/{name}` on the dashboard).
+//!
+//! This works on ClickHouse 18.16 and on current servers, where table TTL
+//! (the modern way) does not exist on 18.16.
 
+use eastwest_core::clock;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use clickhouse::Client;
-use eastwest_core::schema::{quote_ident, quote_str, Layout, FLOWS_1H, FLOWS_1M, FLOWS_TABLE};
+use eastwest_core::schema::partitions;
+use eastwest_core::schema::{Layout, DATASETS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE};
 use tokio::sync::watch;
 
 use crate::config::RetentionConfig;
+
+const DAY_MS: u64 = 86_400_000;
 
 /// The retention stage.
 #[derive(Debug, Clone)]
@@ -22,81 +40,99 @@ pub struct Retention {
     client: Client,
     layout: Layout,
     config: RetentionConfig,
+    /// The live dataset's name (`enrich.dataset_default`).
+    live: String,
 }
 
 /// A partition dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dropped {
     pub table: String,
-    pub partition: String,
+    pub dataset: String,
+    /// YYYYMMDD of the partition's day.
+    pub day: u32,
 }
 
 impl Retention {
-    pub fn new(client: Client, layout: Layout, config: RetentionConfig) -> Retention {
+    pub fn new(client: Client, layout: Layout, config: RetentionConfig, live: &str) -> Retention {
         Retention {
             client,
             layout,
             config,
+            live: live.to_string(),
         }
     }
 
-    /// Days kept for a table (0 = forever).
+    /// Days the live dataset keeps in a table (0 = forever).
     fn days(&self, table: &str) -> u32 {
         match table {
-            t if t == FLOWS_TABLE => self.config.flows_days,
+            t if t == FLOWS_TABLE || t == DATASETS_TABLE => self.config.flows_days,
             t if t == FLOWS_1M.table => self.config.flows_1m_days,
             t if t == FLOWS_1H.table => self.config.flows_1h_days,
             _ => 0,
         }
     }
 
+    fn is_live(&self, dataset: &str) -> bool {
+        dataset.is_empty() || dataset == self.live
+    }
+
+    /// The replayed datasets whose last flow was stored `datasets_days` or
+    /// more before `now_ms`; none when `datasets_days` is 0.
+    async fn expired_datasets(
+        &self,
+        now_ms: u64,
+    ) -> Result<BTreeSet<String>, clickhouse::error::Error> {
+        let days = u64::from(self.config.datasets_days);
+        if days == 0 {
+            return Ok(BTreeSet::new());
+        }
+        let stored: Vec<(String, u32)> = self
+            .client
+            .query(&format!(
+                "SELECT dataset, maxMerge(stored_last) FROM {} GROUP BY dataset",
+                self.layout.table(DATASETS_TABLE)
+            ))
+            .fetch_all()
+            .await?;
+        Ok(stored
+            .into_iter()
+            .filter(|(dataset, last)| {
+                !self.is_live(dataset) && u64::from(*last) * 1000 + days * DAY_MS <= now_ms
+            })
+            .map(|(dataset, _)| dataset)
+            .collect())
+    }
+
     /// Drop the partitions older than kept, as of `now_ms` (epoch ms).
     pub async fn run_once(&self, now_ms: u64) -> Result<Vec<Dropped>, clickhouse::error::Error> {
-        let today = now_ms / 86_400_000;
+        let today = now_ms / DAY_MS;
+        let expired = self.expired_datasets(now_ms).await?;
         let mut dropped = Vec::new();
         for (name, storage) in self.layout.partitioned_tables() {
-            let days = self.days(name);
-            if days == 0 {
-                continue;
-            }
-            let Some(first_kept) = today.checked_sub(u64::from(days)) else {
-                continue;
-            };
-            let cutoff = yyyymmdd(first_kept);
-            let ids: Vec<String> = self
-                .client
-                .query(&format!(
-                    "SELECT DISTINCT partition_id FROM system.parts WHERE database = {} \
-                     AND table = {} AND active",
-                    quote_str(&self.layout.database),
-                    quote_str(&storage)
-                ))
-                .fetch_all()
-                .await?;
-            for id in ids {
-                // Partitions of a `date` key are named YYYYMMDD.
-                let Ok(day) = id.parse::<u32>() else {
-                    continue;
+            let days = u64::from(self.days(name));
+            for partition in partitions::list(&self.client, &self.layout, &storage).await? {
+                let why = if self.is_live(&partition.dataset) {
+                    let old = days > 0 && u64::from(partition.day) + days < today;
+                    old.then_some("a live day older than kept")
+                } else {
+                    expired
+                        .contains(&partition.dataset)
+                        .then_some("a replayed dataset stored longer ago than kept")
                 };
-                if id.len() != 8 || day >= cutoff {
-                    continue;
-                }
-                let on = match &self.layout.cluster {
-                    Some(cluster) => format!(" ON CLUSTER {}", quote_ident(cluster)),
-                    None => String::new(),
-                };
-                self.client
-                    .query(&format!(
-                        "ALTER TABLE {}{on} DROP PARTITION ID {}",
-                        self.layout.table(&storage),
-                        quote_str(&id)
-                    ))
-                    .execute()
-                    .await?;
-                tracing::info!(table = %storage, partition = %id, days, "retention: dropped a day older than kept");
+                let Some(why) = why else { continue };
+                partitions::drop(&self.client, &self.layout, &partition).await?;
+                tracing::info!(
+                    table = %storage,
+                    dataset = %partition.dataset,
+                    day = yyyymmdd(u64::from(partition.day)),
+                    rows = partition.rows,
+                    "retention: dropped {why}"
+                );
                 dropped.push(Dropped {
                     table: storage.clone(),
-                    partition: id,
+                    dataset: partition.dataset,
+                    day: yyyymmdd(u64::from(partition.day)),
                 });
             }
         }
@@ -107,10 +143,7 @@ impl Retention {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let every = Duration::from_millis(self.config.interval_ms);
         loop {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            if let Err(err) = self.run_once(now_ms).await {
+            if let Err(err) = self.run_once(clock::now_ms()).await {
                 tracing::warn!(%err, "retention: could not drop old partitions, will retry");
             }
             tokio::select! {

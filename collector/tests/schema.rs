@@ -14,7 +14,7 @@ use eastwest_collector::metrics::Metrics;
 use eastwest_collector::sink::Sink;
 use eastwest_core::schema::{
     addr_to_bytes, date_of_ms, datetime_of_ms, migrations, query_settings, reply_of, FlowRow,
-    Layout, ServerVersion, ROLLUPS, ROLLUP_DERIVED,
+    Layout, ServerVersion, PARTITION_KEY, ROLLUPS, ROLLUP_DERIVED,
 };
 use eastwest_tests::ClickHouse;
 
@@ -140,7 +140,15 @@ impl Flow {
 /// Insert `flows` into `db`.flows with the columns of the first schema
 /// (what a collector of that version wrote).
 async fn insert_v1(client: &Client, db: &str, flows: &[Flow]) -> Result<()> {
-    let selects: Vec<String> = flows.iter().map(Flow::v1_select).collect();
+    insert_v1_into(client, db, "lab", flows).await
+}
+
+/// [`insert_v1`] into `dataset`.
+async fn insert_v1_into(client: &Client, db: &str, dataset: &str, flows: &[Flow]) -> Result<()> {
+    let selects: Vec<String> = flows
+        .iter()
+        .map(|f| f.v1_select().replace("'lab'", &format!("'{dataset}'")))
+        .collect();
     client
         .query(&format!(
             "INSERT INTO `{db}`.flows (date, start, start_ms, end, end_ms, dataset, observer, \
@@ -272,8 +280,8 @@ fn tables(ch: &ClickHouse, db: &str) -> Result<String> {
     ))
 }
 
-const TABLES: &str =
-    "exporters\tReplacingMergeTree\nflows\tMergeTree\nflows_1h\tSummingMergeTree\n\
+const TABLES: &str = "datasets\tAggregatingMergeTree\ndatasets_mv\tMaterializedView\n\
+                      exporters\tReplacingMergeTree\nflows\tMergeTree\nflows_1h\tSummingMergeTree\n\
                       flows_1h_mv\tMaterializedView\nflows_1m\tSummingMergeTree\n\
                       flows_1m_mv\tMaterializedView\ninventory_events\tMergeTree\n";
 
@@ -375,9 +383,10 @@ async fn schema_without_derived_columns(client: &Client, db: &str) -> Result<()>
     let mut rollup_statements = 0;
     for step in migrations(&Layout::single(db)) {
         let statement = &step.statement;
-        if ["DROP", "ALTER", "INSERT"]
+        if ["DROP", "ALTER", "INSERT", "RENAME"]
             .iter()
             .any(|w| statement.starts_with(w))
+            || statement.contains("__repartition")
         {
             continue;
         }
@@ -385,9 +394,9 @@ async fn schema_without_derived_columns(client: &Client, db: &str) -> Result<()>
         rollup_statements += usize::from(old != *statement);
         client.query(&old).execute().await?;
     }
-    // Each rollup's table and view (its view twice: created, then made
-    // again after an upgrade, a no-op here).
-    assert_eq!(rollup_statements, 3 * ROLLUPS.len());
+    // Each rollup's table and view (its view three times: created, then
+    // made again after each upgrade, a no-op here).
+    assert_eq!(rollup_statements, 4 * ROLLUPS.len());
     Ok(())
 }
 
@@ -452,45 +461,192 @@ async fn rollups_without_the_derived_columns_are_upgraded() -> Result<()> {
     Ok(())
 }
 
+const DAY: u64 = 86_400_000;
+
+/// The rows of `flows` in `dataset`, stored (`received`) at `stored_ms`.
+fn rows_in(dataset: &str, flows: &[Flow], stored_ms: u64) -> Vec<FlowRow> {
+    flows
+        .iter()
+        .map(|f| FlowRow {
+            dataset: dataset.into(),
+            received: datetime_of_ms(stored_ms),
+            ..f.row()
+        })
+        .collect()
+}
+
+/// The days `table` holds, one `YYYY-MM-DD` a line.
+fn days(ch: &ClickHouse, db: &str, table: &str) -> Result<String> {
+    ch.query(&format!(
+        "SELECT DISTINCT toString(date) FROM `{db}`.`{table}` ORDER BY date"
+    ))
+}
+
 #[tokio::test]
-async fn retention_drops_the_days_each_table_no_longer_keeps() -> Result<()> {
+async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Result<()> {
     use eastwest_collector::config::RetentionConfig;
     use eastwest_collector::retention::Retention;
-    use eastwest_core::schema::Layout;
 
     let ch = eastwest_tests::clickhouse()?;
     let db = eastwest_tests::unique_database("retention");
     let sink = Sink::connect(&sink_config(&ch, &db), Arc::new(Metrics::new())).await?;
-    const DAY: u64 = 86_400_000;
     for age in [100, 40, 30, 0] {
-        let rows: Vec<FlowRow> = conversation(T0 - age * DAY).iter().map(Flow::row).collect();
-        sink.insert(&rows).await?;
+        let at = T0 - age * DAY;
+        sink.insert(&rows_in("live", &conversation(at), at + 1000))
+            .await?;
     }
-    let days = |table: &str| {
-        ch.query(&format!(
-            "SELECT DISTINCT toString(date) FROM `{db}`.`{table}` ORDER BY date"
-        ))
+    // A capture 400 days old (2025-09-28), replayed today.
+    sink.insert(&rows_in("incident-7", &conversation(T0 - 400 * DAY), T0))
+        .await?;
+    let live = "2026-07-25\n2026-09-23\n2026-10-03\n2026-11-02\n";
+    assert_eq!(days(&ch, &db, "flows_1m")?, format!("2025-09-28\n{live}"));
+    let config = RetentionConfig {
+        flows_days: 30,
+        flows_1m_days: 60,
+        flows_1h_days: 0,
+        ..RetentionConfig::default()
     };
-    let all = "2026-07-25\n2026-09-23\n2026-10-03\n2026-11-02\n";
-    assert_eq!(days("flows_1m")?, all);
+    let retention = Retention::new(sink.client(), Layout::single(&db), config.clone(), "live");
+    // As of T0 (2026-11-02): live flows keep 30 days back (2026-10-03 on),
+    // the 1-minute rollup 60, the 1-hour rollup everything; the replay is
+    // kept everywhere, whatever its flows' age.
+    let dropped = retention.run_once(T0 + 3_600_000).await?;
+    // flows and datasets drop two days each, flows_1m one.
+    assert_eq!(dropped.len(), 5, "{dropped:?}");
+    assert!(dropped.iter().all(|d| d.dataset == "live"), "{dropped:?}");
+    let kept = "2025-09-28\n2026-10-03\n2026-11-02\n";
+    assert_eq!(days(&ch, &db, "flows")?, kept);
+    assert_eq!(days(&ch, &db, "datasets")?, kept);
+    assert_eq!(
+        days(&ch, &db, "flows_1m")?,
+        "2025-09-28\n2026-09-23\n2026-10-03\n2026-11-02\n"
+    );
+    assert_eq!(days(&ch, &db, "flows_1h")?, format!("2025-09-28\n{live}"));
+    // Nothing more to drop the same day.
+    assert!(retention.run_once(T0 + 7_200_000).await?.is_empty());
+    // A year later the live days are gone; the replay stays.
+    retention.run_once(T0 + 365 * DAY).await?;
+    assert_eq!(days(&ch, &db, "flows")?, "2025-09-28\n");
+    assert_eq!(days(&ch, &db, "flows_1m")?, "2025-09-28\n");
+
+    // With `datasets_days`, a replay goes that long after it was stored
+    // (T0), from every table.
     let retention = Retention::new(
         sink.client(),
         Layout::single(&db),
         RetentionConfig {
-            flows_days: 30,
-            flows_1m_days: 60,
-            flows_1h_days: 0,
-            ..RetentionConfig::default()
+            datasets_days: 7,
+            ..config
         },
+        "live",
     );
-    // As of T0 (2026-11-02): flows keep 30 days back (2026-10-03 on), the
-    // 1-minute rollup 60, the 1-hour rollup everything.
-    let dropped = retention.run_once(T0 + 3_600_000).await?;
-    assert_eq!(dropped.len(), 3, "{dropped:?}");
-    assert_eq!(days("flows")?, "2026-10-03\n2026-11-02\n");
-    assert_eq!(days("flows_1m")?, "2026-09-23\n2026-10-03\n2026-11-02\n");
-    assert_eq!(days("flows_1h")?, all);
-    // Nothing more to drop the same day.
-    assert!(retention.run_once(T0 + 7_200_000).await?.is_empty());
+    assert!(retention.run_once(T0 + 6 * DAY).await?.is_empty());
+    let dropped = retention.run_once(T0 + 7 * DAY).await?;
+    assert_eq!(dropped.len(), 4, "{dropped:?}");
+    for table in ["flows", "flows_1m", "datasets"] {
+        assert_eq!(days(&ch, &db, table)?, "", "{table}");
+    }
+    assert_eq!(days(&ch, &db, "flows_1h")?, live, "live hours kept forever");
+    Ok(())
+}
+
+/// The schema before datasets had partitions of their own: today's
+/// statements for an empty database with every table partitioned by `date`
+/// alone, and without `datasets`.
+async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
+    for step in migrations(&Layout::single(db)) {
+        let statement = &step.statement;
+        if ["DROP", "ALTER", "INSERT", "RENAME"]
+            .iter()
+            .any(|w| statement.starts_with(w))
+            || statement.contains("__repartition")
+            || statement.contains("`datasets")
+        {
+            continue;
+        }
+        let old = statement.replace(
+            &format!("PARTITION BY {PARTITION_KEY}"),
+            "PARTITION BY date",
+        );
+        client.query(&old).execute().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result<()> {
+    let ch = eastwest_tests::clickhouse()?;
+    let db = eastwest_tests::unique_database("schema_v3");
+    let client = client(&ch).await?;
+    schema_partitioned_by_day(&client, &db).await?;
+    // A live day and a replay of a capture 400 days older.
+    insert_v1_into(&client, &db, "live", &conversation(T0)).await?;
+    insert_v1_into(&client, &db, "incident-7", &conversation(T0 - 400 * DAY)).await?;
+    let partition_keys = || {
+        ch.query(&format!(
+            "SELECT name, partition_key FROM system.tables WHERE database = '{db}' \
+             AND partition_key != '' ORDER BY name"
+        ))
+    };
+    assert_eq!(
+        partition_keys()?,
+        "flows\tdate\nflows_1h\tdate\nflows_1m\tdate\n"
+    );
+    let contents = || -> Result<Vec<String>> {
+        let mut all = vec![ch.query(&format!(
+            "SELECT dataset, date, count(), sum(bytes), sum(reply) FROM `{db}`.flows \
+             GROUP BY dataset, date ORDER BY dataset"
+        ))?];
+        for table in ["flows_1m", "flows_1h"] {
+            all.push(rollup(&ch, &db, table)?);
+            all.push(ch.query(&format!(
+                "SELECT dataset, sum(flows), uniqExact(conv_hash) FROM `{db}`.`{table}` \
+                 GROUP BY dataset ORDER BY dataset"
+            ))?);
+        }
+        Ok(all)
+    };
+    let before = contents()?;
+    assert_eq!(
+        before[0],
+        "incident-7\t2025-09-28\t6\t42168\t3\nlive\t2026-11-02\t6\t42168\t3\n"
+    );
+    // The chdb check replays statements in the order of the query log, to
+    // the second: keep the old schema a second before the migration.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let metrics = Arc::new(Metrics::new());
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    assert_eq!(tables(&ch, &db)?, TABLES);
+    let new_key = "(dataset, date)";
+    assert_eq!(
+        partition_keys()?.replace(new_key, "K"),
+        "datasets\tK\nflows\tK\nflows_1h\tK\nflows_1m\tK\n"
+    );
+    assert_eq!(contents()?, before, "every row kept, once");
+    // `datasets` was filled from the rows already there.
+    let summary = || {
+        ch.query(&format!(
+            "SELECT dataset, countMerge(flows), minMerge(first_ms), maxMerge(last_ms) \
+             FROM `{db}`.datasets GROUP BY dataset ORDER BY dataset"
+        ))
+    };
+    let old_ms = T0 - 400 * DAY;
+    assert_eq!(
+        summary()?,
+        format!(
+            "incident-7\t6\t{old_ms}\t{}\nlive\t6\t{T0}\t{}\n",
+            old_ms + 5_500,
+            T0 + 5_500
+        )
+    );
+    // A second start changes nothing.
+    Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    assert_eq!(contents()?, before);
+    // New rows reach the rollups and `datasets` through the views.
+    sink.insert(&rows_in("live", &conversation(T0 + 1_000), T0 + 2_000))
+        .await?;
+    assert_eq!(rollup(&ch, &db, "flows_1h")?.lines().count(), 6);
+    assert!(summary()?.ends_with(&format!("live\t12\t{T0}\t{}\n", T0 + 6_500)));
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! * [`pcapfile`] — a small classic pcap reader/writer (tests, lab generator).
 //! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy;
 //!   [`config`] — the located errors their files report.
+//! * [`clock`] — "now", the one wall clock (settable for tests).
 //! * [`clickhouse_http`] — the http/https client under every ClickHouse
 //!   connection.
 //! * [`error`] — an error and its causes on one line.
@@ -16,6 +17,7 @@
 //!   column names).
 
 pub mod clickhouse_http;
+pub mod clock;
 pub mod config;
 pub mod decap;
 pub mod error;

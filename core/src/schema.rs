@@ -10,6 +10,10 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+pub mod partitions;
+
+pub use partitions::PARTITION_KEY;
+
 /// One column of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Column {
@@ -408,7 +412,10 @@ pub fn query_settings(version: ServerVersion) -> &'static [(&'static str, &'stat
     if version.needs_legacy_settings() {
         &[("allow_experimental_low_cardinality_type", "1")]
     } else {
-        &[]
+        // A batch (or a migration's copy) may span more than the 100
+        // (dataset, day) partitions current servers allow by default; 18.16
+        // has no such limit (and no such setting).
+        &[("max_partitions_per_insert_block", "0")]
     }
 }
 
@@ -720,6 +727,54 @@ pub const FLOWS_1H: Rollup = Rollup {
 /// Every rollup, finest first.
 pub const ROLLUPS: [Rollup; 2] = [FLOWS_1M, FLOWS_1H];
 
+/// Name of the table that sums up each dataset, day by day.
+pub const DATASETS_TABLE: &str = "datasets";
+
+/// The view that feeds [`DATASETS_TABLE`] from `flows`.
+pub const DATASETS_VIEW: &str = "datasets_mv";
+
+/// Columns of `datasets` (an AggregatingMergeTree fed by a view from
+/// `flows`, partitioned like it, so it drops with the flows it describes):
+/// read with `countMerge(flows)`, `minMerge(first_ms)`, ... grouped by
+/// `dataset`.
+pub const DATASETS_COLUMNS: &[Column] = &[
+    col(
+        "date",
+        "Date",
+        "day of the flows' `start` (UTC), the partition key",
+    ),
+    col(
+        "dataset",
+        "LowCardinality(String)",
+        "'live', or the name of a replay",
+    ),
+    col(
+        "flows",
+        "AggregateFunction(count)",
+        "rows of `flows` stored",
+    ),
+    col(
+        "first_ms",
+        "AggregateFunction(min, UInt64)",
+        "first packet of the first flow, epoch milliseconds",
+    ),
+    col(
+        "last_ms",
+        "AggregateFunction(max, UInt64)",
+        "last packet of the last flow, epoch milliseconds",
+    ),
+    col(
+        "stored_first",
+        "AggregateFunction(min, DateTime)",
+        "when the collector received its first flow",
+    ),
+    col(
+        "stored_last",
+        "AggregateFunction(max, DateTime)",
+        "when the collector received its last flow",
+    ),
+];
+
 /// Name of the exporters table.
 pub const EXPORTERS_TABLE: &str = "exporters";
 
@@ -877,11 +932,13 @@ impl Layout {
         }
     }
 
-    /// The tables that hold rows partitioned by `date` on each server, for
-    /// retention: `flows` and the rollups.
+    /// The tables that hold rows partitioned by [`PARTITION_KEY`] on each
+    /// server, for retention and the deletion of a dataset: `flows`, the
+    /// rollups and `datasets`.
     pub fn partitioned_tables(&self) -> Vec<(&'static str, String)> {
         std::iter::once(FLOWS_TABLE)
             .chain(ROLLUPS.iter().map(|r| r.table))
+            .chain(std::iter::once(DATASETS_TABLE))
             .map(|name| (name, self.storage_name(name)))
             .collect()
     }
@@ -1035,11 +1092,9 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
     };
 
     // flows
-    steps.push(Step::always(format!(
-        "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = MergeTree() \
-         PARTITION BY date ORDER BY (dataset, start, src_vm, dst_vm)",
-        table = layout.storage(FLOWS_TABLE),
-        cols = column_ddl(FLOWS_COLUMNS),
+    steps.push(Step::always(flows_create(
+        layout,
+        &layout.storage(FLOWS_TABLE),
     )));
     steps.extend(distributed(FLOWS_TABLE, FLOWS_COLUMNS, "rand()"));
     let mut flows_tables = vec![layout.storage_name(FLOWS_TABLE)];
@@ -1058,18 +1113,6 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
 
     // rollups
     let rollup_columns: Vec<Column> = ROLLUP_COLUMNS.iter().map(|c| c.column).collect();
-    let sums = names(
-        ROLLUP_COLUMNS
-            .iter()
-            .filter(|c| c.summed)
-            .map(|c| c.column.name),
-    );
-    let keys = names(
-        ROLLUP_COLUMNS
-            .iter()
-            .filter(|c| !c.summed)
-            .map(|c| c.column.name),
-    );
     let rollup_ddl = column_ddl(&rollup_columns) + &derived_ddl();
     let rollup_names = names(
         ROLLUP_COLUMNS
@@ -1078,11 +1121,9 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
             .chain(ROLLUP_DERIVED.iter().map(|d| d.column.name)),
     );
     for rollup in &ROLLUPS {
-        steps.push(Step::always(format!(
-            "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = SummingMergeTree(({sums})) \
-             PARTITION BY date ORDER BY ({keys})",
-            table = layout.storage(rollup.table),
-            cols = rollup_ddl,
+        steps.push(Step::always(rollup_create(
+            layout,
+            &layout.storage(rollup.table),
         )));
         steps.extend(distributed_step_ddl(
             layout,
@@ -1118,12 +1159,7 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
                 ),
             ),
         });
-        let create_view = Step::always(format!(
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{on} TO {target} AS {select}",
-            view = layout.table(rollup.view),
-            target = layout.storage(rollup.table),
-            select = rollup_select(rollup, &layout.storage(FLOWS_TABLE), ""),
-        ));
+        let create_view = Step::always(rollup_view(layout, rollup));
         steps.push(create_view.clone());
         // From a schema without the derived columns: the old view cannot
         // write to the table once they exist (18.16 wants every column of
@@ -1160,6 +1196,10 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
         steps.push(create_view);
     }
 
+    steps.extend(repartition_steps(layout));
+    steps.extend(ROLLUPS.iter().map(|r| Step::always(rollup_view(layout, r))));
+    steps.extend(datasets_steps(layout));
+
     // exporters
     steps.push(Step::always(format!(
         "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = ReplacingMergeTree(updated) \
@@ -1194,6 +1234,167 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
         }
     }
     steps.extend(inventory_events_migrations(layout));
+    steps
+}
+
+/// `CREATE TABLE IF NOT EXISTS` of `flows` as `table` (a quoted name).
+fn flows_create(layout: &Layout, table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = MergeTree() \
+         PARTITION BY {PARTITION_KEY} ORDER BY (dataset, start, src_vm, dst_vm)",
+        on = layout.on_cluster(),
+        cols = column_ddl(FLOWS_COLUMNS),
+    )
+}
+
+/// `CREATE TABLE IF NOT EXISTS` of a rollup as `table` (a quoted name).
+fn rollup_create(layout: &Layout, table: &str) -> String {
+    let columns: Vec<Column> = ROLLUP_COLUMNS.iter().map(|c| c.column).collect();
+    let sums = names(
+        ROLLUP_COLUMNS
+            .iter()
+            .filter(|c| c.summed)
+            .map(|c| c.column.name),
+    );
+    let keys = names(
+        ROLLUP_COLUMNS
+            .iter()
+            .filter(|c| !c.summed)
+            .map(|c| c.column.name),
+    );
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = SummingMergeTree(({sums})) \
+         PARTITION BY {PARTITION_KEY} ORDER BY ({keys})",
+        on = layout.on_cluster(),
+        cols = column_ddl(&columns) + &derived_ddl(),
+    )
+}
+
+/// `CREATE MATERIALIZED VIEW IF NOT EXISTS` of a rollup's view.
+fn rollup_view(layout: &Layout, rollup: &Rollup) -> String {
+    format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{on} TO {target} AS {select}",
+        view = layout.table(rollup.view),
+        on = layout.on_cluster(),
+        target = layout.storage(rollup.table),
+        select = rollup_select(rollup, &layout.storage(FLOWS_TABLE), ""),
+    )
+}
+
+/// `datasets` and its view, backfilled from the `flows` stored before the
+/// view existed.
+fn datasets_steps(layout: &Layout) -> Vec<Step> {
+    let on = layout.on_cluster();
+    let cols = column_ddl(DATASETS_COLUMNS);
+    let mut steps = vec![Step::always(format!(
+        "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = AggregatingMergeTree() \
+         PARTITION BY {PARTITION_KEY} ORDER BY (dataset, date)",
+        table = layout.storage(DATASETS_TABLE),
+    ))];
+    steps.extend(distributed_step_ddl(
+        layout,
+        DATASETS_TABLE,
+        &cols,
+        "rand()",
+    ));
+    let select = |from: &str| {
+        format!(
+            "SELECT date, dataset, countState() AS flows, minState(start_ms) AS first_ms, \
+             maxState(end_ms) AS last_ms, minState(received) AS stored_first, \
+             maxState(received) AS stored_last FROM {from} GROUP BY date, dataset"
+        )
+    };
+    let names = names(DATASETS_COLUMNS.iter().map(|c| c.name));
+    steps.push(Step {
+        check: Some(format!(
+            "SELECT count() FROM system.tables WHERE database = {} AND name = {}",
+            quote_str(&layout.database),
+            quote_str(DATASETS_VIEW)
+        )),
+        statement: format!(
+            "INSERT INTO {} ({names}) {}",
+            layout.storage(DATASETS_TABLE),
+            select(&layout.storage(FLOWS_TABLE))
+        ),
+    });
+    steps.push(Step::always(format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{on} TO {target} AS {select}",
+        view = layout.table(DATASETS_VIEW),
+        target = layout.storage(DATASETS_TABLE),
+        select = select(&layout.storage(FLOWS_TABLE)),
+    )));
+    steps
+}
+
+/// From a schema whose tables were partitioned by `date` alone (before
+/// datasets had partitions of their own): each of `flows` and the rollups
+/// is copied into a table partitioned by [`PARTITION_KEY`] that then takes
+/// its name (one `RENAME` of both), and the old table is dropped. The
+/// rollups' views are dropped first (they read `flows` and write the
+/// rollups) and made again by the steps after these. Every step is guarded
+/// by "this table is already partitioned so", so an interrupted upgrade
+/// starts its copy again at the next start-up; the upgrade copies every
+/// stored row once (time and disk space in proportion: plan for it on a
+/// large database) and, like every upgrade, runs with the collectors
+/// stopped (their own start-up runs it before they receive anything).
+fn repartition_steps(layout: &Layout) -> Vec<Step> {
+    let on = layout.on_cluster();
+    let old_tables = |tables: &[String]| {
+        format!(
+            "SELECT toUInt64(count() = 0) FROM system.tables WHERE database = {} \
+             AND name IN ({}) AND partition_key = 'date'",
+            quote_str(&layout.database),
+            tables
+                .iter()
+                .map(|t| quote_str(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let tables: Vec<(String, String, Vec<&str>)> = std::iter::once((
+        layout.storage_name(FLOWS_TABLE),
+        flows_create(layout, "{table}"),
+        FLOWS_COLUMNS.iter().map(|c| c.name).collect(),
+    ))
+    .chain(ROLLUPS.iter().map(|rollup| {
+        (
+            layout.storage_name(rollup.table),
+            rollup_create(layout, "{table}"),
+            ROLLUP_COLUMNS
+                .iter()
+                .map(|c| c.column.name)
+                .chain(ROLLUP_DERIVED.iter().map(|d| d.column.name))
+                .collect(),
+        )
+    }))
+    .collect();
+    let all: Vec<String> = tables.iter().map(|(name, _, _)| name.clone()).collect();
+    let mut steps: Vec<Step> = ROLLUPS
+        .iter()
+        .map(|rollup| Step {
+            check: Some(old_tables(&all)),
+            statement: format!("DROP TABLE IF EXISTS {}{on}", layout.table(rollup.view)),
+        })
+        .collect();
+    for (name, create, columns) in &tables {
+        let check = old_tables(std::slice::from_ref(name));
+        let table = layout.table(name);
+        let copy = layout.table(&format!("{name}__repartition"));
+        let old = layout.table(&format!("{name}__old"));
+        let columns = names(columns.iter().copied());
+        for statement in [
+            format!("DROP TABLE IF EXISTS {copy}{on}"),
+            create.replace("{table}", &copy),
+            format!("INSERT INTO {copy} ({columns}) SELECT {columns} FROM {table}"),
+            format!("RENAME TABLE {table} TO {old}, {copy} TO {table}{on}"),
+        ] {
+            steps.push(Step {
+                check: Some(check.clone()),
+                statement,
+            });
+        }
+        steps.push(Step::always(format!("DROP TABLE IF EXISTS {old}{on}")));
+    }
     steps
 }
 

@@ -21,6 +21,7 @@
 //!
 //! Time is passed in ([`Alerter::poll`] takes `now`), so tests drive it.
 
+use eastwest_core::clock;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -544,7 +545,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = tick.tick() => {
-                    let now = crate::query::epoch_ms(std::time::SystemTime::now());
+                    let now = clock::now_ms();
                     match self.poll(now).await {
                         Ok(o) if o.sent + o.failed + o.retried > 0 => tracing::info!(
                             sent = o.sent, suppressed = o.suppressed, failed = o.failed,

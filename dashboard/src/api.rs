@@ -1,9 +1,9 @@
 //! The HTTP surface: [`router`] with the JSON API under `/api/v1` and the
 //! web page, and [`ApiError`], the one error type handlers return.
 
+use eastwest_core::clock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -313,7 +313,7 @@ fn params<S>(
 ) -> Result<Params, ApiError> {
     let Query(raw) = raw?;
     raw.allow_only(allowed)?;
-    Ok(Params::parse(&raw, SystemTime::now(), state.max_limit)?)
+    Ok(Params::parse(&raw, clock::now(), state.max_limit)?)
 }
 
 type RawQuery = Result<Query<RawParams>, QueryRejection>;
@@ -689,7 +689,7 @@ async fn exporters<S: Store>(
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
     let p = params(&state, raw, &allowed::EXPORTERS)?;
-    let now_ms = epoch_ms(SystemTime::now());
+    let now_ms = epoch_ms(clock::now());
     let (rows, source) = state.store.exporters().await?;
     let body = ExportersResponse {
         now_ms,
@@ -709,7 +709,7 @@ async fn report<S: Store>(
 ) -> Result<Response, ApiError> {
     let Query(raw) = raw?;
     raw.allow_only(&allowed::REPORT)?;
-    let p = Params::parse_for(&raw, SystemTime::now(), state.max_limit, true)?;
+    let p = Params::parse_for(&raw, clock::now(), state.max_limit, true)?;
     let data = state.store.report(&p).await?;
     let (from_ms, to_ms) = (p.window.map(|w| w.from_ms), p.window.map(|w| w.to_ms));
     let coresidency = match &state.coresidency {
@@ -729,7 +729,7 @@ async fn report<S: Store>(
         p.window.map(|w| w.from_ms),
         p.window.map(|w| w.to_ms),
         p.filters.dataset.clone(),
-        epoch_ms(SystemTime::now()),
+        epoch_ms(clock::now()),
     );
     report.coresidency = coresidency;
     Ok(match p.format {

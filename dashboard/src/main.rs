@@ -8,6 +8,10 @@ use eastwest_dashboard::{run, shutdown_signal, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(err) = eastwest_core::clock::from_env() {
+        eprintln!("eastwest-dashboard: {err}");
+        return ExitCode::FAILURE;
+    }
     if cli.hash_token {
         let mut token = String::new();
         if let Err(err) = std::io::stdin().read_line(&mut token) {

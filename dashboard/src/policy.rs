@@ -18,12 +18,12 @@
 //! (`[policy]` in its configuration). Storage goes through [`PolicyStore`],
 //! implemented over ClickHouse by [`ClickHousePolicyStore`].
 
+use eastwest_core::clock;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -841,7 +841,7 @@ async fn get_coresidency<P: PolicyStore>(
         })
         .collect();
     Ok(Json(CoResidencyReport {
-        now_ms: now_ms(),
+        now_ms: clock::now_ms(),
         policy_revision: Some(policy.revision().to_string()),
         separate: policy
             .separate()
@@ -851,12 +851,6 @@ async fn get_coresidency<P: PolicyStore>(
         current,
         history,
     }))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// One event or a list of them.
@@ -902,7 +896,7 @@ async fn post_events<P: PolicyStore>(
         let why: Vec<String> = refused.iter().map(ToString::to_string).collect();
         return Err(ApiError::BadRequest(why.join("; ")));
     }
-    let received_ms = now_ms();
+    let received_ms = clock::now_ms();
     let mut rows = Vec::with_capacity(events.len());
     for event in &events {
         let time_ms = event

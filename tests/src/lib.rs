@@ -28,6 +28,12 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// The clock (`EASTWEST_CLOCK`, see `eastwest_core::clock`) of every
+/// collector a test starts: the lab's day, 2026-11-02, at noon UTC. The
+/// tests' live flows are of that day, so retention (30 days by flow time)
+/// keeps them whatever the day the tests run.
+pub const LAB_CLOCK: (&str, &str) = (eastwest_core::clock::ENV, "2026-11-02T12:00:00Z");
+
 /// Path of a workspace binary built beside the running test
 /// (`target/debug/deps/TEST-HASH` → `target/debug/NAME`). Panics with what to
 /// do when it is not built: `cargo test --workspace` and scripts/test build
@@ -309,6 +315,7 @@ impl CollectorProcess {
         let child = Command::new(workspace_bin("eastwest-collector"))
             .arg("--config")
             .arg(config)
+            .env(LAB_CLOCK.0, LAB_CLOCK.1)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(log)

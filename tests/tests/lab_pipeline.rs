@@ -92,6 +92,7 @@ fn lab_capture_end_to_end() {
     let mut collector = Running(
         Command::new(workspace_bin("eastwest-collector"))
             .current_dir(&root)
+            .env(eastwest_tests::LAB_CLOCK.0, eastwest_tests::LAB_CLOCK.1)
             .args(["--listen", &format!("127.0.0.1:{nf_port}")])
             .args(["--http", &format!("127.0.0.1:{metrics_port}")])
             .args(["--clickhouse-url", &ch.url, "--database", &db])
