@@ -15,7 +15,7 @@
 //! [`ConfigError`] naming file, line and field; findings that do not stop
 //! the policy from working (a rule that can never decide, a zone nothing
 //! reaches, overlapping CIDRs) are kept as [`Policy::warnings`]. The file
-//! format is documented in `core/README.md` and in `lab/policy.toml`.
+//! format is documented in `docs/inventory-and-policy.md` and in `lab/policy.toml`.
 //!
 //! The collector evaluates every flow, so the policy is compiled at parse
 //! time into lookup tables and evaluation allocates nothing:
