@@ -1112,7 +1112,7 @@ impl Policy {
     /// port_groups > vlans > vnis), as an index into [`zones`](Policy::zones);
     /// None if only its address can zone it. It depends on the placement
     /// alone, so a caller judging many flows computes it once per placement
-    /// and passes it to [`zone_of_indexed`](Policy::zone_of_indexed): name
+    /// and passes it to [`endpoint_zone`](Policy::endpoint_zone): name
     /// patterns are then matched once per placement, not per flow.
     pub fn vm_zone_index(&self, vm: &Vm) -> Option<usize> {
         self.vm_selector_zone(vm)
