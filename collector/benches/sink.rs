@@ -8,7 +8,7 @@
 //! the other, and rows/s and the mean time per insert are printed. This
 //! shows what one insert costs in time; the default `batch_rows` was sized
 //! by the server's CPU per row under load (`scripts/bench-collector`,
-//! collector/README.md), which this sequential figure does not show.
+//! docs/design.md), which this sequential figure does not show.
 //!
 //! Run with a server started first, e.g.
 //! `scripts/clickhouse/run start var/bench-ch 28123 29000` then

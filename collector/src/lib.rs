@@ -6,8 +6,8 @@
 //! NetFlow decoding into [`FlowRow`]s) → [`enrich`] (VM inventory) →
 //! [`verdict`] (segmentation policy) → [`sink`] (batched ClickHouse inserts).
 //! Decode, enrich and verdict run one after the other on a dedicated thread;
-//! the sockets and the sink are Tokio tasks. [`http`] serves `/metrics` and
-//! `/healthz`.
+//! the sockets and the sink are Tokio tasks. [`http`] serves `/metrics`,
+//! `/healthz` and `/status`.
 
 pub mod config;
 pub mod decode;

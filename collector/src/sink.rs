@@ -418,7 +418,7 @@ impl Sink {
 /// The block is built on Tokio's blocking pool: for a batch of 100,000 rows
 /// that is tens of milliseconds of CPU, and on a runtime worker it kept the
 /// receive tasks sharing that worker from reading their sockets, so the
-/// kernel dropped datagrams at 300k flows/s (collector/README.md).
+/// kernel dropped datagrams at 300k flows/s (docs/design.md, Collector).
 async fn insert_rows(
     client: &Client,
     rows: Arc<Vec<FlowRow>>,
@@ -600,9 +600,9 @@ impl Batches {
             self.deadline = Some(deadline);
         }
         // Each batch is allocated once at its full size and sealed whole:
-        // growing it by doubling (and splitting the excess off) moved every
-        // row about three times, a sixth of the collector's CPU at 300k
-        // flows/s (perf, collector/README.md).
+        // growing it by doubling (and splitting the excess off) would move
+        // every row about three times, a sixth of the collector's CPU at
+        // 300k flows/s (perf).
         for row in rows {
             if self.current.capacity() == 0 {
                 self.current = Vec::with_capacity(self.batch_rows);

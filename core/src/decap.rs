@@ -171,7 +171,7 @@ struct Ip<'a> {
 /// The IP packet of `link`, `None` if its ethertype is not IP.
 ///
 /// The version nibble, not the ethertype, chooses IPv4 or IPv6 (as
-/// etherparse's lax slice did before this parser replaced it). Errors: an
+/// etherparse's lax slice does too). Errors: an
 /// empty payload or a header cut short is truncated; a version other than
 /// 4 or 6, or an IPv4 IHL below 5, is malformed.
 #[inline]

@@ -21,7 +21,7 @@
 //! placement's index, so per-placement tables (the policy's zone of each
 //! placement) are a plain array access per flow.
 //!
-//! The formats are documented in `core/README.md`, `lab/inventory.toml` and
+//! The formats are documented in `docs/inventory-and-policy.md`, `lab/inventory.toml` and
 //! `deploy/inventory.csv`. Every problem is a [`ConfigError`] naming the
 //! file, line and field.
 

@@ -6,7 +6,9 @@
 //! * [`decap`] — `peel` unwraps those layers down to the metered inner frame.
 //! * [`flow`] — the flow key and record the exporter meters and exports.
 //! * [`netflow`] — the NetFlow v9 templates this project speaks.
-//! * [`pcapfile`] — a small classic pcap reader/writer (tests, lab generator).
+//! * [`pcapfile`] — reader and writer of classic pcap and pcapng files: the
+//!   exporter's default file reader, the tests' reader of real captures and
+//!   the lab generator's writer.
 //! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy;
 //!   [`config`] — the located errors their files report.
 //! * [`clock`] — "now", the one wall clock (settable for tests).

@@ -1,8 +1,10 @@
 //! A reader of classic pcap and pcapng files, and a writer of both.
 //!
-//! The exporter reads capture files with it (faster than libpcap and it
-//! names the byte offset of damage), tests feed real captures through
-//! [`crate::decap`] with it, and the lab generator writes `lab/lab.pcap`.
+//! The exporter reads capture files with it by default (it names the byte
+//! offset of damage, which libpcap does not, and reads pcapng whose
+//! interfaces have different snap lengths, which libpcap refuses), tests
+//! feed real captures through [`crate::decap`] with it, and the lab
+//! generator writes `lab/lab.pcap`.
 //! It never panics on input and reports every problem with the byte offset
 //! where it was found.
 //!

@@ -15,7 +15,7 @@
 //! [`ConfigError`] naming file, line and field; findings that do not stop
 //! the policy from working (a rule that can never decide, a zone nothing
 //! reaches, overlapping CIDRs) are kept as [`Policy::warnings`]. The file
-//! format is documented in `core/README.md` and in `lab/policy.toml`.
+//! format is documented in `docs/inventory-and-policy.md` and in `lab/policy.toml`.
 //!
 //! The collector evaluates every flow, so the policy is compiled at parse
 //! time into lookup tables and evaluation allocates nothing:
@@ -1112,7 +1112,7 @@ impl Policy {
     /// port_groups > vlans > vnis), as an index into [`zones`](Policy::zones);
     /// None if only its address can zone it. It depends on the placement
     /// alone, so a caller judging many flows computes it once per placement
-    /// and passes it to [`zone_of_indexed`](Policy::zone_of_indexed): name
+    /// and passes it to [`endpoint_zone`](Policy::endpoint_zone): name
     /// patterns are then matched once per placement, not per flow.
     pub fn vm_zone_index(&self, vm: &Vm) -> Option<usize> {
         self.vm_selector_zone(vm)

@@ -1,6 +1,6 @@
 //! What the API returns: one struct per list row (JSON via serde, CSV via
 //! [`CsvRow`]), and the rows ClickHouse sends back for them. Field names
-//! are the JSON names documented in the crate README.
+//! are the JSON names documented in `docs/api.md`.
 
 use eastwest_core::schema::addr_from_bytes;
 use serde::{Deserialize, Serialize};

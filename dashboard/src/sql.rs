@@ -288,7 +288,8 @@ fn rollup_column(name: &str, bucket_secs: u32) -> String {
 /// ClickHouse 18.16 does not prune the unused columns of a `UNION ALL`
 /// subquery, so every part would read and compute all it selects, and the
 /// grouped queries need a third of them (on 24 hours of 10M flows, the
-/// conversation totals went from about 160 ms to 55 ms).
+/// conversation totals take about a third of the time they take with
+/// every column).
 fn source(
     tables: &Tables,
     resolution: Resolution,
@@ -311,7 +312,7 @@ fn source(
 /// severity, rule, same host, protocol) in each part's own `WHERE`, so the
 /// rows they reject never reach the grouping (the costly step): a report's
 /// violations on a day of raw flows group the few violating rows instead
-/// of all (28 s → 4–7 s on 10M flows, noisy machine). The grouped queries
+/// of all 10M (a few seconds rather than about 28). The grouped queries
 /// apply the other filters on the oriented rows ([`where_filters`]).
 fn filtered_source(
     tables: &Tables,
@@ -528,10 +529,9 @@ enum Detail {
     /// together (totals, the zone matrix, the time series): the per-row
     /// `argMax`es of the hosts and the revision and the per-point arrays
     /// are the costliest aggregates after the grouping itself, and these
-    /// queries never read them. Two sums fewer than per direction, and
-    /// three counters per point instead of five: the time series on 24
-    /// hours of 10M flows took 0.80 s instead of 0.92 s (by hand, when the
-    /// counters came from `argMax`es).
+    /// queries never read them. Both directions are summed together: two
+    /// sums fewer than per direction, and three counters per point instead
+    /// of five.
     Counters,
 }
 
@@ -751,9 +751,10 @@ const CONV_COLUMNS: &str = "client_vm, client_addr, client_zone, client_host, \
 
 /// The order of a page after the requested one: the larger conversation
 /// first, then the hash (stable); the same whether the page is read in one
-/// statement or by its keys. Bytes are summed for the totals anyway; the
-/// VM names this used to break ties with cost [`conversation_keys_and_totals`]
-/// two more aggregates per row (158 → 105 ms on 24 hours of 10M flows).
+/// statement or by its keys. Bytes are summed for the totals anyway;
+/// breaking ties by the VM names would cost [`conversation_keys_and_totals`]
+/// two more aggregates per row, about a third of its time on 24 hours of
+/// 10M flows.
 const TIE_BREAK: &str = "bytes DESC, h_conv";
 
 /// How many conversations a page may have for [`conversation_page`] to
@@ -825,8 +826,8 @@ pub fn conversation_keys_and_totals(
 
 /// The oriented columns [`conversation_page`] reads: not the counters, the
 /// observation points' hashes and ranks, the capture path or the policy
-/// revision (on 24 hours of 10M flows, reading these 17 instead of all 28
-/// took the page from 130 to 75 ms).
+/// revision (on 24 hours of 10M flows, reading these 17 rather than all 28
+/// nearly halves the page statement's time).
 const DESCRIBED: &[&str] = &[
     "conv_hash",
     "client_vm",

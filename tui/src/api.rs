@@ -1,5 +1,5 @@
 //! The dashboard's JSON API as this client sees it: the bodies of the
-//! endpoints the TUI reads (field names as in the dashboard's README), what
+//! endpoints the TUI reads (field names as in `docs/api.md`), what
 //! to ask for ([`Request`], [`Query`]), and the [`Client`] trait with its
 //! HTTP implementation [`HttpClient`]. Tests use a fake [`Client`].
 
@@ -838,7 +838,7 @@ mod tests {
 
     #[test]
     fn rows_of_every_list_decode() {
-        // The shapes of the dashboard's README.
+        // The shapes of docs/api.md.
         let conversation: Conversation = serde_json::from_str(
             r#"{"client_vm": "fin-fe-01", "client_addr": null, "client_zone": "finance-frontend", "client_host": "esx-03",
      "server_vm": "payroll-01", "server_addr": null, "server_zone": "payroll", "server_host": "esx-03",

@@ -1,4 +1,4 @@
-// The dashboard's JSON API (dashboard/README.md documents every shape).
+// The dashboard's JSON API (docs/api.md documents every shape).
 
 export class ApiError extends Error {
   constructor(
@@ -124,7 +124,7 @@ export function exportUrl(path: string, params: URLSearchParams, format: "csv" |
   return `/api/v1/${path}?${p.toString()}`;
 }
 
-// ---- Shapes (dashboard/README.md) ----
+// ---- Shapes (docs/api.md) ----
 
 export interface Window {
   from_ms: number | null;
