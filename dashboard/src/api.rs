@@ -9,13 +9,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{middleware, Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{self, Auth};
+use crate::auth::{self, Admin, Auth};
 use crate::model::{
-    to_csv, Conversation, CsvRow, ExporterSource, ExporterStatus, FlowRecord, HostSummary,
+    to_csv, Conversation, CsvRow, Dataset, ExporterSource, ExporterStatus, FlowRecord, HostSummary,
     MatrixCell, Placement, Point, Totals, Violation,
 };
 use crate::query::{allowed, epoch_ms, Format, ParamError, Params, RawParams, TimeWindow};
@@ -54,6 +54,8 @@ pub struct AppState<S> {
     /// Most `flows_1m` rows a time series under an hourly step may read
     /// (past it the step becomes hourly).
     pub timeseries_max_minute_rows: u64,
+    /// The live dataset's name (every other is a replay).
+    pub live_dataset: Arc<str>,
 }
 
 /// A [`CoResidencySource`] in [`AppState`].
@@ -92,6 +94,7 @@ impl<S> Clone for AppState<S> {
             pdf: Arc::clone(&self.pdf),
             coresidency: self.coresidency.clone(),
             timeseries_max_minute_rows: self.timeseries_max_minute_rows,
+            live_dataset: Arc::clone(&self.live_dataset),
         }
     }
 }
@@ -107,6 +110,7 @@ impl<S> AppState<S> {
             pdf: Arc::new(PdfRenderer::default()),
             coresidency: None,
             timeseries_max_minute_rows: DEFAULT_MAX_MINUTE_ROWS,
+            live_dataset: Arc::from("live"),
         }
     }
 
@@ -123,6 +127,11 @@ impl<S> AppState<S> {
 
     pub fn with_timeseries_max_minute_rows(mut self, rows: u64) -> AppState<S> {
         self.timeseries_max_minute_rows = rows;
+        self
+    }
+
+    pub fn with_live_dataset(mut self, name: &str) -> AppState<S> {
+        self.live_dataset = Arc::from(name);
         self
     }
 
@@ -156,6 +165,8 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/api/v1/timeseries", get(timeseries::<S>))
         .route("/api/v1/exporters", get(exporters::<S>))
         .route("/api/v1/report", get(report::<S>))
+        .route("/api/v1/datasets", get(datasets::<S>))
+        .route("/api/v1/datasets/{name}", delete(delete_dataset::<S>))
         .fallback(not_found)
         .with_state(state)
         .layer(middleware::from_fn(auth::require_viewer))
@@ -703,6 +714,52 @@ async fn exporters<S: Store>(
     Ok(list(p.format, "exporters", &body, &body.exporters))
 }
 
+/// Body of `GET /api/v1/datasets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetsResponse {
+    pub datasets: Vec<Dataset>,
+}
+
+async fn datasets<S: Store>(
+    State(state): State<AppState<S>>,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(&state, raw, &allowed::DATASETS)?;
+    let mut datasets = state.store.datasets().await?;
+    for dataset in &mut datasets {
+        dataset.live = dataset.name.is_empty() || *dataset.name == *state.live_dataset;
+    }
+    let body = DatasetsResponse { datasets };
+    Ok(list(p.format, "datasets", &body, &body.datasets))
+}
+
+/// Body of `DELETE /api/v1/datasets/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetDeleted {
+    pub name: String,
+    /// Partitions dropped (one per table and day).
+    pub partitions: usize,
+}
+
+async fn delete_dataset<S: Store>(
+    Admin(who): Admin,
+    State(state): State<AppState<S>>,
+    Path(name): Path<String>,
+) -> Result<Json<DatasetDeleted>, ApiError> {
+    if name.is_empty() || *name == *state.live_dataset {
+        return Err(ApiError::BadRequest(format!(
+            "{name:?} is the live dataset: the collector's retention (flows_days) keeps it, \
+             it is not deleted through the API"
+        )));
+    }
+    let partitions = state.store.delete_dataset(&name).await?;
+    if partitions == 0 {
+        return Err(ApiError::NotFoundWhat(format!("no dataset {name:?}")));
+    }
+    tracing::info!(who = %who.name, dataset = %name, partitions, "datasets: deleted");
+    Ok(Json(DatasetDeleted { name, partitions }))
+}
+
 async fn report<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -839,6 +896,12 @@ mod tests {
         async fn exporters(
             &self,
         ) -> Result<(Vec<ExporterRow>, crate::model::ExporterSource), StoreError> {
+            broken()
+        }
+        async fn datasets(&self) -> Result<Vec<Dataset>, StoreError> {
+            broken()
+        }
+        async fn delete_dataset(&self, _: &str) -> Result<usize, StoreError> {
             broken()
         }
         async fn health(&self) -> Result<(), StoreError> {

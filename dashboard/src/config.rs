@@ -59,6 +59,9 @@ pub struct ApiConfig {
     /// Most `flows_1m` rows a time series with a step under an hour may
     /// read; past it the step becomes hourly.
     pub timeseries_max_minute_rows: u64,
+    /// The live dataset (the collector's `enrich.dataset_default`): kept by
+    /// retention, never deleted through the API.
+    pub live_dataset: String,
 }
 
 /// `[report]`: how report PDFs are made.
@@ -147,6 +150,7 @@ impl Default for ApiConfig {
             max_limit: 10_000,
             stale_after_seconds: 300,
             timeseries_max_minute_rows: crate::api::DEFAULT_MAX_MINUTE_ROWS,
+            live_dataset: "live".to_string(),
         }
     }
 }

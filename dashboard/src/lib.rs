@@ -169,6 +169,7 @@ pub async fn run(
                 config.api.stale_after_seconds,
             ))
             .with_timeseries_max_minute_rows(config.api.timeseries_max_minute_rows)
+            .with_live_dataset(&config.api.live_dataset)
             .with_pdf(PdfRenderer {
                 program: config.report.chromium.clone(),
                 timeout: std::time::Duration::from_secs(config.report.timeout_seconds),

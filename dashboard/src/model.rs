@@ -799,6 +799,64 @@ impl CsvRow for ExporterStatus {
     }
 }
 
+/// A dataset: the live data, or a replayed capture (`exporter --dataset`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub name: String,
+    /// The live data (kept `retention.flows_days` by the flows' own time);
+    /// otherwise a replay, kept until deleted (or the collector's
+    /// `retention.datasets_days` after it was stored).
+    pub live: bool,
+    /// Flow records stored.
+    pub flows: u64,
+    /// First packet of its first flow, epoch milliseconds.
+    pub first_ms: u64,
+    /// Last packet of its last flow, epoch milliseconds.
+    pub last_ms: u64,
+    /// When the collector stored its first and its last flow.
+    pub stored_first_ms: u64,
+    pub stored_last_ms: u64,
+    /// Bytes on disk: its flows, rollups and summary.
+    pub bytes: u64,
+}
+
+impl CsvRow for Dataset {
+    const COLUMNS: &'static [&'static str] = &[
+        "name",
+        "live",
+        "flows",
+        "first_ms",
+        "last_ms",
+        "stored_first_ms",
+        "stored_last_ms",
+        "bytes",
+    ];
+
+    fn fields(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            u8::from(self.live).to_string(),
+            self.flows.to_string(),
+            self.first_ms.to_string(),
+            self.last_ms.to_string(),
+            self.stored_first_ms.to_string(),
+            self.stored_last_ms.to_string(),
+            self.bytes.to_string(),
+        ]
+    }
+}
+
+/// A dataset's summary as ClickHouse returns it (`datasets` merged).
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+pub struct DatasetRow {
+    pub dataset: String,
+    pub flows: u64,
+    pub first_ms: u64,
+    pub last_ms: u64,
+    pub stored_first: u32,
+    pub stored_last: u32,
+}
+
 /// Where the exporter list came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -148,6 +148,7 @@ pub mod allowed {
     pub const HOSTS: [&str; 5] = cat(W, ["format"]);
     pub const HOST: [&str; 7] = cat(W, ["limit", "offset", "format"]);
     pub const EXPORTERS: [&str; 1] = ["format"];
+    pub const DATASETS: [&str; 1] = ["format"];
     pub const REPORT: [&str; 5] = cat(W, ["format"]);
 }
 

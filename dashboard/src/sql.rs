@@ -184,6 +184,7 @@ pub struct Tables {
     pub flows_1m: String,
     pub flows_1h: String,
     pub exporters: String,
+    pub datasets: String,
 }
 
 impl Tables {
@@ -995,6 +996,18 @@ pub fn timeseries(tables: &Tables, resolution: Resolution, params: &Params, step
     )
 }
 
+/// Every dataset's summary (rows of [`crate::model::DatasetRow`]), by name.
+pub fn datasets(tables: &Tables) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT dataset, countMerge(flows), minMerge(first_ms), maxMerge(last_ms), \
+         toUInt32(minMerge(stored_first)), toUInt32(maxMerge(stored_last)) \
+         FROM {} GROUP BY dataset ORDER BY dataset",
+        tables.datasets
+    ));
+    sql
+}
+
 /// First and last flow start in `dataset` (for an all-time time series).
 pub fn time_span(tables: &Tables, dataset: Option<&str>) -> Sql {
     let mut sql = Sql::default();
@@ -1342,6 +1355,7 @@ mod tests {
             flows_1m: "`db`.`flows_1m`".into(),
             flows_1h: "`db`.`flows_1h`".into(),
             exporters: "`db`.`exporters`".into(),
+            datasets: "`db`.`datasets`".into(),
         }
     }
 

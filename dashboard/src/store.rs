@@ -14,15 +14,15 @@ use std::time::Duration;
 use clickhouse::Client;
 use clickhouse::{RowOwned, RowRead};
 use eastwest_core::schema::{
-    migrate, query_settings, quote_ident, Layout, ServerVersion, EXPORTERS_TABLE, FLOWS_1H,
-    FLOWS_1M, FLOWS_TABLE,
+    migrate, partitions, query_settings, quote_ident, Layout, ServerVersion, DATASETS_TABLE,
+    EXPORTERS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE,
 };
 
-use crate::model::ExporterSource;
 use crate::model::{
     Conversation, ConversationRow, Counters, DescribedRow, ExporterRow, FlowRecord, FlowRecordRow,
     HostRow, HostVms, MatrixCell, Page, Placement, Point, Totals, Violation, ViolationRow,
 };
+use crate::model::{Dataset, DatasetRow, ExporterSource};
 use crate::query::{Params, TimeWindow};
 use crate::report::{IntraHost, LossRow, ObservedRow, ReportData, Revision, ZonePairViolations};
 use crate::sql::{self, Arg, Resolution, Sql, Tables};
@@ -132,6 +132,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<(Vec<ExporterRow>, ExporterSource), StoreError>> + Send;
 
+    /// Every dataset (`live` left false: the API knows which is live).
+    fn datasets(&self) -> impl Future<Output = Result<Vec<Dataset>, StoreError>> + Send;
+
+    /// Drop every partition of `dataset` in every table that holds flows;
+    /// how many were dropped (0: no such dataset).
+    fn delete_dataset(
+        &self,
+        dataset: &str,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
     /// Whether the database answers.
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -168,6 +178,8 @@ pub enum ConnectError {
 #[derive(Clone)]
 pub struct ClickHouseStore {
     client: Client,
+    /// Where the tables are (for `system.parts`: datasets' partitions).
+    layout: Layout,
     version: ServerVersion,
     timeout: Duration,
     /// The tables, quoted with their database: statements name their
@@ -247,6 +259,7 @@ impl ClickHouseStore {
         );
         Ok(ClickHouseStore {
             client: client.with_database(&settings.database),
+            layout: Layout::single(&settings.database),
             version,
             timeout: settings.timeout,
             tables: Tables {
@@ -254,6 +267,7 @@ impl ClickHouseStore {
                 flows_1m: qualified(FLOWS_1M.table),
                 flows_1h: qualified(FLOWS_1H.table),
                 exporters: qualified(EXPORTERS_TABLE),
+                datasets: qualified(DATASETS_TABLE),
             },
             metrics: None,
         })
@@ -294,6 +308,18 @@ impl ClickHouseStore {
     /// The quoted table names.
     pub fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    /// The partitions of every table that holds flows.
+    async fn partitions(&self) -> Result<Vec<partitions::Partition>, StoreError> {
+        let mut all = Vec::new();
+        for (_, table) in self.layout.partitioned_tables() {
+            all.extend(
+                self.with_timeout(partitions::list(&self.client, &self.layout, &table))
+                    .await?,
+            );
+        }
+        Ok(all)
     }
 
     async fn all<T>(&self, sql: &Sql) -> Result<Vec<T>, StoreError>
@@ -537,6 +563,39 @@ impl Store for ClickHouseStore {
         }
         let rows = self.all(&sql::exporters_from_flows(&self.tables)).await?;
         Ok((rows, ExporterSource::Flows))
+    }
+
+    async fn datasets(&self) -> Result<Vec<Dataset>, StoreError> {
+        let rows: Vec<DatasetRow> = self.all(&sql::datasets(&self.tables)).await?;
+        let mut bytes: HashMap<String, u64> = HashMap::new();
+        for partition in self.partitions().await? {
+            *bytes.entry(partition.dataset).or_default() += partition.bytes;
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| Dataset {
+                bytes: bytes.get(&r.dataset).copied().unwrap_or(0),
+                name: r.dataset,
+                live: false,
+                flows: r.flows,
+                first_ms: r.first_ms,
+                last_ms: r.last_ms,
+                stored_first_ms: u64::from(r.stored_first) * 1000,
+                stored_last_ms: u64::from(r.stored_last) * 1000,
+            })
+            .collect())
+    }
+
+    async fn delete_dataset(&self, dataset: &str) -> Result<usize, StoreError> {
+        let mut dropped = 0;
+        for partition in self.partitions().await? {
+            if partition.dataset == dataset {
+                self.with_timeout(partitions::drop(&self.client, &self.layout, &partition))
+                    .await?;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -834,3 +834,129 @@ async fn a_conversation_spanning_a_vmotion_counts_both_hosts() {
         .sum();
     assert_eq!(series, r.totals.bytes);
 }
+
+#[tokio::test]
+async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
+    use eastwest_dashboard::api::DatasetsResponse;
+    use eastwest_dashboard::auth::{parse_digest_hex, token_digest_hex, Auth, Role, TokenEntry};
+    let server = eastwest_tests::clickhouse().unwrap();
+    let database = eastwest_tests::unique_database("dash_datasets");
+    let store =
+        eastwest_dashboard::store::ClickHouseStore::connect(&settings(&server.url, &database))
+            .await
+            .unwrap();
+    // The lab rows (datasets `lab` and `other`), and a live flow.
+    let mut live = flow("esx-01", WEB, APP, 8080, "allowed", "app tier", T0, 70);
+    live.dataset = "live".into();
+    let mut rows = lab_rows();
+    rows.push(live);
+    insert(&server.url, &database, store.version(), &rows).await;
+    let entry = |token: &str, role| TokenEntry {
+        name: token.to_string(),
+        digest: parse_digest_hex(&token_digest_hex(token)).unwrap(),
+        role,
+    };
+    let auth = Auth::Tokens(vec![
+        entry("view", Role::Viewer),
+        entry("admin", Role::Admin),
+    ]);
+    let app = router(AppState::new(store, 1000).with_auth(auth));
+    let call = |method: &str, uri: &str, token: &str| {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+
+    let (status, body) = call("GET", "/api/v1/datasets", "view").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed: DatasetsResponse = serde_json::from_str(&body).unwrap();
+    let summary: Vec<(&str, bool, u64, u64, u64)> = listed
+        .datasets
+        .iter()
+        .map(|d| (d.name.as_str(), d.live, d.flows, d.first_ms, d.last_ms))
+        .collect();
+    let lab: Vec<_> = lab_rows()
+        .into_iter()
+        .filter(|r| r.dataset == "lab")
+        .collect();
+    let lab_first = lab.iter().map(|r| r.start_ms).min().unwrap();
+    let lab_last = lab.iter().map(|r| r.end_ms).max().unwrap();
+    assert_eq!(
+        summary,
+        [
+            ("lab", false, lab.len() as u64, lab_first, lab_last),
+            ("live", true, 1, T0, T0 + 2_000),
+            ("other", false, 1, T0, T0 + 2_000),
+        ]
+    );
+    // Stored 5 s after each flow started (see `flow`), and on disk.
+    let other = &listed.datasets[2];
+    assert_eq!(
+        (other.stored_first_ms, other.stored_last_ms),
+        (T0 + 5_000, T0 + 5_000)
+    );
+    assert!(listed.datasets.iter().all(|d| d.bytes > 0), "{body}");
+    let (status, csv) = call("GET", "/api/v1/datasets?format=csv", "view").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        csv.lines().nth(3),
+        Some(
+            format!(
+                "other,0,1,{T0},{},{},{},{}",
+                T0 + 2_000,
+                T0 + 5_000,
+                T0 + 5_000,
+                other.bytes
+            )
+            .as_str()
+        )
+    );
+
+    // Deleting takes an admin; the live dataset and an unknown name are refused.
+    let (status, _) = call("DELETE", "/api/v1/datasets/other", "view").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = call("DELETE", "/api/v1/datasets/live", "admin").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("live dataset"), "{body}");
+    let (status, _) = call("DELETE", "/api/v1/datasets/nope", "admin").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = call("DELETE", "/api/v1/datasets/other", "admin").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // flows, flows_1m, flows_1h and datasets: one day each.
+    assert_eq!(body, r#"{"name":"other","partitions":4}"#);
+
+    // Gone from every table; the other datasets untouched.
+    for table in ["flows", "flows_1m", "flows_1h", "datasets"] {
+        let left = server
+            .query(&format!(
+                "SELECT dataset, count() FROM `{database}`.`{table}` GROUP BY dataset ORDER BY dataset"
+            ))
+            .unwrap();
+        assert!(!left.contains("other"), "{table}: {left}");
+        assert!(
+            left.contains("lab") && left.contains("live"),
+            "{table}: {left}"
+        );
+    }
+    let (_, body) = call("GET", "/api/v1/datasets", "view").await;
+    let listed: DatasetsResponse = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = listed.datasets.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["lab", "live"]);
+    let (_, body) = call(
+        "GET",
+        "/api/v1/conversations?range=all&dataset=other",
+        "view",
+    )
+    .await;
+    assert!(body.contains(r#""conversations":[]"#), "{body}");
+}
