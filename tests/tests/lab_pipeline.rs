@@ -118,6 +118,7 @@ fn lab_capture_end_to_end() {
         .args(["--read", "lab/lab.pcap"])
         .args(["--export", &format!("127.0.0.1:{nf_port}")])
         .args(["--inventory", "lab/inventory.toml", "--host", "esx-01"])
+        .args(["--dataset", "lab"])
         .arg("--stats-json")
         .output()
         .unwrap();

@@ -31,6 +31,11 @@ export async function post<T>(path: string, body: string, contentType: string, s
   });
 }
 
+/** DELETE `/api/v1/{path}`. */
+export async function remove<T>(path: string, signal?: AbortSignal): Promise<T> {
+  return request<T>(`/api/v1/${path}`, { method: "DELETE", headers: { Accept: "application/json" }, signal });
+}
+
 const TOKEN_KEY = "eastwest.token";
 
 /** The API token the user typed (kept in this browser only), or "". */
@@ -296,6 +301,22 @@ export interface Exporter {
   templates: number;
   drops: number;
   stale: boolean;
+}
+
+export interface Dataset {
+  name: string;
+  /** The live data (kept by retention); otherwise a replay, kept until deleted. */
+  live: boolean;
+  flows: number;
+  first_ms: number;
+  last_ms: number;
+  stored_first_ms: number;
+  stored_last_ms: number;
+  bytes: number;
+}
+
+export interface Datasets {
+  datasets: Dataset[];
 }
 
 export interface Exporters {

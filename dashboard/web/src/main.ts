@@ -11,6 +11,7 @@ import { MatrixView } from "./views/matrix";
 import { HostsView } from "./views/hosts";
 import { VmView } from "./views/vm";
 import { ExportersView } from "./views/exporters";
+import { DatasetsView } from "./views/datasets";
 import { PolicyView } from "./views/policy";
 import { ReportsView } from "./views/reports";
 
@@ -23,6 +24,7 @@ const VIEWS: Record<ViewName, { label: string; make: () => View }> = {
   hosts: { label: "Hosts", make: () => new HostsView() },
   vm: { label: "VM", make: () => new VmView() },
   exporters: { label: "Coverage", make: () => new ExportersView() },
+  datasets: { label: "Datasets", make: () => new DatasetsView() },
   policy: { label: "Policy", make: () => new PolicyView() },
   reports: { label: "Reports", make: () => new ReportsView() },
 };

@@ -2,7 +2,7 @@
 // shared by copying the address: view, time range, filters, sort, page.
 
 export const VIEWS = [
-  "overview", "graph", "matrix", "hosts", "vm", "exporters", "policy", "reports",
+  "overview", "graph", "matrix", "hosts", "vm", "exporters", "datasets", "policy", "reports",
 ] as const;
 export type View = (typeof VIEWS)[number];
 

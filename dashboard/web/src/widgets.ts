@@ -174,12 +174,13 @@ export function empty(message: string, action?: HTMLElement): HTMLElement {
   return h("div", { class: "empty" }, message, action ? " " : null, action ?? null);
 }
 
-/** "No conversations in this range" with a link to all time. */
+/** "No conversations in this range" with links to all time and to the datasets (a replay keeps its capture's time). */
 export function emptyRange(ctx: Context, what: string): HTMLElement {
-  const all = ctx.state.range !== "all"
-    ? h("a", { href: ctx.href({ range: "all", from: "", to: "" }), "data-nav": true }, "Show all time")
-    : undefined;
-  return empty(`No ${what} in this range.`, all);
+  const datasets = h("a", { href: ctx.href({ view: "datasets" }), "data-nav": true }, "the datasets and their time spans");
+  const links = ctx.state.range !== "all"
+    ? h("span", null, h("a", { href: ctx.href({ range: "all", from: "", to: "" }), "data-nav": true }, "Show all time"), " or see ", datasets, ".")
+    : h("span", null, "See ", datasets, ".");
+  return empty(`No ${what} in this range.`, links);
 }
 
 export function section(title: string, ...children: (Node | null)[]): HTMLElement {

@@ -310,6 +310,40 @@ test("coverage view: every exporter the collector heard", async (t) => {
   await page.context().close();
 });
 
+test("datasets: the lab replay, opened on its own time span", async () => {
+  const answer = await api("datasets");
+  const lab = answer.datasets.find((d) => d.name === "lab");
+  assert.ok(lab, "the lab was replayed as dataset lab");
+  assert.equal(lab.live, false, "a replay, kept until deleted");
+  assert.ok(lab.flows > 0 && lab.first_ms <= lab.last_ms && lab.bytes > 0);
+  const page = await open("/?view=datasets");
+  await noError(page);
+  assert.equal(await page.locator("table.datasets tbody tr").count(), answer.datasets.length);
+  const row = page.locator("table.datasets tbody tr", { has: page.locator('a[data-dataset="lab"]') });
+  assert.equal((await row.locator("td.num").first().textContent()).replace(/,/g, ""), String(lab.flows));
+  assert.match(await row.textContent(), /replay/);
+  await page.screenshot({ path: join(shots, "datasets.png"), fullPage: true });
+  // The link opens the overview on the whole hours around the lab's flows.
+  await row.locator('a[data-dataset="lab"]').click();
+  await page.waitForURL(/dataset=lab/);
+  await settled(page);
+  await noError(page);
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get("dataset"), "lab");
+  const from = Date.parse(url.searchParams.get("from"));
+  const to = Date.parse(url.searchParams.get("to"));
+  assert.ok(from <= lab.first_ms && lab.last_ms < to && to - from <= lab.last_ms - lab.first_ms + 2 * 3_600_000, `${from} ${to}`);
+  const inSpan = await api(`conversations?dataset=lab&from=${url.searchParams.get("from")}&to=${url.searchParams.get("to")}&limit=1`);
+  const all = await api("conversations?dataset=lab&range=all&limit=1");
+  assert.equal(inSpan.totals.conversations, all.totals.conversations, "the span holds every conversation of the lab");
+  for (const c of violating) {
+    const r = page.locator("table.conversations tbody tr", { hasText: c.client_vm }).filter({ hasText: c.server_vm });
+    assert.ok((await r.count()) >= 1, `row ${c.client_vm} → ${c.server_vm}`);
+  }
+  clean(page);
+  await page.context().close();
+});
+
 test("the report downloads as CSV and PDF", async (t) => {
   const page = await open("/?view=reports&range=all");
   await noError(page);
