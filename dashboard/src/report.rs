@@ -101,6 +101,11 @@ pub struct Report {
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
     pub generated_ms: u64,
+    /// The first and last packet of the flows the report covers (what an
+    /// all-time report spans); `null` when it covers none.
+    pub first_flow_ms: Option<u64>,
+    pub last_flow_ms: Option<u64>,
+    /// The dataset it covers; `null`: every dataset.
     pub dataset: Option<String>,
     pub policy_revisions: Vec<Revision>,
     pub violations_by_zone_pair: Vec<ZonePairViolations>,
@@ -201,6 +206,8 @@ pub fn assemble(
         from_ms,
         to_ms,
         generated_ms,
+        first_flow_ms: coverage.iter().filter_map(|c| c.first_ms).min(),
+        last_flow_ms: coverage.iter().filter_map(|c| c.last_ms).max(),
         dataset,
         policy_revisions: data.revisions,
         violations_by_zone_pair: data.violations,
@@ -298,10 +305,12 @@ pub fn to_html(report: &Report) -> String {
     ));
     out.push_str("<h1>East-west segmentation compliance report</h1>\n");
     out.push_str(&format!(
-        "<p class=\"meta\">Period: {} to {} · dataset: {} · generated {}</p>\n",
+        "<p class=\"meta\">Period: {} to {} · flows from {} to {} · dataset: {} · generated {}</p>\n",
         html_escape(&time_text(report.from_ms).replace('—', "the first flow")),
         html_escape(&time_text(report.to_ms).replace('—', "the last flow")),
-        html_escape(report.dataset.as_deref().unwrap_or("all")),
+        html_escape(&time_text(report.first_flow_ms)),
+        html_escape(&time_text(report.last_flow_ms)),
+        html_escape(report.dataset.as_deref().unwrap_or("every dataset")),
         html_escape(&time_text(Some(report.generated_ms))),
     ));
     let class = if report.summary.violations > 0 || !report.summary.hosts_incomplete.is_empty() {
@@ -496,6 +505,27 @@ pub fn to_csv(report: &Report) -> String {
             (
                 "to_ms",
                 report.to_ms.map(|v| v.to_string()).unwrap_or_default(),
+            ),
+            (
+                "first_flow_ms",
+                report
+                    .first_flow_ms
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "last_flow_ms",
+                report
+                    .last_flow_ms
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "dataset",
+                report
+                    .dataset
+                    .clone()
+                    .unwrap_or_else(|| "every dataset".into()),
             ),
             ("text", report.summary.statement.clone()),
         ],

@@ -583,6 +583,23 @@ async fn report_json_html_csv() {
     let app = app().await;
     let r = json(&app, "/api/v1/report?range=all&dataset=lab").await;
     assert_eq!(r["summary"]["violations"], 2);
+    // All time: the report names the flows it covers.
+    let lab: Vec<_> = lab_rows()
+        .into_iter()
+        .filter(|r| r.dataset == "lab")
+        .collect();
+    assert_eq!(
+        (r["from_ms"].is_null(), r["dataset"].as_str()),
+        (true, Some("lab"))
+    );
+    assert_eq!(
+        r["first_flow_ms"],
+        lab.iter().map(|r| r.start_ms).min().unwrap()
+    );
+    assert_eq!(
+        r["last_flow_ms"],
+        lab.iter().map(|r| r.end_ms).max().unwrap()
+    );
     let pairs: Vec<String> = r["violations_by_zone_pair"]
         .as_array()
         .unwrap()

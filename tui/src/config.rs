@@ -43,7 +43,8 @@ pub struct Cli {
     /// Initial filter: `vm:NAME zone:NAME port:N verdict:V` and free words.
     #[arg(long, value_parser = Filter::parse, default_value = "")]
     pub filter: Filter,
-    /// Only this dataset (`live` or a replay's name).
+    /// Only this dataset (`live` or a replay's name); without --range, its
+    /// whole time span.
     #[arg(long)]
     pub dataset: Option<String>,
     /// Most rows fetched per list [default: 500].
@@ -177,9 +178,13 @@ impl Cli {
             (None, Some(text)) => parse_interval(text).map_err(|r| value_error("interval", r))?,
             (None, None) => Duration::from_secs(2),
         };
+        let dataset = self.dataset.clone().or(contents.dataset);
         let range = match (&self.range, &contents.range) {
             (Some(r), _) => r.clone(),
             (None, Some(text)) => Range::parse(text).map_err(|r| value_error("range", r))?,
+            // A dataset is shown whole: a replay keeps its capture's own
+            // time, which "the last hour" would miss.
+            (None, None) if dataset.is_some() => Range::Span("all".into()),
             (None, None) => Range::Span("1h".into()),
         };
         let limit = self.limit.or(contents.limit).unwrap_or(500);
@@ -205,7 +210,7 @@ impl Cli {
             interval,
             range,
             filter: self.filter.clone(),
-            dataset: self.dataset.clone().or(contents.dataset),
+            dataset,
             limit,
             file,
         })
@@ -264,6 +269,18 @@ mod tests {
         assert_eq!(r.interval, Duration::from_secs(2));
         assert_eq!(r.range, Range::Span("1h".into()));
         assert_eq!(r.limit, 500);
+        // A dataset opens on its whole span, unless a range is given.
+        let dataset = Cli::try_parse_from(["eastwest-tui", "--dataset", "incident-7"]).unwrap();
+        assert_eq!(
+            dataset.resolve(None).unwrap().range,
+            Range::Span("all".into())
+        );
+        let ranged =
+            Cli::try_parse_from(["eastwest-tui", "--dataset", "lab", "--range", "24h"]).unwrap();
+        assert_eq!(
+            ranged.resolve(None).unwrap().range,
+            Range::Span("24h".into())
+        );
 
         let dir = std::env::temp_dir().join(format!("eastwest-tui-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -348,6 +348,8 @@ test("the report downloads as CSV and PDF", async (t) => {
   const page = await open("/?view=reports&range=all");
   await noError(page);
   assert.ok((await page.locator("#report-statement").textContent()).length > 10, "report summary shown");
+  // All time: the report names the first and last flow it covers.
+  assert.match(await page.locator("#report-window").textContent(), /Window all time · flows 2026-11-02 09:00:\d\d UTC – 2026-11-02 09:0\d:\d\d UTC/);
   for (const [format, check] of [
     ["csv", (b) => assert.match(b.toString("utf8").split("\n")[0], /section/)],
     ["pdf", (b) => assert.equal(b.subarray(0, 5).toString("latin1"), "%PDF-")],

@@ -12,6 +12,8 @@ interface Report {
   from_ms: number | null;
   to_ms: number | null;
   generated_ms: number;
+  first_flow_ms: number | null;
+  last_flow_ms: number | null;
   dataset: string | null;
   policy_revisions: { revision: string; first_ms: number; last_ms: number; flows: number }[];
   violations_by_zone_pair: {
@@ -88,7 +90,10 @@ export class ReportsView implements View {
       h("section", { class: `panel statement ${clean ? "ok" : r.summary.violations > 0 ? "bad" : "warn"}`, id: "report-statement" },
         h("h2", null, "Summary"),
         h("p", { class: "big" }, r.summary.statement),
-        h("p", { class: "muted" }, `Window ${when(r.from_ms)} – ${when(r.to_ms)}${r.dataset ? ` · dataset ${r.dataset}` : ""} · generated ${when(r.generated_ms)}`)),
+        h("p", { class: "muted", id: "report-window" },
+          `Window ${r.from_ms === null ? "all time" : `${when(r.from_ms)} – ${when(r.to_ms)}`}` +
+          ` · flows ${r.first_flow_ms === null ? "none" : `${when(r.first_flow_ms)} – ${when(r.last_flow_ms)}`}` +
+          ` · ${r.dataset ? `dataset ${r.dataset}` : "every dataset"} · generated ${when(r.generated_ms)}`)),
       h("section", { class: "panel" }, h("h2", null, "Mirror coverage per host"),
         table(["Host", "Exporters", "First", "Last", "Flows", "Gaps", "Drops", "Coverage"],
           r.coverage.map((c) => h("tr", { class: c.complete ? undefined : "unknown" },
