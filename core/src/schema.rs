@@ -1627,7 +1627,10 @@ mod tests {
         let new = ServerVersion::parse("24.8.4.13").unwrap();
         assert!(old.needs_legacy_settings());
         assert!(!new.needs_legacy_settings());
-        assert_eq!(query_settings(new), &[]);
+        assert_eq!(
+            query_settings(new),
+            &[("max_partitions_per_insert_block", "0")]
+        );
         assert!(ServerVersion::parse("garbage").is_none());
     }
 

@@ -7,21 +7,22 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{middleware, Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Admin, Auth};
+pub use crate::error::{ApiError, ErrorBody};
 use crate::model::{
     to_csv, Conversation, CsvRow, Dataset, ExporterSource, ExporterStatus, FlowRecord, HostSummary,
     MatrixCell, Placement, Point, Totals, Violation,
 };
-use crate::query::{allowed, epoch_ms, Format, ParamError, Params, RawParams, TimeWindow};
+use crate::query::{allowed, epoch_ms, Format, Params, RawParams, TimeWindow};
 use crate::report;
 use crate::sql::Resolution;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::web;
 
 /// Where the report's co-residency periods come from (the policy module,
@@ -171,99 +172,6 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .with_state(state)
         .layer(middleware::from_fn(auth::require_viewer))
         .layer(Extension(auth))
-}
-
-/// The error of every handler. Clients get a status and a short JSON
-/// message (`{"error": "..."}`); internals are logged, never sent.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The request is wrong; the message only describes the client's input.
-    #[error("{0}")]
-    BadRequest(String),
-    /// No token, or one the configuration does not know.
-    #[error("authentication required")]
-    Unauthorized,
-    /// A valid token whose role is too low.
-    #[error("forbidden: admin role required")]
-    Forbidden,
-    #[error("not found")]
-    NotFound,
-    /// Not found, saying what (only the client's own input).
-    #[error("{0}")]
-    NotFoundWhat(String),
-    /// Storage is down or too slow.
-    #[error("storage unavailable")]
-    Unavailable(String),
-    /// The PDF renderer (headless Chromium) failed; the detail is logged.
-    #[error("pdf renderer unavailable")]
-    RendererUnavailable(String),
-    /// Anything else; the detail stays in the log.
-    #[error("internal error")]
-    Internal(String),
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> ApiError {
-        match err {
-            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
-            StoreError::Query(detail) => ApiError::Internal(detail),
-        }
-    }
-}
-
-impl From<ParamError> for ApiError {
-    fn from(err: ParamError) -> ApiError {
-        ApiError::BadRequest(err.0)
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::BadRequest(rejection.body_text())
-    }
-}
-
-/// The JSON body of an error.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub error: String,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => {
-                let body = ErrorBody {
-                    error: self.to_string(),
-                };
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, "Bearer")],
-                    Json(body),
-                )
-                    .into_response();
-            }
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::NotFound | ApiError::NotFoundWhat(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable(detail) => {
-                tracing::warn!(%detail, "storage unavailable");
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::RendererUnavailable(detail) => {
-                tracing::error!(%detail, "pdf renderer unavailable");
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        let body = ErrorBody {
-            error: self.to_string(),
-        };
-        (status, Json(body)).into_response()
-    }
 }
 
 async fn not_found() -> ApiError {
@@ -831,8 +739,9 @@ async fn openapi() -> Response {
 mod tests {
     use super::*;
     use crate::model::{ExporterRow, HostRow, HostVms, Page};
+    use crate::store::StoreError;
     use axum::body::Body;
-    use axum::http::Request;
+    use axum::http::{Request, StatusCode};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 

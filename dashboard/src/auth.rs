@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 
 /// What a token allows. `Admin` includes everything `Viewer` may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]

@@ -2,7 +2,8 @@
 //! collector stores in ClickHouse.
 //!
 //! * [`alerts`] — violations and co-residency periods to a webhook and syslog.
-//! * [`api`] — [`router`](api::router), the handlers and [`ApiError`](api::ApiError).
+//! * [`api`] — [`router`](api::router) and the handlers.
+//! * [`error`] — [`ApiError`](error::ApiError), what every handler answers on failure.
 //! * [`auth`] — bearer tokens, roles and the [`Viewer`](auth::Viewer) / [`Admin`](auth::Admin) extractors.
 //! * [`query`] — the checked parameters of every endpoint.
 //! * [`model`] — the rows the API returns, as JSON and CSV.
@@ -20,6 +21,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod policy;

@@ -41,8 +41,8 @@ use eastwest_core::schema::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::api::ApiError;
 use crate::auth::{self, Admin, Auth, Viewer};
+use crate::error::ApiError;
 use crate::query::RawParams;
 use crate::store::StoreError;
 
