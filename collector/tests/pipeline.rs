@@ -62,6 +62,11 @@ fn config(ch: &ClickHouse, database: &str) -> Config {
     config.clickhouse.url.clone_from(&ch.url);
     config.clickhouse.database = database.to_string();
     config.clickhouse.flush_interval_ms = 200;
+    // The flows of these tests are of fixed days in the past: retention
+    // (tests/retention.rs) keeps out of their way.
+    config.retention.flows_days = 0;
+    config.retention.flows_1m_days = 0;
+    config.retention.flows_1h_days = 0;
     config
 }
 

@@ -106,6 +106,8 @@ fn reloads_keep_a_good_policy_and_follow_inventory_events() -> Result<()> {
     config.enrich.inventory = Some(inventory.clone());
     config.enrich.policy = Some(policy.clone());
     config.enrich.reload_interval_ms = 50;
+    // Flows of a fixed day in the past: no retention pass in the way.
+    config.retention.flows_days = 0;
     config.enrich.events_poll_ms = 50;
     let running = start(config)?;
     let metrics = running.metrics.clone();

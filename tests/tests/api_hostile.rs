@@ -162,10 +162,29 @@ fn fingerprint(server: &eastwest_tests::ClickHouse, database: &str) -> Vec<Strin
         .unwrap();
     let mut out = vec![tables.clone()];
     for table in tables.lines() {
+        // Every column, aggregate states by their value (18.16 hashes no
+        // AggregateFunction column).
+        let columns: Vec<String> = server
+            .query(&format!(
+                "SELECT name, type FROM system.columns WHERE database = '{database}' \
+                 AND table = '{table}' ORDER BY name"
+            ))
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let (name, ch_type) = line.split_once('\t').unwrap();
+                if ch_type.starts_with("AggregateFunction") {
+                    format!("finalizeAggregation(`{name}`)")
+                } else {
+                    format!("`{name}`")
+                }
+            })
+            .collect();
         out.push(
             server
                 .query(&format!(
-                    "SELECT '{table}', count(), sum(cityHash64(*)) FROM `{database}`.`{table}`"
+                    "SELECT '{table}', count(), sum(cityHash64({})) FROM `{database}`.`{table}`",
+                    columns.join(", ")
                 ))
                 .unwrap(),
         );
