@@ -127,7 +127,7 @@ fn reloads_keep_a_good_policy_and_follow_inventory_events() -> Result<()> {
     exporter.flow(&fin_to_payroll(43001, "2026-11-02T09:00:00Z")?)?;
 
     // A policy that does not parse: the running one stays.
-    std::fs::write(&policy, good.replace("[[rule]]", "[[rule]"))?;
+    replace(&policy, &good.replace("[[rule]]", "[[rule]"))?;
     wait_for("the policy reload error", || reload.errors[0].get() == 1)?;
     let status = reload.status();
     let error = status.policy.error.context("status names the error")?;
@@ -175,7 +175,7 @@ fn reloads_keep_a_good_policy_and_follow_inventory_events() -> Result<()> {
     })?;
 
     // A good new policy replaces the running one.
-    std::fs::write(&policy, good.replacen("\"critical\"", "\"high\"", 1))?;
+    replace(&policy, &good.replacen("\"critical\"", "\"high\"", 1))?;
     wait_for("the policy reload", || reload.reloads[0].get() == 1)?;
     let status = reload.status();
     assert_eq!(status.policy.error, None);
@@ -266,4 +266,14 @@ impl Running {
             Err(_) => bail!("collector thread panicked"),
         }
     }
+}
+
+/// Replace a watched file the way an operator's deployment should: a new
+/// file renamed over it. (`std::fs::write` truncates first: a reload
+/// polling every 50 ms can read the empty file in between.)
+fn replace(path: &std::path::Path, text: &str) -> Result<()> {
+    let next = path.with_extension("next");
+    std::fs::write(&next, text)?;
+    std::fs::rename(&next, path)?;
+    Ok(())
 }
