@@ -3,7 +3,7 @@
 //! needs from that inner frame.
 //!
 //! Every layer is read with the zero-copy views of [`crate::wire`]
-//! (Ethernet, 802.1Q/QinQ, IPv4, IPv6 and its extension headers, GRE,
+//! (Ethernet, 802.1Q/QinQ, MPLS, IPv4, IPv6 and its extension headers, GRE,
 //! ERSPAN I/II/III, VXLAN, Geneve); the transport fields (ports, TCP flags,
 //! ICMP type and code) are fixed offsets read here. Each header is read
 //! once: [`peel_and_meter`] keeps the innermost layer `peel` stopped at and
@@ -107,7 +107,8 @@ const BAD_IP: DecapError = DecapError::Malformed {
     what: "invalid IP header",
 };
 
-/// The link layer of a frame: MACs, 802.1Q/QinQ tags and what follows.
+/// The link layer of a frame: MACs, 802.1Q/QinQ tags, an MPLS label
+/// stack and what follows.
 struct Link<'a> {
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
@@ -145,7 +146,29 @@ fn link(frame: &[u8]) -> Result<Link<'_>, DecapError> {
         link.ethertype = tag.ethertype();
         link.payload = tag.payload();
     }
+    if wire::is_mpls_ethertype(link.ethertype) {
+        let payload = wire::mpls_stack_payload(link.payload)
+            .map_err(|_| DecapError::Truncated { layer: "mpls" })?;
+        // What follows the stack has no type field: IP by its version
+        // nibble, anything else (a pseudowire) stays MPLS, not IP.
+        if let Some(ethertype) = ip_ethertype(payload)? {
+            link.ethertype = ethertype;
+            link.payload = payload;
+        }
+    }
     Ok(link)
+}
+
+/// The ethertype of an IP packet told by its version nibble (after an
+/// MPLS stack, which names no type): `None` if it is neither 4 nor 6; an
+/// empty packet is truncated.
+fn ip_ethertype(packet: &[u8]) -> Result<Option<u16>, DecapError> {
+    match packet.first().map(|b| b >> 4) {
+        None => Err(DecapError::Truncated { layer: "mpls" }),
+        Some(4) => Ok(Some(wire::ETHERTYPE_IPV4)),
+        Some(6) => Ok(Some(wire::ETHERTYPE_IPV6)),
+        Some(_) => Ok(None),
+    }
 }
 
 /// The IP layer of a frame, read once for both tunnel peeling and
@@ -356,7 +379,8 @@ fn wire_error(layer: &'static str, error: wire::Error) -> DecapError {
 ///
 /// Layers recognised, in any nesting up to `max_depth` tunnels (one more is
 /// [`DecapError::TooDeep`]): 802.1Q / 802.1ad / QinQ tags (skipped, the
-/// outermost one recorded), GRE 0x88BE without sequence number (ERSPAN type
+/// outermost one recorded), MPLS label stacks above IP (skipped, as
+/// [`meter`] does; not a tunnel), GRE 0x88BE without sequence number (ERSPAN type
 /// I), GRE 0x88BE with sequence number + ERSPAN type II header, GRE 0x22EB +
 /// ERSPAN type III header (Ethernet frame type only), UDP to 4789 (VXLAN)
 /// and UDP to 6081 carrying Ethernet (Geneve), over IPv4 or IPv6.
@@ -453,6 +477,12 @@ fn peel_with<'a, T>(
 /// Read the flow fields of an (inner) Ethernet frame.
 ///
 /// * `vlan` is the innermost 802.1Q tag (0 untagged).
+/// * An MPLS label stack (ethertype 0x8847 unicast or 0x8848 multicast,
+///   after the tags if any) is walked to its bottom-of-stack entry, whatever
+///   its depth; the IPv4 or IPv6 packet after it (told by its version
+///   nibble) is metered. Anything else after the stack (an Ethernet
+///   pseudowire) is [`DecapError::NotIp`] with the MPLS ethertype; a stack
+///   cut before its bottom entry, or with nothing after it, is truncated.
 /// * `ip_len` is what the IP header says (IPv4 total length, IPv6 payload
 ///   length + 40), even when the capture is truncated.
 /// * `proto` is the upper-layer protocol: after an IPv4 authentication
@@ -949,6 +979,102 @@ mod tests {
         );
     }
 
+    /// `frame` (Ethernet + its tags + an IP packet) with an MPLS stack of
+    /// `labels` inserted before the IP packet, the ethertype set to
+    /// `ethertype`; the last entry has the bottom-of-stack bit.
+    fn mpls_insert(frame: &[u8], at: usize, ethertype: u16, labels: &[u32]) -> Vec<u8> {
+        let mut out = frame[..at - 2].to_vec();
+        out.extend_from_slice(&ethertype.to_be_bytes());
+        for (i, &label) in labels.iter().enumerate() {
+            let repr = wire::MplsRepr {
+                label,
+                traffic_class: 0,
+                bottom_of_stack: i + 1 == labels.len(),
+                ttl: 63,
+            };
+            let mut entry = [0u8; wire::MPLS_HEADER_LEN];
+            repr.emit(&mut wire::MplsPacket::new_unchecked(&mut entry[..]));
+            out.extend_from_slice(&entry);
+        }
+        out.extend_from_slice(&frame[at..]);
+        out
+    }
+
+    #[test]
+    fn mpls_stacks_above_ip() {
+        // Unicast, one label, IPv4 (the ethertype after the QinQ tags).
+        let syn = qinq_tcp_syn();
+        let plain = meter(&syn).expect("meter");
+        let one = mpls_insert(&syn, 22, wire::ETHERTYPE_MPLS_UNICAST, &[100_704]);
+        assert_eq!(meter(&one), Ok(plain), "the same flow, tags kept");
+        assert_eq!(
+            peel(&one, DEFAULT_MAX_DEPTH).map(|p| p.encap),
+            Ok(Encap::Span)
+        );
+        // Multicast, a stack of five, IPv6, untagged.
+        let v6 = ipv6_udp();
+        let five = mpls_insert(
+            &v6,
+            14,
+            wire::ETHERTYPE_MPLS_MULTICAST,
+            &[3, 16, 17, 18, 0xfffff],
+        );
+        let m = meter(&five).expect("meter");
+        assert_eq!(m, meter(&v6).expect("meter"));
+        assert_eq!((m.ip_len, m.dst_port), (148, 53));
+        // Inside a VXLAN tunnel (the inner frame labelled).
+        let tunneled = vxlan_wrap(&one, 5001);
+        let (peeled, m) = peel_and_meter(&tunneled, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!((peeled.encap, peeled.vni), (Encap::Vxlan, 5001));
+        assert_eq!(m, plain);
+        // The underlay labelled: VXLAN inside MPLS.
+        let outer = mpls_insert(
+            &vxlan_wrap(&syn, 7),
+            14,
+            wire::ETHERTYPE_MPLS_UNICAST,
+            &[20, 21],
+        );
+        let (peeled, m) = peel_and_meter(&outer, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!(
+            (peeled.encap, peeled.vni, peeled.depth),
+            (Encap::Vxlan, 7, 1)
+        );
+        assert_eq!(m, plain);
+    }
+
+    #[test]
+    fn mpls_not_ip_and_truncated() {
+        let v6 = ipv6_udp();
+        // An Ethernet pseudowire (control word, first nibble 0): not IP.
+        let mut pw = mpls_insert(&v6, 14, wire::ETHERTYPE_MPLS_UNICAST, &[30]);
+        pw[18] = 0x00;
+        assert_eq!(meter(&pw), Err(DecapError::NotIp(0x8847)));
+        assert_eq!(
+            DecapError::NotIp(0x8847).reason(),
+            "not_ip",
+            "counted as not IP"
+        );
+        // Two entries, neither the bottom, then the IP header: the walk
+        // reads the IP header as entries and runs out.
+        let mut open = mpls_insert(&v6, 14, wire::ETHERTYPE_MPLS_UNICAST, &[30, 31]);
+        open[20] &= !0x01;
+        let cut = &open[..14 + 8];
+        assert_eq!(meter(cut), Err(DecapError::Truncated { layer: "mpls" }));
+        // Cut inside the stack, and right after its bottom.
+        let two = mpls_insert(&v6, 14, wire::ETHERTYPE_MPLS_UNICAST, &[30, 31]);
+        for len in 14..14 + 8 {
+            assert_eq!(
+                meter(&two[..len]),
+                Err(DecapError::Truncated { layer: "mpls" }),
+                "cut at {len}"
+            );
+        }
+        assert_eq!(
+            meter(&two[..14 + 8]),
+            Err(DecapError::Truncated { layer: "mpls" })
+        );
+    }
+
     #[test]
     fn routed_gre_is_not_a_mirror() {
         let inner_ip = &qinq_tcp_syn()[22..];
@@ -1025,6 +1151,12 @@ mod tests {
             ipv6_udp(),
             ipv4_fragment(1, false),
             erspan_ii_wrap(&vxlan_wrap(&qinq_tcp_syn(), 7), 3, 104),
+            mpls_insert(
+                &qinq_tcp_syn(),
+                22,
+                wire::ETHERTYPE_MPLS_UNICAST,
+                &[1, 2, 3],
+            ),
         ];
         let mut outcomes = 0usize;
         let mut run = |bytes: &[u8]| {

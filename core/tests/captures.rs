@@ -196,6 +196,29 @@ fn ipv4_fragments() {
 }
 
 #[test]
+fn mpls_label_stacks_under_vlan_tags() {
+    // tshark: VLAN 3199 without MPLS; VLAN 0 + label 16106; VLAN 3399 +
+    // labels 254 and 99 (bottom); all TCP 65.65.65.65 → 65.65.65.65.
+    let got: Vec<_> = outcomes("zeek__mpls-in-vlan.pcap")
+        .iter()
+        .map(|o| {
+            let m = o.metered.expect("meter");
+            assert_eq!(o.peeled.encap, Encap::Span);
+            assert_eq!((m.src, m.dst), (ip("65.65.65.65"), ip("65.65.65.65")));
+            (m.vlan, m.proto, m.src_port, m.dst_port, m.ip_len)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (3199, 6, 19244, 80, 257),
+            (0, 6, 80, 32828, 1500),
+            (3399, 6, 61193, 80, 710),
+        ]
+    );
+}
+
+#[test]
 fn truncated_capture_keeps_ip_total_length() {
     let records = records("suricata-verify__ipv4-truncated.pcap");
     assert_eq!(records.len(), 1);
@@ -272,6 +295,7 @@ fn inner_flows_match_tshark() {
             Encap::ErspanIII,
         ),
         ("tcpdump__vxlan.pcap", "vxlan && ip && !arp", Encap::Vxlan),
+        ("zeek__mpls-in-vlan.pcap", "ip", Encap::Span),
     ] {
         let theirs = tshark_inner(name, filter);
         assert!(!theirs.is_empty(), "{name}: tshark saw nothing");

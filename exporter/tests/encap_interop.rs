@@ -1,5 +1,5 @@
 //! Interoperability per encapsulation: for a real capture of each mirror
-//! format (SPAN, 802.1Q, QinQ, ERSPAN I, II, III, VXLAN), the real binary
+//! format (SPAN, 802.1Q, QinQ, MPLS, ERSPAN I, II, III, VXLAN), the real binary
 //! exports to nfcapd (Debian's nfdump) and to a test socket at once;
 //!
 //! * `nfdump -I` counts exactly the packets and bytes tshark reads from the
@@ -164,6 +164,22 @@ fn check(name: &str, pcap: &Path, parts: &[(&str, Layer)], want: (u64, u64)) {
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
+/// nfdump's own `nfpcapd` over `pcap`: (packets, bytes) of its flows.
+fn nfpcapd_totals(name: &str, pcap: &Path) -> (u64, u64) {
+    let dir = temp_dir(&format!("nfpcapd-{name}"));
+    let out = Command::new("nfpcapd")
+        .arg("-r")
+        .arg(pcap)
+        .arg("-w")
+        .arg(&dir)
+        .output()
+        .expect("nfpcapd (Debian's nfdump) runs");
+    assert!(out.status.success(), "{out:?}");
+    let (_, packets, bytes) = nfdump_info(&dir);
+    std::fs::remove_dir_all(dir).expect("cleanup");
+    (packets, bytes)
+}
+
 #[test]
 fn span_plain_ethernet_ipv4_and_ipv6() {
     // 1723 frames, IPv4 and IPv6, timestamps jumping six years.
@@ -294,4 +310,23 @@ fn vxlan() {
         &[("!arp", Layer::Inner)],
         (8, 672),
     );
+}
+
+/// zeek's mixed-vlan-mpls: 11 frames under one MPLS label, 14 under 802.1Q
+/// and 22 plain, all IPv4; nfpcapd meters the same 47.
+#[test]
+fn mpls_mixed_with_vlan() {
+    let pcap = data("zeek__mixed-vlan-mpls.pcap");
+    let want = (47, 15_327);
+    check("mpls", &pcap, &[("", Layer::Inner)], want);
+    assert_eq!(nfpcapd_totals("mpls", &pcap), want, "nfpcapd");
+}
+
+/// zeek's mpls-in-vlan: MPLS stacks of one and two labels under 802.1Q.
+#[test]
+fn mpls_in_vlan() {
+    let pcap = data("zeek__mpls-in-vlan.pcap");
+    let want = (3, 2_467);
+    check("mpls-vlan", &pcap, &[("", Layer::Inner)], want);
+    assert_eq!(nfpcapd_totals("mpls-vlan", &pcap), want, "nfpcapd");
 }
