@@ -32,9 +32,11 @@ pub struct Peeled<'a> {
     pub session: u16,
     /// VLAN from the ERSPAN header or the outer frame's tag (0 if none).
     pub outer_vlan: u16,
-    /// VXLAN / Geneve VNI (0 if none).
+    /// VXLAN / Geneve VNI, or the whole 32-bit key of GRE carrying
+    /// Ethernet (NVGRE's VSID is its upper 24 bits); 0 if none.
     pub vni: u32,
-    /// Tunnel source / destination (ERSPAN mirror source, VXLAN VTEPs).
+    /// Tunnel source / destination (ERSPAN mirror source, VXLAN / NVGRE
+    /// endpoints).
     pub tunnel_src: Option<IpAddr>,
     pub tunnel_dst: Option<IpAddr>,
     /// Number of tunnel layers removed.
@@ -324,6 +326,13 @@ fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
                 inner: erspan.payload(),
             }
         }
+        wire::GreProtocol::TransparentEthernet => Tunnel {
+            encap: Encap::Nvgre,
+            session: 0,
+            erspan_vlan: None,
+            vni: repr.key.unwrap_or(0),
+            inner: payload,
+        },
         _ => return Ok(None),
     };
     Ok(Some(tunnel))
@@ -382,15 +391,17 @@ fn wire_error(layer: &'static str, error: wire::Error) -> DecapError {
 /// outermost one recorded), MPLS label stacks above IP (skipped, as
 /// [`meter`] does; not a tunnel), GRE 0x88BE without sequence number (ERSPAN type
 /// I), GRE 0x88BE with sequence number + ERSPAN type II header, GRE 0x22EB +
-/// ERSPAN type III header (Ethernet frame type only), UDP to 4789 (VXLAN)
-/// and UDP to 6081 carrying Ethernet (Geneve), over IPv4 or IPv6.
+/// ERSPAN type III header (Ethernet frame type only), GRE 0x6558 carrying
+/// Ethernet (NVGRE, Open vSwitch GRE: [`Encap::Nvgre`]), UDP to 4789
+/// (VXLAN) and UDP to 6081 carrying Ethernet (Geneve), over IPv4 or IPv6.
 ///
 /// Anything else is returned as it is, with depth 0: routed GRE (protocol
 /// 0x0800) is an ordinary GRE flow, and IP fragments are never unwrapped.
 ///
 /// Recorded metadata: `encap`, `tunnel_src` and `tunnel_dst` come from the
 /// outermost tunnel; `session` from the outermost ERSPAN layer; `vni` from
-/// the outermost VXLAN / Geneve layer; `outer_vlan` is the VLAN field of the
+/// the outermost VXLAN / Geneve / NVGRE layer (for NVGRE the whole GRE key,
+/// 0 without one); `outer_vlan` is the VLAN field of the
 /// outermost ERSPAN II/III header when there is one (the mirrored port's
 /// VLAN), else the outermost 802.1Q tag of the captured frame.
 ///
@@ -465,7 +476,7 @@ fn peel_with<'a, T>(
                 peeled.outer_vlan = vlan;
             }
         }
-        if matches!(tunnel.encap, Encap::Vxlan | Encap::Geneve) && !overlay_seen {
+        if matches!(tunnel.encap, Encap::Vxlan | Encap::Geneve | Encap::Nvgre) && !overlay_seen {
             overlay_seen = true;
             peeled.vni = tunnel.vni;
         }
@@ -1075,6 +1086,74 @@ mod tests {
         );
     }
 
+    /// `inner` in GRE carrying Ethernet (0x6558) with `key`.
+    fn teb_wrap(inner: &[u8], key: Option<u32>) -> Vec<u8> {
+        gre_wrap(
+            inner,
+            wire::GreRepr {
+                protocol: wire::GreProtocol::TransparentEthernet,
+                checksum_present: false,
+                key,
+                sequence: None,
+            },
+            &[],
+        )
+    }
+
+    #[test]
+    fn gre_teb_is_an_overlay() {
+        let inner = qinq_tcp_syn();
+        // NVGRE: VSID 0x123456, FlowID 0x02; the whole key is kept.
+        let frame = teb_wrap(&inner, Some(0x1234_5602));
+        let (peeled, m) = peel_and_meter(&frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!(
+            (peeled.encap, peeled.vni, peeled.depth),
+            (Encap::Nvgre, 0x1234_5602, 1)
+        );
+        assert_eq!(peeled.vni >> 8, 0x12_3456, "the VSID");
+        assert_eq!(
+            (peeled.tunnel_src, peeled.tunnel_dst),
+            (
+                Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3))),
+                Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 100)))
+            )
+        );
+        assert_eq!(peeled.frame, &inner[..]);
+        assert_eq!(m, meter(&inner).expect("meter"));
+        // Open vSwitch GRE without a key; checksum and sequence allowed.
+        let bare = gre_wrap(
+            &inner,
+            wire::GreRepr {
+                protocol: wire::GreProtocol::TransparentEthernet,
+                checksum_present: true,
+                key: None,
+                sequence: Some(9),
+            },
+            &[],
+        );
+        let peeled = peel(&bare, DEFAULT_MAX_DEPTH).expect("peel");
+        assert_eq!((peeled.encap, peeled.vni), (Encap::Nvgre, 0));
+        assert_eq!(peeled.frame, &inner[..]);
+        // Mirrored with ERSPAN II: encap and session from the mirror, the
+        // key from the overlay.
+        let mirrored = erspan_ii_wrap(&frame, 3, 104);
+        let peeled = peel(&mirrored, DEFAULT_MAX_DEPTH).expect("peel");
+        assert_eq!(
+            (peeled.encap, peeled.session, peeled.vni, peeled.depth),
+            (Encap::ErspanII, 3, 0x1234_5602, 2)
+        );
+        // Cut inside the inner Ethernet header.
+        assert_eq!(
+            peel(&frame[..frame.len() - inner.len() + 10], DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated { layer: "ethernet" })
+        );
+        // Cut inside the key.
+        assert_eq!(
+            peel(&frame[..14 + 20 + 6], DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated { layer: "gre" })
+        );
+    }
+
     #[test]
     fn routed_gre_is_not_a_mirror() {
         let inner_ip = &qinq_tcp_syn()[22..];
@@ -1157,6 +1236,7 @@ mod tests {
                 wire::ETHERTYPE_MPLS_UNICAST,
                 &[1, 2, 3],
             ),
+            teb_wrap(&ipv6_udp(), Some(0x0000_6401)),
         ];
         let mut outcomes = 0usize;
         let mut run = |bytes: &[u8]| {

@@ -196,6 +196,20 @@ fn ipv4_fragments() {
 }
 
 #[test]
+fn nvgre_keeps_the_gre_key() {
+    let all = outcomes("packetnet__gre_nvgre.pcap");
+    let [o] = &all[..] else { panic!("one frame") };
+    // tshark: GRE key 0x12345602 from 100.0.17.1 to 100.0.17.2.
+    assert_eq!((o.peeled.encap, o.peeled.vni), (Encap::Nvgre, 0x1234_5602));
+    assert_eq!(o.peeled.tunnel_src, Some(ip("100.0.17.1")));
+    assert_eq!(o.peeled.tunnel_dst, Some(ip("100.0.17.2")));
+    let m = o.metered.expect("meter");
+    assert_eq!((m.src, m.dst), (ip("10.0.0.1"), ip("10.0.0.2")));
+    assert_eq!((m.src_port, m.dst_port, m.ip_len), (1001, 1002, 42));
+    assert_eq!(m.src_mac, [0xaa, 0xbb, 0, 0, 0x10, 0x01]);
+}
+
+#[test]
 fn mpls_label_stacks_under_vlan_tags() {
     // tshark: VLAN 3199 without MPLS; VLAN 0 + label 16106; VLAN 3399 +
     // labels 254 and 99 (bottom); all TCP 65.65.65.65 → 65.65.65.65.
@@ -296,6 +310,7 @@ fn inner_flows_match_tshark() {
         ),
         ("tcpdump__vxlan.pcap", "vxlan && ip && !arp", Encap::Vxlan),
         ("zeek__mpls-in-vlan.pcap", "ip", Encap::Span),
+        ("packetnet__gre_nvgre.pcap", "ip", Encap::Nvgre),
     ] {
         let theirs = tshark_inner(name, filter);
         assert!(!theirs.is_empty(), "{name}: tshark saw nothing");

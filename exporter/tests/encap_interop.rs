@@ -1,5 +1,5 @@
 //! Interoperability per encapsulation: for a real capture of each mirror
-//! format (SPAN, 802.1Q, QinQ, MPLS, ERSPAN I, II, III, VXLAN), the real binary
+//! format (SPAN, 802.1Q, QinQ, MPLS, ERSPAN I, II, III, VXLAN, NVGRE), the real binary
 //! exports to nfcapd (Debian's nfdump) and to a test socket at once;
 //!
 //! * `nfdump -I` counts exactly the packets and bytes tshark reads from the
@@ -329,4 +329,15 @@ fn mpls_in_vlan() {
     let want = (3, 2_467);
     check("mpls-vlan", &pcap, &[("", Layer::Inner)], want);
     assert_eq!(nfpcapd_totals("mpls-vlan", &pcap), want, "nfpcapd");
+}
+
+/// packetnet's gre_nvgre: Ethernet in GRE 0x6558 with an NVGRE key.
+#[test]
+fn nvgre() {
+    check(
+        "nvgre",
+        &data("packetnet__gre_nvgre.pcap"),
+        &[("", Layer::Inner)],
+        (1, 42),
+    );
 }

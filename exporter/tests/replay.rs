@@ -200,6 +200,59 @@ vteps = ["192.168.203.1"]
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
+/// packetnet's gre_nvgre: one TCP segment 10.0.0.1:1001 → 10.0.0.2:1002
+/// in GRE 0x6558 with key 0x12345602 (VSID 0x123456, FlowID 2) from
+/// 100.0.17.1, a VTEP of the inventory's host.
+#[test]
+fn nvgre_by_vtep_keeps_the_gre_key() {
+    let dir = temp_dir("nvgre");
+    let inventory = dir.join("inventory.toml");
+    std::fs::write(
+        &inventory,
+        r#"
+[[host]]
+name = "hyperv-01"
+domain = 6
+mirror_sources = []
+erspan_sessions = []
+vteps = ["100.0.17.1"]
+"#,
+    )
+    .expect("write inventory");
+    let pcap = data("packetnet__gre_nvgre.pcap");
+    let run = run_exporter(&[
+        "-r",
+        pcap.to_str().expect("utf-8"),
+        "--inventory",
+        inventory.to_str().expect("utf-8"),
+        "--stats-json",
+    ]);
+    assert_clean_exit(&run);
+    let decoded = decode(&run.datagrams);
+    assert_eq!(totals(&decoded.flows), tshark_truth(&pcap, ""));
+    let [flow] = &decoded.flows[..] else {
+        panic!("one flow: {:?}", decoded.flows);
+    };
+    assert_eq!(
+        (flow.src, flow.dst),
+        (Some(ip("10.0.0.1")), Some(ip("10.0.0.2")))
+    );
+    assert_eq!((flow.src_port, flow.dst_port, flow.proto), (1001, 1002, 6));
+    assert_eq!((flow.packets, flow.bytes), (1, 42));
+    assert_eq!(flow.source_id, 6);
+    assert_eq!(flow.vni, 0x1234_5602);
+    assert_eq!(flow.vni >> 8, 0x12_3456, "the VSID");
+    assert_eq!(
+        flow.observation_point,
+        u64::from(observation_point(Encap::Nvgre, 0))
+    );
+    assert_eq!(decoded.names.get(&6).map(String::as_str), Some("hyperv-01"));
+    let stats = run.stats();
+    assert_eq!(stats["encapsulations"]["nvgre"], 1, "{stats}");
+    assert_eq!(stats["unattributed"], 0);
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
 #[test]
 fn later_fragments_join_their_first_fragment() {
     let pcap = data("zeek__ipv4-fragmented-1.pcap");
