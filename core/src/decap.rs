@@ -41,6 +41,11 @@ pub struct Peeled<'a> {
     pub tunnel_dst: Option<IpAddr>,
     /// Number of tunnel layers removed.
     pub depth: u8,
+    /// The innermost IP packet when routed GRE carried it (inside `frame`,
+    /// whose MACs and innermost VLAN it is metered with); `None` when
+    /// `frame`'s own IP packet is the one metered. [`meter_peeled`] meters
+    /// whichever it is.
+    pub routed: Option<&'a [u8]>,
 }
 
 /// The metered view of an inner frame.
@@ -80,6 +85,10 @@ pub enum DecapError {
     TooDeep,
     #[error("not IP (ethertype {0:#06x})")]
     NotIp(u16),
+    #[error("GRE keepalive")]
+    GreKeepalive,
+    #[error("GRE carrying protocol {0:#06x}, not IP or Ethernet")]
+    GreNotIp(u16),
 }
 
 impl DecapError {
@@ -90,6 +99,8 @@ impl DecapError {
             DecapError::Malformed { .. } => "malformed",
             DecapError::TooDeep => "too_deep",
             DecapError::NotIp(_) => "not_ip",
+            DecapError::GreKeepalive => "gre_keepalive",
+            DecapError::GreNotIp(_) => "gre_not_ip",
         }
     }
 }
@@ -259,6 +270,15 @@ fn ip(data: &[u8]) -> Result<Ip<'_>, DecapError> {
     }
 }
 
+/// What a tunnel carries.
+#[derive(Clone, Copy)]
+enum Inner<'a> {
+    /// An Ethernet frame (mirrors, overlays).
+    Ethernet(&'a [u8]),
+    /// An IPv4 / IPv6 packet (routed GRE).
+    Ip(&'a [u8]),
+}
+
 /// One tunnel layer found inside an IP packet.
 struct Tunnel<'a> {
     encap: Encap,
@@ -266,12 +286,11 @@ struct Tunnel<'a> {
     /// VLAN carried in the ERSPAN header (type II / III).
     erspan_vlan: Option<u16>,
     vni: u32,
-    inner: &'a [u8],
+    inner: Inner<'a>,
 }
 
-/// If `ip` carries a mirror or overlay tunnel, the tunnel; `Ok(None)` when
-/// it is anything else (including routed GRE and IP fragments), which is
-/// then metered as it is.
+/// If `ip` carries a tunnel, the tunnel; `Ok(None)` when it is anything
+/// else (including IP fragments), which is then metered as it is.
 #[inline]
 fn tunnel<'a>(ip: &Ip<'a>) -> Result<Option<Tunnel<'a>>, DecapError> {
     if ip.fragmented {
@@ -284,17 +303,45 @@ fn tunnel<'a>(ip: &Ip<'a>) -> Result<Option<Tunnel<'a>>, DecapError> {
     }
 }
 
+/// GRE protocol type of a keepalive (Cisco: the reflected packet carries
+/// no payload type).
+const GRE_KEEPALIVE: u16 = 0x0000;
+
+/// A GRE tunnel: a mirror (ERSPAN), an overlay (Ethernet), or routed IP.
+/// Anything else GRE carries is counted by reason, never metered as a GRE
+/// flow: a keepalive ([`DecapError::GreKeepalive`]) or another protocol
+/// ([`DecapError::GreNotIp`]).
 fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
     let packet = wire::GrePacket::new_checked(data).map_err(|e| wire_error("gre", e))?;
     let repr = wire::GreRepr::parse(&packet).map_err(|e| wire_error("gre", e))?;
     let payload = packet.payload();
+    fn routed(inner: &[u8]) -> Tunnel<'_> {
+        Tunnel {
+            encap: Encap::Gre,
+            session: 0,
+            erspan_vlan: None,
+            vni: 0,
+            inner: Inner::Ip(inner),
+        }
+    }
     let tunnel = match repr.protocol {
+        wire::GreProtocol::Ipv4 | wire::GreProtocol::Ipv6 => routed(payload),
+        wire::GreProtocol::Mpls => {
+            let inner = wire::mpls_stack_payload(payload)
+                .map_err(|_| DecapError::Truncated { layer: "mpls" })?;
+            match ip_ethertype(inner)? {
+                Some(_) => routed(inner),
+                None => return Err(DecapError::GreNotIp(wire::ETHERTYPE_MPLS_UNICAST)),
+            }
+        }
+        wire::GreProtocol::Unknown(GRE_KEEPALIVE) => return Err(DecapError::GreKeepalive),
+        wire::GreProtocol::Unknown(other) => return Err(DecapError::GreNotIp(other)),
         wire::GreProtocol::Erspan if repr.sequence.is_none() => Tunnel {
             encap: Encap::ErspanI,
             session: 0,
             erspan_vlan: None,
             vni: 0,
-            inner: payload,
+            inner: Inner::Ethernet(payload),
         },
         wire::GreProtocol::Erspan => {
             let erspan =
@@ -305,7 +352,7 @@ fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
                 session: repr.session_id,
                 erspan_vlan: Some(repr.vlan),
                 vni: 0,
-                inner: erspan.payload(),
+                inner: Inner::Ethernet(erspan.payload()),
             }
         }
         wire::GreProtocol::ErspanIII => {
@@ -323,7 +370,7 @@ fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
                 session: repr.session_id,
                 erspan_vlan: Some(repr.vlan),
                 vni: 0,
-                inner: erspan.payload(),
+                inner: Inner::Ethernet(erspan.payload()),
             }
         }
         wire::GreProtocol::TransparentEthernet => Tunnel {
@@ -331,9 +378,8 @@ fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
             session: 0,
             erspan_vlan: None,
             vni: repr.key.unwrap_or(0),
-            inner: payload,
+            inner: Inner::Ethernet(payload),
         },
-        _ => return Ok(None),
     };
     Ok(Some(tunnel))
 }
@@ -354,7 +400,7 @@ fn udp(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
                 session: 0,
                 erspan_vlan: None,
                 vni: repr.vni.get(),
-                inner: packet.payload(),
+                inner: Inner::Ethernet(packet.payload()),
             }))
         }
         wire::GENEVE_UDP_PORT => {
@@ -369,7 +415,7 @@ fn udp(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
                 session: 0,
                 erspan_vlan: None,
                 vni: repr.vni.get(),
-                inner: packet.payload(),
+                inner: Inner::Ethernet(packet.payload()),
             }))
         }
         _ => Ok(None),
@@ -395,8 +441,14 @@ fn wire_error(layer: &'static str, error: wire::Error) -> DecapError {
 /// Ethernet (NVGRE, Open vSwitch GRE: [`Encap::Nvgre`]), UDP to 4789
 /// (VXLAN) and UDP to 6081 carrying Ethernet (Geneve), over IPv4 or IPv6.
 ///
-/// Anything else is returned as it is, with depth 0: routed GRE (protocol
-/// 0x0800) is an ordinary GRE flow, and IP fragments are never unwrapped.
+/// Routed GRE (protocol 0x0800 IPv4, 0x86DD IPv6, 0x8847 MPLS-labelled
+/// IP) is a tunnel too ([`Encap::Gre`]): its IP packet is `routed`, itself
+/// peeled again (IP in GRE in IP in GRE, or a VXLAN underlay routed through
+/// GRE). A GRE keepalive (protocol 0) is [`DecapError::GreKeepalive`]; GRE
+/// carrying anything else (CDP, an MPLS pseudowire, PPP) is
+/// [`DecapError::GreNotIp`]: counted by reason, not metered as a flow.
+/// Anything else is returned as it is, with depth 0; IP fragments are never
+/// unwrapped.
 ///
 /// Recorded metadata: `encap`, `tunnel_src` and `tunnel_dst` come from the
 /// outermost tunnel; `session` from the outermost ERSPAN layer; `vni` from
@@ -405,15 +457,16 @@ fn wire_error(layer: &'static str, error: wire::Error) -> DecapError {
 /// outermost ERSPAN II/III header when there is one (the mirrored port's
 /// VLAN), else the outermost 802.1Q tag of the captured frame.
 ///
-/// Errors: a frame shorter than an Ethernet header, a truncated tag, or a
-/// recognised tunnel whose header is truncated or malformed.
+/// Errors: a frame shorter than an Ethernet header, a truncated tag, a
+/// recognised tunnel whose header is truncated or malformed, or GRE that
+/// carries no IP or Ethernet.
 pub fn peel(frame: &[u8], max_depth: usize) -> Result<Peeled<'_>, DecapError> {
     peel_with(frame, max_depth, |_, _| ()).map(|(peeled, ())| peeled)
 }
 
-/// [`peel`] then [`meter`] of the peeled frame, with each layer parsed
-/// once (the exporter's path: `meter(peel(f)?.frame)` parses the innermost
-/// Ethernet and IP headers twice). The same results as that pair.
+/// [`peel`] then [`meter_peeled`], with each layer parsed once (the
+/// exporter's path: that pair parses the innermost Ethernet and IP headers
+/// twice). The same results as that pair.
 #[inline]
 pub fn peel_and_meter(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Metered), DecapError> {
     let (peeled, metered) = peel_with(frame, max_depth, meter_link)?;
@@ -421,9 +474,10 @@ pub fn peel_and_meter(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Met
 }
 
 /// The peeling loop of [`peel`]: `inner` gets the innermost layer it
-/// stopped at, its link layer and, if it is IP, its IP header (or why that
-/// did not parse), so [`peel_and_meter`] meters it without parsing it
-/// again or moving it around.
+/// stopped at, its link layer and, if it is IP (the frame's own or routed
+/// GRE's), its IP header (or why that did not parse), so
+/// [`peel_and_meter`] meters it without parsing it again or moving it
+/// around.
 #[inline]
 fn peel_with<'a, T>(
     frame: &'a [u8],
@@ -439,15 +493,14 @@ fn peel_with<'a, T>(
         tunnel_src: None,
         tunnel_dst: None,
         depth: 0,
+        routed: None,
     };
     let mut erspan_seen = false;
     let mut overlay_seen = false;
+    let mut link = link(frame)?;
+    peeled.outer_vlan = link.outer_vlan;
+    let mut ip = ip_of(&link);
     loop {
-        let link = link(peeled.frame)?;
-        if peeled.depth == 0 {
-            peeled.outer_vlan = link.outer_vlan;
-        }
-        let ip = ip_of(&link);
         // A broken IP header is not a tunnel: `meter` reports it.
         let found = match &ip {
             Some(Ok(ip)) => tunnel(ip)?.map(|t| (t, ip.src, ip.dst)),
@@ -480,9 +533,32 @@ fn peel_with<'a, T>(
             overlay_seen = true;
             peeled.vni = tunnel.vni;
         }
-        peeled.frame = tunnel.inner;
         peeled.depth = peeled.depth.saturating_add(1);
+        match tunnel.inner {
+            Inner::Ethernet(frame) => {
+                peeled.frame = frame;
+                peeled.routed = None;
+                link = self::link(frame)?;
+                ip = ip_of(&link);
+            }
+            Inner::Ip(packet) => {
+                peeled.routed = Some(packet);
+                ip = Some(self::ip(packet));
+            }
+        }
     }
+}
+
+/// [`meter`] of what [`peel`] found: the routed IP packet when there is
+/// one (with the MACs and VLAN of the frame that carried it), else the
+/// peeled frame.
+pub fn meter_peeled(peeled: &Peeled<'_>) -> Result<Metered, DecapError> {
+    let link = link(peeled.frame)?;
+    let ip = match peeled.routed {
+        Some(packet) => Some(ip(packet)),
+        None => ip_of(&link),
+    };
+    meter_link(&link, ip)
 }
 
 /// Read the flow fields of an (inner) Ethernet frame.
@@ -1154,22 +1230,131 @@ mod tests {
         );
     }
 
-    #[test]
-    fn routed_gre_is_not_a_mirror() {
-        let inner_ip = &qinq_tcp_syn()[22..];
-        let frame = gre_wrap(
+    /// `packet` (an IP packet, or what `protocol` names) in GRE in IPv4 in
+    /// Ethernet; the frame's IP packet starts at byte 14.
+    fn routed_wrap(packet: &[u8], protocol: wire::GreProtocol) -> Vec<u8> {
+        gre_wrap(
             &[],
             wire::GreRepr {
-                protocol: wire::GreProtocol::Ipv4,
+                protocol,
                 checksum_present: false,
-                key: None,
+                key: Some(40),
                 sequence: None,
             },
-            inner_ip,
+            packet,
+        )
+    }
+
+    #[test]
+    fn routed_gre_meters_the_innermost_ip() {
+        let syn = qinq_tcp_syn();
+        let plain = meter(&syn).expect("meter");
+        let inner_ip = &syn[22..];
+        let frame = routed_wrap(inner_ip, wire::GreProtocol::Ipv4);
+        let (peeled, m) = peel_and_meter(&frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!((peeled.encap, peeled.depth, peeled.vni), (Encap::Gre, 1, 0));
+        assert_eq!(peeled.frame, &frame[..], "the frame that carried it");
+        assert_eq!(peeled.routed, Some(inner_ip));
+        assert_eq!(
+            peeled.tunnel_src,
+            Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3)))
         );
-        let peeled = peel(&frame, DEFAULT_MAX_DEPTH).expect("peel");
-        assert_eq!((peeled.encap, peeled.depth), (Encap::Span, 0));
-        assert_eq!(meter(peeled.frame).map(|m| m.proto), Ok(47));
+        assert_eq!(meter_peeled(&peeled), Ok(m));
+        // The inner flow, with the carrying frame's MACs (untagged).
+        assert_eq!(
+            (m.src, m.dst, m.src_port, m.dst_port),
+            (plain.src, plain.dst, 40000, 8443)
+        );
+        assert_eq!((m.proto, m.ip_len, m.tcp_flags, m.vlan), (6, 40, 0x02, 0));
+        assert_eq!(m.src_mac, [2, 0, 0, 0, 0, 1]);
+        // Nested: IP in GRE in IP in GRE, metered at the innermost.
+        let nested = routed_wrap(&frame[14..], wire::GreProtocol::Ipv4);
+        let (peeled, m2) = peel_and_meter(&nested, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!((peeled.encap, peeled.depth), (Encap::Gre, 2));
+        assert_eq!(peeled.routed, Some(inner_ip));
+        assert_eq!(m2, m);
+        assert_eq!(peel(&nested, 1), Err(DecapError::TooDeep));
+        // IPv6 in GRE.
+        let v6 = ipv6_udp();
+        let v6_frame = routed_wrap(&v6[14..], wire::GreProtocol::Ipv6);
+        let (peeled, m) = peel_and_meter(&v6_frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!(peeled.encap, Encap::Gre);
+        assert_eq!((m.dst_port, m.ip_len), (53, 148));
+        // MPLS-labelled IPv4 in GRE (RFC 4023).
+        let mut labelled = vec![0x00, 0x01, 0x01, 0x3f];
+        labelled.extend_from_slice(inner_ip);
+        let mpls_frame = routed_wrap(&labelled, wire::GreProtocol::Mpls);
+        let (peeled, m) = peel_and_meter(&mpls_frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!((peeled.encap, m.dst_port), (Encap::Gre, 8443));
+        // A VXLAN underlay routed through GRE: the overlay's frame.
+        let vxlan = vxlan_wrap(&syn, 77);
+        let vxlan_frame = routed_wrap(&vxlan[14..], wire::GreProtocol::Ipv4);
+        let (peeled, m) = peel_and_meter(&vxlan_frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!(
+            (peeled.encap, peeled.vni, peeled.depth),
+            (Encap::Gre, 77, 2)
+        );
+        assert_eq!((peeled.frame, peeled.routed), (&syn[..], None));
+        assert_eq!(m, plain);
+        // A broken inner IP header: reported as the IP layer's error.
+        let mut bad = inner_ip.to_vec();
+        bad[0] = 0x55;
+        assert_eq!(
+            peel_and_meter(
+                &routed_wrap(&bad, wire::GreProtocol::Ipv4),
+                DEFAULT_MAX_DEPTH
+            ),
+            Err(BAD_IP)
+        );
+        let cut = routed_wrap(&inner_ip[..10], wire::GreProtocol::Ipv4);
+        assert_eq!(
+            peel_and_meter(&cut, DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated { layer: "ip" })
+        );
+        // A fragment of an IP-in-GRE packet is not unwrapped.
+        let mut fragment = frame.clone();
+        fragment[14 + 6] = 0x20;
+        let (peeled, m) = peel_and_meter(&fragment, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!((peeled.encap, m.proto), (Encap::Span, 47));
+    }
+
+    #[test]
+    fn gre_keepalives_and_non_ip_are_counted_by_reason() {
+        // Cisco's keepalive: IP in GRE whose inner IP packet is GRE with
+        // protocol 0, addressed back to the sender; and that reflected
+        // packet as the far end sends it on.
+        let reflected = routed_wrap(&[], wire::GreProtocol::Unknown(0));
+        let keepalive = routed_wrap(&reflected[14..], wire::GreProtocol::Ipv4);
+        for frame in [&keepalive, &reflected] {
+            assert_eq!(
+                peel_and_meter(frame, DEFAULT_MAX_DEPTH),
+                Err(DecapError::GreKeepalive)
+            );
+            assert_eq!(
+                peel(frame, DEFAULT_MAX_DEPTH),
+                Err(DecapError::GreKeepalive)
+            );
+        }
+        assert_eq!(DecapError::GreKeepalive.reason(), "gre_keepalive");
+        // CDP (0x2000) in GRE, and an MPLS pseudowire in GRE.
+        let cdp = routed_wrap(&[2, 180, 0, 0], wire::GreProtocol::Unknown(0x2000));
+        assert_eq!(
+            peel_and_meter(&cdp, DEFAULT_MAX_DEPTH),
+            Err(DecapError::GreNotIp(0x2000))
+        );
+        assert_eq!(DecapError::GreNotIp(0x2000).reason(), "gre_not_ip");
+        let pw = routed_wrap(&[0, 1, 1, 64, 0, 0, 0, 0], wire::GreProtocol::Mpls);
+        assert_eq!(
+            peel_and_meter(&pw, DEFAULT_MAX_DEPTH),
+            Err(DecapError::GreNotIp(0x8847))
+        );
+        assert_eq!(
+            peel_and_meter(
+                &routed_wrap(&[0, 1, 0, 64], wire::GreProtocol::Mpls),
+                DEFAULT_MAX_DEPTH
+            ),
+            Err(DecapError::Truncated { layer: "mpls" })
+        );
     }
 
     #[test]
@@ -1237,12 +1422,16 @@ mod tests {
                 &[1, 2, 3],
             ),
             teb_wrap(&ipv6_udp(), Some(0x0000_6401)),
+            routed_wrap(
+                &routed_wrap(&qinq_tcp_syn()[22..], wire::GreProtocol::Ipv4)[14..],
+                wire::GreProtocol::Ipv4,
+            ),
         ];
         let mut outcomes = 0usize;
         let mut run = |bytes: &[u8]| {
-            if let Ok(peeled) = peel(bytes, DEFAULT_MAX_DEPTH) {
-                let _ = meter(peeled.frame);
-            }
+            let two_pass = peel(bytes, DEFAULT_MAX_DEPTH)
+                .and_then(|peeled| meter_peeled(&peeled).map(|m| (peeled, m)));
+            assert_eq!(peel_and_meter(bytes, DEFAULT_MAX_DEPTH), two_pass);
             let _ = meter(bytes);
             outcomes += 1;
         };

@@ -1,4 +1,4 @@
-//! `decap::peel` + `decap::meter` over every packet of real captures from
+//! `decap::peel` + `decap::meter_peeled` over every packet of real captures from
 //! other projects (see tests/data/README.md), asserting facts about each
 //! capture that tshark agrees with.
 
@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
-use eastwest_core::decap::{meter, peel, DecapError, Metered, Peeled, DEFAULT_MAX_DEPTH};
+use eastwest_core::decap::{
+    meter, meter_peeled, peel, DecapError, Metered, Peeled, DEFAULT_MAX_DEPTH,
+};
 use eastwest_core::flow::Encap;
 use eastwest_core::pcapfile::{PcapError, Reader, Record};
 
@@ -38,7 +40,7 @@ fn outcomes(name: &str) -> Vec<Outcome> {
         .map(|record| {
             let frame: &'static [u8] = Box::leak(record.data.into_boxed_slice());
             let peeled = peel(frame, DEFAULT_MAX_DEPTH).expect("peel");
-            let metered = meter(peeled.frame);
+            let metered = meter_peeled(&peeled);
             Outcome { peeled, metered }
         })
         .collect()
@@ -79,8 +81,9 @@ fn erspan_type_i() {
     // tshark: 80 ICMP, ip.len sum 4800.
     assert_eq!(icmp, (80, 4800));
     assert_eq!(by_kind.get(&(Encap::ErspanI, 89, 10)), Some(&8));
-    // Routed GRE carrying IPv4/OSPF is metered as a GRE flow.
-    assert_eq!(by_kind.get(&(Encap::Span, 47, 0)), Some(&8));
+    // Routed GRE carrying IPv4/OSPF is metered at the inner OSPF packet.
+    assert_eq!(by_kind.get(&(Encap::Gre, 89, 0)), Some(&8));
+    assert_eq!(by_kind.get(&(Encap::Span, 47, 0)), None);
     assert_eq!(by_kind.get(&(Encap::Span, 89, 0)), Some(&16));
     assert_eq!(not_ip, BTreeMap::from([(0x88a7, 2), (0x88cc, 5)]));
 }

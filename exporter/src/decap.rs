@@ -251,6 +251,30 @@ vteps = []
     }
 
     #[test]
+    fn routed_gre_is_the_exporters_own_unless_from_a_vtep() {
+        let dec = decapper();
+        // IPv4 in GRE (no key) around the inner ICMP packet.
+        let ip_packet = &inner(None)[14..];
+        let mut payload = vec![0x00, 0x00, 0x08, 0x00];
+        payload.extend_from_slice(ip_packet);
+        let routed = |outer_src: [u8; 4]| {
+            let mut f = vec![0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0x08, 0x00];
+            let total = (20 + payload.len()) as u16;
+            f.extend_from_slice(&ipv4_header(47, total, outer_src, [198, 51, 100, 1]));
+            f.extend_from_slice(&payload);
+            f
+        };
+        let own = dec.decap(&routed([198, 51, 100, 2])).expect("metered");
+        assert!(own.attributed, "routed GRE is not an unknown mirror");
+        assert_eq!(own.observation.domain, 100);
+        assert_eq!(own.observation.encap, Encap::Gre);
+        assert_eq!(own.metered.src, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!((own.metered.proto, own.metered.ip_len), (1, 28));
+        let vtep = dec.decap(&routed([172, 16, 0, 2])).expect("metered");
+        assert_eq!((vtep.observation.domain, vtep.attributed), (2, true));
+    }
+
+    #[test]
     fn names_of_domains() {
         let dec = decapper();
         assert_eq!(dec.domain_name(100), Some("probe"));
