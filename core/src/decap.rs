@@ -1,6 +1,7 @@
-//! `peel`: unwrap the layers a mirror wrapped a frame in, down to the inner
-//! Ethernet frame that is metered, and `meter`: read what the flow cache
-//! needs from that inner frame.
+//! `peel`: unwrap the layers a mirror or tunnel wrapped a frame in, down to
+//! the inner Ethernet frame (or routed GRE's innermost IP packet) that is
+//! metered, and `meter` / `meter_peeled`: read what the flow cache needs
+//! from it.
 //!
 //! Every layer is read with the zero-copy views of [`crate::wire`]
 //! (Ethernet, 802.1Q/QinQ, MPLS, IPv4, IPv6 and its extension headers, GRE,
@@ -582,6 +583,8 @@ pub fn meter_peeled(peeled: &Peeled<'_>) -> Result<Metered, DecapError> {
 ///   same way with the 32-bit identification of the chain's first fragment
 ///   header.
 /// * ICMP / ICMPv6: ports 0, `icmp_type_code` = type * 256 + code.
+/// * A frame that routed GRE carries is metered at its GRE flow here; use
+///   [`meter_peeled`] on what [`peel`] found to meter the inner packet.
 ///
 /// Errors: non-IP ethertypes are [`DecapError::NotIp`]; headers cut short
 /// are [`DecapError::Truncated`]; an IP header with impossible fields is
