@@ -335,6 +335,16 @@ fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
                 None => return Err(DecapError::GreNotIp(wire::ETHERTYPE_MPLS_UNICAST)),
             }
         }
+        wire::GreProtocol::CiscoMetadata => {
+            let cmd = wire::CiscoMetadataPacket::new_checked(payload)
+                .map_err(|e| wire_error("cisco_metadata", e))?;
+            let repr = wire::CiscoMetadataRepr::parse(&cmd)
+                .map_err(|e| wire_error("cisco_metadata", e))?;
+            match repr.ethertype {
+                wire::ETHERTYPE_IPV4 | wire::ETHERTYPE_IPV6 => routed(cmd.payload()),
+                other => return Err(DecapError::GreNotIp(other)),
+            }
+        }
         wire::GreProtocol::Unknown(GRE_KEEPALIVE) => return Err(DecapError::GreKeepalive),
         wire::GreProtocol::Unknown(other) => return Err(DecapError::GreNotIp(other)),
         wire::GreProtocol::Erspan if repr.sequence.is_none() => Tunnel {
@@ -443,7 +453,8 @@ fn wire_error(layer: &'static str, error: wire::Error) -> DecapError {
 /// (VXLAN) and UDP to 6081 carrying Ethernet (Geneve), over IPv4 or IPv6.
 ///
 /// Routed GRE (protocol 0x0800 IPv4, 0x86DD IPv6, 0x8847 MPLS-labelled
-/// IP) is a tunnel too ([`Encap::Gre`]): its IP packet is `routed`, itself
+/// IP, 0x8909 Cisco MetaData naming IPv4 / IPv6) is a tunnel too
+/// ([`Encap::Gre`]): its IP packet is `routed`, itself
 /// peeled again (IP in GRE in IP in GRE, or a VXLAN underlay routed through
 /// GRE). A GRE keepalive (protocol 0) is [`DecapError::GreKeepalive`]; GRE
 /// carrying anything else (CDP, an MPLS pseudowire, PPP) is
@@ -1319,6 +1330,59 @@ mod tests {
         fragment[14 + 6] = 0x20;
         let (peeled, m) = peel_and_meter(&fragment, DEFAULT_MAX_DEPTH).expect("metered");
         assert_eq!((peeled.encap, m.proto), (Encap::Span, 47));
+    }
+
+    #[test]
+    fn routed_gre_with_cisco_metadata() {
+        let syn = qinq_tcp_syn();
+        let repr = wire::CiscoMetadataRepr {
+            ethertype: wire::ETHERTYPE_IPV4,
+            sgt: 17,
+        };
+        let mut tagged = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut wire::CiscoMetadataPacket::new_unchecked(&mut tagged));
+        tagged.extend_from_slice(&syn[22..]);
+        let frame = routed_wrap(&tagged, wire::GreProtocol::CiscoMetadata);
+        let (peeled, m) = peel_and_meter(&frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!(
+            (peeled.encap, peeled.routed),
+            (Encap::Gre, Some(&syn[22..]))
+        );
+        assert_eq!((m.src_port, m.dst_port, m.ip_len), (40000, 8443, 40));
+        // A keepalive inside Cisco MetaData is still a keepalive.
+        let reflected = routed_wrap(&[], wire::GreProtocol::Unknown(0));
+        let mut tagged = tagged[..8].to_vec();
+        tagged.extend_from_slice(&reflected[14..]);
+        assert_eq!(
+            peel(
+                &routed_wrap(&tagged, wire::GreProtocol::CiscoMetadata),
+                DEFAULT_MAX_DEPTH
+            ),
+            Err(DecapError::GreKeepalive)
+        );
+        // Naming ARP: not IP; cut short; another option.
+        tagged[..2].copy_from_slice(&0x0806u16.to_be_bytes());
+        let arp = routed_wrap(&tagged, wire::GreProtocol::CiscoMetadata);
+        assert_eq!(
+            peel(&arp, DEFAULT_MAX_DEPTH),
+            Err(DecapError::GreNotIp(0x0806))
+        );
+        let cut = routed_wrap(&tagged[..5], wire::GreProtocol::CiscoMetadata);
+        assert_eq!(
+            peel(&cut, DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated {
+                layer: "cisco_metadata"
+            })
+        );
+        tagged[5] = 2;
+        let other = routed_wrap(&tagged, wire::GreProtocol::CiscoMetadata);
+        assert!(matches!(
+            peel(&other, DEFAULT_MAX_DEPTH),
+            Err(DecapError::Malformed {
+                layer: "cisco_metadata",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!
 //! The formats: Ethernet II, 802.1Q / 802.1ad tags, IPv4 and IPv6 (with
 //! the extension-header walk), MPLS label stacks (RFC 3032), GRE (RFC
-//! 2784/2890), ERSPAN type II and type III (draft-foschiano-erspan), VXLAN
+//! 2784/2890), Cisco MetaData in GRE (TrustSec SGT), ERSPAN type II and type III (draft-foschiano-erspan), VXLAN
 //! (RFC 7348) and Geneve (RFC 8926).
 //! They are the whole per-packet path of [`crate::decap`]; the transport
 //! ports, TCP flags and ICMP type/code it reads are fixed offsets, read
@@ -21,6 +21,7 @@
 
 use std::fmt;
 
+mod cisco_metadata;
 mod erspan2;
 mod erspan3;
 mod ethernet;
@@ -32,6 +33,10 @@ mod mpls;
 mod vlan;
 mod vxlan;
 
+pub use cisco_metadata::{
+    Packet as CiscoMetadataPacket, Repr as CiscoMetadataRepr,
+    HEADER_LEN as CISCO_METADATA_HEADER_LEN, PROTOCOL as CISCO_METADATA_PROTOCOL,
+};
 pub use erspan2::{
     Packet as ErspanIIPacket, Repr as ErspanIIRepr, HEADER_LEN as ERSPAN_II_HEADER_LEN,
     VERSION as ERSPAN_II_VERSION,
