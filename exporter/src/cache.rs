@@ -21,8 +21,8 @@
 //! fragments of the same datagram are counted under the same flow. A later
 //! fragment whose first fragment was not seen (lost, filtered, older than
 //! [`FRAGMENT_TIMEOUT_MS`] or arriving after it) is counted under the flow of
-//! the same addresses and protocol with ports 0 (as softflowd and nfpcapd
-//! do), and reported as [`Ingested::FragmentUnmatched`].
+//! the same addresses and protocol with ports 0 (as softflowd does), and
+//! reported as [`Ingested::FragmentUnmatched`].
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
