@@ -1200,7 +1200,9 @@ impl Fields {
             // VLAN 58 wins over dot1qVlanId 243 when both are present.
             field::SRC_VLAN => self.vlan = low(0x0fff) as u16,
             DOT1Q_VLAN_ID if self.vlan == 0 => self.vlan = low(0x0fff) as u16,
-            field::LAYER2_SEGMENT_ID => self.vni = low(0x00ff_ffff) as u32,
+            // A VXLAN/Geneve VNI (24 bits) or the exporter's whole GRE key
+            // of GRE-TEB / NVGRE (32 bits, VSID = upper 24).
+            field::LAYER2_SEGMENT_ID => self.vni = low(0xffff_ffff) as u32,
             field::OBSERVATION_POINT_ID => self.observation_point = Some(be_u32(raw)),
             SAMPLING_INTERVAL | SAMPLING_PACKET_INTERVAL => self.sampling = Some(be_u32(raw)),
             field::OBSERVATION_DOMAIN_NAME => self.domain_name = Some(padded_string(raw)),
@@ -1329,6 +1331,30 @@ mod tests {
                 v9::data(TEMPLATE_V4, &[v9::record(flow, FIELDS_V4, BOOT_MS)]),
             ],
         )
+    }
+
+    #[test]
+    fn keeps_the_32_bit_gre_key_and_the_gre_encapsulations() {
+        for (encap, name) in [
+            (eastwest_core::flow::Encap::Nvgre, "nvgre"),
+            (eastwest_core::flow::Encap::Gre, "gre"),
+        ] {
+            let mut flow = v9::sample_flow(4, BOOT_MS + 10_000);
+            flow.vni = 0x1234_5602;
+            flow.observation_point = eastwest_core::netflow::observation_point(encap, 0);
+            let mut decoder = Decoder::new(&config(8));
+            let mut rows = Vec::new();
+            let report = decoder.decode(
+                &datagram("192.0.2.9:5000", eastwest_packet(&flow)),
+                "live",
+                &mut rows,
+            );
+            assert_eq!(report.errors, []);
+            let [row] = &rows[..] else {
+                panic!("one row: {rows:?}")
+            };
+            assert_eq!((row.encap.as_str(), row.vni), (name, 0x1234_5602));
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! `peel`: unwrap the layers a mirror wrapped a frame in, down to the inner
-//! Ethernet frame that is metered, and `meter`: read what the flow cache
-//! needs from that inner frame.
+//! `peel`: unwrap the layers a mirror or tunnel wrapped a frame in, down to
+//! the inner Ethernet frame (or routed GRE's innermost IP packet) that is
+//! metered, and `meter` / `meter_peeled`: read what the flow cache needs
+//! from it.
 //!
 //! Every layer is read with the zero-copy views of [`crate::wire`]
-//! (Ethernet, 802.1Q/QinQ, IPv4, IPv6 and its extension headers, GRE,
+//! (Ethernet, 802.1Q/QinQ, MPLS, IPv4, IPv6 and its extension headers, GRE,
 //! ERSPAN I/II/III, VXLAN, Geneve); the transport fields (ports, TCP flags,
 //! ICMP type and code) are fixed offsets read here. Each header is read
 //! once: [`peel_and_meter`] keeps the innermost layer `peel` stopped at and
@@ -32,13 +33,20 @@ pub struct Peeled<'a> {
     pub session: u16,
     /// VLAN from the ERSPAN header or the outer frame's tag (0 if none).
     pub outer_vlan: u16,
-    /// VXLAN / Geneve VNI (0 if none).
+    /// VXLAN / Geneve VNI, or the whole 32-bit key of GRE carrying
+    /// Ethernet (NVGRE's VSID is its upper 24 bits); 0 if none.
     pub vni: u32,
-    /// Tunnel source / destination (ERSPAN mirror source, VXLAN VTEPs).
+    /// Tunnel source / destination (ERSPAN mirror source, VXLAN / NVGRE
+    /// endpoints).
     pub tunnel_src: Option<IpAddr>,
     pub tunnel_dst: Option<IpAddr>,
     /// Number of tunnel layers removed.
     pub depth: u8,
+    /// The innermost IP packet when routed GRE carried it (inside `frame`,
+    /// whose MACs and innermost VLAN it is metered with); `None` when
+    /// `frame`'s own IP packet is the one metered. [`meter_peeled`] meters
+    /// whichever it is.
+    pub routed: Option<&'a [u8]>,
 }
 
 /// The metered view of an inner frame.
@@ -78,6 +86,10 @@ pub enum DecapError {
     TooDeep,
     #[error("not IP (ethertype {0:#06x})")]
     NotIp(u16),
+    #[error("GRE keepalive")]
+    GreKeepalive,
+    #[error("GRE carrying protocol {0:#06x}, not IP or Ethernet")]
+    GreNotIp(u16),
 }
 
 impl DecapError {
@@ -88,6 +100,8 @@ impl DecapError {
             DecapError::Malformed { .. } => "malformed",
             DecapError::TooDeep => "too_deep",
             DecapError::NotIp(_) => "not_ip",
+            DecapError::GreKeepalive => "gre_keepalive",
+            DecapError::GreNotIp(_) => "gre_not_ip",
         }
     }
 }
@@ -107,7 +121,8 @@ const BAD_IP: DecapError = DecapError::Malformed {
     what: "invalid IP header",
 };
 
-/// The link layer of a frame: MACs, 802.1Q/QinQ tags and what follows.
+/// The link layer of a frame: MACs, 802.1Q/QinQ tags, an MPLS label
+/// stack and what follows.
 struct Link<'a> {
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
@@ -145,7 +160,29 @@ fn link(frame: &[u8]) -> Result<Link<'_>, DecapError> {
         link.ethertype = tag.ethertype();
         link.payload = tag.payload();
     }
+    if wire::is_mpls_ethertype(link.ethertype) {
+        let payload = wire::mpls_stack_payload(link.payload)
+            .map_err(|_| DecapError::Truncated { layer: "mpls" })?;
+        // What follows the stack has no type field: IP by its version
+        // nibble, anything else (a pseudowire) stays MPLS, not IP.
+        if let Some(ethertype) = ip_ethertype(payload)? {
+            link.ethertype = ethertype;
+            link.payload = payload;
+        }
+    }
     Ok(link)
+}
+
+/// The ethertype of an IP packet told by its version nibble (after an
+/// MPLS stack, which names no type): `None` if it is neither 4 nor 6; an
+/// empty packet is truncated.
+fn ip_ethertype(packet: &[u8]) -> Result<Option<u16>, DecapError> {
+    match packet.first().map(|b| b >> 4) {
+        None => Err(DecapError::Truncated { layer: "mpls" }),
+        Some(4) => Ok(Some(wire::ETHERTYPE_IPV4)),
+        Some(6) => Ok(Some(wire::ETHERTYPE_IPV6)),
+        Some(_) => Ok(None),
+    }
 }
 
 /// The IP layer of a frame, read once for both tunnel peeling and
@@ -234,6 +271,15 @@ fn ip(data: &[u8]) -> Result<Ip<'_>, DecapError> {
     }
 }
 
+/// What a tunnel carries.
+#[derive(Clone, Copy)]
+enum Inner<'a> {
+    /// An Ethernet frame (mirrors, overlays).
+    Ethernet(&'a [u8]),
+    /// An IPv4 / IPv6 packet (routed GRE).
+    Ip(&'a [u8]),
+}
+
 /// One tunnel layer found inside an IP packet.
 struct Tunnel<'a> {
     encap: Encap,
@@ -241,12 +287,11 @@ struct Tunnel<'a> {
     /// VLAN carried in the ERSPAN header (type II / III).
     erspan_vlan: Option<u16>,
     vni: u32,
-    inner: &'a [u8],
+    inner: Inner<'a>,
 }
 
-/// If `ip` carries a mirror or overlay tunnel, the tunnel; `Ok(None)` when
-/// it is anything else (including routed GRE and IP fragments), which is
-/// then metered as it is.
+/// If `ip` carries a tunnel, the tunnel; `Ok(None)` when it is anything
+/// else (including IP fragments), which is then metered as it is.
 #[inline]
 fn tunnel<'a>(ip: &Ip<'a>) -> Result<Option<Tunnel<'a>>, DecapError> {
     if ip.fragmented {
@@ -259,17 +304,55 @@ fn tunnel<'a>(ip: &Ip<'a>) -> Result<Option<Tunnel<'a>>, DecapError> {
     }
 }
 
+/// GRE protocol type of a keepalive (Cisco: the reflected packet carries
+/// no payload type).
+const GRE_KEEPALIVE: u16 = 0x0000;
+
+/// A GRE tunnel: a mirror (ERSPAN), an overlay (Ethernet), or routed IP.
+/// Anything else GRE carries is counted by reason, never metered as a GRE
+/// flow: a keepalive ([`DecapError::GreKeepalive`]) or another protocol
+/// ([`DecapError::GreNotIp`]).
 fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
     let packet = wire::GrePacket::new_checked(data).map_err(|e| wire_error("gre", e))?;
     let repr = wire::GreRepr::parse(&packet).map_err(|e| wire_error("gre", e))?;
     let payload = packet.payload();
+    fn routed(inner: &[u8]) -> Tunnel<'_> {
+        Tunnel {
+            encap: Encap::Gre,
+            session: 0,
+            erspan_vlan: None,
+            vni: 0,
+            inner: Inner::Ip(inner),
+        }
+    }
     let tunnel = match repr.protocol {
+        wire::GreProtocol::Ipv4 | wire::GreProtocol::Ipv6 => routed(payload),
+        wire::GreProtocol::Mpls => {
+            let inner = wire::mpls_stack_payload(payload)
+                .map_err(|_| DecapError::Truncated { layer: "mpls" })?;
+            match ip_ethertype(inner)? {
+                Some(_) => routed(inner),
+                None => return Err(DecapError::GreNotIp(wire::ETHERTYPE_MPLS_UNICAST)),
+            }
+        }
+        wire::GreProtocol::CiscoMetadata => {
+            let cmd = wire::CiscoMetadataPacket::new_checked(payload)
+                .map_err(|e| wire_error("cisco_metadata", e))?;
+            let repr = wire::CiscoMetadataRepr::parse(&cmd)
+                .map_err(|e| wire_error("cisco_metadata", e))?;
+            match repr.ethertype {
+                wire::ETHERTYPE_IPV4 | wire::ETHERTYPE_IPV6 => routed(cmd.payload()),
+                other => return Err(DecapError::GreNotIp(other)),
+            }
+        }
+        wire::GreProtocol::Unknown(GRE_KEEPALIVE) => return Err(DecapError::GreKeepalive),
+        wire::GreProtocol::Unknown(other) => return Err(DecapError::GreNotIp(other)),
         wire::GreProtocol::Erspan if repr.sequence.is_none() => Tunnel {
             encap: Encap::ErspanI,
             session: 0,
             erspan_vlan: None,
             vni: 0,
-            inner: payload,
+            inner: Inner::Ethernet(payload),
         },
         wire::GreProtocol::Erspan => {
             let erspan =
@@ -280,7 +363,7 @@ fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
                 session: repr.session_id,
                 erspan_vlan: Some(repr.vlan),
                 vni: 0,
-                inner: erspan.payload(),
+                inner: Inner::Ethernet(erspan.payload()),
             }
         }
         wire::GreProtocol::ErspanIII => {
@@ -298,10 +381,16 @@ fn gre(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
                 session: repr.session_id,
                 erspan_vlan: Some(repr.vlan),
                 vni: 0,
-                inner: erspan.payload(),
+                inner: Inner::Ethernet(erspan.payload()),
             }
         }
-        _ => return Ok(None),
+        wire::GreProtocol::TransparentEthernet => Tunnel {
+            encap: Encap::Nvgre,
+            session: 0,
+            erspan_vlan: None,
+            vni: repr.key.unwrap_or(0),
+            inner: Inner::Ethernet(payload),
+        },
     };
     Ok(Some(tunnel))
 }
@@ -322,7 +411,7 @@ fn udp(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
                 session: 0,
                 erspan_vlan: None,
                 vni: repr.vni.get(),
-                inner: packet.payload(),
+                inner: Inner::Ethernet(packet.payload()),
             }))
         }
         wire::GENEVE_UDP_PORT => {
@@ -337,7 +426,7 @@ fn udp(data: &[u8]) -> Result<Option<Tunnel<'_>>, DecapError> {
                 session: 0,
                 erspan_vlan: None,
                 vni: repr.vni.get(),
-                inner: packet.payload(),
+                inner: Inner::Ethernet(packet.payload()),
             }))
         }
         _ => Ok(None),
@@ -356,29 +445,40 @@ fn wire_error(layer: &'static str, error: wire::Error) -> DecapError {
 ///
 /// Layers recognised, in any nesting up to `max_depth` tunnels (one more is
 /// [`DecapError::TooDeep`]): 802.1Q / 802.1ad / QinQ tags (skipped, the
-/// outermost one recorded), GRE 0x88BE without sequence number (ERSPAN type
+/// outermost one recorded), MPLS label stacks above IP (skipped, as
+/// [`meter`] does; not a tunnel), GRE 0x88BE without sequence number (ERSPAN type
 /// I), GRE 0x88BE with sequence number + ERSPAN type II header, GRE 0x22EB +
-/// ERSPAN type III header (Ethernet frame type only), UDP to 4789 (VXLAN)
-/// and UDP to 6081 carrying Ethernet (Geneve), over IPv4 or IPv6.
+/// ERSPAN type III header (Ethernet frame type only), GRE 0x6558 carrying
+/// Ethernet (NVGRE, Open vSwitch GRE: [`Encap::Nvgre`]), UDP to 4789
+/// (VXLAN) and UDP to 6081 carrying Ethernet (Geneve), over IPv4 or IPv6.
 ///
-/// Anything else is returned as it is, with depth 0: routed GRE (protocol
-/// 0x0800) is an ordinary GRE flow, and IP fragments are never unwrapped.
+/// Routed GRE (protocol 0x0800 IPv4, 0x86DD IPv6, 0x8847 MPLS-labelled
+/// IP, 0x8909 Cisco MetaData naming IPv4 / IPv6) is a tunnel too
+/// ([`Encap::Gre`]): its IP packet is `routed`, itself
+/// peeled again (IP in GRE in IP in GRE, or a VXLAN underlay routed through
+/// GRE). A GRE keepalive (protocol 0) is [`DecapError::GreKeepalive`]; GRE
+/// carrying anything else (CDP, an MPLS pseudowire, PPP) is
+/// [`DecapError::GreNotIp`]: counted by reason, not metered as a flow.
+/// Anything else is returned as it is, with depth 0; IP fragments are never
+/// unwrapped.
 ///
 /// Recorded metadata: `encap`, `tunnel_src` and `tunnel_dst` come from the
 /// outermost tunnel; `session` from the outermost ERSPAN layer; `vni` from
-/// the outermost VXLAN / Geneve layer; `outer_vlan` is the VLAN field of the
+/// the outermost VXLAN / Geneve / NVGRE layer (for NVGRE the whole GRE key,
+/// 0 without one); `outer_vlan` is the VLAN field of the
 /// outermost ERSPAN II/III header when there is one (the mirrored port's
 /// VLAN), else the outermost 802.1Q tag of the captured frame.
 ///
-/// Errors: a frame shorter than an Ethernet header, a truncated tag, or a
-/// recognised tunnel whose header is truncated or malformed.
+/// Errors: a frame shorter than an Ethernet header, a truncated tag, a
+/// recognised tunnel whose header is truncated or malformed, or GRE that
+/// carries no IP or Ethernet.
 pub fn peel(frame: &[u8], max_depth: usize) -> Result<Peeled<'_>, DecapError> {
     peel_with(frame, max_depth, |_, _| ()).map(|(peeled, ())| peeled)
 }
 
-/// [`peel`] then [`meter`] of the peeled frame, with each layer parsed
-/// once (the exporter's path: `meter(peel(f)?.frame)` parses the innermost
-/// Ethernet and IP headers twice). The same results as that pair.
+/// [`peel`] then [`meter_peeled`], with each layer parsed once (the
+/// exporter's path: that pair parses the innermost Ethernet and IP headers
+/// twice). The same results as that pair.
 #[inline]
 pub fn peel_and_meter(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Metered), DecapError> {
     let (peeled, metered) = peel_with(frame, max_depth, meter_link)?;
@@ -386,9 +486,10 @@ pub fn peel_and_meter(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Met
 }
 
 /// The peeling loop of [`peel`]: `inner` gets the innermost layer it
-/// stopped at, its link layer and, if it is IP, its IP header (or why that
-/// did not parse), so [`peel_and_meter`] meters it without parsing it
-/// again or moving it around.
+/// stopped at, its link layer and, if it is IP (the frame's own or routed
+/// GRE's), its IP header (or why that did not parse), so
+/// [`peel_and_meter`] meters it without parsing it again or moving it
+/// around.
 #[inline]
 fn peel_with<'a, T>(
     frame: &'a [u8],
@@ -404,15 +505,14 @@ fn peel_with<'a, T>(
         tunnel_src: None,
         tunnel_dst: None,
         depth: 0,
+        routed: None,
     };
     let mut erspan_seen = false;
     let mut overlay_seen = false;
+    let mut link = link(frame)?;
+    peeled.outer_vlan = link.outer_vlan;
+    let mut ip = ip_of(&link);
     loop {
-        let link = link(peeled.frame)?;
-        if peeled.depth == 0 {
-            peeled.outer_vlan = link.outer_vlan;
-        }
-        let ip = ip_of(&link);
         // A broken IP header is not a tunnel: `meter` reports it.
         let found = match &ip {
             Some(Ok(ip)) => tunnel(ip)?.map(|t| (t, ip.src, ip.dst)),
@@ -441,18 +541,47 @@ fn peel_with<'a, T>(
                 peeled.outer_vlan = vlan;
             }
         }
-        if matches!(tunnel.encap, Encap::Vxlan | Encap::Geneve) && !overlay_seen {
+        if matches!(tunnel.encap, Encap::Vxlan | Encap::Geneve | Encap::Nvgre) && !overlay_seen {
             overlay_seen = true;
             peeled.vni = tunnel.vni;
         }
-        peeled.frame = tunnel.inner;
         peeled.depth = peeled.depth.saturating_add(1);
+        match tunnel.inner {
+            Inner::Ethernet(frame) => {
+                peeled.frame = frame;
+                peeled.routed = None;
+                link = self::link(frame)?;
+                ip = ip_of(&link);
+            }
+            Inner::Ip(packet) => {
+                peeled.routed = Some(packet);
+                ip = Some(self::ip(packet));
+            }
+        }
     }
+}
+
+/// [`meter`] of what [`peel`] found: the routed IP packet when there is
+/// one (with the MACs and VLAN of the frame that carried it), else the
+/// peeled frame.
+pub fn meter_peeled(peeled: &Peeled<'_>) -> Result<Metered, DecapError> {
+    let link = link(peeled.frame)?;
+    let ip = match peeled.routed {
+        Some(packet) => Some(ip(packet)),
+        None => ip_of(&link),
+    };
+    meter_link(&link, ip)
 }
 
 /// Read the flow fields of an (inner) Ethernet frame.
 ///
 /// * `vlan` is the innermost 802.1Q tag (0 untagged).
+/// * An MPLS label stack (ethertype 0x8847 unicast or 0x8848 multicast,
+///   after the tags if any) is walked to its bottom-of-stack entry, whatever
+///   its depth; the IPv4 or IPv6 packet after it (told by its version
+///   nibble) is metered. Anything else after the stack (an Ethernet
+///   pseudowire) is [`DecapError::NotIp`] with the MPLS ethertype; a stack
+///   cut before its bottom entry, or with nothing after it, is truncated.
 /// * `ip_len` is what the IP header says (IPv4 total length, IPv6 payload
 ///   length + 40), even when the capture is truncated.
 /// * `proto` is the upper-layer protocol: after an IPv4 authentication
@@ -465,6 +594,8 @@ fn peel_with<'a, T>(
 ///   same way with the 32-bit identification of the chain's first fragment
 ///   header.
 /// * ICMP / ICMPv6: ports 0, `icmp_type_code` = type * 256 + code.
+/// * A frame that routed GRE carries is metered at its GRE flow here; use
+///   [`meter_peeled`] on what [`peel`] found to meter the inner packet.
 ///
 /// Errors: non-IP ethertypes are [`DecapError::NotIp`]; headers cut short
 /// are [`DecapError::Truncated`]; an IP header with impossible fields is
@@ -949,22 +1080,348 @@ mod tests {
         );
     }
 
+    /// `frame` (Ethernet + its tags + an IP packet) with an MPLS stack of
+    /// `labels` inserted before the IP packet, the ethertype set to
+    /// `ethertype`; the last entry has the bottom-of-stack bit.
+    fn mpls_insert(frame: &[u8], at: usize, ethertype: u16, labels: &[u32]) -> Vec<u8> {
+        let mut out = frame[..at - 2].to_vec();
+        out.extend_from_slice(&ethertype.to_be_bytes());
+        for (i, &label) in labels.iter().enumerate() {
+            let repr = wire::MplsRepr {
+                label,
+                traffic_class: 0,
+                bottom_of_stack: i + 1 == labels.len(),
+                ttl: 63,
+            };
+            let mut entry = [0u8; wire::MPLS_HEADER_LEN];
+            repr.emit(&mut wire::MplsPacket::new_unchecked(&mut entry[..]));
+            out.extend_from_slice(&entry);
+        }
+        out.extend_from_slice(&frame[at..]);
+        out
+    }
+
     #[test]
-    fn routed_gre_is_not_a_mirror() {
-        let inner_ip = &qinq_tcp_syn()[22..];
-        let frame = gre_wrap(
-            &[],
+    fn mpls_stacks_above_ip() {
+        // Unicast, one label, IPv4 (the ethertype after the QinQ tags).
+        let syn = qinq_tcp_syn();
+        let plain = meter(&syn).expect("meter");
+        let one = mpls_insert(&syn, 22, wire::ETHERTYPE_MPLS_UNICAST, &[100_704]);
+        assert_eq!(meter(&one), Ok(plain), "the same flow, tags kept");
+        assert_eq!(
+            peel(&one, DEFAULT_MAX_DEPTH).map(|p| p.encap),
+            Ok(Encap::Span)
+        );
+        // Multicast, a stack of five, IPv6, untagged.
+        let v6 = ipv6_udp();
+        let five = mpls_insert(
+            &v6,
+            14,
+            wire::ETHERTYPE_MPLS_MULTICAST,
+            &[3, 16, 17, 18, 0xfffff],
+        );
+        let m = meter(&five).expect("meter");
+        assert_eq!(m, meter(&v6).expect("meter"));
+        assert_eq!((m.ip_len, m.dst_port), (148, 53));
+        // Inside a VXLAN tunnel (the inner frame labelled).
+        let tunneled = vxlan_wrap(&one, 5001);
+        let (peeled, m) = peel_and_meter(&tunneled, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!((peeled.encap, peeled.vni), (Encap::Vxlan, 5001));
+        assert_eq!(m, plain);
+        // The underlay labelled: VXLAN inside MPLS.
+        let outer = mpls_insert(
+            &vxlan_wrap(&syn, 7),
+            14,
+            wire::ETHERTYPE_MPLS_UNICAST,
+            &[20, 21],
+        );
+        let (peeled, m) = peel_and_meter(&outer, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!(
+            (peeled.encap, peeled.vni, peeled.depth),
+            (Encap::Vxlan, 7, 1)
+        );
+        assert_eq!(m, plain);
+    }
+
+    #[test]
+    fn mpls_not_ip_and_truncated() {
+        let v6 = ipv6_udp();
+        // An Ethernet pseudowire (control word, first nibble 0): not IP.
+        let mut pw = mpls_insert(&v6, 14, wire::ETHERTYPE_MPLS_UNICAST, &[30]);
+        pw[18] = 0x00;
+        assert_eq!(meter(&pw), Err(DecapError::NotIp(0x8847)));
+        assert_eq!(
+            DecapError::NotIp(0x8847).reason(),
+            "not_ip",
+            "counted as not IP"
+        );
+        // Two entries, neither the bottom, then the IP header: the walk
+        // reads the IP header as entries and runs out.
+        let mut open = mpls_insert(&v6, 14, wire::ETHERTYPE_MPLS_UNICAST, &[30, 31]);
+        open[20] &= !0x01;
+        let cut = &open[..14 + 8];
+        assert_eq!(meter(cut), Err(DecapError::Truncated { layer: "mpls" }));
+        // Cut inside the stack, and right after its bottom.
+        let two = mpls_insert(&v6, 14, wire::ETHERTYPE_MPLS_UNICAST, &[30, 31]);
+        for len in 14..14 + 8 {
+            assert_eq!(
+                meter(&two[..len]),
+                Err(DecapError::Truncated { layer: "mpls" }),
+                "cut at {len}"
+            );
+        }
+        assert_eq!(
+            meter(&two[..14 + 8]),
+            Err(DecapError::Truncated { layer: "mpls" })
+        );
+    }
+
+    /// `inner` in GRE carrying Ethernet (0x6558) with `key`.
+    fn teb_wrap(inner: &[u8], key: Option<u32>) -> Vec<u8> {
+        gre_wrap(
+            inner,
             wire::GreRepr {
-                protocol: wire::GreProtocol::Ipv4,
+                protocol: wire::GreProtocol::TransparentEthernet,
                 checksum_present: false,
-                key: None,
+                key,
                 sequence: None,
             },
-            inner_ip,
+            &[],
+        )
+    }
+
+    #[test]
+    fn gre_teb_is_an_overlay() {
+        let inner = qinq_tcp_syn();
+        // NVGRE: VSID 0x123456, FlowID 0x02; the whole key is kept.
+        let frame = teb_wrap(&inner, Some(0x1234_5602));
+        let (peeled, m) = peel_and_meter(&frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!(
+            (peeled.encap, peeled.vni, peeled.depth),
+            (Encap::Nvgre, 0x1234_5602, 1)
         );
-        let peeled = peel(&frame, DEFAULT_MAX_DEPTH).expect("peel");
-        assert_eq!((peeled.encap, peeled.depth), (Encap::Span, 0));
-        assert_eq!(meter(peeled.frame).map(|m| m.proto), Ok(47));
+        assert_eq!(peeled.vni >> 8, 0x12_3456, "the VSID");
+        assert_eq!(
+            (peeled.tunnel_src, peeled.tunnel_dst),
+            (
+                Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3))),
+                Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 100)))
+            )
+        );
+        assert_eq!(peeled.frame, &inner[..]);
+        assert_eq!(m, meter(&inner).expect("meter"));
+        // Open vSwitch GRE without a key; checksum and sequence allowed.
+        let bare = gre_wrap(
+            &inner,
+            wire::GreRepr {
+                protocol: wire::GreProtocol::TransparentEthernet,
+                checksum_present: true,
+                key: None,
+                sequence: Some(9),
+            },
+            &[],
+        );
+        let peeled = peel(&bare, DEFAULT_MAX_DEPTH).expect("peel");
+        assert_eq!((peeled.encap, peeled.vni), (Encap::Nvgre, 0));
+        assert_eq!(peeled.frame, &inner[..]);
+        // Mirrored with ERSPAN II: encap and session from the mirror, the
+        // key from the overlay.
+        let mirrored = erspan_ii_wrap(&frame, 3, 104);
+        let peeled = peel(&mirrored, DEFAULT_MAX_DEPTH).expect("peel");
+        assert_eq!(
+            (peeled.encap, peeled.session, peeled.vni, peeled.depth),
+            (Encap::ErspanII, 3, 0x1234_5602, 2)
+        );
+        // Cut inside the inner Ethernet header.
+        assert_eq!(
+            peel(&frame[..frame.len() - inner.len() + 10], DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated { layer: "ethernet" })
+        );
+        // Cut inside the key.
+        assert_eq!(
+            peel(&frame[..14 + 20 + 6], DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated { layer: "gre" })
+        );
+    }
+
+    /// `packet` (an IP packet, or what `protocol` names) in GRE in IPv4 in
+    /// Ethernet; the frame's IP packet starts at byte 14.
+    fn routed_wrap(packet: &[u8], protocol: wire::GreProtocol) -> Vec<u8> {
+        gre_wrap(
+            &[],
+            wire::GreRepr {
+                protocol,
+                checksum_present: false,
+                key: Some(40),
+                sequence: None,
+            },
+            packet,
+        )
+    }
+
+    #[test]
+    fn routed_gre_meters_the_innermost_ip() {
+        let syn = qinq_tcp_syn();
+        let plain = meter(&syn).expect("meter");
+        let inner_ip = &syn[22..];
+        let frame = routed_wrap(inner_ip, wire::GreProtocol::Ipv4);
+        let (peeled, m) = peel_and_meter(&frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!((peeled.encap, peeled.depth, peeled.vni), (Encap::Gre, 1, 0));
+        assert_eq!(peeled.frame, &frame[..], "the frame that carried it");
+        assert_eq!(peeled.routed, Some(inner_ip));
+        assert_eq!(
+            peeled.tunnel_src,
+            Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3)))
+        );
+        assert_eq!(meter_peeled(&peeled), Ok(m));
+        // The inner flow, with the carrying frame's MACs (untagged).
+        assert_eq!(
+            (m.src, m.dst, m.src_port, m.dst_port),
+            (plain.src, plain.dst, 40000, 8443)
+        );
+        assert_eq!((m.proto, m.ip_len, m.tcp_flags, m.vlan), (6, 40, 0x02, 0));
+        assert_eq!(m.src_mac, [2, 0, 0, 0, 0, 1]);
+        // Nested: IP in GRE in IP in GRE, metered at the innermost.
+        let nested = routed_wrap(&frame[14..], wire::GreProtocol::Ipv4);
+        let (peeled, m2) = peel_and_meter(&nested, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!((peeled.encap, peeled.depth), (Encap::Gre, 2));
+        assert_eq!(peeled.routed, Some(inner_ip));
+        assert_eq!(m2, m);
+        assert_eq!(peel(&nested, 1), Err(DecapError::TooDeep));
+        // IPv6 in GRE.
+        let v6 = ipv6_udp();
+        let v6_frame = routed_wrap(&v6[14..], wire::GreProtocol::Ipv6);
+        let (peeled, m) = peel_and_meter(&v6_frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!(peeled.encap, Encap::Gre);
+        assert_eq!((m.dst_port, m.ip_len), (53, 148));
+        // MPLS-labelled IPv4 in GRE (RFC 4023).
+        let mut labelled = vec![0x00, 0x01, 0x01, 0x3f];
+        labelled.extend_from_slice(inner_ip);
+        let mpls_frame = routed_wrap(&labelled, wire::GreProtocol::Mpls);
+        let (peeled, m) = peel_and_meter(&mpls_frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!((peeled.encap, m.dst_port), (Encap::Gre, 8443));
+        // A VXLAN underlay routed through GRE: the overlay's frame.
+        let vxlan = vxlan_wrap(&syn, 77);
+        let vxlan_frame = routed_wrap(&vxlan[14..], wire::GreProtocol::Ipv4);
+        let (peeled, m) = peel_and_meter(&vxlan_frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!(
+            (peeled.encap, peeled.vni, peeled.depth),
+            (Encap::Gre, 77, 2)
+        );
+        assert_eq!((peeled.frame, peeled.routed), (&syn[..], None));
+        assert_eq!(m, plain);
+        // A broken inner IP header: reported as the IP layer's error.
+        let mut bad = inner_ip.to_vec();
+        bad[0] = 0x55;
+        assert_eq!(
+            peel_and_meter(
+                &routed_wrap(&bad, wire::GreProtocol::Ipv4),
+                DEFAULT_MAX_DEPTH
+            ),
+            Err(BAD_IP)
+        );
+        let cut = routed_wrap(&inner_ip[..10], wire::GreProtocol::Ipv4);
+        assert_eq!(
+            peel_and_meter(&cut, DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated { layer: "ip" })
+        );
+        // A fragment of an IP-in-GRE packet is not unwrapped.
+        let mut fragment = frame.clone();
+        fragment[14 + 6] = 0x20;
+        let (peeled, m) = peel_and_meter(&fragment, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!((peeled.encap, m.proto), (Encap::Span, 47));
+    }
+
+    #[test]
+    fn routed_gre_with_cisco_metadata() {
+        let syn = qinq_tcp_syn();
+        let repr = wire::CiscoMetadataRepr {
+            ethertype: wire::ETHERTYPE_IPV4,
+            sgt: 17,
+        };
+        let mut tagged = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut wire::CiscoMetadataPacket::new_unchecked(&mut tagged));
+        tagged.extend_from_slice(&syn[22..]);
+        let frame = routed_wrap(&tagged, wire::GreProtocol::CiscoMetadata);
+        let (peeled, m) = peel_and_meter(&frame, DEFAULT_MAX_DEPTH).expect("metered");
+        assert_eq!(
+            (peeled.encap, peeled.routed),
+            (Encap::Gre, Some(&syn[22..]))
+        );
+        assert_eq!((m.src_port, m.dst_port, m.ip_len), (40000, 8443, 40));
+        // A keepalive inside Cisco MetaData is still a keepalive.
+        let reflected = routed_wrap(&[], wire::GreProtocol::Unknown(0));
+        let mut tagged = tagged[..8].to_vec();
+        tagged.extend_from_slice(&reflected[14..]);
+        assert_eq!(
+            peel(
+                &routed_wrap(&tagged, wire::GreProtocol::CiscoMetadata),
+                DEFAULT_MAX_DEPTH
+            ),
+            Err(DecapError::GreKeepalive)
+        );
+        // Naming ARP: not IP; cut short; another option.
+        tagged[..2].copy_from_slice(&0x0806u16.to_be_bytes());
+        let arp = routed_wrap(&tagged, wire::GreProtocol::CiscoMetadata);
+        assert_eq!(
+            peel(&arp, DEFAULT_MAX_DEPTH),
+            Err(DecapError::GreNotIp(0x0806))
+        );
+        let cut = routed_wrap(&tagged[..5], wire::GreProtocol::CiscoMetadata);
+        assert_eq!(
+            peel(&cut, DEFAULT_MAX_DEPTH),
+            Err(DecapError::Truncated {
+                layer: "cisco_metadata"
+            })
+        );
+        tagged[5] = 2;
+        let other = routed_wrap(&tagged, wire::GreProtocol::CiscoMetadata);
+        assert!(matches!(
+            peel(&other, DEFAULT_MAX_DEPTH),
+            Err(DecapError::Malformed {
+                layer: "cisco_metadata",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn gre_keepalives_and_non_ip_are_counted_by_reason() {
+        // Cisco's keepalive: IP in GRE whose inner IP packet is GRE with
+        // protocol 0, addressed back to the sender; and that reflected
+        // packet as the far end sends it on.
+        let reflected = routed_wrap(&[], wire::GreProtocol::Unknown(0));
+        let keepalive = routed_wrap(&reflected[14..], wire::GreProtocol::Ipv4);
+        for frame in [&keepalive, &reflected] {
+            assert_eq!(
+                peel_and_meter(frame, DEFAULT_MAX_DEPTH),
+                Err(DecapError::GreKeepalive)
+            );
+            assert_eq!(
+                peel(frame, DEFAULT_MAX_DEPTH),
+                Err(DecapError::GreKeepalive)
+            );
+        }
+        assert_eq!(DecapError::GreKeepalive.reason(), "gre_keepalive");
+        // CDP (0x2000) in GRE, and an MPLS pseudowire in GRE.
+        let cdp = routed_wrap(&[2, 180, 0, 0], wire::GreProtocol::Unknown(0x2000));
+        assert_eq!(
+            peel_and_meter(&cdp, DEFAULT_MAX_DEPTH),
+            Err(DecapError::GreNotIp(0x2000))
+        );
+        assert_eq!(DecapError::GreNotIp(0x2000).reason(), "gre_not_ip");
+        let pw = routed_wrap(&[0, 1, 1, 64, 0, 0, 0, 0], wire::GreProtocol::Mpls);
+        assert_eq!(
+            peel_and_meter(&pw, DEFAULT_MAX_DEPTH),
+            Err(DecapError::GreNotIp(0x8847))
+        );
+        assert_eq!(
+            peel_and_meter(
+                &routed_wrap(&[0, 1, 0, 64], wire::GreProtocol::Mpls),
+                DEFAULT_MAX_DEPTH
+            ),
+            Err(DecapError::Truncated { layer: "mpls" })
+        );
     }
 
     #[test]
@@ -1025,12 +1482,23 @@ mod tests {
             ipv6_udp(),
             ipv4_fragment(1, false),
             erspan_ii_wrap(&vxlan_wrap(&qinq_tcp_syn(), 7), 3, 104),
+            mpls_insert(
+                &qinq_tcp_syn(),
+                22,
+                wire::ETHERTYPE_MPLS_UNICAST,
+                &[1, 2, 3],
+            ),
+            teb_wrap(&ipv6_udp(), Some(0x0000_6401)),
+            routed_wrap(
+                &routed_wrap(&qinq_tcp_syn()[22..], wire::GreProtocol::Ipv4)[14..],
+                wire::GreProtocol::Ipv4,
+            ),
         ];
         let mut outcomes = 0usize;
         let mut run = |bytes: &[u8]| {
-            if let Ok(peeled) = peel(bytes, DEFAULT_MAX_DEPTH) {
-                let _ = meter(peeled.frame);
-            }
+            let two_pass = peel(bytes, DEFAULT_MAX_DEPTH)
+                .and_then(|peeled| meter_peeled(&peeled).map(|m| (peeled, m)));
+            assert_eq!(peel_and_meter(bytes, DEFAULT_MAX_DEPTH), two_pass);
             let _ = meter(bytes);
             outcomes += 1;
         };

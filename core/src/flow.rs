@@ -24,17 +24,27 @@ pub enum Encap {
     Vxlan,
     /// Geneve overlay (UDP 6081).
     Geneve,
+    /// GRE carrying Ethernet (protocol 0x6558, transparent Ethernet
+    /// bridging): NVGRE (RFC 7637, Hyper-V) and Open vSwitch / OpenStack
+    /// GRE tenant networks, which put the same header on the wire. The flow's
+    /// `vni` is the 32-bit GRE key (see [`FlowKey::vni`]).
+    Nvgre,
+    /// Routed GRE: IPv4 / IPv6 (or MPLS-labelled IP) in GRE, metered at the
+    /// innermost IP packet.
+    Gre,
 }
 
 impl Encap {
     /// Every variant, in a fixed order (for per-encapsulation counters).
-    pub const ALL: [Encap; 6] = [
+    pub const ALL: [Encap; 8] = [
         Encap::Span,
         Encap::ErspanI,
         Encap::ErspanII,
         Encap::ErspanIII,
         Encap::Vxlan,
         Encap::Geneve,
+        Encap::Nvgre,
+        Encap::Gre,
     ];
 
     /// Stable lower-case name used in metrics, JSON and the database.
@@ -46,6 +56,8 @@ impl Encap {
             Encap::ErspanIII => "erspan3",
             Encap::Vxlan => "vxlan",
             Encap::Geneve => "geneve",
+            Encap::Nvgre => "nvgre",
+            Encap::Gre => "gre",
         }
     }
 
@@ -59,6 +71,8 @@ impl Encap {
             Encap::ErspanIII => 3,
             Encap::Vxlan => 4,
             Encap::Geneve => 5,
+            Encap::Nvgre => 6,
+            Encap::Gre => 7,
         }
     }
 
@@ -79,7 +93,10 @@ pub struct FlowKey {
     pub proto: u8,
     /// Innermost 802.1Q VLAN id of the metered frame (0 = untagged).
     pub vlan: u16,
-    /// VXLAN / Geneve VNI the frame was carried in (0 = none).
+    /// VXLAN / Geneve VNI the frame was carried in, or for
+    /// [`Encap::Nvgre`] the whole 32-bit GRE key: NVGRE's VSID is its upper
+    /// 24 bits (`vni >> 8`) and its FlowID the low 8; an Open vSwitch /
+    /// OpenStack tenant network's segment id is the key itself (0 = none).
     pub vni: u32,
     /// Observation domain (NetFlow Source ID) of the host the frame was
     /// attributed to.

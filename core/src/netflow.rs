@@ -11,7 +11,8 @@
 //! * Standard v9 field numbers where v9 has them; IANA IPFIX numbers where it
 //!   has none: flowStartMilliseconds / flowEndMilliseconds (152/153, absolute
 //!   epoch milliseconds, so a replayed capture keeps its own time),
-//!   layer2SegmentId (351, the VXLAN/Geneve VNI) and observationPointId (138,
+//!   layer2SegmentId (351, the VXLAN/Geneve VNI, or the 32-bit GRE key of
+//!   GRE-TEB / NVGRE: VSID = upper 24 bits) and observationPointId (138,
 //!   reduced to 4 bytes) carrying the capture path: `encap code << 16 |
 //!   ERSPAN session id`, with the codes of [`crate::flow::Encap::code`].
 //! * FIRST_SWITCHED / LAST_SWITCHED (22/21) are relative to the header's

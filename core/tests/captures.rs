@@ -1,4 +1,4 @@
-//! `decap::peel` + `decap::meter` over every packet of real captures from
+//! `decap::peel` + `decap::meter_peeled` over every packet of real captures from
 //! other projects (see tests/data/README.md), asserting facts about each
 //! capture that tshark agrees with.
 
@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
-use eastwest_core::decap::{meter, peel, DecapError, Metered, Peeled, DEFAULT_MAX_DEPTH};
+use eastwest_core::decap::{
+    meter, meter_peeled, peel, DecapError, Metered, Peeled, DEFAULT_MAX_DEPTH,
+};
 use eastwest_core::flow::Encap;
 use eastwest_core::pcapfile::{PcapError, Reader, Record};
 
@@ -38,7 +40,7 @@ fn outcomes(name: &str) -> Vec<Outcome> {
         .map(|record| {
             let frame: &'static [u8] = Box::leak(record.data.into_boxed_slice());
             let peeled = peel(frame, DEFAULT_MAX_DEPTH).expect("peel");
-            let metered = meter(peeled.frame);
+            let metered = meter_peeled(&peeled);
             Outcome { peeled, metered }
         })
         .collect()
@@ -79,8 +81,9 @@ fn erspan_type_i() {
     // tshark: 80 ICMP, ip.len sum 4800.
     assert_eq!(icmp, (80, 4800));
     assert_eq!(by_kind.get(&(Encap::ErspanI, 89, 10)), Some(&8));
-    // Routed GRE carrying IPv4/OSPF is metered as a GRE flow.
-    assert_eq!(by_kind.get(&(Encap::Span, 47, 0)), Some(&8));
+    // Routed GRE carrying IPv4/OSPF is metered at the inner OSPF packet.
+    assert_eq!(by_kind.get(&(Encap::Gre, 89, 0)), Some(&8));
+    assert_eq!(by_kind.get(&(Encap::Span, 47, 0)), None);
     assert_eq!(by_kind.get(&(Encap::Span, 89, 0)), Some(&16));
     assert_eq!(not_ip, BTreeMap::from([(0x88a7, 2), (0x88cc, 5)]));
 }
@@ -196,6 +199,43 @@ fn ipv4_fragments() {
 }
 
 #[test]
+fn nvgre_keeps_the_gre_key() {
+    let all = outcomes("packetnet__gre_nvgre.pcap");
+    let [o] = &all[..] else { panic!("one frame") };
+    // tshark: GRE key 0x12345602 from 100.0.17.1 to 100.0.17.2.
+    assert_eq!((o.peeled.encap, o.peeled.vni), (Encap::Nvgre, 0x1234_5602));
+    assert_eq!(o.peeled.tunnel_src, Some(ip("100.0.17.1")));
+    assert_eq!(o.peeled.tunnel_dst, Some(ip("100.0.17.2")));
+    let m = o.metered.expect("meter");
+    assert_eq!((m.src, m.dst), (ip("10.0.0.1"), ip("10.0.0.2")));
+    assert_eq!((m.src_port, m.dst_port, m.ip_len), (1001, 1002, 42));
+    assert_eq!(m.src_mac, [0xaa, 0xbb, 0, 0, 0x10, 0x01]);
+}
+
+#[test]
+fn mpls_label_stacks_under_vlan_tags() {
+    // tshark: VLAN 3199 without MPLS; VLAN 0 + label 16106; VLAN 3399 +
+    // labels 254 and 99 (bottom); all TCP 65.65.65.65 → 65.65.65.65.
+    let got: Vec<_> = outcomes("zeek__mpls-in-vlan.pcap")
+        .iter()
+        .map(|o| {
+            let m = o.metered.expect("meter");
+            assert_eq!(o.peeled.encap, Encap::Span);
+            assert_eq!((m.src, m.dst), (ip("65.65.65.65"), ip("65.65.65.65")));
+            (m.vlan, m.proto, m.src_port, m.dst_port, m.ip_len)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (3199, 6, 19244, 80, 257),
+            (0, 6, 80, 32828, 1500),
+            (3399, 6, 61193, 80, 710),
+        ]
+    );
+}
+
+#[test]
 fn truncated_capture_keeps_ip_total_length() {
     let records = records("suricata-verify__ipv4-truncated.pcap");
     assert_eq!(records.len(), 1);
@@ -272,6 +312,8 @@ fn inner_flows_match_tshark() {
             Encap::ErspanIII,
         ),
         ("tcpdump__vxlan.pcap", "vxlan && ip && !arp", Encap::Vxlan),
+        ("zeek__mpls-in-vlan.pcap", "ip", Encap::Span),
+        ("packetnet__gre_nvgre.pcap", "ip", Encap::Nvgre),
     ] {
         let theirs = tshark_inner(name, filter);
         assert!(!theirs.is_empty(), "{name}: tshark saw nothing");

@@ -19,8 +19,10 @@
 //! IPv4 fragments: the first fragment carries the ports; its
 //! `(src, dst, proto, id)` is remembered in a small bounded map so later
 //! fragments of the same datagram are counted under the same flow. A later
-//! fragment whose first fragment was not seen is not metered and is counted
-//! as `fragment_unmatched`.
+//! fragment whose first fragment was not seen (lost, filtered, older than
+//! [`FRAGMENT_TIMEOUT_MS`] or arriving after it) is counted under the flow of
+//! the same addresses and protocol with ports 0 (as softflowd does), and
+//! reported as [`Ingested::FragmentUnmatched`].
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -82,7 +84,8 @@ pub struct Observation {
 pub enum Ingested {
     /// Counted in a flow.
     Counted,
-    /// A non-first IPv4 fragment whose first fragment was not seen.
+    /// Counted, in the flow with ports 0: a later fragment whose first
+    /// fragment was not seen.
     FragmentUnmatched,
 }
 
@@ -303,6 +306,7 @@ impl FlowCache {
         now_ms: u64,
         out: &mut Vec<FlowRecord>,
     ) -> Ingested {
+        let mut ingested = Ingested::Counted;
         let (src_port, dst_port) = match m.fragment {
             None => (m.src_port, m.dst_port),
             Some((id, first)) => {
@@ -320,7 +324,10 @@ impl FlowCache {
                         Some(p) if now_ms.saturating_sub(p.seen_ms) <= FRAGMENT_TIMEOUT_MS => {
                             (p.src_port, p.dst_port)
                         }
-                        _ => return Ingested::FragmentUnmatched,
+                        _ => {
+                            ingested = Ingested::FragmentUnmatched;
+                            (0, 0)
+                        }
                     }
                 }
             }
@@ -335,7 +342,7 @@ impl FlowCache {
                 c.first_ms = c.first_ms.min(now_ms);
                 c.tcp_flags |= m.tcp_flags;
                 self.end_on_fin_rst(&key, m, out);
-                return Ingested::Counted;
+                return ingested;
             }
             // Past its active timeout: exported before this packet opens
             // the next slice.
@@ -363,7 +370,7 @@ impl FlowCache {
             },
         );
         self.end_on_fin_rst(&key, m, out);
-        Ingested::Counted
+        ingested
     }
 
     /// A TCP FIN or RST (the packet already counted) ends the flow.
@@ -664,14 +671,23 @@ mod tests {
             Ingested::FragmentUnmatched
         );
         // Too late: the remembered ports expired.
+        assert_eq!(cache.ingest(&later, OBS, 3, &mut out), Ingested::Counted);
         assert_eq!(
-            cache.ingest(&later, OBS, 2 + FRAGMENT_TIMEOUT_MS, &mut out),
+            cache.ingest(&later, OBS, 3 + FRAGMENT_TIMEOUT_MS, &mut out),
             Ingested::FragmentUnmatched
         );
         out.extend(cache.drain());
-        assert_eq!(out.len(), 1);
-        assert_eq!((out[0].packets, out[0].bytes), (2, 120));
-        assert_eq!(out[0].key.src_port, 5353);
+        out.sort_by_key(|r| r.key.src_port);
+        assert_eq!(out.len(), 2);
+        // The unmatched ones: same addresses and protocol, ports 0.
+        assert_eq!((out[0].packets, out[0].bytes), (2, 40));
+        assert_eq!((out[0].key.src, out[0].key.dst), (first.src, first.dst));
+        assert_eq!(
+            (out[0].key.src_port, out[0].key.dst_port, out[0].key.proto),
+            (0, 0, 17)
+        );
+        assert_eq!((out[1].packets, out[1].bytes), (3, 140));
+        assert_eq!((out[1].key.src_port, out[1].key.dst_port), (5353, 80));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! * ERSPAN (I/II/III): the host whose `mirror_sources` holds the outer
 //!   source address, else the host whose `erspan_sessions` holds the
 //!   session id;
-//! * VXLAN / Geneve: the host whose `vteps` holds the outer source address;
+//! * VXLAN / Geneve / GRE carrying Ethernet (NVGRE, Open vSwitch GRE): the
+//!   host whose `vteps` holds the outer source address;
 //! * untunneled frames (a SPAN port, plain or VLAN-tagged): the exporter's
 //!   own host.
 //!
@@ -94,11 +95,13 @@ impl Decapper {
                 .tunnel_src
                 .and_then(|src| self.inventory.host_by_mirror_source(src))
                 .or_else(|| self.inventory.host_by_session(peeled.session)),
-            Encap::Vxlan | Encap::Geneve => peeled
+            Encap::Vxlan | Encap::Geneve | Encap::Nvgre | Encap::Gre => peeled
                 .tunnel_src
                 .and_then(|src| self.inventory.host_by_vtep(src)),
         };
-        let attributed = host.is_some() || peeled.encap == Encap::Span;
+        // Routed GRE is traffic like any other when its source is no
+        // host's tunnel endpoint: the exporter's own, not unattributed.
+        let attributed = host.is_some() || matches!(peeled.encap, Encap::Span | Encap::Gre);
         let observation = Observation {
             domain: host.map_or(self.own.domain, |h| h.domain),
             encap: peeled.encap,
@@ -215,6 +218,60 @@ vteps = []
         assert!(!unknown.attributed);
         assert_eq!(unknown.observation.domain, 100);
         assert_eq!(unknown.metered.ip_len, 28);
+    }
+
+    /// Outer Ethernet + IPv4 + GRE 0x6558 with `key` around `inner`.
+    fn nvgre(outer_src: [u8; 4], key: u32, inner: &[u8]) -> Vec<u8> {
+        let mut payload = vec![0x20, 0x00, 0x65, 0x58];
+        payload.extend_from_slice(&key.to_be_bytes());
+        payload.extend_from_slice(inner);
+        let mut f = vec![0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0x08, 0x00];
+        let total = (20 + payload.len()) as u16;
+        f.extend_from_slice(&ipv4_header(47, total, outer_src, [172, 16, 0, 9]));
+        f.extend_from_slice(&payload);
+        f
+    }
+
+    #[test]
+    fn nvgre_by_vtep() {
+        let dec = decapper();
+        let d = dec
+            .decap(&nvgre([172, 16, 0, 2], 0x0012_3401, &inner(Some(7))))
+            .expect("metered");
+        assert!(d.attributed);
+        assert_eq!(d.observation.domain, 2);
+        assert_eq!(d.observation.encap, Encap::Nvgre);
+        assert_eq!(d.observation.vni, 0x0012_3401, "the whole GRE key");
+        assert_eq!((d.metered.vlan, d.metered.ip_len), (7, 28));
+        let unknown = dec
+            .decap(&nvgre([172, 16, 0, 77], 1, &inner(None)))
+            .expect("metered");
+        assert!(!unknown.attributed);
+        assert_eq!(unknown.observation.domain, 100);
+    }
+
+    #[test]
+    fn routed_gre_is_the_exporters_own_unless_from_a_vtep() {
+        let dec = decapper();
+        // IPv4 in GRE (no key) around the inner ICMP packet.
+        let ip_packet = &inner(None)[14..];
+        let mut payload = vec![0x00, 0x00, 0x08, 0x00];
+        payload.extend_from_slice(ip_packet);
+        let routed = |outer_src: [u8; 4]| {
+            let mut f = vec![0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0x08, 0x00];
+            let total = (20 + payload.len()) as u16;
+            f.extend_from_slice(&ipv4_header(47, total, outer_src, [198, 51, 100, 1]));
+            f.extend_from_slice(&payload);
+            f
+        };
+        let own = dec.decap(&routed([198, 51, 100, 2])).expect("metered");
+        assert!(own.attributed, "routed GRE is not an unknown mirror");
+        assert_eq!(own.observation.domain, 100);
+        assert_eq!(own.observation.encap, Encap::Gre);
+        assert_eq!(own.metered.src, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!((own.metered.proto, own.metered.ip_len), (1, 28));
+        let vtep = dec.decap(&routed([172, 16, 0, 2])).expect("metered");
+        assert_eq!((vtep.observation.domain, vtep.attributed), (2, true));
     }
 
     #[test]

@@ -135,7 +135,10 @@ impl Exporter {
             });
         match ingested {
             Err(e) => self.stats.count_error(e.reason()),
-            Ok((Ingested::Counted, encap, ip_len, attributed)) => {
+            Ok((ingested, encap, ip_len, attributed)) => {
+                if ingested == Ingested::FragmentUnmatched {
+                    self.stats.fragment_unmatched += 1;
+                }
                 if let Some(n) = self.encaps.get_mut(usize::from(encap.code())) {
                     *n += 1;
                 }
@@ -144,7 +147,6 @@ impl Exporter {
                     self.stats.unattributed += 1;
                 }
             }
-            Ok((Ingested::FragmentUnmatched, ..)) => self.stats.count_error("fragment_unmatched"),
         }
         self.tick(now_ms);
     }

@@ -22,8 +22,12 @@ pub struct Stats {
     pub encapsulations: BTreeMap<&'static str, u64>,
     /// Inner IP bytes metered (the sum of IP total lengths).
     pub ip_bytes_metered: u64,
+    /// Later IP fragments whose first fragment was not seen: metered (in
+    /// `encapsulations` and `ip_bytes_metered`) under the flow of their
+    /// addresses and protocol with ports 0.
+    pub fragment_unmatched: u64,
     /// Frames not metered, by reason (`truncated`, `malformed`,
-    /// `too_deep`, `not_ip`, `fragment_unmatched`).
+    /// `too_deep`, `not_ip`).
     pub decode_errors: BTreeMap<&'static str, u64>,
     /// Tunneled frames that matched no inventory host (metered under the
     /// exporter's own domain).
@@ -113,6 +117,12 @@ impl Stats {
                 .map(|(r, n)| format!("{r} {n}"))
                 .collect();
             s += &format!("  not metered: {}\n", errors.join(", "));
+        }
+        if self.fragment_unmatched > 0 {
+            s += &format!(
+                "  later fragments without their first (metered with ports 0): {}\n",
+                self.fragment_unmatched
+            );
         }
         if self.unattributed > 0 {
             s += &format!(

@@ -39,19 +39,14 @@ fn erspan_type_i_icmp_totals_equal_tshark() {
     assert_clean_exit(&run);
     let decoded = decode(&run.datagrams);
     let got = totals(&decoded.flows);
-    // Routed GRE (IPv4 in GRE, not ERSPAN) is not a mirror: core::decap
-    // meters it as a GRE flow between the tunnel ends.
-    let truth = tshark_truth(&pcap, "!(gre && !erspan)");
+    // Routed GRE (IPv4 in GRE, not ERSPAN) is metered at its inner OSPF
+    // packet, as tshark's innermost IP header.
+    let truth = tshark_truth(&pcap, "");
     let icmp = (ip("10.1.1.100"), ip("10.1.1.1"), 1);
     assert_eq!(truth[&icmp], (80, 4_800), "tshark's truth");
-    assert_eq!(got[&icmp], truth[&icmp]);
     // Every inner flow tshark sees is exported with the same totals.
-    for (key, want) in &truth {
-        assert_eq!(got.get(key), Some(want), "{key:?}");
-    }
-    let routed_gre = (ip("20.1.1.1"), ip("30.1.1.2"), 47);
-    assert_eq!(got[&routed_gre].0, 8);
-    assert_eq!(got.len(), truth.len() + 1);
+    assert_eq!(got, truth);
+    assert!(!got.keys().any(|k| k.2 == 47), "no GRE flow: {got:?}");
     // The capture spans more than the 60 s active timeout: the ICMP flow
     // is exported in slices whose times do not overlap.
     let mut slices: Vec<_> = decoded
@@ -77,7 +72,8 @@ fn erspan_type_i_icmp_totals_equal_tshark() {
     let stats = run.stats();
     assert_eq!(stats["packets_read"], 119);
     assert_eq!(stats["encapsulations"]["erspan1"], 88);
-    assert_eq!(stats["encapsulations"]["span"], 24);
+    assert_eq!(stats["encapsulations"]["gre"], 8);
+    assert_eq!(stats["encapsulations"]["span"], 16);
     assert_eq!(stats["decode_errors"]["not_ip"], 7);
     assert_eq!(stats["unattributed"], 88);
     assert_eq!(stats["flows_exported"], decoded.flows.len());
@@ -197,6 +193,59 @@ vteps = ["192.168.203.1"]
     assert_eq!(stats["decode_errors"]["not_ip"], 2 + 6);
     assert_eq!(stats["encapsulations"]["vxlan"], 8);
     assert_eq!(stats["encapsulations"]["span"], 9);
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+/// packetnet's gre_nvgre: one TCP segment 10.0.0.1:1001 → 10.0.0.2:1002
+/// in GRE 0x6558 with key 0x12345602 (VSID 0x123456, FlowID 2) from
+/// 100.0.17.1, a VTEP of the inventory's host.
+#[test]
+fn nvgre_by_vtep_keeps_the_gre_key() {
+    let dir = temp_dir("nvgre");
+    let inventory = dir.join("inventory.toml");
+    std::fs::write(
+        &inventory,
+        r#"
+[[host]]
+name = "hyperv-01"
+domain = 6
+mirror_sources = []
+erspan_sessions = []
+vteps = ["100.0.17.1"]
+"#,
+    )
+    .expect("write inventory");
+    let pcap = data("packetnet__gre_nvgre.pcap");
+    let run = run_exporter(&[
+        "-r",
+        pcap.to_str().expect("utf-8"),
+        "--inventory",
+        inventory.to_str().expect("utf-8"),
+        "--stats-json",
+    ]);
+    assert_clean_exit(&run);
+    let decoded = decode(&run.datagrams);
+    assert_eq!(totals(&decoded.flows), tshark_truth(&pcap, ""));
+    let [flow] = &decoded.flows[..] else {
+        panic!("one flow: {:?}", decoded.flows);
+    };
+    assert_eq!(
+        (flow.src, flow.dst),
+        (Some(ip("10.0.0.1")), Some(ip("10.0.0.2")))
+    );
+    assert_eq!((flow.src_port, flow.dst_port, flow.proto), (1001, 1002, 6));
+    assert_eq!((flow.packets, flow.bytes), (1, 42));
+    assert_eq!(flow.source_id, 6);
+    assert_eq!(flow.vni, 0x1234_5602);
+    assert_eq!(flow.vni >> 8, 0x12_3456, "the VSID");
+    assert_eq!(
+        flow.observation_point,
+        u64::from(observation_point(Encap::Nvgre, 0))
+    );
+    assert_eq!(decoded.names.get(&6).map(String::as_str), Some("hyperv-01"));
+    let stats = run.stats();
+    assert_eq!(stats["encapsulations"]["nvgre"], 1, "{stats}");
+    assert_eq!(stats["unattributed"], 0);
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 

@@ -42,15 +42,12 @@ fn padding(pcap: &Path) -> u64 {
     extra
 }
 
-#[test]
-fn same_conversations_and_packets_as_softflowd() {
-    let pcap = data("ndpi__1kxun.pcap");
-    let dir = temp_dir("softflowd");
-
+/// softflowd's records of `pcap`, in nfcapd files under `dir`.
+fn softflowd_into_nfcapd(pcap: &Path, dir: &Path) -> std::path::PathBuf {
     let theirs = Nfcapd::start(&dir.join("softflowd"));
     let out = Command::new("softflowd")
         .arg("-r")
-        .arg(&pcap)
+        .arg(pcap)
         .args(["-n", &format!("127.0.0.1:{}", theirs.port)])
         // NetFlow v9, foreground, no control socket, capture time.
         .args(["-v", "9", "-d", "-c", "none", "-a", "-p"])
@@ -62,17 +59,30 @@ fn same_conversations_and_packets_as_softflowd() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let theirs = theirs.stop();
+    theirs.stop()
+}
 
+/// Our records of `pcap`, in nfcapd files under `dir`, and the run's
+/// stats.
+fn eastwest_into_nfcapd(pcap: &Path, dir: &Path) -> (std::path::PathBuf, serde_json::Value) {
     let ours = Nfcapd::start(&dir.join("eastwest"));
     let run = run_exporter(&[
         "--read",
         pcap.to_str().expect("utf-8"),
         "--export",
         &format!("127.0.0.1:{}", ours.port),
+        "--stats-json",
     ]);
     assert!(run.output.status.success(), "{}", run.stderr());
-    let ours = ours.stop();
+    (ours.stop(), run.stats())
+}
+
+#[test]
+fn same_conversations_and_packets_as_softflowd() {
+    let pcap = data("ndpi__1kxun.pcap");
+    let dir = temp_dir("softflowd");
+    let theirs = softflowd_into_nfcapd(&pcap, &dir);
+    let (ours, _) = eastwest_into_nfcapd(&pcap, &dir);
 
     let (_, their_packets, their_bytes) = nfdump_info(&theirs);
     let (_, our_packets, our_bytes) = nfdump_info(&ours);
@@ -90,5 +100,51 @@ fn same_conversations_and_packets_as_softflowd() {
         t.iter().map(|(k, v)| (k.clone(), v.0)).collect()
     };
     assert_eq!(packets(&ours), packets(&theirs));
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+/// zeek's fragmented-1 without its first frame (`editcap`), so the later
+/// fragment of datagram 0xf2 arrives without its first fragment: metered
+/// under the flow of its addresses and protocol with ports 0, as softflowd
+/// does, and counted as `fragment_unmatched`. Every IP byte is counted.
+#[test]
+fn unmatched_later_fragment_is_metered_like_softflowd() {
+    let dir = temp_dir("softflowd-fragments");
+    let pcap = dir.join("fragmented-1-without-frame-1.pcap");
+    let out = Command::new("editcap")
+        .arg(data("zeek__ipv4-fragmented-1.pcap"))
+        .arg(&pcap)
+        .arg("1")
+        .output()
+        .expect("editcap (Wireshark) runs");
+    assert!(out.status.success(), "{out:?}");
+    let theirs = softflowd_into_nfcapd(&pcap, &dir);
+    let (ours, stats) = eastwest_into_nfcapd(&pcap, &dir);
+    assert_eq!(stats["fragment_unmatched"], 1, "{stats}");
+    assert!(
+        stats["decode_errors"]
+            .as_object()
+            .is_some_and(|e| e.is_empty()),
+        "{stats}"
+    );
+
+    let (_, their_packets, their_bytes) = nfdump_info(&theirs);
+    let (_, our_packets, our_bytes) = nfdump_info(&ours);
+    // tshark: ip.len 136 (the later fragment) + 324 (a first fragment).
+    assert_eq!((our_packets, our_bytes), (2, 460));
+    assert_eq!(our_packets, their_packets);
+    assert_eq!(our_bytes + padding(&pcap), their_bytes);
+    let by_tuple = nfdump_by_tuple(&ours);
+    assert_eq!(by_tuple.len(), 2, "{by_tuple:?}");
+    assert_eq!(
+        by_tuple.keys().collect::<Vec<_>>(),
+        nfdump_by_tuple(&theirs).keys().collect::<Vec<_>>()
+    );
+    assert!(
+        by_tuple
+            .keys()
+            .any(|k| k.ends_with(" 164.1.123.163 164.1.123.61 0 0")),
+        "{by_tuple:?}"
+    );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }

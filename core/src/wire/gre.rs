@@ -46,6 +46,10 @@ pub enum Protocol {
     Ipv6,
     /// Transparent Ethernet bridging (0x6558), e.g. NVGRE.
     TransparentEthernet,
+    /// MPLS unicast (0x8847, RFC 4023): a label stack, then IP.
+    Mpls,
+    /// Cisco MetaData (0x8909): a TrustSec SGT header naming what follows.
+    CiscoMetadata,
     /// ERSPAN type I and type II (0x88BE).
     Erspan,
     /// ERSPAN type III (0x22EB).
@@ -60,6 +64,8 @@ impl From<u16> for Protocol {
             0x0800 => Protocol::Ipv4,
             0x86DD => Protocol::Ipv6,
             0x6558 => Protocol::TransparentEthernet,
+            0x8847 => Protocol::Mpls,
+            0x8909 => Protocol::CiscoMetadata,
             0x88BE => Protocol::Erspan,
             0x22EB => Protocol::ErspanIII,
             other => Protocol::Unknown(other),
@@ -73,6 +79,8 @@ impl From<Protocol> for u16 {
             Protocol::Ipv4 => 0x0800,
             Protocol::Ipv6 => 0x86DD,
             Protocol::TransparentEthernet => 0x6558,
+            Protocol::Mpls => 0x8847,
+            Protocol::CiscoMetadata => 0x8909,
             Protocol::Erspan => 0x88BE,
             Protocol::ErspanIII => 0x22EB,
             Protocol::Unknown(other) => other,
@@ -434,7 +442,9 @@ mod tests {
 
     #[test]
     fn test_protocol_roundtrip() {
-        for value in [0x0800u16, 0x86dd, 0x6558, 0x88be, 0x22eb, 0x1234] {
+        for value in [
+            0x0800u16, 0x86dd, 0x6558, 0x8847, 0x8909, 0x88be, 0x22eb, 0x1234,
+        ] {
             assert_eq!(u16::from(Protocol::from(value)), value);
         }
         assert_eq!(Protocol::from(0x1234), Protocol::Unknown(0x1234));

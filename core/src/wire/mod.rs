@@ -10,8 +10,9 @@
 //!   `buffer_len`; `emit` never panics on a buffer of `buffer_len()` bytes.
 //!
 //! The formats: Ethernet II, 802.1Q / 802.1ad tags, IPv4 and IPv6 (with
-//! the extension-header walk), GRE (RFC 2784/2890), ERSPAN type II and type
-//! III (draft-foschiano-erspan), VXLAN (RFC 7348) and Geneve (RFC 8926).
+//! the extension-header walk), MPLS label stacks (RFC 3032), GRE (RFC
+//! 2784/2890), Cisco MetaData in GRE (TrustSec SGT), ERSPAN type II and type III (draft-foschiano-erspan), VXLAN
+//! (RFC 7348) and Geneve (RFC 8926).
 //! They are the whole per-packet path of [`crate::decap`]; the transport
 //! ports, TCP flags and ICMP type/code it reads are fixed offsets, read
 //! there. ERSPAN type I has no header of its own: it is GRE with
@@ -20,6 +21,7 @@
 
 use std::fmt;
 
+mod cisco_metadata;
 mod erspan2;
 mod erspan3;
 mod ethernet;
@@ -27,9 +29,14 @@ mod geneve;
 mod gre;
 mod ipv4;
 mod ipv6;
+mod mpls;
 mod vlan;
 mod vxlan;
 
+pub use cisco_metadata::{
+    Packet as CiscoMetadataPacket, Repr as CiscoMetadataRepr,
+    HEADER_LEN as CISCO_METADATA_HEADER_LEN, PROTOCOL as CISCO_METADATA_PROTOCOL,
+};
 pub use erspan2::{
     Packet as ErspanIIPacket, Repr as ErspanIIRepr, HEADER_LEN as ERSPAN_II_HEADER_LEN,
     VERSION as ERSPAN_II_VERSION,
@@ -56,6 +63,11 @@ pub use ipv6::{
     auth_header_len as ip_auth_header_len, extensions as ipv6_extensions,
     Extensions as Ipv6Extensions, Fragment as Ipv6Fragment, Packet as Ipv6Packet, Repr as Ipv6Repr,
     HEADER_LEN as IPV6_HEADER_LEN,
+};
+pub use mpls::{
+    is_mpls_ethertype, stack_payload as mpls_stack_payload, Packet as MplsPacket, Repr as MplsRepr,
+    ETHERTYPE_MPLS_MULTICAST, ETHERTYPE_MPLS_UNICAST, HEADER_LEN as MPLS_HEADER_LEN,
+    LABEL_MAX as MPLS_LABEL_MAX,
 };
 pub use vlan::{Packet as VlanPacket, Repr as VlanRepr, HEADER_LEN as VLAN_HEADER_LEN};
 pub use vxlan::{
