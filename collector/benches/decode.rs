@@ -63,7 +63,7 @@ fn setup() -> (Decoder, Vec<Vec<u8>>, SocketAddr) {
 }
 
 /// Run [`datagrams`] datagrams through decode and `per_row`; flows/s.
-fn measure(name: &str, mut per_row: impl FnMut(&mut eastwest_core::schema::FlowRow)) {
+fn measure(name: &str, mut per_row: impl FnMut(&mut eastwest_clickhouse::schema::FlowRow)) {
     let (mut decoder, payloads, exporter) = setup();
     let mut rows = Vec::with_capacity(RECORDS as usize);
     let mut flows = 0usize;

@@ -17,10 +17,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use eastwest_clickhouse::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
 use eastwest_collector::config::SinkConfig;
 use eastwest_collector::metrics::Metrics;
 use eastwest_collector::sink::Sink;
-use eastwest_core::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
 
 const START_MS: u64 = 1_793_613_600_000;
 

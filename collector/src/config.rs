@@ -165,12 +165,12 @@ pub struct SinkConfig {
 
 impl SinkConfig {
     /// Where the schema lives.
-    pub fn layout(&self) -> eastwest_core::schema::Layout {
+    pub fn layout(&self) -> eastwest_clickhouse::schema::Layout {
         match &self.cluster {
             Some(cluster) => {
-                eastwest_core::schema::Layout::cluster_per_node(&self.database, cluster)
+                eastwest_clickhouse::schema::Layout::cluster_per_node(&self.database, cluster)
             }
-            None => eastwest_core::schema::Layout::single(&self.database),
+            None => eastwest_clickhouse::schema::Layout::single(&self.database),
         }
     }
 

@@ -27,8 +27,8 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use eastwest_clickhouse::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
 use eastwest_core::netflow::{field, split_observation_point};
-use eastwest_core::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
 
 use crate::config::DecodeConfig;
 use netflow_parser::static_versions::v5::V5;
@@ -1291,10 +1291,10 @@ fn mac(raw: &[u8]) -> [u8; 6] {
 mod tests {
     use super::*;
     use crate::v9_builder as v9;
+    use eastwest_clickhouse::schema::addr_from_bytes;
     use eastwest_core::netflow::{
         FIELDS_V4, OPTION_FIELDS, OPTION_SCOPES, TEMPLATE_OPTIONS, TEMPLATE_V4,
     };
-    use eastwest_core::schema::addr_from_bytes;
 
     const BOOT_MS: u64 = 1_700_000_000_000;
     const UPTIME_MS: u32 = 60_000;

@@ -12,9 +12,9 @@
 
 use std::path::Path;
 
+use eastwest_clickhouse::schema::{addr_from_bytes, FlowRow};
 use eastwest_core::config::ConfigError;
 use eastwest_core::inventory::{Inventory, Vm};
-use eastwest_core::schema::{addr_from_bytes, FlowRow};
 
 /// The VM placements found for a flow's two endpoints: the index in
 /// `Inventory::vms` (per-placement tables such as the verdict stage's zones

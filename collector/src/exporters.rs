@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::Client;
-use eastwest_core::schema::{addr_to_bytes, datetime_of_ms, ExporterRow, EXPORTERS_TABLE};
+use eastwest_clickhouse::schema::{addr_to_bytes, datetime_of_ms, ExporterRow, EXPORTERS_TABLE};
 use tokio::sync::watch;
 
 use crate::decode::ExporterStats;

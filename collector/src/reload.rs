@@ -30,10 +30,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clickhouse::Client;
+use eastwest_clickhouse::schema::{quote_ident, InventoryEventRow, INVENTORY_EVENTS_TABLE};
 use eastwest_core::config::ConfigError;
 use eastwest_core::inventory::{Inventory, InventoryEvent};
 use eastwest_core::policy::{CoResidency, Policy};
-use eastwest_core::schema::{quote_ident, InventoryEventRow, INVENTORY_EVENTS_TABLE};
 use serde::Serialize;
 use tokio::sync::watch;
 

@@ -1,7 +1,7 @@
 //! Retention: drop the partitions of data older than kept.
 //!
 //! Every table that holds flows (`flows`, the rollups, `datasets`) is
-//! partitioned by `(dataset, date)` (see `eastwest_core::schema::partitions`).
+//! partitioned by `(dataset, date)` (see `eastwest_clickhouse::schema::partitions`).
 //! Every `interval_ms` (and once at start-up) the collector lists the
 //! active partitions of each table in `system.parts` and drops, with
 //! `ALTER TABLE ... DROP PARTITION ID`:
@@ -26,8 +26,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use clickhouse::Client;
-use eastwest_core::schema::partitions;
-use eastwest_core::schema::{Layout, DATASETS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE};
+use eastwest_clickhouse::schema::partitions;
+use eastwest_clickhouse::schema::{Layout, DATASETS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE};
 use tokio::sync::watch;
 
 use crate::config::RetentionConfig;

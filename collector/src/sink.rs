@@ -3,7 +3,7 @@
 //! At start-up [`Sink::connect`] asks the server its version
 //! (`SELECT version()`), adapts the client to it (servers before 19 get
 //! `with_validation(false)` and the settings of
-//! `eastwest_core::schema::query_settings`, e.g.
+//! `eastwest_clickhouse::schema::query_settings`, e.g.
 //! `allow_experimental_low_cardinality_type=1` that 18.16 needs for
 //! LowCardinality columns) and runs the idempotent migrations. A server that
 //! cannot be reached then is a start-up error.
@@ -45,7 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::Client;
-use eastwest_core::schema::{
+use eastwest_clickhouse::schema::{
     flows_native_block, flows_native_insert, migrate, query_settings, FlowRow, MigrateError,
     ServerVersion, FLOWS_TABLE,
 };
@@ -521,11 +521,11 @@ async fn adapted_client(
     url: &str,
 ) -> Result<(Client, ServerVersion, String), SinkError> {
     if url.starts_with("https://") {
-        if let Some(problem) = eastwest_core::clickhouse_http::trust_problems() {
+        if let Some(problem) = eastwest_clickhouse::http::trust_problems() {
             tracing::warn!(url, "sink: {problem}");
         }
     }
-    let mut client = eastwest_core::clickhouse_http::client()
+    let mut client = eastwest_clickhouse::http::client()
         .with_url(url)
         .with_validation(false);
     if !config.user.is_empty() {

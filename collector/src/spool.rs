@@ -23,7 +23,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use eastwest_core::schema::FlowRow;
+use eastwest_clickhouse::schema::FlowRow;
 
 use crate::metrics::Metrics;
 

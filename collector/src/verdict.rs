@@ -11,11 +11,11 @@
 
 use std::path::Path;
 
+use eastwest_clickhouse::schema::{addr_from_bytes, FlowRow};
 use eastwest_core::config::ConfigError;
 use eastwest_core::flow::{direction, Direction};
 use eastwest_core::inventory::Vm;
 use eastwest_core::policy::Policy;
-use eastwest_core::schema::{addr_from_bytes, FlowRow};
 
 use crate::enrich::Endpoints;
 
@@ -96,8 +96,8 @@ impl Judge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use eastwest_clickhouse::schema::addr_to_bytes;
     use eastwest_core::inventory::Inventory;
-    use eastwest_core::schema::addr_to_bytes;
 
     fn lab(name: &str) -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

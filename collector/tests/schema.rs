@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clickhouse::Client;
-use eastwest_collector::config::SinkConfig;
-use eastwest_collector::metrics::Metrics;
-use eastwest_collector::sink::Sink;
-use eastwest_core::schema::{
+use eastwest_clickhouse::schema::{
     addr_to_bytes, date_of_ms, datetime_of_ms, migrations, query_settings, reply_of, FlowRow,
     Layout, ServerVersion, PARTITION_KEY, ROLLUPS, ROLLUP_DERIVED,
 };
+use eastwest_collector::config::SinkConfig;
+use eastwest_collector::metrics::Metrics;
+use eastwest_collector::sink::Sink;
 use eastwest_tests::ClickHouse;
 
 /// `flows` as created by the schema before this one (main at b1bfb73).

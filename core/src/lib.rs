@@ -2,7 +2,8 @@
 //!
 //! * [`wire`] — zero-copy views of every header on the packet path, smoltcp
 //!   style: Ethernet, 802.1Q/QinQ, IPv4, IPv6 (extension headers), and the
-//!   tunnels a mirror wraps frames in (GRE, ERSPAN I/II/III, VXLAN, Geneve).
+//!   tunnels a mirror wraps frames in (MPLS, GRE, ERSPAN I/II/III, VXLAN,
+//!   Geneve).
 //! * [`decap`] — `peel` unwraps those layers down to the metered inner frame.
 //! * [`flow`] — the flow key and record the exporter meters and exports.
 //! * [`netflow`] — the NetFlow v9 templates this project speaks.
@@ -12,13 +13,11 @@
 //! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy;
 //!   [`config`] — the located errors their files report.
 //! * [`clock`] — "now", the one wall clock (settable for tests).
-//! * [`clickhouse_http`] — the http/https client under every ClickHouse
-//!   connection.
 //! * [`error`] — an error and its causes on one line.
-//! * [`schema`] — the one ClickHouse schema definition (DDL, row struct,
-//!   column names).
+//!
+//! The ClickHouse schema and client are the `eastwest-clickhouse` crate
+//! (the exporter links neither).
 
-pub mod clickhouse_http;
 pub mod clock;
 pub mod config;
 pub mod decap;
@@ -28,5 +27,4 @@ pub mod inventory;
 pub mod netflow;
 pub mod pcapfile;
 pub mod policy;
-pub mod schema;
 pub mod wire;

@@ -27,9 +27,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use eastwest_clickhouse::schema::INVENTORY_EVENTS_TABLE;
 use eastwest_core::inventory::{Inventory, CURRENT};
 use eastwest_core::policy::Policy;
-use eastwest_core::schema::INVENTORY_EVENTS_TABLE;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Violation;

@@ -2,7 +2,7 @@
 //! [`CsvRow`]), and the rows ClickHouse sends back for them. Field names
 //! are the JSON names documented in `docs/api.md`.
 
-use eastwest_core::schema::addr_from_bytes;
+use eastwest_clickhouse::schema::addr_from_bytes;
 use serde::{Deserialize, Serialize};
 
 /// A row of a list that also exports as CSV: the header and the fields in

@@ -32,13 +32,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{middleware, Extension, Json, Router};
 use clickhouse::Client;
-use eastwest_core::flow::{direction, Direction};
-use eastwest_core::inventory::{parse_time, Inventory, InventoryEvent, CURRENT};
-use eastwest_core::policy::{Action, Policy, VerdictKind};
-use eastwest_core::schema::{
+use eastwest_clickhouse::schema::{
     addr_from_bytes, datetime_of_ms, quote_ident, InventoryEventRow, FLOWS_TABLE,
     INVENTORY_EVENTS_TABLE,
 };
+use eastwest_core::flow::{direction, Direction};
+use eastwest_core::inventory::{parse_time, Inventory, InventoryEvent, CURRENT};
+use eastwest_core::policy::{Action, Policy, VerdictKind};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Admin, Auth, Viewer};
@@ -1101,7 +1101,7 @@ mod tests {
     fn raw_rows_are_oriented() {
         let addr = |t: &str| {
             let ip: IpAddr = t.parse().expect("address");
-            eastwest_core::schema::addr_to_bytes(ip)
+            eastwest_clickhouse::schema::addr_to_bytes(ip)
         };
         let raw = |src: &str, dst: &str, sp: u16, dp: u16, bytes: u64| RawConversation {
             src_vm: src.into(),

@@ -156,7 +156,7 @@ pub fn assemble(
                     .map(|l| {
                         format!(
                             "{}/{}",
-                            eastwest_core::schema::addr_from_bytes(l.exporter),
+                            eastwest_clickhouse::schema::addr_from_bytes(l.exporter),
                             l.source_id
                         )
                     })
@@ -729,7 +729,7 @@ mod tests {
             ],
             losses: vec![LossRow {
                 name: "esx-01".into(),
-                exporter: eastwest_core::schema::addr_to_bytes([198, 18, 0, 1].into()),
+                exporter: eastwest_clickhouse::schema::addr_to_bytes([198, 18, 0, 1].into()),
                 source_id: 1,
                 sequence_gaps: 0,
                 drops: 0,

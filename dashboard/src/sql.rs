@@ -16,7 +16,7 @@
 //! take the counters of the best-ranked points per conversation
 //! ([`counted`]).
 
-use eastwest_core::schema::{date_of_ms, Rollup, FLOWS_1H, FLOWS_1M, ROLLUP_DERIVED};
+use eastwest_clickhouse::schema::{date_of_ms, Rollup, FLOWS_1H, FLOWS_1M, ROLLUP_DERIVED};
 
 use crate::query::{Filters, Params, Sort, TimeWindow};
 
@@ -546,7 +546,7 @@ enum Detail {
 /// Rows are grouped on the 64-bit hashes every oriented row carries
 /// (`conv_hash` of the conversation's key columns, `point_hash` of it with
 /// observer and capture path; stored in the rollups, see
-/// [`eastwest_core::schema::ROLLUP_DERIVED`]): grouping on a dozen
+/// [`eastwest_clickhouse::schema::ROLLUP_DERIVED`]): grouping on a dozen
 /// String/LowCardinality columns, or hashing them per row at query time,
 /// is the slowest step of these queries on ClickHouse 18.16. The columns
 /// themselves are taken with `any()`. Two conversations would have to

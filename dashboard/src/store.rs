@@ -1,6 +1,6 @@
 //! Where the dashboard reads flows from: the [`Store`] trait the handlers use
 //! and [`ClickHouseStore`], its implementation over the tables of
-//! [`eastwest_core::schema`] (`flows`, the `flows_1m`/`flows_1h` rollups,
+//! [`eastwest_clickhouse::schema`] (`flows`, the `flows_1m`/`flows_1h` rollups,
 //! `exporters`), with the SQL of [`crate::sql`].
 //!
 //! Every value that comes from a request is bound on the client side with the
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clickhouse::Client;
 use clickhouse::{RowOwned, RowRead};
-use eastwest_core::schema::{
+use eastwest_clickhouse::schema::{
     migrate, partitions, query_settings, quote_ident, Layout, ServerVersion, DATASETS_TABLE,
     EXPORTERS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE,
 };
@@ -204,7 +204,7 @@ impl ClickHouseStore {
     /// (if `settings.migrate`) bring the schema up to date.
     pub async fn connect(settings: &ClickHouseSettings) -> Result<ClickHouseStore, ConnectError> {
         let url = settings.url.clone();
-        let mut base = eastwest_core::clickhouse_http::client().with_url(&settings.url);
+        let mut base = eastwest_clickhouse::http::client().with_url(&settings.url);
         if let Some(user) = &settings.user {
             base = base.with_user(user);
         }

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use eastwest_core::schema::{
+use eastwest_clickhouse::schema::{
     addr_to_bytes, date_of_ms, datetime_of_ms, query_settings, FlowRow, ServerVersion,
 };
 

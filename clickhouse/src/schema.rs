@@ -432,7 +432,7 @@ pub fn quote_str(text: &str) -> String {
 
 /// How ClickHouse computes `reply` for rows stored before the column
 /// existed (the previous schema): the same rule as
-/// [`crate::flow::direction`], so old rows feed the rollups oriented too.
+/// [`eastwest_core::flow::direction`], so old rows feed the rollups oriented too.
 /// New rows always carry `reply` from the collector.
 pub const REPLY_DEFAULT: &str = "multiIf(proto IN (6, 17, 132), src_port < dst_port, \
      proto = 1, intDiv(icmp, 256) IN (0, 14, 16, 18), proto = 58, intDiv(icmp, 256) = 129, 0)";
@@ -441,7 +441,8 @@ pub const REPLY_DEFAULT: &str = "multiIf(proto IN (6, 17, 132), src_port < dst_p
 /// stores and what [`REPLY_DEFAULT`] computes for old rows).
 pub fn reply_of(proto: u8, src_port: u16, dst_port: u16, icmp: u16) -> u8 {
     u8::from(
-        crate::flow::direction(proto, src_port, dst_port, icmp) == crate::flow::Direction::Reply,
+        eastwest_core::flow::direction(proto, src_port, dst_port, icmp)
+            == eastwest_core::flow::Direction::Reply,
     )
 }
 
