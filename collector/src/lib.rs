@@ -14,7 +14,6 @@ pub mod decode;
 pub mod enrich;
 pub mod exporters;
 pub mod http;
-pub mod loadgen;
 pub mod metrics;
 pub mod receive;
 pub mod reload;

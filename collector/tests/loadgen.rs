@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use eastwest_collector::config::DecodeConfig;
 use eastwest_collector::decode::{Datagram, Decoder};
-use eastwest_collector::loadgen::{self, LoadConfig};
+use eastwest_loadgen::{self as loadgen, LoadConfig};
 
 #[test]
 fn what_the_load_generator_sends_is_what_decode_reads() -> Result<()> {

@@ -26,6 +26,8 @@
 //!   dataset (`--dataset NAME`), all NULs for live capture. A collector
 //!   that does not know field 40500 skips it by its length.
 
+pub mod encode;
+
 /// Template id of IPv4 flow records.
 pub const TEMPLATE_V4: u16 = 256;
 /// Template id of IPv6 flow records.

@@ -1,12 +1,12 @@
 //! eastwest-loadgen: send NetFlow v9 from simulated eastwest exporters at a
-//! fixed rate (see [`eastwest_collector::loadgen`]).
+//! fixed rate (see [`eastwest_loadgen`]).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use eastwest_collector::loadgen::{self, LoadConfig};
+use eastwest_loadgen::{self as loadgen, LoadConfig};
 
 /// Send NetFlow v9 (the eastwest exporter's own templates and encoder) from
 /// several simulated exporters at a fixed flow rate, e.g. to benchmark a

@@ -4,7 +4,7 @@
 //! Each simulated exporter has its own UDP socket (so its own source port,
 //! hence its own template scope at the collector), its own observation
 //! domain (`1..=exporters`, named `loadgen-N`) and the exporter's real
-//! encoder ([`eastwest_exporter::encode::Encoder`]), so the datagrams are
+//! encoder ([`eastwest_core::netflow::encode::Encoder`]), so the datagrams are
 //! exactly what `eastwest-exporter` sends: templates and the options record
 //! every `template_refresh_packets` packets, then full data packets.
 //!
@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use eastwest_core::flow::{Encap, FlowKey, FlowRecord};
-use eastwest_exporter::encode::{EncodeConfig, EncodeError, Encoder};
+use eastwest_core::netflow::encode::{EncodeConfig, EncodeError, Encoder};
 
 /// Export packets encoded per exporter and replayed in a loop (a multiple of
 /// the default template refresh of 20, so templates stay periodic).
