@@ -9,7 +9,9 @@ each of them in chdb — the current ClickHouse, in process. A statement a
 modern server rejects fails the run.
 
 * DDL and SELECTs run as they were issued (bound values are already in the
-  text: the project binds on the client side).
+  text: the project binds on the client side), grouped by kind (the log's
+  order is only to the second); the databases where an upgrade rebuilt a
+  table (a RENAME) are replayed first, in the log's own order.
 * `INSERT ... FORMAT RowBinary` / `FORMAT Native` carries its rows in the
   request body, which the log does not keep: the rows 18.16 stored are read
   back in the same format and loaded on the current server through that
@@ -46,6 +48,7 @@ INSERT_RE = re.compile(
     r"^\s*INSERT\s+INTO\s+(?P<table>[`\w.]+)\s*\((?P<cols>[^)]*)\)\s*FORMAT\s+(?P<format>RowBinary|Native)\s*$",
     re.IGNORECASE | re.DOTALL,
 )
+RENAME_RE = re.compile(r"^\s*RENAME\s+TABLE\s+`?(\w+)`?\.", re.IGNORECASE)
 CREATE_TABLE_RE = re.compile(
     r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<qualified>[`\w]+\.(?P<name>[`\w]+))",
     re.IGNORECASE,
@@ -100,15 +103,42 @@ def main() -> int:
             return "select"
         return "other"
 
+    # An upgrade that rebuilds a table (copies it, then a RENAME swaps the
+    # copy in) only makes sense in its own order. The databases where one
+    # ran are replayed first, statement by statement in the log's order:
+    # read in storage order (one thread, no sort), which keeps the order of
+    # the statements logged within one second.
+    physical = []
+    for line in ch(
+        args.url.rstrip("/") + "/?max_threads=1",
+        "SELECT query FROM system.query_log "
+        "WHERE type = 2 AND http_user_agent LIKE 'clickhouse-rs%' FORMAT JSONEachRow",
+    ).splitlines():
+        q = json.loads(line)["query"].strip()
+        if q and q not in physical:
+            physical.append(q)
+    rebuilt = {
+        m.group(1)
+        for q in statements
+        for m in [RENAME_RE.match(q)]
+        if m
+    }
+
+    def in_rebuilt(q: str) -> bool:
+        return any(f"`{db}`" in q or f"'{db}'" in q or f" {db}." in q for db in rebuilt)
+
+    in_order = [q for q in physical if in_rebuilt(q)]
+    ordered = set(in_order)
+
     order = ["database", "ddl", "insert", "select", "other", "drop"]
-    by_kind = {k: [q for q in statements if kind(q) == k] for k in order}
+    by_kind = {k: [q for q in statements if kind(q) == k and q not in ordered] for k in order}
     failures = []
 
     # The clickhouse crate names the INSERT table without its database (the
     # database travels as a request setting): check such an INSERT against
     # the table of that name in every database the run created.
     created = {}
-    for q in by_kind["ddl"]:
+    for q in by_kind["ddl"] + in_order:
         t = CREATE_TABLE_RE.match(q)
         if t:
             created.setdefault(t.group("name").strip("`"), []).append(t.group("qualified"))
@@ -155,6 +185,11 @@ def main() -> int:
         else:
             sess.query(q, "Null")
 
+    for q in in_order:
+        try:
+            run(q)
+        except Exception as e:
+            failures.append((q, str(e)))
     for q in by_kind["database"]:
         try:
             run(q)
@@ -181,6 +216,7 @@ def main() -> int:
             except Exception as e:  # chdb raises RuntimeError with the server's message
                 failures.append((q, str(e)))
     kinds = {k: len(v) for k, v in by_kind.items()}
+    kinds["in order"] = len(in_order)
 
     total = len(statements)
     passed = total - len(failures)
