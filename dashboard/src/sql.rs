@@ -460,9 +460,19 @@ fn rows_where(resolution: Resolution, window: Option<TimeWindow>, dataset: Optio
             Arg::U16(date_of_ms(to_ms.saturating_sub(1))),
         ];
         match resolution {
+            // `start` (the second of `start_ms`) is in the sort key: its
+            // bounds, implied by those on `start_ms`, let ClickHouse skip
+            // the rest of the day (a window's sub-minute edge would read
+            // every flow of its dates otherwise).
             Resolution::Raw => sql.clause(
-                " AND start_ms >= ? AND start_ms < ?",
-                [Arg::U64(from_ms), Arg::U64(to_ms)],
+                " AND start_ms >= ? AND start_ms < ? \
+                 AND start >= toDateTime(?) AND start <= toDateTime(?)",
+                [
+                    Arg::U64(from_ms),
+                    Arg::U64(to_ms),
+                    Arg::U32(secs(from_ms)),
+                    Arg::U32(secs(to_ms.saturating_sub(1))),
+                ],
             ),
             _ => sql.clause(
                 " AND bucket >= toDateTime(?) AND bucket < toDateTime(?)",
