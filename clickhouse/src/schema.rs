@@ -776,6 +776,59 @@ pub const DATASETS_COLUMNS: &[Column] = &[
     ),
 ];
 
+/// Name of the table that sums up, per minute, the flows each policy
+/// revision judged at each observation point.
+pub const OBSERVED_1M_TABLE: &str = "observed_1m";
+
+/// The view that feeds [`OBSERVED_1M_TABLE`] from `flows`.
+pub const OBSERVED_1M_VIEW: &str = "observed_1m_mv";
+
+/// Columns of `observed_1m` (an AggregatingMergeTree fed by a view from
+/// `flows`, partitioned like it): per minute, dataset, observer and policy
+/// revision, the flows' count, first start and last end, exact to the
+/// millisecond (merged with `countMerge(flows)`, `minMerge(first_ms)`,
+/// `maxMerge(last_ms)`). A few rows per observer and minute whatever the
+/// traffic: what the compliance report's revisions and mirror coverage
+/// read instead of the raw flows.
+pub const OBSERVED_1M_COLUMNS: &[Column] = &[
+    col("date", "Date", "day of `bucket`, the partition key"),
+    col(
+        "bucket",
+        "DateTime",
+        "start of the minute the flows started in",
+    ),
+    col(
+        "dataset",
+        "LowCardinality(String)",
+        "'live', or the name of a replay",
+    ),
+    col(
+        "observer",
+        "LowCardinality(String)",
+        "hypervisor host where the flows were observed",
+    ),
+    col(
+        "policy_revision",
+        "LowCardinality(String)",
+        "the policy revision that judged the flows",
+    ),
+    col(
+        "flows",
+        "AggregateFunction(count)",
+        "rows of `flows` stored",
+    ),
+    col(
+        "first_ms",
+        "AggregateFunction(min, UInt64)",
+        "first packet of the first flow, epoch milliseconds",
+    ),
+    col(
+        "last_ms",
+        "AggregateFunction(max, UInt64)",
+        "last packet of the last flow, epoch milliseconds",
+    ),
+];
+
 /// Name of the exporters table.
 pub const EXPORTERS_TABLE: &str = "exporters";
 
@@ -935,11 +988,11 @@ impl Layout {
 
     /// The tables that hold rows partitioned by [`PARTITION_KEY`] on each
     /// server, for retention and the deletion of a dataset: `flows`, the
-    /// rollups and `datasets`.
+    /// rollups, `datasets` and `observed_1m`.
     pub fn partitioned_tables(&self) -> Vec<(&'static str, String)> {
         std::iter::once(FLOWS_TABLE)
             .chain(ROLLUPS.iter().map(|r| r.table))
-            .chain(std::iter::once(DATASETS_TABLE))
+            .chain([DATASETS_TABLE, OBSERVED_1M_TABLE])
             .map(|name| (name, self.storage_name(name)))
             .collect()
     }
@@ -1199,7 +1252,26 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
 
     steps.extend(repartition_steps(layout));
     steps.extend(ROLLUPS.iter().map(|r| Step::always(rollup_view(layout, r))));
-    steps.extend(datasets_steps(layout));
+    steps.extend(summary_steps(
+        layout,
+        DATASETS_TABLE,
+        DATASETS_VIEW,
+        DATASETS_COLUMNS,
+        "dataset, date",
+        "SELECT date, dataset, countState() AS flows, minState(start_ms) AS first_ms, \
+         maxState(end_ms) AS last_ms, minState(received) AS stored_first, \
+         maxState(received) AS stored_last FROM {from} GROUP BY date, dataset",
+    ));
+    steps.extend(summary_steps(
+        layout,
+        OBSERVED_1M_TABLE,
+        OBSERVED_1M_VIEW,
+        OBSERVED_1M_COLUMNS,
+        "dataset, bucket, observer, policy_revision",
+        "SELECT date, toStartOfMinute(start) AS bucket, dataset, observer, policy_revision, \
+         countState() AS flows, minState(start_ms) AS first_ms, maxState(end_ms) AS last_ms \
+         FROM {from} GROUP BY date, bucket, dataset, observer, policy_revision",
+    ));
 
     // exporters
     steps.push(Step::always(format!(
@@ -1282,46 +1354,44 @@ fn rollup_view(layout: &Layout, rollup: &Rollup) -> String {
     )
 }
 
-/// `datasets` and its view, backfilled from the `flows` stored before the
-/// view existed.
-fn datasets_steps(layout: &Layout) -> Vec<Step> {
+/// An AggregatingMergeTree summing up `flows` (`datasets`, `observed_1m`):
+/// the table, ordered by `order_by`, and its view
+/// (`select`, with `{from}` for the table read), backfilled from the `flows`
+/// stored before the view existed.
+fn summary_steps(
+    layout: &Layout,
+    table: &str,
+    view: &str,
+    columns: &[Column],
+    order_by: &str,
+    select: &str,
+) -> Vec<Step> {
     let on = layout.on_cluster();
-    let cols = column_ddl(DATASETS_COLUMNS);
+    let cols = column_ddl(columns);
     let mut steps = vec![Step::always(format!(
-        "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = AggregatingMergeTree() \
-         PARTITION BY {PARTITION_KEY} ORDER BY (dataset, date)",
-        table = layout.storage(DATASETS_TABLE),
+        "CREATE TABLE IF NOT EXISTS {target}{on} (\n{cols}\n) ENGINE = AggregatingMergeTree() \
+         PARTITION BY {PARTITION_KEY} ORDER BY ({order_by})",
+        target = layout.storage(table),
     ))];
-    steps.extend(distributed_step_ddl(
-        layout,
-        DATASETS_TABLE,
-        &cols,
-        "rand()",
-    ));
-    let select = |from: &str| {
-        format!(
-            "SELECT date, dataset, countState() AS flows, minState(start_ms) AS first_ms, \
-             maxState(end_ms) AS last_ms, minState(received) AS stored_first, \
-             maxState(received) AS stored_last FROM {from} GROUP BY date, dataset"
-        )
-    };
-    let names = names(DATASETS_COLUMNS.iter().map(|c| c.name));
+    steps.extend(distributed_step_ddl(layout, table, &cols, "rand()"));
+    let select = |from: &str| select.replace("{from}", from);
+    let names = names(columns.iter().map(|c| c.name));
     steps.push(Step {
         check: Some(format!(
             "SELECT count() FROM system.tables WHERE database = {} AND name = {}",
             quote_str(&layout.database),
-            quote_str(DATASETS_VIEW)
+            quote_str(view)
         )),
         statement: format!(
             "INSERT INTO {} ({names}) {}",
-            layout.storage(DATASETS_TABLE),
+            layout.storage(table),
             select(&layout.storage(FLOWS_TABLE))
         ),
     });
     steps.push(Step::always(format!(
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{on} TO {target} AS {select}",
-        view = layout.table(DATASETS_VIEW),
-        target = layout.storage(DATASETS_TABLE),
+        view = layout.table(view),
+        target = layout.storage(table),
         select = select(&layout.storage(FLOWS_TABLE)),
     )));
     steps

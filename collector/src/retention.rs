@@ -1,6 +1,7 @@
 //! Retention: drop the partitions of data older than kept.
 //!
-//! Every table that holds flows (`flows`, the rollups, `datasets`) is
+//! Every table that holds flows (`flows`, the rollups, `datasets`,
+//! `observed_1m`) is
 //! partitioned by `(dataset, date)` (see `eastwest_clickhouse::schema::partitions`).
 //! Every `interval_ms` (and once at start-up) the collector lists the
 //! active partitions of each table in `system.parts` and drops, with
@@ -9,7 +10,7 @@
 //! * of the live dataset (the collector's `enrich.dataset_default`, or an
 //!   empty name), the days older than `today - days` of that table
 //!   (`flows_days`, `flows_1m_days`, `flows_1h_days`; `datasets` follows
-//!   `flows`), counted by the flows' own time: `days` full days plus today
+//!   `flows`, `observed_1m` follows `flows_1h`), counted by the flows' own time: `days` full days plus today
 //!   are kept, 0 keeps a table forever;
 //! * of a replayed dataset (any other name), nothing, unless
 //!   `datasets_days` is set: then the whole dataset, in every table, once
@@ -27,7 +28,9 @@ use std::time::Duration;
 
 use clickhouse::Client;
 use eastwest_clickhouse::schema::partitions;
-use eastwest_clickhouse::schema::{Layout, DATASETS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE};
+use eastwest_clickhouse::schema::{
+    Layout, DATASETS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
+};
 use tokio::sync::watch;
 
 use crate::config::RetentionConfig;
@@ -68,7 +71,9 @@ impl Retention {
         match table {
             t if t == FLOWS_TABLE || t == DATASETS_TABLE => self.config.flows_days,
             t if t == FLOWS_1M.table => self.config.flows_1m_days,
-            t if t == FLOWS_1H.table => self.config.flows_1h_days,
+            // The report's revisions and coverage of a period last as long
+            // as its hourly rollup.
+            t if t == FLOWS_1H.table || t == OBSERVED_1M_TABLE => self.config.flows_1h_days,
             _ => 0,
         }
     }

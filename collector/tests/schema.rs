@@ -283,7 +283,8 @@ fn tables(ch: &ClickHouse, db: &str) -> Result<String> {
 const TABLES: &str = "datasets\tAggregatingMergeTree\ndatasets_mv\tMaterializedView\n\
                       exporters\tReplacingMergeTree\nflows\tMergeTree\nflows_1h\tSummingMergeTree\n\
                       flows_1h_mv\tMaterializedView\nflows_1m\tSummingMergeTree\n\
-                      flows_1m_mv\tMaterializedView\ninventory_events\tMergeTree\n";
+                      flows_1m_mv\tMaterializedView\ninventory_events\tMergeTree\n\
+                      observed_1m\tAggregatingMergeTree\nobserved_1m_mv\tMaterializedView\n";
 
 #[tokio::test]
 async fn an_empty_database_is_migrated_and_rollups_orient_conversations() -> Result<()> {
@@ -522,6 +523,11 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
         "2025-09-28\n2026-09-23\n2026-10-03\n2026-11-02\n"
     );
     assert_eq!(days(&ch, &db, "flows_1h")?, format!("2025-09-28\n{live}"));
+    // `observed_1m` follows the 1-hour rollup.
+    assert_eq!(
+        days(&ch, &db, "observed_1m")?,
+        format!("2025-09-28\n{live}")
+    );
     // Nothing more to drop the same day.
     assert!(retention.run_once(T0 + 7_200_000).await?.is_empty());
     // A year later the live days are gone; the replay stays.
@@ -542,17 +548,23 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     );
     assert!(retention.run_once(T0 + 6 * DAY).await?.is_empty());
     let dropped = retention.run_once(T0 + 7 * DAY).await?;
-    assert_eq!(dropped.len(), 4, "{dropped:?}");
+    assert_eq!(dropped.len(), 5, "{dropped:?}");
     for table in ["flows", "flows_1m", "datasets"] {
         assert_eq!(days(&ch, &db, table)?, "", "{table}");
     }
-    assert_eq!(days(&ch, &db, "flows_1h")?, live, "live hours kept forever");
+    for table in ["flows_1h", "observed_1m"] {
+        assert_eq!(
+            days(&ch, &db, table)?,
+            live,
+            "{table}: live hours kept forever"
+        );
+    }
     Ok(())
 }
 
 /// The schema before datasets had partitions of their own: today's
 /// statements for an empty database with every table partitioned by `date`
-/// alone, and without `datasets`.
+/// alone, and without `datasets` and `observed_1m`.
 async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
     for step in migrations(&Layout::single(db)) {
         let statement = &step.statement;
@@ -561,6 +573,7 @@ async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
             .any(|w| statement.starts_with(w))
             || statement.contains("__repartition")
             || statement.contains("`datasets")
+            || statement.contains("`observed_1m")
         {
             continue;
         }
@@ -621,7 +634,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     let new_key = "(dataset, date)";
     assert_eq!(
         partition_keys()?.replace(new_key, "K"),
-        "datasets\tK\nflows\tK\nflows_1h\tK\nflows_1m\tK\n"
+        "datasets\tK\nflows\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
     );
     assert_eq!(contents()?, before, "every row kept, once");
     // `datasets` was filled from the rows already there.
@@ -640,13 +653,35 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
             T0 + 5_500
         )
     );
+    // `observed_1m` too: per minute, observer and policy revision, the
+    // same count, first start and last end as the raw rows.
+    let observed = || {
+        ch.query(&format!(
+            "SELECT dataset, bucket, observer, policy_revision, countMerge(flows), \
+             minMerge(first_ms), maxMerge(last_ms) FROM `{db}`.observed_1m \
+             GROUP BY dataset, bucket, observer, policy_revision \
+             ORDER BY dataset, bucket, observer, policy_revision"
+        ))
+    };
+    let from_flows = || {
+        ch.query(&format!(
+            "SELECT dataset, toStartOfMinute(start) AS b, observer, policy_revision, count(), \
+             min(start_ms), max(end_ms) FROM `{db}`.flows \
+             GROUP BY dataset, b, observer, policy_revision \
+             ORDER BY dataset, b, observer, policy_revision"
+        ))
+    };
+    assert_eq!(observed()?, from_flows()?);
+    assert!(observed()?.lines().count() >= 2);
     // A second start changes nothing.
     Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
     assert_eq!(contents()?, before);
-    // New rows reach the rollups and `datasets` through the views.
+    // New rows reach the rollups, `datasets` and `observed_1m` through the
+    // views.
     sink.insert(&rows_in("live", &conversation(T0 + 1_000), T0 + 2_000))
         .await?;
     assert_eq!(rollup(&ch, &db, "flows_1h")?.lines().count(), 6);
     assert!(summary()?.ends_with(&format!("live\t12\t{T0}\t{}\n", T0 + 6_500)));
+    assert_eq!(observed()?, from_flows()?);
     Ok(())
 }

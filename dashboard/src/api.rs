@@ -675,7 +675,7 @@ async fn report<S: Store>(
     let Query(raw) = raw?;
     raw.allow_only(&allowed::REPORT)?;
     let p = Params::parse_for(&raw, clock::now(), state.max_limit, true)?;
-    let data = state.store.report(&p).await?;
+    let (data, resolution) = state.store.report(&p).await?;
     let (from_ms, to_ms) = (p.window.map(|w| w.from_ms), p.window.map(|w| w.to_ms));
     let coresidency = match &state.coresidency {
         None => None,
@@ -694,6 +694,7 @@ async fn report<S: Store>(
         p.window.map(|w| w.from_ms),
         p.window.map(|w| w.to_ms),
         p.filters.dataset.clone(),
+        resolution.as_str(),
         epoch_ms(clock::now()),
     );
     report.coresidency = coresidency;
@@ -799,7 +800,10 @@ mod tests {
         async fn time_span(&self, _: Option<&str>) -> Result<Option<(u64, u64)>, StoreError> {
             broken()
         }
-        async fn report(&self, _: &Params) -> Result<crate::report::ReportData, StoreError> {
+        async fn report(
+            &self,
+            _: &Params,
+        ) -> Result<(crate::report::ReportData, Resolution), StoreError> {
             broken()
         }
         async fn exporters(

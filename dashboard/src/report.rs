@@ -49,14 +49,15 @@ pub struct IntraHost {
     pub bytes: u64,
 }
 
-/// What was observed at a host, as ClickHouse returns it.
+/// The flows one policy revision judged at one observation point, as
+/// ClickHouse returns them (from the raw flows: exact).
 #[derive(Debug, Clone, Deserialize, Row)]
-pub struct ObservedRow {
-    pub host: String,
+pub struct PointRow {
+    pub revision: String,
+    pub observer: String,
     pub flows: u64,
     pub first_ms: u64,
     pub last_ms: u64,
-    pub has_vms: u8,
 }
 
 /// Losses an exporter counted in the period, as ClickHouse returns them.
@@ -101,6 +102,13 @@ pub struct Report {
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
     pub generated_ms: u64,
+    /// The coarsest table that answered part of the conversation sections
+    /// (`violations_by_zone_pair`, `intra_host_cross_zone`), as other
+    /// endpoints give it: their counts are exact at any resolution, their
+    /// `first_ms`/`last_ms` are bucket bounds of it. The policy revisions,
+    /// the coverage and `first_flow_ms`/`last_flow_ms` come from the raw
+    /// flows, to the millisecond.
+    pub resolution: String,
     /// The first and last packet of the flows the report covers (what an
     /// all-time report spans); `null` when it covers none.
     pub first_flow_ms: Option<u64>,
@@ -119,24 +127,80 @@ pub struct Report {
 /// What the store found for a report.
 #[derive(Debug, Clone)]
 pub struct ReportData {
-    pub revisions: Vec<Revision>,
+    /// Flows per policy revision and observation point.
+    pub points: Vec<PointRow>,
+    /// Hosts where a VM of the window's conversations ran.
+    pub vm_hosts: Vec<String>,
     pub violations: Vec<ZonePairViolations>,
     pub intra_host: Vec<IntraHost>,
-    pub observed: Vec<ObservedRow>,
     pub losses: Vec<LossRow>,
 }
 
+/// What was observed at a host (nothing: VMs ran there, no mirror saw them).
+struct Observed {
+    host: String,
+    flows: u64,
+    first_ms: u64,
+    last_ms: u64,
+}
+
+/// The points summed per policy revision (in order of first flow), and per
+/// observer with every host that ran a VM (in host order).
+fn revisions_and_observed(
+    points: &[PointRow],
+    vm_hosts: &[String],
+) -> (Vec<Revision>, Vec<Observed>) {
+    use std::collections::BTreeMap;
+    let mut revisions: BTreeMap<&str, Revision> = BTreeMap::new();
+    let mut observed: BTreeMap<&str, Observed> = BTreeMap::new();
+    for p in points {
+        let r = revisions.entry(&p.revision).or_insert_with(|| Revision {
+            revision: p.revision.clone(),
+            first_ms: p.first_ms,
+            last_ms: p.last_ms,
+            flows: 0,
+        });
+        r.first_ms = r.first_ms.min(p.first_ms);
+        r.last_ms = r.last_ms.max(p.last_ms);
+        r.flows += p.flows;
+        if p.observer.is_empty() {
+            continue;
+        }
+        let o = observed.entry(&p.observer).or_insert_with(|| Observed {
+            host: p.observer.clone(),
+            flows: 0,
+            first_ms: p.first_ms,
+            last_ms: p.last_ms,
+        });
+        o.first_ms = o.first_ms.min(p.first_ms);
+        o.last_ms = o.last_ms.max(p.last_ms);
+        o.flows += p.flows;
+    }
+    for host in vm_hosts.iter().filter(|h| !h.is_empty()) {
+        observed.entry(host).or_insert_with(|| Observed {
+            host: host.clone(),
+            flows: 0,
+            first_ms: 0,
+            last_ms: 0,
+        });
+    }
+    let mut revisions: Vec<Revision> = revisions.into_values().collect();
+    revisions.sort_by(|a, b| (a.first_ms, &a.revision).cmp(&(b.first_ms, &b.revision)));
+    (revisions, observed.into_values().collect())
+}
+
 /// Coverage per host (every host that ran a VM or observed a flow) and the
-/// summary.
+/// summary; `resolution`: what answered the conversation sections.
 pub fn assemble(
     data: ReportData,
     from_ms: Option<u64>,
     to_ms: Option<u64>,
     dataset: Option<String>,
+    resolution: &str,
     generated_ms: u64,
 ) -> Report {
-    let mut coverage: Vec<Coverage> = data
-        .observed
+    let (revisions, observed) = revisions_and_observed(&data.points, &data.vm_hosts);
+    let mut coverage: Vec<Coverage> = observed
         .iter()
         .map(|o| {
             let losses: Vec<&LossRow> = data.losses.iter().filter(|l| l.name == o.host).collect();
@@ -206,10 +270,11 @@ pub fn assemble(
         from_ms,
         to_ms,
         generated_ms,
-        first_flow_ms: coverage.iter().filter_map(|c| c.first_ms).min(),
-        last_flow_ms: coverage.iter().filter_map(|c| c.last_ms).max(),
+        resolution: resolution.to_string(),
+        first_flow_ms: revisions.iter().map(|r| r.first_ms).min(),
+        last_flow_ms: revisions.iter().map(|r| r.last_ms).max(),
         dataset,
-        policy_revisions: data.revisions,
+        policy_revisions: revisions,
         violations_by_zone_pair: data.violations,
         intra_host_cross_zone: data.intra_host,
         coresidency: None,
@@ -699,7 +764,14 @@ mod tests {
 
     fn data() -> ReportData {
         ReportData {
-            revisions: vec![],
+            points: vec![PointRow {
+                revision: "r1".into(),
+                observer: "esx-01".into(),
+                flows: 10,
+                first_ms: 1,
+                last_ms: 2,
+            }],
+            vm_hosts: vec!["esx-01".into(), "esx-09".into()],
             violations: vec![ZonePairViolations {
                 client_zone: "dmz".into(),
                 server_zone: "db".into(),
@@ -711,22 +783,6 @@ mod tests {
                 last_ms: 2,
             }],
             intra_host: vec![],
-            observed: vec![
-                ObservedRow {
-                    host: "esx-01".into(),
-                    flows: 10,
-                    first_ms: 1,
-                    last_ms: 2,
-                    has_vms: 1,
-                },
-                ObservedRow {
-                    host: "esx-09".into(),
-                    flows: 0,
-                    first_ms: 0,
-                    last_ms: 0,
-                    has_vms: 1,
-                },
-            ],
             losses: vec![LossRow {
                 name: "esx-01".into(),
                 exporter: eastwest_clickhouse::schema::addr_to_bytes([198, 18, 0, 1].into()),
@@ -739,7 +795,7 @@ mod tests {
 
     #[test]
     fn no_claim_where_a_host_was_not_mirrored() {
-        let report = assemble(data(), None, None, None, 0);
+        let report = assemble(data(), None, None, None, "1h", 0);
         assert_eq!(report.summary.hosts_complete, ["esx-01"]);
         assert_eq!(report.summary.hosts_incomplete, ["esx-09"]);
         assert_eq!(report.coverage[0].exporters, ["198.18.0.1/1"]);
@@ -750,24 +806,24 @@ mod tests {
         );
         let mut clean = data();
         clean.violations.clear();
-        clean.observed.truncate(1);
-        let report = assemble(clean, None, None, None, 0);
+        clean.vm_hosts.truncate(1);
+        let report = assemble(clean, None, None, None, "1h", 0);
         assert!(report
             .summary
             .statement
             .starts_with("No violating conversations."));
         let mut gaps = data();
         gaps.violations.clear();
-        gaps.observed.truncate(1);
+        gaps.vm_hosts.truncate(1);
         gaps.losses[0].sequence_gaps = 3;
-        let report = assemble(gaps, None, None, None, 0);
+        let report = assemble(gaps, None, None, None, "1h", 0);
         assert_eq!(report.summary.hosts_incomplete, ["esx-01"]);
         assert!(report.summary.statement.contains("no claim"));
         // Observed, but no exporter snapshot: gaps unknown, no claim.
         let mut unknown = data();
-        unknown.observed.truncate(1);
+        unknown.vm_hosts.truncate(1);
         unknown.losses.clear();
-        let report = assemble(unknown, None, None, None, 0);
+        let report = assemble(unknown, None, None, None, "1h", 0);
         assert_eq!(report.summary.hosts_incomplete, ["esx-01"]);
     }
 
@@ -775,7 +831,7 @@ mod tests {
     fn html_escapes_and_csv_has_sections() {
         let mut d = data();
         d.violations[0].client_zone = "<script>".into();
-        let report = assemble(d, Some(0), Some(1000), None, 0);
+        let report = assemble(d, Some(0), Some(1000), None, "1h", 0);
         let html = to_html(&report);
         assert!(html.contains("&lt;script&gt;"));
         assert!(!html.contains("<script>"));

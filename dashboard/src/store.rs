@@ -15,7 +15,7 @@ use clickhouse::Client;
 use clickhouse::{RowOwned, RowRead};
 use eastwest_clickhouse::schema::{
     migrate, partitions, query_settings, quote_ident, Layout, ServerVersion, DATASETS_TABLE,
-    EXPORTERS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE,
+    EXPORTERS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
 };
 
 use crate::model::{
@@ -24,7 +24,7 @@ use crate::model::{
 };
 use crate::model::{Dataset, DatasetRow, ExporterSource};
 use crate::query::{Params, TimeWindow};
-use crate::report::{IntraHost, LossRow, ObservedRow, ReportData, Revision, ZonePairViolations};
+use crate::report::{IntraHost, LossRow, PointRow, ReportData, ZonePairViolations};
 use crate::sql::{self, Arg, Resolution, Sql, Tables};
 
 /// Why the store could not answer. The text is for logs, never for clients.
@@ -120,11 +120,12 @@ pub trait Store: Send + Sync + 'static {
         dataset: Option<&str>,
     ) -> impl Future<Output = Result<Option<(u64, u64)>, StoreError>> + Send;
 
-    /// What a compliance report of the window needs.
+    /// What a compliance report of the window needs, and the coarsest
+    /// table that answered its conversation sections.
     fn report(
         &self,
         params: &Params,
-    ) -> impl Future<Output = Result<ReportData, StoreError>> + Send;
+    ) -> impl Future<Output = Result<(ReportData, Resolution), StoreError>> + Send;
 
     /// Every exporter's latest counters, from the `exporters` table, or
     /// from the flows while the collector has written no snapshot.
@@ -268,6 +269,7 @@ impl ClickHouseStore {
                 flows_1h: qualified(FLOWS_1H.table),
                 exporters: qualified(EXPORTERS_TABLE),
                 datasets: qualified(DATASETS_TABLE),
+                observed_1m: qualified(OBSERVED_1M_TABLE),
             },
             metrics: None,
         })
@@ -531,29 +533,33 @@ impl Store for ClickHouseStore {
         Ok((count > 0).then_some((first, last)))
     }
 
-    async fn report(&self, params: &Params) -> Result<ReportData, StoreError> {
+    async fn report(&self, params: &Params) -> Result<(ReportData, Resolution), StoreError> {
         let t = &self.tables;
-        let (revisions, violations, intra_host, observed, losses) = (
-            sql::report_revisions(t, params),
-            sql::report_violations(t, params),
-            sql::report_intra_host(t, params),
-            sql::report_observed(t, params),
+        let resolution = Resolution::for_step(0);
+        let (points, vm_hosts, violations, intra_host, losses) = (
+            sql::report_points(t, params),
+            sql::report_vm_hosts(t, resolution, params),
+            sql::report_violations(t, resolution, params),
+            sql::report_intra_host(t, resolution, params),
             sql::report_exporter_losses(t, params),
         );
-        let (revisions, violations, intra_host, observed, losses) = tokio::try_join!(
-            self.all::<Revision>(&revisions),
+        let (points, vm_hosts, violations, intra_host, losses) = tokio::try_join!(
+            self.all::<PointRow>(&points),
+            self.all::<String>(&vm_hosts),
             self.all::<ZonePairViolations>(&violations),
             self.all::<IntraHost>(&intra_host),
-            self.all::<ObservedRow>(&observed),
             self.all::<LossRow>(&losses),
         )?;
-        Ok(ReportData {
-            revisions,
-            violations,
-            intra_host,
-            observed,
-            losses,
-        })
+        Ok((
+            ReportData {
+                points,
+                vm_hosts,
+                violations,
+                intra_host,
+                losses,
+            },
+            resolution.used_for(params.window),
+        ))
     }
 
     async fn exporters(&self) -> Result<(Vec<ExporterRow>, ExporterSource), StoreError> {

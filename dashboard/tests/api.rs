@@ -949,11 +949,11 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = call("DELETE", "/api/v1/datasets/other", "admin").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // flows, flows_1m, flows_1h and datasets: one day each.
-    assert_eq!(body, r#"{"name":"other","partitions":4}"#);
+    // flows, flows_1m, flows_1h, datasets and observed_1m: one day each.
+    assert_eq!(body, r#"{"name":"other","partitions":5}"#);
 
     // Gone from every table; the other datasets untouched.
-    for table in ["flows", "flows_1m", "flows_1h", "datasets"] {
+    for table in ["flows", "flows_1m", "flows_1h", "datasets", "observed_1m"] {
         let left = server
             .query(&format!(
                 "SELECT dataset, count() FROM `{database}`.`{table}` GROUP BY dataset ORDER BY dataset"
