@@ -253,7 +253,14 @@ impl Sink {
             if retry.due(Instant::now()) {
                 if self.spooling() && flights.is_empty() {
                     // Replay one segment per turn, so new rows keep being
-                    // taken (and spooled behind) during a long catch-up.
+                    // taken (and spooled behind) during a long catch-up:
+                    // first every row already waiting, as the loop below
+                    // takes one datagram's rows per turn, and a catch-up
+                    // of hundreds of segments would otherwise back decode
+                    // up until the receive queue overflows.
+                    while let Ok(rows) = input.try_recv() {
+                        batches.push(rows, Instant::now() + interval);
+                    }
                     self.replay_one(&batches, &mut retry).await;
                 }
                 // Not `else`: the replay may just have emptied the spool,
