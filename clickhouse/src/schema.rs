@@ -287,46 +287,89 @@ const FLOWS_NATIVE: &[(&str, Native)] = &[
     ("policy_revision", Text(|r| &r.policy_revision)),
 ];
 
-/// A `LowCardinality(String)` column in Native format, as ClickHouse
-/// writes it itself (18.16 and current servers alike): the key version
-/// (1), then one granule of the block's rows: flags (index width, "has
-/// additional keys", "update dictionary"), the dictionary (the empty string
-/// first, then each distinct value in order of appearance) and one index
-/// per row, 1, 2 or 4 bytes wide.
-fn put_low_cardinality(out: &mut Vec<u8>, rows: &[FlowRow], text: fn(&FlowRow) -> &str) {
-    const HAS_ADDITIONAL_KEYS: u64 = 1 << 9;
-    const NEED_UPDATE_DICTIONARY: u64 = 1 << 10;
-    let mut keys: Vec<&str> = vec![""];
-    let mut positions: std::collections::HashMap<&str, u32> =
-        std::collections::HashMap::from([("", 0)]);
-    let indexes: Vec<u32> = rows
-        .iter()
-        .map(|row| {
-            let value = text(row);
-            *positions.entry(value).or_insert_with(|| {
-                keys.push(value);
-                (keys.len() - 1) as u32
-            })
-        })
-        .collect();
-    let (width, code) = match keys.len() {
-        0..=0x100 => (1, 0),
-        0x101..=0x1_0000 => (2, 1),
-        _ => (4, 2),
-    };
-    out.extend_from_slice(&1u64.to_le_bytes());
-    out.extend_from_slice(&(code | HAS_ADDITIONAL_KEYS | NEED_UPDATE_DICTIONARY).to_le_bytes());
-    out.extend_from_slice(&(keys.len() as u64).to_le_bytes());
-    for key in &keys {
-        put_string(out, key);
+/// One `LowCardinality(String)` column being built: its dictionary (the
+/// empty string first, then each distinct value in order of appearance) and
+/// one index per row. Written as ClickHouse writes it itself (18.16 and
+/// current servers alike): the key version (1), then one granule of the
+/// block's rows: flags (index width, "has additional keys", "update
+/// dictionary"), the dictionary and the indexes, 1, 2 or 4 bytes wide.
+#[derive(Debug, Default)]
+struct Dictionary {
+    keys: Vec<Box<str>>,
+    positions: foldhash::HashMap<Box<str>, u32>,
+    /// Index of the previous row's value: consecutive rows mostly repeat
+    /// it (dataset, observer, verdict), so the map is not consulted.
+    last: u32,
+    indexes: Vec<u32>,
+}
+
+impl Dictionary {
+    fn new() -> Dictionary {
+        Dictionary {
+            keys: vec!["".into()],
+            positions: [("".into(), 0)].into_iter().collect(),
+            ..Dictionary::default()
+        }
     }
-    out.extend_from_slice(&(rows.len() as u64).to_le_bytes());
-    for index in indexes {
-        out.extend_from_slice(&index.to_le_bytes()[..width]);
+
+    fn push(&mut self, value: &str) {
+        if *self.keys[self.last as usize] != *value {
+            self.last = match self.positions.get(value) {
+                Some(&index) => index,
+                None => {
+                    let index = self.keys.len() as u32;
+                    self.keys.push(value.into());
+                    self.positions.insert(value.into(), index);
+                    index
+                }
+            };
+        }
+        self.indexes.push(self.last);
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        const HAS_ADDITIONAL_KEYS: u64 = 1 << 9;
+        const NEED_UPDATE_DICTIONARY: u64 = 1 << 10;
+        let (width, code) = match self.keys.len() {
+            0..=0x100 => (1, 0),
+            0x101..=0x1_0000 => (2, 1),
+            _ => (4, 2),
+        };
+        out.reserve(40 + self.keys.iter().map(|k| k.len() + 2).sum::<usize>());
+        out.extend_from_slice(&1u64.to_le_bytes());
+        out.extend_from_slice(&(code | HAS_ADDITIONAL_KEYS | NEED_UPDATE_DICTIONARY).to_le_bytes());
+        out.extend_from_slice(&(self.keys.len() as u64).to_le_bytes());
+        for key in &self.keys {
+            put_string(out, key);
+        }
+        out.extend_from_slice(&(self.indexes.len() as u64).to_le_bytes());
+        out.reserve(self.indexes.len() * width);
+        match width {
+            1 => out.extend(self.indexes.iter().map(|&i| i as u8)),
+            2 => self
+                .indexes
+                .iter()
+                .for_each(|i| out.extend_from_slice(&(*i as u16).to_le_bytes())),
+            _ => self
+                .indexes
+                .iter()
+                .for_each(|i| out.extend_from_slice(&i.to_le_bytes())),
+        }
     }
 }
 
-/// The statement [`flows_native_block`] is the body of.
+/// One column of a block being built, with how its value is taken from a
+/// row.
+#[derive(Debug)]
+enum Values {
+    /// Fixed-size values, already in Native layout.
+    Fixed(Vec<u8>, fn(&FlowRow, &mut Vec<u8>)),
+    /// `String`: length (varint) and bytes per row.
+    Text(Vec<u8>, fn(&FlowRow) -> &str),
+    LowCardinality(Dictionary, fn(&FlowRow) -> &str),
+}
+
+/// The statement [`FlowsBlock`] is the body of.
 pub fn flows_native_insert(table: &str) -> String {
     format!(
         "INSERT INTO {table} ({}) FORMAT Native",
@@ -334,26 +377,135 @@ pub fn flows_native_insert(table: &str) -> String {
     )
 }
 
-/// `rows` as one block of ClickHouse's Native (columnar) format: the
-/// number of columns and rows (varints), then per column its name, type
-/// and values. ClickHouse 18.16 parses this about twice as fast as
-/// RowBinary (docs/design.md, Collector).
-pub fn flows_native_block(rows: &[FlowRow]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1024 + rows.len() * 160);
-    put_varint(&mut out, FLOWS_NATIVE.len() as u64);
-    put_varint(&mut out, rows.len() as u64);
-    for (column, (name, native)) in FLOWS_COLUMNS.iter().zip(FLOWS_NATIVE) {
-        put_string(&mut out, name);
-        put_string(&mut out, column.ch_type);
-        match *native {
-            Bytes(put) => rows.iter().for_each(|row| put(row, &mut out)),
-            Text(text) if column.ch_type.starts_with("LowCardinality") => {
-                put_low_cardinality(&mut out, rows, text)
-            }
-            Text(text) => rows.iter().for_each(|row| put_string(&mut out, text(row))),
+/// A block of `flows` rows in ClickHouse's Native (columnar) format, built
+/// a row at a time: each row's values are appended to their column as it
+/// comes (a `LowCardinality` value becomes an index into its column's
+/// dictionary), so a batch costs no more than its encoded size in memory
+/// and the rows can be dropped at once. ClickHouse 18.16 parses Native
+/// about twice as fast as RowBinary (collector/README.md).
+#[derive(Debug)]
+pub struct FlowsBlock {
+    rows: usize,
+    /// Rows to make room for once the first row shows each column's width.
+    capacity: usize,
+    columns: Vec<Values>,
+}
+
+impl Default for FlowsBlock {
+    fn default() -> FlowsBlock {
+        FlowsBlock::new()
+    }
+}
+
+impl FlowsBlock {
+    pub fn new() -> FlowsBlock {
+        FlowsBlock::with_capacity(0)
+    }
+
+    /// A block that makes room for `rows` rows at its first row, so the
+    /// columns never grow by copying (memory is only touched as rows come).
+    pub fn with_capacity(rows: usize) -> FlowsBlock {
+        let columns = FLOWS_COLUMNS
+            .iter()
+            .zip(FLOWS_NATIVE)
+            .map(|(column, (_, native))| match *native {
+                Bytes(put) => Values::Fixed(Vec::new(), put),
+                Text(text) if column.ch_type.starts_with("LowCardinality") => {
+                    Values::LowCardinality(Dictionary::new(), text)
+                }
+                Text(text) => Values::Text(Vec::new(), text),
+            })
+            .collect();
+        FlowsBlock {
+            rows: 0,
+            capacity: rows,
+            columns,
         }
     }
-    out
+
+    /// Encode every row of `rows`.
+    pub fn from_rows(rows: &[FlowRow]) -> FlowsBlock {
+        let mut block = FlowsBlock::with_capacity(rows.len());
+        rows.iter().for_each(|row| block.push(row));
+        block
+    }
+
+    /// Rows in the block.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Append one row.
+    pub fn push(&mut self, row: &FlowRow) {
+        self.rows += 1;
+        for values in &mut self.columns {
+            match values {
+                Values::Fixed(out, put) => put(row, out),
+                Values::Text(out, text) => put_string(out, text(row)),
+                Values::LowCardinality(dictionary, text) => dictionary.push(text(row)),
+            }
+        }
+        if self.rows == 1 && self.capacity > 1 {
+            let more = self.capacity - 1;
+            for values in &mut self.columns {
+                match values {
+                    Values::Fixed(out, _) => out.reserve(out.len() * more),
+                    // Text varies: twice the first row's, a guess.
+                    Values::Text(out, _) => out.reserve(out.len() * 2 * more),
+                    Values::LowCardinality(dictionary, _) => dictionary.indexes.reserve(more),
+                }
+            }
+        }
+    }
+
+    /// The block, in pieces to be sent (or written) one after the other:
+    /// the numbers of columns and rows (varints), then per column its name,
+    /// type and values.
+    pub fn finish(self) -> Vec<Vec<u8>> {
+        let mut head = Vec::new();
+        put_varint(&mut head, FLOWS_NATIVE.len() as u64);
+        put_varint(&mut head, self.rows as u64);
+        let mut pieces = Vec::with_capacity(self.columns.len() + 1);
+        for (column, values) in FLOWS_COLUMNS.iter().zip(self.columns) {
+            put_string(&mut head, column.name);
+            put_string(&mut head, column.ch_type);
+            match values {
+                Values::Fixed(values, _) | Values::Text(values, _) => {
+                    pieces.push(head);
+                    pieces.push(values);
+                    head = Vec::new();
+                }
+                Values::LowCardinality(dictionary, _) => dictionary.write(&mut head),
+            }
+        }
+        pieces.push(head);
+        pieces.retain(|piece| !piece.is_empty());
+        pieces
+    }
+}
+
+/// The rows count of a Native block (its second varint), or `None` if
+/// `block` does not start with two varints.
+pub fn native_block_rows(block: &[u8]) -> Option<u64> {
+    let mut bytes = block.iter();
+    let mut varint = || {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *bytes.next()?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(n);
+            }
+        }
+        None
+    };
+    varint()?;
+    varint()
+}
+
+/// `rows` as one block of Native format (see [`FlowsBlock`]).
+pub fn flows_native_block(rows: &[FlowRow]) -> Vec<u8> {
+    FlowsBlock::from_rows(rows).finish().concat()
 }
 
 /// Address as stored: IPv4 mapped into IPv6.
@@ -1639,6 +1791,36 @@ mod tests {
         );
         let exporter = find(b"\x08exporter\x0fFixedString(16)").map(|at| at + 25);
         assert_eq!(exporter.map(|at| &block[at..at + 32]), Some(&[7u8; 32][..]));
+    }
+
+    #[test]
+    fn native_dictionaries_widen_their_indexes() {
+        // 300 distinct VMs: 301 keys with "", so 2-byte indexes (flags
+        // 0x601), in order of first appearance, a repeat reusing its key.
+        let rows: Vec<FlowRow> = (0..300)
+            .chain([7])
+            .map(|n| FlowRow {
+                src_vm: format!("vm-{n}"),
+                ..FlowRow::default()
+            })
+            .collect();
+        let block = flows_native_block(&rows);
+        assert_eq!(native_block_rows(&block), Some(301));
+        let at = block
+            .windows(7)
+            .position(|w| w == b"\x06src_vm")
+            .map(|at| at + 7 + 23)
+            .unwrap();
+        let word =
+            |i: usize| u64::from_le_bytes(block[at + i * 8..at + i * 8 + 8].try_into().unwrap());
+        assert_eq!((word(0), word(1), word(2)), (1, 0x601, 301));
+        let keys: usize = 1 + (0..300).map(|n| 1 + format!("vm-{n}").len()).sum::<usize>();
+        let indexes = at + 24 + keys;
+        assert_eq!(block[indexes..indexes + 8], 301u64.to_le_bytes());
+        let index =
+            |i: usize| u16::from_le_bytes([block[indexes + 8 + 2 * i], block[indexes + 9 + 2 * i]]);
+        assert_eq!((index(0), index(299), index(300)), (1, 300, 8));
+        assert_eq!(native_block_rows(&[0x80]), None);
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //! cannot be reached then is a start-up error.
 //!
 //! [`Sink::run`] collects rows into a batch and inserts it when it holds
-//! `batch_rows` rows or its first row has waited `flush_interval_ms`. Up to
+//! `batch_rows` rows or its first row has waited `flush_interval_ms`. Each
+//! row is encoded into the batch's Native block as it arrives
+//! ([`FlowsBlock`]) and dropped: a sealed batch is a [`Block`] of bytes,
+//! built once, which is what every insert attempt sends and what the spool
+//! stores (compressed) when ClickHouse is away. Up to
 //! `insert_workers` batches are inserted at once (each on its own HTTP
 //! connection and task), so the collector encodes the next batch while the
 //! server sorts and writes the last one. A failed insert goes back to the
@@ -19,8 +23,7 @@
 //! once a sealed batch waits for a free worker: the stages before it block
 //! and the excess is dropped and counted at the receive queue. So the sink
 //! holds at most `insert_workers` + 2 batches (in flight, waiting, being
-//! filled). The block of each insert is built on the blocking pool, not on
-//! the runtime's workers, which the receive tasks need.
+//! filled).
 //!
 //! With `spool_dir` set, the batches waiting while ClickHouse fails go to
 //! the on-disk [`Spool`] (fsynced, one segment per batch), and so does
@@ -44,10 +47,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use clickhouse::Client;
 use eastwest_clickhouse::schema::{
-    flows_native_block, flows_native_insert, migrate, query_settings, FlowRow, MigrateError,
-    ServerVersion, FLOWS_TABLE,
+    flows_native_insert, migrate, query_settings, FlowRow, FlowsBlock, MigrateError, ServerVersion,
+    FLOWS_TABLE,
 };
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
@@ -85,6 +89,70 @@ pub enum SinkError {
     #[error("{0}")]
     Spool(#[from] SpoolError),
 }
+
+/// A sealed batch: its rows encoded once as one Native block, in the pieces
+/// [`FlowsBlock::finish`] gives (sent one after the other; cloning shares
+/// them).
+#[derive(Debug, Clone)]
+pub struct Block {
+    rows: usize,
+    pieces: Vec<Bytes>,
+}
+
+impl Block {
+    /// Seal `block`.
+    pub fn new(block: FlowsBlock) -> Block {
+        Block {
+            rows: block.rows(),
+            pieces: block.finish().into_iter().map(Bytes::from).collect(),
+        }
+    }
+
+    /// A block read back whole (from the spool) holding `rows` rows.
+    pub fn from_bytes(rows: usize, bytes: Vec<u8>) -> Block {
+        Block {
+            rows,
+            pieces: vec![Bytes::from(bytes)],
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The pieces, in order; their concatenation is the Native block.
+    pub fn pieces(&self) -> &[Bytes] {
+        &self.pieces
+    }
+
+    /// Encoded size in bytes.
+    pub fn len(&self) -> usize {
+        self.pieces.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The Native block in one piece.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.pieces.concat()
+    }
+}
+
+/// Blocks are equal when they hold the same bytes, however split.
+impl PartialEq for Block {
+    fn eq(&self, other: &Block) -> bool {
+        self.rows == other.rows
+            && self
+                .pieces
+                .iter()
+                .flat_map(|p| p.iter())
+                .eq(other.pieces.iter().flat_map(|p| p.iter()))
+    }
+}
+
+impl Eq for Block {}
 
 /// The sink stage: a client adapted to the server, its batching rules and
 /// the spool.
@@ -172,7 +240,7 @@ impl Sink {
 
     /// Insert one batch.
     pub async fn insert(&self, rows: &[FlowRow]) -> Result<(), clickhouse::error::Error> {
-        insert_rows(&self.client, Arc::new(rows.to_vec())).await
+        insert_block(&self.client, Block::new(FlowsBlock::from_rows(rows))).await
     }
 
     /// Batch and insert the rows from `input` until it closes, then flush.
@@ -185,7 +253,14 @@ impl Sink {
             if retry.due(Instant::now()) {
                 if self.spooling() && flights.is_empty() {
                     // Replay one segment per turn, so new rows keep being
-                    // taken (and spooled behind) during a long catch-up.
+                    // taken (and spooled behind) during a long catch-up:
+                    // first every row already waiting, as the loop below
+                    // takes one datagram's rows per turn, and a catch-up
+                    // of hundreds of segments would otherwise back decode
+                    // up until the receive queue overflows.
+                    while let Ok(rows) = input.try_recv() {
+                        batches.push(rows, Instant::now() + interval);
+                    }
                     self.replay_one(&batches, &mut retry).await;
                 }
                 // Not `else`: the replay may just have emptied the spool,
@@ -266,14 +341,7 @@ impl Sink {
     /// the front of the queue (retried, or spooled).
     fn landed(&self, landed: Landed, batches: &mut Batches, retry: &mut Retry) {
         match landed.result {
-            Ok(()) => {
-                self.stored(landed.batch.len(), retry);
-                // Freeing 200,000 rows (a dozen strings each) takes tens of
-                // milliseconds: not on a runtime worker, which the receive
-                // tasks need.
-                let batch = landed.batch;
-                drop(tokio::task::spawn_blocking(move || drop(batch)));
-            }
+            Ok(()) => self.stored(landed.batch.rows(), retry),
             Err(err) => {
                 self.failed(&err, batches, retry);
                 batches.put_front(landed.batch);
@@ -359,8 +427,8 @@ impl Sink {
                 return false;
             }
         };
-        let rows = batch.len();
-        if !self.insert_counted(Arc::new(batch), batches, retry).await {
+        let rows = batch.rows();
+        if !self.insert_counted(batch, batches, retry).await {
             return false;
         }
         if let Some(Err(err)) = self.on_disk(Spool::pop).await {
@@ -381,8 +449,7 @@ impl Sink {
             }
         }
         while let Some(batch) = batches.pending.front() {
-            let batch = Arc::new(batch.clone());
-            if !self.insert_counted(batch, batches, retry).await {
+            if !self.insert_counted(batch.clone(), batches, retry).await {
                 return;
             }
             batches.pop();
@@ -390,14 +457,9 @@ impl Sink {
     }
 
     /// Insert one batch and account for it; false when it failed.
-    async fn insert_counted(
-        &self,
-        batch: Arc<Vec<FlowRow>>,
-        batches: &Batches,
-        retry: &mut Retry,
-    ) -> bool {
-        let rows = batch.len();
-        match insert_rows(&self.client, batch).await {
+    async fn insert_counted(&self, batch: Block, batches: &Batches, retry: &mut Retry) -> bool {
+        let rows = batch.rows();
+        match insert_block(&self.client, batch).await {
             Ok(()) => {
                 self.stored(rows, retry);
                 true
@@ -410,25 +472,12 @@ impl Sink {
     }
 }
 
-/// Insert `rows` into `flows` in one statement, within [`INSERT_TIMEOUT`],
+/// Insert `block` into `flows` in one statement, within [`INSERT_TIMEOUT`],
 /// in Native format: ClickHouse 18.16 takes it about twice as fast as the
 /// RowBinary of `Client::insert` (100,000 of our rows: 0.8-1.0 s against
 /// 1.6-1.7 s, materialized views included).
-///
-/// The block is built on Tokio's blocking pool: for a batch of 100,000 rows
-/// that is tens of milliseconds of CPU, and on a runtime worker it kept the
-/// receive tasks sharing that worker from reading their sockets, so the
-/// kernel dropped datagrams at 300k flows/s (docs/design.md, Collector).
-async fn insert_rows(
-    client: &Client,
-    rows: Arc<Vec<FlowRow>>,
-) -> Result<(), clickhouse::error::Error> {
+async fn insert_block(client: &Client, block: Block) -> Result<(), clickhouse::error::Error> {
     let attempt = async {
-        let block = tokio::task::spawn_blocking(move || flows_native_block(&rows))
-            .await
-            .map_err(|err| {
-                clickhouse::error::Error::Custom(format!("encoding the block: {err}"))
-            })?;
         // Uncompressed: with ClickHouse's block compression 18.16 reads the
         // Native stream into the table's LowCardinality columns and refuses
         // the plain String ones (loopback, so the size does not matter).
@@ -436,7 +485,9 @@ async fn insert_rows(
             .clone()
             .with_compression(clickhouse::Compression::None)
             .insert_formatted_with(flows_native_insert(FLOWS_TABLE));
-        insert.send(block.into()).await?;
+        for piece in block.pieces {
+            insert.send(piece).await?;
+        }
         insert.end().await
     };
     match tokio::time::timeout(INSERT_TIMEOUT, attempt).await {
@@ -447,18 +498,18 @@ async fn insert_rows(
 
 /// A batch whose insert ended, and how.
 struct Landed {
-    batch: Vec<FlowRow>,
+    batch: Block,
     result: Result<(), clickhouse::error::Error>,
 }
 
 /// The inserts running at once, at most `workers`, each on its own task.
-/// The batches stay here (shared with their task), so even a task that
-/// panicked gives its batch back to be retried.
+/// The batches stay here (their pieces shared with their task), so even a
+/// task that panicked gives its batch back to be retried.
 struct Flights {
     client: Client,
     workers: usize,
     tasks: JoinSet<Result<(), clickhouse::error::Error>>,
-    batches: HashMap<Id, Arc<Vec<FlowRow>>>,
+    batches: HashMap<Id, Block>,
 }
 
 impl Flights {
@@ -481,12 +532,11 @@ impl Flights {
             let Some(batch) = batches.take_front() else {
                 break;
             };
-            let batch = Arc::new(batch);
-            let rows = batch.clone();
+            let block = batch.clone();
             let client = self.client.clone();
             let handle = self
                 .tasks
-                .spawn(async move { insert_rows(&client, rows).await });
+                .spawn(async move { insert_block(&client, block).await });
             self.batches.insert(handle.id(), batch);
         }
     }
@@ -508,7 +558,6 @@ impl Flights {
             let Some(batch) = self.batches.remove(&id) else {
                 continue;
             };
-            let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
             return Some(Landed { batch, result });
         }
     }
@@ -565,10 +614,10 @@ async fn sleep_until(at: Option<Instant>) {
 /// The batch being filled and the sealed batches waiting for ClickHouse.
 #[derive(Debug)]
 struct Batches {
-    current: Vec<FlowRow>,
+    current: FlowsBlock,
     /// When `current` must be sealed (its first row plus the interval).
     deadline: Option<Instant>,
-    pending: VecDeque<Vec<FlowRow>>,
+    pending: VecDeque<Block>,
     pending_rows: usize,
     batch_rows: usize,
     max_pending_rows: usize,
@@ -578,7 +627,7 @@ struct Batches {
 impl Batches {
     fn new(config: &SinkConfig, metrics: Arc<Metrics>) -> Batches {
         Batches {
-            current: Vec::new(),
+            current: FlowsBlock::with_capacity(config.batch_rows),
             deadline: None,
             pending: VecDeque::new(),
             pending_rows: 0,
@@ -596,52 +645,41 @@ impl Batches {
         if rows.is_empty() {
             return;
         }
-        if self.current.is_empty() {
-            self.deadline = Some(deadline);
-        }
-        // Each batch is allocated once at its full size and sealed whole:
-        // growing it by doubling (and splitting the excess off) would move
-        // every row about three times, a sixth of the collector's CPU at
-        // 300k flows/s (perf).
-        for row in rows {
-            if self.current.capacity() == 0 {
-                self.current = Vec::with_capacity(self.batch_rows);
-            }
+        // Each row goes into the block as it comes and is dropped here.
+        for row in &rows {
             self.current.push(row);
-            if self.current.len() >= self.batch_rows {
-                let full = std::mem::take(&mut self.current);
-                self.enqueue(full);
+            if self.current.rows() >= self.batch_rows {
+                self.seal();
             }
         }
-        if self.current.is_empty() {
-            self.deadline = None;
+        if self.current.rows() > 0 && self.deadline.is_none() {
+            self.deadline = Some(deadline);
         }
     }
 
     /// Move the current batch to the pending queue.
     fn seal(&mut self) {
-        let mut batch = std::mem::take(&mut self.current);
-        // A batch sealed by time is part full: give back the rest of its
-        // allocation, so batches waiting for ClickHouse hold what they use.
-        batch.shrink_to_fit();
+        let batch = std::mem::replace(
+            &mut self.current,
+            FlowsBlock::with_capacity(self.batch_rows),
+        );
         self.deadline = None;
-        self.enqueue(batch);
+        if batch.rows() > 0 {
+            self.enqueue(Block::new(batch));
+        }
     }
 
-    fn enqueue(&mut self, batch: Vec<FlowRow>) {
-        if batch.is_empty() {
-            return;
-        }
-        self.pending_rows += batch.len();
+    fn enqueue(&mut self, batch: Block) {
+        self.pending_rows += batch.rows();
         self.pending.push_back(batch);
         while self.pending_rows > self.max_pending_rows {
             let Some(oldest) = self.pending.pop_front() else {
                 break;
             };
-            self.pending_rows -= oldest.len();
-            self.metrics.sink_dropped_rows.add(oldest.len() as u64);
+            self.pending_rows -= oldest.rows();
+            self.metrics.sink_dropped_rows.add(oldest.rows() as u64);
             tracing::warn!(
-                rows = oldest.len(),
+                rows = oldest.rows(),
                 "sink: memory bound reached, oldest batch dropped"
             );
         }
@@ -653,16 +691,16 @@ impl Batches {
     }
 
     /// Take the oldest pending batch.
-    fn take_front(&mut self) -> Option<Vec<FlowRow>> {
+    fn take_front(&mut self) -> Option<Block> {
         let batch = self.pending.pop_front()?;
-        self.pending_rows -= batch.len();
+        self.pending_rows -= batch.rows();
         self.metrics.sink_pending_rows.set(self.pending_rows as u64);
         Some(batch)
     }
 
     /// Give back a batch taken with [`Batches::take_front`].
-    fn put_front(&mut self, batch: Vec<FlowRow>) {
-        self.pending_rows += batch.len();
+    fn put_front(&mut self, batch: Block) {
+        self.pending_rows += batch.rows();
         self.pending.push_front(batch);
         self.metrics.sink_pending_rows.set(self.pending_rows as u64);
     }
@@ -767,14 +805,15 @@ mod tests {
         let now = Instant::now();
         batches.push((0..4).map(row).collect(), now);
         assert_eq!(batches.pending.len(), 1);
-        assert_eq!(batches.current.len(), 1);
+        assert_eq!(batches.current.rows(), 1);
         assert_eq!(batches.deadline, Some(now));
         batches.push((4..10).map(row).collect(), now);
         // 10 rows: batches [0..3) [3..6) [6..9) sealed, 9 current; the bound
         // of 6 pending rows dropped the oldest batch.
         assert_eq!(batches.pending_rows, 6);
         assert_eq!(metrics.sink_dropped_rows.get(), 3);
-        assert_eq!(batches.pending.front().map(|b| b[0].start_ms), Some(3));
+        let front = Block::new(FlowsBlock::from_rows(&(3..6).map(row).collect::<Vec<_>>()));
+        assert_eq!(batches.pending.front(), Some(&front));
         batches.seal();
         assert_eq!(batches.deadline, None);
         assert_eq!(

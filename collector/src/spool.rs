@@ -7,11 +7,18 @@
 //! they are in memory, like every row not yet confirmed by ClickHouse).
 //! A `.tmp` left by a crash was never acknowledged and is removed at start.
 //!
-//! Layout of a segment: the magic `EWSPOOL1`, the row count (u32 LE), the
+//! Layout of a segment: the magic `EWSPOOL2`, the row count (u32 LE), the
 //! payload length (u64 LE), the CRC-32 (IEEE) of the payload (u32 LE), then
-//! the payload: the rows as a JSON array of [`FlowRow`]. A segment whose
-//! header or checksum does not match is renamed to `NAME.corrupt` (kept for
-//! inspection), logged and its rows counted as dropped.
+//! the payload: the batch's Native block, the very bytes an insert sends
+//! ([`Block`]), compressed with LZ4 (block format, its uncompressed size
+//! first as u32 LE). A segment whose header, checksum, compression or row
+//! count does not match is renamed to `NAME.corrupt` (kept for inspection),
+//! logged and its rows counted as dropped; a truncated one too.
+//!
+//! Segments of the earlier layout (magic `EWSPOOL1`, the rows as a JSON
+//! array of [`FlowRow`], written by collectors before the Native spool) are
+//! still read: their rows are encoded into a block and replayed like the
+//! others, so an upgrade with a spool left on disk loses nothing.
 //!
 //! The spool is bounded by `max_bytes`: before a new segment would exceed
 //! it, the oldest segments are deleted, logged and their rows counted in
@@ -23,11 +30,14 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use eastwest_clickhouse::schema::FlowRow;
+use eastwest_clickhouse::schema::{native_block_rows, FlowRow, FlowsBlock};
 
 use crate::metrics::Metrics;
+use crate::sink::Block;
 
-const MAGIC: &[u8; 8] = b"EWSPOOL1";
+const MAGIC: &[u8; 8] = b"EWSPOOL2";
+/// The magic of segments whose payload is the rows as JSON.
+const MAGIC_JSON: &[u8; 8] = b"EWSPOOL1";
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 
 /// Why a spool operation failed.
@@ -91,9 +101,13 @@ impl Spool {
             match read_header(&path) {
                 Ok((rows, bytes)) => segments.push(Segment { seq, rows, bytes }),
                 Err(err) => {
-                    tracing::error!(%err, "spool: unreadable segment set aside");
+                    // A truncated segment still names its rows: they are
+                    // lost, and counted.
+                    let rows = header_rows(&path).unwrap_or(0);
+                    tracing::error!(%err, rows, "spool: unreadable segment set aside, its rows are lost");
                     set_aside(&path);
                     metrics.spool_errors.inc();
+                    metrics.spool_dropped_rows.add(rows);
                 }
             }
         }
@@ -134,14 +148,12 @@ impl Spool {
         self.metrics.spool_rows.set(self.rows);
     }
 
-    /// Write `rows` as the newest segment and fsync it; on `Ok` the rows are
-    /// on disk. Oldest segments are dropped (and counted) first when the new
-    /// one would take the spool past `max_bytes`.
-    pub fn push(&mut self, rows: &[FlowRow]) -> Result<(), SpoolError> {
-        let payload = serde_json::to_vec(rows).map_err(|err| SpoolError::Io {
-            path: self.dir.clone(),
-            source: io::Error::other(err),
-        })?;
+    /// Write `block` as the newest segment and fsync it; on `Ok` its rows
+    /// are on disk. Oldest segments are dropped (and counted) first when the
+    /// new one would take the spool past `max_bytes`.
+    pub fn push(&mut self, block: &Block) -> Result<(), SpoolError> {
+        let payload = compress(block);
+        let rows = block.rows();
         let bytes = (HEADER_LEN + payload.len()) as u64;
         while !self.segments.is_empty() && self.bytes + bytes > self.max_bytes {
             self.drop_oldest();
@@ -152,7 +164,7 @@ impl Spool {
         let write = || -> io::Result<()> {
             let mut file = File::create(&tmp)?;
             file.write_all(MAGIC)?;
-            file.write_all(&(rows.len() as u32).to_le_bytes())?;
+            file.write_all(&(rows as u32).to_le_bytes())?;
             file.write_all(&(payload.len() as u64).to_le_bytes())?;
             file.write_all(&crc32(&payload).to_le_bytes())?;
             file.write_all(&payload)?;
@@ -168,11 +180,11 @@ impl Spool {
         self.next_seq += 1;
         self.segments.push_back(Segment {
             seq,
-            rows: rows.len() as u64,
+            rows: rows as u64,
             bytes,
         });
         self.bytes += bytes;
-        self.rows += rows.len() as u64;
+        self.rows += rows as u64;
         self.publish();
         Ok(())
     }
@@ -198,13 +210,13 @@ impl Spool {
         self.publish();
     }
 
-    /// The rows of the oldest segment, without removing it. A corrupt
+    /// The block of the oldest segment, without removing it. A corrupt
     /// segment is set aside, counted as dropped, and the next one is read.
-    pub fn front(&mut self) -> Result<Option<Vec<FlowRow>>, SpoolError> {
+    pub fn front(&mut self) -> Result<Option<Block>, SpoolError> {
         while let Some(oldest) = self.segments.front() {
             let path = self.path(oldest.seq);
             match read_segment(&path) {
-                Ok(rows) => return Ok(Some(rows)),
+                Ok(block) => return Ok(Some(block)),
                 Err(SpoolError::Corrupt { path, reason }) => {
                     let rows = oldest.rows;
                     tracing::error!(path = %path.display(), %reason, rows, "spool: corrupt segment set aside, its rows are lost");
@@ -249,6 +261,13 @@ fn set_aside(path: &Path) {
     let _ = fs::rename(path, path.with_extension("corrupt"));
 }
 
+/// The rows a segment's header announces, if it has one.
+fn header_rows(path: &Path) -> Option<u64> {
+    let mut header = [0u8; HEADER_LEN];
+    File::open(path).ok()?.read_exact(&mut header).ok()?;
+    parse_header(path, &header).ok().map(|(_, rows, _, _)| rows)
+}
+
 /// Rows and size of a segment, from its header.
 fn read_header(path: &Path) -> Result<(u64, u64), SpoolError> {
     let mut file = File::open(path).map_err(io_err(path))?;
@@ -258,7 +277,7 @@ fn read_header(path: &Path) -> Result<(u64, u64), SpoolError> {
             path: path.to_path_buf(),
             reason: "shorter than its header".into(),
         })?;
-    let (rows, len, _) = parse_header(path, &header)?;
+    let (_, rows, len, _) = parse_header(path, &header)?;
     let size = file.metadata().map_err(io_err(path))?.len();
     if size != HEADER_LEN as u64 + len {
         return Err(SpoolError::Corrupt {
@@ -269,24 +288,45 @@ fn read_header(path: &Path) -> Result<(u64, u64), SpoolError> {
     Ok((rows, size))
 }
 
-fn parse_header(path: &Path, header: &[u8; HEADER_LEN]) -> Result<(u64, u64, u32), SpoolError> {
-    let corrupt = |reason: &str| SpoolError::Corrupt {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
+/// The payload's layout, from the magic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// An LZ4-compressed Native block.
+    Native,
+    /// The rows as JSON (segments of earlier collectors).
+    Json,
+}
+
+/// The layout, rows, payload length and checksum a header announces.
+fn parse_header(
+    path: &Path,
+    header: &[u8; HEADER_LEN],
+) -> Result<(Layout, u64, u64, u32), SpoolError> {
+    let layout = match &header[..8] {
+        magic if magic == MAGIC => Layout::Native,
+        magic if magic == MAGIC_JSON => Layout::Json,
+        _ => {
+            return Err(SpoolError::Corrupt {
+                path: path.to_path_buf(),
+                reason: "bad magic".into(),
+            })
+        }
     };
-    if &header[..8] != MAGIC {
-        return Err(corrupt("bad magic"));
-    }
     let word = |range: std::ops::Range<usize>| {
         header[range]
             .iter()
             .rev()
             .fold(0u64, |acc, &b| acc << 8 | u64::from(b))
     };
-    Ok((word(8..12), word(12..20), word(20..24) as u32))
+    Ok((layout, word(8..12), word(12..20), word(20..24) as u32))
 }
 
-fn read_segment(path: &Path) -> Result<Vec<FlowRow>, SpoolError> {
+/// The block as a segment's payload: LZ4, uncompressed size first.
+fn compress(block: &Block) -> Vec<u8> {
+    lz4_flex::compress_prepend_size(&block.to_vec())
+}
+
+fn read_segment(path: &Path) -> Result<Block, SpoolError> {
     let data = fs::read(path).map_err(io_err(path))?;
     let corrupt = |reason: String| SpoolError::Corrupt {
         path: path.to_path_buf(),
@@ -296,7 +336,7 @@ fn read_segment(path: &Path) -> Result<Vec<FlowRow>, SpoolError> {
         .get(..HEADER_LEN)
         .and_then(|h| h.try_into().ok())
         .ok_or_else(|| corrupt("shorter than its header".into()))?;
-    let (rows, len, crc) = parse_header(path, header)?;
+    let (layout, rows, len, crc) = parse_header(path, header)?;
     let payload = &data[HEADER_LEN..];
     if payload.len() as u64 != len {
         return Err(corrupt(format!(
@@ -307,15 +347,35 @@ fn read_segment(path: &Path) -> Result<Vec<FlowRow>, SpoolError> {
     if crc32(payload) != crc {
         return Err(corrupt("checksum mismatch".into()));
     }
-    let batch: Vec<FlowRow> =
-        serde_json::from_slice(payload).map_err(|err| corrupt(format!("payload: {err}")))?;
-    if batch.len() as u64 != rows {
-        return Err(corrupt(format!(
-            "{} rows, the header says {rows}",
-            batch.len()
-        )));
+    let (found, block) = match layout {
+        Layout::Native => {
+            // LZ4 expands at most 255 times: a larger size is damage, not
+            // an allocation to attempt.
+            let size = payload.get(..4).map_or(u64::MAX, |s| {
+                u64::from(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+            });
+            if size > payload.len() as u64 * 255 {
+                return Err(corrupt(format!(
+                    "uncompressed size {size} for {} compressed bytes",
+                    payload.len()
+                )));
+            }
+            let native = lz4_flex::decompress_size_prepended(payload)
+                .map_err(|err| corrupt(format!("payload: {err}")))?;
+            let found = native_block_rows(&native).unwrap_or(u64::MAX);
+            (found, Block::from_bytes(found as usize, native))
+        }
+        Layout::Json => {
+            let batch: Vec<FlowRow> = serde_json::from_slice(payload)
+                .map_err(|err| corrupt(format!("payload: {err}")))?;
+            let block = Block::new(FlowsBlock::from_rows(&batch));
+            (batch.len() as u64, block)
+        }
+    };
+    if found != rows {
+        return Err(corrupt(format!("{found} rows, the header says {rows}")));
     }
-    Ok(batch)
+    Ok(block)
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib and gzip compute it).
@@ -359,11 +419,25 @@ mod tests {
             .collect()
     }
 
+    fn block(range: std::ops::Range<u64>) -> Block {
+        Block::new(FlowsBlock::from_rows(&rows(range)))
+    }
+
     fn dir(name: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("eastwest-spool-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
+    }
+
+    /// A segment file with this magic, row count and payload.
+    fn segment(magic: &[u8; 8], rows: u32, payload: &[u8]) -> Vec<u8> {
+        let mut data = magic.to_vec();
+        data.extend_from_slice(&rows.to_le_bytes());
+        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        data.extend_from_slice(&crc32(payload).to_le_bytes());
+        data.extend_from_slice(payload);
+        data
     }
 
     #[test]
@@ -377,21 +451,21 @@ mod tests {
         let dir = dir("order");
         let metrics = Arc::new(Metrics::new());
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
-        spool.push(&rows(0..3)).unwrap();
-        spool.push(&rows(3..5)).unwrap();
+        spool.push(&block(0..3)).unwrap();
+        spool.push(&block(3..5)).unwrap();
         // An unfinished write of a crashed run.
-        fs::write(dir.join("00000000000000000009.tmp"), b"EWSPOOL1 half").unwrap();
+        fs::write(dir.join("00000000000000000009.tmp"), b"EWSPOOL2 half").unwrap();
         drop(spool);
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
         assert_eq!(spool.rows(), 5);
         assert_eq!(metrics.spool_segments.get(), 2);
         assert!(!dir.join("00000000000000000009.tmp").exists());
-        assert_eq!(spool.front().unwrap(), Some(rows(0..3)));
+        assert_eq!(spool.front().unwrap(), Some(block(0..3)));
         spool.pop().unwrap();
-        spool.push(&rows(5..6)).unwrap();
-        assert_eq!(spool.front().unwrap(), Some(rows(3..5)));
+        spool.push(&block(5..6)).unwrap();
+        assert_eq!(spool.front().unwrap(), Some(block(3..5)));
         spool.pop().unwrap();
-        assert_eq!(spool.front().unwrap(), Some(rows(5..6)));
+        assert_eq!(spool.front().unwrap(), Some(block(5..6)));
         spool.pop().unwrap();
         assert_eq!(spool.front().unwrap(), None);
         assert_eq!(
@@ -405,16 +479,16 @@ mod tests {
     fn the_limit_drops_the_oldest_and_counts_it() {
         let dir = dir("limit");
         let metrics = Arc::new(Metrics::new());
-        let one = (HEADER_LEN + serde_json::to_vec(&rows(0..10)).unwrap().len()) as u64;
+        let one = (HEADER_LEN + compress(&block(0..10)).len()) as u64;
         let mut spool = Spool::open(&dir, one * 2 + one / 2, metrics.clone()).unwrap();
-        spool.push(&rows(0..10)).unwrap();
-        spool.push(&rows(10..20)).unwrap();
+        spool.push(&block(0..10)).unwrap();
+        spool.push(&block(10..20)).unwrap();
         assert_eq!(metrics.spool_dropped_rows.get(), 0);
-        spool.push(&rows(20..30)).unwrap();
+        spool.push(&block(20..30)).unwrap();
         assert_eq!(metrics.spool_dropped_rows.get(), 10);
         assert_eq!(spool.rows(), 20);
         assert!(metrics.spool_bytes.get() <= one * 2 + one / 2);
-        assert_eq!(spool.front().unwrap().unwrap()[0].start_ms, 10);
+        assert_eq!(spool.front().unwrap(), Some(block(10..20)));
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -423,16 +497,96 @@ mod tests {
         let dir = dir("corrupt");
         let metrics = Arc::new(Metrics::new());
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
-        spool.push(&rows(0..4)).unwrap();
-        spool.push(&rows(4..6)).unwrap();
+        spool.push(&block(0..4)).unwrap();
+        spool.push(&block(4..6)).unwrap();
         let first = dir.join("00000000000000000000.seg");
         let mut data = fs::read(&first).unwrap();
         let last = data.len() - 2;
         data[last] ^= 0x01;
         fs::write(&first, data).unwrap();
-        assert_eq!(spool.front().unwrap(), Some(rows(4..6)));
+        assert_eq!(spool.front().unwrap(), Some(block(4..6)));
         assert_eq!(metrics.spool_dropped_rows.get(), 4);
         assert!(dir.join("00000000000000000000.corrupt").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn damaged_payloads_are_set_aside_without_a_panic() {
+        let dir = dir("damaged");
+        fs::create_dir_all(&dir).unwrap();
+        let native = block(0..3).to_vec();
+        let good = lz4_flex::compress_prepend_size(&native);
+        let cut = &good[..good.len() - 5];
+        let damaged = [
+            // Valid checksums over a payload LZ4 cannot decompress.
+            segment(MAGIC, 3, b"\xff\xff\xff\x7fnot lz4 at all"),
+            segment(MAGIC, 3, cut),
+            // A block that decompresses but holds 3 rows, not 7.
+            segment(MAGIC, 7, &good),
+            // JSON that is not rows.
+            segment(MAGIC_JSON, 1, b"{\"rows\": 1}"),
+        ];
+        for (n, data) in damaged.iter().enumerate() {
+            fs::write(dir.join(format!("{n:020}.seg")), data).unwrap();
+        }
+        fs::write(
+            dir.join(format!("{:020}.seg", damaged.len())),
+            segment(MAGIC, 3, &good),
+        )
+        .unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
+        assert_eq!(spool.front().unwrap(), Some(block(0..3)));
+        assert_eq!(metrics.spool_dropped_rows.get(), 3 + 3 + 7 + 1);
+        assert_eq!(
+            fs::read_dir(&dir)
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path().extension() == Some("corrupt".as_ref()))
+                .count(),
+            4
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_truncated_segment_is_counted_at_start() {
+        let dir = dir("truncated");
+        let metrics = Arc::new(Metrics::new());
+        let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
+        spool.push(&block(0..4)).unwrap();
+        spool.push(&block(4..9)).unwrap();
+        drop(spool);
+        let second = dir.join("00000000000000000001.seg");
+        let data = fs::read(&second).unwrap();
+        fs::write(&second, &data[..data.len() / 2]).unwrap();
+        let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
+        assert_eq!(metrics.spool_dropped_rows.get(), 5);
+        assert_eq!(metrics.spool_errors.get(), 1);
+        assert!(dir.join("00000000000000000001.corrupt").exists());
+        assert_eq!(spool.front().unwrap(), Some(block(0..4)));
+        spool.pop().unwrap();
+        assert_eq!(spool.front().unwrap(), None);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn segments_of_the_json_layout_are_replayed() {
+        let dir = dir("json");
+        fs::create_dir_all(&dir).unwrap();
+        let old = rows(0..5);
+        fs::write(
+            dir.join("00000000000000000003.seg"),
+            segment(MAGIC_JSON, 5, &serde_json::to_vec(&old).unwrap()),
+        )
+        .unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
+        assert_eq!(spool.rows(), 5);
+        assert_eq!(spool.front().unwrap(), Some(block(0..5)));
+        spool.pop().unwrap();
+        // New segments number on after it.
+        spool.push(&block(5..6)).unwrap();
+        assert!(dir.join("00000000000000000004.seg").exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

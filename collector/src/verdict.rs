@@ -72,7 +72,7 @@ impl Judge {
     pub fn judge(&mut self, endpoints: Endpoints<'_>, row: &mut FlowRow) {
         let (src_vm_zone, dst_vm_zone) = (self.vm_zone(endpoints.src), self.vm_zone(endpoints.dst));
         let Some(policy) = &self.policy else {
-            row.verdict = "unknown".to_string();
+            // Decode leaves every row `unknown`.
             return;
         };
         let src_zone = policy.endpoint_zone(src_vm_zone, addr_from_bytes(row.src_addr));
@@ -84,12 +84,19 @@ impl Judge {
             Direction::Request => policy.decide(src_zone, dst_zone, row.proto, row.dst_port),
             Direction::Reply => policy.decide(dst_zone, src_zone, row.proto, row.src_port),
         };
-        row.src_zone = policy.zone_name(src_zone).to_string();
-        row.dst_zone = policy.zone_name(dst_zone).to_string();
-        row.verdict = verdict.kind.as_str().to_string();
-        row.rule = verdict.rule.to_string();
-        row.severity = verdict.severity.to_string();
-        row.policy_revision = policy.revision().to_string();
+        // Written into the row's own strings: decode's `unknown` verdict
+        // buffer is reused, empty columns allocate once.
+        for (column, value) in [
+            (&mut row.src_zone, policy.zone_name(src_zone)),
+            (&mut row.dst_zone, policy.zone_name(dst_zone)),
+            (&mut row.verdict, verdict.kind.as_str()),
+            (&mut row.rule, verdict.rule),
+            (&mut row.severity, verdict.severity),
+            (&mut row.policy_revision, policy.revision()),
+        ] {
+            column.clear();
+            column.push_str(value);
+        }
     }
 }
 
