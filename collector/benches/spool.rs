@@ -22,11 +22,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use eastwest_collector::metrics::Metrics;
-use eastwest_collector::sink::Block;
-use eastwest_collector::spool::Spool;
 use eastwest_clickhouse::schema::FlowsBlock;
 use eastwest_clickhouse::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
+use eastwest_collector::block::Block;
+use eastwest_collector::metrics::Metrics;
+use eastwest_collector::spool::Spool;
 
 const START_MS: u64 = 1_793_613_600_000;
 const VMS: u64 = 400;

@@ -9,11 +9,14 @@
 //! the sockets and the sink are Tokio tasks. [`http`] serves `/metrics`,
 //! `/healthz` and `/status`.
 
+pub mod block;
 pub mod config;
+pub mod counter;
 pub mod decode;
 pub mod enrich;
 pub mod exporters;
 pub mod http;
+pub mod kernel;
 pub mod metrics;
 pub mod receive;
 pub mod reload;
@@ -40,8 +43,9 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{Config, ConfigError};
 use crate::decode::{Datagram, Decoder, ExporterStats};
 use crate::enrich::Enricher;
+use crate::kernel::Listener;
 use crate::metrics::Metrics;
-use crate::receive::{AllowList, BindError, Listener};
+use crate::receive::{AllowList, BindError};
 use crate::reload::{EventSource, Reloader, Update, Which};
 use crate::sink::{Sink, SinkError};
 use crate::verdict::Judge;
@@ -130,7 +134,7 @@ impl Collector {
             client: sink.client(),
             database: config.clickhouse.database.clone(),
         };
-        let loaded = Reloader::load(&config.enrich, Some(events), metrics.clone())
+        let loaded = Reloader::load(&config.enrich, Some(events), Arc::clone(&metrics.reload))
             .await
             .map_err(|(which, err)| match which {
                 Which::Inventory => Error::Inventory(err),

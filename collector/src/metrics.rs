@@ -4,45 +4,13 @@
 //! updates plain atomics (no lock per packet); `/metrics` reads them.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::watch;
 
+pub use crate::counter::{Counter, Gauge};
 use crate::decode::{ErrorReason, ExporterStats};
-use crate::receive::{kernel_stats, Listener};
-
-/// A monotonic counter.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn inc(&self) {
-        self.add(1);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A value that goes up and down.
-#[derive(Debug, Default)]
-pub struct Gauge(AtomicU64);
-
-impl Gauge {
-    pub fn set(&self, v: u64) {
-        self.0.store(v, Ordering::Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+use crate::kernel::{kernel_stats, Listener};
 
 /// Every counter of the collector.
 #[derive(Debug, Default)]
@@ -81,7 +49,7 @@ pub struct Metrics {
     pub verdict_violation: Counter,
     pub verdict_unknown: Counter,
     /// Inventory/policy reloads and their status (`GET /status`).
-    pub reload: crate::reload::ReloadMetrics,
+    pub reload: Arc<crate::reload::ReloadMetrics>,
     pub sink_rows: Counter,
     pub sink_batches: Counter,
     pub sink_errors: Counter,

@@ -38,7 +38,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::EnrichConfig;
-use crate::metrics::{Counter, Gauge, Metrics};
+use crate::counter::{Counter, Gauge};
 
 /// A new inventory or policy for the decode thread.
 #[derive(Debug)]
@@ -280,7 +280,7 @@ pub struct Reloader {
     policy_stamp: Stamp,
     events_stamp: Option<(u64, u64)>,
     coresidency: Vec<CoResidency>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ReloadMetrics>,
     updates: mpsc::Sender<Update>,
 }
 
@@ -299,7 +299,7 @@ impl Reloader {
     pub async fn load(
         config: &EnrichConfig,
         source: Option<EventSource>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<ReloadMetrics>,
     ) -> Result<Loaded, (Which, ConfigError)> {
         let base = config
             .inventory
@@ -376,7 +376,7 @@ impl Reloader {
         for why in &outcome.refused {
             tracing::warn!(%why, "reload: inventory event refused");
         }
-        let reload = &self.metrics.reload;
+        let reload = &self.metrics;
         reload.events_refused.set(outcome.refused.len() as u64);
         let path = self
             .inventory_path
@@ -400,7 +400,7 @@ impl Reloader {
             .as_ref()
             .map(|p| p.warnings().iter().map(ToString::to_string).collect())
             .unwrap_or_default();
-        self.metrics.reload.update(|status| {
+        self.metrics.update(|status| {
             status.policy = FileStatus {
                 path,
                 revision,
@@ -414,7 +414,7 @@ impl Reloader {
 
     fn failed(&self, which: Which, err: &ConfigError) {
         tracing::error!(file = which.as_str(), %err, "reload: keeping the running version");
-        let reload = &self.metrics.reload;
+        let reload = &self.metrics;
         let message = err.to_string();
         reload.update(|status| match which {
             Which::Policy => status.policy.error = Some(message),
@@ -446,10 +446,8 @@ impl Reloader {
                 )
             })
             .collect();
-        self.metrics.reload.coresidency_pairs.set(now.len() as u64);
-        self.metrics
-            .reload
-            .update(|status| status.coresidency = described);
+        self.metrics.coresidency_pairs.set(now.len() as u64);
+        self.metrics.update(|status| status.coresidency = described);
         self.coresidency = now;
     }
 
@@ -467,7 +465,7 @@ impl Reloader {
                         self.policy_loaded(Some(policy));
                         let inventory = self.inventory().map(|(inventory, _)| inventory);
                         self.check_coresidency(inventory.as_ref());
-                        self.metrics.reload.reloads[ReloadMetrics::index(Which::Policy)].inc();
+                        self.metrics.reloads[ReloadMetrics::index(Which::Policy)].inc();
                     }
                     Err(err) => self.failed(Which::Policy, &err),
                 }
@@ -489,11 +487,9 @@ impl Reloader {
                 // The CSV files it names may have changed too.
                 self.inventory_stamp = stamp(&self.inventory_files(Some(&base)));
                 self.base = Some(base);
-                self.metrics
-                    .reload
-                    .update(|status| status.inventory.error = None);
+                self.metrics.update(|status| status.inventory.error = None);
                 self.send_inventory();
-                self.metrics.reload.reloads[ReloadMetrics::index(Which::Inventory)].inc();
+                self.metrics.reloads[ReloadMetrics::index(Which::Inventory)].inc();
             }
             Err(err) => self.failed(Which::Inventory, &err),
         }

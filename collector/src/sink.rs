@@ -47,7 +47,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use clickhouse::Client;
 use eastwest_clickhouse::schema::{
     flows_native_insert, migrate, query_settings, FlowRow, FlowsBlock, MigrateError, ServerVersion,
@@ -57,6 +56,7 @@ use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
+use crate::block::Block;
 use crate::config::SinkConfig;
 use crate::metrics::Metrics;
 use crate::spool::{Spool, SpoolError};
@@ -89,70 +89,6 @@ pub enum SinkError {
     #[error("{0}")]
     Spool(#[from] SpoolError),
 }
-
-/// A sealed batch: its rows encoded once as one Native block, in the pieces
-/// [`FlowsBlock::finish`] gives (sent one after the other; cloning shares
-/// them).
-#[derive(Debug, Clone)]
-pub struct Block {
-    rows: usize,
-    pieces: Vec<Bytes>,
-}
-
-impl Block {
-    /// Seal `block`.
-    pub fn new(block: FlowsBlock) -> Block {
-        Block {
-            rows: block.rows(),
-            pieces: block.finish().into_iter().map(Bytes::from).collect(),
-        }
-    }
-
-    /// A block read back whole (from the spool) holding `rows` rows.
-    pub fn from_bytes(rows: usize, bytes: Vec<u8>) -> Block {
-        Block {
-            rows,
-            pieces: vec![Bytes::from(bytes)],
-        }
-    }
-
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// The pieces, in order; their concatenation is the Native block.
-    pub fn pieces(&self) -> &[Bytes] {
-        &self.pieces
-    }
-
-    /// Encoded size in bytes.
-    pub fn len(&self) -> usize {
-        self.pieces.iter().map(Bytes::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
-    /// The Native block in one piece.
-    pub fn to_vec(&self) -> Vec<u8> {
-        self.pieces.concat()
-    }
-}
-
-/// Blocks are equal when they hold the same bytes, however split.
-impl PartialEq for Block {
-    fn eq(&self, other: &Block) -> bool {
-        self.rows == other.rows
-            && self
-                .pieces
-                .iter()
-                .flat_map(|p| p.iter())
-                .eq(other.pieces.iter().flat_map(|p| p.iter()))
-    }
-}
-
-impl Eq for Block {}
 
 /// The sink stage: a client adapted to the server, its batching rules and
 /// the spool.
@@ -485,7 +421,7 @@ async fn insert_block(client: &Client, block: Block) -> Result<(), clickhouse::e
             .clone()
             .with_compression(clickhouse::Compression::None)
             .insert_formatted_with(flows_native_insert(FLOWS_TABLE));
-        for piece in block.pieces {
+        for piece in block.into_pieces() {
             insert.send(piece).await?;
         }
         insert.end().await

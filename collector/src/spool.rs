@@ -32,8 +32,8 @@ use std::sync::Arc;
 
 use eastwest_clickhouse::schema::{native_block_rows, FlowRow, FlowsBlock};
 
+use crate::block::Block;
 use crate::metrics::Metrics;
-use crate::sink::Block;
 
 const MAGIC: &[u8; 8] = b"EWSPOOL2";
 /// The magic of segments whose payload is the rows as JSON.

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use eastwest_collector::decode::Datagram;
+use eastwest_collector::kernel::{kernel_stats, Listener};
 use eastwest_collector::metrics::Metrics;
-use eastwest_collector::receive::{self, kernel_stats, AllowList, Listener};
+use eastwest_collector::receive::{self, AllowList};
 use eastwest_core::policy::Cidr;
 use tokio::sync::{mpsc, watch};
 
