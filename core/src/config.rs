@@ -61,13 +61,26 @@ impl ConfigError {
 }
 
 /// Read a configuration file; an unreadable file is an error at line 0.
+/// Read an inventory or policy file whole. An empty file is an error, not
+/// an empty inventory or policy: it is what a reload sees in the moment a
+/// file is being rewritten in place (truncated, then written), and taking it
+/// would judge every flow `unknown` until the next reload. Replace such files
+/// by renaming a new one over them.
 pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|err| ConfigError {
+    let error = |message: String| ConfigError {
         file: path.display().to_string(),
         line: 0,
         field: String::new(),
-        message: format!("cannot read: {err}"),
-    })
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| error(format!("cannot read: {err}")))?;
+    if text.trim().is_empty() {
+        return Err(error(
+            "the file is empty (still being written? replace it by renaming a new file over it)"
+                .into(),
+        ));
+    }
+    Ok(text)
 }
 
 /// 1-based line of a byte offset (offsets past the end count as the last line).
@@ -166,6 +179,18 @@ fn bare_key(key: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_file_is_refused_with_its_name() {
+        let path = std::env::temp_dir().join(format!("eastwest-empty-{}.toml", std::process::id()));
+        std::fs::write(&path, " \n").unwrap();
+        let err = read(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(err.file, path.display().to_string());
+        assert!(err.message.contains("the file is empty"), "{err}");
+        let policy = crate::policy::Policy::load(&path);
+        assert!(policy.is_err(), "a missing file is an error too");
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
