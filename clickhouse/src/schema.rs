@@ -1574,15 +1574,16 @@ fn repartition_steps(layout: &Layout) -> Vec<Step> {
                 .join(", ")
         )
     };
-    let tables: Vec<(String, String, Vec<&str>)> = std::iter::once((
+    type Create = fn(&Layout, &str) -> String;
+    let tables: Vec<(String, Create, Vec<&str>)> = std::iter::once((
         layout.storage_name(FLOWS_TABLE),
-        flows_create(layout, "{table}"),
+        flows_create as Create,
         FLOWS_COLUMNS.iter().map(|c| c.name).collect(),
     ))
     .chain(ROLLUPS.iter().map(|rollup| {
         (
             layout.storage_name(rollup.table),
-            rollup_create(layout, "{table}"),
+            rollup_create as Create,
             ROLLUP_COLUMNS
                 .iter()
                 .map(|c| c.column.name)
@@ -1607,7 +1608,7 @@ fn repartition_steps(layout: &Layout) -> Vec<Step> {
         let columns = names(columns.iter().copied());
         for statement in [
             format!("DROP TABLE IF EXISTS {copy}{on}"),
-            create.replace("{table}", &copy),
+            create(layout, &copy),
             format!("INSERT INTO {copy} ({columns}) SELECT {columns} FROM {table}"),
             format!("RENAME TABLE {table} TO {old}, {copy} TO {table}{on}"),
         ] {

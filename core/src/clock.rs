@@ -22,25 +22,25 @@ static START: OnceLock<Option<(u64, Instant)>> = OnceLock::new();
 /// Read and check `EASTWEST_CLOCK` (once per process; later calls answer
 /// the same). `Err` names the variable and the value.
 pub fn from_env() -> Result<(), String> {
-    let value = std::env::var(ENV).ok();
-    let parsed = match value.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => {
-            Some(crate::inventory::parse_time(text).map_err(|err| format!("{ENV}: {err}"))?)
-        }
-    };
-    START.get_or_init(|| parsed.map(|ms| (ms, Instant::now())));
+    let set = configured()?;
+    START.get_or_init(|| set.map(|ms| (ms, Instant::now())));
     Ok(())
 }
 
-/// Now, in epoch milliseconds.
+/// The time `EASTWEST_CLOCK` names, if set.
+fn configured() -> Result<Option<u64>, String> {
+    match std::env::var(ENV).ok().as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => crate::inventory::parse_time(text)
+            .map(Some)
+            .map_err(|err| format!("{ENV}: {err}")),
+    }
+}
+
+/// Now, in epoch milliseconds (a bad `EASTWEST_CLOCK`, which [`from_env`]
+/// refuses at start-up, reads as unset here).
 pub fn now_ms() -> u64 {
-    let start = START.get_or_init(|| {
-        std::env::var(ENV)
-            .ok()
-            .and_then(|text| crate::inventory::parse_time(&text).ok())
-            .map(|ms| (ms, Instant::now()))
-    });
+    let start = START.get_or_init(|| configured().ok().flatten().map(|ms| (ms, Instant::now())));
     match start {
         Some((ms, at)) => ms.saturating_add(duration_ms(at.elapsed())),
         None => SystemTime::now()

@@ -855,7 +855,6 @@ async fn a_conversation_spanning_a_vmotion_counts_both_hosts() {
 #[tokio::test]
 async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
     use eastwest_dashboard::api::DatasetsResponse;
-    use eastwest_dashboard::auth::{parse_digest_hex, token_digest_hex, Auth, Role, TokenEntry};
     let server = eastwest_tests::clickhouse().unwrap();
     let database = eastwest_tests::unique_database("dash_datasets");
     let store =
@@ -868,16 +867,7 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
     let mut rows = lab_rows();
     rows.push(live);
     insert(&server.url, &database, store.version(), &rows).await;
-    let entry = |token: &str, role| TokenEntry {
-        name: token.to_string(),
-        digest: parse_digest_hex(&token_digest_hex(token)).unwrap(),
-        role,
-    };
-    let auth = Auth::Tokens(vec![
-        entry("view", Role::Viewer),
-        entry("admin", Role::Admin),
-    ]);
-    let app = router(AppState::new(store, 1000).with_auth(auth));
+    let app = router(AppState::new(store, 1000).with_auth(tokens()));
     let call = |method: &str, uri: &str, token: &str| {
         let request = Request::builder()
             .method(method)

@@ -13,7 +13,6 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use eastwest_core::inventory::parse_time;
 use eastwest_core::policy::Policy;
-use eastwest_dashboard::auth::{parse_digest_hex, token_digest_hex, Auth, Role, TokenEntry};
 use eastwest_dashboard::policy::{router, ClickHousePolicyStore, PolicyApi, PolicyConfig};
 use eastwest_dashboard::store::ClickHouseStore;
 use http_body_util::BodyExt;
@@ -25,19 +24,6 @@ use common::*;
 const APP_LAB: (&str, &str, &str, &str) = ("app-01", "10.10.2.11", "esx-01", "app");
 const DB_LAB: (&str, &str, &str, &str) = ("db-02", "10.10.3.12", "esx-04", "db");
 const WEB_APP_RULE: &str = "DMZ web servers call the app tier on 8443";
-
-/// A viewer token `view` and an admin token `admin`.
-fn tokens() -> Auth {
-    let entry = |token: &str, role| TokenEntry {
-        name: token.to_string(),
-        digest: parse_digest_hex(&token_digest_hex(token)).unwrap(),
-        role,
-    };
-    Auth::Tokens(vec![
-        entry("view", Role::Viewer),
-        entry("admin", Role::Admin),
-    ])
-}
 
 struct Setup {
     app: Router,

@@ -245,3 +245,17 @@ pub async fn insert(url: &str, database: &str, version: ServerVersion, rows: &[F
     }
     insert.end().await.unwrap();
 }
+
+/// A viewer token `view` and an admin token `admin`.
+pub fn tokens() -> eastwest_dashboard::auth::Auth {
+    use eastwest_dashboard::auth::{parse_digest_hex, token_digest_hex, Auth, Role, TokenEntry};
+    let entry = |token: &str, role| TokenEntry {
+        name: token.to_string(),
+        digest: parse_digest_hex(&token_digest_hex(token)).unwrap(),
+        role,
+    };
+    Auth::Tokens(vec![
+        entry("view", Role::Viewer),
+        entry("admin", Role::Admin),
+    ])
+}
