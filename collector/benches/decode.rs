@@ -93,7 +93,7 @@ fn measure(name: &str, mut per_row: impl FnMut(&mut eastwest_clickhouse::schema:
 fn main() {
     measure("decode", |_| {});
     let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab");
-    let enricher = match Enricher::load(Some(&lab.join("inventory.toml"))) {
+    let mut enricher = match Enricher::load(Some(&lab.join("inventory.toml"))) {
         Ok(e) => e,
         Err(err) => return eprintln!("pipeline: inventory: {err}"),
     };

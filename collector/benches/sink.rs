@@ -21,6 +21,8 @@ use eastwest_clickhouse::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, rep
 use eastwest_collector::config::SinkConfig;
 use eastwest_collector::metrics::Metrics;
 use eastwest_collector::sink::Sink;
+use eastwest_core::flow::Encap;
+use eastwest_core::policy::VerdictKind;
 
 const START_MS: u64 = 1_793_613_600_000;
 
@@ -32,7 +34,7 @@ fn row(i: u64) -> FlowRow {
     } else {
         (40_000 + (i % 20_000) as u16, 443)
     };
-    let vm = |n: u64| format!("vm-{:03}", n % 200);
+    let vm = |n: u64| format!("vm-{:03}", n % 200).into();
     FlowRow {
         date: date_of_ms(start_ms),
         start: datetime_of_ms(start_ms),
@@ -43,8 +45,8 @@ fn row(i: u64) -> FlowRow {
         dataset: "live".into(),
         exporter: addr_to_bytes([127, 0, 0, 1].into()),
         source_id: (i % 8) as u32,
-        observer: format!("esx-{:02}", i % 8),
-        encap: "erspan2".into(),
+        observer: format!("esx-{:02}", i % 8).into(),
+        encap: Some(Encap::ErspanII),
         src_addr: addr_to_bytes([10, 10, (i % 7) as u8, (i % 200) as u8].into()),
         dst_addr: addr_to_bytes([10, 20, (i % 5) as u8, (i % 150) as u8].into()),
         src_port: sp,
@@ -56,12 +58,12 @@ fn row(i: u64) -> FlowRow {
         sampling: 1,
         src_vm: vm(i),
         dst_vm: vm(i * 7 + 3),
-        src_host: format!("esx-{:02}", i % 8),
-        dst_host: format!("esx-{:02}", (i + 1) % 8),
+        src_host: format!("esx-{:02}", i % 8).into(),
+        dst_host: format!("esx-{:02}", (i + 1) % 8).into(),
         src_zone: ["web", "app", "db"][(i % 3) as usize].into(),
         dst_zone: ["app", "db", "web"][(i % 3) as usize].into(),
         reply: reply_of(6, sp, dp, 0),
-        verdict: "allowed".into(),
+        verdict: VerdictKind::Allowed,
         rule: "web to app".into(),
         policy_revision: "r1".into(),
         ..FlowRow::default()

@@ -27,6 +27,9 @@ use eastwest_clickhouse::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, rep
 use eastwest_collector::block::Block;
 use eastwest_collector::metrics::Metrics;
 use eastwest_collector::spool::Spool;
+use eastwest_core::flow::Encap;
+use eastwest_core::policy::VerdictKind;
+use eastwest_core::severity::Severity;
 
 const START_MS: u64 = 1_793_613_600_000;
 const VMS: u64 = 400;
@@ -107,8 +110,8 @@ fn row(i: u64, rng: &mut Random) -> FlowRow {
         dataset: "live".into(),
         exporter: addr_to_bytes([192, 168, 0, (src % 16) as u8 + 1].into()),
         source_id: (src % 16) as u32,
-        observer: host(src),
-        encap: "vxlan".into(),
+        observer: host(src).into(),
+        encap: Some(Encap::Vxlan),
         vni: 5000 + (src % 8) as u32,
         src_addr: addr(src),
         dst_addr: addr(dst),
@@ -125,17 +128,21 @@ fn row(i: u64, rng: &mut Random) -> FlowRow {
         packets,
         bytes,
         sampling: 1,
-        src_vm: vm_name(src),
-        dst_vm: vm_name(dst),
-        src_host: host(src),
-        dst_host: host(dst),
+        src_vm: vm_name(src).into(),
+        dst_vm: vm_name(dst).into(),
+        src_host: host(src).into(),
+        dst_host: host(dst).into(),
         src_zone: src_zone.into(),
         dst_zone: dst_zone.into(),
         same_host: u8::from(src % 16 == dst % 16),
         reply: reply_of(proto, src_port, dst_port, 0),
-        verdict: if allowed { "allowed" } else { "violation" }.into(),
-        rule: format!("{src_zone} to {dst_zone}"),
-        severity: if allowed { "" } else { "high" }.into(),
+        verdict: if allowed {
+            VerdictKind::Allowed
+        } else {
+            VerdictKind::Violation
+        },
+        rule: format!("{src_zone} to {dst_zone}").into(),
+        severity: (!allowed).then_some(Severity::High),
         policy_revision: "r42".into(),
         ..FlowRow::default()
     }

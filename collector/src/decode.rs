@@ -27,8 +27,10 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use eastwest_clickhouse::schema::row::Name;
 use eastwest_clickhouse::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
 use eastwest_core::netflow::{field, split_observation_point};
+use eastwest_core::policy::VerdictKind;
 
 use crate::config::DecodeConfig;
 use netflow_parser::static_versions::v5::V5;
@@ -125,9 +127,9 @@ pub struct Report {
 #[derive(Debug, Default)]
 struct Domain {
     /// observationDomainName from an options record: the host's name.
-    name: Option<String>,
+    name: Option<Name>,
     /// Dataset name from an options record (eastwest exporter `--dataset`).
-    dataset: Option<String>,
+    dataset: Option<Name>,
     /// Sampling interval from an options record.
     sampling: Option<u32>,
     /// systemInitTimeMilliseconds (IPFIX) from an options record.
@@ -325,6 +327,8 @@ pub struct Decoder {
     /// True while held flowsets are parsed again (no sequence accounting,
     /// nothing held twice).
     replaying: bool,
+    /// The last `dataset_default` given to [`Decoder::decode`], made once.
+    dataset_default: Name,
 }
 
 /// Field numbers the mapping reads (see the module docs).
@@ -404,6 +408,7 @@ impl Decoder {
             hold_ms: config.template_wait_ms,
             hold_max_bytes: config.template_wait_bytes,
             replaying: false,
+            dataset_default: Name::default(),
         }
     }
 
@@ -487,7 +492,6 @@ impl Decoder {
         dg: &Datagram,
         source_id: u32,
         learned: &[u16],
-        dataset_default: &str,
         out: &mut Vec<FlowRow>,
         report: &mut Report,
     ) {
@@ -520,8 +524,8 @@ impl Decoder {
                 .parse_from_source(replay.exporter, &replay.payload);
             for packet in &result.packets {
                 match packet {
-                    NetflowPacket::V9(p) => self.v9(p, &replay, dataset_default, out, report),
-                    NetflowPacket::IPFix(p) => self.ipfix(p, &replay, dataset_default, out, report),
+                    NetflowPacket::V9(p) => self.v9(p, &replay, out, report),
+                    NetflowPacket::IPFix(p) => self.ipfix(p, &replay, out, report),
                     _ => {}
                 }
             }
@@ -543,13 +547,16 @@ impl Decoder {
         out: &mut Vec<FlowRow>,
     ) -> Report {
         let mut report = Report::default();
+        if *self.dataset_default != *dataset_default {
+            self.dataset_default = dataset_default.into();
+        }
         self.expire_held(datagram.received_ms, &mut report);
         if datagram.payload.len() < 2 {
             report.errors.push(ErrorReason::Truncated);
             return report;
         }
         let before = out.len();
-        if self.v9_fast(datagram, dataset_default, out, &mut report) {
+        if self.v9_fast(datagram, out, &mut report) {
             report.flows = out.len() - before;
             return report;
         }
@@ -558,11 +565,9 @@ impl Decoder {
             .parse_from_source(datagram.exporter, &datagram.payload);
         for packet in &result.packets {
             match packet {
-                NetflowPacket::V9(p) => self.v9(p, datagram, dataset_default, out, &mut report),
-                NetflowPacket::IPFix(p) => {
-                    self.ipfix(p, datagram, dataset_default, out, &mut report)
-                }
-                NetflowPacket::V5(p) => self.v5(p, datagram, dataset_default, out, &mut report),
+                NetflowPacket::V9(p) => self.v9(p, datagram, out, &mut report),
+                NetflowPacket::IPFix(p) => self.ipfix(p, datagram, out, &mut report),
+                NetflowPacket::V5(p) => self.v5(p, datagram, out, &mut report),
                 _ => report.errors.push(ErrorReason::UnsupportedVersion),
             }
         }
@@ -592,8 +597,8 @@ impl Decoder {
                 port: exporter.port(),
                 source_id,
                 version: d.version,
-                name: d.name.clone().unwrap_or_default(),
-                dataset: d.dataset.clone().unwrap_or_default(),
+                name: d.name.as_deref().unwrap_or_default().to_string(),
+                dataset: d.dataset.as_deref().unwrap_or_default().to_string(),
                 first_seen_ms: d.first_seen_ms,
                 last_seen_ms: d.last_seen_ms,
                 packets: d.packets,
@@ -642,13 +647,7 @@ impl Decoder {
     /// templates, odd lengths, other versions) returns `false` and goes to
     /// `netflow_parser`, which stays the authority on templates: plans are
     /// learnt from the templates it parsed.
-    fn v9_fast(
-        &mut self,
-        dg: &Datagram,
-        dataset_default: &str,
-        out: &mut Vec<FlowRow>,
-        report: &mut Report,
-    ) -> bool {
+    fn v9_fast(&mut self, dg: &Datagram, out: &mut Vec<FlowRow>, report: &mut Report) -> bool {
         let payload = dg.payload.as_slice();
         let Some(header) = payload.get(..V9_HEADER_LEN) else {
             return false;
@@ -685,7 +684,7 @@ impl Decoder {
             uptime_ms: Some(uptime),
             sys_init_ms: None,
         };
-        let scope = self.scope(dg, source_id, dataset_default);
+        let scope = self.scope(dg, source_id);
         let mut at = V9_HEADER_LEN;
         while let Some(head) = payload.get(at..at + 4) {
             let id = u16::from_be_bytes([head[0], head[1]]);
@@ -712,14 +711,7 @@ impl Decoder {
         true
     }
 
-    fn v9(
-        &mut self,
-        p: &V9,
-        dg: &Datagram,
-        dataset: &str,
-        out: &mut Vec<FlowRow>,
-        report: &mut Report,
-    ) {
+    fn v9(&mut self, p: &V9, dg: &Datagram, out: &mut Vec<FlowRow>, report: &mut Report) {
         let source_id = p.header.source_id;
         let seq = p.header.sequence_number;
         let Some(gap) = self.sequence(dg, source_id, 9, seq, 1, report) else {
@@ -740,7 +732,7 @@ impl Decoder {
                         for (name, value) in record {
                             fields.set(u16::from(*name), raw(value, &mut self.scratch));
                         }
-                        self.emit(fields, &clock, dg, source_id, dataset, out, report);
+                        self.emit(fields, &clock, dg, source_id, out, report);
                     }
                 }
                 v9::FlowSetBody::OptionsData(options) => {
@@ -791,17 +783,10 @@ impl Decoder {
             }
         }
         self.tally(dg.exporter, source_id, gap, before, out, report);
-        self.replay_held(dg, source_id, &learned, dataset, out, report);
+        self.replay_held(dg, source_id, &learned, out, report);
     }
 
-    fn ipfix(
-        &mut self,
-        p: &IPFix,
-        dg: &Datagram,
-        dataset: &str,
-        out: &mut Vec<FlowRow>,
-        report: &mut Report,
-    ) {
+    fn ipfix(&mut self, p: &IPFix, dg: &Datagram, out: &mut Vec<FlowRow>, report: &mut Report) {
         let source_id = p.header.observation_domain_id;
         let seq = p.header.sequence_number;
         let records: usize = p
@@ -833,7 +818,7 @@ impl Decoder {
                             uptime_ms: None,
                             sys_init_ms,
                         };
-                        self.emit(fields, &clock, dg, source_id, dataset, out, report);
+                        self.emit(fields, &clock, dg, source_id, out, report);
                     }
                 }
                 ipfix::FlowSetBody::OptionsData(options) => {
@@ -861,7 +846,7 @@ impl Decoder {
             }
         }
         self.tally(dg.exporter, source_id, gap, before, out, report);
-        self.replay_held(dg, source_id, &learned, dataset, out, report);
+        self.replay_held(dg, source_id, &learned, out, report);
     }
 
     fn ipfix_fields(&mut self, record: &[(IPFixField, FieldValue)]) -> Fields {
@@ -882,14 +867,7 @@ impl Decoder {
         fields
     }
 
-    fn v5(
-        &mut self,
-        p: &V5,
-        dg: &Datagram,
-        dataset: &str,
-        out: &mut Vec<FlowRow>,
-        report: &mut Report,
-    ) {
+    fn v5(&mut self, p: &V5, dg: &Datagram, out: &mut Vec<FlowRow>, report: &mut Report) {
         let h = &p.header;
         // v5 has no source id; engine type/id identify the flow cache.
         let source_id = u32::from(h.engine_type) << 8 | u32::from(h.engine_id);
@@ -921,7 +899,7 @@ impl Decoder {
                 sampling: (sampling > 0).then_some(sampling),
                 ..Fields::default()
             };
-            self.emit(fields, &clock, dg, source_id, dataset, out, report);
+            self.emit(fields, &clock, dg, source_id, out, report);
         }
         self.tally(dg.exporter, source_id, gap, before, out, report);
     }
@@ -989,11 +967,11 @@ impl Decoder {
     fn learn_options(&mut self, dg: &Datagram, source_id: u32, fields: Fields) {
         let domain = self.domain(dg.exporter, source_id, dg.received_ms);
         if let Some(name) = fields.domain_name.filter(|n| !n.is_empty()) {
-            domain.name = Some(name);
+            domain.name = Some(name.into());
         }
         // An empty dataset name means live traffic: the default applies.
         if let Some(dataset) = fields.dataset {
-            domain.dataset = (!dataset.is_empty()).then_some(dataset);
+            domain.dataset = (!dataset.is_empty()).then(|| dataset.into());
         }
         if let Some(sampling) = fields.sampling.filter(|&s| s > 0) {
             domain.sampling = Some(sampling);
@@ -1010,22 +988,21 @@ impl Decoder {
         clock: &Clock,
         dg: &Datagram,
         source_id: u32,
-        dataset_default: &str,
         out: &mut Vec<FlowRow>,
         report: &mut Report,
     ) {
-        let scope = self.scope(dg, source_id, dataset_default);
+        let scope = self.scope(dg, source_id);
         emit(fields, clock, &scope, out, report);
     }
 
     /// What every row of (exporter, `source_id`) carries, as known now.
-    fn scope(&self, dg: &Datagram, source_id: u32, dataset_default: &str) -> Scope {
+    fn scope(&self, dg: &Datagram, source_id: u32) -> Scope {
         let domain = self.domains.get(&(dg.exporter, source_id));
         Scope {
             observer: domain.and_then(|d| d.name.clone()).unwrap_or_default(),
             dataset: domain
                 .and_then(|d| d.dataset.clone())
-                .unwrap_or_else(|| dataset_default.to_string()),
+                .unwrap_or_else(|| self.dataset_default.clone()),
             sampling: domain.and_then(|d| d.sampling),
             received: datetime_of_ms(dg.received_ms),
             exporter: addr_to_bytes(dg.exporter.ip()),
@@ -1037,8 +1014,8 @@ impl Decoder {
 /// The per-scope columns of the rows of one export packet.
 #[derive(Debug)]
 struct Scope {
-    observer: String,
-    dataset: String,
+    observer: Name,
+    dataset: Name,
     /// Sampling interval from an options record.
     sampling: Option<u32>,
     received: u32,
@@ -1054,15 +1031,8 @@ fn emit(fields: Fields, clock: &Clock, scope: &Scope, out: &mut Vec<FlowRow>, re
         .filter(|&s| s > 0)
         .or(scope.sampling)
         .unwrap_or(1);
-    match fields.into_row(clock, sampling) {
-        Some(mut row) => {
-            row.received = scope.received;
-            row.dataset.clone_from(&scope.dataset);
-            row.exporter = scope.exporter;
-            row.source_id = scope.source_id;
-            row.observer.clone_from(&scope.observer);
-            out.push(row);
-        }
+    match fields.into_row(clock, sampling, scope) {
+        Some(row) => out.push(row),
         None => report.errors.push(ErrorReason::MissingAddress),
     }
 }
@@ -1211,8 +1181,8 @@ impl Fields {
         }
     }
 
-    /// The row, without the per-datagram columns; `None` without addresses.
-    fn into_row(self, clock: &Clock, sampling: u32) -> Option<FlowRow> {
+    /// The row of `scope`; `None` without addresses.
+    fn into_row(self, clock: &Clock, sampling: u32, scope: &Scope) -> Option<FlowRow> {
         let (src, dst) = (self.src?, self.dst?);
         let start_ms = self
             .start_ms
@@ -1239,12 +1209,12 @@ impl Fields {
             start_ms,
             end: datetime_of_ms(end_ms),
             end_ms,
-            received: 0,
-            dataset: String::new(),
-            exporter: [0; 16],
-            source_id: 0,
-            observer: String::new(),
-            encap: encap.map(|e| e.as_str().to_string()).unwrap_or_default(),
+            received: scope.received,
+            dataset: scope.dataset.clone(),
+            exporter: scope.exporter,
+            source_id: scope.source_id,
+            observer: scope.observer.clone(),
+            encap,
             session,
             vlan: self.vlan,
             vni: self.vni,
@@ -1261,18 +1231,18 @@ impl Fields {
             packets: self.packets.saturating_mul(scale),
             bytes: self.bytes.saturating_mul(scale),
             sampling: sampling.max(1),
-            src_vm: String::new(),
-            dst_vm: String::new(),
-            src_host: String::new(),
-            dst_host: String::new(),
-            src_zone: String::new(),
-            dst_zone: String::new(),
+            src_vm: Name::default(),
+            dst_vm: Name::default(),
+            src_host: Name::default(),
+            dst_host: Name::default(),
+            src_zone: Name::default(),
+            dst_zone: Name::default(),
             same_host: 0,
             reply: reply_of(self.proto, self.src_port, self.dst_port, icmp),
-            verdict: "unknown".to_string(),
-            rule: String::new(),
-            severity: String::new(),
-            policy_revision: String::new(),
+            verdict: VerdictKind::Unknown,
+            rule: Name::default(),
+            severity: None,
+            policy_revision: Name::default(),
         })
     }
 }
@@ -1353,7 +1323,10 @@ mod tests {
             let [row] = &rows[..] else {
                 panic!("one row: {rows:?}")
             };
-            assert_eq!((row.encap.as_str(), row.vni), (name, 0x1234_5602));
+            assert_eq!(
+                (row.encap.map(eastwest_core::flow::Encap::as_str), row.vni),
+                (Some(name), 0x1234_5602)
+            );
         }
     }
 
@@ -1393,7 +1366,10 @@ mod tests {
         assert_eq!(row.received, 1_700_000_061);
         assert_eq!((row.src_mac, row.dst_mac), (flow.src_mac, flow.dst_mac));
         assert_eq!((row.vlan, row.vni), (101, 10101));
-        assert_eq!((row.encap.as_str(), row.session), ("erspan3", 33));
+        assert_eq!(
+            (row.encap, row.session),
+            (Some(eastwest_core::flow::Encap::ErspanIII), 33)
+        );
         assert_eq!((row.source_id, row.observer.as_str()), (7, "esx-07"));
         assert_eq!(
             (row.dataset.as_str(), row.verdict.as_str()),

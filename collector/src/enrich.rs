@@ -9,9 +9,14 @@
 //! observer column, when no options record named it, falls back to the
 //! inventory host of the flow's observation domain, else the exporter's
 //! address. Without an inventory the VM and host columns stay empty.
+//!
+//! Names are made once ([`Name`]): those of every placement when the
+//! inventory is loaded, an observer's the first time its (exporter,
+//! observation domain) is seen; a row only clones them.
 
 use std::path::Path;
 
+use eastwest_clickhouse::schema::row::Name;
 use eastwest_clickhouse::schema::{addr_from_bytes, FlowRow};
 use eastwest_core::config::ConfigError;
 use eastwest_core::inventory::{Inventory, Vm};
@@ -25,15 +30,58 @@ pub struct Endpoints<'a> {
     pub dst: Option<(usize, &'a Vm)>,
 }
 
+/// Observers kept at most (exporter, observation domain) pairs; beyond,
+/// the cache starts again.
+const MAX_OBSERVERS: usize = 4096;
+
 /// The enrich stage.
 #[derive(Debug, Default)]
 pub struct Enricher {
     inventory: Option<Inventory>,
+    /// VM and host name of each placement, by its index in
+    /// `Inventory::vms`.
+    names: Vec<(Name, Name)>,
+    /// The observer of each (exporter, observation domain) seen.
+    observers: foldhash::HashMap<([u8; 16], u32), Name>,
 }
 
 impl Enricher {
     pub fn new(inventory: Option<Inventory>) -> Enricher {
-        Enricher { inventory }
+        let mut hosts: foldhash::HashMap<&str, Name> = foldhash::HashMap::default();
+        let names = inventory
+            .iter()
+            .flat_map(|inventory| &inventory.vms)
+            .map(|vm| {
+                let host = hosts
+                    .entry(&vm.host)
+                    .or_insert_with(|| vm.host.as_str().into());
+                (Name::from(vm.name.as_str()), host.clone())
+            })
+            .collect();
+        Enricher {
+            inventory,
+            names,
+            observers: foldhash::HashMap::default(),
+        }
+    }
+
+    /// The observer of rows of (`exporter`, `source_id`) no options record
+    /// named.
+    fn observer(&mut self, exporter: [u8; 16], source_id: u32) -> Name {
+        if let Some(name) = self.observers.get(&(exporter, source_id)) {
+            return name.clone();
+        }
+        let name: Name = self
+            .inventory
+            .as_ref()
+            .and_then(|inv| inv.host_by_domain(source_id))
+            .map(|host| host.name.as_str().into())
+            .unwrap_or_else(|| addr_from_bytes(exporter).to_string().into());
+        if self.observers.len() >= MAX_OBSERVERS {
+            self.observers.clear();
+        }
+        self.observers.insert((exporter, source_id), name.clone());
+        name
     }
 
     /// Load the inventory file, if one is configured.
@@ -43,14 +91,9 @@ impl Enricher {
     }
 
     /// Fill the observer, VM, host and `same_host` columns of `row`.
-    pub fn enrich(&self, row: &mut FlowRow) -> Endpoints<'_> {
+    pub fn enrich(&mut self, row: &mut FlowRow) -> Endpoints<'_> {
         if row.observer.is_empty() {
-            row.observer = self
-                .inventory
-                .as_ref()
-                .and_then(|inv| inv.host_by_domain(row.source_id))
-                .map(|host| host.name.clone())
-                .unwrap_or_else(|| addr_from_bytes(row.exporter).to_string());
+            row.observer = self.observer(row.exporter, row.source_id);
         }
         let Some(inventory) = &self.inventory else {
             return Endpoints::default();
@@ -75,13 +118,11 @@ impl Enricher {
                 row.start_ms,
             )
             .map(placement);
-        if let Some((_, vm)) = src {
-            row.src_vm.clone_from(&vm.name);
-            row.src_host.clone_from(&vm.host);
+        if let Some((i, _)) = src {
+            (row.src_vm, row.src_host) = self.names[i].clone();
         }
-        if let Some((_, vm)) = dst {
-            row.dst_vm.clone_from(&vm.name);
-            row.dst_host.clone_from(&vm.host);
+        if let Some((i, _)) = dst {
+            (row.dst_vm, row.dst_host) = self.names[i].clone();
         }
         row.same_host = match (src, dst) {
             (Some((_, s)), Some((_, d))) => u8::from(s.host == d.host),

@@ -385,7 +385,7 @@ impl Stages {
                 metrics.enrich_dst_known.inc();
             }
             self.judge.judge(endpoints, row);
-            metrics.verdict(&row.verdict);
+            metrics.verdict(row.verdict);
         }
         rows
     }

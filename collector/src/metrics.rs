@@ -6,6 +6,7 @@
 use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
 
+use eastwest_core::policy::VerdictKind;
 use tokio::sync::watch;
 
 pub use crate::counter::{Counter, Gauge};
@@ -80,11 +81,11 @@ impl Metrics {
         self.decode_errors[reason as usize].get()
     }
 
-    pub fn verdict(&self, verdict: &str) {
+    pub fn verdict(&self, verdict: VerdictKind) {
         match verdict {
-            "allowed" => self.verdict_allowed.inc(),
-            "violation" => self.verdict_violation.inc(),
-            _ => self.verdict_unknown.inc(),
+            VerdictKind::Allowed => self.verdict_allowed.inc(),
+            VerdictKind::Violation => self.verdict_violation.inc(),
+            VerdictKind::Unknown => self.verdict_unknown.inc(),
         }
     }
 

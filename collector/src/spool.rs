@@ -413,7 +413,7 @@ mod tests {
             .map(|n| FlowRow {
                 start_ms: n,
                 bytes: n * 10,
-                src_vm: format!("vm-{n}"),
+                src_vm: format!("vm-{n}").into(),
                 ..FlowRow::default()
             })
             .collect()

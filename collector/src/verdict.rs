@@ -6,16 +6,19 @@
 //! `Policy::decide` — for a reply (`core::flow::direction`), the judgement
 //! of the request it answers; every row carries the policy revision that
 //! judged it. Without a policy, zones stay empty and the verdict is
-//! `unknown`. Nothing here hashes or allocates per flow except the row's
-//! own text columns.
+//! `unknown`. Nothing here allocates per flow: the names of zones, rules
+//! and the revision are made once ([`Name`]) and cloned into the rows,
+//! verdict and severity are enums.
 
 use std::path::Path;
 
+use eastwest_clickhouse::schema::row::Name;
 use eastwest_clickhouse::schema::{addr_from_bytes, FlowRow};
 use eastwest_core::config::ConfigError;
 use eastwest_core::flow::{direction, Direction};
 use eastwest_core::inventory::Vm;
-use eastwest_core::policy::Policy;
+use eastwest_core::policy::{Policy, Verdict};
+use eastwest_core::severity::Severity;
 
 use crate::enrich::Endpoints;
 
@@ -28,14 +31,59 @@ pub struct Judge {
     /// matched once per placement, not once per flow. Cleared with a new
     /// inventory.
     vm_zones: Vec<Option<Option<usize>>>,
+    /// Name of each zone by index, then of the unzoned.
+    zone_names: Vec<Name>,
+    /// The rule's name and severity of each (rule, severity) text the
+    /// policy decided with, keyed by where that text lives in the policy
+    /// (it does not move while the policy is held).
+    rules: foldhash::HashMap<[usize; 4], (Name, Option<Severity>)>,
+    revision: Name,
 }
 
 impl Judge {
     pub fn new(policy: Option<Policy>) -> Judge {
+        let (zone_names, revision) = match &policy {
+            Some(policy) => (
+                policy
+                    .zone_names()
+                    .chain([policy.zone_name(None)])
+                    .map(Name::from)
+                    .collect(),
+                policy.revision().into(),
+            ),
+            None => (Vec::new(), Name::default()),
+        };
         Judge {
             policy,
             vm_zones: Vec::new(),
+            zone_names,
+            rules: foldhash::HashMap::default(),
+            revision,
         }
+    }
+
+    /// The name of zone index `zone` (`None`: unzoned).
+    fn zone_name(&self, zone: Option<usize>) -> Name {
+        let unzoned = self.zone_names.len().saturating_sub(1);
+        let index = zone.filter(|&i| i < unzoned).unwrap_or(unzoned);
+        self.zone_names.get(index).cloned().unwrap_or_default()
+    }
+
+    /// The rule's name and severity of `verdict`, made once per rule.
+    fn rule(
+        rules: &mut foldhash::HashMap<[usize; 4], (Name, Option<Severity>)>,
+        verdict: &Verdict<'_>,
+    ) -> (Name, Option<Severity>) {
+        let key = [
+            verdict.rule.as_ptr() as usize,
+            verdict.rule.len(),
+            verdict.severity.as_ptr() as usize,
+            verdict.severity.len(),
+        ];
+        rules
+            .entry(key)
+            .or_insert_with(|| (verdict.rule.into(), Severity::parse(verdict.severity)))
+            .clone()
     }
 
     /// Forget the zones of placements (the inventory changed).
@@ -84,19 +132,11 @@ impl Judge {
             Direction::Request => policy.decide(src_zone, dst_zone, row.proto, row.dst_port),
             Direction::Reply => policy.decide(dst_zone, src_zone, row.proto, row.src_port),
         };
-        // Written into the row's own strings: decode's `unknown` verdict
-        // buffer is reused, empty columns allocate once.
-        for (column, value) in [
-            (&mut row.src_zone, policy.zone_name(src_zone)),
-            (&mut row.dst_zone, policy.zone_name(dst_zone)),
-            (&mut row.verdict, verdict.kind.as_str()),
-            (&mut row.rule, verdict.rule),
-            (&mut row.severity, verdict.severity),
-            (&mut row.policy_revision, policy.revision()),
-        ] {
-            column.clear();
-            column.push_str(value);
-        }
+        (row.rule, row.severity) = Judge::rule(&mut self.rules, &verdict);
+        row.verdict = verdict.kind;
+        row.src_zone = self.zone_name(src_zone);
+        row.dst_zone = self.zone_name(dst_zone);
+        row.policy_revision = self.revision.clone();
     }
 }
 
@@ -105,6 +145,7 @@ mod tests {
     use super::*;
     use eastwest_clickhouse::schema::addr_to_bytes;
     use eastwest_core::inventory::Inventory;
+    use eastwest_core::policy::VerdictKind;
 
     fn lab(name: &str) -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -148,7 +189,10 @@ mod tests {
         );
         let row = judged("fin-fe-01", "payroll-01", 6, 43003, 443, 0);
         assert_eq!(
-            (row.verdict.as_str(), row.severity.as_str()),
+            (
+                row.verdict.as_str(),
+                row.severity.map(Severity::as_str).unwrap_or_default()
+            ),
             ("violation", "critical")
         );
     }
@@ -158,7 +202,7 @@ mod tests {
         // app-01:8443 → web-01 answers web-01 → app-01:8443 (allowed), not
         // an app → dmz call the default would deny.
         let row = judged("app-01", "web-01", 6, 8443, 41001, 0);
-        assert_eq!(row.verdict, "allowed");
+        assert_eq!(row.verdict, VerdictKind::Allowed);
         assert_eq!(row.rule, "DMZ web servers call the app tier on 8443");
         assert_eq!(
             (row.src_zone.as_str(), row.dst_zone.as_str()),
@@ -167,14 +211,17 @@ mod tests {
         // db-02:5432 → web-01 answers the DMZ reaching the database tier.
         let row = judged("db-02", "web-01", 6, 5432, 45005, 0);
         assert_eq!(
-            (row.verdict.as_str(), row.severity.as_str()),
+            (
+                row.verdict.as_str(),
+                row.severity.map(Severity::as_str).unwrap_or_default()
+            ),
             ("violation", "critical")
         );
         assert_eq!(row.rule, "the DMZ must never reach the database tier");
         // An ICMP echo reply from the app tier to the DMZ.
         let row = judged("app-01", "web-01", 1, 0, 0, 0);
         assert_eq!(row.rule, "default cross-zone");
-        assert_eq!(row.verdict, "violation");
+        assert_eq!(row.verdict, VerdictKind::Violation);
     }
 
     #[test]
@@ -214,19 +261,13 @@ mod tests {
                 dst: Some(app),
             };
             judge.judge(endpoints, &mut row);
-            (row.dst_zone, row.verdict)
+            (row.dst_zone.to_string(), row.verdict.as_str())
         };
         let before = 1_793_609_999_000;
         let after = 1_793_610_000_000;
         for _ in 0..2 {
-            assert_eq!(
-                zone_at(&mut judge, before),
-                ("db".to_string(), "violation".to_string())
-            );
-            assert_eq!(
-                zone_at(&mut judge, after),
-                ("app".to_string(), "allowed".to_string())
-            );
+            assert_eq!(zone_at(&mut judge, before), ("db".to_string(), "violation"));
+            assert_eq!(zone_at(&mut judge, after), ("app".to_string(), "allowed"));
         }
         judge.forget_placements();
         assert_eq!(zone_at(&mut judge, after).0, "app");

@@ -102,7 +102,7 @@ impl Flow {
             dst_vm: self.dst.0.into(),
             src_host: host_of(self.src.0).into(),
             dst_host: host_of(self.dst.0).into(),
-            verdict: "allowed".into(),
+            verdict: eastwest_core::policy::VerdictKind::Allowed,
             reply: reply_of(self.proto, self.src.2, self.dst.2, self.icmp),
             ..FlowRow::default()
         }

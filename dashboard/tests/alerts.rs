@@ -60,7 +60,7 @@ async fn violations_and_coresidency_reach_webhook_and_syslog_once_per_window() {
         T0 + 3_000,
         10,
     );
-    low.severity = "low".into();
+    low.severity = Some(eastwest_core::severity::Severity::Low);
     rows.push(low);
     let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");
     let database = eastwest_tests::unique_database("alerts");

@@ -639,7 +639,7 @@ async fn report_json_html_csv() {
     expected.dedup();
     assert_eq!(hosts, expected);
     for c in r["coverage"].as_array().unwrap() {
-        let seen: Vec<_> = lab.iter().filter(|f| f.observer == c["host"]).collect();
+        let seen: Vec<_> = lab.iter().filter(|f| *f.observer == c["host"]).collect();
         assert_eq!(c["flows"], seen.len(), "{c}");
         if let Some(first) = seen.iter().map(|f| f.start_ms).min() {
             assert_eq!(c["first_ms"], first, "{c}");
@@ -748,7 +748,7 @@ async fn the_report_lists_coresidency_periods_from_the_policy() {
 #[tokio::test]
 async fn the_best_observation_point_is_counted() {
     let mut underlay = flow("esx-01", WEB, APP, 9000, "allowed", "app", T0, 5000);
-    underlay.encap = "vxlan".into();
+    underlay.encap = Some(eastwest_core::flow::Encap::Vxlan);
     let rows = vec![
         // web-01 → app-01: the client's host by ERSPAN (rank 5) beats its
         // VXLAN underlay (4, more bytes) and the server's host (3, more still).

@@ -61,7 +61,7 @@ async fn setup(name: &str) -> Setup {
         T0,
         300,
     );
-    to_app.severity = String::new();
+    to_app.severity = None;
     let rows = vec![
         flow(
             "esx-01",

@@ -1,6 +1,19 @@
 //! One row of the `flows` table ([`FlowRow`]) and its encoding in
 //! ClickHouse's Native format ([`FlowsBlock`]), the bytes the collector
 //! inserts and spools.
+//!
+//! A row allocates nothing of its own: its text columns are shared
+//! (`Arc<str>`: names of VMs, hosts, zones and rules are few and repeat,
+//! so the collector interns them once), its verdict, severity and
+//! encapsulation are enums. Their words, as stored, are those of
+//! [`VerdictKind::as_str`], [`Severity::as_str`] (`''` for none) and
+//! [`Encap::as_str`] (`''` for none).
+
+use std::sync::Arc;
+
+use eastwest_core::flow::Encap;
+use eastwest_core::policy::VerdictKind;
+use eastwest_core::severity::Severity;
 
 use super::{names, FLOWS_COLUMNS};
 
@@ -15,11 +28,12 @@ pub struct FlowRow {
     pub end: u32,
     pub end_ms: u64,
     pub received: u32,
-    pub dataset: String,
+    pub dataset: Name,
     pub exporter: [u8; 16],
     pub source_id: u32,
-    pub observer: String,
-    pub encap: String,
+    pub observer: Name,
+    #[serde(with = "label")]
+    pub encap: Option<Encap>,
     pub session: u16,
     pub vlan: u16,
     pub vni: u32,
@@ -36,18 +50,149 @@ pub struct FlowRow {
     pub packets: u64,
     pub bytes: u64,
     pub sampling: u32,
-    pub src_vm: String,
-    pub dst_vm: String,
-    pub src_host: String,
-    pub dst_host: String,
-    pub src_zone: String,
-    pub dst_zone: String,
+    pub src_vm: Name,
+    pub dst_vm: Name,
+    pub src_host: Name,
+    pub dst_host: Name,
+    pub src_zone: Name,
+    pub dst_zone: Name,
     pub same_host: u8,
     pub reply: u8,
-    pub verdict: String,
-    pub rule: String,
-    pub severity: String,
-    pub policy_revision: String,
+    #[serde(with = "label")]
+    pub verdict: VerdictKind,
+    pub rule: Name,
+    #[serde(with = "label")]
+    pub severity: Option<Severity>,
+    pub policy_revision: Name,
+}
+
+/// A column stored as a word: an enum of the row (`None`: `''`).
+pub trait Label: Sized {
+    fn label(&self) -> &'static str;
+    /// Inverse of [`Label::label`]; `None` for any other text.
+    fn from_label(text: &str) -> Option<Self>;
+}
+
+impl Label for VerdictKind {
+    fn label(&self) -> &'static str {
+        self.as_str()
+    }
+    fn from_label(text: &str) -> Option<VerdictKind> {
+        VerdictKind::parse(text)
+    }
+}
+
+impl Label for Option<Severity> {
+    fn label(&self) -> &'static str {
+        self.map_or("", Severity::as_str)
+    }
+    fn from_label(text: &str) -> Option<Option<Severity>> {
+        match text {
+            "" => Some(None),
+            _ => Severity::parse(text).map(Some),
+        }
+    }
+}
+
+impl Label for Option<Encap> {
+    fn label(&self) -> &'static str {
+        self.map_or("", Encap::as_str)
+    }
+    fn from_label(text: &str) -> Option<Option<Encap>> {
+        match text {
+            "" => Some(None),
+            _ => Encap::ALL
+                .into_iter()
+                .find(|e| e.as_str() == text)
+                .map(Some),
+        }
+    }
+}
+
+/// Serde of a [`Label`] column: its word (RowBinary `String`, JSON string).
+mod label {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Label;
+
+    pub fn serialize<T: Label, S: Serializer>(value: &T, to: S) -> Result<S::Ok, S::Error> {
+        to.serialize_str(value.label())
+    }
+
+    pub fn deserialize<'de, T: Label, D: Deserializer<'de>>(from: D) -> Result<T, D::Error> {
+        let text = String::deserialize(from)?;
+        T::from_label(&text).ok_or_else(|| D::Error::custom(format!("unknown value {text:?}")))
+    }
+}
+
+/// A text column's value, shared: cloning it copies a pointer and counts
+/// a reference, never the text, and the empty text (most columns of a flow
+/// nobody named) is no allocation at all. Names of VMs, hosts, zones and
+/// rules are few and repeat, so the collector makes each once and clones it
+/// into every row.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Name(Option<Arc<str>>);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or("")
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Name {
+    fn from(text: &str) -> Name {
+        Name((!text.is_empty()).then(|| text.into()))
+    }
+}
+
+impl From<String> for Name {
+    fn from(text: String) -> Name {
+        Name((!text.is_empty()).then(|| text.into()))
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, to: S) -> Result<S::Ok, S::Error> {
+        to.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(from: D) -> Result<Name, D::Error> {
+        String::deserialize(from).map(Name::from)
+    }
 }
 
 /// How a `flows` column's value is taken from a [`FlowRow`] for Native.
@@ -103,7 +248,7 @@ const FLOWS_NATIVE: &[(&str, Native)] = &[
     ("exporter", raw!(exporter)),
     ("source_id", le!(source_id)),
     ("observer", Text(|r| &r.observer)),
-    ("encap", Text(|r| &r.encap)),
+    ("encap", Text(|r| r.encap.map_or("", Encap::as_str))),
     ("session", le!(session)),
     ("vlan", le!(vlan)),
     ("vni", le!(vni)),
@@ -128,9 +273,12 @@ const FLOWS_NATIVE: &[(&str, Native)] = &[
     ("dst_zone", Text(|r| &r.dst_zone)),
     ("same_host", le!(same_host)),
     ("reply", le!(reply)),
-    ("verdict", Text(|r| &r.verdict)),
+    ("verdict", Text(|r| r.verdict.as_str())),
     ("rule", Text(|r| &r.rule)),
-    ("severity", Text(|r| &r.severity)),
+    (
+        "severity",
+        Text(|r| r.severity.map_or("", Severity::as_str)),
+    ),
     ("policy_revision", Text(|r| &r.policy_revision)),
 ];
 
@@ -417,7 +565,7 @@ mod tests {
         let rows: Vec<FlowRow> = (0..300)
             .chain([7])
             .map(|n| FlowRow {
-                src_vm: format!("vm-{n}"),
+                src_vm: format!("vm-{n}").into(),
                 ..FlowRow::default()
             })
             .collect();
@@ -438,5 +586,44 @@ mod tests {
             |i: usize| u16::from_le_bytes([block[indexes + 8 + 2 * i], block[indexes + 9 + 2 * i]]);
         assert_eq!((index(0), index(299), index(300)), (1, 300, 8));
         assert_eq!(native_block_rows(&[0x80]), None);
+    }
+
+    #[test]
+    fn enums_and_names_are_stored_as_their_words() {
+        let row = FlowRow {
+            encap: Some(Encap::ErspanII),
+            verdict: VerdictKind::Violation,
+            severity: Some(Severity::High),
+            rule: "web to db".into(),
+            ..FlowRow::default()
+        };
+        let block = flows_native_block(std::slice::from_ref(&row));
+        for word in [
+            &b"\x07erspan2"[..],
+            b"\x09violation",
+            b"\x04high",
+            b"\x09web to db",
+        ] {
+            assert!(block.windows(word.len()).any(|w| w == word), "{word:?}");
+        }
+        assert_eq!(row.verdict.label(), "violation");
+        for text in ["", "span", "erspan3", "gre"] {
+            assert_eq!(
+                Option::<Encap>::from_label(text).map(|e| e.label()),
+                Some(text)
+            );
+        }
+        for text in ["", "info", "critical"] {
+            assert_eq!(
+                Option::<Severity>::from_label(text).map(|s| s.label()),
+                Some(text)
+            );
+        }
+        assert_eq!(Option::<Severity>::from_label("urgent"), None);
+        assert_eq!(VerdictKind::from_label(""), None);
+        assert_eq!(FlowRow::default().verdict, VerdictKind::Unknown);
+        // The empty text is no allocation, and equal however it was made.
+        assert_eq!(Name::from(""), Name::default());
+        assert_eq!(Name::from(String::from("vm-1")), "vm-1");
     }
 }

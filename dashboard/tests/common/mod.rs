@@ -51,7 +51,7 @@ pub fn flow(
         exporter: ip("127.0.0.1"),
         source_id: 1,
         observer: observer.into(),
-        encap: "erspan2".into(),
+        encap: Some(eastwest_core::flow::Encap::ErspanII),
         session: 0,
         vlan: 0,
         vni: 0,
@@ -76,13 +76,9 @@ pub fn flow(
         dst_zone: dst_zone.into(),
         same_host: u8::from(!src_host.is_empty() && src_host == dst_host),
         reply: 0,
-        verdict: verdict.into(),
+        verdict: eastwest_core::policy::VerdictKind::parse(verdict).unwrap(),
         rule: rule.into(),
-        severity: if verdict == "violation" {
-            "critical".into()
-        } else {
-            String::new()
-        },
+        severity: (verdict == "violation").then_some(eastwest_core::severity::Severity::Critical),
         policy_revision: "r1".into(),
     }
 }

@@ -31,7 +31,7 @@ fn flow(
         exporter: ip("127.0.0.1"),
         source_id: 3,
         observer: "esx-03".into(),
-        encap: "erspan3".into(),
+        encap: Some(eastwest_core::flow::Encap::ErspanIII),
         session: 3,
         src_addr: ip("10.10.4.41"),
         dst_addr: ip("10.10.5.51"),
@@ -50,13 +50,9 @@ fn flow(
         dst_zone: zones.1.into(),
         same_host: 1,
         reply: 0,
-        verdict: verdict.into(),
+        verdict: eastwest_core::policy::VerdictKind::parse(verdict).unwrap(),
         rule: rule.into(),
-        severity: if verdict == "violation" {
-            "critical".into()
-        } else {
-            String::new()
-        },
+        severity: (verdict == "violation").then_some(eastwest_core::severity::Severity::Critical),
         policy_revision: "r1".into(),
         ..FlowRow::default()
     }
