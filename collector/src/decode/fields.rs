@@ -1,0 +1,261 @@
+//! The field mapping: the wire bytes of a record's fields into
+//! [`Fields`], and `Fields` into a row.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use eastwest_clickhouse::schema::row::Name;
+use eastwest_clickhouse::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
+use eastwest_core::netflow::{field, split_observation_point};
+use eastwest_core::policy::VerdictKind;
+use netflow_parser::FieldValue;
+
+use super::Scope;
+
+/// Field numbers the mapping reads (see the module docs).
+pub(super) const MAPPED: &[u16] = &[
+    field::IN_BYTES,
+    field::IN_PKTS,
+    field::PROTOCOL,
+    field::SRC_TOS,
+    field::TCP_FLAGS,
+    field::L4_SRC_PORT,
+    field::IPV4_SRC_ADDR,
+    field::L4_DST_PORT,
+    field::IPV4_DST_ADDR,
+    field::LAST_SWITCHED,
+    field::FIRST_SWITCHED,
+    field::IPV6_SRC_ADDR,
+    field::IPV6_DST_ADDR,
+    field::ICMP_TYPE,
+    SAMPLING_INTERVAL,
+    field::IN_SRC_MAC,
+    field::SRC_VLAN,
+    field::IN_DST_MAC,
+    field::OBSERVATION_POINT_ID,
+    ICMP_TYPE_CODE_V6,
+    FLOW_START_SECONDS,
+    FLOW_END_SECONDS,
+    field::FLOW_START_MILLISECONDS,
+    field::FLOW_END_MILLISECONDS,
+    SYSTEM_INIT_MS,
+    ICMP_TYPE_V4,
+    ICMP_CODE_V4,
+    ICMP_TYPE_V6,
+    ICMP_CODE_V6,
+    DOT1Q_VLAN_ID,
+    field::OBSERVATION_DOMAIN_NAME,
+    SAMPLING_PACKET_INTERVAL,
+    field::LAYER2_SEGMENT_ID,
+    field::DATASET_NAME,
+];
+
+pub(super) const SAMPLING_INTERVAL: u16 = 34;
+pub(super) const ICMP_TYPE_CODE_V6: u16 = 139;
+pub(super) const FLOW_START_SECONDS: u16 = 150;
+pub(super) const FLOW_END_SECONDS: u16 = 151;
+pub(super) const SYSTEM_INIT_MS: u16 = 160;
+pub(super) const ICMP_TYPE_V4: u16 = 176;
+pub(super) const ICMP_CODE_V4: u16 = 177;
+pub(super) const ICMP_TYPE_V6: u16 = 178;
+pub(super) const ICMP_CODE_V6: u16 = 179;
+pub(super) const DOT1Q_VLAN_ID: u16 = 243;
+pub(super) const SAMPLING_PACKET_INTERVAL: u16 = 305;
+
+/// The wire bytes of a decoded value (numbers big-endian, strings raw).
+pub(super) fn raw<'a>(value: &FieldValue, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    scratch.clear();
+    if value.write_be_bytes(scratch).is_err() {
+        scratch.clear();
+    }
+    scratch
+}
+
+/// Big-endian unsigned value of up to the last 8 bytes.
+pub(super) fn be_uint(raw: &[u8]) -> u64 {
+    let tail = &raw[raw.len().saturating_sub(8)..];
+    tail.iter().fold(0, |acc, &b| acc << 8 | u64::from(b))
+}
+
+pub(super) fn be_u32(raw: &[u8]) -> u32 {
+    u32::try_from(be_uint(raw)).unwrap_or(u32::MAX)
+}
+
+pub(super) fn addr(raw: &[u8]) -> Option<IpAddr> {
+    if let Ok(v4) = <[u8; 4]>::try_from(raw) {
+        Some(IpAddr::V4(Ipv4Addr::from(v4)))
+    } else if let Ok(v6) = <[u8; 16]>::try_from(raw) {
+        Some(IpAddr::V6(Ipv6Addr::from(v6)))
+    } else {
+        None
+    }
+}
+
+/// Times of the export packet a record came in.
+#[derive(Debug)]
+pub(super) struct Clock {
+    /// Export time, epoch milliseconds.
+    pub(super) export_ms: u64,
+    /// sysUptime at export (v9, v5).
+    pub(super) uptime_ms: Option<u32>,
+    /// systemInitTimeMilliseconds (IPFIX), epoch milliseconds.
+    pub(super) sys_init_ms: Option<u64>,
+}
+
+impl Clock {
+    /// Epoch milliseconds of a sysUptime-relative time.
+    pub(super) fn at_uptime(&self, at: u32) -> Option<u64> {
+        if let Some(uptime) = self.uptime_ms {
+            let ago = u64::from(uptime.wrapping_sub(at));
+            Some(self.export_ms.saturating_sub(ago))
+        } else {
+            self.sys_init_ms.map(|init| init + u64::from(at))
+        }
+    }
+}
+
+/// The mapped fields of one record.
+#[derive(Debug, Default)]
+pub(super) struct Fields {
+    pub(super) src: Option<IpAddr>,
+    pub(super) dst: Option<IpAddr>,
+    pub(super) src_port: u16,
+    pub(super) dst_port: u16,
+    pub(super) proto: u8,
+    pub(super) tos: u8,
+    pub(super) tcp_flags: u8,
+    pub(super) icmp: u16,
+    pub(super) icmp_type: Option<u8>,
+    pub(super) icmp_code: Option<u8>,
+    pub(super) bytes: u64,
+    pub(super) packets: u64,
+    pub(super) first_uptime: Option<u32>,
+    pub(super) last_uptime: Option<u32>,
+    pub(super) start_s: Option<u64>,
+    pub(super) end_s: Option<u64>,
+    pub(super) start_ms: Option<u64>,
+    pub(super) end_ms: Option<u64>,
+    pub(super) sys_init_ms: Option<u64>,
+    pub(super) src_mac: [u8; 6],
+    pub(super) dst_mac: [u8; 6],
+    pub(super) vlan: u16,
+    pub(super) vni: u32,
+    pub(super) observation_point: Option<u32>,
+    pub(super) sampling: Option<u32>,
+    pub(super) domain_name: Option<String>,
+    pub(super) dataset: Option<String>,
+}
+
+impl Fields {
+    pub(super) fn set(&mut self, number: u16, raw: &[u8]) {
+        let low = |bits: u64| be_uint(raw) & bits;
+        match number {
+            field::IN_BYTES => self.bytes = be_uint(raw),
+            field::IN_PKTS => self.packets = be_uint(raw),
+            field::PROTOCOL => self.proto = low(0xff) as u8,
+            field::SRC_TOS => self.tos = low(0xff) as u8,
+            field::TCP_FLAGS => self.tcp_flags = low(0xff) as u8,
+            field::L4_SRC_PORT => self.src_port = low(0xffff) as u16,
+            field::L4_DST_PORT => self.dst_port = low(0xffff) as u16,
+            field::IPV4_SRC_ADDR | field::IPV6_SRC_ADDR => self.src = addr(raw),
+            field::IPV4_DST_ADDR | field::IPV6_DST_ADDR => self.dst = addr(raw),
+            field::ICMP_TYPE | ICMP_TYPE_CODE_V6 => self.icmp = low(0xffff) as u16,
+            ICMP_TYPE_V4 | ICMP_TYPE_V6 => self.icmp_type = Some(low(0xff) as u8),
+            ICMP_CODE_V4 | ICMP_CODE_V6 => self.icmp_code = Some(low(0xff) as u8),
+            field::FIRST_SWITCHED => self.first_uptime = Some(be_u32(raw)),
+            field::LAST_SWITCHED => self.last_uptime = Some(be_u32(raw)),
+            FLOW_START_SECONDS => self.start_s = Some(be_uint(raw)),
+            FLOW_END_SECONDS => self.end_s = Some(be_uint(raw)),
+            field::FLOW_START_MILLISECONDS => self.start_ms = Some(be_uint(raw)),
+            field::FLOW_END_MILLISECONDS => self.end_ms = Some(be_uint(raw)),
+            SYSTEM_INIT_MS => self.sys_init_ms = Some(be_uint(raw)),
+            field::IN_SRC_MAC => self.src_mac = mac(raw),
+            field::IN_DST_MAC => self.dst_mac = mac(raw),
+            // VLAN 58 wins over dot1qVlanId 243 when both are present.
+            field::SRC_VLAN => self.vlan = low(0x0fff) as u16,
+            DOT1Q_VLAN_ID if self.vlan == 0 => self.vlan = low(0x0fff) as u16,
+            // A VXLAN/Geneve VNI (24 bits) or the exporter's whole GRE key
+            // of GRE-TEB / NVGRE (32 bits, VSID = upper 24).
+            field::LAYER2_SEGMENT_ID => self.vni = low(0xffff_ffff) as u32,
+            field::OBSERVATION_POINT_ID => self.observation_point = Some(be_u32(raw)),
+            SAMPLING_INTERVAL | SAMPLING_PACKET_INTERVAL => self.sampling = Some(be_u32(raw)),
+            field::OBSERVATION_DOMAIN_NAME => self.domain_name = Some(padded_string(raw)),
+            field::DATASET_NAME => self.dataset = Some(padded_string(raw)),
+            _ => {}
+        }
+    }
+
+    /// The row of `scope`; `None` without addresses.
+    pub(super) fn into_row(self, clock: &Clock, sampling: u32, scope: &Scope) -> Option<FlowRow> {
+        let (src, dst) = (self.src?, self.dst?);
+        let start_ms = self
+            .start_ms
+            .or(self.start_s.map(|s| s.saturating_mul(1000)))
+            .or(self.first_uptime.and_then(|t| clock.at_uptime(t)))
+            .unwrap_or(clock.export_ms);
+        let end_ms = self
+            .end_ms
+            .or(self.end_s.map(|s| s.saturating_mul(1000)))
+            .or(self.last_uptime.and_then(|t| clock.at_uptime(t)))
+            .unwrap_or(start_ms);
+        let icmp = match (self.icmp_type, self.icmp_code) {
+            (None, None) => self.icmp,
+            (t, c) => u16::from(t.unwrap_or(0)) << 8 | u16::from(c.unwrap_or(0)),
+        };
+        let (encap, session) = self
+            .observation_point
+            .map(split_observation_point)
+            .unwrap_or((None, 0));
+        let scale = u64::from(sampling.max(1));
+        Some(FlowRow {
+            date: date_of_ms(start_ms),
+            start: datetime_of_ms(start_ms),
+            start_ms,
+            end: datetime_of_ms(end_ms),
+            end_ms,
+            received: scope.received,
+            dataset: scope.dataset.clone(),
+            exporter: scope.exporter,
+            source_id: scope.source_id,
+            observer: scope.observer.clone(),
+            encap,
+            session,
+            vlan: self.vlan,
+            vni: self.vni,
+            src_addr: addr_to_bytes(src),
+            dst_addr: addr_to_bytes(dst),
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            proto: self.proto,
+            tos: self.tos,
+            tcp_flags: self.tcp_flags,
+            icmp,
+            src_mac: self.src_mac,
+            dst_mac: self.dst_mac,
+            packets: self.packets.saturating_mul(scale),
+            bytes: self.bytes.saturating_mul(scale),
+            sampling: sampling.max(1),
+            src_vm: Name::default(),
+            dst_vm: Name::default(),
+            src_host: Name::default(),
+            dst_host: Name::default(),
+            src_zone: Name::default(),
+            dst_zone: Name::default(),
+            same_host: 0,
+            reply: reply_of(self.proto, self.src_port, self.dst_port, icmp),
+            verdict: VerdictKind::Unknown,
+            rule: Name::default(),
+            severity: None,
+            policy_revision: Name::default(),
+        })
+    }
+}
+
+/// A NUL-padded UTF-8 string field, trimmed (invalid bytes replaced).
+pub(super) fn padded_string(raw: &[u8]) -> String {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(&raw[..end]).trim().to_string()
+}
+
+pub(super) fn mac(raw: &[u8]) -> [u8; 6] {
+    <[u8; 6]>::try_from(raw).unwrap_or_default()
+}
