@@ -150,7 +150,7 @@ struct Domain {
     sys_init_ms: Option<u64>,
     sequence: Sequence,
     /// Record layouts of this scope's v9 data templates, for the fast path.
-    plans: HashMap<u16, Arc<Plan>>,
+    plans: foldhash::HashMap<u16, Arc<Plan>>,
     version: u16,
     first_seen_ms: u64,
     last_seen_ms: u64,
@@ -206,7 +206,7 @@ pub struct ExporterStats {
 #[derive(Debug)]
 pub struct Decoder {
     parser: AutoScopedParser,
-    domains: HashMap<(SocketAddr, u32), Domain>,
+    domains: foldhash::HashMap<(SocketAddr, u32), Domain>,
     max_domains: usize,
     /// Templates kept per scope (the parser's cache and our plans).
     max_templates: usize,
@@ -240,7 +240,7 @@ impl Decoder {
             .unwrap_or_default();
         Decoder {
             parser,
-            domains: HashMap::new(),
+            domains: foldhash::HashMap::default(),
             max_domains: max_exporters.max(1),
             max_templates,
             ipfix_numbers: MAPPED

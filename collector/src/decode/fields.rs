@@ -1,10 +1,8 @@
 //! The field mapping: the wire bytes of a record's fields into
 //! [`Fields`], and `Fields` into a row.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
 use eastwest_clickhouse::schema::row::Name;
-use eastwest_clickhouse::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
+use eastwest_clickhouse::schema::{date_of_ms, datetime_of_ms, reply_of, FlowRow};
 use eastwest_core::netflow::{field, split_observation_point};
 use eastwest_core::policy::VerdictKind;
 use netflow_parser::FieldValue;
@@ -70,23 +68,30 @@ pub(super) fn raw<'a>(value: &FieldValue, scratch: &'a mut Vec<u8>) -> &'a [u8] 
     scratch
 }
 
-/// Big-endian unsigned value of up to the last 8 bytes.
+/// Big-endian unsigned value of up to the last 8 bytes (the usual widths
+/// read at once).
 pub(super) fn be_uint(raw: &[u8]) -> u64 {
-    let tail = &raw[raw.len().saturating_sub(8)..];
-    tail.iter().fold(0, |acc, &b| acc << 8 | u64::from(b))
+    match *raw {
+        [a] => u64::from(a),
+        [a, b] => u64::from(u16::from_be_bytes([a, b])),
+        [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
+        [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
+        _ => {
+            let tail = &raw[raw.len().saturating_sub(8)..];
+            tail.iter().fold(0, |acc, &b| acc << 8 | u64::from(b))
+        }
+    }
 }
 
 pub(super) fn be_u32(raw: &[u8]) -> u32 {
     u32::try_from(be_uint(raw)).unwrap_or(u32::MAX)
 }
 
-pub(super) fn addr(raw: &[u8]) -> Option<IpAddr> {
-    if let Ok(v4) = <[u8; 4]>::try_from(raw) {
-        Some(IpAddr::V4(Ipv4Addr::from(v4)))
-    } else if let Ok(v6) = <[u8; 16]>::try_from(raw) {
-        Some(IpAddr::V6(Ipv6Addr::from(v6)))
-    } else {
-        None
+/// An address as stored (IPv4 mapped into IPv6, see `addr_to_bytes`).
+pub(super) fn addr(raw: &[u8]) -> Option<[u8; 16]> {
+    match *raw {
+        [a, b, c, d] => Some([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d]),
+        _ => <[u8; 16]>::try_from(raw).ok(),
     }
 }
 
@@ -116,8 +121,9 @@ impl Clock {
 /// The mapped fields of one record.
 #[derive(Debug, Default)]
 pub(super) struct Fields {
-    pub(super) src: Option<IpAddr>,
-    pub(super) dst: Option<IpAddr>,
+    /// Addresses as stored.
+    pub(super) src: Option<[u8; 16]>,
+    pub(super) dst: Option<[u8; 16]>,
     pub(super) src_port: u16,
     pub(super) dst_port: u16,
     pub(super) proto: u8,
@@ -221,8 +227,8 @@ impl Fields {
             session,
             vlan: self.vlan,
             vni: self.vni,
-            src_addr: addr_to_bytes(src),
-            dst_addr: addr_to_bytes(dst),
+            src_addr: src,
+            dst_addr: dst,
             src_port: self.src_port,
             dst_port: self.dst_port,
             proto: self.proto,
@@ -258,4 +264,30 @@ pub(super) fn padded_string(raw: &[u8]) -> String {
 
 pub(super) fn mac(raw: &[u8]) -> [u8; 6] {
     <[u8; 6]>::try_from(raw).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eastwest_clickhouse::schema::addr_to_bytes;
+
+    #[test]
+    fn numbers_and_addresses_of_every_width() {
+        for (raw, n) in [
+            (&[0x12][..], 0x12),
+            (&[0x12, 0x34], 0x1234),
+            (&[0x12, 0x34, 0x56], 0x12_3456),
+            (&[1, 2, 3, 4], 0x0102_0304),
+            (&[1, 2, 3, 4, 5, 6, 7, 8], 0x0102_0304_0506_0708),
+            (&[9, 1, 2, 3, 4, 5, 6, 7, 8], 0x0102_0304_0506_0708),
+            (&[], 0),
+        ] {
+            assert_eq!(be_uint(raw), n, "{raw:?}");
+        }
+        let v4: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(addr(&[10, 1, 2, 3]), Some(addr_to_bytes(v4)));
+        assert_eq!(addr(&addr_to_bytes(v6)), Some(addr_to_bytes(v6)));
+        assert_eq!(addr(&[10, 1, 2]), None);
+    }
 }

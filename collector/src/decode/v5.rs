@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use eastwest_clickhouse::schema::FlowRow;
+use eastwest_clickhouse::schema::{addr_to_bytes, FlowRow};
 use netflow_parser::static_versions::v5::V5;
 
 use super::fields::{Clock, Fields};
@@ -33,8 +33,8 @@ impl Decoder {
         let sampling = u32::from(h.sampling_interval & 0x3fff);
         for flow in &p.flowsets {
             let fields = Fields {
-                src: Some(IpAddr::V4(flow.src_addr)),
-                dst: Some(IpAddr::V4(flow.dst_addr)),
+                src: Some(addr_to_bytes(IpAddr::V4(flow.src_addr))),
+                dst: Some(addr_to_bytes(IpAddr::V4(flow.dst_addr))),
                 src_port: flow.src_port,
                 dst_port: flow.dst_port,
                 proto: flow.protocol_number,
