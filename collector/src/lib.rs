@@ -47,7 +47,7 @@ use crate::kernel::Listener;
 use crate::metrics::Metrics;
 use crate::receive::{AllowList, BindError};
 use crate::reload::{EventSource, Reloader, Update, Which};
-use crate::sink::{Sink, SinkError};
+use crate::sink::{Connection, Sink, SinkError};
 use crate::verdict::Judge;
 
 /// Decoded datagrams (each a `Vec` of rows, about 18 from an eastwest
@@ -131,7 +131,7 @@ impl Collector {
         };
         let sink = Sink::connect(&config.clickhouse, metrics.clone()).await?;
         let events = EventSource {
-            client: sink.client(),
+            connection: sink.connected(),
             database: config.clickhouse.database.clone(),
         };
         let loaded = Reloader::load(&config.enrich, Some(events), Arc::clone(&metrics.reload))
@@ -204,36 +204,56 @@ impl Collector {
         };
         let reload = tokio::spawn(self.reloader.run(stop_rx.clone()));
         let process = tokio::task::spawn_blocking(move || stages.run(datagram_rx, row_tx));
-        // Old partitions are dropped on every node (each holds its shard).
-        let retention: Vec<_> = self
-            .sink
-            .node_clients()
-            .into_iter()
-            .map(|client| {
-                tokio::spawn(
-                    retention::Retention::new(
-                        client,
-                        self.config.clickhouse.layout(),
-                        self.config.retention.clone(),
-                        &self.config.enrich.dataset_default,
-                    )
-                    .run(stop_rx.clone()),
-                )
+        // Retention and the exporters table start once the sink is
+        // connected (at once, unless it started without ClickHouse). Old
+        // partitions are dropped on every node (each holds its shard).
+        let connected = self.sink.connected();
+        let retention = {
+            let (layout, config) = (
+                self.config.clickhouse.layout(),
+                self.config.retention.clone(),
+            );
+            let live = self.config.enrich.dataset_default.clone();
+            let (connected, stop) = (connected.clone(), stop_rx.clone());
+            tokio::spawn(async move {
+                let Some(connection) = connection(connected, stop.clone()).await else {
+                    return;
+                };
+                let mut nodes = tokio::task::JoinSet::new();
+                for client in connection.nodes {
+                    let retention =
+                        retention::Retention::new(client, layout.clone(), config.clone(), &live);
+                    nodes.spawn(retention.run(stop.clone()));
+                }
+                while let Some(ended) = nodes.join_next().await {
+                    if let Err(err) = ended {
+                        tracing::error!(%err, "retention: a task failed");
+                    }
+                }
             })
-            .collect();
+        };
         // The exporters table gets decode's last snapshot too: its writer
         // stops after decode has.
         let (decoded_tx, decoded_rx) = watch::channel(false);
-        let exporters = tokio::spawn(
-            exporters::ExportersWriter::new(
-                self.sink.client(),
-                self.metrics.clone(),
-                exporters::host_name(),
-                clock::now_ms(),
-                Duration::from_millis(self.config.clickhouse.exporters_interval_ms),
-            )
-            .run(decoded_rx),
-        );
+        let exporters = {
+            let metrics = self.metrics.clone();
+            let interval = Duration::from_millis(self.config.clickhouse.exporters_interval_ms);
+            let started_ms = clock::now_ms();
+            tokio::spawn(async move {
+                let Some(connection) = connection(connected, decoded_rx.clone()).await else {
+                    return;
+                };
+                exporters::ExportersWriter::new(
+                    connection.client,
+                    metrics,
+                    exporters::host_name(),
+                    started_ms,
+                    interval,
+                )
+                .run(decoded_rx)
+                .await
+            })
+        };
         let sink = tokio::spawn(self.sink.run(row_rx));
         let http = self.http.map(|listener| {
             let mut stop = stop_rx.clone();
@@ -262,13 +282,22 @@ impl Collector {
         exporters.await.map_err(|_| Error::Stage("exporters"))?;
         sink.await.map_err(|_| Error::Stage("sink"))?;
         reload.await.map_err(|_| Error::Stage("reload"))?;
-        for retention in retention {
-            retention.await.map_err(|_| Error::Stage("retention"))?;
-        }
+        retention.await.map_err(|_| Error::Stage("retention"))?;
         if let Some(http) = http {
             http.await.map_err(|_| Error::Stage("http"))?;
         }
         Ok(())
+    }
+}
+
+/// The sink's connection once there; `None` if `stop` comes first.
+async fn connection(
+    mut connected: watch::Receiver<Option<Connection>>,
+    mut stop: watch::Receiver<bool>,
+) -> Option<Connection> {
+    tokio::select! {
+        connection = connected.wait_for(Option::is_some) => connection.ok().and_then(|c| c.clone()),
+        _ = stop.wait_for(|&s| s) => None,
     }
 }
 

@@ -39,6 +39,7 @@ use tokio::sync::watch;
 
 use crate::config::EnrichConfig;
 use crate::counter::{Counter, Gauge};
+use crate::sink::Connection;
 
 /// A new inventory or policy for the decode thread.
 #[derive(Debug)]
@@ -195,10 +196,11 @@ fn stamp(paths: &[PathBuf]) -> Stamp {
         .collect()
 }
 
-/// Where the inventory events are.
+/// Where the inventory events are: the sink's connection (none while the
+/// sink waits for ClickHouse: reading then fails and is retried).
 #[derive(Clone)]
 pub struct EventSource {
-    pub client: Client,
+    pub connection: watch::Receiver<Option<Connection>>,
     pub database: String,
 }
 
@@ -211,6 +213,18 @@ impl std::fmt::Debug for EventSource {
 }
 
 impl EventSource {
+    fn client(&self) -> Result<Client, clickhouse::error::Error> {
+        let connection = self.connection.borrow();
+        connection
+            .as_ref()
+            .map(|c| c.client.clone())
+            .ok_or_else(|| {
+                clickhouse::error::Error::Custom(
+                    "the sink is not connected to ClickHouse yet".into(),
+                )
+            })
+    }
+
     fn table(&self) -> String {
         format!(
             "{}.{}",
@@ -225,7 +239,7 @@ impl EventSource {
             "SELECT count() AS n, max(received_ms) AS newest FROM {}",
             self.table()
         );
-        self.client.query(&sql).fetch_one::<(u64, u64)>().await
+        self.client()?.query(&sql).fetch_one::<(u64, u64)>().await
     }
 
     /// Every event in time order; rows that are not an event's JSON are
@@ -236,7 +250,7 @@ impl EventSource {
             self.table()
         );
         let rows = self
-            .client
+            .client()?
             .query(&sql)
             .fetch_all::<InventoryEventRow>()
             .await?;

@@ -6,7 +6,11 @@
 //! `eastwest_clickhouse::schema::query_settings`, e.g.
 //! `allow_experimental_low_cardinality_type=1` that 18.16 needs for
 //! LowCardinality columns) and runs the idempotent migrations. A server that
-//! cannot be reached then is a start-up error.
+//! cannot be reached then is a start-up error, unless `spool_dir` is set:
+//! the sink then starts without a connection, spools every batch, and
+//! connects and migrates at each retry until the server answers; the stages
+//! that need ClickHouse too (retention, the `exporters` table, inventory
+//! events) start once it did ([`Sink::connected`]).
 //!
 //! [`Sink::run`] collects rows into a batch and inserts it when it holds
 //! `batch_rows` rows or its first row has waited `flush_interval_ms`. Each
@@ -52,7 +56,7 @@ use eastwest_clickhouse::schema::{
     flows_native_insert, migrate, query_settings, FlowRow, FlowsBlock, MigrateError, ServerVersion,
     FLOWS_TABLE,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
@@ -90,14 +94,34 @@ pub enum SinkError {
     Spool(#[from] SpoolError),
 }
 
-/// The sink stage: a client adapted to the server, its batching rules and
-/// the spool.
+/// The clients of a sink connected to its server: adapted to its version,
+/// the database selected, the schema up to date.
+#[derive(Clone)]
+pub struct Connection {
+    /// For inserts and other statements.
+    pub client: Client,
+    /// One per node of the cluster (or the one server).
+    pub nodes: Vec<Client>,
+    pub version: ServerVersion,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("nodes", &self.nodes.len())
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+/// The sink stage: its connection, its batching rules and the spool.
 pub struct Sink {
-    client: Client,
-    /// One client per node of the cluster (or the one server).
-    nodes: Vec<Client>,
+    /// `None` until ClickHouse answered and the schema is migrated (a
+    /// start with a spool while ClickHouse is down).
+    connection: Option<Connection>,
+    /// The connection for the other stages, once there.
+    connected: watch::Sender<Option<Connection>>,
     config: SinkConfig,
-    version: ServerVersion,
     metrics: Arc<Metrics>,
     spool: Option<Spool>,
 }
@@ -107,86 +131,95 @@ impl std::fmt::Debug for Sink {
         f.debug_struct("Sink")
             .field("url", &self.config.url)
             .field("database", &self.config.database)
-            .field("version", &self.version)
+            .field("connection", &self.connection)
             .finish()
     }
 }
 
 impl Sink {
     /// Detect the server version, adapt the client and migrate the schema
-    /// (on every node of the cluster, in turn, with `cluster`).
+    /// (on every node of the cluster, in turn, with `cluster`). With
+    /// `spool_dir` set, a server that does not answer is no start-up error:
+    /// the sink starts without a connection, spools every batch and
+    /// connects (and migrates) when the server answers.
     pub async fn connect(config: &SinkConfig, metrics: Arc<Metrics>) -> Result<Sink, SinkError> {
-        let layout = config.layout();
-        let mut nodes = Vec::new();
-        for url in config.nodes() {
-            let (client, _, text) = adapted_client(config, &url).await?;
-            migrate(&client, &layout)
-                .await
-                .map_err(|source| SinkError::Migrate {
-                    url: url.clone(),
-                    database: config.database.clone(),
-                    source,
-                })?;
-            tracing::info!(%url, server = %text.trim(), database = %config.database, cluster = ?config.cluster, "sink: connected, schema up to date");
-            nodes.push(client);
-        }
-        // Inserts go to `url` (with a cluster: any node; its Distributed
-        // tables route the rows to the shards).
-        let (client, version, _) = adapted_client(config, &config.url).await?;
-        // Through a Distributed table, wait until the shards stored the
-        // rows before confirming the insert (else it is only queued on
-        // this node's disk).
-        let client = match config.cluster {
-            Some(_) => client.with_setting("insert_distributed_sync", "1"),
-            None => client,
-        };
         let spool = match &config.spool_dir {
             Some(dir) => Some(Spool::open(dir, config.spool_max_bytes, metrics.clone())?),
             None => None,
         };
+        let connection = match connection(config).await {
+            Ok(connection) => Some(connection),
+            Err(err @ SinkError::Unreachable { .. }) if spool.is_some() => {
+                tracing::warn!(%err, "sink: starting without ClickHouse; batches go to the spool, the schema is migrated when it answers");
+                metrics.sink_up.set(0);
+                None
+            }
+            Err(err) => return Err(err),
+        };
         Ok(Sink {
-            client: client.with_database(&config.database),
-            nodes: nodes
-                .into_iter()
-                .map(|c| c.with_database(&config.database))
-                .collect(),
+            connected: watch::Sender::new(connection.clone()),
+            connection,
             config: config.clone(),
-            version,
             metrics,
             spool,
         })
     }
 
-    /// A client for each node the schema lives on (one without a cluster),
-    /// version-adapted, database selected: retention runs on each.
-    pub fn node_clients(&self) -> Vec<Client> {
-        self.nodes.clone()
+    /// The connection, now or once there: `None` until the sink connected.
+    pub fn connected(&self) -> watch::Receiver<Option<Connection>> {
+        self.connected.subscribe()
     }
 
-    /// A client for other statements on the same server (version-adapted,
-    /// database selected).
-    pub fn client(&self) -> Client {
-        self.client.clone()
+    /// Connect when not connected yet; false while the server does not
+    /// answer (or its schema cannot be migrated: logged, retried).
+    async fn reconnect(&mut self, flights: &mut Flights, retry: &mut Retry) -> bool {
+        if self.connection.is_some() {
+            return true;
+        }
+        match connection(&self.config).await {
+            Ok(connection) => {
+                flights.client = connection.client.clone();
+                self.connection = Some(connection.clone());
+                self.connected.send_replace(Some(connection));
+                retry.succeeded();
+                true
+            }
+            Err(err) => {
+                let wait = retry.failed(Instant::now());
+                tracing::warn!(%err, retry_in_ms = wait.as_millis() as u64, "sink: still no ClickHouse");
+                false
+            }
+        }
     }
 
-    /// The server version found at start-up.
-    pub fn version(&self) -> ServerVersion {
-        self.version
+    /// The inserting client; `None` before the sink connected.
+    pub fn client(&self) -> Option<&Client> {
+        self.connection.as_ref().map(|c| &c.client)
     }
 
     /// Insert one batch.
     pub async fn insert(&self, rows: &[FlowRow]) -> Result<(), clickhouse::error::Error> {
-        insert_block(&self.client, Block::new(FlowsBlock::from_rows(rows))).await
+        let client = self.client().ok_or(clickhouse::error::Error::Custom(
+            "not connected to ClickHouse".into(),
+        ))?;
+        insert_block(client, Block::new(FlowsBlock::from_rows(rows))).await
     }
 
     /// Batch and insert the rows from `input` until it closes, then flush.
     pub async fn run(mut self, mut input: mpsc::Receiver<Vec<FlowRow>>) {
         let mut batches = Batches::new(&self.config, self.metrics.clone());
         let mut retry = Retry::new(Duration::from_millis(self.config.retry_max_ms));
-        let mut flights = Flights::new(self.client.clone(), self.config.insert_workers);
+        let mut flights = Flights::new(
+            self.client().cloned().unwrap_or_default(),
+            self.config.insert_workers,
+        );
         let interval = Duration::from_millis(self.config.flush_interval_ms);
+        if self.connection.is_none() {
+            // Spool from the first batch; connect at the first retry.
+            retry.failed(Instant::now());
+        }
         loop {
-            if retry.due(Instant::now()) {
+            if retry.due(Instant::now()) && self.reconnect(&mut flights, &mut retry).await {
                 if self.spooling() && flights.is_empty() {
                     // Replay one segment per turn, so new rows keep being
                     // taken (and spooled behind) during a long catch-up:
@@ -214,7 +247,7 @@ impl Sink {
             let replay_next = self.spooling() && flights.is_empty() && retry.at.is_none();
             let wake = [
                 batches.deadline,
-                (batches.has_pending() || self.spooling())
+                (batches.has_pending() || self.spooling() || self.connection.is_none())
                     .then_some(retry.at)
                     .flatten(),
                 replay_next.then(Instant::now),
@@ -253,7 +286,9 @@ impl Sink {
             if let Some(at) = retry.at {
                 tokio::time::sleep_until(at.min(give_up)).await;
             }
-            self.drain(&mut batches, &mut retry).await;
+            if self.reconnect(&mut flights, &mut retry).await {
+                self.drain(&mut batches, &mut retry).await;
+            }
         }
         self.spill(&mut batches).await;
         let left = batches.pending_rows;
@@ -395,7 +430,10 @@ impl Sink {
     /// Insert one batch and account for it; false when it failed.
     async fn insert_counted(&self, batch: Block, batches: &Batches, retry: &mut Retry) -> bool {
         let rows = batch.rows();
-        match insert_block(&self.client, batch).await {
+        let Some(client) = self.client() else {
+            return false;
+        };
+        match insert_block(client, batch).await {
             Ok(()) => {
                 self.stored(rows, retry);
                 true
@@ -497,6 +535,40 @@ impl Flights {
             return Some(Landed { batch, result });
         }
     }
+}
+
+/// Connect to every node and migrate its schema, then the inserting
+/// client.
+async fn connection(config: &SinkConfig) -> Result<Connection, SinkError> {
+    let layout = config.layout();
+    let mut nodes = Vec::new();
+    for url in config.nodes() {
+        let (client, _, text) = adapted_client(config, &url).await?;
+        migrate(&client, &layout)
+            .await
+            .map_err(|source| SinkError::Migrate {
+                url: url.clone(),
+                database: config.database.clone(),
+                source,
+            })?;
+        tracing::info!(%url, server = %text.trim(), database = %config.database, cluster = ?config.cluster, "sink: connected, schema up to date");
+        nodes.push(client.with_database(&config.database));
+    }
+    // Inserts go to `url` (with a cluster: any node; its Distributed
+    // tables route the rows to the shards).
+    let (client, version, _) = adapted_client(config, &config.url).await?;
+    // Through a Distributed table, wait until the shards stored the rows
+    // before confirming the insert (else it is only queued on this node's
+    // disk).
+    let client = match config.cluster {
+        Some(_) => client.with_setting("insert_distributed_sync", "1"),
+        None => client,
+    };
+    Ok(Connection {
+        client: client.with_database(&config.database),
+        nodes,
+        version,
+    })
 }
 
 /// A client for the server at `url`, adapted to its version (see the

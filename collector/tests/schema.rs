@@ -507,7 +507,12 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
         flows_1h_days: 0,
         ..RetentionConfig::default()
     };
-    let retention = Retention::new(sink.client(), Layout::single(&db), config.clone(), "live");
+    let retention = Retention::new(
+        sink.client().cloned().unwrap(),
+        Layout::single(&db),
+        config.clone(),
+        "live",
+    );
     // As of T0 (2026-11-02): live flows keep 30 days back (2026-10-03 on),
     // the 1-minute rollup 60, the 1-hour rollup everything; the replay is
     // kept everywhere, whatever its flows' age.
@@ -538,7 +543,7 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     // With `datasets_days`, a replay goes that long after it was stored
     // (T0), from every table.
     let retention = Retention::new(
-        sink.client(),
+        sink.client().cloned().unwrap(),
         Layout::single(&db),
         RetentionConfig {
             datasets_days: 7,

@@ -7,6 +7,8 @@
 //!   sent is stored once.
 //! * The collector binary killed with SIGKILL while its rows wait in the
 //!   spool, then started again: every flow is stored, none twice.
+//! * The collector started before ClickHouse ever ran: it spools, then
+//!   creates the schema when the server comes and stores every flow once.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
@@ -106,6 +108,71 @@ fn clickhouse_stopped_under_load_then_restarted_stores_every_flow() -> Result<()
              GROUP BY exporter, source_id, version",
         )?,
         "00000000000000000000FFFF7F000001\t7\t9\t600\t6000\t0\n"
+    );
+    std::fs::remove_dir_all(&spool)?;
+    Ok(())
+}
+
+#[test]
+fn a_collector_started_before_clickhouse_spools_then_migrates_and_stores_every_flow() -> Result<()>
+{
+    // Ports and directory chosen, the server not started.
+    let server = OwnClickHouse::prepare("spool-late")?;
+    let ch = server.client();
+    let spool = tempdir("spool-late")?;
+    let udp = eastwest_tests::free_udp_port()?;
+    let http = eastwest_tests::free_tcp_port()?;
+    let config = spool.join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[receive]\nlisten = [\"127.0.0.1:{udp}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
+             [clickhouse]\nurl = \"{}\"\ndatabase = \"late\"\nflush_interval_ms = 200\n\
+             retry_max_ms = 1000\nexporters_interval_ms = 300\nspool_dir = \"{}\"\n",
+            ch.url,
+            spool.join("spool").display()
+        ),
+    )?;
+    let collector = CollectorProcess::start(&config, http)?;
+    assert_eq!(collector.metric("eastwest_collector_sink_up")?, 0);
+    let to = SocketAddr::from((Ipv4Addr::LOCALHOST, udp));
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    // 3,000 flows with no ClickHouse at all: they go to the spool.
+    send(&socket, to, 0..300)?;
+    wait_for(30, "3,000 rows spooled", || {
+        Ok(collector.metric("eastwest_collector_spool_rows")? == 3000)
+    })?;
+    // The server's first start: the schema is created, the spool replayed,
+    // flows arriving meanwhile stored behind it.
+    server.up()?;
+    send(&socket, to, 300..400)?;
+    wait_for(60, "4,000 rows stored", || {
+        Ok(ch
+            .query("EXISTS TABLE late.flows")
+            .is_ok_and(|t| t.trim() == "1")
+            && stored(&ch, "late")?.0 == 4000)
+    })?;
+    assert_eq!(stored(&ch, "late")?, (4000, 4000), "every flow once");
+    wait_for(10, "an empty spool", || {
+        Ok(collector.metric("eastwest_collector_spool_rows")? == 0)
+    })?;
+    assert_eq!(collector.metric("eastwest_collector_sink_up")?, 1);
+    for dropped in [
+        "eastwest_collector_spool_dropped_rows_total",
+        "eastwest_collector_sink_dropped_rows_total",
+    ] {
+        assert_eq!(collector.metric(dropped)?, 0, "{dropped}");
+    }
+    // The stages that waited for the connection run too: the exporters
+    // table holds the exporter's final snapshot after a clean stop.
+    let mut collector = collector;
+    collector.terminate()?;
+    assert_eq!(
+        ch.query(
+            "SELECT source_id, argMax(packets, updated), argMax(flows, updated) \
+             FROM late.exporters GROUP BY source_id",
+        )?,
+        "7\t400\t4000\n"
     );
     std::fs::remove_dir_all(&spool)?;
     Ok(())
