@@ -151,42 +151,123 @@ pub(super) struct Fields {
     pub(super) dataset: Option<String>,
 }
 
+/// What a mapped field fills in [`Fields`]: resolved once per template
+/// field (a v9 template's [`Plan`](super::templates::Plan)), so a record's
+/// fields are dispatched on a dense enum, not on sparse field numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    Bytes,
+    Packets,
+    Proto,
+    Tos,
+    TcpFlags,
+    SrcPort,
+    DstPort,
+    Src,
+    Dst,
+    Icmp,
+    IcmpType,
+    IcmpCode,
+    FirstUptime,
+    LastUptime,
+    StartS,
+    EndS,
+    StartMs,
+    EndMs,
+    SysInitMs,
+    SrcMac,
+    DstMac,
+    Vlan,
+    Dot1qVlan,
+    Vni,
+    ObservationPoint,
+    Sampling,
+    DomainName,
+    Dataset,
+}
+
+impl Slot {
+    /// The slot of field `number` (v9 and IANA IPFIX share them); `None`
+    /// for a field the mapping does not read.
+    pub(super) fn of(number: u16) -> Option<Slot> {
+        Some(match number {
+            field::IN_BYTES => Slot::Bytes,
+            field::IN_PKTS => Slot::Packets,
+            field::PROTOCOL => Slot::Proto,
+            field::SRC_TOS => Slot::Tos,
+            field::TCP_FLAGS => Slot::TcpFlags,
+            field::L4_SRC_PORT => Slot::SrcPort,
+            field::L4_DST_PORT => Slot::DstPort,
+            field::IPV4_SRC_ADDR | field::IPV6_SRC_ADDR => Slot::Src,
+            field::IPV4_DST_ADDR | field::IPV6_DST_ADDR => Slot::Dst,
+            field::ICMP_TYPE | ICMP_TYPE_CODE_V6 => Slot::Icmp,
+            ICMP_TYPE_V4 | ICMP_TYPE_V6 => Slot::IcmpType,
+            ICMP_CODE_V4 | ICMP_CODE_V6 => Slot::IcmpCode,
+            field::FIRST_SWITCHED => Slot::FirstUptime,
+            field::LAST_SWITCHED => Slot::LastUptime,
+            FLOW_START_SECONDS => Slot::StartS,
+            FLOW_END_SECONDS => Slot::EndS,
+            field::FLOW_START_MILLISECONDS => Slot::StartMs,
+            field::FLOW_END_MILLISECONDS => Slot::EndMs,
+            SYSTEM_INIT_MS => Slot::SysInitMs,
+            field::IN_SRC_MAC => Slot::SrcMac,
+            field::IN_DST_MAC => Slot::DstMac,
+            field::SRC_VLAN => Slot::Vlan,
+            DOT1Q_VLAN_ID => Slot::Dot1qVlan,
+            field::LAYER2_SEGMENT_ID => Slot::Vni,
+            field::OBSERVATION_POINT_ID => Slot::ObservationPoint,
+            SAMPLING_INTERVAL | SAMPLING_PACKET_INTERVAL => Slot::Sampling,
+            field::OBSERVATION_DOMAIN_NAME => Slot::DomainName,
+            field::DATASET_NAME => Slot::Dataset,
+            _ => return None,
+        })
+    }
+}
+
 impl Fields {
+    /// Map field `number`'s wire bytes (ignored if not mapped).
     pub(super) fn set(&mut self, number: u16, raw: &[u8]) {
+        if let Some(slot) = Slot::of(number) {
+            self.put(slot, raw);
+        }
+    }
+
+    /// Fill `slot` from its field's wire bytes.
+    pub(super) fn put(&mut self, slot: Slot, raw: &[u8]) {
         let low = |bits: u64| be_uint(raw) & bits;
-        match number {
-            field::IN_BYTES => self.bytes = be_uint(raw),
-            field::IN_PKTS => self.packets = be_uint(raw),
-            field::PROTOCOL => self.proto = low(0xff) as u8,
-            field::SRC_TOS => self.tos = low(0xff) as u8,
-            field::TCP_FLAGS => self.tcp_flags = low(0xff) as u8,
-            field::L4_SRC_PORT => self.src_port = low(0xffff) as u16,
-            field::L4_DST_PORT => self.dst_port = low(0xffff) as u16,
-            field::IPV4_SRC_ADDR | field::IPV6_SRC_ADDR => self.src = addr(raw),
-            field::IPV4_DST_ADDR | field::IPV6_DST_ADDR => self.dst = addr(raw),
-            field::ICMP_TYPE | ICMP_TYPE_CODE_V6 => self.icmp = low(0xffff) as u16,
-            ICMP_TYPE_V4 | ICMP_TYPE_V6 => self.icmp_type = Some(low(0xff) as u8),
-            ICMP_CODE_V4 | ICMP_CODE_V6 => self.icmp_code = Some(low(0xff) as u8),
-            field::FIRST_SWITCHED => self.first_uptime = Some(be_u32(raw)),
-            field::LAST_SWITCHED => self.last_uptime = Some(be_u32(raw)),
-            FLOW_START_SECONDS => self.start_s = Some(be_uint(raw)),
-            FLOW_END_SECONDS => self.end_s = Some(be_uint(raw)),
-            field::FLOW_START_MILLISECONDS => self.start_ms = Some(be_uint(raw)),
-            field::FLOW_END_MILLISECONDS => self.end_ms = Some(be_uint(raw)),
-            SYSTEM_INIT_MS => self.sys_init_ms = Some(be_uint(raw)),
-            field::IN_SRC_MAC => self.src_mac = mac(raw),
-            field::IN_DST_MAC => self.dst_mac = mac(raw),
+        match slot {
+            Slot::Bytes => self.bytes = be_uint(raw),
+            Slot::Packets => self.packets = be_uint(raw),
+            Slot::Proto => self.proto = low(0xff) as u8,
+            Slot::Tos => self.tos = low(0xff) as u8,
+            Slot::TcpFlags => self.tcp_flags = low(0xff) as u8,
+            Slot::SrcPort => self.src_port = low(0xffff) as u16,
+            Slot::DstPort => self.dst_port = low(0xffff) as u16,
+            Slot::Src => self.src = addr(raw),
+            Slot::Dst => self.dst = addr(raw),
+            Slot::Icmp => self.icmp = low(0xffff) as u16,
+            Slot::IcmpType => self.icmp_type = Some(low(0xff) as u8),
+            Slot::IcmpCode => self.icmp_code = Some(low(0xff) as u8),
+            Slot::FirstUptime => self.first_uptime = Some(be_u32(raw)),
+            Slot::LastUptime => self.last_uptime = Some(be_u32(raw)),
+            Slot::StartS => self.start_s = Some(be_uint(raw)),
+            Slot::EndS => self.end_s = Some(be_uint(raw)),
+            Slot::StartMs => self.start_ms = Some(be_uint(raw)),
+            Slot::EndMs => self.end_ms = Some(be_uint(raw)),
+            Slot::SysInitMs => self.sys_init_ms = Some(be_uint(raw)),
+            Slot::SrcMac => self.src_mac = mac(raw),
+            Slot::DstMac => self.dst_mac = mac(raw),
             // VLAN 58 wins over dot1qVlanId 243 when both are present.
-            field::SRC_VLAN => self.vlan = low(0x0fff) as u16,
-            DOT1Q_VLAN_ID if self.vlan == 0 => self.vlan = low(0x0fff) as u16,
+            Slot::Vlan => self.vlan = low(0x0fff) as u16,
+            Slot::Dot1qVlan if self.vlan == 0 => self.vlan = low(0x0fff) as u16,
+            Slot::Dot1qVlan => {}
             // A VXLAN/Geneve VNI (24 bits) or the exporter's whole GRE key
             // of GRE-TEB / NVGRE (32 bits, VSID = upper 24).
-            field::LAYER2_SEGMENT_ID => self.vni = low(0xffff_ffff) as u32,
-            field::OBSERVATION_POINT_ID => self.observation_point = Some(be_u32(raw)),
-            SAMPLING_INTERVAL | SAMPLING_PACKET_INTERVAL => self.sampling = Some(be_u32(raw)),
-            field::OBSERVATION_DOMAIN_NAME => self.domain_name = Some(padded_string(raw)),
-            field::DATASET_NAME => self.dataset = Some(padded_string(raw)),
-            _ => {}
+            Slot::Vni => self.vni = low(0xffff_ffff) as u32,
+            Slot::ObservationPoint => self.observation_point = Some(be_u32(raw)),
+            Slot::Sampling => self.sampling = Some(be_u32(raw)),
+            Slot::DomainName => self.domain_name = Some(padded_string(raw)),
+            Slot::Dataset => self.dataset = Some(padded_string(raw)),
         }
     }
 
@@ -289,5 +370,13 @@ mod tests {
         assert_eq!(addr(&[10, 1, 2, 3]), Some(addr_to_bytes(v4)));
         assert_eq!(addr(&addr_to_bytes(v6)), Some(addr_to_bytes(v6)));
         assert_eq!(addr(&[10, 1, 2]), None);
+    }
+
+    #[test]
+    fn every_mapped_number_has_a_slot() {
+        let slotted: Vec<u16> = (0..=u16::MAX).filter(|&n| Slot::of(n).is_some()).collect();
+        let mut mapped = MAPPED.to_vec();
+        mapped.sort_unstable();
+        assert_eq!(slotted, mapped);
     }
 }

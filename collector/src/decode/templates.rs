@@ -9,7 +9,7 @@ use eastwest_clickhouse::schema::FlowRow;
 use netflow_parser::variable_versions::v9;
 use netflow_parser::NetflowPacket;
 
-use super::fields::MAPPED;
+use super::fields::Slot;
 use super::{Datagram, Decoder, ErrorReason, Report, IPFIX_HEADER_LEN};
 
 /// Where the mapped fields sit in a data record of one v9 template: what
@@ -17,8 +17,9 @@ use super::{Datagram, Decoder, ErrorReason, Report, IPFIX_HEADER_LEN};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Plan {
     pub(super) record_len: usize,
-    /// (field number, offset, length) of the fields [`Fields::set`] maps.
-    pub(super) fields: Vec<(u16, usize, usize)>,
+    /// (slot, offset, length) of the fields the mapping reads, in record
+    /// order.
+    pub(super) fields: Vec<(Slot, usize, usize)>,
 }
 
 impl Plan {
@@ -33,8 +34,8 @@ impl Plan {
             if len == 0 || field.field_length == u16::MAX {
                 return None;
             }
-            if MAPPED.contains(&field.field_type_number) {
-                fields.push((field.field_type_number, at, len));
+            if let Some(slot) = Slot::of(field.field_type_number) {
+                fields.push((slot, at, len));
             }
             at += len;
         }

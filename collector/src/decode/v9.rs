@@ -15,7 +15,7 @@ impl Decoder {
     /// templates this scope defined earlier (the steady state of every
     /// exporter between template refreshes) is read straight from the
     /// bytes with the templates' [`Plan`]s and the same field mapping
-    /// ([`Fields::set`]). Anything else (templates, options, unknown
+    /// ([`Fields::put`]). Anything else (templates, options, unknown
     /// templates, odd lengths, other versions) returns `false` and goes to
     /// `netflow_parser`, which stays the authority on templates: plans are
     /// learnt from the templates it parsed.
@@ -78,8 +78,8 @@ impl Decoder {
             // Trailing bytes shorter than a record are padding (RFC 3954 §5.3).
             for record in body.chunks_exact(plan.record_len) {
                 let mut fields = Fields::default();
-                for &(number, offset, width) in &plan.fields {
-                    fields.set(number, &record[offset..offset + width]);
+                for &(slot, offset, width) in &plan.fields {
+                    fields.put(slot, &record[offset..offset + width]);
                 }
                 emit(fields, &clock, &scope, out, report);
             }
