@@ -812,11 +812,12 @@ pub const ROLLUP_DERIVED: &[DerivedColumn] = &[
             "point_rank",
             "UInt8",
             "how local the observation point is: 4 = the client's host, 2 = the \
-             server's, +1 for a mirror of the VM's port (not the VXLAN/Geneve underlay)",
+             server's, +1 for a mirror of the VM's port (not an underlay: VXLAN, \
+             Geneve, NVGRE or routed GRE)",
         ),
         expr: "toUInt8((observer != '' AND observer = client_host) * 4 \
                + (observer != '' AND observer = server_host) * 2 \
-               + (encap NOT IN ('vxlan', 'geneve')))",
+               + (encap NOT IN ('vxlan', 'geneve', 'nvgre', 'gre')))",
     },
 ];
 
@@ -1403,6 +1404,7 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
     }
 
     steps.extend(repartition_steps(layout));
+    steps.extend(point_rank_steps(layout));
     steps.extend(ROLLUPS.iter().map(|r| Step::always(rollup_view(layout, r))));
     steps.extend(summary_steps(
         layout,
@@ -1459,6 +1461,88 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
         }
     }
     steps.extend(inventory_events_migrations(layout));
+    steps
+}
+
+/// The capture path that marks a `point_rank` expression as current: the
+/// +1 of a port mirror once went to every capture path but VXLAN and
+/// Geneve, so NVGRE and routed-GRE underlays ranked as mirrors.
+const POINT_RANK_MARK: &str = "'nvgre'";
+
+/// The capture paths the earlier `point_rank` ranked as port mirrors by
+/// mistake (their stored rows are ranked again).
+const UNDERLAYS_RANKED_AS_MIRRORS: &str = "('nvgre', 'gre')";
+
+/// From a schema whose `point_rank` ranked the NVGRE and routed-GRE
+/// underlays as port mirrors: each rollup's view (which computes it) is
+/// dropped and made again by the steps after these, the rows already
+/// stored with those capture paths are ranked again (an `ALTER ... UPDATE`
+/// mutation, which the server applies in the background: until it has,
+/// the dashboard may count such a conversation at its underlay), and the
+/// column's `DEFAULT` takes the current expression. Each step is guarded
+/// by the current expression being in place, so none runs twice.
+fn point_rank_steps(layout: &Layout) -> Vec<Step> {
+    let on = layout.on_cluster();
+    let rank = ROLLUP_DERIVED
+        .iter()
+        .find(|d| d.column.name == "point_rank")
+        .expect("point_rank is a derived column");
+    let mark = quote_str(&format!("%{POINT_RANK_MARK}%"));
+    // 1 when `table`'s column has the current DEFAULT.
+    let current = |table: &str| {
+        format!(
+            "SELECT count() FROM system.columns WHERE database = {} AND table = {} \
+             AND name = {} AND default_expression LIKE {mark}",
+            quote_str(&layout.database),
+            quote_str(table),
+            quote_str(rank.column.name),
+        )
+    };
+    let mut steps = Vec::new();
+    for rollup in &ROLLUPS {
+        let storage = layout.storage_name(rollup.table);
+        // A view that does not exist (yet) is "current": nothing to drop.
+        steps.push(Step {
+            check: Some(format!(
+                "SELECT toUInt64(count() = 0) FROM system.tables WHERE database = {} \
+                 AND name = {} AND create_table_query NOT LIKE {mark}",
+                quote_str(&layout.database),
+                quote_str(rollup.view),
+            )),
+            statement: format!("DROP TABLE IF EXISTS {}{on}", layout.table(rollup.view)),
+        });
+        // A mutation rewrites every part of the table on 18.16: only when
+        // there are rows to rank again.
+        steps.push(Step {
+            check: Some(format!(
+                "SELECT ({}) + toUInt64((SELECT count() FROM {} WHERE encap IN {UNDERLAYS_RANKED_AS_MIRRORS}) = 0)",
+                current(&storage),
+                layout.table(&storage),
+            )),
+            statement: format!(
+                "ALTER TABLE {}{on} UPDATE {} = {} WHERE encap IN {UNDERLAYS_RANKED_AS_MIRRORS}",
+                layout.table(&storage),
+                quote_ident(rank.column.name),
+                rank.expr
+            ),
+        });
+        let mut tables = vec![storage];
+        if layout.cluster.is_some() {
+            tables.push(rollup.table.to_string());
+        }
+        for table in &tables {
+            steps.push(Step {
+                check: Some(current(table)),
+                statement: format!(
+                    "ALTER TABLE {}{on} MODIFY COLUMN {} {} DEFAULT {}",
+                    layout.table(table),
+                    quote_ident(rank.column.name),
+                    rank.column.ch_type,
+                    rank.expr
+                ),
+            });
+        }
+    }
     steps
 }
 

@@ -462,6 +462,121 @@ async fn rollups_without_the_derived_columns_are_upgraded() -> Result<()> {
     Ok(())
 }
 
+fn point_rank() -> Result<&'static eastwest_clickhouse::schema::DerivedColumn> {
+    ROLLUP_DERIVED
+        .iter()
+        .find(|d| d.column.name == "point_rank")
+        .context("point_rank")
+}
+
+/// The rollups' views as they were when `point_rank` gave a port mirror's
+/// +1 to the NVGRE and routed-GRE underlays too (main at 72319d6), made
+/// over today's schema through the client, so the chdb check replays them.
+async fn rank_underlays_as_mirrors(client: &Client, db: &str) -> Result<()> {
+    let rank = point_rank()?;
+    let old_expr = rank.expr.replace(", 'nvgre', 'gre'", "");
+    assert_ne!(old_expr, rank.expr);
+    for rollup in ROLLUPS {
+        for statement in [
+            format!("DROP TABLE `{db}`.`{}`", rollup.view),
+            format!(
+                "ALTER TABLE `{db}`.`{}` MODIFY COLUMN point_rank UInt8 DEFAULT {old_expr}",
+                rollup.table
+            ),
+        ] {
+            client.query(&statement).execute().await?;
+        }
+    }
+    for step in migrations(&Layout::single(db)) {
+        if step.statement.starts_with("CREATE MATERIALIZED VIEW")
+            && step.statement.contains(rank.expr)
+        {
+            let old = step.statement.replace(rank.expr, &old_expr);
+            client.query(&old).execute().await?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
+    let ch = eastwest_tests::clickhouse()?;
+    let db = eastwest_tests::unique_database("schema_rank");
+    let rank = point_rank()?;
+    let metrics = Arc::new(Metrics::new());
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    let client = client(&ch).await?;
+    rank_underlays_as_mirrors(&client, &db).await?;
+    // The TCP conversation web-01 -> app-01 at esx-01 (the client's host)
+    // over each capture path: a mirror ranks 4 + 1, an underlay 4.
+    let over = |encap: &str, at_ms: u64| -> Vec<FlowRow> {
+        conversation(at_ms)[..2]
+            .iter()
+            .map(|f| FlowRow {
+                encap: encap.into(),
+                ..f.row()
+            })
+            .collect()
+    };
+    let ranks = || {
+        ch.query(&format!(
+            "SELECT encap, groupUniqArray(point_rank), countIf(point_rank != ({})) \
+             FROM `{db}`.flows_1m GROUP BY encap ORDER BY encap",
+            rank.expr
+        ))
+    };
+    for encap in ["erspan2", "gre", "nvgre", "vxlan"] {
+        sink.insert(&over(encap, T0)).await?;
+    }
+    assert_eq!(
+        ranks()?,
+        "erspan2\t[5]\t0\ngre\t[5]\t1\nnvgre\t[5]\t1\nvxlan\t[4]\t0\n",
+        "stored by the old views"
+    );
+    // The chdb check replays statements in the order of the query log, to
+    // the second: keep the old views a second before the migration.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    // The stored rows are ranked again by a mutation the server runs in
+    // the background.
+    for _ in 0..300 {
+        let running = ch.query(&format!(
+            "SELECT count() FROM system.mutations WHERE database = '{db}' AND is_done = 0"
+        ))?;
+        if running == "0\n" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fixed = "erspan2\t[5]\t0\ngre\t[4]\t0\nnvgre\t[4]\t0\nvxlan\t[4]\t0\n";
+    assert_eq!(ranks()?, fixed);
+    for table in ["flows_1h", "flows_1m"] {
+        assert_eq!(
+            ch.query(&format!(
+                "SELECT countIf(point_rank != ({})) FROM `{db}`.`{table}`",
+                rank.expr
+            ))?,
+            "0\n",
+            "{table}"
+        );
+    }
+    // The views made again rank new rows so, and a restart changes nothing.
+    Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    for encap in ["gre", "nvgre"] {
+        sink.insert(&over(encap, T0 + 60_000)).await?;
+    }
+    assert_eq!(ranks()?, fixed);
+    assert_eq!(
+        ch.query(&format!(
+            "SELECT count() FROM system.mutations WHERE database = '{db}'"
+        ))?,
+        "2\n",
+        "one mutation per rollup"
+    );
+    Ok(())
+}
+
 const DAY: u64 = 86_400_000;
 
 /// The rows of `flows` in `dataset`, stored (`received`) at `stored_ms`.

@@ -551,7 +551,7 @@ enum Detail {
 /// `bucket_ms` is set, as `t_ms`): the conversation's key columns (`p_*`),
 /// counters summed (`o_*`), and `o_local`, the best `point_rank` of the
 /// point: 4 = the client's host, 2 = the server's, +1 for a mirror of the
-/// VM's port (SPAN/ERSPAN) over the overlay underlay (VXLAN/Geneve), which
+/// VM's port (SPAN/ERSPAN) over an underlay (VXLAN, Geneve, NVGRE, routed GRE), which
 /// sees the same packets again.
 ///
 /// Rows are grouped on the 64-bit hashes every oriented row carries
@@ -1037,22 +1037,15 @@ pub fn time_span(tables: &Tables, dataset: Option<&str>) -> Sql {
 pub fn flows(tables: &Tables, params: &Params) -> (Sql, Sql) {
     let f = &params.filters;
     let mut sql = Sql::default();
-    sql.push(&format!("FROM {} WHERE 1", tables.flows));
-    if let Some(TimeWindow { from_ms, to_ms }) = params.window {
-        sql.clause(
-            " AND start_ms >= ? AND start_ms < ? AND date >= toDate(?) AND date <= toDate(?)",
-            [
-                Arg::U64(from_ms),
-                Arg::U64(to_ms),
-                Arg::U16(date_of_ms(from_ms)),
-                Arg::U16(date_of_ms(to_ms.saturating_sub(1))),
-            ],
-        );
-    }
+    sql.push(&format!("FROM {}", tables.flows));
+    // The window bounds `start` (in the sort key) as raw parts do: a
+    // listing of an hour reads that hour, not every flow of its dates.
+    let mut sql = sql.then(rows_where(
+        Resolution::Raw,
+        params.window,
+        f.dataset.as_deref(),
+    ));
     let text = |v: &String| Arg::Text(v.clone());
-    if let Some(dataset) = &f.dataset {
-        sql.clause(" AND dataset = ?", [text(dataset)]);
-    }
     match (&f.vm, &f.peer) {
         (Some(vm), Some(peer)) => sql.clause(
             " AND ((src_vm = ? AND dst_vm = ?) OR (src_vm = ? AND dst_vm = ?))",
@@ -1433,6 +1426,15 @@ mod tests {
         let (page, total) = flows(&t, &p);
         check(&page);
         check(&total);
+        // The raw listing bounds the sort key's `start`, not only `start_ms`.
+        assert!(
+            total
+                .text
+                .contains("start >= toDateTime(?) AND start <= toDateTime(?)"),
+            "{}",
+            total.text
+        );
+        assert!(total.args.contains(&Arg::U32(1_793_663_999)));
         check(&exporters(&t));
         check(&report_points(&t, &p));
         for resolution in [Resolution::Raw, Resolution::Minute, Resolution::Hour] {
