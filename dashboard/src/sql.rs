@@ -1007,6 +1007,21 @@ pub fn timeseries(tables: &Tables, resolution: Resolution, params: &Params, step
     )
 }
 
+/// Flows stored per hour of `window` in `dataset` (`(t_ms, flows)`, in
+/// time order), from `observed_1m` (a few rows per observer and minute):
+/// what tells whether an hour of a time series has changed since it was
+/// last counted.
+pub fn hour_counts(tables: &Tables, window: TimeWindow, dataset: Option<&str>) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT toUInt64(toStartOfHour(bucket)) * 1000 AS t, countMerge(flows) FROM {}",
+        tables.observed_1m
+    ));
+    let mut sql = sql.then(rows_where(Resolution::Hour, Some(window), dataset));
+    sql.push(" GROUP BY t ORDER BY t");
+    sql
+}
+
 /// Every dataset's summary (rows of [`crate::model::DatasetRow`]), by name.
 pub fn datasets(tables: &Tables) -> Sql {
     let mut sql = Sql::default();
@@ -1416,6 +1431,14 @@ mod tests {
             check(&conversations_in_one(&t, resolution, &p));
             check(&matrix(&t, resolution, &p));
             check(&timeseries(&t, resolution, &p, 3_600_000));
+            check(&hour_counts(
+                &t,
+                TimeWindow {
+                    from_ms: 0,
+                    to_ms: 3_600_000,
+                },
+                Some("a'b"),
+            ));
             check(&hosts(&t, resolution, &p));
             check(&host_vms(&t, resolution, &p, Some("esx-01")));
             check(&vm_placements(&t, resolution, &p, "a'b"));

@@ -745,6 +745,90 @@ async fn the_report_lists_coresidency_periods_from_the_policy() {
 /// the overlay's underlay), and among equal ranks the one that saw the
 /// most bytes; the page, its totals and the zone matrix agree, from the
 /// hourly rollup and from raw flows.
+/// An hourly series keeps the hours it has counted: asked again it answers
+/// the same, and an hour that receives flows late (or a new hour) is
+/// counted again, with the local point still chosen per conversation.
+#[tokio::test]
+async fn an_hourly_series_counts_again_the_hours_that_changed() {
+    let server = eastwest_tests::clickhouse().unwrap();
+    let database = eastwest_tests::unique_database("dash_hours");
+    let store =
+        eastwest_dashboard::store::ClickHouseStore::connect(&settings(&server.url, &database))
+            .await
+            .unwrap();
+    let version = store.version();
+    insert(&server.url, &database, version, &lab_rows()).await;
+    let app = router(AppState::new(store, 1000).with_timeseries_max_minute_rows(0));
+    let uri = format!(
+        "/api/v1/timeseries?from={}&to={}&dataset=lab",
+        T0 / 1000 - 3600,
+        T0 / 1000 + 3 * 3600
+    );
+    let series = |t: &serde_json::Value| -> Vec<(u64, u64, u64)> {
+        assert_eq!(t["step_ms"], 3_600_000, "{t}");
+        t["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["t_ms"].as_u64().unwrap(),
+                    p["flows"].as_u64().unwrap(),
+                    p["bytes"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let first = series(&json(&app, &uri).await);
+    assert_eq!(series(&json(&app, &uri).await), first);
+    let at = |t: u64| {
+        first
+            .iter()
+            .find(|p| p.0 == t)
+            .map_or((0, 0), |p| (p.1, p.2))
+    };
+    let before = at(T0 + 3_600_000);
+    // Late flows in a counted hour: the client's host (rank 5) and its
+    // VXLAN underlay (rank 4, more bytes), which must not count.
+    let late = flow(
+        "esx-01",
+        WEB,
+        APP,
+        9999,
+        "allowed",
+        "app",
+        T0 + 3_700_000,
+        700,
+    );
+    let mut underlay = late.clone();
+    underlay.encap = "vxlan".into();
+    underlay.bytes = 5000;
+    insert(&server.url, &database, version, &[late, underlay]).await;
+    let again = series(&json(&app, &uri).await);
+    assert_eq!(
+        again
+            .iter()
+            .find(|p| p.0 == T0 + 3_600_000)
+            .map(|p| (p.1, p.2)),
+        Some((before.0 + 1, before.1 + 700)),
+        "{again:?}"
+    );
+    // The other hours are as they were.
+    let others = |s: &[(u64, u64, u64)]| -> Vec<(u64, u64, u64)> {
+        s.iter()
+            .filter(|p| p.0 != T0 + 3_600_000)
+            .copied()
+            .collect()
+    };
+    assert_eq!(others(&again), others(&first));
+    // The same as a series not kept hour by hour (a filter): the lab's
+    // rows are all in dataset `lab`, so verdict=any is every row.
+    let one = json(&app, &format!("{uri}&same_host=false")).await;
+    let two = json(&app, &format!("{uri}&same_host=true")).await;
+    let filtered: u64 = [one, two].iter().flat_map(|t| series(t)).map(|p| p.2).sum();
+    assert_eq!(filtered, again.iter().map(|p| p.2).sum::<u64>());
+}
+
 #[tokio::test]
 async fn the_best_observation_point_is_counted() {
     let mut underlay = flow("esx-01", WEB, APP, 9000, "allowed", "app", T0, 5000);
