@@ -600,7 +600,7 @@ pub fn reply_of(proto: u8, src_port: u16, dst_port: u16, icmp: u16) -> u8 {
 
 /// A column of a rollup table and how its materialized view computes it
 /// from `flows`. `{bucket}` in `expr` stands for the rollup's time-bucket
-/// function (`toStartOfMinute`, `toStartOfHour`).
+/// expression ([`Rollup::bucket`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RollupColumn {
     pub column: Column,
@@ -641,8 +641,8 @@ pub const ROLLUP_COLUMNS: &[RollupColumn] = &[
     key(
         "bucket",
         "DateTime",
-        "{bucket}(start)",
-        "start of the minute (flows_1m) or hour (flows_1h) the flows started in",
+        "{bucket}",
+        "start of the minute, 10 minutes, hour or day (UTC) the flows started in",
     ),
     key(
         "dataset",
@@ -857,29 +857,58 @@ pub struct RollupRow {
 pub struct Rollup {
     pub table: &'static str,
     pub view: &'static str,
-    /// ClickHouse function truncating `start` to the bucket.
-    pub bucket_fn: &'static str,
+    /// ClickHouse expression truncating `start` to the bucket (UTC: whole
+    /// multiples of the bucket since the epoch, whatever the server's time
+    /// zone, as the dashboard cuts windows).
+    pub bucket: &'static str,
     pub bucket_secs: u32,
+    /// The finer rollup a migration fills this one from (its rows hold
+    /// the same sums per key, in buckets that divide this one's), or
+    /// `None` for raw `flows`: a new coarser rollup is backfilled from
+    /// its finer one, which the retention keeps longer than raw flows.
+    pub finer: Option<&'static str>,
 }
 
 /// The 1-minute rollup.
 pub const FLOWS_1M: Rollup = Rollup {
     table: "flows_1m",
     view: "flows_1m_mv",
-    bucket_fn: "toStartOfMinute",
+    bucket: "toStartOfMinute(start)",
     bucket_secs: 60,
+    finer: None,
+};
+
+/// The 10-minute rollup: the edges of an hourly window, which the minute
+/// rollup answers only with about one row per conversation and minute on
+/// a busy day.
+pub const FLOWS_10M: Rollup = Rollup {
+    table: "flows_10m",
+    view: "flows_10m_mv",
+    bucket: "toDateTime(intDiv(toUInt32(start), 600) * 600)",
+    bucket_secs: 600,
+    finer: Some("flows_1m"),
 };
 
 /// The 1-hour rollup.
 pub const FLOWS_1H: Rollup = Rollup {
     table: "flows_1h",
     view: "flows_1h_mv",
-    bucket_fn: "toStartOfHour",
+    bucket: "toStartOfHour(start)",
     bucket_secs: 3600,
+    finer: None,
 };
 
-/// Every rollup, finest first.
-pub const ROLLUPS: [Rollup; 2] = [FLOWS_1M, FLOWS_1H];
+/// The 1-day rollup (UTC days): windows of a week and more.
+pub const FLOWS_1D: Rollup = Rollup {
+    table: "flows_1d",
+    view: "flows_1d_mv",
+    bucket: "toDateTime(intDiv(toUInt32(start), 86400) * 86400)",
+    bucket_secs: 86_400,
+    finer: Some("flows_1h"),
+};
+
+/// Every rollup, finest first (a rollup's `finer` comes before it).
+pub const ROLLUPS: [Rollup; 4] = [FLOWS_1M, FLOWS_10M, FLOWS_1H, FLOWS_1D];
 
 /// Name of the table that sums up each dataset, day by day.
 pub const DATASETS_TABLE: &str = "datasets";
@@ -1237,7 +1266,7 @@ fn rollup_select(rollup: &Rollup, from: &str, filter: &str) -> String {
     let exprs: Vec<String> = ROLLUP_COLUMNS
         .iter()
         .map(|c| {
-            let expr = c.expr.replace("{bucket}", rollup.bucket_fn);
+            let expr = c.expr.replace("{bucket}", rollup.bucket);
             // 18.16 turns if() over LowCardinality into String and then
             // refuses it for a LowCardinality column: cast it back.
             let expr = if c.column.ch_type.starts_with("LowCardinality") {
@@ -1261,6 +1290,52 @@ fn rollup_select(rollup: &Rollup, from: &str, filter: &str) -> String {
     format!(
         "SELECT {}{derived} FROM {from}{filter} GROUP BY {keys}",
         exprs.join(", ")
+    )
+}
+
+/// The SELECT that fills `rollup` from the rows of its finer rollup
+/// `from` (same keys and sums, finer buckets): the sums summed again per
+/// key in the coarser bucket. The finer table's columns are renamed in a
+/// subquery, as 18.16 takes `sum(flows) AS flows` for a cycle.
+fn rollup_from_finer_select(rollup: &Rollup, from: &str, filter: &str) -> String {
+    let inner: Vec<String> = ROLLUP_COLUMNS
+        .iter()
+        .map(|c| {
+            let name = quote_ident(c.column.name);
+            format!(
+                "{name} AS {}",
+                quote_ident(&format!("finer_{}", c.column.name))
+            )
+        })
+        .collect();
+    let outer: Vec<String> = ROLLUP_COLUMNS
+        .iter()
+        .map(|c| {
+            let finer = quote_ident(&format!("finer_{}", c.column.name));
+            let expr = if c.summed {
+                format!("sum({finer})")
+            } else if c.column.name == "bucket" {
+                rollup.bucket.replace("(start)", &format!("({finer})"))
+            } else {
+                finer
+            };
+            format!("{expr} AS {}", quote_ident(c.column.name))
+        })
+        .collect();
+    let keys = names(
+        ROLLUP_COLUMNS
+            .iter()
+            .filter(|c| !c.summed)
+            .map(|c| c.column.name),
+    );
+    let derived = ROLLUP_DERIVED
+        .iter()
+        .map(|d| format!(", {} AS {}", d.expr, quote_ident(d.column.name)))
+        .collect::<String>();
+    format!(
+        "SELECT {}{derived} FROM (SELECT {} FROM {from}{filter}) GROUP BY {keys}",
+        outer.join(", "),
+        inner.join(", "),
     )
 }
 
@@ -1355,16 +1430,20 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
                 "",
             ),
         };
+        let filter = format!(" WHERE date {global}NOT IN (SELECT date FROM {target})");
+        let select = match rollup.finer {
+            None => rollup_select(rollup, &source, &filter),
+            Some(finer) => {
+                let finer = match &layout.cluster {
+                    Some(_) if layout.on_cluster_ddl => layout.table(finer),
+                    _ => layout.storage(finer),
+                };
+                rollup_from_finer_select(rollup, &finer, &filter)
+            }
+        };
         steps.push(Step {
             check: Some(table_exists(rollup.view)),
-            statement: format!(
-                "INSERT INTO {target} ({rollup_names}) {select}",
-                select = rollup_select(
-                    rollup,
-                    &source,
-                    &format!(" WHERE date {global}NOT IN (SELECT date FROM {target})")
-                ),
-            ),
+            statement: format!("INSERT INTO {target} ({rollup_names}) {select}"),
         });
         let create_view = Step::always(rollup_view(layout, rollup));
         steps.push(create_view.clone());

@@ -281,7 +281,10 @@ fn tables(ch: &ClickHouse, db: &str) -> Result<String> {
 }
 
 const TABLES: &str = "datasets\tAggregatingMergeTree\ndatasets_mv\tMaterializedView\n\
-                      exporters\tReplacingMergeTree\nflows\tMergeTree\nflows_1h\tSummingMergeTree\n\
+                      exporters\tReplacingMergeTree\nflows\tMergeTree\n\
+                      flows_10m\tSummingMergeTree\nflows_10m_mv\tMaterializedView\n\
+                      flows_1d\tSummingMergeTree\nflows_1d_mv\tMaterializedView\n\
+                      flows_1h\tSummingMergeTree\n\
                       flows_1h_mv\tMaterializedView\nflows_1m\tSummingMergeTree\n\
                       flows_1m_mv\tMaterializedView\ninventory_events\tMergeTree\n\
                       observed_1m\tAggregatingMergeTree\nobserved_1m_mv\tMaterializedView\n";
@@ -351,14 +354,20 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
     assert_eq!(replies.lines().count(), 6);
     // The rollups were backfilled from the old rows ...
     assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 1));
-    // ... and a restart does not backfill them again.
+    // ... and a restart does not backfill them again; the 10-minute and
+    // daily rollups were filled from the minute and hourly ones.
     Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
     assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 1));
+    assert_eq!(rollup(&ch, &db, "flows_10m")?, expected_rollup(&[T0], 1));
+    let day = T0 / DAY * DAY;
+    assert_eq!(rollup(&ch, &db, "flows_1d")?, expected_rollup(&[day], 1));
     // New rows land in the same buckets as the old ones, through the views.
     let new: Vec<FlowRow> = conversation(T0 + 1_000).iter().map(Flow::row).collect();
     sink.insert(&new).await?;
     assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 2));
+    assert_eq!(rollup(&ch, &db, "flows_10m")?, expected_rollup(&[T0], 2));
     assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 2));
+    assert_eq!(rollup(&ch, &db, "flows_1d")?, expected_rollup(&[day], 2));
     Ok(())
 }
 
@@ -571,7 +580,7 @@ async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
         ch.query(&format!(
             "SELECT count() FROM system.mutations WHERE database = '{db}'"
         ))?,
-        "2\n",
+        format!("{}\n", ROLLUPS.len()),
         "one mutation per rollup"
     );
     Ok(())
@@ -627,8 +636,8 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     // the 1-minute rollup 60, the 1-hour rollup everything; the replay is
     // kept everywhere, whatever its flows' age.
     let dropped = retention.run_once(T0 + 3_600_000).await?;
-    // flows and datasets drop two days each, flows_1m one.
-    assert_eq!(dropped.len(), 5, "{dropped:?}");
+    // flows and datasets drop two days each, flows_1m and flows_10m one.
+    assert_eq!(dropped.len(), 6, "{dropped:?}");
     assert!(dropped.iter().all(|d| d.dataset == "live"), "{dropped:?}");
     let kept = "2025-09-28\n2026-10-03\n2026-11-02\n";
     assert_eq!(days(&ch, &db, "flows")?, kept);
@@ -638,6 +647,8 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
         "2025-09-28\n2026-09-23\n2026-10-03\n2026-11-02\n"
     );
     assert_eq!(days(&ch, &db, "flows_1h")?, format!("2025-09-28\n{live}"));
+    assert_eq!(days(&ch, &db, "flows_10m")?, days(&ch, &db, "flows_1m")?);
+    assert_eq!(days(&ch, &db, "flows_1d")?, days(&ch, &db, "flows_1h")?);
     // `observed_1m` follows the 1-hour rollup.
     assert_eq!(
         days(&ch, &db, "observed_1m")?,
@@ -663,11 +674,11 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     );
     assert!(retention.run_once(T0 + 6 * DAY).await?.is_empty());
     let dropped = retention.run_once(T0 + 7 * DAY).await?;
-    assert_eq!(dropped.len(), 5, "{dropped:?}");
-    for table in ["flows", "flows_1m", "datasets"] {
+    assert_eq!(dropped.len(), 7, "{dropped:?}");
+    for table in ["flows", "flows_1m", "flows_10m", "datasets"] {
         assert_eq!(days(&ch, &db, table)?, "", "{table}");
     }
-    for table in ["flows_1h", "observed_1m"] {
+    for table in ["flows_1h", "flows_1d", "observed_1m"] {
         assert_eq!(
             days(&ch, &db, table)?,
             live,
@@ -718,14 +729,14 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     };
     assert_eq!(
         partition_keys()?,
-        "flows\tdate\nflows_1h\tdate\nflows_1m\tdate\n"
+        "flows\tdate\nflows_10m\tdate\nflows_1d\tdate\nflows_1h\tdate\nflows_1m\tdate\n"
     );
     let contents = || -> Result<Vec<String>> {
         let mut all = vec![ch.query(&format!(
             "SELECT dataset, date, count(), sum(bytes), sum(reply) FROM `{db}`.flows \
              GROUP BY dataset, date ORDER BY dataset"
         ))?];
-        for table in ["flows_1m", "flows_1h"] {
+        for table in ["flows_1m", "flows_10m", "flows_1h", "flows_1d"] {
             all.push(rollup(&ch, &db, table)?);
             all.push(ch.query(&format!(
                 "SELECT dataset, sum(flows), uniqExact(conv_hash) FROM `{db}`.`{table}` \
@@ -749,7 +760,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     let new_key = "(dataset, date)";
     assert_eq!(
         partition_keys()?.replace(new_key, "K"),
-        "datasets\tK\nflows\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
+        "datasets\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
     );
     assert_eq!(contents()?, before, "every row kept, once");
     // `datasets` was filled from the rows already there.

@@ -15,7 +15,7 @@ use clickhouse::Client;
 use clickhouse::{RowOwned, RowRead};
 use eastwest_clickhouse::schema::{
     migrate, partitions, query_settings, quote_ident, Layout, ServerVersion, DATASETS_TABLE,
-    EXPORTERS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
+    EXPORTERS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H, FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
 };
 
 use crate::model::{
@@ -361,7 +361,9 @@ impl ClickHouseStore {
             tables: Tables {
                 flows: qualified(FLOWS_TABLE),
                 flows_1m: qualified(FLOWS_1M.table),
+                flows_10m: qualified(FLOWS_10M.table),
                 flows_1h: qualified(FLOWS_1H.table),
+                flows_1d: qualified(FLOWS_1D.table),
                 exporters: qualified(EXPORTERS_TABLE),
                 datasets: qualified(DATASETS_TABLE),
                 observed_1m: qualified(OBSERVED_1M_TABLE),
@@ -505,7 +507,7 @@ pub fn keys_and_totals(tsv: &[u8]) -> Result<(Vec<(u64, Counters)>, Totals), Str
 
 impl Store for ClickHouseStore {
     async fn conversations(&self, params: &Params) -> Result<(Page, Resolution), StoreError> {
-        let resolution = Resolution::for_step(0);
+        let resolution = Resolution::for_window(params.window);
         let (rows, totals) = if params.limit <= sql::MAX_PAGE_KEYS {
             // The page's keys and the totals from the cheap grouping, then
             // those conversations alone in full.
@@ -550,7 +552,7 @@ impl Store for ClickHouseStore {
     }
 
     async fn matrix(&self, params: &Params) -> Result<(Vec<MatrixCell>, Resolution), StoreError> {
-        let resolution = Resolution::for_step(0);
+        let resolution = Resolution::for_window(params.window);
         let cells = self
             .all::<MatrixCell>(&sql::matrix(&self.tables, resolution, params))
             .await?;
@@ -572,7 +574,7 @@ impl Store for ClickHouseStore {
     }
 
     async fn placements(&self, params: &Params, vm: &str) -> Result<Vec<Placement>, StoreError> {
-        let resolution = Resolution::for_step(0);
+        let resolution = Resolution::for_window(params.window);
         self.all(&sql::vm_placements(&self.tables, resolution, params, vm))
             .await
     }
@@ -581,7 +583,7 @@ impl Store for ClickHouseStore {
         &self,
         params: &Params,
     ) -> Result<(Vec<HostRow>, Vec<HostVms>, Resolution), StoreError> {
-        let resolution = Resolution::for_step(0);
+        let resolution = Resolution::for_window(params.window);
         let hosts = sql::hosts(&self.tables, resolution, params);
         let vms = sql::host_vms(&self.tables, resolution, params, None);
         let (rows, vms) =
@@ -590,7 +592,7 @@ impl Store for ClickHouseStore {
     }
 
     async fn host_vms(&self, params: &Params, host: &str) -> Result<Vec<String>, StoreError> {
-        let resolution = Resolution::for_step(0);
+        let resolution = Resolution::for_window(params.window);
         let rows = self
             .all::<HostVms>(&sql::host_vms(&self.tables, resolution, params, Some(host)))
             .await?;
@@ -656,7 +658,7 @@ impl Store for ClickHouseStore {
 
     async fn report(&self, params: &Params) -> Result<(ReportData, Resolution), StoreError> {
         let t = &self.tables;
-        let resolution = Resolution::for_step(0);
+        let resolution = Resolution::for_window(params.window);
         let (points, vm_hosts, violations, intra_host, losses) = (
             sql::report_points(t, params),
             sql::report_vm_hosts(t, resolution, params),

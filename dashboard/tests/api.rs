@@ -177,9 +177,10 @@ async fn time_windows() {
     let r = conversations(&app, "range=1h").await;
     assert!(r.to_ms.unwrap() > T0);
     assert_eq!(r.to_ms.unwrap() % 60_000, 0);
-    // Whole minutes: no raw rows (1h when the window holds a whole hour).
+    // Whole minutes: no raw rows (1h when the window holds a whole hour,
+    // else 10m).
     assert!(
-        ["1m", "1h"].contains(&r.resolution.as_str()),
+        ["10m", "1h"].contains(&r.resolution.as_str()),
         "{}",
         r.resolution
     );
@@ -390,7 +391,8 @@ async fn health_and_page() {
 async fn every_resolution_gives_the_same_counts() {
     let app = app().await;
     // Hour-aligned, minute-aligned and unaligned windows over the lab day
-    // (whole hours from flows_1h, the edges from flows_1m and raw flows),
+    // (whole hours from flows_1h, the edges from flows_10m, flows_1m and
+    // raw flows),
     // and windows too short for a whole hour or minute.
     let day = 1_793_577_600u64;
     let lab = T0 / 1000;
@@ -399,8 +401,11 @@ async fn every_resolution_gives_the_same_counts() {
         (day, day + 86_400, "1h"),
         (day + 60, day + 86_400, "1h"),
         (day + 1, day + 86_400, "1h"),
-        (lab - 1, lab + 601, "1m"),
-        (lab, lab + 600, "1m"),
+        (lab - 1, lab + 601, "10m"),
+        (lab, lab + 600, "10m"),
+        (lab - 1, lab + 121, "1m"),
+        // A week: whole days from flows_1d, hours and minutes around them.
+        (day, day + 7 * 86_400 + 3_660, "1d"),
     ] {
         let r = conversations(&app, &format!("from={from}&to={to}&dataset=lab")).await;
         assert_eq!(r.resolution, resolution);
@@ -1023,11 +1028,19 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = call("DELETE", "/api/v1/datasets/other", "admin").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // flows, flows_1m, flows_1h, datasets and observed_1m: one day each.
-    assert_eq!(body, r#"{"name":"other","partitions":5}"#);
+    // flows, the four rollups, datasets and observed_1m: one day each.
+    assert_eq!(body, r#"{"name":"other","partitions":7}"#);
 
     // Gone from every table; the other datasets untouched.
-    for table in ["flows", "flows_1m", "flows_1h", "datasets", "observed_1m"] {
+    for table in [
+        "flows",
+        "flows_1m",
+        "flows_10m",
+        "flows_1h",
+        "flows_1d",
+        "datasets",
+        "observed_1m",
+    ] {
         let left = server
             .query(&format!(
                 "SELECT dataset, count() FROM `{database}`.`{table}` GROUP BY dataset ORDER BY dataset"
