@@ -830,7 +830,7 @@ async fn an_hourly_series_counts_again_the_hours_that_changed() {
     // rows are all in dataset `lab`, so verdict=any is every row.
     let one = json(&app, &format!("{uri}&same_host=false")).await;
     let two = json(&app, &format!("{uri}&same_host=true")).await;
-    let filtered: u64 = [one, two].iter().flat_map(|t| series(t)).map(|p| p.2).sum();
+    let filtered: u64 = [one, two].iter().flat_map(series).map(|p| p.2).sum();
     assert_eq!(filtered, again.iter().map(|p| p.2).sum::<u64>());
 }
 
