@@ -216,17 +216,23 @@ impl HourSeries {
     /// forgotten and counted again when asked for.
     const MAX_HOURS: usize = 200_000;
 
-    /// Whether a series of `step_ms` over `window` with `params`' filters
-    /// can be answered hour by hour: hourly steps on whole hours, no filter
-    /// but the dataset.
-    fn answers(params: &Params, window: TimeWindow, step_ms: u64) -> bool {
-        step_ms == Self::STEP_MS
-            && window.aligned_to(Self::STEP_MS)
+    /// The whole hours of a series of `step_ms` over `window` with
+    /// `params`' filters that can be answered hour by hour (hourly steps,
+    /// no filter but the dataset), if any: the partial hours at the
+    /// window's edges are counted on their own each time.
+    fn whole_hours(params: &Params, window: TimeWindow, step_ms: u64) -> Option<TimeWindow> {
+        let inner = TimeWindow {
+            from_ms: window.from_ms.div_ceil(Self::STEP_MS) * Self::STEP_MS,
+            to_ms: window.to_ms / Self::STEP_MS * Self::STEP_MS,
+        };
+        let answers = step_ms == Self::STEP_MS
+            && inner.from_ms < inner.to_ms
             && params.filters
                 == crate::query::Filters {
                     dataset: params.filters.dataset.clone(),
                     ..Default::default()
-                }
+                };
+        answers.then_some(inner)
     }
 
     /// The hours of `counts` (`(t_ms, flows)`) not known or changed, or
@@ -608,15 +614,34 @@ impl Store for ClickHouseStore {
         let resolution = Resolution::for_step(step_ms);
         let mut params = params.clone();
         params.window = Some(window);
-        if !HourSeries::answers(&params, window, step_ms) {
+        let Some(inner) = HourSeries::whole_hours(&params, window, step_ms) else {
             let points = self
                 .all::<Point>(&sql::timeseries(&self.tables, resolution, &params, step_ms))
                 .await?;
             return Ok((points, resolution.used_for(Some(window))));
+        };
+        let mut edges = Vec::new();
+        for edge in [
+            TimeWindow {
+                from_ms: window.from_ms,
+                to_ms: inner.from_ms,
+            },
+            TimeWindow {
+                from_ms: inner.to_ms,
+                to_ms: window.to_ms,
+            },
+        ] {
+            if edge.from_ms < edge.to_ms {
+                params.window = Some(edge);
+                edges.extend(
+                    self.all::<Point>(&sql::timeseries(&self.tables, resolution, &params, step_ms))
+                        .await?,
+                );
+            }
         }
         let dataset = params.filters.dataset.clone();
         let counts = self
-            .all::<(u64, u64)>(&sql::hour_counts(&self.tables, window, dataset.as_deref()))
+            .all::<(u64, u64)>(&sql::hour_counts(&self.tables, inner, dataset.as_deref()))
             .await?;
         let unsettled = self
             .hours
@@ -631,11 +656,13 @@ impl Store for ClickHouseStore {
                     .await?,
             );
         }
-        let points = self
+        let mut points = self
             .hours
             .lock()
             .map_err(|_| StoreError::Query("hourly series lock poisoned".into()))?
             .settle(&dataset, &counts, &unsettled, &points);
+        points.extend(edges);
+        points.sort_by_key(|p| p.t_ms);
         Ok((points, resolution.used_for(Some(window))))
     }
 

@@ -832,6 +832,26 @@ async fn an_hourly_series_counts_again_the_hours_that_changed() {
     let two = json(&app, &format!("{uri}&same_host=true")).await;
     let filtered: u64 = [one, two].iter().flat_map(series).map(|p| p.2).sum();
     assert_eq!(filtered, again.iter().map(|p| p.2).sum::<u64>());
+    // A window off whole hours: its partial first and last hours counted
+    // on their own, the whole ones kept; the same per bucket as the
+    // series counted in full.
+    let off = format!(
+        "/api/v1/timeseries?from={}&to={}&dataset=lab",
+        T0 / 1000 - 3600 + 61,
+        T0 / 1000 + 3 * 3600 - 7
+    );
+    let kept = series(&json(&app, &off).await);
+    let full = |filter: &str| {
+        let app = app.clone();
+        let uri = format!("{off}&same_host={filter}");
+        async move { series(&json(&app, &uri).await) }
+    };
+    let (a, b) = (full("false").await, full("true").await);
+    for (i, p) in kept.iter().enumerate() {
+        assert_eq!(p.2, a[i].2 + b[i].2, "{kept:?}");
+        assert_eq!(p.1, a[i].1 + b[i].1, "{kept:?}");
+    }
+    assert_eq!(series(&json(&app, &off).await), kept);
 }
 
 #[tokio::test]
