@@ -251,7 +251,7 @@ pub fn reply_of(proto: u8, src_port: u16, dst_port: u16, icmp: u16) -> u8 {
 
 /// A column of a rollup table and how its materialized view computes it
 /// from `flows`. `{bucket}` in `expr` stands for the rollup's time-bucket
-/// function (`toStartOfMinute`, `toStartOfHour`).
+/// expression ([`Rollup::bucket`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RollupColumn {
     pub column: Column,
@@ -292,8 +292,8 @@ pub const ROLLUP_COLUMNS: &[RollupColumn] = &[
     key(
         "bucket",
         "DateTime",
-        "{bucket}(start)",
-        "start of the minute (flows_1m) or hour (flows_1h) the flows started in",
+        "{bucket}",
+        "start of the minute, 10 minutes, hour or day (UTC) the flows started in",
     ),
     key(
         "dataset",
@@ -463,11 +463,12 @@ pub const ROLLUP_DERIVED: &[DerivedColumn] = &[
             "point_rank",
             "UInt8",
             "how local the observation point is: 4 = the client's host, 2 = the \
-             server's, +1 for a mirror of the VM's port (not the VXLAN/Geneve underlay)",
+             server's, +1 for a mirror of the VM's port (not an underlay: VXLAN, \
+             Geneve, NVGRE or routed GRE)",
         ),
         expr: "toUInt8((observer != '' AND observer = client_host) * 4 \
                + (observer != '' AND observer = server_host) * 2 \
-               + (encap NOT IN ('vxlan', 'geneve')))",
+               + (encap NOT IN ('vxlan', 'geneve', 'nvgre', 'gre')))",
     },
 ];
 
@@ -507,29 +508,58 @@ pub struct RollupRow {
 pub struct Rollup {
     pub table: &'static str,
     pub view: &'static str,
-    /// ClickHouse function truncating `start` to the bucket.
-    pub bucket_fn: &'static str,
+    /// ClickHouse expression truncating `start` to the bucket (UTC: whole
+    /// multiples of the bucket since the epoch, whatever the server's time
+    /// zone, as the dashboard cuts windows).
+    pub bucket: &'static str,
     pub bucket_secs: u32,
+    /// The finer rollup a migration fills this one from (its rows hold
+    /// the same sums per key, in buckets that divide this one's), or
+    /// `None` for raw `flows`: a new coarser rollup is backfilled from
+    /// its finer one, which the retention keeps longer than raw flows.
+    pub finer: Option<&'static str>,
 }
 
 /// The 1-minute rollup.
 pub const FLOWS_1M: Rollup = Rollup {
     table: "flows_1m",
     view: "flows_1m_mv",
-    bucket_fn: "toStartOfMinute",
+    bucket: "toStartOfMinute(start)",
     bucket_secs: 60,
+    finer: None,
+};
+
+/// The 10-minute rollup: the edges of an hourly window, which the minute
+/// rollup answers only with about one row per conversation and minute on
+/// a busy day.
+pub const FLOWS_10M: Rollup = Rollup {
+    table: "flows_10m",
+    view: "flows_10m_mv",
+    bucket: "toDateTime(intDiv(toUInt32(start), 600) * 600)",
+    bucket_secs: 600,
+    finer: Some("flows_1m"),
 };
 
 /// The 1-hour rollup.
 pub const FLOWS_1H: Rollup = Rollup {
     table: "flows_1h",
     view: "flows_1h_mv",
-    bucket_fn: "toStartOfHour",
+    bucket: "toStartOfHour(start)",
     bucket_secs: 3600,
+    finer: None,
 };
 
-/// Every rollup, finest first.
-pub const ROLLUPS: [Rollup; 2] = [FLOWS_1M, FLOWS_1H];
+/// The 1-day rollup (UTC days): windows of a week and more.
+pub const FLOWS_1D: Rollup = Rollup {
+    table: "flows_1d",
+    view: "flows_1d_mv",
+    bucket: "toDateTime(intDiv(toUInt32(start), 86400) * 86400)",
+    bucket_secs: 86_400,
+    finer: Some("flows_1h"),
+};
+
+/// Every rollup, finest first (a rollup's `finer` comes before it).
+pub const ROLLUPS: [Rollup; 4] = [FLOWS_1M, FLOWS_10M, FLOWS_1H, FLOWS_1D];
 
 /// Name of the table that sums up each dataset, day by day.
 pub const DATASETS_TABLE: &str = "datasets";
@@ -887,7 +917,7 @@ fn rollup_select(rollup: &Rollup, from: &str, filter: &str) -> String {
     let exprs: Vec<String> = ROLLUP_COLUMNS
         .iter()
         .map(|c| {
-            let expr = c.expr.replace("{bucket}", rollup.bucket_fn);
+            let expr = c.expr.replace("{bucket}", rollup.bucket);
             // 18.16 turns if() over LowCardinality into String and then
             // refuses it for a LowCardinality column: cast it back.
             let expr = if c.column.ch_type.starts_with("LowCardinality") {
@@ -911,6 +941,52 @@ fn rollup_select(rollup: &Rollup, from: &str, filter: &str) -> String {
     format!(
         "SELECT {}{derived} FROM {from}{filter} GROUP BY {keys}",
         exprs.join(", ")
+    )
+}
+
+/// The SELECT that fills `rollup` from the rows of its finer rollup
+/// `from` (same keys and sums, finer buckets): the sums summed again per
+/// key in the coarser bucket. The finer table's columns are renamed in a
+/// subquery, as 18.16 takes `sum(flows) AS flows` for a cycle.
+fn rollup_from_finer_select(rollup: &Rollup, from: &str, filter: &str) -> String {
+    let inner: Vec<String> = ROLLUP_COLUMNS
+        .iter()
+        .map(|c| {
+            let name = quote_ident(c.column.name);
+            format!(
+                "{name} AS {}",
+                quote_ident(&format!("finer_{}", c.column.name))
+            )
+        })
+        .collect();
+    let outer: Vec<String> = ROLLUP_COLUMNS
+        .iter()
+        .map(|c| {
+            let finer = quote_ident(&format!("finer_{}", c.column.name));
+            let expr = if c.summed {
+                format!("sum({finer})")
+            } else if c.column.name == "bucket" {
+                rollup.bucket.replace("(start)", &format!("({finer})"))
+            } else {
+                finer
+            };
+            format!("{expr} AS {}", quote_ident(c.column.name))
+        })
+        .collect();
+    let keys = names(
+        ROLLUP_COLUMNS
+            .iter()
+            .filter(|c| !c.summed)
+            .map(|c| c.column.name),
+    );
+    let derived = ROLLUP_DERIVED
+        .iter()
+        .map(|d| format!(", {} AS {}", d.expr, quote_ident(d.column.name)))
+        .collect::<String>();
+    format!(
+        "SELECT {}{derived} FROM (SELECT {} FROM {from}{filter}) GROUP BY {keys}",
+        outer.join(", "),
+        inner.join(", "),
     )
 }
 
@@ -1005,16 +1081,20 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
                 "",
             ),
         };
+        let filter = format!(" WHERE date {global}NOT IN (SELECT date FROM {target})");
+        let select = match rollup.finer {
+            None => rollup_select(rollup, &source, &filter),
+            Some(finer) => {
+                let finer = match &layout.cluster {
+                    Some(_) if layout.on_cluster_ddl => layout.table(finer),
+                    _ => layout.storage(finer),
+                };
+                rollup_from_finer_select(rollup, &finer, &filter)
+            }
+        };
         steps.push(Step {
             check: Some(table_exists(rollup.view)),
-            statement: format!(
-                "INSERT INTO {target} ({rollup_names}) {select}",
-                select = rollup_select(
-                    rollup,
-                    &source,
-                    &format!(" WHERE date {global}NOT IN (SELECT date FROM {target})")
-                ),
-            ),
+            statement: format!("INSERT INTO {target} ({rollup_names}) {select}"),
         });
         let create_view = Step::always(rollup_view(layout, rollup));
         steps.push(create_view.clone());
@@ -1054,6 +1134,7 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
     }
 
     steps.extend(repartition_steps(layout));
+    steps.extend(point_rank_steps(layout));
     steps.extend(ROLLUPS.iter().map(|r| Step::always(rollup_view(layout, r))));
     steps.extend(summary_steps(
         layout,
@@ -1110,6 +1191,88 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
         }
     }
     steps.extend(inventory_events_migrations(layout));
+    steps
+}
+
+/// The capture path that marks a `point_rank` expression as current: the
+/// +1 of a port mirror once went to every capture path but VXLAN and
+/// Geneve, so NVGRE and routed-GRE underlays ranked as mirrors.
+const POINT_RANK_MARK: &str = "'nvgre'";
+
+/// The capture paths the earlier `point_rank` ranked as port mirrors by
+/// mistake (their stored rows are ranked again).
+const UNDERLAYS_RANKED_AS_MIRRORS: &str = "('nvgre', 'gre')";
+
+/// From a schema whose `point_rank` ranked the NVGRE and routed-GRE
+/// underlays as port mirrors: each rollup's view (which computes it) is
+/// dropped and made again by the steps after these, the rows already
+/// stored with those capture paths are ranked again (an `ALTER ... UPDATE`
+/// mutation, which the server applies in the background: until it has,
+/// the dashboard may count such a conversation at its underlay), and the
+/// column's `DEFAULT` takes the current expression. Each step is guarded
+/// by the current expression being in place, so none runs twice.
+fn point_rank_steps(layout: &Layout) -> Vec<Step> {
+    let on = layout.on_cluster();
+    let rank = ROLLUP_DERIVED
+        .iter()
+        .find(|d| d.column.name == "point_rank")
+        .expect("point_rank is a derived column");
+    let mark = quote_str(&format!("%{POINT_RANK_MARK}%"));
+    // 1 when `table`'s column has the current DEFAULT.
+    let current = |table: &str| {
+        format!(
+            "SELECT count() FROM system.columns WHERE database = {} AND table = {} \
+             AND name = {} AND default_expression LIKE {mark}",
+            quote_str(&layout.database),
+            quote_str(table),
+            quote_str(rank.column.name),
+        )
+    };
+    let mut steps = Vec::new();
+    for rollup in &ROLLUPS {
+        let storage = layout.storage_name(rollup.table);
+        // A view that does not exist (yet) is "current": nothing to drop.
+        steps.push(Step {
+            check: Some(format!(
+                "SELECT toUInt64(count() = 0) FROM system.tables WHERE database = {} \
+                 AND name = {} AND create_table_query NOT LIKE {mark}",
+                quote_str(&layout.database),
+                quote_str(rollup.view),
+            )),
+            statement: format!("DROP TABLE IF EXISTS {}{on}", layout.table(rollup.view)),
+        });
+        // A mutation rewrites every part of the table on 18.16: only when
+        // there are rows to rank again.
+        steps.push(Step {
+            check: Some(format!(
+                "SELECT ({}) + toUInt64((SELECT count() FROM {} WHERE encap IN {UNDERLAYS_RANKED_AS_MIRRORS}) = 0)",
+                current(&storage),
+                layout.table(&storage),
+            )),
+            statement: format!(
+                "ALTER TABLE {}{on} UPDATE {} = {} WHERE encap IN {UNDERLAYS_RANKED_AS_MIRRORS}",
+                layout.table(&storage),
+                quote_ident(rank.column.name),
+                rank.expr
+            ),
+        });
+        let mut tables = vec![storage];
+        if layout.cluster.is_some() {
+            tables.push(rollup.table.to_string());
+        }
+        for table in &tables {
+            steps.push(Step {
+                check: Some(current(table)),
+                statement: format!(
+                    "ALTER TABLE {}{on} MODIFY COLUMN {} {} DEFAULT {}",
+                    layout.table(table),
+                    quote_ident(rank.column.name),
+                    rank.column.ch_type,
+                    rank.expr
+                ),
+            });
+        }
+    }
     steps
 }
 

@@ -10,7 +10,8 @@
 //! * of the live dataset (the collector's `enrich.dataset_default`, or an
 //!   empty name), the days older than `today - days` of that table
 //!   (`flows_days`, `flows_1m_days`, `flows_1h_days`; `datasets` follows
-//!   `flows`, `observed_1m` follows `flows_1h`), counted by the flows' own time: `days` full days plus today
+//!   `flows`, `flows_10m` follows `flows_1m`, `flows_1d` and `observed_1m`
+//!   follow `flows_1h`), counted by the flows' own time: `days` full days plus today
 //!   are kept, 0 keeps a table forever;
 //! * of a replayed dataset (any other name), nothing, unless
 //!   `datasets_days` is set: then the whole dataset, in every table, once
@@ -29,7 +30,7 @@ use std::time::Duration;
 use clickhouse::Client;
 use eastwest_clickhouse::schema::partitions;
 use eastwest_clickhouse::schema::{
-    Layout, DATASETS_TABLE, FLOWS_1H, FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
+    Layout, DATASETS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H, FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
 };
 use tokio::sync::watch;
 
@@ -70,10 +71,13 @@ impl Retention {
     fn days(&self, table: &str) -> u32 {
         match table {
             t if t == FLOWS_TABLE || t == DATASETS_TABLE => self.config.flows_days,
-            t if t == FLOWS_1M.table => self.config.flows_1m_days,
-            // The report's revisions and coverage of a period last as long
-            // as its hourly rollup.
-            t if t == FLOWS_1H.table || t == OBSERVED_1M_TABLE => self.config.flows_1h_days,
+            // The 10-minute rollup answers the edges the minute one does.
+            t if t == FLOWS_1M.table || t == FLOWS_10M.table => self.config.flows_1m_days,
+            // The report's revisions and coverage of a period, and the
+            // daily rollup, last as long as the hourly rollup.
+            t if t == FLOWS_1H.table || t == FLOWS_1D.table || t == OBSERVED_1M_TABLE => {
+                self.config.flows_1h_days
+            }
             _ => 0,
         }
     }

@@ -281,7 +281,10 @@ fn tables(ch: &ClickHouse, db: &str) -> Result<String> {
 }
 
 const TABLES: &str = "datasets\tAggregatingMergeTree\ndatasets_mv\tMaterializedView\n\
-                      exporters\tReplacingMergeTree\nflows\tMergeTree\nflows_1h\tSummingMergeTree\n\
+                      exporters\tReplacingMergeTree\nflows\tMergeTree\n\
+                      flows_10m\tSummingMergeTree\nflows_10m_mv\tMaterializedView\n\
+                      flows_1d\tSummingMergeTree\nflows_1d_mv\tMaterializedView\n\
+                      flows_1h\tSummingMergeTree\n\
                       flows_1h_mv\tMaterializedView\nflows_1m\tSummingMergeTree\n\
                       flows_1m_mv\tMaterializedView\ninventory_events\tMergeTree\n\
                       observed_1m\tAggregatingMergeTree\nobserved_1m_mv\tMaterializedView\n";
@@ -351,14 +354,20 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
     assert_eq!(replies.lines().count(), 6);
     // The rollups were backfilled from the old rows ...
     assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 1));
-    // ... and a restart does not backfill them again.
+    // ... and a restart does not backfill them again; the 10-minute and
+    // daily rollups were filled from the minute and hourly ones.
     Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
     assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 1));
+    assert_eq!(rollup(&ch, &db, "flows_10m")?, expected_rollup(&[T0], 1));
+    let day = T0 / DAY * DAY;
+    assert_eq!(rollup(&ch, &db, "flows_1d")?, expected_rollup(&[day], 1));
     // New rows land in the same buckets as the old ones, through the views.
     let new: Vec<FlowRow> = conversation(T0 + 1_000).iter().map(Flow::row).collect();
     sink.insert(&new).await?;
     assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 2));
+    assert_eq!(rollup(&ch, &db, "flows_10m")?, expected_rollup(&[T0], 2));
     assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 2));
+    assert_eq!(rollup(&ch, &db, "flows_1d")?, expected_rollup(&[day], 2));
     Ok(())
 }
 
@@ -462,6 +471,121 @@ async fn rollups_without_the_derived_columns_are_upgraded() -> Result<()> {
     Ok(())
 }
 
+fn point_rank() -> Result<&'static eastwest_clickhouse::schema::DerivedColumn> {
+    ROLLUP_DERIVED
+        .iter()
+        .find(|d| d.column.name == "point_rank")
+        .context("point_rank")
+}
+
+/// The rollups' views as they were when `point_rank` gave a port mirror's
+/// +1 to the NVGRE and routed-GRE underlays too (main at 72319d6), made
+/// over today's schema through the client, so the chdb check replays them.
+async fn rank_underlays_as_mirrors(client: &Client, db: &str) -> Result<()> {
+    let rank = point_rank()?;
+    let old_expr = rank.expr.replace(", 'nvgre', 'gre'", "");
+    assert_ne!(old_expr, rank.expr);
+    for rollup in ROLLUPS {
+        for statement in [
+            format!("DROP TABLE `{db}`.`{}`", rollup.view),
+            format!(
+                "ALTER TABLE `{db}`.`{}` MODIFY COLUMN point_rank UInt8 DEFAULT {old_expr}",
+                rollup.table
+            ),
+        ] {
+            client.query(&statement).execute().await?;
+        }
+    }
+    for step in migrations(&Layout::single(db)) {
+        if step.statement.starts_with("CREATE MATERIALIZED VIEW")
+            && step.statement.contains(rank.expr)
+        {
+            let old = step.statement.replace(rank.expr, &old_expr);
+            client.query(&old).execute().await?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
+    let ch = eastwest_tests::clickhouse()?;
+    let db = eastwest_tests::unique_database("schema_rank");
+    let rank = point_rank()?;
+    let metrics = Arc::new(Metrics::new());
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    let client = client(&ch).await?;
+    rank_underlays_as_mirrors(&client, &db).await?;
+    // The TCP conversation web-01 -> app-01 at esx-01 (the client's host)
+    // over each capture path: a mirror ranks 4 + 1, an underlay 4.
+    let over = |encap: &str, at_ms: u64| -> Vec<FlowRow> {
+        conversation(at_ms)[..2]
+            .iter()
+            .map(|f| FlowRow {
+                encap: encap.into(),
+                ..f.row()
+            })
+            .collect()
+    };
+    let ranks = || {
+        ch.query(&format!(
+            "SELECT encap, groupUniqArray(point_rank), countIf(point_rank != ({})) \
+             FROM `{db}`.flows_1m GROUP BY encap ORDER BY encap",
+            rank.expr
+        ))
+    };
+    for encap in ["erspan2", "gre", "nvgre", "vxlan"] {
+        sink.insert(&over(encap, T0)).await?;
+    }
+    assert_eq!(
+        ranks()?,
+        "erspan2\t[5]\t0\ngre\t[5]\t1\nnvgre\t[5]\t1\nvxlan\t[4]\t0\n",
+        "stored by the old views"
+    );
+    // The chdb check replays statements in the order of the query log, to
+    // the second: keep the old views a second before the migration.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    // The stored rows are ranked again by a mutation the server runs in
+    // the background.
+    for _ in 0..300 {
+        let running = ch.query(&format!(
+            "SELECT count() FROM system.mutations WHERE database = '{db}' AND is_done = 0"
+        ))?;
+        if running == "0\n" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fixed = "erspan2\t[5]\t0\ngre\t[4]\t0\nnvgre\t[4]\t0\nvxlan\t[4]\t0\n";
+    assert_eq!(ranks()?, fixed);
+    for table in ["flows_1h", "flows_1m"] {
+        assert_eq!(
+            ch.query(&format!(
+                "SELECT countIf(point_rank != ({})) FROM `{db}`.`{table}`",
+                rank.expr
+            ))?,
+            "0\n",
+            "{table}"
+        );
+    }
+    // The views made again rank new rows so, and a restart changes nothing.
+    Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    for encap in ["gre", "nvgre"] {
+        sink.insert(&over(encap, T0 + 60_000)).await?;
+    }
+    assert_eq!(ranks()?, fixed);
+    assert_eq!(
+        ch.query(&format!(
+            "SELECT count() FROM system.mutations WHERE database = '{db}'"
+        ))?,
+        format!("{}\n", ROLLUPS.len()),
+        "one mutation per rollup"
+    );
+    Ok(())
+}
+
 const DAY: u64 = 86_400_000;
 
 /// The rows of `flows` in `dataset`, stored (`received`) at `stored_ms`.
@@ -517,8 +641,8 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     // the 1-minute rollup 60, the 1-hour rollup everything; the replay is
     // kept everywhere, whatever its flows' age.
     let dropped = retention.run_once(T0 + 3_600_000).await?;
-    // flows and datasets drop two days each, flows_1m one.
-    assert_eq!(dropped.len(), 5, "{dropped:?}");
+    // flows and datasets drop two days each, flows_1m and flows_10m one.
+    assert_eq!(dropped.len(), 6, "{dropped:?}");
     assert!(dropped.iter().all(|d| d.dataset == "live"), "{dropped:?}");
     let kept = "2025-09-28\n2026-10-03\n2026-11-02\n";
     assert_eq!(days(&ch, &db, "flows")?, kept);
@@ -528,6 +652,8 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
         "2025-09-28\n2026-09-23\n2026-10-03\n2026-11-02\n"
     );
     assert_eq!(days(&ch, &db, "flows_1h")?, format!("2025-09-28\n{live}"));
+    assert_eq!(days(&ch, &db, "flows_10m")?, days(&ch, &db, "flows_1m")?);
+    assert_eq!(days(&ch, &db, "flows_1d")?, days(&ch, &db, "flows_1h")?);
     // `observed_1m` follows the 1-hour rollup.
     assert_eq!(
         days(&ch, &db, "observed_1m")?,
@@ -553,11 +679,11 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     );
     assert!(retention.run_once(T0 + 6 * DAY).await?.is_empty());
     let dropped = retention.run_once(T0 + 7 * DAY).await?;
-    assert_eq!(dropped.len(), 5, "{dropped:?}");
-    for table in ["flows", "flows_1m", "datasets"] {
+    assert_eq!(dropped.len(), 7, "{dropped:?}");
+    for table in ["flows", "flows_1m", "flows_10m", "datasets"] {
         assert_eq!(days(&ch, &db, table)?, "", "{table}");
     }
-    for table in ["flows_1h", "observed_1m"] {
+    for table in ["flows_1h", "flows_1d", "observed_1m"] {
         assert_eq!(
             days(&ch, &db, table)?,
             live,
@@ -608,14 +734,14 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     };
     assert_eq!(
         partition_keys()?,
-        "flows\tdate\nflows_1h\tdate\nflows_1m\tdate\n"
+        "flows\tdate\nflows_10m\tdate\nflows_1d\tdate\nflows_1h\tdate\nflows_1m\tdate\n"
     );
     let contents = || -> Result<Vec<String>> {
         let mut all = vec![ch.query(&format!(
             "SELECT dataset, date, count(), sum(bytes), sum(reply) FROM `{db}`.flows \
              GROUP BY dataset, date ORDER BY dataset"
         ))?];
-        for table in ["flows_1m", "flows_1h"] {
+        for table in ["flows_1m", "flows_10m", "flows_1h", "flows_1d"] {
             all.push(rollup(&ch, &db, table)?);
             all.push(ch.query(&format!(
                 "SELECT dataset, sum(flows), uniqExact(conv_hash) FROM `{db}`.`{table}` \
@@ -639,7 +765,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     let new_key = "(dataset, date)";
     assert_eq!(
         partition_keys()?.replace(new_key, "K"),
-        "datasets\tK\nflows\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
+        "datasets\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
     );
     assert_eq!(contents()?, before, "every row kept, once");
     // `datasets` was filled from the rows already there.

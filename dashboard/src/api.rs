@@ -556,10 +556,14 @@ async fn timeseries<S: Store>(
     let mut step_ms = step_for(span_ms, 0);
     // A step under an hour reads flows_1m: if the window holds too many of
     // its rows, an hourly step answers from flows_1h in time instead.
-    if Resolution::for_step(step_ms) != Resolution::Hour {
+    if step_ms < Resolution::Hour.step_ms() {
         let rows = state
             .store
-            .rows_in(Resolution::Minute, window, p.filters.dataset.as_deref())
+            .rows_in(
+                Resolution::for_step(step_ms),
+                window,
+                p.filters.dataset.as_deref(),
+            )
             .await?;
         if rows > state.timeseries_max_minute_rows {
             step_ms = step_for(span_ms, Resolution::Hour.step_ms());

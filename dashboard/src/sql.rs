@@ -16,7 +16,9 @@
 //! take the counters of the best-ranked points per conversation
 //! ([`counted`]).
 
-use eastwest_clickhouse::schema::{date_of_ms, Rollup, FLOWS_1H, FLOWS_1M, ROLLUP_DERIVED};
+use eastwest_clickhouse::schema::{
+    date_of_ms, Rollup, FLOWS_10M, FLOWS_1D, FLOWS_1H, FLOWS_1M, ROLLUP_DERIVED,
+};
 
 use crate::query::{Filters, Params, Sort, TimeWindow};
 
@@ -25,16 +27,26 @@ use crate::query::{Filters, Params, Sort, TimeWindow};
 pub enum Resolution {
     Raw,
     Minute,
+    TenMinutes,
     Hour,
+    Day,
 }
 
+/// The shortest window whose whole days are read from `flows_1d` (a week):
+/// shorter windows read whole hours at most, so their conversations'
+/// first and last seen stay within an hour.
+pub const DAY_WINDOW_MS: u64 = 7 * 86_400_000;
+
 impl Resolution {
-    /// `"raw"`, `"1m"`, `"1h"` (the API's `resolution` field).
+    /// `"raw"`, `"1m"`, `"10m"`, `"1h"`, `"1d"` (the API's `resolution`
+    /// field).
     pub fn as_str(self) -> &'static str {
         match self {
             Resolution::Raw => "raw",
             Resolution::Minute => "1m",
+            Resolution::TenMinutes => "10m",
             Resolution::Hour => "1h",
+            Resolution::Day => "1d",
         }
     }
 
@@ -42,7 +54,9 @@ impl Resolution {
         match self {
             Resolution::Raw => None,
             Resolution::Minute => Some(FLOWS_1M),
+            Resolution::TenMinutes => Some(FLOWS_10M),
             Resolution::Hour => Some(FLOWS_1H),
+            Resolution::Day => Some(FLOWS_1D),
         }
     }
 
@@ -54,20 +68,39 @@ impl Resolution {
     }
 
     /// The coarsest resolution whose bucket divides `step_ms` (a
-    /// time-series step; 0 = no step): the table [`source`] reads the
-    /// whole buckets of a window from ([`split`] gives the finer tables the
-    /// window's edges).
+    /// time-series step; 0 = no step: hours, see [`Resolution::for_window`]):
+    /// the table [`source`] reads the whole buckets of a window from
+    /// ([`split`] gives the finer tables the window's edges).
     pub fn for_step(step_ms: u64) -> Resolution {
-        [Resolution::Hour, Resolution::Minute]
-            .into_iter()
-            .find(|r| step_ms == 0 || step_ms.is_multiple_of(r.step_ms()))
-            .unwrap_or(Resolution::Raw)
+        if step_ms == 0 {
+            return Resolution::Hour;
+        }
+        [
+            Resolution::Day,
+            Resolution::Hour,
+            Resolution::TenMinutes,
+            Resolution::Minute,
+        ]
+        .into_iter()
+        .find(|r| step_ms.is_multiple_of(r.step_ms()))
+        .unwrap_or(Resolution::Raw)
+    }
+
+    /// The coarsest resolution a list over `window` (no step) reads: days
+    /// from [`DAY_WINDOW_MS`] on, else hours (and hours for all time).
+    pub fn for_window(window: Option<TimeWindow>) -> Resolution {
+        match window {
+            Some(w) if w.to_ms.saturating_sub(w.from_ms) >= DAY_WINDOW_MS => Resolution::Day,
+            _ => Resolution::Hour,
+        }
     }
 
     /// The next finer resolution (raw stays raw).
     fn finer(self) -> Resolution {
         match self {
-            Resolution::Hour => Resolution::Minute,
+            Resolution::Day => Resolution::Hour,
+            Resolution::Hour => Resolution::TenMinutes,
+            Resolution::TenMinutes => Resolution::Minute,
             Resolution::Minute | Resolution::Raw => Resolution::Raw,
         }
     }
@@ -182,7 +215,9 @@ impl Sql {
 pub struct Tables {
     pub flows: String,
     pub flows_1m: String,
+    pub flows_10m: String,
     pub flows_1h: String,
+    pub flows_1d: String,
     pub exporters: String,
     pub datasets: String,
     pub observed_1m: String,
@@ -193,7 +228,9 @@ impl Tables {
         match resolution {
             Resolution::Raw => &self.flows,
             Resolution::Minute => &self.flows_1m,
+            Resolution::TenMinutes => &self.flows_10m,
             Resolution::Hour => &self.flows_1h,
+            Resolution::Day => &self.flows_1d,
         }
     }
 }
@@ -551,7 +588,7 @@ enum Detail {
 /// `bucket_ms` is set, as `t_ms`): the conversation's key columns (`p_*`),
 /// counters summed (`o_*`), and `o_local`, the best `point_rank` of the
 /// point: 4 = the client's host, 2 = the server's, +1 for a mirror of the
-/// VM's port (SPAN/ERSPAN) over the overlay underlay (VXLAN/Geneve), which
+/// VM's port (SPAN/ERSPAN) over an underlay (VXLAN, Geneve, NVGRE, routed GRE), which
 /// sees the same packets again.
 ///
 /// Rows are grouped on the 64-bit hashes every oriented row carries
@@ -1007,6 +1044,21 @@ pub fn timeseries(tables: &Tables, resolution: Resolution, params: &Params, step
     )
 }
 
+/// Flows stored per hour of `window` in `dataset` (`(t_ms, flows)`, in
+/// time order), from `observed_1m` (a few rows per observer and minute):
+/// what tells whether an hour of a time series has changed since it was
+/// last counted.
+pub fn hour_counts(tables: &Tables, window: TimeWindow, dataset: Option<&str>) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT toUInt64(toStartOfHour(bucket)) * 1000 AS t, countMerge(flows) FROM {}",
+        tables.observed_1m
+    ));
+    let mut sql = sql.then(rows_where(Resolution::Hour, Some(window), dataset));
+    sql.push(" GROUP BY t ORDER BY t");
+    sql
+}
+
 /// Every dataset's summary (rows of [`crate::model::DatasetRow`]), by name.
 pub fn datasets(tables: &Tables) -> Sql {
     let mut sql = Sql::default();
@@ -1037,22 +1089,15 @@ pub fn time_span(tables: &Tables, dataset: Option<&str>) -> Sql {
 pub fn flows(tables: &Tables, params: &Params) -> (Sql, Sql) {
     let f = &params.filters;
     let mut sql = Sql::default();
-    sql.push(&format!("FROM {} WHERE 1", tables.flows));
-    if let Some(TimeWindow { from_ms, to_ms }) = params.window {
-        sql.clause(
-            " AND start_ms >= ? AND start_ms < ? AND date >= toDate(?) AND date <= toDate(?)",
-            [
-                Arg::U64(from_ms),
-                Arg::U64(to_ms),
-                Arg::U16(date_of_ms(from_ms)),
-                Arg::U16(date_of_ms(to_ms.saturating_sub(1))),
-            ],
-        );
-    }
+    sql.push(&format!("FROM {}", tables.flows));
+    // The window bounds `start` (in the sort key) as raw parts do: a
+    // listing of an hour reads that hour, not every flow of its dates.
+    let mut sql = sql.then(rows_where(
+        Resolution::Raw,
+        params.window,
+        f.dataset.as_deref(),
+    ));
     let text = |v: &String| Arg::Text(v.clone());
-    if let Some(dataset) = &f.dataset {
-        sql.clause(" AND dataset = ?", [text(dataset)]);
-    }
     match (&f.vm, &f.peer) {
         (Some(vm), Some(peer)) => sql.clause(
             " AND ((src_vm = ? AND dst_vm = ?) OR (src_vm = ? AND dst_vm = ?))",
@@ -1215,7 +1260,7 @@ pub fn report_points(tables: &Tables, params: &Params) -> Sql {
                 "count() AS n, min(start_ms) AS f, max(end_ms) AS l",
                 &tables.flows,
             ),
-            Resolution::Minute | Resolution::Hour => (
+            _ => (
                 "countMerge(flows) AS n, minMerge(first_ms) AS f, maxMerge(last_ms) AS l",
                 &tables.observed_1m,
             ),
@@ -1372,7 +1417,9 @@ mod tests {
         Tables {
             flows: "`db`.`flows`".into(),
             flows_1m: "`db`.`flows_1m`".into(),
+            flows_10m: "`db`.`flows_10m`".into(),
             flows_1h: "`db`.`flows_1h`".into(),
+            flows_1d: "`db`.`flows_1d`".into(),
             exporters: "`db`.`exporters`".into(),
             datasets: "`db`.`datasets`".into(),
             observed_1m: "`db`.`observed_1m`".into(),
@@ -1414,7 +1461,13 @@ mod tests {
     fn placeholders_match_arguments_and_values_stay_out() {
         let t = tables();
         let p = params();
-        for resolution in [Resolution::Raw, Resolution::Minute, Resolution::Hour] {
+        for resolution in [
+            Resolution::Raw,
+            Resolution::Minute,
+            Resolution::TenMinutes,
+            Resolution::Hour,
+            Resolution::Day,
+        ] {
             let page = conversation_page(&t, resolution, &p, &[1, 2, 3]);
             check(&page);
             assert!(page.args.contains(&Arg::Text("x' OR 1=1 --".into())));
@@ -1423,6 +1476,14 @@ mod tests {
             check(&conversations_in_one(&t, resolution, &p));
             check(&matrix(&t, resolution, &p));
             check(&timeseries(&t, resolution, &p, 3_600_000));
+            check(&hour_counts(
+                &t,
+                TimeWindow {
+                    from_ms: 0,
+                    to_ms: 3_600_000,
+                },
+                Some("a'b"),
+            ));
             check(&hosts(&t, resolution, &p));
             check(&host_vms(&t, resolution, &p, Some("esx-01")));
             check(&vm_placements(&t, resolution, &p, "a'b"));
@@ -1433,9 +1494,24 @@ mod tests {
         let (page, total) = flows(&t, &p);
         check(&page);
         check(&total);
+        // The raw listing bounds the sort key's `start`, not only `start_ms`.
+        assert!(
+            total
+                .text
+                .contains("start >= toDateTime(?) AND start <= toDateTime(?)"),
+            "{}",
+            total.text
+        );
+        assert!(total.args.contains(&Arg::U32(1_793_663_999)));
         check(&exporters(&t));
         check(&report_points(&t, &p));
-        for resolution in [Resolution::Raw, Resolution::Minute, Resolution::Hour] {
+        for resolution in [
+            Resolution::Raw,
+            Resolution::Minute,
+            Resolution::TenMinutes,
+            Resolution::Hour,
+            Resolution::Day,
+        ] {
             check(&report_violations(&t, resolution, &p));
             check(&report_intra_host(&t, resolution, &p));
             check(&report_vm_hosts(&t, resolution, &p));
@@ -1452,19 +1528,29 @@ mod tests {
     #[test]
     fn the_coarsest_table_that_answers() {
         let w = |from_ms, to_ms| TimeWindow { from_ms, to_ms };
-        let (h, m) = (3_600_000, 60_000);
+        let (d, h, m) = (86_400_000, 3_600_000, 60_000);
         assert_eq!(Resolution::for_step(0), Resolution::Hour);
         assert_eq!(Resolution::for_step(60_000), Resolution::Minute);
         assert_eq!(Resolution::for_step(300_000), Resolution::Minute);
+        assert_eq!(Resolution::for_step(1_800_000), Resolution::TenMinutes);
         assert_eq!(Resolution::for_step(7_200_000), Resolution::Hour);
+        assert_eq!(Resolution::for_step(3 * d), Resolution::Day);
         assert_eq!(Resolution::for_step(1_000), Resolution::Raw);
-        use Resolution::{Hour, Minute, Raw};
+        assert_eq!(Resolution::for_window(None), Resolution::Hour);
+        assert_eq!(Resolution::for_window(Some(w(5, 5 + d))), Resolution::Hour);
+        assert_eq!(
+            Resolution::for_window(Some(w(5, 5 + 7 * d))),
+            Resolution::Day
+        );
+        use Resolution::{Day, Hour, Minute, Raw, TenMinutes};
         assert_eq!(split(w(h, 25 * h), Hour), vec![(Hour, w(h, 25 * h))]);
-        // A 24-hour view ending at a minute: edges from flows_1m.
+        // A 24-hour view ending at a minute: edges from flows_10m and
+        // flows_1m.
         assert_eq!(
             split(w(h + 5 * m, 25 * h + 5 * m), Hour),
             vec![
-                (Minute, w(h + 5 * m, 2 * h)),
+                (Minute, w(h + 5 * m, h + 10 * m)),
+                (TenMinutes, w(h + 10 * m, 2 * h)),
                 (Hour, w(2 * h, 25 * h)),
                 (Minute, w(25 * h, 25 * h + 5 * m)),
             ]
@@ -1474,24 +1560,41 @@ mod tests {
             split(w(h + 1, 4 * h - 1), Hour),
             vec![
                 (Raw, w(h + 1, h + m)),
-                (Minute, w(h + m, 2 * h)),
+                (Minute, w(h + m, h + 10 * m)),
+                (TenMinutes, w(h + 10 * m, 2 * h)),
                 (Hour, w(2 * h, 3 * h)),
-                (Minute, w(3 * h, 4 * h - m)),
+                (TenMinutes, w(3 * h, 3 * h + 50 * m)),
+                (Minute, w(3 * h + 50 * m, 4 * h - m)),
                 (Raw, w(4 * h - m, 4 * h - 1)),
             ]
         );
-        // Too short for a whole hour: minutes and raw only.
+        // Too short for a whole hour: ten minutes, minutes and raw only.
         assert_eq!(
             split(w(h + 30 * m, h + 40 * m + 1), Hour),
             vec![
-                (Minute, w(h + 30 * m, h + 40 * m)),
+                (TenMinutes, w(h + 30 * m, h + 40 * m)),
                 (Raw, w(h + 40 * m, h + 40 * m + 1))
             ]
         );
         assert_eq!(split(w(h + 1, h + 2), Hour), vec![(Raw, w(h + 1, h + 2))]);
+        // A week ending at a minute: whole days, hours around them.
+        assert_eq!(
+            split(w(d + 3 * h, 8 * d + 3 * h + 10 * m), Day),
+            vec![
+                (Hour, w(d + 3 * h, 2 * d)),
+                (Day, w(2 * d, 8 * d)),
+                (Hour, w(8 * d, 8 * d + 3 * h)),
+                (TenMinutes, w(8 * d + 3 * h, 8 * d + 3 * h + 10 * m)),
+            ]
+        );
         // The parts tile the window.
-        for (from, to) in [(1, 10 * h + 7), (h, h + 1), (59_999, 3 * h + 60_001)] {
-            let parts = split(w(from, to), Hour);
+        for (from, to) in [
+            (1, 10 * h + 7),
+            (h, h + 1),
+            (59_999, 3 * h + 60_001),
+            (7, 9 * d + 5 * h + 3),
+        ] {
+            let parts = split(w(from, to), Day);
             assert_eq!(parts.first().map(|p| p.1.from_ms), Some(from));
             assert_eq!(parts.last().map(|p| p.1.to_ms), Some(to));
             for pair in parts.windows(2) {
@@ -1499,7 +1602,8 @@ mod tests {
             }
         }
         assert_eq!(Hour.used_for(Some(w(h + 1, 4 * h - 1))), Hour);
-        assert_eq!(Hour.used_for(Some(w(h + 1, 3 * h - 1))), Minute);
+        assert_eq!(Hour.used_for(Some(w(h + 1, 3 * h - 1))), TenMinutes);
+        assert_eq!(Day.used_for(Some(w(d + 3 * h, 8 * d))), Day);
         assert_eq!(Hour.used_for(Some(w(h + m, h + 3 * m))), Minute);
         assert_eq!(Hour.used_for(Some(w(h + 1, h + 2))), Raw);
         assert_eq!(Minute.used_for(None), Minute);

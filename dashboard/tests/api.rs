@@ -177,9 +177,10 @@ async fn time_windows() {
     let r = conversations(&app, "range=1h").await;
     assert!(r.to_ms.unwrap() > T0);
     assert_eq!(r.to_ms.unwrap() % 60_000, 0);
-    // Whole minutes: no raw rows (1h when the window holds a whole hour).
+    // Whole minutes: no raw rows (1h when the window holds a whole hour,
+    // else 10m).
     assert!(
-        ["1m", "1h"].contains(&r.resolution.as_str()),
+        ["10m", "1h"].contains(&r.resolution.as_str()),
         "{}",
         r.resolution
     );
@@ -390,7 +391,8 @@ async fn health_and_page() {
 async fn every_resolution_gives_the_same_counts() {
     let app = app().await;
     // Hour-aligned, minute-aligned and unaligned windows over the lab day
-    // (whole hours from flows_1h, the edges from flows_1m and raw flows),
+    // (whole hours from flows_1h, the edges from flows_10m, flows_1m and
+    // raw flows),
     // and windows too short for a whole hour or minute.
     let day = 1_793_577_600u64;
     let lab = T0 / 1000;
@@ -399,8 +401,11 @@ async fn every_resolution_gives_the_same_counts() {
         (day, day + 86_400, "1h"),
         (day + 60, day + 86_400, "1h"),
         (day + 1, day + 86_400, "1h"),
-        (lab - 1, lab + 601, "1m"),
-        (lab, lab + 600, "1m"),
+        (lab - 1, lab + 601, "10m"),
+        (lab, lab + 600, "10m"),
+        (lab - 1, lab + 121, "1m"),
+        // A week: whole days from flows_1d, hours and minutes around them.
+        (day, day + 7 * 86_400 + 3_660, "1d"),
     ] {
         let r = conversations(&app, &format!("from={from}&to={to}&dataset=lab")).await;
         assert_eq!(r.resolution, resolution);
@@ -745,6 +750,110 @@ async fn the_report_lists_coresidency_periods_from_the_policy() {
 /// the overlay's underlay), and among equal ranks the one that saw the
 /// most bytes; the page, its totals and the zone matrix agree, from the
 /// hourly rollup and from raw flows.
+/// An hourly series keeps the hours it has counted: asked again it answers
+/// the same, and an hour that receives flows late (or a new hour) is
+/// counted again, with the local point still chosen per conversation.
+#[tokio::test]
+async fn an_hourly_series_counts_again_the_hours_that_changed() {
+    let server = eastwest_tests::clickhouse().unwrap();
+    let database = eastwest_tests::unique_database("dash_hours");
+    let store =
+        eastwest_dashboard::store::ClickHouseStore::connect(&settings(&server.url, &database))
+            .await
+            .unwrap();
+    let version = store.version();
+    insert(&server.url, &database, version, &lab_rows()).await;
+    let app = router(AppState::new(store, 1000).with_timeseries_max_minute_rows(0));
+    let uri = format!(
+        "/api/v1/timeseries?from={}&to={}&dataset=lab",
+        T0 / 1000 - 3600,
+        T0 / 1000 + 3 * 3600
+    );
+    let series = |t: &serde_json::Value| -> Vec<(u64, u64, u64)> {
+        assert_eq!(t["step_ms"], 3_600_000, "{t}");
+        t["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["t_ms"].as_u64().unwrap(),
+                    p["flows"].as_u64().unwrap(),
+                    p["bytes"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let first = series(&json(&app, &uri).await);
+    assert_eq!(series(&json(&app, &uri).await), first);
+    let at = |t: u64| {
+        first
+            .iter()
+            .find(|p| p.0 == t)
+            .map_or((0, 0), |p| (p.1, p.2))
+    };
+    let before = at(T0 + 3_600_000);
+    // Late flows in a counted hour: the client's host (rank 5) and its
+    // VXLAN underlay (rank 4, more bytes), which must not count.
+    let late = flow(
+        "esx-01",
+        WEB,
+        APP,
+        9999,
+        "allowed",
+        "app",
+        T0 + 3_700_000,
+        700,
+    );
+    let mut underlay = late.clone();
+    underlay.encap = "vxlan".into();
+    underlay.bytes = 5000;
+    insert(&server.url, &database, version, &[late, underlay]).await;
+    let again = series(&json(&app, &uri).await);
+    assert_eq!(
+        again
+            .iter()
+            .find(|p| p.0 == T0 + 3_600_000)
+            .map(|p| (p.1, p.2)),
+        Some((before.0 + 1, before.1 + 700)),
+        "{again:?}"
+    );
+    // The other hours are as they were.
+    let others = |s: &[(u64, u64, u64)]| -> Vec<(u64, u64, u64)> {
+        s.iter()
+            .filter(|p| p.0 != T0 + 3_600_000)
+            .copied()
+            .collect()
+    };
+    assert_eq!(others(&again), others(&first));
+    // The same as a series not kept hour by hour (a filter): the lab's
+    // rows are all in dataset `lab`, so verdict=any is every row.
+    let one = json(&app, &format!("{uri}&same_host=false")).await;
+    let two = json(&app, &format!("{uri}&same_host=true")).await;
+    let filtered: u64 = [one, two].iter().flat_map(series).map(|p| p.2).sum();
+    assert_eq!(filtered, again.iter().map(|p| p.2).sum::<u64>());
+    // A window off whole hours: its partial first and last hours counted
+    // on their own, the whole ones kept; the same per bucket as the
+    // series counted in full.
+    let off = format!(
+        "/api/v1/timeseries?from={}&to={}&dataset=lab",
+        T0 / 1000 - 3600 + 61,
+        T0 / 1000 + 3 * 3600 - 7
+    );
+    let kept = series(&json(&app, &off).await);
+    let full = |filter: &str| {
+        let app = app.clone();
+        let uri = format!("{off}&same_host={filter}");
+        async move { series(&json(&app, &uri).await) }
+    };
+    let (a, b) = (full("false").await, full("true").await);
+    for (i, p) in kept.iter().enumerate() {
+        assert_eq!(p.2, a[i].2 + b[i].2, "{kept:?}");
+        assert_eq!(p.1, a[i].1 + b[i].1, "{kept:?}");
+    }
+    assert_eq!(series(&json(&app, &off).await), kept);
+}
+
 #[tokio::test]
 async fn the_best_observation_point_is_counted() {
     let mut underlay = flow("esx-01", WEB, APP, 9000, "allowed", "app", T0, 5000);
@@ -939,11 +1048,19 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = call("DELETE", "/api/v1/datasets/other", "admin").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // flows, flows_1m, flows_1h, datasets and observed_1m: one day each.
-    assert_eq!(body, r#"{"name":"other","partitions":5}"#);
+    // flows, the four rollups, datasets and observed_1m: one day each.
+    assert_eq!(body, r#"{"name":"other","partitions":7}"#);
 
     // Gone from every table; the other datasets untouched.
-    for table in ["flows", "flows_1m", "flows_1h", "datasets", "observed_1m"] {
+    for table in [
+        "flows",
+        "flows_1m",
+        "flows_10m",
+        "flows_1h",
+        "flows_1d",
+        "datasets",
+        "observed_1m",
+    ] {
         let left = server
             .query(&format!(
                 "SELECT dataset, count() FROM `{database}`.`{table}` GROUP BY dataset ORDER BY dataset"

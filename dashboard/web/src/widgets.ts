@@ -25,7 +25,8 @@ export function cards(totals: Totals): HTMLElement {
 }
 
 const RESOLUTION: Record<string, string> = {
-  raw: "every flow record", "1m": "1-minute rollups", "1h": "1-hour rollups",
+  raw: "every flow record", "1m": "1-minute rollups", "10m": "10-minute rollups",
+  "1h": "1-hour rollups", "1d": "1-day rollups",
 };
 
 /** "2026-11-02 09:00:00 UTC – 10:00:00 UTC · from 1-minute rollups": what the numbers cover. */

@@ -1,0 +1,166 @@
+//! A database of the previous schema (rollups at 1 minute and 1 hour only,
+//! `point_rank` giving the NVGRE and routed-GRE underlays a port mirror's
+//! +1), upgraded by the dashboard's start-up, answers every endpoint as a
+//! database created with today's schema and holding the same flows.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use eastwest_clickhouse::schema::{migrations, query_settings, FlowRow, Layout, ROLLUP_DERIVED};
+use eastwest_dashboard::api::{router, AppState};
+use eastwest_dashboard::store::{ClickHouseSettings, ClickHouseStore};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use common::*;
+
+/// Today's statements for an empty database, without the 10-minute and
+/// daily rollups and with the earlier `point_rank`, issued through the
+/// project's client (so the chdb check replays them before the upgrade's).
+async fn previous_schema(url: &str, database: &str) {
+    let text: String = clickhouse::Client::default()
+        .with_url(url)
+        .with_validation(false)
+        .query("SELECT version()")
+        .fetch_one()
+        .await
+        .unwrap();
+    let version = eastwest_clickhouse::schema::ServerVersion::parse(&text).unwrap();
+    let mut client = clickhouse::Client::default()
+        .with_url(url)
+        .with_validation(!version.needs_legacy_settings());
+    for (name, value) in query_settings(version) {
+        client = client.with_setting(*name, *value);
+    }
+    let rank = ROLLUP_DERIVED
+        .iter()
+        .find(|d| d.column.name == "point_rank")
+        .unwrap();
+    let old_rank = rank.expr.replace(", 'nvgre', 'gre'", "");
+    assert_ne!(old_rank, rank.expr);
+    for step in migrations(&Layout::single(database)) {
+        let statement = &step.statement;
+        if ["DROP", "ALTER", "INSERT", "RENAME"]
+            .iter()
+            .any(|w| statement.starts_with(w))
+            || statement.contains("__repartition")
+            || statement.contains("`flows_10m")
+            || statement.contains("`flows_1d")
+        {
+            continue;
+        }
+        client
+            .query(&statement.replace(rank.expr, &old_rank))
+            .execute()
+            .await
+            .unwrap();
+    }
+}
+
+/// The lab's rows, plus a conversation seen at its client's host over a
+/// port mirror and over its NVGRE underlay (which has more bytes): the
+/// mirror counts.
+fn rows() -> Vec<FlowRow> {
+    let mut rows = lab_rows();
+    let mirror = flow("esx-01", WEB, APP, 7070, "allowed", "app", T0 + 30_000, 400);
+    let mut underlay = mirror.clone();
+    underlay.encap = "nvgre".into();
+    underlay.bytes = 4_000;
+    rows.extend([mirror, underlay]);
+    rows
+}
+
+async fn body(app: &Router, uri: &str) -> String {
+    let response = app
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{uri}");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn an_upgraded_database_answers_as_a_new_one() {
+    let server = eastwest_tests::clickhouse().unwrap();
+    let old = eastwest_tests::unique_database("dash_upgrade");
+    previous_schema(&server.url, &old).await;
+    let probe = ClickHouseStore::connect(&ClickHouseSettings {
+        migrate: false,
+        ..settings(&server.url, &old)
+    })
+    .await
+    .unwrap();
+    insert(&server.url, &old, probe.version(), &rows()).await;
+    // The chdb check replays statements in the order of the query log, to
+    // the second: keep the old schema a second before the upgrade.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let upgraded = ClickHouseStore::connect(&settings(&server.url, &old))
+        .await
+        .unwrap();
+    // The stored NVGRE rows are ranked again in the background.
+    for _ in 0..300 {
+        let running = server
+            .query(&format!(
+                "SELECT count() FROM system.mutations WHERE database = '{old}' AND is_done = 0"
+            ))
+            .unwrap();
+        if running == "0\n" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let new = store_with(&rows()).await;
+    let (upgraded, new) = (
+        router(AppState::new(upgraded, 1000)),
+        router(AppState::new(new, 1000)),
+    );
+    let (day, lab) = (T0 / 1000 - 10 * 3600, T0 / 1000);
+    let windows = [
+        "range=all".to_string(),
+        format!("from={day}&to={}", day + 86_400),
+        format!("from={}&to={}", day + 61, day + 86_400 - 1),
+        format!("from={}&to={}", lab - 1, lab + 601),
+        format!("from={}&to={}", lab - 1, lab + 121),
+        format!("from={day}&to={}", day + 7 * 86_400 + 3_660),
+    ];
+    let mut compared = 0;
+    for window in &windows {
+        for path in [
+            "conversations",
+            "zones/matrix",
+            "timeseries",
+            "hosts",
+            "hosts/esx-01",
+            "vms/web-01",
+            "violations",
+            "flows",
+            "report",
+        ] {
+            let uri = format!("/api/v1/{path}?{window}&dataset=lab");
+            let (a, b) = (body(&upgraded, &uri).await, body(&new, &uri).await);
+            let strip = |text: &str| -> serde_json::Value {
+                let mut value: serde_json::Value = serde_json::from_str(text).unwrap();
+                if let Some(map) = value.as_object_mut() {
+                    map.remove("generated_ms");
+                }
+                value
+            };
+            assert_eq!(strip(&a), strip(&b), "{uri}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 54);
+    // The mirror counts, not the NVGRE underlay with more bytes.
+    let c = body(
+        &upgraded,
+        "/api/v1/conversations?range=all&dataset=lab&port=7070",
+    )
+    .await;
+    let c: serde_json::Value = serde_json::from_str(&c).unwrap();
+    assert_eq!(c["conversations"][0]["bytes"], 400, "{c}");
+}
