@@ -11,7 +11,8 @@
 //!   exporter's default file reader, the tests' reader of real captures and
 //!   the lab generator's writer.
 //! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy;
-//!   [`config`] — the located errors their files report.
+//!   [`config`] — the located errors their files report; [`severity`] —
+//!   the one order of a violation's severities.
 //! * [`clock`] — "now", the one wall clock (settable for tests).
 //! * [`error`] — an error and its causes on one line.
 //!
@@ -27,4 +28,5 @@ pub mod inventory;
 pub mod netflow;
 pub mod pcapfile;
 pub mod policy;
+pub mod severity;
 pub mod wire;

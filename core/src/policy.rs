@@ -65,8 +65,9 @@ pub const DEFAULT_RULE: &str = "default cross-zone";
 /// [`Verdict::rule`] when an endpoint is [`UNZONED`] (or in no zone of
 /// this policy): no rule decided.
 pub const UNZONED_RULE: &str = "unzoned endpoint";
-/// Severities a rule or `default_severity` may carry, lowest first.
-pub const SEVERITIES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
+/// Severities a rule or `default_severity` may carry, lowest first
+/// ([`crate::severity`]).
+pub const SEVERITIES: [&str; 5] = crate::severity::NAMES;
 
 /// A parsed, checked policy with its lookup indexes.
 #[derive(Debug, Clone)]

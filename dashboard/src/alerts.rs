@@ -22,6 +22,7 @@
 //! Time is passed in ([`Alerter::poll`] takes `now`), so tests drive it.
 
 use eastwest_core::clock;
+use std::cmp::Reverse;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use eastwest_clickhouse::schema::INVENTORY_EVENTS_TABLE;
 use eastwest_core::inventory::{Inventory, CURRENT};
 use eastwest_core::policy::Policy;
+use eastwest_core::severity::Severity;
 
 use crate::model::Violation;
 use crate::policy::{PolicyConfig, PolicyStore};
@@ -46,15 +48,10 @@ mod sink;
 pub use config::AlertsConfig;
 pub use message::Alert;
 
-/// Severities from the most to the least severe; a severity not listed
-/// ranks below them all.
-pub const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
-
-pub(super) fn rank(severity: &str) -> usize {
-    SEVERITIES
-        .iter()
-        .position(|s| *s == severity)
-        .unwrap_or(SEVERITIES.len())
+/// A severity's rank, the most severe first (`eastwest_core::severity`'s
+/// order reversed); a severity not listed ranks below them all.
+fn rank(severity: &str) -> Reverse<Option<Severity>> {
+    Reverse(Severity::parse(severity))
 }
 
 /// What one poll did.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{rank, SEVERITIES};
+use eastwest_core::severity::{Severity, NAMES};
 
 /// `[alerts]` in the dashboard's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -107,10 +107,11 @@ impl AlertsConfig {
                 ));
             }
         }
-        if rank(&self.min_severity) == SEVERITIES.len() {
+        if Severity::parse(&self.min_severity).is_none() {
+            let most_severe_first: Vec<&str> = NAMES.into_iter().rev().collect();
             return Err(format!(
                 "alerts.min_severity: expected one of {}, got {:?}",
-                SEVERITIES.join(", "),
+                most_severe_first.join(", "),
                 self.min_severity
             ));
         }

@@ -3,6 +3,8 @@
 
 use std::cmp::Ordering;
 
+use eastwest_core::severity::Severity;
+
 use super::{App, Column, Tab, View};
 use crate::api::{Conversation, HostSummary};
 
@@ -160,15 +162,12 @@ fn compare(column: Column, a: &Conversation, b: &Conversation, window: Option<u6
         .then_with(|| a.server_port.cmp(&b.server_port))
 }
 
-/// Verdict order for sorting: violations (by severity) above unknown
-/// endpoints above allowed.
+/// Verdict order for sorting: violations (by severity, in
+/// `eastwest_core::severity`'s order; `info` and an unknown severity alike)
+/// above unknown endpoints above allowed.
 fn severity_rank(c: &Conversation) -> u8 {
-    match (c.verdict.as_str(), c.severity.as_str()) {
-        ("violation", "critical") => 6,
-        ("violation", "high") => 5,
-        ("violation", "medium") => 4,
-        ("violation", "low") => 3,
-        ("violation", _) => 2,
+    match (c.verdict.as_str(), Severity::parse(&c.severity)) {
+        ("violation", severity) => 2 + severity.map_or(0, |s| s as u8),
         ("unknown", _) => 1,
         _ => 0,
     }
