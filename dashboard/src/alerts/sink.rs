@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 
+use eastwest_core::error::Chain;
+
 use super::message::Alert;
 use super::Alerter;
 use crate::policy::PolicyStore;
@@ -40,18 +42,6 @@ fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
     err.source().is_some_and(is_tls)
 }
 
-/// `err` and its causes on one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
 /// Where alerts go.
 #[derive(Debug)]
 pub(super) struct Sinks {
@@ -76,7 +66,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
             }
             Err(err) => {
                 let reason = webhook_failure(&err);
-                tracing::warn!(reason, err = %error_chain(&err), "alerts: webhook delivery failed");
+                tracing::warn!(reason, err = %Chain(&err), "alerts: webhook delivery failed");
                 reason
             }
         };
