@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use eastwest_dashboard::api::{router, AppState, ConversationsResponse};
-use eastwest_dashboard::model::{Conversation, CsvRow};
+use eastwest_dashboard::model::{percent_encode, Conversation, CsvRow};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -307,10 +307,10 @@ async fn sql_looking_values_are_data() {
         "\\' OR 1=1 --",
         "web-01' UNION SELECT 1 --",
     ] {
-        let q = format!("range=all&vm={}", urlencode(hostile));
+        let q = format!("range=all&vm={}", percent_encode(hostile));
         let r = conversations(&app, &q).await;
         assert_eq!(r.totals.conversations, 0, "{hostile}");
-        let q = format!("range=all&dataset={}", urlencode(hostile));
+        let q = format!("range=all&dataset={}", percent_encode(hostile));
         assert_eq!(
             conversations(&app, &q).await.totals.conversations,
             0,
@@ -318,7 +318,7 @@ async fn sql_looking_values_are_data() {
         );
     }
     // The VM that is named like SQL is found by its exact name.
-    let q = format!("range=all&vm={}", urlencode(ODD.0));
+    let q = format!("range=all&vm={}", percent_encode(ODD.0));
     let r = conversations(&app, &q).await;
     assert_eq!(pairs(&r), ["o'brien; DROP TABLE flows -->app-01"]);
     // And the table is still there.
@@ -689,15 +689,6 @@ async fn tokens_are_required_outside_loopback() {
     );
     let health = Request::get("/api/v1/health").body(Body::empty()).unwrap();
     assert_eq!(status(app.oneshot(health).await.unwrap()), StatusCode::OK);
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]
