@@ -3,7 +3,7 @@
 import "./style.css";
 import { ApiError, setToken, token } from "./api";
 import { byId, fill, h } from "./dom";
-import { parse, RANGES, serialize, State, VERDICTS, View as ViewName } from "./state";
+import { parse, RANGES, serialize, type State, VERDICTS, type View as ViewName } from "./state";
 import type { Context, Filter, View } from "./view";
 import { OverviewView } from "./views/overview";
 import { GraphView } from "./views/graph";
@@ -172,7 +172,7 @@ function renderFilters(s: State, filters: readonly Filter[]): void {
     const from = h("input", { type: "datetime-local", id: "from", value: localValue(s.from), "aria-label": "From (UTC)" });
     const to = h("input", { type: "datetime-local", id: "to", value: localValue(s.to), "aria-label": "To (UTC)" });
     const apply = h("button", { type: "submit" }, "Apply");
-    const custom = h("form", { class: "custom" + (s.range === "custom" ? " active" : "") }, from, "–", to, h("span", { class: "muted" }, "UTC"), apply);
+    const custom = h("form", { class: `custom${s.range === "custom" ? " active" : ""}` }, from, "–", to, h("span", { class: "muted" }, "UTC"), apply);
     custom.addEventListener("submit", (e) => {
       e.preventDefault();
       const iso = (v: string) => (v ? `${v}:00Z` : "");

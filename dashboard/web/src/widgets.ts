@@ -1,6 +1,6 @@
 // Pieces several views share: totals cards, the conversations table with
 // sorting and paging, export buttons, empty and loading states.
-import { ApiError, Conversation, download, Flows, getUrl, Totals } from "./api";
+import { ApiError, type Conversation, download, type Flows, getUrl, type Totals } from "./api";
 import { h } from "./dom";
 import { ago, bytes, count, plural, service, when } from "./format";
 import type { Context } from "./view";

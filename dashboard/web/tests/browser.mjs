@@ -82,7 +82,7 @@ async function noError(page) {
 }
 
 async function api(path) {
-  const r = await fetch(base + "/api/v1/" + path);
+  const r = await fetch(`${base}/api/v1/${path}`);
   assert.equal(r.status, 200, `${path}: ${r.status}`);
   return r.json();
 }
@@ -238,7 +238,7 @@ test("graph: VMs grouped by zone, violating edges in red", async () => {
   await page.context().close();
 });
 
-test("zone matrix: violation cells red, as the API counts them", async (t) => {
+test("zone matrix: violation cells red, as the API counts them", async () => {
   const page = await open("/?view=matrix&range=all", { scheme: "dark" });
   await noError(page);
   const answer = await api("zones/matrix?range=all");
@@ -256,7 +256,7 @@ test("zone matrix: violation cells red, as the API counts them", async (t) => {
   await page.context().close();
 });
 
-test("VM view: the VM's conversations; its placement links to the host view", async (t) => {
+test("VM view: the VM's conversations; its placement links to the host view", async () => {
   const c = violating.find((x) => x.same_host) ?? violating[0];
   const page = await open(`/?view=vm&vm=${encodeURIComponent(c.server_vm)}&range=all`);
   await noError(page);
@@ -280,7 +280,7 @@ test("VM view: the VM's conversations; its placement links to the host view", as
   await page.context().close();
 });
 
-test("hosts view: traffic switched inside each host, cross-zone counted", async (t) => {
+test("hosts view: traffic switched inside each host, cross-zone counted", async () => {
   const local = violating.find((x) => x.same_host);
   assert.ok(local, "the lab has a violation inside one host");
   const answer = await api("hosts?range=all");
@@ -299,7 +299,7 @@ test("hosts view: traffic switched inside each host, cross-zone counted", async 
   await page.context().close();
 });
 
-test("coverage view: every exporter the collector heard", async (t) => {
+test("coverage view: every exporter the collector heard", async () => {
   const answer = await api("exporters");
   const page = await open("/?view=exporters");
   await noError(page);
@@ -344,7 +344,7 @@ test("datasets: the lab replay, opened on its own time span", async () => {
   await page.context().close();
 });
 
-test("the report downloads as CSV and PDF", async (t) => {
+test("the report downloads as CSV and PDF", async () => {
   const page = await open("/?view=reports&range=all");
   await noError(page);
   assert.ok((await page.locator("#report-statement").textContent()).length > 10, "report summary shown");
@@ -364,7 +364,7 @@ test("the report downloads as CSV and PDF", async (t) => {
   await page.context().close();
 });
 
-test("policy: the policy in force, co-residency, and a what-if on an uploaded draft", async (t) => {
+test("policy: the policy in force, co-residency, and a what-if on an uploaded draft", async () => {
   const policy = await api("policy");
   const page = await open("/?view=policy&range=all");
   await noError(page);

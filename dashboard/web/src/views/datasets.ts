@@ -2,7 +2,7 @@
 // its flows cover. A replay keeps its capture's own time (a capture from
 // March shows nothing under "last 24 h"), so each row opens the views on
 // its own span; an admin deletes a replay here.
-import { ApiError, Dataset, Datasets, exportUrl, get, remove } from "../api";
+import { ApiError, type Dataset, type Datasets, exportUrl, get, remove } from "../api";
 import { fill, h } from "../dom";
 import { bytes, count, when } from "../format";
 import type { Context, View } from "../view";

@@ -1,7 +1,7 @@
 // Mirror coverage: every exporter (address, source id) the collector heard,
 // when, how much, and whether it lost anything (sequence gaps, drops). A
 // stale exporter means a host whose traffic is not being seen.
-import { exportUrl, Exporters, get } from "../api";
+import { exportUrl, type Exporters, get } from "../api";
 import { fill, h } from "../dom";
 import { count, plural, when } from "../format";
 import type { Context, View } from "../view";

@@ -2,8 +2,8 @@
 // zone, one edge per client → server pair; violating edges in red and
 // thick, unknown-endpoint edges dashed. Below it, the violating edges as a
 // list (readable without the picture, and by screen readers).
-import { Conversation, conversations } from "../api";
-import { alpha, chart, Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
+import { type Conversation, conversations } from "../api";
+import { alpha, chart, type Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, count, plural, service } from "../format";
 import { filterParams } from "../state";

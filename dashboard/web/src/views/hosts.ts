@@ -1,8 +1,8 @@
 // Hosts: traffic switched inside each hypervisor (never on the wire, so
 // only the vSwitch mirror sees it), cross-zone local traffic first; a
 // selected host lists its local conversations.
-import { exportUrl, get, HostDetail, Hosts, HostSummary } from "../api";
-import { chart, Chart, dispose, palette, show, tip, tooltipBase } from "../charts";
+import { exportUrl, get, type HostDetail, type Hosts, type HostSummary } from "../api";
+import { chart, type Chart, dispose, palette, show, tip, tooltipBase } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, count, plural } from "../format";
 import { windowParams } from "../state";

@@ -1,8 +1,8 @@
 // Zone × zone matrix: client zone (row) → server zone (column), shaded by
 // bytes; a cell with any violating conversation is red with its count.
 // The same cells follow as a table, violating ones first.
-import { exportUrl, get, Matrix, MatrixCell } from "../api";
-import { chart, Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
+import { exportUrl, get, type Matrix, type MatrixCell } from "../api";
+import { chart, type Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, count, plural } from "../format";
 import { windowParams } from "../state";
@@ -92,9 +92,11 @@ export class MatrixView implements View {
     const logMax = Math.max(1, ...m.cells.map((c) => Math.log10(1 + c.bytes)));
     const seen = new Set(m.cells.map((c) => `${c.client_zone}\u0000${c.server_zone}`));
     const quiet: [number, number, number][] = [];
-    zones.forEach((client, y) => zones.forEach((server, x) => {
-      if (!seen.has(`${client}\u0000${server}`)) quiet.push([x, y, 0]);
-    }));
+    zones.forEach((client, y) => {
+      zones.forEach((server, x) => {
+        if (!seen.has(`${client}\u0000${server}`)) quiet.push([x, y, 0]);
+      });
+    });
     const item = (c: MatrixCell) => ({
       value: [index.get(c.server_zone) ?? 0, index.get(c.client_zone) ?? 0, Math.log10(1 + c.bytes)],
       cell: c,

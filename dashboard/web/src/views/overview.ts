@@ -1,7 +1,7 @@
 // Overview: totals, the traffic over time with violations marked, the
 // newest violations, and the top conversations (sortable, paged, exported).
-import { Conversation, conversations as fetchConversations, exportUrl, get, Timeseries, Violations } from "../api";
-import { chart, Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
+import { type Conversation, conversations as fetchConversations, exportUrl, get, type Timeseries, type Violations } from "../api";
+import { chart, type Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, count, plural, service, when } from "../format";
 import { filterParams, windowParams } from "../state";

@@ -1,7 +1,7 @@
 // One VM: its zones, where it ran (placements), its traffic over time and
 // its conversations as client or server.
-import { exportUrl, get, Timeseries, VmDetail } from "../api";
-import { chart, Chart, dispose, show, palette } from "../charts";
+import { exportUrl, get, type Timeseries, type VmDetail } from "../api";
+import { chart, type Chart, dispose, show, palette } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, when } from "../format";
 import { windowParams } from "../state";
