@@ -501,21 +501,43 @@ async fn matrix_violations_flows_vms_hosts() {
     assert_eq!(e["exporters"][0]["exporter"], "127.0.0.1");
     assert!(e["exporters"][0]["flows"].as_u64().unwrap() >= 10);
 
-    // Every list as CSV too.
-    for uri in [
-        "/api/v1/zones/matrix?range=all&format=csv",
-        "/api/v1/violations?range=all&format=csv",
-        "/api/v1/flows?range=all&format=csv",
-        "/api/v1/hosts?range=all&format=csv",
-        "/api/v1/timeseries?range=all&format=csv",
-        "/api/v1/exporters?format=csv",
-        "/api/v1/report?range=all&format=csv",
+    // Every list as CSV too: a header, then one row per item of the JSON
+    // answer, each starting with that item's first column.
+    for (uri, key) in [
+        ("/api/v1/zones/matrix?range=all", "cells"),
+        ("/api/v1/violations?range=all", "violations"),
+        ("/api/v1/flows?range=all", "flows"),
+        ("/api/v1/hosts?range=all", "hosts"),
+        ("/api/v1/timeseries?range=all", "points"),
+        ("/api/v1/exporters", "exporters"),
     ] {
-        let (status, content_type, body) = get(&app, uri).await;
-        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
-        assert_eq!(content_type, "text/csv; charset=utf-8", "{uri}");
-        assert!(body.lines().count() >= 1, "{uri}");
+        let answer = json(&app, uri).await;
+        let items = answer[key].as_array().unwrap();
+        assert!(!items.is_empty(), "{uri}: nothing to export");
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        let csv_uri = format!("{uri}{sep}format=csv");
+        let (status, content_type, body) = get(&app, &csv_uri).await;
+        assert_eq!(status, StatusCode::OK, "{csv_uri}: {body}");
+        assert_eq!(content_type, "text/csv; charset=utf-8", "{csv_uri}");
+        let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), items.len() + 1, "{csv_uri}: {body}");
+        let first_column = lines[0].split(',').next().unwrap();
+        for (row, item) in lines[1..].iter().zip(items) {
+            let first = match &item[first_column] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert!(
+                row.starts_with(&format!("{first},")),
+                "{csv_uri}: row {row:?} for {item}"
+            );
+        }
     }
+    let (status, content_type, body) = get(&app, "/api/v1/report?range=all&format=csv").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    assert!(body.contains("\r\nsummary,statement,"), "{body}");
+    assert!(body.contains("\r\ncoverage,"), "{body}");
 }
 
 #[tokio::test]
