@@ -395,7 +395,21 @@ test("the report downloads as CSV and PDF", async () => {
     /Window all time · flows 2026-11-02 09:00:\d\d UTC – 2026-11-02 09:0\d:\d\d UTC/,
   );
   for (const [format, check] of [
-    ["csv", (b) => assert.match(b.toString("utf8").split("\n")[0], /section/)],
+    [
+      "csv",
+      (b) => {
+        const lines = b.toString("utf8").split(/\r?\n/);
+        assert.match(lines[0], /section/);
+        assert.ok(
+          lines.some((l) => l.startsWith("summary,statement,")),
+          "the summary row",
+        );
+        assert.ok(
+          lines.some((l) => l.startsWith("coverage,")),
+          "a coverage row per host",
+        );
+      },
+    ],
     ["pdf", (b) => assert.equal(b.subarray(0, 5).toString("latin1"), "%PDF-")],
   ]) {
     const [download] = await Promise.all([
@@ -470,6 +484,8 @@ test("with authentication on, the page asks for a token, then shows the data", a
   const [download] = await Promise.all([page.waitForEvent("download"), page.click('button[data-export="csv"]')]);
   const path = join(shots, "conversations-auth.csv");
   await download.saveAs(path);
-  assert.match(readFileSync(path, "utf8").split("\n")[0], /vm/);
+  const lines = readFileSync(path, "utf8").trim().split(/\r?\n/);
+  assert.match(lines[0], /vm/);
+  assert.ok(lines.length > 1, `rows, not only the header: ${lines.join(" / ")}`);
   await context.close();
 });
