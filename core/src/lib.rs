@@ -11,8 +11,8 @@
 //!   exporter's default file reader, the tests' reader of real captures and
 //!   the lab generator's writer.
 //! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy;
-//!   [`severity`] — the one order of a violation's severities;
-//!   [`config`] — the located errors their files report.
+//!   [`config`] — the located errors their files report; [`severity`] —
+//!   the one order of a violation's severities.
 //! * [`clock`] — "now", the one wall clock (settable for tests).
 //! * [`error`] — an error and its causes on one line.
 //!

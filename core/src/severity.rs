@@ -1,17 +1,18 @@
-//! The severity of a violation, and the verdict's words read back.
+//! The severity a policy rule gives a violation, and the one order of
+//! severities every component uses (the policy's check, the alerter's
+//! `min_severity`, the TUI's sort): `info` < `low` < `medium` < `high` <
+//! `critical`.
 //!
-//! [`Severity`] is the one order of severities (lowest first) that the
-//! policy, the collector's rows and the dashboard's alerts share; a
-//! violation carries one, an allowed or unknown flow none. The collector
-//! keeps both as enums in its rows and writes their words
-//! ([`Severity::as_str`], [`VerdictKind::as_str`]) to the database.
+//! The collector keeps a row's severity and verdict as enums and writes
+//! their words ([`Severity::as_str`], [`VerdictKind::as_str`]) to the
+//! database.
 
 use std::fmt;
 
 use crate::policy::VerdictKind;
 
-/// How serious a violation is, lowest first (the derived order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A violation's severity; `Ord` runs from the least to the most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Info,
     Low,
@@ -20,8 +21,12 @@ pub enum Severity {
     Critical,
 }
 
+/// Every severity's name, least severe first (as in the policy file and
+/// the API).
+pub const NAMES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
+
 impl Severity {
-    /// Every severity, lowest first.
+    /// Every severity, least severe first.
     pub const ALL: [Severity; 5] = [
         Severity::Info,
         Severity::Low,
@@ -30,20 +35,16 @@ impl Severity {
         Severity::Critical,
     ];
 
-    /// Stable lower-case name used in policy files, the database and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
+    /// The severity of this name (exact, lower case); None for any other
+    /// text, which callers rank below every severity.
+    pub fn parse(name: &str) -> Option<Severity> {
+        let i = NAMES.iter().position(|n| *n == name)?;
+        Severity::ALL.get(i).copied()
     }
 
-    /// Inverse of [`Severity::as_str`]; `None` for any other text.
-    pub fn parse(text: &str) -> Option<Severity> {
-        Severity::ALL.into_iter().find(|s| s.as_str() == text)
+    /// The name in the policy file, the database and the API.
+    pub fn as_str(self) -> &'static str {
+        NAMES[self as usize]
     }
 }
 
@@ -77,20 +78,27 @@ impl Default for VerdictKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::SEVERITIES;
 
     #[test]
-    fn words_round_trip_in_the_policy_order() {
-        let words: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(words, SEVERITIES);
-        assert!(Severity::Info < Severity::Critical);
-        for severity in Severity::ALL {
-            assert_eq!(Severity::parse(severity.as_str()), Some(severity));
+    fn names_and_order_agree() {
+        for (i, severity) in Severity::ALL.into_iter().enumerate() {
+            assert_eq!(severity.as_str(), NAMES[i]);
+            assert_eq!(Severity::parse(NAMES[i]), Some(severity));
+            assert_eq!(severity.to_string(), NAMES[i]);
         }
+        assert!(Severity::Critical > Severity::High);
+        assert!(Severity::Info < Severity::Low);
+        assert_eq!(Severity::parse("urgent"), None);
+        assert_eq!(Severity::parse("High"), None);
+        assert!(Severity::parse("urgent") < Severity::parse("info"));
+    }
+
+    #[test]
+    fn verdict_words_round_trip() {
         for verdict in VerdictKind::ALL {
             assert_eq!(VerdictKind::parse(verdict.as_str()), Some(verdict));
         }
-        assert_eq!(Severity::parse(""), None);
         assert_eq!(VerdictKind::parse("Allowed"), None);
+        assert_eq!(VerdictKind::default(), VerdictKind::Unknown);
     }
 }

@@ -22,322 +22,36 @@
 //! Time is passed in ([`Alerter::poll`] takes `now`), so tests drive it.
 
 use eastwest_core::clock;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use eastwest_clickhouse::schema::INVENTORY_EVENTS_TABLE;
 use eastwest_core::inventory::{Inventory, CURRENT};
 use eastwest_core::policy::Policy;
-use serde::{Deserialize, Serialize};
+use eastwest_core::severity::Severity;
 
 use crate::model::Violation;
 use crate::policy::{PolicyConfig, PolicyStore};
 use crate::query::{Filters, Format, Params, Sort, TimeWindow, Verdict};
 use crate::store::Store;
+use config::ca_certificates;
+use memory::{replace_file, Memory, Pending};
+use sink::Sinks;
 
-/// Severities from the most to the least severe; a severity not listed
-/// ranks below them all.
-pub const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
+mod config;
+mod memory;
+mod message;
+mod sink;
 
-fn rank(severity: &str) -> usize {
-    SEVERITIES
-        .iter()
-        .position(|s| *s == severity)
-        .unwrap_or(SEVERITIES.len())
-}
+pub use config::AlertsConfig;
+pub use message::Alert;
 
-/// `[alerts]` in the dashboard's configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertsConfig {
-    /// `http://…` or `https://…` URL that receives one JSON `POST` per
-    /// alert. https trusts the system's roots and `webhook_ca_file`.
-    pub webhook_url: Option<String>,
-    /// PEM file of CA certificates (a private CA) also trusted for an
-    /// https `webhook_url`.
-    pub webhook_ca_file: Option<std::path::PathBuf>,
-    /// `ADDR:PORT` of a syslog receiver (RFC 5424 over UDP).
-    pub syslog: Option<String>,
-    /// Syslog facility number (16 = local0).
-    pub syslog_facility: u8,
-    /// Least severe rule severity that alerts (`critical`, `high`,
-    /// `medium`, `low`, `info`).
-    pub min_severity: String,
-    /// A conversation alerts at most once per this many seconds.
-    pub dedup_seconds: u64,
-    /// How often the flows are polled.
-    pub poll_seconds: u64,
-    /// How far back each poll looks (flows reach ClickHouse up to the
-    /// exporters' active timeout after they start).
-    pub lookback_seconds: u64,
-    /// Also alert on co-residency periods (needs `[policy]` files).
-    pub coresidency: bool,
-    /// Longest a webhook `POST` may take.
-    pub timeout_seconds: u64,
-    /// How long an alert the webhook did not take is offered to it again,
-    /// once per poll, oldest first (0: never).
-    pub retry_seconds: u64,
-    /// Most alerts waiting for the webhook; past it the oldest is given up.
-    pub max_pending: u64,
-    /// File that keeps the alerter's memory across restarts (JSON, replaced
-    /// atomically after each poll that changed it; its directory must
-    /// exist); none: memory only.
-    pub state_file: Option<PathBuf>,
-}
-
-impl Default for AlertsConfig {
-    fn default() -> AlertsConfig {
-        AlertsConfig {
-            webhook_url: None,
-            webhook_ca_file: None,
-            syslog: None,
-            syslog_facility: 16,
-            min_severity: "high".into(),
-            dedup_seconds: 3600,
-            poll_seconds: 30,
-            lookback_seconds: 900,
-            coresidency: true,
-            timeout_seconds: 10,
-            retry_seconds: 3600,
-            max_pending: 1000,
-            state_file: None,
-        }
-    }
-}
-
-impl AlertsConfig {
-    /// Whether any destination is configured.
-    pub fn enabled(&self) -> bool {
-        self.webhook_url.is_some() || self.syslog.is_some()
-    }
-
-    /// Problems with the values, each naming its key.
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(url) = &self.webhook_url {
-            let parsed = reqwest::Url::parse(url)
-                .map_err(|e| format!("alerts.webhook_url: {url:?} is not a URL: {e}"))?;
-            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-                return Err(format!(
-                    "alerts.webhook_url: expected an http:// or https:// URL, got {url:?}"
-                ));
-            }
-        }
-        if let Some(path) = &self.webhook_ca_file {
-            if !self
-                .webhook_url
-                .as_deref()
-                .is_some_and(|u| u.starts_with("https://"))
-            {
-                return Err(
-                    "alerts.webhook_ca_file: only used with an https:// webhook_url".into(),
-                );
-            }
-            ca_certificates(path)?;
-        }
-        if let Some(addr) = &self.syslog {
-            addr.parse::<SocketAddr>()
-                .map_err(|_| format!("alerts.syslog: expected ADDR:PORT, got {addr:?}"))?;
-        }
-        if let Some(path) = &self.state_file {
-            if path.file_name().is_none() || path.is_dir() {
-                return Err(format!(
-                    "alerts.state_file: {} is a directory; expected a file's path",
-                    path.display()
-                ));
-            }
-        }
-        if rank(&self.min_severity) == SEVERITIES.len() {
-            return Err(format!(
-                "alerts.min_severity: expected one of {}, got {:?}",
-                SEVERITIES.join(", "),
-                self.min_severity
-            ));
-        }
-        if self.syslog_facility > 23 {
-            return Err("alerts.syslog_facility: expected 0 to 23".into());
-        }
-        for (key, value) in [
-            ("poll_seconds", self.poll_seconds),
-            ("lookback_seconds", self.lookback_seconds),
-            ("timeout_seconds", self.timeout_seconds),
-            ("max_pending", self.max_pending),
-        ] {
-            if value == 0 {
-                return Err(format!("alerts.{key}: must be at least 1"));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The certificates of `alerts.webhook_ca_file`, at least one.
-fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let shown = path.display();
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("alerts.webhook_ca_file: cannot read {shown}: {e}"))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| format!("alerts.webhook_ca_file: {shown}: not valid PEM: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "alerts.webhook_ca_file: {shown}: no certificate in it (expected \"-----BEGIN CERTIFICATE-----\")"
-        ));
-    }
-    Ok(certs)
-}
-
-/// Why a webhook delivery failed, for the log and
-/// `eastwest_dashboard_alert_failures_total{reason}`: `tls` (handshake,
-/// untrusted certificate), `timeout`, `connect`, `status` (not 2xx) or
-/// `other`.
-fn webhook_failure(err: &reqwest::Error) -> &'static str {
-    if is_tls(err) {
-        "tls"
-    } else if err.is_timeout() {
-        "timeout"
-    } else if err.is_connect() {
-        "connect"
-    } else {
-        "other"
-    }
-}
-
-/// Whether a rustls error is among `err`'s causes. `io::Error::source`
-/// skips the error it wraps (hyper-rustls nests two), so look inside.
-fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
-    if err.is::<rustls::Error>() {
-        return true;
-    }
-    if let Some(inner) = err
-        .downcast_ref::<std::io::Error>()
-        .and_then(std::io::Error::get_ref)
-    {
-        if is_tls(inner) {
-            return true;
-        }
-    }
-    err.source().is_some_and(is_tls)
-}
-
-/// `err` and its causes on one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
-/// One alert, as the webhook receives it (`kind` tells which).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Alert {
-    /// A violating conversation.
-    Violation(Box<Violation>),
-    /// VMs of two zones that must not share a host do.
-    Coresidency {
-        host: String,
-        zones: [String; 2],
-        vms: [String; 2],
-        /// Epoch ms; 0 = since the inventory's beginning.
-        since_ms: u64,
-        severity: String,
-    },
-}
-
-impl Alert {
-    fn severity(&self) -> &str {
-        match self {
-            Alert::Violation(v) => &v.severity,
-            Alert::Coresidency { severity, .. } => severity,
-        }
-    }
-
-    /// The syslog line's message.
-    pub fn message(&self) -> String {
-        match self {
-            Alert::Violation(v) => format!(
-                "violation {} -> {} proto {} port {} ({} -> {}) rule {:?} severity {} flows {} bytes {} last_ms {}",
-                name_or(&v.client_vm, v.client_addr.as_deref()),
-                name_or(&v.server_vm, v.server_addr.as_deref()),
-                v.proto,
-                v.server_port,
-                v.client_zone,
-                v.server_zone,
-                v.rule,
-                v.severity,
-                v.flows,
-                v.bytes,
-                v.last_ms
-            ),
-            Alert::Coresidency {
-                host,
-                zones,
-                vms,
-                since_ms,
-                ..
-            } => format!(
-                "coresidency host {host} zones {} and {} must not share a host: {} and {} since_ms {since_ms}",
-                zones[0], zones[1], vms[0], vms[1]
-            ),
-        }
-    }
-
-    /// The whole RFC 5424 line: `<PRI>1 TIMESTAMP HOST eastwest-dashboard
-    /// PID MSGID - MSG`.
-    pub fn syslog_line(&self, facility: u8, now_ms: u64, hostname: &str) -> String {
-        let level = match self.severity() {
-            "critical" => 2,
-            "high" => 3,
-            "medium" => 4,
-            "low" => 5,
-            _ => 6,
-        };
-        let msgid = match self {
-            Alert::Violation(_) => "violation",
-            Alert::Coresidency { .. } => "coresidency",
-        };
-        let pri = u16::from(facility) * 8 + level;
-        format!(
-            "<{pri}>1 {} {} eastwest-dashboard {} {msgid} - {}",
-            rfc3339_ms(now_ms),
-            if hostname.is_empty() { "-" } else { hostname },
-            std::process::id(),
-            self.message()
-        )
-    }
-}
-
-fn name_or(vm: &str, addr: Option<&str>) -> String {
-    if vm.is_empty() {
-        addr.unwrap_or("?").to_string()
-    } else {
-        vm.to_string()
-    }
-}
-
-fn rfc3339_ms(ms: u64) -> String {
-    let nanos = i128::from(ms) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| "-".into())
-}
-
-/// Where alerts go.
-#[derive(Debug)]
-struct Sinks {
-    webhook: Option<(reqwest::Client, String)>,
-    syslog: Option<(tokio::net::UdpSocket, SocketAddr)>,
-    facility: u8,
-    hostname: String,
+/// A severity's rank, the most severe first (`eastwest_core::severity`'s
+/// order reversed); a severity not listed ranks below them all.
+fn rank(severity: &str) -> Reverse<Option<Severity>> {
+    Reverse(Severity::parse(severity))
 }
 
 /// What one poll did.
@@ -353,101 +67,6 @@ pub struct PollOutcome {
     pub retried: u64,
     /// Alerts waiting for the webhook after this poll.
     pub pending: u64,
-}
-
-/// An alert the webhook has not taken yet.
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Pending {
-    alert: Alert,
-    /// When the webhook first failed to take it.
-    since_ms: u64,
-    /// Counted as sent (another destination took it).
-    counted: bool,
-}
-
-/// What the alerter remembers between polls, and in
-/// [`AlertsConfig::state_file`] across restarts.
-#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Memory {
-    /// [`MEMORY_VERSION`]: a file of another layout is set aside.
-    version: u32,
-    /// Per conversation: when it last alerted, and its last flow then.
-    sent: HashMap<String, (u64, u64)>,
-    /// Current co-residency periods announced (host, VMs, since).
-    periods: HashSet<String>,
-    /// Alerts the webhook did not take yet, oldest first.
-    pending: VecDeque<Pending>,
-}
-
-const MEMORY_VERSION: u32 = 1;
-
-impl Memory {
-    fn new() -> Memory {
-        Memory {
-            version: MEMORY_VERSION,
-            ..Memory::default()
-        }
-    }
-
-    /// The memory kept in `path`: empty when there is none yet. A file
-    /// that cannot be understood (damaged, another version) is renamed to
-    /// `PATH.bad` and named in the log, and the alerter starts afresh; one
-    /// it may not read is an error (the service's permissions are wrong).
-    fn load(path: &Path) -> std::io::Result<Memory> {
-        let shown = path.display();
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        if !dir.is_dir() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!(
-                    "alerts.state_file: {shown}: the directory {} does not exist",
-                    dir.display()
-                ),
-            ));
-        }
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Memory::new()),
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    format!("alerts.state_file: cannot read {shown}: {e}"),
-                ))
-            }
-        };
-        let why = match serde_json::from_slice::<Memory>(&bytes) {
-            Ok(memory) if memory.version == MEMORY_VERSION => return Ok(memory),
-            Ok(memory) => format!(
-                "version {}, this dashboard keeps version {MEMORY_VERSION}",
-                memory.version
-            ),
-            // serde_json names the line, column and field.
-            Err(e) => e.to_string(),
-        };
-        let aside = PathBuf::from(format!("{shown}.bad"));
-        let moved = std::fs::rename(path, &aside);
-        tracing::error!(
-            file = %shown, %why, set_aside = %aside.display(), rename = ?moved.err(),
-            "alerts: the state file is not usable; starting with no memory of earlier alerts"
-        );
-        Ok(Memory::new())
-    }
-}
-
-/// Write `bytes` to `path` atomically: a temporary file beside it,
-/// synced, then renamed over it.
-fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 /// The alert poller. [`Alerter::run`] loops; [`Alerter::poll`] is one
@@ -783,55 +402,12 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
         let inventory = inventory.with_events(&events, INVENTORY_EVENTS_TABLE).0;
         Ok(self.new_periods_of(&policy, &inventory))
     }
-
-    /// POST `alert` to the webhook; whether it took it (a failure is
-    /// logged and counted by reason).
-    async fn send_webhook(&self, alert: &Alert) -> bool {
-        let Some((client, url)) = &self.sinks.webhook else {
-            return false;
-        };
-        let reason = match client.post(url).json(alert).send().await {
-            Ok(resp) if resp.status().is_success() => return true,
-            Ok(resp) => {
-                tracing::warn!(status = %resp.status(), "alerts: webhook refused an alert");
-                "status"
-            }
-            Err(err) => {
-                let reason = webhook_failure(&err);
-                tracing::warn!(reason, err = %error_chain(&err), "alerts: webhook delivery failed");
-                reason
-            }
-        };
-        self.count_failure("webhook", reason);
-        false
-    }
-
-    /// Send `alert` to syslog; whether the datagram went out.
-    async fn send_syslog(&self, alert: &Alert, now_ms: u64) -> bool {
-        let Some((socket, target)) = &self.sinks.syslog else {
-            return false;
-        };
-        let line = alert.syslog_line(self.sinks.facility, now_ms, &self.sinks.hostname);
-        match socket.send_to(line.as_bytes(), target).await {
-            Ok(_) => true,
-            Err(err) => {
-                tracing::warn!(%err, "alerts: syslog send failed");
-                self.count_failure("syslog", "send");
-                false
-            }
-        }
-    }
-
-    fn count_failure(&self, destination: &'static str, reason: &'static str) {
-        if let Some(metrics) = &self.metrics {
-            metrics.alert_failed(destination, reason);
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn config_values_are_checked_by_key() {

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use eastwest_dashboard::api::{router, AppState, ConversationsResponse};
-use eastwest_dashboard::model::{Conversation, CsvRow};
+use eastwest_dashboard::model::{percent_encode, Conversation, CsvRow};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -308,10 +308,10 @@ async fn sql_looking_values_are_data() {
         "\\' OR 1=1 --",
         "web-01' UNION SELECT 1 --",
     ] {
-        let q = format!("range=all&vm={}", urlencode(hostile));
+        let q = format!("range=all&vm={}", percent_encode(hostile));
         let r = conversations(&app, &q).await;
         assert_eq!(r.totals.conversations, 0, "{hostile}");
-        let q = format!("range=all&dataset={}", urlencode(hostile));
+        let q = format!("range=all&dataset={}", percent_encode(hostile));
         assert_eq!(
             conversations(&app, &q).await.totals.conversations,
             0,
@@ -319,7 +319,7 @@ async fn sql_looking_values_are_data() {
         );
     }
     // The VM that is named like SQL is found by its exact name.
-    let q = format!("range=all&vm={}", urlencode(ODD.0));
+    let q = format!("range=all&vm={}", percent_encode(ODD.0));
     let r = conversations(&app, &q).await;
     assert_eq!(pairs(&r), ["o'brien; DROP TABLE flows -->app-01"]);
     // And the table is still there.
@@ -506,21 +506,43 @@ async fn matrix_violations_flows_vms_hosts() {
     assert_eq!(e["exporters"][0]["exporter"], "127.0.0.1");
     assert!(e["exporters"][0]["flows"].as_u64().unwrap() >= 10);
 
-    // Every list as CSV too.
-    for uri in [
-        "/api/v1/zones/matrix?range=all&format=csv",
-        "/api/v1/violations?range=all&format=csv",
-        "/api/v1/flows?range=all&format=csv",
-        "/api/v1/hosts?range=all&format=csv",
-        "/api/v1/timeseries?range=all&format=csv",
-        "/api/v1/exporters?format=csv",
-        "/api/v1/report?range=all&format=csv",
+    // Every list as CSV too: a header, then one row per item of the JSON
+    // answer, each starting with that item's first column.
+    for (uri, key) in [
+        ("/api/v1/zones/matrix?range=all", "cells"),
+        ("/api/v1/violations?range=all", "violations"),
+        ("/api/v1/flows?range=all", "flows"),
+        ("/api/v1/hosts?range=all", "hosts"),
+        ("/api/v1/timeseries?range=all", "points"),
+        ("/api/v1/exporters", "exporters"),
     ] {
-        let (status, content_type, body) = get(&app, uri).await;
-        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
-        assert_eq!(content_type, "text/csv; charset=utf-8", "{uri}");
-        assert!(body.lines().count() >= 1, "{uri}");
+        let answer = json(&app, uri).await;
+        let items = answer[key].as_array().unwrap();
+        assert!(!items.is_empty(), "{uri}: nothing to export");
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        let csv_uri = format!("{uri}{sep}format=csv");
+        let (status, content_type, body) = get(&app, &csv_uri).await;
+        assert_eq!(status, StatusCode::OK, "{csv_uri}: {body}");
+        assert_eq!(content_type, "text/csv; charset=utf-8", "{csv_uri}");
+        let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), items.len() + 1, "{csv_uri}: {body}");
+        let first_column = lines[0].split(',').next().unwrap();
+        for (row, item) in lines[1..].iter().zip(items) {
+            let first = match &item[first_column] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert!(
+                row.starts_with(&format!("{first},")),
+                "{csv_uri}: row {row:?} for {item}"
+            );
+        }
     }
+    let (status, content_type, body) = get(&app, "/api/v1/report?range=all&format=csv").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    assert!(body.contains("\r\nsummary,statement,"), "{body}");
+    assert!(body.contains("\r\ncoverage,"), "{body}");
 }
 
 #[tokio::test]
@@ -694,15 +716,6 @@ async fn tokens_are_required_outside_loopback() {
     );
     let health = Request::get("/api/v1/health").body(Body::empty()).unwrap();
     assert_eq!(status(app.oneshot(health).await.unwrap()), StatusCode::OK);
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -44,15 +44,9 @@ fn client_trusting(ca: &Path) -> reqwest::Client {
     builder.build().unwrap()
 }
 
-/// `err` and its causes on one line.
+/// `err` and its causes on one line, as the dashboard logs them.
 fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text = format!("{text}: {e}");
-        source = e.source();
-    }
-    text
+    eastwest_core::error::Chain(err).to_string()
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> String {

@@ -21,7 +21,9 @@ if (tests >= 0) {
   const unit = join(here, "tests/unit");
   await build({
     absWorkingDir: here,
-    entryPoints: readdirSync(unit).filter((f) => f.endsWith(".test.ts")).map((f) => join(unit, f)),
+    entryPoints: readdirSync(unit)
+      .filter((f) => f.endsWith(".test.ts"))
+      .map((f) => join(unit, f)),
     outdir: dir,
     outExtension: { ".js": ".mjs" },
     bundle: true,

@@ -4,8 +4,8 @@
 //! dashboard that serves the lab; [`run_unit_tests`] the page's logic
 //! (`dashboard/web/tests/unit/`) without a browser.
 //!
-//! playwright-core comes from `dashboard/web/node_modules`, which building
-//! the dashboard installs (`dashboard/build.rs` runs `npm ci`). Screenshots
+//! playwright-core comes from `dashboard/web/node_modules`, which
+//! `scripts/install-deps test` installs (`npm ci` from the lockfile). Screenshots
 //! of every view and the downloaded reports go to
 //! `target/browser-screenshots/` (or `EASTWEST_SCREENSHOTS`).
 
@@ -34,7 +34,7 @@ fn web_dir() -> Result<PathBuf> {
     let web = repo_root().join("dashboard/web");
     if !web.join("node_modules/playwright-core").is_dir() {
         bail!(
-            "{} is not installed: build the dashboard first (cargo build -p eastwest-dashboard runs npm ci)",
+            "{} is not installed: run scripts/install-deps test (npm ci in dashboard/web)",
             web.join("node_modules").display()
         );
     }

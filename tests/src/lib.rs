@@ -71,6 +71,31 @@ pub fn free_udp_port() -> Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The bytes waiting in the receive queue of the IPv4 UDP socket bound to
+/// `port` (the kernel's `/proc/net/udp`), or None when no socket is bound
+/// to it: a peer listens once this is Some, and has read every datagram
+/// sent to it once it is Some(0).
+pub fn udp_receive_queue(port: u16) -> Result<Option<u64>> {
+    let table = std::fs::read_to_string("/proc/net/udp").context("reading /proc/net/udp")?;
+    let local = format!(":{port:04X}");
+    for line in table.lines().skip(1) {
+        // sl local_address rem_address st tx_queue:rx_queue ...
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(address), Some(queues)) = (fields.get(1), fields.get(4)) else {
+            continue;
+        };
+        if !address.ends_with(&local) {
+            continue;
+        }
+        let rx = queues
+            .split_once(':')
+            .map(|(_, rx)| rx)
+            .context("a tx_queue:rx_queue field in /proc/net/udp")?;
+        return Ok(Some(u64::from_str_radix(rx, 16)?));
+    }
+    Ok(None)
+}
+
 /// A running ClickHouse server.
 #[derive(Debug, Clone)]
 pub struct ClickHouse {

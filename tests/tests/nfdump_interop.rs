@@ -6,10 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Stdio};
-use std::thread::sleep;
-use std::time::Duration;
 
-use eastwest_tests::{free_udp_port, lab_expected, repo_root, workspace_bin};
+use eastwest_tests::{
+    free_udp_port, lab_expected, repo_root, udp_receive_queue, wait_for, workspace_bin,
+};
 use serde_json::Value;
 
 #[test]
@@ -26,7 +26,10 @@ fn nfdump_reads_the_lab_as_exported() {
         .stderr(Stdio::null())
         .spawn()
         .expect("nfcapd (scripts/install-deps test installs nfdump)");
-    sleep(Duration::from_millis(500));
+    wait_for(10, "nfcapd to listen on its UDP port", || {
+        Ok(udp_receive_queue(port)?.is_some())
+    })
+    .unwrap();
 
     let out = Command::new(workspace_bin("eastwest-exporter"))
         .current_dir(&root)
@@ -40,7 +43,12 @@ fn nfdump_reads_the_lab_as_exported() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    sleep(Duration::from_millis(500));
+    // Every datagram is in nfcapd's queue once the exporter has exited;
+    // wait until nfcapd has read them all.
+    wait_for(10, "nfcapd to read every datagram", || {
+        Ok(udp_receive_queue(port)? == Some(0))
+    })
+    .unwrap();
     // SIGTERM: nfcapd writes its file and exits.
     Command::new("kill")
         .args(["-TERM", &nfcapd.id().to_string()])

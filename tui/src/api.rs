@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use eastwest_core::error::Chain;
 use serde::{Deserialize, Serialize};
 
 /// Totals over every matching conversation.
@@ -635,7 +636,7 @@ impl HttpClient {
         }
         let response = request.send().await.map_err(|e| FetchError::Unreachable {
             url: self.server.clone(),
-            reason: error_chain(&e),
+            reason: Chain(&e).to_string(),
         })?;
         let status = response.status();
         if status.is_success() {
@@ -723,21 +724,6 @@ impl Client for HttpClient {
             Request::Policy => Response::Policy(self.json(path, params).await?),
         })
     }
-}
-
-/// "error sending request: connection refused", not only the outer layer.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        let next = inner.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

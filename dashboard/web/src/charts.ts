@@ -12,8 +12,15 @@ import {
 import { CanvasRenderer } from "echarts/renderers";
 
 echarts.use([
-  BarChart, GraphChart, HeatmapChart, LineChart,
-  DataZoomComponent, GridComponent, LegendComponent, TooltipComponent, VisualMapComponent,
+  BarChart,
+  GraphChart,
+  HeatmapChart,
+  LineChart,
+  DataZoomComponent,
+  GridComponent,
+  LegendComponent,
+  TooltipComponent,
+  VisualMapComponent,
   CanvasRenderer,
 ]);
 

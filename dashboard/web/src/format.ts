@@ -1,7 +1,13 @@
 // Number, size, service and time formatting shared by every view.
 
 const PROTOCOLS: Record<number, string> = {
-  1: "ICMP", 6: "TCP", 17: "UDP", 47: "GRE", 50: "ESP", 58: "ICMPv6", 132: "SCTP",
+  1: "ICMP",
+  6: "TCP",
+  17: "UDP",
+  47: "GRE",
+  50: "ESP",
+  58: "ICMPv6",
+  132: "SCTP",
 };
 
 const integer = new Intl.NumberFormat("en-US");
@@ -38,7 +44,10 @@ export function service(proto: number, port: number | null | undefined): string 
 /** "2026-11-02 10:00:01 UTC": operators compare times across sites in UTC. */
 export function when(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "–";
-  return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  return new Date(ms)
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, " UTC");
 }
 
 /** "3 min ago", "2 h ago", for last-seen columns. */

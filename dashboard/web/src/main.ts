@@ -3,7 +3,7 @@
 import "./style.css";
 import { ApiError, setToken, token } from "./api";
 import { byId, fill, h } from "./dom";
-import { parse, RANGES, serialize, State, VERDICTS, View as ViewName } from "./state";
+import { parse, RANGES, serialize, type State, VERDICTS, type View as ViewName } from "./state";
 import type { Context, Filter, View } from "./view";
 import { OverviewView } from "./views/overview";
 import { GraphView } from "./views/graph";
@@ -30,7 +30,13 @@ const VIEWS: Record<ViewName, { label: string; make: () => View }> = {
 };
 
 const RANGE_LABELS: Record<string, string> = {
-  "15m": "15 min", "1h": "1 h", "6h": "6 h", "24h": "24 h", "7d": "7 d", "30d": "30 d", all: "All",
+  "15m": "15 min",
+  "1h": "1 h",
+  "6h": "6 h",
+  "24h": "24 h",
+  "7d": "7 d",
+  "30d": "30 d",
+  all: "All",
 };
 
 let current: { name: ViewName; view: View } | null = null;
@@ -115,7 +121,11 @@ function showError(err: unknown): void {
   banner.hidden = false;
   if (err instanceof ApiError && err.status === 401) {
     const input = h("input", {
-      type: "password", id: "token", placeholder: "API token", autocomplete: "off", "aria-label": "API token",
+      type: "password",
+      id: "token",
+      placeholder: "API token",
+      autocomplete: "off",
+      "aria-label": "API token",
     });
     const save = h("button", { type: "submit" }, "Use token");
     const form = h("form", { class: "token" }, input, save);
@@ -139,12 +149,16 @@ function renderNav(s: State): void {
     (Object.keys(VIEWS) as ViewName[])
       .filter((name) => name !== "vm" || s.view === "vm")
       .map((name) =>
-        h("a", {
-          href: href({ view: name }),
-          "data-nav": true,
-          class: name === s.view ? "active" : undefined,
-          "aria-current": name === s.view ? "page" : undefined,
-        }, name === "vm" && s.vm ? `VM ${s.vm}` : VIEWS[name].label),
+        h(
+          "a",
+          {
+            href: href({ view: name }),
+            "data-nav": true,
+            class: name === s.view ? "active" : undefined,
+            "aria-current": name === s.view ? "page" : undefined,
+          },
+          name === "vm" && s.vm ? `VM ${s.vm}` : VIEWS[name].label,
+        ),
       ),
   );
 }
@@ -161,18 +175,37 @@ function renderFilters(s: State, filters: readonly Filter[]): void {
   if (filters.includes("range")) {
     const ranges = h("div", { class: "group", role: "group", "aria-label": "Time range", id: "ranges" });
     for (const r of RANGES) {
-      const b = h("button", {
-        type: "button", "data-range": r, class: s.range === r ? "active" : undefined,
-        "aria-pressed": s.range === r ? "true" : "false",
-      }, RANGE_LABELS[r]);
+      const b = h(
+        "button",
+        {
+          type: "button",
+          "data-range": r,
+          class: s.range === r ? "active" : undefined,
+          "aria-pressed": s.range === r ? "true" : "false",
+        },
+        RANGE_LABELS[r],
+      );
       b.addEventListener("click", () => go({ range: r, from: "", to: "" }));
       ranges.appendChild(b);
     }
     parts.push(ranges);
-    const from = h("input", { type: "datetime-local", id: "from", value: localValue(s.from), "aria-label": "From (UTC)" });
+    const from = h("input", {
+      type: "datetime-local",
+      id: "from",
+      value: localValue(s.from),
+      "aria-label": "From (UTC)",
+    });
     const to = h("input", { type: "datetime-local", id: "to", value: localValue(s.to), "aria-label": "To (UTC)" });
     const apply = h("button", { type: "submit" }, "Apply");
-    const custom = h("form", { class: "custom" + (s.range === "custom" ? " active" : "") }, from, "–", to, h("span", { class: "muted" }, "UTC"), apply);
+    const custom = h(
+      "form",
+      { class: `custom${s.range === "custom" ? " active" : ""}` },
+      from,
+      "–",
+      to,
+      h("span", { class: "muted" }, "UTC"),
+      apply,
+    );
     custom.addEventListener("submit", (e) => {
       e.preventDefault();
       const iso = (v: string) => (v ? `${v}:00Z` : "");
@@ -189,17 +222,23 @@ function renderFilters(s: State, filters: readonly Filter[]): void {
   if (filters.includes("host")) parts.push(text("host", "Host", "any"));
   if (filters.includes("zone")) parts.push(text("zone", "Zone", "any"));
   if (filters.includes("verdict")) {
-    const select = h("select", { id: "f-verdict" },
+    const select = h(
+      "select",
+      { id: "f-verdict" },
       h("option", { value: "" }, "any"),
-      VERDICTS.map((v) => h("option", { value: v, selected: s.verdict === v }, v)));
+      VERDICTS.map((v) => h("option", { value: v, selected: s.verdict === v }, v)),
+    );
     select.addEventListener("change", () => go({ verdict: select.value }));
     parts.push(h("label", { class: "field" }, "Verdict", select));
   }
   if (filters.includes("sameHost")) {
-    const select = h("select", { id: "f-same-host" },
+    const select = h(
+      "select",
+      { id: "f-same-host" },
       h("option", { value: "" }, "any"),
       h("option", { value: "true", selected: s.sameHost === "true" }, "same host only"),
-      h("option", { value: "false", selected: s.sameHost === "false" }, "across hosts only"));
+      h("option", { value: "false", selected: s.sameHost === "false" }, "across hosts only"),
+    );
     select.addEventListener("change", () => go({ sameHost: select.value }));
     parts.push(h("label", { class: "field" }, "Switching", select));
   }

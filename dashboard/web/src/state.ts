@@ -2,7 +2,15 @@
 // shared by copying the address: view, time range, filters, sort, page.
 
 export const VIEWS = [
-  "overview", "graph", "matrix", "hosts", "vm", "exporters", "datasets", "policy", "reports",
+  "overview",
+  "graph",
+  "matrix",
+  "hosts",
+  "vm",
+  "exporters",
+  "datasets",
+  "policy",
+  "reports",
 ] as const;
 export type View = (typeof VIEWS)[number];
 
@@ -27,13 +35,32 @@ export interface State {
 }
 
 const DEFAULTS: State = {
-  view: "overview", range: "24h", from: "", to: "", dataset: "", vm: "", zone: "", host: "",
-  verdict: "", sameHost: "", sort: "-bytes", offset: 0,
+  view: "overview",
+  range: "24h",
+  from: "",
+  to: "",
+  dataset: "",
+  vm: "",
+  zone: "",
+  host: "",
+  verdict: "",
+  sameHost: "",
+  sort: "-bytes",
+  offset: 0,
 };
 
 const KEYS: Record<keyof State, string> = {
-  view: "view", range: "range", from: "from", to: "to", dataset: "dataset", vm: "vm",
-  zone: "zone", host: "host", verdict: "verdict", sameHost: "same_host", sort: "sort",
+  view: "view",
+  range: "range",
+  from: "from",
+  to: "to",
+  dataset: "dataset",
+  vm: "vm",
+  zone: "zone",
+  host: "host",
+  verdict: "verdict",
+  sameHost: "same_host",
+  sort: "sort",
   offset: "offset",
 };
 

@@ -1,13 +1,18 @@
 // Pieces several views share: totals cards, the conversations table with
 // sorting and paging, export buttons, empty and loading states.
-import { ApiError, Conversation, download, Flows, getUrl, Totals } from "./api";
+import { ApiError, type Conversation, download, type Flows, getUrl, type Totals } from "./api";
 import { h } from "./dom";
 import { ago, bytes, count, plural, service, when } from "./format";
 import type { Context } from "./view";
 
 export function cards(totals: Totals): HTMLElement {
   const card = (label: string, value: string, title: string, extra = "") =>
-    h("div", { class: `card ${extra}`, title }, h("div", { class: "label" }, label), h("div", { class: "value" }, value));
+    h(
+      "div",
+      { class: `card ${extra}`, title },
+      h("div", { class: "label" }, label),
+      h("div", { class: "value" }, value),
+    );
   return h(
     "section",
     { class: "cards", "aria-label": "Totals" },
@@ -25,8 +30,11 @@ export function cards(totals: Totals): HTMLElement {
 }
 
 const RESOLUTION: Record<string, string> = {
-  raw: "every flow record", "1m": "1-minute rollups", "10m": "10-minute rollups",
-  "1h": "1-hour rollups", "1d": "1-day rollups",
+  raw: "every flow record",
+  "1m": "1-minute rollups",
+  "10m": "10-minute rollups",
+  "1h": "1-hour rollups",
+  "1d": "1-day rollups",
 };
 
 /** "2026-11-02 09:00:00 UTC – 10:00:00 UTC · from 1-minute rollups": what the numbers cover. */
@@ -77,25 +85,73 @@ function row(ctx: Context, c: Conversation): HTMLTableRowElement {
   return h(
     "tr",
     { class: violation ? "violation" : c.verdict === "unknown" ? "unknown" : undefined, "data-verdict": c.verdict },
-    h("td", { class: "ep" }, endpoint(ctx, c.client_vm, c.client_addr), c.client_host ? h("span", { class: "host" }, c.client_host) : null),
+    h(
+      "td",
+      { class: "ep" },
+      endpoint(ctx, c.client_vm, c.client_addr),
+      c.client_host ? h("span", { class: "host" }, c.client_host) : null,
+    ),
     h("td", { class: "arrow", "aria-hidden": "true" }, "→"),
-    h("td", { class: "ep" }, endpoint(ctx, c.server_vm, c.server_addr), c.server_host ? h("span", { class: "host" }, c.server_host) : null),
-    h("td", { class: "zone" }, zoneLink(ctx, c.client_zone), h("span", { class: "muted" }, " → "), zoneLink(ctx, c.server_zone)),
+    h(
+      "td",
+      { class: "ep" },
+      endpoint(ctx, c.server_vm, c.server_addr),
+      c.server_host ? h("span", { class: "host" }, c.server_host) : null,
+    ),
+    h(
+      "td",
+      { class: "zone" },
+      zoneLink(ctx, c.client_zone),
+      h("span", { class: "muted" }, " → "),
+      zoneLink(ctx, c.server_zone),
+    ),
     h("td", { class: "svc" }, service(c.proto, c.server_port)),
     verdict,
-    h("td", { class: "num", title: `${count(c.bytes_fwd)} bytes, ${count(c.packets_fwd)} packets` }, bytes(c.bytes_fwd)),
-    h("td", { class: "num", title: `${count(c.bytes_rev)} bytes, ${count(c.packets_rev)} packets` }, bytes(c.bytes_rev)),
+    h(
+      "td",
+      { class: "num", title: `${count(c.bytes_fwd)} bytes, ${count(c.packets_fwd)} packets` },
+      bytes(c.bytes_fwd),
+    ),
+    h(
+      "td",
+      { class: "num", title: `${count(c.bytes_rev)} bytes, ${count(c.packets_rev)} packets` },
+      bytes(c.bytes_rev),
+    ),
     h("td", { class: "num" }, count(c.packets)),
     h("td", { class: "num" }, count(c.flows)),
-    h("td", null, c.same_host
-      ? h("a", { class: "badge samehost", href: ctx.href({ view: "hosts", host: c.client_host }), "data-nav": true, title: "switched inside the host, never on the wire" }, `in ${c.client_host || "host"}`)
-      : h("span", { class: "muted" }, "network")),
-    h("td", { class: "muted", title: `first ${when(c.start_ms)}\nlast ${when(c.end_ms)}\nobserved by ${c.observers.join(", ")}` }, when(c.end_ms)),
+    h(
+      "td",
+      null,
+      c.same_host
+        ? h(
+            "a",
+            {
+              class: "badge samehost",
+              href: ctx.href({ view: "hosts", host: c.client_host }),
+              "data-nav": true,
+              title: "switched inside the host, never on the wire",
+            },
+            `in ${c.client_host || "host"}`,
+          )
+        : h("span", { class: "muted" }, "network"),
+    ),
+    h(
+      "td",
+      {
+        class: "muted",
+        title: `first ${when(c.start_ms)}\nlast ${when(c.end_ms)}\nobserved by ${c.observers.join(", ")}`,
+      },
+      when(c.end_ms),
+    ),
   );
 }
 
 function zoneLink(ctx: Context, zone: string): HTMLElement {
-  return h("a", { class: "zone-name", href: ctx.href({ view: "overview", zone }), "data-nav": true, title: `only zone ${zone}` }, zone);
+  return h(
+    "a",
+    { class: "zone-name", href: ctx.href({ view: "overview", zone }), "data-nav": true, title: `only zone ${zone}` },
+    zone,
+  );
 }
 
 /**
@@ -134,7 +190,16 @@ export function conversationTable(ctx: Context, rows: Conversation[], sortable: 
   return h(
     "div",
     { class: "table-wrap" },
-    h("table", { class: "conversations" }, h("thead", null, head), h("tbody", null, rows.map((c) => row(ctx, c)))),
+    h(
+      "table",
+      { class: "conversations" },
+      h("thead", null, head),
+      h(
+        "tbody",
+        null,
+        rows.map((c) => row(ctx, c)),
+      ),
+    ),
   );
 }
 
@@ -143,12 +208,22 @@ export function pager(ctx: Context, shown: number, total: number, limit: number)
   const offset = ctx.state.offset;
   const box = h("div", { class: "pager" });
   if (total === 0) return box;
-  box.appendChild(h("span", { class: "muted" }, `${count(offset + 1)}–${count(offset + shown)} of ${plural(total, "conversation")}`));
+  box.appendChild(
+    h("span", { class: "muted" }, `${count(offset + 1)}–${count(offset + shown)} of ${plural(total, "conversation")}`),
+  );
   if (offset > 0) {
-    box.appendChild(h("a", { class: "button", href: ctx.href({ offset: Math.max(0, offset - limit) }), "data-nav": true }, "← previous"));
+    box.appendChild(
+      h(
+        "a",
+        { class: "button", href: ctx.href({ offset: Math.max(0, offset - limit) }), "data-nav": true },
+        "← previous",
+      ),
+    );
   }
   if (offset + shown < total) {
-    box.appendChild(h("a", { class: "button", href: ctx.href({ offset: offset + limit }), "data-nav": true }, "next →"));
+    box.appendChild(
+      h("a", { class: "button", href: ctx.href({ offset: offset + limit }), "data-nav": true }, "next →"),
+    );
   }
   return box;
 }
@@ -168,7 +243,14 @@ export function exports(urlFor: (format: "csv" | "json") => string, name: string
     });
     return b;
   };
-  return h("div", { class: "exports" }, h("span", { class: "muted small" }, "Export"), button("csv"), button("json"), status);
+  return h(
+    "div",
+    { class: "exports" },
+    h("span", { class: "muted small" }, "Export"),
+    button("csv"),
+    button("json"),
+    status,
+  );
 }
 
 export function empty(message: string, action?: HTMLElement): HTMLElement {
@@ -177,10 +259,22 @@ export function empty(message: string, action?: HTMLElement): HTMLElement {
 
 /** "No conversations in this range" with links to all time and to the datasets (a replay keeps its capture's time). */
 export function emptyRange(ctx: Context, what: string): HTMLElement {
-  const datasets = h("a", { href: ctx.href({ view: "datasets" }), "data-nav": true }, "the datasets and their time spans");
-  const links = ctx.state.range !== "all"
-    ? h("span", null, h("a", { href: ctx.href({ range: "all", from: "", to: "" }), "data-nav": true }, "Show all time"), " or see ", datasets, ".")
-    : h("span", null, "See ", datasets, ".");
+  const datasets = h(
+    "a",
+    { href: ctx.href({ view: "datasets" }), "data-nav": true },
+    "the datasets and their time spans",
+  );
+  const links =
+    ctx.state.range !== "all"
+      ? h(
+          "span",
+          null,
+          h("a", { href: ctx.href({ range: "all", from: "", to: "" }), "data-nav": true }, "Show all time"),
+          " or see ",
+          datasets,
+          ".",
+        )
+      : h("span", null, "See ", datasets, ".");
   return empty(`No ${what} in this range.`, links);
 }
 
@@ -217,20 +311,66 @@ export function evidence(url: string): HTMLElement {
     try {
       const data = await getUrl<Flows>(url);
       box.replaceChildren(
-        h("div", { class: "table-wrap" }, h("table", { class: "flows" },
-          h("thead", null, h("tr", null, ["Start", "End", "Observer", "Encap", "Exporter", "Source", "Destination", "Packets", "Bytes", "TCP flags", "Policy"].map((x) => h("th", null, x)))),
-          h("tbody", null, data.flows.map((f) => h("tr", null,
-            h("td", null, when(f.start_ms)), h("td", null, when(f.end_ms)),
-            h("td", null, f.observer), h("td", null, f.encap), h("td", { class: "addr" }, `${f.exporter}/${f.source_id}`),
-            h("td", { class: "addr" }, `${f.src_vm || f.src_addr}:${f.src_port}`),
-            h("td", { class: "addr" }, `${f.dst_vm || f.dst_addr}:${f.dst_port}${f.reply ? " (reply)" : ""}`),
-            h("td", { class: "num" }, count(f.packets)), h("td", { class: "num" }, count(f.bytes)),
-            h("td", { class: "small" }, f.proto === 6 ? tcpFlags(f.tcp_flags) : "–"),
-            h("td", { class: "addr", title: f.policy_revision }, f.policy_revision.slice(0, 12))))))),
+        h(
+          "div",
+          { class: "table-wrap" },
+          h(
+            "table",
+            { class: "flows" },
+            h(
+              "thead",
+              null,
+              h(
+                "tr",
+                null,
+                [
+                  "Start",
+                  "End",
+                  "Observer",
+                  "Encap",
+                  "Exporter",
+                  "Source",
+                  "Destination",
+                  "Packets",
+                  "Bytes",
+                  "TCP flags",
+                  "Policy",
+                ].map((x) => h("th", null, x)),
+              ),
+            ),
+            h(
+              "tbody",
+              null,
+              data.flows.map((f) =>
+                h(
+                  "tr",
+                  null,
+                  h("td", null, when(f.start_ms)),
+                  h("td", null, when(f.end_ms)),
+                  h("td", null, f.observer),
+                  h("td", null, f.encap),
+                  h("td", { class: "addr" }, `${f.exporter}/${f.source_id}`),
+                  h("td", { class: "addr" }, `${f.src_vm || f.src_addr}:${f.src_port}`),
+                  h("td", { class: "addr" }, `${f.dst_vm || f.dst_addr}:${f.dst_port}${f.reply ? " (reply)" : ""}`),
+                  h("td", { class: "num" }, count(f.packets)),
+                  h("td", { class: "num" }, count(f.bytes)),
+                  h("td", { class: "small" }, f.proto === 6 ? tcpFlags(f.tcp_flags) : "–"),
+                  h("td", { class: "addr", title: f.policy_revision }, f.policy_revision.slice(0, 12)),
+                ),
+              ),
+            ),
+          ),
+        ),
         h("div", { class: "muted small" }, `${count(data.flows.length)} of ${plural(data.total, "flow record")}`),
       );
     } catch (err) {
-      box.replaceChildren(h("span", { class: "muted small" }, `cannot load the flow records: ${err instanceof Error ? err.message : String(err)}`));
+      box.replaceChildren(
+        h(
+          "span",
+          { class: "muted small" },
+          `cannot load the flow records: ${err instanceof Error ? err.message : String(err)}`,
+        ),
+      );
     }
   });
   return h("div", null, button, box);

@@ -54,7 +54,8 @@ async function open(path, { scheme = "light", width = 1440, height = 1000 } = {}
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("request", (r) => {
     const url = r.url();
-    if (!url.startsWith(base) && !url.startsWith("blob:") && !url.startsWith("data:")) problems.push(`foreign request: ${url}`);
+    if (!url.startsWith(base) && !url.startsWith("blob:") && !url.startsWith("data:"))
+      problems.push(`foreign request: ${url}`);
   });
   await page.goto(base + path);
   await settled(page);
@@ -64,8 +65,10 @@ async function open(path, { scheme = "light", width = 1440, height = 1000 } = {}
 /** The view's data arrived: no request in flight, status says updated (or an error shows). */
 async function settled(page) {
   await page.waitForFunction(
-    () => !document.body.classList.contains("busy") &&
-      (/updated/.test(document.getElementById("status")?.textContent ?? "") || !document.getElementById("error")?.hidden),
+    () =>
+      !document.body.classList.contains("busy") &&
+      (/updated/.test(document.getElementById("status")?.textContent ?? "") ||
+        !document.getElementById("error")?.hidden),
     null,
     { timeout: 20_000 },
   );
@@ -82,7 +85,7 @@ async function noError(page) {
 }
 
 async function api(path) {
-  const r = await fetch(base + "/api/v1/" + path);
+  const r = await fetch(`${base}/api/v1/${path}`);
   assert.equal(r.status, 200, `${path}: ${r.status}`);
   return r.json();
 }
@@ -98,7 +101,13 @@ async function redPixels(page, selector) {
     for (const canvas of document.querySelectorAll(`${sel} canvas`)) {
       const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
       for (let i = 0; i < data.length; i += 4) {
-        if (Math.abs(data[i] - want[0]) < 24 && Math.abs(data[i + 1] - want[1]) < 24 && Math.abs(data[i + 2] - want[2]) < 24 && data[i + 3] > 200) n++;
+        if (
+          Math.abs(data[i] - want[0]) < 24 &&
+          Math.abs(data[i + 1] - want[1]) < 24 &&
+          Math.abs(data[i + 2] - want[2]) < 24 &&
+          data[i + 3] > 200
+        )
+          n++;
       }
     }
     return n;
@@ -109,14 +118,18 @@ test("overview shows the lab: totals as the API counts them, the violations high
   const page = await open("/?range=all");
   await noError(page);
   const answer = await api("conversations?range=all&limit=1");
-  const card = async (label) => (await page.locator(".card", { hasText: label }).locator(".value").textContent()).replace(/,/g, "");
+  const card = async (label) =>
+    (await page.locator(".card", { hasText: label }).locator(".value").textContent()).replace(/,/g, "");
   assert.equal(await card("Conversations"), String(answer.totals.conversations));
   assert.equal(await card("Violations"), String(answer.totals.violations));
   assert.equal(await card("Flows"), String(answer.totals.flows));
   assert.ok(answer.totals.violations >= violating.length, "the API counts the lab's violations");
   assert.ok(await page.locator(".card.alarm").isVisible(), "violations card raised");
   for (const c of violating) {
-    const row = page.locator("table.conversations tbody tr", { hasText: c.client_vm }).filter({ hasText: c.server_vm }).filter({ hasText: c.rule });
+    const row = page
+      .locator("table.conversations tbody tr", { hasText: c.client_vm })
+      .filter({ hasText: c.server_vm })
+      .filter({ hasText: c.rule });
     assert.ok((await row.count()) >= 1, `row ${c.client_vm} → ${c.server_vm} with its rule`);
     assert.equal(await row.first().getAttribute("data-verdict"), "violation");
     const bg = await row.first().evaluate((tr) => getComputedStyle(tr).backgroundColor);
@@ -132,7 +145,9 @@ test("overview shows the lab: totals as the API counts them, the violations high
   }
   // Allowed lab conversations are listed too, and not red.
   const allowed = expected.conversations.find((c) => c.verdict === "allowed");
-  const row = page.locator("table.conversations tbody tr", { hasText: allowed.client_vm }).filter({ hasText: allowed.server_vm });
+  const row = page
+    .locator("table.conversations tbody tr", { hasText: allowed.client_vm })
+    .filter({ hasText: allowed.server_vm });
   assert.equal(await row.first().getAttribute("data-verdict"), "allowed");
   // The newest violations panel names each violated rule.
   const list = await page.locator("ol.violations").textContent();
@@ -176,12 +191,20 @@ test("a filter changes the URL and the table; a sort header too", async () => {
   await settled(page);
   const values = await rows.evaluateAll((trs) => trs.map((tr) => Number(tr.children[8].textContent.replace(/,/g, ""))));
   assert.ok(values.length > 1);
-  assert.deepEqual(values, [...values].sort((a, b) => b - a), "sorted by packets, descending");
+  assert.deepEqual(
+    values,
+    [...values].sort((a, b) => b - a),
+    "sorted by packets, descending",
+  );
   await page.locator('th[data-sort="packets"]').click();
   await page.waitForURL(/sort=packets/);
   await settled(page);
   const up = await rows.evaluateAll((trs) => trs.map((tr) => Number(tr.children[8].textContent.replace(/,/g, ""))));
-  assert.deepEqual(up, [...up].sort((a, b) => a - b), "sorted by packets, ascending");
+  assert.deepEqual(
+    up,
+    [...up].sort((a, b) => a - b),
+    "sorted by packets, ascending",
+  );
   await page.goBack();
   await settled(page);
   // Back restores the previous state.
@@ -199,16 +222,25 @@ test("a filter changes the URL and the table; a sort header too", async () => {
 test("the conversations export as CSV and JSON, with the filters of the view", async () => {
   const page = await open("/?range=all&verdict=violation");
   const answer = await api("conversations?range=all&verdict=violation&limit=10000");
-  const [csv] = await Promise.all([page.waitForEvent("download"), page.click('#conversations button[data-export="csv"]')]);
+  const [csv] = await Promise.all([
+    page.waitForEvent("download"),
+    page.click('#conversations button[data-export="csv"]'),
+  ]);
   await csv.saveAs(join(shots, "conversations.csv"));
   const lines = readFileSync(join(shots, "conversations.csv"), "utf8").trim().split(/\r?\n/);
   assert.match(lines[0], /verdict/);
   assert.equal(lines.length - 1, answer.conversations.length, "one CSV line per conversation");
-  const [json] = await Promise.all([page.waitForEvent("download"), page.click('#conversations button[data-export="json"]')]);
+  const [json] = await Promise.all([
+    page.waitForEvent("download"),
+    page.click('#conversations button[data-export="json"]'),
+  ]);
   await json.saveAs(join(shots, "conversations.json"));
   const body = JSON.parse(readFileSync(join(shots, "conversations.json"), "utf8"));
   assert.equal(body.conversations.length, answer.conversations.length);
-  assert.ok(body.conversations.every((c) => c.verdict === "violation"), "the export keeps the verdict filter");
+  assert.ok(
+    body.conversations.every((c) => c.verdict === "violation"),
+    "the export keeps the verdict filter",
+  );
   clean(page);
   await page.context().close();
 });
@@ -222,7 +254,11 @@ test("graph: VMs grouped by zone, violating edges in red", async () => {
   const box = page.locator("#graph");
   assert.equal(Number(await box.getAttribute("data-violating-edges")), pairs.size);
   for (const c of violating) {
-    assert.equal(await page.locator(`#violating-edges li[data-edge="${c.client_vm}→${c.server_vm}"]`).count(), 1, `edge ${c.client_vm} → ${c.server_vm} listed`);
+    assert.equal(
+      await page.locator(`#violating-edges li[data-edge="${c.client_vm}→${c.server_vm}"]`).count(),
+      1,
+      `edge ${c.client_vm} → ${c.server_vm} listed`,
+    );
   }
   const red = await redPixels(page, "#graph");
   assert.ok(red > 200, `violating edges drawn in red (${red} red pixels)`);
@@ -238,7 +274,7 @@ test("graph: VMs grouped by zone, violating edges in red", async () => {
   await page.context().close();
 });
 
-test("zone matrix: violation cells red, as the API counts them", async (t) => {
+test("zone matrix: violation cells red, as the API counts them", async () => {
   const page = await open("/?view=matrix&range=all", { scheme: "dark" });
   await noError(page);
   const answer = await api("zones/matrix?range=all");
@@ -256,7 +292,7 @@ test("zone matrix: violation cells red, as the API counts them", async (t) => {
   await page.context().close();
 });
 
-test("VM view: the VM's conversations; its placement links to the host view", async (t) => {
+test("VM view: the VM's conversations; its placement links to the host view", async () => {
   const c = violating.find((x) => x.same_host) ?? violating[0];
   const page = await open(`/?view=vm&vm=${encodeURIComponent(c.server_vm)}&range=all`);
   await noError(page);
@@ -280,7 +316,7 @@ test("VM view: the VM's conversations; its placement links to the host view", as
   await page.context().close();
 });
 
-test("hosts view: traffic switched inside each host, cross-zone counted", async (t) => {
+test("hosts view: traffic switched inside each host, cross-zone counted", async () => {
   const local = violating.find((x) => x.same_host);
   assert.ok(local, "the lab has a violation inside one host");
   const answer = await api("hosts?range=all");
@@ -299,7 +335,7 @@ test("hosts view: traffic switched inside each host, cross-zone counted", async 
   await page.context().close();
 });
 
-test("coverage view: every exporter the collector heard", async (t) => {
+test("coverage view: every exporter the collector heard", async () => {
   const answer = await api("exporters");
   const page = await open("/?view=exporters");
   await noError(page);
@@ -332,8 +368,13 @@ test("datasets: the lab replay, opened on its own time span", async () => {
   assert.equal(url.searchParams.get("dataset"), "lab");
   const from = Date.parse(url.searchParams.get("from"));
   const to = Date.parse(url.searchParams.get("to"));
-  assert.ok(from <= lab.first_ms && lab.last_ms < to && to - from <= lab.last_ms - lab.first_ms + 2 * 3_600_000, `${from} ${to}`);
-  const inSpan = await api(`conversations?dataset=lab&from=${url.searchParams.get("from")}&to=${url.searchParams.get("to")}&limit=1`);
+  assert.ok(
+    from <= lab.first_ms && lab.last_ms < to && to - from <= lab.last_ms - lab.first_ms + 2 * 3_600_000,
+    `${from} ${to}`,
+  );
+  const inSpan = await api(
+    `conversations?dataset=lab&from=${url.searchParams.get("from")}&to=${url.searchParams.get("to")}&limit=1`,
+  );
   const all = await api("conversations?dataset=lab&range=all&limit=1");
   assert.equal(inSpan.totals.conversations, all.totals.conversations, "the span holds every conversation of the lab");
   for (const c of violating) {
@@ -344,17 +385,37 @@ test("datasets: the lab replay, opened on its own time span", async () => {
   await page.context().close();
 });
 
-test("the report downloads as CSV and PDF", async (t) => {
+test("the report downloads as CSV and PDF", async () => {
   const page = await open("/?view=reports&range=all");
   await noError(page);
   assert.ok((await page.locator("#report-statement").textContent()).length > 10, "report summary shown");
   // All time: the report names the first and last flow it covers.
-  assert.match(await page.locator("#report-window").textContent(), /Window all time · flows 2026-11-02 09:00:\d\d UTC – 2026-11-02 09:0\d:\d\d UTC/);
+  assert.match(
+    await page.locator("#report-window").textContent(),
+    /Window all time · flows 2026-11-02 09:00:\d\d UTC – 2026-11-02 09:0\d:\d\d UTC/,
+  );
   for (const [format, check] of [
-    ["csv", (b) => assert.match(b.toString("utf8").split("\n")[0], /section/)],
+    [
+      "csv",
+      (b) => {
+        const lines = b.toString("utf8").split(/\r?\n/);
+        assert.match(lines[0], /section/);
+        assert.ok(
+          lines.some((l) => l.startsWith("summary,statement,")),
+          "the summary row",
+        );
+        assert.ok(
+          lines.some((l) => l.startsWith("coverage,")),
+          "a coverage row per host",
+        );
+      },
+    ],
     ["pdf", (b) => assert.equal(b.subarray(0, 5).toString("latin1"), "%PDF-")],
   ]) {
-    const [download] = await Promise.all([page.waitForEvent("download"), page.click(`button[data-report="${format}"]`)]);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.click(`button[data-report="${format}"]`),
+    ]);
     const path = join(shots, `report.${format}`);
     await download.saveAs(path);
     check(readFileSync(path));
@@ -364,7 +425,7 @@ test("the report downloads as CSV and PDF", async (t) => {
   await page.context().close();
 });
 
-test("policy: the policy in force, co-residency, and a what-if on an uploaded draft", async (t) => {
+test("policy: the policy in force, co-residency, and a what-if on an uploaded draft", async () => {
   const policy = await api("policy");
   const page = await open("/?view=policy&range=all");
   await noError(page);
@@ -380,7 +441,10 @@ test("policy: the policy in force, co-residency, and a what-if on an uploaded dr
   await page.click("#whatif-run");
   await page.waitForSelector("#whatif-summary");
   const pair = page.locator('[data-pair="finance-frontend→payroll"]');
-  assert.ok((await pair.locator('tr[data-change="resolved"]').count()) >= 1, "the fin-fe-01 → payroll-01 violation resolves");
+  assert.ok(
+    (await pair.locator('tr[data-change="resolved"]').count()) >= 1,
+    "the fin-fe-01 → payroll-01 violation resolves",
+  );
   assert.match(await pair.textContent(), /fin-fe-01/);
   await page.screenshot({ path: join(shots, "policy-whatif.png"), fullPage: true });
   // A broken draft is refused with the line that is wrong.
@@ -420,6 +484,8 @@ test("with authentication on, the page asks for a token, then shows the data", a
   const [download] = await Promise.all([page.waitForEvent("download"), page.click('button[data-export="csv"]')]);
   const path = join(shots, "conversations-auth.csv");
   await download.saveAs(path);
-  assert.match(readFileSync(path, "utf8").split("\n")[0], /vm/);
+  const lines = readFileSync(path, "utf8").trim().split(/\r?\n/);
+  assert.match(lines[0], /vm/);
+  assert.ok(lines.length > 1, `rows, not only the header: ${lines.join(" / ")}`);
   await context.close();
 });

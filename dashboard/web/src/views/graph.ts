@@ -2,8 +2,8 @@
 // zone, one edge per client → server pair; violating edges in red and
 // thick, unknown-endpoint edges dashed. Below it, the violating edges as a
 // list (readable without the picture, and by screen readers).
-import { Conversation, conversations } from "../api";
-import { alpha, chart, Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
+import { type Conversation, conversations } from "../api";
+import { alpha, chart, type Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, count, plural, service } from "../format";
 import { filterParams } from "../state";
@@ -55,11 +55,17 @@ export function buildGraph(list: Conversation[]): { nodes: Map<string, NodeInfo>
     const server = node(c.server_vm, c.server_addr, c.server_zone, c);
     const key = `${client}\u0000${server}`;
     const e = edges.get(key) ?? {
-      client, server,
+      client,
+      server,
       clientLabel: { vm: c.client_vm, addr: c.client_addr },
       serverLabel: { vm: c.server_vm, addr: c.server_addr },
-      bytes: 0, flows: 0, verdict: "allowed", rules: new Set<string>(), services: new Set<string>(),
-      severity: "", sameHost: false,
+      bytes: 0,
+      flows: 0,
+      verdict: "allowed",
+      rules: new Set<string>(),
+      services: new Set<string>(),
+      severity: "",
+      sameHost: false,
     };
     e.bytes += c.bytes;
     e.flows += c.flows;
@@ -88,18 +94,34 @@ export class GraphView implements View {
   private last: { nodes: Map<string, NodeInfo>; edges: Edge[] } | null = null;
 
   mount(root: HTMLElement, ctx: Context): void {
-    this.box = h("div", { class: "chart tall", id: "graph", role: "img", "aria-label": "Conversation graph grouped by zone" });
+    this.box = h("div", {
+      class: "chart tall",
+      id: "graph",
+      role: "img",
+      "aria-label": "Conversation graph grouped by zone",
+    });
     this.summary = h("p", { class: "muted", id: "graph-summary" });
     this.list = h("div", { id: "violating-edges" });
     root.append(
-      h("section", { class: "panel" },
+      h(
+        "section",
+        { class: "panel" },
         h("h2", null, "Conversations by zone"),
-        h("div", { class: "legend-line" },
+        h(
+          "div",
+          { class: "legend-line" },
           h("span", { class: "key violation" }, "violation"),
           h("span", { class: "key unknown" }, "unknown endpoint"),
           h("span", { class: "key allowed" }, "allowed"),
-          h("span", { class: "muted" }, "line width ∝ bytes (log) · arrow points to the server · click a VM for its detail")),
-        this.box, this.summary),
+          h(
+            "span",
+            { class: "muted" },
+            "line width ∝ bytes (log) · arrow points to the server · click a VM for its detail",
+          ),
+        ),
+        this.box,
+        this.summary,
+      ),
       h("section", { class: "panel" }, h("h2", null, "Violating edges"), this.list),
     );
     this.chart = chart(this.box, () => {
@@ -157,19 +179,33 @@ export class GraphView implements View {
     const SHOWN = 50;
     fill(
       this.list,
-      h("ul", { class: "edges" },
+      h(
+        "ul",
+        { class: "edges" },
         violating.slice(0, SHOWN).map((e) =>
-          h("li", { class: "violation", "data-edge": `${label(e.clientLabel.vm, e.clientLabel.addr)}→${label(e.serverLabel.vm, e.serverLabel.addr)}` },
-            endpoint(ctx, e.clientLabel.vm, e.clientLabel.addr), h("span", { class: "arrow" }, " → "),
+          h(
+            "li",
+            {
+              class: "violation",
+              "data-edge": `${label(e.clientLabel.vm, e.clientLabel.addr)}→${label(e.serverLabel.vm, e.serverLabel.addr)}`,
+            },
+            endpoint(ctx, e.clientLabel.vm, e.clientLabel.addr),
+            h("span", { class: "arrow" }, " → "),
             endpoint(ctx, e.serverLabel.vm, e.serverLabel.addr),
             h("span", { class: "svc" }, [...e.services].join(", ")),
             h("span", { class: `badge violation sev-${e.severity || "none"}` }, e.severity || "violation"),
             e.sameHost ? h("span", { class: "badge samehost" }, "same host") : null,
             h("span", { class: "muted" }, ` ${bytes(e.bytes)}`),
-            h("div", { class: "rule" }, [...e.rules].join(" · "))))),
+            h("div", { class: "rule" }, [...e.rules].join(" · ")),
+          ),
+        ),
+      ),
       violating.length > SHOWN
-        ? h("a", { class: "more", href: ctx.href({ view: "overview", verdict: "violation" }), "data-nav": true },
-          `${count(violating.length - SHOWN)} more violating edges: all violations →`)
+        ? h(
+            "a",
+            { class: "more", href: ctx.href({ view: "overview", verdict: "violation" }), "data-nav": true },
+            `${count(violating.length - SHOWN)} more violating edges: all violations →`,
+          )
         : null,
     );
   }
@@ -218,16 +254,39 @@ export class GraphView implements View {
       const members = (byZone.get(zone) ?? []).sort((a, b) => a.id.localeCompare(b.id));
       const r = ring(members.length);
       data.push({
-        id: `zone:${zone}`, name: zone, x: px(cx), y: py(cy), symbolSize: 2 * discs[zi] * scale, z: 0,
-        itemStyle: { color: alpha(zoneColor(zone), 0.1), borderColor: alpha(zoneColor(zone), 0.6), borderWidth: 1, borderType: "dashed" },
-        label: { show: true, position: "insideTop", distance: 2, color: zoneColor(zone), fontWeight: "bold", fontSize: 13, formatter: zone },
-        tooltip: { show: false }, silent: true,
+        id: `zone:${zone}`,
+        name: zone,
+        x: px(cx),
+        y: py(cy),
+        symbolSize: 2 * discs[zi] * scale,
+        z: 0,
+        itemStyle: {
+          color: alpha(zoneColor(zone), 0.1),
+          borderColor: alpha(zoneColor(zone), 0.6),
+          borderWidth: 1,
+          borderType: "dashed",
+        },
+        label: {
+          show: true,
+          position: "insideTop",
+          distance: 2,
+          color: zoneColor(zone),
+          fontWeight: "bold",
+          fontSize: 13,
+          formatter: zone,
+        },
+        tooltip: { show: false },
+        silent: true,
       });
       members.forEach((n, i) => {
         const a = (2 * Math.PI * i) / Math.max(1, members.length);
         data.push({
-          id: n.id, name: n.vm || n.id.replace(/^addr:/, ""), vm: n.vm, zone,
-          x: px(cx + r * Math.cos(a)), y: py(cy + 8 + r * Math.sin(a)),
+          id: n.id,
+          name: n.vm || n.id.replace(/^addr:/, ""),
+          vm: n.vm,
+          zone,
+          x: px(cx + r * Math.cos(a)),
+          y: py(cy + 8 + r * Math.sin(a)),
           symbol: n.vm ? "circle" : "diamond",
           symbolSize: nodeSize(n.bytes),
           itemStyle: {
@@ -237,11 +296,24 @@ export class GraphView implements View {
           },
           label: {
             // Crowded zones name only their violators; hover names the rest.
-            show: members.length <= 12 || n.violations > 0, color: p.text, fontSize: 11,
-            position: members.length < 2 ? "bottom" : Math.cos(a) > 0.35 ? "right" : Math.cos(a) < -0.35 ? "left" : Math.sin(a) < 0 ? "top" : "bottom",
-            textBorderColor: p.panel, textBorderWidth: 2,
+            show: members.length <= 12 || n.violations > 0,
+            color: p.text,
+            fontSize: 11,
+            position:
+              members.length < 2
+                ? "bottom"
+                : Math.cos(a) > 0.35
+                  ? "right"
+                  : Math.cos(a) < -0.35
+                    ? "left"
+                    : Math.sin(a) < 0
+                      ? "top"
+                      : "bottom",
+            textBorderColor: p.panel,
+            textBorderWidth: 2,
           },
-          bytes: n.bytes, violations: n.violations,
+          bytes: n.bytes,
+          violations: n.violations,
         });
       });
     });
@@ -249,7 +321,9 @@ export class GraphView implements View {
       const width = 1 + 4 * (Math.log10(1 + e.bytes) / Math.log10(1 + maxBytes));
       const v = e.verdict;
       return {
-        source: e.client, target: e.server, edge: e,
+        source: e.client,
+        target: e.server,
+        edge: e,
         lineStyle: {
           color: v === "violation" ? p.danger : v === "unknown" ? p.warn : p.muted,
           width: v === "violation" ? Math.max(3, width + 1.5) : width,
@@ -260,36 +334,52 @@ export class GraphView implements View {
         z: v === "violation" ? 10 : 1,
       };
     });
-    show(this.chart, 
-      {
-        animation: false,
-        tooltip: {
-          ...tooltipBase(p),
-          formatter: (params: unknown) => {
-            const item = params as { dataType: string; data: Record<string, unknown> };
-            if (item.dataType === "edge") {
-              const e = item.data.edge as Edge;
-              return tip(
-                `${label(e.clientLabel.vm, e.clientLabel.addr)} → ${label(e.serverLabel.vm, e.serverLabel.addr)}`,
-                [["service", [...e.services].join(", ")], ["bytes", bytes(e.bytes)], ["flows", count(e.flows)],
-                 ["verdict", e.verdict], ["switched", e.sameHost ? "inside one host" : "network"]],
-                e.verdict === "violation" ? [...e.rules].join(" · ") : undefined,
-              );
-            }
-            const d = item.data;
-            return tip(String(d.name), [["zone", String(d.zone)], ["bytes", bytes(Number(d.bytes))],
-              ["violating conversations", count(Number(d.violations))]]);
-          },
+    show(this.chart, {
+      animation: false,
+      tooltip: {
+        ...tooltipBase(p),
+        formatter: (params: unknown) => {
+          const item = params as { dataType: string; data: Record<string, unknown> };
+          if (item.dataType === "edge") {
+            const e = item.data.edge as Edge;
+            return tip(
+              `${label(e.clientLabel.vm, e.clientLabel.addr)} → ${label(e.serverLabel.vm, e.serverLabel.addr)}`,
+              [
+                ["service", [...e.services].join(", ")],
+                ["bytes", bytes(e.bytes)],
+                ["flows", count(e.flows)],
+                ["verdict", e.verdict],
+                ["switched", e.sameHost ? "inside one host" : "network"],
+              ],
+              e.verdict === "violation" ? [...e.rules].join(" · ") : undefined,
+            );
+          }
+          const d = item.data;
+          return tip(String(d.name), [
+            ["zone", String(d.zone)],
+            ["bytes", bytes(Number(d.bytes))],
+            ["violating conversations", count(Number(d.violations))],
+          ]);
         },
-        series: [{
-          type: "graph", layout: "none", roam: true, draggable: false,
-          left: 0, top: 0, right: 0, bottom: 0,
-          edgeSymbol: ["none", "arrow"], edgeSymbolSize: [0, 7],
+      },
+      series: [
+        {
+          type: "graph",
+          layout: "none",
+          roam: true,
+          draggable: false,
+          left: 0,
+          top: 0,
+          right: 0,
+          bottom: 0,
+          edgeSymbol: ["none", "arrow"],
+          edgeSymbolSize: [0, 7],
           emphasis: { focus: "adjacency", lineStyle: { width: 5, opacity: 1 }, label: { show: true } },
           labelLayout: { hideOverlap: true },
-          data, links,
-        }],
-      },
-    );
+          data,
+          links,
+        },
+      ],
+    });
   }
 }

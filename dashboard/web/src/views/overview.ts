@@ -1,12 +1,30 @@
 // Overview: totals, the traffic over time with violations marked, the
 // newest violations, and the top conversations (sortable, paged, exported).
-import { Conversation, conversations as fetchConversations, exportUrl, get, Timeseries, Violations } from "../api";
-import { chart, Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
+import {
+  type Conversation,
+  conversations as fetchConversations,
+  exportUrl,
+  get,
+  type Timeseries,
+  type Violations,
+} from "../api";
+import { chart, type Chart, dispose, show, palette, tip, tooltipBase } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, count, plural, service, when } from "../format";
 import { filterParams, windowParams } from "../state";
 import type { Context, View } from "../view";
-import { cards, conversationTable, emptyRange, endpoint, exports, evidence, pager, settle, unavailable, windowLine } from "../widgets";
+import {
+  cards,
+  conversationTable,
+  emptyRange,
+  endpoint,
+  exports,
+  evidence,
+  pager,
+  settle,
+  unavailable,
+  windowLine,
+} from "../widgets";
 
 const PAGE = 100;
 
@@ -33,20 +51,40 @@ export class OverviewView implements View {
 
   mount(root: HTMLElement, ctx: Context): void {
     this.totals = h("div", { id: "totals" });
-    this.series = h("div", { class: "chart", id: "timeseries", role: "img", "aria-label": "Traffic and violations over time" });
+    this.series = h("div", {
+      class: "chart",
+      id: "timeseries",
+      role: "img",
+      "aria-label": "Traffic and violations over time",
+    });
     this.seriesNote = h("div");
     this.violations = h("div", { id: "violations" });
     this.table = h("div", { id: "conversations" });
-    this.top = h("div", { class: "chart", id: "top-conversations", role: "img", "aria-label": "Top conversations by bytes" });
+    this.top = h("div", {
+      class: "chart",
+      id: "top-conversations",
+      role: "img",
+      "aria-label": "Top conversations by bytes",
+    });
     root.append(
       this.totals,
-      h("div", { class: "split" },
-        h("div", { class: "column" },
-          h("section", { class: "panel" },
+      h(
+        "div",
+        { class: "split" },
+        h(
+          "div",
+          { class: "column" },
+          h(
+            "section",
+            { class: "panel" },
             h("h2", null, "Traffic over time ", h("span", { class: "hint-inline" }, "click to zoom into a step")),
-            this.seriesNote, this.series),
-          h("section", { class: "panel" }, h("h2", null, "Top conversations by bytes"), this.top)),
-        h("section", { class: "panel side" }, h("h2", null, "Newest violations"), this.violations)),
+            this.seriesNote,
+            this.series,
+          ),
+          h("section", { class: "panel" }, h("h2", null, "Top conversations by bytes"), this.top),
+        ),
+        h("section", { class: "panel side" }, h("h2", null, "Newest violations"), this.violations),
+      ),
       h("section", { class: "panel" }, h("h2", null, "Conversations"), this.table),
     );
     this.chart = chart(this.series);
@@ -113,14 +151,17 @@ export class OverviewView implements View {
     const list = conversations.conversations;
     fill(
       this.table,
-      h("div", { class: "table-tools" },
+      h(
+        "div",
+        { class: "table-tools" },
         pager(ctx, list.length, conversations.totals.conversations, PAGE),
         exports((format) => {
           const p = filterParams(s);
           p.set("sort", s.sort);
           p.set("limit", "10000");
           return exportUrl("conversations", p, format);
-        }, "conversations")),
+        }, "conversations"),
+      ),
       list.length > 0 ? conversationTable(ctx, list, true) : emptyRange(ctx, "conversations"),
     );
   }
@@ -130,66 +171,87 @@ export class OverviewView implements View {
     const p = palette();
     const t = series.points.map((pt) => pt.t_ms);
     this.step = t.length ? { t0: t[0], ms: series.step_ms } : null;
-    const stepLabel = series.step_ms >= 3_600_000 ? `${series.step_ms / 3_600_000} h` : `${series.step_ms / 60_000} min`;
+    const stepLabel =
+      series.step_ms >= 3_600_000 ? `${series.step_ms / 3_600_000} h` : `${series.step_ms / 60_000} min`;
     this.series.dataset.points = String(series.points.length);
-    show(this.chart, 
-      {
-        animation: false,
-        grid: { left: 64, right: 56, top: 30, bottom: 54 },
-        legend: { bottom: 0, textStyle: { color: p.muted }, itemWidth: 14, itemHeight: 8 },
-        tooltip: {
-          ...tooltipBase(p),
-          trigger: "axis",
-          formatter: (items: unknown) => {
-            const list = items as { dataIndex: number }[];
-            const pt = series.points[list[0]?.dataIndex ?? 0];
-            if (!pt) return "";
-            return tip(`${when(pt.t_ms)} (+${stepLabel})`, [
+    show(this.chart, {
+      animation: false,
+      grid: { left: 64, right: 56, top: 30, bottom: 54 },
+      legend: { bottom: 0, textStyle: { color: p.muted }, itemWidth: 14, itemHeight: 8 },
+      tooltip: {
+        ...tooltipBase(p),
+        trigger: "axis",
+        formatter: (items: unknown) => {
+          const list = items as { dataIndex: number }[];
+          const pt = series.points[list[0]?.dataIndex ?? 0];
+          if (!pt) return "";
+          return tip(
+            `${when(pt.t_ms)} (+${stepLabel})`,
+            [
               ["bytes", bytes(pt.bytes)],
               ["of which violating", bytes(pt.violation_bytes)],
               ["flows", count(pt.flows)],
               ["violating flows", count(pt.violations)],
-            ], pt.violations > 0 ? plural(pt.violations, "violating flow") : undefined);
-          },
+            ],
+            pt.violations > 0 ? plural(pt.violations, "violating flow") : undefined,
+          );
         },
-        xAxis: {
-          type: "time",
-          min: t[0], max: t.length ? t[t.length - 1] + series.step_ms : undefined,
-          axisLabel: { color: p.muted, hideOverlap: true },
-          axisLine: { lineStyle: { color: p.line } },
-        },
-        yAxis: [
-          {
-            type: "value", name: "bytes", nameTextStyle: { color: p.muted },
-            axisLabel: { color: p.muted, formatter: (v: number) => bytes(v) },
-            splitLine: { lineStyle: { color: p.line } },
-          },
-          {
-            type: "value", name: "violating flows", minInterval: 1, nameTextStyle: { color: p.danger },
-            axisLabel: { color: p.danger }, splitLine: { show: false },
-          },
-        ],
-        series: [
-          {
-            name: "bytes", type: "line", step: "start", showSymbol: false,
-            lineStyle: { color: p.accent, width: 1.5 }, itemStyle: { color: p.accent },
-            areaStyle: { color: p.accent, opacity: 0.15 },
-            data: series.points.map((pt) => [pt.t_ms, pt.bytes]),
-          },
-          {
-            name: "violating bytes", type: "line", step: "start", showSymbol: false,
-            lineStyle: { color: p.danger, width: 1.5 }, itemStyle: { color: p.danger },
-            areaStyle: { color: p.danger, opacity: 0.3 },
-            data: series.points.map((pt) => [pt.t_ms, pt.violation_bytes]),
-          },
-          {
-            name: "violating flows", type: "bar", yAxisIndex: 1, barMaxWidth: 10,
-            itemStyle: { color: p.danger, opacity: 0.8 },
-            data: series.points.map((pt) => [pt.t_ms, pt.violations]),
-          },
-        ],
       },
-    );
+      xAxis: {
+        type: "time",
+        min: t[0],
+        max: t.length ? t[t.length - 1] + series.step_ms : undefined,
+        axisLabel: { color: p.muted, hideOverlap: true },
+        axisLine: { lineStyle: { color: p.line } },
+      },
+      yAxis: [
+        {
+          type: "value",
+          name: "bytes",
+          nameTextStyle: { color: p.muted },
+          axisLabel: { color: p.muted, formatter: (v: number) => bytes(v) },
+          splitLine: { lineStyle: { color: p.line } },
+        },
+        {
+          type: "value",
+          name: "violating flows",
+          minInterval: 1,
+          nameTextStyle: { color: p.danger },
+          axisLabel: { color: p.danger },
+          splitLine: { show: false },
+        },
+      ],
+      series: [
+        {
+          name: "bytes",
+          type: "line",
+          step: "start",
+          showSymbol: false,
+          lineStyle: { color: p.accent, width: 1.5 },
+          itemStyle: { color: p.accent },
+          areaStyle: { color: p.accent, opacity: 0.15 },
+          data: series.points.map((pt) => [pt.t_ms, pt.bytes]),
+        },
+        {
+          name: "violating bytes",
+          type: "line",
+          step: "start",
+          showSymbol: false,
+          lineStyle: { color: p.danger, width: 1.5 },
+          itemStyle: { color: p.danger },
+          areaStyle: { color: p.danger, opacity: 0.3 },
+          data: series.points.map((pt) => [pt.t_ms, pt.violation_bytes]),
+        },
+        {
+          name: "violating flows",
+          type: "bar",
+          yAxisIndex: 1,
+          barMaxWidth: 10,
+          itemStyle: { color: p.danger, opacity: 0.8 },
+          data: series.points.map((pt) => [pt.t_ms, pt.violations]),
+        },
+      ],
+    });
   }
 
   private renderTop(rows: Conversation[]): void {
@@ -197,7 +259,10 @@ export class OverviewView implements View {
     const p = palette();
     this.topRows = rows;
     const name = (vm: string, addr: string | null) => vm || addr || "?";
-    const labels = rows.map((c) => `${name(c.client_vm, c.client_addr)} → ${name(c.server_vm, c.server_addr)}  ${service(c.proto, c.server_port)}`);
+    const labels = rows.map(
+      (c) =>
+        `${name(c.client_vm, c.client_addr)} → ${name(c.server_vm, c.server_addr)}  ${service(c.proto, c.server_port)}`,
+    );
     const bar = (c: Conversation, value: number, rev: boolean) => ({
       value,
       itemStyle: {
@@ -217,26 +282,59 @@ export class OverviewView implements View {
         formatter: (items: unknown) => {
           const c = rows[(items as { dataIndex: number }[])[0]?.dataIndex ?? -1];
           if (!c) return "";
-          return tip(`${name(c.client_vm, c.client_addr)} → ${name(c.server_vm, c.server_addr)}`, [
-            ["service", service(c.proto, c.server_port)], ["client → server", bytes(c.bytes_fwd)],
-            ["server → client", bytes(c.bytes_rev)], ["flows", count(c.flows)], ["verdict", c.verdict],
-          ], c.verdict === "violation" ? c.rule : undefined);
+          return tip(
+            `${name(c.client_vm, c.client_addr)} → ${name(c.server_vm, c.server_addr)}`,
+            [
+              ["service", service(c.proto, c.server_port)],
+              ["client → server", bytes(c.bytes_fwd)],
+              ["server → client", bytes(c.bytes_rev)],
+              ["flows", count(c.flows)],
+              ["verdict", c.verdict],
+            ],
+            c.verdict === "violation" ? c.rule : undefined,
+          );
         },
       },
       xAxis: {
-        type: "value", splitNumber: this.topChart.getWidth() < 600 ? 2 : 5,
-        axisLabel: { color: p.muted, hideOverlap: true, formatter: (v: number) => bytes(v) }, splitLine: { lineStyle: { color: p.line } },
+        type: "value",
+        splitNumber: this.topChart.getWidth() < 600 ? 2 : 5,
+        axisLabel: { color: p.muted, hideOverlap: true, formatter: (v: number) => bytes(v) },
+        splitLine: { lineStyle: { color: p.line } },
       },
       yAxis: {
-        type: "category", inverse: true, data: labels,
-        axisLabel: { color: p.text, fontSize: 12, width: Math.max(120, this.topChart.getWidth() * 0.4), overflow: "truncate" },
-        axisLine: { lineStyle: { color: p.line } }, axisTick: { show: false },
+        type: "category",
+        inverse: true,
+        data: labels,
+        axisLabel: {
+          color: p.text,
+          fontSize: 12,
+          width: Math.max(120, this.topChart.getWidth() * 0.4),
+          overflow: "truncate",
+        },
+        axisLine: { lineStyle: { color: p.line } },
+        axisTick: { show: false },
       },
       series: [
-        { name: "client → server", type: "bar", stack: "bytes", barMaxWidth: 18, data: rows.map((c) => bar(c, c.bytes_fwd, false)) },
         {
-          name: "server → client", type: "bar", stack: "bytes", barMaxWidth: 18, data: rows.map((c) => bar(c, c.bytes_rev, true)),
-          label: { show: true, position: "right", color: p.muted, fontSize: 11, formatter: (x: { dataIndex: number }) => bytes(rows[x.dataIndex]?.bytes ?? 0) },
+          name: "client → server",
+          type: "bar",
+          stack: "bytes",
+          barMaxWidth: 18,
+          data: rows.map((c) => bar(c, c.bytes_fwd, false)),
+        },
+        {
+          name: "server → client",
+          type: "bar",
+          stack: "bytes",
+          barMaxWidth: 18,
+          data: rows.map((c) => bar(c, c.bytes_rev, true)),
+          label: {
+            show: true,
+            position: "right",
+            color: p.muted,
+            fontSize: 11,
+            formatter: (x: { dataIndex: number }) => bytes(rows[x.dataIndex]?.bytes ?? 0),
+          },
         },
       ],
     });
@@ -258,22 +356,44 @@ export class OverviewView implements View {
         p.set("limit", "10000");
         return exportUrl("violations", p, format);
       }, "violations"),
-      h("ol", { class: "violations" },
+      h(
+        "ol",
+        { class: "violations" },
         violations.violations.map((v) =>
-          h("li", { class: `sev-${v.severity || "none"}` },
-            h("div", { class: "pair" },
-              endpoint(ctx, v.client_vm, v.client_addr), h("span", { class: "arrow" }, " → "),
+          h(
+            "li",
+            { class: `sev-${v.severity || "none"}` },
+            h(
+              "div",
+              { class: "pair" },
+              endpoint(ctx, v.client_vm, v.client_addr),
+              h("span", { class: "arrow" }, " → "),
               endpoint(ctx, v.server_vm, v.server_addr),
-              h("span", { class: "svc" }, service(v.proto, v.server_port))),
+              h("span", { class: "svc" }, service(v.proto, v.server_port)),
+            ),
             h("div", { class: "rule" }, v.rule),
-            h("div", { class: "meta" },
+            h(
+              "div",
+              { class: "meta" },
               h("span", { class: `badge violation sev-${v.severity || "none"}` }, v.severity || "violation"),
               ` ${v.client_zone} → ${v.server_zone} · ${bytes(v.bytes)} · last ${when(v.last_ms)}`,
-              v.same_host ? h("span", { class: "badge samehost" }, "same host") : null),
-            h("div", { class: "meta" }, `seen by ${v.observation_points.map((o) => `${o.observer} (${o.encap})`).join(", ")}`),
-            evidence(v.flows_url)))),
+              v.same_host ? h("span", { class: "badge samehost" }, "same host") : null,
+            ),
+            h(
+              "div",
+              { class: "meta" },
+              `seen by ${v.observation_points.map((o) => `${o.observer} (${o.encap})`).join(", ")}`,
+            ),
+            evidence(v.flows_url),
+          ),
+        ),
+      ),
       violations.total > violations.violations.length
-        ? h("a", { class: "more", href: ctx.href({ verdict: "violation" }), "data-nav": true }, `all ${plural(violations.total, "violation")} →`)
+        ? h(
+            "a",
+            { class: "more", href: ctx.href({ verdict: "violation" }), "data-nav": true },
+            `all ${plural(violations.total, "violation")} →`,
+          )
         : null,
     );
   }

@@ -103,8 +103,12 @@ interface WhatIf {
 }
 
 const SPANS: Record<string, number> = {
-  "15m": 15 * 60_000, "1h": 3_600_000, "6h": 6 * 3_600_000, "24h": 86_400_000,
-  "7d": 7 * 86_400_000, "30d": 30 * 86_400_000,
+  "15m": 15 * 60_000,
+  "1h": 3_600_000,
+  "6h": 6 * 3_600_000,
+  "24h": 86_400_000,
+  "7d": 7 * 86_400_000,
+  "30d": 30 * 86_400_000,
 };
 /** The API evaluates a draft over at most 31 days. */
 const MAX_WHATIF_MS = 31 * 86_400_000;
@@ -123,9 +127,15 @@ async function whatIfWindow(s: State, signal: AbortSignal): Promise<{ from: stri
   }
   if (s.range === "all") {
     // Without the time series, the last 31 days.
-    const span = await settle(get<{ from_ms: number | null; to_ms: number | null }>("timeseries", new URLSearchParams({ range: "all" }), signal));
+    const span = await settle(
+      get<{ from_ms: number | null; to_ms: number | null }>(
+        "timeseries",
+        new URLSearchParams({ range: "all" }),
+        signal,
+      ),
+    );
     // Whole seconds, the end rounded up so the last flow is inside.
-    const to = Math.ceil((span instanceof Error ? Date.now() : span.to_ms ?? Date.now()) / 1000) * 1000;
+    const to = Math.ceil((span instanceof Error ? Date.now() : (span.to_ms ?? Date.now())) / 1000) * 1000;
     const from = span instanceof Error ? to - MAX_WHATIF_MS : Math.max(span.from_ms ?? 0, to - MAX_WHATIF_MS);
     return { from: rfc3339(from), to: rfc3339(to) };
   }
@@ -134,9 +144,24 @@ async function whatIfWindow(s: State, signal: AbortSignal): Promise<{ from: stri
 }
 
 function table(headers: string[], rows: HTMLElement[]): HTMLElement {
-  return h("div", { class: "table-wrap" }, h("table", null,
-    h("thead", null, h("tr", null, headers.map((x) => h("th", null, x)))),
-    h("tbody", null, rows)));
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      null,
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          headers.map((x) => h("th", null, x)),
+        ),
+      ),
+      h("tbody", null, rows),
+    ),
+  );
 }
 
 function selectors(z: ZoneView): string {
@@ -166,7 +191,10 @@ export class PolicyView implements View {
     this.coresidency = h("div", { id: "coresidency" });
     this.result = h("div", { id: "whatif-result", "aria-live": "polite" });
     this.draft = h("textarea", {
-      id: "draft", rows: 16, spellcheck: "false", class: "code",
+      id: "draft",
+      rows: 16,
+      spellcheck: "false",
+      class: "code",
       placeholder: "Paste a draft policy (TOML, the policy file's format) or load a file.",
       "aria-label": "Draft policy",
     });
@@ -178,12 +206,18 @@ export class PolicyView implements View {
     const run = h("button", { type: "button", class: "button primary", id: "whatif-run" }, "Evaluate the draft");
     run.addEventListener("click", () => void this.evaluate());
     root.append(
-      h("section", { class: "panel" },
+      h(
+        "section",
+        { class: "panel" },
         h("h2", null, "What if"),
-        h("p", { class: "muted" },
-          "A draft is only evaluated against the conversations of the time range above (at most 31 days); nothing changes in the collector."),
+        h(
+          "p",
+          { class: "muted" },
+          "A draft is only evaluated against the conversations of the time range above (at most 31 days); nothing changes in the collector.",
+        ),
         this.draft,
-        h("div", { class: "downloads" }, h("label", { class: "field" }, "Load a file", file), run)),
+        h("div", { class: "downloads" }, h("label", { class: "field" }, "Load a file", file), run),
+      ),
       this.result,
       this.coresidency,
       this.current,
@@ -202,7 +236,8 @@ export class PolicyView implements View {
     ]);
     if (ctx.signal.aborted) return;
     this.renderPolicy(policy);
-    if (coresidency instanceof Error) fill(this.coresidency, h("section", { class: "panel" }, h("h2", null, "Co-residency"), unavailable(coresidency)));
+    if (coresidency instanceof Error)
+      fill(this.coresidency, h("section", { class: "panel" }, h("h2", null, "Co-residency"), unavailable(coresidency)));
     else this.renderCoresidency(coresidency);
   }
 
@@ -210,49 +245,121 @@ export class PolicyView implements View {
     const warnings = [...p.warnings, ...p.inventory_warnings];
     fill(
       this.current,
-      p.error ? h("section", { class: "panel statement bad" }, h("h2", null, "The policy file does not load"),
-        h("pre", { class: "code" }, p.error),
-        h("p", { class: "muted" }, p.revision ? "Shown below: the last version that loaded." : "No version has loaded.")) : null,
-      h("section", { class: "panel" },
+      p.error
+        ? h(
+            "section",
+            { class: "panel statement bad" },
+            h("h2", null, "The policy file does not load"),
+            h("pre", { class: "code" }, p.error),
+            h(
+              "p",
+              { class: "muted" },
+              p.revision ? "Shown below: the last version that loaded." : "No version has loaded.",
+            ),
+          )
+        : null,
+      h(
+        "section",
+        { class: "panel" },
         h("h2", null, "Policy in force"),
-        h("p", null, "Revision ", h("code", { id: "policy-revision" }, p.revision ?? "none"),
+        h(
+          "p",
+          null,
+          "Revision ",
+          h("code", { id: "policy-revision" }, p.revision ?? "none"),
           h("span", { class: "muted" }, ` · ${p.path}`),
-          p.default_cross_zone ? h("span", { class: "muted" }, ` · cross-zone traffic no rule matches: ${p.default_cross_zone} (${p.default_severity ?? ""})`) : null),
-        warnings.length ? h("ul", { class: "warnings" }, warnings.map((w) => h("li", null, w))) : null,
+          p.default_cross_zone
+            ? h(
+                "span",
+                { class: "muted" },
+                ` · cross-zone traffic no rule matches: ${p.default_cross_zone} (${p.default_severity ?? ""})`,
+              )
+            : null,
+        ),
+        warnings.length
+          ? h(
+              "ul",
+              { class: "warnings" },
+              warnings.map((w) => h("li", null, w)),
+            )
+          : null,
         h("h3", null, "Rules, first match decides"),
-        table(["#", "Rule", "From", "To", "Service", "Action", "Severity"], p.rules.map((r, i) =>
-          h("tr", { class: r.action === "deny" ? "deny" : undefined },
-            h("td", { class: "num muted", title: `line ${r.line}` }, String(i + 1)),
-            h("td", { class: "wrap" }, r.description),
-            h("td", null, r.from.join(", ")), h("td", null, r.to.join(", ")),
-            h("td", { class: "svc" }, `${r.protos ? r.protos.map(protoName).join("/") : "any"}${r.ports ? ` ${r.ports.join(",")}` : ""}`),
-            h("td", null, h("span", { class: `badge ${r.action === "deny" ? "violation" : "allowed"}` }, r.action)),
-            h("td", null, r.severity || "–")))),
+        table(
+          ["#", "Rule", "From", "To", "Service", "Action", "Severity"],
+          p.rules.map((r, i) =>
+            h(
+              "tr",
+              { class: r.action === "deny" ? "deny" : undefined },
+              h("td", { class: "num muted", title: `line ${r.line}` }, String(i + 1)),
+              h("td", { class: "wrap" }, r.description),
+              h("td", null, r.from.join(", ")),
+              h("td", null, r.to.join(", ")),
+              h(
+                "td",
+                { class: "svc" },
+                `${r.protos ? r.protos.map(protoName).join("/") : "any"}${r.ports ? ` ${r.ports.join(",")}` : ""}`,
+              ),
+              h("td", null, h("span", { class: `badge ${r.action === "deny" ? "violation" : "allowed"}` }, r.action)),
+              h("td", null, r.severity || "–"),
+            ),
+          ),
+        ),
         h("h3", null, "Zones"),
-        table(["Zone", "Selected by", "Line"], p.zones.map((z) =>
-          h("tr", null, h("td", { class: "vm" }, z.name), h("td", { class: "wrap" }, selectors(z)), h("td", { class: "num muted" }, String(z.line))))),
+        table(
+          ["Zone", "Selected by", "Line"],
+          p.zones.map((z) =>
+            h(
+              "tr",
+              null,
+              h("td", { class: "vm" }, z.name),
+              h("td", { class: "wrap" }, selectors(z)),
+              h("td", { class: "num muted" }, String(z.line)),
+            ),
+          ),
+        ),
         p.separate.length
-          ? h("p", null, "Must never share a host: ", p.separate.map(([a, b]) => h("span", { class: "badge zone" }, `${a} / ${b}`)))
-          : null),
+          ? h(
+              "p",
+              null,
+              "Must never share a host: ",
+              p.separate.map(([a, b]) => h("span", { class: "badge zone" }, `${a} / ${b}`)),
+            )
+          : null,
+      ),
     );
   }
 
   private renderCoresidency(c: CoResidencyAnswer): void {
     fill(
       this.coresidency,
-      h("section", { class: `panel statement ${c.current.length ? "bad" : "ok"}` },
+      h(
+        "section",
+        { class: `panel statement ${c.current.length ? "bad" : "ok"}` },
         h("h2", null, "Co-residency"),
-        h("p", { class: "big" }, c.current.length
-          ? `${plural(c.current.length, "pair")} of VMs from zones that must be kept apart share a host now.`
-          : "No zones that must be kept apart share a host now."),
+        h(
+          "p",
+          { class: "big" },
+          c.current.length
+            ? `${plural(c.current.length, "pair")} of VMs from zones that must be kept apart share a host now.`
+            : "No zones that must be kept apart share a host now.",
+        ),
         c.history.length
-          ? table(["Host", "Zones", "VMs", "Since", "Until"], c.history.map((x) =>
-            h("tr", { class: x.until_ms === null ? "violation" : undefined },
-              h("td", { class: "vm" }, x.host), h("td", null, `${x.zones[0]} / ${x.zones[1]}`),
-              h("td", null, `${x.vms[0]}, ${x.vms[1]}`),
-              h("td", null, x.since_ms === 0 ? "inventory start" : when(x.since_ms)),
-              h("td", null, x.until_ms === null ? h("b", { class: "danger-text" }, "now") : when(x.until_ms)))))
-          : null),
+          ? table(
+              ["Host", "Zones", "VMs", "Since", "Until"],
+              c.history.map((x) =>
+                h(
+                  "tr",
+                  { class: x.until_ms === null ? "violation" : undefined },
+                  h("td", { class: "vm" }, x.host),
+                  h("td", null, `${x.zones[0]} / ${x.zones[1]}`),
+                  h("td", null, `${x.vms[0]}, ${x.vms[1]}`),
+                  h("td", null, x.since_ms === 0 ? "inventory start" : when(x.since_ms)),
+                  h("td", null, x.until_ms === null ? h("b", { class: "danger-text" }, "now") : when(x.until_ms)),
+                ),
+              ),
+            )
+          : null,
+      ),
     );
   }
 
@@ -266,12 +373,23 @@ export class PolicyView implements View {
     fill(this.result, h("p", { class: "muted" }, "evaluating…"));
     try {
       const window = await whatIfWindow(ctx.state, ctx.signal);
-      const body = JSON.stringify({ policy: this.draft.value, ...window, ...(ctx.state.dataset ? { dataset: ctx.state.dataset } : {}) });
+      const body = JSON.stringify({
+        policy: this.draft.value,
+        ...window,
+        ...(ctx.state.dataset ? { dataset: ctx.state.dataset } : {}),
+      });
       this.renderWhatIf(await post<WhatIf>("policy/whatif", body, "application/json"));
     } catch (err) {
       if (err instanceof ApiError && err.status === 400) {
-        fill(this.result, h("section", { class: "panel statement bad", id: "whatif-error" },
-          h("h2", null, "The draft was refused"), h("pre", { class: "code" }, err.message)));
+        fill(
+          this.result,
+          h(
+            "section",
+            { class: "panel statement bad", id: "whatif-error" },
+            h("h2", null, "The draft was refused"),
+            h("pre", { class: "code" }, err.message),
+          ),
+        );
       } else {
         fill(this.result, unavailable(err instanceof Error ? err : new Error(String(err))));
       }
@@ -280,31 +398,94 @@ export class PolicyView implements View {
 
   private renderWhatIf(r: WhatIf): void {
     const ep = (vm: string, addr: string) => vm || addr || "?";
-    const rows = (kind: string, changes: Change[]) => changes.map((c) =>
-      h("tr", { class: kind === "new" ? "violation" : kind === "resolved" ? "resolved" : undefined, "data-change": kind },
-        h("td", null, h("span", { class: "vm" }, ep(c.client_vm, c.client_addr)), " → ", h("span", { class: "vm" }, ep(c.server_vm, c.server_addr))),
-        h("td", { class: "svc" }, service(c.proto, c.server_port)),
-        h("td", null, verdictBadge(c.before.verdict, c.before.severity), c.before.rule ? h("span", { class: "rule muted-rule" }, c.before.rule) : null),
-        h("td", null, verdictBadge(c.after.verdict, c.after.severity), c.after.rule ? h("span", { class: "rule muted-rule" }, c.after.rule) : null),
-        h("td", { class: "num" }, count(c.flows)), h("td", { class: "num" }, bytes(c.bytes))));
+    const rows = (kind: string, changes: Change[]) =>
+      changes.map((c) =>
+        h(
+          "tr",
+          { class: kind === "new" ? "violation" : kind === "resolved" ? "resolved" : undefined, "data-change": kind },
+          h(
+            "td",
+            null,
+            h("span", { class: "vm" }, ep(c.client_vm, c.client_addr)),
+            " → ",
+            h("span", { class: "vm" }, ep(c.server_vm, c.server_addr)),
+          ),
+          h("td", { class: "svc" }, service(c.proto, c.server_port)),
+          h(
+            "td",
+            null,
+            verdictBadge(c.before.verdict, c.before.severity),
+            c.before.rule ? h("span", { class: "rule muted-rule" }, c.before.rule) : null,
+          ),
+          h(
+            "td",
+            null,
+            verdictBadge(c.after.verdict, c.after.severity),
+            c.after.rule ? h("span", { class: "rule muted-rule" }, c.after.rule) : null,
+          ),
+          h("td", { class: "num" }, count(c.flows)),
+          h("td", { class: "num" }, bytes(c.bytes)),
+        ),
+      );
     const changed = r.new_violations + r.resolved_violations + r.other_changes;
     fill(
       this.result,
-      h("section", { class: `panel statement ${r.new_violations ? "bad" : changed ? "warn" : "ok"}`, id: "whatif-summary" },
+      h(
+        "section",
+        { class: `panel statement ${r.new_violations ? "bad" : changed ? "warn" : "ok"}`, id: "whatif-summary" },
         h("h2", null, "What the draft would change"),
-        h("div", { class: "cards" },
-          h("div", { class: `card${r.new_violations ? " danger alarm" : ""}` }, h("div", { class: "label" }, "New violations"), h("div", { class: "value" }, count(r.new_violations))),
-          h("div", { class: "card" }, h("div", { class: "label" }, "Resolved violations"), h("div", { class: "value ok-text" }, count(r.resolved_violations))),
-          h("div", { class: "card" }, h("div", { class: "label" }, "Other changes"), h("div", { class: "value" }, count(r.other_changes))),
-          h("div", { class: "card" }, h("div", { class: "label" }, "Conversations judged"), h("div", { class: "value" }, count(r.conversations)))),
+        h(
+          "div",
+          { class: "cards" },
+          h(
+            "div",
+            { class: `card${r.new_violations ? " danger alarm" : ""}` },
+            h("div", { class: "label" }, "New violations"),
+            h("div", { class: "value" }, count(r.new_violations)),
+          ),
+          h(
+            "div",
+            { class: "card" },
+            h("div", { class: "label" }, "Resolved violations"),
+            h("div", { class: "value ok-text" }, count(r.resolved_violations)),
+          ),
+          h(
+            "div",
+            { class: "card" },
+            h("div", { class: "label" }, "Other changes"),
+            h("div", { class: "value" }, count(r.other_changes)),
+          ),
+          h(
+            "div",
+            { class: "card" },
+            h("div", { class: "label" }, "Conversations judged"),
+            h("div", { class: "value" }, count(r.conversations)),
+          ),
+        ),
         h("p", { class: "muted" }, `Draft revision ${r.draft_revision} · window ${when(r.from_ms)} – ${when(r.to_ms)}`),
-        r.draft_warnings.length ? h("ul", { class: "warnings" }, r.draft_warnings.map((w) => h("li", null, w))) : null),
+        r.draft_warnings.length
+          ? h(
+              "ul",
+              { class: "warnings" },
+              r.draft_warnings.map((w) => h("li", null, w)),
+            )
+          : null,
+      ),
       r.zone_pairs.map((zp) =>
-        h("section", { class: "panel", "data-pair": `${zp.client_zone}→${zp.server_zone}` },
+        h(
+          "section",
+          { class: "panel", "data-pair": `${zp.client_zone}→${zp.server_zone}` },
           h("h2", { class: "entity" }, `${zp.client_zone} → ${zp.server_zone}`),
-          table(["Conversation", "Service", "Now", "With the draft", "Flows", "Bytes"], [
-            ...rows("new", zp.new_violations), ...rows("resolved", zp.resolved_violations), ...rows("other", zp.other_changes),
-          ]))),
+          table(
+            ["Conversation", "Service", "Now", "With the draft", "Flows", "Bytes"],
+            [
+              ...rows("new", zp.new_violations),
+              ...rows("resolved", zp.resolved_violations),
+              ...rows("other", zp.other_changes),
+            ],
+          ),
+        ),
+      ),
     );
   }
 }

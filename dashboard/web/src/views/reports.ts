@@ -17,16 +17,34 @@ interface Report {
   dataset: string | null;
   policy_revisions: { revision: string; first_ms: number; last_ms: number; flows: number }[];
   violations_by_zone_pair: {
-    client_zone: string; server_zone: string; severity: string; conversations: number;
-    flows: number; bytes: number; first_ms: number; last_ms: number;
+    client_zone: string;
+    server_zone: string;
+    severity: string;
+    conversations: number;
+    flows: number;
+    bytes: number;
+    first_ms: number;
+    last_ms: number;
   }[];
   intra_host_cross_zone: {
-    host: string; client_vm: string; client_zone: string; server_vm: string; server_zone: string;
-    verdict: string; flows: number; bytes: number;
+    host: string;
+    client_vm: string;
+    client_zone: string;
+    server_vm: string;
+    server_zone: string;
+    verdict: string;
+    flows: number;
+    bytes: number;
   }[];
   coverage: {
-    host: string; exporters: string[]; first_ms: number; last_ms: number; flows: number;
-    sequence_gaps: number; drops: number; complete: boolean;
+    host: string;
+    exporters: string[];
+    first_ms: number;
+    last_ms: number;
+    flows: number;
+    sequence_gaps: number;
+    drops: number;
+    complete: boolean;
   }[];
   summary: { violations: number; hosts_complete: string[]; hosts_incomplete: string[]; statement: string };
 }
@@ -47,10 +65,7 @@ export class ReportsView implements View {
   mount(root: HTMLElement): void {
     this.downloads = h("div", { id: "report-downloads" });
     this.preview = h("div", { id: "report-preview" });
-    root.append(
-      h("section", { class: "panel" }, h("h2", null, "Compliance report"), this.downloads),
-      this.preview,
-    );
+    root.append(h("section", { class: "panel" }, h("h2", null, "Compliance report"), this.downloads), this.preview);
   }
 
   unmount(): void {}
@@ -60,10 +75,20 @@ export class ReportsView implements View {
     const status = h("span", { class: "muted small", role: "status", id: "report-status" });
     fill(
       this.downloads,
-      h("p", { class: "muted" }, "The report covers the time range and dataset chosen above. \"No violations\" is stated only for hosts whose mirror coverage was complete."),
-      h("div", { class: "downloads" },
+      h(
+        "p",
+        { class: "muted" },
+        'The report covers the time range and dataset chosen above. "No violations" is stated only for hosts whose mirror coverage was complete.',
+      ),
+      h(
+        "div",
+        { class: "downloads" },
         FORMATS.map(([format, label, what]) => {
-          const b = h("button", { type: "button", class: "button primary", "data-report": format }, `Download ${label}`);
+          const b = h(
+            "button",
+            { type: "button", class: "button primary", "data-report": format },
+            `Download ${label}`,
+          );
           b.title = what;
           b.addEventListener("click", async () => {
             status.textContent = `preparing ${label}…`;
@@ -76,7 +101,8 @@ export class ReportsView implements View {
           });
           return b;
         }),
-        status),
+        status,
+      ),
     );
     const report = await get<Report>("report", params, ctx.signal);
     if (ctx.signal.aborted) return;
@@ -87,48 +113,137 @@ export class ReportsView implements View {
     const clean = r.summary.violations === 0 && r.summary.hosts_incomplete.length === 0;
     fill(
       this.preview,
-      h("section", { class: `panel statement ${clean ? "ok" : r.summary.violations > 0 ? "bad" : "warn"}`, id: "report-statement" },
+      h(
+        "section",
+        {
+          class: `panel statement ${clean ? "ok" : r.summary.violations > 0 ? "bad" : "warn"}`,
+          id: "report-statement",
+        },
         h("h2", null, "Summary"),
         h("p", { class: "big" }, r.summary.statement),
-        h("p", { class: "muted", id: "report-window" },
+        h(
+          "p",
+          { class: "muted", id: "report-window" },
           `Window ${r.from_ms === null ? "all time" : `${when(r.from_ms)} – ${when(r.to_ms)}`}` +
-          ` · flows ${r.first_flow_ms === null ? "none" : `${when(r.first_flow_ms)} – ${when(r.last_flow_ms)}`}` +
-          ` · ${r.dataset ? `dataset ${r.dataset}` : "every dataset"} · generated ${when(r.generated_ms)}`)),
-      h("section", { class: "panel" }, h("h2", null, "Mirror coverage per host"),
-        table(["Host", "Exporters", "First", "Last", "Flows", "Gaps", "Drops", "Coverage"],
-          r.coverage.map((c) => h("tr", { class: c.complete ? undefined : "unknown" },
-            h("td", null, c.host), h("td", { class: "addr" }, c.exporters.join(" ")),
-            h("td", null, when(c.first_ms)), h("td", null, when(c.last_ms)),
-            h("td", { class: "num" }, count(c.flows)), h("td", { class: "num" }, count(c.sequence_gaps)),
-            h("td", { class: "num" }, count(c.drops)),
-            h("td", null, h("span", { class: `badge ${c.complete ? "allowed" : "unknown"}` }, c.complete ? "complete" : "incomplete")))))),
-      h("section", { class: "panel" }, h("h2", null, "Violations by zone pair"),
-        r.violations_by_zone_pair.length === 0 ? h("div", { class: "empty ok" }, "None in this window.") :
-          table(["Client zone", "Server zone", "Severity", "Conversations", "Flows", "Bytes", "First", "Last"],
-            r.violations_by_zone_pair.map((v) => h("tr", { class: "violation" },
-              h("td", null, v.client_zone), h("td", null, v.server_zone),
-              h("td", null, h("span", { class: `badge violation sev-${v.severity || "none"}` }, v.severity || "–")),
-              h("td", { class: "num" }, count(v.conversations)), h("td", { class: "num" }, count(v.flows)),
-              h("td", { class: "num" }, bytes(v.bytes)), h("td", null, when(v.first_ms)), h("td", null, when(v.last_ms)))))),
-      h("section", { class: "panel" }, h("h2", null, "Cross-zone traffic inside one host"),
-        r.intra_host_cross_zone.length === 0 ? h("div", { class: "empty ok" }, "None in this window.") :
-          table(["Host", "Client", "Server", "Verdict", "Flows", "Bytes"],
-            r.intra_host_cross_zone.map((x) => h("tr", { class: x.verdict === "violation" ? "violation" : undefined },
-              h("td", null, x.host), h("td", null, `${x.client_vm} (${x.client_zone})`),
-              h("td", null, `${x.server_vm} (${x.server_zone})`),
-              h("td", null, h("span", { class: `badge ${x.verdict}` }, x.verdict)),
-              h("td", { class: "num" }, count(x.flows)), h("td", { class: "num" }, bytes(x.bytes)))))),
-      h("section", { class: "panel" }, h("h2", null, "Policy revisions in force"),
-        table(["Revision", "First", "Last", "Flows"],
-          r.policy_revisions.map((p) => h("tr", null,
-            h("td", { class: "addr" }, p.revision), h("td", null, when(p.first_ms)), h("td", null, when(p.last_ms)),
-            h("td", { class: "num" }, count(p.flows)))))),
+            ` · flows ${r.first_flow_ms === null ? "none" : `${when(r.first_flow_ms)} – ${when(r.last_flow_ms)}`}` +
+            ` · ${r.dataset ? `dataset ${r.dataset}` : "every dataset"} · generated ${when(r.generated_ms)}`,
+        ),
+      ),
+      h(
+        "section",
+        { class: "panel" },
+        h("h2", null, "Mirror coverage per host"),
+        table(
+          ["Host", "Exporters", "First", "Last", "Flows", "Gaps", "Drops", "Coverage"],
+          r.coverage.map((c) =>
+            h(
+              "tr",
+              { class: c.complete ? undefined : "unknown" },
+              h("td", null, c.host),
+              h("td", { class: "addr" }, c.exporters.join(" ")),
+              h("td", null, when(c.first_ms)),
+              h("td", null, when(c.last_ms)),
+              h("td", { class: "num" }, count(c.flows)),
+              h("td", { class: "num" }, count(c.sequence_gaps)),
+              h("td", { class: "num" }, count(c.drops)),
+              h(
+                "td",
+                null,
+                h(
+                  "span",
+                  { class: `badge ${c.complete ? "allowed" : "unknown"}` },
+                  c.complete ? "complete" : "incomplete",
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+      h(
+        "section",
+        { class: "panel" },
+        h("h2", null, "Violations by zone pair"),
+        r.violations_by_zone_pair.length === 0
+          ? h("div", { class: "empty ok" }, "None in this window.")
+          : table(
+              ["Client zone", "Server zone", "Severity", "Conversations", "Flows", "Bytes", "First", "Last"],
+              r.violations_by_zone_pair.map((v) =>
+                h(
+                  "tr",
+                  { class: "violation" },
+                  h("td", null, v.client_zone),
+                  h("td", null, v.server_zone),
+                  h("td", null, h("span", { class: `badge violation sev-${v.severity || "none"}` }, v.severity || "–")),
+                  h("td", { class: "num" }, count(v.conversations)),
+                  h("td", { class: "num" }, count(v.flows)),
+                  h("td", { class: "num" }, bytes(v.bytes)),
+                  h("td", null, when(v.first_ms)),
+                  h("td", null, when(v.last_ms)),
+                ),
+              ),
+            ),
+      ),
+      h(
+        "section",
+        { class: "panel" },
+        h("h2", null, "Cross-zone traffic inside one host"),
+        r.intra_host_cross_zone.length === 0
+          ? h("div", { class: "empty ok" }, "None in this window.")
+          : table(
+              ["Host", "Client", "Server", "Verdict", "Flows", "Bytes"],
+              r.intra_host_cross_zone.map((x) =>
+                h(
+                  "tr",
+                  { class: x.verdict === "violation" ? "violation" : undefined },
+                  h("td", null, x.host),
+                  h("td", null, `${x.client_vm} (${x.client_zone})`),
+                  h("td", null, `${x.server_vm} (${x.server_zone})`),
+                  h("td", null, h("span", { class: `badge ${x.verdict}` }, x.verdict)),
+                  h("td", { class: "num" }, count(x.flows)),
+                  h("td", { class: "num" }, bytes(x.bytes)),
+                ),
+              ),
+            ),
+      ),
+      h(
+        "section",
+        { class: "panel" },
+        h("h2", null, "Policy revisions in force"),
+        table(
+          ["Revision", "First", "Last", "Flows"],
+          r.policy_revisions.map((p) =>
+            h(
+              "tr",
+              null,
+              h("td", { class: "addr" }, p.revision),
+              h("td", null, when(p.first_ms)),
+              h("td", null, when(p.last_ms)),
+              h("td", { class: "num" }, count(p.flows)),
+            ),
+          ),
+        ),
+      ),
     );
   }
 }
 
 function table(headers: string[], rows: HTMLElement[]): HTMLElement {
-  return h("div", { class: "table-wrap" }, h("table", null,
-    h("thead", null, h("tr", null, headers.map((x) => h("th", null, x)))),
-    h("tbody", null, rows)));
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      null,
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          headers.map((x) => h("th", null, x)),
+        ),
+      ),
+      h("tbody", null, rows),
+    ),
+  );
 }

@@ -1,7 +1,7 @@
 // One VM: its zones, where it ran (placements), its traffic over time and
 // its conversations as client or server.
-import { exportUrl, get, Timeseries, VmDetail } from "../api";
-import { chart, Chart, dispose, show, palette } from "../charts";
+import { exportUrl, get, type Timeseries, type VmDetail } from "../api";
+import { chart, type Chart, dispose, show, palette } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, when } from "../format";
 import { windowParams } from "../state";
@@ -20,7 +20,11 @@ export class VmView implements View {
     this.head = h("div", { id: "vm-head" });
     this.series = h("div", { class: "chart short", id: "vm-series" });
     this.body = h("div", { id: "vm-conversations" });
-    root.append(this.head, h("section", { class: "panel" }, h("h2", null, "Traffic over time"), this.series), this.body);
+    root.append(
+      this.head,
+      h("section", { class: "panel" }, h("h2", null, "Traffic over time"), this.series),
+      this.body,
+    );
     this.chart = chart(this.series);
   }
 
@@ -46,25 +50,58 @@ export class VmView implements View {
     if (ctx.signal.aborted) return;
     fill(
       this.head,
-      h("section", { class: "panel vm-head" },
+      h(
+        "section",
+        { class: "panel vm-head" },
         h("h2", { class: "entity" }, vm.name),
-        h("div", { class: "facts" },
-          h("div", null, h("span", { class: "muted" }, "Zones "), vm.zones.map((z) => h("span", { class: "badge zone" }, z))),
-          h("div", null, h("span", { class: "muted" }, "Placements "),
-            h("ol", { class: "placements" }, vm.placements.map((pl) =>
-              h("li", null, h("a", { href: ctx.href({ view: "hosts", host: pl.host }), "data-nav": true }, pl.host),
-                h("span", { class: "muted" }, ` ${when(pl.first_ms)} – ${when(pl.last_ms)}`)))),
-            vm.placements.length > 1 ? h("span", { class: "badge unknown" }, "migrated in this range") : null)),
-        cards(vm.totals)),
+        h(
+          "div",
+          { class: "facts" },
+          h(
+            "div",
+            null,
+            h("span", { class: "muted" }, "Zones "),
+            vm.zones.map((z) => h("span", { class: "badge zone" }, z)),
+          ),
+          h(
+            "div",
+            null,
+            h("span", { class: "muted" }, "Placements "),
+            h(
+              "ol",
+              { class: "placements" },
+              vm.placements.map((pl) =>
+                h(
+                  "li",
+                  null,
+                  h("a", { href: ctx.href({ view: "hosts", host: pl.host }), "data-nav": true }, pl.host),
+                  h("span", { class: "muted" }, ` ${when(pl.first_ms)} – ${when(pl.last_ms)}`),
+                ),
+              ),
+            ),
+            vm.placements.length > 1 ? h("span", { class: "badge unknown" }, "migrated in this range") : null,
+          ),
+        ),
+        cards(vm.totals),
+      ),
     );
     this.draw(series);
     fill(
       this.body,
-      h("section", { class: "panel" },
+      h(
+        "section",
+        { class: "panel" },
         h("h2", null, "Conversations"),
-        h("div", { class: "table-tools" }, h("span"),
-          exports((format) => exportUrl(`vms/${encodeURIComponent(vm.name)}`, params, format), `vm-${vm.name}`)),
-        vm.conversations.length ? conversationTable(ctx, vm.conversations, false) : empty("No conversations in this range.")),
+        h(
+          "div",
+          { class: "table-tools" },
+          h("span"),
+          exports((format) => exportUrl(`vms/${encodeURIComponent(vm.name)}`, params, format), `vm-${vm.name}`),
+        ),
+        vm.conversations.length
+          ? conversationTable(ctx, vm.conversations, false)
+          : empty("No conversations in this range."),
+      ),
     );
   }
 
@@ -74,15 +111,42 @@ export class VmView implements View {
     show(this.chart, {
       animation: false,
       grid: { left: 64, right: 16, top: 16, bottom: 28 },
-      tooltip: { trigger: "axis", backgroundColor: p.panel, borderColor: p.line, textStyle: { color: p.text },
-        valueFormatter: (v: unknown) => bytes(Number(v)) },
-      xAxis: { type: "time", axisLabel: { color: p.muted, hideOverlap: true }, axisLine: { lineStyle: { color: p.line } } },
-      yAxis: { type: "value", axisLabel: { color: p.muted, formatter: (v: number) => bytes(v) }, splitLine: { lineStyle: { color: p.line } } },
+      tooltip: {
+        trigger: "axis",
+        backgroundColor: p.panel,
+        borderColor: p.line,
+        textStyle: { color: p.text },
+        valueFormatter: (v: unknown) => bytes(Number(v)),
+      },
+      xAxis: {
+        type: "time",
+        axisLabel: { color: p.muted, hideOverlap: true },
+        axisLine: { lineStyle: { color: p.line } },
+      },
+      yAxis: {
+        type: "value",
+        axisLabel: { color: p.muted, formatter: (v: number) => bytes(v) },
+        splitLine: { lineStyle: { color: p.line } },
+      },
       series: [
-        { name: "bytes", type: "line", step: "start", showSymbol: false, color: p.accent, areaStyle: { opacity: 0.15 },
-          data: series.points.map((pt) => [pt.t_ms, pt.bytes]) },
-        { name: "violating bytes", type: "line", step: "start", showSymbol: false, color: p.danger, areaStyle: { opacity: 0.3 },
-          data: series.points.map((pt) => [pt.t_ms, pt.violation_bytes]) },
+        {
+          name: "bytes",
+          type: "line",
+          step: "start",
+          showSymbol: false,
+          color: p.accent,
+          areaStyle: { opacity: 0.15 },
+          data: series.points.map((pt) => [pt.t_ms, pt.bytes]),
+        },
+        {
+          name: "violating bytes",
+          type: "line",
+          step: "start",
+          showSymbol: false,
+          color: p.danger,
+          areaStyle: { opacity: 0.3 },
+          data: series.points.map((pt) => [pt.t_ms, pt.violation_bytes]),
+        },
       ],
     });
   }

@@ -45,18 +45,45 @@ test("state: a custom window replaces the range in the API parameters", () => {
 
 function conv(over: Partial<Conversation>): Conversation {
   return {
-    client_vm: "web-01", client_addr: null, client_zone: "dmz", client_host: "esx-01",
-    server_vm: "db-01", server_addr: null, server_zone: "db", server_host: "esx-04",
-    proto: 6, server_port: 5432, verdict: "allowed", rule: "", severity: "", same_host: false,
-    observers: ["esx-01"], flows: 1, packets_fwd: 1, bytes_fwd: 100, packets_rev: 1, bytes_rev: 50,
-    packets: 2, bytes: 150, start_ms: 0, end_ms: 1, ...over,
+    client_vm: "web-01",
+    client_addr: null,
+    client_zone: "dmz",
+    client_host: "esx-01",
+    server_vm: "db-01",
+    server_addr: null,
+    server_zone: "db",
+    server_host: "esx-04",
+    proto: 6,
+    server_port: 5432,
+    verdict: "allowed",
+    rule: "",
+    severity: "",
+    same_host: false,
+    observers: ["esx-01"],
+    flows: 1,
+    packets_fwd: 1,
+    bytes_fwd: 100,
+    packets_rev: 1,
+    bytes_rev: 50,
+    packets: 2,
+    bytes: 150,
+    start_ms: 0,
+    end_ms: 1,
+    ...over,
   };
 }
 
 test("graph: one edge per client → server pair; a violation on any service marks the edge", () => {
   const { nodes, edges } = buildGraph([
     conv({}),
-    conv({ server_port: 22, proto: 6, verdict: "violation", rule: "dmz never reaches db", severity: "critical", bytes: 10 }),
+    conv({
+      server_port: 22,
+      proto: 6,
+      verdict: "violation",
+      rule: "dmz never reaches db",
+      severity: "critical",
+      bytes: 10,
+    }),
     conv({ client_vm: "db-01", client_zone: "db", server_vm: "web-01", server_zone: "dmz", server_port: 0, proto: 1 }),
     conv({ client_vm: "", client_addr: "203.0.113.9", client_zone: "internet", verdict: "unknown" }),
   ]);
