@@ -16,6 +16,7 @@ use eastwest_clickhouse::schema::{
 use eastwest_collector::config::SinkConfig;
 use eastwest_collector::metrics::Metrics;
 use eastwest_collector::sink::Sink;
+use eastwest_core::flow::Encap;
 use eastwest_tests::ClickHouse;
 
 /// `flows` as created by the schema before this one (main at b1bfb73).
@@ -518,11 +519,11 @@ async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
     rank_underlays_as_mirrors(&client, &db).await?;
     // The TCP conversation web-01 -> app-01 at esx-01 (the client's host)
     // over each capture path: a mirror ranks 4 + 1, an underlay 4.
-    let over = |encap: &str, at_ms: u64| -> Vec<FlowRow> {
+    let over = |encap: Encap, at_ms: u64| -> Vec<FlowRow> {
         conversation(at_ms)[..2]
             .iter()
             .map(|f| FlowRow {
-                encap: encap.into(),
+                encap: Some(encap),
                 ..f.row()
             })
             .collect()
@@ -534,7 +535,7 @@ async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
             rank.expr
         ))
     };
-    for encap in ["erspan2", "gre", "nvgre", "vxlan"] {
+    for encap in [Encap::ErspanII, Encap::Gre, Encap::Nvgre, Encap::Vxlan] {
         sink.insert(&over(encap, T0)).await?;
     }
     assert_eq!(
@@ -572,7 +573,7 @@ async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
     }
     // The views made again rank new rows so, and a restart changes nothing.
     Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
-    for encap in ["gre", "nvgre"] {
+    for encap in [Encap::Gre, Encap::Nvgre] {
         sink.insert(&over(encap, T0 + 60_000)).await?;
     }
     assert_eq!(ranks()?, fixed);

@@ -819,7 +819,7 @@ async fn an_hourly_series_counts_again_the_hours_that_changed() {
         700,
     );
     let mut underlay = late.clone();
-    underlay.encap = "vxlan".into();
+    underlay.encap = Some(eastwest_core::flow::Encap::Vxlan);
     underlay.bytes = 5000;
     insert(&server.url, &database, version, &[late, underlay]).await;
     let again = series(&json(&app, &uri).await);

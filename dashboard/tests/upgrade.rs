@@ -67,7 +67,7 @@ fn rows() -> Vec<FlowRow> {
     let mut rows = lab_rows();
     let mirror = flow("esx-01", WEB, APP, 7070, "allowed", "app", T0 + 30_000, 400);
     let mut underlay = mirror.clone();
-    underlay.encap = "nvgre".into();
+    underlay.encap = Some(eastwest_core::flow::Encap::Nvgre);
     underlay.bytes = 4_000;
     rows.extend([mirror, underlay]);
     rows
