@@ -38,7 +38,7 @@ pub struct Decapped {
 }
 
 /// Peels frames and attributes them to hosts.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Decapper {
     inventory: Inventory,
     own: OwnHost,
