@@ -220,6 +220,9 @@ pub struct MappedFile {
     pos: usize,
     /// Bytes before it were given back by [`Mapping::release`].
     released: usize,
+    /// `fill_buf` takes its slow path from here on (the end of the
+    /// mapping or the next release, whichever comes first).
+    check_at: usize,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -245,6 +248,7 @@ impl MappedFile {
             map: None,
             pos: 0,
             released: 0,
+            check_at: 0,
         };
         match mapped.remap(meta.len())? {
             true => Ok(Some(mapped)),
@@ -284,8 +288,29 @@ impl MappedFile {
 }
 
 impl BufRead for MappedFile {
+    /// The common case inline: inside the mapping, before the next
+    /// release of pages, not shrunk.
     #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let fast = self.pos < self.check_at && self.map.as_ref().is_some_and(|m| !m.shrunk());
+        if !fast {
+            self.fill_buf_slow()?;
+        }
+        let bytes: &[u8] = self.map.as_ref().map_or(&[], |m| &m.map[..]);
+        Ok(bytes.get(self.pos..).unwrap_or(&[]))
+    }
+
+    #[inline]
+    fn consume(&mut self, amt: usize) {
+        self.pos = self.pos.saturating_add(amt).min(self.mapped_len());
+    }
+}
+
+impl MappedFile {
+    /// [`BufRead::fill_buf`] at the end of the mapping, at a release of
+    /// pages, or after a fault.
+    #[cold]
+    fn fill_buf_slow(&mut self) -> io::Result<()> {
         if self.map.as_ref().is_some_and(Mapping::shrunk) {
             return Err(self.shrank());
         }
@@ -307,13 +332,10 @@ impl BufRead for MappedFile {
             }
             self.released = self.pos;
         }
-        let bytes: &[u8] = self.map.as_ref().map_or(&[], |m| &m.map[..]);
-        Ok(bytes.get(self.pos..).unwrap_or(&[]))
-    }
-
-    #[inline]
-    fn consume(&mut self, amt: usize) {
-        self.pos = self.pos.saturating_add(amt).min(self.mapped_len());
+        self.check_at = self
+            .mapped_len()
+            .min(self.released.saturating_add(RELEASE_EVERY));
+        Ok(())
     }
 }
 
