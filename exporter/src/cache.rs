@@ -202,7 +202,9 @@ fn addr_bits(a: IpAddr) -> u128 {
 }
 
 impl Hash for Key {
-    #[inline]
+    // Always: with a second caller (the shard hash of `--workers`) the
+    // compiler stops inlining it into the per-packet lookup.
+    #[inline(always)]
     fn hash<H: Hasher>(&self, h: &mut H) {
         let [a, b, c, d] = self.addrs;
         h.write_u64(a);

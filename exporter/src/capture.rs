@@ -248,8 +248,9 @@ fn ethernet_file<R: Read>(path: &Path, reader: Reader<R>) -> Result<Reader<R>, C
     Ok(reader)
 }
 
-/// What the built-in reader's `next_ref` returned, as a frame.
-#[inline]
+/// What the built-in reader's `next_ref` returned, as a frame (inlined
+/// into the per-frame loop: called for every frame).
+#[inline(always)]
 fn native_frame<'a>(
     path: &Path,
     frames: &mut u64,
