@@ -421,10 +421,10 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// Borrowing reads need a `BufReader`: the record is lent from
-/// [`io::BufReader::buffer`] once its length is checked, without a second
-/// `fill_buf`.
-impl<R: Read> Reader<io::BufReader<R>> {
+/// Borrowing reads need a buffered input: a `BufReader` or a
+/// [`crate::mmap::MappedFile`] (whose buffer is the rest of the file). The
+/// record is lent from the buffer once its length is checked.
+impl<R: BufRead> Reader<R> {
     /// The next record, its bytes borrowed from the reader's buffer when
     /// the buffer holds the whole record (no copy), else read into
     /// `scratch`. `Ok(None)` at a clean end of file; after an error,
@@ -470,15 +470,22 @@ impl<R: Read> Reader<io::BufReader<R>> {
                 None => Ok(None),
             };
         }
+        // The buffer `fill_buf` returned above, without I/O (it holds the
+        // record): asked again so the borrow is of `self`. A mapped file
+        // says here if it shrank under the header just read.
+        let buffered = match self.inner.fill_buf() {
+            Ok(buffered) => buffered,
+            Err(source) => {
+                self.done = true;
+                return Err(PcapError::Io { offset, source });
+            }
+        };
         self.offset += end as u64;
         self.borrowed = end;
-        // The buffer `fill_buf` returned above, unchanged since.
-        let record = self
-            .inner
-            .buffer()
-            .get(RECORD_HEADER_LEN..end)
-            .unwrap_or(&[]);
-        Ok(Some((header, record)))
+        Ok(Some((
+            header,
+            buffered.get(RECORD_HEADER_LEN..end).unwrap_or(&[]),
+        )))
     }
 
     /// [`Reader::next_ref`] of a pcapng file: blocks wholly in the buffer
@@ -516,11 +523,14 @@ impl<R: Read> Reader<io::BufReader<R>> {
             self.offset += len as u64;
             match parsed {
                 Some((header, range)) => {
+                    // The buffer `fill_buf` returned above, without I/O.
+                    let buffered = self
+                        .inner
+                        .fill_buf()
+                        .map_err(|source| PcapError::Io { offset, source })?;
                     self.borrowed = len;
                     self.done = false;
-                    // The buffer `fill_buf` returned above, unchanged since.
-                    let block = self.inner.buffer().get(range).unwrap_or(&[]);
-                    return Ok(Some((header, block)));
+                    return Ok(Some((header, buffered.get(range).unwrap_or(&[]))));
                 }
                 None => self.inner.consume(len),
             }

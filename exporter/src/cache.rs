@@ -25,7 +25,7 @@
 //! reported as [`Ingested::FragmentUnmatched`].
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use foldhash::fast::RandomState;
@@ -56,6 +56,11 @@ pub struct CacheConfig {
     pub max_flows: usize,
     /// Most IPv4 first fragments remembered at once.
     pub max_fragments: usize,
+    /// Threads the pipeline runs on (`--workers`): above 1, the flow table
+    /// is sharded by flow hash over this many cache workers, each with
+    /// `max_flows / workers` flows, fed by as many decap workers
+    /// (`crate::workers`).
+    pub workers: usize,
 }
 
 impl Default for CacheConfig {
@@ -65,6 +70,7 @@ impl Default for CacheConfig {
             active_timeout_secs: 60,
             max_flows: 65_536,
             max_fragments: 1_024,
+            workers: 1,
         }
     }
 }
@@ -196,7 +202,9 @@ fn addr_bits(a: IpAddr) -> u128 {
 }
 
 impl Hash for Key {
-    #[inline]
+    // Always: with a second caller (the shard hash of `--workers`) the
+    // compiler stops inlining it into the per-packet lookup.
+    #[inline(always)]
     fn hash<H: Hasher>(&self, h: &mut H) {
         let [a, b, c, d] = self.addrs;
         h.write_u64(a);
@@ -206,6 +214,27 @@ impl Hash for Key {
         h.write_u64(self.ports);
         h.write_u64(self.domain);
         h.write_u32(self.meta);
+    }
+}
+
+/// Which shard of a sharded flow table ([`crate::workers`]) a metered
+/// frame's flow lives in: a hash of everything in its key but the ports
+/// (so the later fragments of a datagram, which have none, meet their
+/// first fragment), seeded once per process and shared by every worker.
+#[derive(Debug, Clone, Default)]
+pub struct ShardHasher(RandomState);
+
+impl ShardHasher {
+    /// The shard of `m` observed as `obs`, among `shards`.
+    #[inline]
+    pub fn shard_of(&self, m: &Metered, obs: &Observation, shards: usize) -> usize {
+        if shards <= 1 {
+            return 0;
+        }
+        let key = Key::new(m, 0, 0, *obs);
+        let hash = self.0.hash_one(key);
+        // The high bits: the low ones also pick the bucket within a shard.
+        ((hash >> 32) as usize) % shards
     }
 }
 

@@ -14,7 +14,8 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use eastwest_core::pcapfile::{self, Reader};
+use eastwest_core::mmap::MappedFile;
+use eastwest_core::pcapfile::{self, Reader, RecordHeader};
 use pcap::{Active, Capture, Linktype, Offline, Precision};
 use serde::{Deserialize, Serialize};
 
@@ -23,9 +24,12 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum FileReader {
     /// The built-in reader (`eastwest_core::pcapfile`): classic pcap and
-    /// pcapng, files and stdin.
+    /// pcapng, files and stdin; a regular file is read through a memory
+    /// map (`eastwest_core::mmap`).
     #[default]
     Auto,
+    /// The built-in reader, with `read()` into a buffer (no memory map).
+    Read,
     /// Every file with libpcap.
     Libpcap,
 }
@@ -94,6 +98,13 @@ pub struct FileSource {
 }
 
 enum FileInput {
+    /// A regular file, through a memory map.
+    Mapped {
+        reader: Reader<MappedFile>,
+        buf: Vec<u8>,
+    },
+    /// Stdin, a pipe, or a file that could not be mapped: `read()` into a
+    /// buffer.
     Native {
         reader: Reader<BufReader<Box<dyn Read + Send>>>,
         buf: Vec<u8>,
@@ -115,12 +126,12 @@ impl FileSource {
     /// Ethernet.
     pub fn open(path: &Path, how: FileReader) -> Result<Self, CaptureError> {
         match how {
-            FileReader::Auto => Self::open_native(path),
+            FileReader::Auto | FileReader::Read => Self::open_native(path, how),
             FileReader::Libpcap => Self::open_libpcap(path),
         }
     }
 
-    fn open_native(path: &Path) -> Result<Self, CaptureError> {
+    fn open_native(path: &Path, how: FileReader) -> Result<Self, CaptureError> {
         let open_err = |message: String| CaptureError::OpenFile {
             path: path.to_owned(),
             message,
@@ -128,21 +139,33 @@ impl FileSource {
         let input: Box<dyn Read + Send> = if path == Path::new("-") {
             Box::new(std::io::stdin())
         } else {
-            Box::new(File::open(path).map_err(|e| open_err(e.to_string()))?)
+            let file = File::open(path).map_err(|e| open_err(e.to_string()))?;
+            let mapped = match how {
+                FileReader::Auto => {
+                    let clone = file.try_clone().map_err(|e| open_err(e.to_string()))?;
+                    MappedFile::open(clone).map_err(|e| open_err(format!("cannot map it: {e}")))?
+                }
+                FileReader::Read | FileReader::Libpcap => None,
+            };
+            if let Some(mapped) = mapped {
+                let reader = Reader::new(mapped).map_err(|e| open_err(e.to_string()))?;
+                return Ok(FileSource {
+                    path: path.to_owned(),
+                    reader: FileInput::Mapped {
+                        reader: ethernet_file(path, reader)?,
+                        buf: Vec::new(),
+                    },
+                    frames: 0,
+                });
+            }
+            Box::new(file)
         };
         let reader = Reader::new(BufReader::with_capacity(READ_BUFFER, input))
             .map_err(|e| open_err(e.to_string()))?;
-        let lt = reader.header().linktype;
-        if lt != pcapfile::LINKTYPE_ETHERNET {
-            return Err(CaptureError::FileLinktype {
-                path: path.to_owned(),
-                linktype: linktype_name(Linktype(i32::try_from(lt).unwrap_or(-1))),
-            });
-        }
         Ok(FileSource {
             path: path.to_owned(),
             reader: FileInput::Native {
-                reader,
+                reader: ethernet_file(path, reader)?,
                 buf: Vec::with_capacity(usize::from(u16::MAX)),
             },
             frames: 0,
@@ -170,9 +193,14 @@ impl FileSource {
         })
     }
 
-    /// True when the built-in reader reads this file.
+    /// True when the built-in reader reads this file (mapped or not).
     pub fn is_native(&self) -> bool {
-        matches!(self.reader, FileInput::Native { .. })
+        !matches!(self.reader, FileInput::Libpcap(_))
+    }
+
+    /// True when the file is read through a memory map.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.reader, FileInput::Mapped { .. })
     }
 
     /// The next frame; `Ok(None)` at the end of the file. An error means the
@@ -186,26 +214,12 @@ impl FileSource {
             message,
         };
         match &mut self.reader {
-            FileInput::Native { reader, buf } => match reader.next_ref(buf) {
-                Ok(Some((h, _))) if h.linktype != pcapfile::LINKTYPE_ETHERNET => {
-                    Err(CaptureError::InterfaceInFile {
-                        path: self.path.clone(),
-                        interface: h.interface,
-                        offset: h.offset,
-                        linktype: linktype_name(Linktype(i32::try_from(h.linktype).unwrap_or(-1))),
-                    })
-                }
-                Ok(Some((h, data))) => {
-                    self.frames += 1;
-                    Ok(Some(Frame {
-                        ts_ns: h.timestamp_ns,
-                        wire_len: h.orig_len,
-                        data,
-                    }))
-                }
-                Ok(None) => Ok(None),
-                Err(e) => Err(read_err(self.frames, e.to_string())),
-            },
+            FileInput::Mapped { reader, buf } => {
+                native_frame(&self.path, &mut self.frames, reader.next_ref(buf))
+            }
+            FileInput::Native { reader, buf } => {
+                native_frame(&self.path, &mut self.frames, reader.next_ref(buf))
+            }
             FileInput::Libpcap(cap) => match cap.next_packet() {
                 Ok(p) => {
                     self.frames += 1;
@@ -219,6 +233,52 @@ impl FileSource {
                 Err(e) => Err(read_err(self.frames, e.to_string())),
             },
         }
+    }
+}
+
+/// `reader` when its file's first interface is Ethernet.
+fn ethernet_file<R: Read>(path: &Path, reader: Reader<R>) -> Result<Reader<R>, CaptureError> {
+    let lt = reader.header().linktype;
+    if lt != pcapfile::LINKTYPE_ETHERNET {
+        return Err(CaptureError::FileLinktype {
+            path: path.to_owned(),
+            linktype: linktype_name(Linktype(i32::try_from(lt).unwrap_or(-1))),
+        });
+    }
+    Ok(reader)
+}
+
+/// What the built-in reader's `next_ref` returned, as a frame (inlined
+/// into the per-frame loop: called for every frame).
+#[inline(always)]
+fn native_frame<'a>(
+    path: &Path,
+    frames: &mut u64,
+    next: Result<Option<(RecordHeader, &'a [u8])>, pcapfile::PcapError>,
+) -> Result<Option<Frame<'a>>, CaptureError> {
+    match next {
+        Ok(Some((h, _))) if h.linktype != pcapfile::LINKTYPE_ETHERNET => {
+            Err(CaptureError::InterfaceInFile {
+                path: path.to_owned(),
+                interface: h.interface,
+                offset: h.offset,
+                linktype: linktype_name(Linktype(i32::try_from(h.linktype).unwrap_or(-1))),
+            })
+        }
+        Ok(Some((h, data))) => {
+            *frames += 1;
+            Ok(Some(Frame {
+                ts_ns: h.timestamp_ns,
+                wire_len: h.orig_len,
+                data,
+            }))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => Err(CaptureError::Read {
+            source_name: path.display().to_string(),
+            frames: *frames,
+            message: e.to_string(),
+        }),
     }
 }
 
@@ -388,9 +448,10 @@ mod tests {
     fn reads_every_frame_with_nanosecond_times() {
         let path = data("tcpdump__erspan-type-iii-ft-0.pcap");
         let mut seen = Vec::new();
-        for how in [FileReader::Auto, FileReader::Libpcap] {
+        for how in [FileReader::Auto, FileReader::Read, FileReader::Libpcap] {
             let mut src = FileSource::open(&path, how).expect("open");
-            assert_eq!(src.is_native(), how == FileReader::Auto);
+            assert_eq!(src.is_native(), how != FileReader::Libpcap);
+            assert_eq!(src.is_mapped(), how == FileReader::Auto);
             let mut frames = Vec::new();
             let mut last = 0;
             while let Some(f) = src.next_frame().expect("frame") {
@@ -403,7 +464,8 @@ mod tests {
             assert_eq!(frames.len(), 9);
             seen.push(frames);
         }
-        assert_eq!(seen[0], seen[1], "both readers read the same frames");
+        assert_eq!(seen[0], seen[1], "mapped and read() read the same frames");
+        assert_eq!(seen[0], seen[2], "and libpcap too");
     }
 
     #[test]
@@ -425,7 +487,7 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_file() {
-        for how in [FileReader::Auto, FileReader::Libpcap] {
+        for how in [FileReader::Auto, FileReader::Read, FileReader::Libpcap] {
             let err = FileSource::open(Path::new("/nonexistent/x.pcap"), how).expect_err("missing");
             let text = err.to_string();
             assert!(text.contains("/nonexistent/x.pcap"), "{text}");

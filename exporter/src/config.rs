@@ -159,6 +159,9 @@ impl Config {
         if self.cache.max_flows == 0 {
             return invalid("cache.max_flows must be at least 1");
         }
+        if !(1..=64).contains(&self.cache.workers) {
+            return invalid("cache.workers must be between 1 and 64");
+        }
         crate::encode::Encoder::new(&self.encode)
             .map(|_| ())
             .map_err(|e| ConfigError::Invalid(format!("encode: {e}")))
@@ -229,6 +232,10 @@ pub struct Cli {
     /// Most flows in the cache; beyond it the oldest are expired [default: 65536].
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
+    /// Threads: above 1, the flow table is sharded by flow hash over N
+    /// cache workers fed by N decap workers [default: 1].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
     /// Largest export packet payload in bytes [default: 1400].
     #[arg(long, value_name = "BYTES")]
     pub mtu: Option<usize>,
@@ -285,6 +292,7 @@ impl Cli {
         set(&mut c.cache.inactive_timeout_secs, self.inactive_timeout);
         set(&mut c.cache.active_timeout_secs, self.active_timeout);
         set(&mut c.cache.max_flows, self.max_flows);
+        set(&mut c.cache.workers, self.workers);
         set(&mut c.encode.mtu, self.mtu);
         set(
             &mut c.encode.template_refresh_packets,

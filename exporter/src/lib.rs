@@ -14,6 +14,7 @@ pub mod decap;
 pub mod encode;
 pub mod send;
 pub mod stats;
+pub mod workers;
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -148,6 +149,13 @@ impl Exporter {
                 }
             }
         }
+        self.tick(now_ms);
+    }
+
+    /// Records expired by a cache worker ([`workers`]) at `now_ms` (taken
+    /// from `records`): encoded and sent as this cache's own are.
+    pub fn take_expired(&mut self, records: &mut Vec<FlowRecord>, now_ms: u64) {
+        self.pending.append(records);
         self.tick(now_ms);
     }
 
@@ -309,6 +317,32 @@ impl KernelLog {
         Instant::now() >= self.next
     }
 
+    /// Read the counters and log them (`--workers`: no pipeline counters
+    /// in the line).
+    fn read_counters(&mut self, live: &mut LiveSource) -> Option<KernelCounters> {
+        self.next = Instant::now() + self.interval;
+        let now = match live.kernel_counters() {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::warn!(target: "capture", %error, "no kernel counters");
+                return None;
+            }
+        };
+        if now.dropped > self.last.dropped || now.if_dropped > self.last.if_dropped {
+            tracing::warn!(
+                target: "capture",
+                kernel_received = now.received,
+                kernel_dropped = now.dropped,
+                kernel_if_dropped = now.if_dropped,
+                "capture stats: the kernel dropped packets since the last reading"
+            );
+        } else {
+            tracing::info!(target: "capture", kernel_received = now.received, "capture stats");
+        }
+        self.last = now;
+        Some(now)
+    }
+
     fn read(&mut self, live: &mut LiveSource, exporter: &mut Exporter) {
         self.next = Instant::now() + self.interval;
         let now = match live.kernel_counters() {
@@ -351,6 +385,9 @@ impl KernelLog {
 /// Run the exporter until the input ends or `shutdown` is set; every flow
 /// is exported before returning.
 pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> {
+    if config.cache.workers > 1 {
+        return workers::run(config, shutdown);
+    }
     let decapper = decapper(config)?;
     tracing::info!(
         host = %decapper.own().name,

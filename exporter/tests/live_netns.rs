@@ -18,7 +18,8 @@
 //! exports to its own nfcapd, and nfdump must show the conversations: the
 //! local one only on the bridge, the cross-host ones on both with the same
 //! packets and bytes (the underlay exporter unwraps VXLAN and attributes
-//! each direction to the host whose VTEP sent it). Every namespace is
+//! each direction to the host whose VTEP sent it; it runs `--workers 2`,
+//! the bridge's one worker). Every namespace is
 //! deleted at the end, also when the test fails.
 
 mod common;
@@ -47,10 +48,12 @@ vteps = ["192.168.77.2"]
 
 /// A live exporter inside `ns` on `iface`, exporting to `port` there; waits
 /// until it captures.
-fn start_exporter(ns: &Netns, iface: &str, port: u16, inventory: &str) -> Child {
+/// `workers` threads (`--workers`).
+fn start_exporter(ns: &Netns, iface: &str, port: u16, inventory: &str, workers: u8) -> Child {
     let mut child = ns
         .command(env!("CARGO_BIN_EXE_eastwest-exporter"))
         .args(["-i", iface, "--host", "hv1", "--domain", "1"])
+        .args(["--workers", &workers.to_string()])
         .args(["--inventory", inventory, "--stats-json"])
         .args(["--export", &format!("127.0.0.1:{port}")])
         .env("EASTWEST_LOG", "info")
@@ -154,8 +157,9 @@ fn vms_on_a_bridge_and_a_vxlan_peer_host() {
     let inventory = inventory.to_str().expect("utf-8");
     let bridge_nf = Nfcapd::start_in(Some(&hv1), &dir.join("bridge"));
     let underlay_nf = Nfcapd::start_in(Some(&hv1), &dir.join("underlay"));
-    let on_bridge = start_exporter(&hv1, "br0", bridge_nf.port, inventory);
-    let on_underlay = start_exporter(&hv1, "u1", underlay_nf.port, inventory);
+    let on_bridge = start_exporter(&hv1, "br0", bridge_nf.port, inventory, 1);
+    // The underlay's exporter shards its flow table over two workers.
+    let on_underlay = start_exporter(&hv1, "u1", underlay_nf.port, inventory, 2);
 
     // Traffic: pings, then a TCP transfer vm1 → vm3.
     for target in ["10.77.1.2", "10.77.1.3"] {
