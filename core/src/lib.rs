@@ -13,6 +13,7 @@
 //! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy;
 //!   [`config`] — the located errors their files report.
 //! * [`clock`] — "now", the one wall clock (settable for tests).
+//! * [`token`] — bearer tokens kept as SHA-256 digests (dashboard, exporter).
 //! * [`error`] — an error and its causes on one line.
 //!
 //! The ClickHouse schema and client are the `eastwest-clickhouse` crate
@@ -27,4 +28,5 @@ pub mod inventory;
 pub mod netflow;
 pub mod pcapfile;
 pub mod policy;
+pub mod token;
 pub mod wire;
