@@ -10,6 +10,8 @@ use crate::cache::CacheConfig;
 use crate::capture::FileReader;
 use crate::encode::EncodeConfig;
 use crate::send::Speed;
+use crate::serve::EvidenceConfig;
+use crate::store::StoreConfig;
 
 /// `[capture]`: where frames come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +104,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub encode: EncodeConfig,
     pub send: SendConfig,
+    pub store: StoreConfig,
+    pub evidence: EvidenceConfig,
 }
 
 /// A problem with the configuration.
@@ -131,10 +135,20 @@ impl Config {
         })
     }
 
+    /// True when the exporter only serves its packet store (no capture).
+    pub fn serves_only(&self) -> bool {
+        self.capture.read.is_empty()
+            && self.capture.interface.is_none()
+            && self.store.dir.is_some()
+            && self.evidence.listen.is_some()
+    }
+
     /// Check what parsing cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         match (&self.capture.read.is_empty(), &self.capture.interface) {
+            // Serving a store without capturing.
+            (true, None) if self.serves_only() => {}
             (true, None) => {
                 return invalid("nothing to capture: give --read FILE or --interface IFACE")
             }
@@ -159,6 +173,20 @@ impl Config {
         if self.cache.max_flows == 0 {
             return invalid("cache.max_flows must be at least 1");
         }
+        if self.store.dir.is_some() {
+            self.store.validate().map_err(ConfigError::Invalid)?;
+            let replay = !self.capture.read.is_empty();
+            if replay && self.capture.file_reader == FileReader::Libpcap {
+                return invalid("--packet-store with --read needs the built-in file reader");
+            }
+            if replay && self.capture.read.iter().any(|p| p == Path::new("-")) {
+                return invalid("--packet-store with --read needs files (the index points into them), not stdin");
+            }
+        }
+        if self.evidence.listen.is_some() && self.store.dir.is_none() {
+            return invalid("evidence.listen serves the packet store: give --packet-store DIR");
+        }
+        self.evidence.checked().map_err(ConfigError::Invalid)?;
         crate::encode::Encoder::new(&self.encode)
             .map(|_| ())
             .map_err(|e| ConfigError::Invalid(format!("encode: {e}")))
@@ -243,6 +271,17 @@ pub struct Cli {
     /// apart from live data [default: "" = live].
     #[arg(long, value_name = "NAME")]
     pub dataset: Option<String>,
+    /// Keep the captured frames in a packet store in DIR (replaying files:
+    /// an index pointing into them).
+    #[arg(long, value_name = "DIR")]
+    pub packet_store: Option<PathBuf>,
+    /// Serve the packet store's frames (GET /packets) on ADDRESS:PORT.
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub evidence_listen: Option<String>,
+    /// Print the SHA-256 of the token read from standard input (for
+    /// evidence.token_sha256) and exit.
+    #[arg(long)]
+    pub hash_token: bool,
     /// Print the run's counters as one JSON object on stdout at the end.
     #[arg(long)]
     pub stats_json: bool,
@@ -295,6 +334,12 @@ impl Cli {
             self.template_refresh_secs,
         );
         set(&mut c.encode.dataset, self.dataset.clone());
+        if self.packet_store.is_some() {
+            c.store.dir = self.packet_store.clone();
+        }
+        if self.evidence_listen.is_some() {
+            c.evidence.listen = self.evidence_listen.clone();
+        }
         c.validate()?;
         Ok(c)
     }
