@@ -175,13 +175,6 @@ impl Config {
         }
         if self.store.dir.is_some() {
             self.store.validate().map_err(ConfigError::Invalid)?;
-            let replay = !self.capture.read.is_empty();
-            if replay && self.capture.file_reader == FileReader::Libpcap {
-                return invalid("--packet-store with --read needs the built-in file reader");
-            }
-            if replay && self.capture.read.iter().any(|p| p == Path::new("-")) {
-                return invalid("--packet-store with --read needs files (the index points into them), not stdin");
-            }
         }
         if self.evidence.listen.is_some() && self.store.dir.is_none() {
             return invalid("evidence.listen serves the packet store: give --packet-store DIR");

@@ -119,12 +119,20 @@ impl Exporter {
     pub fn new(config: &Config, decapper: Decapper) -> Result<Self, RunError> {
         let store = match &config.store.dir {
             Some(dir) => {
-                let keyer = |data: &[u8]| {
+                // Re-indexing at start-up keys frames as the cache would:
+                // a cache of its own resolves later fragments' ports.
+                let mut cache = FlowCache::new(&config.cache);
+                let mut expired = Vec::new();
+                let mut keyer = |data: &[u8], ts_ns: u64| {
+                    expired.clear();
                     decapper
-                        .decap_with(data, |m, obs, _| StoreKey::new(m, &obs))
+                        .decap_with(data, |m, obs, _| {
+                            cache.ingest(m, obs, ns_to_ms(ts_ns), &mut expired);
+                            StoreKey::new(m, &obs, cache.last_ports())
+                        })
                         .ok()
                 };
-                Some(PacketStore::open(&config.store, dir, &keyer)?)
+                Some(PacketStore::open(&config.store, dir, &mut keyer)?)
             }
             None => None,
         };
@@ -155,15 +163,22 @@ impl Exporter {
         }
     }
 
-    /// Replaying: the frames that follow are `file`'s (the packet store
-    /// indexes them where they are).
+    /// Replaying: the frames that follow are `file`'s. The packet store
+    /// indexes them where they are, or copies them into its segments when
+    /// they cannot be read again (standard input).
     pub fn begin_file(&mut self, file: &FileSource) {
-        if let (Some(store), Some(format)) = (&mut self.store, file.format()) {
-            let kind = match format {
-                eastwest_core::pcapfile::Format::Pcap => SourceKind::Pcap,
-                eastwest_core::pcapfile::Format::Pcapng => SourceKind::Pcapng,
-            };
-            store.begin_file(file.path(), kind);
+        let Some(store) = &mut self.store else {
+            return;
+        };
+        match file.format() {
+            _ if file.path() == std::path::Path::new("-") => store.begin_segments(),
+            Some(eastwest_core::pcapfile::Format::Pcap) => {
+                store.begin_file(file.path(), SourceKind::Pcap);
+            }
+            Some(eastwest_core::pcapfile::Format::Pcapng) => {
+                store.begin_file(file.path(), SourceKind::Pcapng);
+            }
+            None => store.begin_segments(),
         }
     }
 
@@ -195,7 +210,8 @@ impl Exporter {
             .decap_with(data, |metered, observation, attributed| {
                 self.encoder.set_boot(now_ms);
                 let ingested = cache.ingest(metered, observation, now_ms, pending);
-                let key = want_key.then(|| StoreKey::new(metered, &observation));
+                let key =
+                    want_key.then(|| StoreKey::new(metered, &observation, cache.last_ports()));
                 (ingested, observation.encap, metered.ip_len, attributed, key)
             });
         let mut store_key = None;

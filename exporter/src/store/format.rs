@@ -132,11 +132,12 @@ fn addr_bytes(a: IpAddr) -> [u8; 16] {
 }
 
 impl StoreKey {
-    /// The key of a metered frame as the cache observed it. A later IPv4
-    /// fragment has ports 0 here (its first fragment's ports are the
-    /// cache's to remember).
-    pub fn new(m: &Metered, obs: &Observation) -> StoreKey {
-        let (a, b) = ((m.src, m.src_port), (m.dst, m.dst_port));
+    /// The key of a metered frame as the cache counted it: `ports` are
+    /// the (source, destination) ports the cache used (a later IPv4
+    /// fragment's are its first fragment's, see
+    /// [`FlowCache::last_ports`](crate::cache::FlowCache::last_ports)).
+    pub fn new(m: &Metered, obs: &Observation, ports: (u16, u16)) -> StoreKey {
+        let (a, b) = ((m.src, ports.0), (m.dst, ports.1));
         let ((a, a_port), (b, b_port)) = if b < a { (b, a) } else { (a, b) };
         StoreKey {
             a,
@@ -654,9 +655,12 @@ mod tests {
         let (frames, valid) = scan_segment(&seg).expect("scan");
         assert_eq!((frames.len(), valid), (3, whole));
         assert_eq!(frames[1].pos, 16 + 16 + 60);
-        // A torn last record, then zeros a power loss can leave.
+        // Zeros a power loss can leave after the last record.
+        let mut zeros = seg.clone();
+        zeros.extend_from_slice(&[0; 40]);
+        assert_eq!(scan_segment(&zeros).expect("scan").1, whole);
+        // A torn last record.
         seg.truncate(seg.len() - 10);
-        seg.extend_from_slice(&[0; 40]);
         let (frames, valid) = scan_segment(&seg).expect("scan");
         assert_eq!(frames.len(), 2);
         assert_eq!(valid, whole - 16 - 90);

@@ -183,9 +183,10 @@ fn parse_name(name: &str) -> Option<(&str, u64, &str)> {
     Some((kind, seq.parse().ok()?, ext))
 }
 
-/// Computes a frame's flow key (the decapper's view of it); `None` when
-/// the frame is not IP.
-pub type Keyer<'a> = &'a dyn Fn(&[u8]) -> Option<StoreKey>;
+/// Computes a frame's flow key from its bytes and capture time (the
+/// decapper's and the cache's view of it, frames given in order); `None`
+/// when the frame is not IP.
+pub type Keyer<'a> = &'a mut dyn FnMut(&[u8], u64) -> Option<StoreKey>;
 
 /// Write `bytes` to `path` so that after a crash it is either whole or
 /// absent: a temporary file, fsync, rename, fsync of the directory.
@@ -238,7 +239,7 @@ fn recover(
         next_seq = next_seq.max(seq + 1);
         match (kind, ext) {
             ("seg", "ewpk") => {
-                if let Some(h) = recover_segment(dir, seq, keyer, status)? {
+                if let Some(h) = recover_segment(dir, seq, &mut *keyer, status)? {
                     held.push(h);
                 }
             }
@@ -320,7 +321,7 @@ fn recover_segment(
             .get(start..start.saturating_add(f.header.cap_len as usize))
             .unwrap_or_default();
         builder.add(
-            keyer(body),
+            keyer(body, f.header.ts_ns),
             Entry {
                 pos: f.pos,
                 ts_ns: f.header.ts_ns,
@@ -505,6 +506,18 @@ impl PacketStore {
         });
     }
 
+    /// The frames that follow go into the store's own segments (live
+    /// capture, and replays from standard input or libpcap, whose frames
+    /// cannot be found again by offset).
+    pub fn begin_segments(&mut self) {
+        if matches!(
+            self.open.as_ref().map(|o| &o.target),
+            Some(Target::External { .. })
+        ) {
+            self.seal();
+        }
+    }
+
     fn take_seq(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -629,7 +642,7 @@ impl PacketStore {
             })
         });
         if due {
-            self.seal();
+            self.roll();
         }
     }
 
