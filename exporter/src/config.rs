@@ -404,6 +404,65 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_example_parses_with_the_store_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/exporter.toml");
+        let c = Config::load(&path).expect("deploy/exporter.toml");
+        assert_eq!(c.store, StoreConfig::default());
+        assert_eq!(c.evidence, EvidenceConfig::default());
+    }
+
+    #[test]
+    fn store_and_evidence_are_checked() {
+        let dir = std::env::temp_dir().join(format!("ew-exporter-evidence-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("exporter.toml");
+        let p = path.to_str().expect("utf-8");
+        let digest = eastwest_core::token::digest_hex("t");
+        std::fs::write(&path, format!("[evidence]\ntoken_sha256 = \"{digest}\"\n")).expect("write");
+        let err = cli(&[
+            "--config",
+            p,
+            "--evidence-listen",
+            "127.0.0.1:9181",
+            "-r",
+            "x.pcap",
+        ])
+        .config()
+        .expect_err("evidence without a store");
+        assert!(err.to_string().contains("--packet-store"), "{err}");
+        let c = cli(&[
+            "--config",
+            p,
+            "--evidence-listen",
+            "127.0.0.1:9181",
+            "--packet-store",
+            "/tmp/s",
+        ])
+        .config()
+        .expect("serving only");
+        assert!(c.serves_only());
+        std::fs::write(&path, "[evidence]\ntoken_sha256 = \"abc\"\n").expect("write");
+        let err = cli(&[
+            "--config",
+            p,
+            "--evidence-listen",
+            "127.0.0.1:9181",
+            "--packet-store",
+            "/tmp/s",
+        ])
+        .config()
+        .expect_err("a bad digest");
+        assert!(err.to_string().contains("evidence.token_sha256"), "{err}");
+        std::fs::write(&path, "[store]\nsegment_bytes = 65536\nmax_bytes = 65536\n")
+            .expect("write");
+        let err = cli(&["--config", p, "--packet-store", "/tmp/s", "-r", "x.pcap"])
+            .config()
+            .expect_err("max_bytes below two segments");
+        assert!(err.to_string().contains("store.max_bytes"), "{err}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
     fn defaults() {
         let c = cli(&["-r", "x.pcap"]).config().expect("config");
         assert_eq!(c.send.export, vec!["127.0.0.1:2055".to_owned()]);

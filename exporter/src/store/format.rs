@@ -537,7 +537,17 @@ impl Index {
         if u64_at(b, body) != fnv1a64(&b[..body]) {
             return Err(FormatError::Checksum);
         }
-        let flows = parse_flows(&b[flows_at as usize..entries_at as usize]);
+        let padding = &b[INDEX_HEADER_LEN + header.path.len()..flows_at as usize];
+        let table = &b[flows_at as usize..entries_at as usize];
+        if padding.iter().any(|&x| x != 0)
+            || table.chunks_exact(FLOW_LEN).any(|f| {
+                let v4_tail = f[37] == 0 && f[4..16].iter().chain(&f[20..32]).any(|&x| x != 0);
+                f[KEY_LEN + 12..] != [0; 4] || f[37] > 1 || v4_tail
+            })
+        {
+            return Err(FormatError::Inconsistent("reserved bytes not zero"));
+        }
+        let flows = parse_flows(table);
         let entries = parse_entries(&b[entries_at as usize..body]);
         let mut next = 0u64;
         for f in &flows {
