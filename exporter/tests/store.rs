@@ -499,3 +499,50 @@ fn a_damaged_tail_after_kill_9_is_reindexed_at_start() {
     drop(serving);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn a_full_disk_stops_the_store_not_the_exporter() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let dir = temp_dir("store-full");
+    config(&dir, "segment_bytes = 65536\n");
+    let without = replay(&dir, &dir.join("unbounded"), true);
+    let (pcap, inventory) = lab();
+    let disk = dir.join("disk");
+    std::fs::create_dir_all(&disk).expect("mount point");
+    // A 256 KiB file system in a mount namespace of the run's own: the
+    // 686 kB lab does not fit.
+    let output = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=256k none \"$0\" && exec \"$@\"",
+        ])
+        .arg(&disk)
+        .arg(env!("CARGO_BIN_EXE_eastwest-exporter"))
+        .args(["--config", s(&dir.join("exporter.toml"))])
+        .args(["--inventory", s(&inventory), "--host", "esx-01"])
+        .args(["--packet-store", s(&disk.join("store")), "--stats-json"])
+        .args(["-e", "127.0.0.1:9", "-r", "-"])
+        .stdin(std::fs::File::open(&pcap).expect("lab"))
+        .output()
+        .expect("unshare");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stats: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("stats")).expect("JSON");
+    let stopped = stats["store"]["stopped"]
+        .as_str()
+        .expect("the store stopped");
+    assert!(stopped.contains("No space left"), "{stopped}");
+    assert!(stderr.contains("packet store stopped"), "{stderr}");
+    // Metering and export went on, to the last flow.
+    for key in ["packets_read", "flows_exported", "records_per_domain"] {
+        assert_eq!(stats[key], without[key], "{key}");
+    }
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
