@@ -121,10 +121,12 @@ impl Exporter {
             Some(dir) => {
                 // Re-indexing at start-up keys frames as the cache would:
                 // a cache of its own resolves later fragments' ports.
-                let mut cache = FlowCache::new(&config.cache);
+                // Made only if a segment needs it (it is sized up front).
+                let mut cache: Option<FlowCache> = None;
                 let mut expired = Vec::new();
                 let mut keyer = |data: &[u8], ts_ns: u64| {
                     expired.clear();
+                    let cache = cache.get_or_insert_with(|| FlowCache::new(&config.cache));
                     decapper
                         .decap_with(data, |m, obs, _| {
                             cache.ingest(m, obs, ns_to_ms(ts_ns), &mut expired);

@@ -27,7 +27,8 @@
 //! 56  path length u32 (capture file, 0 for a segment), frames stored but
 //!     not indexed u32 (not IP: no flow key)
 //! 64  path bytes, zero-padded to a multiple of 8
-//! ..  flows, 64 bytes each, sorted by key: key 48 bytes (see [`StoreKey`]),
+//! ..  flows, 64 bytes each, sorted by key (addresses, then ports,
+//!     protocol, VLAN, VNI, domain): key 48 bytes (see [`StoreKey`]),
 //!     first entry u64, entry count u32, zero u32
 //! ..  entries, 24 bytes each, grouped by flow in time order: position u64
 //!     (segment: offset of the record header; capture file: offset of the
@@ -449,7 +450,7 @@ pub struct Index {
 
 impl Index {
     /// Build an index from flows and their entries (each flow's in time
-    /// order). `path` is empty for a segment.
+    /// order; flows sorted by key). `path` is empty for a segment.
     pub fn build(
         source: SourceKind,
         path: String,
@@ -457,7 +458,7 @@ impl Index {
         unindexed: u32,
         mut flows: Vec<(StoreKey, Vec<Entry>)>,
     ) -> Index {
-        flows.sort_unstable_by_key(|(k, _)| k.encode());
+        flows.sort_unstable_by_key(|(k, _)| *k);
         let mut refs = Vec::with_capacity(flows.len());
         let mut entries = Vec::with_capacity(flows.iter().map(|(_, e)| e.len()).sum());
         let (mut first_ns, mut last_ns) = (u64::MAX, 0);
@@ -638,6 +639,7 @@ mod tests {
         assert_eq!(back, idx);
         assert_eq!((back.header.first_ns, back.header.last_ns), (5, 9));
         assert_eq!(back.flows[0].key.a, IpAddr::from([10, 0, 0, 1]), "sorted");
+        assert_eq!(back.flows[1].key.a, IpAddr::from([10, 0, 0, 2]));
         assert_eq!(back.entries[0], entry(100, 7));
         let mut bad = bytes.clone();
         bad[70] ^= 1;

@@ -6,10 +6,12 @@
 //! pcapng for the evidence server ([`crate::serve`]).
 //!
 //! Capturing live, frames go to the open segment through a 1 MiB buffer
-//! and their entries into an in-memory index keyed by [`StoreKey`]. A
+//! and (key, entry) pairs into an in-memory vector, in capture order: no
+//! per-frame lookup (the cache has already done one). A
 //! segment is sealed when it holds `segment_bytes` or spans
 //! `segment_secs` of capture time, and at the end of the run: a thread of
-//! its own (the sealer) fsyncs the segment, writes its index to a
+//! its own (the sealer) groups the entries by [`StoreKey`] (a sort),
+//! fsyncs the segment, writes its index to a
 //! temporary file, fsyncs it, renames it into place and fsyncs the
 //! directory, then applies retention. The capture loop never waits for a
 //! disk flush. Replaying files (`--read`), the index points into the
@@ -24,7 +26,6 @@
 pub mod format;
 pub mod query;
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -33,7 +34,6 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use foldhash::fast::RandomState;
 use serde::{Deserialize, Serialize};
 
 pub use format::{Entry, FormatError, Index, SourceKind, StoreKey};
@@ -355,10 +355,12 @@ fn recover_segment(
     }))
 }
 
-/// The index of the open segment, in memory.
+/// The index of the open segment, in memory: one (key, entry) per frame,
+/// appended in capture order (sequential memory, no per-frame lookup);
+/// grouped by key when sealed, on the sealer thread.
 #[derive(Debug, Default)]
 struct Builder {
-    flows: HashMap<StoreKey, Vec<Entry>, RandomState>,
+    frames: Vec<(StoreKey, Entry)>,
     unindexed: u32,
     first_ns: Option<u64>,
 }
@@ -368,17 +370,22 @@ impl Builder {
     fn add(&mut self, key: Option<StoreKey>, e: Entry) {
         self.first_ns.get_or_insert(e.ts_ns);
         match key {
-            Some(k) => self.flows.entry(k).or_default().push(e),
+            Some(k) => self.frames.push((k, e)),
             None => self.unindexed = self.unindexed.saturating_add(1),
         }
     }
 
-    fn finish(self, source: SourceKind, path: String, covered: u64) -> Index {
-        let mut flows: Vec<(StoreKey, Vec<Entry>)> = self.flows.into_iter().collect();
-        for (_, list) in &mut flows {
-            // Capture order is time order but for a capture file's
-            // occasional step back; the index promises time order.
-            list.sort_by_key(|e| e.ts_ns);
+    fn finish(mut self, source: SourceKind, path: String, covered: u64) -> Index {
+        // By key, then time (a capture file can step back in time), then
+        // position.
+        self.frames
+            .sort_unstable_by_key(|(k, e)| (*k, e.ts_ns, e.pos));
+        let mut flows: Vec<(StoreKey, Vec<Entry>)> = Vec::new();
+        for (k, e) in self.frames {
+            match flows.last_mut() {
+                Some((last, list)) if *last == k => list.push(e),
+                _ => flows.push((k, vec![e])),
+            }
         }
         Index::build(source, path, covered, self.unindexed, flows)
     }
@@ -410,7 +417,11 @@ struct Job {
     seq: u64,
     segment: Option<(File, PathBuf)>,
     index_path: PathBuf,
-    index: Index,
+    builder: Builder,
+    source: SourceKind,
+    /// The capture file (empty for a segment).
+    path: String,
+    covered: u64,
 }
 
 /// The writer side of the store, owned by the pipeline.
@@ -675,14 +686,20 @@ impl PacketStore {
                     seq: open.seq,
                     segment: Some((file, segment_path(&self.dir, open.seq))),
                     index_path: segment_index_path(&self.dir, open.seq),
-                    index: open.builder.finish(SourceKind::Segment, String::new(), len),
+                    builder: open.builder,
+                    source: SourceKind::Segment,
+                    path: String::new(),
+                    covered: len,
                 }
             }
             Target::External { path, kind } => Job {
                 seq: open.seq,
                 segment: None,
                 index_path: external_index_path(&self.dir, open.seq),
-                index: open.builder.finish(kind, path, open.covered),
+                builder: open.builder,
+                source: kind,
+                path,
+                covered: open.covered,
             },
         };
         if let Some(jobs) = &self.jobs {
@@ -742,7 +759,8 @@ impl Sealer {
             if self.shared.stopped.load(Ordering::Relaxed) {
                 continue;
             }
-            match self.seal(&job) {
+            let index_path = job.index_path.clone();
+            match self.seal(job) {
                 Ok(held) => {
                     let newest = held.last_ns;
                     self.held.push(held);
@@ -750,12 +768,12 @@ impl Sealer {
                 }
                 Err(e) => self
                     .shared
-                    .stop(format!("sealing {}: {e}", job.index_path.display())),
+                    .stop(format!("sealing {}: {e}", index_path.display())),
             }
         }
     }
 
-    fn seal(&self, job: &Job) -> std::io::Result<Held> {
+    fn seal(&self, job: Job) -> std::io::Result<Held> {
         let mut files = Vec::new();
         let mut bytes = 0;
         if let Some((file, path)) = &job.segment {
@@ -763,14 +781,15 @@ impl Sealer {
             bytes += file.metadata()?.len();
             files.push(path.clone());
         }
-        let encoded = job.index.encode();
+        let index = job.builder.finish(job.source, job.path, job.covered);
+        let encoded = index.encode();
         write_durably(&job.index_path, &encoded)?;
         bytes += encoded.len() as u64;
-        files.push(job.index_path.clone());
+        files.push(job.index_path);
         Ok(Held {
             seq: job.seq,
-            first_ns: job.index.header.first_ns,
-            last_ns: job.index.header.last_ns,
+            first_ns: index.header.first_ns,
+            last_ns: index.header.last_ns,
             bytes,
             files,
         })
