@@ -15,6 +15,7 @@
 //!   [`config`] — the located errors their files report; [`severity`] —
 //!   the one order of a violation's severities.
 //! * [`clock`] — "now", the one wall clock (settable for tests).
+//! * [`token`] — bearer tokens kept as SHA-256 digests (dashboard, exporter).
 //! * [`error`] — an error and its causes on one line.
 //!
 //! The ClickHouse schema and client are the `eastwest-clickhouse` crate
@@ -31,4 +32,5 @@ pub mod netflow;
 pub mod pcapfile;
 pub mod policy;
 pub mod severity;
+pub mod token;
 pub mod wire;

@@ -21,7 +21,6 @@ use axum::http::{Extensions, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
@@ -69,26 +68,7 @@ pub enum Auth {
     Tokens(Vec<TokenEntry>),
 }
 
-/// SHA-256 of a token, as lower-case hex (what `auth.tokens.sha256` holds).
-pub fn token_digest_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Parse 64 hex digits into a digest.
-pub fn parse_digest_hex(text: &str) -> Option<[u8; 32]> {
-    let text = text.trim();
-    if text.len() != 64 || !text.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
+pub use eastwest_core::token::{digest_hex as token_digest_hex, parse_digest_hex};
 
 impl Auth {
     /// Who presented `authorization` (the header's value, if any).
@@ -102,25 +82,9 @@ impl Auth {
             }
             Auth::Tokens(tokens) => tokens,
         };
-        let token = authorization
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized)?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        // Compare every entry without stopping early, byte by byte without
-        // branching on the content.
-        let mut found = None;
-        for entry in tokens {
-            let diff = entry
-                .digest
-                .iter()
-                .zip(digest.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if diff == 0 && found.is_none() {
-                found = Some(entry);
-            }
-        }
+        let token = eastwest_core::token::bearer(authorization).ok_or(ApiError::Unauthorized)?;
+        let found = eastwest_core::token::find(tokens.iter().map(|entry| &entry.digest), token)
+            .and_then(|i| tokens.get(i));
         found
             .map(|entry| Principal {
                 name: entry.name.clone(),
@@ -240,16 +204,6 @@ mod tests {
         );
         assert_eq!(request("POST", Some("admin-secret")).await, StatusCode::OK);
         assert_eq!(request("POST", None).await, StatusCode::UNAUTHORIZED);
-    }
-
-    #[test]
-    fn digest_is_sha256_hex() {
-        assert_eq!(
-            token_digest_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert!(parse_digest_hex("ba78").is_none());
-        assert!(parse_digest_hex(&"zz".repeat(32)).is_none());
     }
 
     #[test]

@@ -285,6 +285,8 @@ pub struct FlowCache {
     next_scan_ms: Option<u64>,
     expired: ExpiryCounters,
     flows_created: u64,
+    /// The ports the last ingested frame was counted under.
+    last_ports: (u16, u16),
 }
 
 impl FlowCache {
@@ -303,6 +305,7 @@ impl FlowCache {
             next_scan_ms: None,
             expired: ExpiryCounters::default(),
             flows_created: 0,
+            last_ports: (0, 0),
         }
     }
 
@@ -318,6 +321,12 @@ impl FlowCache {
     /// Why flows left the cache so far.
     pub fn expired(&self) -> ExpiryCounters {
         self.expired
+    }
+
+    /// The (source, destination) ports the last ingested frame was
+    /// counted under: a later IPv4 fragment's are its first fragment's.
+    pub fn last_ports(&self) -> (u16, u16) {
+        self.last_ports
     }
 
     /// Flow records opened so far.
@@ -361,6 +370,7 @@ impl FlowCache {
                 }
             }
         };
+        self.last_ports = (src_port, dst_port);
         let key = Key::new(m, src_port, dst_port, obs);
         // One lookup on the common path: a packet of an open flow.
         if let Some(c) = self.flows.get_mut(&key) {

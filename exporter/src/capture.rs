@@ -42,6 +42,9 @@ pub struct Frame<'a> {
     /// Length on the wire (may exceed `data.len()` when snapped).
     pub wire_len: u32,
     pub data: &'a [u8],
+    /// Byte offset of the frame's record (pcap) or block (pcapng) in its
+    /// file, with the built-in reader; 0 otherwise.
+    pub offset: u64,
 }
 
 /// Why capture could not start or go on.
@@ -193,6 +196,20 @@ impl FileSource {
         })
     }
 
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's format, when the built-in reader reads it.
+    pub fn format(&self) -> Option<pcapfile::Format> {
+        match &self.reader {
+            FileInput::Mapped { reader, .. } => Some(reader.header().format),
+            FileInput::Native { reader, .. } => Some(reader.header().format),
+            FileInput::Libpcap(_) => None,
+        }
+    }
+
     /// True when the built-in reader reads this file (mapped or not).
     pub fn is_native(&self) -> bool {
         !matches!(self.reader, FileInput::Libpcap(_))
@@ -227,6 +244,7 @@ impl FileSource {
                         ts_ns: ts_ns(p.header),
                         wire_len: p.header.len,
                         data: p.data,
+                        offset: 0,
                     }))
                 }
                 Err(pcap::Error::NoMorePackets) => Ok(None),
@@ -271,6 +289,7 @@ fn native_frame<'a>(
                 ts_ns: h.timestamp_ns,
                 wire_len: h.orig_len,
                 data,
+                offset: h.offset,
             }))
         }
         Ok(None) => Ok(None),
@@ -419,6 +438,7 @@ impl LiveSource {
                     ts_ns: ts_ns(p.header),
                     wire_len: p.header.len,
                     data: p.data,
+                    offset: 0,
                 }))
             }
             Err(pcap::Error::TimeoutExpired) => {

@@ -10,6 +10,8 @@ use crate::cache::CacheConfig;
 use crate::capture::FileReader;
 use crate::encode::EncodeConfig;
 use crate::send::Speed;
+use crate::serve::EvidenceConfig;
+use crate::store::StoreConfig;
 
 /// `[capture]`: where frames come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +104,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub encode: EncodeConfig,
     pub send: SendConfig,
+    pub store: StoreConfig,
+    pub evidence: EvidenceConfig,
 }
 
 /// A problem with the configuration.
@@ -131,10 +135,20 @@ impl Config {
         })
     }
 
+    /// True when the exporter only serves its packet store (no capture).
+    pub fn serves_only(&self) -> bool {
+        self.capture.read.is_empty()
+            && self.capture.interface.is_none()
+            && self.store.dir.is_some()
+            && self.evidence.listen.is_some()
+    }
+
     /// Check what parsing cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         match (&self.capture.read.is_empty(), &self.capture.interface) {
+            // Serving a store without capturing.
+            (true, None) if self.serves_only() => {}
             (true, None) => {
                 return invalid("nothing to capture: give --read FILE or --interface IFACE")
             }
@@ -161,6 +175,16 @@ impl Config {
         }
         if !(1..=64).contains(&self.cache.workers) {
             return invalid("cache.workers must be between 1 and 64");
+        }
+        if self.store.dir.is_some() {
+            self.store.validate().map_err(ConfigError::Invalid)?;
+        }
+        if self.evidence.listen.is_some() && self.store.dir.is_none() {
+            return invalid("evidence.listen serves the packet store: give --packet-store DIR");
+        }
+        self.evidence.checked().map_err(ConfigError::Invalid)?;
+        if self.cache.workers > 1 && self.store.dir.is_some() {
+            return invalid("the packet store keeps frames in one worker's order: --packet-store needs cache.workers = 1");
         }
         crate::encode::Encoder::new(&self.encode)
             .map(|_| ())
@@ -250,6 +274,17 @@ pub struct Cli {
     /// apart from live data [default: "" = live].
     #[arg(long, value_name = "NAME")]
     pub dataset: Option<String>,
+    /// Keep the captured frames in a packet store in DIR (replaying files:
+    /// an index pointing into them).
+    #[arg(long, value_name = "DIR")]
+    pub packet_store: Option<PathBuf>,
+    /// Serve the packet store's frames (GET /packets) on ADDRESS:PORT.
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub evidence_listen: Option<String>,
+    /// Print the SHA-256 of the token read from standard input (for
+    /// evidence.token_sha256) and exit.
+    #[arg(long)]
+    pub hash_token: bool,
     /// Print the run's counters as one JSON object on stdout at the end.
     #[arg(long)]
     pub stats_json: bool,
@@ -303,6 +338,12 @@ impl Cli {
             self.template_refresh_secs,
         );
         set(&mut c.encode.dataset, self.dataset.clone());
+        if self.packet_store.is_some() {
+            c.store.dir = self.packet_store.clone();
+        }
+        if self.evidence_listen.is_some() {
+            c.evidence.listen = self.evidence_listen.clone();
+        }
         c.validate()?;
         Ok(c)
     }
@@ -371,6 +412,65 @@ mod tests {
             .expect("32 bytes fit");
         assert_eq!(c.encode.dataset.len(), 32);
         assert!(Cli::try_parse_from(["x", "-r", "a", "-i", "eth0"]).is_err());
+    }
+
+    #[test]
+    fn the_deploy_example_parses_with_the_store_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/exporter.toml");
+        let c = Config::load(&path).expect("deploy/exporter.toml");
+        assert_eq!(c.store, StoreConfig::default());
+        assert_eq!(c.evidence, EvidenceConfig::default());
+    }
+
+    #[test]
+    fn store_and_evidence_are_checked() {
+        let dir = std::env::temp_dir().join(format!("ew-exporter-evidence-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("exporter.toml");
+        let p = path.to_str().expect("utf-8");
+        let digest = eastwest_core::token::digest_hex("t");
+        std::fs::write(&path, format!("[evidence]\ntoken_sha256 = \"{digest}\"\n")).expect("write");
+        let err = cli(&[
+            "--config",
+            p,
+            "--evidence-listen",
+            "127.0.0.1:9181",
+            "-r",
+            "x.pcap",
+        ])
+        .config()
+        .expect_err("evidence without a store");
+        assert!(err.to_string().contains("--packet-store"), "{err}");
+        let c = cli(&[
+            "--config",
+            p,
+            "--evidence-listen",
+            "127.0.0.1:9181",
+            "--packet-store",
+            "/tmp/s",
+        ])
+        .config()
+        .expect("serving only");
+        assert!(c.serves_only());
+        std::fs::write(&path, "[evidence]\ntoken_sha256 = \"abc\"\n").expect("write");
+        let err = cli(&[
+            "--config",
+            p,
+            "--evidence-listen",
+            "127.0.0.1:9181",
+            "--packet-store",
+            "/tmp/s",
+        ])
+        .config()
+        .expect_err("a bad digest");
+        assert!(err.to_string().contains("evidence.token_sha256"), "{err}");
+        std::fs::write(&path, "[store]\nsegment_bytes = 65536\nmax_bytes = 65536\n")
+            .expect("write");
+        let err = cli(&["--config", p, "--packet-store", "/tmp/s", "-r", "x.pcap"])
+            .config()
+            .expect_err("max_bytes below two segments");
+        assert!(err.to_string().contains("store.max_bytes"), "{err}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

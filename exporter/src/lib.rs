@@ -3,6 +3,8 @@
 //! The pipeline is single-threaded and its stages are modules:
 //! [`capture`] → [`decap`] → [`cache`] → [`encode`] → [`send`], with
 //! [`stats`] counting along the way and [`config`] reading the settings.
+//! Beside the cache, [`store`] keeps the frames themselves (`--packet-store`)
+//! and [`serve`] hands them out as pcapng (`--evidence-listen`).
 //! [`Exporter`] holds the stages after capture and is driven frame by frame
 //! with the time passed in, so tests and the file and live loops share it;
 //! [`run`] is the whole program minus argument parsing.
@@ -13,7 +15,9 @@ pub mod config;
 pub mod decap;
 pub mod encode;
 pub mod send;
+pub mod serve;
 pub mod stats;
+pub mod store;
 pub mod workers;
 
 use std::collections::HashSet;
@@ -26,12 +30,14 @@ use eastwest_core::flow::{Encap, FlowRecord};
 use eastwest_core::inventory::Inventory;
 
 use crate::cache::{FlowCache, Ingested};
-use crate::capture::{CaptureError, FileSource, KernelCounters, LiveConfig, LiveSource};
+use crate::capture::{CaptureError, FileSource, Frame, KernelCounters, LiveConfig, LiveSource};
 use crate::config::{Config, ConfigError};
 use crate::decap::{Decapper, OwnHost};
 use crate::encode::{Datagram, EncodeError, Encoder};
 use crate::send::{Pacer, SendError, Sender};
+use crate::serve::{ServeError, Server};
 use crate::stats::Stats;
+use crate::store::{PacketStore, SourceKind, StoreError, StoreKey};
 
 /// Expired records are encoded at most this often (in capture time)
 /// unless a full batch is waiting, so export packets are well filled.
@@ -54,6 +60,10 @@ pub enum RunError {
     Send(#[from] SendError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
 }
 
 /// The machine's host name (`/proc/sys/kernel/hostname`, `/etc/hostname`,
@@ -103,10 +113,32 @@ pub struct Exporter {
     datagrams: Vec<Datagram>,
     next_export_ms: u64,
     last_now_ms: u64,
+    store: Option<PacketStore>,
 }
 
 impl Exporter {
     pub fn new(config: &Config, decapper: Decapper) -> Result<Self, RunError> {
+        let store = match &config.store.dir {
+            Some(dir) => {
+                // Re-indexing at start-up keys frames as the cache would:
+                // a cache of its own resolves later fragments' ports.
+                // Made only if a segment needs it (it is sized up front).
+                let mut cache: Option<FlowCache> = None;
+                let mut expired = Vec::new();
+                let mut keyer = |data: &[u8], ts_ns: u64| {
+                    expired.clear();
+                    let cache = cache.get_or_insert_with(|| FlowCache::new(&config.cache));
+                    decapper
+                        .decap_with(data, |m, obs, _| {
+                            cache.ingest(m, obs, ns_to_ms(ts_ns), &mut expired);
+                            StoreKey::new(m, &obs, cache.last_ports())
+                        })
+                        .ok()
+                };
+                Some(PacketStore::open(&config.store, dir, &mut keyer)?)
+            }
+            None => None,
+        };
         Ok(Exporter {
             decapper,
             cache: FlowCache::new(&config.cache),
@@ -119,11 +151,60 @@ impl Exporter {
             datagrams: Vec::new(),
             next_export_ms: 0,
             last_now_ms: 0,
+            store,
         })
+    }
+
+    /// Handle one captured frame at `now_ms` (the cache's time): meter it
+    /// and, with a packet store, keep it (with its own capture time).
+    #[inline]
+    pub fn capture(&mut self, f: &Frame<'_>, now_ms: u64) {
+        let want_key = self.store.is_some();
+        let key = self.frame_keyed(f.data, f.wire_len, now_ms, want_key);
+        if let Some(store) = &mut self.store {
+            store.append(f, key);
+        }
+    }
+
+    /// Replaying: the frames that follow are `file`'s. The packet store
+    /// indexes them where they are, or copies them into its segments when
+    /// they cannot be read again (standard input).
+    pub fn begin_file(&mut self, file: &FileSource) {
+        let Some(store) = &mut self.store else {
+            return;
+        };
+        match file.format() {
+            _ if file.path() == std::path::Path::new("-") => store.begin_segments(),
+            Some(eastwest_core::pcapfile::Format::Pcap) => {
+                store.begin_file(file.path(), SourceKind::Pcap);
+            }
+            Some(eastwest_core::pcapfile::Format::Pcapng) => {
+                store.begin_file(file.path(), SourceKind::Pcapng);
+            }
+            None => store.begin_segments(),
+        }
+    }
+
+    /// The packet store's status, for the evidence server.
+    pub fn store_status(&self) -> Option<store::StatusHandle> {
+        self.store.as_ref().map(PacketStore::status_handle)
     }
 
     /// Handle one captured frame at `now_ms`.
     pub fn frame(&mut self, data: &[u8], wire_len: u32, now_ms: u64) {
+        self.frame_keyed(data, wire_len, now_ms, false);
+    }
+
+    /// [`Exporter::frame`], returning the packet store's key of the frame
+    /// when `want_key`.
+    #[inline]
+    fn frame_keyed(
+        &mut self,
+        data: &[u8],
+        wire_len: u32,
+        now_ms: u64,
+        want_key: bool,
+    ) -> Option<StoreKey> {
         self.stats.packets_read += 1;
         self.stats.bytes_read += u64::from(wire_len);
         let (cache, pending) = (&mut self.cache, &mut self.pending);
@@ -132,11 +213,15 @@ impl Exporter {
             .decap_with(data, |metered, observation, attributed| {
                 self.encoder.set_boot(now_ms);
                 let ingested = cache.ingest(metered, observation, now_ms, pending);
-                (ingested, observation.encap, metered.ip_len, attributed)
+                let key =
+                    want_key.then(|| StoreKey::new(metered, &observation, cache.last_ports()));
+                (ingested, observation.encap, metered.ip_len, attributed, key)
             });
+        let mut store_key = None;
         match ingested {
             Err(e) => self.stats.count_error(e.reason()),
-            Ok((ingested, encap, ip_len, attributed)) => {
+            Ok((ingested, encap, ip_len, attributed, key)) => {
+                store_key = key;
                 if ingested == Ingested::FragmentUnmatched {
                     self.stats.fragment_unmatched += 1;
                 }
@@ -150,6 +235,7 @@ impl Exporter {
             }
         }
         self.tick(now_ms);
+        store_key
     }
 
     /// Records expired by a cache worker ([`workers`]) at `now_ms` (taken
@@ -162,6 +248,9 @@ impl Exporter {
     /// Let time pass: expire timed-out flows and export what is due.
     pub fn tick(&mut self, now_ms: u64) {
         self.last_now_ms = self.last_now_ms.max(now_ms);
+        if let Some(store) = &mut self.store {
+            store.tick(now_ms.saturating_mul(1_000_000));
+        }
         self.cache.poll(now_ms, &mut self.pending);
         if !self.pending.is_empty()
             && (now_ms >= self.next_export_ms || self.pending.len() >= EXPORT_BATCH)
@@ -181,6 +270,9 @@ impl Exporter {
             }
         }
         self.export(self.last_now_ms);
+        if let Some(store) = &mut self.store {
+            store.close();
+        }
     }
 
     fn export(&mut self, now_ms: u64) {
@@ -220,6 +312,7 @@ impl Exporter {
         s.flows_created = self.cache.flows_created();
         s.expired = self.cache.expired();
         s.send_errors = self.sender.errors();
+        s.store = self.store.as_ref().map(PacketStore::status);
         s
     }
 
@@ -395,9 +488,30 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         "exporter starting"
     );
     let mut exporter = Exporter::new(config, decapper)?;
+    let mut server = match (
+        config.evidence.checked(),
+        &config.store.dir,
+        exporter.store_status(),
+    ) {
+        (Ok(Some((addr, digest))), Some(dir), Some(status)) => {
+            let server =
+                Server::start(addr, digest, config.evidence.max_bytes, dir.clone(), status)?;
+            eprintln!(
+                "eastwest-exporter: serving packets on http://{}",
+                server.addr()
+            );
+            Some(server)
+        }
+        (Err(e), _, _) => return Err(ConfigError::Invalid(e).into()),
+        _ => None,
+    };
     let mut progress = Progress::new();
     let mut capture_errors = Vec::new();
-    if let Some(interface) = &config.capture.interface {
+    if config.serves_only() {
+        while !shutdown.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(LIVE_IDLE_MS));
+        }
+    } else if let Some(interface) = &config.capture.interface {
         let mut live = LiveSource::open(&LiveConfig {
             interface: interface.clone(),
             snaplen: config.capture.snaplen,
@@ -410,7 +524,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         let mut kernel = KernelLog::new(interval);
         while !shutdown.load(Ordering::Relaxed) {
             match live.next_event() {
-                Ok(capture::Live::Frame(f)) => exporter.frame(f.data, f.wire_len, wall_ms()),
+                Ok(capture::Live::Frame(f)) => exporter.capture(&f, wall_ms()),
                 Ok(capture::Live::Idle) => exporter.tick(wall_ms()),
                 Err(e) => {
                     tracing::error!(target: "capture", error = %e, "live capture failed");
@@ -436,6 +550,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         let mut pacer = Pacer::new(config.send.speed);
         let start = Instant::now();
         'files: for file in &mut files {
+            exporter.begin_file(file);
             let mut n: u32 = 0;
             loop {
                 match file.next_frame() {
@@ -446,7 +561,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
                                 std::thread::sleep(wait);
                             }
                         }
-                        exporter.frame(f.data, f.wire_len, ns_to_ms(f.ts_ns));
+                        exporter.capture(&f, ns_to_ms(f.ts_ns));
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -466,6 +581,9 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         }
     }
     exporter.finish();
+    if let Some(server) = &mut server {
+        server.stop();
+    }
     progress.clear();
     let mut stats = exporter.stats();
     stats.capture_errors = capture_errors;
@@ -503,6 +621,18 @@ pub fn shutdown_on_ctrl_c() -> Arc<AtomicBool> {
 /// summary on stderr and `--stats-json` on stdout. Exits non-zero when a
 /// capture was damaged (after exporting what was readable).
 pub fn main_with(cli: &config::Cli) -> Result<std::process::ExitCode, RunError> {
+    if cli.hash_token {
+        let mut token = String::new();
+        std::io::stdin()
+            .read_line(&mut token)
+            .map_err(|e| ConfigError::Invalid(format!("cannot read the token: {e}")))?;
+        let token = token.trim_end_matches(['\r', '\n']);
+        if token.is_empty() {
+            return Err(ConfigError::Invalid("empty token on standard input".into()).into());
+        }
+        println!("{}", eastwest_core::token::digest_hex(token));
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     let config = cli.config()?;
     if cli.check_config {
         let d = decapper(&config)?;

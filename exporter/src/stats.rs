@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::cache::ExpiryCounters;
 use crate::capture::KernelCounters;
+use crate::store::StoreStatus;
 
 /// Counters of one run. Field names are the JSON keys of `--stats-json`
 /// (documented in the crate README).
@@ -49,6 +50,8 @@ pub struct Stats {
     /// Live capture only (`null` for files): the kernel's counters, read
     /// every `capture.stats_interval_secs` and at the end.
     pub kernel: Option<KernelCounters>,
+    /// With `--packet-store` (else `null`): what the store holds.
+    pub store: Option<StoreStatus>,
 }
 
 impl Stats {
@@ -146,6 +149,15 @@ impl Stats {
                 "kernel: received {}, dropped {} (capture buffer full), dropped by interface {}\n",
                 k.received, k.dropped, k.if_dropped
             );
+        }
+        if let Some(st) = &self.store {
+            s += &format!(
+                "packet store: {} frames stored this run; holds {} segments, {} bytes\n",
+                st.frames_stored, st.segments, st.bytes
+            );
+            if let Some(why) = &st.stopped {
+                s += &format!("packet store stopped: {why}\n");
+            }
         }
         for e in &self.capture_errors {
             s += &format!("capture error: {e}\n");
