@@ -38,10 +38,17 @@
 //! `cargo bench -p eastwest-core --bench policy` measures it on a generated
 //! estate of thousands of VMs, dozens of zones and hundreds of rules.
 
-use foldhash::HashMap;
-use globset::GlobSet;
+use std::net::IpAddr;
+use std::path::Path;
 
-use crate::config::ConfigError;
+use foldhash::{HashMap, HashMapExt};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::{self, ConfigError};
+use file::{Builder, FileDef};
+use zones::{mask_v4, mask_v6, range_table};
 
 mod coresidency;
 mod file;
@@ -51,7 +58,7 @@ mod zones;
 
 pub use coresidency::{CoResidency, CoResidencyPeriod};
 pub use judge::{Verdict, VerdictKind};
-pub use rules::{Action, PortRange, Rule};
+pub use rules::{PortRange, Rule};
 pub use zones::{Cidr, Zone};
 
 /// Zone of an endpoint that no zone matches.
@@ -68,6 +75,14 @@ pub const UNZONED_RULE: &str = "unzoned endpoint";
 /// Severities a rule or `default_severity` may carry, lowest first
 /// ([`crate::severity`]).
 pub const SEVERITIES: [&str; 5] = crate::severity::NAMES;
+
+/// What a rule or the cross-zone default does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    Deny,
+}
 
 /// A parsed, checked policy with its lookup indexes.
 #[derive(Debug, Clone)]
@@ -137,6 +152,145 @@ impl Policy {
     /// Zone names in file order (without [`UNZONED`]).
     pub fn zone_names(&self) -> impl Iterator<Item = &str> {
         self.zones.iter().map(|z| z.name.as_str())
+    }
+}
+
+impl Policy {
+    /// Read and parse a policy file; an unreadable file is an error at line 0.
+    pub fn load(path: &Path) -> Result<Policy, ConfigError> {
+        let text = config::read(path)?;
+        Policy::parse(&text, &path.display().to_string())
+    }
+
+    /// Parse policy text; `origin` names it in errors (usually the path).
+    ///
+    /// Errors: TOML syntax and types, unknown keys, duplicate or reserved
+    /// zone names, bad VM name pattern, VLAN, VNI or CIDR, a rule or
+    /// `separate` naming an unknown zone, a bad proto, port or port range,
+    /// ports on a protocol without ports, an unknown severity, duplicate
+    /// rule descriptions. Warnings: see [`Policy::warnings`].
+    pub fn parse(text: &str, origin: &str) -> Result<Policy, ConfigError> {
+        let file: FileDef =
+            toml::from_str(text).map_err(|err| ConfigError::from_toml(origin, text, &err))?;
+        let mut builder = Builder {
+            origin,
+            text,
+            warnings: Vec::new(),
+        };
+        let default_severity = match &file.default_severity {
+            Some(severity) => builder.severity(severity, "default_severity")?,
+            None => "medium".to_string(),
+        };
+        let zones = builder.zones(file.zone)?;
+        let zone_by_name: HashMap<String, usize> = zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (z.name.clone(), i))
+            .collect();
+        let n = zones.len();
+        let separate = builder.separate(&file.separate, &zone_by_name)?;
+        let rules = builder.rules(file.rule, &zone_by_name, n, &default_severity)?;
+
+        let mut set = GlobSetBuilder::new();
+        let mut name_zones = Vec::new();
+        let (mut by_tag, mut by_port_group) = (HashMap::new(), HashMap::new());
+        let (mut by_vlan, mut by_vni) = (HashMap::new(), HashMap::new());
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for (i, zone) in zones.iter().enumerate() {
+            for pattern in &zone.vm_names {
+                // Checked in `zones`; a failure here would be a bug, so the
+                // pattern is skipped rather than trusted.
+                if let Ok(glob) = Glob::new(pattern) {
+                    name_zones.push(i);
+                    set.add(glob);
+                }
+            }
+            for tag in &zone.tags {
+                by_tag.entry(tag.clone()).or_insert(i);
+            }
+            for pg in &zone.port_groups {
+                by_port_group.entry(pg.clone()).or_insert(i);
+            }
+            for &vlan in &zone.vlans {
+                by_vlan.entry(vlan).or_insert(i);
+            }
+            for &vni in &zone.vnis {
+                by_vni.entry(vni).or_insert(i);
+            }
+            for cidr in &zone.cidrs {
+                match cidr.addr {
+                    IpAddr::V4(net) => {
+                        let first = u32::from(net);
+                        let last = first | !mask_v4(u32::MAX, cidr.len);
+                        v4.push((u128::from(first), u128::from(last), i));
+                    }
+                    IpAddr::V6(net) => {
+                        let first = u128::from(net);
+                        v6.push((first, first | !mask_v6(u128::MAX, cidr.len), i));
+                    }
+                }
+            }
+        }
+        let name_set = set
+            .build()
+            .map_err(|err| ConfigError::at(origin, text, 0, "zone.vm_names", err.to_string()))?;
+        // IPv4 ranges stay within 32 bits: they come from IPv4 prefixes.
+        let v4_ranges = range_table(&v4)
+            .into_iter()
+            .filter_map(|(first, last, zone)| {
+                Some((u32::try_from(first).ok()?, u32::try_from(last).ok()?, zone))
+            })
+            .collect();
+        let v6_ranges = range_table(&v6);
+
+        let mut candidates = vec![Vec::new(); n * n];
+        for (r, rule) in rules.iter().enumerate() {
+            for (s, _) in rule.from_set.iter().enumerate().filter(|(_, &on)| on) {
+                for (d, _) in rule.to_set.iter().enumerate().filter(|(_, &on)| on) {
+                    let pair: &mut Vec<usize> = &mut candidates[s * n + d];
+                    // After a rule matching any protocol and port, nothing
+                    // of this pair reaches a later rule.
+                    let closed = pair.last().is_some_and(|&last| {
+                        rules[last].protos.is_none() && rules[last].ports.is_none()
+                    });
+                    if !closed {
+                        pair.push(r);
+                    }
+                }
+            }
+        }
+        let mut pair_start = Vec::with_capacity(n * n + 1);
+        let mut pair_rules = Vec::new();
+        for pair in candidates {
+            pair_start.push(pair_rules.len());
+            pair_rules.extend(pair);
+        }
+        pair_start.push(pair_rules.len());
+
+        let digest = Sha256::digest(text.as_bytes());
+        let revision: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+
+        Ok(Policy {
+            origin: origin.to_string(),
+            revision,
+            warnings: builder.warnings,
+            zones,
+            rules,
+            separate,
+            default_cross_zone: file.default_cross_zone.unwrap_or(Action::Deny),
+            default_severity,
+            zone_by_name,
+            name_set,
+            name_zones,
+            by_tag,
+            by_port_group,
+            by_vlan,
+            by_vni,
+            v4_ranges,
+            v6_ranges,
+            pair_start,
+            pair_rules,
+        })
     }
 }
 

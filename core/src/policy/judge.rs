@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::rules::Action;
+use super::Action;
 use super::{Policy, DEFAULT_RULE, INTRA_ZONE_RULE, UNZONED_RULE};
 
 /// What a policy concluded about a flow.

@@ -2,18 +2,10 @@
 //! and the per-zone-pair index.
 
 use foldhash::{HashMap, HashMapExt};
-use serde::Deserialize;
 
 use super::file::{parse_proto, Builder, RuleDef, PORT_PROTOS};
+use super::Action;
 use crate::config::{self, ConfigError};
-
-/// What a rule or the cross-zone default does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Allow,
-    Deny,
-}
 
 /// An inclusive destination port range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
