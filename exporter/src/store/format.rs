@@ -458,7 +458,8 @@ impl Index {
         unindexed: u32,
         mut flows: Vec<(StoreKey, Vec<Entry>)>,
     ) -> Index {
-        flows.sort_unstable_by_key(|(k, _)| *k);
+        // Stable: two runs of one key keep their order.
+        flows.sort_by_key(|(k, _)| *k);
         let mut refs = Vec::with_capacity(flows.len());
         let mut entries = Vec::with_capacity(flows.iter().map(|(_, e)| e.len()).sum());
         let (mut first_ns, mut last_ns) = (u64::MAX, 0);

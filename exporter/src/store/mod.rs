@@ -27,6 +27,7 @@ pub mod format;
 pub mod query;
 
 use std::fs::{self, File, OpenOptions};
+use std::hash::BuildHasher;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -375,13 +376,25 @@ impl Builder {
         }
     }
 
-    fn finish(mut self, source: SourceKind, path: String, covered: u64) -> Index {
-        // By key, then time (a capture file can step back in time), then
-        // position.
-        self.frames
-            .sort_unstable_by_key(|(k, e)| (*k, e.ts_ns, e.pos));
+    fn finish(self, source: SourceKind, path: String, covered: u64) -> Index {
+        // Sort (key hash, time, capture order) triples of integers rather
+        // than the keys themselves (comparing two keys is a dozen field
+        // compares): the frames of a flow come together, in time order. Two
+        // keys of one hash interleaved in time would make two runs of the
+        // same key, which the index allows.
+        let hasher = foldhash::fast::FixedState::default();
+        let mut order: Vec<(u64, u64, u32)> = self
+            .frames
+            .iter()
+            .enumerate()
+            .map(|(i, (k, e))| (hasher.hash_one(k), e.ts_ns, i as u32))
+            .collect();
+        order.sort_unstable();
         let mut flows: Vec<(StoreKey, Vec<Entry>)> = Vec::new();
-        for (k, e) in self.frames {
+        for (_, _, i) in order {
+            let Some(&(k, e)) = self.frames.get(i as usize) else {
+                continue;
+            };
             match flows.last_mut() {
                 Some((last, list)) if *last == k => list.push(e),
                 _ => flows.push((k, vec![e])),
