@@ -517,7 +517,7 @@ const MAX_POINTS: u64 = 360;
 pub const DEFAULT_MAX_MINUTE_ROWS: u64 = 1_000_000;
 
 /// The finest step of at least `min_step_ms` giving at most
-/// [`MAX_POINTS`] over `span_ms` (whole days past the table).
+/// `MAX_POINTS` over `span_ms` (whole days past the table).
 pub fn step_for(span_ms: u64, min_step_ms: u64) -> u64 {
     STEPS_MS
         .into_iter()

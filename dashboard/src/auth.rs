@@ -134,7 +134,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 /// Paths under `/api/v1` that need no token.
 const OPEN_PATHS: [&str; 2] = ["/api/v1/health", "/api/v1/openapi.json"];
 
-/// Middleware: every `/api/v1` request except [`OPEN_PATHS`] needs a viewer
+/// Middleware: every `/api/v1` request except `OPEN_PATHS` needs a viewer
 /// token (handlers ask for more with [`Admin`]).
 pub async fn require_viewer(request: Request, next: Next) -> Response {
     let path = request.uri().path();

@@ -2,7 +2,7 @@
 //! collector stores in ClickHouse.
 //!
 //! * [`alerts`] — violations and co-residency periods to a webhook and syslog.
-//! * [`api`] — [`router`](api::router) and the handlers.
+//! * [`api`] — [`router`] and the handlers.
 //! * [`error`] — [`ApiError`](error::ApiError), what every handler answers on failure.
 //! * [`auth`] — bearer tokens, roles and the [`Viewer`](auth::Viewer) / [`Admin`](auth::Admin) extractors.
 //! * [`query`] — the checked parameters of every endpoint.

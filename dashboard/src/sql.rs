@@ -4,7 +4,7 @@
 //! request is spliced into the text: only whitelisted column names (sort)
 //! and numbers the code computes (bucket steps) are.
 //!
-//! Queries read an *oriented* row set ([`source`]): one row per flow (raw
+//! Queries read an *oriented* row set (`source`): one row per flow (raw
 //! `flows`) or per rollup row (`flows_1m`, `flows_1h`), with the client
 //! (initiator) and server (responder) sides and per-direction counters. The
 //! raw table is oriented with its `reply` column, exactly as the rollups'
@@ -14,7 +14,7 @@
 //! grouped queries first sum per conversation *and* observation point
 //! (observer host, capture path), rank each point by how local it is, then
 //! take the counters of the best-ranked points per conversation
-//! ([`counted`]).
+//! (`counted`).
 
 use eastwest_clickhouse::schema::{
     date_of_ms, Rollup, FLOWS_10M, FLOWS_1D, FLOWS_1H, FLOWS_1M, ROLLUP_DERIVED,
@@ -69,7 +69,7 @@ impl Resolution {
 
     /// The coarsest resolution whose bucket divides `step_ms` (a
     /// time-series step; 0 = no step: hours, see [`Resolution::for_window`]):
-    /// the table [`source`] reads the whole buckets of a window from
+    /// the table `source` reads the whole buckets of a window from
     /// ([`split`] gives the finer tables the window's edges).
     pub fn for_step(step_ms: u64) -> Resolution {
         if step_ms == 0 {
@@ -838,10 +838,10 @@ fn page_order(sort: Sort) -> String {
 
 /// The keys (`h_conv`) and counters of the page of conversations `params`
 /// asks for, in page order, and the totals of all the conversations
-/// matching, in one statement: grouped with [`Detail::Keys`], then once
+/// matching, in one statement: grouped with `Detail::Keys`, then once
 /// more by `h_conv` (one row each, cheap) so that `WITH TOTALS` sums them
 /// all. A row: `h_conv`, 1, the violation flag, flows, packets, bytes,
-/// packets and bytes forward (those of the points [`counted`]). Read as `TSV` ([`crate::store::keys_and_totals`]):
+/// packets and bytes forward (those of the points `counted`). Read as `TSV` ([`crate::store::keys_and_totals`]):
 /// RowBinary drops the totals row. One grouping of the window instead of
 /// two (keys and totals apart) halves the work; [`conversation_page`] then
 /// reads the rest of the page's conversations alone.

@@ -201,7 +201,7 @@ pub struct ClickHouseStore {
 /// count per hour costs a read of `observed_1m` (a few rows per observer
 /// and minute). So an hour is counted again only when its flow count has
 /// changed (late or new flows, a deleted dataset or retention) or when it
-/// ended less than [`HourSeries::SETTLE_MS`] ago (flows still arrive, and
+/// ended less than `HourSeries::SETTLE_MS` ago (flows still arrive, and
 /// the two tables are fed by two views of one insert).
 #[derive(Debug, Default)]
 pub struct HourSeries {

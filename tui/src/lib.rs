@@ -1,6 +1,6 @@
 //! eastwest-tui: a terminal client of the dashboard's JSON API.
 //!
-//! * [`api`] — the API's types, the [`Client`](api::Client) trait and its
+//! * [`api`] — the API's types, the [`Client`] trait and its
 //!   HTTP implementation.
 //! * [`app`] — the interactive state, [`App::handle_event`](app::App::handle_event)
 //!   and [`App::requests`](app::App::requests) (what to fetch for what is on
@@ -11,7 +11,7 @@
 //!
 //! [`run`] wires them: [`fetch_loop`] runs on a background task and fetches
 //! the current plan every interval, a thread reads the keyboard, both send
-//! [`Event`](app::Event)s to one loop that updates the state and redraws.
+//! [`Event`]s to one loop that updates the state and redraws.
 
 pub mod api;
 pub mod app;

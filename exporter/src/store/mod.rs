@@ -2,7 +2,7 @@
 //! keeps the mirrored frames as captured (outer encapsulation and all: it
 //! is the evidence of where a frame was seen) in rotating segment files,
 //! each with an index that finds a conversation's frames without reading
-//! the others ([`format`] has the byte layout); [`query`] extracts them as
+//! the others ([`format`](mod@format) has the byte layout); [`query`] extracts them as
 //! pcapng for the evidence server ([`crate::serve`]).
 //!
 //! Capturing live, frames go to the open segment through a 1 MiB buffer
