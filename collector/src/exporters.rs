@@ -26,6 +26,9 @@ use tokio::sync::watch;
 use crate::decode::ExporterStats;
 use crate::metrics::Metrics;
 
+/// The longest one write of the exporters table may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// An exporter scope: address, UDP source port, source id.
 type Scope = (IpAddr, u16, u32);
 
@@ -33,6 +36,9 @@ type Scope = (IpAddr, u16, u32);
 #[derive(Debug, Clone, Copy)]
 struct Written {
     last_seen_ms: u64,
+    /// Datagrams and errors counted then: a burst can end within the
+    /// millisecond of the last write, so `last_seen_ms` alone misses it.
+    heard: (u64, u64),
     updated: u32,
 }
 
@@ -81,7 +87,11 @@ impl ExportersWriter {
                 let before = self.written.get(&(s.exporter, s.port, s.source_id));
                 let now = datetime_of_ms(now_ms);
                 match before {
-                    Some(w) if w.last_seen_ms >= s.last_seen_ms => None,
+                    Some(w)
+                        if w.last_seen_ms >= s.last_seen_ms && w.heard == (s.packets, s.errors) =>
+                    {
+                        None
+                    }
                     Some(w) => Some((s, now.max(w.updated.saturating_add(1)))),
                     None => Some((s, now)),
                 }
@@ -90,6 +100,7 @@ impl ExportersWriter {
                 let scope = (s.exporter, s.port, s.source_id);
                 let written = Written {
                     last_seen_ms: s.last_seen_ms,
+                    heard: (s.packets, s.errors),
                     updated,
                 };
                 (
@@ -126,7 +137,13 @@ impl ExportersWriter {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut insert = self.client.insert::<ExporterRow>(EXPORTERS_TABLE).await?;
+        // Bounded, so a server that stops answering cannot hold up the
+        // collector's stop (the next interval retries).
+        let mut insert = self
+            .client
+            .insert::<ExporterRow>(EXPORTERS_TABLE)
+            .await?
+            .with_timeouts(Some(WRITE_TIMEOUT), Some(WRITE_TIMEOUT));
         for (_, _, row) in &rows {
             insert.write(row).await?;
         }
@@ -217,6 +234,11 @@ mod tests {
         assert!(writer
             .changed_rows(&[stats(10_900, 600)], 12_000)
             .is_empty());
+        // More heard within the same millisecond: written.
+        let burst = writer.changed_rows(&[stats(10_900, 648)], 12_100);
+        assert_eq!(burst.len(), 1);
+        assert_eq!((burst[0].2.packets, burst[0].2.updated), (648, 12));
+        remember(&mut writer, &burst);
         // Heard again later: the wall clock applies once it is ahead.
         let third = writer.changed_rows(&[stats(20_000, 700)], 20_500);
         assert_eq!(third[0].2.updated, 20);

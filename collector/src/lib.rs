@@ -83,7 +83,16 @@ pub enum Error {
     Sink(#[from] SinkError),
     #[error("the {0} stage stopped abnormally")]
     Stage(&'static str),
+    #[error(
+        "the {stage} stage did not stop within {secs} s of the shutdown signal; exiting without it"
+    )]
+    StopTimeout { stage: &'static str, secs: u64 },
 }
+
+/// How much longer than the sink's `shutdown_timeout_ms` the other stages
+/// may take to stop (their last writes, e.g. the exporters snapshot): a
+/// stop is bounded, so `systemctl stop` never waits on a stuck stage.
+const STOP_GRACE: Duration = Duration::from_secs(20);
 
 /// A collector with its sockets bound and ClickHouse connected, ready to
 /// [`run`](Collector::run).
@@ -274,19 +283,42 @@ impl Collector {
         shutdown.await;
         tracing::info!("shutting down: draining queues and flushing to ClickHouse");
         let _ = stop_tx.send(true);
-        for receiver in receivers {
-            receiver.await.map_err(|_| Error::Stage("receive"))?;
+        // The stage being waited for, named if the stop overruns.
+        let waiting = std::sync::Mutex::new("receive");
+        let wait = |stage| *waiting.lock().unwrap_or_else(|e| e.into_inner()) = stage;
+        let stop = async {
+            for receiver in receivers {
+                receiver.await.map_err(|_| Error::Stage("receive"))?;
+            }
+            wait("decode");
+            process.await.map_err(|_| Error::Stage("decode"))?;
+            let _ = decoded_tx.send(true);
+            wait("exporters");
+            exporters.await.map_err(|_| Error::Stage("exporters"))?;
+            wait("sink");
+            sink.await.map_err(|_| Error::Stage("sink"))?;
+            wait("reload");
+            reload.await.map_err(|_| Error::Stage("reload"))?;
+            wait("retention");
+            retention.await.map_err(|_| Error::Stage("retention"))?;
+            if let Some(http) = http {
+                wait("http");
+                http.await.map_err(|_| Error::Stage("http"))?;
+            }
+            Ok(())
+        };
+        let limit = Duration::from_millis(self.config.clickhouse.shutdown_timeout_ms) + STOP_GRACE;
+        match tokio::time::timeout(limit, stop).await {
+            Ok(stopped) => stopped,
+            Err(_) => {
+                let stage = *waiting.lock().unwrap_or_else(|e| e.into_inner());
+                tracing::error!(stage, "shutdown: a stage did not stop in time");
+                Err(Error::StopTimeout {
+                    stage,
+                    secs: limit.as_secs(),
+                })
+            }
         }
-        process.await.map_err(|_| Error::Stage("decode"))?;
-        let _ = decoded_tx.send(true);
-        exporters.await.map_err(|_| Error::Stage("exporters"))?;
-        sink.await.map_err(|_| Error::Stage("sink"))?;
-        reload.await.map_err(|_| Error::Stage("reload"))?;
-        retention.await.map_err(|_| Error::Stage("retention"))?;
-        if let Some(http) = http {
-            http.await.map_err(|_| Error::Stage("http"))?;
-        }
-        Ok(())
     }
 }
 

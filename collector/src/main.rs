@@ -184,7 +184,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(eastwest_collector::run(config, shutdown_signal())) {
+    let result = runtime.block_on(eastwest_collector::run(config, shutdown_signal()));
+    // A stage stuck past the stop deadline is not waited for again here.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("eastwest-collector: {err}");

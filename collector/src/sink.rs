@@ -69,6 +69,9 @@ use crate::spool::{Spool, SpoolError};
 const RETRY_MIN: Duration = Duration::from_millis(250);
 /// Longest a single insert may take before it counts as failed.
 const INSERT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest the server may take to say its version (the first request of a
+/// connection).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the sink could not start.
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +205,12 @@ impl Sink {
         let client = self.client().ok_or(clickhouse::error::Error::Custom(
             "not connected to ClickHouse".into(),
         ))?;
-        insert_block(client, Block::new(FlowsBlock::from_rows(rows))).await
+        insert_block(
+            client,
+            Block::new(FlowsBlock::from_rows(rows)),
+            INSERT_TIMEOUT,
+        )
+        .await
     }
 
     /// Batch and insert the rows from `input` until it closes, then flush.
@@ -230,7 +238,8 @@ impl Sink {
                     while let Ok(rows) = input.try_recv() {
                         batches.push(rows, Instant::now() + interval);
                     }
-                    self.replay_one(&batches, &mut retry).await;
+                    self.replay_one(&batches, &mut retry, Instant::now() + INSERT_TIMEOUT)
+                        .await;
                 }
                 // Not `else`: the replay may just have emptied the spool,
                 // and a batch sealed meanwhile must go now. Left waiting,
@@ -278,16 +287,30 @@ impl Sink {
             }
         }
         batches.seal();
-        while let Some(landed) = flights.next().await {
-            self.landed(landed, &mut batches, &mut retry);
-        }
+        // Everything from here ends by `give_up`: inserts still running
+        // then are abandoned (their batches spooled, so a server that
+        // stored one anyway sees it again: at least once), a connection
+        // attempt is cut off, and the drain's inserts get the time left.
         let give_up = Instant::now() + Duration::from_millis(self.config.shutdown_timeout_ms);
+        loop {
+            match tokio::time::timeout_at(give_up, flights.next()).await {
+                Ok(Some(landed)) => self.landed(landed, &mut batches, &mut retry),
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!("sink: inserts still running at the shutdown deadline; their batches are kept");
+                    flights.abandon(&mut batches);
+                    break;
+                }
+            }
+        }
         while (batches.has_pending() || self.spooling()) && Instant::now() < give_up {
             if let Some(at) = retry.at {
                 tokio::time::sleep_until(at.min(give_up)).await;
             }
-            if self.reconnect(&mut flights, &mut retry).await {
-                self.drain(&mut batches, &mut retry).await;
+            let connected =
+                tokio::time::timeout_at(give_up, self.reconnect(&mut flights, &mut retry));
+            if connected.await.unwrap_or(false) {
+                self.drain(&mut batches, &mut retry, give_up).await;
             }
         }
         self.spill(&mut batches).await;
@@ -388,7 +411,7 @@ impl Sink {
 
     /// Insert the oldest spooled batch and remove its segment; false when
     /// that failed (the retry is scheduled).
-    async fn replay_one(&mut self, batches: &Batches, retry: &mut Retry) -> bool {
+    async fn replay_one(&mut self, batches: &Batches, retry: &mut Retry, by: Instant) -> bool {
         let batch = match self.on_disk(Spool::front).await {
             Some(Ok(Some(batch))) => batch,
             Some(Ok(None)) | None => return false,
@@ -399,7 +422,7 @@ impl Sink {
             }
         };
         let rows = batch.rows();
-        if !self.insert_counted(batch, batches, retry).await {
+        if !self.insert_counted(batch, batches, retry, by).await {
             return false;
         }
         if let Some(Err(err)) = self.on_disk(Spool::pop).await {
@@ -412,28 +435,38 @@ impl Sink {
     }
 
     /// Insert spooled batches, then those in memory, oldest first, until
-    /// one fails (at shutdown, one at a time).
-    async fn drain(&mut self, batches: &mut Batches, retry: &mut Retry) {
+    /// one fails or `by` passes (at shutdown, one at a time).
+    async fn drain(&mut self, batches: &mut Batches, retry: &mut Retry, by: Instant) {
         while self.spooling() {
-            if !self.replay_one(batches, retry).await {
+            if !self.replay_one(batches, retry, by).await {
                 return;
             }
         }
         while let Some(batch) = batches.pending.front() {
-            if !self.insert_counted(batch.clone(), batches, retry).await {
+            if !self.insert_counted(batch.clone(), batches, retry, by).await {
                 return;
             }
             batches.pop();
         }
     }
 
-    /// Insert one batch and account for it; false when it failed.
-    async fn insert_counted(&self, batch: Block, batches: &Batches, retry: &mut Retry) -> bool {
+    /// Insert one batch by `by` (or within [`INSERT_TIMEOUT`]) and account
+    /// for it; false when it failed.
+    async fn insert_counted(
+        &self,
+        batch: Block,
+        batches: &Batches,
+        retry: &mut Retry,
+        by: Instant,
+    ) -> bool {
         let rows = batch.rows();
         let Some(client) = self.client() else {
             return false;
         };
-        match insert_block(client, batch).await {
+        let within = by
+            .saturating_duration_since(Instant::now())
+            .min(INSERT_TIMEOUT);
+        match insert_block(client, batch, within).await {
             Ok(()) => {
                 self.stored(rows, retry);
                 true
@@ -446,11 +479,15 @@ impl Sink {
     }
 }
 
-/// Insert `block` into `flows` in one statement, within [`INSERT_TIMEOUT`],
+/// Insert `block` into `flows` in one statement, within `within`,
 /// in Native format: ClickHouse 18.16 takes it about twice as fast as the
 /// RowBinary of `Client::insert` (100,000 of our rows: 0.8-1.0 s against
 /// 1.6-1.7 s, materialized views included).
-async fn insert_block(client: &Client, block: Block) -> Result<(), clickhouse::error::Error> {
+async fn insert_block(
+    client: &Client,
+    block: Block,
+    within: Duration,
+) -> Result<(), clickhouse::error::Error> {
     let attempt = async {
         // Uncompressed: with ClickHouse's block compression 18.16 reads the
         // Native stream into the table's LowCardinality columns and refuses
@@ -464,7 +501,7 @@ async fn insert_block(client: &Client, block: Block) -> Result<(), clickhouse::e
         }
         insert.end().await
     };
-    match tokio::time::timeout(INSERT_TIMEOUT, attempt).await {
+    match tokio::time::timeout(within, attempt).await {
         Ok(result) => result,
         Err(_) => Err(clickhouse::error::Error::TimedOut),
     }
@@ -510,8 +547,17 @@ impl Flights {
             let client = self.client.clone();
             let handle = self
                 .tasks
-                .spawn(async move { insert_block(&client, block).await });
+                .spawn(async move { insert_block(&client, block, INSERT_TIMEOUT).await });
             self.batches.insert(handle.id(), batch);
+        }
+    }
+
+    /// Stop every running insert and give its batch back to the front of
+    /// `batches`.
+    fn abandon(&mut self, batches: &mut Batches) {
+        self.tasks.abort_all();
+        for (_, batch) in self.batches.drain() {
+            batches.put_front(batch);
         }
     }
 
@@ -591,10 +637,13 @@ async fn adapted_client(
     if !config.password.is_empty() {
         client = client.with_password(&config.password);
     }
-    let text: String = client
-        .query("SELECT version()")
-        .fetch_one()
+    // Bounded: a server that accepts connections and answers nothing
+    // (stuck, or its disk gone) counts as unreachable, so the sink keeps
+    // spooling and retrying instead of waiting on it.
+    let probe = client.query("SELECT version()").fetch_one();
+    let text: String = tokio::time::timeout(PROBE_TIMEOUT, probe)
         .await
+        .unwrap_or(Err(clickhouse::error::Error::TimedOut))
         .map_err(|source| SinkError::Unreachable {
             url: url.to_string(),
             source,

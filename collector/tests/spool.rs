@@ -9,6 +9,8 @@
 //!   spool, then started again: every flow is stored, none twice.
 //! * The collector started before ClickHouse ever ran: it spools, then
 //!   creates the schema when the server comes and stores every flow once.
+//! * ClickHouse frozen (accepting connections, answering nothing): the
+//!   collector still stops within its deadline and spools what it holds.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
@@ -228,6 +230,63 @@ fn a_collector_killed_with_sigkill_replays_its_spool_on_restart() -> Result<()> 
         Ok(collector.metric("eastwest_collector_spool_segments")? == 0)
     })?;
     assert_eq!(std::fs::read_dir(dir.join("spool"))?.count(), 0);
+    drop(collector);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn a_frozen_clickhouse_cannot_hold_up_the_stop_and_the_rows_are_spooled() -> Result<()> {
+    let server = OwnClickHouse::start("spool-frozen")?;
+    let ch = server.client();
+    let dir = tempdir("spool-frozen")?;
+    let udp = eastwest_tests::free_udp_port()?;
+    let http = eastwest_tests::free_tcp_port()?;
+    let config = dir.join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[receive]\nlisten = [\"127.0.0.1:{udp}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
+             [clickhouse]\nurl = \"{}\"\ndatabase = \"frozen\"\nflush_interval_ms = 200\n\
+             retry_max_ms = 1000\nexporters_interval_ms = 300\nshutdown_timeout_ms = 2000\n\
+             spool_dir = \"{}\"\n",
+            ch.url,
+            dir.join("spool").display()
+        ),
+    )?;
+    let mut collector = CollectorProcess::start(&config, http)?;
+    let to = SocketAddr::from((Ipv4Addr::LOCALHOST, udp));
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    send(&socket, to, 0..100)?;
+    // Stored, and the server's answer received (the rows can be visible
+    // a moment before the insert's views are done and it answers).
+    wait_for(30, "1,000 rows stored", || {
+        Ok(collector.metric("eastwest_collector_sink_rows_total")? == 1000)
+    })?;
+    server.freeze(true)?;
+    send(&socket, to, 100..200)?;
+    wait_for(30, "1,000 more rows decoded", || {
+        Ok(collector.metric("eastwest_collector_decode_flows_total")? == 2000)
+    })?;
+    // SIGTERM with inserts and the exporters write hanging on the frozen
+    // server: the stop is bounded (shutdown_timeout_ms plus the stages'
+    // grace), the process exits, and what ClickHouse never confirmed is in
+    // the spool for the next start.
+    let asked = std::time::Instant::now();
+    let stopped = collector.terminate();
+    let took = asked.elapsed();
+    server.freeze(false)?;
+    stopped?;
+    assert!(
+        took < Duration::from_secs(60),
+        "the stop took {took:?} with ClickHouse frozen"
+    );
+    let collector = CollectorProcess::start(&config, http)?;
+    // The rows the frozen server never took are inserted once, now.
+    wait_for(60, "2,000 rows stored", || {
+        Ok(stored(&ch, "frozen")?.0 >= 2000)
+    })?;
+    assert_eq!(stored(&ch, "frozen")?, (2000, 2000), "every flow, once");
     drop(collector);
     std::fs::remove_dir_all(&dir)?;
     Ok(())

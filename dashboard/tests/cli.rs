@@ -96,7 +96,13 @@ fn serves_the_page_and_stops_on_sigterm() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let body = loop {
         let out = Command::new("curl")
-            .args(["-sS", "--fail", &format!("http://{listen}/api/v1/health")])
+            .args([
+                "-sS",
+                "--max-time",
+                "30",
+                "--fail",
+                &format!("http://{listen}/api/v1/health"),
+            ])
             .output()
             .unwrap();
         if out.status.success() {
@@ -111,6 +117,8 @@ fn serves_the_page_and_stops_on_sigterm() {
         .args([
             "-sS",
             "--fail",
+            "--max-time",
+            "60",
             &format!("http://{listen}/api/v1/conversations?range=all"),
         ])
         .output()
@@ -124,7 +132,13 @@ fn serves_the_page_and_stops_on_sigterm() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let out = Command::new("curl")
-        .args(["-sS", "--fail", &format!("http://{listen}/api/v1/health")])
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "--fail",
+            &format!("http://{listen}/api/v1/health"),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

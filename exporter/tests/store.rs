@@ -124,7 +124,15 @@ impl Serving {
     /// `GET path` with `token`; the status and the body in `out`.
     fn get(&self, path: &str, token: Option<&str>, out: &Path) -> u16 {
         let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "-o", s(out), "-w", "%{http_code}"]);
+        cmd.args([
+            "-sS",
+            "--max-time",
+            "60",
+            "-o",
+            s(out),
+            "-w",
+            "%{http_code}",
+        ]);
         if let Some(t) = token {
             cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
         }

@@ -108,7 +108,17 @@ impl ClickHouse {
     /// (TabSeparated). For test set-up and checks only.
     pub fn query(&self, sql: &str) -> Result<String> {
         let out = Command::new("curl")
-            .args(["-sS", "--fail-with-body", "--data-binary", "@-", &self.url])
+            // Bounded: a server that stops answering fails the test
+            // instead of hanging the run.
+            .args([
+                "-sS",
+                "--max-time",
+                "120",
+                "--fail-with-body",
+                "--data-binary",
+                "@-",
+                &self.url,
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -274,6 +284,20 @@ impl OwnClickHouse {
         self.script(&["stop".into(), self.dir.display().to_string()])
     }
 
+    /// Freeze (SIGSTOP) or thaw (SIGCONT) the server: frozen, it accepts
+    /// connections (the kernel does) and answers nothing, as a server
+    /// stuck on a lock or a dead disk.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let pid = std::fs::read_to_string(self.dir.join("clickhouse.pid"))
+            .context("reading the server's pid file (is it running?)")?;
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill").args([signal, pid.trim()]).status()?;
+        if !status.success() {
+            bail!("kill {signal} {} failed", pid.trim());
+        }
+        Ok(())
+    }
+
     pub fn client(&self) -> ClickHouse {
         ClickHouse {
             url: format!("http://127.0.0.1:{}", self.http),
@@ -283,6 +307,7 @@ impl OwnClickHouse {
 
 impl Drop for OwnClickHouse {
     fn drop(&mut self) {
+        let _ = self.freeze(false);
         let _ = self.down();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -369,7 +394,12 @@ impl CollectorProcess {
     /// The sum of every series of metric `name` on `/metrics`.
     pub fn metric(&self, name: &str) -> Result<u64> {
         let out = Command::new("curl")
-            .args(["-sf", &format!("http://127.0.0.1:{}/metrics", self.http)])
+            .args([
+                "-sf",
+                "--max-time",
+                "10",
+                &format!("http://127.0.0.1:{}/metrics", self.http),
+            ])
             .output()?;
         if !out.status.success() {
             bail!("/metrics did not answer");
@@ -416,7 +446,20 @@ impl CollectorProcess {
         if !status.success() {
             bail!("kill -TERM failed");
         }
-        let status = self.child.wait()?;
+        // Its own shutdown is bounded (flush, then the stages' deadline);
+        // one that still runs after that is a hang: killed and reported.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                self.child.kill()?;
+                self.child.wait()?;
+                bail!("the collector did not stop within 90 s of SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
         if !status.success() {
             bail!("the collector exited with {status}");
         }

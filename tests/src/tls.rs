@@ -139,7 +139,7 @@ pub fn https_clickhouse(name: &str, dir: &Path) -> Result<(crate::OwnClickHouse,
     })?;
     crate::wait_for(30, "ClickHouse to answer over https", || {
         let out = Command::new("curl")
-            .args(["-sf", "--cacert"])
+            .args(["-sf", "--max-time", "5", "--cacert"])
             .arg(dir.join("ca.pem"))
             .arg(format!("https://127.0.0.1:{https}/ping"))
             .output()?;

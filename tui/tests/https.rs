@@ -52,7 +52,7 @@ async fn once_reads_an_https_dashboard_over_an_https_clickhouse() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let health = Command::new("curl")
-            .args(["-sf", "--cacert"])
+            .args(["-sf", "--max-time", "10", "--cacert"])
             .arg(&ca)
             .arg(format!("{url}/api/v1/health"))
             .output()
