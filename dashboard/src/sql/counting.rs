@@ -1,0 +1,235 @@
+//! Counting each conversation once: sums per conversation and observation
+//! point, the best-ranked points' counters per conversation.
+
+use crate::query::Filters;
+
+use super::source::where_filters;
+use super::statement::Sql;
+
+/// How much of a conversation the grouped queries carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Detail {
+    /// Every column of [`crate::model::Conversation`], the hosts, the
+    /// policy revision and the observation points (a page of
+    /// conversations, the host view).
+    Full,
+    /// What orders and ranks conversations without their costly columns:
+    /// the VMs, protocol, port, severity, first and last seen, zones,
+    /// verdict and counters (a page's keys, the report's violations).
+    Keys,
+    /// Only the zones, the verdict and the counters, both directions
+    /// together (totals, the zone matrix, the time series): the per-row
+    /// `argMax`es of the hosts and the revision and the per-point arrays
+    /// are the costliest aggregates after the grouping itself, and these
+    /// queries never read them. Both directions are summed together: two
+    /// sums fewer than per direction, and three counters per point instead
+    /// of five.
+    Counters,
+}
+
+/// Per conversation and observation point (and time bucket when
+/// `bucket_ms` is set, as `t_ms`): the conversation's key columns (`p_*`),
+/// counters summed (`o_*`), and `o_local`, the best `point_rank` of the
+/// point: 4 = the client's host, 2 = the server's, +1 for a mirror of the
+/// VM's port (SPAN/ERSPAN) over an underlay (VXLAN, Geneve, NVGRE, routed GRE), which
+/// sees the same packets again.
+///
+/// Rows are grouped on the 64-bit hashes every oriented row carries
+/// (`conv_hash` of the conversation's key columns, `point_hash` of it with
+/// observer and capture path; stored in the rollups, see
+/// [`eastwest_clickhouse::schema::ROLLUP_DERIVED`]): grouping on a dozen
+/// String/LowCardinality columns, or hashing them per row at query time,
+/// is the slowest step of these queries on ClickHouse 18.16. The columns
+/// themselves are taken with `any()`. Two conversations would have to
+/// collide in CityHash64 to be merged (about 1 in 10^7 for a million
+/// conversations in one window).
+pub(super) fn per_observation_point(
+    source: impl FnOnce(&[&str]) -> Sql,
+    filters: &Filters,
+    bucket_ms: Option<u64>,
+    detail: Detail,
+) -> Sql {
+    let (t_col, t_key) = match bucket_ms {
+        Some(step) => (
+            format!("intDiv(start_ms, {step}) * {step} AS t_ms, "),
+            "t_ms, ",
+        ),
+        None => (String::new(), ""),
+    };
+    let (filter, filter_columns) = where_filters(filters);
+    let mut columns = vec![
+        "conv_hash",
+        "point_hash",
+        "point_rank",
+        "client_zone",
+        "server_zone",
+        "verdict",
+        "bytes_fwd",
+        "bytes_rev",
+        "packets_fwd",
+        "packets_rev",
+        "flows",
+    ];
+    if bucket_ms.is_some() {
+        columns.push("start_ms");
+    }
+    let keys = "any(client_vm) AS p_cvm, any(server_vm) AS p_svm, \
+                any(proto) AS p_proto, any(server_port) AS p_port, any(severity) AS p_sev, \
+                min(start_ms) AS o_start, max(end_ms) AS o_end, ";
+    let key_columns = [
+        "client_vm",
+        "server_vm",
+        "proto",
+        "server_port",
+        "severity",
+        "start_ms",
+        "end_ms",
+    ];
+    let extra = match detail {
+        Detail::Full => {
+            columns.extend(key_columns);
+            columns.extend([
+                "client_addr",
+                "server_addr",
+                "rule",
+                "same_host",
+                "observer",
+                "encap",
+                "client_host",
+                "server_host",
+                "policy_revision",
+            ]);
+            format!(
+                "{keys}any({}) AS p_ckey, any({}) AS p_skey, any(rule) AS p_rule, any(same_host) AS p_same, \
+                 any(observer) AS p_obs, any(encap) AS p_encap, \
+                 argMax(client_host, end_ms) AS o_ch, argMax(server_host, end_ms) AS o_sh, \
+                 argMax(policy_revision, end_ms) AS o_rev, ",
+                addr_key("client"),
+                addr_key("server"),
+            )
+        }
+        Detail::Keys => {
+            columns.extend(key_columns);
+            keys.to_string()
+        }
+        Detail::Counters => String::new(),
+    };
+    columns.extend(filter_columns);
+    distinct(&mut columns);
+    let sums = match detail {
+        Detail::Counters => {
+            "sum(bytes_fwd + bytes_rev) AS o_b, sum(packets_fwd + packets_rev) AS o_p, "
+        }
+        Detail::Full | Detail::Keys => {
+            "sum(bytes_fwd) AS o_bf, sum(bytes_rev) AS o_br, \
+             sum(packets_fwd) AS o_pf, sum(packets_rev) AS o_pr, "
+        }
+    };
+    let head = format!(
+        "SELECT {t_col}any(conv_hash) AS h_conv, {extra}\
+           any(client_zone) AS p_cz, any(server_zone) AS p_sz, any(verdict) AS p_verdict, \
+           {sums}sum(flows) AS o_flows, max(point_rank) AS o_local \
+         FROM "
+    );
+    let mut sql = source(&columns).wrap(&head, "").then(filter);
+    sql.push(&format!(" GROUP BY {t_key}point_hash"));
+    sql
+}
+
+/// Each column once, in the order first named.
+pub(super) fn distinct(columns: &mut Vec<&str>) {
+    let mut seen = std::collections::HashSet::new();
+    columns.retain(|c| seen.insert(*c));
+}
+
+/// A side's address where its VM is unknown, else zeros: what tells two
+/// conversations of unknown VMs apart (as in `conv_hash`).
+pub(super) fn addr_key(side: &str) -> String {
+    format!("if({side}_vm = '', {side}_addr, toFixedString('', 16))")
+}
+
+/// A conversation's counters from its observation points (the rows of
+/// [`per_observation_point`], with rank `o_local` and `bytes`), each
+/// `(expression, alias)` of `counters` summed over the points counted:
+/// those of the best rank when it is local to the client's or the
+/// server's host (rank 2 and up), summed over them, as a VM runs on one
+/// host at a time: the hosts before and after a vMotion each saw part of
+/// the conversation, never the same packets; otherwise (observers on
+/// neither host) the one point of that rank that saw the most bytes, as
+/// two such observers may see the same packets. Arrays per conversation,
+/// so it stays one grouping level.
+pub(super) fn counted(bytes: &str, counters: &[(&str, &str)]) -> String {
+    let fields: Vec<&str> = counters.iter().map(|(expr, _)| *expr).collect();
+    let mut sql = format!(
+        "max(o_local) AS c_rank, groupArray((o_local, {bytes}, {})) AS c_points, \
+         arrayFilter(p -> tupleElement(p, 1) = c_rank, c_points) AS c_best, \
+         if(c_rank >= 2, c_best, \
+            arraySlice(arrayReverseSort(p -> tupleElement(p, 2), c_best), 1, 1)) AS c_counted",
+        fields.join(", ")
+    );
+    for (i, (_, alias)) in counters.iter().enumerate() {
+        sql.push_str(&format!(
+            ", arraySum(arrayMap(p -> tupleElement(p, {}), c_counted)) AS {alias}",
+            i + 3
+        ));
+    }
+    sql
+}
+
+/// One row per conversation (per `t_ms` bucket when `bucket_ms` is set),
+/// with its hash `h_conv`. [`Detail::Full`]: the columns of
+/// [`crate::model::Conversation`] (by name), plus `policy_revision` and
+/// `points` (per observation point: observer, encap, flows, bytes) at the
+/// end. [`Detail::Keys`]: the columns a page is sorted by. [`Detail::Counters`]:
+/// `client_zone`, `server_zone`, `verdict`, `flows`, `packets` and `bytes`.
+pub(super) fn per_conversation(
+    source: impl FnOnce(&[&str]) -> Sql,
+    filters: &Filters,
+    bucket_ms: Option<u64>,
+    detail: Detail,
+) -> Sql {
+    let t = if bucket_ms.is_some() { "t_ms, " } else { "" };
+    let counters = match detail {
+        Detail::Counters => counted(
+            "o_b",
+            &[("o_flows", "flows"), ("o_p", "packets"), ("o_b", "bytes")],
+        ),
+        Detail::Full | Detail::Keys => format!(
+            "{}, packets_fwd + packets_rev AS packets, bytes_fwd + bytes_rev AS bytes",
+            counted(
+                "o_bf + o_br",
+                &[
+                    ("o_flows", "flows"),
+                    ("o_pf", "packets_fwd"),
+                    ("o_bf", "bytes_fwd"),
+                    ("o_pr", "packets_rev"),
+                    ("o_br", "bytes_rev"),
+                ],
+            )
+        ),
+    };
+    let counters = format!(
+        "any(p_cz) AS client_zone, any(p_sz) AS server_zone, any(p_verdict) AS verdict, \
+         {counters}"
+    );
+    let keys = "any(p_cvm) AS client_vm, any(p_svm) AS server_vm, \
+                any(p_proto) AS proto, any(p_port) AS server_port, any(p_sev) AS severity, \
+                min(o_start) AS start_ms, max(o_end) AS end_ms, ";
+    let head = match detail {
+        Detail::Full => format!(
+            "SELECT {t}h_conv, {keys}any(p_ckey) AS client_addr, \
+               argMax(o_ch, o_end) AS client_host, \
+               any(p_skey) AS server_addr, \
+               argMax(o_sh, o_end) AS server_host, \
+               any(p_rule) AS rule, any(p_same) AS same_host, \
+               arraySort(groupUniqArray(p_obs)) AS observers, {counters}, \
+               argMax(o_rev, o_end) AS policy_revision, \
+               groupArray((p_obs, p_encap, o_flows, o_bf + o_br)) AS points \
+             FROM "
+        ),
+        Detail::Keys => format!("SELECT {t}h_conv, {keys}{counters} FROM "),
+        Detail::Counters => format!("SELECT {t}h_conv, {counters} FROM "),
+    };
+    per_observation_point(source, filters, bucket_ms, detail)
+        .wrap(&head, &format!(" GROUP BY {t}h_conv"))
+}
