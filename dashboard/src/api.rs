@@ -14,6 +14,7 @@ use axum::{middleware, Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Admin, Auth};
+use crate::coalesce;
 pub use crate::error::{ApiError, ErrorBody};
 use crate::model::{
     to_csv, Conversation, CsvRow, Dataset, ExporterSource, ExporterStatus, FlowRecord, HostSummary,
@@ -170,6 +171,10 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/api/v1/datasets/{name}", delete(delete_dataset::<S>))
         .fallback(not_found)
         .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            coalesce::InFlight::default(),
+            coalesce::share,
+        ))
         .layer(middleware::from_fn(auth::require_viewer))
         .layer(Extension(auth))
 }

@@ -8,6 +8,7 @@
 //! * [`query`] — the checked parameters of every endpoint.
 //! * [`model`] — the rows the API returns, as JSON and CSV.
 //! * [`report`] — the compliance report: assembly, HTML, CSV, PDF.
+//! * [`coalesce`] — identical reads in flight share one answer.
 //! * [`sql`] — the SQL of every query, values bound, rollup chosen.
 //! * [`store`] — the [`Store`](store::Store) trait and its ClickHouse implementation.
 //! * [`metrics`] — `GET /metrics` (Prometheus text).
@@ -20,6 +21,7 @@
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod coalesce;
 pub mod config;
 pub mod error;
 pub mod metrics;
