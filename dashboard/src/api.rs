@@ -568,6 +568,7 @@ async fn timeseries<S: Store>(
                 Resolution::for_step(step_ms),
                 window,
                 p.filters.dataset.as_deref(),
+                state.timeseries_max_minute_rows.saturating_add(1),
             )
             .await?;
         if rows > state.timeseries_max_minute_rows {
@@ -803,6 +804,7 @@ mod tests {
             _: Resolution,
             _: TimeWindow,
             _: Option<&str>,
+            _: u64,
         ) -> Result<u64, StoreError> {
             broken()
         }

@@ -106,12 +106,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(Vec<Point>, Resolution), StoreError>> + Send;
 
     /// How many rows of the table of `resolution` cover `window` in the
-    /// dataset (what a query at that resolution reads).
+    /// dataset (what a query at that resolution reads), counted up to
+    /// `at_most` (a larger count answers `at_most`).
     fn rows_in(
         &self,
         resolution: Resolution,
         window: TimeWindow,
         dataset: Option<&str>,
+        at_most: u64,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// First and last flow start in the dataset (`None` when empty).
@@ -671,9 +673,16 @@ impl Store for ClickHouseStore {
         resolution: Resolution,
         window: TimeWindow,
         dataset: Option<&str>,
+        at_most: u64,
     ) -> Result<u64, StoreError> {
-        self.one::<u64>(&sql::rows_in(&self.tables, resolution, window, dataset))
-            .await
+        self.one::<u64>(&sql::rows_in(
+            &self.tables,
+            resolution,
+            window,
+            dataset,
+            at_most,
+        ))
+        .await
     }
 
     async fn time_span(&self, dataset: Option<&str>) -> Result<Option<(u64, u64)>, StoreError> {

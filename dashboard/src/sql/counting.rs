@@ -25,6 +25,10 @@ pub(super) enum Detail {
     /// sums fewer than per direction, and three counters per point instead
     /// of five.
     Counters,
+    /// The counters of [`Detail::Counters`], and where the conversation
+    /// ran: its hosts (as [`Detail::Full`] takes them), `same_host` and
+    /// last seen (the host view's totals per host).
+    Hosts,
 }
 
 /// Per conversation and observation point (and time bucket when
@@ -113,11 +117,17 @@ pub(super) fn per_observation_point(
             keys.to_string()
         }
         Detail::Counters => String::new(),
+        Detail::Hosts => {
+            columns.extend(["end_ms", "same_host", "client_host", "server_host"]);
+            "max(end_ms) AS o_end, any(same_host) AS p_same, \
+             argMax(client_host, end_ms) AS o_ch, argMax(server_host, end_ms) AS o_sh, "
+                .to_string()
+        }
     };
     columns.extend(filter_columns);
     distinct(&mut columns);
     let sums = match detail {
-        Detail::Counters => {
+        Detail::Counters | Detail::Hosts => {
             "sum(bytes_fwd + bytes_rev) AS o_b, sum(packets_fwd + packets_rev) AS o_p, "
         }
         Detail::Full | Detail::Keys => {
@@ -181,7 +191,9 @@ pub(super) fn counted(bytes: &str, counters: &[(&str, &str)]) -> String {
 /// [`crate::model::Conversation`] (by name), plus `policy_revision` and
 /// `points` (per observation point: observer, encap, flows, bytes) at the
 /// end. [`Detail::Keys`]: the columns a page is sorted by. [`Detail::Counters`]:
-/// `client_zone`, `server_zone`, `verdict`, `flows`, `packets` and `bytes`.
+/// `client_zone`, `server_zone`, `verdict`, `flows`, `packets` and `bytes`;
+/// [`Detail::Hosts`]: those, `end_ms`, `client_host`, `server_host` and
+/// `same_host`.
 pub(super) fn per_conversation(
     source: impl FnOnce(&[&str]) -> Sql,
     filters: &Filters,
@@ -190,7 +202,7 @@ pub(super) fn per_conversation(
 ) -> Sql {
     let t = if bucket_ms.is_some() { "t_ms, " } else { "" };
     let counters = match detail {
-        Detail::Counters => counted(
+        Detail::Counters | Detail::Hosts => counted(
             "o_b",
             &[("o_flows", "flows"), ("o_p", "packets"), ("o_b", "bytes")],
         ),
@@ -229,6 +241,10 @@ pub(super) fn per_conversation(
         ),
         Detail::Keys => format!("SELECT {t}h_conv, {keys}{counters} FROM "),
         Detail::Counters => format!("SELECT {t}h_conv, {counters} FROM "),
+        Detail::Hosts => format!(
+            "SELECT {t}h_conv, max(o_end) AS end_ms, argMax(o_ch, o_end) AS client_host, \
+               argMax(o_sh, o_end) AS server_host, any(p_same) AS same_host, {counters} FROM "
+        ),
     };
     per_observation_point(source, filters, bucket_ms, detail)
         .wrap(&head, &format!(" GROUP BY {t}h_conv"))

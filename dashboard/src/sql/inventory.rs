@@ -75,7 +75,7 @@ pub fn hosts(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
         |c| filtered_source(tables, resolution, params.window, &params.filters, c),
         &params.filters,
         None,
-        Detail::Full,
+        Detail::Hosts,
     )
     .wrap(
         "SELECT arrayJoin(if(client_host = server_host, [client_host], \
@@ -106,6 +106,12 @@ pub fn host_vms(
         params.window,
         params.filters.dataset.as_deref(),
         &["client_host", "client_vm", "server_host", "server_vm"],
+    )
+    // Each (client, server) placement once before the pairs are unfolded:
+    // a few per conversation instead of one per rollup row.
+    .wrap(
+        "SELECT client_host, client_vm, server_host, server_vm FROM ",
+        " GROUP BY client_host, client_vm, server_host, server_vm",
     )
     .wrap(
         "SELECT tupleElement(hv, 1) AS host, tupleElement(hv, 2) AS vm FROM \

@@ -246,16 +246,21 @@ pub(super) fn part(
 }
 
 /// How many rows of one table a window and dataset cover (what a query of
-/// that table at that resolution would read).
+/// that table at that resolution would read), up to `at_most`: the
+/// server stops reading there, so the question "more than N?" costs N
+/// rows at most, however many the table holds.
 pub fn rows_in(
     tables: &Tables,
     resolution: Resolution,
     window: TimeWindow,
     dataset: Option<&str>,
+    at_most: u64,
 ) -> Sql {
     let mut sql = Sql::default();
-    sql.push(&format!("SELECT count() FROM {}", tables.of(resolution)));
-    sql.then(rows_where(resolution, Some(window), dataset))
+    sql.push(&format!("SELECT 1 FROM {}", tables.of(resolution)));
+    let mut sql = sql.then(rows_where(resolution, Some(window), dataset));
+    sql.clause(" LIMIT ?", [Arg::U64(at_most)]);
+    sql.wrap("SELECT count() FROM ", "")
 }
 
 /// The `WHERE` of [`part`] and [`rows_in`]: the window (on `start_ms` or
