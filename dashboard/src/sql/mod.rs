@@ -1,4 +1,4 @@
-//! The SQL of every API query, built from checked [`Params`] as text plus
+//! The SQL of every API query, built from checked [`Params`](crate::query::Params) as text plus
 //! the values for its `?` placeholders ([`Sql`]); the store binds them with
 //! the `clickhouse` crate, which escapes each as a literal. Nothing from a
 //! request is spliced into the text: only whitelisted column names (sort)
