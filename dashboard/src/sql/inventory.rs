@@ -107,12 +107,6 @@ pub fn host_vms(
         params.filters.dataset.as_deref(),
         &["client_host", "client_vm", "server_host", "server_vm"],
     )
-    // Each (client, server) placement once before the pairs are unfolded:
-    // a few per conversation instead of one per rollup row.
-    .wrap(
-        "SELECT client_host, client_vm, server_host, server_vm FROM ",
-        " GROUP BY client_host, client_vm, server_host, server_vm",
-    )
     .wrap(
         "SELECT tupleElement(hv, 1) AS host, tupleElement(hv, 2) AS vm FROM \
              (SELECT arrayJoin([(client_host, client_vm), (server_host, server_vm)]) AS hv FROM ",
