@@ -435,42 +435,47 @@ pub struct DerivedColumn {
     pub expr: &'static str,
 }
 
+/// The conversation's identity (see [`DerivedColumn`]).
+pub const CONV_HASH: DerivedColumn = DerivedColumn {
+    column: col(
+        "conv_hash",
+        "UInt64",
+        "CityHash64 of the conversation: both VMs (or, for an unknown VM, its \
+         address), zones, protocol, service port, verdict, rule, severity, same_host",
+    ),
+    expr: "cityHash64(client_vm, if(client_vm = '', client_addr, toFixedString('', 16)), \
+           client_zone, server_vm, if(server_vm = '', server_addr, toFixedString('', 16)), \
+           server_zone, proto, server_port, verdict, rule, severity, same_host)",
+};
+
+/// The conversation at one observation point.
+pub const POINT_HASH: DerivedColumn = DerivedColumn {
+    column: col(
+        "point_hash",
+        "UInt64",
+        "CityHash64 of the conversation and its observation point (observer, encap)",
+    ),
+    expr: "cityHash64(conv_hash, observer, encap)",
+};
+
+/// How local an observation point is to the conversation.
+pub const POINT_RANK: DerivedColumn = DerivedColumn {
+    column: col(
+        "point_rank",
+        "UInt8",
+        "how local the observation point is: 4 = the client's host, 2 = the \
+         server's, +1 for a mirror of the VM's port (not an underlay: VXLAN, \
+         Geneve, NVGRE or routed GRE)",
+    ),
+    expr: "toUInt8((observer != '' AND observer = client_host) * 4 \
+           + (observer != '' AND observer = server_host) * 2 \
+           + (encap NOT IN ('vxlan', 'geneve', 'nvgre', 'gre')))",
+};
+
 /// The rollups' [`DerivedColumn`]s (after [`ROLLUP_COLUMNS`] in the table).
 /// The expressions name rollup columns, which is also what the dashboard
 /// calls the oriented columns of raw flows.
-pub const ROLLUP_DERIVED: &[DerivedColumn] = &[
-    DerivedColumn {
-        column: col(
-            "conv_hash",
-            "UInt64",
-            "CityHash64 of the conversation: both VMs (or, for an unknown VM, its \
-             address), zones, protocol, service port, verdict, rule, severity, same_host",
-        ),
-        expr: "cityHash64(client_vm, if(client_vm = '', client_addr, toFixedString('', 16)), \
-               client_zone, server_vm, if(server_vm = '', server_addr, toFixedString('', 16)), \
-               server_zone, proto, server_port, verdict, rule, severity, same_host)",
-    },
-    DerivedColumn {
-        column: col(
-            "point_hash",
-            "UInt64",
-            "CityHash64 of the conversation and its observation point (observer, encap)",
-        ),
-        expr: "cityHash64(conv_hash, observer, encap)",
-    },
-    DerivedColumn {
-        column: col(
-            "point_rank",
-            "UInt8",
-            "how local the observation point is: 4 = the client's host, 2 = the \
-             server's, +1 for a mirror of the VM's port (not an underlay: VXLAN, \
-             Geneve, NVGRE or routed GRE)",
-        ),
-        expr: "toUInt8((observer != '' AND observer = client_host) * 4 \
-               + (observer != '' AND observer = server_host) * 2 \
-               + (encap NOT IN ('vxlan', 'geneve', 'nvgre', 'gre')))",
-    },
-];
+pub const ROLLUP_DERIVED: &[DerivedColumn] = &[CONV_HASH, POINT_HASH, POINT_RANK];
 
 /// One row of `flows_1m` / `flows_1h`, field for field [`ROLLUP_COLUMNS`].
 #[derive(
@@ -928,6 +933,12 @@ fn rollup_select(rollup: &Rollup, from: &str, filter: &str) -> String {
             format!("{expr} AS {}", quote_ident(c.column.name))
         })
         .collect();
+    grouped(&exprs, &format!("{from}{filter}"))
+}
+
+/// `SELECT exprs, the derived columns FROM source GROUP BY the keys`: the
+/// shape of every statement that fills a rollup.
+fn grouped(exprs: &[String], source: &str) -> String {
     let keys = names(
         ROLLUP_COLUMNS
             .iter()
@@ -939,7 +950,7 @@ fn rollup_select(rollup: &Rollup, from: &str, filter: &str) -> String {
         .map(|d| format!(", {} AS {}", d.expr, quote_ident(d.column.name)))
         .collect::<String>();
     format!(
-        "SELECT {}{derived} FROM {from}{filter} GROUP BY {keys}",
+        "SELECT {}{derived} FROM {source} GROUP BY {keys}",
         exprs.join(", ")
     )
 }
@@ -973,20 +984,9 @@ fn rollup_from_finer_select(rollup: &Rollup, from: &str, filter: &str) -> String
             format!("{expr} AS {}", quote_ident(c.column.name))
         })
         .collect();
-    let keys = names(
-        ROLLUP_COLUMNS
-            .iter()
-            .filter(|c| !c.summed)
-            .map(|c| c.column.name),
-    );
-    let derived = ROLLUP_DERIVED
-        .iter()
-        .map(|d| format!(", {} AS {}", d.expr, quote_ident(d.column.name)))
-        .collect::<String>();
-    format!(
-        "SELECT {}{derived} FROM (SELECT {} FROM {from}{filter}) GROUP BY {keys}",
-        outer.join(", "),
-        inner.join(", "),
+    grouped(
+        &outer,
+        &format!("(SELECT {} FROM {from}{filter})", inner.join(", ")),
     )
 }
 
@@ -1213,10 +1213,7 @@ const UNDERLAYS_RANKED_AS_MIRRORS: &str = "('nvgre', 'gre')";
 /// by the current expression being in place, so none runs twice.
 fn point_rank_steps(layout: &Layout) -> Vec<Step> {
     let on = layout.on_cluster();
-    let rank = ROLLUP_DERIVED
-        .iter()
-        .find(|d| d.column.name == "point_rank")
-        .expect("point_rank is a derived column");
+    let rank = POINT_RANK;
     let mark = quote_str(&format!("%{POINT_RANK_MARK}%"));
     // 1 when `table`'s column has the current DEFAULT.
     let current = |table: &str| {
