@@ -83,7 +83,7 @@ impl Retention {
     }
 
     fn is_live(&self, dataset: &str) -> bool {
-        dataset.is_empty() || dataset == self.live
+        partitions::is_live(dataset, &self.live)
     }
 
     /// The replayed datasets whose last flow was stored `datasets_days` or

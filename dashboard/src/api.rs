@@ -11,6 +11,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{middleware, Extension, Json, Router};
+use eastwest_clickhouse::schema::partitions;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Admin, Auth};
@@ -645,7 +646,7 @@ async fn datasets<S: Store>(
     let p = params(&state, raw, &allowed::DATASETS)?;
     let mut datasets = state.store.datasets().await?;
     for dataset in &mut datasets {
-        dataset.live = dataset.name.is_empty() || *dataset.name == *state.live_dataset;
+        dataset.live = partitions::is_live(&dataset.name, &state.live_dataset);
     }
     let body = DatasetsResponse { datasets };
     Ok(list(p.format, "datasets", &body, &body.datasets))
@@ -664,7 +665,7 @@ async fn delete_dataset<S: Store>(
     State(state): State<AppState<S>>,
     Path(name): Path<String>,
 ) -> Result<Json<DatasetDeleted>, ApiError> {
-    if name.is_empty() || *name == *state.live_dataset {
+    if partitions::is_live(&name, &state.live_dataset) {
         return Err(ApiError::BadRequest(format!(
             "{name:?} is the live dataset: the collector's retention (flows_days) keeps it, \
              it is not deleted through the API"

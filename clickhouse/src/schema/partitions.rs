@@ -17,6 +17,14 @@ use super::{quote_str, Layout};
 /// The partition key of every table that holds flows.
 pub const PARTITION_KEY: &str = "(dataset, date)";
 
+/// Whether `dataset` is the live one: `live` (the collector's
+/// `enrich.dataset_default`), or empty (rows stored without a dataset).
+/// Retention keeps a live dataset by day (`flows_days`) and a replay whole
+/// (`datasets_days`); only a replay can be deleted through the API.
+pub fn is_live(dataset: &str, live: &str) -> bool {
+    dataset.is_empty() || dataset == live
+}
+
 /// One partition of one table, as `system.parts` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partition {
