@@ -282,11 +282,19 @@ fn a_frozen_clickhouse_cannot_hold_up_the_stop_and_the_rows_are_spooled() -> Res
         "the stop took {took:?} with ClickHouse frozen"
     );
     let collector = CollectorProcess::start(&config, http)?;
-    // The rows the frozen server never took are inserted once, now.
-    wait_for(60, "2,000 rows stored", || {
-        Ok(stored(&ch, "frozen")?.0 >= 2000)
+    // An insert abandoned at the stop may have been sent whole: the kernel
+    // holds it for the frozen server, which stores it once thawed, and the
+    // replay stores it again (at least once). Every flow is there, and at
+    // most the 1,000 sent during the freeze twice.
+    wait_for(60, "2,000 distinct rows stored", || {
+        Ok(stored(&ch, "frozen")?.1 == 2000)
     })?;
-    assert_eq!(stored(&ch, "frozen")?, (2000, 2000), "every flow, once");
+    let (count, distinct) = stored(&ch, "frozen")?;
+    assert_eq!(distinct, 2000, "every flow stored");
+    assert!(
+        (2000..=3000).contains(&count),
+        "{count} rows: only the batches abandoned at the stop may be stored twice"
+    );
     drop(collector);
     std::fs::remove_dir_all(&dir)?;
     Ok(())
