@@ -24,12 +24,16 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 
-/// What a token allows. `Admin` includes everything `Viewer` may do.
+/// What a token allows; each role includes everything the ones before it
+/// may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read: every `GET`, and evaluations that change nothing (what-if).
     Viewer,
+    /// Download packets (`/api/v1/packets`): they are evidence, and
+    /// sensitive.
+    Responder,
     /// Change: the policy, inventory events.
     Admin,
 }
@@ -38,6 +42,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
+            Role::Responder => "responder",
             Role::Admin => "admin",
         }
     }
@@ -105,6 +110,24 @@ fn principal_of(extensions: &Extensions, headers: &HeaderMap) -> Result<Principa
 /// Extractor: the request carries a token of role `viewer` or higher.
 #[derive(Debug, Clone)]
 pub struct Viewer(pub Principal);
+
+/// Extractor: the request carries a `responder` or `admin` token (else
+/// 401 or 403).
+#[derive(Debug, Clone)]
+pub struct Responder(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Responder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Responder, ApiError> {
+        let principal = principal_of(&parts.extensions, &parts.headers)?;
+        if principal.role < Role::Responder {
+            tracing::info!(token = %principal.name, path = %parts.uri.path(), "responder role required");
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Responder(principal))
+    }
+}
 
 /// Extractor: the request carries an `admin` token (else 401 or 403).
 #[derive(Debug, Clone)]
