@@ -185,6 +185,11 @@ mod tests {
                 digest: parse_digest_hex(&token_digest_hex("admin-secret")).unwrap(),
                 role: Role::Admin,
             },
+            TokenEntry {
+                name: "csirt".into(),
+                digest: parse_digest_hex(&token_digest_hex("responder-secret")).unwrap(),
+                role: Role::Responder,
+            },
         ])
     }
 
@@ -199,8 +204,11 @@ mod tests {
         async fn change(Admin(who): Admin) -> String {
             who.name
         }
+        async fn evidence(Responder(who): Responder) -> String {
+            who.name
+        }
         let app = axum::Router::new()
-            .route("/api/v1/thing", get(read).post(change))
+            .route("/api/v1/thing", get(read).post(change).put(evidence))
             .layer(axum::middleware::from_fn(require_viewer))
             .layer(axum::Extension(Arc::new(auth())));
         let mut builder = axum::http::Request::builder()
@@ -227,6 +235,20 @@ mod tests {
         );
         assert_eq!(request("POST", Some("admin-secret")).await, StatusCode::OK);
         assert_eq!(request("POST", None).await, StatusCode::UNAUTHORIZED);
+        // Packets: responder and admin, not a viewer.
+        assert_eq!(
+            request("PUT", Some("view-secret")).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            request("PUT", Some("responder-secret")).await,
+            StatusCode::OK
+        );
+        assert_eq!(request("PUT", Some("admin-secret")).await, StatusCode::OK);
+        assert_eq!(
+            request("POST", Some("responder-secret")).await,
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[test]
