@@ -6,7 +6,8 @@
 //! dashboard's `/api/v1/packets` fetches the lab's fin-fe-01 -> payroll-01
 //! violation from it and merges it into one pcapng that tshark and
 //! capinfos read, with every frame the lab's truth counts for that
-//! conversation.
+//! conversation; the same capture from one click on the page's "packets"
+//! button in headless Chromium.
 //!
 //! The binaries must be built (`cargo build --workspace --bins`).
 
@@ -298,6 +299,27 @@ fn a_violation_s_packets_through_the_dashboard() {
     assert!(
         info.contains("violation"),
         "the verdict in the comment: {info}"
+    );
+
+    // The page: one click on the violation's "packets" button downloads
+    // the same capture.
+    let clicked = dir.join("clicked.pcapng");
+    eastwest_tests::browser::run_packets_test(&base, "responder-token", &clicked).unwrap();
+    let (frames, _) = tool(
+        "tshark",
+        &[
+            "-r",
+            clicked.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+    );
+    assert_eq!(
+        frames.lines().count() as u64,
+        want_frames,
+        "frames of the clicked capture"
     );
 
     // Nothing matches: a clear 404.
