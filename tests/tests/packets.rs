@@ -7,7 +7,7 @@
 //! violation from it and merges it into one pcapng that tshark and
 //! capinfos read, with every frame the lab's truth counts for that
 //! conversation; the same capture from one click on the page's "packets"
-//! button in headless Chromium.
+//! button in headless Chromium, and from `w` in the TUI under tmux.
 //!
 //! The binaries must be built (`cargo build --workspace --bins`).
 
@@ -320,6 +320,72 @@ fn a_violation_s_packets_through_the_dashboard() {
         frames.lines().count() as u64,
         want_frames,
         "frames of the clicked capture"
+    );
+
+    // The TUI in a real terminal: `w` on the conversation saves the same
+    // capture, named after it, in its working directory.
+    let tmux = format!("eastwest-packets-{}", std::process::id());
+    let command = format!(
+        "cd {} && EASTWEST_TOKEN=responder-token TERM=xterm-256color {} --server {base} --range all --dataset lab --interval 0.5",
+        dir.display(),
+        workspace_bin("eastwest-tui").display(),
+    );
+    let tmux_run = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &tmux])
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let screen = || {
+        String::from_utf8_lossy(&tmux_run(&["capture-pane", "-p", "-t", "tui"]).stdout).into_owned()
+    };
+    assert!(tmux_run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tui",
+        "-x",
+        "140",
+        "-y",
+        "30",
+        &command
+    ])
+    .status
+    .success());
+    wait_until("the TUI's conversations", 30, || {
+        screen().contains("fin-fe-01 → payroll-01")
+    });
+    tmux_run(&[
+        "send-keys",
+        "-t",
+        "tui",
+        "/",
+        "vm:fin-fe-01 payroll-01",
+        "Enter",
+    ]);
+    wait_until("the filtered list", 30, || !screen().contains("web-01"));
+    tmux_run(&["send-keys", "-t", "tui", "w"]);
+    wait_until("the TUI saving the packets", 30, || {
+        screen().contains("packets saved to")
+    });
+    let _ = tmux_run(&["kill-server"]);
+    let saved = dir.join("fin-fe-01_payroll-01_TCP-443.pcapng");
+    let (frames, _) = tool(
+        "tshark",
+        &[
+            "-r",
+            saved.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+    );
+    assert_eq!(
+        frames.lines().count() as u64,
+        want_frames,
+        "frames the TUI saved"
     );
 
     // Nothing matches: a clear 404.
