@@ -7,7 +7,8 @@
 //! violation from it and merges it into one pcapng that tshark and
 //! capinfos read, with every frame the lab's truth counts for that
 //! conversation; the same capture from one click on the page's "packets"
-//! button in headless Chromium, and from `w` in the TUI under tmux.
+//! button in headless Chromium, and from `w` in the TUI under tmux; with
+//! the exporter gone, a JSON error naming the observation point.
 //!
 //! The binaries must be built (`cargo build --workspace --bins`).
 
@@ -170,7 +171,7 @@ fn a_violation_s_packets_through_the_dashboard() {
         ),
     )
     .unwrap();
-    let _server = Running(
+    let server = Running(
         Command::new(workspace_bin("eastwest-exporter"))
             .current_dir(&root)
             .arg("--config")
@@ -395,5 +396,16 @@ fn a_violation_s_packets_through_the_dashboard() {
         &probe,
     );
     assert_eq!(status, 404);
+
+    // The exporter gone: a JSON error naming the observation point and why.
+    drop(server);
+    let (status, _) = curl(&query, "responder-token", &probe);
+    assert_eq!(status, 502);
+    let body: Value = serde_json::from_slice(&std::fs::read(&probe).unwrap()).unwrap();
+    let sources = body["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 1, "{body}");
+    assert_eq!(sources[0]["point"], "esx-03/erspan2", "{body}");
+    assert_eq!(sources[0]["url"], evidence_url.as_str(), "{body}");
+    assert_eq!(sources[0]["error"], "exporter unreachable", "{body}");
     let _ = std::fs::remove_dir_all(&dir);
 }
