@@ -746,6 +746,34 @@ mod tests {
     }
 
     #[test]
+    fn comments_names_and_a_second_section_read_back() {
+        let mut w = NgWriter::with_comment(Vec::new(), "verdict violation").expect("header");
+        let esx = w
+            .add_named_interface(1, 65_535, 9, "esx-03/erspan2")
+            .expect("idb");
+        w.write_packet(esx, 1_700_000_000_000_000_001, &[7; 5], 5)
+            .expect("epb");
+        w.new_section("partial capture: esx-04 unreachable")
+            .expect("second section");
+        let bytes = w.into_inner().expect("flush");
+        // The comment and the name are there, padded to 4 bytes.
+        let at = |needle: &[u8]| bytes.windows(needle.len()).position(|w| w == needle);
+        let comment = at(b"verdict violation").expect("the comment");
+        assert_eq!(
+            &bytes[comment - 4..comment],
+            &[1, 0, 17, 0],
+            "opt_comment, length 17"
+        );
+        assert!(at(b"esx-03/erspan2").is_some());
+        assert!(at(b"partial capture").is_some());
+        assert!(bytes.len().is_multiple_of(4));
+        let records = read_all(&bytes).expect("records");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].timestamp_ns, 1_700_000_000_000_000_001);
+        assert_eq!(records[0].data, vec![7; 5]);
+    }
+
+    #[test]
     fn never_panics_on_mutations() {
         let mut f = shb(false);
         f.extend(idb(1, Some(9), Some(-5), false));
