@@ -754,6 +754,120 @@ mod tests {
         }
     }
 
+    /// A pcapng of `frames` (time ns, first byte) on one interface.
+    fn capture(frames: &[(u64, u8)]) -> Vec<u8> {
+        let mut w = NgWriter::new(Vec::new()).unwrap();
+        let i = w.add_interface(1, 65_535, 9).unwrap();
+        for &(ts, b) in frames {
+            w.write_packet(i, ts, &[b; 60], 60).unwrap();
+        }
+        w.into_inner().unwrap()
+    }
+
+    /// An input whose chunks are `parts`, then (`broken`) an error.
+    fn input(exporter: &str, parts: Vec<Vec<u8>>, broken: bool) -> Input {
+        let (tx, rx) = mpsc::channel(parts.len() + 1);
+        for part in parts {
+            tx.try_send(Ok(Bytes::from(part))).unwrap();
+        }
+        if broken {
+            tx.try_send(Err("the download broke off".into())).unwrap();
+        }
+        Input {
+            point: Point {
+                exporter: exporter.into(),
+                source_id: 3,
+            },
+            url: format!("http://{exporter}:9181"),
+            chunks: rx,
+        }
+    }
+
+    #[test]
+    fn merge_orders_frames_by_time_and_marks_a_broken_download() {
+        let a = capture(&[(10, 1), (30, 3), (50, 5)]);
+        let b = capture(&[(20, 2), (40, 4), (60, 6)]);
+        // The second answer breaks off after its second frame (32 + 60
+        // padded to 92 bytes each).
+        let cut = b.len() - 92 + 10;
+        let inputs = vec![
+            input(
+                "192.0.2.3",
+                a.chunks(7).map(<[u8]>::to_vec).collect(),
+                false,
+            ),
+            input("192.0.2.4", vec![b[..cut].to_vec()], true),
+        ];
+        let names = BTreeMap::from([
+            (
+                Point {
+                    exporter: "192.0.2.3".into(),
+                    source_id: 3,
+                },
+                "esx-03/erspan2".to_string(),
+            ),
+            (
+                Point {
+                    exporter: "192.0.2.4".into(),
+                    source_id: 3,
+                },
+                "esx-04/vxlan".to_string(),
+            ),
+        ]);
+        let (tx, mut rx) = mpsc::channel(64);
+        let out = ChannelWriter {
+            tx,
+            buf: Vec::new(),
+            written: 0,
+        };
+        let merged = merge(inputs, &names, "verdict violation", u64::MAX, out).unwrap();
+        let mut bytes = Vec::new();
+        while let Ok(chunk) = rx.try_recv() {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(merged.frames, 5);
+        assert_eq!(merged.broken.len(), 1);
+        assert_eq!(merged.broken[0].point, "esx-04/vxlan");
+        assert_eq!(merged.bytes, bytes.len() as u64);
+        let mut reader = Reader::new(&bytes[..]).unwrap();
+        let mut seen = Vec::new();
+        while let Some(r) = reader.next_record().unwrap() {
+            seen.push((r.timestamp_ns, r.data[0], r.interface));
+        }
+        assert_eq!(
+            seen,
+            [(10, 1, 0), (20, 2, 1), (30, 3, 0), (40, 4, 1), (50, 5, 0)]
+        );
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("esx-03/erspan2") && text.contains("esx-04/vxlan"));
+        assert!(text.contains("partial capture: esx-04/vxlan: the capture broke off"));
+    }
+
+    #[test]
+    fn merge_cuts_at_the_size_limit_and_says_so() {
+        let a = capture(&[(10, 1), (30, 3), (50, 5)]);
+        let (tx, mut rx) = mpsc::channel(64);
+        let out = ChannelWriter {
+            tx,
+            buf: Vec::new(),
+            written: 0,
+        };
+        let merged = merge(
+            vec![input("192.0.2.3", vec![a], false)],
+            &BTreeMap::new(),
+            "",
+            2 * 92,
+            out,
+        )
+        .unwrap();
+        assert_eq!((merged.frames, merged.cut), (2, true));
+        let mut bytes = Vec::new();
+        while let Ok(chunk) = rx.try_recv() {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        assert!(String::from_utf8_lossy(&bytes).contains("cut at the size limit of 184 bytes"));
+    }
+
     #[test]
     fn flows_group_into_one_fetch_per_point_and_conversation() {
         let flows = [
