@@ -734,6 +734,11 @@ pub const EXPORTERS_COLUMNS: &[Column] = &[
         "UInt64",
         "export packets that arrived after a later one (counted in sequence_gaps, not lost)",
     ),
+    col(
+        "evidence_url",
+        "String",
+        "base URL of its packet store's evidence server (options record), '' = none",
+    ),
 ];
 
 /// One row of `exporters`, field for field [`EXPORTERS_COLUMNS`].
@@ -758,6 +763,7 @@ pub struct ExporterRow {
     pub dataset: String,
     pub first_seen: u32,
     pub late: u64,
+    pub evidence_url: String,
 }
 
 /// Where the schema lives: a database on one server, or on every shard of

@@ -144,6 +144,8 @@ struct Domain {
     name: Option<Name>,
     /// Dataset name from an options record (eastwest exporter `--dataset`).
     dataset: Option<Name>,
+    /// The exporter's evidence server from an options record ("" = none).
+    evidence_url: String,
     /// Sampling interval from an options record.
     sampling: Option<u32>,
     /// systemInitTimeMilliseconds (IPFIX) from an options record.
@@ -182,6 +184,9 @@ pub struct ExporterStats {
     /// The dataset its options record names (a replay); empty = live, the
     /// collector's `dataset_default` applies.
     pub dataset: String,
+    /// The base URL of its evidence server (packets, `GET /packets`) its
+    /// options record announces; empty when none.
+    pub evidence_url: String,
     /// Epoch milliseconds of the first and the latest datagram.
     pub first_seen_ms: u64,
     pub last_seen_ms: u64,
@@ -320,6 +325,7 @@ impl Decoder {
                 version: d.version,
                 name: d.name.as_deref().unwrap_or_default().to_string(),
                 dataset: d.dataset.as_deref().unwrap_or_default().to_string(),
+                evidence_url: d.evidence_url.clone(),
                 first_seen_ms: d.first_seen_ms,
                 last_seen_ms: d.last_seen_ms,
                 packets: d.packets,
@@ -368,6 +374,9 @@ impl Decoder {
         // An empty dataset name means live traffic: the default applies.
         if let Some(dataset) = fields.dataset {
             domain.dataset = (!dataset.is_empty()).then(|| dataset.into());
+        }
+        if let Some(url) = fields.evidence_url {
+            domain.evidence_url = url;
         }
         if let Some(sampling) = fields.sampling.filter(|&s| s > 0) {
             domain.sampling = Some(sampling);

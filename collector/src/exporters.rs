@@ -124,6 +124,7 @@ impl ExportersWriter {
                         dataset: s.dataset.clone(),
                         first_seen: datetime_of_ms(s.first_seen_ms),
                         late: s.late,
+                        evidence_url: s.evidence_url.clone(),
                     },
                 )
             })
@@ -193,6 +194,7 @@ mod tests {
             version: 9,
             name: "esx-01".into(),
             dataset: String::new(),
+            evidence_url: String::new(),
             first_seen_ms: 1_000,
             last_seen_ms,
             packets,

@@ -392,6 +392,7 @@ mod tests {
             version: 9,
             name: "esx-07".to_string(),
             dataset: String::new(),
+            evidence_url: String::new(),
             first_seen_ms: 1,
             last_seen_ms: 2,
             packets: 10,

@@ -349,7 +349,8 @@ fn v4_data(i: u32, start_ms: u64) -> Vec<u8> {
 
 /// Over real UDP into ClickHouse: data sent before its template is held and
 /// stored once the template comes, a replayed datagram is counted and not
-/// stored twice, and the dataset named in the options record is stamped.
+/// stored twice, the dataset named in the options record is stamped and
+/// the evidence URL it announces lands in the `exporters` table.
 #[test]
 fn held_data_replayed_datagrams_and_the_dataset_option() -> Result<()> {
     use eastwest_collector::decode::ErrorReason;
@@ -375,7 +376,12 @@ fn held_data_replayed_datagrams_and_the_dataset_option() -> Result<()> {
             common::options_template(TEMPLATE_OPTIONS, OPTION_SCOPES, OPTION_FIELDS),
             common::data(
                 TEMPLATE_OPTIONS,
-                &[common::dataset_record(3, "esx-03", "incident-7")],
+                &[common::evidence_record(
+                    3,
+                    "esx-03",
+                    "incident-7",
+                    "http://esx-03.lab:9181",
+                )],
             ),
             common::template(TEMPLATE_V4, FIELDS_V4),
         ],
@@ -408,6 +414,10 @@ fn held_data_replayed_datagrams_and_the_dataset_option() -> Result<()> {
         (stats.name.as_str(), stats.dataset.as_str()),
         ("esx-03", "incident-7")
     );
+    let exporters = ch.query(&format!(
+        "SELECT name, evidence_url FROM {database}.exporters FINAL FORMAT TSV"
+    ))?;
+    assert_eq!(exporters, "esx-03\thttp://esx-03.lab:9181\n");
     Ok(())
 }
 

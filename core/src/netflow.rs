@@ -23,8 +23,12 @@
 //!   [`DOMAIN_NAME_LEN`]-byte, NUL-padded UTF-8 string: the host's name,
 //!   then [`field::DATASET_NAME`] (40500, vendor range) as a fixed
 //!   [`DATASET_NAME_LEN`]-byte, NUL-padded UTF-8 string: the replay's
-//!   dataset (`--dataset NAME`), all NULs for live capture. A collector
-//!   that does not know field 40500 skips it by its length.
+//!   dataset (`--dataset NAME`), all NULs for live capture, then
+//!   [`field::EVIDENCE_URL`] (40501) as a fixed [`EVIDENCE_URL_LEN`]-byte,
+//!   NUL-padded UTF-8 string: the URL of the exporter's evidence server
+//!   (its packet store's `GET /packets`), all NULs when it serves none. A
+//!   collector that does not know fields 40500 and 40501 skips them by
+//!   their length.
 
 pub mod encode;
 
@@ -38,6 +42,8 @@ pub const TEMPLATE_OPTIONS: u16 = 258;
 pub const DOMAIN_NAME_LEN: u16 = 32;
 /// Width of the dataset name field in the options record.
 pub const DATASET_NAME_LEN: u16 = 32;
+/// Width of the evidence URL field in the options record.
+pub const EVIDENCE_URL_LEN: u16 = 128;
 
 /// Field type numbers used in the templates.
 pub mod field {
@@ -66,6 +72,9 @@ pub mod field {
     /// eastwest's own (vendor range, above 32767): the dataset a replayed
     /// capture belongs to; empty for live capture.
     pub const DATASET_NAME: u16 = 40500;
+    /// eastwest's own: the base URL of the exporter's evidence server
+    /// (`GET /packets` below it); empty when it serves no packets.
+    pub const EVIDENCE_URL: u16 = 40501;
     /// Options scope type "System" (RFC 3954 §6.1).
     pub const SCOPE_SYSTEM: u16 = 1;
 }
@@ -122,6 +131,7 @@ pub const OPTION_SCOPES: &[(u16, u16)] = &[(field::SCOPE_SYSTEM, 4)];
 pub const OPTION_FIELDS: &[(u16, u16)] = &[
     (field::OBSERVATION_DOMAIN_NAME, DOMAIN_NAME_LEN),
     (field::DATASET_NAME, DATASET_NAME_LEN),
+    (field::EVIDENCE_URL, EVIDENCE_URL_LEN),
 ];
 
 /// Length in bytes of one data record described by `fields`.

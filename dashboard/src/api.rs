@@ -59,6 +59,8 @@ pub struct AppState<S> {
     pub timeseries_max_minute_rows: u64,
     /// The live dataset's name (every other is a replay).
     pub live_dataset: Arc<str>,
+    /// `[packets]`: where `/api/v1/packets` fetches from.
+    pub packets: Arc<crate::packets::PacketsConfig>,
 }
 
 /// A [`CoResidencySource`] in [`AppState`].
@@ -98,6 +100,7 @@ impl<S> Clone for AppState<S> {
             coresidency: self.coresidency.clone(),
             timeseries_max_minute_rows: self.timeseries_max_minute_rows,
             live_dataset: Arc::clone(&self.live_dataset),
+            packets: Arc::clone(&self.packets),
         }
     }
 }
@@ -114,6 +117,7 @@ impl<S> AppState<S> {
             coresidency: None,
             timeseries_max_minute_rows: DEFAULT_MAX_MINUTE_ROWS,
             live_dataset: Arc::from("live"),
+            packets: Arc::default(),
         }
     }
 
@@ -143,6 +147,11 @@ impl<S> AppState<S> {
         self
     }
 
+    pub fn with_packets(mut self, packets: crate::packets::PacketsConfig) -> AppState<S> {
+        self.packets = Arc::new(packets);
+        self
+    }
+
     pub fn with_auth(mut self, auth: Auth) -> AppState<S> {
         self.auth = Arc::new(auth);
         self
@@ -167,6 +176,7 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/api/v1/hosts/{name}", get(host::<S>))
         .route("/api/v1/timeseries", get(timeseries::<S>))
         .route("/api/v1/exporters", get(exporters::<S>))
+        .route("/api/v1/packets", get(crate::packets::packets::<S>))
         .route("/api/v1/report", get(report::<S>))
         .route("/api/v1/datasets", get(datasets::<S>))
         .route("/api/v1/datasets/{name}", delete(delete_dataset::<S>))
@@ -231,7 +241,7 @@ fn list<T: Serialize, R: CsvRow>(
 }
 
 /// Check the query string of an endpoint taking `allowed`.
-fn params<S>(
+pub(crate) fn params<S>(
     state: &AppState<S>,
     raw: Result<Query<RawParams>, QueryRejection>,
     allowed: &[&str],
@@ -241,7 +251,7 @@ fn params<S>(
     Ok(Params::parse(&raw, clock::now(), state.max_limit)?)
 }
 
-type RawQuery = Result<Query<RawParams>, QueryRejection>;
+pub(crate) type RawQuery = Result<Query<RawParams>, QueryRejection>;
 
 /// Body of `GET /api/v1/conversations` (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

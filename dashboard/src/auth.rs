@@ -24,12 +24,16 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 
-/// What a token allows. `Admin` includes everything `Viewer` may do.
+/// What a token allows; each role includes everything the ones before it
+/// may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read: every `GET`, and evaluations that change nothing (what-if).
     Viewer,
+    /// Download packets (`/api/v1/packets`): they are evidence, and
+    /// sensitive.
+    Responder,
     /// Change: the policy, inventory events.
     Admin,
 }
@@ -38,6 +42,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
+            Role::Responder => "responder",
             Role::Admin => "admin",
         }
     }
@@ -106,6 +111,24 @@ fn principal_of(extensions: &Extensions, headers: &HeaderMap) -> Result<Principa
 #[derive(Debug, Clone)]
 pub struct Viewer(pub Principal);
 
+/// Extractor: the request carries a `responder` or `admin` token (else
+/// 401 or 403).
+#[derive(Debug, Clone)]
+pub struct Responder(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Responder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Responder, ApiError> {
+        let principal = principal_of(&parts.extensions, &parts.headers)?;
+        if principal.role < Role::Responder {
+            tracing::info!(token = %principal.name, path = %parts.uri.path(), "responder role required");
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Responder(principal))
+    }
+}
+
 /// Extractor: the request carries an `admin` token (else 401 or 403).
 #[derive(Debug, Clone)]
 pub struct Admin(pub Principal);
@@ -162,6 +185,11 @@ mod tests {
                 digest: parse_digest_hex(&token_digest_hex("admin-secret")).unwrap(),
                 role: Role::Admin,
             },
+            TokenEntry {
+                name: "csirt".into(),
+                digest: parse_digest_hex(&token_digest_hex("responder-secret")).unwrap(),
+                role: Role::Responder,
+            },
         ])
     }
 
@@ -176,8 +204,11 @@ mod tests {
         async fn change(Admin(who): Admin) -> String {
             who.name
         }
+        async fn evidence(Responder(who): Responder) -> String {
+            who.name
+        }
         let app = axum::Router::new()
-            .route("/api/v1/thing", get(read).post(change))
+            .route("/api/v1/thing", get(read).post(change).put(evidence))
             .layer(axum::middleware::from_fn(require_viewer))
             .layer(axum::Extension(Arc::new(auth())));
         let mut builder = axum::http::Request::builder()
@@ -204,6 +235,20 @@ mod tests {
         );
         assert_eq!(request("POST", Some("admin-secret")).await, StatusCode::OK);
         assert_eq!(request("POST", None).await, StatusCode::UNAUTHORIZED);
+        // Packets: responder and admin, not a viewer.
+        assert_eq!(
+            request("PUT", Some("view-secret")).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            request("PUT", Some("responder-secret")).await,
+            StatusCode::OK
+        );
+        assert_eq!(request("PUT", Some("admin-secret")).await, StatusCode::OK);
+        assert_eq!(
+            request("POST", Some("responder-secret")).await,
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[test]

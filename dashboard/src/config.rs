@@ -27,6 +27,9 @@ pub struct Config {
     pub alerts: crate::alerts::AlertsConfig,
     /// `[tls]`: serve HTTPS (see [`crate::tls`]).
     pub tls: crate::tls::TlsConfig,
+    /// `[packets]`: fetching packets from the exporters (see
+    /// [`crate::packets`]).
+    pub packets: crate::packets::PacketsConfig,
 }
 
 /// `[clickhouse]`: where the flows are.
@@ -112,7 +115,7 @@ pub struct TokenConfig {
     pub name: String,
     /// SHA-256 of the token, 64 hex digits (`eastwest-dashboard --hash-token`).
     pub sha256: String,
-    /// `viewer` or `admin`.
+    /// `viewer`, `responder` (may also download packets) or `admin`.
     pub role: Role,
 }
 
@@ -127,6 +130,7 @@ impl Default for Config {
             report: ReportConfig::default(),
             alerts: crate::alerts::AlertsConfig::default(),
             tls: crate::tls::TlsConfig::default(),
+            packets: crate::packets::PacketsConfig::default(),
         }
     }
 }

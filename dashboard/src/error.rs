@@ -23,7 +23,7 @@ pub enum ApiError {
     #[error("authentication required")]
     Unauthorized,
     /// A valid token whose role is too low.
-    #[error("forbidden: admin role required")]
+    #[error("forbidden: the token's role does not allow this")]
     Forbidden,
     #[error("not found")]
     NotFound,

@@ -767,6 +767,9 @@ pub struct ExporterStatus {
     pub drops: u64,
     /// Nothing heard for `api.stale_after_seconds`.
     pub stale: bool,
+    /// Base URL of its packet store's evidence server (its options record),
+    /// "" when it serves none: where `/api/v1/packets` fetches frames.
+    pub evidence_url: String,
 }
 
 impl CsvRow for ExporterStatus {
@@ -781,6 +784,7 @@ impl CsvRow for ExporterStatus {
         "templates",
         "drops",
         "stale",
+        "evidence_url",
     ];
 
     fn fields(&self) -> Vec<String> {
@@ -795,6 +799,7 @@ impl CsvRow for ExporterStatus {
             self.templates.to_string(),
             self.drops.to_string(),
             u8::from(self.stale).to_string(),
+            self.evidence_url.clone(),
         ]
     }
 }
@@ -880,6 +885,7 @@ pub struct ExporterRow {
     pub sequence_gaps: u64,
     pub templates: u32,
     pub drops: u64,
+    pub evidence_url: String,
 }
 
 impl ExporterRow {
@@ -897,6 +903,7 @@ impl ExporterRow {
             templates: self.templates,
             drops: self.drops,
             stale: now_ms.saturating_sub(last_seen_ms) > stale_ms,
+            evidence_url: self.evidence_url,
         }
     }
 }

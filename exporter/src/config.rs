@@ -179,6 +179,9 @@ impl Config {
         if self.store.dir.is_some() {
             self.store.validate().map_err(ConfigError::Invalid)?;
         }
+        if !self.evidence.url.is_empty() && self.store.dir.is_none() {
+            return invalid("evidence.url announces the packet store: give --packet-store DIR");
+        }
         if self.evidence.listen.is_some() && self.store.dir.is_none() {
             return invalid("evidence.listen serves the packet store: give --packet-store DIR");
         }
@@ -281,6 +284,10 @@ pub struct Cli {
     /// Serve the packet store's frames (GET /packets) on ADDRESS:PORT.
     #[arg(long, value_name = "ADDRESS:PORT")]
     pub evidence_listen: Option<String>,
+    /// Announce URL as the evidence server's in the NetFlow options record
+    /// (default: http:// and the listen address).
+    #[arg(long, value_name = "URL")]
+    pub evidence_url: Option<String>,
     /// Print the SHA-256 of the token read from standard input (for
     /// evidence.token_sha256) and exit.
     #[arg(long)]
@@ -344,6 +351,7 @@ impl Cli {
         if self.evidence_listen.is_some() {
             c.evidence.listen = self.evidence_listen.clone();
         }
+        set(&mut c.evidence.url, self.evidence_url.clone());
         c.validate()?;
         Ok(c)
     }
@@ -441,6 +449,21 @@ mod tests {
         .config()
         .expect_err("evidence without a store");
         assert!(err.to_string().contains("--packet-store"), "{err}");
+        let err = cli(&["--evidence-url", "http://esx-03:9181", "-r", "x.pcap"])
+            .config()
+            .expect_err("an announced URL without a store");
+        assert!(err.to_string().contains("evidence.url"), "{err}");
+        let c = cli(&[
+            "--evidence-url",
+            "http://esx-03:9181",
+            "--packet-store",
+            "/tmp/s",
+            "-r",
+            "x.pcap",
+        ])
+        .config()
+        .expect("a replay announcing its later server");
+        assert_eq!(c.evidence.url, "http://esx-03:9181");
         let c = cli(&[
             "--config",
             p,

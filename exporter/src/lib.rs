@@ -185,6 +185,12 @@ impl Exporter {
         }
     }
 
+    /// Announce the evidence server's URL in the options records ("" =
+    /// none); checked by [`Config::validate`].
+    pub fn announce_evidence(&mut self, url: &str) -> Result<(), EncodeError> {
+        self.encoder.set_evidence_url(url)
+    }
+
     /// The packet store's status, for the evidence server.
     pub fn store_status(&self) -> Option<store::StatusHandle> {
         self.store.as_ref().map(PacketStore::status_handle)
@@ -505,6 +511,17 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         (Err(e), _, _) => return Err(ConfigError::Invalid(e).into()),
         _ => None,
     };
+    if config.store.dir.is_some() {
+        let url = serve::announced_url(
+            &config.evidence.url,
+            server.as_ref().map(Server::addr),
+            &exporter.decapper.own().name,
+        );
+        if !url.is_empty() {
+            exporter.announce_evidence(&url)?;
+            tracing::info!(target: "serve", %url, "announcing the evidence URL");
+        }
+    }
     let mut progress = Progress::new();
     let mut capture_errors = Vec::new();
     if config.serves_only() {

@@ -50,6 +50,12 @@ pub struct EvidenceConfig {
     pub token_sha256: String,
     /// Largest answer in bytes; a request may ask for less (`max_bytes`).
     pub max_bytes: u64,
+    /// The base URL announced to the collector in the NetFlow options
+    /// record (`--evidence-url`), so the dashboard finds the packets: "" =
+    /// `http://` and the listen address (the host name in place of an
+    /// unspecified address). Set alone (without `listen`), a replay
+    /// announces the exporter that will serve its store.
+    pub url: String,
 }
 
 impl Default for EvidenceConfig {
@@ -58,6 +64,7 @@ impl Default for EvidenceConfig {
             listen: None,
             token_sha256: String::new(),
             max_bytes: 1 << 30,
+            url: String::new(),
         }
     }
 }
@@ -65,6 +72,8 @@ impl Default for EvidenceConfig {
 impl EvidenceConfig {
     /// The address and token digest, when serving is on.
     pub fn checked(&self) -> Result<Option<(SocketAddr, [u8; 32])>, String> {
+        eastwest_core::netflow::encode::check_evidence_url(&self.url)
+            .map_err(|e| format!("evidence.url: {e}"))?;
         let Some(listen) = &self.listen else {
             return Ok(None);
         };
@@ -78,6 +87,18 @@ impl EvidenceConfig {
             return Err("evidence.max_bytes must be at least 1".into());
         }
         Ok(Some((addr, digest)))
+    }
+}
+
+/// The evidence URL to announce: `url` when set, else the one of the
+/// server listening on `bound` ("" when none). An unspecified address is
+/// replaced by `host`.
+pub fn announced_url(url: &str, bound: Option<SocketAddr>, host: &str) -> String {
+    match bound {
+        _ if !url.is_empty() => url.to_owned(),
+        Some(addr) if addr.ip().is_unspecified() => format!("http://{host}:{}", addr.port()),
+        Some(addr) => format!("http://{addr}"),
+        None => String::new(),
     }
 }
 
@@ -445,5 +466,37 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_announced_url_is_the_configured_one_else_the_listen_address() {
+        let bound = |s: &str| Some(s.parse::<SocketAddr>().expect("address"));
+        assert_eq!(
+            announced_url(
+                "https://evidence.lab/esx-03",
+                bound("0.0.0.0:9181"),
+                "esx-03"
+            ),
+            "https://evidence.lab/esx-03"
+        );
+        assert_eq!(
+            announced_url("", bound("192.0.2.7:9181"), "esx-03"),
+            "http://192.0.2.7:9181"
+        );
+        assert_eq!(
+            announced_url("", bound("[::]:9181"), "esx-03"),
+            "http://esx-03:9181"
+        );
+        assert_eq!(announced_url("", None, "esx-03"), "");
+        let bad = EvidenceConfig {
+            url: "esx-03:9181".into(),
+            ..EvidenceConfig::default()
+        };
+        assert!(bad.checked().unwrap_err().contains("evidence.url"));
     }
 }

@@ -101,3 +101,20 @@ pub fn run_page_tests(base_url: &str, auth: Option<AuthDashboard<'_>>) -> Result
     )
     .with_context(|| format!("page tests; screenshots in {}", shots.display()))
 }
+
+/// Run the packets button's browser test (`dashboard/web/tests/packets.mjs`)
+/// against the dashboard at `base_url` with a `responder` token; the
+/// capture it downloads is saved to `out`.
+pub fn run_packets_test(base_url: &str, token: &str, out: &Path) -> Result<()> {
+    let web = web_dir()?;
+    node(
+        &web,
+        &["--test", "--test-reporter=tap", "tests/packets.mjs"],
+        &[
+            ("EASTWEST_URL", OsStr::new(base_url)),
+            ("EASTWEST_TOKEN", OsStr::new(token)),
+            ("EASTWEST_PACKETS_OUT", out.as_os_str()),
+        ],
+    )
+    .context("the packets button's browser test")
+}

@@ -582,6 +582,63 @@ impl FetchError {
 pub trait Client: Send + Sync + 'static {
     fn fetch(&self, request: &Request)
         -> impl Future<Output = Result<Response, FetchError>> + Send;
+
+    /// Save the packets of `download` (`GET /api/v1/packets`, a pcapng) to
+    /// its file; the bytes written.
+    fn save_packets(
+        &self,
+        download: &Download,
+    ) -> impl Future<Output = Result<u64, FetchError>> + Send;
+}
+
+/// A conversation's packets to save: the `/api/v1/packets` parameters and
+/// the file, named after the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    pub params: Vec<(&'static str, String)>,
+    pub file: std::path::PathBuf,
+}
+
+impl Download {
+    /// The packets of `c` in its own time span (`dataset`: the one shown),
+    /// saved in `dir`.
+    pub fn of(c: &Conversation, dataset: Option<&str>, dir: &std::path::Path) -> Download {
+        let mut params = vec![
+            ("from", (c.start_ms / 1000).to_string()),
+            ("to", (c.end_ms / 1000 + 1).to_string()),
+        ];
+        if !c.client_vm.is_empty() {
+            params.push(("vm", c.client_vm.clone()));
+        }
+        if !c.server_vm.is_empty() {
+            params.push(("peer", c.server_vm.clone()));
+        }
+        params.push(("proto", c.proto.to_string()));
+        params.push(("port", c.server_port.to_string()));
+        if let Some(dataset) = dataset {
+            params.push(("dataset", dataset.to_string()));
+        }
+        let name = format!(
+            "{}_{}_{}.pcapng",
+            c.client(),
+            c.server(),
+            c.service().replace('/', "-")
+        );
+        let name: String = name
+            .chars()
+            .map(|ch| {
+                if ch.is_ascii_alphanumeric() || "-_.".contains(ch) {
+                    ch
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Download {
+            params,
+            file: dir.join(name),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -707,6 +764,32 @@ fn segment(name: &str) -> String {
 }
 
 impl Client for HttpClient {
+    async fn save_packets(&self, download: &Download) -> Result<u64, FetchError> {
+        use std::io::Write;
+        let path = "/api/v1/packets";
+        let failed = |reason: String| FetchError::Decode {
+            path: path.into(),
+            reason,
+        };
+        let mut response = self.get(path, &download.params).await?;
+        // Chunks are small; a local file write does not hold up the loop.
+        let mut file = std::fs::File::create(&download.file)
+            .map_err(|e| failed(format!("{}: {e}", download.file.display())))?;
+        let mut written = 0u64;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| failed(Chain(&e).to_string()))?
+        {
+            file.write_all(&chunk)
+                .map_err(|e| failed(format!("{}: {e}", download.file.display())))?;
+            written += chunk.len() as u64;
+        }
+        file.sync_all()
+            .map_err(|e| failed(format!("{}: {e}", download.file.display())))?;
+        Ok(written)
+    }
+
     async fn fetch(&self, request: &Request) -> Result<Response, FetchError> {
         let (path, params) = request.path_and_params();
         let (path, params) = (path.as_str(), params.as_slice());

@@ -38,6 +38,11 @@ pub enum Event {
         result: Result<Response, FetchError>,
         at: SystemTime,
     },
+    /// Saving packets ([`Action::SavePackets`]) ended: bytes written, or why not.
+    Saved {
+        file: std::path::PathBuf,
+        result: Result<u64, String>,
+    },
 }
 
 /// What the caller should do after an event.
@@ -49,6 +54,8 @@ pub enum Action {
     Refresh,
     /// Leave.
     Quit,
+    /// Save the selected conversation's packets: [`App::take_download`].
+    SavePackets,
 }
 
 /// The tabs, in order (keys `1`…`5`).
@@ -227,6 +234,8 @@ pub struct App {
     pub errors: BTreeMap<&'static str, String>,
     /// Zones tab cursor: (row = client zone, column = server zone).
     pub cell: (usize, usize),
+    /// Packets asked for with `w`, for the caller to save.
+    download: Option<crate::api::Download>,
 }
 
 impl App {
@@ -256,7 +265,13 @@ impl App {
             data: Data::default(),
             errors: BTreeMap::new(),
             cell: (0, 0),
+            download: None,
         }
+    }
+
+    /// The packets `w` asked for ([`Action::SavePackets`]), once.
+    pub fn take_download(&mut self) -> Option<crate::api::Download> {
+        self.download.take()
     }
 
     /// The view on top of the drill-down.

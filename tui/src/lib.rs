@@ -115,13 +115,15 @@ pub async fn run<C: Client>(client: C, mut app: App, interval: Duration) -> std:
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (plan_tx, plan_rx) = watch::channel(Plan::of(&app));
     let now = Arc::new(Notify::new());
+    let client = Arc::new(client);
     let fetcher = tokio::spawn(fetch_loop(
-        Arc::new(client),
+        Arc::clone(&client),
         plan_rx,
         interval,
         tx.clone(),
         Arc::clone(&now),
     ));
+    let tx_saved = tx.clone();
 
     // crossterm's read blocks, so it gets its own thread; it ends when the
     // loop below has dropped the receiver and the next key arrives, or with
@@ -146,6 +148,21 @@ pub async fn run<C: Client>(client: C, mut app: App, interval: Duration) -> std:
                 Action::Quit => break,
                 Action::Refresh => now.notify_one(),
                 Action::Continue => {}
+                Action::SavePackets => {
+                    if let Some(download) = app.take_download() {
+                        let (client, saved) = (Arc::clone(&client), tx_saved.clone());
+                        tokio::spawn(async move {
+                            let result = client
+                                .save_packets(&download)
+                                .await
+                                .map_err(|e| e.to_string());
+                            let _ = saved.send(Event::Saved {
+                                file: download.file,
+                                result,
+                            });
+                        });
+                    }
+                }
             }
             let plan = Plan::of(&app);
             plan_tx.send_if_modified(|current| {
@@ -181,6 +198,13 @@ mod tests {
     struct Slow(FakeClient);
 
     impl Client for Slow {
+        fn save_packets(
+            &self,
+            download: &crate::api::Download,
+        ) -> impl Future<Output = Result<u64, FetchError>> + Send {
+            self.0.save_packets(download)
+        }
+
         fn fetch(
             &self,
             request: &Request,

@@ -28,7 +28,7 @@ pub const VIOLATION_MARKER: &str = "!";
 pub const UNKNOWN_MARKER: &str = "?";
 
 /// The keys, for the footer (short) and the help screen (long).
-pub(super) const KEYS: [(&str, &str); 14] = [
+pub(super) const KEYS: [(&str, &str); 15] = [
     ("q", "quit"),
     ("?", "help: this screen"),
     ("1-5 Tab", "switch tab (Shift-Tab back)"),
@@ -46,6 +46,7 @@ pub(super) const KEYS: [(&str, &str); 14] = [
     ("R", "custom range: FROM..TO (RFC 3339 or epoch seconds)"),
     ("p", "pause / resume fetching"),
     ("F5", "fetch now"),
+    ("w", "save the selected conversation's packets (pcapng)"),
 ];
 
 /// What the footer shows.

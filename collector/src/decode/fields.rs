@@ -45,6 +45,7 @@ pub(super) const MAPPED: &[u16] = &[
     SAMPLING_PACKET_INTERVAL,
     field::LAYER2_SEGMENT_ID,
     field::DATASET_NAME,
+    field::EVIDENCE_URL,
 ];
 
 pub(super) const SAMPLING_INTERVAL: u16 = 34;
@@ -149,6 +150,7 @@ pub(super) struct Fields {
     pub(super) sampling: Option<u32>,
     pub(super) domain_name: Option<String>,
     pub(super) dataset: Option<String>,
+    pub(super) evidence_url: Option<String>,
 }
 
 /// What a mapped field fills in [`Fields`]: resolved once per template
@@ -184,6 +186,7 @@ pub(super) enum Slot {
     Sampling,
     DomainName,
     Dataset,
+    EvidenceUrl,
 }
 
 impl Slot {
@@ -219,6 +222,7 @@ impl Slot {
             SAMPLING_INTERVAL | SAMPLING_PACKET_INTERVAL => Slot::Sampling,
             field::OBSERVATION_DOMAIN_NAME => Slot::DomainName,
             field::DATASET_NAME => Slot::Dataset,
+            field::EVIDENCE_URL => Slot::EvidenceUrl,
             _ => return None,
         })
     }
@@ -268,6 +272,7 @@ impl Fields {
             Slot::Sampling => self.sampling = Some(be_u32(raw)),
             Slot::DomainName => self.domain_name = Some(padded_string(raw)),
             Slot::Dataset => self.dataset = Some(padded_string(raw)),
+            Slot::EvidenceUrl => self.evidence_url = Some(padded_string(raw)),
         }
     }
 

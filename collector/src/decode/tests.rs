@@ -477,7 +477,12 @@ fn dataset_from_options_and_exporter_stats() {
                 v9::options_template(TEMPLATE_OPTIONS, OPTION_SCOPES, OPTION_FIELDS),
                 v9::data(
                     TEMPLATE_OPTIONS,
-                    &[v9::dataset_record(7, "esx-07", dataset)],
+                    &[v9::evidence_record(
+                        7,
+                        "esx-07",
+                        dataset,
+                        "http://192.0.2.9:9181",
+                    )],
                 ),
                 v9::template(TEMPLATE_V4, FIELDS_V4),
                 v9::data(
@@ -539,6 +544,7 @@ fn dataset_from_options_and_exporter_stats() {
         (replayer.name.as_str(), replayer.dataset.as_str()),
         ("esx-07", "incident-42")
     );
+    assert_eq!(replayer.evidence_url, "http://192.0.2.9:9181");
     assert_eq!(
         (replayer.packets, replayer.flows, replayer.sequence_gaps),
         (3, 6, 3)
@@ -550,6 +556,7 @@ fn dataset_from_options_and_exporter_stats() {
     );
     assert_eq!(live.exporter, "192.0.2.10".parse::<IpAddr>().unwrap());
     assert_eq!((live.name.as_str(), live.dataset.as_str()), ("esx-07", ""));
+    assert_eq!(live.evidence_url, "", "its options record announces none");
     assert_eq!((live.packets, live.flows, live.templates), (1, 1, 2));
     // An empty dataset name turns the exporter back to live.
     rows.clear();

@@ -114,13 +114,25 @@ pub fn domain_name_record(source_id: u32, name: &str) -> Vec<u8> {
 }
 
 /// The options record of `eastwest_core::netflow` naming the host and the
-/// replay's dataset (`OPTION_FIELDS`).
+/// replay's dataset (`OPTION_FIELDS`), no evidence URL.
 pub fn dataset_record(source_id: u32, name: &str, dataset: &str) -> Vec<u8> {
-    let mut out = domain_name_record(source_id, name);
-    out.truncate(4 + usize::from(eastwest_core::netflow::DOMAIN_NAME_LEN));
-    let mut text = dataset.as_bytes().to_vec();
-    text.resize(usize::from(eastwest_core::netflow::DATASET_NAME_LEN), 0);
-    out.extend_from_slice(&text);
+    evidence_record(source_id, name, dataset, "")
+}
+
+/// The options record of `eastwest_core::netflow` naming the host, the
+/// replay's dataset and the evidence server's URL (`OPTION_FIELDS`).
+pub fn evidence_record(source_id: u32, name: &str, dataset: &str, url: &str) -> Vec<u8> {
+    use eastwest_core::netflow::{DATASET_NAME_LEN, DOMAIN_NAME_LEN, EVIDENCE_URL_LEN};
+    let mut out = source_id.to_be_bytes().to_vec();
+    for (text, len) in [
+        (name, DOMAIN_NAME_LEN),
+        (dataset, DATASET_NAME_LEN),
+        (url, EVIDENCE_URL_LEN),
+    ] {
+        let mut text = text.as_bytes().to_vec();
+        text.resize(usize::from(len), 0);
+        out.extend_from_slice(&text);
+    }
     out
 }
 

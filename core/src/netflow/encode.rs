@@ -25,8 +25,8 @@ use std::net::IpAddr;
 
 use crate::flow::FlowRecord;
 use crate::netflow::{
-    self, field, DATASET_NAME_LEN, DOMAIN_NAME_LEN, FIELDS_V4, FIELDS_V6, OPTION_FIELDS,
-    OPTION_SCOPES, TEMPLATE_OPTIONS, TEMPLATE_V4, TEMPLATE_V6,
+    self, field, DATASET_NAME_LEN, DOMAIN_NAME_LEN, EVIDENCE_URL_LEN, FIELDS_V4, FIELDS_V6,
+    OPTION_FIELDS, OPTION_SCOPES, TEMPLATE_OPTIONS, TEMPLATE_V4, TEMPLATE_V6,
 };
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +77,10 @@ pub enum EncodeError {
     DatasetTooLong { name: String, len: usize, max: u16 },
     #[error("dataset {name:?} contains a NUL character")]
     DatasetNul { name: String },
+    #[error("evidence URL {url:?} is {len} bytes long; at most {max} bytes fit")]
+    EvidenceUrlTooLong { url: String, len: usize, max: u16 },
+    #[error("evidence URL {url:?} must start with http:// or https:// and contain no NUL")]
+    EvidenceUrlInvalid { url: String },
 }
 
 /// One export packet, ready to send.
@@ -101,6 +105,8 @@ struct Domain {
 #[derive(Debug)]
 pub struct Encoder {
     config: EncodeConfig,
+    /// The evidence server's URL announced in the options record; "" = none.
+    evidence_url: String,
     boot_ms: Option<u64>,
     domains: BTreeMap<u32, Domain>,
 }
@@ -169,6 +175,7 @@ impl Encoder {
         }
         Ok(Encoder {
             config: config.clone(),
+            evidence_url: String::new(),
             boot_ms: None,
             domains: BTreeMap::new(),
         })
@@ -178,6 +185,18 @@ impl Encoder {
     /// are ignored.
     pub fn set_boot(&mut self, boot_ms: u64) {
         self.boot_ms.get_or_insert(boot_ms);
+    }
+
+    /// Announce the evidence server's base URL in every options record
+    /// from now on ("" = none). The next export packet of every domain
+    /// carries the templates and options again.
+    pub fn set_evidence_url(&mut self, url: &str) -> Result<(), EncodeError> {
+        check_evidence_url(url)?;
+        self.evidence_url = url.to_owned();
+        for domain in self.domains.values_mut() {
+            domain.templates_sent_ms = None;
+        }
+        Ok(())
     }
 
     /// Name the host of a domain (sent as observationDomainName). A domain
@@ -264,7 +283,13 @@ impl Encoder {
         bytes.extend_from_slice(&domain.to_be_bytes());
         let mut templates = 0;
         if due {
-            put_templates(&mut bytes, domain, &state.name, &self.config.dataset);
+            put_templates(
+                &mut bytes,
+                domain,
+                &state.name,
+                &self.config.dataset,
+                &self.evidence_url,
+            );
             state.templates_sent_ms = Some(now_ms);
             state.packets_since_templates = 0;
             templates = 4;
@@ -295,8 +320,8 @@ fn put_u16(buf: &mut Vec<u8>, v: u16) {
 }
 
 /// Template flowset (256, 257), options template flowset (258) and the
-/// options data record naming the host and the dataset.
-fn put_templates(buf: &mut Vec<u8>, domain: u32, name: &str, dataset: &str) {
+/// options data record naming the host, the dataset and the evidence URL.
+fn put_templates(buf: &mut Vec<u8>, domain: u32, name: &str, dataset: &str, evidence_url: &str) {
     put_u16(buf, TEMPLATE_FLOWSET_ID);
     put_u16(buf, template_flowset_len() as u16);
     for (tid, fields) in [(TEMPLATE_V4, FIELDS_V4), (TEMPLATE_V6, FIELDS_V6)] {
@@ -327,7 +352,28 @@ fn put_templates(buf: &mut Vec<u8>, domain: u32, name: &str, dataset: &str) {
     put_text(buf, name, DOMAIN_NAME_LEN);
     // Checked to fit by `Encoder::new`.
     put_text(buf, dataset, DATASET_NAME_LEN);
+    // Checked to fit by `Encoder::set_evidence_url`.
+    put_text(buf, evidence_url, EVIDENCE_URL_LEN);
     buf.resize(start + options_data_flowset_len(), 0);
+}
+
+/// Whether `url` can be announced as the evidence URL: "" (none), or an
+/// `http://` / `https://` URL of at most [`EVIDENCE_URL_LEN`] bytes.
+pub fn check_evidence_url(url: &str) -> Result<(), EncodeError> {
+    if url.len() > usize::from(EVIDENCE_URL_LEN) {
+        return Err(EncodeError::EvidenceUrlTooLong {
+            url: url.to_owned(),
+            len: url.len(),
+            max: EVIDENCE_URL_LEN,
+        });
+    }
+    let scheme = url.starts_with("http://") || url.starts_with("https://");
+    if !url.is_empty() && (!scheme || url.contains('\0')) {
+        return Err(EncodeError::EvidenceUrlInvalid {
+            url: url.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// `text` as a fixed `len`-byte NUL-padded field (cut on a character
@@ -487,13 +533,39 @@ mod tests {
     }
 
     #[test]
+    fn evidence_urls_are_checked_and_announced_at_once() {
+        let mut enc = Encoder::new(&EncodeConfig::default()).expect("valid config");
+        assert!(matches!(
+            enc.set_evidence_url("ftp://x"),
+            Err(EncodeError::EvidenceUrlInvalid { .. })
+        ));
+        assert!(matches!(
+            enc.set_evidence_url(&format!("http://{}", "a".repeat(128))),
+            Err(EncodeError::EvidenceUrlTooLong { .. })
+        ));
+        assert!(enc.set_evidence_url("http://a\0b").is_err());
+        enc.set_boot(BOOT);
+        let mut out = Vec::new();
+        enc.encode(&[record(v4(11), v4(12), 3, 0)], BOOT + 1, &mut out);
+        enc.encode(&[record(v4(11), v4(12), 3, 0)], BOOT + 2, &mut out);
+        assert_eq!(be16(&out[1].bytes, 2), 1, "templates not due yet");
+        enc.set_evidence_url("https://esx-03:9181")
+            .expect("valid url");
+        enc.encode(&[record(v4(11), v4(12), 3, 0)], BOOT + 3, &mut out);
+        assert_eq!(be16(&out[2].bytes, 2), 5, "a new URL is sent at once");
+        let b = &out[2].bytes;
+        let d = HEADER_LEN + 164 + 28 + 4 + 4 + 64;
+        assert_eq!(&b[d..d + 19], b"https://esx-03:9181");
+    }
+
+    #[test]
     fn lengths_of_the_fixed_parts() {
         assert_eq!(template_flowset_len(), 164);
-        assert_eq!(options_template_flowset_len(), 24);
-        assert_eq!(options_data_flowset_len(), 72);
+        assert_eq!(options_template_flowset_len(), 28);
+        assert_eq!(options_data_flowset_len(), 200);
         assert_eq!(netflow::record_len(FIELDS_V4), 83);
         assert_eq!(netflow::record_len(FIELDS_V6), 107);
-        assert_eq!(min_mtu(), 20 + 260 + 112);
+        assert_eq!(min_mtu(), 20 + 392 + 112);
     }
 
     #[test]
@@ -505,6 +577,8 @@ mod tests {
         .expect("valid config");
         enc.set_boot(BOOT);
         enc.name_domain(3, "esx-03");
+        enc.set_evidence_url("http://esx-03:9181")
+            .expect("valid url");
         let rec = record(v4(11), v4(12), 3, 0);
         let mut out = Vec::new();
         enc.encode(&[rec], BOOT + 10_000, &mut out);
@@ -533,20 +607,25 @@ mod tests {
         // Options template flowset.
         let o = 20 + 164;
         assert_eq!(
-            &b[o..o + 24],
-            &[0, 1, 0, 24, 1, 2, 0, 4, 0, 8, 0, 1, 0, 4, 1, 44, 0, 32, 0x9e, 0x34, 0, 32, 0, 0]
+            &b[o..o + 28],
+            &[
+                0, 1, 0, 28, 1, 2, 0, 4, 0, 12, 0, 1, 0, 4, 1, 44, 0, 32, 0x9e, 0x34, 0, 32, 0x9e,
+                0x35, 0, 128, 0, 0
+            ]
         );
         // Options data: scope = source id, the NUL-padded name, the
-        // NUL-padded dataset.
-        let d = o + 24;
-        assert_eq!((be16(b, d), be16(b, d + 2)), (258, 72));
+        // NUL-padded dataset, the NUL-padded evidence URL.
+        let d = o + 28;
+        assert_eq!((be16(b, d), be16(b, d + 2)), (258, 200));
         assert_eq!(be32(b, d + 4), 3);
         assert_eq!(&b[d + 8..d + 14], b"esx-03");
         assert!(b[d + 14..d + 40].iter().all(|&x| x == 0));
         assert_eq!(&b[d + 40..d + 49], b"case-4711");
         assert!(b[d + 49..d + 72].iter().all(|&x| x == 0));
+        assert_eq!(&b[d + 72..d + 90], b"http://esx-03:9181");
+        assert!(b[d + 90..d + 200].iter().all(|&x| x == 0));
         // Data flowset: 4 + 83 + 1 pad.
-        let f = d + 72;
+        let f = d + 200;
         assert_eq!((be16(b, f), be16(b, f + 2)), (256, 88));
         assert_eq!(b.len(), f + 88);
         let r = &b[f + 4..];
@@ -582,10 +661,10 @@ mod tests {
         let d2: Vec<&Datagram> = out.iter().filter(|d| d.domain == 2).collect();
         assert_eq!(d1.iter().map(|d| d.records).sum::<usize>(), 40);
         assert_eq!(d2.iter().map(|d| d.records).sum::<usize>(), 10);
-        // First packet: (1400 - 20 - 224 - 4) / 83 => 13 records; then 16.
+        // First packet: (1400 - 20 - 392 - 4) / 83 => 11 records; then 16.
         assert_eq!(
             d1.iter().map(|d| d.records).collect::<Vec<_>>(),
-            vec![13, 16, 11]
+            vec![11, 16, 13]
         );
         for (i, d) in d1.iter().enumerate() {
             assert_eq!(be32(&d.bytes, 12), i as u32);
@@ -771,6 +850,8 @@ mod tests {
                     assert_eq!(t.option_fields[0].field_length, 32);
                     assert_eq!(t.option_fields[1].field_type_number, 40500);
                     assert_eq!(t.option_fields[1].field_length, 32);
+                    assert_eq!(t.option_fields[2].field_type_number, 40501);
+                    assert_eq!(t.option_fields[2].field_length, 128);
                 }
                 FlowSetBody::OptionsData(d) => {
                     for rec in &d.fields {
@@ -799,8 +880,8 @@ mod tests {
         );
         assert_eq!(
             names,
-            vec!["esx-04", ""],
-            "name, then dataset (empty: live)"
+            vec!["esx-04", "", ""],
+            "name, then dataset (empty: live), then evidence URL (none)"
         );
         // IPv4 records first, then IPv6.
         assert_eq!(data.len(), 3);

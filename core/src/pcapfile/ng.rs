@@ -23,6 +23,8 @@ pub const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
 /// Most interfaces one section may describe.
 pub const MAX_INTERFACES: usize = 4096;
 const OPT_ENDOFOPT: u16 = 0;
+const OPT_COMMENT: u16 = 1;
+const OPT_IF_NAME: u16 = 2;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
 
@@ -357,6 +359,45 @@ fn options(
     Ok(())
 }
 
+/// `options` (code, value; empty values left out) then `opt_endofopt`,
+/// each value padded to 4 bytes. A value is cut at 65532 bytes.
+fn put_options(out: &mut Vec<u8>, options: &[(u16, &[u8])]) {
+    for &(code, value) in options.iter().filter(|(_, v)| !v.is_empty()) {
+        let value = &value[..value.len().min(65_532)];
+        out.extend_from_slice(&code.to_le_bytes());
+        out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        out.extend_from_slice(value);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    out.extend_from_slice(&OPT_ENDOFOPT.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+}
+
+/// A little-endian block of `kind` around `body` (a multiple of 4 bytes).
+fn le_block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let total = (12 + body.len()) as u32;
+    let mut b = Vec::with_capacity(12 + body.len());
+    b.extend_from_slice(&kind.to_le_bytes());
+    b.extend_from_slice(&total.to_le_bytes());
+    b.extend_from_slice(body);
+    b.extend_from_slice(&total.to_le_bytes());
+    b
+}
+
+/// A little-endian section header (version 1.0, length unknown) with
+/// `comment` when not empty.
+fn section_header(comment: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(16);
+    body.extend_from_slice(&BYTE_ORDER_MAGIC.to_le_bytes());
+    body.extend_from_slice(&1u16.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&(-1i64).to_le_bytes());
+    if !comment.is_empty() {
+        put_options(&mut body, &[(OPT_COMMENT, comment.as_bytes())]);
+    }
+    le_block(SHB, &body)
+}
+
 /// Writes a little-endian pcapng stream: one section, one interface per
 /// [`NgWriter::add_interface`], Enhanced Packet Blocks. For tests and the
 /// benchmark's captures.
@@ -368,20 +409,26 @@ pub struct NgWriter<W> {
 
 impl<W: std::io::Write> NgWriter<W> {
     /// Write the section header.
-    pub fn new(mut inner: W) -> std::io::Result<Self> {
-        let mut b = Vec::with_capacity(28);
-        b.extend_from_slice(&SHB.to_le_bytes());
-        b.extend_from_slice(&28u32.to_le_bytes());
-        b.extend_from_slice(&BYTE_ORDER_MAGIC.to_le_bytes());
-        b.extend_from_slice(&1u16.to_le_bytes());
-        b.extend_from_slice(&0u16.to_le_bytes());
-        b.extend_from_slice(&(-1i64).to_le_bytes());
-        b.extend_from_slice(&28u32.to_le_bytes());
-        inner.write_all(&b)?;
+    pub fn new(inner: W) -> std::io::Result<Self> {
+        Self::with_comment(inner, "")
+    }
+
+    /// Write the section header with `comment` (`opt_comment`; none when
+    /// empty).
+    pub fn with_comment(mut inner: W, comment: &str) -> std::io::Result<Self> {
+        inner.write_all(&section_header(comment))?;
         Ok(NgWriter {
             inner,
             resolutions: Vec::new(),
         })
+    }
+
+    /// Start a new section whose header carries `comment` (a note after
+    /// the packets, e.g. that the capture is partial). Its interfaces
+    /// are described anew.
+    pub fn new_section(&mut self, comment: &str) -> std::io::Result<()> {
+        self.resolutions.clear();
+        self.inner.write_all(&section_header(comment))
     }
 
     /// Describe an interface; `tsresol` is the raw `if_tsresol` byte (6:
@@ -392,24 +439,32 @@ impl<W: std::io::Write> NgWriter<W> {
         snaplen: u32,
         tsresol: u8,
     ) -> std::io::Result<u32> {
+        self.add_named_interface(linktype, snaplen, tsresol, "")
+    }
+
+    /// [`NgWriter::add_interface`] with an `if_name` (none when empty).
+    pub fn add_named_interface(
+        &mut self,
+        linktype: u16,
+        snaplen: u32,
+        tsresol: u8,
+        name: &str,
+    ) -> std::io::Result<u32> {
         let units = if tsresol & 0x80 != 0 {
             1u64.checked_shl(u32::from(tsresol & 0x7f))
         } else {
             10u64.checked_pow(u32::from(tsresol))
         }
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "if_tsresol"))?;
-        let mut b = Vec::with_capacity(32);
-        b.extend_from_slice(&IDB.to_le_bytes());
-        b.extend_from_slice(&32u32.to_le_bytes());
-        b.extend_from_slice(&linktype.to_le_bytes());
-        b.extend_from_slice(&0u16.to_le_bytes());
-        b.extend_from_slice(&snaplen.to_le_bytes());
-        b.extend_from_slice(&OPT_IF_TSRESOL.to_le_bytes());
-        b.extend_from_slice(&1u16.to_le_bytes());
-        b.extend_from_slice(&[tsresol, 0, 0, 0]);
-        b.extend_from_slice(&[0; 4]); // opt_endofopt
-        b.extend_from_slice(&32u32.to_le_bytes());
-        self.inner.write_all(&b)?;
+        let mut body = Vec::with_capacity(32);
+        body.extend_from_slice(&linktype.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&snaplen.to_le_bytes());
+        put_options(
+            &mut body,
+            &[(OPT_IF_NAME, name.as_bytes()), (OPT_IF_TSRESOL, &[tsresol])],
+        );
+        self.inner.write_all(&le_block(IDB, &body))?;
         self.resolutions.push(units);
         Ok((self.resolutions.len() - 1) as u32)
     }
@@ -688,6 +743,34 @@ mod tests {
         );
         assert_eq!(records[1].timestamp_ns, 1_700_000_000_123_456_789);
         assert_eq!(records[1].interface, 1);
+    }
+
+    #[test]
+    fn comments_names_and_a_second_section_read_back() {
+        let mut w = NgWriter::with_comment(Vec::new(), "verdict violation").expect("header");
+        let esx = w
+            .add_named_interface(1, 65_535, 9, "esx-03/erspan2")
+            .expect("idb");
+        w.write_packet(esx, 1_700_000_000_000_000_001, &[7; 5], 5)
+            .expect("epb");
+        w.new_section("partial capture: esx-04 unreachable")
+            .expect("second section");
+        let bytes = w.into_inner().expect("flush");
+        // The comment and the name are there, padded to 4 bytes.
+        let at = |needle: &[u8]| bytes.windows(needle.len()).position(|w| w == needle);
+        let comment = at(b"verdict violation").expect("the comment");
+        assert_eq!(
+            &bytes[comment - 4..comment],
+            &[1, 0, 17, 0],
+            "opt_comment, length 17"
+        );
+        assert!(at(b"esx-03/erspan2").is_some());
+        assert!(at(b"partial capture").is_some());
+        assert!(bytes.len().is_multiple_of(4));
+        let records = read_all(&bytes).expect("records");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].timestamp_ns, 1_700_000_000_000_000_001);
+        assert_eq!(records[0].data, vec![7; 5]);
     }
 
     #[test]

@@ -131,11 +131,12 @@ pub fn exporters(tables: &Tables) -> Sql {
     sql.push(&format!(
         "SELECT exporter, source_id, any(name) AS name, max(last_seen) AS last_seen, \
          sum(packets) AS packets, sum(flows) AS flows, sum(sequence_gaps) AS sequence_gaps, \
-         max(templates) AS templates, sum(drops) AS drops FROM \
+         max(templates) AS templates, sum(drops) AS drops, max(evidence_url) AS evidence_url FROM \
          (SELECT exporter, source_id, collector, started, argMax(name, updated) AS name, \
           max(last_seen) AS last_seen, argMax(packets, updated) AS packets, \
           argMax(flows, updated) AS flows, argMax(sequence_gaps, updated) AS sequence_gaps, \
-          argMax(templates, updated) AS templates, argMax(drops, updated) AS drops \
+          argMax(templates, updated) AS templates, argMax(drops, updated) AS drops, \
+          argMax(evidence_url, updated) AS evidence_url \
           FROM {} GROUP BY exporter, source_id, collector, started) \
          GROUP BY exporter, source_id ORDER BY name, exporter, source_id",
         tables.exporters
@@ -151,7 +152,7 @@ pub fn exporters_from_flows(tables: &Tables) -> Sql {
     sql.push(&format!(
         "SELECT exporter, source_id, any(observer) AS name, max(received) AS last_seen, \
          toUInt64(0) AS packets, count() AS flows, toUInt64(0) AS sequence_gaps, \
-         toUInt32(0) AS templates, toUInt64(0) AS drops FROM {} \
+         toUInt32(0) AS templates, toUInt64(0) AS drops, '' AS evidence_url FROM {} \
          GROUP BY exporter, source_id ORDER BY name, exporter, source_id",
         tables.flows
     ));

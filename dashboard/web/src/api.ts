@@ -122,6 +122,32 @@ export async function download(url: string, fallbackName: string): Promise<strin
   return name;
 }
 
+/**
+ * The packets (pcapng, `GET /api/v1/packets`) of the conversation a
+ * violation's `flows_url` names: the same filters, no paging.
+ */
+export function packetsUrl(flowsUrl: string, dataset?: string): string {
+  const url = new URL(flowsUrl, "http://page.invalid");
+  const params = new URLSearchParams(url.search);
+  for (const paging of ["limit", "offset", "format"]) params.delete(paging);
+  if (dataset && !params.has("dataset")) params.set("dataset", dataset);
+  return `/api/v1/packets?${params}`;
+}
+
+/** The packets of a conversation row: its time span, ends, protocol and port. */
+export function conversationPacketsUrl(c: Conversation, dataset?: string): string {
+  const params = new URLSearchParams({
+    from: String(Math.floor(c.start_ms / 1000)),
+    to: String(Math.floor(c.end_ms / 1000) + 1),
+  });
+  if (c.client_vm) params.set("vm", c.client_vm);
+  if (c.server_vm) params.set("peer", c.server_vm);
+  params.set("proto", String(c.proto));
+  params.set("port", String(c.server_port));
+  if (dataset) params.set("dataset", dataset);
+  return `/api/v1/packets?${params}`;
+}
+
 /** The address of an API list as a file download (CSV or JSON). */
 export function exportUrl(path: string, params: URLSearchParams, format: "csv" | "json"): string {
   const p = new URLSearchParams(params);

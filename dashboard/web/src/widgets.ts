@@ -1,6 +1,6 @@
 // Pieces several views share: totals cards, the conversations table with
 // sorting and paging, export buttons, empty and loading states.
-import { ApiError, type Conversation, download, type Flows, getUrl, type Totals } from "./api";
+import { ApiError, type Conversation, conversationPacketsUrl, download, type Flows, getUrl, type Totals } from "./api";
 import { h } from "./dom";
 import { ago, bytes, count, plural, service, when } from "./format";
 import type { Context } from "./view";
@@ -82,6 +82,7 @@ function row(ctx: Context, c: Conversation): HTMLTableRowElement {
   const verdict = h("td", null, verdictBadge(c.verdict, c.severity));
   if (c.rule && c.verdict !== "allowed") verdict.appendChild(h("span", { class: "rule" }, c.rule));
   else if (c.rule) verdict.title = c.rule;
+  verdict.appendChild(packetsButton(conversationPacketsUrl(c, ctx.state.dataset || undefined)));
   return h(
     "tr",
     { class: violation ? "violation" : c.verdict === "unknown" ? "unknown" : undefined, "data-verdict": c.verdict },
@@ -290,6 +291,26 @@ const TCP_FLAGS = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
 
 function tcpFlags(bits: number): string {
   return TCP_FLAGS.filter((_, i) => bits & (1 << i)).join(" ") || "–";
+}
+
+/**
+ * "Packets": a button that downloads the conversation's packets (pcapng,
+ * merged from every observation point) with the token; the server's
+ * reason shows beside it when it cannot (role, rotated store, no store).
+ */
+export function packetsButton(url: string): HTMLElement {
+  const note = h("span", { class: "muted small packets-note", role: "status" });
+  const button = h("button", { type: "button", class: "link packets", "data-url": url }, "packets");
+  button.addEventListener("click", async () => {
+    note.textContent = "fetching packets…";
+    try {
+      const name = await download(url, "packets.pcapng");
+      note.textContent = `saved ${name}`;
+    } catch (err) {
+      note.textContent = err instanceof Error ? err.message : String(err);
+    }
+  });
+  return h("span", { class: "packets-box" }, button, " ", note);
 }
 
 /**

@@ -7,13 +7,20 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::filter::Filter;
 use super::{Action, App, Column, Connection, Event, Frame, Input, Tab, View};
-use crate::api::{Conversation, FetchError, Range, Request, Response};
+use crate::api::{Conversation, Download, FetchError, Range, Request, Response};
 
 impl App {
     pub fn handle_event(&mut self, event: Event) -> Action {
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => self.handle_key(key),
             Event::Key(_) | Event::Resize => Action::Continue,
+            Event::Saved { file, result } => {
+                self.notice = Some(match result {
+                    Ok(bytes) => format!("packets saved to {} ({bytes} bytes)", file.display()),
+                    Err(reason) => format!("packets not saved: {reason}"),
+                });
+                Action::Continue
+            }
             Event::Fetched {
                 request,
                 result,
@@ -108,6 +115,20 @@ impl App {
                 }
             }
             KeyCode::F(5) => return Action::Refresh,
+            KeyCode::Char('w') => {
+                let Some(c) = self.selected_conversation() else {
+                    self.notice = Some("select a conversation to save its packets".into());
+                    return Action::Continue;
+                };
+                let download = Download::of(
+                    c,
+                    self.settings.dataset.as_deref(),
+                    std::path::Path::new("."),
+                );
+                self.notice = Some(format!("saving packets to {}…", download.file.display()));
+                self.download = Some(download);
+                return Action::SavePackets;
+            }
             KeyCode::Char('s') => {
                 let sort = &mut self.sorts[self.tab.index()];
                 sort.column = sort.column.next();

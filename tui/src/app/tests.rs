@@ -126,6 +126,16 @@ pub(crate) struct FakeClient {
 }
 
 impl crate::api::Client for FakeClient {
+    async fn save_packets(&self, download: &crate::api::Download) -> Result<u64, FetchError> {
+        if self.down {
+            return Err(FetchError::Unreachable {
+                url: "http://fake".into(),
+                reason: "connection refused".into(),
+            });
+        }
+        Ok(download.params.len() as u64)
+    }
+
     async fn fetch(&self, request: &Request) -> Result<Response, FetchError> {
         if let Ok(mut asked) = self.asked.lock() {
             asked.push(request.clone());
@@ -466,6 +476,49 @@ fn filter_parsing() {
     for bad in ["port:http", "port:70000", "vm:", "host:esx-01", "verdict:"] {
         assert!(Filter::parse(bad).is_err(), "{bad}");
     }
+}
+
+#[tokio::test]
+async fn w_saves_the_selected_conversation_s_packets() {
+    let (mut app, _) = loaded().await;
+    app.handle_event(key(KeyCode::Down));
+    assert_eq!(app.selected_conversation().unwrap().client_vm, "fin-fe-01");
+    assert_eq!(
+        app.handle_event(key(KeyCode::Char('w'))),
+        Action::SavePackets
+    );
+    let download = app.take_download().expect("a download");
+    assert_eq!(app.take_download(), None, "asked once");
+    let params: Vec<(&str, &str)> = download
+        .params
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    assert!(params.contains(&("vm", "fin-fe-01")), "{params:?}");
+    assert!(params.contains(&("peer", "payroll-01")), "{params:?}");
+    assert!(params.contains(&("proto", "6")), "{params:?}");
+    assert_eq!(
+        download.file.file_name().and_then(|n| n.to_str()),
+        Some("fin-fe-01_payroll-01_TCP-443.pcapng")
+    );
+    assert!(app
+        .notice
+        .as_deref()
+        .unwrap_or_default()
+        .contains("saving packets"));
+    app.handle_event(Event::Saved {
+        file: download.file.clone(),
+        result: Ok(4096),
+    });
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("packets saved to ./fin-fe-01_payroll-01_TCP-443.pcapng (4096 bytes)")
+    );
+    app.handle_event(Event::Saved {
+        file: download.file,
+        result: Err("forbidden".into()),
+    });
+    assert_eq!(app.notice.as_deref(), Some("packets not saved: forbidden"));
 }
 
 #[tokio::test]

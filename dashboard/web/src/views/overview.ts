@@ -5,6 +5,7 @@ import {
   conversations as fetchConversations,
   exportUrl,
   get,
+  packetsUrl,
   type Timeseries,
   type Violations,
 } from "../api";
@@ -20,6 +21,7 @@ import {
   endpoint,
   exports,
   evidence,
+  packetsButton,
   pager,
   settle,
   unavailable,
@@ -384,6 +386,7 @@ export class OverviewView implements View {
               { class: "meta" },
               `seen by ${v.observation_points.map((o) => `${o.observer} (${o.encap})`).join(", ")}`,
             ),
+            h("div", { class: "meta" }, packetsButton(packetsUrl(v.flows_url, ctx.state.dataset || undefined))),
             evidence(v.flows_url),
           ),
         ),

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { filterParams, parse, serialize } from "../../src/state";
 import { buildGraph } from "../../src/views/graph";
 import { bytes, service, when } from "../../src/format";
-import type { Conversation } from "../../src/api";
+import { type Conversation, conversationPacketsUrl, packetsUrl } from "../../src/api";
 
 test("state: a shared address gives back the same state", () => {
   const s = parse("?view=graph&range=7d&zone=dmz&verdict=violation&same_host=true&sort=-bytes_rev&offset=200");
@@ -114,4 +114,37 @@ test("format: sizes, services, times", () => {
   assert.equal(service(99, 0), "proto 99");
   assert.equal(when(1793610000200), "2026-11-02 09:00:00 UTC");
   assert.equal(when(null), "–");
+});
+
+test("packets: a violation's flows address becomes its packets address", () => {
+  const url = packetsUrl(
+    "/api/v1/flows?from=1793610030&to=1793610151&vm=fin-fe-01&peer=payroll-01&proto=6&port=443&verdict=violation&rule=no%20fin&limit=50",
+    "lab",
+  );
+  const parsed = new URL(url, "http://x");
+  assert.equal(parsed.pathname, "/api/v1/packets");
+  const p = parsed.searchParams;
+  assert.equal(p.get("vm"), "fin-fe-01");
+  assert.equal(p.get("peer"), "payroll-01");
+  assert.equal(p.get("rule"), "no fin");
+  assert.equal(p.get("dataset"), "lab");
+  assert.equal(p.get("limit"), null, "no paging");
+});
+
+test("packets: a conversation row's packets address covers its whole span", () => {
+  const c = {
+    client_vm: "fin-fe-01",
+    server_vm: "",
+    proto: 6,
+    server_port: 443,
+    start_ms: 1793610030500,
+    end_ms: 1793610150500,
+  } as Conversation;
+  const p = new URL(conversationPacketsUrl(c), "http://x").searchParams;
+  assert.equal(p.get("from"), "1793610030");
+  assert.equal(p.get("to"), "1793610151");
+  assert.equal(p.get("vm"), "fin-fe-01");
+  assert.equal(p.get("peer"), null, "an unknown end is no filter");
+  assert.equal(p.get("port"), "443");
+  assert.equal(p.get("dataset"), null);
 });
