@@ -450,7 +450,7 @@ fn a_damaged_tail_after_kill_9_is_reindexed_at_start() {
         v.sort();
         v
     };
-    // 783 kB of lab in 64 kB segments: wait for nine sealed.
+    // 852 kB of lab in 64 kB segments: wait for nine sealed.
     let start = Instant::now();
     while indexes(&store).len() < 9 {
         assert!(start.elapsed() < Duration::from_secs(60), "segments sealed");

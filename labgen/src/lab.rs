@@ -149,7 +149,11 @@ pub const HOSTS: [Host; 6] = [
         name: "hv-01",
         domain: 5,
         overlay: Overlay::Nvgre,
-        mirror: Mirror::None,
+        // A vSwitch extension mirroring the VM ports (untagged frames).
+        mirror: Mirror::ErspanII {
+            source: Ipv4Addr::new(198, 18, 0, 5),
+            session: 5,
+        },
         vtep: Ipv4Addr::new(172, 16, 0, 5),
         uplink_mac: [0x02, 0x00, 0x5e, 0x00, 0x00, 0x05],
     },
@@ -480,7 +484,8 @@ pub const CONVERSATIONS: [Conversation; 10] = [
         expect: Expect::Violation(DMZ_DB_RULE),
     },
     // The ERP app tier on Hyper-V host hv-01 queries its database on hv-02
-    // (allowed): seen only on the NVGRE underlay.
+    // (allowed): seen by hv-01's ERSPAN II and on the NVGRE underlay (hv-02
+    // has no mirror).
     Conversation {
         client: "erp-app-01",
         server: "erp-db-01",

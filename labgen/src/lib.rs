@@ -13,12 +13,14 @@
 //!   VNI of the destination VM's port group, inner frame untagged), the
 //!   Hyper-V hosts' NVGRE (GRE 0x6558 between the provider addresses, key =
 //!   the destination VM's VSID << 8 | a FlowID per flow direction, inner
-//!   frame untagged); the Hyper-V hosts have no mirror;
+//!   frame untagged);
 //! * esx-01 mirrors to a SPAN port (frames with the port group's 802.1Q
 //!   tag), esx-02 with ERSPAN type I, esx-03 with ERSPAN type II session 3
 //!   (En = 3, the tag is preserved in the frame), esx-04 with ERSPAN type III
-//!   session 4. Mirrored frames carry the 802.1Q tag of the local VM's port
-//!   group (the sender's for traffic inside one host).
+//!   session 4, Hyper-V host hv-01 with ERSPAN type II session 5, hv-02 not
+//!   at all. Mirrored frames carry the 802.1Q tag of the local VM's port
+//!   group (the sender's for traffic inside one host; Hyper-V's are
+//!   untagged).
 //!
 //! The output is `lab.pcap` and `expected.json` ([`expected::Expected`]):
 //! the flows a correct exporter reports, per observation point and
@@ -516,7 +518,8 @@ fn outer_ipv4(
 #[derive(Default)]
 struct Encoder {
     outer_ids: [u16; POINTS],
-    gre_sequence: u32,
+    /// ERSPAN II's GRE sequence number, per mirror.
+    gre_sequence: [u32; POINTS],
 }
 
 impl Encoder {
@@ -590,8 +593,8 @@ impl Encoder {
                 };
                 let mut header = vec![0u8; repr.buffer_len()];
                 repr.emit(&mut wire::ErspanIIPacket::new_unchecked(&mut header));
-                let sequence = self.gre_sequence;
-                self.gre_sequence = self.gre_sequence.wrapping_add(1);
+                let sequence = self.gre_sequence[p.point];
+                self.gre_sequence[p.point] = sequence.wrapping_add(1);
                 (
                     wire::GreRepr {
                         protocol: wire::GreProtocol::Erspan,

@@ -209,9 +209,9 @@ fn expected_matches_core_decap() {
         points,
         ["esx-02/erspan1", "esx-04/erspan3", "underlay/vxlan"].repeat(2)
     );
-    // The Hyper-V hosts have no mirror: erp-app-01 → erp-db-01 is seen only
-    // on the NVGRE underlay, keyed by the destination's VSID (upper 24 bits
-    // of the GRE key) and attributed to the sending host.
+    // erp-app-01 → erp-db-01 between the Hyper-V hosts: at hv-01's mirror
+    // and on the NVGRE underlay, keyed there by the destination's VSID
+    // (upper 24 bits of the GRE key) and attributed to the sending host.
     let erp = lab
         .expected
         .conversations
@@ -233,7 +233,9 @@ fn expected_matches_core_decap() {
     assert_eq!(
         seen,
         [
+            ("hv-01/erspan2", "hv-01", 0, "198.18.0.5"),
             ("underlay/nvgre", "hv-01", 5003, "172.16.0.5"),
+            ("hv-01/erspan2", "hv-01", 0, "198.18.0.5"),
             ("underlay/nvgre", "hv-02", 5002, "172.16.0.6"),
         ]
     );
