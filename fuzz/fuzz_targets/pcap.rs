@@ -20,7 +20,9 @@ fn borrowed<R: BufRead>(mut reader: Reader<R>) -> Read {
     let mut got = Vec::new();
     loop {
         match reader.next_ref(&mut scratch) {
-            Ok(Some((h, data))) => got.push(Ok((h.offset, h.timestamp_ns, h.interface, data.to_vec()))),
+            Ok(Some((h, data))) => {
+                got.push(Ok((h.offset, h.timestamp_ns, h.interface, data.to_vec())))
+            }
             Ok(None) => break,
             Err(e) => got.push(Err(e.to_string())),
         }

@@ -20,7 +20,9 @@ fn borrowed<R: BufRead>(mut reader: Reader<R>) -> Read {
     let mut got = Vec::new();
     loop {
         match reader.next_ref(&mut scratch) {
-            Ok(Some((h, data))) => got.push(Ok((h.offset, h.timestamp_ns, h.interface, data.to_vec()))),
+            Ok(Some((h, data))) => {
+                got.push(Ok((h.offset, h.timestamp_ns, h.interface, data.to_vec())))
+            }
             Ok(None) => break,
             Err(e) => got.push(Err(e.to_string())),
         }
@@ -31,21 +33,31 @@ fn borrowed<R: BufRead>(mut reader: Reader<R>) -> Read {
 /// Every record `next_record` reads out of `reader`, or its errors.
 fn owned<R: BufRead>(reader: Reader<R>) -> Read {
     reader
-        .map(|r| r.map(|r| (r.offset, r.timestamp_ns, r.interface, r.data)).map_err(|e| e.to_string()))
+        .map(|r| {
+            r.map(|r| (r.offset, r.timestamp_ns, r.interface, r.data))
+                .map_err(|e| e.to_string())
+        })
         .collect()
 }
 
 /// This process's file for the mapped reader.
 fn mapped_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| std::env::temp_dir().join(format!("eastwest-fuzz-pcap-mmap-{}.pcap", std::process::id())))
+    PATH.get_or_init(|| {
+        std::env::temp_dir().join(format!(
+            "eastwest-fuzz-pcap-mmap-{}.pcap",
+            std::process::id()
+        ))
+    })
 }
 
 fn mapped(file: &[u8]) -> MappedFile {
     let path = mapped_path();
     std::fs::write(path, file).expect("write the input to a file");
     let opened = std::fs::File::open(path).expect("open it");
-    MappedFile::open(opened).expect("map it").expect("a regular file")
+    MappedFile::open(opened)
+        .expect("map it")
+        .expect("a regular file")
 }
 
 fuzz_target!(|file: &[u8]| {
