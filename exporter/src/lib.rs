@@ -160,7 +160,9 @@ impl Exporter {
 
     /// Handle one captured frame at `now_ms` (the cache's time): meter it
     /// and, with a packet store, keep it (with its own capture time).
-    #[inline]
+    /// Not inlined into the replay loop, so that `frame_keyed` is inlined
+    /// here: 27 fewer instructions per packet under callgrind.
+    #[inline(never)]
     pub fn capture(&mut self, f: &Frame<'_>, now_ms: u64) {
         let want_key = self.store.is_some();
         let key = self.frame_keyed(f.data, f.wire_len, now_ms, want_key);
