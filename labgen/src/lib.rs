@@ -1,6 +1,6 @@
 //! Deterministic generator of the eastwest lab capture.
 //!
-//! The lab is a small virtual data center of four hypervisor hosts (see
+//! The lab is a small virtual data center of six hypervisor hosts (see
 //! [`lab`], the twin of `lab/inventory.toml`). Every conversation of
 //! [`lab::CONVERSATIONS`] is rendered packet by packet (real TCP handshakes,
 //! data and FIN, UDP request/response with one fragmented datagram, ICMP
@@ -8,14 +8,19 @@
 //! that sees it:
 //!
 //! * at the mirror of the sending VM's host and, for traffic between hosts,
-//!   on the VXLAN underlay (outer UDP 4789 between the hosts' VTEPs, VNI of
-//!   the destination VM's port group, inner frame untagged) and at the
-//!   mirror of the receiving VM's host;
+//!   on the hosts' overlay underlay and at the mirror of the receiving VM's
+//!   host: the ESXi hosts' VXLAN (outer UDP 4789 between the hosts' VTEPs,
+//!   VNI of the destination VM's port group, inner frame untagged), the
+//!   Hyper-V hosts' NVGRE (GRE 0x6558 between the provider addresses, key =
+//!   the destination VM's VSID << 8 | a FlowID per flow direction, inner
+//!   frame untagged);
 //! * esx-01 mirrors to a SPAN port (frames with the port group's 802.1Q
 //!   tag), esx-02 with ERSPAN type I, esx-03 with ERSPAN type II session 3
 //!   (En = 3, the tag is preserved in the frame), esx-04 with ERSPAN type III
-//!   session 4. Mirrored frames carry the 802.1Q tag of the local VM's port
-//!   group (the sender's for traffic inside one host).
+//!   session 4, Hyper-V host hv-01 with ERSPAN type II session 5, hv-02 not
+//!   at all. Mirrored frames carry the 802.1Q tag of the local VM's port
+//!   group (the sender's for traffic inside one host; Hyper-V's are
+//!   untagged).
 //!
 //! The output is `lab.pcap` and `expected.json` ([`expected::Expected`]):
 //! the flows a correct exporter reports, per observation point and
@@ -39,7 +44,7 @@ use etherparse::{
 };
 
 use expected::{ConversationTruth, Counters, Expected, FlowTruth, NonIp, ObservationPoint};
-use lab::{Conversation, Expect, Host, Kind, Mirror, Vm};
+use lab::{Conversation, Expect, Host, Kind, Mirror, Overlay, Vm};
 
 /// 2026-11-02T09:00:00Z, seconds since the Unix epoch.
 pub const START_SECS: u64 = 1_793_610_000;
@@ -60,6 +65,9 @@ const SEGMENT_GAP_NS: u64 = 20_000;
 /// the receiver's mirror.
 const HOP_NS: u64 = 30_000;
 const VXLAN_POINT: usize = lab::HOSTS.len();
+const NVGRE_POINT: usize = lab::HOSTS.len() + 1;
+/// Host mirrors, then the VXLAN and the NVGRE underlay.
+const POINTS: usize = lab::HOSTS.len() + 2;
 const GATEWAY_MAC: [u8; 6] = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x01];
 const LLDP_MAC: [u8; 6] = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e];
 
@@ -129,13 +137,14 @@ struct Logical {
 struct Pending {
     t_ns: u64,
     order: usize,
-    /// Index into `lab::HOSTS`, or `VXLAN_POINT`.
+    /// Index into `lab::HOSTS`, or `VXLAN_POINT` / `NVGRE_POINT`.
     point: usize,
     /// The inner Ethernet frame.
     inner: Vec<u8>,
     /// Tag of the inner frame (0 untagged).
     vlan: u16,
-    /// For the underlay: sending and receiving host, VNI.
+    /// For the underlay: sending and receiving host, VNI (for NVGRE the
+    /// whole GRE key).
     underlay: Option<(&'static Host, &'static Host, u32)>,
     /// For IP frames: which conversation and direction.
     ip: Option<(usize, bool, u16, bool)>,
@@ -508,14 +517,35 @@ fn outer_ipv4(
 /// Per-observation-point state of the encapsulation.
 #[derive(Default)]
 struct Encoder {
-    outer_ids: [u16; lab::HOSTS.len() + 1],
-    gre_sequence: u32,
+    outer_ids: [u16; POINTS],
+    /// ERSPAN II's GRE sequence number, per mirror.
+    gre_sequence: [u32; POINTS],
 }
 
 impl Encoder {
     fn encapsulate(&mut self, p: &Pending) -> Result<Vec<u8>, LabError> {
         let id = self.outer_ids[p.point];
         self.outer_ids[p.point] = id.wrapping_add(1);
+        if let Some((from, to, key)) = p.underlay.filter(|_| p.point == NVGRE_POINT) {
+            let gre = wire::GreRepr {
+                protocol: wire::GreProtocol::TransparentEthernet,
+                checksum_present: false,
+                key: Some(key),
+                sequence: None,
+            };
+            let mut body = vec![0u8; gre.buffer_len()];
+            gre.emit(&mut wire::GrePacket::new_unchecked(&mut body));
+            body.extend_from_slice(&p.inner);
+            return outer_ipv4(
+                from.uplink_mac,
+                lab::UNDERLAY_GW_MAC,
+                from.vtep,
+                to.vtep,
+                id,
+                IpNumber::GRE,
+                &body,
+            );
+        }
         if let Some((from, to, vni)) = p.underlay {
             let vxlan = wire::VxlanRepr {
                 vni: wire::Vni::new(vni).ok_or_else(|| build_error("VXLAN", "VNI too large"))?,
@@ -542,6 +572,7 @@ impl Encoder {
         let host = &lab::HOSTS[p.point];
         let (gre, header): (wire::GreRepr, Vec<u8>) = match host.mirror {
             Mirror::Span => return Ok(p.inner.clone()),
+            Mirror::None => return Err(build_error("mirror", "a host without a mirror")),
             Mirror::ErspanI { .. } => (
                 wire::GreRepr {
                     protocol: wire::GreProtocol::Erspan,
@@ -562,8 +593,8 @@ impl Encoder {
                 };
                 let mut header = vec![0u8; repr.buffer_len()];
                 repr.emit(&mut wire::ErspanIIPacket::new_unchecked(&mut header));
-                let sequence = self.gre_sequence;
-                self.gre_sequence = self.gre_sequence.wrapping_add(1);
+                let sequence = self.gre_sequence[p.point];
+                self.gre_sequence[p.point] = sequence.wrapping_add(1);
                 (
                     wire::GreRepr {
                         protocol: wire::GreProtocol::Erspan,
@@ -631,11 +662,33 @@ fn fnv1a(data: &[u8]) -> u64 {
     })
 }
 
-fn point_name(point: usize) -> String {
+/// The encapsulation seen at an observation point.
+fn point_encap(point: usize) -> Encap {
     match lab::HOSTS.get(point) {
-        Some(h) => format!("{}/{}", h.name, h.mirror.encap().as_str()),
-        None => format!("underlay/{}", Encap::Vxlan.as_str()),
+        Some(h) => h.mirror.encap().unwrap_or(h.overlay.encap()),
+        None if point == NVGRE_POINT => Encap::Nvgre,
+        None => Encap::Vxlan,
     }
+}
+
+fn point_name(point: usize) -> String {
+    let encap = point_encap(point).as_str();
+    match lab::HOSTS.get(point) {
+        Some(h) => format!("{}/{encap}", h.name),
+        None => format!("underlay/{encap}"),
+    }
+}
+
+/// NVGRE's FlowID of one direction of a conversation: a hash of its
+/// addresses, protocol and ports.
+fn nvgre_flow_id(conv: &Conversation, forward: bool) -> u8 {
+    let (a, b, pa, pb) = if forward {
+        (conv.client, conv.server, conv.client_port, conv.server_port)
+    } else {
+        (conv.server, conv.client, conv.server_port, conv.client_port)
+    };
+    let key = format!("{a} {b} {:?} {pa} {pb}", conv.kind);
+    (fnv1a(key.as_bytes()) & 0xff) as u8
 }
 
 /// Generate the lab in memory.
@@ -690,24 +743,36 @@ pub fn generate() -> Result<Lab, LabError> {
             ip,
             ethertype,
         };
-        let src_point = host_index(src.host)?;
-        pending.push(mirrored(src_point, packet.t_ns, src));
+        let (src_host, dst_host) = (host(src.host)?, host(dst.host)?);
+        if src_host.mirror != Mirror::None {
+            pending.push(mirrored(host_index(src.host)?, packet.t_ns, src));
+        }
         if src.host != dst.host {
+            let (point, vni) = match (src_host.overlay, dst_host.overlay) {
+                (Overlay::Vxlan, Overlay::Vxlan) => (VXLAN_POINT, dst.vni),
+                (Overlay::Nvgre, Overlay::Nvgre) => (
+                    NVGRE_POINT,
+                    (dst.vni << 8) | u32::from(nvgre_flow_id(conv, packet.forward)),
+                ),
+                _ => return Err(build_error(conv.client, "hosts of different overlays")),
+            };
             pending.push(Pending {
                 t_ns: packet.t_ns + HOP_NS,
                 order: 0,
-                point: VXLAN_POINT,
+                point,
                 inner: ethernet(src.mac, dst.mac, 0, ethertype, &packet.ip),
                 vlan: 0,
-                underlay: Some((host(src.host)?, host(dst.host)?, dst.vni)),
+                underlay: Some((src_host, dst_host, vni)),
                 ip,
                 ethertype,
             });
-            pending.push(mirrored(
-                host_index(dst.host)?,
-                packet.t_ns + 2 * HOP_NS,
-                dst,
-            ));
+            if dst_host.mirror != Mirror::None {
+                pending.push(mirrored(
+                    host_index(dst.host)?,
+                    packet.t_ns + 2 * HOP_NS,
+                    dst,
+                ));
+            }
         }
     }
     // Non-IP frames: ARP for the gateway on esx-01 and esx-03, LLDP from
@@ -779,7 +844,7 @@ pub fn generate() -> Result<Lab, LabError> {
     let mut writer = Writer::new(Vec::new(), LINKTYPE_ETHERNET, SNAPLEN, Precision::Micro)
         .map_err(|e| build_error("pcap header", e))?;
     let mut encoder = Encoder::default();
-    let mut frames_per_point = [0u64; lab::HOSTS.len() + 1];
+    let mut frames_per_point = [0u64; POINTS];
     let mut flows: BTreeMap<(usize, bool, usize), FlowTruth> = BTreeMap::new();
     let mut non_ip: BTreeMap<(usize, u16), u64> = BTreeMap::new();
     for p in &pending {
@@ -851,20 +916,24 @@ pub fn generate() -> Result<Lab, LabError> {
                 .collect(),
         });
     }
-    let observation_points = (0..=lab::HOSTS.len())
+    let observation_points = (0..POINTS)
+        .filter(|&point| {
+            lab::HOSTS
+                .get(point)
+                .is_none_or(|h| h.mirror != Mirror::None)
+        })
         .map(|point| {
-            let (encap, host, source, session) = match lab::HOSTS.get(point) {
+            let (host, source, session) = match lab::HOSTS.get(point) {
                 Some(h) => (
-                    h.mirror.encap(),
                     h.name,
                     h.mirror.source().map(|a| a.to_string()).unwrap_or_default(),
                     h.mirror.session(),
                 ),
-                None => (Encap::Vxlan, "", String::new(), 0),
+                None => ("", String::new(), 0),
             };
             ObservationPoint {
                 name: point_name(point),
-                encap: encap.as_str(),
+                encap: point_encap(point).as_str(),
                 host,
                 mirror_source: source,
                 session,
@@ -930,7 +999,7 @@ fn flow_truth(
     let (encap, attributed, tunnel_src, tunnel_dst, erspan_vlan, vni, session) =
         match (lab::HOSTS.get(p.point), p.underlay) {
             (_, Some((from, to, vni))) => (
-                Encap::Vxlan,
+                point_encap(p.point),
                 from,
                 from.vtep.to_string(),
                 to.vtep.to_string(),
@@ -939,7 +1008,7 @@ fn flow_truth(
                 0,
             ),
             (Some(h), None) => (
-                h.mirror.encap(),
+                point_encap(p.point),
                 h,
                 h.mirror.source().map(|a| a.to_string()).unwrap_or_default(),
                 h.mirror
@@ -948,7 +1017,7 @@ fn flow_truth(
                     .unwrap_or_default(),
                 match h.mirror {
                     Mirror::ErspanII { .. } | Mirror::ErspanIII { .. } => p.vlan,
-                    Mirror::Span | Mirror::ErspanI { .. } => 0,
+                    Mirror::Span | Mirror::ErspanI { .. } | Mirror::None => 0,
                 },
                 0,
                 h.mirror.session(),

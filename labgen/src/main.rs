@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// Generate the eastwest lab: lab.pcap (a small virtual data center seen
-/// through SPAN, ERSPAN I/II/III and the VXLAN underlay) and expected.json
+/// through SPAN, ERSPAN I/II/III and the VXLAN and NVGRE underlays) and expected.json
 /// (the flows a correct exporter reports). Deterministic: the same bytes on
 /// every run.
 #[derive(Debug, Parser)]

@@ -209,6 +209,36 @@ fn expected_matches_core_decap() {
         points,
         ["esx-02/erspan1", "esx-04/erspan3", "underlay/vxlan"].repeat(2)
     );
+    // erp-app-01 → erp-db-01 between the Hyper-V hosts: at hv-01's mirror
+    // and on the NVGRE underlay, keyed there by the destination's VSID
+    // (upper 24 bits of the GRE key) and attributed to the sending host.
+    let erp = lab
+        .expected
+        .conversations
+        .iter()
+        .find(|c| c.client_vm == "erp-app-01")
+        .expect("erp-app-01 → erp-db-01");
+    let seen: Vec<(&str, &str, u32, &str)> = erp
+        .flows
+        .iter()
+        .map(|f| {
+            (
+                f.observation.as_str(),
+                f.host,
+                f.vni >> 8,
+                f.tunnel_src.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("hv-01/erspan2", "hv-01", 0, "198.18.0.5"),
+            ("underlay/nvgre", "hv-01", 5003, "172.16.0.5"),
+            ("hv-01/erspan2", "hv-01", 0, "198.18.0.5"),
+            ("underlay/nvgre", "hv-02", 5002, "172.16.0.6"),
+        ]
+    );
 }
 
 /// tshark's inner `ip.len` sums per (src, dst) over the whole capture.
@@ -258,5 +288,102 @@ fn expected_matches_tshark() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 16);
+    assert_eq!(checked, 2 * 9);
+}
+
+/// (tunnel source, inner src, inner dst, inner VLAN, ERSPAN VLAN, VNI or
+/// GRE-TEB key, ERSPAN session)
+type TunnelKey = (String, String, String, u16, u16, u32, u16);
+
+/// Every lab frame's encapsulation as tshark dissects it (not core::wire,
+/// which builds the headers): outer source, inner addresses, 802.1Q tag,
+/// ERSPAN VLAN and session, VXLAN VNI or NVGRE key, with packets and IP
+/// bytes.
+#[test]
+fn encapsulations_match_tshark() {
+    let output = Command::new("tshark")
+        .arg("-r")
+        .arg(lab_dir().join("lab.pcap"))
+        .args(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"])
+        .args(["-e", "ip.src", "-e", "ip.dst", "-e", "ip.len"])
+        .args(["-e", "ipv6.src", "-e", "ipv6.dst", "-e", "ipv6.plen"])
+        .args(["-e", "vlan.id", "-e", "erspan.vlan", "-e", "erspan.spanid"])
+        .args(["-e", "vxlan.vni", "-e", "gre.key", "-e", "gre.proto"])
+        .output()
+        .expect("tshark runs (install it with scripts/install-deps test)");
+    assert!(output.status.success());
+    let mut theirs: BTreeMap<TunnelKey, (u64, u64)> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let f: Vec<Vec<&str>> = line
+            .split('\t')
+            .map(|x| x.split(',').filter(|s| !s.is_empty()).collect())
+            .collect();
+        let [ip_src, ip_dst, ip_len, v6_src, v6_dst, v6_plen, vlan, erspan_vlan, session, vni, key, gre_proto] =
+            &f[..]
+        else {
+            panic!("tshark line {line:?}");
+        };
+        let num = |v: &[&str]| -> u64 {
+            v.last().map_or(0, |x| match x.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).expect("hex"),
+                None => x.parse().expect("number"),
+            })
+        };
+        let tunneled = !gre_proto.is_empty() || !vni.is_empty();
+        let layers = ip_src.len() + v6_src.len();
+        if layers < 1 + usize::from(tunneled) {
+            continue; // not IP (ARP, LLDP), plain or inside a tunnel
+        }
+        let (src, dst, len) = if let (Some(s), Some(d)) = (v6_src.last(), v6_dst.last()) {
+            (s.to_string(), d.to_string(), num(v6_plen) + 40)
+        } else {
+            (
+                ip_src.last().expect("src").to_string(),
+                ip_dst.last().expect("dst").to_string(),
+                num(ip_len),
+            )
+        };
+        let tunnel_src = if tunneled {
+            ip_src[0].to_string()
+        } else {
+            String::new()
+        };
+        let teb_key = if gre_proto.last() == Some(&"0x6558") {
+            num(key)
+        } else {
+            0
+        };
+        let entry = theirs
+            .entry((
+                tunnel_src,
+                src,
+                dst,
+                num(vlan) as u16,
+                num(erspan_vlan) as u16,
+                (num(vni) + teb_key) as u32,
+                num(session) as u16,
+            ))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += len;
+    }
+    let mut truth: BTreeMap<TunnelKey, (u64, u64)> = BTreeMap::new();
+    for conv in &fresh().expected.conversations {
+        for f in &conv.flows {
+            let entry = truth
+                .entry((
+                    f.tunnel_src.clone(),
+                    f.src_ip.clone(),
+                    f.dst_ip.clone(),
+                    f.vlan,
+                    f.erspan_vlan,
+                    f.vni,
+                    f.session,
+                ))
+                .or_default();
+            entry.0 += f.packets;
+            entry.1 += f.bytes;
+        }
+    }
+    assert_eq!(theirs, truth);
 }

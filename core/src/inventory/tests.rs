@@ -31,8 +31,8 @@ const HOSTS: &str = "[[host]]\nname = \"h1\"\ndomain = 1\n\n[[host]]\nname = \"h
 #[test]
 fn lab_inventory_loads() {
     let inv = lab();
-    assert_eq!(inv.hosts.len(), 4);
-    assert_eq!(inv.vms.len(), 9);
+    assert_eq!(inv.hosts.len(), 6);
+    assert_eq!(inv.vms.len(), 11);
     let web = inv.vm("web-01").expect("web-01");
     assert_eq!(web.host, "esx-01");
     assert_eq!(web.macs, vec![[0x00, 0x50, 0x56, 0x00, 0x01, 0x11]]);
@@ -40,6 +40,9 @@ fn lab_inventory_loads() {
     assert_eq!((web.vlan, web.vni), (101, 10101));
     assert_eq!(web.port_group, "pg-dmz");
     assert_eq!(web.tags, vec!["dmz".to_string(), "web".to_string()]);
+    // A Hyper-V VM: untagged, its virtual subnet's VSID where the VNI goes.
+    let erp = inv.vm("erp-app-01").expect("erp-app-01");
+    assert_eq!((erp.host.as_str(), erp.vlan, erp.vni), ("hv-01", 0, 5002));
 }
 
 #[test]
@@ -59,6 +62,11 @@ fn lab_host_lookups() {
     );
     let mapped = IpAddr::V6(Ipv4Addr::new(172, 16, 0, 2).to_ipv6_mapped());
     assert_eq!(name(inv.host_by_vtep(mapped)), Some("esx-02".into()));
+    // An NVGRE provider address is listed as a VTEP.
+    assert_eq!(
+        name(inv.host_by_vtep(ip("172.16.0.6"))),
+        Some("hv-02".into())
+    );
     assert_eq!(inv.host("esx-09"), None);
     assert_eq!(inv.host_by_domain(9), None);
     assert_eq!(inv.host_by_mirror_source(ip("198.18.0.1")), None);

@@ -335,6 +335,26 @@ test("hosts view: traffic switched inside each host, cross-zone counted", async 
   await page.context().close();
 });
 
+test("NVGRE: the Hyper-V hosts' conversation, observed by both hosts, each packet counted once", async () => {
+  const nv = expected.conversations.find((c) => c.flows.some((f) => f.encap === "nvgre"));
+  assert.ok(nv, "the lab has a conversation on the NVGRE underlay");
+  const page = await open(`/?view=vm&vm=${encodeURIComponent(nv.client_vm)}&range=all`);
+  await noError(page);
+  const row = page.locator("table.conversations tbody tr", { hasText: nv.server_vm });
+  assert.equal(await row.count(), 1);
+  // On the underlay each direction is attributed to its sending host (the
+  // outer source's provider address).
+  const title = await row.locator("td").last().getAttribute("title");
+  for (const host of new Set(nv.flows.map((f) => f.host))) {
+    assert.ok(title.includes(host), `"${title}" lacks the observer ${host}`);
+  }
+  const packets = (await row.locator("td.num").nth(2).textContent()).replace(/,/g, "");
+  assert.equal(packets, String(nv.forward.packets + nv.reverse.packets));
+  await page.screenshot({ path: join(shots, "nvgre.png"), fullPage: true });
+  clean(page);
+  await page.context().close();
+});
+
 test("coverage view: every exporter the collector heard", async () => {
   const answer = await api("exporters");
   const page = await open("/?view=exporters");
