@@ -902,7 +902,12 @@ mod tests {
     fn varied(i: u64) -> FlowRow {
         FlowRow {
             start_ms: i,
-            dataset: if i.is_multiple_of(50) { "replay" } else { "live" }.into(),
+            dataset: if i.is_multiple_of(50) {
+                "replay"
+            } else {
+                "live"
+            }
+            .into(),
             observer: format!("esx-{}", i % 9).into(),
             encap: [None, Some(Encap::Vxlan), Some(Encap::Span)][(i % 3) as usize],
             src_vm: format!("vm-{}", i % 400).into(),
