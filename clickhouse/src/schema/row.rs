@@ -4,9 +4,10 @@
 //!
 //! A row allocates nothing of its own: its text columns are interned
 //! names ([`Name`]: names of VMs, hosts, zones and rules are few and
-//! repeat), its verdict, severity and encapsulation are enums. Their words, as stored, are those of
-//! [`VerdictKind::as_str`], [`Severity::as_str`] (`''` for none) and
-//! [`Encap::as_str`] (`''` for none).
+//! repeat), its verdict, severity and encapsulation are enums. Their
+//! words, as stored, are those of [`VerdictKind::as_str`],
+//! [`Severity::as_str`] (`''` for none) and [`Encap::as_str`] (`''` for
+//! none).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
