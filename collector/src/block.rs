@@ -7,7 +7,7 @@ use bytes::Bytes;
 use eastwest_clickhouse::schema::FlowsBlock;
 
 /// A sealed batch: its rows encoded once as one Native block, in the pieces
-/// [`FlowsBlock::finish`] gives (sent one after the other; cloning shares
+/// [`FlowsBlock::take`] gives (sent one after the other; cloning shares
 /// them).
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -17,10 +17,16 @@ pub struct Block {
 
 impl Block {
     /// Seal `block`.
-    pub fn new(block: FlowsBlock) -> Block {
+    pub fn new(mut block: FlowsBlock) -> Block {
+        Block::take(&mut block)
+    }
+
+    /// Seal the rows of `block`, which is then empty, ready for the next
+    /// batch (its dictionaries' tables kept).
+    pub fn take(block: &mut FlowsBlock) -> Block {
         Block {
             rows: block.rows(),
-            pieces: block.finish().into_iter().map(Bytes::from).collect(),
+            pieces: block.take().into_iter().map(Bytes::from).collect(),
         }
     }
 

@@ -389,7 +389,7 @@ impl Decoder {
     #[allow(clippy::too_many_arguments)]
     fn emit(
         &self,
-        fields: Fields,
+        fields: &Fields,
         clock: &Clock,
         dg: &Datagram,
         source_id: u32,
@@ -430,15 +430,20 @@ struct Scope {
 
 /// Turn `fields` into a row of `scope` (or count a record without
 /// addresses).
-fn emit(fields: Fields, clock: &Clock, scope: &Scope, out: &mut Vec<FlowRow>, report: &mut Report) {
+fn emit(
+    fields: &Fields,
+    clock: &Clock,
+    scope: &Scope,
+    out: &mut Vec<FlowRow>,
+    report: &mut Report,
+) {
     let sampling = fields
         .sampling
         .filter(|&s| s > 0)
         .or(scope.sampling)
         .unwrap_or(1);
-    match fields.into_row(clock, sampling, scope) {
-        Some(row) => out.push(row),
-        None => report.errors.push(ErrorReason::MissingAddress),
+    if !fields.push_row(clock, sampling, scope, out) {
+        report.errors.push(ErrorReason::MissingAddress);
     }
 }
 

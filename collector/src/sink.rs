@@ -716,13 +716,10 @@ impl Batches {
 
     /// Move the current batch to the pending queue.
     fn seal(&mut self) {
-        let batch = std::mem::replace(
-            &mut self.current,
-            FlowsBlock::with_capacity(self.batch_rows),
-        );
         self.deadline = None;
-        if batch.rows() > 0 {
-            self.enqueue(Block::new(batch));
+        if self.current.rows() > 0 {
+            let batch = Block::take(&mut self.current);
+            self.enqueue(batch);
         }
     }
 

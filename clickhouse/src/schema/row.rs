@@ -2,14 +2,15 @@
 //! ClickHouse's Native format ([`FlowsBlock`]), the bytes the collector
 //! inserts and spools.
 //!
-//! A row allocates nothing of its own: its text columns are shared
-//! (`Arc<str>`: names of VMs, hosts, zones and rules are few and repeat,
-//! so the collector interns them once), its verdict, severity and
-//! encapsulation are enums. Their words, as stored, are those of
-//! [`VerdictKind::as_str`], [`Severity::as_str`] (`''` for none) and
-//! [`Encap::as_str`] (`''` for none).
+//! A row allocates nothing of its own: its text columns are interned
+//! names ([`Name`]: names of VMs, hosts, zones and rules are few and
+//! repeat), its verdict, severity and encapsulation are enums. Their
+//! words, as stored, are those of [`VerdictKind::as_str`],
+//! [`Severity::as_str`] (`''` for none) and [`Encap::as_str`] (`''` for
+//! none).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use eastwest_core::flow::Encap;
 use eastwest_core::policy::VerdictKind;
@@ -69,6 +70,9 @@ pub struct FlowRow {
 /// A column stored as a word: an enum of the row (`None`: `''`).
 pub trait Label: Sized {
     fn label(&self) -> &'static str;
+    /// A number per value, below 16: where the Native writer finds the
+    /// value's dictionary position.
+    fn code(&self) -> usize;
     /// Inverse of [`Label::label`]; `None` for any other text.
     fn from_label(text: &str) -> Option<Self>;
 }
@@ -76,6 +80,9 @@ pub trait Label: Sized {
 impl Label for VerdictKind {
     fn label(&self) -> &'static str {
         self.as_str()
+    }
+    fn code(&self) -> usize {
+        *self as usize
     }
     fn from_label(text: &str) -> Option<VerdictKind> {
         VerdictKind::parse(text)
@@ -85,6 +92,9 @@ impl Label for VerdictKind {
 impl Label for Option<Severity> {
     fn label(&self) -> &'static str {
         self.map_or("", Severity::as_str)
+    }
+    fn code(&self) -> usize {
+        self.map_or(0, |s| 1 + s as usize)
     }
     fn from_label(text: &str) -> Option<Option<Severity>> {
         match text {
@@ -97,6 +107,9 @@ impl Label for Option<Severity> {
 impl Label for Option<Encap> {
     fn label(&self) -> &'static str {
         self.map_or("", Encap::as_str)
+    }
+    fn code(&self) -> usize {
+        self.map_or(0, |e| 1 + e as usize)
     }
     fn from_label(text: &str) -> Option<Option<Encap>> {
         match text {
@@ -126,17 +139,110 @@ mod label {
     }
 }
 
-/// A text column's value, shared: cloning it copies a pointer and counts
-/// a reference, never the text, and the empty text (most columns of a flow
-/// nobody named) is no allocation at all. Names of VMs, hosts, zones and
-/// rules are few and repeat, so the collector makes each once and clones it
-/// into every row.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Name(Option<Arc<str>>);
+/// A text column's value: VM, host, zone, rule, observer, dataset and
+/// revision names are few and repeat, so each distinct text is interned
+/// once per process ([`Name::from`]) and a row holds a pointer to it:
+/// cloning a name copies the pointer (no reference count, so rows made on
+/// one thread and dropped on another share no counter), and the Native
+/// writer finds a name's dictionary position by its interned id, not by
+/// its text. The empty text is no allocation at all.
+///
+/// Interned texts are never freed. The interner holds at most
+/// [`MAX_INTERNED_NAMES`] names and [`MAX_INTERNED_BYTES`] bytes of text
+/// (names learnt from the network, such as an exporter's domain name,
+/// cannot grow it without bound); beyond, a new text is a shared,
+/// reference-counted name: correct, only slower.
+#[derive(Clone, Default)]
+pub struct Name(Repr);
+
+#[derive(Clone, Default)]
+enum Repr {
+    #[default]
+    Empty,
+    Interned(&'static Entry),
+    Shared(Arc<Entry>),
+}
+
+/// An interned (or shared) text and its id: interned ids count from 1,
+/// shared texts have none ([`SHARED`]).
+#[derive(Debug)]
+struct Entry {
+    id: u32,
+    text: Box<str>,
+}
+
+/// The id of a text that is not interned.
+const SHARED: u32 = u32::MAX;
+
+/// Most names interned per process (see [`Name`]).
+pub const MAX_INTERNED_NAMES: usize = 1 << 18;
+/// Most bytes of text interned per process (see [`Name`]).
+pub const MAX_INTERNED_BYTES: usize = 32 << 20;
+
+/// The next interned id, shared by every interner so that ids never
+/// collide.
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// The process's interned names.
+static NAMES: LazyLock<Mutex<Interner>> =
+    LazyLock::new(|| Mutex::new(Interner::new(MAX_INTERNED_NAMES, MAX_INTERNED_BYTES)));
+
+/// Interned texts, up to a count and a size.
+#[derive(Debug)]
+struct Interner {
+    names: foldhash::HashMap<&'static str, &'static Entry>,
+    bytes: usize,
+    max_names: usize,
+    max_bytes: usize,
+}
+
+impl Interner {
+    fn new(max_names: usize, max_bytes: usize) -> Interner {
+        Interner {
+            names: foldhash::HashMap::default(),
+            bytes: 0,
+            max_names,
+            max_bytes,
+        }
+    }
+
+    /// The name of `text`: interned, or shared beyond the limits.
+    fn name(&mut self, text: &str) -> Name {
+        if text.is_empty() {
+            return Name(Repr::Empty);
+        }
+        if let Some(&entry) = self.names.get(text) {
+            return Name(Repr::Interned(entry));
+        }
+        if self.names.len() >= self.max_names || self.bytes + text.len() > self.max_bytes {
+            return Name(Repr::Shared(Arc::new(Entry {
+                id: SHARED,
+                text: text.into(),
+            })));
+        }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let entry: &'static Entry = Box::leak(Box::new(Entry {
+            id,
+            text: text.into(),
+        }));
+        self.names.insert(&entry.text, entry);
+        self.bytes += text.len();
+        Name(Repr::Interned(entry))
+    }
+}
 
 impl Name {
     pub fn as_str(&self) -> &str {
-        self.0.as_deref().unwrap_or("")
+        match &self.0 {
+            Repr::Empty => "",
+            Repr::Interned(entry) => &entry.text,
+            Repr::Shared(entry) => &entry.text,
+        }
+    }
+
+    /// Whether the text is interned (the empty text counts as interned).
+    pub fn is_interned(&self) -> bool {
+        !matches!(self.0, Repr::Shared(_))
     }
 }
 
@@ -149,13 +255,33 @@ impl std::ops::Deref for Name {
 
 impl From<&str> for Name {
     fn from(text: &str) -> Name {
-        Name((!text.is_empty()).then(|| text.into()))
+        if text.is_empty() {
+            return Name(Repr::Empty);
+        }
+        NAMES.lock().unwrap_or_else(|e| e.into_inner()).name(text)
     }
 }
 
 impl From<String> for Name {
     fn from(text: String) -> Name {
-        Name((!text.is_empty()).then(|| text.into()))
+        Name::from(text.as_str())
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Interned(a), Repr::Interned(b)) => std::ptr::eq(*a, *b),
+            _ => self.as_str() == other.as_str(),
+        }
+    }
+}
+
+impl Eq for Name {}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -195,19 +321,6 @@ impl<'de> serde::Deserialize<'de> for Name {
     }
 }
 
-/// How a `flows` column's value is taken from a [`FlowRow`] for Native.
-#[derive(Clone, Copy)]
-enum Native {
-    /// Fixed-size values, written as they are (little-endian numbers,
-    /// FixedString bytes).
-    Bytes(fn(&FlowRow, &mut Vec<u8>)),
-    /// Text, written as `String` or `LowCardinality(String)` as the column's
-    /// type says.
-    Text(fn(&FlowRow) -> &str),
-}
-
-use Native::{Bytes, Text};
-
 fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
@@ -221,147 +334,300 @@ fn put_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// A number, little-endian.
-macro_rules! le {
-    ($field:ident) => {
-        Bytes(|r, o| o.extend_from_slice(&r.$field.to_le_bytes()))
+/// Write one `LowCardinality(String)` column as ClickHouse writes it
+/// itself (18.16 and current servers alike): the key version (1), then one
+/// granule of the block's rows: flags (index width, "has additional keys",
+/// "update dictionary"), the dictionary (`keys`, the empty string first)
+/// and the indexes, 1, 2 or 4 bytes wide.
+fn put_low_cardinality<'a>(
+    out: &mut Vec<u8>,
+    keys: impl ExactSizeIterator<Item = &'a str> + Clone,
+    indexes: &[u32],
+) {
+    const HAS_ADDITIONAL_KEYS: u64 = 1 << 9;
+    const NEED_UPDATE_DICTIONARY: u64 = 1 << 10;
+    let (width, code) = match keys.len() {
+        0..=0x100 => (1, 0),
+        0x101..=0x1_0000 => (2, 1),
+        _ => (4, 2),
     };
+    out.reserve(40 + keys.clone().map(|k| k.len() + 2).sum::<usize>());
+    out.extend_from_slice(&1u64.to_le_bytes());
+    out.extend_from_slice(&(code | HAS_ADDITIONAL_KEYS | NEED_UPDATE_DICTIONARY).to_le_bytes());
+    out.extend_from_slice(&(keys.len() as u64).to_le_bytes());
+    for key in keys {
+        put_string(out, key);
+    }
+    out.extend_from_slice(&(indexes.len() as u64).to_le_bytes());
+    out.reserve(indexes.len() * width);
+    match width {
+        1 => out.extend(indexes.iter().map(|&i| i as u8)),
+        2 => out.extend(indexes.iter().flat_map(|&i| (i as u16).to_le_bytes())),
+        _ => out.extend(indexes.iter().flat_map(|&i| i.to_le_bytes())),
+    }
 }
 
-/// FixedString bytes as they are.
-macro_rules! raw {
-    ($field:ident) => {
-        Bytes(|r, o| o.extend_from_slice(&r.$field))
-    };
-}
-
-/// How each `flows` column of a [`FlowRow`] is written in Native format,
-/// in [`FLOWS_COLUMNS`] order (a test checks both lists agree).
-const FLOWS_NATIVE: &[(&str, Native)] = &[
-    ("date", le!(date)),
-    ("start", le!(start)),
-    ("start_ms", le!(start_ms)),
-    ("end", le!(end)),
-    ("end_ms", le!(end_ms)),
-    ("received", le!(received)),
-    ("dataset", Text(|r| &r.dataset)),
-    ("exporter", raw!(exporter)),
-    ("source_id", le!(source_id)),
-    ("observer", Text(|r| &r.observer)),
-    ("encap", Text(|r| r.encap.map_or("", Encap::as_str))),
-    ("session", le!(session)),
-    ("vlan", le!(vlan)),
-    ("vni", le!(vni)),
-    ("src_addr", raw!(src_addr)),
-    ("dst_addr", raw!(dst_addr)),
-    ("src_port", le!(src_port)),
-    ("dst_port", le!(dst_port)),
-    ("proto", le!(proto)),
-    ("tos", le!(tos)),
-    ("tcp_flags", le!(tcp_flags)),
-    ("icmp", le!(icmp)),
-    ("src_mac", raw!(src_mac)),
-    ("dst_mac", raw!(dst_mac)),
-    ("packets", le!(packets)),
-    ("bytes", le!(bytes)),
-    ("sampling", le!(sampling)),
-    ("src_vm", Text(|r| &r.src_vm)),
-    ("dst_vm", Text(|r| &r.dst_vm)),
-    ("src_host", Text(|r| &r.src_host)),
-    ("dst_host", Text(|r| &r.dst_host)),
-    ("src_zone", Text(|r| &r.src_zone)),
-    ("dst_zone", Text(|r| &r.dst_zone)),
-    ("same_host", le!(same_host)),
-    ("reply", le!(reply)),
-    ("verdict", Text(|r| r.verdict.as_str())),
-    ("rule", Text(|r| &r.rule)),
-    (
-        "severity",
-        Text(|r| r.severity.map_or("", Severity::as_str)),
-    ),
-    ("policy_revision", Text(|r| &r.policy_revision)),
-];
-
-/// One `LowCardinality(String)` column being built: its dictionary (the
-/// empty string first, then each distinct value in order of appearance) and
-/// one index per row. Written as ClickHouse writes it itself (18.16 and
-/// current servers alike): the key version (1), then one granule of the
-/// block's rows: flags (index width, "has additional keys", "update
-/// dictionary"), the dictionary and the indexes, 1, 2 or 4 bytes wide.
-#[derive(Debug, Default)]
-struct Dictionary {
-    keys: Vec<Box<str>>,
-    positions: foldhash::HashMap<Box<str>, u32>,
-    /// Index of the previous row's value: consecutive rows mostly repeat
-    /// it (dataset, observer, verdict), so the map is not consulted.
-    last: u32,
+/// A `LowCardinality(String)` column of [`Name`]s being built: its
+/// dictionary (the empty string first, then each distinct name in order of
+/// appearance) and one index per row. A name's position is found by its
+/// interned id in `slots` (an array lookup per row, no hashing, no text
+/// compared); the slots are kept from block to block and only the entries a
+/// block used are cleared.
+#[derive(Debug)]
+struct Names {
+    keys: Vec<Name>,
+    /// Position + 1 of each interned id in `keys` (0: not in this block).
+    slots: Vec<u32>,
+    /// Every key but the empty one by its text, to place shared names (and
+    /// an interned name whose text a shared one already holds).
+    by_text: foldhash::HashMap<Name, u32>,
     indexes: Vec<u32>,
 }
 
-impl Dictionary {
-    fn new() -> Dictionary {
-        Dictionary {
-            keys: vec!["".into()],
-            positions: [("".into(), 0)].into_iter().collect(),
-            ..Dictionary::default()
-        }
-    }
-
-    fn push(&mut self, value: &str) {
-        if *self.keys[self.last as usize] != *value {
-            self.last = match self.positions.get(value) {
-                Some(&index) => index,
-                None => {
-                    let index = self.keys.len() as u32;
-                    self.keys.push(value.into());
-                    self.positions.insert(value.into(), index);
-                    index
-                }
-            };
-        }
-        self.indexes.push(self.last);
-    }
-
-    fn write(&self, out: &mut Vec<u8>) {
-        const HAS_ADDITIONAL_KEYS: u64 = 1 << 9;
-        const NEED_UPDATE_DICTIONARY: u64 = 1 << 10;
-        let (width, code) = match self.keys.len() {
-            0..=0x100 => (1, 0),
-            0x101..=0x1_0000 => (2, 1),
-            _ => (4, 2),
-        };
-        out.reserve(40 + self.keys.iter().map(|k| k.len() + 2).sum::<usize>());
-        out.extend_from_slice(&1u64.to_le_bytes());
-        out.extend_from_slice(&(code | HAS_ADDITIONAL_KEYS | NEED_UPDATE_DICTIONARY).to_le_bytes());
-        out.extend_from_slice(&(self.keys.len() as u64).to_le_bytes());
-        for key in &self.keys {
-            put_string(out, key);
-        }
-        out.extend_from_slice(&(self.indexes.len() as u64).to_le_bytes());
-        out.reserve(self.indexes.len() * width);
-        match width {
-            1 => out.extend(self.indexes.iter().map(|&i| i as u8)),
-            2 => self
-                .indexes
-                .iter()
-                .for_each(|i| out.extend_from_slice(&(*i as u16).to_le_bytes())),
-            _ => self
-                .indexes
-                .iter()
-                .for_each(|i| out.extend_from_slice(&i.to_le_bytes())),
+impl Default for Names {
+    fn default() -> Names {
+        Names {
+            keys: vec![Name::default()],
+            slots: Vec::new(),
+            by_text: foldhash::HashMap::default(),
+            indexes: Vec::new(),
         }
     }
 }
 
-/// One column of a block being built, with how its value is taken from a
-/// row.
+impl Names {
+    #[inline]
+    fn push(&mut self, name: &Name) {
+        let index = match &name.0 {
+            Repr::Empty => 0,
+            Repr::Interned(entry) => match self.slots.get(entry.id as usize) {
+                Some(&slot) if slot != 0 => slot - 1,
+                _ => self.add(name),
+            },
+            Repr::Shared(_) => self.add(name),
+        };
+        self.indexes.push(index);
+    }
+
+    /// The position of a name not found by its id: by its text, else a
+    /// new key.
+    #[cold]
+    fn add(&mut self, name: &Name) -> u32 {
+        let position = match self.by_text.get(name) {
+            Some(&position) => position,
+            None => {
+                let position = self.keys.len() as u32;
+                self.keys.push(name.clone());
+                self.by_text.insert(name.clone(), position);
+                position
+            }
+        };
+        if let Repr::Interned(entry) = name.0 {
+            let id = entry.id as usize;
+            if self.slots.len() <= id {
+                self.slots.resize(id + 1, 0);
+            }
+            self.slots[id] = position + 1;
+        }
+        position
+    }
+
+    /// Write the column and start the next block's (keeping the slots).
+    fn take(&mut self, out: &mut Vec<u8>) {
+        put_low_cardinality(out, self.keys.iter().map(Name::as_str), &self.indexes);
+        for key in self.keys.drain(1..) {
+            if let Repr::Interned(entry) = key.0 {
+                self.slots[entry.id as usize] = 0;
+            }
+        }
+        self.by_text.clear();
+        self.indexes = Vec::new();
+    }
+}
+
+/// A `LowCardinality(String)` column of an enum of the row ([`Label`]):
+/// positions by the variant's code, kept from block to block like
+/// [`Names`].
 #[derive(Debug)]
-enum Values {
-    /// Fixed-size values, already in Native layout.
-    Fixed(Vec<u8>, fn(&FlowRow, &mut Vec<u8>)),
+struct Codes {
+    keys: Vec<&'static str>,
+    /// Position + 1 of each code in `keys` (0: not in this block).
+    slots: [u32; 16],
+    indexes: Vec<u32>,
+}
+
+impl Default for Codes {
+    fn default() -> Codes {
+        Codes {
+            keys: vec![""],
+            slots: [0; 16],
+            indexes: Vec::new(),
+        }
+    }
+}
+
+impl Codes {
+    #[inline]
+    fn push<T: Label>(&mut self, value: &T) {
+        let code = value.code() & 15;
+        let index = match self.slots[code] {
+            0 => self.add(code, value.label()),
+            slot => slot - 1,
+        };
+        self.indexes.push(index);
+    }
+
+    #[cold]
+    fn add(&mut self, code: usize, label: &'static str) -> u32 {
+        let position = match self.keys.iter().position(|&k| k == label) {
+            Some(position) => position as u32,
+            None => {
+                self.keys.push(label);
+                self.keys.len() as u32 - 1
+            }
+        };
+        self.slots[code] = position + 1;
+        position
+    }
+
+    fn take(&mut self, out: &mut Vec<u8>) {
+        put_low_cardinality(out, self.keys.iter().copied(), &self.indexes);
+        self.keys.truncate(1);
+        self.slots = [0; 16];
+        self.indexes = Vec::new();
+    }
+}
+
+/// How a column of a [`FlowRow`] is written in Native format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A number, little-endian.
+    Number,
+    /// FixedString bytes as they are.
+    Fixed,
     /// `String`: length (varint) and bytes per row.
-    Text(Vec<u8>, fn(&FlowRow) -> &str),
-    LowCardinality(Dictionary, fn(&FlowRow) -> &str),
+    Text,
+    /// `LowCardinality(String)` of a [`Name`].
+    Names,
+    /// `LowCardinality(String)` of a [`Label`] enum.
+    Codes,
+}
+
+/// The `flows` columns of a [`FlowRow`] as Native columns: the struct of
+/// column buffers, a straight-line `push` (each column appended in turn,
+/// no per-column dispatch) and `take` (the columns in order), from one
+/// list in [`FLOWS_COLUMNS`] order (a test checks both lists agree).
+macro_rules! native_columns {
+    ($($column:ident: $kind:ident),* $(,)?) => {
+        /// One buffer per column of the block being built.
+        #[derive(Debug, Default)]
+        struct Columns {
+            $($column: native_columns!(@type $kind),)*
+        }
+
+        /// Each column's name and how it is written, in order.
+        const FLOWS_NATIVE: &[(&str, Kind)] = &[$((stringify!($column), Kind::$kind)),*];
+
+        impl Columns {
+            #[inline]
+            fn push(&mut self, row: &FlowRow) {
+                $(native_columns!(@push $kind, self.$column, row.$column);)*
+            }
+
+            /// Room for `more` rows like `row`.
+            fn reserve(&mut self, row: &FlowRow, more: usize) {
+                $(native_columns!(@reserve $kind, self.$column, row.$column, more);)*
+            }
+
+            /// The block's columns, each after its name and type, in
+            /// pieces (see [`FlowsBlock::take`]); the columns start again.
+            fn take(&mut self, head: &mut Vec<u8>, pieces: &mut Vec<Vec<u8>>) {
+                let mut columns = FLOWS_COLUMNS.iter();
+                $(
+                    if let Some(column) = columns.next() {
+                        put_string(head, column.name);
+                        put_string(head, column.ch_type);
+                    }
+                    native_columns!(@take $kind, self.$column, head, pieces);
+                )*
+            }
+        }
+    };
+    (@type Number) => { Vec<u8> };
+    (@type Fixed) => { Vec<u8> };
+    (@type Text) => { Vec<u8> };
+    (@type Names) => { Names };
+    (@type Codes) => { Codes };
+    (@push Number, $out:expr, $value:expr) => { $out.extend_from_slice(&$value.to_le_bytes()) };
+    (@push Fixed, $out:expr, $value:expr) => { $out.extend_from_slice(&$value) };
+    (@push Text, $out:expr, $value:expr) => { put_string(&mut $out, &$value) };
+    (@push Names, $out:expr, $value:expr) => { $out.push(&$value) };
+    (@push Codes, $out:expr, $value:expr) => { $out.push(&$value) };
+    (@reserve Number, $out:expr, $value:expr, $more:expr) => {
+        $out.reserve(std::mem::size_of_val(&$value) * $more)
+    };
+    (@reserve Fixed, $out:expr, $value:expr, $more:expr) => {
+        $out.reserve(std::mem::size_of_val(&$value) * $more)
+    };
+    // Text varies: twice the first row's, a guess.
+    (@reserve Text, $out:expr, $value:expr, $more:expr) => {
+        $out.reserve(($value.len() + 1) * 2 * $more)
+    };
+    (@reserve Names, $out:expr, $value:expr, $more:expr) => { $out.indexes.reserve($more) };
+    (@reserve Codes, $out:expr, $value:expr, $more:expr) => { $out.indexes.reserve($more) };
+    (@take Number, $out:expr, $head:expr, $pieces:expr) => { take_values(&mut $out, $head, $pieces) };
+    (@take Fixed, $out:expr, $head:expr, $pieces:expr) => { take_values(&mut $out, $head, $pieces) };
+    (@take Text, $out:expr, $head:expr, $pieces:expr) => { take_values(&mut $out, $head, $pieces) };
+    (@take Names, $out:expr, $head:expr, $pieces:expr) => { $out.take($head) };
+    (@take Codes, $out:expr, $head:expr, $pieces:expr) => { $out.take($head) };
+}
+
+/// A column of values as its own piece, after the head so far.
+fn take_values(values: &mut Vec<u8>, head: &mut Vec<u8>, pieces: &mut Vec<Vec<u8>>) {
+    pieces.push(std::mem::take(head));
+    pieces.push(std::mem::take(values));
+}
+
+native_columns! {
+    date: Number,
+    start: Number,
+    start_ms: Number,
+    end: Number,
+    end_ms: Number,
+    received: Number,
+    dataset: Names,
+    exporter: Fixed,
+    source_id: Number,
+    observer: Names,
+    encap: Codes,
+    session: Number,
+    vlan: Number,
+    vni: Number,
+    src_addr: Fixed,
+    dst_addr: Fixed,
+    src_port: Number,
+    dst_port: Number,
+    proto: Number,
+    tos: Number,
+    tcp_flags: Number,
+    icmp: Number,
+    src_mac: Fixed,
+    dst_mac: Fixed,
+    packets: Number,
+    bytes: Number,
+    sampling: Number,
+    src_vm: Names,
+    dst_vm: Names,
+    src_host: Names,
+    dst_host: Names,
+    src_zone: Names,
+    dst_zone: Names,
+    same_host: Number,
+    reply: Number,
+    verdict: Codes,
+    rule: Text,
+    severity: Codes,
+    policy_revision: Names,
 }
 
 /// The statement [`FlowsBlock`] is the body of.
@@ -377,13 +643,15 @@ pub fn flows_native_insert(table: &str) -> String {
 /// comes (a `LowCardinality` value becomes an index into its column's
 /// dictionary), so a batch costs no more than its encoded size in memory
 /// and the rows can be dropped at once. ClickHouse 18.16 parses Native
-/// about twice as fast as RowBinary (collector/README.md).
+/// about twice as fast as RowBinary (collector/README.md). One block is
+/// reused batch after batch ([`FlowsBlock::take`]), keeping its
+/// dictionaries' lookup tables.
 #[derive(Debug)]
 pub struct FlowsBlock {
     rows: usize,
     /// Rows to make room for once the first row shows each column's width.
     capacity: usize,
-    columns: Vec<Values>,
+    columns: Columns,
 }
 
 impl Default for FlowsBlock {
@@ -400,21 +668,10 @@ impl FlowsBlock {
     /// A block that makes room for `rows` rows at its first row, so the
     /// columns never grow by copying (memory is only touched as rows come).
     pub fn with_capacity(rows: usize) -> FlowsBlock {
-        let columns = FLOWS_COLUMNS
-            .iter()
-            .zip(FLOWS_NATIVE)
-            .map(|(column, (_, native))| match *native {
-                Bytes(put) => Values::Fixed(Vec::new(), put),
-                Text(text) if column.ch_type.starts_with("LowCardinality") => {
-                    Values::LowCardinality(Dictionary::new(), text)
-                }
-                Text(text) => Values::Text(Vec::new(), text),
-            })
-            .collect();
         FlowsBlock {
             rows: 0,
             capacity: rows,
-            columns,
+            columns: Columns::default(),
         }
     }
 
@@ -431,51 +688,34 @@ impl FlowsBlock {
     }
 
     /// Append one row.
+    #[inline]
     pub fn push(&mut self, row: &FlowRow) {
+        if self.rows == 0 && self.capacity > 0 {
+            self.columns.reserve(row, self.capacity);
+        }
         self.rows += 1;
-        for values in &mut self.columns {
-            match values {
-                Values::Fixed(out, put) => put(row, out),
-                Values::Text(out, text) => put_string(out, text(row)),
-                Values::LowCardinality(dictionary, text) => dictionary.push(text(row)),
-            }
-        }
-        if self.rows == 1 && self.capacity > 1 {
-            let more = self.capacity - 1;
-            for values in &mut self.columns {
-                match values {
-                    Values::Fixed(out, _) => out.reserve(out.len() * more),
-                    // Text varies: twice the first row's, a guess.
-                    Values::Text(out, _) => out.reserve(out.len() * 2 * more),
-                    Values::LowCardinality(dictionary, _) => dictionary.indexes.reserve(more),
-                }
-            }
-        }
+        self.columns.push(row);
     }
 
-    /// The block, in pieces to be sent (or written) one after the other:
-    /// the numbers of columns and rows (varints), then per column its name,
-    /// type and values.
-    pub fn finish(self) -> Vec<Vec<u8>> {
+    /// The block so far, in pieces to be sent (or written) one after the
+    /// other: the numbers of columns and rows (varints), then per column
+    /// its name, type and values. The block is empty again after, ready
+    /// for the next batch.
+    pub fn take(&mut self) -> Vec<Vec<u8>> {
         let mut head = Vec::new();
         put_varint(&mut head, FLOWS_NATIVE.len() as u64);
         put_varint(&mut head, self.rows as u64);
-        let mut pieces = Vec::with_capacity(self.columns.len() + 1);
-        for (column, values) in FLOWS_COLUMNS.iter().zip(self.columns) {
-            put_string(&mut head, column.name);
-            put_string(&mut head, column.ch_type);
-            match values {
-                Values::Fixed(values, _) | Values::Text(values, _) => {
-                    pieces.push(head);
-                    pieces.push(values);
-                    head = Vec::new();
-                }
-                Values::LowCardinality(dictionary, _) => dictionary.write(&mut head),
-            }
-        }
+        let mut pieces = Vec::with_capacity(2 * FLOWS_NATIVE.len() + 1);
+        self.columns.take(&mut head, &mut pieces);
         pieces.push(head);
         pieces.retain(|piece| !piece.is_empty());
+        self.rows = 0;
         pieces
+    }
+
+    /// The block, in pieces (see [`FlowsBlock::take`]).
+    pub fn finish(mut self) -> Vec<Vec<u8>> {
+        self.take()
     }
 }
 
@@ -512,6 +752,39 @@ mod tests {
         let native: Vec<&str> = FLOWS_NATIVE.iter().map(|(name, _)| *name).collect();
         let names: Vec<&str> = FLOWS_COLUMNS.iter().map(|c| c.name).collect();
         assert_eq!(native, names);
+        // Each column written as its type says, fixed widths included.
+        let block = flows_native_block(&[FlowRow::default()]);
+        let mut at = 2;
+        for (column, (_, kind)) in FLOWS_COLUMNS.iter().zip(FLOWS_NATIVE) {
+            at += 2 + column.name.len() + column.ch_type.len();
+            let width = match column.ch_type {
+                "UInt8" => 1,
+                "UInt16" | "Date" => 2,
+                "UInt32" | "DateTime" => 4,
+                "UInt64" => 8,
+                "String" => 1,
+                // Version, flags, one key (""), one row, its index.
+                "LowCardinality(String)" => 8 + 8 + 8 + 1 + 8 + 1,
+                fixed => fixed
+                    .strip_prefix("FixedString(")
+                    .and_then(|n| n.strip_suffix(')'))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+            };
+            let expected = match column.ch_type {
+                "String" => Kind::Text,
+                "LowCardinality(String)" if *kind == Kind::Codes => Kind::Codes,
+                "LowCardinality(String)" => Kind::Names,
+                t if t.starts_with("FixedString") => Kind::Fixed,
+                _ => Kind::Number,
+            };
+            assert_eq!((column.name, *kind), (column.name, expected));
+            assert!(width > 0, "{}", column.ch_type);
+            // The verdict has no empty word: a second key.
+            let unknown = if column.name == "verdict" { 8 } else { 0 };
+            at += width + unknown;
+        }
+        assert_eq!(at, block.len());
         let insert = flows_native_insert("flows");
         assert!(
             insert.starts_with("INSERT INTO flows (`date`, `start`, "),
@@ -625,5 +898,80 @@ mod tests {
         // The empty text is no allocation, and equal however it was made.
         assert_eq!(Name::from(""), Name::default());
         assert_eq!(Name::from(String::from("vm-1")), "vm-1");
+    }
+
+    fn varied(i: u64) -> FlowRow {
+        FlowRow {
+            start_ms: i,
+            dataset: if i.is_multiple_of(50) {
+                "replay"
+            } else {
+                "live"
+            }
+            .into(),
+            observer: format!("esx-{}", i % 9).into(),
+            encap: [None, Some(Encap::Vxlan), Some(Encap::Span)][(i % 3) as usize],
+            src_vm: format!("vm-{}", i % 400).into(),
+            dst_vm: if i.is_multiple_of(3) {
+                Name::default()
+            } else {
+                format!("vm-{}", i % 7).into()
+            },
+            verdict: [VerdictKind::Unknown, VerdictKind::Violation][(i % 2) as usize],
+            rule: if i.is_multiple_of(2) {
+                Name::default()
+            } else {
+                format!("rule {}", i % 5).into()
+            },
+            severity: [None, Some(Severity::Low)][(i % 2) as usize],
+            ..FlowRow::default()
+        }
+    }
+
+    #[test]
+    fn a_reused_block_writes_what_a_new_one_does() {
+        // The dictionaries' tables outlive each block: the second block
+        // holds only its own keys, in its own order.
+        let rows: Vec<FlowRow> = (0..1200).map(varied).collect();
+        let mut block = FlowsBlock::with_capacity(500);
+        for chunk in rows.chunks(500).chain(rows[..300].chunks(300)) {
+            chunk.iter().for_each(|row| block.push(row));
+            assert_eq!(block.take().concat(), flows_native_block(chunk));
+            assert_eq!(block.rows(), 0);
+        }
+        assert_eq!(native_block_rows(&block.take().concat()), Some(0));
+    }
+
+    #[test]
+    fn names_beyond_the_interner_limits_are_shared_and_stored_alike() {
+        let mut interner = Interner::new(2, 12);
+        let (a, b) = (interner.name("vm-a"), interner.name("vm-b"));
+        assert!(a.is_interned() && b.is_interned());
+        // Two names: the third is shared, as is any beyond the bytes.
+        let c = interner.name("vm-c");
+        assert!(!c.is_interned());
+        assert_eq!(interner.name("vm-a"), a);
+        assert!(!Interner::new(9, 5).name("vm-long").is_interned());
+        assert!(interner.name("").is_interned());
+        // Shared or interned, equal texts are one dictionary key; the
+        // block reads as if every name were interned.
+        let shared_a = Interner::new(0, 0).name("vm-a");
+        assert!(!shared_a.is_interned());
+        assert_eq!(shared_a, a);
+        let with = |names: [&Name; 4]| {
+            let rows: Vec<FlowRow> = names
+                .iter()
+                .map(|&name| FlowRow {
+                    src_vm: name.clone(),
+                    ..FlowRow::default()
+                })
+                .collect();
+            flows_native_block(&rows)
+        };
+        let interned_c = Name::from("vm-c");
+        assert_eq!(
+            with([&shared_a, &c, &a, &c]),
+            with([&a, &interned_c, &a, &interned_c])
+        );
     }
 }

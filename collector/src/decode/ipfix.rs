@@ -48,7 +48,7 @@ impl Decoder {
                             uptime_ms: None,
                             sys_init_ms,
                         };
-                        self.emit(fields, &clock, dg, source_id, out, report);
+                        self.emit(&fields, &clock, dg, source_id, out, report);
                     }
                 }
                 ipfix::FlowSetBody::OptionsData(options) => {

@@ -47,7 +47,7 @@ impl Decoder {
                 sampling: (sampling > 0).then_some(sampling),
                 ..Fields::default()
             };
-            self.emit(fields, &clock, dg, source_id, out, report);
+            self.emit(&fields, &clock, dg, source_id, out, report);
         }
         self.tally(dg.exporter, source_id, gap, before, out, report);
     }

@@ -81,7 +81,7 @@ impl Decoder {
                 for &(slot, offset, width) in &plan.fields {
                     fields.put(slot, &record[offset..offset + width]);
                 }
-                emit(fields, &clock, &scope, out, report);
+                emit(&fields, &clock, &scope, out, report);
             }
         }
         self.tally(dg.exporter, source_id, gap, before, out, report);
@@ -115,7 +115,7 @@ impl Decoder {
                         for (name, value) in record {
                             fields.set(u16::from(*name), raw(value, &mut self.scratch));
                         }
-                        self.emit(fields, &clock, dg, source_id, out, report);
+                        self.emit(&fields, &clock, dg, source_id, out, report);
                     }
                 }
                 v9::FlowSetBody::OptionsData(options) => {
