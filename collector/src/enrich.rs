@@ -19,7 +19,7 @@ use std::path::Path;
 use eastwest_clickhouse::schema::row::Name;
 use eastwest_clickhouse::schema::{addr_from_bytes, FlowRow};
 use eastwest_core::config::ConfigError;
-use eastwest_core::inventory::{Inventory, Vm};
+use eastwest_core::inventory::{Inventory, Segment, Vm};
 
 /// The VM placements found for a flow's two endpoints: the index in
 /// `Inventory::vms` (per-placement tables such as the verdict stage's zones
@@ -100,12 +100,13 @@ impl Enricher {
         };
         let mac = |m: [u8; 6]| (m != [0; 6]).then_some(m);
         let placement = |i: usize| (i, &inventory.vms[i]);
+        let segment = Segment::of(row.encap, row.vni);
         let src = inventory
             .lookup_index(
                 mac(row.src_mac),
                 addr_from_bytes(row.src_addr),
                 row.vlan,
-                row.vni,
+                segment,
                 row.start_ms,
             )
             .map(placement);
@@ -114,7 +115,7 @@ impl Enricher {
                 mac(row.dst_mac),
                 addr_from_bytes(row.dst_addr),
                 row.vlan,
-                row.vni,
+                segment,
                 row.start_ms,
             )
             .map(placement);

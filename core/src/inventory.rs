@@ -42,6 +42,7 @@ mod record;
 mod values;
 
 pub use csv_file::CSV_COLUMNS;
+pub use lookup::Segment;
 pub use values::{format_mac, format_time, parse_mac, parse_time};
 
 /// An Ethernet MAC address.

@@ -27,6 +27,9 @@ use crate::query::{Params, TimeWindow};
 use crate::report::{IntraHost, LossRow, PointRow, ReportData, ZonePairViolations};
 use crate::sql::{self, Arg, Resolution, Sql, Tables};
 
+/// Longest the schema migration at start-up may take.
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Why the store could not answer. The text is for logs, never for clients.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -346,9 +349,11 @@ impl ClickHouseStore {
                 database: settings.database.clone(),
                 reason,
             };
-            tokio::time::timeout(settings.timeout, run)
+            // Not the API's timeout: a migration may backfill a new rollup
+            // from a large table (the server answered the version probe).
+            tokio::time::timeout(MIGRATE_TIMEOUT, run)
                 .await
-                .map_err(|_| failed(format!("no answer within {:?}", settings.timeout)))?
+                .map_err(|_| failed(format!("not done within {MIGRATE_TIMEOUT:?}")))?
                 .map_err(|e| failed(e.to_string()))?;
         }
         let qualified =

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use super::{Host, Inventory, Mac, Vm, CURRENT};
+use crate::flow::Encap;
 
 impl Inventory {
     /// The host of this name.
@@ -65,9 +66,10 @@ impl Inventory {
     /// answer, so a VM that moved since, or an address reused since, is
     /// named as it was then.
     ///
-    /// Scoping: with a nonzero `vni` a VM qualifies when its VNI is `vni` (or
-    /// not recorded, 0); the VLAN is then ignored, since next to a VNI it is
-    /// the underlay's. With `vni == 0` and a nonzero `vlan`, likewise by
+    /// Scoping: with a nonzero overlay `segment` (a VNI, or a GRE key: see
+    /// [`Segment`]) a VM qualifies when its VNI is the segment's (or not
+    /// recorded, 0); the VLAN is then ignored, since next to an overlay it
+    /// is the underlay's. Without one and with a nonzero `vlan`, likewise by
     /// VLAN. The IP answers only if exactly one VM qualifies. IPv4-mapped
     /// IPv6 addresses are looked up as IPv4.
     pub fn lookup(
@@ -75,10 +77,10 @@ impl Inventory {
         mac: Option<Mac>,
         ip: IpAddr,
         vlan: u16,
-        vni: u32,
+        segment: impl Into<Segment>,
         at_ms: u64,
     ) -> Option<&Vm> {
-        self.lookup_index(mac, ip, vlan, vni, at_ms)
+        self.lookup_index(mac, ip, vlan, segment, at_ms)
             .map(|i| &self.vms[i])
     }
 
@@ -90,9 +92,10 @@ impl Inventory {
         mac: Option<Mac>,
         ip: IpAddr,
         vlan: u16,
-        vni: u32,
+        segment: impl Into<Segment>,
         at_ms: u64,
     ) -> Option<usize> {
+        let segment = segment.into();
         let by_mac = mac
             .and_then(|mac| self.vms_by_mac.get(&mac))
             .and_then(|ps| ps.iter().copied().find(|&i| self.vms[i].holds_at(at_ms)));
@@ -103,8 +106,8 @@ impl Inventory {
         let mut found = owners.iter().copied().filter(|&i| {
             let vm = &self.vms[i];
             vm.holds_at(at_ms)
-                && if vni != 0 {
-                    vm.vni == 0 || vm.vni == vni
+                && if !segment.is_none() {
+                    segment.admits(vm.vni)
                 } else if vlan != 0 {
                     vm.vlan == 0 || vm.vlan == vlan
                 } else {
@@ -113,5 +116,47 @@ impl Inventory {
         });
         let first = found.next()?;
         found.next().is_none().then_some(first)
+    }
+}
+
+/// The overlay segment a flow endpoint was seen in, which scopes the IP
+/// lookup: a plain `u32` is a VXLAN / Geneve VNI (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    /// A VXLAN or Geneve VNI.
+    Vni(u32),
+    /// A GRE-TEB key (the flow's `vni` under [`Encap::Nvgre`]): NVGRE puts
+    /// the VSID in its upper 24 bits and a flow id in the lower 8, an Open
+    /// vSwitch / OpenStack GRE tenant network uses all 32 bits as its
+    /// segment; a VM's `vni` matches either.
+    GreKey(u32),
+}
+
+impl From<u32> for Segment {
+    fn from(vni: u32) -> Segment {
+        Segment::Vni(vni)
+    }
+}
+
+impl Segment {
+    /// The segment of a flow: its `vni` read as its encapsulation means it.
+    pub fn of(encap: Option<Encap>, vni: u32) -> Segment {
+        match encap {
+            Some(Encap::Nvgre) => Segment::GreKey(vni),
+            _ => Segment::Vni(vni),
+        }
+    }
+
+    fn is_none(self) -> bool {
+        matches!(self, Segment::Vni(0) | Segment::GreKey(0))
+    }
+
+    /// Whether a VM placed in segment `vni` (0: not recorded) qualifies.
+    fn admits(self, vni: u32) -> bool {
+        vni == 0
+            || match self {
+                Segment::Vni(v) => vni == v,
+                Segment::GreKey(key) => vni == key || vni == key >> 8,
+            }
     }
 }

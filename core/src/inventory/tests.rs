@@ -3,6 +3,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use crate::config::ConfigError;
+use crate::flow::Encap;
 
 /// A time during the lab capture (2026-11-02T09:00:00Z).
 const T: u64 = 1_793_610_000_000;
@@ -126,6 +127,22 @@ fn overlapping_tenants_are_told_apart_by_segment() {
         "ambiguous, not guessed"
     );
     assert_eq!(inv.lookup(None, addr, 0, 5003, T), None);
+    // Under GRE-TEB the key is NVGRE's VSID << 8 | flow id, or an Open
+    // vSwitch tenant segment whole; a VNI is never read that way.
+    let nvgre = |key: u32| Segment::of(Some(Encap::Nvgre), key);
+    assert_eq!(
+        name(inv.lookup(None, addr, 0, nvgre(5002 << 8 | 0x2a), T)),
+        Some("b".into())
+    );
+    assert_eq!(
+        name(inv.lookup(None, addr, 0, nvgre(5001), T)),
+        Some("a".into())
+    );
+    assert_eq!(inv.lookup(None, addr, 0, nvgre(5003 << 8), T), None);
+    assert_eq!(
+        inv.lookup(None, addr, 0, Segment::of(Some(Encap::Vxlan), 5002 << 8), T),
+        None
+    );
 }
 
 #[test]
