@@ -40,6 +40,31 @@ fn stored(ch: &ClickHouse, db: &str) -> Result<(u64, u64)> {
     Ok((it.next().context("count")??, it.next().context("uniq")??))
 }
 
+/// The collector's config at `config`: UDP `udp` and HTTP `http` on
+/// loopback, ClickHouse at `url`, database `database`, flushes every 200 ms,
+/// retries within a second, the spool in `spool`, plus `extra` TOML lines
+/// of `[clickhouse]`.
+fn write_config(
+    config: &std::path::Path,
+    udp: u16,
+    http: u16,
+    url: &str,
+    database: &str,
+    extra: &str,
+    spool: &std::path::Path,
+) -> Result<()> {
+    std::fs::write(
+        config,
+        format!(
+            "[receive]\nlisten = [\"127.0.0.1:{udp}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
+             [clickhouse]\nurl = \"{url}\"\ndatabase = \"{database}\"\nflush_interval_ms = 200\n\
+             retry_max_ms = 1000\n{extra}spool_dir = \"{}\"\n",
+            spool.display()
+        ),
+    )?;
+    Ok(())
+}
+
 #[test]
 fn clickhouse_stopped_under_load_then_restarted_stores_every_flow() -> Result<()> {
     let server = OwnClickHouse::start("spool-outage")?;
@@ -48,15 +73,14 @@ fn clickhouse_stopped_under_load_then_restarted_stores_every_flow() -> Result<()
     let udp = eastwest_tests::free_udp_port()?;
     let http = eastwest_tests::free_tcp_port()?;
     let config = spool.join("collector.toml");
-    std::fs::write(
+    write_config(
         &config,
-        format!(
-            "[receive]\nlisten = [\"127.0.0.1:{udp}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
-             [clickhouse]\nurl = \"{}\"\ndatabase = \"spool\"\nflush_interval_ms = 200\n\
-             retry_max_ms = 1000\nexporters_interval_ms = 300\nspool_dir = \"{}\"\n",
-            ch.url,
-            spool.join("spool").display()
-        ),
+        udp,
+        http,
+        &ch.url,
+        "spool",
+        "exporters_interval_ms = 300\n",
+        &spool.join("spool"),
     )?;
     let collector = CollectorProcess::start(&config, http)?;
     let to = SocketAddr::from((Ipv4Addr::LOCALHOST, udp));
@@ -125,15 +149,14 @@ fn a_collector_started_before_clickhouse_spools_then_migrates_and_stores_every_f
     let udp = eastwest_tests::free_udp_port()?;
     let http = eastwest_tests::free_tcp_port()?;
     let config = spool.join("collector.toml");
-    std::fs::write(
+    write_config(
         &config,
-        format!(
-            "[receive]\nlisten = [\"127.0.0.1:{udp}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
-             [clickhouse]\nurl = \"{}\"\ndatabase = \"late\"\nflush_interval_ms = 200\n\
-             retry_max_ms = 1000\nexporters_interval_ms = 300\nspool_dir = \"{}\"\n",
-            ch.url,
-            spool.join("spool").display()
-        ),
+        udp,
+        http,
+        &ch.url,
+        "late",
+        "exporters_interval_ms = 300\n",
+        &spool.join("spool"),
     )?;
     let collector = CollectorProcess::start(&config, http)?;
     assert_eq!(collector.metric("eastwest_collector_sink_up")?, 0);
@@ -188,15 +211,14 @@ fn a_collector_killed_with_sigkill_replays_its_spool_on_restart() -> Result<()> 
     let udp = eastwest_tests::free_udp_port()?;
     let http = eastwest_tests::free_tcp_port()?;
     let config = dir.join("collector.toml");
-    std::fs::write(
+    write_config(
         &config,
-        format!(
-            "[receive]\nlisten = [\"127.0.0.1:{udp}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
-             [clickhouse]\nurl = \"{}\"\ndatabase = \"spool\"\nflush_interval_ms = 200\n\
-             retry_max_ms = 1000\nbatch_rows = 500\nspool_dir = \"{}\"\n",
-            ch.url,
-            dir.join("spool").display()
-        ),
+        udp,
+        http,
+        &ch.url,
+        "spool",
+        "batch_rows = 500\n",
+        &dir.join("spool"),
     )?;
     let mut collector = CollectorProcess::start(&config, http)?;
     let to = SocketAddr::from((Ipv4Addr::LOCALHOST, udp));
@@ -243,16 +265,14 @@ fn a_frozen_clickhouse_cannot_hold_up_the_stop_and_the_rows_are_spooled() -> Res
     let udp = eastwest_tests::free_udp_port()?;
     let http = eastwest_tests::free_tcp_port()?;
     let config = dir.join("collector.toml");
-    std::fs::write(
+    write_config(
         &config,
-        format!(
-            "[receive]\nlisten = [\"127.0.0.1:{udp}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
-             [clickhouse]\nurl = \"{}\"\ndatabase = \"frozen\"\nflush_interval_ms = 200\n\
-             retry_max_ms = 1000\nexporters_interval_ms = 300\nshutdown_timeout_ms = 2000\n\
-             spool_dir = \"{}\"\n",
-            ch.url,
-            dir.join("spool").display()
-        ),
+        udp,
+        http,
+        &ch.url,
+        "frozen",
+        "exporters_interval_ms = 300\nshutdown_timeout_ms = 2000\n",
+        &dir.join("spool"),
     )?;
     let mut collector = CollectorProcess::start(&config, http)?;
     let to = SocketAddr::from((Ipv4Addr::LOCALHOST, udp));

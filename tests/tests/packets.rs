@@ -77,6 +77,22 @@ fn tool(program: &str, args: &[&str]) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
 }
 
+/// The frames tshark reads in the capture at `path`.
+fn frame_count(path: &std::path::Path) -> u64 {
+    let (frames, _) = tool(
+        "tshark",
+        &[
+            "-r",
+            path.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+    );
+    frames.lines().count() as u64
+}
+
 #[test]
 fn a_violation_s_packets_through_the_dashboard() {
     let ch = clickhouse().expect("ClickHouse for the test");
@@ -306,19 +322,8 @@ fn a_violation_s_packets_through_the_dashboard() {
     // the same capture.
     let clicked = dir.join("clicked.pcapng");
     eastwest_tests::browser::run_packets_test(&base, "responder-token", &clicked).unwrap();
-    let (frames, _) = tool(
-        "tshark",
-        &[
-            "-r",
-            clicked.to_str().unwrap(),
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ],
-    );
     assert_eq!(
-        frames.lines().count() as u64,
+        frame_count(&clicked),
         want_frames,
         "frames of the clicked capture"
     );
@@ -372,22 +377,7 @@ fn a_violation_s_packets_through_the_dashboard() {
     });
     let _ = tmux_run(&["kill-server"]);
     let saved = dir.join("fin-fe-01_payroll-01_TCP-443.pcapng");
-    let (frames, _) = tool(
-        "tshark",
-        &[
-            "-r",
-            saved.to_str().unwrap(),
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ],
-    );
-    assert_eq!(
-        frames.lines().count() as u64,
-        want_frames,
-        "frames the TUI saved"
-    );
+    assert_eq!(frame_count(&saved), want_frames, "frames the TUI saved");
 
     // Nothing matches: a clear 404.
     let (status, _) = curl(
