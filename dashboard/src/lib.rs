@@ -199,12 +199,19 @@ pub async fn run(
     let (listening, current) = match tls {
         Some(server_config) => {
             let (current, watched) = tokio::sync::watch::channel(server_config);
-            let listener = tls::TlsListener::new(listener, watched, metrics).map_err(|source| {
-                RunError::Listen {
-                    addr: addr.to_string(),
-                    source,
-                }
-            })?;
+            let failures = metrics.clone();
+            let on_failure = move || {
+                failures
+                    .tls_handshake_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            };
+            let listener =
+                tls::TlsListener::new(listener, watched, on_failure).map_err(|source| {
+                    RunError::Listen {
+                        addr: addr.to_string(),
+                        source,
+                    }
+                })?;
             (Listening::Tls(listener), Some(current))
         }
         None => (Listening::Plain(listener), None),

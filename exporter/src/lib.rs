@@ -504,13 +504,11 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         &config.store.dir,
         exporter.store_status(),
     ) {
-        (Ok(Some((addr, digest))), Some(dir), Some(status)) => {
-            let server =
-                Server::start(addr, digest, config.evidence.max_bytes, dir.clone(), status)?;
-            eprintln!(
-                "eastwest-exporter: serving packets on http://{}",
-                server.addr()
-            );
+        (Ok(Some(serving)), Some(dir), Some(status)) => {
+            let server = Server::start(serving, dir.clone(), status)?;
+            let (addr, https) = server.bound();
+            let scheme = if https { "https" } else { "http" };
+            eprintln!("eastwest-exporter: serving packets on {scheme}://{addr}");
             Some(server)
         }
         (Err(e), _, _) => return Err(ConfigError::Invalid(e).into()),
@@ -519,7 +517,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
     if config.store.dir.is_some() {
         let url = serve::announced_url(
             &config.evidence.url,
-            server.as_ref().map(Server::addr),
+            server.as_ref().map(Server::bound),
             &exporter.decapper.own().name,
         );
         if !url.is_empty() {

@@ -17,7 +17,9 @@
 //! capture ends with a section saying so; one gone before the download,
 //! the capture holds the other's frames, marked partial in the
 //! `x-eastwest-partial` header and the comment; past the dashboard's size
-//! limit the capture is cut and says so.
+//! limit the capture is cut and says so. The second exporter serves HTTPS
+//! with a certificate of a CA the test makes (`[packets] ca`); a dashboard
+//! without that CA gets nothing from it.
 //!
 //! The binaries must be built (`cargo build --workspace --bins`).
 
@@ -169,8 +171,9 @@ fn replay(capture: &Path, export: &str, host: &str, store: &Path, evidence_url: 
 }
 
 /// An exporter serving the packet store `store` on 127.0.0.1:`port` with
-/// `token`; running once it accepts connections.
-fn serve_store(dir: &Path, store: &Path, port: u16, token: &str) -> Running {
+/// `token`, over HTTPS with the certificate `{tls}.pem` and key
+/// `{tls}.key` of `dir` when given; running once it accepts connections.
+fn serve_store(dir: &Path, store: &Path, port: u16, token: &str, tls: Option<&str>) -> Running {
     let config = dir.join(format!("exporter-{port}.toml"));
     std::fs::write(
         &config,
@@ -180,8 +183,16 @@ fn serve_store(dir: &Path, store: &Path, port: u16, token: &str) -> Running {
         ),
     )
     .unwrap();
+    let mut command = Command::new(workspace_bin("eastwest-exporter"));
+    if let Some(name) = tls {
+        command
+            .arg("--evidence-tls-cert")
+            .arg(dir.join(format!("{name}.pem")))
+            .arg("--evidence-tls-key")
+            .arg(dir.join(format!("{name}.key")));
+    }
     let server = Running(
-        Command::new(workspace_bin("eastwest-exporter"))
+        command
             .current_dir(repo_root())
             .arg("--config")
             .arg(&config)
@@ -230,7 +241,7 @@ fn start_dashboard(
             .arg("--config")
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(config.with_extension("log")).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -326,7 +337,7 @@ fn a_violation_s_packets_through_the_dashboard() {
 
     // An exporter serving the store; the dashboard with a viewer and a
     // responder, and the exporters' token.
-    let server = serve_store(&dir, &store, evidence_port, token);
+    let server = serve_store(&dir, &store, evidence_port, token, None);
     let (_dashboard, base) = start_dashboard(&dir, &ch.url, &db, token, "");
     let probe = dir.join("probe.json");
 
@@ -624,7 +635,11 @@ fn a_capture_from_two_exporters_whole_and_partial() {
     // midway through an answer.
     let relay = Relay::start(mirrors_port);
     let mirrors_url = format!("http://127.0.0.1:{}", relay.port);
-    let span_url = format!("http://127.0.0.1:{span_port}");
+    // The SPAN exporter serves HTTPS with a certificate of the test's CA.
+    let span_url = format!("https://127.0.0.1:{span_port}");
+    eastwest_tests::tls::make_ca(&dir, "ca").unwrap();
+    eastwest_tests::tls::make_server_cert(&dir, "ca", "span", false).unwrap();
+    let ca = format!("ca = \"{}\"\n", dir.join("ca.pem").display());
     let (mirrors_store, span_store) = (dir.join("mirrors-store"), dir.join("span-store"));
     replay(
         &mirrors_pcap,
@@ -687,15 +702,16 @@ fn a_capture_from_two_exporters_whole_and_partial() {
         "each exporter's URL: {announced}"
     );
 
-    let mut mirrors_server = serve_store(&dir, &mirrors_store, mirrors_port, token);
-    let _span_server = serve_store(&dir, &span_store, span_port, token);
-    let (_dashboard, base) = start_dashboard(&dir, &ch.url, &db, token, "");
+    let mut mirrors_server = serve_store(&dir, &mirrors_store, mirrors_port, token, None);
+    let _span_server = serve_store(&dir, &span_store, span_port, token, Some("span"));
+    let (_dashboard, base) = start_dashboard(&dir, &ch.url, &db, token, &ca);
     let query = format!(
         "/api/v1/packets?range=all&dataset=lab&vm=web-01&peer=db-02&proto=6&port={}",
         conv["server_port"]
     );
 
-    // Both up: every frame of every point, from both exporters.
+    // Both up: every frame of every point, from both exporters, one over
+    // plain HTTP, one over HTTPS verified with the `[packets] ca`.
     let whole = dir.join("whole.pcapng");
     let (status, headers) = curl(&format!("{base}{query}"), "responder-token", &whole);
     assert_eq!(status, 200, "{headers}");
@@ -712,8 +728,13 @@ fn a_capture_from_two_exporters_whole_and_partial() {
     let blocks = block_bytes_by_interface(&whole);
     let limit = blocks.values().max().unwrap() + 1_000;
     assert!(limit < blocks.values().sum::<u64>(), "{blocks:?}");
-    let (small_dashboard, small_base) =
-        start_dashboard(&dir, &ch.url, &db, token, &format!("max_bytes = {limit}\n"));
+    let (small_dashboard, small_base) = start_dashboard(
+        &dir,
+        &ch.url,
+        &db,
+        token,
+        &format!("max_bytes = {limit}\n{ca}"),
+    );
     let cut = dir.join("cut.pcapng");
     let (status, headers) = curl(&format!("{small_base}{query}"), "responder-token", &cut);
     assert_eq!(status, 200, "{headers}");
@@ -725,6 +746,34 @@ fn a_capture_from_two_exporters_whole_and_partial() {
         "the cut is said in the capture"
     );
     drop(small_dashboard);
+
+    // A dashboard that does not trust the test's CA cannot fetch from the
+    // HTTPS exporter: only the mirrors' frames, marked partial.
+    let (untrusting, untrusting_base) = start_dashboard(&dir, &ch.url, &db, token, "");
+    let mirrors_only = dir.join("mirrors-only.pcapng");
+    let (status, headers) = curl(
+        &format!("{untrusting_base}{query}"),
+        "responder-token",
+        &mirrors_only,
+    );
+    assert_eq!(status, 200, "{headers}");
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("x-eastwest-partial: true"),
+        "{headers}"
+    );
+    let only: BTreeMap<String, u64> = want
+        .iter()
+        .filter(|(name, _)| mirrored.contains(*name))
+        .map(|(name, n)| (name.clone(), *n))
+        .collect();
+    assert_eq!(
+        frames_by_interface(&mirrors_only),
+        only,
+        "the mirrors' point only"
+    );
+    drop(untrusting);
 
     // The mirrors' exporter killed midway through its answer: the capture
     // still reads, holds the other exporter's frames, and ends with a
