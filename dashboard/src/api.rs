@@ -689,6 +689,27 @@ async fn delete_dataset<S: Store>(
     Ok(Json(DatasetDeleted { name, partitions }))
 }
 
+/// The report's violating conversations with their evidence links.
+async fn report_evidence<S: Store>(
+    state: &AppState<S>,
+    p: &Params,
+) -> Result<Vec<report::ViolationEvidence>, ApiError> {
+    let mut listed = p.clone();
+    listed.limit = report::MAX_VIOLATING_CONVERSATIONS;
+    listed.offset = 0;
+    let (violations, _) = state.store.violations(&listed).await?;
+    let (exporters, _) = state.store.exporters().await?;
+    let statuses: Vec<_> = exporters
+        .into_iter()
+        .map(|e| e.status(0, u64::MAX))
+        .collect();
+    Ok(report::evidence(
+        violations,
+        &statuses,
+        p.filters.dataset.as_deref(),
+    ))
+}
+
 async fn report<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -719,6 +740,7 @@ async fn report<S: Store>(
         epoch_ms(clock::now()),
     );
     report.coresidency = coresidency;
+    report.violating_conversations = report_evidence(&state, &p).await?;
     Ok(match p.format {
         Format::Json => Json(report).into_response(),
         Format::Csv => csv_response("compliance-report", report::to_csv(&report)),

@@ -8,7 +8,9 @@
 //! capinfos read, with every frame the lab's truth counts for that
 //! conversation; the same capture from one click on the page's "packets"
 //! button in headless Chromium, and from `w` in the TUI under tmux; with
-//! the exporter gone, a JSON error naming the observation point.
+//! the exporter gone, a JSON error naming the observation point; the
+//! compliance report (JSON and HTML) links the violation to the same
+//! capture.
 //!
 //! A second test splits the lab between two exporter processes (ERSPAN
 //! mirrors on one, SPAN and the underlay on the other, sending from
@@ -420,6 +422,45 @@ fn a_violation_s_packets_through_the_dashboard() {
     assert!(
         info.contains("violation"),
         "the verdict in the comment: {info}"
+    );
+
+    // The compliance report links the violation to the same packets.
+    let (status, _) = curl(
+        &format!("{base}/api/v1/report?range=all&dataset=lab"),
+        "viewer-token",
+        &probe,
+    );
+    assert_eq!(status, 200);
+    let report: Value = serde_json::from_slice(&std::fs::read(&probe).unwrap()).unwrap();
+    let listed = report["violating_conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["client_vm"] == "fin-fe-01" && v["server_vm"] == "payroll-01")
+        .unwrap_or_else(|| panic!("the violation in the report: {report}"));
+    let link = listed["packets_url"].as_str().expect("a packets link");
+    let linked = dir.join("linked.pcapng");
+    let (status, _) = curl(&format!("{base}{link}"), "responder-token", &linked);
+    assert_eq!(status, 200, "{link}");
+    assert_eq!(
+        frame_count(&linked),
+        want_frames,
+        "frames behind the report's link"
+    );
+    let report_html = dir.join("report.html");
+    let (status, _) = curl(
+        &format!("{base}/api/v1/report?range=all&dataset=lab&format=html"),
+        "viewer-token",
+        &report_html,
+    );
+    assert_eq!(status, 200);
+    let html = std::fs::read_to_string(&report_html).unwrap();
+    assert!(
+        html.contains(&format!(
+            "class=\"packets\" href=\"{}\"",
+            link.replace('&', "&amp;")
+        )),
+        "the HTML report's link"
     );
 
     // The page: one click on the violation's "packets" button downloads
