@@ -61,6 +61,8 @@ pub struct AppState<S> {
     pub live_dataset: Arc<str>,
     /// `[packets]`: where `/api/v1/packets` fetches from.
     pub packets: Arc<crate::packets::PacketsConfig>,
+    /// The counters `/metrics` shows (the packet downloads).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A [`CoResidencySource`] in [`AppState`].
@@ -101,6 +103,7 @@ impl<S> Clone for AppState<S> {
             timeseries_max_minute_rows: self.timeseries_max_minute_rows,
             live_dataset: Arc::clone(&self.live_dataset),
             packets: Arc::clone(&self.packets),
+            metrics: Arc::clone(&self.metrics),
         }
     }
 }
@@ -118,6 +121,7 @@ impl<S> AppState<S> {
             timeseries_max_minute_rows: DEFAULT_MAX_MINUTE_ROWS,
             live_dataset: Arc::from("live"),
             packets: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -149,6 +153,11 @@ impl<S> AppState<S> {
 
     pub fn with_packets(mut self, packets: crate::packets::PacketsConfig) -> AppState<S> {
         self.packets = Arc::new(packets);
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> AppState<S> {
+        self.metrics = metrics;
         self
     }
 

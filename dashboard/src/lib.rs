@@ -176,6 +176,7 @@ pub async fn run(
             .with_timeseries_max_minute_rows(config.api.timeseries_max_minute_rows)
             .with_live_dataset(&config.api.live_dataset)
             .with_packets(config.packets.clone())
+            .with_metrics(metrics.clone())
             .with_pdf(PdfRenderer {
                 program: config.report.chromium.clone(),
                 timeout: std::time::Duration::from_secs(config.report.timeout_seconds),

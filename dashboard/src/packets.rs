@@ -670,6 +670,7 @@ pub async fn packets<S: Store>(
             StatusCode::BAD_GATEWAY
         };
         tracing::info!(token = %who.name, flows = total, "packets: none available");
+        state.metrics.packets_downloaded("unavailable", 0);
         let body = NoPackets {
             error: "no observation point could serve the packets".into(),
             sources: unavailable,
@@ -698,19 +699,27 @@ pub async fn packets<S: Store>(
     let who_name = who.name.clone();
     let what = file_name(&plan);
     let log_what = what.clone();
+    let metrics = std::sync::Arc::clone(&state.metrics);
+    let missing = !unavailable.is_empty();
     tokio::task::spawn_blocking(
         move || match merge(inputs, &names, &comment, max_bytes, writer) {
-            Ok(m) => tracing::info!(
-                token = %who_name,
-                capture = %log_what,
-                frames = m.frames,
-                bytes = m.bytes,
-                broken = m.broken.len(),
-                cut = m.cut,
-                "packets downloaded"
-            ),
+            Ok(m) => {
+                tracing::info!(
+                    token = %who_name,
+                    capture = %log_what,
+                    frames = m.frames,
+                    bytes = m.bytes,
+                    broken = m.broken.len(),
+                    cut = m.cut,
+                    "packets downloaded"
+                );
+                let partial = missing || m.cut || !m.broken.is_empty();
+                let outcome = if partial { "partial" } else { "complete" };
+                metrics.packets_downloaded(outcome, m.bytes);
+            }
             Err(e) => {
                 tracing::warn!(token = %who_name, capture = %log_what, error = %e, "packets: download ended early");
+                metrics.packets_downloaded("failed", 0);
                 let _ = tx.blocking_send(Err(e));
             }
         },

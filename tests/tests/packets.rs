@@ -882,5 +882,21 @@ fn a_capture_from_two_exporters_whole_and_partial() {
         )),
         "the comment: {info}"
     );
+
+    // Every download counted by outcome, with its bytes.
+    let metrics = dir.join("metrics.txt");
+    let (status, _) = curl(&format!("{base}/metrics"), "", &metrics);
+    assert_eq!(status, 200);
+    let metrics = std::fs::read_to_string(&metrics).unwrap();
+    let whole_bytes = std::fs::metadata(&whole).unwrap().len();
+    for line in [
+        "eastwest_dashboard_packet_downloads_total{outcome=\"complete\"} 1".to_string(),
+        "eastwest_dashboard_packet_downloads_total{outcome=\"partial\"} 2".to_string(),
+        format!(
+            "eastwest_dashboard_packet_download_bytes_total{{outcome=\"complete\"}} {whole_bytes}"
+        ),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
