@@ -7,7 +7,8 @@
 //! violation from it and merges it into one pcapng that tshark and
 //! capinfos read, with every frame the lab's truth counts for that
 //! conversation; the same capture from one click on the page's "packets"
-//! button in headless Chromium, and from `w` in the TUI under tmux; with
+//! button in headless Chromium (and every conversation of fin-fe-01 from
+//! the VM page's button), and from `w` in the TUI under tmux; with
 //! the exporter gone, a JSON error naming the observation point; the
 //! compliance report (JSON and HTML) links the violation to the same
 //! capture.
@@ -465,12 +466,28 @@ fn a_violation_s_packets_through_the_dashboard() {
 
     // The page: one click on the violation's "packets" button downloads
     // the same capture.
+    // The VM page's own button downloads every conversation of the VM.
     let clicked = dir.join("clicked.pcapng");
-    eastwest_tests::browser::run_packets_test(&base, "responder-token", &clicked).unwrap();
+    let vm_clicked = dir.join("vm-clicked.pcapng");
+    eastwest_tests::browser::run_packets_test(&base, "responder-token", &clicked, &vm_clicked)
+        .unwrap();
     assert_eq!(
         frame_count(&clicked),
         want_frames,
         "frames of the clicked capture"
+    );
+    let vm_frames: u64 = lab_expected().unwrap()["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["client_vm"] == "fin-fe-01" || c["server_vm"] == "fin-fe-01")
+        .flat_map(|c| c["flows"].as_array().unwrap().iter())
+        .map(|f| f["packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        frame_count(&vm_clicked),
+        vm_frames,
+        "frames of fin-fe-01's conversations from the VM page"
     );
 
     // The TUI in a real terminal: `w` on the conversation saves the same
