@@ -14,6 +14,11 @@
 //! * `GET /store`: the store's status (JSON, as in `--stats-json`).
 //! * `GET /metrics`: the same as Prometheus text (`exporter_store_*`).
 //!
+//! With `[evidence.tls]` it speaks HTTPS only (the `eastwest-tls` listener,
+//! as the dashboard's): the certificate and key are read again on SIGHUP
+//! (new connections get them; a file that does not load is logged and the
+//! previous certificate kept).
+//!
 //! The answer is written by a blocking task, frame by frame, into a
 //! channel of a few 64 KiB chunks that the response body drains: the
 //! capture is never held in memory.
@@ -37,7 +42,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use eastwest_tls::{TlsConfig, TlsListener};
+use eastwest_tls::{reload_on_sighup, TlsConfig, TlsListener};
 
 use crate::store::query::{self, Filter, QueryError};
 use crate::store::StatusHandle;
@@ -78,13 +83,14 @@ impl Default for EvidenceConfig {
 }
 
 /// What the evidence server needs, checked: where to listen, the token's
-/// digest, the size limit, and the TLS configuration (`None`: plain HTTP).
+/// digest, the size limit, and the TLS configuration (`None`: plain HTTP)
+/// with the files it was read from (read again on SIGHUP).
 #[derive(Debug, Clone)]
 pub struct Serving {
     pub addr: SocketAddr,
     pub digest: [u8; 32],
     pub max_bytes: u64,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<(Arc<rustls::ServerConfig>, TlsConfig)>,
 }
 
 impl EvidenceConfig {
@@ -116,7 +122,7 @@ impl EvidenceConfig {
             addr,
             digest,
             max_bytes: self.max_bytes,
-            tls,
+            tls: tls.map(|config| (config, self.tls.clone())),
         }))
     }
 }
@@ -483,9 +489,11 @@ impl Server {
                         let _ = stopped.await;
                     };
                     let served = match tls {
-                        Some(config) => {
-                            // The certificate is read once, at start-up.
-                            let (_keep, watched) = tokio::sync::watch::channel(config);
+                        Some((config, files)) => {
+                            // New connections get the certificate read
+                            // again on SIGHUP.
+                            let (current, watched) = tokio::sync::watch::channel(config);
+                            tokio::spawn(reload_on_sighup(files, Some(current)));
                             let on_failure = move || {
                                 tls_failures.fetch_add(1, Ordering::Relaxed);
                             };
