@@ -61,6 +61,8 @@ pub struct AppState<S> {
     pub live_dataset: Arc<str>,
     /// `[packets]`: where `/api/v1/packets` fetches from.
     pub packets: Arc<crate::packets::PacketsConfig>,
+    /// The counters `/metrics` shows (the packet downloads).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A [`CoResidencySource`] in [`AppState`].
@@ -101,6 +103,7 @@ impl<S> Clone for AppState<S> {
             timeseries_max_minute_rows: self.timeseries_max_minute_rows,
             live_dataset: Arc::clone(&self.live_dataset),
             packets: Arc::clone(&self.packets),
+            metrics: Arc::clone(&self.metrics),
         }
     }
 }
@@ -118,6 +121,7 @@ impl<S> AppState<S> {
             timeseries_max_minute_rows: DEFAULT_MAX_MINUTE_ROWS,
             live_dataset: Arc::from("live"),
             packets: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -149,6 +153,11 @@ impl<S> AppState<S> {
 
     pub fn with_packets(mut self, packets: crate::packets::PacketsConfig) -> AppState<S> {
         self.packets = Arc::new(packets);
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> AppState<S> {
+        self.metrics = metrics;
         self
     }
 
@@ -689,6 +698,27 @@ async fn delete_dataset<S: Store>(
     Ok(Json(DatasetDeleted { name, partitions }))
 }
 
+/// The report's violating conversations with their evidence links.
+async fn report_evidence<S: Store>(
+    state: &AppState<S>,
+    p: &Params,
+) -> Result<Vec<report::ViolationEvidence>, ApiError> {
+    let mut listed = p.clone();
+    listed.limit = report::MAX_VIOLATING_CONVERSATIONS;
+    listed.offset = 0;
+    let (violations, _) = state.store.violations(&listed).await?;
+    let (exporters, _) = state.store.exporters().await?;
+    let statuses: Vec<_> = exporters
+        .into_iter()
+        .map(|e| e.status(0, u64::MAX))
+        .collect();
+    Ok(report::evidence(
+        violations,
+        &statuses,
+        p.filters.dataset.as_deref(),
+    ))
+}
+
 async fn report<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -719,6 +749,7 @@ async fn report<S: Store>(
         epoch_ms(clock::now()),
     );
     report.coresidency = coresidency;
+    report.violating_conversations = report_evidence(&state, &p).await?;
     Ok(match p.format {
         Format::Json => Json(report).into_response(),
         Format::Csv => csv_response("compliance-report", report::to_csv(&report)),

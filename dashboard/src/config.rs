@@ -168,6 +168,9 @@ pub enum ConfigError {
     /// A `[tls]` file that cannot be used (the message names key and file).
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// A `[packets]` value that cannot be used (the message names the key).
+    #[error("{0}")]
+    Packets(String),
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -238,6 +241,7 @@ impl Config {
         if self.clickhouse.timeout_seconds == 0 {
             return Err(ConfigError::Timeout);
         }
+        self.packets.client().map_err(ConfigError::Packets)?;
         if self.api.max_limit == 0 {
             return Err(ConfigError::MaxLimit);
         }

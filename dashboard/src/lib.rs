@@ -176,6 +176,7 @@ pub async fn run(
             .with_timeseries_max_minute_rows(config.api.timeseries_max_minute_rows)
             .with_live_dataset(&config.api.live_dataset)
             .with_packets(config.packets.clone())
+            .with_metrics(metrics.clone())
             .with_pdf(PdfRenderer {
                 program: config.report.chromium.clone(),
                 timeout: std::time::Duration::from_secs(config.report.timeout_seconds),
@@ -199,12 +200,19 @@ pub async fn run(
     let (listening, current) = match tls {
         Some(server_config) => {
             let (current, watched) = tokio::sync::watch::channel(server_config);
-            let listener = tls::TlsListener::new(listener, watched, metrics).map_err(|source| {
-                RunError::Listen {
-                    addr: addr.to_string(),
-                    source,
-                }
-            })?;
+            let failures = metrics.clone();
+            let on_failure = move || {
+                failures
+                    .tls_handshake_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            };
+            let listener =
+                tls::TlsListener::new(listener, watched, on_failure).map_err(|source| {
+                    RunError::Listen {
+                        addr: addr.to_string(),
+                        source,
+                    }
+                })?;
             (Listening::Tls(listener), Some(current))
         }
         None => (Listening::Plain(listener), None),

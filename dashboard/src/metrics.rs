@@ -1,7 +1,8 @@
 //! `GET /metrics`: the dashboard's own counters in the Prometheus text
 //! format — requests by route and status, request latency per route (a
 //! histogram), ClickHouse errors and timeouts, alerts sent and failed (by
-//! destination and reason), failed TLS handshakes.
+//! destination and reason), failed TLS handshakes, packet downloads and
+//! their bytes by outcome.
 //! Counters only, no flow data: it needs no token (like `/api/v1/health`).
 
 use std::collections::BTreeMap;
@@ -47,6 +48,8 @@ pub struct Metrics {
     /// TLS handshakes that failed or timed out (plain HTTP on the HTTPS
     /// port, a client that does not trust the certificate, …).
     pub tls_handshake_failures: AtomicU64,
+    /// Packet downloads (`/api/v1/packets`) and their bytes, by outcome.
+    packet_downloads: Mutex<BTreeMap<&'static str, (u64, u64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -79,6 +82,15 @@ impl Metrics {
         *lock(&self.alert_failures)
             .entry((destination, reason))
             .or_default() += 1;
+    }
+
+    /// Count one packet download of `bytes` ended with `outcome`
+    /// (`complete`, `partial`, `unavailable`, `failed`).
+    pub fn packets_downloaded(&self, outcome: &'static str, bytes: u64) {
+        let mut downloads = lock(&self.packet_downloads);
+        let entry = downloads.entry(outcome).or_default();
+        entry.0 += 1;
+        entry.1 += bytes;
     }
 
     /// The Prometheus text exposition.
@@ -171,6 +183,29 @@ impl Metrics {
                 out,
                 "eastwest_dashboard_alert_failures_total{{destination=\"{destination}\",reason=\"{reason}\"}} {n}"
             );
+        }
+        let downloads = lock(&self.packet_downloads);
+        for (i, (name, help)) in [
+            ("packet_downloads_total", "packet downloads by outcome"),
+            (
+                "packet_download_bytes_total",
+                "bytes of packet downloads by outcome",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let _ = writeln!(
+                out,
+                "# HELP eastwest_dashboard_{name} {help}\n# TYPE eastwest_dashboard_{name} counter"
+            );
+            for (outcome, (n, bytes)) in downloads.iter() {
+                let value = if i == 0 { n } else { bytes };
+                let _ = writeln!(
+                    out,
+                    "eastwest_dashboard_{name}{{outcome=\"{outcome}\"}} {value}"
+                );
+            }
         }
         out
     }

@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -61,6 +62,10 @@ pub struct PacketsConfig {
     /// Most flow records a request may gather its observation points and
     /// conversations from.
     pub max_flows: u64,
+    /// PEM file of the certificate authorities that sign the exporters'
+    /// HTTPS certificates (`https://` evidence URLs); when set, only they
+    /// are trusted, else the system's.
+    pub ca: Option<PathBuf>,
 }
 
 impl Default for PacketsConfig {
@@ -70,7 +75,28 @@ impl Default for PacketsConfig {
             max_bytes: 1 << 30,
             timeout_seconds: 10,
             max_flows: 10_000,
+            ca: None,
         }
+    }
+}
+
+impl PacketsConfig {
+    /// The HTTP client that fetches from the exporters: `ca` read and
+    /// trusted. Checked at start-up, so a bad file stops the dashboard.
+    pub fn client(&self) -> Result<reqwest::Client, String> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(self.timeout_seconds.max(1)));
+        if let Some(ca) = &self.ca {
+            builder = builder.tls_built_in_root_certs(false);
+            for der in eastwest_tls::load_ca(ca).map_err(|e| format!("packets.ca: {e}"))? {
+                let cert = reqwest::Certificate::from_der(&der)
+                    .map_err(|e| format!("packets.ca: {}: {e}", ca.display()))?;
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder
+            .build()
+            .map_err(|e| format!("packets: http client: {e}"))
     }
 }
 
@@ -601,10 +627,7 @@ pub async fn packets<S: Store>(
             )
         })
         .collect();
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(config.timeout_seconds.max(1)))
-        .build()
-        .map_err(|e| ApiError::Internal(format!("packets: http client: {e}")))?;
+    let client = config.client().map_err(ApiError::Internal)?;
     let mut inputs = Vec::new();
     let mut unavailable: Vec<Unavailable> = Vec::new();
     let starts = plan.fetches.iter().map(|fetch| {
@@ -647,6 +670,7 @@ pub async fn packets<S: Store>(
             StatusCode::BAD_GATEWAY
         };
         tracing::info!(token = %who.name, flows = total, "packets: none available");
+        state.metrics.packets_downloaded("unavailable", 0);
         let body = NoPackets {
             error: "no observation point could serve the packets".into(),
             sources: unavailable,
@@ -675,19 +699,27 @@ pub async fn packets<S: Store>(
     let who_name = who.name.clone();
     let what = file_name(&plan);
     let log_what = what.clone();
+    let metrics = std::sync::Arc::clone(&state.metrics);
+    let missing = !unavailable.is_empty();
     tokio::task::spawn_blocking(
         move || match merge(inputs, &names, &comment, max_bytes, writer) {
-            Ok(m) => tracing::info!(
-                token = %who_name,
-                capture = %log_what,
-                frames = m.frames,
-                bytes = m.bytes,
-                broken = m.broken.len(),
-                cut = m.cut,
-                "packets downloaded"
-            ),
+            Ok(m) => {
+                tracing::info!(
+                    token = %who_name,
+                    capture = %log_what,
+                    frames = m.frames,
+                    bytes = m.bytes,
+                    broken = m.broken.len(),
+                    cut = m.cut,
+                    "packets downloaded"
+                );
+                let partial = missing || m.cut || !m.broken.is_empty();
+                let outcome = if partial { "partial" } else { "complete" };
+                metrics.packets_downloaded(outcome, m.bytes);
+            }
             Err(e) => {
                 tracing::warn!(token = %who_name, capture = %log_what, error = %e, "packets: download ended early");
+                metrics.packets_downloaded("failed", 0);
                 let _ = tx.blocking_send(Err(e));
             }
         },
@@ -841,6 +873,29 @@ mod tests {
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains("esx-03/erspan2") && text.contains("esx-04/vxlan"));
         assert!(text.contains("partial capture: esx-04/vxlan: the capture broke off"));
+    }
+
+    #[test]
+    fn a_ca_file_that_does_not_load_is_named() {
+        let dir = std::env::temp_dir().join(format!("ew-packets-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        for (path, says) in [
+            (dir.join("missing.pem"), "cannot read"),
+            (empty, "no certificate in it"),
+        ] {
+            let config = PacketsConfig {
+                ca: Some(path.clone()),
+                ..PacketsConfig::default()
+            };
+            let err = config.client().unwrap_err();
+            assert!(err.starts_with("packets.ca: "), "{err}");
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains(says), "{err}");
+        }
+        assert!(PacketsConfig::default().client().is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The compliance report of a period: violations by zone pair and severity,
 //! intra-host cross-zone traffic, the policy revisions in force and mirror
 //! coverage per host, so that "no violations" is only claimed where every
-//! mirror reported. Rendered as JSON, CSV (one file, a `section` column
+//! mirror reported; each violating conversation with a link to its packets
+//! (`/api/v1/packets`) when an exporter that observed it serves a packet
+//! store. Rendered as JSON, CSV (one file, a `section` column
 //! first), HTML (a printable page) and PDF (that page printed by headless
 //! Chromium).
 
@@ -12,7 +14,7 @@ use std::time::Duration;
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use crate::model::csv_field;
+use crate::model::{csv_field, ExporterStatus, Violation};
 
 mod html;
 
@@ -91,6 +93,78 @@ pub struct Coverage {
     pub complete: bool,
 }
 
+/// Most violating conversations the report lists one by one (in the order
+/// of `/api/v1/violations`); the zone-pair section counts them all.
+pub const MAX_VIOLATING_CONVERSATIONS: u64 = 1000;
+
+/// A violating conversation and where its evidence is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViolationEvidence {
+    pub client_vm: String,
+    pub client_zone: String,
+    pub server_vm: String,
+    pub server_zone: String,
+    pub proto: u8,
+    pub server_port: u16,
+    pub rule: String,
+    pub severity: String,
+    pub first_ms: u64,
+    pub last_ms: u64,
+    pub flows: u64,
+    /// Its raw flows (`GET` it with the same token).
+    pub flows_url: String,
+    /// Its packets as pcapng (`GET` it with a `responder` token): the
+    /// flows' filters and window; `null` when no exporter that observed it
+    /// announces a packet store (an evidence URL).
+    pub packets_url: Option<String>,
+}
+
+/// The violating conversations of `violations` with their links: a packets
+/// link when one of the hosts that observed it has an exporter with an
+/// evidence URL among `exporters`; `dataset` added to the link.
+pub fn evidence(
+    violations: Vec<Violation>,
+    exporters: &[ExporterStatus],
+    dataset: Option<&str>,
+) -> Vec<ViolationEvidence> {
+    let served: std::collections::BTreeSet<&str> = exporters
+        .iter()
+        .filter(|e| !e.evidence_url.is_empty())
+        .map(|e| e.name.as_str())
+        .collect();
+    violations
+        .into_iter()
+        .map(|v| {
+            let observed = v
+                .observation_points
+                .iter()
+                .any(|p| served.contains(p.observer.as_str()));
+            let packets_url = observed.then(|| {
+                let query = v.flows_url.split_once('?').map_or("", |(_, q)| q);
+                let dataset = dataset
+                    .map(|d| format!("&dataset={}", crate::model::percent_encode(d)))
+                    .unwrap_or_default();
+                format!("/api/v1/packets?{query}{dataset}")
+            });
+            ViolationEvidence {
+                client_vm: v.client_vm,
+                client_zone: v.client_zone,
+                server_vm: v.server_vm,
+                server_zone: v.server_zone,
+                proto: v.proto,
+                server_port: v.server_port,
+                rule: v.rule,
+                severity: v.severity,
+                first_ms: v.first_ms,
+                last_ms: v.last_ms,
+                flows: v.flows,
+                flows_url: v.flows_url,
+                packets_url,
+            }
+        })
+        .collect()
+}
+
 /// The conclusion an auditor reads first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -121,6 +195,10 @@ pub struct Report {
     pub dataset: Option<String>,
     pub policy_revisions: Vec<Revision>,
     pub violations_by_zone_pair: Vec<ZonePairViolations>,
+    /// The violating conversations (as `/api/v1/violations` lists them, at most
+    /// [`MAX_VIOLATING_CONVERSATIONS`]) with links to their flows and
+    /// packets.
+    pub violating_conversations: Vec<ViolationEvidence>,
     pub intra_host_cross_zone: Vec<IntraHost>,
     /// Co-residency periods; `null` until the policy module provides them.
     pub coresidency: Option<Vec<serde_json::Value>>,
@@ -280,6 +358,7 @@ pub fn assemble(
         dataset,
         policy_revisions: revisions,
         violations_by_zone_pair: data.violations,
+        violating_conversations: Vec::new(),
         intra_host_cross_zone: data.intra_host,
         coresidency: None,
         coverage,
@@ -408,6 +487,23 @@ pub fn to_csv(report: &Report) -> String {
                 ("bytes", v.bytes.to_string()),
                 ("first_ms", v.first_ms.to_string()),
                 ("last_ms", v.last_ms.to_string()),
+            ],
+        );
+    }
+    for v in &report.violating_conversations {
+        row(
+            "violating_conversations",
+            &format!("{}>{}", v.client_vm, v.server_vm),
+            vec![
+                ("proto", v.proto.to_string()),
+                ("server_port", v.server_port.to_string()),
+                ("rule", v.rule.clone()),
+                ("severity", v.severity.clone()),
+                ("first_ms", v.first_ms.to_string()),
+                ("last_ms", v.last_ms.to_string()),
+                ("flows", v.flows.to_string()),
+                ("flows_url", v.flows_url.clone()),
+                ("packets_url", v.packets_url.clone().unwrap_or_default()),
             ],
         );
     }
@@ -542,6 +638,99 @@ impl Drop for TempDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn violation(client: &str, server: &str, observers: &[&str]) -> Violation {
+        Violation {
+            client_vm: client.into(),
+            client_addr: None,
+            client_zone: "finance-frontend".into(),
+            server_vm: server.into(),
+            server_addr: None,
+            server_zone: "payroll".into(),
+            proto: 6,
+            server_port: 443,
+            rule: "no-fin-payroll".into(),
+            severity: "high".into(),
+            same_host: false,
+            policy_revision: "r1".into(),
+            first_ms: 1_000,
+            last_ms: 2_000,
+            flows: 2,
+            packets: 10,
+            bytes: 1_000,
+            observation_points: observers
+                .iter()
+                .map(|o| crate::model::ObservationPoint {
+                    observer: (*o).into(),
+                    encap: "erspan2".into(),
+                    flows: 2,
+                    bytes: 1_000,
+                })
+                .collect(),
+            flows_url: format!(
+                "/api/v1/flows?from=1&to=3&vm={client}&peer={server}&proto=6&port=443&verdict=violation&rule=no-fin-payroll"
+            ),
+        }
+    }
+
+    fn exporter(name: &str, evidence_url: &str) -> ExporterStatus {
+        ExporterStatus {
+            exporter: "192.0.2.3".into(),
+            source_id: 3,
+            name: name.into(),
+            last_seen_ms: 0,
+            packets: 0,
+            flows: 0,
+            sequence_gaps: 0,
+            templates: 0,
+            drops: 0,
+            stale: false,
+            evidence_url: evidence_url.into(),
+        }
+    }
+
+    #[test]
+    fn a_violation_links_to_its_packets_only_where_a_store_saw_it() {
+        let listed = evidence(
+            vec![
+                violation("fin-fe-01", "payroll-01", &["esx-03"]),
+                violation("web-01", "db-02", &["esx-01", "esx-04"]),
+                violation("web-02", "db-01", &["esx-02"]),
+            ],
+            &[
+                exporter("esx-03", "https://esx-03:9181"),
+                exporter("esx-04", "http://esx-04:9181"),
+                exporter("esx-02", ""),
+            ],
+            Some("lab 2"),
+        );
+        assert_eq!(
+            listed[0].packets_url.as_deref(),
+            Some("/api/v1/packets?from=1&to=3&vm=fin-fe-01&peer=payroll-01&proto=6&port=443&verdict=violation&rule=no-fin-payroll&dataset=lab%202")
+        );
+        assert!(listed[1].packets_url.is_some(), "esx-04 keeps packets");
+        assert_eq!(listed[2].packets_url, None, "esx-02 announces no store");
+        let mut report = assemble(data(), Some(0), Some(10_000), None, "raw", 0);
+        report.violating_conversations = listed;
+        let html = to_html(&report);
+        assert_eq!(
+            html.matches("class=\"packets\" href=\"/api/v1/packets?")
+                .count(),
+            2,
+            "{html}"
+        );
+        assert!(html.contains("no packet store"));
+        let csv = to_csv(&report);
+        assert!(
+            csv.contains("packets_url=/api/v1/packets?from=1&to=3&vm=fin-fe-01"),
+            "{csv}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["violating_conversations"][2]["packets_url"],
+            serde_json::Value::Null
+        );
+    }
 
     fn data() -> ReportData {
         ReportData {

@@ -641,6 +641,15 @@ async fn report_json_html_csv() {
         .collect();
     assert_eq!(pairs, ["dmz>db", "payroll>finance-frontend"]);
     assert_eq!(r["intra_host_cross_zone"][0]["host"], "esx-03");
+    // Each violating conversation with its flows; no exporter here keeps
+    // packets, so none links to them.
+    let listed = r["violating_conversations"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|v| v["packets_url"].is_null()
+        && v["flows_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/v1/flows?")));
     assert_eq!(r["policy_revisions"][0]["revision"], "r1");
     // No exporter reported losses here; every host observed traffic.
     let hosts: Vec<&str> = r["coverage"]

@@ -288,6 +288,14 @@ pub struct Cli {
     /// (default: http:// and the listen address).
     #[arg(long, value_name = "URL")]
     pub evidence_url: Option<String>,
+    /// Serve the packets over HTTPS with this PEM certificate chain
+    /// (`evidence.tls.cert`; needs --evidence-tls-key).
+    #[arg(long, value_name = "FILE")]
+    pub evidence_tls_cert: Option<PathBuf>,
+    /// PEM private key of --evidence-tls-cert: PKCS#8, RSA or SEC1
+    /// (`evidence.tls.key`).
+    #[arg(long, value_name = "FILE")]
+    pub evidence_tls_key: Option<PathBuf>,
     /// Print the SHA-256 of the token read from standard input (for
     /// evidence.token_sha256) and exit.
     #[arg(long)]
@@ -352,6 +360,12 @@ impl Cli {
             c.evidence.listen = self.evidence_listen.clone();
         }
         set(&mut c.evidence.url, self.evidence_url.clone());
+        if self.evidence_tls_cert.is_some() {
+            c.evidence.tls.cert = self.evidence_tls_cert.clone();
+        }
+        if self.evidence_tls_key.is_some() {
+            c.evidence.tls.key = self.evidence_tls_key.clone();
+        }
         c.validate()?;
         Ok(c)
     }

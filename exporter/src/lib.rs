@@ -40,7 +40,7 @@ use crate::encode::{Datagram, EncodeError, Encoder};
 use crate::send::{SendError, Sender};
 use crate::serve::{ServeError, Server};
 use crate::stats::Stats;
-use crate::store::{PacketStore, SourceKind, StoreError, StoreKey};
+use crate::store::{PacketStore, StoreError, StoreKey};
 
 /// Expired records are encoded at most this often (in capture time)
 /// unless a full batch is waiting, so export packets are well filled.
@@ -171,23 +171,22 @@ impl Exporter {
         }
     }
 
-    /// Replaying: the frames that follow are `file`'s. The packet store
-    /// indexes them where they are, or copies them into its segments when
-    /// they cannot be read again (standard input).
+    /// Replaying: the frames that follow are `file`'s (see
+    /// [`PacketStore::begin_source`]).
     pub fn begin_file(&mut self, file: &FileSource) {
-        let Some(store) = &mut self.store else {
-            return;
-        };
-        match file.format() {
-            _ if file.path() == std::path::Path::new("-") => store.begin_segments(),
-            Some(eastwest_core::pcapfile::Format::Pcap) => {
-                store.begin_file(file.path(), SourceKind::Pcap);
-            }
-            Some(eastwest_core::pcapfile::Format::Pcapng) => {
-                store.begin_file(file.path(), SourceKind::Pcapng);
-            }
-            None => store.begin_segments(),
+        if let Some(store) = &mut self.store {
+            store.begin_source(file.path(), file.format());
         }
+    }
+
+    /// Take the packet store out, for a thread of its own ([`workers`]).
+    pub(crate) fn take_store(&mut self) -> Option<PacketStore> {
+        self.store.take()
+    }
+
+    /// Put the packet store back (closed), for [`Exporter::stats`].
+    pub(crate) fn put_store(&mut self, store: Option<PacketStore>) {
+        self.store = store;
     }
 
     /// Announce the evidence server's URL in the options records ("" =
@@ -489,7 +488,7 @@ impl KernelLog {
 /// Run the exporter until the input ends or `shutdown` is set; every flow
 /// is exported before returning.
 pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> {
-    if config.cache.workers > 1 {
+    if config.cache.workers > 1 && !config.serves_only() {
         return workers::run(config, shutdown);
     }
     let decapper = decapper(config)?;
@@ -499,34 +498,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         "exporter starting"
     );
     let mut exporter = Exporter::new(config, decapper)?;
-    let mut server = match (
-        config.evidence.checked(),
-        &config.store.dir,
-        exporter.store_status(),
-    ) {
-        (Ok(Some((addr, digest))), Some(dir), Some(status)) => {
-            let server =
-                Server::start(addr, digest, config.evidence.max_bytes, dir.clone(), status)?;
-            eprintln!(
-                "eastwest-exporter: serving packets on http://{}",
-                server.addr()
-            );
-            Some(server)
-        }
-        (Err(e), _, _) => return Err(ConfigError::Invalid(e).into()),
-        _ => None,
-    };
-    if config.store.dir.is_some() {
-        let url = serve::announced_url(
-            &config.evidence.url,
-            server.as_ref().map(Server::addr),
-            &exporter.decapper.own().name,
-        );
-        if !url.is_empty() {
-            exporter.announce_evidence(&url)?;
-            tracing::info!(target: "serve", %url, "announcing the evidence URL");
-        }
-    }
+    let mut server = start_serving(config, &mut exporter)?;
     let mut progress = Progress::new();
     let mut capture_errors = Vec::new();
     if config.serves_only() {
@@ -596,6 +568,41 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
     let mut stats = exporter.stats();
     stats.capture_errors = capture_errors;
     Ok(Outcome { stats })
+}
+
+/// With a packet store: start the evidence server when `evidence.listen`
+/// is set, and announce its URL (or `evidence.url`) in the options records.
+pub(crate) fn start_serving(
+    config: &Config,
+    exporter: &mut Exporter,
+) -> Result<Option<Server>, RunError> {
+    let server = match (
+        config.evidence.checked(),
+        &config.store.dir,
+        exporter.store_status(),
+    ) {
+        (Ok(Some(serving)), Some(dir), Some(status)) => {
+            let server = Server::start(serving, dir.clone(), status)?;
+            let (addr, https) = server.bound();
+            let scheme = if https { "https" } else { "http" };
+            eprintln!("eastwest-exporter: serving packets on {scheme}://{addr}");
+            Some(server)
+        }
+        (Err(e), _, _) => return Err(ConfigError::Invalid(e).into()),
+        _ => None,
+    };
+    if config.store.dir.is_some() {
+        let url = serve::announced_url(
+            &config.evidence.url,
+            server.as_ref().map(Server::bound),
+            &exporter.decapper.own().name,
+        );
+        if !url.is_empty() {
+            exporter.announce_evidence(&url)?;
+            tracing::info!(target: "serve", %url, "announcing the evidence URL");
+        }
+    }
+    Ok(server)
 }
 
 /// A flag set on the first Ctrl-C / SIGINT (the run then stops and exports

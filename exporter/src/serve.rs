@@ -14,12 +14,18 @@
 //! * `GET /store`: the store's status (JSON, as in `--stats-json`).
 //! * `GET /metrics`: the same as Prometheus text (`exporter_store_*`).
 //!
+//! With `[evidence.tls]` it speaks HTTPS only (the `eastwest-tls` listener,
+//! as the dashboard's): the certificate and key are read again on SIGHUP
+//! (new connections get them; a file that does not load is logged and the
+//! previous certificate kept).
+//!
 //! The answer is written by a blocking task, frame by frame, into a
 //! channel of a few 64 KiB chunks that the response body drains: the
 //! capture is never held in memory.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -35,6 +41,8 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
+
+use eastwest_tls::{reload_on_sighup, TlsConfig, TlsListener};
 
 use crate::store::query::{self, Filter, QueryError};
 use crate::store::StatusHandle;
@@ -56,6 +64,10 @@ pub struct EvidenceConfig {
     /// unspecified address). Set alone (without `listen`), a replay
     /// announces the exporter that will serve its store.
     pub url: String,
+    /// `[evidence.tls]`: serve HTTPS with this PEM certificate chain and
+    /// key (`--evidence-tls-cert`, `--evidence-tls-key`); the announced
+    /// URL is then `https://`.
+    pub tls: TlsConfig,
 }
 
 impl Default for EvidenceConfig {
@@ -65,16 +77,36 @@ impl Default for EvidenceConfig {
             token_sha256: String::new(),
             max_bytes: 1 << 30,
             url: String::new(),
+            tls: TlsConfig::default(),
         }
     }
 }
 
+/// What the evidence server needs, checked: where to listen, the token's
+/// digest, the size limit, and the TLS configuration (`None`: plain HTTP)
+/// with the files it was read from (read again on SIGHUP).
+#[derive(Debug, Clone)]
+pub struct Serving {
+    pub addr: SocketAddr,
+    pub digest: [u8; 32],
+    pub max_bytes: u64,
+    pub tls: Option<(Arc<rustls::ServerConfig>, TlsConfig)>,
+}
+
 impl EvidenceConfig {
-    /// The address and token digest, when serving is on.
-    pub fn checked(&self) -> Result<Option<(SocketAddr, [u8; 32])>, String> {
+    /// What serving needs, when it is on: the certificate and key read
+    /// and checked.
+    pub fn checked(&self) -> Result<Option<Serving>, String> {
         eastwest_core::netflow::encode::check_evidence_url(&self.url)
             .map_err(|e| format!("evidence.url: {e}"))?;
+        let tls = self
+            .tls
+            .server_config()
+            .map_err(|e| format!("evidence.{e}"))?;
         let Some(listen) = &self.listen else {
+            if tls.is_some() {
+                return Err("evidence.tls serves HTTPS: give evidence.listen".into());
+            }
             return Ok(None);
         };
         let addr = listen
@@ -86,18 +118,26 @@ impl EvidenceConfig {
         if self.max_bytes == 0 {
             return Err("evidence.max_bytes must be at least 1".into());
         }
-        Ok(Some((addr, digest)))
+        Ok(Some(Serving {
+            addr,
+            digest,
+            max_bytes: self.max_bytes,
+            tls: tls.map(|config| (config, self.tls.clone())),
+        }))
     }
 }
 
 /// The evidence URL to announce: `url` when set, else the one of the
-/// server listening on `bound` ("" when none). An unspecified address is
-/// replaced by `host`.
-pub fn announced_url(url: &str, bound: Option<SocketAddr>, host: &str) -> String {
+/// server listening on `bound` ("" when none), `https://` when it speaks
+/// TLS. An unspecified address is replaced by `host`.
+pub fn announced_url(url: &str, bound: Option<(SocketAddr, bool)>, host: &str) -> String {
+    let scheme = |tls: bool| if tls { "https" } else { "http" };
     match bound {
         _ if !url.is_empty() => url.to_owned(),
-        Some(addr) if addr.ip().is_unspecified() => format!("http://{host}:{}", addr.port()),
-        Some(addr) => format!("http://{addr}"),
+        Some((addr, tls)) if addr.ip().is_unspecified() => {
+            format!("{}://{host}:{}", scheme(tls), addr.port())
+        }
+        Some((addr, tls)) => format!("{}://{addr}", scheme(tls)),
         None => String::new(),
     }
 }
@@ -108,6 +148,8 @@ struct Served {
     digest: [u8; 32],
     max_bytes: u64,
     status: StatusHandle,
+    /// TLS handshakes that failed or timed out.
+    tls_failures: Arc<AtomicU64>,
 }
 
 /// The query string of `GET /packets`.
@@ -356,6 +398,12 @@ async fn metrics(State(s): State<Arc<Served>>) -> Response {
         "gauge",
         u64::from(st.stopped.is_some()),
     );
+    gauge(
+        "exporter_evidence_tls_handshake_failures_total",
+        "HTTPS handshakes that failed or timed out (with evidence.tls).",
+        "counter",
+        s.tls_failures.load(Ordering::Relaxed),
+    );
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -386,19 +434,25 @@ pub enum ServeError {
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Bind `addr` and serve the store in `dir` on a thread of its own.
+    /// Bind `serving.addr` and serve the store in `dir` on a thread of its
+    /// own, over HTTPS with `serving.tls`.
     pub fn start(
-        addr: SocketAddr,
-        digest: [u8; 32],
-        max_bytes: u64,
+        serving: Serving,
         dir: PathBuf,
         status: StatusHandle,
     ) -> Result<Server, ServeError> {
+        let Serving {
+            addr,
+            digest,
+            max_bytes,
+            tls,
+        } = serving;
         let bind_err = |source| ServeError::Bind { addr, source };
         let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
         listener.set_nonblocking(true).map_err(bind_err)?;
@@ -411,12 +465,15 @@ impl Server {
             .build()
             .map_err(bind_err)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let tls_failures = Arc::new(AtomicU64::new(0));
         let app = router(Arc::new(Served {
             dir,
             digest,
             max_bytes,
             status,
+            tls_failures: Arc::clone(&tls_failures),
         }));
+        let https = tls.is_some();
         let thread = std::thread::Builder::new()
             .name("evidence".into())
             .spawn(move || {
@@ -428,18 +485,43 @@ impl Server {
                             return;
                         }
                     };
-                    let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let stopped = async {
                         let _ = stopped.await;
-                    });
-                    if let Err(error) = served.await {
+                    };
+                    let served = match tls {
+                        Some((config, files)) => {
+                            // New connections get the certificate read
+                            // again on SIGHUP.
+                            let (current, watched) = tokio::sync::watch::channel(config);
+                            tokio::spawn(reload_on_sighup(files, Some(current)));
+                            let on_failure = move || {
+                                tls_failures.fetch_add(1, Ordering::Relaxed);
+                            };
+                            match TlsListener::new(listener, watched, on_failure) {
+                                Ok(tls) => {
+                                    axum::serve(tls, app)
+                                        .with_graceful_shutdown(stopped)
+                                        .await
+                                }
+                                Err(error) => Err(error),
+                            }
+                        }
+                        None => {
+                            axum::serve(listener, app)
+                                .with_graceful_shutdown(stopped)
+                                .await
+                        }
+                    };
+                    if let Err(error) = served {
                         tracing::error!(target: "serve", %error, "evidence server failed");
                     }
                 });
             })
             .map_err(bind_err)?;
-        tracing::info!(target: "serve", addr = %local, "serving packets");
+        tracing::info!(target: "serve", addr = %local, https, "serving packets");
         Ok(Server {
             addr: local,
+            tls: https,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -448,6 +530,11 @@ impl Server {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address it listens on, and whether it speaks HTTPS.
+    pub fn bound(&self) -> (SocketAddr, bool) {
+        (self.addr, self.tls)
     }
 
     /// Stop serving (downloads under way finish first).
@@ -475,7 +562,7 @@ mod tests {
 
     #[test]
     fn the_announced_url_is_the_configured_one_else_the_listen_address() {
-        let bound = |s: &str| Some(s.parse::<SocketAddr>().expect("address"));
+        let bound = |s: &str| Some((s.parse::<SocketAddr>().expect("address"), false));
         assert_eq!(
             announced_url(
                 "https://evidence.lab/esx-03",
@@ -493,10 +580,43 @@ mod tests {
             "http://esx-03:9181"
         );
         assert_eq!(announced_url("", None, "esx-03"), "");
+        let https = Some(("192.0.2.7:9181".parse().expect("address"), true));
+        assert_eq!(announced_url("", https, "esx-03"), "https://192.0.2.7:9181");
         let bad = EvidenceConfig {
             url: "esx-03:9181".into(),
             ..EvidenceConfig::default()
         };
         assert!(bad.checked().unwrap_err().contains("evidence.url"));
+    }
+
+    #[test]
+    fn tls_files_are_checked_and_named() {
+        let missing = EvidenceConfig {
+            listen: Some("127.0.0.1:0".into()),
+            token_sha256: "0".repeat(64),
+            tls: TlsConfig {
+                cert: Some("/nonexistent/evidence.pem".into()),
+                key: Some("/nonexistent/evidence.key".into()),
+            },
+            ..EvidenceConfig::default()
+        };
+        let err = missing.checked().unwrap_err();
+        assert!(
+            err.starts_with("evidence.tls.cert: cannot read /nonexistent/evidence.pem"),
+            "{err}"
+        );
+        let half = EvidenceConfig {
+            tls: TlsConfig {
+                cert: Some("/nonexistent/evidence.pem".into()),
+                key: None,
+            },
+            ..missing.clone()
+        };
+        assert!(half.checked().unwrap_err().contains("only cert is set"));
+        let unserved = EvidenceConfig {
+            listen: None,
+            ..missing
+        };
+        assert!(unserved.checked().unwrap_err().contains("evidence.tls"));
     }
 }

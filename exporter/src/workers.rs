@@ -25,6 +25,12 @@
 //! * Expired records go to one encoder and sender (the calling thread), so
 //!   each observation domain has one export stream with one sequence.
 //!
+//! * With a packet store, a store thread gets every batch of frames too
+//!   (shared, not copied) and, per batch, from each cache worker the store
+//!   keys of the frames it ingested (keyed as one cache keys them:
+//!   fragments take the ports their shard resolved); it appends the frames
+//!   in reading order, each once, and serves as with one worker.
+//!
 //! What differs from one worker: flows leave a full shard when that shard
 //! is full (the least recently seen of the shard), and the records of
 //! different shards reach the encoder interleaved in batches.
@@ -39,10 +45,11 @@ use eastwest_core::decap::Metered;
 use eastwest_core::flow::{Encap, FlowRecord};
 
 use crate::cache::{CacheConfig, FlowCache, Ingested, Observation, ShardHasher};
-use crate::capture::{self, FileSource, LiveConfig, LiveSource, Replayed};
+use crate::capture::{self, FileSource, Frame, LiveConfig, LiveSource, Replayed};
 use crate::config::Config;
 use crate::decap::Decapper;
 use crate::stats::Stats;
+use crate::store::{PacketStore, StoreKey};
 use crate::{wall_ms, Exporter, KernelLog, Outcome, RunError, LIVE_IDLE_MS};
 
 /// Frames per batch from the reading thread.
@@ -58,6 +65,9 @@ struct Frames {
     bytes: Vec<u8>,
     /// End of each frame in `bytes`, its length on the wire, its time.
     frames: Vec<(usize, u32, u64)>,
+    /// With a packet store: each frame's capture time (ns) and offset in
+    /// its file.
+    stored: Vec<(u64, u64)>,
     /// Time the caches may expire up to after these frames.
     tick_ms: u64,
 }
@@ -112,7 +122,7 @@ impl DecapCounts {
 fn decap_worker(
     decapper: &Decapper,
     hasher: &ShardHasher,
-    input: Receiver<Frames>,
+    input: Receiver<Arc<Frames>>,
     outputs: Vec<SyncSender<Metereds>>,
 ) -> DecapCounts {
     let mut counts = DecapCounts::default();
@@ -163,10 +173,18 @@ type Expired = (Vec<FlowRecord>, u64);
 
 /// Cache worker: owns one shard; takes batches from the decap workers in
 /// reading order; expired records to the encoder.
+/// Store keys of one batch's frames a cache worker ingested: (index in
+/// the batch, key).
+type Keys = Vec<(u32, StoreKey)>;
+
+/// Cache worker: owns one shard; takes batches from the decap workers in
+/// reading order; expired records to the encoder; with a packet store, the
+/// keys of each batch's frames to the store thread.
 fn cache_worker(
     config: &CacheConfig,
     inputs: Vec<Receiver<Metereds>>,
     output: SyncSender<Expired>,
+    keys: Option<SyncSender<Keys>>,
 ) -> (FlowCache, u64) {
     let mut cache = FlowCache::new(config);
     let mut unmatched = 0u64;
@@ -176,14 +194,23 @@ fn cache_worker(
         let Some(Ok(batch)) = inputs.get(turn).map(Receiver::recv) else {
             break 'batches;
         };
+        let mut keyed = Keys::new();
         let mut items = batch.items.iter().peekable();
         for (index, &now_ms) in batch.times.iter().enumerate() {
-            if let Some((_, m, obs)) = items.next_if(|(i, _, _)| *i as usize == index) {
+            if let Some((i, m, obs)) = items.next_if(|(i, _, _)| *i as usize == index) {
                 if cache.ingest(m, *obs, now_ms, &mut out) == Ingested::FragmentUnmatched {
                     unmatched += 1;
                 }
+                if keys.is_some() {
+                    keyed.push((*i, StoreKey::new(m, obs, cache.last_ports())));
+                }
             }
             cache.poll(now_ms, &mut out);
+        }
+        if let Some(tx) = &keys {
+            if tx.send(keyed).is_err() {
+                break;
+            }
         }
         cache.poll(batch.tick_ms, &mut out);
         last_ms = last_ms.max(batch.tick_ms);
@@ -200,9 +227,65 @@ fn cache_worker(
     (cache, unmatched)
 }
 
+/// What the store thread takes from the reading side, in reading order.
+enum ToStore {
+    /// The frames that follow are this file's (its path and format).
+    File(std::path::PathBuf, Option<eastwest_core::pcapfile::Format>),
+    Frames(Arc<Frames>),
+}
+
+/// Store thread: appends every frame of every batch, in reading order,
+/// with the key its cache worker gave it (none: not metered), as one
+/// worker's exporter does; closes the store at the end.
+fn store_worker(
+    mut store: PacketStore,
+    input: Receiver<ToStore>,
+    keys: Vec<Receiver<Keys>>,
+) -> PacketStore {
+    let mut merged: Vec<Option<StoreKey>> = Vec::new();
+    for message in input {
+        let batch = match message {
+            ToStore::File(path, format) => {
+                store.begin_source(&path, format);
+                continue;
+            }
+            ToStore::Frames(batch) => batch,
+        };
+        merged.clear();
+        merged.resize(batch.frames.len(), None);
+        for shard in &keys {
+            // A cache worker gone (the run is ending): its frames unkeyed.
+            for (i, key) in shard.recv().unwrap_or_default() {
+                if let Some(slot) = merged.get_mut(i as usize) {
+                    *slot = Some(key);
+                }
+            }
+        }
+        let mut start = 0;
+        for (i, &(end, wire_len, now_ms)) in batch.frames.iter().enumerate() {
+            let data = batch.bytes.get(start..end).unwrap_or(&[]);
+            start = end;
+            let (ts_ns, offset) = batch.stored.get(i).copied().unwrap_or_default();
+            let frame = Frame {
+                ts_ns,
+                wire_len,
+                data,
+                offset,
+            };
+            store.append(&frame, merged.get(i).copied().flatten());
+            store.tick(now_ms.saturating_mul(1_000_000));
+        }
+        store.tick(batch.tick_ms.saturating_mul(1_000_000));
+    }
+    store.close();
+    store
+}
+
 /// The reading side: fills batches and deals them out round robin.
 struct Dealer {
-    outputs: Vec<SyncSender<Frames>>,
+    outputs: Vec<SyncSender<Arc<Frames>>>,
+    /// With a packet store: every batch, and where each file begins.
+    store: Option<SyncSender<ToStore>>,
     next: usize,
     batch: Frames,
     /// False once a worker is gone (it only stops when its peers do).
@@ -210,11 +293,14 @@ struct Dealer {
 }
 
 impl Dealer {
-    fn push(&mut self, data: &[u8], wire_len: u32, now_ms: u64) {
-        self.batch.bytes.extend_from_slice(data);
+    fn push(&mut self, f: &Frame<'_>, now_ms: u64) {
+        self.batch.bytes.extend_from_slice(f.data);
         self.batch
             .frames
-            .push((self.batch.bytes.len(), wire_len, now_ms));
+            .push((self.batch.bytes.len(), f.wire_len, now_ms));
+        if self.store.is_some() {
+            self.batch.stored.push((f.ts_ns, f.offset));
+        }
         self.batch.tick_ms = self.batch.tick_ms.max(now_ms);
         if self.batch.frames.len() >= BATCH {
             self.flush(now_ms);
@@ -229,15 +315,33 @@ impl Dealer {
             Frames {
                 bytes: Vec::with_capacity(BATCH * 1600),
                 frames: Vec::with_capacity(BATCH),
+                stored: Vec::new(),
                 tick_ms: 0,
             },
         );
         batch.tick_ms = batch.tick_ms.max(tick_ms);
         self.batch.tick_ms = batch.tick_ms;
+        let batch = Arc::new(batch);
         if let Some(tx) = self.outputs.get(self.next) {
-            self.open &= tx.send(batch).is_ok();
+            self.open &= tx.send(Arc::clone(&batch)).is_ok();
+        }
+        if let Some(tx) = &self.store {
+            self.open &= tx.send(ToStore::Frames(batch)).is_ok();
         }
         self.next = (self.next + 1) % n;
+    }
+
+    /// Replaying: the frames that follow are `file`'s.
+    fn begin_file(&mut self, file: &FileSource) {
+        if self.store.is_none() {
+            return;
+        }
+        let last = self.batch.tick_ms;
+        self.flush(last);
+        if let Some(tx) = &self.store {
+            let message = ToStore::File(file.path().to_owned(), file.format());
+            self.open &= tx.send(message).is_ok();
+        }
     }
 }
 
@@ -252,6 +356,8 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         "exporter starting"
     );
     let mut exporter = Exporter::new(config, decapper.clone())?;
+    let mut server = crate::start_serving(config, &mut exporter)?;
+    let store = exporter.take_store();
     let shard_config = CacheConfig {
         max_flows: config.cache.max_flows.div_ceil(n),
         ..config.cache.clone()
@@ -265,9 +371,30 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
     let mut kernel = None;
     let mut decap_counts = Vec::new();
     let mut shard_stats = Vec::new();
+    let mut stored = None;
     std::thread::scope(|scope| {
         let (frame_txs, frame_rxs): (Vec<_>, Vec<_>) =
-            (0..n).map(|_| sync_channel::<Frames>(DEPTH)).unzip();
+            (0..n).map(|_| sync_channel::<Arc<Frames>>(DEPTH)).unzip();
+        // With a packet store: a key channel per cache worker, the batches.
+        let (key_txs, key_rxs): (Vec<_>, Vec<_>) = match store {
+            Some(_) => (0..n)
+                .map(|_| {
+                    let (tx, rx) = sync_channel::<Keys>(DEPTH * n);
+                    (Some(tx), rx)
+                })
+                .unzip(),
+            None => ((0..n).map(|_| None).collect(), Vec::new()),
+        };
+        let (to_store, storing) = match store {
+            Some(store) => {
+                let (tx, rx) = sync_channel::<ToStore>(DEPTH * n);
+                let handle = std::thread::Builder::new()
+                    .name("store".into())
+                    .spawn_scoped(scope, move || store_worker(store, rx, key_rxs));
+                (Some(tx), Some(handle))
+            }
+            None => (None, None),
+        };
         // metered[i][j]: decap worker i to cache worker j.
         let mut to_cache: Vec<Vec<SyncSender<Metereds>>> = (0..n).map(|_| Vec::new()).collect();
         let mut from_decap: Vec<Vec<Receiver<Metereds>>> = (0..n).map(|_| Vec::new()).collect();
@@ -292,12 +419,13 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             .collect();
         let cache_handles: Vec<_> = from_decap
             .into_iter()
+            .zip(key_txs)
             .enumerate()
-            .map(|(j, rxs)| {
+            .map(|(j, (rxs, keys))| {
                 let (shard_config, tx) = (&shard_config, expired_tx.clone());
                 std::thread::Builder::new()
                     .name(format!("cache-{j}"))
-                    .spawn_scoped(scope, move || cache_worker(shard_config, rxs, tx))
+                    .spawn_scoped(scope, move || cache_worker(shard_config, rxs, tx, keys))
             })
             .collect();
         drop(expired_tx);
@@ -314,6 +442,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             });
         let mut dealer = Dealer {
             outputs: frame_txs,
+            store: to_store,
             next: 0,
             batch: Frames::default(),
             open: true,
@@ -337,7 +466,14 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         if let Ok(handle) = encoding {
             let _ = handle.join();
         }
+        if let Some(Ok(handle)) = storing {
+            stored = handle.join().ok();
+        }
     });
+    if let Some(server) = &mut server {
+        server.stop();
+    }
+    exporter.put_store(stored);
     let mut stats = exporter.stats();
     for counts in &decap_counts {
         counts.add_to(&mut stats);
@@ -401,7 +537,7 @@ impl Input {
                 let mut next_flush = Instant::now();
                 while !shutdown.load(Ordering::Relaxed) && dealer.open {
                     match live.next_event() {
-                        Ok(capture::Live::Frame(f)) => dealer.push(f.data, f.wire_len, wall_ms()),
+                        Ok(capture::Live::Frame(f)) => dealer.push(&f, wall_ms()),
                         Ok(capture::Live::Idle) => dealer.flush(wall_ms()),
                         Err(e) => {
                             tracing::error!(target: "capture", error = %e, "live capture failed");
@@ -423,8 +559,8 @@ impl Input {
             Input::Files(mut files) => {
                 capture::replay(&mut files, config.send.speed, &mut errors, |event| {
                     match event {
-                        Replayed::File(_) => {}
-                        Replayed::Frame(f, ms) => dealer.push(f.data, f.wire_len, ms),
+                        Replayed::File(file) => dealer.begin_file(file),
+                        Replayed::Frame(f, ms) => dealer.push(f, ms),
                         Replayed::Check => {
                             if shutdown.load(Ordering::Relaxed) || !dealer.open {
                                 return ControlFlow::Break(());
@@ -442,6 +578,7 @@ impl Input {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::FileReader;
     use std::path::{Path, PathBuf};
 
     fn data(name: &str) -> PathBuf {
@@ -453,6 +590,16 @@ mod tests {
     /// The counters of a run over `files` with `workers` threads, records
     /// sent to a real UDP socket that nobody reads.
     fn run_with(files: &[PathBuf], workers: usize, max_flows: usize) -> Stats {
+        run_configured(files, workers, max_flows, |_| {})
+    }
+
+    /// [`run_with`], `tweak` changing the configuration.
+    fn run_configured(
+        files: &[PathBuf],
+        workers: usize,
+        max_flows: usize,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Stats {
         let sink = std::net::UdpSocket::bind("127.0.0.1:0").expect("socket");
         let mut config = Config::default();
         config.capture.read = files.to_vec();
@@ -460,6 +607,7 @@ mod tests {
         config.decap.host = Some("probe".into());
         config.cache.workers = workers;
         config.cache.max_flows = max_flows;
+        tweak(&mut config);
         let outcome = crate::run(&config, &AtomicBool::new(false)).expect("run");
         assert!(outcome.complete(), "{:?}", outcome.stats.capture_errors);
         outcome.stats
@@ -508,5 +656,72 @@ mod tests {
         assert!(two.expired.emergency > 0, "so do two shards of 32");
         assert_eq!(two.packets_read, one.packets_read);
         assert_eq!(two.ip_bytes_metered, one.ip_bytes_metered);
+    }
+
+    /// Every file of the store in `dir`, by name.
+    fn store_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(dir)
+            .expect("store dir")
+            .map(|e| {
+                let path = e.expect("entry").path();
+                let name = path
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned();
+                (name, std::fs::read(&path).expect("read"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sharded_runs_store_every_frame_once_as_one_worker_does() {
+        let files: Vec<PathBuf> = [
+            "zeek__ipv4-fragmented-1.pcap",
+            "tcpdump__various_gre.pcap",
+            "ndpi__1kxun.pcap",
+        ]
+        .iter()
+        .map(|f| data(f))
+        .collect();
+        let base = std::env::temp_dir().join(format!("ew-workers-store-{}", std::process::id()));
+        // The built-in reader indexes the files in place; libpcap's frames
+        // are copied into segments.
+        for reader in [FileReader::Auto, FileReader::Libpcap] {
+            let run = |workers: usize| {
+                let dir = base.join(format!("{reader:?}-{workers}"));
+                let stats = run_configured(&files, workers, 65_536, |c| {
+                    c.store.dir = Some(dir.clone());
+                    c.capture.file_reader = reader;
+                });
+                (stats, store_files(&dir))
+            };
+            let (one, one_files) = run(1);
+            let stored = one.store.clone().expect("a store");
+            assert_eq!(stored.frames_stored, one.packets_read, "{reader:?}");
+            assert!(stored.frames_unindexed < stored.frames_stored);
+            assert!(!one_files.is_empty());
+            for workers in [2, 3] {
+                let (many, many_files) = run(workers);
+                let status = many.store.expect("a store");
+                assert_eq!(
+                    (status.frames_stored, status.frames_unindexed),
+                    (stored.frames_stored, stored.frames_unindexed),
+                    "{reader:?}, {workers} workers"
+                );
+                // The same frames, in the same order, with the same keys:
+                // the same segments and indexes, byte for byte.
+                assert_eq!(
+                    many_files.keys().collect::<Vec<_>>(),
+                    one_files.keys().collect::<Vec<_>>(),
+                    "{reader:?}, {workers} workers"
+                );
+                assert!(
+                    many_files == one_files,
+                    "{reader:?}, {workers} workers: the store differs"
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

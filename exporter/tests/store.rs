@@ -2,7 +2,8 @@
 //! lab capture replayed into a store (indexed in place, and copied into
 //! segments from standard input), `GET /packets` for each lab
 //! conversation compared with what tshark finds in the original capture,
-//! rotation, an expired window, recovery after `kill -9`, the token.
+//! rotation, an expired window, recovery after `kill -9`, the token;
+//! HTTPS with a certificate of a CA the test makes, read again on SIGHUP.
 
 mod common;
 
@@ -111,8 +112,14 @@ impl Drop for Serving {
 
 impl Serving {
     fn start(dir: &Path, store: &Path) -> Serving {
+        Serving::start_with(dir, store, &[])
+    }
+
+    /// [`Serving::start`] with more arguments.
+    fn start_with(dir: &Path, store: &Path, args: &[&str]) -> Serving {
         let (_, inventory) = lab();
         let mut child = exporter()
+            .args(args)
             .args(["--config", s(&dir.join("exporter.toml"))])
             .args(["--inventory", s(&inventory), "--host", "esx-01"])
             .args(["--packet-store", s(store)])
@@ -319,6 +326,111 @@ fn lab_replay_indexed_in_place_serves_each_conversation() {
     assert!(st["bytes"].as_u64().expect("bytes") < frames * 64, "{st}");
     let serving = Serving::start(&dir, &store);
     conversations_equal_tshark(&serving, &dir);
+    drop(serving);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// `GET url` over HTTPS trusting `ca`, with the token: the status (0: no
+/// answer, e.g. a certificate the CA did not sign).
+fn https_get(url: &str, ca: &Path, out: &Path) -> u16 {
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--cacert", s(ca), "-o", s(out)])
+        .args(["-w", "%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {TOKEN}"))
+        .arg(url)
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn https_with_the_certificate_read_again_on_sighup() {
+    use eastwest_tests::tls::{make_ca, make_server_cert};
+    let dir = temp_dir("store-https");
+    let store = dir.join("store");
+    config(&dir, "");
+    replay(&dir, &store, false);
+    for ca in ["ca1", "ca2"] {
+        make_ca(&dir, ca).expect("CA");
+        make_server_cert(&dir, ca, &format!("{ca}-server"), ca == "ca2").expect("certificate");
+    }
+    let (cert, key) = (dir.join("evidence.pem"), dir.join("evidence.key"));
+    std::fs::copy(dir.join("ca1-server.pem"), &cert).expect("cert");
+    std::fs::copy(dir.join("ca1-server.key"), &key).expect("key");
+    let serving = Serving::start_with(
+        &dir,
+        &store,
+        &[
+            "--evidence-tls-cert",
+            s(&cert),
+            "--evidence-tls-key",
+            s(&key),
+        ],
+    );
+    assert!(
+        serving.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        serving.url
+    );
+    let out = dir.join("out.json");
+    let store_url = format!("{}/store", serving.url);
+    let (ca1, ca2) = (dir.join("ca1.pem"), dir.join("ca2.pem"));
+    assert_eq!(https_get(&store_url, &ca1, &out), 200);
+    assert_eq!(https_get(&store_url, &ca2, &out), 0, "another CA's client");
+    // Plain HTTP on the HTTPS port: a 400 naming the fix.
+    let plain = serving.url.replace("https://", "http://");
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "20", &format!("{plain}/store")])
+        .output()
+        .expect("curl");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("use https://"),
+        "{output:?}"
+    );
+
+    // A new certificate (another CA, an RSA key) and SIGHUP: new
+    // connections get it; the exporter keeps serving.
+    std::fs::copy(dir.join("ca2-server.pem"), &cert).expect("cert");
+    std::fs::copy(dir.join("ca2-server.key"), &key).expect("key");
+    let pid = serving.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while https_get(&store_url, &ca2, &out) != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate after SIGHUP"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(https_get(&store_url, &ca1, &out), 0, "the old CA no more");
+    // A broken file on SIGHUP: the certificate in use is kept.
+    std::fs::write(&cert, "not a certificate\n").expect("cert");
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(https_get(&store_url, &ca2, &out), 200, "still serving");
+    // The failed handshakes are counted.
+    assert_eq!(
+        https_get(&format!("{}/metrics", serving.url), &ca2, &out),
+        200
+    );
+    let metrics = std::fs::read_to_string(&out).expect("metrics");
+    let failures: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("exporter_evidence_tls_handshake_failures_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("the handshake failure counter");
+    assert!(failures >= 2, "{metrics}");
     drop(serving);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }

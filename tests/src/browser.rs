@@ -102,10 +102,11 @@ pub fn run_page_tests(base_url: &str, auth: Option<AuthDashboard<'_>>) -> Result
     .with_context(|| format!("page tests; screenshots in {}", shots.display()))
 }
 
-/// Run the packets button's browser test (`dashboard/web/tests/packets.mjs`)
-/// against the dashboard at `base_url` with a `responder` token; the
-/// capture it downloads is saved to `out`.
-pub fn run_packets_test(base_url: &str, token: &str, out: &Path) -> Result<()> {
+/// Run the packets buttons' browser test (`dashboard/web/tests/packets.mjs`)
+/// against the dashboard at `base_url` with a `responder` token: the
+/// capture a violation's button downloads is saved to `out`, the one the
+/// VM page's button downloads (fin-fe-01) to `vm_out`.
+pub fn run_packets_test(base_url: &str, token: &str, out: &Path, vm_out: &Path) -> Result<()> {
     let web = web_dir()?;
     node(
         &web,
@@ -114,7 +115,8 @@ pub fn run_packets_test(base_url: &str, token: &str, out: &Path) -> Result<()> {
             ("EASTWEST_URL", OsStr::new(base_url)),
             ("EASTWEST_TOKEN", OsStr::new(token)),
             ("EASTWEST_PACKETS_OUT", out.as_os_str()),
+            ("EASTWEST_PACKETS_VM_OUT", vm_out.as_os_str()),
         ],
     )
-    .context("the packets button's browser test")
+    .context("the packets buttons' browser test")
 }

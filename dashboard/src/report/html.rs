@@ -54,6 +54,8 @@ pub fn to_html(report: &Report) -> String {
                 p.summary.bad[bad] { (report.summary.statement) }
                 h2 { "Violations by zone pair and severity" }
                 (violations(report))
+                h2 { "Violating conversations and their evidence" }
+                (evidence(report))
                 h2 { "Intra-host cross-zone traffic" }
                 (intra_host(report))
                 h2 { "Co-residency periods" }
@@ -66,6 +68,45 @@ pub fn to_html(report: &Report) -> String {
         }
     };
     page.into_string()
+}
+
+/// One row per violating conversation, with links to its flows and, when
+/// an exporter that saw it keeps a packet store, its packets.
+fn evidence(report: &Report) -> Markup {
+    if report.violating_conversations.is_empty() {
+        return html! { p.none { "No violating conversations." } };
+    }
+    html! {
+        table {
+            thead { tr {
+                @for h in ["client", "server", "protocol/port", "rule", "severity", "first seen", "last seen", "flows", "evidence"] {
+                    th { (h) }
+                }
+            } }
+            tbody {
+                @for v in &report.violating_conversations {
+                    tr {
+                        td { (v.client_vm) " (" (v.client_zone) ")" }
+                        td { (v.server_vm) " (" (v.server_zone) ")" }
+                        td { (v.proto) "/" (v.server_port) }
+                        td { (v.rule) }
+                        td { (v.severity) }
+                        td { (time_text(Some(v.first_ms))) }
+                        td { (time_text(Some(v.last_ms))) }
+                        td { (v.flows) }
+                        td {
+                            a.flows href=(v.flows_url) { "flows" }
+                            @if let Some(url) = &v.packets_url {
+                                " · " a.packets href=(url) { "packets" }
+                            } @else {
+                                " · " span.none { "no packet store" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn violations(report: &Report) -> Markup {

@@ -134,6 +134,16 @@ export function packetsUrl(flowsUrl: string, dataset?: string): string {
   return `/api/v1/packets?${params}`;
 }
 
+/**
+ * The packets of every conversation of a VM in the view's window
+ * (`params`: range or from/to, dataset), as the VM page shows them.
+ */
+export function vmPacketsUrl(vm: string, params: URLSearchParams): string {
+  const query = new URLSearchParams(params);
+  query.set("vm", vm);
+  return `/api/v1/packets?${query}`;
+}
+
 /** The packets of a conversation row: its time span, ends, protocol and port. */
 export function conversationPacketsUrl(c: Conversation, dataset?: string): string {
   const params = new URLSearchParams({

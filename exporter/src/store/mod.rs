@@ -513,6 +513,22 @@ impl PacketStore {
         StatusHandle(Arc::clone(&self.shared))
     }
 
+    /// Replaying: the frames that follow are those of the file at `path`
+    /// (`format`: what its header says, `None` when it is read by
+    /// libpcap). They are indexed where they are, or copied into the
+    /// store's segments when they cannot be read again (standard input,
+    /// libpcap).
+    pub fn begin_source(&mut self, path: &Path, format: Option<eastwest_core::pcapfile::Format>) {
+        match format {
+            _ if path == Path::new("-") => self.begin_segments(),
+            Some(eastwest_core::pcapfile::Format::Pcap) => self.begin_file(path, SourceKind::Pcap),
+            Some(eastwest_core::pcapfile::Format::Pcapng) => {
+                self.begin_file(path, SourceKind::Pcapng);
+            }
+            None => self.begin_segments(),
+        }
+    }
+
     /// Replaying: the frames that follow are `path`'s (a `kind` file),
     /// indexed where they are.
     pub fn begin_file(&mut self, path: &Path, kind: SourceKind) {

@@ -1,12 +1,12 @@
 // One VM: its zones, where it ran (placements), its traffic over time and
 // its conversations as client or server.
-import { exportUrl, get, type Timeseries, type VmDetail } from "../api";
+import { exportUrl, get, type Timeseries, type VmDetail, vmPacketsUrl } from "../api";
 import { chart, type Chart, dispose, show, palette } from "../charts";
 import { fill, h } from "../dom";
 import { bytes, when } from "../format";
 import { windowParams } from "../state";
 import type { Context, View } from "../view";
-import { cards, conversationTable, empty, exports } from "../widgets";
+import { cards, conversationTable, empty, exports, packetsButton } from "../widgets";
 
 export class VmView implements View {
   readonly live = true;
@@ -80,6 +80,12 @@ export class VmView implements View {
               ),
             ),
             vm.placements.length > 1 ? h("span", { class: "badge unknown" }, "migrated in this range") : null,
+          ),
+          h(
+            "div",
+            { class: "vm-packets" },
+            h("span", { class: "muted" }, "Packets of its conversations "),
+            packetsButton(vmPacketsUrl(vm.name, params)),
           ),
         ),
         cards(vm.totals),

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { filterParams, parse, serialize } from "../../src/state";
 import { buildGraph } from "../../src/views/graph";
 import { bytes, service, when } from "../../src/format";
-import { type Conversation, conversationPacketsUrl, packetsUrl } from "../../src/api";
+import { type Conversation, conversationPacketsUrl, packetsUrl, vmPacketsUrl } from "../../src/api";
 
 test("state: a shared address gives back the same state", () => {
   const s = parse("?view=graph&range=7d&zone=dmz&verdict=violation&same_host=true&sort=-bytes_rev&offset=200");
@@ -147,4 +147,13 @@ test("packets: a conversation row's packets address covers its whole span", () =
   assert.equal(p.get("peer"), null, "an unknown end is no filter");
   assert.equal(p.get("port"), "443");
   assert.equal(p.get("dataset"), null);
+});
+
+test("packets: the VM page's packets address is the VM in the view's window", () => {
+  const p = new URL(vmPacketsUrl("fin-fe-01", new URLSearchParams("range=all&dataset=lab")), "http://x");
+  assert.equal(p.pathname, "/api/v1/packets");
+  assert.equal(p.searchParams.get("vm"), "fin-fe-01");
+  assert.equal(p.searchParams.get("range"), "all");
+  assert.equal(p.searchParams.get("dataset"), "lab");
+  assert.equal(p.searchParams.get("peer"), null);
 });
