@@ -502,11 +502,17 @@ impl FlowCache {
 
     /// Expire flows that timed out by `now_ms`; scans at most once per
     /// [`SCAN_INTERVAL_MS`]. Call it for every frame and on idle ticks.
+    #[inline]
     pub fn poll(&mut self, now_ms: u64, out: &mut Vec<FlowRecord>) {
         match self.next_scan_ms {
-            Some(next) if now_ms < next => return,
-            _ => {}
+            Some(next) if now_ms < next => {}
+            _ => self.scan(now_ms, out),
         }
+    }
+
+    /// The scan of [`FlowCache::poll`], once it is due.
+    #[cold]
+    fn scan(&mut self, now_ms: u64, out: &mut Vec<FlowRecord>) {
         self.next_scan_ms = Some(now_ms.saturating_add(SCAN_INTERVAL_MS));
         let (inactive_ms, active_ms) = (self.inactive_ms, self.active_ms);
         let mut inactive = 0;
