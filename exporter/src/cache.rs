@@ -131,7 +131,7 @@ struct FragmentPorts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
     /// Source then destination address, high word first (u64 words, not
-    /// u128: 8-byte alignment keeps the map's entry at 56 + 56 bytes).
+    /// u128: 8-byte alignment keeps the map's entry at 56 + 48 bytes).
     addrs: [u64; 4],
     /// src_port << 48 | dst_port << 32 | proto << 24 | encap << 16 |
     /// session.
