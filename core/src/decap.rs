@@ -473,7 +473,7 @@ fn wire_error(layer: &'static str, error: wire::Error) -> DecapError {
 /// recognised tunnel whose header is truncated or malformed, or GRE that
 /// carries no IP or Ethernet.
 pub fn peel(frame: &[u8], max_depth: usize) -> Result<Peeled<'_>, DecapError> {
-    peel_with(frame, max_depth, |_, _| ()).map(|(peeled, ())| peeled)
+    peel_with(frame, max_depth, |peeled, _, _| *peeled)
 }
 
 /// [`peel`] then [`meter_peeled`], with each layer parsed once (the
@@ -481,21 +481,34 @@ pub fn peel(frame: &[u8], max_depth: usize) -> Result<Peeled<'_>, DecapError> {
 /// twice). The same results as that pair.
 #[inline]
 pub fn peel_and_meter(frame: &[u8], max_depth: usize) -> Result<(Peeled<'_>, Metered), DecapError> {
-    let (peeled, metered) = peel_with(frame, max_depth, meter_link)?;
-    Ok((peeled, metered?))
+    peel_and_meter_with(frame, max_depth, |peeled, metered| (*peeled, *metered))
 }
 
-/// The peeling loop of [`peel`]: `inner` gets the innermost layer it
-/// stopped at, its link layer and, if it is IP (the frame's own or routed
-/// GRE's), its IP header (or why that did not parse), so
-/// [`peel_and_meter`] meters it without parsing it again or moving it
-/// around.
+/// [`peel_and_meter`] handing both results to `then` by reference, where
+/// they were built (the exporter's per-frame path: neither is moved
+/// through a `Result` on its way out).
+#[inline]
+pub fn peel_and_meter_with<'a, T>(
+    frame: &'a [u8],
+    max_depth: usize,
+    then: impl FnOnce(&Peeled<'a>, &Metered) -> T,
+) -> Result<T, DecapError> {
+    peel_with(frame, max_depth, |peeled, link, ip| {
+        meter_link(link, ip).map(|metered| then(peeled, &metered))
+    })?
+}
+
+/// The peeling loop of [`peel`]: `inner` gets what was peeled, the
+/// innermost layer it stopped at, its link layer and, if it is IP (the
+/// frame's own or routed GRE's), its IP header (or why that did not
+/// parse), so [`peel_and_meter`] meters it without parsing it again or
+/// moving it around.
 #[inline]
 fn peel_with<'a, T>(
     frame: &'a [u8],
     max_depth: usize,
-    inner: impl FnOnce(&Link<'a>, Option<Result<Ip<'a>, DecapError>>) -> T,
-) -> Result<(Peeled<'a>, T), DecapError> {
+    inner: impl FnOnce(&Peeled<'a>, &Link<'a>, Option<Result<Ip<'a>, DecapError>>) -> T,
+) -> Result<T, DecapError> {
     let mut peeled = Peeled {
         frame,
         encap: Encap::Span,
@@ -519,8 +532,7 @@ fn peel_with<'a, T>(
             _ => None,
         };
         let Some((tunnel, src, dst)) = found else {
-            let inner = inner(&link, ip);
-            return Ok((peeled, inner));
+            return Ok(inner(&peeled, &link, ip));
         };
         if usize::from(peeled.depth) >= max_depth {
             return Err(DecapError::TooDeep);

@@ -9,8 +9,7 @@
 //! * [`netflow`] — the NetFlow v9 templates this project speaks.
 //! * [`pcapfile`] — reader and writer of classic pcap and pcapng files: the
 //!   exporter's default file reader, the tests' reader of real captures and
-//!   the lab generator's writer; [`mmap`] — a capture file read through a
-//!   memory map (the one module allowed `unsafe` code).
+//!   the lab generator's writer.
 //! * [`inventory`] and [`policy`] — the VM inventory and segmentation policy;
 //!   [`config`] — the located errors their files report; [`severity`] —
 //!   the one order of a violation's severities.
@@ -27,7 +26,6 @@ pub mod decap;
 pub mod error;
 pub mod flow;
 pub mod inventory;
-pub mod mmap;
 pub mod netflow;
 pub mod pcapfile;
 pub mod policy;

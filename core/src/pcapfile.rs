@@ -421,9 +421,8 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// Borrowing reads need a buffered input: a `BufReader` or a
-/// [`crate::mmap::MappedFile`] (whose buffer is the rest of the file). The
-/// record is lent from the buffer once its length is checked.
+/// Borrowing reads need a buffered input (a `BufReader`). The record is
+/// lent from the buffer once its length is checked.
 impl<R: BufRead> Reader<R> {
     /// The next record, its bytes borrowed from the reader's buffer when
     /// the buffer holds the whole record (no copy), else read into
@@ -471,8 +470,7 @@ impl<R: BufRead> Reader<R> {
             };
         }
         // The buffer `fill_buf` returned above, without I/O (it holds the
-        // record): asked again so the borrow is of `self`. A mapped file
-        // says here if it shrank under the header just read.
+        // record): asked again so the borrow is of `self`.
         let buffered = match self.inner.fill_buf() {
             Ok(buffered) => buffered,
             Err(source) => {

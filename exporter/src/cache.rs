@@ -26,6 +26,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
+
+use hashbrown::HashTable;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use foldhash::fast::RandomState;
@@ -129,7 +131,7 @@ struct FragmentPorts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
     /// Source then destination address, high word first (u64 words, not
-    /// u128: 8-byte alignment keeps the map's entry at 56 + 56 bytes).
+    /// u128: 8-byte alignment keeps the map's entry at 56 + 48 bytes).
     addrs: [u64; 4],
     /// src_port << 48 | dst_port << 32 | proto << 24 | encap << 16 |
     /// session.
@@ -165,6 +167,11 @@ impl Key {
             domain: u64::from(obs.vni) << 32 | u64::from(obs.domain),
             meta: u32::from(m.vlan) | v6,
         }
+    }
+
+    /// The (source, destination) ports.
+    fn ports(&self) -> (u16, u16) {
+        ((self.ports >> 48) as u16, (self.ports >> 32) as u16)
     }
 
     /// The [`FlowKey`] this key was packed from.
@@ -270,16 +277,32 @@ impl Counters {
     }
 }
 
-/// The flow cache. Single-threaded: the pipeline owns it. The map is sized
-/// for `max_flows` up front (no rehash pause, no doubling peak) and hashed
-/// with foldhash, seeded per process (flow keys come off the wire).
+/// A metered frame's flow found before it is counted: its key and the
+/// key's hash (computed once for [`FlowCache::touch`] and
+/// [`FlowCache::ingest_prepared`]); a later IPv4 fragment's key waits for
+/// the fragment map (its ports are its first fragment's).
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared(Lookup);
+
+#[derive(Debug, Clone, Copy)]
+enum Lookup {
+    Keyed { key: Key, hash: u64 },
+    LaterFragment(Observation),
+}
+
+/// The flow cache. Single-threaded: the pipeline owns it. The table is
+/// sized for `max_flows` up front (no rehash pause, no doubling peak) and
+/// hashed with foldhash, seeded per process (flow keys come off the wire).
+/// It is hashbrown's `HashTable` rather than a `HashMap` so that a key is
+/// hashed once when it is touched ahead and counted later.
 #[derive(Debug)]
 pub struct FlowCache {
     inactive_ms: u64,
     active_ms: u64,
     max_flows: usize,
     max_fragments: usize,
-    flows: HashMap<Key, Counters, RandomState>,
+    flows: HashTable<(Key, Counters)>,
+    hasher: RandomState,
     fragments: HashMap<FragmentKey, FragmentPorts>,
     fragment_order: VecDeque<FragmentKey>,
     next_scan_ms: Option<u64>,
@@ -296,10 +319,8 @@ impl FlowCache {
             active_ms: config.active_timeout_secs.saturating_mul(1_000),
             max_flows: config.max_flows.max(1),
             max_fragments: config.max_fragments,
-            flows: HashMap::with_capacity_and_hasher(
-                config.max_flows.max(1),
-                RandomState::default(),
-            ),
+            flows: HashTable::with_capacity(config.max_flows.max(1)),
+            hasher: RandomState::default(),
             fragments: HashMap::new(),
             fragment_order: VecDeque::new(),
             next_scan_ms: None,
@@ -334,6 +355,32 @@ impl FlowCache {
         self.flows_created
     }
 
+    /// The key and hash of `m`'s flow observed as `obs`, for
+    /// [`FlowCache::touch`] and [`FlowCache::ingest_prepared`].
+    #[inline]
+    pub fn prepare(&self, m: &Metered, obs: Observation) -> Prepared {
+        if matches!(m.fragment, Some((_, false))) {
+            return Prepared(Lookup::LaterFragment(obs));
+        }
+        let key = Key::new(m, m.src_port, m.dst_port, obs);
+        Prepared(Lookup::Keyed {
+            key,
+            hash: self.hasher.hash_one(key),
+        })
+    }
+
+    /// Look `prepared`'s flow up without using the answer, ahead of its
+    /// [`FlowCache::ingest_prepared`]: a few of these in a row have their
+    /// cache misses in flight together (the look-ahead of
+    /// `Exporter::capture`), where one lookup at a time waits for each.
+    #[inline]
+    pub fn touch(&self, prepared: &Prepared) {
+        if let Lookup::Keyed { key, hash } = &prepared.0 {
+            let found = self.flows.find(*hash, |(k, _)| k == key);
+            std::hint::black_box(found.map(|(_, c)| c.last_ms));
+        }
+    }
+
     /// Count one metered frame at `now_ms`. Records that leave the cache
     /// because of it (TCP end, cache full) are appended to `out`.
     #[inline]
@@ -344,48 +391,71 @@ impl FlowCache {
         now_ms: u64,
         out: &mut Vec<FlowRecord>,
     ) -> Ingested {
+        let prepared = self.prepare(m, obs);
+        self.ingest_prepared(m, &prepared, now_ms, out)
+    }
+
+    /// [`FlowCache::ingest`] of a frame prepared by [`FlowCache::prepare`]
+    /// (before or after the cache last changed: a key does not depend on
+    /// the flows).
+    #[inline]
+    pub fn ingest_prepared(
+        &mut self,
+        m: &Metered,
+        prepared: &Prepared,
+        now_ms: u64,
+        out: &mut Vec<FlowRecord>,
+    ) -> Ingested {
         let mut ingested = Ingested::Counted;
-        let (src_port, dst_port) = match m.fragment {
-            None => (m.src_port, m.dst_port),
-            Some((id, first)) => {
+        let (key, hash) = match prepared.0 {
+            Lookup::Keyed { key, hash } => {
+                if let Some((id, true)) = m.fragment {
+                    let fkey = FragmentKey {
+                        src: m.src,
+                        dst: m.dst,
+                        proto: m.proto,
+                        id,
+                    };
+                    self.remember_fragment(fkey, m.src_port, m.dst_port, now_ms);
+                }
+                (key, hash)
+            }
+            Lookup::LaterFragment(obs) => {
+                let id = m.fragment.map_or(0, |(id, _)| id);
                 let fkey = FragmentKey {
                     src: m.src,
                     dst: m.dst,
                     proto: m.proto,
                     id,
                 };
-                if first {
-                    self.remember_fragment(fkey, m.src_port, m.dst_port, now_ms);
-                    (m.src_port, m.dst_port)
-                } else {
-                    match self.fragments.get(&fkey) {
-                        Some(p) if now_ms.saturating_sub(p.seen_ms) <= FRAGMENT_TIMEOUT_MS => {
-                            (p.src_port, p.dst_port)
-                        }
-                        _ => {
-                            ingested = Ingested::FragmentUnmatched;
-                            (0, 0)
-                        }
+                let (src_port, dst_port) = match self.fragments.get(&fkey) {
+                    Some(p) if now_ms.saturating_sub(p.seen_ms) <= FRAGMENT_TIMEOUT_MS => {
+                        (p.src_port, p.dst_port)
                     }
-                }
+                    _ => {
+                        ingested = Ingested::FragmentUnmatched;
+                        (0, 0)
+                    }
+                };
+                let key = Key::new(m, src_port, dst_port, obs);
+                (key, self.hasher.hash_one(key))
             }
         };
-        self.last_ports = (src_port, dst_port);
-        let key = Key::new(m, src_port, dst_port, obs);
+        self.last_ports = key.ports();
         // One lookup on the common path: a packet of an open flow.
-        if let Some(c) = self.flows.get_mut(&key) {
+        if let Some((_, c)) = self.flows.find_mut(hash, |(k, _)| *k == key) {
             if now_ms.saturating_sub(c.first_ms) < self.active_ms {
                 c.packets += 1;
                 c.bytes += u64::from(m.ip_len);
                 c.last_ms = c.last_ms.max(now_ms);
                 c.first_ms = c.first_ms.min(now_ms);
                 c.tcp_flags |= m.tcp_flags;
-                self.end_on_fin_rst(&key, m, out);
+                self.end_on_fin_rst(&key, hash, m, out);
                 return ingested;
             }
             // Past its active timeout: exported before this packet opens
             // the next slice.
-            if let Some(c) = self.flows.remove(&key) {
+            if let Some(c) = self.remove(&key, hash) {
                 self.expired.active += 1;
                 out.push(c.record(key.flow_key()));
             }
@@ -394,28 +464,36 @@ impl FlowCache {
             self.emergency_expire(out);
         }
         self.flows_created += 1;
-        self.flows.insert(
-            key,
-            Counters {
-                packets: 1,
-                bytes: u64::from(m.ip_len),
-                first_ms: now_ms,
-                last_ms: now_ms,
-                tcp_flags: m.tcp_flags,
-                tos: m.tos,
-                src_mac: m.src_mac,
-                dst_mac: m.dst_mac,
-                icmp_type_code: m.icmp_type_code,
-            },
-        );
-        self.end_on_fin_rst(&key, m, out);
+        let counters = Counters {
+            packets: 1,
+            bytes: u64::from(m.ip_len),
+            first_ms: now_ms,
+            last_ms: now_ms,
+            tcp_flags: m.tcp_flags,
+            tos: m.tos,
+            src_mac: m.src_mac,
+            dst_mac: m.dst_mac,
+            icmp_type_code: m.icmp_type_code,
+        };
+        let hasher = &self.hasher;
+        self.flows
+            .insert_unique(hash, (key, counters), |(k, _)| hasher.hash_one(k));
+        self.end_on_fin_rst(&key, hash, m, out);
         ingested
     }
 
+    /// The flow of `key` (whose hash is `hash`), taken out of the table.
+    fn remove(&mut self, key: &Key, hash: u64) -> Option<Counters> {
+        match self.flows.find_entry(hash, |(k, _)| k == key) {
+            Ok(entry) => Some(entry.remove().0 .1),
+            Err(_) => None,
+        }
+    }
+
     /// A TCP FIN or RST (the packet already counted) ends the flow.
-    fn end_on_fin_rst(&mut self, key: &Key, m: &Metered, out: &mut Vec<FlowRecord>) {
+    fn end_on_fin_rst(&mut self, key: &Key, hash: u64, m: &Metered, out: &mut Vec<FlowRecord>) {
         if m.proto == 6 && m.tcp_flags & (TCP_FIN | TCP_RST) != 0 {
-            if let Some(c) = self.flows.remove(key) {
+            if let Some(c) = self.remove(key, hash) {
                 self.expired.tcp_end += 1;
                 out.push(c.record(key.flow_key()));
             }
@@ -424,16 +502,22 @@ impl FlowCache {
 
     /// Expire flows that timed out by `now_ms`; scans at most once per
     /// [`SCAN_INTERVAL_MS`]. Call it for every frame and on idle ticks.
+    #[inline]
     pub fn poll(&mut self, now_ms: u64, out: &mut Vec<FlowRecord>) {
         match self.next_scan_ms {
-            Some(next) if now_ms < next => return,
-            _ => {}
+            Some(next) if now_ms < next => {}
+            _ => self.scan(now_ms, out),
         }
+    }
+
+    /// The scan of [`FlowCache::poll`], once it is due.
+    #[cold]
+    fn scan(&mut self, now_ms: u64, out: &mut Vec<FlowRecord>) {
         self.next_scan_ms = Some(now_ms.saturating_add(SCAN_INTERVAL_MS));
         let (inactive_ms, active_ms) = (self.inactive_ms, self.active_ms);
         let mut inactive = 0;
         let mut active = 0;
-        self.flows.retain(|key, c| {
+        self.flows.retain(|(key, c)| {
             if now_ms.saturating_sub(c.last_ms) >= inactive_ms {
                 inactive += 1;
             } else if now_ms.saturating_sub(c.first_ms) >= active_ms {
@@ -468,7 +552,8 @@ impl FlowCache {
         let mut by_age: Vec<(u64, Key)> = self.flows.iter().map(|(k, c)| (c.last_ms, *k)).collect();
         by_age.sort_unstable_by_key(|&(last, _)| last);
         for (_, key) in by_age.into_iter().take(batch) {
-            if let Some(c) = self.flows.remove(&key) {
+            let hash = self.hasher.hash_one(key);
+            if let Some(c) = self.remove(&key, hash) {
                 self.expired.emergency += 1;
                 out.push(c.record(key.flow_key()));
             }
@@ -727,6 +812,51 @@ mod tests {
         );
         assert_eq!((out[1].packets, out[1].bytes), (3, 140));
         assert_eq!((out[1].key.src_port, out[1].key.dst_port), (5353, 80));
+    }
+
+    #[test]
+    fn prepared_ahead_counts_as_one_at_a_time() {
+        // A first fragment, its later fragment, a TCP flow ended by FIN
+        // and reopened: prepared (and touched) before any is counted, as
+        // the exporter's look-ahead does, then counted in order.
+        let mut first = metered(5353, 0);
+        first.proto = 17;
+        first.fragment = Some((7, true));
+        let mut later = first;
+        later.src_port = 0;
+        later.dst_port = 0;
+        later.fragment = Some((7, false));
+        let frames = [
+            first,
+            later,
+            metered(1, 0x02),
+            metered(1, 0x11),
+            metered(1, 0x10),
+        ];
+        let mut one = FlowCache::new(&config());
+        let mut ahead = FlowCache::new(&config());
+        let (mut out_one, mut out_ahead) = (Vec::new(), Vec::new());
+        let prepared: Vec<Prepared> = frames.iter().map(|m| ahead.prepare(m, OBS)).collect();
+        for p in &prepared {
+            ahead.touch(p);
+        }
+        for (i, (m, p)) in frames.iter().zip(&prepared).enumerate() {
+            let now = i as u64;
+            let a = one.ingest(m, OBS, now, &mut out_one);
+            let b = ahead.ingest_prepared(m, p, now, &mut out_ahead);
+            assert_eq!(a, b);
+            assert_eq!(a, Ingested::Counted, "the later fragment found its first");
+            assert_eq!(one.last_ports(), ahead.last_ports());
+        }
+        assert_eq!(ahead.last_ports(), (1, 80));
+        out_one.extend(one.drain());
+        out_ahead.extend(ahead.drain());
+        for out in [&mut out_one, &mut out_ahead] {
+            out.sort_by_key(|r| (r.key.src_port, r.first_ms));
+        }
+        assert_eq!(out_one, out_ahead);
+        assert_eq!(out_ahead.len(), 3, "fragments, TCP until FIN, TCP after");
+        assert_eq!((out_ahead[2].packets, out_ahead[2].bytes), (2, 200));
     }
 
     #[test]

@@ -16,7 +16,6 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use eastwest_core::mmap::MappedFile;
 use eastwest_core::pcapfile::{self, Reader, RecordHeader};
 use pcap::{Active, Capture, Linktype, Offline, Precision};
 use serde::{Deserialize, Serialize};
@@ -28,12 +27,9 @@ use crate::send::{Pacer, Speed};
 #[serde(rename_all = "lowercase")]
 pub enum FileReader {
     /// The built-in reader (`eastwest_core::pcapfile`): classic pcap and
-    /// pcapng, files and stdin; a regular file is read through a memory
-    /// map (`eastwest_core::mmap`).
+    /// pcapng, files and stdin, through a 1 MiB `read()` buffer.
     #[default]
     Auto,
-    /// The built-in reader, with `read()` into a buffer (no memory map).
-    Read,
     /// Every file with libpcap.
     Libpcap,
 }
@@ -105,13 +101,7 @@ pub struct FileSource {
 }
 
 enum FileInput {
-    /// A regular file, through a memory map.
-    Mapped {
-        reader: Reader<MappedFile>,
-        buf: Vec<u8>,
-    },
-    /// Stdin, a pipe, or a file that could not be mapped: `read()` into a
-    /// buffer.
+    /// The built-in reader: `read()` into a buffer.
     Native {
         reader: Reader<BufReader<Box<dyn Read + Send>>>,
         buf: Vec<u8>,
@@ -133,12 +123,12 @@ impl FileSource {
     /// Ethernet.
     pub fn open(path: &Path, how: FileReader) -> Result<Self, CaptureError> {
         match how {
-            FileReader::Auto | FileReader::Read => Self::open_native(path, how),
+            FileReader::Auto => Self::open_native(path),
             FileReader::Libpcap => Self::open_libpcap(path),
         }
     }
 
-    fn open_native(path: &Path, how: FileReader) -> Result<Self, CaptureError> {
+    fn open_native(path: &Path) -> Result<Self, CaptureError> {
         let open_err = |message: String| CaptureError::OpenFile {
             path: path.to_owned(),
             message,
@@ -146,26 +136,7 @@ impl FileSource {
         let input: Box<dyn Read + Send> = if path == Path::new("-") {
             Box::new(std::io::stdin())
         } else {
-            let file = File::open(path).map_err(|e| open_err(e.to_string()))?;
-            let mapped = match how {
-                FileReader::Auto => {
-                    let clone = file.try_clone().map_err(|e| open_err(e.to_string()))?;
-                    MappedFile::open(clone).map_err(|e| open_err(format!("cannot map it: {e}")))?
-                }
-                FileReader::Read | FileReader::Libpcap => None,
-            };
-            if let Some(mapped) = mapped {
-                let reader = Reader::new(mapped).map_err(|e| open_err(e.to_string()))?;
-                return Ok(FileSource {
-                    path: path.to_owned(),
-                    reader: FileInput::Mapped {
-                        reader: ethernet_file(path, reader)?,
-                        buf: Vec::new(),
-                    },
-                    frames: 0,
-                });
-            }
-            Box::new(file)
+            Box::new(File::open(path).map_err(|e| open_err(e.to_string()))?)
         };
         let reader = Reader::new(BufReader::with_capacity(READ_BUFFER, input))
             .map_err(|e| open_err(e.to_string()))?;
@@ -208,20 +179,14 @@ impl FileSource {
     /// The file's format, when the built-in reader reads it.
     pub fn format(&self) -> Option<pcapfile::Format> {
         match &self.reader {
-            FileInput::Mapped { reader, .. } => Some(reader.header().format),
             FileInput::Native { reader, .. } => Some(reader.header().format),
             FileInput::Libpcap(_) => None,
         }
     }
 
-    /// True when the built-in reader reads this file (mapped or not).
+    /// True when the built-in reader reads this file.
     pub fn is_native(&self) -> bool {
         !matches!(self.reader, FileInput::Libpcap(_))
-    }
-
-    /// True when the file is read through a memory map.
-    pub fn is_mapped(&self) -> bool {
-        matches!(self.reader, FileInput::Mapped { .. })
     }
 
     /// The next frame; `Ok(None)` at the end of the file. An error means the
@@ -235,9 +200,6 @@ impl FileSource {
             message,
         };
         match &mut self.reader {
-            FileInput::Mapped { reader, buf } => {
-                native_frame(&self.path, &mut self.frames, reader.next_ref(buf))
-            }
             FileInput::Native { reader, buf } => {
                 native_frame(&self.path, &mut self.frames, reader.next_ref(buf))
             }
@@ -533,10 +495,9 @@ mod tests {
     fn reads_every_frame_with_nanosecond_times() {
         let path = data("tcpdump__erspan-type-iii-ft-0.pcap");
         let mut seen = Vec::new();
-        for how in [FileReader::Auto, FileReader::Read, FileReader::Libpcap] {
+        for how in [FileReader::Auto, FileReader::Libpcap] {
             let mut src = FileSource::open(&path, how).expect("open");
             assert_eq!(src.is_native(), how != FileReader::Libpcap);
-            assert_eq!(src.is_mapped(), how == FileReader::Auto);
             let mut frames = Vec::new();
             let mut last = 0;
             while let Some(f) = src.next_frame().expect("frame") {
@@ -549,8 +510,10 @@ mod tests {
             assert_eq!(frames.len(), 9);
             seen.push(frames);
         }
-        assert_eq!(seen[0], seen[1], "mapped and read() read the same frames");
-        assert_eq!(seen[0], seen[2], "and libpcap too");
+        assert_eq!(
+            seen[0], seen[1],
+            "the built-in reader and libpcap read the same frames"
+        );
     }
 
     #[test]
@@ -572,7 +535,7 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_file() {
-        for how in [FileReader::Auto, FileReader::Read, FileReader::Libpcap] {
+        for how in [FileReader::Auto, FileReader::Libpcap] {
             let err = FileSource::open(Path::new("/nonexistent/x.pcap"), how).expect_err("missing");
             let text = err.to_string();
             assert!(text.contains("/nonexistent/x.pcap"), "{text}");

@@ -14,7 +14,7 @@
 //! A tunneled frame that matches no host is still metered, under the
 //! exporter's own domain, and counted as `unattributed`.
 
-use eastwest_core::decap::{peel_and_meter, DecapError, Metered};
+use eastwest_core::decap::{peel_and_meter_with, DecapError, Metered};
 use eastwest_core::flow::Encap;
 use eastwest_core::inventory::Inventory;
 
@@ -89,7 +89,19 @@ impl Decapper {
         frame: &[u8],
         then: impl FnOnce(&Metered, Observation, bool) -> T,
     ) -> Result<T, DecapError> {
-        let (peeled, metered) = peel_and_meter(frame, self.max_depth)?;
+        peel_and_meter_with(frame, self.max_depth, |peeled, metered| {
+            self.attribute(peeled, metered, then)
+        })
+    }
+
+    /// The host of what `peeled` found, and `then` of it.
+    #[inline(always)]
+    fn attribute<T>(
+        &self,
+        peeled: &eastwest_core::decap::Peeled<'_>,
+        metered: &Metered,
+        then: impl FnOnce(&Metered, Observation, bool) -> T,
+    ) -> T {
         let host = match peeled.encap {
             Encap::Span => None,
             Encap::ErspanI | Encap::ErspanII | Encap::ErspanIII => peeled
@@ -109,7 +121,7 @@ impl Decapper {
             session: peeled.session,
             vni: peeled.vni,
         };
-        Ok(then(&metered, observation, attributed))
+        then(metered, observation, attributed)
     }
 }
 

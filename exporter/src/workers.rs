@@ -50,7 +50,7 @@ use crate::config::Config;
 use crate::decap::Decapper;
 use crate::stats::Stats;
 use crate::store::{PacketStore, StoreKey};
-use crate::{wall_ms, Exporter, KernelLog, Outcome, RunError, LIVE_IDLE_MS};
+use crate::{wall_ms, Exporter, KernelLog, Outcome, RunError, LIVE_IDLE_MS, LOOKAHEAD};
 
 /// Frames per batch from the reading thread.
 pub const BATCH: usize = 1024;
@@ -190,19 +190,38 @@ fn cache_worker(
     let mut unmatched = 0u64;
     let mut out = Vec::new();
     let mut last_ms = 0;
+    let mut prepared = Vec::new();
     'batches: for turn in (0..inputs.len()).cycle() {
         let Some(Ok(batch)) = inputs.get(turn).map(Receiver::recv) else {
             break 'batches;
         };
         let mut keyed = Keys::new();
-        let mut items = batch.items.iter().peekable();
+        // The look-ahead of `Exporter::capture`: each run of LOOKAHEAD
+        // flows is touched before its frames are counted.
+        prepared.clear();
+        prepared.extend(batch.items.iter().map(|(_, m, obs)| cache.prepare(m, *obs)));
+        let mut next = 0;
         for (index, &now_ms) in batch.times.iter().enumerate() {
-            if let Some((i, m, obs)) = items.next_if(|(i, _, _)| *i as usize == index) {
-                if cache.ingest(m, *obs, now_ms, &mut out) == Ingested::FragmentUnmatched {
-                    unmatched += 1;
-                }
-                if keys.is_some() {
-                    keyed.push((*i, StoreKey::new(m, obs, cache.last_ports())));
+            if let Some((i, m, obs)) = batch.items.get(next) {
+                if *i as usize == index {
+                    if next % LOOKAHEAD == 0 {
+                        for p in prepared.iter().skip(next).take(LOOKAHEAD) {
+                            cache.touch(p);
+                        }
+                    }
+                    if let Some(p) = prepared.get(next) {
+                        if cache.ingest_prepared(m, p, now_ms, &mut out)
+                            == Ingested::FragmentUnmatched
+                        {
+                            unmatched += 1;
+                        }
+                    }
+                    next += 1;
+                    // The ports the frame was counted under (a later
+                    // fragment's come from its first).
+                    if keys.is_some() {
+                        keyed.push((*i, StoreKey::new(m, obs, cache.last_ports())));
+                    }
                 }
             }
             cache.poll(now_ms, &mut out);

@@ -2,9 +2,7 @@
 //! record by record until the end or a reported error, never a panic;
 //! every record lies inside the file; and the exporter's zero-copy path
 //! (`next_ref` over a buffer of any size, records straddling its end
-//! copied) reads exactly what `next_record` reads. The file mapped into
-//! memory by `core::mmap` has its own target, `pcap_mmap` (a file per
-//! input is a hundred times slower than this one).
+//! copied) reads exactly what `next_record` reads.
 #![no_main]
 
 use std::io::{BufRead, BufReader};
