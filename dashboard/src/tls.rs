@@ -17,7 +17,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -248,15 +247,11 @@ async fn accept_loop(
                     let _ = ready.send((tls, peer)).await;
                 }
                 Ok(Err(err)) => {
-                    metrics
-                        .tls_handshake_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    metrics.tls_handshake_failures.inc();
                     tracing::debug!(%peer, %err, "tls: handshake failed");
                 }
                 Err(_) => {
-                    metrics
-                        .tls_handshake_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    metrics.tls_handshake_failures.inc();
                     tracing::debug!(%peer, "tls: handshake timed out");
                 }
             }
