@@ -182,7 +182,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
         let mut outcome = PollOutcome::default();
         let mut alerts = Vec::new();
         for violation in self.violations(now_ms).await? {
-            if rank(&violation.severity) > rank(&self.config.min_severity) {
+            if Reverse(violation.severity) > rank(&self.config.min_severity) {
                 continue;
             }
             let key = format!(
