@@ -64,7 +64,7 @@ fn a_conversation_is_the_json_and_csv_of_before() {
          \"bytes\":6,\"start_ms\":5,\"end_ms\":6}"
     );
     assert_eq!(
-        to_csv(&[c.clone()]),
+        to_csv(std::slice::from_ref(&c)),
         "client_vm,client_addr,client_zone,client_host,server_vm,server_addr,server_zone,\
          server_host,proto,server_port,verdict,rule,severity,same_host,observers,flows,\
          packets_fwd,bytes_fwd,packets_rev,bytes_rev,packets,bytes,start_ms,end_ms\r\n\
