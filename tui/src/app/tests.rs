@@ -8,7 +8,7 @@ use crate::api::{
     Conversation, ConversationsPage, Exporters, FetchError, HostDetail, HostSummary, Hosts, Policy,
     Query, Range, Request, Response, Timeseries, ViolationsPage, VmDetail, ZoneMatrix,
 };
-use crate::api::{Exporter, Placement, Point, Totals, ZoneCell};
+use crate::api::{ExporterStatus, MatrixCell, Placement, Point, Totals};
 use std::time::Duration;
 
 /// 2026-11-02T10:00:00Z, the lab's day.
@@ -215,14 +215,14 @@ impl crate::api::Client for FakeClient {
             }),
             Request::ZoneMatrix(q) => {
                 let mut zones: Vec<String> = Vec::new();
-                let mut cells: Vec<ZoneCell> = Vec::new();
+                let mut cells: Vec<MatrixCell> = Vec::new();
                 for c in served(q) {
                     for z in [&c.client_zone, &c.server_zone] {
                         if !zones.contains(z) {
                             zones.push(z.clone());
                         }
                     }
-                    cells.push(ZoneCell {
+                    cells.push(MatrixCell {
                         client_zone: c.client_zone.clone(),
                         server_zone: c.server_zone.clone(),
                         bytes: c.bytes(),
@@ -251,6 +251,7 @@ impl crate::api::Client for FakeClient {
                 totals: Totals::default(),
                 placements: vec![Placement {
                     host: "esx-03".into(),
+                    zones: vec!["payroll".into()],
                     first_ms: T0,
                     last_ms: T0 + 30_000,
                 }],
@@ -273,7 +274,7 @@ impl crate::api::Client for FakeClient {
                     .collect(),
             }),
             Request::Exporters => Response::Exporters(Exporters {
-                exporters: vec![Exporter {
+                exporters: vec![ExporterStatus {
                     exporter: "127.0.0.1".into(),
                     source_id: 3,
                     name: "esx-03".into(),
@@ -284,6 +285,7 @@ impl crate::api::Client for FakeClient {
                     templates: 3,
                     drops: 0,
                     stale: false,
+                    evidence_url: String::new(),
                 }],
                 now_ms: T0 + 300_000,
                 stale_after_s: 300,
