@@ -8,7 +8,8 @@
 //! Every row decodes with missing fields at their defaults, so a client
 //! reads the answers of older and newer dashboards alike.
 //!
-//! With the `clickhouse` feature, the rows the dashboard reads from
+//! With the `openapi` feature every row is a `utoipa::ToSchema` (the
+//! dashboard's OpenAPI document). With the `clickhouse` feature, the rows the dashboard reads from
 //! ClickHouse as they are (totals, matrix cells, placements, points) are
 //! `clickhouse::Row`s too.
 
@@ -27,6 +28,7 @@ api_row! {
     /// one-direction rows of dashboards before the bidirectional API
     /// (`src_*`/`dst_*`, `dst_port`) decode too, through aliases.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(default)]
     pub struct Conversation {
         #[serde(alias = "src_vm")]
@@ -51,9 +53,11 @@ api_row! {
         #[serde(alias = "dst_port")]
         pub server_port: u16,
         #[serde(with = "word")]
+        #[cfg_attr(feature = "openapi", schema(schema_with = word::verdict_schema))]
         pub verdict: VerdictKind,
         pub rule: String,
         #[serde(with = "word")]
+        #[cfg_attr(feature = "openapi", schema(schema_with = word::severity_schema))]
         pub severity: Option<Severity>,
         pub same_host: bool,
         pub observers: Vec<String>,
@@ -74,6 +78,7 @@ api_row! {
 
 /// Totals over every conversation that matched, not only the page returned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(default)]
 pub struct Totals {
@@ -88,6 +93,7 @@ api_row! {
     /// One cell of the zone matrix: traffic from `client_zone` to
     /// `server_zone`.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
     #[serde(default)]
     pub struct MatrixCell {
@@ -105,10 +111,12 @@ api_row! {
 
 /// Where a violation was seen, and how much there.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct ObservationPoint {
     pub observer: String,
     #[serde(with = "word")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = word::encap_schema))]
     pub encap: Option<Encap>,
     pub flows: u64,
     pub bytes: u64,
@@ -124,6 +132,7 @@ impl CsvField for ObservationPoint {
 api_row! {
     /// A violating conversation with its evidence.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(default)]
     pub struct Violation {
         pub client_vm: String,
@@ -136,6 +145,7 @@ api_row! {
         pub server_port: u16,
         pub rule: String,
         #[serde(with = "word")]
+        #[cfg_attr(feature = "openapi", schema(schema_with = word::severity_schema))]
         pub severity: Option<Severity>,
         pub same_host: bool,
         pub policy_revision: String,
@@ -153,12 +163,14 @@ api_row! {
 api_row! {
     /// One raw flow record (evidence).
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Flow))]
     #[serde(default)]
     pub struct FlowRecord {
         pub start_ms: u64,
         pub end_ms: u64,
         pub observer: String,
         #[serde(with = "word")]
+        #[cfg_attr(feature = "openapi", schema(schema_with = word::encap_schema))]
         pub encap: Option<Encap>,
         pub exporter: String,
         pub source_id: u32,
@@ -175,9 +187,11 @@ api_row! {
         pub bytes: u64,
         pub tcp_flags: u8,
         #[serde(with = "word")]
+        #[cfg_attr(feature = "openapi", schema(schema_with = word::verdict_schema))]
         pub verdict: VerdictKind,
         pub rule: String,
         #[serde(with = "word")]
+        #[cfg_attr(feature = "openapi", schema(schema_with = word::severity_schema))]
         pub severity: Option<Severity>,
         pub policy_revision: String,
         pub dataset: String,
@@ -186,6 +200,7 @@ api_row! {
 
 /// Where a VM ran, as its flows show.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(default)]
 pub struct Placement {
@@ -198,6 +213,7 @@ pub struct Placement {
 api_row! {
     /// One host's traffic.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(default)]
     pub struct HostSummary {
         pub host: String,
@@ -218,6 +234,7 @@ api_row! {
 api_row! {
     /// One bucket of a time series.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
     #[serde(default)]
     pub struct Point {
@@ -234,6 +251,7 @@ api_row! {
 api_row! {
     /// One exporter (address, source id): mirror coverage.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(default)]
     pub struct ExporterStatus {
         pub exporter: String,
@@ -259,6 +277,7 @@ api_row! {
     /// A dataset: the live data, or a replayed capture (`exporter
     /// --dataset`).
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(default)]
     pub struct Dataset {
         pub name: String,
@@ -282,6 +301,7 @@ api_row! {
 
 /// Where the exporter list came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ExporterSource {
     /// The collector's `exporters` snapshots: every counter.

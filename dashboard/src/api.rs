@@ -254,7 +254,8 @@ pub(crate) fn params<S>(
 pub(crate) type RawQuery = Result<Query<RawParams>, QueryRejection>;
 
 /// Body of `GET /api/v1/conversations` (JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Conversations)]
 pub struct ConversationsResponse {
     /// Start of the window, epoch ms; `null` for all time.
     pub from_ms: Option<u64>,
@@ -290,7 +291,8 @@ async fn conversations<S: Store>(
 }
 
 /// Body of `GET /api/v1/zones/matrix`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Matrix)]
 pub struct MatrixResponse {
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
@@ -321,7 +323,8 @@ async fn matrix<S: Store>(
 }
 
 /// Body of `GET /api/v1/violations`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Violations)]
 pub struct ViolationsResponse {
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
@@ -350,7 +353,8 @@ async fn violations<S: Store>(
 }
 
 /// Body of `GET /api/v1/flows`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Flows)]
 pub struct FlowsResponse {
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
@@ -378,7 +382,8 @@ async fn flows<S: Store>(
 }
 
 /// Body of `GET /api/v1/vms/{name}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Vm)]
 pub struct VmResponse {
     pub name: String,
     pub from_ms: Option<u64>,
@@ -421,7 +426,8 @@ async fn vm<S: Store>(
 }
 
 /// Body of `GET /api/v1/hosts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Hosts)]
 pub struct HostsResponse {
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
@@ -467,7 +473,8 @@ async fn hosts<S: Store>(
 }
 
 /// Body of `GET /api/v1/hosts/{name}`: its locally switched conversations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Host)]
 pub struct HostResponse {
     pub host: String,
     pub from_ms: Option<u64>,
@@ -508,7 +515,8 @@ async fn host<S: Store>(
 }
 
 /// Body of `GET /api/v1/timeseries`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Timeseries)]
 pub struct TimeseriesResponse {
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
@@ -614,7 +622,8 @@ async fn timeseries<S: Store>(
 }
 
 /// Body of `GET /api/v1/exporters`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Exporters)]
 pub struct ExportersResponse {
     pub now_ms: u64,
     pub stale_after_s: u64,
@@ -644,7 +653,8 @@ async fn exporters<S: Store>(
 }
 
 /// Body of `GET /api/v1/datasets`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Datasets)]
 pub struct DatasetsResponse {
     pub datasets: Vec<Dataset>,
 }
@@ -750,11 +760,12 @@ async fn report<S: Store>(
     })
 }
 
-/// The OpenAPI 3.0 description of this API.
-const OPENAPI: &str = include_str!("openapi.json");
-
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -902,7 +913,7 @@ mod tests {
         let (status, body) = get("/api/v1/openapi.json").await;
         assert_eq!(status, StatusCode::OK);
         let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(doc["openapi"], "3.0.3");
+        assert_eq!(doc["openapi"], "3.1.0");
         for path in [
             "/health",
             "/conversations",

@@ -26,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod openapi;
 pub mod packets;
 pub mod policy;
 pub mod query;
