@@ -71,6 +71,89 @@ pub fn document() -> &'static str {
     })
 }
 
+/// The answers' shapes as TypeScript (`dashboard/web/src/api.gen.ts`), one
+/// declaration per generated schema, by name: every property is present
+/// (the dashboard writes every field), `T | null` where the schema allows
+/// null, enums as unions of their words.
+pub fn typescript() -> String {
+    let schemas = Schemas::openapi()
+        .components
+        .map(|c| serde_json::to_value(c.schemas).unwrap_or_default())
+        .unwrap_or_default();
+    let mut out = String::from(
+        "// Generated from the dashboard's types (eastwest-api, dashboard/src/api.rs) by\n\
+         // `EASTWEST_WRITE_TS=1 cargo test -p eastwest-dashboard --lib typescript`; do not edit.\n",
+    );
+    for (name, schema) in schemas.as_object().into_iter().flatten() {
+        out.push('\n');
+        doc_comment(&mut out, "", schema);
+        match schema.get("properties").and_then(Value::as_object) {
+            Some(properties) => {
+                out.push_str(&format!("export interface {name} {{\n"));
+                for (field, property) in properties {
+                    doc_comment(&mut out, "  ", property);
+                    out.push_str(&format!("  {field}: {};\n", ts_type(property)));
+                }
+                out.push_str("}\n");
+            }
+            None => out.push_str(&format!("export type {name} = {};\n", ts_type(schema))),
+        }
+    }
+    out
+}
+
+fn doc_comment(out: &mut String, indent: &str, schema: &Value) {
+    if let Some(text) = schema.get("description").and_then(Value::as_str) {
+        let text = text.trim().replace("*/", "*\\/").replace('\n', " ");
+        out.push_str(&format!("{indent}/** {text} */\n"));
+    }
+}
+
+/// The TypeScript type of one JSON schema.
+fn ts_type(schema: &Value) -> String {
+    if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
+        return target.rsplit('/').next().unwrap_or("unknown").to_string();
+    }
+    if let Some(words) = schema.get("enum").and_then(Value::as_array) {
+        let words: Vec<String> = words.iter().map(Value::to_string).collect();
+        return words.join(" | ");
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(options) = schema.get(key).and_then(Value::as_array) {
+            let options: Vec<String> = options.iter().map(ts_type).collect();
+            return options.join(" | ");
+        }
+    }
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let names: Vec<String> = types
+        .iter()
+        .map(|t| match *t {
+            "integer" | "number" => "number".to_string(),
+            "string" => "string".to_string(),
+            "boolean" => "boolean".to_string(),
+            "null" => "null".to_string(),
+            "array" => {
+                let item = schema.get("items").map_or("unknown".to_string(), ts_type);
+                if item.contains(' ') {
+                    format!("({item})[]")
+                } else {
+                    format!("{item}[]")
+                }
+            }
+            _ => "Record<string, unknown>".to_string(),
+        })
+        .collect();
+    if names.is_empty() {
+        "unknown".to_string()
+    } else {
+        names.join(" | ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +172,26 @@ mod tests {
             Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
             _ => {}
         }
+    }
+
+    /// The web page's types are these types: regenerate with
+    /// `EASTWEST_WRITE_TS=1`.
+    #[test]
+    fn typescript_of_the_web_page_is_generated_from_the_types() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/src/api.gen.ts");
+        let generated = typescript();
+        if std::env::var_os("EASTWEST_WRITE_TS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{} is stale: run EASTWEST_WRITE_TS=1 cargo test -p eastwest-dashboard --lib typescript",
+            path.display()
+        );
+        assert!(generated.contains("export interface Conversation {"));
+        assert!(generated.contains("  verdict: \"allowed\" | \"violation\" | \"unknown\";"));
+        assert!(generated.contains("  client_addr: string | null;"));
     }
 
     #[test]
