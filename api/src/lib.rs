@@ -13,6 +13,7 @@
 //! ClickHouse as they are (totals, matrix cells, placements, points) are
 //! `clickhouse::Row`s too.
 
+pub mod answers;
 pub mod csv;
 pub mod word;
 
@@ -300,11 +301,12 @@ api_row! {
 }
 
 /// Where the exporter list came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ExporterSource {
     /// The collector's `exporters` snapshots: every counter.
+    #[default]
     Exporters,
     /// The flows (no snapshot yet): only `flows` and `last_seen_ms`;
     /// packets, sequence gaps, templates and drops are unknown (0).

@@ -180,26 +180,10 @@ pub struct ViolationsPage {
 }
 
 /// The body of `GET /api/v1/zones/matrix`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ZoneMatrix {
-    /// Every zone that appears, in display order.
-    pub zones: Vec<String>,
-    pub cells: Vec<MatrixCell>,
-}
-
-impl ZoneMatrix {
-    pub fn cell(&self, client: &str, server: &str) -> Option<&MatrixCell> {
-        self.cells
-            .iter()
-            .find(|c| c.client_zone == client && c.server_zone == server)
-    }
-}
+pub type ZoneMatrix = eastwest_api::answers::MatrixResponse;
 
 /// The body of `GET /api/v1/hosts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hosts {
-    pub hosts: Vec<HostSummary>,
-}
+pub type Hosts = eastwest_api::answers::HostsResponse;
 
 /// The body of `GET /api/v1/hosts/{name}`: the conversations switched
 /// locally on one host.
@@ -228,21 +212,10 @@ pub struct VmDetail {
 }
 
 /// The body of `GET /api/v1/timeseries`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Timeseries {
-    pub step_ms: u64,
-    pub points: Vec<Point>,
-}
+pub type Timeseries = eastwest_api::answers::TimeseriesResponse;
 
 /// The body of `GET /api/v1/exporters`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Exporters {
-    #[serde(default)]
-    pub now_ms: u64,
-    #[serde(default)]
-    pub stale_after_s: u64,
-    pub exporters: Vec<ExporterStatus>,
-}
+pub type Exporters = eastwest_api::answers::ExportersResponse;
 
 /// The part of `GET /api/v1/policy` the header shows: the revision in
 /// force (`null` when none loaded) and why the file on disk does not load,

@@ -193,6 +193,7 @@ impl crate::api::Client for FakeClient {
                 }
                 Response::Hosts(Hosts {
                     hosts: hosts.into_values().collect(),
+                    ..Hosts::default()
                 })
             }
             Request::Violations(q) => Response::Violations(ViolationsPage {
@@ -234,7 +235,11 @@ impl crate::api::Client for FakeClient {
                     });
                 }
                 zones.sort();
-                Response::ZoneMatrix(ZoneMatrix { zones, cells })
+                Response::ZoneMatrix(ZoneMatrix {
+                    zones,
+                    cells,
+                    ..ZoneMatrix::default()
+                })
             }
             Request::Host { name, query } => Response::Host(HostDetail {
                 host: name.clone(),
@@ -272,6 +277,7 @@ impl crate::api::Client for FakeClient {
                         violations: u64::from(i % 5 == 0),
                     })
                     .collect(),
+                ..Timeseries::default()
             }),
             Request::Exporters => Response::Exporters(Exporters {
                 exporters: vec![ExporterStatus {
@@ -289,6 +295,7 @@ impl crate::api::Client for FakeClient {
                 }],
                 now_ms: T0 + 300_000,
                 stale_after_s: 300,
+                ..Exporters::default()
             }),
             Request::Policy => Response::Policy(Policy {
                 revision: Some("r7".into()),
