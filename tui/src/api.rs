@@ -9,7 +9,8 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use eastwest_api::{
-    ExporterStatus, HostSummary, MatrixCell, ObservationPoint, Placement, Point, Totals,
+    ExporterStatus, HostSummary, MatrixCell, ObservationPoint, Placement, Point, Severity, Totals,
+    VerdictKind,
 };
 use eastwest_core::error::Chain;
 use serde::{Deserialize, Serialize};
@@ -43,9 +44,11 @@ pub struct Conversation {
     pub proto: u8,
     #[serde(alias = "dst_port")]
     pub server_port: u16,
-    pub verdict: String,
+    #[serde(with = "eastwest_api::word")]
+    pub verdict: VerdictKind,
     pub rule: String,
-    pub severity: String,
+    #[serde(with = "eastwest_api::word")]
+    pub severity: Option<Severity>,
     pub same_host: bool,
     pub observers: Vec<String>,
     pub flows: u64,
@@ -71,7 +74,7 @@ pub struct Conversation {
 
 impl Conversation {
     pub fn is_violation(&self) -> bool {
-        self.verdict == "violation"
+        self.verdict == VerdictKind::Violation
     }
 
     /// The client's VM name, or its address when the VM is unknown.

@@ -8,7 +8,7 @@ use crate::api::{
     Conversation, ConversationsPage, Exporters, FetchError, HostDetail, HostSummary, Hosts, Policy,
     Query, Range, Request, Response, Timeseries, ViolationsPage, VmDetail, ZoneMatrix,
 };
-use crate::api::{ExporterStatus, MatrixCell, Placement, Point, Totals};
+use crate::api::{ExporterStatus, MatrixCell, Placement, Point, Severity, Totals, VerdictKind};
 use std::time::Duration;
 
 /// 2026-11-02T10:00:00Z, the lab's day.
@@ -35,13 +35,9 @@ pub(crate) fn conversation(
         server_host: server.2.into(),
         proto: 6,
         server_port: port,
-        verdict: verdict.into(),
+        verdict: VerdictKind::parse(verdict).unwrap_or_default(),
         rule: rule.into(),
-        severity: if verdict == "violation" {
-            "critical".into()
-        } else {
-            String::new()
-        },
+        severity: (verdict == "violation").then_some(Severity::Critical),
         same_host: client.2 == server.2,
         observers: vec![client.2.into()],
         flows: 2,
@@ -155,7 +151,7 @@ impl crate::api::Client for FakeClient {
                         && q.zone
                             .as_ref()
                             .is_none_or(|z| c.client_zone == *z || c.server_zone == *z)
-                        && q.verdict.as_ref().is_none_or(|v| c.verdict == *v)
+                        && q.verdict.as_ref().is_none_or(|v| c.verdict.as_str() == v)
                         && q.port.is_none_or(|p| c.server_port == p)
                 })
                 .collect()
@@ -208,8 +204,9 @@ impl crate::api::Client for FakeClient {
                 })
                 .into_iter()
                 .filter(Conversation::is_violation)
+                // As on the wire: no verdict field, so the default.
                 .map(|c| Conversation {
-                    verdict: String::new(),
+                    verdict: VerdictKind::default(),
                     ..c
                 })
                 .collect(),
