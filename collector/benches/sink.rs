@@ -14,12 +14,11 @@
 //! `scripts/clickhouse/run start var/bench-ch 28123 29000` then
 //! `EASTWEST_BENCH_CLICKHOUSE_URL=http://127.0.0.1:28123 cargo bench -p eastwest-collector --bench sink`.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use eastwest_clickhouse::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
 use eastwest_collector::config::SinkConfig;
-use eastwest_collector::metrics::Metrics;
+use eastwest_collector::http::Metrics;
 use eastwest_collector::sink::Sink;
 use eastwest_core::flow::Encap;
 use eastwest_core::policy::VerdictKind;
@@ -91,7 +90,7 @@ async fn main() {
             database: format!("bench_sink_{batch}_{}", std::process::id()),
             ..SinkConfig::default()
         };
-        let sink = match Sink::connect(&config, Arc::new(Metrics::new())).await {
+        let sink = match Sink::connect(&config, Metrics::new().sink).await {
             Ok(sink) => sink,
             Err(err) => {
                 eprintln!("{err}");

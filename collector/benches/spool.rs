@@ -19,14 +19,14 @@
 //! `EASTWEST_BENCH_DUMP=PATH` also writes the largest block to PATH (to
 //! compare other compressors on it).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use eastwest_clickhouse::schema::FlowsBlock;
 use eastwest_clickhouse::schema::{addr_to_bytes, date_of_ms, datetime_of_ms, reply_of, FlowRow};
 use eastwest_collector::block::Block;
-use eastwest_collector::metrics::Metrics;
+use eastwest_collector::metrics::Registry;
 use eastwest_collector::spool::Spool;
+use eastwest_collector::spool::SpoolMetrics;
 use eastwest_core::flow::Encap;
 use eastwest_core::policy::VerdictKind;
 use eastwest_core::severity::Severity;
@@ -162,12 +162,12 @@ fn main() {
             std::fs::write(path, block.to_vec()).expect("writing the dump");
         }
         let _ = std::fs::remove_dir_all(&dir);
-        let metrics = Arc::new(Metrics::new());
+        let metrics = SpoolMetrics::new(&mut Registry::default());
         let mut spool = Spool::open(&dir, u64::MAX, metrics.clone()).expect("opening the spool");
         let began = Instant::now();
         spool.push(&block).expect("writing the segment");
         let write = began.elapsed();
-        let on_disk = metrics.spool_bytes.get();
+        let on_disk = metrics.bytes.get();
         println!(
             "batch {batch} rows: encode {:.0} ns/row, Native {:.1} bytes/row, spool {:.1} bytes/row on disk (segment written in {:.1} ms)",
             encode.as_nanos() as f64 / batch as f64,

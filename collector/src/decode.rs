@@ -37,8 +37,13 @@ use eastwest_clickhouse::schema::row::Name;
 use eastwest_clickhouse::schema::{addr_to_bytes, datetime_of_ms, FlowRow};
 use netflow_parser::variable_versions::ipfix::lookup::IANAIPFixField;
 use netflow_parser::{AutoScopedParser, NetflowError, NetflowPacket, NetflowParser};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use tokio::sync::watch;
 
 use crate::config::DecodeConfig;
+use crate::metrics::{counter, gauge, labelled, Counter, Gauge, Registry};
 
 mod fields;
 mod ipfix;
@@ -205,6 +210,140 @@ pub struct ExporterStats {
     pub errors: u64,
     /// Templates and options templates currently known.
     pub templates: u32,
+}
+
+/// Decode's counters (`eastwest_collector_decode_*`), and the latest
+/// per-(exporter, source id) snapshot.
+#[derive(Debug)]
+pub struct DecodeMetrics {
+    /// Datagrams taken off the queue by decode (queue depth = received -
+    /// dropped - denied - decoded).
+    pub packets: Counter,
+    pub flows: Counter,
+    /// Export packets that arrived after a later one of the same scope.
+    pub late: Counter,
+    /// Data flowsets put on hold until their template arrives.
+    pub held: Counter,
+    pub templates_evicted: Counter,
+    /// Held flowsets (and their bytes) waiting for a template right now.
+    pub held_flowsets: Gauge,
+    pub held_bytes: Gauge,
+    /// One per [`ErrorReason::ALL`], in that order.
+    errors: [Counter; ErrorReason::ALL.len()],
+    /// The latest per-(exporter, source id) snapshot, published by decode
+    /// about once a second; the sink writes it to the `exporters` table and
+    /// each scrape shows the per-exporter series from it.
+    pub exporters: watch::Sender<Arc<[ExporterStats]>>,
+}
+
+impl DecodeMetrics {
+    /// The counters, registered in `registry`.
+    pub fn new(registry: &mut Registry) -> Arc<DecodeMetrics> {
+        let packets = counter(registry, "decode_packets", "Datagrams decoded");
+        let flows = counter(registry, "decode_flows", "Flow records decoded");
+        let late = counter(
+            registry,
+            "decode_late_packets",
+            "Export packets that arrived after a later one of the same (exporter, source id); their units were counted in decode_sequence_gaps_total",
+        );
+        let held = counter(
+            registry,
+            "decode_held_flowsets",
+            "Data flowsets that arrived before their template and were held for it",
+        );
+        let templates_evicted = counter(
+            registry,
+            "decode_templates_evicted",
+            "v9 data templates forgotten because their (exporter, source id) already held decode.max_templates",
+        );
+        let held_flowsets = gauge(
+            registry,
+            "decode_held_flowsets",
+            "Data flowsets waiting for their template now",
+        );
+        let held_bytes = gauge(
+            registry,
+            "decode_held_bytes",
+            "Bytes of data flowsets waiting for their template now",
+        );
+        let errors = labelled(
+            registry,
+            "decode_errors",
+            "Datagrams, flowsets or records that could not be decoded, by reason",
+            "reason",
+            ErrorReason::ALL.map(ErrorReason::as_str),
+        );
+        let metrics = Arc::new(DecodeMetrics {
+            packets,
+            flows,
+            late,
+            held,
+            templates_evicted,
+            held_flowsets,
+            held_bytes,
+            errors,
+            exporters: watch::Sender::default(),
+        });
+        registry.register_collector(Box::new(ExporterFigures(metrics.clone())));
+        metrics
+    }
+
+    pub fn error(&self, reason: ErrorReason) {
+        self.errors[reason as usize].inc();
+    }
+
+    pub fn errors(&self, reason: ErrorReason) -> u64 {
+        self.errors[reason as usize].get()
+    }
+}
+
+/// The per-(exporter, source id) series, from decode's latest snapshot.
+#[derive(Debug)]
+struct ExporterFigures(Arc<DecodeMetrics>);
+
+impl Collector for ExporterFigures {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let exporters = self.0.exporters.borrow().clone();
+        encoder
+            .encode_descriptor(
+                "decode_exporters",
+                "(exporter, source id) scopes heard and remembered.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&(exporters.len() as u64))?;
+        let labels: Vec<[(&str, String); 2]> = exporters
+            .iter()
+            .map(|e| {
+                [
+                    ("exporter", e.exporter.to_string()),
+                    ("source_id", e.source_id.to_string()),
+                ]
+            })
+            .collect();
+        type Series = (&'static str, &'static str, fn(&ExporterStats) -> u64);
+        let series: [Series; 2] = [
+            (
+                "decode_sequence_gaps",
+                "Export packets (v9) or records (IPFIX, v5) the sequence numbers say were missed, per (exporter, source id).",
+                |e| e.sequence_gaps,
+            ),
+            (
+                "decode_exporter_flows",
+                "Flow records decoded, per (exporter, source id).",
+                |e| e.flows,
+            ),
+        ];
+        for (name, help, value) in series {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (e, label) in exporters.iter().zip(&labels) {
+                family
+                    .encode_family(label)?
+                    .encode_counter::<NoLabelSet, _, u64>(&value(e), None)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The decode stage: template-scoped parser plus per-domain state.

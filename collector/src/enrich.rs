@@ -21,6 +21,43 @@ use eastwest_clickhouse::schema::{addr_from_bytes, FlowRow};
 use eastwest_core::config::ConfigError;
 use eastwest_core::inventory::{Inventory, Segment, Vm};
 
+use crate::metrics::{labelled, Counter, Registry};
+
+/// Enrich's counters (`eastwest_collector_enrich_*`): flows whose source
+/// or destination VM the inventory knew.
+#[derive(Debug)]
+pub struct EnrichMetrics {
+    pub src_known: Counter,
+    pub dst_known: Counter,
+}
+
+impl EnrichMetrics {
+    /// The counters, registered in `registry`.
+    pub fn new(registry: &mut Registry) -> EnrichMetrics {
+        let [src_known, dst_known] = labelled(
+            registry,
+            "enrich_known_vms",
+            "Flow endpoints the inventory resolved to a VM",
+            "side",
+            ["src", "dst"],
+        );
+        EnrichMetrics {
+            src_known,
+            dst_known,
+        }
+    }
+
+    /// Count the endpoints of one flow the inventory knew.
+    pub fn count(&self, endpoints: &Endpoints) {
+        if endpoints.src.is_some() {
+            self.src_known.inc();
+        }
+        if endpoints.dst.is_some() {
+            self.dst_known.inc();
+        }
+    }
+}
+
 /// The VM placements found for a flow's two endpoints: the index in
 /// `Inventory::vms` (per-placement tables such as the verdict stage's zones
 /// are indexed by it) and the placement.

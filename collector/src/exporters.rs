@@ -1,5 +1,5 @@
 //! The `exporters` table: decode's per-(exporter, source id) snapshot
-//! ([`Metrics::exporters`], published about once a second) written to
+//! ([`DecodeMetrics::exporters`], published about once a second) written to
 //! ClickHouse every `clickhouse.exporters_interval_ms`, and once more at
 //! shutdown.
 //!
@@ -23,8 +23,7 @@ use clickhouse::Client;
 use eastwest_clickhouse::schema::{addr_to_bytes, datetime_of_ms, ExporterRow, EXPORTERS_TABLE};
 use tokio::sync::watch;
 
-use crate::decode::ExporterStats;
-use crate::metrics::Metrics;
+use crate::decode::{DecodeMetrics, ExporterStats};
 
 /// The longest one write of the exporters table may take.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,7 +45,7 @@ struct Written {
 #[derive(Debug)]
 pub struct ExportersWriter {
     client: Client,
-    metrics: Arc<Metrics>,
+    metrics: Arc<DecodeMetrics>,
     /// This collector's name (its host name) and start time (epoch ms).
     collector: String,
     started_ms: u64,
@@ -59,7 +58,7 @@ pub struct ExportersWriter {
 impl ExportersWriter {
     pub fn new(
         client: Client,
-        metrics: Arc<Metrics>,
+        metrics: Arc<DecodeMetrics>,
         collector: String,
         started_ms: u64,
         interval: Duration,
@@ -216,7 +215,7 @@ mod tests {
     fn updated_strictly_increases_per_scope_and_quiet_scopes_are_not_rewritten() {
         let mut writer = ExportersWriter::new(
             Client::default(),
-            Arc::new(Metrics::new()),
+            DecodeMetrics::new(&mut crate::metrics::Registry::default()),
             "collector-1".into(),
             0,
             Duration::from_millis(300),

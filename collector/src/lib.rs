@@ -7,11 +7,11 @@
 //! [`verdict`] (segmentation policy) → [`sink`] (batched ClickHouse inserts).
 //! Decode, enrich and verdict run one after the other on a dedicated thread;
 //! the sockets and the sink are Tokio tasks. [`http`] serves `/metrics`,
-//! `/healthz` and `/status`.
+//! `/healthz` and `/status`; each stage owns its metrics (of the types of
+//! the leaf module [`metrics`]) and [`http::Metrics`] assembles them.
 
 pub mod block;
 pub mod config;
-pub mod counter;
 pub mod decode;
 pub mod enrich;
 pub mod exporters;
@@ -43,8 +43,8 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{Config, ConfigError};
 use crate::decode::{Datagram, Decoder, ExporterStats};
 use crate::enrich::Enricher;
+use crate::http::Metrics;
 use crate::kernel::Listener;
-use crate::metrics::Metrics;
 use crate::receive::{AllowList, BindError};
 use crate::reload::{EventSource, Reloader, Update, Which};
 use crate::sink::{Connection, Sink, SinkError};
@@ -60,7 +60,7 @@ use crate::verdict::Judge;
 const ROW_QUEUE: usize = 1024;
 
 /// How often decode publishes its per-exporter snapshot
-/// ([`Metrics::exporters`]), at most; on traffic, and once more at shutdown.
+/// ([`decode::DecodeMetrics::exporters`]), at most; on traffic, and once more at shutdown.
 pub const EXPORTER_SNAPSHOT_MS: u64 = 1000;
 
 /// Why the collector could not start.
@@ -128,6 +128,7 @@ impl Collector {
             .collect::<Result<Vec<_>, _>>()?;
         let metrics = Arc::new(Metrics::new());
         let _ = metrics
+            .receive
             .listeners
             .set(sockets.iter().map(Listener::of).collect());
         let http = match config.http.listen {
@@ -138,7 +139,7 @@ impl Collector {
             ),
             None => None,
         };
-        let sink = Sink::connect(&config.clickhouse, metrics.clone()).await?;
+        let sink = Sink::connect(&config.clickhouse, metrics.sink.clone()).await?;
         let events = EventSource {
             connection: sink.connected(),
             database: config.clickhouse.database.clone(),
@@ -195,7 +196,7 @@ impl Collector {
                     socket,
                     self.allow.clone(),
                     datagram_tx.clone(),
-                    self.metrics.clone(),
+                    self.metrics.receive.clone(),
                     stop_rx.clone(),
                 ))
             })
@@ -245,7 +246,7 @@ impl Collector {
         // stops after decode has.
         let (decoded_tx, decoded_rx) = watch::channel(false);
         let exporters = {
-            let metrics = self.metrics.clone();
+            let metrics = self.metrics.decode.clone();
             let interval = Duration::from_millis(self.config.clickhouse.exporters_interval_ms);
             let started_ms = clock::now_ms();
             tokio::spawn(async move {
@@ -415,38 +416,31 @@ impl Stages {
 
     fn publish_exporters(&self) {
         let stats: Arc<[ExporterStats]> = self.decoder.exporter_stats().into();
-        self.metrics.exporters.send_replace(stats);
+        self.metrics.decode.exporters.send_replace(stats);
     }
 
     fn process(&mut self, datagram: &Datagram) -> Vec<FlowRow> {
-        let metrics = &self.metrics;
-        metrics.decode_packets.inc();
+        let metrics = &self.metrics.decode;
+        metrics.packets.inc();
         // Room for the records the datagram likely holds (eastwest's IPv4
         // record is 83 bytes), so the vector is rarely grown row by row.
         let mut rows = Vec::with_capacity(datagram.payload.len() / 64 + 1);
         let report = self.decoder.decode(datagram, &self.dataset, &mut rows);
-        metrics.decode_flows.add(report.flows as u64);
-        metrics.decode_late.add(report.late);
-        metrics.decode_held.add(report.held);
-        metrics
-            .decode_templates_evicted
-            .add(report.templates_evicted);
+        metrics.flows.inc_by(report.flows as u64);
+        metrics.late.inc_by(report.late);
+        metrics.held.inc_by(report.held);
+        metrics.templates_evicted.inc_by(report.templates_evicted);
         let (held, held_bytes) = self.decoder.held();
-        metrics.decode_held_flowsets.set(held as u64);
-        metrics.decode_held_bytes.set(held_bytes as u64);
+        metrics.held_flowsets.set(held as u64);
+        metrics.held_bytes.set(held_bytes as u64);
         for reason in report.errors {
-            metrics.decode_error(reason);
+            metrics.error(reason);
         }
         for row in &mut rows {
             let endpoints = self.enricher.enrich(row);
-            if endpoints.src.is_some() {
-                metrics.enrich_src_known.inc();
-            }
-            if endpoints.dst.is_some() {
-                metrics.enrich_dst_known.inc();
-            }
+            self.metrics.enrich.count(&endpoints);
             self.judge.judge(endpoints, row);
-            metrics.verdict(row.verdict);
+            self.metrics.verdict.count(row.verdict);
         }
         rows
     }

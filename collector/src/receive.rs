@@ -11,21 +11,113 @@
 //! dropped, and the first few senders are logged.
 //!
 //! What the kernel dropped before we could read is counted by the kernel
-//! ([`crate::kernel`]).
+//! ([`crate::kernel`]); [`ReceiveMetrics`] shows it beside our counters.
 
 use eastwest_core::clock;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use eastwest_core::policy::Cidr;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use crate::decode::Datagram;
-use crate::metrics::Metrics;
+use crate::kernel::{kernel_stats, Listener};
+use crate::metrics::{Counter, Registry};
+
+/// Receive's counters (`eastwest_collector_receive_*`).
+#[derive(Debug, Default)]
+pub struct ReceiveMetrics {
+    pub packets: Counter,
+    pub bytes: Counter,
+    /// Datagrams dropped because the receive → decode queue was full.
+    pub dropped: Counter,
+    /// Datagrams dropped because their sender is outside `receive.allow`.
+    pub denied: Counter,
+    pub socket_errors: Counter,
+    /// Our UDP sockets, whose kernel drops each scrape reads from
+    /// `/proc/net/udp{,6}`; set once they are bound.
+    pub listeners: OnceLock<Vec<Listener>>,
+}
+
+impl ReceiveMetrics {
+    /// The counters, registered in `registry` with the kernel's figures.
+    pub fn new(registry: &mut Registry) -> Arc<ReceiveMetrics> {
+        let metrics = Arc::new(ReceiveMetrics::default());
+        for (name, help, counter) in [
+            (
+                "receive_packets",
+                "UDP datagrams received",
+                &metrics.packets,
+            ),
+            (
+                "receive_bytes",
+                "UDP payload bytes received",
+                &metrics.bytes,
+            ),
+            (
+                "receive_dropped",
+                "Datagrams dropped because the decode queue was full",
+                &metrics.dropped,
+            ),
+            (
+                "receive_denied",
+                "Datagrams dropped because their sender is outside receive.allow",
+                &metrics.denied,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
+        registry.register_collector(Box::new(KernelFigures(metrics.clone())));
+        registry.register(
+            "receive_socket_errors",
+            "Errors reading the UDP sockets",
+            metrics.socket_errors.clone(),
+        );
+        metrics
+    }
+}
+
+/// The kernel's counters of our sockets, read from `/proc` at each scrape.
+#[derive(Debug)]
+struct KernelFigures(Arc<ReceiveMetrics>);
+
+impl Collector for KernelFigures {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let kernel = kernel_stats(self.0.listeners.get().map_or(&[], Vec::as_slice));
+        let labels: Vec<[(&str, String); 1]> = kernel
+            .iter()
+            .map(|k| [("listen", k.listener.addr.to_string())])
+            .collect();
+        let mut drops = encoder.encode_descriptor(
+            "receive_kernel_drops",
+            "Datagrams the kernel dropped for our socket before we read them (its buffer was full), from /proc/net/udp{,6}.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (k, label) in kernel.iter().zip(&labels) {
+            drops
+                .encode_family(label)?
+                .encode_counter::<NoLabelSet, _, u64>(&k.drops, None)?;
+        }
+        let mut queued = encoder.encode_descriptor(
+            "receive_kernel_queue_bytes",
+            "Bytes waiting in our socket's kernel receive buffer.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (k, label) in kernel.iter().zip(&labels) {
+            queued.encode_family(label)?.encode_gauge(&k.queue_bytes)?;
+        }
+        Ok(())
+    }
+}
 
 /// Largest UDP payload accepted.
 const MAX_DATAGRAM: usize = 65_535;
@@ -120,7 +212,7 @@ pub async fn run(
     socket: UdpSocket,
     allow: AllowList,
     queue: mpsc::Sender<Datagram>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ReceiveMetrics>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -132,10 +224,10 @@ pub async fn run(
         };
         match received {
             Ok((len, exporter)) => {
-                metrics.receive_packets.inc();
-                metrics.receive_bytes.add(len as u64);
+                metrics.packets.inc();
+                metrics.bytes.inc_by(len as u64);
                 if !allow.allows(exporter.ip()) {
-                    metrics.receive_denied.inc();
+                    metrics.denied.inc();
                     allow.refused(exporter);
                     continue;
                 }
@@ -146,13 +238,15 @@ pub async fn run(
                 };
                 match queue.try_send(datagram) {
                     Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => metrics.receive_dropped.inc(),
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        metrics.dropped.inc();
+                    }
                     Err(mpsc::error::TrySendError::Closed(_)) => break,
                 }
             }
             Err(err) => {
                 // ICMP errors and the like: count, keep reading.
-                metrics.receive_socket_errors.inc();
+                metrics.socket_errors.inc();
                 tracing::debug!(%err, "receive: socket error");
             }
         }

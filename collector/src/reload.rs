@@ -23,7 +23,6 @@
 //! datagrams: no lock on the per-flow path.
 
 use eastwest_core::clock;
-use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -38,7 +37,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::EnrichConfig;
-use crate::counter::{Counter, Gauge};
+use crate::metrics::{gauge, labelled, Counter, Gauge, Registry};
 use crate::sink::Connection;
 
 /// A new inventory or policy for the decode thread.
@@ -91,9 +90,11 @@ pub struct ReloadStatus {
     pub coresidency: Vec<String>,
 }
 
-/// The reload counters and the status; rendered with the other metrics.
-#[derive(Debug, Default)]
+/// The reload counters (`eastwest_collector_policy_*`,
+/// `_inventory_*`, `_coresidency_*`) and the status (`GET /status`).
+#[derive(Debug)]
 pub struct ReloadMetrics {
+    /// Per [`Which`], by [`ReloadMetrics::index`].
     pub reloads: [Counter; 2],
     pub errors: [Counter; 2],
     pub events_applied: Gauge,
@@ -103,64 +104,48 @@ pub struct ReloadMetrics {
 }
 
 impl ReloadMetrics {
+    /// The counters, registered in `registry`.
+    pub fn new(registry: &mut Registry) -> Arc<ReloadMetrics> {
+        let files = [Which::Policy, Which::Inventory].map(Which::as_str);
+        Arc::new(ReloadMetrics {
+            reloads: labelled(
+                registry,
+                "policy_reloads",
+                "Policy and inventory versions loaded after start-up",
+                "file",
+                files,
+            ),
+            errors: labelled(
+                registry,
+                "policy_reload_errors",
+                "Policy or inventory files that failed to load; the running version was kept",
+                "file",
+                files,
+            ),
+            events_applied: gauge(
+                registry,
+                "inventory_events_applied",
+                "Inventory events applied over the inventory file",
+            ),
+            events_refused: gauge(
+                registry,
+                "inventory_events_refused",
+                "Inventory events that could not apply (see GET /status)",
+            ),
+            coresidency_pairs: gauge(
+                registry,
+                "coresidency_pairs",
+                "Pairs of VMs of zones the policy keeps apart that share a host now",
+            ),
+            status: Mutex::default(),
+        })
+    }
+
     fn index(which: Which) -> usize {
         match which {
             Which::Policy => 0,
             Which::Inventory => 1,
         }
-    }
-
-    /// The counters in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        let files = [Which::Policy, Which::Inventory];
-        let mut family = |name: &str, kind: &str, help: &str, lines: Vec<(String, u64)>| {
-            let _ = writeln!(out, "# HELP eastwest_collector_{name} {help}");
-            let _ = writeln!(out, "# TYPE eastwest_collector_{name} {kind}");
-            for (labels, value) in lines {
-                let _ = writeln!(out, "eastwest_collector_{name}{labels} {value}");
-            }
-        };
-        let per_file = |counters: &[Counter; 2]| {
-            files
-                .iter()
-                .map(|&w| {
-                    (
-                        format!("{{file=\"{}\"}}", w.as_str()),
-                        counters[Self::index(w)].get(),
-                    )
-                })
-                .collect()
-        };
-        family(
-            "policy_reloads_total",
-            "counter",
-            "Policy and inventory versions loaded after start-up.",
-            per_file(&self.reloads),
-        );
-        family(
-            "policy_reload_errors_total",
-            "counter",
-            "Policy or inventory files that failed to load; the running version was kept.",
-            per_file(&self.errors),
-        );
-        family(
-            "inventory_events_applied",
-            "gauge",
-            "Inventory events applied over the inventory file.",
-            vec![(String::new(), self.events_applied.get())],
-        );
-        family(
-            "inventory_events_refused",
-            "gauge",
-            "Inventory events that could not apply (see GET /status).",
-            vec![(String::new(), self.events_refused.get())],
-        );
-        family(
-            "coresidency_pairs",
-            "gauge",
-            "Pairs of VMs of zones the policy keeps apart that share a host now.",
-            vec![(String::new(), self.coresidency_pairs.get())],
-        );
     }
 
     /// A copy of the status.

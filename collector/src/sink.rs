@@ -62,8 +62,47 @@ use tokio::time::Instant;
 
 use crate::block::Block;
 use crate::config::SinkConfig;
-use crate::metrics::Metrics;
-use crate::spool::{Spool, SpoolError};
+use crate::metrics::{counter, gauge, Counter, Gauge, Registry};
+use crate::spool::{Spool, SpoolError, SpoolMetrics};
+
+/// The sink's counters (`eastwest_collector_sink_*`) and its spool's.
+#[derive(Debug)]
+pub struct SinkMetrics {
+    pub rows: Counter,
+    pub batches: Counter,
+    pub errors: Counter,
+    pub dropped_rows: Counter,
+    pub pending_rows: Gauge,
+    /// 1 while the last insert succeeded (or none was tried yet).
+    pub up: Gauge,
+    /// The on-disk spool (see `spool.rs`).
+    pub spool: Arc<SpoolMetrics>,
+}
+
+impl SinkMetrics {
+    /// The counters, registered in `registry`.
+    pub fn new(registry: &mut Registry) -> Arc<SinkMetrics> {
+        let metrics = SinkMetrics {
+            rows: counter(registry, "sink_rows", "Rows inserted into ClickHouse"),
+            batches: counter(registry, "sink_batches", "Batches inserted into ClickHouse"),
+            errors: counter(registry, "sink_errors", "Failed insert attempts"),
+            dropped_rows: counter(
+                registry,
+                "sink_dropped_rows",
+                "Rows dropped because ClickHouse stayed away longer than the memory bound allows",
+            ),
+            pending_rows: gauge(
+                registry,
+                "sink_pending_rows",
+                "Rows held in memory waiting for ClickHouse",
+            ),
+            up: gauge(registry, "sink_up", "1 when the last insert succeeded"),
+            spool: SpoolMetrics::new(registry),
+        };
+        metrics.up.set(1);
+        Arc::new(metrics)
+    }
+}
 
 /// First wait after a failed insert.
 const RETRY_MIN: Duration = Duration::from_millis(250);
@@ -125,7 +164,7 @@ pub struct Sink {
     /// The connection for the other stages, once there.
     connected: watch::Sender<Option<Connection>>,
     config: SinkConfig,
-    metrics: Arc<Metrics>,
+    metrics: Arc<SinkMetrics>,
     spool: Option<Spool>,
 }
 
@@ -145,16 +184,23 @@ impl Sink {
     /// `spool_dir` set, a server that does not answer is no start-up error:
     /// the sink starts without a connection, spools every batch and
     /// connects (and migrates) when the server answers.
-    pub async fn connect(config: &SinkConfig, metrics: Arc<Metrics>) -> Result<Sink, SinkError> {
+    pub async fn connect(
+        config: &SinkConfig,
+        metrics: Arc<SinkMetrics>,
+    ) -> Result<Sink, SinkError> {
         let spool = match &config.spool_dir {
-            Some(dir) => Some(Spool::open(dir, config.spool_max_bytes, metrics.clone())?),
+            Some(dir) => Some(Spool::open(
+                dir,
+                config.spool_max_bytes,
+                metrics.spool.clone(),
+            )?),
             None => None,
         };
         let connection = match connection(config).await {
             Ok(connection) => Some(connection),
             Err(err @ SinkError::Unreachable { .. }) if spool.is_some() => {
                 tracing::warn!(%err, "sink: starting without ClickHouse; batches go to the spool, the schema is migrated when it answers");
-                metrics.sink_up.set(0);
+                metrics.up.set(0);
                 None
             }
             Err(err) => return Err(err),
@@ -316,7 +362,7 @@ impl Sink {
         self.spill(&mut batches).await;
         let left = batches.pending_rows;
         if left > 0 {
-            self.metrics.sink_dropped_rows.add(left as u64);
+            self.metrics.dropped_rows.inc_by(left as u64);
             tracing::error!(rows = left, url = %self.config.url, "sink: ClickHouse unavailable at shutdown, rows lost");
         }
         if let Some(spool) = &self.spool {
@@ -327,8 +373,8 @@ impl Sink {
                 );
             }
         }
-        self.metrics.sink_pending_rows.set(0);
-        tracing::info!(rows = self.metrics.sink_rows.get(), "sink: stopped");
+        self.metrics.pending_rows.set(0);
+        tracing::info!(rows = self.metrics.rows.get(), "sink: stopped");
     }
 
     /// Account for an insert that ended: counted when stored, else back to
@@ -344,16 +390,16 @@ impl Sink {
     }
 
     fn stored(&self, rows: usize, retry: &mut Retry) {
-        self.metrics.sink_rows.add(rows as u64);
-        self.metrics.sink_batches.inc();
-        self.metrics.sink_up.set(1);
+        self.metrics.rows.inc_by(rows as u64);
+        self.metrics.batches.inc();
+        self.metrics.up.set(1);
         retry.succeeded();
         tracing::debug!(rows, "sink: batch inserted");
     }
 
     fn failed(&self, err: &clickhouse::error::Error, batches: &Batches, retry: &mut Retry) {
-        self.metrics.sink_errors.inc();
-        self.metrics.sink_up.set(0);
+        self.metrics.errors.inc();
+        self.metrics.up.set(0);
         let wait = retry.failed(Instant::now());
         let spooled = self.spool.as_ref().map_or(0, Spool::rows);
         tracing::warn!(err = %eastwest_core::error::Chain(err), url = %self.config.url, pending_rows = batches.pending_rows, spooled_rows = spooled, retry_in_ms = wait.as_millis() as u64, "sink: insert failed, will retry");
@@ -678,11 +724,11 @@ struct Batches {
     pending_rows: usize,
     batch_rows: usize,
     max_pending_rows: usize,
-    metrics: Arc<Metrics>,
+    metrics: Arc<SinkMetrics>,
 }
 
 impl Batches {
-    fn new(config: &SinkConfig, metrics: Arc<Metrics>) -> Batches {
+    fn new(config: &SinkConfig, metrics: Arc<SinkMetrics>) -> Batches {
         Batches {
             current: FlowsBlock::with_capacity(config.batch_rows),
             deadline: None,
@@ -731,13 +777,13 @@ impl Batches {
                 break;
             };
             self.pending_rows -= oldest.rows();
-            self.metrics.sink_dropped_rows.add(oldest.rows() as u64);
+            self.metrics.dropped_rows.inc_by(oldest.rows() as u64);
             tracing::warn!(
                 rows = oldest.rows(),
                 "sink: memory bound reached, oldest batch dropped"
             );
         }
-        self.metrics.sink_pending_rows.set(self.pending_rows as u64);
+        self.metrics.pending_rows.set(self.pending_rows as u64);
     }
 
     fn pop(&mut self) {
@@ -748,7 +794,7 @@ impl Batches {
     fn take_front(&mut self) -> Option<Block> {
         let batch = self.pending.pop_front()?;
         self.pending_rows -= batch.rows();
-        self.metrics.sink_pending_rows.set(self.pending_rows as u64);
+        self.metrics.pending_rows.set(self.pending_rows as u64);
         Some(batch)
     }
 
@@ -756,7 +802,7 @@ impl Batches {
     fn put_front(&mut self, batch: Block) {
         self.pending_rows += batch.rows();
         self.pending.push_front(batch);
-        self.metrics.sink_pending_rows.set(self.pending_rows as u64);
+        self.metrics.pending_rows.set(self.pending_rows as u64);
     }
 }
 
@@ -821,7 +867,7 @@ mod tests {
 
     #[test]
     fn batches_split_at_batch_rows_and_drop_oldest_beyond_bound() {
-        let metrics = Arc::new(Metrics::new());
+        let metrics = SinkMetrics::new(&mut Registry::default());
         let mut batches = Batches::new(&config(3, 6), metrics.clone());
         let now = Instant::now();
         batches.push((0..4).map(row).collect(), now);
@@ -832,7 +878,7 @@ mod tests {
         // 10 rows: batches [0..3) [3..6) [6..9) sealed, 9 current; the bound
         // of 6 pending rows dropped the oldest batch.
         assert_eq!(batches.pending_rows, 6);
-        assert_eq!(metrics.sink_dropped_rows.get(), 3);
+        assert_eq!(metrics.dropped_rows.get(), 3);
         let front = Block::new(FlowsBlock::from_rows(&(3..6).map(row).collect::<Vec<_>>()));
         assert_eq!(batches.pending.front(), Some(&front));
         batches.seal();
@@ -841,9 +887,9 @@ mod tests {
             batches.pending_rows, 4,
             "sealing row 9 dropped batch [3..6)"
         );
-        assert_eq!(metrics.sink_dropped_rows.get(), 6);
+        assert_eq!(metrics.dropped_rows.get(), 6);
         batches.pop();
-        assert_eq!(metrics.sink_pending_rows.get(), 1);
+        assert_eq!(metrics.pending_rows.get(), 1);
     }
 
     #[test]

@@ -33,7 +33,51 @@ use std::sync::Arc;
 use eastwest_clickhouse::schema::{native_block_rows, FlowRow, FlowsBlock};
 
 use crate::block::Block;
-use crate::metrics::Metrics;
+use crate::metrics::{counter, gauge, Counter, Gauge, Registry};
+
+/// The spool's figures (`eastwest_collector_spool_*`): what it holds, what
+/// it lost.
+#[derive(Debug)]
+pub struct SpoolMetrics {
+    pub bytes: Gauge,
+    pub segments: Gauge,
+    pub rows: Gauge,
+    pub dropped_rows: Counter,
+    pub errors: Counter,
+}
+
+impl SpoolMetrics {
+    /// The figures, registered in `registry`.
+    pub fn new(registry: &mut Registry) -> Arc<SpoolMetrics> {
+        Arc::new(SpoolMetrics {
+            bytes: gauge(
+                registry,
+                "spool_bytes",
+                "Bytes of batches spooled on disk while ClickHouse is away",
+            ),
+            segments: gauge(
+                registry,
+                "spool_segments",
+                "Segment files (one batch each) in the spool",
+            ),
+            rows: gauge(
+                registry,
+                "spool_rows",
+                "Rows in the spool, fsynced, waiting for ClickHouse",
+            ),
+            dropped_rows: counter(
+                registry,
+                "spool_dropped_rows",
+                "Rows lost from the spool: oldest segments dropped at the size limit, or corrupt",
+            ),
+            errors: counter(
+                registry,
+                "spool_errors",
+                "Spool writes, reads or removals that failed (disk full, permissions)",
+            ),
+        })
+    }
+}
 
 const MAGIC: &[u8; 8] = b"EWSPOOL2";
 /// The magic of segments whose payload is the rows as JSON.
@@ -73,14 +117,18 @@ pub struct Spool {
     bytes: u64,
     rows: u64,
     next_seq: u64,
-    metrics: Arc<Metrics>,
+    metrics: Arc<SpoolMetrics>,
 }
 
 impl Spool {
     /// Open (creating it if needed) the spool in `dir`: remove unfinished
     /// `.tmp` writes, index the segments left by an earlier run (a crash or
     /// a shutdown with ClickHouse away), to be replayed first.
-    pub fn open(dir: &Path, max_bytes: u64, metrics: Arc<Metrics>) -> Result<Spool, SpoolError> {
+    pub fn open(
+        dir: &Path,
+        max_bytes: u64,
+        metrics: Arc<SpoolMetrics>,
+    ) -> Result<Spool, SpoolError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let mut segments = Vec::new();
         for entry in fs::read_dir(dir).map_err(io_err(dir))? {
@@ -106,8 +154,8 @@ impl Spool {
                     let rows = header_rows(&path).unwrap_or(0);
                     tracing::error!(%err, rows, "spool: unreadable segment set aside, its rows are lost");
                     set_aside(&path);
-                    metrics.spool_errors.inc();
-                    metrics.spool_dropped_rows.add(rows);
+                    metrics.errors.inc();
+                    metrics.dropped_rows.inc_by(rows);
                 }
             }
         }
@@ -143,9 +191,9 @@ impl Spool {
     }
 
     fn publish(&self) {
-        self.metrics.spool_bytes.set(self.bytes);
-        self.metrics.spool_segments.set(self.segments.len() as u64);
-        self.metrics.spool_rows.set(self.rows);
+        self.metrics.bytes.set(self.bytes);
+        self.metrics.segments.set(self.segments.len() as u64);
+        self.metrics.rows.set(self.rows);
     }
 
     /// Write `block` as the newest segment and fsync it; on `Ok` its rows
@@ -174,7 +222,7 @@ impl Spool {
         };
         if let Err(source) = write() {
             let _ = fs::remove_file(&tmp);
-            self.metrics.spool_errors.inc();
+            self.metrics.errors.inc();
             return Err(SpoolError::Io { path, source });
         }
         self.next_seq += 1;
@@ -195,12 +243,12 @@ impl Spool {
         };
         let path = self.path(oldest.seq);
         if let Err(err) = fs::remove_file(&path) {
-            self.metrics.spool_errors.inc();
+            self.metrics.errors.inc();
             tracing::error!(%err, path = %path.display(), "spool: cannot remove the oldest segment");
         }
         self.bytes -= oldest.bytes;
         self.rows -= oldest.rows;
-        self.metrics.spool_dropped_rows.add(oldest.rows);
+        self.metrics.dropped_rows.inc_by(oldest.rows);
         tracing::warn!(
             rows = oldest.rows,
             bytes = oldest.bytes,
@@ -221,11 +269,11 @@ impl Spool {
                     let rows = oldest.rows;
                     tracing::error!(path = %path.display(), %reason, rows, "spool: corrupt segment set aside, its rows are lost");
                     set_aside(&path);
-                    self.metrics.spool_dropped_rows.add(rows);
+                    self.metrics.dropped_rows.inc_by(rows);
                     self.forget_front();
                 }
                 Err(err) => {
-                    self.metrics.spool_errors.inc();
+                    self.metrics.errors.inc();
                     return Err(err);
                 }
             }
@@ -239,7 +287,7 @@ impl Spool {
             let path = self.path(oldest.seq);
             if let Err(source) = fs::remove_file(&path) {
                 if source.kind() != io::ErrorKind::NotFound {
-                    self.metrics.spool_errors.inc();
+                    self.metrics.errors.inc();
                     return Err(SpoolError::Io { path, source });
                 }
             }
@@ -449,7 +497,7 @@ mod tests {
     #[test]
     fn segments_come_back_in_order_after_a_reopen() {
         let dir = dir("order");
-        let metrics = Arc::new(Metrics::new());
+        let metrics = SpoolMetrics::new(&mut Registry::default());
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
         spool.push(&block(0..3)).unwrap();
         spool.push(&block(3..5)).unwrap();
@@ -458,7 +506,7 @@ mod tests {
         drop(spool);
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
         assert_eq!(spool.rows(), 5);
-        assert_eq!(metrics.spool_segments.get(), 2);
+        assert_eq!(metrics.segments.get(), 2);
         assert!(!dir.join("00000000000000000009.tmp").exists());
         assert_eq!(spool.front().unwrap(), Some(block(0..3)));
         spool.pop().unwrap();
@@ -468,26 +516,23 @@ mod tests {
         assert_eq!(spool.front().unwrap(), Some(block(5..6)));
         spool.pop().unwrap();
         assert_eq!(spool.front().unwrap(), None);
-        assert_eq!(
-            (metrics.spool_bytes.get(), metrics.spool_rows.get()),
-            (0, 0)
-        );
+        assert_eq!((metrics.bytes.get(), metrics.rows.get()), (0, 0));
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn the_limit_drops_the_oldest_and_counts_it() {
         let dir = dir("limit");
-        let metrics = Arc::new(Metrics::new());
+        let metrics = SpoolMetrics::new(&mut Registry::default());
         let one = (HEADER_LEN + compress(&block(0..10)).len()) as u64;
         let mut spool = Spool::open(&dir, one * 2 + one / 2, metrics.clone()).unwrap();
         spool.push(&block(0..10)).unwrap();
         spool.push(&block(10..20)).unwrap();
-        assert_eq!(metrics.spool_dropped_rows.get(), 0);
+        assert_eq!(metrics.dropped_rows.get(), 0);
         spool.push(&block(20..30)).unwrap();
-        assert_eq!(metrics.spool_dropped_rows.get(), 10);
+        assert_eq!(metrics.dropped_rows.get(), 10);
         assert_eq!(spool.rows(), 20);
-        assert!(metrics.spool_bytes.get() <= one * 2 + one / 2);
+        assert!(metrics.bytes.get() <= one * 2 + one / 2);
         assert_eq!(spool.front().unwrap(), Some(block(10..20)));
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -495,7 +540,7 @@ mod tests {
     #[test]
     fn a_corrupt_segment_is_set_aside_and_counted() {
         let dir = dir("corrupt");
-        let metrics = Arc::new(Metrics::new());
+        let metrics = SpoolMetrics::new(&mut Registry::default());
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
         spool.push(&block(0..4)).unwrap();
         spool.push(&block(4..6)).unwrap();
@@ -505,7 +550,7 @@ mod tests {
         data[last] ^= 0x01;
         fs::write(&first, data).unwrap();
         assert_eq!(spool.front().unwrap(), Some(block(4..6)));
-        assert_eq!(metrics.spool_dropped_rows.get(), 4);
+        assert_eq!(metrics.dropped_rows.get(), 4);
         assert!(dir.join("00000000000000000000.corrupt").exists());
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -534,10 +579,10 @@ mod tests {
             segment(MAGIC, 3, &good),
         )
         .unwrap();
-        let metrics = Arc::new(Metrics::new());
+        let metrics = SpoolMetrics::new(&mut Registry::default());
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
         assert_eq!(spool.front().unwrap(), Some(block(0..3)));
-        assert_eq!(metrics.spool_dropped_rows.get(), 3 + 3 + 7 + 1);
+        assert_eq!(metrics.dropped_rows.get(), 3 + 3 + 7 + 1);
         assert_eq!(
             fs::read_dir(&dir)
                 .unwrap()
@@ -551,7 +596,7 @@ mod tests {
     #[test]
     fn a_truncated_segment_is_counted_at_start() {
         let dir = dir("truncated");
-        let metrics = Arc::new(Metrics::new());
+        let metrics = SpoolMetrics::new(&mut Registry::default());
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
         spool.push(&block(0..4)).unwrap();
         spool.push(&block(4..9)).unwrap();
@@ -560,8 +605,8 @@ mod tests {
         let data = fs::read(&second).unwrap();
         fs::write(&second, &data[..data.len() / 2]).unwrap();
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
-        assert_eq!(metrics.spool_dropped_rows.get(), 5);
-        assert_eq!(metrics.spool_errors.get(), 1);
+        assert_eq!(metrics.dropped_rows.get(), 5);
+        assert_eq!(metrics.errors.get(), 1);
         assert!(dir.join("00000000000000000001.corrupt").exists());
         assert_eq!(spool.front().unwrap(), Some(block(0..4)));
         spool.pop().unwrap();
@@ -579,7 +624,7 @@ mod tests {
             segment(MAGIC_JSON, 5, &serde_json::to_vec(&old).unwrap()),
         )
         .unwrap();
-        let metrics = Arc::new(Metrics::new());
+        let metrics = SpoolMetrics::new(&mut Registry::default());
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
         assert_eq!(spool.rows(), 5);
         assert_eq!(spool.front().unwrap(), Some(block(0..5)));

@@ -17,10 +17,52 @@ use eastwest_clickhouse::schema::{addr_from_bytes, FlowRow};
 use eastwest_core::config::ConfigError;
 use eastwest_core::flow::{direction, Direction};
 use eastwest_core::inventory::Vm;
-use eastwest_core::policy::{Policy, Verdict};
+use eastwest_core::policy::{Policy, Verdict, VerdictKind};
 use eastwest_core::severity::Severity;
 
 use crate::enrich::Endpoints;
+use crate::metrics::{labelled, Counter, Registry};
+
+/// Verdict's counters (`eastwest_collector_verdict_*`): flows judged, by
+/// verdict.
+#[derive(Debug)]
+pub struct VerdictMetrics {
+    pub allowed: Counter,
+    pub violation: Counter,
+    pub unknown: Counter,
+}
+
+impl VerdictMetrics {
+    /// The counters, registered in `registry`.
+    pub fn new(registry: &mut Registry) -> VerdictMetrics {
+        let kinds = [
+            VerdictKind::Allowed,
+            VerdictKind::Violation,
+            VerdictKind::Unknown,
+        ];
+        let [allowed, violation, unknown] = labelled(
+            registry,
+            "verdict_flows",
+            "Flows judged, by verdict",
+            "verdict",
+            kinds.map(VerdictKind::as_str),
+        );
+        VerdictMetrics {
+            allowed,
+            violation,
+            unknown,
+        }
+    }
+
+    /// Count one flow judged `verdict`.
+    pub fn count(&self, verdict: VerdictKind) {
+        match verdict {
+            VerdictKind::Allowed => self.allowed.inc(),
+            VerdictKind::Violation => self.violation.inc(),
+            VerdictKind::Unknown => self.unknown.inc(),
+        };
+    }
+}
 
 /// The verdict stage.
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use eastwest_collector::config::Config;
-use eastwest_collector::metrics::Metrics;
+use eastwest_collector::http::Metrics;
 use eastwest_collector::{Collector, Error};
 use eastwest_tests::ClickHouse;
 use tokio::sync::oneshot;
@@ -120,11 +120,11 @@ impl Running {
     /// (which flushes to ClickHouse).
     fn stop_after(self, datagrams: u64) -> Result<Arc<Metrics>> {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.metrics.decode_packets.get() < datagrams {
+        while self.metrics.decode.packets.get() < datagrams {
             if Instant::now() > deadline {
                 bail!(
                     "decode saw {} of {datagrams} datagrams",
-                    self.metrics.decode_packets.get()
+                    self.metrics.decode.packets.get()
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -211,14 +211,16 @@ fn real_captures_are_stored_with_the_totals_peers_report() -> Result<()> {
         "21\t6600\t5832900\t66\t58329\t100\t100\n"
     );
 
-    assert_eq!(metrics.decode_flows.get(), 29 + 12 + 21);
-    assert_eq!(metrics.sink_rows.get(), 62);
-    assert_eq!(metrics.decode_held.get(), 1);
+    assert_eq!(metrics.decode.flows.get(), 29 + 12 + 21);
+    assert_eq!(metrics.sink.rows.get(), 62);
+    assert_eq!(metrics.decode.held.get(), 1);
     assert_eq!(
-        metrics.decode_errors(eastwest_collector::decode::ErrorReason::MissingTemplate),
+        metrics
+            .decode
+            .errors(eastwest_collector::decode::ErrorReason::MissingTemplate),
         0
     );
-    assert_eq!(metrics.receive_dropped.get(), 0);
+    assert_eq!(metrics.receive.dropped.get(), 0);
 
     // Times come from the records: v5 relative to sysUptime, IPFIX from
     // flowStart/EndMilliseconds.
@@ -321,7 +323,7 @@ fn two_exporters_with_the_same_template_id_and_lab_enrichment() -> Result<()> {
         running.udp,
     )?;
     let metrics = running.stop_after(4)?;
-    assert_eq!(metrics.decode_flows.get(), 2);
+    assert_eq!(metrics.decode.flows.get(), 2);
 
     let rows = ch.query(&format!(
         "SELECT observer, src_vm, dst_vm, src_host, dst_host, src_zone, dst_zone, same_host, \
@@ -335,8 +337,8 @@ fn two_exporters_with_the_same_template_id_and_lab_enrichment() -> Result<()> {
          esx-01\tweb-01\tapp-01\tesx-01\tesx-01\tdmz\tapp\t1\t8443\t1\t100\tallowed\t\t\
          DMZ web servers call the app tier on 8443\t1\n"
     );
-    assert_eq!(metrics.verdict_violation.get(), 1);
-    assert_eq!(metrics.verdict_allowed.get(), 1);
+    assert_eq!(metrics.verdict.violation.get(), 1);
+    assert_eq!(metrics.verdict.allowed.get(), 1);
     Ok(())
 }
 
@@ -391,9 +393,9 @@ fn held_data_replayed_datagrams_and_the_dataset_option() -> Result<()> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let metrics = running.stop_after(4)?;
-    assert_eq!(metrics.decode_held.get(), 2);
-    assert_eq!(metrics.decode_errors(ErrorReason::Duplicate), 1);
-    assert_eq!(metrics.decode_errors(ErrorReason::MissingTemplate), 0);
+    assert_eq!(metrics.decode.held.get(), 2);
+    assert_eq!(metrics.decode.errors(ErrorReason::Duplicate), 1);
+    assert_eq!(metrics.decode.errors(ErrorReason::MissingTemplate), 0);
     let rows = ch.query(&format!(
         "SELECT dataset, observer, source_id, packets, bytes \
          FROM {database}.flows ORDER BY packets FORMAT TSV"
@@ -402,7 +404,7 @@ fn held_data_replayed_datagrams_and_the_dataset_option() -> Result<()> {
         rows,
         "incident-7\tesx-03\t3\t1\t100\nincident-7\tesx-03\t3\t2\t200\n"
     );
-    let exporters = metrics.exporters.borrow().clone();
+    let exporters = metrics.decode.exporters.borrow().clone();
     let [stats] = &exporters[..] else {
         bail!("want one exporter, got {exporters:?}");
     };
@@ -451,6 +453,7 @@ fn the_end_of_a_burst_reaches_the_exporter_snapshot() -> Result<()> {
     let domains = loop {
         let domains: Vec<u32> = running
             .metrics
+            .decode
             .exporters
             .borrow()
             .iter()
@@ -585,27 +588,27 @@ fn rows_wait_in_memory_while_clickhouse_is_away() -> Result<()> {
     let packets = udp_payloads("akvorado__nfv5.pcap")?;
     replay(&packets, Ipv4Addr::LOCALHOST, running.udp)?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while running.metrics.sink_errors.get() < 2 {
+    while running.metrics.sink.errors.get() < 2 {
         if Instant::now() > deadline {
             bail!("no failed insert while ClickHouse was away");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(running.metrics.sink_up.get(), 0);
-    assert_eq!(running.metrics.sink_pending_rows.get(), 29);
-    assert_eq!(running.metrics.sink_rows.get(), 0);
+    assert_eq!(running.metrics.sink.up.get(), 0);
+    assert_eq!(running.metrics.sink.pending_rows.get(), 29);
+    assert_eq!(running.metrics.sink.rows.get(), 0);
 
     relay.set_up(true);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while running.metrics.sink_rows.get() < 29 {
+    while running.metrics.sink.rows.get() < 29 {
         if Instant::now() > deadline {
             bail!("rows not inserted after ClickHouse came back");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let metrics = running.stop_after(1)?;
-    assert_eq!(metrics.sink_up.get(), 1);
-    assert_eq!(metrics.sink_dropped_rows.get(), 0);
+    assert_eq!(metrics.sink.up.get(), 1);
+    assert_eq!(metrics.sink.dropped_rows.get(), 0);
     let totals = ch.query(&format!(
         "SELECT count(), sum(packets), sum(bytes) FROM {database}.flows FORMAT TSV"
     ))?;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use eastwest_collector::decode::Datagram;
+use eastwest_collector::http::Metrics;
 use eastwest_collector::kernel::{kernel_stats, Listener};
-use eastwest_collector::metrics::Metrics;
 use eastwest_collector::receive::{self, AllowList};
 use eastwest_core::policy::Cidr;
 use tokio::sync::{mpsc, watch};
@@ -50,7 +50,7 @@ async fn ipv4_and_ipv6_listeners_with_an_allow_list() -> Result<()> {
                 socket,
                 allow.clone(),
                 queue_tx.clone(),
-                metrics.clone(),
+                metrics.receive.clone(),
                 stop_rx.clone(),
             ))
         })
@@ -74,9 +74,9 @@ async fn ipv4_and_ipv6_listeners_with_an_allow_list() -> Result<()> {
     );
     assert!(got.exporter.is_ipv6());
 
-    assert_eq!(metrics.receive_packets.get(), 3);
-    assert_eq!(metrics.receive_denied.get(), 1);
-    assert_eq!(metrics.receive_bytes.get(), 7 + 7 + 7);
+    assert_eq!(metrics.receive.packets.get(), 3);
+    assert_eq!(metrics.receive.denied.get(), 1);
+    assert_eq!(metrics.receive.bytes.get(), 7 + 7 + 7);
     assert_eq!(metrics.queue_depth(), 2, "nothing decoded them yet");
     let text = metrics.render();
     assert!(
@@ -121,7 +121,7 @@ fn kernel_drops_add_up(listen: &str, from: &str) -> Result<()> {
     assert!(stats.queue_bytes > 0);
 
     let metrics = Metrics::new();
-    let _ = metrics.listeners.set(vec![listener]);
+    let _ = metrics.receive.listeners.set(vec![listener]);
     let text = metrics.render();
     let line = format!(
         "eastwest_collector_receive_kernel_drops_total{{listen=\"{addr}\"}} {}\n",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use eastwest_collector::config::Config;
-use eastwest_collector::metrics::Metrics;
+use eastwest_collector::http::Metrics;
 use eastwest_collector::{Collector, Error};
 use eastwest_core::inventory::parse_time;
 use eastwest_core::netflow::field;
@@ -171,7 +171,7 @@ fn reloads_keep_a_good_policy_and_follow_inventory_events() -> Result<()> {
     // Judged before the policy changes: a datagram still in the socket
     // when the new policy lands would get the new verdict.
     wait_for("the four flows judged", || {
-        metrics.verdict_violation.get() == 4
+        metrics.verdict.violation.get() == 4
     })?;
 
     // A good new policy replaces the running one.
@@ -259,7 +259,7 @@ impl Running {
     /// Wait until decode has taken `datagrams` datagrams, then shut down
     /// (which flushes to ClickHouse).
     fn stop_after(self, datagrams: u64) -> Result<()> {
-        wait_for("decode", || self.metrics.decode_packets.get() >= datagrams)?;
+        wait_for("decode", || self.metrics.decode.packets.get() >= datagrams)?;
         let _ = self.stop.send(());
         match self.done.join() {
             Ok(result) => Ok(result?),

@@ -14,7 +14,7 @@ use eastwest_clickhouse::schema::{
     Layout, ServerVersion, PARTITION_KEY, ROLLUPS, ROLLUP_DERIVED,
 };
 use eastwest_collector::config::SinkConfig;
-use eastwest_collector::metrics::Metrics;
+use eastwest_collector::http::Metrics;
 use eastwest_collector::sink::Sink;
 use eastwest_core::flow::Encap;
 use eastwest_tests::ClickHouse;
@@ -295,9 +295,9 @@ async fn an_empty_database_is_migrated_and_rollups_orient_conversations() -> Res
     let ch = eastwest_tests::clickhouse()?;
     let db = eastwest_tests::unique_database("schema_empty");
     let metrics = Arc::new(Metrics::new());
-    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     // Idempotent: a second start changes nothing.
-    Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     assert_eq!(tables(&ch, &db)?, TABLES);
 
     let rows: Vec<FlowRow> = conversation(T0).iter().map(Flow::row).collect();
@@ -338,7 +338,7 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let metrics = Arc::new(Metrics::new());
-    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     assert_eq!(tables(&ch, &db)?, TABLES);
     // Old rows get `reply` computed by the server, the same as the collector's.
     let replies = ch.query(&format!(
@@ -357,7 +357,7 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
     assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 1));
     // ... and a restart does not backfill them again; the 10-minute and
     // daily rollups were filled from the minute and hourly ones.
-    Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 1));
     assert_eq!(rollup(&ch, &db, "flows_10m")?, expected_rollup(&[T0], 1));
     let day = T0 / DAY * DAY;
@@ -434,7 +434,7 @@ async fn rollups_without_the_derived_columns_are_upgraded() -> Result<()> {
     // The upgrade: the views are made again with the columns, which old
     // rows compute on read.
     let metrics = Arc::new(Metrics::new());
-    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     assert_eq!(tables(&ch, &db)?, TABLES);
     let new: Vec<FlowRow> = conversation(T0 + 1_000).iter().map(Flow::row).collect();
     sink.insert(&new).await?;
@@ -514,7 +514,7 @@ async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
     let db = eastwest_tests::unique_database("schema_rank");
     let rank = point_rank()?;
     let metrics = Arc::new(Metrics::new());
-    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     let client = client(&ch).await?;
     rank_underlays_as_mirrors(&client, &db).await?;
     // The TCP conversation web-01 -> app-01 at esx-01 (the client's host)
@@ -547,7 +547,7 @@ async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
     // the second: keep the old views a second before the migration.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
-    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     // The stored rows are ranked again by a mutation the server runs in
     // the background.
     for _ in 0..300 {
@@ -572,7 +572,7 @@ async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
         );
     }
     // The views made again rank new rows so, and a restart changes nothing.
-    Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     for encap in [Encap::Gre, Encap::Nvgre] {
         sink.insert(&over(encap, T0 + 60_000)).await?;
     }
@@ -615,7 +615,7 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
 
     let ch = eastwest_tests::clickhouse()?;
     let db = eastwest_tests::unique_database("retention");
-    let sink = Sink::connect(&sink_config(&ch, &db), Arc::new(Metrics::new())).await?;
+    let sink = Sink::connect(&sink_config(&ch, &db), Metrics::new().sink).await?;
     for age in [100, 40, 30, 0] {
         let at = T0 - age * DAY;
         sink.insert(&rows_in("live", &conversation(at), at + 1000))
@@ -761,7 +761,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let metrics = Arc::new(Metrics::new());
-    let sink = Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     assert_eq!(tables(&ch, &db)?, TABLES);
     let new_key = "(dataset, date)";
     assert_eq!(
@@ -806,7 +806,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     assert_eq!(observed()?, from_flows()?);
     assert!(observed()?.lines().count() >= 2);
     // A second start changes nothing.
-    Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
+    Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     assert_eq!(contents()?, before);
     // New rows reach the rollups, `datasets` and `observed_1m` through the
     // views.

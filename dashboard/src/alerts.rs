@@ -182,7 +182,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
         let mut outcome = PollOutcome::default();
         let mut alerts = Vec::new();
         for violation in self.violations(now_ms).await? {
-            if rank(&violation.severity) > rank(&self.config.min_severity) {
+            if Reverse(violation.severity) > rank(&self.config.min_severity) {
                 continue;
             }
             let key = format!(
@@ -247,13 +247,8 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
         self.total_sent += outcome.sent;
         self.save();
         if let Some(metrics) = &self.metrics {
-            use std::sync::atomic::Ordering;
-            metrics
-                .alerts_sent
-                .fetch_add(outcome.sent, Ordering::Relaxed);
-            metrics
-                .alerts_pending
-                .store(outcome.pending, Ordering::Relaxed);
+            metrics.alerts_sent.inc_by(outcome.sent);
+            metrics.alerts_pending.set(outcome.pending);
         }
         Ok(outcome)
     }

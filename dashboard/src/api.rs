@@ -17,10 +17,12 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{self, Admin, Auth};
 use crate::coalesce;
 pub use crate::error::{ApiError, ErrorBody};
-use crate::model::{
-    to_csv, Conversation, CsvRow, Dataset, ExporterSource, ExporterStatus, FlowRecord, HostSummary,
-    MatrixCell, Placement, Point, Totals, Violation,
+pub use eastwest_api::answers::{
+    ConversationsResponse, DatasetsResponse, ExportersResponse, FlowsResponse, HostResponse,
+    HostsResponse, MatrixResponse, TimeseriesResponse, ViolationsResponse, VmResponse,
 };
+
+use crate::model::{to_csv, CsvRow, HostSummary, Point};
 use crate::query::{allowed, epoch_ms, Format, Params, RawParams, TimeWindow};
 use crate::report;
 use crate::sql::Resolution;
@@ -262,23 +264,6 @@ pub(crate) fn params<S>(
 
 pub(crate) type RawQuery = Result<Query<RawParams>, QueryRejection>;
 
-/// Body of `GET /api/v1/conversations` (JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConversationsResponse {
-    /// Start of the window, epoch ms; `null` for all time.
-    pub from_ms: Option<u64>,
-    /// End of the window (exclusive), epoch ms; `null` for all time.
-    pub to_ms: Option<u64>,
-    /// The table that answered: `1h`, `1m` or `raw`.
-    pub resolution: String,
-    pub sort: String,
-    pub limit: u64,
-    pub offset: u64,
-    /// Over every matching conversation, not only this page.
-    pub totals: Totals,
-    pub conversations: Vec<Conversation>,
-}
-
 async fn conversations<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -296,17 +281,6 @@ async fn conversations<S: Store>(
         conversations: page.conversations,
     };
     Ok(list(p.format, "conversations", &body, &body.conversations))
-}
-
-/// Body of `GET /api/v1/zones/matrix`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MatrixResponse {
-    pub from_ms: Option<u64>,
-    pub to_ms: Option<u64>,
-    pub resolution: String,
-    /// Every zone that appears in a cell, sorted.
-    pub zones: Vec<String>,
-    pub cells: Vec<MatrixCell>,
 }
 
 async fn matrix<S: Store>(
@@ -329,18 +303,6 @@ async fn matrix<S: Store>(
     Ok(list(p.format, "zone-matrix", &body, &body.cells))
 }
 
-/// Body of `GET /api/v1/violations`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ViolationsResponse {
-    pub from_ms: Option<u64>,
-    pub to_ms: Option<u64>,
-    pub limit: u64,
-    pub offset: u64,
-    /// Violating conversations matching, not only this page.
-    pub total: u64,
-    pub violations: Vec<Violation>,
-}
-
 async fn violations<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -358,17 +320,6 @@ async fn violations<S: Store>(
     Ok(list(p.format, "violations", &body, &body.violations))
 }
 
-/// Body of `GET /api/v1/flows`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlowsResponse {
-    pub from_ms: Option<u64>,
-    pub to_ms: Option<u64>,
-    pub limit: u64,
-    pub offset: u64,
-    pub total: u64,
-    pub flows: Vec<FlowRecord>,
-}
-
 async fn flows<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -384,19 +335,6 @@ async fn flows<S: Store>(
         flows,
     };
     Ok(list(p.format, "flows", &body, &body.flows))
-}
-
-/// Body of `GET /api/v1/vms/{name}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VmResponse {
-    pub name: String,
-    pub from_ms: Option<u64>,
-    pub to_ms: Option<u64>,
-    pub resolution: String,
-    pub zones: Vec<String>,
-    pub placements: Vec<Placement>,
-    pub totals: Totals,
-    pub conversations: Vec<Conversation>,
 }
 
 async fn vm<S: Store>(
@@ -427,15 +365,6 @@ async fn vm<S: Store>(
         conversations: page.conversations,
     })
     .into_response())
-}
-
-/// Body of `GET /api/v1/hosts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostsResponse {
-    pub from_ms: Option<u64>,
-    pub to_ms: Option<u64>,
-    pub resolution: String,
-    pub hosts: Vec<HostSummary>,
 }
 
 async fn hosts<S: Store>(
@@ -475,18 +404,6 @@ async fn hosts<S: Store>(
     Ok(list(p.format, "hosts", &body, &body.hosts))
 }
 
-/// Body of `GET /api/v1/hosts/{name}`: its locally switched conversations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostResponse {
-    pub host: String,
-    pub from_ms: Option<u64>,
-    pub to_ms: Option<u64>,
-    pub resolution: String,
-    pub vms: Vec<String>,
-    pub totals: Totals,
-    pub conversations: Vec<Conversation>,
-}
-
 async fn host<S: Store>(
     State(state): State<AppState<S>>,
     Path(name): Path<String>,
@@ -514,16 +431,6 @@ async fn host<S: Store>(
         conversations: page.conversations,
     };
     Ok(list(p.format, "host", &body, &body.conversations))
-}
-
-/// Body of `GET /api/v1/timeseries`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimeseriesResponse {
-    pub from_ms: Option<u64>,
-    pub to_ms: Option<u64>,
-    pub resolution: String,
-    pub step_ms: u64,
-    pub points: Vec<Point>,
 }
 
 /// Steps a time series may use, finest first.
@@ -622,17 +529,6 @@ async fn timeseries<S: Store>(
     Ok(list(p.format, "timeseries", &body, &body.points))
 }
 
-/// Body of `GET /api/v1/exporters`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExportersResponse {
-    pub now_ms: u64,
-    pub stale_after_s: u64,
-    /// `exporters` (the collector's snapshots) or `flows` (none written
-    /// yet: only flows and last seen are known, the other counters are 0).
-    pub source: ExporterSource,
-    pub exporters: Vec<ExporterStatus>,
-}
-
 async fn exporters<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -650,12 +546,6 @@ async fn exporters<S: Store>(
             .collect(),
     };
     Ok(list(p.format, "exporters", &body, &body.exporters))
-}
-
-/// Body of `GET /api/v1/datasets`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DatasetsResponse {
-    pub datasets: Vec<Dataset>,
 }
 
 async fn datasets<S: Store>(
@@ -781,17 +671,20 @@ async fn report<S: Store>(
     })
 }
 
-/// The OpenAPI 3.0 description of this API.
-const OPENAPI: &str = include_str!("openapi.json");
-
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ExporterRow, HostRow, HostVms, Page};
+    use crate::model::{
+        Dataset, ExporterRow, FlowRecord, HostRow, HostVms, MatrixCell, Page, Placement, Violation,
+    };
     use crate::store::StoreError;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
@@ -933,7 +826,7 @@ mod tests {
         let (status, body) = get("/api/v1/openapi.json").await;
         assert_eq!(status, StatusCode::OK);
         let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(doc["openapi"], "3.0.3");
+        assert_eq!(doc["openapi"], "3.1.0");
         for path in [
             "/health",
             "/conversations",

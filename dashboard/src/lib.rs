@@ -26,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod openapi;
 pub mod packets;
 pub mod policy;
 pub mod query;
@@ -202,9 +203,7 @@ pub async fn run(
             let (current, watched) = tokio::sync::watch::channel(server_config);
             let failures = metrics.clone();
             let on_failure = move || {
-                failures
-                    .tls_handshake_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                failures.tls_handshake_failures.inc();
             };
             let listener =
                 tls::TlsListener::new(listener, watched, on_failure).map_err(|source| {

@@ -4,218 +4,223 @@
 //! destination and reason), failed TLS handshakes, packet downloads and
 //! their bytes by outcome.
 //! Counters only, no flow data: it needs no token (like `/api/v1/health`).
+//!
+//! The HTTP layer, the store, the alerter and the TLS listener each count
+//! into their fields of [`Metrics`] (`prometheus-client` types, lock-free
+//! but for the labelled families); [`Metrics::new`] registers them all.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::prometheus_text::{encode, CONTENT_TYPE};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// A monotonic counter; clones share the value.
+pub type Counter = prometheus_client::metrics::counter::Counter<u64, AtomicU64>;
+
+/// A value that goes up and down; clones share the value.
+pub type Gauge = prometheus_client::metrics::gauge::Gauge<u64, AtomicU64>;
 
 /// Upper bounds of the latency buckets, seconds.
 pub const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    /// Per bucket of [`BUCKETS`] (not cumulative), then `+Inf`.
-    counts: [u64; BUCKETS.len() + 1],
-    sum: f64,
+/// `route`, `status`: one series of `requests_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RouteStatus {
+    route: String,
+    status: u16,
 }
 
-/// The counters, shared by the HTTP layer, the store and the alerter.
-#[derive(Debug, Default)]
+/// `route`: one histogram of `request_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Route {
+    route: String,
+}
+
+/// `destination`, `reason`: one series of `alert_failures_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Failure {
+    destination: &'static str,
+    reason: &'static str,
+}
+
+/// `outcome`: one series of the packet download counters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// The counters, shared by the HTTP layer, the store, the alerter and the
+/// TLS listener.
+#[derive(Debug)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    requests: Family<RouteStatus, Counter>,
+    latency: Family<Route, Histogram, fn() -> Histogram>,
     /// Queries that failed (ClickHouse unreachable or answering an error).
-    pub clickhouse_errors: AtomicU64,
+    pub clickhouse_errors: Counter,
     /// Queries abandoned at `clickhouse.timeout_seconds`.
-    pub clickhouse_timeouts: AtomicU64,
+    pub clickhouse_timeouts: Counter,
     /// Alerts delivered to at least one destination.
-    pub alerts_sent: AtomicU64,
+    pub alerts_sent: Counter,
     /// Deliveries that failed (per destination).
-    pub alerts_failed: AtomicU64,
+    pub alerts_failed: Counter,
     /// Alerts waiting for the webhook to take them.
-    pub alerts_pending: AtomicU64,
+    pub alerts_pending: Gauge,
     /// Failed deliveries by destination and reason (`webhook`/`tls`, …).
-    alert_failures: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    alert_failures: Family<Failure, Counter>,
     /// TLS handshakes that failed or timed out (plain HTTP on the HTTPS
     /// port, a client that does not trust the certificate, …).
-    pub tls_handshake_failures: AtomicU64,
-    /// Packet downloads (`/api/v1/packets`) and their bytes, by outcome.
-    packet_downloads: Mutex<BTreeMap<&'static str, (u64, u64)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+    pub tls_handshake_failures: Counter,
+    /// Packet downloads (`/api/v1/packets`) by outcome.
+    packet_downloads: Family<Outcome, Counter>,
+    /// Their bytes, by outcome.
+    packet_download_bytes: Family<Outcome, Counter>,
+    registry: Registry,
 }
 
 impl Metrics {
-    /// Count one request of `route` answered with `status` in `secs`.
-    pub fn observe(&self, route: &str, status: u16, secs: f64) {
-        *lock(&self.requests)
-            .entry((route.to_string(), status))
-            .or_default() += 1;
-        let mut latency = lock(&self.latency);
-        let h = latency.entry(route.to_string()).or_default();
-        let i = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        h.counts[i] += 1;
-        h.sum += secs;
+    /// Every counter at zero, registered.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("eastwest_dashboard");
+        let requests = Family::<RouteStatus, Counter>::default();
+        registry.register(
+            "requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "request_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        let mut counter = |name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        let clickhouse_errors = counter(
+            "clickhouse_errors",
+            "ClickHouse queries that failed (unreachable or an error)",
+        );
+        let clickhouse_timeouts = counter(
+            "clickhouse_timeouts",
+            "ClickHouse queries abandoned at clickhouse.timeout_seconds",
+        );
+        let alerts_sent = counter(
+            "alerts_sent",
+            "alerts delivered to at least one destination",
+        );
+        let alerts_failed = counter(
+            "alerts_failed",
+            "alert deliveries that failed (per destination)",
+        );
+        let tls_handshake_failures = counter(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or timed out",
+        );
+        let alerts_pending = Gauge::default();
+        registry.register(
+            "alerts_pending",
+            "alerts waiting for the webhook to take them",
+            alerts_pending.clone(),
+        );
+        let alert_failures = Family::<Failure, Counter>::default();
+        registry.register(
+            "alert_failures",
+            "failed alert deliveries by destination and reason",
+            alert_failures.clone(),
+        );
+        let packet_downloads = Family::<Outcome, Counter>::default();
+        registry.register(
+            "packet_downloads",
+            "packet downloads (/api/v1/packets) by outcome",
+            packet_downloads.clone(),
+        );
+        let packet_download_bytes = Family::<Outcome, Counter>::default();
+        registry.register(
+            "packet_download_bytes",
+            "bytes of packet downloads by outcome",
+            packet_download_bytes.clone(),
+        );
+        Metrics {
+            requests,
+            latency,
+            clickhouse_errors,
+            clickhouse_timeouts,
+            alerts_sent,
+            alerts_failed,
+            alerts_pending,
+            alert_failures,
+            tls_handshake_failures,
+            packet_downloads,
+            packet_download_bytes,
+            registry,
+        }
     }
 
-    /// Count one failed delivery to `destination` (`webhook`, `syslog`)
-    /// for `reason`.
-    pub fn alert_failed(&self, destination: &'static str, reason: &'static str) {
-        self.alerts_failed.fetch_add(1, Ordering::Relaxed);
-        *lock(&self.alert_failures)
-            .entry((destination, reason))
-            .or_default() += 1;
+    /// Count one request of `route` answered with `status` in `secs`.
+    pub fn observe(&self, route: &str, status: u16, secs: f64) {
+        let route = route.to_string();
+        self.latency
+            .get_or_create(&Route {
+                route: route.clone(),
+            })
+            .observe(secs);
+        self.requests
+            .get_or_create(&RouteStatus { route, status })
+            .inc();
     }
 
     /// Count one packet download of `bytes` ended with `outcome`
     /// (`complete`, `partial`, `unavailable`, `failed`).
     pub fn packets_downloaded(&self, outcome: &'static str, bytes: u64) {
-        let mut downloads = lock(&self.packet_downloads);
-        let entry = downloads.entry(outcome).or_default();
-        entry.0 += 1;
-        entry.1 += bytes;
+        let outcome = Outcome { outcome };
+        self.packet_downloads.get_or_create(&outcome).inc();
+        self.packet_download_bytes
+            .get_or_create(&outcome)
+            .inc_by(bytes);
+    }
+
+    /// Count one failed delivery to `destination` (`webhook`, `syslog`)
+    /// for `reason`.
+    pub fn alert_failed(&self, destination: &'static str, reason: &'static str) {
+        self.alerts_failed.inc();
+        self.alert_failures
+            .get_or_create(&Failure {
+                destination,
+                reason,
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP eastwest_dashboard_requests_total HTTP requests by route and status\n\
-             # TYPE eastwest_dashboard_requests_total counter"
-        );
-        for ((route, status), n) in lock(&self.requests).iter() {
-            let _ = writeln!(
-                out,
-                "eastwest_dashboard_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP eastwest_dashboard_request_seconds HTTP request latency by route\n\
-             # TYPE eastwest_dashboard_request_seconds histogram"
-        );
-        for (route, h) in lock(&self.latency).iter() {
-            let route = escape(route);
-            let mut cumulative = 0;
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                cumulative += h.counts[i];
-                let _ = writeln!(
-                    out,
-                    "eastwest_dashboard_request_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            cumulative += h.counts[BUCKETS.len()];
-            let _ = writeln!(
-                out,
-                "eastwest_dashboard_request_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {cumulative}\n\
-                 eastwest_dashboard_request_seconds_sum{{route=\"{route}\"}} {}\n\
-                 eastwest_dashboard_request_seconds_count{{route=\"{route}\"}} {cumulative}",
-                h.sum
-            );
-        }
-        for (name, help, value) in [
-            (
-                "clickhouse_errors_total",
-                "ClickHouse queries that failed (unreachable or an error)",
-                &self.clickhouse_errors,
-            ),
-            (
-                "clickhouse_timeouts_total",
-                "ClickHouse queries abandoned at clickhouse.timeout_seconds",
-                &self.clickhouse_timeouts,
-            ),
-            (
-                "alerts_sent_total",
-                "alerts delivered to at least one destination",
-                &self.alerts_sent,
-            ),
-            (
-                "alerts_failed_total",
-                "alert deliveries that failed (per destination)",
-                &self.alerts_failed,
-            ),
-            (
-                "tls_handshake_failures_total",
-                "TLS handshakes that failed or timed out",
-                &self.tls_handshake_failures,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP eastwest_dashboard_{name} {help}\n# TYPE eastwest_dashboard_{name} counter\n\
-                 eastwest_dashboard_{name} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP eastwest_dashboard_alerts_pending alerts waiting for the webhook to take them\n\
-             # TYPE eastwest_dashboard_alerts_pending gauge\n\
-             eastwest_dashboard_alerts_pending {}",
-            self.alerts_pending.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP eastwest_dashboard_alert_failures_total failed alert deliveries by destination and reason\n\
-             # TYPE eastwest_dashboard_alert_failures_total counter"
-        );
-        for ((destination, reason), n) in lock(&self.alert_failures).iter() {
-            let _ = writeln!(
-                out,
-                "eastwest_dashboard_alert_failures_total{{destination=\"{destination}\",reason=\"{reason}\"}} {n}"
-            );
-        }
-        let downloads = lock(&self.packet_downloads);
-        for (i, (name, help)) in [
-            ("packet_downloads_total", "packet downloads by outcome"),
-            (
-                "packet_download_bytes_total",
-                "bytes of packet downloads by outcome",
-            ),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let _ = writeln!(
-                out,
-                "# HELP eastwest_dashboard_{name} {help}\n# TYPE eastwest_dashboard_{name} counter"
-            );
-            for (outcome, (n, bytes)) in downloads.iter() {
-                let value = if i == 0 { n } else { bytes };
-                let _ = writeln!(
-                    out,
-                    "eastwest_dashboard_{name}{{outcome=\"{outcome}\"}} {value}"
-                );
-            }
-        }
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
         out
     }
 }
 
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
 }
 
 /// Middleware: time and count every routed request (the route's pattern,
@@ -238,11 +243,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
 
 /// `GET /metrics`.
 pub async fn handler(State(metrics): State<Arc<Metrics>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render()).into_response()
 }
 
 #[cfg(test)]
@@ -255,7 +256,7 @@ mod tests {
         m.observe("/api/v1/conversations", 200, 0.004);
         m.observe("/api/v1/conversations", 200, 0.3);
         m.observe("/api/v1/conversations", 503, 40.0);
-        m.clickhouse_timeouts.fetch_add(1, Ordering::Relaxed);
+        m.clickhouse_timeouts.inc();
         let text = m.render();
         assert!(text.contains(
             "eastwest_dashboard_requests_total{route=\"/api/v1/conversations\",status=\"200\"} 2"
@@ -287,6 +288,15 @@ mod tests {
         ));
         assert!(text.contains(
             "eastwest_dashboard_alert_failures_total{destination=\"syslog\",reason=\"send\"} 1"
+        ));
+    }
+
+    #[test]
+    fn escapes_label_values() {
+        let m = Metrics::default();
+        m.observe("/a\"b\\c\nd", 404, 0.001);
+        assert!(m.render().contains(
+            "eastwest_dashboard_requests_total{route=\"/a\\\"b\\\\c\\nd\",status=\"404\"} 1"
         ));
     }
 }

@@ -1,135 +1,18 @@
-//! What the API returns: one struct per list row (JSON via serde, CSV via
-//! [`CsvRow`]), and the rows ClickHouse sends back for them. Field names
-//! are the JSON names documented in `docs/api.md`.
+//! The rows ClickHouse sends back for the API's lists, and how they become
+//! the API's rows (defined once in `eastwest-api`, re-exported here).
 
+use eastwest_api::word::Word;
+pub use eastwest_api::{
+    csv_field, to_csv, Conversation, CsvRow, Dataset, Encap, ExporterSource, ExporterStatus,
+    FlowRecord, HostSummary, MatrixCell, ObservationPoint, Placement, Point, Severity, Totals,
+    VerdictKind, Violation,
+};
 use eastwest_clickhouse::schema::addr_from_bytes;
-use serde::{Deserialize, Serialize};
-
-/// A row of a list that also exports as CSV: the header and the fields in
-/// that order (booleans 0/1, arrays space-separated).
-pub trait CsvRow {
-    const COLUMNS: &'static [&'static str];
-    fn fields(&self) -> Vec<String>;
-}
-
-/// RFC 4180 CSV with a header line.
-pub fn to_csv<R: CsvRow>(rows: &[R]) -> String {
-    let mut out = R::COLUMNS.join(",");
-    out.push_str("\r\n");
-    for row in rows {
-        let quoted: Vec<String> = row.fields().iter().map(|f| csv_field(f)).collect();
-        out.push_str(&quoted.join(","));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// One CSV field, quoted when it needs to be.
-pub fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
+use serde::Deserialize;
 
 /// The address of an endpoint whose VM is unknown (`vm` empty), else `None`.
 fn addr_if_unknown(vm: &str, bytes: [u8; 16]) -> Option<String> {
     vm.is_empty().then(|| addr_from_bytes(bytes).to_string())
-}
-
-fn opt(value: &Option<String>) -> String {
-    value.clone().unwrap_or_default()
-}
-
-/// One conversation: both directions of an exchange between a client
-/// (initiator) and a server (responder), counted once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Conversation {
-    pub client_vm: String,
-    /// Only when the client VM is unknown.
-    pub client_addr: Option<String>,
-    pub client_zone: String,
-    pub client_host: String,
-    pub server_vm: String,
-    /// Only when the server VM is unknown.
-    pub server_addr: Option<String>,
-    pub server_zone: String,
-    pub server_host: String,
-    pub proto: u8,
-    pub server_port: u16,
-    pub verdict: String,
-    pub rule: String,
-    pub severity: String,
-    pub same_host: bool,
-    pub observers: Vec<String>,
-    pub flows: u64,
-    pub packets_fwd: u64,
-    pub bytes_fwd: u64,
-    pub packets_rev: u64,
-    pub bytes_rev: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    pub start_ms: u64,
-    pub end_ms: u64,
-}
-
-impl CsvRow for Conversation {
-    const COLUMNS: &'static [&'static str] = &[
-        "client_vm",
-        "client_addr",
-        "client_zone",
-        "client_host",
-        "server_vm",
-        "server_addr",
-        "server_zone",
-        "server_host",
-        "proto",
-        "server_port",
-        "verdict",
-        "rule",
-        "severity",
-        "same_host",
-        "observers",
-        "flows",
-        "packets_fwd",
-        "bytes_fwd",
-        "packets_rev",
-        "bytes_rev",
-        "packets",
-        "bytes",
-        "start_ms",
-        "end_ms",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.client_vm.clone(),
-            opt(&self.client_addr),
-            self.client_zone.clone(),
-            self.client_host.clone(),
-            self.server_vm.clone(),
-            opt(&self.server_addr),
-            self.server_zone.clone(),
-            self.server_host.clone(),
-            self.proto.to_string(),
-            self.server_port.to_string(),
-            self.verdict.clone(),
-            self.rule.clone(),
-            self.severity.clone(),
-            u8::from(self.same_host).to_string(),
-            self.observers.join(" "),
-            self.flows.to_string(),
-            self.packets_fwd.to_string(),
-            self.bytes_fwd.to_string(),
-            self.packets_rev.to_string(),
-            self.bytes_rev.to_string(),
-            self.packets.to_string(),
-            self.bytes.to_string(),
-            self.start_ms.to_string(),
-            self.end_ms.to_string(),
-        ]
-    }
 }
 
 /// A conversation as ClickHouse returns it (RowBinary, in SELECT order).
@@ -145,9 +28,11 @@ pub struct ConversationRow {
     pub server_host: String,
     pub proto: u8,
     pub server_port: u16,
-    pub verdict: String,
+    #[serde(with = "eastwest_api::word")]
+    pub verdict: VerdictKind,
     pub rule: String,
-    pub severity: String,
+    #[serde(with = "eastwest_api::word")]
+    pub severity: Option<Severity>,
     pub same_host: u8,
     pub observers: Vec<String>,
     pub flows: u64,
@@ -207,9 +92,11 @@ pub struct DescribedRow {
     pub server_host: String,
     pub proto: u8,
     pub server_port: u16,
-    pub verdict: String,
+    #[serde(with = "eastwest_api::word")]
+    pub verdict: VerdictKind,
     pub rule: String,
-    pub severity: String,
+    #[serde(with = "eastwest_api::word")]
+    pub severity: Option<Severity>,
     pub same_host: u8,
     pub observers: Vec<String>,
     pub start_ms: u64,
@@ -260,148 +147,11 @@ impl DescribedRow {
     }
 }
 
-/// Totals over every conversation that matched, not only the page returned.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
-pub struct Totals {
-    pub conversations: u64,
-    pub violations: u64,
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-}
-
 /// One page of conversations and the totals of the whole result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     pub totals: Totals,
     pub conversations: Vec<Conversation>,
-}
-
-/// One cell of the zone matrix: traffic from `client_zone` to `server_zone`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
-pub struct MatrixCell {
-    pub client_zone: String,
-    pub server_zone: String,
-    pub conversations: u64,
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    /// Violating conversations in the cell.
-    pub violations: u64,
-    pub violation_bytes: u64,
-}
-
-impl CsvRow for MatrixCell {
-    const COLUMNS: &'static [&'static str] = &[
-        "client_zone",
-        "server_zone",
-        "conversations",
-        "flows",
-        "packets",
-        "bytes",
-        "violations",
-        "violation_bytes",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.client_zone.clone(),
-            self.server_zone.clone(),
-            self.conversations.to_string(),
-            self.flows.to_string(),
-            self.packets.to_string(),
-            self.bytes.to_string(),
-            self.violations.to_string(),
-            self.violation_bytes.to_string(),
-        ]
-    }
-}
-
-/// Where a violation was seen, and how much there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObservationPoint {
-    pub observer: String,
-    pub encap: String,
-    pub flows: u64,
-    pub bytes: u64,
-}
-
-/// A violating conversation with its evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Violation {
-    pub client_vm: String,
-    pub client_addr: Option<String>,
-    pub client_zone: String,
-    pub server_vm: String,
-    pub server_addr: Option<String>,
-    pub server_zone: String,
-    pub proto: u8,
-    pub server_port: u16,
-    pub rule: String,
-    pub severity: String,
-    pub same_host: bool,
-    pub policy_revision: String,
-    pub first_ms: u64,
-    pub last_ms: u64,
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    pub observation_points: Vec<ObservationPoint>,
-    /// The raw flows behind it (`GET` this, same token).
-    pub flows_url: String,
-}
-
-impl CsvRow for Violation {
-    const COLUMNS: &'static [&'static str] = &[
-        "client_vm",
-        "client_addr",
-        "client_zone",
-        "server_vm",
-        "server_addr",
-        "server_zone",
-        "proto",
-        "server_port",
-        "rule",
-        "severity",
-        "same_host",
-        "policy_revision",
-        "first_ms",
-        "last_ms",
-        "flows",
-        "packets",
-        "bytes",
-        "observation_points",
-        "flows_url",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        let points: Vec<String> = self
-            .observation_points
-            .iter()
-            .map(|p| format!("{}/{}", p.observer, p.encap))
-            .collect();
-        vec![
-            self.client_vm.clone(),
-            opt(&self.client_addr),
-            self.client_zone.clone(),
-            self.server_vm.clone(),
-            opt(&self.server_addr),
-            self.server_zone.clone(),
-            self.proto.to_string(),
-            self.server_port.to_string(),
-            self.rule.clone(),
-            self.severity.clone(),
-            u8::from(self.same_host).to_string(),
-            self.policy_revision.clone(),
-            self.first_ms.to_string(),
-            self.last_ms.to_string(),
-            self.flows.to_string(),
-            self.packets.to_string(),
-            self.bytes.to_string(),
-            points.join(" "),
-            self.flows_url.clone(),
-        ]
-    }
 }
 
 /// A violation as ClickHouse returns it.
@@ -416,7 +166,8 @@ pub struct ViolationRow {
     pub proto: u8,
     pub server_port: u16,
     pub rule: String,
-    pub severity: String,
+    #[serde(with = "eastwest_api::word")]
+    pub severity: Option<Severity>,
     pub same_host: u8,
     pub policy_revision: String,
     pub first_ms: u64,
@@ -437,12 +188,14 @@ impl From<ViolationRow> for Violation {
             .into_iter()
             .map(|(observer, encap, flows, bytes)| ObservationPoint {
                 observer,
-                encap,
+                // Only the collector's words are stored.
+                encap: <Option<Encap>>::from_word(&encap).flatten(),
                 flows,
                 bytes,
             })
             .collect();
-        observation_points.sort_by(|a, b| (&a.observer, &a.encap).cmp(&(&b.observer, &b.encap)));
+        observation_points
+            .sort_by(|a, b| (&a.observer, a.encap.word()).cmp(&(&b.observer, b.encap.word())));
         Violation {
             client_vm: row.client_vm,
             client_addr,
@@ -506,95 +259,14 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
-/// One raw flow record (evidence).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlowRecord {
-    pub start_ms: u64,
-    pub end_ms: u64,
-    pub observer: String,
-    pub encap: String,
-    pub exporter: String,
-    pub source_id: u32,
-    pub src_vm: String,
-    pub src_addr: String,
-    pub src_port: u16,
-    pub dst_vm: String,
-    pub dst_addr: String,
-    pub dst_port: u16,
-    pub proto: u8,
-    /// The reply direction of its conversation.
-    pub reply: bool,
-    pub packets: u64,
-    pub bytes: u64,
-    pub tcp_flags: u8,
-    pub verdict: String,
-    pub rule: String,
-    pub severity: String,
-    pub policy_revision: String,
-    pub dataset: String,
-}
-
-impl CsvRow for FlowRecord {
-    const COLUMNS: &'static [&'static str] = &[
-        "start_ms",
-        "end_ms",
-        "observer",
-        "encap",
-        "exporter",
-        "source_id",
-        "src_vm",
-        "src_addr",
-        "src_port",
-        "dst_vm",
-        "dst_addr",
-        "dst_port",
-        "proto",
-        "reply",
-        "packets",
-        "bytes",
-        "tcp_flags",
-        "verdict",
-        "rule",
-        "severity",
-        "policy_revision",
-        "dataset",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.start_ms.to_string(),
-            self.end_ms.to_string(),
-            self.observer.clone(),
-            self.encap.clone(),
-            self.exporter.clone(),
-            self.source_id.to_string(),
-            self.src_vm.clone(),
-            self.src_addr.clone(),
-            self.src_port.to_string(),
-            self.dst_vm.clone(),
-            self.dst_addr.clone(),
-            self.dst_port.to_string(),
-            self.proto.to_string(),
-            u8::from(self.reply).to_string(),
-            self.packets.to_string(),
-            self.bytes.to_string(),
-            self.tcp_flags.to_string(),
-            self.verdict.clone(),
-            self.rule.clone(),
-            self.severity.clone(),
-            self.policy_revision.clone(),
-            self.dataset.clone(),
-        ]
-    }
-}
-
 /// A raw flow as ClickHouse returns it.
 #[derive(Debug, clickhouse::Row, Deserialize)]
 pub struct FlowRecordRow {
     pub start_ms: u64,
     pub end_ms: u64,
     pub observer: String,
-    pub encap: String,
+    #[serde(with = "eastwest_api::word")]
+    pub encap: Option<Encap>,
     pub exporter: [u8; 16],
     pub source_id: u32,
     pub src_vm: String,
@@ -608,9 +280,11 @@ pub struct FlowRecordRow {
     pub packets: u64,
     pub bytes: u64,
     pub tcp_flags: u8,
-    pub verdict: String,
+    #[serde(with = "eastwest_api::word")]
+    pub verdict: VerdictKind,
     pub rule: String,
-    pub severity: String,
+    #[serde(with = "eastwest_api::word")]
+    pub severity: Option<Severity>,
     pub policy_revision: String,
     pub dataset: String,
 }
@@ -644,60 +318,6 @@ impl From<FlowRecordRow> for FlowRecord {
     }
 }
 
-/// Where a VM ran, as its flows show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
-pub struct Placement {
-    pub host: String,
-    pub zones: Vec<String>,
-    pub first_ms: u64,
-    pub last_ms: u64,
-}
-
-/// One host's traffic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostSummary {
-    pub host: String,
-    /// VMs seen running on it.
-    pub vms: u64,
-    pub conversations: u64,
-    /// Switched inside the host (both VMs on it), never on the wire.
-    pub local_conversations: u64,
-    pub local_bytes: u64,
-    /// Local conversations between two zones.
-    pub local_cross_zone: u64,
-    pub violations: u64,
-    pub bytes: u64,
-    pub last_ms: u64,
-}
-
-impl CsvRow for HostSummary {
-    const COLUMNS: &'static [&'static str] = &[
-        "host",
-        "vms",
-        "conversations",
-        "local_conversations",
-        "local_bytes",
-        "local_cross_zone",
-        "violations",
-        "bytes",
-        "last_ms",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.host.clone(),
-            self.vms.to_string(),
-            self.conversations.to_string(),
-            self.local_conversations.to_string(),
-            self.local_bytes.to_string(),
-            self.local_cross_zone.to_string(),
-            self.violations.to_string(),
-            self.bytes.to_string(),
-            self.last_ms.to_string(),
-        ]
-    }
-}
-
 /// A host's conversation counters as ClickHouse returns them.
 #[derive(Debug, clickhouse::Row, Deserialize)]
 pub struct HostRow {
@@ -718,139 +338,6 @@ pub struct HostVms {
     pub vms: Vec<String>,
 }
 
-/// One bucket of a time series.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
-pub struct Point {
-    pub t_ms: u64,
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    /// Violating flows.
-    pub violations: u64,
-    pub violation_bytes: u64,
-}
-
-impl CsvRow for Point {
-    const COLUMNS: &'static [&'static str] = &[
-        "t_ms",
-        "flows",
-        "packets",
-        "bytes",
-        "violations",
-        "violation_bytes",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.t_ms.to_string(),
-            self.flows.to_string(),
-            self.packets.to_string(),
-            self.bytes.to_string(),
-            self.violations.to_string(),
-            self.violation_bytes.to_string(),
-        ]
-    }
-}
-
-/// One exporter (address, source id): mirror coverage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExporterStatus {
-    pub exporter: String,
-    pub source_id: u32,
-    /// The host name it announces (observationDomainName).
-    pub name: String,
-    pub last_seen_ms: u64,
-    pub packets: u64,
-    pub flows: u64,
-    pub sequence_gaps: u64,
-    pub templates: u32,
-    pub drops: u64,
-    /// Nothing heard for `api.stale_after_seconds`.
-    pub stale: bool,
-    /// Base URL of its packet store's evidence server (its options record),
-    /// "" when it serves none: where `/api/v1/packets` fetches frames.
-    pub evidence_url: String,
-}
-
-impl CsvRow for ExporterStatus {
-    const COLUMNS: &'static [&'static str] = &[
-        "exporter",
-        "source_id",
-        "name",
-        "last_seen_ms",
-        "packets",
-        "flows",
-        "sequence_gaps",
-        "templates",
-        "drops",
-        "stale",
-        "evidence_url",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.exporter.clone(),
-            self.source_id.to_string(),
-            self.name.clone(),
-            self.last_seen_ms.to_string(),
-            self.packets.to_string(),
-            self.flows.to_string(),
-            self.sequence_gaps.to_string(),
-            self.templates.to_string(),
-            self.drops.to_string(),
-            u8::from(self.stale).to_string(),
-            self.evidence_url.clone(),
-        ]
-    }
-}
-
-/// A dataset: the live data, or a replayed capture (`exporter --dataset`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dataset {
-    pub name: String,
-    /// The live data (kept `retention.flows_days` by the flows' own time);
-    /// otherwise a replay, kept until deleted (or the collector's
-    /// `retention.datasets_days` after it was stored).
-    pub live: bool,
-    /// Flow records stored.
-    pub flows: u64,
-    /// First packet of its first flow, epoch milliseconds.
-    pub first_ms: u64,
-    /// Last packet of its last flow, epoch milliseconds.
-    pub last_ms: u64,
-    /// When the collector stored its first and its last flow.
-    pub stored_first_ms: u64,
-    pub stored_last_ms: u64,
-    /// Bytes on disk: its flows, rollups and summary.
-    pub bytes: u64,
-}
-
-impl CsvRow for Dataset {
-    const COLUMNS: &'static [&'static str] = &[
-        "name",
-        "live",
-        "flows",
-        "first_ms",
-        "last_ms",
-        "stored_first_ms",
-        "stored_last_ms",
-        "bytes",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.name.clone(),
-            u8::from(self.live).to_string(),
-            self.flows.to_string(),
-            self.first_ms.to_string(),
-            self.last_ms.to_string(),
-            self.stored_first_ms.to_string(),
-            self.stored_last_ms.to_string(),
-            self.bytes.to_string(),
-        ]
-    }
-}
-
 /// A dataset's summary as ClickHouse returns it (`datasets` merged).
 #[derive(Debug, Clone, clickhouse::Row, Deserialize)]
 pub struct DatasetRow {
@@ -860,17 +347,6 @@ pub struct DatasetRow {
     pub last_ms: u64,
     pub stored_first: u32,
     pub stored_last: u32,
-}
-
-/// Where the exporter list came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExporterSource {
-    /// The collector's `exporters` snapshots: every counter.
-    Exporters,
-    /// The flows (no snapshot yet): only `flows` and `last_seen_ms`;
-    /// packets, sequence gaps, templates and drops are unknown (0).
-    Flows,
 }
 
 /// An exporter as ClickHouse returns it.
@@ -913,57 +389,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_quotes_what_needs_quoting() {
-        let cell = MatrixCell {
-            client_zone: "a,b".into(),
-            server_zone: "z\"q\nx".into(),
-            conversations: 1,
-            flows: 2,
-            packets: 3,
-            bytes: 4,
-            violations: 0,
-            violation_bytes: 0,
-        };
-        let csv = to_csv(&[cell]);
-        let lines: Vec<&str> = csv.split("\r\n").collect();
-        assert_eq!(lines[0], MatrixCell::COLUMNS.join(","));
-        assert_eq!(lines[1], "\"a,b\",\"z\"\"q\nx\",1,2,3,4,0,0");
-    }
-
-    #[test]
-    fn every_csv_row_has_its_header_width() {
-        let conversation = Conversation {
-            client_vm: String::new(),
-            client_addr: Some("10.0.0.7".into()),
-            client_zone: "unzoned".into(),
-            client_host: String::new(),
-            server_vm: "db-01".into(),
-            server_addr: None,
-            server_zone: "db".into(),
-            server_host: "esx-02".into(),
-            proto: 6,
-            server_port: 5432,
-            verdict: "unknown".into(),
-            rule: String::new(),
-            severity: String::new(),
-            same_host: false,
-            observers: vec!["esx-01".into(), "esx-02".into()],
-            flows: 2,
-            packets_fwd: 1,
-            bytes_fwd: 2,
-            packets_rev: 3,
-            bytes_rev: 4,
-            packets: 4,
-            bytes: 6,
-            start_ms: 5,
-            end_ms: 6,
-        };
-        assert_eq!(conversation.fields().len(), Conversation::COLUMNS.len());
-        assert_eq!(conversation.fields()[14], "esx-01 esx-02");
-        assert_eq!(Point::default().fields().len(), Point::COLUMNS.len());
-    }
-
-    #[test]
     fn unknown_vms_show_their_address_and_the_flows_link_is_encoded() {
         let mut addr = [0u8; 16];
         addr[10] = 0xff;
@@ -979,7 +404,7 @@ mod tests {
             proto: 6,
             server_port: 5432,
             rule: "a & b = c".into(),
-            severity: "high".into(),
+            severity: Some(Severity::High),
             same_host: 0,
             policy_revision: "r1".into(),
             first_ms: 1_500,

@@ -46,6 +46,7 @@ use crate::error::ApiError;
 use crate::model::FlowRecord;
 use crate::query::allowed;
 use crate::store::Store;
+use eastwest_api::word::Word;
 
 /// `[packets]`: fetching packets from the exporters' evidence servers.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -185,17 +186,17 @@ pub fn plan(flows: &[FlowRecord]) -> Plan {
         let name = encaps
             .entry(point)
             .or_insert_with(|| (f.observer.clone(), BTreeSet::new()));
-        if !f.encap.is_empty() {
-            name.1.insert(f.encap.clone());
+        if let Some(encap) = f.encap {
+            name.1.insert(encap.as_str().to_string());
         }
         plan.judgements
             .entry(conversation)
             .or_insert_with(|| Judgement {
                 client_vm: client_vm.clone(),
                 server_vm: server_vm.clone(),
-                verdict: f.verdict.clone(),
+                verdict: f.verdict.to_string(),
                 rule: f.rule.clone(),
-                severity: f.severity.clone(),
+                severity: f.severity.word().to_string(),
                 policy_revision: f.policy_revision.clone(),
             });
     }
@@ -764,7 +765,7 @@ mod tests {
             start_ms,
             end_ms: start_ms + 10,
             observer: observer.into(),
-            encap: "erspan3".into(),
+            encap: Some(eastwest_core::flow::Encap::ErspanIII),
             exporter: exporter.into(),
             source_id: 3,
             src_vm: if reply { "payroll-01" } else { "fin-fe-01" }.into(),
@@ -778,9 +779,9 @@ mod tests {
             packets: 1,
             bytes: 100,
             tcp_flags: 0,
-            verdict: "deny".into(),
+            verdict: eastwest_core::policy::VerdictKind::Violation,
             rule: "no-fin-payroll".into(),
-            severity: "high".into(),
+            severity: Some(eastwest_core::severity::Severity::High),
             policy_revision: "r7".into(),
             dataset: "live".into(),
         }
@@ -945,7 +946,7 @@ mod tests {
         let comment = comment(&plan);
         assert!(
             comment.contains(
-                "fin-fe-01 (10.10.1.11) -> payroll-01 (10.10.2.11) port 8443 proto 6: verdict deny, rule no-fin-payroll, severity high, policy revision r7"
+                "fin-fe-01 (10.10.1.11) -> payroll-01 (10.10.2.11) port 8443 proto 6: verdict violation, rule no-fin-payroll, severity high, policy revision r7"
             ),
             "{comment}"
         );

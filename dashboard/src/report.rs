@@ -154,7 +154,9 @@ pub fn evidence(
                 proto: v.proto,
                 server_port: v.server_port,
                 rule: v.rule,
-                severity: v.severity,
+                severity: v
+                    .severity
+                    .map_or_else(String::new, |s| s.as_str().to_string()),
                 first_ms: v.first_ms,
                 last_ms: v.last_ms,
                 flows: v.flows,
@@ -650,7 +652,7 @@ mod tests {
             proto: 6,
             server_port: 443,
             rule: "no-fin-payroll".into(),
-            severity: "high".into(),
+            severity: Some(eastwest_api::Severity::High),
             same_host: false,
             policy_revision: "r1".into(),
             first_ms: 1_000,
@@ -662,7 +664,7 @@ mod tests {
                 .iter()
                 .map(|o| crate::model::ObservationPoint {
                     observer: (*o).into(),
-                    encap: "erspan2".into(),
+                    encap: Some(eastwest_api::Encap::ErspanII),
                     flows: 2,
                     bytes: 1_000,
                 })

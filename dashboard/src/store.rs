@@ -453,12 +453,11 @@ impl ClickHouseStore {
         &self,
         work: impl Future<Output = Result<T, clickhouse::error::Error>>,
     ) -> Result<T, StoreError> {
-        use std::sync::atomic::Ordering;
         let answer = tokio::time::timeout(self.timeout, work).await;
         if let Some(metrics) = &self.metrics {
             match &answer {
-                Err(_) => metrics.clickhouse_timeouts.fetch_add(1, Ordering::Relaxed),
-                Ok(Err(_)) => metrics.clickhouse_errors.fetch_add(1, Ordering::Relaxed),
+                Err(_) => metrics.clickhouse_timeouts.inc(),
+                Ok(Err(_)) => metrics.clickhouse_errors.inc(),
                 Ok(Ok(_)) => 0,
             };
         }

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use eastwest_dashboard::api::{router, AppState, ConversationsResponse};
-use eastwest_dashboard::model::{percent_encode, Conversation, CsvRow};
+use eastwest_dashboard::model::{percent_encode, Conversation, CsvRow, Severity, VerdictKind};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -100,9 +100,9 @@ async fn conversations_are_grouped_and_counted_once() {
     );
 
     let violation = &r.conversations[0];
-    assert_eq!(violation.verdict, "violation");
+    assert_eq!(violation.verdict, VerdictKind::Violation);
     assert_eq!(violation.rule, PAYROLL_RULE);
-    assert_eq!(violation.severity, "critical");
+    assert_eq!(violation.severity, Some(Severity::Critical));
     assert!(violation.same_host);
 
     // Two flows from one unknown address are one conversation.
@@ -110,7 +110,7 @@ async fn conversations_are_grouped_and_counted_once() {
     assert_eq!(outside.client_vm, "");
     assert_eq!(outside.client_addr.as_deref(), Some("203.0.113.7"));
     assert_eq!((outside.flows, outside.bytes), (2, 400));
-    assert_eq!(outside.verdict, "unknown");
+    assert_eq!(outside.verdict, VerdictKind::Unknown);
 
     assert_eq!(r.totals.conversations, 6);
     assert_eq!(r.totals.violations, 2);

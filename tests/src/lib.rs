@@ -481,6 +481,25 @@ impl Drop for CollectorProcess {
     }
 }
 
+/// A `/metrics` answer read by a strict parser of the Prometheus text
+/// format 0.0.4 (`openmetrics-parser`): name, label and value syntax, label
+/// escapes, one `# HELP` and one `# TYPE` per family before its samples,
+/// sample names that fit the family's type (`_bucket`, `_sum`, `_count` of
+/// a histogram). Each family's name and type (`counter`, `gauge`,
+/// `histogram`); a family without help text is an error too.
+pub fn metric_families(text: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    let exposition = openmetrics_parser::prometheus::parse_prometheus(text)
+        .map_err(|err| anyhow::anyhow!("not the Prometheus text format: {err:?}\n{text}"))?;
+    let mut families = std::collections::BTreeMap::new();
+    for (name, family) in exposition.families {
+        if family.help.trim().is_empty() {
+            bail!("{name} has no help text");
+        }
+        families.insert(name, family.family_type.to_string());
+    }
+    Ok(families)
+}
+
 /// One HTTP/1.1 request to 127.0.0.1:`port` over a plain socket (the
 /// target is sent as given, not normalised), `Connection: close`; the
 /// status code and the body. Gives up after `timeout`.

@@ -1,23 +1,19 @@
 //! The dashboard's JSON API as this client sees it: the bodies of the
-//! endpoints the TUI reads (field names as in `docs/api.md`), what
+//! endpoints the TUI reads, made of the rows of `eastwest-api` (the
+//! dashboard's own definitions), and the one row the TUI shows a
+//! conversation or a violation as ([`Conversation`]); what
 //! to ask for ([`Request`], [`Query`]), and the [`Client`] trait with its
 //! HTTP implementation [`HttpClient`]. Tests use a fake [`Client`].
 
 use std::future::Future;
 use std::time::Duration;
 
+pub use eastwest_api::{
+    ExporterStatus, HostSummary, MatrixCell, ObservationPoint, Placement, Point, Severity, Totals,
+    VerdictKind,
+};
 use eastwest_core::error::Chain;
 use serde::{Deserialize, Serialize};
-
-/// Totals over every matching conversation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Totals {
-    pub conversations: u64,
-    pub violations: u64,
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-}
 
 /// One conversation, oriented: the client (initiator) and the server
 /// (responder), with bytes and packets per direction. Rows of
@@ -48,9 +44,11 @@ pub struct Conversation {
     pub proto: u8,
     #[serde(alias = "dst_port")]
     pub server_port: u16,
-    pub verdict: String,
+    #[serde(with = "eastwest_api::word")]
+    pub verdict: VerdictKind,
     pub rule: String,
-    pub severity: String,
+    #[serde(with = "eastwest_api::word")]
+    pub severity: Option<Severity>,
     pub same_host: bool,
     pub observers: Vec<String>,
     pub flows: u64,
@@ -74,19 +72,9 @@ pub struct Conversation {
     pub policy_revision: String,
 }
 
-/// Where a violation was seen.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ObservationPoint {
-    pub observer: String,
-    pub encap: String,
-    pub flows: u64,
-    pub bytes: u64,
-}
-
 impl Conversation {
     pub fn is_violation(&self) -> bool {
-        self.verdict == "violation"
+        self.verdict == VerdictKind::Violation
     }
 
     /// The client's VM name, or its address when the VM is unknown.
@@ -194,58 +182,11 @@ pub struct ViolationsPage {
     pub violations: Vec<Conversation>,
 }
 
-/// One cell of the zone × zone matrix (client zone → server zone).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ZoneCell {
-    pub client_zone: String,
-    pub server_zone: String,
-    pub conversations: u64,
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    /// Violating conversations in the cell.
-    pub violations: u64,
-    pub violation_bytes: u64,
-}
-
 /// The body of `GET /api/v1/zones/matrix`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ZoneMatrix {
-    /// Every zone that appears, in display order.
-    pub zones: Vec<String>,
-    pub cells: Vec<ZoneCell>,
-}
-
-impl ZoneMatrix {
-    pub fn cell(&self, client: &str, server: &str) -> Option<&ZoneCell> {
-        self.cells
-            .iter()
-            .find(|c| c.client_zone == client && c.server_zone == server)
-    }
-}
-
-/// One host of `GET /api/v1/hosts`; `local_*` count the conversations
-/// switched inside the host (both VMs on it).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HostSummary {
-    pub host: String,
-    pub vms: u64,
-    pub conversations: u64,
-    pub local_conversations: u64,
-    pub local_bytes: u64,
-    pub local_cross_zone: u64,
-    pub violations: u64,
-    pub bytes: u64,
-    pub last_ms: u64,
-}
+pub type ZoneMatrix = eastwest_api::answers::MatrixResponse;
 
 /// The body of `GET /api/v1/hosts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hosts {
-    pub hosts: Vec<HostSummary>,
-}
+pub type Hosts = eastwest_api::answers::HostsResponse;
 
 /// The body of `GET /api/v1/hosts/{name}`: the conversations switched
 /// locally on one host.
@@ -257,15 +198,6 @@ pub struct HostDetail {
     #[serde(default)]
     pub totals: Totals,
     pub conversations: Vec<Conversation>,
-}
-
-/// Where a VM ran, as seen in the flows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Placement {
-    pub host: String,
-    pub first_ms: u64,
-    pub last_ms: u64,
 }
 
 /// The body of `GET /api/v1/vms/{name}`.
@@ -282,52 +214,11 @@ pub struct VmDetail {
     pub conversations: Vec<Conversation>,
 }
 
-/// One bucket of `GET /api/v1/timeseries`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Point {
-    pub t_ms: u64,
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    /// Violating flows.
-    pub violations: u64,
-    pub violation_bytes: u64,
-}
-
 /// The body of `GET /api/v1/timeseries`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Timeseries {
-    pub step_ms: u64,
-    pub points: Vec<Point>,
-}
-
-/// One exporter (address + NetFlow source id) as the collector saw it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Exporter {
-    pub exporter: String,
-    pub source_id: u32,
-    pub name: String,
-    pub last_seen_ms: u64,
-    pub packets: u64,
-    pub flows: u64,
-    pub sequence_gaps: u64,
-    pub templates: u64,
-    pub drops: u64,
-    /// Nothing heard for the server's `stale_after_s`.
-    pub stale: bool,
-}
+pub type Timeseries = eastwest_api::answers::TimeseriesResponse;
 
 /// The body of `GET /api/v1/exporters`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Exporters {
-    #[serde(default)]
-    pub now_ms: u64,
-    #[serde(default)]
-    pub stale_after_s: u64,
-    pub exporters: Vec<Exporter>,
-}
+pub type Exporters = eastwest_api::answers::ExportersResponse;
 
 /// The part of `GET /api/v1/policy` the header shows: the revision in
 /// force (`null` when none loaded) and why the file on disk does not load,

@@ -64,7 +64,7 @@ pub fn table(page: &ConversationsPage) -> String {
     for c in &page.conversations {
         let marker = if c.is_violation() {
             VIOLATION_MARKER
-        } else if c.verdict == "unknown" {
+        } else if c.verdict == crate::api::VerdictKind::Unknown {
             UNKNOWN_MARKER
         } else {
             ""
@@ -82,7 +82,7 @@ pub fn table(page: &ConversationsPage) -> String {
             human_bytes(c.bytes_fwd),
             human_bytes(c.bytes_rev),
             c.packets().to_string(),
-            c.verdict.clone(),
+            c.verdict.to_string(),
             c.rule.clone(),
         ]);
     }

@@ -112,7 +112,7 @@ impl App {
     fn row_style(&self, c: &Conversation) -> Style {
         if c.is_violation() {
             self.violation_style()
-        } else if c.verdict == "unknown" {
+        } else if c.verdict == crate::api::VerdictKind::Unknown {
             self.unknown_style()
         } else {
             Style::new()

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use eastwest_api::word::Word;
+
 use crate::model::Violation;
 
 /// One alert, as the webhook receives it (`kind` tells which).
@@ -25,7 +27,7 @@ pub enum Alert {
 impl Alert {
     fn severity(&self) -> &str {
         match self {
-            Alert::Violation(v) => &v.severity,
+            Alert::Violation(v) => v.severity.word(),
             Alert::Coresidency { severity, .. } => severity,
         }
     }
@@ -42,7 +44,7 @@ impl Alert {
                 v.client_zone,
                 v.server_zone,
                 v.rule,
-                v.severity,
+                v.severity.word(),
                 v.flows,
                 v.bytes,
                 v.last_ms

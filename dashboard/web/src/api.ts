@@ -1,5 +1,7 @@
 // The dashboard's JSON API (docs/api.md documents every shape).
 
+import type { Conversation, Conversations } from "./api.gen";
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -165,7 +167,7 @@ export function exportUrl(path: string, params: URLSearchParams, format: "csv" |
   return `/api/v1/${path}?${p.toString()}`;
 }
 
-// ---- Shapes (docs/api.md) ----
+// ---- Shapes: generated from the dashboard's types (api.gen.ts) ----
 
 export interface Window {
   from_ms: number | null;
@@ -173,222 +175,33 @@ export interface Window {
   resolution?: string;
 }
 
-export interface Totals {
-  conversations: number;
-  violations: number;
-  flows: number;
-  packets: number;
-  bytes: number;
-}
+export type {
+  Conversation,
+  Conversations,
+  Dataset,
+  Datasets,
+  ExporterStatus as Exporter,
+  Exporters,
+  Flow as FlowRecord,
+  Flows,
+  Host as HostDetail,
+  Hosts,
+  HostSummary,
+  Matrix,
+  MatrixCell,
+  ObservationPoint,
+  Placement,
+  Point,
+  Timeseries,
+  Totals,
+  Violation,
+  Violations,
+  Vm as VmDetail,
+} from "./api.gen";
 
-export type Verdict = "allowed" | "violation" | "unknown";
-
-export interface Conversation {
-  client_vm: string;
-  client_addr: string | null;
-  client_zone: string;
-  client_host: string;
-  server_vm: string;
-  server_addr: string | null;
-  server_zone: string;
-  server_host: string;
-  proto: number;
-  server_port: number;
-  verdict: Verdict;
-  rule: string;
-  severity: string;
-  same_host: boolean;
-  observers: string[];
-  flows: number;
-  packets_fwd: number;
-  bytes_fwd: number;
-  packets_rev: number;
-  bytes_rev: number;
-  packets: number;
-  bytes: number;
-  start_ms: number;
-  end_ms: number;
-}
+export type Verdict = Conversation["verdict"];
 
 /** GET conversations. */
 export async function conversations(params: URLSearchParams, signal?: AbortSignal): Promise<Conversations> {
   return get<Conversations>("conversations", params, signal);
-}
-
-export interface Conversations extends Window {
-  sort: string;
-  limit: number;
-  offset: number;
-  totals: Totals;
-  conversations: Conversation[];
-}
-
-export interface MatrixCell {
-  client_zone: string;
-  server_zone: string;
-  conversations: number;
-  flows: number;
-  packets: number;
-  bytes: number;
-  violations: number;
-  violation_bytes: number;
-}
-
-export interface Matrix extends Window {
-  zones: string[];
-  cells: MatrixCell[];
-}
-
-export interface ObservationPoint {
-  observer: string;
-  encap: string;
-  flows: number;
-  bytes: number;
-}
-
-export interface Violation {
-  client_vm: string;
-  client_addr: string | null;
-  client_zone: string;
-  server_vm: string;
-  server_addr: string | null;
-  server_zone: string;
-  proto: number;
-  server_port: number;
-  rule: string;
-  severity: string;
-  same_host: boolean;
-  policy_revision: string;
-  first_ms: number;
-  last_ms: number;
-  flows: number;
-  packets: number;
-  bytes: number;
-  observation_points: ObservationPoint[];
-  flows_url: string;
-}
-
-export interface Violations extends Window {
-  limit: number;
-  offset: number;
-  total: number;
-  violations: Violation[];
-}
-
-export interface Placement {
-  host: string;
-  first_ms: number;
-  last_ms: number;
-}
-
-export interface VmDetail extends Window {
-  name: string;
-  zones: string[];
-  placements: Placement[];
-  totals: Totals;
-  conversations: Conversation[];
-}
-
-export interface HostSummary {
-  host: string;
-  vms: number;
-  conversations: number;
-  local_conversations: number;
-  local_bytes: number;
-  local_cross_zone: number;
-  violations: number;
-  bytes: number;
-  last_ms: number;
-}
-
-export interface Hosts extends Window {
-  hosts: HostSummary[];
-}
-
-export interface HostDetail extends Window {
-  host: string;
-  vms: string[];
-  totals: Totals;
-  conversations: Conversation[];
-}
-
-export interface Point {
-  t_ms: number;
-  flows: number;
-  packets: number;
-  bytes: number;
-  violations: number;
-  violation_bytes: number;
-}
-
-export interface Timeseries extends Window {
-  step_ms: number;
-  points: Point[];
-}
-
-export interface Exporter {
-  exporter: string;
-  source_id: number;
-  name: string;
-  last_seen_ms: number;
-  packets: number;
-  flows: number;
-  sequence_gaps: number;
-  templates: number;
-  drops: number;
-  stale: boolean;
-}
-
-export interface Dataset {
-  name: string;
-  /** The live data (kept by retention); otherwise a replay, kept until deleted. */
-  live: boolean;
-  flows: number;
-  first_ms: number;
-  last_ms: number;
-  stored_first_ms: number;
-  stored_last_ms: number;
-  bytes: number;
-}
-
-export interface Datasets {
-  datasets: Dataset[];
-}
-
-export interface Exporters {
-  now_ms: number;
-  stale_after_s: number;
-  exporters: Exporter[];
-}
-
-export interface FlowRecord {
-  start_ms: number;
-  end_ms: number;
-  observer: string;
-  encap: string;
-  exporter: string;
-  source_id: number;
-  src_vm: string;
-  src_addr: string;
-  src_port: number;
-  dst_vm: string;
-  dst_addr: string;
-  dst_port: number;
-  proto: number;
-  reply: boolean;
-  packets: number;
-  bytes: number;
-  tcp_flags: number;
-  verdict: Verdict;
-  rule: string;
-  severity: string;
-  policy_revision: string;
-  dataset: string;
-}
-
-export interface Flows extends Window {
-  limit: number;
-  offset: number;
-  total: number;
-  flows: FlowRecord[];
 }

@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::filter::Filter;
 use super::{Action, App, Column, Connection, Event, Frame, Input, Tab, View};
-use crate::api::{Conversation, Download, FetchError, Range, Request, Response};
+use crate::api::{Conversation, Download, FetchError, Range, Request, Response, VerdictKind};
 
 impl App {
     pub fn handle_event(&mut self, event: Event) -> Action {
@@ -48,9 +48,7 @@ impl App {
                     Response::Violations(mut p) => {
                         // Rows of `violations` carry no verdict field.
                         for v in &mut p.violations {
-                            if v.verdict.is_empty() {
-                                v.verdict = "violation".into();
-                            }
+                            v.verdict = VerdictKind::Violation;
                         }
                         self.data.violations = Some(p);
                     }

@@ -71,7 +71,10 @@ impl Filter {
             .zone
             .as_ref()
             .is_none_or(|z| c.client_zone == *z || c.server_zone == *z);
-        let verdict_ok = self.verdict.as_ref().is_none_or(|v| c.verdict == *v);
+        let verdict_ok = self
+            .verdict
+            .as_ref()
+            .is_none_or(|v| c.verdict.as_str() == v);
         let port_ok = self.port.is_none_or(|p| c.server_port == p);
         let words_ok = self.words.iter().all(|w| {
             [

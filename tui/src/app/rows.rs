@@ -3,10 +3,8 @@
 
 use std::cmp::Ordering;
 
-use eastwest_core::severity::Severity;
-
 use super::{App, Column, Tab, View};
-use crate::api::{Conversation, HostSummary};
+use crate::api::{Conversation, HostSummary, VerdictKind};
 
 impl App {
     /// The conversations of the current list view, filtered and sorted.
@@ -166,9 +164,9 @@ fn compare(column: Column, a: &Conversation, b: &Conversation, window: Option<u6
 /// `eastwest_core::severity`'s order; `info` and an unknown severity alike)
 /// above unknown endpoints above allowed.
 fn severity_rank(c: &Conversation) -> u8 {
-    match (c.verdict.as_str(), Severity::parse(&c.severity)) {
-        ("violation", severity) => 2 + severity.map_or(0, |s| s as u8),
-        ("unknown", _) => 1,
-        _ => 0,
+    match c.verdict {
+        VerdictKind::Violation => 2 + c.severity.map_or(0, |s| s as u8),
+        VerdictKind::Unknown => 1,
+        VerdictKind::Allowed => 0,
     }
 }

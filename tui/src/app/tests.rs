@@ -8,7 +8,7 @@ use crate::api::{
     Conversation, ConversationsPage, Exporters, FetchError, HostDetail, HostSummary, Hosts, Policy,
     Query, Range, Request, Response, Timeseries, ViolationsPage, VmDetail, ZoneMatrix,
 };
-use crate::api::{Exporter, Placement, Point, Totals, ZoneCell};
+use crate::api::{ExporterStatus, MatrixCell, Placement, Point, Severity, Totals, VerdictKind};
 use std::time::Duration;
 
 /// 2026-11-02T10:00:00Z, the lab's day.
@@ -35,13 +35,9 @@ pub(crate) fn conversation(
         server_host: server.2.into(),
         proto: 6,
         server_port: port,
-        verdict: verdict.into(),
+        verdict: VerdictKind::parse(verdict).unwrap_or_default(),
         rule: rule.into(),
-        severity: if verdict == "violation" {
-            "critical".into()
-        } else {
-            String::new()
-        },
+        severity: (verdict == "violation").then_some(Severity::Critical),
         same_host: client.2 == server.2,
         observers: vec![client.2.into()],
         flows: 2,
@@ -155,7 +151,7 @@ impl crate::api::Client for FakeClient {
                         && q.zone
                             .as_ref()
                             .is_none_or(|z| c.client_zone == *z || c.server_zone == *z)
-                        && q.verdict.as_ref().is_none_or(|v| c.verdict == *v)
+                        && q.verdict.as_ref().is_none_or(|v| c.verdict.as_str() == v)
                         && q.port.is_none_or(|p| c.server_port == p)
                 })
                 .collect()
@@ -193,6 +189,7 @@ impl crate::api::Client for FakeClient {
                 }
                 Response::Hosts(Hosts {
                     hosts: hosts.into_values().collect(),
+                    ..Hosts::default()
                 })
             }
             Request::Violations(q) => Response::Violations(ViolationsPage {
@@ -207,22 +204,23 @@ impl crate::api::Client for FakeClient {
                 })
                 .into_iter()
                 .filter(Conversation::is_violation)
+                // As on the wire: no verdict field, so the default.
                 .map(|c| Conversation {
-                    verdict: String::new(),
+                    verdict: VerdictKind::default(),
                     ..c
                 })
                 .collect(),
             }),
             Request::ZoneMatrix(q) => {
                 let mut zones: Vec<String> = Vec::new();
-                let mut cells: Vec<ZoneCell> = Vec::new();
+                let mut cells: Vec<MatrixCell> = Vec::new();
                 for c in served(q) {
                     for z in [&c.client_zone, &c.server_zone] {
                         if !zones.contains(z) {
                             zones.push(z.clone());
                         }
                     }
-                    cells.push(ZoneCell {
+                    cells.push(MatrixCell {
                         client_zone: c.client_zone.clone(),
                         server_zone: c.server_zone.clone(),
                         bytes: c.bytes(),
@@ -234,7 +232,11 @@ impl crate::api::Client for FakeClient {
                     });
                 }
                 zones.sort();
-                Response::ZoneMatrix(ZoneMatrix { zones, cells })
+                Response::ZoneMatrix(ZoneMatrix {
+                    zones,
+                    cells,
+                    ..ZoneMatrix::default()
+                })
             }
             Request::Host { name, query } => Response::Host(HostDetail {
                 host: name.clone(),
@@ -251,6 +253,7 @@ impl crate::api::Client for FakeClient {
                 totals: Totals::default(),
                 placements: vec![Placement {
                     host: "esx-03".into(),
+                    zones: vec!["payroll".into()],
                     first_ms: T0,
                     last_ms: T0 + 30_000,
                 }],
@@ -271,9 +274,10 @@ impl crate::api::Client for FakeClient {
                         violations: u64::from(i % 5 == 0),
                     })
                     .collect(),
+                ..Timeseries::default()
             }),
             Request::Exporters => Response::Exporters(Exporters {
-                exporters: vec![Exporter {
+                exporters: vec![ExporterStatus {
                     exporter: "127.0.0.1".into(),
                     source_id: 3,
                     name: "esx-03".into(),
@@ -284,9 +288,11 @@ impl crate::api::Client for FakeClient {
                     templates: 3,
                     drops: 0,
                     stale: false,
+                    evidence_url: String::new(),
                 }],
                 now_ms: T0 + 300_000,
                 stale_after_s: 300,
+                ..Exporters::default()
             }),
             Request::Policy => Response::Policy(Policy {
                 revision: Some("r7".into()),

@@ -8,14 +8,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Widget, Wrap};
 
 use super::{column_widths, fit, UNKNOWN_MARKER, VIOLATION_MARKER};
-use crate::api::Conversation;
+use crate::api::{Conversation, VerdictKind};
 use crate::app::{clock_of_ms, human_bytes, human_rate, plural, rate, App, Column};
 
 impl App {
     pub(super) fn marker(c: &Conversation) -> &'static str {
         if c.is_violation() {
             VIOLATION_MARKER
-        } else if c.verdict == "unknown" {
+        } else if c.verdict == VerdictKind::Unknown {
             UNKNOWN_MARKER
         } else {
             ""
@@ -134,7 +134,7 @@ impl App {
                                 human_rate(rate(c.packets(), c, window), "p")
                             }
                             Some(Column::Total) => human_bytes(c.bytes()),
-                            Some(Column::Verdict) => c.verdict.clone(),
+                            Some(Column::Verdict) => c.verdict.to_string(),
                             Some(Column::LastSeen) => clock_of_ms(c.end_ms),
                         };
                         let line = Line::from(fit(&text, *width));
@@ -206,10 +206,9 @@ impl App {
     pub(super) fn conversation_detail(&self, c: &Conversation, area: Rect, buf: &mut Buffer) {
         let bold = Style::new().add_modifier(Modifier::BOLD);
         let style = self.row_style(c);
-        let verdict = if c.severity.is_empty() {
-            c.verdict.clone()
-        } else {
-            format!("{} ({})", c.verdict, c.severity)
+        let verdict = match c.severity {
+            None => c.verdict.to_string(),
+            Some(severity) => format!("{} ({severity})", c.verdict),
         };
         let endpoint = |role: &str, vm: &str, addr: &Option<String>, zone: &str, host: &str| {
             let mut text = format!(

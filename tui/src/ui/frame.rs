@@ -197,8 +197,8 @@ impl App {
             if let Some(c) = self.selected_conversation() {
                 if !c.rule.is_empty() {
                     line.push_str(&format!("rule: {}", c.rule));
-                    if !c.severity.is_empty() {
-                        line.push_str(&format!(" ({})", c.severity));
+                    if let Some(severity) = c.severity {
+                        line.push_str(&format!(" ({severity})"));
                     }
                     line.push_str(" · ");
                 }

@@ -54,7 +54,10 @@ impl App {
                 if wide {
                     cells.push(format!("{} → {}", c.client_zone, c.server_zone));
                 }
-                cells.extend([c.service(), c.severity.clone()]);
+                cells.extend([
+                    c.service(),
+                    c.severity.map_or(String::new(), |s| s.to_string()),
+                ]);
                 if wide {
                     cells.push(human_bytes(c.bytes()));
                 }

@@ -1,0 +1,223 @@
+//! `GET /api/v1/openapi.json`: the routes with their parameters and
+//! answers (`openapi_paths.json`, written by hand) and the schema of every
+//! answer, generated (`utoipa`) from the types the handlers serialize: the
+//! rows of `eastwest-api` and the answer structs of [`crate::api`]. The
+//! schemas cannot drift from the answers; `tests/openapi.rs` checks real
+//! answers against the served document.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use utoipa::OpenApi;
+
+use crate::api::{
+    ConversationsResponse, DatasetsResponse, ExportersResponse, FlowsResponse, HostResponse,
+    HostsResponse, MatrixResponse, TimeseriesResponse, ViolationsResponse, VmResponse,
+};
+use crate::model::{
+    Conversation, Dataset, ExporterSource, ExporterStatus, FlowRecord, HostSummary, MatrixCell,
+    ObservationPoint, Placement, Point, Totals, Violation,
+};
+
+/// The routes, parameters, error answers and the schemas of request bodies
+/// and of the report (OpenAPI 3.1).
+const PATHS: &str = include_str!("openapi_paths.json");
+
+#[derive(OpenApi)]
+#[openapi(components(schemas(
+    Conversation,
+    Totals,
+    MatrixCell,
+    Violation,
+    ObservationPoint,
+    FlowRecord,
+    Placement,
+    HostSummary,
+    Point,
+    ExporterStatus,
+    ExporterSource,
+    Dataset,
+    ConversationsResponse,
+    MatrixResponse,
+    ViolationsResponse,
+    FlowsResponse,
+    VmResponse,
+    HostsResponse,
+    HostResponse,
+    TimeseriesResponse,
+    ExportersResponse,
+    DatasetsResponse,
+)))]
+struct Schemas;
+
+/// The whole document (JSON), made once.
+pub fn document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        // Both parts are fixed at build time; the unit test below reads
+        // them, so neither fails here.
+        let mut doc: Value = serde_json::from_str(PATHS).unwrap_or_default();
+        let generated = Schemas::openapi()
+            .components
+            .map(|c| serde_json::to_value(c.schemas).unwrap_or_default());
+        if let (Some(schemas), Some(Value::Object(generated))) = (
+            doc.pointer_mut("/components/schemas")
+                .and_then(Value::as_object_mut),
+            generated,
+        ) {
+            schemas.extend(generated);
+        }
+        doc.to_string()
+    })
+}
+
+/// The answers' shapes as TypeScript (`dashboard/web/src/api.gen.ts`), one
+/// declaration per generated schema, by name: every property is present
+/// (the dashboard writes every field), `T | null` where the schema allows
+/// null, enums as unions of their words.
+pub fn typescript() -> String {
+    let schemas = Schemas::openapi()
+        .components
+        .map(|c| serde_json::to_value(c.schemas).unwrap_or_default())
+        .unwrap_or_default();
+    let mut out = String::from(
+        "// Generated from the dashboard's types (eastwest-api, dashboard/src/api.rs) by\n\
+         // `EASTWEST_WRITE_TS=1 cargo test -p eastwest-dashboard --lib typescript`; do not edit.\n",
+    );
+    for (name, schema) in schemas.as_object().into_iter().flatten() {
+        out.push('\n');
+        doc_comment(&mut out, "", schema);
+        match schema.get("properties").and_then(Value::as_object) {
+            Some(properties) => {
+                out.push_str(&format!("export interface {name} {{\n"));
+                for (field, property) in properties {
+                    doc_comment(&mut out, "  ", property);
+                    out.push_str(&format!("  {field}: {};\n", ts_type(property)));
+                }
+                out.push_str("}\n");
+            }
+            None => out.push_str(&format!("export type {name} = {};\n", ts_type(schema))),
+        }
+    }
+    out
+}
+
+fn doc_comment(out: &mut String, indent: &str, schema: &Value) {
+    if let Some(text) = schema.get("description").and_then(Value::as_str) {
+        let text = text.trim().replace("*/", "*\\/").replace('\n', " ");
+        out.push_str(&format!("{indent}/** {text} */\n"));
+    }
+}
+
+/// The TypeScript type of one JSON schema.
+fn ts_type(schema: &Value) -> String {
+    if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
+        return target.rsplit('/').next().unwrap_or("unknown").to_string();
+    }
+    if let Some(words) = schema.get("enum").and_then(Value::as_array) {
+        let words: Vec<String> = words.iter().map(Value::to_string).collect();
+        return words.join(" | ");
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(options) = schema.get(key).and_then(Value::as_array) {
+            let options: Vec<String> = options.iter().map(ts_type).collect();
+            return options.join(" | ");
+        }
+    }
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let names: Vec<String> = types
+        .iter()
+        .map(|t| match *t {
+            "integer" | "number" => "number".to_string(),
+            "string" => "string".to_string(),
+            "boolean" => "boolean".to_string(),
+            "null" => "null".to_string(),
+            "array" => {
+                let item = schema.get("items").map_or("unknown".to_string(), ts_type);
+                if item.contains(' ') {
+                    format!("({item})[]")
+                } else {
+                    format!("{item}[]")
+                }
+            }
+            _ => "Record<string, unknown>".to_string(),
+        })
+        .collect();
+    if names.is_empty() {
+        "unknown".to_string()
+    } else {
+        names.join(" | ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` in `value`.
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("$ref", Value::String(target)) => out.push(target),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    /// The web page's types are these types: regenerate with
+    /// `EASTWEST_WRITE_TS=1`.
+    #[test]
+    fn typescript_of_the_web_page_is_generated_from_the_types() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/src/api.gen.ts");
+        let generated = typescript();
+        if std::env::var_os("EASTWEST_WRITE_TS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{} is stale: run EASTWEST_WRITE_TS=1 cargo test -p eastwest-dashboard --lib typescript",
+            path.display()
+        );
+        assert!(generated.contains("export interface Conversation {"));
+        assert!(generated.contains("  verdict: \"allowed\" | \"violation\" | \"unknown\";"));
+        assert!(generated.contains("  client_addr: string | null;"));
+    }
+
+    #[test]
+    fn every_reference_resolves_and_the_rows_are_generated() {
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut targets = Vec::new();
+        refs(&doc, &mut targets);
+        assert!(targets.len() > 50, "{targets:?}");
+        for target in targets {
+            let pointer = target.trim_start_matches('#');
+            assert!(doc.pointer(pointer).is_some(), "{target} does not resolve");
+        }
+        let conversation = &doc["components"]["schemas"]["Conversation"]["properties"];
+        assert_eq!(
+            conversation["verdict"]["enum"],
+            serde_json::json!(["allowed", "violation", "unknown"])
+        );
+        assert_eq!(
+            conversation["severity"]["enum"],
+            serde_json::json!(["", "info", "low", "medium", "high", "critical"])
+        );
+        assert!(
+            doc["components"]["schemas"]["Flow"]["properties"]["encap"]["enum"]
+                .as_array()
+                .is_some_and(|words| words.contains(&"erspan2".into()))
+        );
+    }
+}

@@ -1,0 +1,298 @@
+// Generated from the dashboard's types (eastwest-api, dashboard/src/api.rs) by
+// `EASTWEST_WRITE_TS=1 cargo test -p eastwest-dashboard --lib typescript`; do not edit.
+
+/** One conversation: both directions of an exchange between a client (initiator) and a server (responder), counted once. The one-direction rows of dashboards before the bidirectional API (`src_*`/`dst_*`, `dst_port`) decode too, through aliases. */
+export interface Conversation {
+  bytes: number;
+  bytes_fwd: number;
+  bytes_rev: number;
+  /** Only when the client VM is unknown. */
+  client_addr: string | null;
+  client_host: string;
+  client_vm: string;
+  client_zone: string;
+  end_ms: number;
+  flows: number;
+  observers: string[];
+  /** Both directions. */
+  packets: number;
+  /** Client → server. */
+  packets_fwd: number;
+  /** Server → client. */
+  packets_rev: number;
+  proto: number;
+  rule: string;
+  same_host: boolean;
+  /** Only when the server VM is unknown. */
+  server_addr: string | null;
+  server_host: string;
+  server_port: number;
+  server_vm: string;
+  server_zone: string;
+  /** the deciding rule's severity; "" when none */
+  severity: "" | "info" | "low" | "medium" | "high" | "critical";
+  start_ms: number;
+  /** the policy's verdict */
+  verdict: "allowed" | "violation" | "unknown";
+}
+
+/** Body of `GET /api/v1/conversations` (JSON). */
+export interface Conversations {
+  conversations: Conversation[];
+  /** Start of the window, epoch ms; `null` for all time. */
+  from_ms: number | null;
+  limit: number;
+  offset: number;
+  /** The table that answered: `1h`, `1m` or `raw`. */
+  resolution: string;
+  sort: string;
+  /** End of the window (exclusive), epoch ms; `null` for all time. */
+  to_ms: number | null;
+  /** Over every matching conversation, not only this page. */
+  totals: Totals;
+}
+
+/** A dataset: the live data, or a replayed capture (`exporter --dataset`). */
+export interface Dataset {
+  /** Bytes on disk: its flows, rollups and summary. */
+  bytes: number;
+  /** First packet of its first flow, epoch milliseconds. */
+  first_ms: number;
+  /** Flow records stored. */
+  flows: number;
+  /** Last packet of its last flow, epoch milliseconds. */
+  last_ms: number;
+  /** The live data (kept `retention.flows_days` by the flows' own time); otherwise a replay, kept until deleted (or the collector's `retention.datasets_days` after it was stored). */
+  live: boolean;
+  name: string;
+  /** When the collector stored its first and its last flow. */
+  stored_first_ms: number;
+  stored_last_ms: number;
+}
+
+/** Body of `GET /api/v1/datasets`. */
+export interface Datasets {
+  datasets: Dataset[];
+}
+
+/** Where the exporter list came from. */
+export type ExporterSource = "exporters" | "flows";
+
+/** One exporter (address, source id): mirror coverage. */
+export interface ExporterStatus {
+  drops: number;
+  /** Base URL of its packet store's evidence server (its options record), "" when it serves none: where `/api/v1/packets` fetches frames. */
+  evidence_url: string;
+  exporter: string;
+  flows: number;
+  last_seen_ms: number;
+  /** The host name it announces (observationDomainName). */
+  name: string;
+  packets: number;
+  sequence_gaps: number;
+  source_id: number;
+  /** Nothing heard for `api.stale_after_seconds`. */
+  stale: boolean;
+  templates: number;
+}
+
+/** Body of `GET /api/v1/exporters`. */
+export interface Exporters {
+  exporters: ExporterStatus[];
+  now_ms: number;
+  /** `exporters` (the collector's snapshots) or `flows` (none written yet: only flows and last seen are known, the other counters are 0). */
+  source: ExporterSource;
+  stale_after_s: number;
+}
+
+/** One raw flow record (evidence). */
+export interface Flow {
+  bytes: number;
+  dataset: string;
+  dst_addr: string;
+  dst_port: number;
+  dst_vm: string;
+  /** how the metered frame reached the exporter */
+  encap: "" | "span" | "erspan1" | "erspan2" | "erspan3" | "vxlan" | "geneve" | "nvgre" | "gre";
+  end_ms: number;
+  exporter: string;
+  observer: string;
+  packets: number;
+  policy_revision: string;
+  proto: number;
+  /** The reply direction of its conversation. */
+  reply: boolean;
+  rule: string;
+  /** the deciding rule's severity; "" when none */
+  severity: "" | "info" | "low" | "medium" | "high" | "critical";
+  source_id: number;
+  src_addr: string;
+  src_port: number;
+  src_vm: string;
+  start_ms: number;
+  tcp_flags: number;
+  /** the policy's verdict */
+  verdict: "allowed" | "violation" | "unknown";
+}
+
+/** Body of `GET /api/v1/flows`. */
+export interface Flows {
+  flows: Flow[];
+  from_ms: number | null;
+  limit: number;
+  offset: number;
+  to_ms: number | null;
+  total: number;
+}
+
+/** Body of `GET /api/v1/hosts/{name}`: its locally switched conversations. */
+export interface Host {
+  conversations: Conversation[];
+  from_ms: number | null;
+  host: string;
+  resolution: string;
+  to_ms: number | null;
+  totals: Totals;
+  vms: string[];
+}
+
+/** One host's traffic. */
+export interface HostSummary {
+  bytes: number;
+  conversations: number;
+  host: string;
+  last_ms: number;
+  local_bytes: number;
+  /** Switched inside the host (both VMs on it), never on the wire. */
+  local_conversations: number;
+  /** Local conversations between two zones. */
+  local_cross_zone: number;
+  violations: number;
+  /** VMs seen running on it. */
+  vms: number;
+}
+
+/** Body of `GET /api/v1/hosts`. */
+export interface Hosts {
+  from_ms: number | null;
+  hosts: HostSummary[];
+  resolution: string;
+  to_ms: number | null;
+}
+
+/** Body of `GET /api/v1/zones/matrix`. */
+export interface Matrix {
+  cells: MatrixCell[];
+  from_ms: number | null;
+  resolution: string;
+  to_ms: number | null;
+  /** Every zone that appears in a cell, sorted. */
+  zones: string[];
+}
+
+/** One cell of the zone matrix: traffic from `client_zone` to `server_zone`. */
+export interface MatrixCell {
+  bytes: number;
+  client_zone: string;
+  conversations: number;
+  flows: number;
+  packets: number;
+  server_zone: string;
+  violation_bytes: number;
+  /** Violating conversations in the cell. */
+  violations: number;
+}
+
+/** Where a violation was seen, and how much there. */
+export interface ObservationPoint {
+  bytes: number;
+  /** how the metered frame reached the exporter */
+  encap: "" | "span" | "erspan1" | "erspan2" | "erspan3" | "vxlan" | "geneve" | "nvgre" | "gre";
+  flows: number;
+  observer: string;
+}
+
+/** Where a VM ran, as its flows show. */
+export interface Placement {
+  first_ms: number;
+  host: string;
+  last_ms: number;
+  zones: string[];
+}
+
+/** One bucket of a time series. */
+export interface Point {
+  bytes: number;
+  flows: number;
+  packets: number;
+  t_ms: number;
+  violation_bytes: number;
+  /** Violating flows. */
+  violations: number;
+}
+
+/** Body of `GET /api/v1/timeseries`. */
+export interface Timeseries {
+  from_ms: number | null;
+  points: Point[];
+  resolution: string;
+  step_ms: number;
+  to_ms: number | null;
+}
+
+/** Totals over every conversation that matched, not only the page returned. */
+export interface Totals {
+  bytes: number;
+  conversations: number;
+  flows: number;
+  packets: number;
+  violations: number;
+}
+
+/** A violating conversation with its evidence. */
+export interface Violation {
+  bytes: number;
+  client_addr: string | null;
+  client_vm: string;
+  client_zone: string;
+  first_ms: number;
+  flows: number;
+  /** The raw flows behind it (`GET` this, same token). */
+  flows_url: string;
+  last_ms: number;
+  observation_points: ObservationPoint[];
+  packets: number;
+  policy_revision: string;
+  proto: number;
+  rule: string;
+  same_host: boolean;
+  server_addr: string | null;
+  server_port: number;
+  server_vm: string;
+  server_zone: string;
+  /** the deciding rule's severity; "" when none */
+  severity: "" | "info" | "low" | "medium" | "high" | "critical";
+}
+
+/** Body of `GET /api/v1/violations`. */
+export interface Violations {
+  from_ms: number | null;
+  limit: number;
+  offset: number;
+  to_ms: number | null;
+  /** Violating conversations matching, not only this page. */
+  total: number;
+  violations: Violation[];
+}
+
+/** Body of `GET /api/v1/vms/{name}`. */
+export interface Vm {
+  conversations: Conversation[];
+  from_ms: number | null;
+  name: string;
+  placements: Placement[];
+  resolution: string;
+  to_ms: number | null;
+  totals: Totals;
+  zones: string[];
+}
