@@ -19,7 +19,9 @@
 //! local one only on the bridge, the cross-host ones on both with the same
 //! packets and bytes (the underlay exporter unwraps VXLAN and attributes
 //! each direction to the host whose VTEP sent it; it runs `--workers 2`,
-//! the bridge's one worker). Every namespace is
+//! the bridge's one worker). The bridge's exporter also keeps a packet
+//! store and serves it: the TCP transfer's frames it serves are byte for
+//! byte the frames `dumpcap` captured on the same bridge. Every namespace is
 //! deleted at the end, also when the test fails.
 
 mod common;
@@ -46,16 +48,28 @@ erspan_sessions = []
 vteps = ["192.168.77.2"]
 "#;
 
+/// The evidence token of the bridge's packet store.
+const TOKEN: &str = "netns-evidence-token";
+
 /// A live exporter inside `ns` on `iface`, exporting to `port` there; waits
-/// until it captures.
+/// until it captures (and, with `extra` naming `--evidence-listen`, until
+/// it serves: the URL is returned).
 /// `workers` threads (`--workers`).
-fn start_exporter(ns: &Netns, iface: &str, port: u16, inventory: &str, workers: u8) -> Child {
+fn start_exporter(
+    ns: &Netns,
+    iface: &str,
+    port: u16,
+    inventory: &str,
+    workers: u8,
+    extra: &[&str],
+) -> (Child, Option<String>) {
     let mut child = ns
         .command(env!("CARGO_BIN_EXE_eastwest-exporter"))
         .args(["-i", iface, "--host", "hv1", "--domain", "1"])
         .args(["--workers", &workers.to_string()])
         .args(["--inventory", inventory, "--stats-json"])
         .args(["--export", &format!("127.0.0.1:{port}")])
+        .args(extra)
         .env("EASTWEST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -63,12 +77,18 @@ fn start_exporter(ns: &Netns, iface: &str, port: u16, inventory: &str, workers: 
         .expect("spawn exporter");
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
-    loop {
+    let serves = extra.contains(&"--evidence-listen");
+    let (mut capturing, mut url) = (false, None);
+    while !capturing || (serves && url.is_none()) {
         line.clear();
         let n = stderr.read_line(&mut line).expect("read stderr");
         assert!(n > 0, "exporter on {iface} ended before capturing");
-        if line.contains("capturing") {
-            break;
+        capturing |= line.contains("capturing");
+        if let Some(u) = line
+            .trim()
+            .strip_prefix("eastwest-exporter: serving packets on ")
+        {
+            url = Some(u.to_owned());
         }
     }
     // Keep draining stderr so the exporter never blocks on a full pipe.
@@ -78,7 +98,7 @@ fn start_exporter(ns: &Netns, iface: &str, port: u16, inventory: &str, workers: 
             sink.clear();
         }
     });
-    child
+    (child, url)
 }
 
 /// SIGINT (the exporter exports its open flows), then its `--stats-json`.
@@ -157,9 +177,51 @@ fn vms_on_a_bridge_and_a_vxlan_peer_host() {
     let inventory = inventory.to_str().expect("utf-8");
     let bridge_nf = Nfcapd::start_in(Some(&hv1), &dir.join("bridge"));
     let underlay_nf = Nfcapd::start_in(Some(&hv1), &dir.join("underlay"));
-    let on_bridge = start_exporter(&hv1, "br0", bridge_nf.port, inventory, 1);
+    // The bridge's exporter keeps its frames (segments sealed after a
+    // second of capture time, so they are served while it runs).
+    let config = dir.join("exporter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nsegment_secs = 1\n[evidence]\ntoken_sha256 = \"{}\"\n",
+            eastwest_core::token::digest_hex(TOKEN)
+        ),
+    )
+    .expect("exporter config");
+    let store = dir.join("store");
+    let (on_bridge, evidence) = start_exporter(
+        &hv1,
+        "br0",
+        bridge_nf.port,
+        inventory,
+        1,
+        &[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--packet-store",
+            store.to_str().expect("utf-8"),
+            "--evidence-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let evidence = evidence.expect("the bridge's exporter serves its packets");
+    // The truth of the store: dumpcap on the same bridge.
+    let dumped = dir.join("bridge.pcapng");
+    let mut dumpcap = hv1
+        .command("dumpcap")
+        .args(["-q", "-i", "br0", "-w", dumped.to_str().expect("utf-8")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dumpcap");
+    let mut dumpcap_err = BufReader::new(dumpcap.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("Capturing on") {
+        line.clear();
+        let n = dumpcap_err.read_line(&mut line).expect("dumpcap stderr");
+        assert!(n > 0, "dumpcap ended before capturing");
+    }
     // The underlay's exporter shards its flow table over two workers.
-    let on_underlay = start_exporter(&hv1, "u1", underlay_nf.port, inventory, 2);
+    let (on_underlay, _) = start_exporter(&hv1, "u1", underlay_nf.port, inventory, 2, &[]);
 
     // Traffic: pings, then a TCP transfer vm1 → vm3.
     for target in ["10.77.1.2", "10.77.1.3"] {
@@ -194,6 +256,53 @@ fn vms_on_a_bridge_and_a_vxlan_peer_host() {
     let received = server.wait_with_output().expect("server exits");
     assert_eq!(String::from_utf8_lossy(&received.stdout).trim(), "300000");
     std::thread::sleep(Duration::from_millis(300));
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &dumpcap.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+    assert!(dumpcap.wait().expect("dumpcap exits").success());
+    // The transfer's frames from the store (once its segment is sealed:
+    // a second of capture time after the transfer).
+    std::thread::sleep(Duration::from_millis(2500));
+    let served = dir.join("served.pcapng");
+    let status = hv1
+        .command("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "60",
+            "-o",
+            served.to_str().expect("utf-8"),
+        ])
+        .args(["-w", "%{http_code}"])
+        .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
+        .arg(format!(
+            "{evidence}/packets?from=1&to={}&host=10.77.1.1&peer=10.77.1.3&proto=6&port=5001",
+            u64::MAX / 2
+        ))
+        .output()
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        "200",
+        "{}",
+        std::fs::read_to_string(&served).unwrap_or_default()
+    );
+    let want: Vec<Vec<u8>> = tshark_frames(&dumped, "tcp.port==5001")
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect();
+    let got: Vec<Vec<u8>> = frames(&served).into_iter().map(|(_, b)| b).collect();
+    // veth ports hand the bridge segmentation-offloaded frames: fewer,
+    // larger frames than on a wire, the same bytes.
+    let payload: usize = want.iter().map(Vec::len).sum();
+    assert!(payload > 300_000, "{} bytes of the transfer", payload);
+    assert_eq!(got.len(), want.len(), "frames served against dumpcap's");
+    assert!(
+        got == want,
+        "the served frames are dumpcap's, byte for byte"
+    );
 
     let bridge_stats = stop_exporter(on_bridge);
     let underlay_stats = stop_exporter(on_underlay);

@@ -13,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use eastwest_core::pcapfile::Reader;
 use eastwest_exporter::store::format;
 
 const TOKEN: &str = "evidence-secret";
@@ -178,44 +177,6 @@ impl Serving {
         let text = std::fs::read_to_string(out).expect("body");
         (status, serde_json::from_str(&text).expect("JSON body"))
     }
-}
-
-/// Every frame of a capture file: (capture time ns, bytes).
-fn frames(path: &Path) -> Vec<(u64, Vec<u8>)> {
-    let mut r = Reader::new(std::fs::File::open(path).expect("open")).expect("capture");
-    let mut out = Vec::new();
-    while let Some(rec) = r.next_record().expect("record") {
-        out.push((rec.timestamp_ns, rec.data));
-    }
-    out
-}
-
-/// The frames tshark's display filter selects in `path` (1-based frame
-/// numbers mapped to our reading of the same file).
-fn tshark_frames(path: &Path, filter: &str) -> Vec<(u64, Vec<u8>)> {
-    let all = frames(path);
-    let out = Command::new("tshark")
-        .args([
-            "-r",
-            s(path),
-            "-Y",
-            filter,
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ])
-        .output()
-        .expect("tshark");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|n| all[n.trim().parse::<usize>().expect("frame number") - 1].clone())
-        .collect()
 }
 
 /// tshark and capinfos read `path` without a warning.

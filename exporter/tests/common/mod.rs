@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eastwest_core::netflow::field;
+use eastwest_core::pcapfile::Reader;
 use netflow_parser::variable_versions::v9::FlowSetBody;
 use netflow_parser::{FieldValue, NetflowPacket, NetflowParser};
 
@@ -504,4 +505,42 @@ impl Drop for Nfcapd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Every frame of a capture file: (capture time ns, bytes).
+pub fn frames(path: &Path) -> Vec<(u64, Vec<u8>)> {
+    let mut r = Reader::new(std::fs::File::open(path).expect("open")).expect("capture");
+    let mut out = Vec::new();
+    while let Some(rec) = r.next_record().expect("record") {
+        out.push((rec.timestamp_ns, rec.data));
+    }
+    out
+}
+
+/// The frames tshark's display filter selects in `path` (1-based frame
+/// numbers mapped to our reading of the same file).
+pub fn tshark_frames(path: &Path, filter: &str) -> Vec<(u64, Vec<u8>)> {
+    let all = frames(path);
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            path.to_str().expect("utf-8 path"),
+            "-Y",
+            filter,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
+        .output()
+        .expect("tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|n| all[n.trim().parse::<usize>().expect("frame number") - 1].clone())
+        .collect()
 }
