@@ -448,28 +448,43 @@ pub const CONV_HASH: DerivedColumn = DerivedColumn {
            server_zone, proto, server_port, verdict, rule, severity, same_host)",
 };
 
-/// The conversation at one observation point.
+/// The capture paths of an overlay's underlay (VXLAN, Geneve, NVGRE, routed
+/// GRE), as a ClickHouse tuple: what [`POINT_HASH`] and [`POINT_RANK`] treat
+/// as one observation point for both directions.
+pub const UNDERLAYS: &str = "('vxlan', 'geneve', 'nvgre', 'gre')";
+
+/// The conversation at one observation point. A port mirror's point is its
+/// observer and capture path; an underlay's is its capture path alone: its
+/// rows are attributed per direction by the outer source (the request to
+/// the client's host, the reply to the server's), and both directions are
+/// one capture of the conversation.
 pub const POINT_HASH: DerivedColumn = DerivedColumn {
     column: col(
         "point_hash",
         "UInt64",
-        "CityHash64 of the conversation and its observation point (observer, encap)",
+        "CityHash64 of the conversation and its observation point (observer and \
+         capture path; an underlay's capture path alone)",
     ),
-    expr: "cityHash64(conv_hash, observer, encap)",
+    expr: "cityHash64(conv_hash, \
+           if(encap IN ('vxlan', 'geneve', 'nvgre', 'gre'), '', observer), encap)",
 };
 
-/// How local an observation point is to the conversation.
+/// How local an observation point is to the conversation, the same for
+/// both directions of it.
 pub const POINT_RANK: DerivedColumn = DerivedColumn {
     column: col(
         "point_rank",
         "UInt8",
-        "how local the observation point is: 4 = the client's host, 2 = the \
-         server's, +1 for a mirror of the VM's port (not an underlay: VXLAN, \
-         Geneve, NVGRE or routed GRE)",
+        "how local the observation point is: a mirror of the VM's port ranks \
+         4 at the client's host, 2 at the server's, +1 (it sees the VM's own \
+         port); an underlay (VXLAN, Geneve, NVGRE or routed GRE) 4 at either \
+         end's host, as its point spans both (the request attributed to the \
+         client's, the reply to the server's)",
     ),
-    expr: "toUInt8((observer != '' AND observer = client_host) * 4 \
-           + (observer != '' AND observer = server_host) * 2 \
-           + (encap NOT IN ('vxlan', 'geneve', 'nvgre', 'gre')))",
+    expr: "toUInt8(if(encap IN ('vxlan', 'geneve', 'nvgre', 'gre'), \
+           (observer != '' AND (observer = client_host OR observer = server_host)) * 4, \
+           (observer != '' AND observer = client_host) * 4 \
+           + (observer != '' AND observer = server_host) * 2 + 1))",
 };
 
 /// The rollups' [`DerivedColumn`]s (after [`ROLLUP_COLUMNS`] in the table).
@@ -1140,7 +1155,7 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
     }
 
     steps.extend(repartition_steps(layout));
-    steps.extend(point_rank_steps(layout));
+    steps.extend(underlay_point_steps(layout));
     steps.extend(ROLLUPS.iter().map(|r| Step::always(rollup_view(layout, r))));
     steps.extend(summary_steps(
         layout,
@@ -1200,37 +1215,45 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
     steps
 }
 
-/// The capture path that marks a `point_rank` expression as current: the
-/// +1 of a port mirror once went to every capture path but VXLAN and
-/// Geneve, so NVGRE and routed-GRE underlays ranked as mirrors.
-const POINT_RANK_MARK: &str = "'nvgre'";
+/// What marks a `point_hash` or `point_rank` expression (a column's
+/// `DEFAULT`, a view's query) as current: both once treated each direction
+/// of an underlay as an observation point of its own (`point_hash` hashed
+/// the observer, `point_rank` ranked the request at the client's host 4 and
+/// the reply at the server's 2, and earlier still gave the NVGRE and
+/// routed-GRE underlays a port mirror's +1); both now test the capture path
+/// first.
+const UNDERLAY_POINT_MARK: &str = "if(encap IN";
 
-/// The capture paths the earlier `point_rank` ranked as port mirrors by
-/// mistake (their stored rows are ranked again).
-const UNDERLAYS_RANKED_AS_MIRRORS: &str = "('nvgre', 'gre')";
-
-/// From a schema whose `point_rank` ranked the NVGRE and routed-GRE
-/// underlays as port mirrors: each rollup's view (which computes it) is
-/// dropped and made again by the steps after these, the rows already
-/// stored with those capture paths are ranked again (an `ALTER ... UPDATE`
-/// mutation, which the server applies in the background: until it has,
-/// the dashboard may count such a conversation at its underlay), and the
-/// column's `DEFAULT` takes the current expression. Each step is guarded
-/// by the current expression being in place, so none runs twice.
-fn point_rank_steps(layout: &Layout) -> Vec<Step> {
+/// From a schema whose `point_hash` and `point_rank` made each direction of
+/// an underlay an observation point of its own (so the dashboard, counting
+/// a conversation at its best-ranked point, dropped the replies of a
+/// conversation seen only on an underlay): each rollup's view (which
+/// computes them) is dropped and made again by the steps after these, the
+/// rows already stored with an underlay's capture path get both columns
+/// again (an `ALTER ... UPDATE` mutation, which the server applies in the
+/// background: until it has, the dashboard may count such a conversation
+/// as before), and the columns' `DEFAULT`s take the current expressions.
+/// Each step is guarded by the current expression being in place, so none
+/// runs twice; rows of other capture paths keep their values, which the
+/// current expressions give too.
+fn underlay_point_steps(layout: &Layout) -> Vec<Step> {
     let on = layout.on_cluster();
-    let rank = POINT_RANK;
-    let mark = quote_str(&format!("%{POINT_RANK_MARK}%"));
-    // 1 when `table`'s column has the current DEFAULT.
-    let current = |table: &str| {
+    let mark = quote_str(&format!("%{UNDERLAY_POINT_MARK}%"));
+    // 1 when `table`'s `column` has the current DEFAULT.
+    let current = |table: &str, column: &DerivedColumn| {
         format!(
             "SELECT count() FROM system.columns WHERE database = {} AND table = {} \
              AND name = {} AND default_expression LIKE {mark}",
             quote_str(&layout.database),
             quote_str(table),
-            quote_str(rank.column.name),
+            quote_str(column.column.name),
         )
     };
+    // The mutation computes `conv_hash` from its own expression: rows
+    // stored before the column existed hold no value of it.
+    let hash = POINT_HASH
+        .expr
+        .replacen("conv_hash", &format!("({})", CONV_HASH.expr), 1);
     let mut steps = Vec::new();
     for rollup in &ROLLUPS {
         let storage = layout.storage_name(rollup.table);
@@ -1245,18 +1268,19 @@ fn point_rank_steps(layout: &Layout) -> Vec<Step> {
             statement: format!("DROP TABLE IF EXISTS {}{on}", layout.table(rollup.view)),
         });
         // A mutation rewrites every part of the table on 18.16: only when
-        // there are rows to rank again.
+        // there are rows to fix. `point_rank`'s DEFAULT is modified last.
         steps.push(Step {
             check: Some(format!(
-                "SELECT ({}) + toUInt64((SELECT count() FROM {} WHERE encap IN {UNDERLAYS_RANKED_AS_MIRRORS}) = 0)",
-                current(&storage),
+                "SELECT ({}) + toUInt64((SELECT count() FROM {} WHERE encap IN {UNDERLAYS}) = 0)",
+                current(&storage, &POINT_RANK),
                 layout.table(&storage),
             )),
             statement: format!(
-                "ALTER TABLE {}{on} UPDATE {} = {} WHERE encap IN {UNDERLAYS_RANKED_AS_MIRRORS}",
+                "ALTER TABLE {}{on} UPDATE {} = {hash}, {} = {} WHERE encap IN {UNDERLAYS}",
                 layout.table(&storage),
-                quote_ident(rank.column.name),
-                rank.expr
+                quote_ident(POINT_HASH.column.name),
+                quote_ident(POINT_RANK.column.name),
+                POINT_RANK.expr
             ),
         });
         let mut tables = vec![storage];
@@ -1264,16 +1288,18 @@ fn point_rank_steps(layout: &Layout) -> Vec<Step> {
             tables.push(rollup.table.to_string());
         }
         for table in &tables {
-            steps.push(Step {
-                check: Some(current(table)),
-                statement: format!(
-                    "ALTER TABLE {}{on} MODIFY COLUMN {} {} DEFAULT {}",
-                    layout.table(table),
-                    quote_ident(rank.column.name),
-                    rank.column.ch_type,
-                    rank.expr
-                ),
-            });
+            for column in [POINT_HASH, POINT_RANK] {
+                steps.push(Step {
+                    check: Some(current(table, &column)),
+                    statement: format!(
+                        "ALTER TABLE {}{on} MODIFY COLUMN {} {} DEFAULT {}",
+                        layout.table(table),
+                        quote_ident(column.column.name),
+                        column.column.ch_type,
+                        column.expr
+                    ),
+                });
+            }
         }
     }
     steps
