@@ -682,6 +682,77 @@ pub const OBSERVED_1M_COLUMNS: &[Column] = &[
     ),
 ];
 
+/// Name of the table that keeps, per conversation and hour, when it was
+/// first and last seen.
+pub const CONVERSATIONS_SEEN_TABLE: &str = "conversations_seen";
+
+/// The view that feeds [`CONVERSATIONS_SEEN_TABLE`] from `flows`.
+pub const CONVERSATIONS_SEEN_VIEW: &str = "conversations_seen_mv";
+
+/// Columns of `conversations_seen` (an AggregatingMergeTree fed by a view
+/// from `flows`, partitioned like it): per dataset, conversation
+/// ([`CONV_HASH`], oriented as the rollups orient it) and hour its flows
+/// started in, the first start and the last end, exact to the millisecond
+/// (merged with `minMerge(first_ms)`, `maxMerge(last_ms)`). The rollups
+/// (SummingMergeTree) keep no minimum or maximum, so a conversation read
+/// from them is seen at its buckets' bounds; this table gives the real
+/// times of the conversations a page shows, looked up by `conv_hash` (its
+/// sort key's second column, so a page's few keys read a few granules).
+/// One row per conversation and hour, whatever the flows.
+pub const CONVERSATIONS_SEEN_COLUMNS: &[Column] = &[
+    col("date", "Date", "day of `bucket`, the partition key"),
+    col(
+        "bucket",
+        "DateTime",
+        "start of the hour (UTC) the flows started in",
+    ),
+    col(
+        "dataset",
+        "LowCardinality(String)",
+        "'live', or the name of a replay",
+    ),
+    col(
+        "conv_hash",
+        "UInt64",
+        "the conversation, as the rollups' `conv_hash`",
+    ),
+    col(
+        "first_ms",
+        "AggregateFunction(min, UInt64)",
+        "first packet of its first flow, epoch milliseconds",
+    ),
+    col(
+        "last_ms",
+        "AggregateFunction(max, UInt64)",
+        "last packet of its last flow, epoch milliseconds",
+    ),
+];
+
+/// The `SELECT` that fills `conversations_seen` from `{from}` (a `flows`
+/// table): the rollups' orientation of each row (their key columns'
+/// expressions, as `WITH` aliases) hashed by [`CONV_HASH`].
+fn conversations_seen_select() -> String {
+    let oriented: Vec<String> = ROLLUP_COLUMNS
+        .iter()
+        .filter(|c| !c.summed && c.expr != c.column.name && !c.expr.contains('{'))
+        .map(|c| {
+            let expr = if c.column.ch_type.starts_with("LowCardinality") {
+                format!("CAST({} AS {})", c.expr, c.column.ch_type)
+            } else {
+                c.expr.to_string()
+            };
+            format!("{expr} AS {}", quote_ident(c.column.name))
+        })
+        .collect();
+    format!(
+        "WITH {} SELECT date, toStartOfHour(start) AS bucket, dataset, {} AS conv_hash, \
+         minState(start_ms) AS first_ms, maxState(end_ms) AS last_ms FROM {{from}} \
+         GROUP BY date, bucket, dataset, conv_hash",
+        oriented.join(", "),
+        CONV_HASH.expr
+    )
+}
+
 /// Name of the exporters table.
 pub const EXPORTERS_TABLE: &str = "exporters";
 
@@ -847,11 +918,11 @@ impl Layout {
 
     /// The tables that hold rows partitioned by [`PARTITION_KEY`] on each
     /// server, for retention and the deletion of a dataset: `flows`, the
-    /// rollups, `datasets` and `observed_1m`.
+    /// rollups, `datasets`, `observed_1m` and `conversations_seen`.
     pub fn partitioned_tables(&self) -> Vec<(&'static str, String)> {
         std::iter::once(FLOWS_TABLE)
             .chain(ROLLUPS.iter().map(|r| r.table))
-            .chain([DATASETS_TABLE, OBSERVED_1M_TABLE])
+            .chain([DATASETS_TABLE, OBSERVED_1M_TABLE, CONVERSATIONS_SEEN_TABLE])
             .map(|name| (name, self.storage_name(name)))
             .collect()
     }
@@ -1162,7 +1233,7 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
         DATASETS_TABLE,
         DATASETS_VIEW,
         DATASETS_COLUMNS,
-        "dataset, date",
+        "(dataset, date)",
         "SELECT date, dataset, countState() AS flows, minState(start_ms) AS first_ms, \
          maxState(end_ms) AS last_ms, minState(received) AS stored_first, \
          maxState(received) AS stored_last FROM {from} GROUP BY date, dataset",
@@ -1172,10 +1243,20 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
         OBSERVED_1M_TABLE,
         OBSERVED_1M_VIEW,
         OBSERVED_1M_COLUMNS,
-        "dataset, bucket, observer, policy_revision",
+        "(dataset, bucket, observer, policy_revision)",
         "SELECT date, toStartOfMinute(start) AS bucket, dataset, observer, policy_revision, \
          countState() AS flows, minState(start_ms) AS first_ms, maxState(end_ms) AS last_ms \
          FROM {from} GROUP BY date, bucket, dataset, observer, policy_revision",
+    ));
+    // A page's conversations are looked up by `conv_hash`: small granules,
+    // so each key reads about a thousand rows, not 8,192.
+    steps.extend(summary_steps(
+        layout,
+        CONVERSATIONS_SEEN_TABLE,
+        CONVERSATIONS_SEEN_VIEW,
+        CONVERSATIONS_SEEN_COLUMNS,
+        "(dataset, conv_hash, bucket) SETTINGS index_granularity = 1024",
+        &conversations_seen_select(),
     ));
 
     // exporters
@@ -1349,8 +1430,9 @@ fn rollup_view(layout: &Layout, rollup: &Rollup) -> String {
     )
 }
 
-/// An AggregatingMergeTree summing up `flows` (`datasets`, `observed_1m`):
-/// the table, ordered by `order_by`, and its view
+/// An AggregatingMergeTree summing up `flows` (`datasets`, `observed_1m`,
+/// `conversations_seen`): the table, ordered by `order_by` (the sort key
+/// in parentheses, and any `SETTINGS`), and its view
 /// (`select`, with `{from}` for the table read), backfilled from the `flows`
 /// stored before the view existed.
 fn summary_steps(
@@ -1365,7 +1447,7 @@ fn summary_steps(
     let cols = column_ddl(columns);
     let mut steps = vec![Step::always(format!(
         "CREATE TABLE IF NOT EXISTS {target}{on} (\n{cols}\n) ENGINE = AggregatingMergeTree() \
-         PARTITION BY {PARTITION_KEY} ORDER BY ({order_by})",
+         PARTITION BY {PARTITION_KEY} ORDER BY {order_by}",
         target = layout.storage(table),
     ))];
     steps.extend(distributed_step_ddl(layout, table, &cols, "rand()"));

@@ -281,7 +281,9 @@ fn tables(ch: &ClickHouse, db: &str) -> Result<String> {
     ))
 }
 
-const TABLES: &str = "datasets\tAggregatingMergeTree\ndatasets_mv\tMaterializedView\n\
+const TABLES: &str = "conversations_seen\tAggregatingMergeTree\n\
+                      conversations_seen_mv\tMaterializedView\n\
+                      datasets\tAggregatingMergeTree\ndatasets_mv\tMaterializedView\n\
                       exporters\tReplacingMergeTree\nflows\tMergeTree\n\
                       flows_10m\tSummingMergeTree\nflows_10m_mv\tMaterializedView\n\
                       flows_1d\tSummingMergeTree\nflows_1d_mv\tMaterializedView\n\
@@ -355,6 +357,41 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
     assert_eq!(replies.lines().count(), 6);
     // The rollups were backfilled from the old rows ...
     assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 1));
+    // ... and so was each conversation's first and last seen, by hour,
+    // under the rollups' `conv_hash`.
+    let seen_sql = format!(
+        "SELECT conv_hash, bucket, minMerge(first_ms), maxMerge(last_ms) \
+         FROM `{db}`.conversations_seen GROUP BY conv_hash, bucket ORDER BY conv_hash"
+    );
+    let hours = format!(
+        "SELECT DISTINCT conv_hash, toStartOfHour(bucket) FROM `{db}`.flows_1m ORDER BY conv_hash"
+    );
+    let seen = || -> Result<String> {
+        let rows = ch.query(&seen_sql)?;
+        assert_eq!(
+            rows.lines()
+                .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join("\t"))
+                .collect::<Vec<_>>(),
+            ch.query(&hours)?.lines().collect::<Vec<_>>(),
+            "one row per conversation and hour, as the rollups hash it"
+        );
+        let mut times: Vec<String> = rows
+            .lines()
+            .map(|l| l.split('\t').skip(2).collect::<Vec<_>>().join("\t"))
+            .collect();
+        times.sort();
+        Ok(times.join(" "))
+    };
+    // The TCP conversation's flows and the ICMP one's, 5 s later.
+    let times = |last_start: u64| {
+        let mut times = [
+            format!("{T0}\t{}", last_start + 500),
+            format!("{}\t{}", T0 + 5_000, last_start + 5_500),
+        ];
+        times.sort();
+        times.join(" ")
+    };
+    assert_eq!(seen()?, times(T0));
     // ... and a restart does not backfill them again; the 10-minute and
     // daily rollups were filled from the minute and hourly ones.
     Sink::connect(&sink_config(&ch, &db), metrics.clone()).await?;
@@ -369,6 +406,7 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
     assert_eq!(rollup(&ch, &db, "flows_10m")?, expected_rollup(&[T0], 2));
     assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 2));
     assert_eq!(rollup(&ch, &db, "flows_1d")?, expected_rollup(&[day], 2));
+    assert_eq!(seen()?, times(T0 + 1_000));
     Ok(())
 }
 
@@ -398,6 +436,7 @@ async fn schema_without_derived_columns(client: &Client, db: &str) -> Result<()>
             .iter()
             .any(|w| statement.starts_with(w))
             || statement.contains("__repartition")
+            || statement.contains("`conversations_seen")
         {
             continue;
         }
@@ -677,11 +716,10 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     assert_eq!(days(&ch, &db, "flows_1h")?, format!("2025-09-28\n{live}"));
     assert_eq!(days(&ch, &db, "flows_10m")?, days(&ch, &db, "flows_1m")?);
     assert_eq!(days(&ch, &db, "flows_1d")?, days(&ch, &db, "flows_1h")?);
-    // `observed_1m` follows the 1-hour rollup.
-    assert_eq!(
-        days(&ch, &db, "observed_1m")?,
-        format!("2025-09-28\n{live}")
-    );
+    // `observed_1m` and `conversations_seen` follow the 1-hour rollup.
+    for table in ["observed_1m", "conversations_seen"] {
+        assert_eq!(days(&ch, &db, table)?, format!("2025-09-28\n{live}"));
+    }
     // Nothing more to drop the same day.
     assert!(retention.run_once(T0 + 7_200_000).await?.is_empty());
     // A year later the live days are gone; the replay stays.
@@ -702,11 +740,11 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     );
     assert!(retention.run_once(T0 + 6 * DAY).await?.is_empty());
     let dropped = retention.run_once(T0 + 7 * DAY).await?;
-    assert_eq!(dropped.len(), 7, "{dropped:?}");
+    assert_eq!(dropped.len(), 8, "{dropped:?}");
     for table in ["flows", "flows_1m", "flows_10m", "datasets"] {
         assert_eq!(days(&ch, &db, table)?, "", "{table}");
     }
-    for table in ["flows_1h", "flows_1d", "observed_1m"] {
+    for table in ["flows_1h", "flows_1d", "observed_1m", "conversations_seen"] {
         assert_eq!(
             days(&ch, &db, table)?,
             live,
@@ -718,7 +756,7 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
 
 /// The schema before datasets had partitions of their own: today's
 /// statements for an empty database with every table partitioned by `date`
-/// alone, and without `datasets` and `observed_1m`.
+/// alone, and without `datasets`, `observed_1m` and `conversations_seen`.
 async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
     for step in migrations(&Layout::single(db)) {
         let statement = &step.statement;
@@ -728,6 +766,7 @@ async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
             || statement.contains("__repartition")
             || statement.contains("`datasets")
             || statement.contains("`observed_1m")
+            || statement.contains("`conversations_seen")
         {
             continue;
         }
@@ -788,7 +827,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     let new_key = "(dataset, date)";
     assert_eq!(
         partition_keys()?.replace(new_key, "K"),
-        "datasets\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
+        "conversations_seen\tK\ndatasets\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
     );
     assert_eq!(contents()?, before, "every row kept, once");
     // `datasets` was filled from the rows already there.
