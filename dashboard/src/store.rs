@@ -14,8 +14,9 @@ use std::time::Duration;
 use clickhouse::Client;
 use clickhouse::{RowOwned, RowRead};
 use eastwest_clickhouse::schema::{
-    migrate, partitions, query_settings, quote_ident, Layout, ServerVersion, DATASETS_TABLE,
-    EXPORTERS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H, FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
+    migrate, partitions, query_settings, quote_ident, Layout, ServerVersion,
+    CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, EXPORTERS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H,
+    FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
 };
 
 use crate::model::{
@@ -380,6 +381,7 @@ impl ClickHouseStore {
                 exporters: qualified(EXPORTERS_TABLE),
                 datasets: qualified(DATASETS_TABLE),
                 observed_1m: qualified(OBSERVED_1M_TABLE),
+                conversations_seen: qualified(CONVERSATIONS_SEEN_TABLE),
             },
             metrics: None,
             hours: Default::default(),

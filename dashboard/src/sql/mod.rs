@@ -23,6 +23,7 @@ mod inventory;
 mod matrix;
 mod report;
 mod resolution;
+mod seen;
 mod series;
 mod source;
 mod statement;

@@ -22,6 +22,7 @@ fn tables() -> Tables {
         exporters: "`db`.`exporters`".into(),
         datasets: "`db`.`datasets`".into(),
         observed_1m: "`db`.`observed_1m`".into(),
+        conversations_seen: "`db`.`conversations_seen`".into(),
     }
 }
 
@@ -116,12 +117,14 @@ fn placeholders_match_arguments_and_values_stay_out() {
         check(&report_vm_hosts(&t, resolution, &p));
     }
     check(&report_exporter_losses(&t, &p));
-    // The dates of the window: 2026-11-02 and the day before 2026-11-03.
+    // The dates of the window: 2026-11-02 and the day before 2026-11-03,
+    // in the page's rows and in the lookup of their first and last seen.
     let page = conversations_in_one(&t, Resolution::Raw, &p);
     assert_eq!(
         page.args.iter().filter(|a| **a == Arg::U16(20_759)).count(),
-        2
+        4
     );
+    assert!(page.text.contains("ANY LEFT JOIN"), "{}", page.text);
 }
 
 #[test]

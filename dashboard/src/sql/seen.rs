@@ -1,0 +1,129 @@
+//! A page's conversations first and last seen, to the millisecond, from
+//! `conversations_seen` (per conversation and hour: the first start and the
+//! last end of its flows) instead of the rollups' bucket bounds.
+//!
+//! The table answers the whole hours of a window (the hours every flow
+//! started in lies inside it). The rest of the window, its edges (or a
+//! window without a whole hour), is answered by the parts the page
+//! statement read: raw flows to the millisecond, the minute and 10-minute
+//! rollups at their buckets' bounds. So a conversation seen in the
+//! window's first partial hour is first seen at the start of its first
+//! minute or 10-minute bucket there (to the millisecond in a part read
+//! from raw flows), and likewise for its last seen in the last partial
+//! hour; a conversation seen only in the whole hours is exact.
+
+use crate::query::TimeWindow;
+
+use super::source::{named, secs};
+use super::statement::{Arg, Sql, Tables};
+use eastwest_clickhouse::schema::date_of_ms;
+
+const HOUR_MS: u64 = 3_600_000;
+
+/// The whole hours of `window` (`None`: all time, every hour), or nothing
+/// when it holds no whole hour.
+fn whole_hours(window: Option<TimeWindow>) -> Option<Option<TimeWindow>> {
+    match window {
+        None => Some(None),
+        Some(w) => {
+            let inner = TimeWindow {
+                from_ms: w.from_ms.div_ceil(HOUR_MS) * HOUR_MS,
+                to_ms: w.to_ms / HOUR_MS * HOUR_MS,
+            };
+            (inner.from_ms < inner.to_ms).then_some(Some(inner))
+        }
+    }
+}
+
+/// Real first and last seen for a statement giving each conversation's
+/// hash (`hash`) and its bounds from the parts read (`start`, `end`, epoch
+/// milliseconds): the two expressions, then the `ANY LEFT JOIN` of
+/// `conversations_seen` to append after the statement (`keys`: only those
+/// conversations; `None`: every one of the window, for a page read in one
+/// statement). `None` when the window holds no whole hour (the parts'
+/// bounds are all there is).
+pub(super) struct Seen {
+    pub first: Sql,
+    pub last: Sql,
+    pub join: Sql,
+}
+
+pub(super) fn seen(
+    tables: &Tables,
+    window: Option<TimeWindow>,
+    dataset: Option<&str>,
+    keys: Option<&[u64]>,
+    hash: &str,
+    start: &str,
+    end: &str,
+) -> Option<Seen> {
+    let inner = whole_hours(window)?;
+    let mut first = Sql::default();
+    let mut last = Sql::default();
+    match inner {
+        // Bounds from the edges (before the whole hours, after them) are
+        // the parts' own; within them, the table's.
+        Some(w) => {
+            first.clause(
+                &format!("if(s_found = 0 OR {start} < ?, {start}, s_first)"),
+                [Arg::U64(w.from_ms)],
+            );
+            last.clause(
+                &format!("if(s_found = 0, {end}, if({end} > ?, greatest({end}, s_last), s_last))"),
+                [Arg::U64(w.to_ms)],
+            );
+        }
+        None => {
+            first.push(&format!("if(s_found = 0, {start}, s_first)"));
+            last.push(&format!("if(s_found = 0, {end}, s_last)"));
+        }
+    }
+    let mut join = Sql::default();
+    join.push(&format!(
+        " ANY LEFT JOIN (SELECT {}, minMerge(first_ms) AS s_first, \
+         maxMerge(last_ms) AS s_last, toUInt8(1) AS s_found FROM {} WHERE 1",
+        named(hash, "conv_hash"),
+        tables.conversations_seen
+    ));
+    if let Some(keys) = keys {
+        join.push(" AND conv_hash IN (");
+        for (i, key) in keys.iter().enumerate() {
+            join.push(if i == 0 { "?" } else { ", ?" });
+            join.bind(Arg::U64(*key));
+        }
+        join.push(")");
+    }
+    if let Some(w) = inner {
+        join.clause(
+            " AND bucket >= toDateTime(?) AND bucket < toDateTime(?) \
+             AND date >= toDate(?) AND date <= toDate(?)",
+            [
+                Arg::U32(secs(w.from_ms)),
+                Arg::U32(secs(w.to_ms)),
+                Arg::U16(date_of_ms(w.from_ms)),
+                Arg::U16(date_of_ms(w.to_ms - 1)),
+            ],
+        );
+    }
+    if let Some(dataset) = dataset {
+        join.clause(" AND dataset = ?", [Arg::Text(dataset.to_string())]);
+    }
+    join.push(&format!(" GROUP BY {hash}) USING {hash}"));
+    Some(Seen { first, last, join })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_hours_are_read() {
+        let h = HOUR_MS;
+        let w = |from_ms, to_ms| Some(TimeWindow { from_ms, to_ms });
+        assert_eq!(whole_hours(None), Some(None));
+        assert_eq!(whole_hours(w(h + 1, 3 * h - 1)), None);
+        assert_eq!(whole_hours(w(h + 1, 3 * h)), Some(w(2 * h, 3 * h)));
+        assert_eq!(whole_hours(w(h, 2 * h)), Some(w(h, 2 * h)));
+        assert_eq!(whole_hours(w(h + 1, 2 * h + 5)), None);
+    }
+}
