@@ -5,7 +5,7 @@ use crate::query::{Params, Sort};
 
 use super::counting::{addr_key, distinct, per_conversation, Detail};
 use super::resolution::Resolution;
-use super::seen::seen;
+use super::seen::{seen, PAGE_ALIAS};
 use super::source::{filtered_source, filtered_source_and, where_filters};
 use super::statement::{Arg, Sql, Tables};
 
@@ -189,7 +189,7 @@ pub fn conversation_page(
         .then(text(" AS s_start, "))
         .then(seen.last)
         .then(text(" AS s_end, conv_hash FROM "))
-        .then(sql.wrap("", ""))
+        .then(sql.wrap("", PAGE_ALIAS))
         .then(seen.join)
 }
 
@@ -247,7 +247,7 @@ pub fn conversations_in_one(tables: &Tables, resolution: Resolution, params: &Pa
         .then(text(" AS start_ms, "))
         .then(seen.last)
         .then(text(" AS end_ms FROM "))
-        .then(page.wrap("", ""))
+        .then(page.wrap("", PAGE_ALIAS))
         .then(seen.join)
         .then(text(&order))
 }

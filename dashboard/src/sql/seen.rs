@@ -20,6 +20,9 @@ use eastwest_clickhouse::schema::date_of_ms;
 
 const HOUR_MS: u64 = 3_600_000;
 
+/// The name of the statement [`seen`]'s join follows.
+pub(super) const PAGE_ALIAS: &str = " AS s_page";
+
 /// The whole hours of `window` (`None`: all time, every hour), or nothing
 /// when it holds no whole hour.
 fn whole_hours(window: Option<TimeWindow>) -> Option<Option<TimeWindow>> {
@@ -38,7 +41,9 @@ fn whole_hours(window: Option<TimeWindow>) -> Option<Option<TimeWindow>> {
 /// Real first and last seen for a statement giving each conversation's
 /// hash (`hash`) and its bounds from the parts read (`start`, `end`, epoch
 /// milliseconds): the two expressions, then the `ANY LEFT JOIN` of
-/// `conversations_seen` to append after the statement (`keys`: only those
+/// `conversations_seen` to append after the statement (in parentheses,
+/// named [`PAGE_ALIAS`]: current servers want every subquery of a join
+/// named) (`keys`: only those
 /// conversations; `None`: every one of the window, for a page read in one
 /// statement). `None` when the window holds no whole hour (the parts'
 /// bounds are all there is).
@@ -108,7 +113,7 @@ pub(super) fn seen(
     if let Some(dataset) = dataset {
         join.clause(" AND dataset = ?", [Arg::Text(dataset.to_string())]);
     }
-    join.push(&format!(" GROUP BY {hash}) USING {hash}"));
+    join.push(&format!(" GROUP BY {hash}) AS s_seen USING {hash}"));
     Some(Seen { first, last, join })
 }
 
