@@ -2,8 +2,8 @@
 //! `conversations_seen` (per conversation and hour: the first start and the
 //! last end of its flows) instead of the rollups' bucket bounds.
 //!
-//! The table answers the whole hours of a window (the hours every flow
-//! started in lies inside it). The rest of the window, its edges (or a
+//! The table answers the whole hours of a window (those wholly inside
+//! it, flows being windowed by their start). The rest of the window, its edges (or a
 //! window without a whole hour), is answered by the parts the page
 //! statement read: raw flows to the millisecond, the minute and 10-minute
 //! rollups at their buckets' bounds. So a conversation seen in the
@@ -38,21 +38,23 @@ fn whole_hours(window: Option<TimeWindow>) -> Option<Option<TimeWindow>> {
     }
 }
 
-/// Real first and last seen for a statement giving each conversation's
-/// hash (`hash`) and its bounds from the parts read (`start`, `end`, epoch
-/// milliseconds): the two expressions, then the `ANY LEFT JOIN` of
-/// `conversations_seen` to append after the statement (in parentheses,
-/// named [`PAGE_ALIAS`]: current servers want every subquery of a join
-/// named) (`keys`: only those
-/// conversations; `None`: every one of the window, for a page read in one
-/// statement). `None` when the window holds no whole hour (the parts'
-/// bounds are all there is).
+/// What [`seen`] gives: the first and last seen expressions and the join
+/// they read.
 pub(super) struct Seen {
     pub first: Sql,
     pub last: Sql,
     pub join: Sql,
 }
 
+/// Real first and last seen for a statement giving each conversation's
+/// hash (`hash`) and its bounds from the parts read (`start`, `end`, epoch
+/// milliseconds): the two expressions, then the `ANY LEFT JOIN` of
+/// `conversations_seen` to append after the statement (in parentheses,
+/// named [`PAGE_ALIAS`]: current servers want every subquery of a join
+/// named). `keys`: only those conversations are looked up; `None`: every
+/// one of the window's whole hours (for a page read in one statement,
+/// whose keys are not known before). `None` when the window holds no
+/// whole hour (the parts' bounds are all there is).
 pub(super) fn seen(
     tables: &Tables,
     window: Option<TimeWindow>,
