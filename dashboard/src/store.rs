@@ -536,11 +536,33 @@ impl Store for ClickHouseStore {
             } else {
                 let hashes: Vec<u64> = keys.iter().map(|(key, _)| *key).collect();
                 let page = sql::conversation_page(&self.tables, resolution, params, &hashes);
-                let mut described: HashMap<u64, DescribedRow> = self
-                    .all::<DescribedRow>(&page)
-                    .await?
+                // Their first and last seen, beside (see `sql::seen_lookup`).
+                let lookup = sql::seen_lookup(
+                    &self.tables,
+                    params.window,
+                    params.filters.dataset.as_deref(),
+                    &hashes,
+                );
+                let (rows, seen) = tokio::try_join!(self.all::<DescribedRow>(&page), async {
+                    match &lookup {
+                        Some(sql) => self.all::<(u64, u64, u64, u8)>(sql).await,
+                        None => Ok(Vec::new()),
+                    }
+                })?;
+                let seen: HashMap<u64, (u64, u64)> = seen
                     .into_iter()
-                    .map(|row| (row.conv_hash, row))
+                    .map(|(key, first, last, _)| (key, (first, last)))
+                    .collect();
+                let mut described: HashMap<u64, DescribedRow> = rows
+                    .into_iter()
+                    .map(|mut row| {
+                        (row.start_ms, row.end_ms) = sql::seen_times(
+                            params.window,
+                            (row.start_ms, row.end_ms),
+                            seen.get(&row.conv_hash).copied(),
+                        );
+                        (row.conv_hash, row)
+                    })
                     .collect();
                 // In the keys' order. A conversation gone between the two
                 // statements (a TTL's merge) is left out.

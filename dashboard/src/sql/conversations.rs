@@ -167,30 +167,7 @@ pub fn conversation_page(
     .wrap(&head, "")
     .then(filter);
     sql.push(" GROUP BY conv_hash");
-    // The page's first and last seen, exact where `conversations_seen`
-    // answers (see [`super::seen`]).
-    let Some(seen) = seen(
-        tables,
-        params.window,
-        params.filters.dataset.as_deref(),
-        Some(keys),
-        "conv_hash",
-        "d_start",
-        "d_end",
-    ) else {
-        return sql;
-    };
-    let mut head = Sql::default();
-    head.push(
-        "SELECT d_cvm, d_caddr, d_cz, d_ch, d_svm, d_saddr, d_sz, d_sh, d_proto, d_port, \
-         d_verdict, d_rule, d_sev, d_same, d_obs, ",
-    );
-    head.then(seen.first)
-        .then(text(" AS s_start, "))
-        .then(seen.last)
-        .then(text(" AS s_end, conv_hash FROM "))
-        .then(sql.wrap("", PAGE_ALIAS))
-        .then(seen.join)
+    sql
 }
 
 /// `text` as a statement part without values.

@@ -8,6 +8,7 @@ use super::inventory::*;
 use super::matrix::*;
 use super::report::*;
 use super::resolution::*;
+use super::seen::*;
 use super::series::*;
 use super::statement::*;
 use crate::query::{Format, Verdict};
@@ -70,6 +71,9 @@ fn placeholders_match_arguments_and_values_stay_out() {
     ] {
         let page = conversation_page(&t, resolution, &p, &[1, 2, 3]);
         check(&page);
+        if let Some(lookup) = seen_lookup(&t, p.window, Some("a'b"), &[1, 2, 3]) {
+            check(&lookup);
+        }
         assert!(page.args.contains(&Arg::Text("x' OR 1=1 --".into())));
         check(&conversation_totals(&t, resolution, &p));
         check(&conversation_keys_and_totals(&t, resolution, &p));
