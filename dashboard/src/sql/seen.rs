@@ -137,10 +137,10 @@ fn lookup(
 /// The first and last seen of the conversations `keys` (a page read by its
 /// keys) over the whole hours of `window`: rows of `(conv_hash, first_ms,
 /// last_ms, 1)`, for [`seen_times`]; `None` when the window holds no whole
-/// hour. A statement of its own, run beside the page's: joined to the
-/// page statement it would nest that statement once more, which 18.16
-/// analyses again (about 30 ms of CPU a page on a day of 30,000
-/// conversations, against a few for this lookup).
+/// hour. A statement of its own, run beside the page's (joined to it,
+/// it would nest the page statement once more, and 18.16 analyses each
+/// nested `SELECT` again); on a day of 30,000 conversations it reads
+/// 15,000-54,000 rows and takes about 12 ms of CPU for a page of 50.
 pub fn seen_lookup(
     tables: &Tables,
     window: Option<TimeWindow>,
