@@ -30,7 +30,8 @@ use std::time::Duration;
 use clickhouse::Client;
 use eastwest_clickhouse::schema::partitions;
 use eastwest_clickhouse::schema::{
-    Layout, DATASETS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H, FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
+    Layout, CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H, FLOWS_1M,
+    FLOWS_TABLE, OBSERVED_1M_TABLE,
 };
 use tokio::sync::watch;
 
@@ -73,9 +74,14 @@ impl Retention {
             t if t == FLOWS_TABLE || t == DATASETS_TABLE => self.config.flows_days,
             // The 10-minute rollup answers the edges the minute one does.
             t if t == FLOWS_1M.table || t == FLOWS_10M.table => self.config.flows_1m_days,
-            // The report's revisions and coverage of a period, and the
-            // daily rollup, last as long as the hourly rollup.
-            t if t == FLOWS_1H.table || t == FLOWS_1D.table || t == OBSERVED_1M_TABLE => {
+            // The report's revisions and coverage of a period, the daily
+            // rollup and the conversations' first and last seen last as
+            // long as the hourly rollup.
+            t if t == FLOWS_1H.table
+                || t == FLOWS_1D.table
+                || t == OBSERVED_1M_TABLE
+                || t == CONVERSATIONS_SEEN_TABLE =>
+            {
                 self.config.flows_1h_days
             }
             _ => 0,

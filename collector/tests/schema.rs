@@ -281,7 +281,9 @@ fn tables(ch: &ClickHouse, db: &str) -> Result<String> {
     ))
 }
 
-const TABLES: &str = "datasets\tAggregatingMergeTree\ndatasets_mv\tMaterializedView\n\
+const TABLES: &str = "conversations_seen\tAggregatingMergeTree\n\
+                      conversations_seen_mv\tMaterializedView\n\
+                      datasets\tAggregatingMergeTree\ndatasets_mv\tMaterializedView\n\
                       exporters\tReplacingMergeTree\nflows\tMergeTree\n\
                       flows_10m\tSummingMergeTree\nflows_10m_mv\tMaterializedView\n\
                       flows_1d\tSummingMergeTree\nflows_1d_mv\tMaterializedView\n\
@@ -355,6 +357,41 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
     assert_eq!(replies.lines().count(), 6);
     // The rollups were backfilled from the old rows ...
     assert_eq!(rollup(&ch, &db, "flows_1m")?, expected_rollup(&[T0], 1));
+    // ... and so was each conversation's first and last seen, by hour,
+    // under the rollups' `conv_hash`.
+    let seen_sql = format!(
+        "SELECT conv_hash, bucket, minMerge(first_ms), maxMerge(last_ms) \
+         FROM `{db}`.conversations_seen GROUP BY conv_hash, bucket ORDER BY conv_hash"
+    );
+    let hours = format!(
+        "SELECT DISTINCT conv_hash, toStartOfHour(bucket) FROM `{db}`.flows_1m ORDER BY conv_hash"
+    );
+    let seen = || -> Result<String> {
+        let rows = ch.query(&seen_sql)?;
+        assert_eq!(
+            rows.lines()
+                .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join("\t"))
+                .collect::<Vec<_>>(),
+            ch.query(&hours)?.lines().collect::<Vec<_>>(),
+            "one row per conversation and hour, as the rollups hash it"
+        );
+        let mut times: Vec<String> = rows
+            .lines()
+            .map(|l| l.split('\t').skip(2).collect::<Vec<_>>().join("\t"))
+            .collect();
+        times.sort();
+        Ok(times.join(" "))
+    };
+    // The TCP conversation's flows and the ICMP one's, 5 s later.
+    let times = |last_start: u64| {
+        let mut times = [
+            format!("{T0}\t{}", last_start + 500),
+            format!("{}\t{}", T0 + 5_000, last_start + 5_500),
+        ];
+        times.sort();
+        times.join(" ")
+    };
+    assert_eq!(seen()?, times(T0));
     // ... and a restart does not backfill them again; the 10-minute and
     // daily rollups were filled from the minute and hourly ones.
     Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
@@ -369,6 +406,7 @@ async fn the_previous_schema_is_migrated_with_its_rows() -> Result<()> {
     assert_eq!(rollup(&ch, &db, "flows_10m")?, expected_rollup(&[T0], 2));
     assert_eq!(rollup(&ch, &db, "flows_1h")?, expected_rollup(&[T0], 2));
     assert_eq!(rollup(&ch, &db, "flows_1d")?, expected_rollup(&[day], 2));
+    assert_eq!(seen()?, times(T0 + 1_000));
     Ok(())
 }
 
@@ -398,6 +436,7 @@ async fn schema_without_derived_columns(client: &Client, db: &str) -> Result<()>
             .iter()
             .any(|w| statement.starts_with(w))
             || statement.contains("__repartition")
+            || statement.contains("`conversations_seen")
         {
             continue;
         }
@@ -472,25 +511,37 @@ async fn rollups_without_the_derived_columns_are_upgraded() -> Result<()> {
     Ok(())
 }
 
-fn point_rank() -> Result<&'static eastwest_clickhouse::schema::DerivedColumn> {
+fn derived(name: &str) -> Result<&'static eastwest_clickhouse::schema::DerivedColumn> {
     ROLLUP_DERIVED
         .iter()
-        .find(|d| d.column.name == "point_rank")
-        .context("point_rank")
+        .find(|d| d.column.name == name)
+        .context("derived column")
 }
 
-/// The rollups' views as they were when `point_rank` gave a port mirror's
-/// +1 to the NVGRE and routed-GRE underlays too (main at 72319d6), made
-/// over today's schema through the client, so the chdb check replays them.
+/// `point_hash` as it was before an underlay was one observation point
+/// for both directions (main at 043a427).
+const OLD_POINT_HASH: &str = "cityHash64(conv_hash, observer, encap)";
+
+/// `point_rank` as it was when it gave a port mirror's +1 to the NVGRE and
+/// routed-GRE underlays too (main at 72319d6).
+const OLD_POINT_RANK: &str = "toUInt8((observer != '' AND observer = client_host) * 4 \
+     + (observer != '' AND observer = server_host) * 2 \
+     + (encap NOT IN ('vxlan', 'geneve')))";
+
+/// The rollups' views and derived columns as they were with
+/// [`OLD_POINT_HASH`] and [`OLD_POINT_RANK`], made over today's schema
+/// through the client, so the chdb check replays them.
 async fn rank_underlays_as_mirrors(client: &Client, db: &str) -> Result<()> {
-    let rank = point_rank()?;
-    let old_expr = rank.expr.replace(", 'nvgre', 'gre'", "");
-    assert_ne!(old_expr, rank.expr);
+    let (hash, rank) = (derived("point_hash")?, derived("point_rank")?);
     for rollup in ROLLUPS {
         for statement in [
             format!("DROP TABLE `{db}`.`{}`", rollup.view),
             format!(
-                "ALTER TABLE `{db}`.`{}` MODIFY COLUMN point_rank UInt8 DEFAULT {old_expr}",
+                "ALTER TABLE `{db}`.`{}` MODIFY COLUMN point_hash UInt64 DEFAULT {OLD_POINT_HASH}",
+                rollup.table
+            ),
+            format!(
+                "ALTER TABLE `{db}`.`{}` MODIFY COLUMN point_rank UInt8 DEFAULT {OLD_POINT_RANK}",
                 rollup.table
             ),
         ] {
@@ -501,7 +552,10 @@ async fn rank_underlays_as_mirrors(client: &Client, db: &str) -> Result<()> {
         if step.statement.starts_with("CREATE MATERIALIZED VIEW")
             && step.statement.contains(rank.expr)
         {
-            let old = step.statement.replace(rank.expr, &old_expr);
+            let old = step
+                .statement
+                .replace(rank.expr, OLD_POINT_RANK)
+                .replace(hash.expr, OLD_POINT_HASH);
             client.query(&old).execute().await?;
         }
     }
@@ -509,30 +563,36 @@ async fn rank_underlays_as_mirrors(client: &Client, db: &str) -> Result<()> {
 }
 
 #[tokio::test]
-async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
+async fn underlay_points_are_made_again() -> Result<()> {
     let ch = eastwest_tests::clickhouse()?;
     let db = eastwest_tests::unique_database("schema_rank");
-    let rank = point_rank()?;
+    let (hash, rank) = (derived("point_hash")?, derived("point_rank")?);
     let metrics = Arc::new(Metrics::new());
     let sink = Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     let client = client(&ch).await?;
     rank_underlays_as_mirrors(&client, &db).await?;
-    // The TCP conversation web-01 -> app-01 at esx-01 (the client's host)
-    // over each capture path: a mirror ranks 4 + 1, an underlay 4.
+    // The TCP conversation web-01 -> app-01 over each capture path: its
+    // request seen at esx-01 (the client's host), its reply at esx-02 (the
+    // server's), as an underlay's outer source attributes them. A mirror
+    // ranks 4 + 1 at the client's host, 2 + 1 at the server's; an underlay
+    // 4 at either, one point for both directions.
     let over = |encap: Encap, at_ms: u64| -> Vec<FlowRow> {
         conversation(at_ms)[..2]
             .iter()
-            .map(|f| FlowRow {
+            .enumerate()
+            .map(|(i, f)| FlowRow {
                 encap: Some(encap),
+                observer: ["esx-01", "esx-02"][i].into(),
                 ..f.row()
             })
             .collect()
     };
     let ranks = || {
         ch.query(&format!(
-            "SELECT encap, groupUniqArray(point_rank), countIf(point_rank != ({})) \
+            "SELECT encap, arraySort(groupUniqArray(point_rank)), uniqExact(point_hash), \
+             countIf(point_rank != ({})) + countIf(point_hash != ({})) \
              FROM `{db}`.flows_1m GROUP BY encap ORDER BY encap",
-            rank.expr
+            rank.expr, hash.expr
         ))
     };
     for encap in [Encap::ErspanII, Encap::Gre, Encap::Nvgre, Encap::Vxlan] {
@@ -540,7 +600,7 @@ async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
     }
     assert_eq!(
         ranks()?,
-        "erspan2\t[5]\t0\ngre\t[5]\t1\nnvgre\t[5]\t1\nvxlan\t[4]\t0\n",
+        "erspan2\t[3,5]\t2\t0\ngre\t[3,5]\t2\t4\nnvgre\t[3,5]\t2\t4\nvxlan\t[2,4]\t2\t3\n",
         "stored by the old views"
     );
     // The chdb check replays statements in the order of the query log, to
@@ -548,8 +608,8 @@ async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let sink = Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
-    // The stored rows are ranked again by a mutation the server runs in
-    // the background.
+    // The stored rows get their point again by a mutation the server runs
+    // in the background.
     for _ in 0..300 {
         let running = ch.query(&format!(
             "SELECT count() FROM system.mutations WHERE database = '{db}' AND is_done = 0"
@@ -559,19 +619,20 @@ async fn underlays_ranked_as_mirrors_are_ranked_again() -> Result<()> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let fixed = "erspan2\t[5]\t0\ngre\t[4]\t0\nnvgre\t[4]\t0\nvxlan\t[4]\t0\n";
+    let fixed = "erspan2\t[3,5]\t2\t0\ngre\t[4]\t1\t0\nnvgre\t[4]\t1\t0\nvxlan\t[4]\t1\t0\n";
     assert_eq!(ranks()?, fixed);
-    for table in ["flows_1h", "flows_1m"] {
+    for table in ["flows_10m", "flows_1h", "flows_1d", "flows_1m"] {
         assert_eq!(
             ch.query(&format!(
-                "SELECT countIf(point_rank != ({})) FROM `{db}`.`{table}`",
-                rank.expr
+                "SELECT countIf(point_rank != ({})) + countIf(point_hash != ({})) \
+                 FROM `{db}`.`{table}`",
+                rank.expr, hash.expr
             ))?,
             "0\n",
             "{table}"
         );
     }
-    // The views made again rank new rows so, and a restart changes nothing.
+    // The views made again compute them so, and a restart changes nothing.
     Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     for encap in [Encap::Gre, Encap::Nvgre] {
         sink.insert(&over(encap, T0 + 60_000)).await?;
@@ -655,11 +716,10 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     assert_eq!(days(&ch, &db, "flows_1h")?, format!("2025-09-28\n{live}"));
     assert_eq!(days(&ch, &db, "flows_10m")?, days(&ch, &db, "flows_1m")?);
     assert_eq!(days(&ch, &db, "flows_1d")?, days(&ch, &db, "flows_1h")?);
-    // `observed_1m` follows the 1-hour rollup.
-    assert_eq!(
-        days(&ch, &db, "observed_1m")?,
-        format!("2025-09-28\n{live}")
-    );
+    // `observed_1m` and `conversations_seen` follow the 1-hour rollup.
+    for table in ["observed_1m", "conversations_seen"] {
+        assert_eq!(days(&ch, &db, table)?, format!("2025-09-28\n{live}"));
+    }
     // Nothing more to drop the same day.
     assert!(retention.run_once(T0 + 7_200_000).await?.is_empty());
     // A year later the live days are gone; the replay stays.
@@ -680,11 +740,11 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     );
     assert!(retention.run_once(T0 + 6 * DAY).await?.is_empty());
     let dropped = retention.run_once(T0 + 7 * DAY).await?;
-    assert_eq!(dropped.len(), 7, "{dropped:?}");
+    assert_eq!(dropped.len(), 8, "{dropped:?}");
     for table in ["flows", "flows_1m", "flows_10m", "datasets"] {
         assert_eq!(days(&ch, &db, table)?, "", "{table}");
     }
-    for table in ["flows_1h", "flows_1d", "observed_1m"] {
+    for table in ["flows_1h", "flows_1d", "observed_1m", "conversations_seen"] {
         assert_eq!(
             days(&ch, &db, table)?,
             live,
@@ -696,7 +756,7 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
 
 /// The schema before datasets had partitions of their own: today's
 /// statements for an empty database with every table partitioned by `date`
-/// alone, and without `datasets` and `observed_1m`.
+/// alone, and without `datasets`, `observed_1m` and `conversations_seen`.
 async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
     for step in migrations(&Layout::single(db)) {
         let statement = &step.statement;
@@ -706,6 +766,7 @@ async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
             || statement.contains("__repartition")
             || statement.contains("`datasets")
             || statement.contains("`observed_1m")
+            || statement.contains("`conversations_seen")
         {
             continue;
         }
@@ -766,7 +827,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     let new_key = "(dataset, date)";
     assert_eq!(
         partition_keys()?.replace(new_key, "K"),
-        "datasets\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
+        "conversations_seen\tK\ndatasets\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
     );
     assert_eq!(contents()?, before, "every row kept, once");
     // `datasets` was filled from the rows already there.

@@ -14,8 +14,9 @@ use std::time::Duration;
 use clickhouse::Client;
 use clickhouse::{RowOwned, RowRead};
 use eastwest_clickhouse::schema::{
-    migrate, partitions, query_settings, quote_ident, Layout, ServerVersion, DATASETS_TABLE,
-    EXPORTERS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H, FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
+    migrate, partitions, query_settings, quote_ident, Layout, ServerVersion,
+    CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, EXPORTERS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H,
+    FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
 };
 
 use crate::model::{
@@ -380,6 +381,7 @@ impl ClickHouseStore {
                 exporters: qualified(EXPORTERS_TABLE),
                 datasets: qualified(DATASETS_TABLE),
                 observed_1m: qualified(OBSERVED_1M_TABLE),
+                conversations_seen: qualified(CONVERSATIONS_SEEN_TABLE),
             },
             metrics: None,
             hours: Default::default(),
@@ -533,11 +535,33 @@ impl Store for ClickHouseStore {
             } else {
                 let hashes: Vec<u64> = keys.iter().map(|(key, _)| *key).collect();
                 let page = sql::conversation_page(&self.tables, resolution, params, &hashes);
-                let mut described: HashMap<u64, DescribedRow> = self
-                    .all::<DescribedRow>(&page)
-                    .await?
+                // Their first and last seen, beside (see `sql::seen_lookup`).
+                let lookup = sql::seen_lookup(
+                    &self.tables,
+                    params.window,
+                    params.filters.dataset.as_deref(),
+                    &hashes,
+                );
+                let (rows, seen) = tokio::try_join!(self.all::<DescribedRow>(&page), async {
+                    match &lookup {
+                        Some(sql) => self.all::<(u64, u64, u64, u8)>(sql).await,
+                        None => Ok(Vec::new()),
+                    }
+                })?;
+                let seen: HashMap<u64, (u64, u64)> = seen
                     .into_iter()
-                    .map(|row| (row.conv_hash, row))
+                    .map(|(key, first, last, _)| (key, (first, last)))
+                    .collect();
+                let mut described: HashMap<u64, DescribedRow> = rows
+                    .into_iter()
+                    .map(|mut row| {
+                        (row.start_ms, row.end_ms) = sql::seen_times(
+                            params.window,
+                            (row.start_ms, row.end_ms),
+                            seen.get(&row.conv_hash).copied(),
+                        );
+                        (row.conv_hash, row)
+                    })
                     .collect();
                 // In the keys' order. A conversation gone between the two
                 // statements (a TTL's merge) is left out.

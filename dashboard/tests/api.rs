@@ -79,10 +79,18 @@ async fn conversations_are_grouped_and_counted_once() {
     assert_eq!(web_app.packets, 30);
     assert_eq!(web_app.flows, 2);
     assert_eq!(web_app.observers, ["esx-01", "esx-02"]);
-    // range=all is answered by the hourly rollup: times are its buckets.
+    // range=all is answered by the hourly rollup, first and last seen by
+    // `conversations_seen`: the flows' own times, not the hour's bounds.
     assert_eq!(r.resolution, "1h");
-    assert_eq!(web_app.start_ms, T0);
-    assert_eq!(web_app.end_ms, T0 + 3_600_000);
+    let times: Vec<(u64, u64)> = lab_rows()
+        .iter()
+        .filter(|f| f.src_vm == "web-01" && f.dst_port == 8080 && f.rule == "app tier")
+        .map(|f| (f.start_ms, f.end_ms))
+        .collect();
+    assert_eq!(times.len(), 4, "two flows at each observer");
+    assert_eq!(web_app.start_ms, times.iter().map(|t| t.0).min().unwrap());
+    assert_eq!(web_app.end_ms, times.iter().map(|t| t.1).max().unwrap());
+    assert!(web_app.end_ms < T0 + 3_600_000);
     assert_eq!((web_app.bytes_fwd, web_app.bytes_rev), (3000, 0));
     assert_eq!(
         (web_app.client_zone.as_str(), web_app.server_zone.as_str()),
@@ -389,7 +397,9 @@ async fn health_and_page() {
 
 #[tokio::test]
 async fn every_resolution_gives_the_same_counts() {
-    let app = app().await;
+    use eastwest_dashboard::sql::MAX_PAGE_KEYS;
+    let store = store_with(&lab_rows()).await;
+    let app = router(AppState::new(store, MAX_PAGE_KEYS + 1));
     // Hour-aligned, minute-aligned and unaligned windows over the lab day
     // (whole hours from flows_1h, the edges from flows_10m, flows_1m and
     // raw flows),
@@ -419,15 +429,43 @@ async fn every_resolution_gives_the_same_counts() {
     for other in &seen[1..] {
         assert_eq!(&seen[0], other);
     }
-    // Rows from a rollup carry their bucket's times (here the hour of T0);
-    // a window without a whole minute reads raw flows, with their own.
+    // Rows from a rollup carry the real first and last seen over the
+    // window's whole hours (from `conversations_seen`); at the window's
+    // edges, outside whole hours, their bucket's bounds (here the 10
+    // minutes from T0); a window without a whole minute reads raw flows,
+    // with their own.
+    // (web-01 → app-01, the only conversation of app-01 that day.)
+    let app_01 = lab_rows()
+        .iter()
+        .filter(|f| f.src_vm == "web-01" && f.dst_vm == "app-01" && f.rule == "app tier")
+        .fold((u64::MAX, 0), |(first, last), f| {
+            (first.min(f.start_ms), last.max(f.end_ms))
+        });
     let r = conversations(
         &app,
         &format!("from={}&to={}&dataset=lab&vm=app-01", day + 1, day + 86_400),
     )
     .await;
-    assert_eq!(r.conversations[0].start_ms, T0);
-    assert_eq!(r.conversations[0].end_ms, T0 + 3_600_000);
+    assert_eq!(r.conversations.len(), 1);
+    assert_eq!(
+        (r.conversations[0].start_ms, r.conversations[0].end_ms),
+        app_01
+    );
+    assert!(app_01.1 < T0 + 600_000, "{app_01:?}");
+    for limit in [10, MAX_PAGE_KEYS + 1] {
+        let r = conversations(
+            &app,
+            &format!(
+                "from={}&to={}&dataset=lab&vm=app-01&limit={limit}",
+                lab - 1,
+                lab + 601
+            ),
+        )
+        .await;
+        assert_eq!(r.resolution, "10m");
+        assert_eq!(r.conversations[0].start_ms, T0);
+        assert_eq!(r.conversations[0].end_ms, T0 + 600_000);
+    }
     let r = conversations(
         &app,
         &format!("from={}&to={}&dataset=lab&vm=app-01", lab, lab + 59),
@@ -1070,8 +1108,9 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = call("DELETE", "/api/v1/datasets/other", "admin").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // flows, the four rollups, datasets and observed_1m: one day each.
-    assert_eq!(body, r#"{"name":"other","partitions":7}"#);
+    // flows, the four rollups, datasets, observed_1m and
+    // conversations_seen: one day each.
+    assert_eq!(body, r#"{"name":"other","partitions":8}"#);
 
     // Gone from every table; the other datasets untouched.
     for table in [
@@ -1082,6 +1121,7 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
         "flows_1d",
         "datasets",
         "observed_1m",
+        "conversations_seen",
     ] {
         let left = server
             .query(&format!(

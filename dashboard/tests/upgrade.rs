@@ -1,6 +1,7 @@
 //! A database of the previous schema (rollups at 1 minute and 1 hour only,
-//! `point_rank` giving the NVGRE and routed-GRE underlays a port mirror's
-//! +1), upgraded by the dashboard's start-up, answers every endpoint as a
+//! `point_hash` and `point_rank` making each direction of an underlay an
+//! observation point of its own and giving the NVGRE and routed-GRE
+//! underlays a port mirror's +1, no `conversations_seen`), upgraded by the dashboard's start-up, answers every endpoint as a
 //! database created with today's schema and holding the same flows.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
@@ -17,8 +18,19 @@ use tower::ServiceExt;
 
 use common::*;
 
+/// `point_hash` as it was when each direction of an underlay was an
+/// observation point of its own (main at 043a427).
+const OLD_POINT_HASH: &str = "cityHash64(conv_hash, observer, encap)";
+
+/// `point_rank` as it was then, and when it gave the NVGRE and routed-GRE
+/// underlays a port mirror's +1 (main at 72319d6).
+const OLD_POINT_RANK: &str = "toUInt8((observer != '' AND observer = client_host) * 4 \
+     + (observer != '' AND observer = server_host) * 2 \
+     + (encap NOT IN ('vxlan', 'geneve')))";
+
 /// Today's statements for an empty database, without the 10-minute and
-/// daily rollups and with the earlier `point_rank`, issued through the
+/// daily rollups and `conversations_seen`, with the earlier `point_hash`
+/// and `point_rank`, issued through the
 /// project's client (so the chdb check replays them before the upgrade's).
 async fn previous_schema(url: &str, database: &str) {
     let text: String = clickhouse::Client::default()
@@ -35,12 +47,15 @@ async fn previous_schema(url: &str, database: &str) {
     for (name, value) in query_settings(version) {
         client = client.with_setting(*name, *value);
     }
-    let rank = ROLLUP_DERIVED
-        .iter()
-        .find(|d| d.column.name == "point_rank")
-        .unwrap();
-    let old_rank = rank.expr.replace(", 'nvgre', 'gre'", "");
-    assert_ne!(old_rank, rank.expr);
+    let derived = |name: &str| {
+        ROLLUP_DERIVED
+            .iter()
+            .find(|d| d.column.name == name)
+            .unwrap()
+            .expr
+    };
+    let (hash, rank) = (derived("point_hash"), derived("point_rank"));
+    let mut changed = 0;
     for step in migrations(&Layout::single(database)) {
         let statement = &step.statement;
         if ["DROP", "ALTER", "INSERT", "RENAME"]
@@ -49,15 +64,24 @@ async fn previous_schema(url: &str, database: &str) {
             || statement.contains("__repartition")
             || statement.contains("`flows_10m")
             || statement.contains("`flows_1d")
+            || statement.contains("`conversations_seen")
         {
             continue;
         }
+        changed += usize::from(statement.contains(rank) || statement.contains(hash));
         client
-            .query(&statement.replace(rank.expr, &old_rank))
+            .query(
+                &statement
+                    .replace(rank, OLD_POINT_RANK)
+                    .replace(hash, OLD_POINT_HASH),
+            )
             .execute()
             .await
             .unwrap();
     }
+    // The 1-minute and 1-hour rollups' tables and views (each view three
+    // times: created, then made again after each upgrade, a no-op here).
+    assert_eq!(changed, 8);
 }
 
 /// The lab's rows, plus a conversation seen at its client's host over a
@@ -70,7 +94,20 @@ fn rows() -> Vec<FlowRow> {
     underlay.encap = Some(eastwest_core::flow::Encap::Nvgre);
     underlay.bytes = 4_000;
     rows.extend([mirror, underlay]);
+    rows.extend(underlay_only(T0 + 40_000));
     rows
+}
+
+/// web-01 → db-01:6379 seen only on a VXLAN underlay: the request from
+/// web-01's host esx-01, the reply from db-01's host esx-02 (the outer
+/// sources), 300 bytes one way and 3,000 the other.
+fn underlay_only(at_ms: u64) -> Vec<FlowRow> {
+    let mut request = flow("esx-01", WEB, DB, 6379, "allowed", "db", at_ms, 300);
+    request.encap = Some(eastwest_core::flow::Encap::Vxlan);
+    let mut reply = flow("esx-02", DB, WEB, 40_000, "allowed", "db", at_ms, 3_000);
+    reply.encap = Some(eastwest_core::flow::Encap::Vxlan);
+    (reply.src_port, reply.dst_port, reply.reply) = (6379, 40_000, 1);
+    vec![request, reply]
 }
 
 async fn body(app: &Router, uri: &str) -> String {
@@ -163,4 +200,29 @@ async fn an_upgraded_database_answers_as_a_new_one() {
     .await;
     let c: serde_json::Value = serde_json::from_str(&c).unwrap();
     assert_eq!(c["conversations"][0]["bytes"], 400, "{c}");
+    // Both directions of the underlay-only conversation, as stored before.
+    let c = body(
+        &upgraded,
+        "/api/v1/conversations?range=all&dataset=lab&port=6379",
+    )
+    .await;
+    let c: serde_json::Value = serde_json::from_str(&c).unwrap();
+    let c = &c["conversations"][0];
+    assert_eq!(
+        (&c["bytes_fwd"], &c["bytes_rev"]),
+        (&300.into(), &3_000.into()),
+        "{c}"
+    );
+    assert_eq!(
+        c["observers"],
+        serde_json::json!(["esx-01", "esx-02"]),
+        "{c}"
+    );
+    // Its first and last seen from `conversations_seen`, backfilled from
+    // the stored flows: theirs, not the hour's bounds.
+    assert_eq!(
+        (c["start_ms"].as_u64(), c["end_ms"].as_u64()),
+        (Some(T0 + 40_000), Some(T0 + 42_000)),
+        "{c}"
+    );
 }

@@ -80,22 +80,18 @@ fn expected_flows(exp: &Value) -> FlowTotals {
     out
 }
 
-#[test]
-fn lab_capture_end_to_end() {
-    let ch = clickhouse().expect("ClickHouse for the test");
-    let db = unique_database("lab");
-    let root = repo_root();
+/// `eastwest-collector` on a free UDP port, storing into `db` with the
+/// lab's inventory and policy; answers its health check.
+fn start_collector(ch_url: &str, db: &str) -> (Running, u16) {
     let nf_port = free_udp_port().unwrap();
     let metrics_port = free_tcp_port().unwrap();
-
-    // Collector.
     let mut collector = Running(
         Command::new(workspace_bin("eastwest-collector"))
-            .current_dir(&root)
+            .current_dir(repo_root())
             .env(eastwest_tests::LAB_CLOCK.0, eastwest_tests::LAB_CLOCK.1)
             .args(["--listen", &format!("127.0.0.1:{nf_port}")])
             .args(["--http", &format!("127.0.0.1:{metrics_port}")])
-            .args(["--clickhouse-url", &ch.url, "--database", &db])
+            .args(["--clickhouse-url", ch_url, "--database", db])
             .args([
                 "--inventory",
                 "lab/inventory.toml",
@@ -111,11 +107,15 @@ fn lab_capture_end_to_end() {
         "collector",
         &mut collector,
     );
+    (collector, nf_port)
+}
 
-    // Exporter: the lab capture, as fast as it goes.
+/// `eastwest-exporter` replaying `pcap` (dataset `lab`) to the collector
+/// on `nf_port`, as fast as it goes; its `--stats-json`.
+fn export(pcap: &std::path::Path, nf_port: u16) -> Value {
     let out = Command::new(workspace_bin("eastwest-exporter"))
-        .current_dir(&root)
-        .args(["--read", "lab/lab.pcap"])
+        .current_dir(repo_root())
+        .args(["--read".as_ref(), pcap.as_os_str()])
         .args(["--export", &format!("127.0.0.1:{nf_port}")])
         .args(["--inventory", "lab/inventory.toml", "--host", "esx-01"])
         .args(["--dataset", "lab"])
@@ -127,22 +127,40 @@ fn lab_capture_end_to_end() {
         "exporter failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stats: Value = serde_json::from_slice(&out.stdout).expect("--stats-json prints JSON");
+    serde_json::from_slice(&out.stdout).expect("--stats-json prints JSON")
+}
+
+/// Wait until `count_sql` (a count of `flows`) answers `rows` or more
+/// (30 s at most).
+fn wait_for_rows(ch: &eastwest_tests::ClickHouse, count_sql: &str, rows: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: u64 = ch.query(count_sql).unwrap().trim().parse().unwrap_or(0);
+        if n >= rows || Instant::now() > deadline {
+            break;
+        }
+        sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn lab_capture_end_to_end() {
+    let ch = clickhouse().expect("ClickHouse for the test");
+    let db = unique_database("lab");
+    let root = repo_root();
+    let (_collector, nf_port) = start_collector(&ch.url, &db);
+    let stats = export(&root.join("lab/lab.pcap"), nf_port);
     let exp = lab_expected().unwrap();
     assert_eq!(stats["packets_read"], exp["frames"], "stats: {stats}");
 
     // Every flow of the lab, stored exactly once per observation point.
     let want = expected_flows(&exp);
     let want_rows: usize = want.len();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let count_sql = format!("SELECT count() FROM `{db}`.flows");
-    loop {
-        let n: usize = ch.query(&count_sql).unwrap().trim().parse().unwrap_or(0);
-        if n >= want_rows || Instant::now() > deadline {
-            break;
-        }
-        sleep(Duration::from_millis(300));
-    }
+    wait_for_rows(
+        &ch,
+        &format!("SELECT count() FROM `{db}`.flows"),
+        want_rows as u64,
+    );
     let rows = ch
         .query(&format!(
             "SELECT observer, encap, replaceRegexpOne(IPv6NumToString(src_addr), '^::ffff:', ''), \
@@ -317,4 +335,204 @@ fn lab_capture_end_to_end() {
         }),
     )
     .unwrap();
+}
+
+/// A conversation: client VM, server VM, protocol.
+type ConversationKey = (String, String, u64);
+
+/// What a conversation counted: packets and bytes forward, then reverse,
+/// and its observers.
+type Counted = (u64, u64, u64, u64, Vec<String>);
+
+/// The lab's conversations seen only on their VXLAN underlay (the capture's
+/// VXLAN frames alone, cut out by tshark): each direction is attributed to
+/// the host of its outer source (the request to the client's, the reply to
+/// the server's), and the dashboard counts both directions of each, once,
+/// in the conversation list, the VM detail and the zone matrix.
+#[test]
+fn an_underlay_only_conversation_keeps_both_directions() {
+    let ch = clickhouse().expect("ClickHouse for the test");
+    let db = unique_database("lab_underlay");
+    let root = repo_root();
+    let dir = eastwest_tests::tempdir("lab-underlay").unwrap();
+    let pcap = dir.join("underlay.pcap");
+    let out = Command::new("tshark")
+        .args(["-r".as_ref(), root.join("lab/lab.pcap").as_os_str()])
+        .args(["-Y", "vxlan", "-w"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tshark: {out:?}");
+
+    // The truth: the lab's flows at its underlay/vxlan observation point.
+    let exp = lab_expected().unwrap();
+    let frames = exp["observation_points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "underlay/vxlan")
+        .unwrap()["frames"]
+        .clone();
+    let mut want: BTreeMap<ConversationKey, Counted> = BTreeMap::new();
+    for conv in exp["conversations"].as_array().unwrap() {
+        for f in conv["flows"].as_array().unwrap() {
+            if f["observation"] != "underlay/vxlan" {
+                continue;
+            }
+            let key = (
+                conv["client_vm"].as_str().unwrap().to_string(),
+                conv["server_vm"].as_str().unwrap().to_string(),
+                conv["proto"].as_u64().unwrap(),
+            );
+            let e = want.entry(key).or_default();
+            let (packets, bytes) = (f["packets"].as_u64().unwrap(), f["bytes"].as_u64().unwrap());
+            if f["direction"] == "forward" {
+                (e.0, e.1) = (e.0 + packets, e.1 + bytes);
+            } else {
+                (e.2, e.3) = (e.2 + packets, e.3 + bytes);
+            }
+            e.4.push(f["host"].as_str().unwrap().to_string());
+            e.4.sort();
+            e.4.dedup();
+        }
+    }
+    assert!(want.len() >= 5, "{want:?}");
+    assert!(want.values().all(|w| w.4.len() == 2), "{want:?}");
+
+    let (_collector, nf_port) = start_collector(&ch.url, &db);
+    let stats = export(&pcap, nf_port);
+    assert_eq!(stats["packets_read"], frames, "stats: {stats}");
+    let packets: u64 = want.values().map(|w| w.0 + w.2).sum();
+    wait_for_rows(
+        &ch,
+        &format!("SELECT sum(packets) FROM `{db}`.flows"),
+        packets,
+    );
+    assert_eq!(
+        ch.query(&format!(
+            "SELECT sum(packets), uniqExact(encap), uniqExact(observer) FROM `{db}`.flows"
+        ))
+        .unwrap(),
+        format!("{packets}\t1\t3\n"),
+        "only underlay rows, from the three hosts' VTEPs"
+    );
+
+    let dash_port = free_tcp_port().unwrap();
+    let mut dashboard = Running(
+        Command::new(workspace_bin("eastwest-dashboard"))
+            .current_dir(&root)
+            .args(["--listen", &format!("127.0.0.1:{dash_port}")])
+            .args(["--clickhouse-url", &ch.url, "--database", &db])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{dash_port}");
+    wait_for(
+        &format!("{base}/api/v1/health"),
+        "dashboard",
+        &mut dashboard,
+    );
+    let get = |path: &str| -> Value {
+        let body = curl(&format!("{base}{path}")).unwrap_or_else(|| panic!("GET {path}"));
+        serde_json::from_str(&body).unwrap()
+    };
+    let key = |c: &Value| {
+        (
+            c["client_vm"].as_str().unwrap().to_string(),
+            c["server_vm"].as_str().unwrap().to_string(),
+            c["proto"].as_u64().unwrap(),
+        )
+    };
+    let counted = |c: &Value| {
+        (
+            c["packets_fwd"].as_u64().unwrap(),
+            c["bytes_fwd"].as_u64().unwrap(),
+            c["packets_rev"].as_u64().unwrap(),
+            c["bytes_rev"].as_u64().unwrap(),
+            c["observers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o.as_str().unwrap().to_string())
+                .collect::<Vec<_>>(),
+        )
+    };
+    // From the hourly rollup, and from raw flows and the minute rollup
+    // (a window off whole minutes).
+    let (first_s, last_s) = (
+        exp["first_ms"].as_u64().unwrap() / 1000,
+        exp["last_ms"].as_u64().unwrap() / 1000,
+    );
+    let raw = get(&format!(
+        "/api/v1/conversations?from={}&to={}&limit=1000",
+        first_s - 1,
+        last_s + 2
+    ));
+    assert_eq!(raw["resolution"], "1m", "{raw}");
+    let page = get("/api/v1/conversations?range=all&limit=1000");
+    for page in [&page, &raw] {
+        let got: BTreeMap<_, _> = page["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (key(c), counted(c)))
+            .collect();
+        assert_eq!(got, want, "{page}");
+    }
+    let total_bytes: u64 = want.values().map(|w| w.1 + w.3).sum();
+    assert_eq!(page["totals"]["bytes"], total_bytes, "{page}");
+
+    // The VM detail of each client: its conversations, both directions.
+    for (client, server, proto) in want.keys() {
+        let vm = get(&format!("/api/v1/vms/{client}?range=all"));
+        let c = vm["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| key(c) == (client.clone(), server.clone(), *proto))
+            .unwrap_or_else(|| panic!("{client} → {server} not in {vm}"));
+        assert_eq!(counted(c), want[&key(c)], "{vm}");
+    }
+
+    // The zone matrix: per zone pair, the conversations' bytes both ways.
+    let zones: BTreeMap<_, _> = page["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                key(c),
+                (
+                    c["client_zone"].as_str().unwrap().to_string(),
+                    c["server_zone"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect();
+    let mut cells: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for (k, w) in &want {
+        let cell = cells.entry(zones[k].clone()).or_default();
+        (cell.0, cell.1) = (cell.0 + 1, cell.1 + w.1 + w.3);
+    }
+    let matrix = get("/api/v1/zones/matrix?range=all");
+    let got: BTreeMap<_, _> = matrix["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                (
+                    c["client_zone"].as_str().unwrap().to_string(),
+                    c["server_zone"].as_str().unwrap().to_string(),
+                ),
+                (
+                    c["conversations"].as_u64().unwrap(),
+                    c["bytes"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(got, cells, "{matrix}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

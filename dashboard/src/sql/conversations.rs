@@ -5,15 +5,17 @@ use crate::query::{Params, Sort};
 
 use super::counting::{addr_key, distinct, per_conversation, Detail};
 use super::resolution::Resolution;
+use super::seen::{seen, PAGE_ALIAS};
 use super::source::{filtered_source, filtered_source_and, where_filters};
 use super::statement::{Arg, Sql, Tables};
 
 /// The conversation columns of [`per_conversation`] (what
-/// [`crate::model::ConversationRow`] reads).
+/// [`crate::model::ConversationRow`] reads) but the first and last seen
+/// (`start_ms`, `end_ms`), which come last.
 pub(super) const CONV_COLUMNS: &str = "client_vm, client_addr, client_zone, client_host, \
     server_vm, server_addr, server_zone, server_host, proto, server_port, \
     verdict, rule, severity, same_host, observers, flows, packets_fwd, bytes_fwd, \
-    packets_rev, bytes_rev, packets, bytes, start_ms, end_ms";
+    packets_rev, bytes_rev, packets, bytes";
 
 /// The order of a page after the requested one: the larger conversation
 /// first, then the hash (stable); the same whether the page is read in one
@@ -44,13 +46,15 @@ pub fn conversation_totals(tables: &Tables, resolution: Resolution, params: &Par
     )
 }
 
-/// `ORDER BY` of a page of conversations.
-pub(super) fn page_order(sort: Sort) -> String {
-    format!(
-        " ORDER BY {} {}, {TIE_BREAK}",
-        sort.key.column(),
-        direction(sort)
-    )
+/// `ORDER BY` of a page of conversations, with the first and last seen
+/// read from `start` and `end`.
+pub(super) fn page_order(sort: Sort, start: &str, end: &str) -> String {
+    let column = match sort.key.column() {
+        "start_ms" => start,
+        "end_ms" => end,
+        column => column,
+    };
+    format!(" ORDER BY {column} {}, {TIE_BREAK}", direction(sort))
 }
 
 /// The keys (`h_conv`) and counters of the page of conversations `params`
@@ -166,24 +170,63 @@ pub fn conversation_page(
     sql
 }
 
+/// `text` as a statement part without values.
+fn text(text: &str) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(text);
+    sql
+}
+
 /// The page of conversations in one statement, every conversation of the
 /// window grouped in full (for pages larger than [`MAX_PAGE_KEYS`]; the
 /// same rows in the same order as [`conversation_keys_and_totals`] then
 /// [`conversation_page`] give).
 pub fn conversations_in_one(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
-    let mut page = per_conversation(
+    let rows = per_conversation(
         |c| filtered_source(tables, resolution, params.window, &params.filters, c),
         &params.filters,
         None,
         Detail::Full,
-    )
-    .wrap(
-        &format!("SELECT {CONV_COLUMNS} FROM "),
-        &format!("{} LIMIT ?, ?", page_order(params.sort)),
+    );
+    // The page's first and last seen, exact where `conversations_seen`
+    // answers (see [`super::seen`]): every conversation of the window's
+    // whole hours is read there, as the page's keys are not known before.
+    let seen = seen(
+        tables,
+        params.window,
+        params.filters.dataset.as_deref(),
+        None,
+        "h_conv",
+        "b_start",
+        "b_end",
+    );
+    let Some(seen) = seen else {
+        let mut page = rows.wrap(
+            &format!("SELECT {CONV_COLUMNS}, start_ms, end_ms FROM "),
+            &format!(
+                "{} LIMIT ?, ?",
+                page_order(params.sort, "start_ms", "end_ms")
+            ),
+        );
+        page.bind(Arg::U64(params.offset))
+            .bind(Arg::U64(params.limit));
+        return page;
+    };
+    let order = page_order(params.sort, "b_start", "b_end");
+    let mut page = rows.wrap(
+        &format!("SELECT h_conv, {CONV_COLUMNS}, start_ms AS b_start, end_ms AS b_end FROM "),
+        &format!("{order} LIMIT ?, ?"),
     );
     page.bind(Arg::U64(params.offset))
         .bind(Arg::U64(params.limit));
-    page
+    text(&format!("SELECT {CONV_COLUMNS}, "))
+        .then(seen.first)
+        .then(text(" AS start_ms, "))
+        .then(seen.last)
+        .then(text(" AS end_ms FROM "))
+        .then(page.wrap("", PAGE_ALIAS))
+        .then(seen.join)
+        .then(text(&order))
 }
 
 pub(super) fn direction(sort: Sort) -> &'static str {

@@ -34,9 +34,12 @@ pub(super) enum Detail {
 /// Per conversation and observation point (and time bucket when
 /// `bucket_ms` is set, as `t_ms`): the conversation's key columns (`p_*`),
 /// counters summed (`o_*`), and `o_local`, the best `point_rank` of the
-/// point: 4 = the client's host, 2 = the server's, +1 for a mirror of the
-/// VM's port (SPAN/ERSPAN) over an underlay (VXLAN, Geneve, NVGRE, routed GRE), which
-/// sees the same packets again.
+/// point: a mirror of the VM's port (SPAN/ERSPAN) 4 at the client's host,
+/// 2 at the server's, +1 over an underlay (VXLAN, Geneve, NVGRE, routed
+/// GRE), which sees the same packets again; an underlay 4 at either end's
+/// host. An underlay is one point for both directions (its rows are
+/// attributed per direction to the sending host), so its `p_obs` is the
+/// array of its observers.
 ///
 /// Rows are grouped on the 64-bit hashes every oriented row carries
 /// (`conv_hash` of the conversation's key columns, `point_hash` of it with
@@ -105,7 +108,7 @@ pub(super) fn per_observation_point(
             ]);
             format!(
                 "{keys}any({}) AS p_ckey, any({}) AS p_skey, any(rule) AS p_rule, any(same_host) AS p_same, \
-                 any(observer) AS p_obs, any(encap) AS p_encap, \
+                 groupUniqArray(observer) AS p_obs, any(encap) AS p_encap, \
                  argMax(client_host, end_ms) AS o_ch, argMax(server_host, end_ms) AS o_sh, \
                  argMax(policy_revision, end_ms) AS o_rev, ",
                 addr_key("client"),
@@ -234,9 +237,9 @@ pub(super) fn per_conversation(
                any(p_skey) AS server_addr, \
                argMax(o_sh, o_end) AS server_host, \
                any(p_rule) AS rule, any(p_same) AS same_host, \
-               arraySort(groupUniqArray(p_obs)) AS observers, {counters}, \
+               arraySort(groupUniqArrayArray(p_obs)) AS observers, {counters}, \
                argMax(o_rev, o_end) AS policy_revision, \
-               groupArray((p_obs, p_encap, o_flows, o_bf + o_br)) AS points \
+               groupArray((arrayStringConcat(arraySort(p_obs), ','), p_encap, o_flows, o_bf + o_br)) AS points \
              FROM "
         ),
         Detail::Keys => format!("SELECT {t}h_conv, {keys}{counters} FROM "),

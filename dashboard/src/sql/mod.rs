@@ -23,6 +23,7 @@ mod inventory;
 mod matrix;
 mod report;
 mod resolution;
+mod seen;
 mod series;
 mod source;
 mod statement;
@@ -42,6 +43,7 @@ pub use report::{
     report_exporter_losses, report_intra_host, report_points, report_violations, report_vm_hosts,
 };
 pub use resolution::{split, Resolution, DAY_WINDOW_MS};
+pub use seen::{seen_lookup, seen_times};
 pub use series::{hour_counts, timeseries};
 pub use source::rows_in;
 pub use statement::{Arg, Sql, Tables};

@@ -65,6 +65,7 @@ pub struct Tables {
     pub exporters: String,
     pub datasets: String,
     pub observed_1m: String,
+    pub conversations_seen: String,
 }
 
 impl Tables {

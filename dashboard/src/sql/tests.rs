@@ -8,6 +8,7 @@ use super::inventory::*;
 use super::matrix::*;
 use super::report::*;
 use super::resolution::*;
+use super::seen::*;
 use super::series::*;
 use super::statement::*;
 use crate::query::{Format, Verdict};
@@ -22,6 +23,7 @@ fn tables() -> Tables {
         exporters: "`db`.`exporters`".into(),
         datasets: "`db`.`datasets`".into(),
         observed_1m: "`db`.`observed_1m`".into(),
+        conversations_seen: "`db`.`conversations_seen`".into(),
     }
 }
 
@@ -69,6 +71,9 @@ fn placeholders_match_arguments_and_values_stay_out() {
     ] {
         let page = conversation_page(&t, resolution, &p, &[1, 2, 3]);
         check(&page);
+        if let Some(lookup) = seen_lookup(&t, p.window, Some("a'b"), &[1, 2, 3]) {
+            check(&lookup);
+        }
         assert!(page.args.contains(&Arg::Text("x' OR 1=1 --".into())));
         check(&conversation_totals(&t, resolution, &p));
         check(&conversation_keys_and_totals(&t, resolution, &p));
@@ -116,12 +121,14 @@ fn placeholders_match_arguments_and_values_stay_out() {
         check(&report_vm_hosts(&t, resolution, &p));
     }
     check(&report_exporter_losses(&t, &p));
-    // The dates of the window: 2026-11-02 and the day before 2026-11-03.
+    // The dates of the window: 2026-11-02 and the day before 2026-11-03,
+    // in the page's rows and in the lookup of their first and last seen.
     let page = conversations_in_one(&t, Resolution::Raw, &p);
     assert_eq!(
         page.args.iter().filter(|a| **a == Arg::U16(20_759)).count(),
-        2
+        4
     );
+    assert!(page.text.contains("ANY LEFT JOIN"), "{}", page.text);
 }
 
 #[test]
