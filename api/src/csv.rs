@@ -1,5 +1,5 @@
 //! CSV of the API's lists (RFC 4180, a header line): the columns are the
-//! row struct's fields, in their order, declared once with [`api_row!`];
+//! row struct's fields, in their order, declared once with `api_row!` (in the crate root);
 //! booleans are 0/1, lists space-separated, enums their words.
 
 use eastwest_core::flow::Encap;

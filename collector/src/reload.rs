@@ -94,7 +94,7 @@ pub struct ReloadStatus {
 /// `_inventory_*`, `_coresidency_*`) and the status (`GET /status`).
 #[derive(Debug)]
 pub struct ReloadMetrics {
-    /// Per [`Which`], by [`ReloadMetrics::index`].
+    /// Per [`Which`] (policy, then inventory).
     pub reloads: [Counter; 2],
     pub errors: [Counter; 2],
     pub events_applied: Gauge,

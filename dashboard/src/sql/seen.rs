@@ -153,7 +153,7 @@ pub fn seen_lookup(
 
 /// A conversation's first and last seen from its bounds in the parts read
 /// (`start_ms`, `end_ms`) and, when [`seen_lookup`] found it, its times in
-/// the window's whole hours (`seen`): the rule the expressions of [`seen`]
+/// the window's whole hours (`seen`): the rule the SQL expressions of `seen()`
 /// compute.
 pub fn seen_times(
     window: Option<TimeWindow>,
