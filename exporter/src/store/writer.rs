@@ -1,0 +1,367 @@
+//! The writer side: the open segment (or the capture file being
+//! replayed) and its in-memory index, fed frame by frame by the pipeline.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::builder::Builder;
+use super::recover::recover;
+use super::sealer::{Job, Sealer};
+use super::{
+    external_index_path, format, io_err, segment_index_path, segment_path, Entry, Keyer, Shared,
+    SourceKind, StatusHandle, StoreConfig, StoreError, StoreKey, StoreStatus,
+};
+use crate::capture::Frame;
+
+/// Write buffer of the open segment.
+const WRITE_BUFFER: usize = 1 << 20;
+/// Where the open index's frames go.
+#[derive(Debug)]
+enum Target {
+    /// A segment of the store (live capture).
+    Segment { file: BufWriter<File>, len: u64 },
+    /// A capture file being replayed: nothing is written but the index.
+    External { path: String, kind: SourceKind },
+}
+
+#[derive(Debug)]
+struct Open {
+    seq: u64,
+    target: Target,
+    builder: Builder,
+    /// Frame bytes since the index opened.
+    bytes: u64,
+    /// End of the last frame referenced (capture files).
+    covered: u64,
+}
+
+/// The writer side of the store, owned by the pipeline.
+#[derive(Debug)]
+pub struct PacketStore {
+    dir: PathBuf,
+    config: StoreConfig,
+    next_seq: u64,
+    open: Option<Open>,
+    shared: Arc<Shared>,
+    jobs: Option<Sender<Job>>,
+    sealer: Option<JoinHandle<()>>,
+    /// The newest capture time seen ("now" for retention).
+    newest_ns: u64,
+    frames: u64,
+    unindexed: u64,
+    reported_stop: bool,
+}
+
+impl PacketStore {
+    /// Open (creating) the store directory, check and recover its files,
+    /// start the sealer.
+    pub fn open(config: &StoreConfig, dir: &Path, keyer: Keyer<'_>) -> Result<Self, StoreError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let mut status = StoreStatus::default();
+        let (held, next_seq) = recover(dir, keyer, &mut status)?;
+        if status.segments_recovered + status.files_dropped > 0 {
+            tracing::warn!(
+                target: "store",
+                recovered = status.segments_recovered,
+                tail_bytes_dropped = status.tail_bytes_dropped,
+                dropped = status.files_dropped,
+                "packet store checked"
+            );
+        }
+        let shared = Arc::new(Shared::default());
+        let newest_ns = held.iter().map(|h| h.last_ns).max().unwrap_or(0);
+        let mut sealer = Sealer {
+            held,
+            shared: Arc::clone(&shared),
+            max_bytes: config.max_bytes.saturating_sub(config.segment_bytes),
+            max_age_ns: config.max_age_secs.saturating_mul(1_000_000_000),
+        };
+        *shared.status() = status;
+        sealer.retain(newest_ns);
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("store-sealer".into())
+            .spawn(move || sealer.run(rx))
+            .map_err(io_err(dir))?;
+        Ok(PacketStore {
+            dir: dir.to_owned(),
+            config: config.clone(),
+            next_seq,
+            open: None,
+            shared,
+            jobs: Some(tx),
+            sealer: Some(handle),
+            newest_ns,
+            frames: 0,
+            unindexed: 0,
+            reported_stop: false,
+        })
+    }
+
+    /// What the store holds now.
+    pub fn status(&self) -> StoreStatus {
+        let mut s = self.shared.status().clone();
+        s.frames_stored = self.frames;
+        s.frames_unindexed = self.unindexed;
+        s
+    }
+
+    /// A handle for readers of the status (the evidence server).
+    pub fn status_handle(&self) -> StatusHandle {
+        StatusHandle(Arc::clone(&self.shared))
+    }
+
+    /// Replaying: the frames that follow are those of the file at `path`
+    /// (`format`: what its header says, `None` when it is read by
+    /// libpcap). They are indexed where they are, or copied into the
+    /// store's segments when they cannot be read again (standard input,
+    /// libpcap).
+    pub fn begin_source(&mut self, path: &Path, format: Option<eastwest_core::pcapfile::Format>) {
+        match format {
+            _ if path == Path::new("-") => self.begin_segments(),
+            Some(eastwest_core::pcapfile::Format::Pcap) => self.begin_file(path, SourceKind::Pcap),
+            Some(eastwest_core::pcapfile::Format::Pcapng) => {
+                self.begin_file(path, SourceKind::Pcapng);
+            }
+            None => self.begin_segments(),
+        }
+    }
+
+    /// Replaying: the frames that follow are `path`'s (a `kind` file),
+    /// indexed where they are.
+    pub fn begin_file(&mut self, path: &Path, kind: SourceKind) {
+        self.seal();
+        let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        self.open = Some(Open {
+            seq: self.take_seq(),
+            target: Target::External {
+                path: path.display().to_string(),
+                kind,
+            },
+            builder: Builder::default(),
+            bytes: 0,
+            covered: 0,
+        });
+    }
+
+    /// The frames that follow go into the store's own segments (live
+    /// capture, and replays from standard input or libpcap, whose frames
+    /// cannot be found again by offset).
+    pub fn begin_segments(&mut self) {
+        if matches!(
+            self.open.as_ref().map(|o| &o.target),
+            Some(Target::External { .. })
+        ) {
+            self.seal();
+        }
+    }
+
+    fn take_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    /// Store one frame with its flow key (`None`: not IP).
+    #[inline]
+    pub fn append(&mut self, f: &Frame<'_>, key: Option<StoreKey>) {
+        if self.shared.stopped.load(Ordering::Relaxed) {
+            self.report_stop();
+            return;
+        }
+        self.newest_ns = self.newest_ns.max(f.ts_ns);
+        if let Some(open) = &self.open {
+            let span = f
+                .ts_ns
+                .saturating_sub(open.builder.first_ns.unwrap_or(f.ts_ns));
+            if open.bytes >= self.config.segment_bytes
+                || span >= self.config.segment_secs.saturating_mul(1_000_000_000)
+            {
+                self.roll();
+            }
+        }
+        if self.open.is_none() {
+            if let Err(e) = self.open_segment() {
+                self.shared.stop(format!("cannot open a segment: {e}"));
+                return;
+            }
+        }
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        let cap_len = f.data.len() as u32;
+        let pos = match &mut open.target {
+            Target::Segment { file, len } => {
+                let h = format::RecordHeader {
+                    ts_ns: f.ts_ns,
+                    cap_len,
+                    wire_len: f.wire_len.max(cap_len),
+                };
+                let written = file
+                    .write_all(&h.encode())
+                    .and_then(|()| file.write_all(f.data));
+                if let Err(e) = written {
+                    self.open = None;
+                    self.shared.stop(format!("writing a segment: {e}"));
+                    return;
+                }
+                let pos = *len;
+                *len += (format::RECORD_HEADER_LEN + f.data.len()) as u64;
+                pos
+            }
+            Target::External { .. } => {
+                // Whatever the format, a frame's data ends before this.
+                open.covered = open
+                    .covered
+                    .max(f.offset + (format::RECORD_HEADER_LEN as u64) + u64::from(cap_len));
+                f.offset
+            }
+        };
+        open.bytes += u64::from(cap_len);
+        self.frames += 1;
+        if key.is_none() {
+            self.unindexed += 1;
+        }
+        open.builder.add(
+            key,
+            Entry {
+                pos,
+                ts_ns: f.ts_ns,
+                cap_len,
+                wire_len: f.wire_len.max(cap_len),
+            },
+        );
+    }
+
+    /// Seal the open index and go on in a new one (a new segment, or the
+    /// same capture file).
+    fn roll(&mut self) {
+        let external = match self.open.as_ref().map(|o| &o.target) {
+            Some(Target::External { path, kind }) => Some((path.clone(), *kind)),
+            _ => None,
+        };
+        self.seal();
+        if let Some((path, kind)) = external {
+            self.open = Some(Open {
+                seq: self.take_seq(),
+                target: Target::External { path, kind },
+                builder: Builder::default(),
+                bytes: 0,
+                covered: 0,
+            });
+        }
+    }
+
+    fn open_segment(&mut self) -> std::io::Result<()> {
+        let seq = self.take_seq();
+        let path = segment_path(&self.dir, seq);
+        let mut file = BufWriter::with_capacity(WRITE_BUFFER, File::create(&path)?);
+        file.write_all(&format::segment_header(seq))?;
+        self.open = Some(Open {
+            seq,
+            target: Target::Segment {
+                file,
+                len: format::SEGMENT_HEADER_LEN as u64,
+            },
+            builder: Builder::default(),
+            bytes: 0,
+            covered: 0,
+        });
+        Ok(())
+    }
+
+    /// Let capture time pass without a frame: seal the open segment once
+    /// it spans `segment_secs`, so its frames can be served.
+    pub fn tick(&mut self, now_ns: u64) {
+        let due = self.open.as_ref().is_some_and(|o| {
+            o.builder.first_ns.is_some_and(|first| {
+                now_ns.saturating_sub(first)
+                    >= self.config.segment_secs.saturating_mul(1_000_000_000)
+            })
+        });
+        if due {
+            self.roll();
+        }
+    }
+
+    /// Hand the open index to the sealer.
+    pub fn seal(&mut self) {
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        if open.builder.first_ns.is_none() {
+            // Nothing was stored: an empty segment file is removed.
+            if let Target::Segment { .. } = open.target {
+                let path = segment_path(&self.dir, open.seq);
+                if let Err(e) = fs::remove_file(&path) {
+                    tracing::warn!(target: "store", path = %path.display(), error = %e, "cannot remove an empty segment");
+                }
+            }
+            return;
+        }
+        let job = match open.target {
+            Target::Segment { file, len } => {
+                let file = match file.into_inner() {
+                    Ok(f) => f,
+                    Err(e) => {
+                        self.shared
+                            .stop(format!("writing a segment: {}", e.error()));
+                        return;
+                    }
+                };
+                Job {
+                    seq: open.seq,
+                    segment: Some((file, segment_path(&self.dir, open.seq))),
+                    index_path: segment_index_path(&self.dir, open.seq),
+                    builder: open.builder,
+                    source: SourceKind::Segment,
+                    path: String::new(),
+                    covered: len,
+                }
+            }
+            Target::External { path, kind } => Job {
+                seq: open.seq,
+                segment: None,
+                index_path: external_index_path(&self.dir, open.seq),
+                builder: open.builder,
+                source: kind,
+                path,
+                covered: open.covered,
+            },
+        };
+        if let Some(jobs) = &self.jobs {
+            if jobs.send(job).is_err() {
+                self.shared.stop("the sealer thread is gone".into());
+            }
+        }
+    }
+
+    /// Seal the open index and wait for the sealer to finish every index.
+    pub fn close(&mut self) {
+        self.seal();
+        self.jobs = None;
+        if let Some(handle) = self.sealer.take() {
+            if handle.join().is_err() {
+                self.shared.stop("the sealer thread panicked".into());
+            }
+        }
+    }
+
+    fn report_stop(&mut self) {
+        if !self.reported_stop {
+            self.reported_stop = true;
+            self.open = None;
+        }
+    }
+}
+
+impl Drop for PacketStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
