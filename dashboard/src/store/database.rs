@@ -18,7 +18,7 @@ use crate::sql::{Arg, Sql, Tables};
 /// Longest the schema migration at start-up may take.
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// [`Store`] over ClickHouse.
+/// [`Store`](super::Store) over ClickHouse.
 #[derive(Clone)]
 pub struct ClickHouseStore {
     pub(super) client: Client,
