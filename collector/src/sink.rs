@@ -47,23 +47,28 @@
 //! written to the spool (replayed at the next start) or, without one,
 //! counted as lost.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::Client;
-use eastwest_clickhouse::schema::{
-    flows_native_insert, migrate, query_settings, FlowRow, FlowsBlock, MigrateError, ServerVersion,
-    FLOWS_TABLE,
-};
+use eastwest_clickhouse::schema::{FlowRow, FlowsBlock, MigrateError, ServerVersion};
 use tokio::sync::{mpsc, watch};
-use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
 use crate::block::Block;
 use crate::config::SinkConfig;
 use crate::metrics::{counter, gauge, Counter, Gauge, Registry};
 use crate::spool::{Spool, SpoolError, SpoolMetrics};
+
+mod batches;
+mod connect;
+mod flights;
+mod retry;
+
+use batches::Batches;
+use connect::connection;
+use flights::{insert_block, Flights, Landed};
+use retry::Retry;
 
 /// The sink's counters (`eastwest_collector_sink_*`) and its spool's.
 #[derive(Debug)]
@@ -104,13 +109,8 @@ impl SinkMetrics {
     }
 }
 
-/// First wait after a failed insert.
-const RETRY_MIN: Duration = Duration::from_millis(250);
 /// Longest a single insert may take before it counts as failed.
 const INSERT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest the server may take to say its version (the first request of a
-/// connection).
-const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the sink could not start.
 #[derive(Debug, thiserror::Error)]
@@ -525,384 +525,9 @@ impl Sink {
     }
 }
 
-/// Insert `block` into `flows` in one statement, within `within`,
-/// in Native format: ClickHouse 18.16 takes it about twice as fast as the
-/// RowBinary of `Client::insert` (100,000 of our rows: 0.8-1.0 s against
-/// 1.6-1.7 s, materialized views included).
-async fn insert_block(
-    client: &Client,
-    block: Block,
-    within: Duration,
-) -> Result<(), clickhouse::error::Error> {
-    let attempt = async {
-        // Uncompressed: with ClickHouse's block compression 18.16 reads the
-        // Native stream into the table's LowCardinality columns and refuses
-        // the plain String ones (loopback, so the size does not matter).
-        let mut insert = client
-            .clone()
-            .with_compression(clickhouse::Compression::None)
-            .insert_formatted_with(flows_native_insert(FLOWS_TABLE));
-        for piece in block.into_pieces() {
-            insert.send(piece).await?;
-        }
-        insert.end().await
-    };
-    match tokio::time::timeout(within, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(clickhouse::error::Error::TimedOut),
-    }
-}
-
-/// A batch whose insert ended, and how.
-struct Landed {
-    batch: Block,
-    result: Result<(), clickhouse::error::Error>,
-}
-
-/// The inserts running at once, at most `workers`, each on its own task.
-/// The batches stay here (their pieces shared with their task), so even a
-/// task that panicked gives its batch back to be retried.
-struct Flights {
-    client: Client,
-    workers: usize,
-    tasks: JoinSet<Result<(), clickhouse::error::Error>>,
-    batches: HashMap<Id, Block>,
-}
-
-impl Flights {
-    fn new(client: Client, workers: usize) -> Flights {
-        Flights {
-            client,
-            workers: workers.max(1),
-            tasks: JoinSet::new(),
-            batches: HashMap::new(),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
-    }
-
-    /// Start inserting pending batches, oldest first, while workers are free.
-    fn launch(&mut self, batches: &mut Batches) {
-        while self.tasks.len() < self.workers {
-            let Some(batch) = batches.take_front() else {
-                break;
-            };
-            let block = batch.clone();
-            let client = self.client.clone();
-            let handle = self
-                .tasks
-                .spawn(async move { insert_block(&client, block, INSERT_TIMEOUT).await });
-            self.batches.insert(handle.id(), batch);
-        }
-    }
-
-    /// Stop every running insert and give its batch back to the front of
-    /// `batches`.
-    fn abandon(&mut self, batches: &mut Batches) {
-        self.tasks.abort_all();
-        for (_, batch) in self.batches.drain() {
-            batches.put_front(batch);
-        }
-    }
-
-    /// The next insert to end (cancel-safe: a batch is only taken out of
-    /// `batches` with its result).
-    async fn next(&mut self) -> Option<Landed> {
-        loop {
-            let (id, result) = match self.tasks.join_next_with_id().await? {
-                Ok((id, result)) => (id, result),
-                Err(err) => {
-                    tracing::error!(%err, "sink: an insert task failed; its batch is retried");
-                    (
-                        err.id(),
-                        Err(clickhouse::error::Error::Custom(err.to_string())),
-                    )
-                }
-            };
-            let Some(batch) = self.batches.remove(&id) else {
-                continue;
-            };
-            return Some(Landed { batch, result });
-        }
-    }
-}
-
-/// Connect to every node and migrate its schema, then the inserting
-/// client.
-async fn connection(config: &SinkConfig) -> Result<Connection, SinkError> {
-    let layout = config.layout();
-    let mut nodes = Vec::new();
-    for url in config.nodes() {
-        let (client, _, text) = adapted_client(config, &url).await?;
-        migrate(&client, &layout)
-            .await
-            .map_err(|source| SinkError::Migrate {
-                url: url.clone(),
-                database: config.database.clone(),
-                source,
-            })?;
-        tracing::info!(%url, server = %text.trim(), database = %config.database, cluster = ?config.cluster, "sink: connected, schema up to date");
-        nodes.push(client.with_database(&config.database));
-    }
-    // Inserts go to `url` (with a cluster: any node; its Distributed
-    // tables route the rows to the shards).
-    let (client, version, _) = adapted_client(config, &config.url).await?;
-    // Through a Distributed table, wait until the shards stored the rows
-    // before confirming the insert (else it is only queued on this node's
-    // disk).
-    let client = match config.cluster {
-        Some(_) => client.with_setting("insert_distributed_sync", "1"),
-        None => client,
-    };
-    Ok(Connection {
-        client: client.with_database(&config.database),
-        nodes,
-        version,
-    })
-}
-
-/// A client for the server at `url`, adapted to its version (see the
-/// module docs), without a database; with the version and its text.
-async fn adapted_client(
-    config: &SinkConfig,
-    url: &str,
-) -> Result<(Client, ServerVersion, String), SinkError> {
-    if url.starts_with("https://") {
-        if let Some(problem) = eastwest_clickhouse::http::trust_problems() {
-            tracing::warn!(url, "sink: {problem}");
-        }
-    }
-    let mut client = eastwest_clickhouse::http::client()
-        .with_url(url)
-        .with_validation(false);
-    if !config.user.is_empty() {
-        client = client.with_user(&config.user);
-    }
-    if !config.password.is_empty() {
-        client = client.with_password(&config.password);
-    }
-    // Bounded: a server that accepts connections and answers nothing
-    // (stuck, or its disk gone) counts as unreachable, so the sink keeps
-    // spooling and retrying instead of waiting on it.
-    let probe = client.query("SELECT version()").fetch_one();
-    let text: String = tokio::time::timeout(PROBE_TIMEOUT, probe)
-        .await
-        .unwrap_or(Err(clickhouse::error::Error::TimedOut))
-        .map_err(|source| SinkError::Unreachable {
-            url: url.to_string(),
-            source,
-        })?;
-    let version = ServerVersion::parse(&text).ok_or_else(|| SinkError::Version {
-        url: url.to_string(),
-        version: text.clone(),
-    })?;
-    if !version.needs_legacy_settings() {
-        client = client.with_validation(true);
-    }
-    for (name, value) in query_settings(version) {
-        client = client.with_setting(*name, *value);
-    }
-    Ok((client, version, text))
-}
-
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// The batch being filled and the sealed batches waiting for ClickHouse.
-#[derive(Debug)]
-struct Batches {
-    current: FlowsBlock,
-    /// When `current` must be sealed (its first row plus the interval).
-    deadline: Option<Instant>,
-    pending: VecDeque<Block>,
-    pending_rows: usize,
-    batch_rows: usize,
-    max_pending_rows: usize,
-    metrics: Arc<SinkMetrics>,
-}
-
-impl Batches {
-    fn new(config: &SinkConfig, metrics: Arc<SinkMetrics>) -> Batches {
-        Batches {
-            current: FlowsBlock::with_capacity(config.batch_rows),
-            deadline: None,
-            pending: VecDeque::new(),
-            pending_rows: 0,
-            batch_rows: config.batch_rows,
-            max_pending_rows: config.max_pending_rows,
-            metrics,
-        }
-    }
-
-    fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    fn push(&mut self, rows: Vec<FlowRow>, deadline: Instant) {
-        if rows.is_empty() {
-            return;
-        }
-        // Each row goes into the block as it comes and is dropped here.
-        for row in &rows {
-            self.current.push(row);
-            if self.current.rows() >= self.batch_rows {
-                self.seal();
-            }
-        }
-        if self.current.rows() > 0 && self.deadline.is_none() {
-            self.deadline = Some(deadline);
-        }
-    }
-
-    /// Move the current batch to the pending queue.
-    fn seal(&mut self) {
-        self.deadline = None;
-        if self.current.rows() > 0 {
-            let batch = Block::take(&mut self.current);
-            self.enqueue(batch);
-        }
-    }
-
-    fn enqueue(&mut self, batch: Block) {
-        self.pending_rows += batch.rows();
-        self.pending.push_back(batch);
-        while self.pending_rows > self.max_pending_rows {
-            let Some(oldest) = self.pending.pop_front() else {
-                break;
-            };
-            self.pending_rows -= oldest.rows();
-            self.metrics.dropped_rows.inc_by(oldest.rows() as u64);
-            tracing::warn!(
-                rows = oldest.rows(),
-                "sink: memory bound reached, oldest batch dropped"
-            );
-        }
-        self.metrics.pending_rows.set(self.pending_rows as u64);
-    }
-
-    fn pop(&mut self) {
-        let _ = self.take_front();
-    }
-
-    /// Take the oldest pending batch.
-    fn take_front(&mut self) -> Option<Block> {
-        let batch = self.pending.pop_front()?;
-        self.pending_rows -= batch.rows();
-        self.metrics.pending_rows.set(self.pending_rows as u64);
-        Some(batch)
-    }
-
-    /// Give back a batch taken with [`Batches::take_front`].
-    fn put_front(&mut self, batch: Block) {
-        self.pending_rows += batch.rows();
-        self.pending.push_front(batch);
-        self.metrics.pending_rows.set(self.pending_rows as u64);
-    }
-}
-
-/// Exponential backoff between failed inserts.
-#[derive(Debug)]
-struct Retry {
-    /// When the next attempt may run; `None` when the last one succeeded.
-    at: Option<Instant>,
-    wait: Duration,
-    max: Duration,
-}
-
-impl Retry {
-    fn new(max: Duration) -> Retry {
-        Retry {
-            at: None,
-            wait: RETRY_MIN,
-            max: max.max(RETRY_MIN),
-        }
-    }
-
-    fn due(&self, now: Instant) -> bool {
-        self.at.is_none_or(|at| at <= now)
-    }
-
-    /// Record a failure at `now`; returns the wait before the next attempt.
-    fn failed(&mut self, now: Instant) -> Duration {
-        let wait = self.wait;
-        self.at = Some(now + wait);
-        self.wait = (self.wait * 2).min(self.max);
-        wait
-    }
-
-    fn succeeded(&mut self) {
-        self.at = None;
-        self.wait = RETRY_MIN;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(n: u64) -> FlowRow {
-        FlowRow {
-            start_ms: n,
-            end_ms: n,
-            packets: 1,
-            bytes: 1,
-            sampling: 1,
-            ..FlowRow::default()
-        }
-    }
-
-    fn config(batch_rows: usize, max_pending_rows: usize) -> SinkConfig {
-        SinkConfig {
-            batch_rows,
-            max_pending_rows,
-            ..SinkConfig::default()
-        }
-    }
-
-    #[test]
-    fn batches_split_at_batch_rows_and_drop_oldest_beyond_bound() {
-        let metrics = SinkMetrics::new(&mut Registry::default());
-        let mut batches = Batches::new(&config(3, 6), metrics.clone());
-        let now = Instant::now();
-        batches.push((0..4).map(row).collect(), now);
-        assert_eq!(batches.pending.len(), 1);
-        assert_eq!(batches.current.rows(), 1);
-        assert_eq!(batches.deadline, Some(now));
-        batches.push((4..10).map(row).collect(), now);
-        // 10 rows: batches [0..3) [3..6) [6..9) sealed, 9 current; the bound
-        // of 6 pending rows dropped the oldest batch.
-        assert_eq!(batches.pending_rows, 6);
-        assert_eq!(metrics.dropped_rows.get(), 3);
-        let front = Block::new(FlowsBlock::from_rows(&(3..6).map(row).collect::<Vec<_>>()));
-        assert_eq!(batches.pending.front(), Some(&front));
-        batches.seal();
-        assert_eq!(batches.deadline, None);
-        assert_eq!(
-            batches.pending_rows, 4,
-            "sealing row 9 dropped batch [3..6)"
-        );
-        assert_eq!(metrics.dropped_rows.get(), 6);
-        batches.pop();
-        assert_eq!(metrics.pending_rows.get(), 1);
-    }
-
-    #[test]
-    fn backoff_doubles_to_the_cap_and_resets() {
-        let now = Instant::now();
-        let mut retry = Retry::new(Duration::from_millis(1000));
-        assert!(retry.due(now));
-        let waits: Vec<u128> = (0..5).map(|_| retry.failed(now).as_millis()).collect();
-        assert_eq!(waits, [250, 500, 1000, 1000, 1000]);
-        assert!(!retry.due(now));
-        assert!(retry.due(now + Duration::from_millis(1000)));
-        retry.succeeded();
-        assert!(retry.due(now));
-        assert_eq!(retry.failed(now).as_millis(), 250);
     }
 }

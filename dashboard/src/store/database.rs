@@ -1,0 +1,208 @@
+//! [`ClickHouseStore`]: connecting to ClickHouse (version, settings,
+//! migration), binding statements and bounding them in time.
+
+use std::future::Future;
+use std::time::Duration;
+
+use clickhouse::Client;
+use clickhouse::{RowOwned, RowRead};
+use eastwest_clickhouse::schema::{
+    migrate, partitions, query_settings, quote_ident, Layout, ServerVersion,
+    CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, EXPORTERS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H,
+    FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
+};
+
+use super::{ClickHouseSettings, ConnectError, HourSeries, StoreError};
+use crate::sql::{Arg, Sql, Tables};
+
+/// Longest the schema migration at start-up may take.
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// [`Store`](super::Store) over ClickHouse.
+#[derive(Clone)]
+pub struct ClickHouseStore {
+    pub(super) client: Client,
+    /// Where the tables are (for `system.parts`: datasets' partitions).
+    pub(super) layout: Layout,
+    pub(super) version: ServerVersion,
+    pub(super) timeout: Duration,
+    /// The tables, quoted with their database: statements name their
+    /// database, so the SQL stands alone (as in the query log the chdb check
+    /// replays).
+    pub(super) tables: Tables,
+    /// Where failed and timed-out queries are counted (`/metrics`).
+    pub(super) metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// The settled hours of hourly time series (see [`HourSeries`]).
+    pub(super) hours: std::sync::Arc<std::sync::Mutex<HourSeries>>,
+}
+
+impl std::fmt::Debug for ClickHouseStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseStore")
+            .field("version", &self.version)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClickHouseStore {
+    /// Reach the server, detect its version, adapt the client to it, and
+    /// (if `settings.migrate`) bring the schema up to date.
+    pub async fn connect(settings: &ClickHouseSettings) -> Result<ClickHouseStore, ConnectError> {
+        let url = settings.url.clone();
+        let mut base = eastwest_clickhouse::http::client().with_url(&settings.url);
+        if let Some(user) = &settings.user {
+            base = base.with_user(user);
+        }
+        if let Some(password) = &settings.password {
+            base = base.with_password(password);
+        }
+        let unreachable = |reason: String| ConnectError::Unreachable {
+            url: url.clone(),
+            reason,
+        };
+        // RowBinary works on every server, so the version is read without
+        // validation (which needs RowBinaryWithNamesAndTypes, absent in 18.x).
+        let version_query = base
+            .clone()
+            .with_validation(false)
+            .query("SELECT version()")
+            .fetch_one::<String>();
+        let version_text = tokio::time::timeout(settings.timeout, version_query)
+            .await
+            .map_err(|_| unreachable(format!("no answer within {:?}", settings.timeout)))?
+            .map_err(|e| unreachable(eastwest_core::error::Chain(&e).to_string()))?;
+        let version = ServerVersion::parse(&version_text).ok_or_else(|| ConnectError::Version {
+            url: url.clone(),
+            version: version_text.clone(),
+        })?;
+        let mut client = base.with_validation(!version.needs_legacy_settings());
+        for (name, value) in query_settings(version) {
+            client = client.with_setting(*name, *value);
+        }
+        if settings.migrate {
+            let layout = Layout::single(&settings.database);
+            let run = migrate(&client, &layout);
+            let failed = |reason: String| ConnectError::Migrate {
+                url: url.clone(),
+                database: settings.database.clone(),
+                reason,
+            };
+            // Not the API's timeout: a migration may backfill a new rollup
+            // from a large table (the server answered the version probe).
+            tokio::time::timeout(MIGRATE_TIMEOUT, run)
+                .await
+                .map_err(|_| failed(format!("not done within {MIGRATE_TIMEOUT:?}")))?
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        let qualified =
+            |table: &str| format!("{}.{}", quote_ident(&settings.database), quote_ident(table));
+        tracing::info!(%url, version = %version_text, database = %settings.database, "connected to ClickHouse");
+        // The server stops a query at the same timeout the API gives up at
+        // (a query the client abandoned would otherwise keep running and
+        // pile up under load: 18.16 does not cancel on disconnect).
+        let client = client.with_setting(
+            "max_execution_time",
+            settings.timeout.as_secs().max(1).to_string(),
+        );
+        Ok(ClickHouseStore {
+            client: client.with_database(&settings.database),
+            layout: Layout::single(&settings.database),
+            version,
+            timeout: settings.timeout,
+            tables: Tables {
+                flows: qualified(FLOWS_TABLE),
+                flows_1m: qualified(FLOWS_1M.table),
+                flows_10m: qualified(FLOWS_10M.table),
+                flows_1h: qualified(FLOWS_1H.table),
+                flows_1d: qualified(FLOWS_1D.table),
+                exporters: qualified(EXPORTERS_TABLE),
+                datasets: qualified(DATASETS_TABLE),
+                observed_1m: qualified(OBSERVED_1M_TABLE),
+                conversations_seen: qualified(CONVERSATIONS_SEEN_TABLE),
+            },
+            metrics: None,
+            hours: Default::default(),
+        })
+    }
+
+    /// Count failed and timed-out queries in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The client, adapted to the server and with the database selected,
+    /// for the policy module's statements.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The server version detected at connect time.
+    pub fn version(&self) -> ServerVersion {
+        self.version
+    }
+
+    /// A statement with its values bound.
+    pub fn query(&self, sql: &Sql) -> clickhouse::query::Query {
+        let mut query = self.client.query(&sql.text);
+        for arg in &sql.args {
+            query = match arg {
+                Arg::Text(text) => query.bind(text.as_str()),
+                Arg::U64(n) => query.bind(*n),
+                Arg::U32(n) => query.bind(*n),
+                Arg::U16(n) => query.bind(*n),
+                Arg::U8(n) => query.bind(*n),
+            };
+        }
+        query
+    }
+
+    /// The quoted table names.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// The partitions of every table that holds flows.
+    pub(super) async fn partitions(&self) -> Result<Vec<partitions::Partition>, StoreError> {
+        let mut all = Vec::new();
+        for (_, table) in self.layout.partitioned_tables() {
+            all.extend(
+                self.with_timeout(partitions::list(&self.client, &self.layout, &table))
+                    .await?,
+            );
+        }
+        Ok(all)
+    }
+
+    pub(super) async fn all<T>(&self, sql: &Sql) -> Result<Vec<T>, StoreError>
+    where
+        T: RowOwned + RowRead,
+    {
+        self.with_timeout(self.query(sql).fetch_all::<T>()).await
+    }
+
+    pub(super) async fn one<T>(&self, sql: &Sql) -> Result<T, StoreError>
+    where
+        T: RowOwned + RowRead,
+    {
+        self.with_timeout(self.query(sql).fetch_one::<T>()).await
+    }
+
+    pub(super) async fn with_timeout<T>(
+        &self,
+        work: impl Future<Output = Result<T, clickhouse::error::Error>>,
+    ) -> Result<T, StoreError> {
+        let answer = tokio::time::timeout(self.timeout, work).await;
+        if let Some(metrics) = &self.metrics {
+            match &answer {
+                Err(_) => metrics.clickhouse_timeouts.inc(),
+                Ok(Err(_)) => metrics.clickhouse_errors.inc(),
+                Ok(Ok(_)) => 0,
+            };
+        }
+        answer
+            .map_err(|_| StoreError::Unavailable(format!("no answer within {:?}", self.timeout)))?
+            .map_err(StoreError::from)
+    }
+}
