@@ -70,6 +70,14 @@ pub trait Store: Send + Sync + 'static {
         params: &Params,
     ) -> impl Future<Output = Result<(Vec<Violation>, u64), StoreError>> + Send;
 
+    /// A page of violating conversations, newest first, read from the
+    /// rollups (for the compliance report: times are bucket bounds, the
+    /// policy revision empty; no count).
+    fn violations_rolled_up(
+        &self,
+        params: &Params,
+    ) -> impl Future<Output = Result<Vec<Violation>, StoreError>> + Send;
+
     /// A page of raw flow records, newest first, and how many match.
     fn flows(
         &self,
@@ -133,6 +141,12 @@ pub trait Store: Send + Sync + 'static {
     fn exporters(
         &self,
     ) -> impl Future<Output = Result<(Vec<ExporterRow>, ExporterSource), StoreError>> + Send;
+
+    /// The exporters of the `exporters` table only (what they announce,
+    /// evidence URLs included), never counted from the flows.
+    fn announced_exporters(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ExporterRow>, StoreError>> + Send;
 
     /// Every dataset (`live` left false: the API knows which is live).
     fn datasets(&self) -> impl Future<Output = Result<Vec<Dataset>, StoreError>> + Send;

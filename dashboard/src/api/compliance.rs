@@ -20,8 +20,11 @@ pub(super) async fn report_evidence<S: Store>(
     let mut listed = p.clone();
     listed.limit = report::MAX_VIOLATING_CONVERSATIONS;
     listed.offset = 0;
-    let (violations, _) = state.store.violations(&listed).await?;
-    let (exporters, _) = state.store.exporters().await?;
+    // From the rollups: the section's cost follows the conversations.
+    let violations = state.store.violations_rolled_up(&listed).await?;
+    // Evidence URLs come from the `exporters` table: no count of the flows
+    // (an all-flows scan) when the collector has written none.
+    let exporters = state.store.announced_exporters().await?;
     let statuses: Vec<_> = exporters
         .into_iter()
         .map(|e| e.status(0, u64::MAX))

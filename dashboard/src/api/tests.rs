@@ -34,6 +34,9 @@ impl Store for FailingStore {
     async fn violations(&self, _: &Params) -> Result<(Vec<Violation>, u64), StoreError> {
         broken()
     }
+    async fn violations_rolled_up(&self, _: &Params) -> Result<Vec<Violation>, StoreError> {
+        broken()
+    }
     async fn flows(&self, _: &Params) -> Result<(Vec<FlowRecord>, u64), StoreError> {
         broken()
     }
@@ -78,6 +81,9 @@ impl Store for FailingStore {
     async fn exporters(
         &self,
     ) -> Result<(Vec<ExporterRow>, crate::model::ExporterSource), StoreError> {
+        broken()
+    }
+    async fn announced_exporters(&self) -> Result<Vec<ExporterRow>, StoreError> {
         broken()
     }
     async fn datasets(&self) -> Result<Vec<Dataset>, StoreError> {

@@ -9,12 +9,16 @@ use super::source::{filtered_source, rows_where};
 use super::statement::{Arg, Sql, Tables};
 
 /// Violating conversations, newest first, with their evidence, and their
-/// count. Always from the raw flows (times to the millisecond).
-pub fn violations(tables: &Tables, params: &Params) -> (Sql, Sql) {
+/// count, read at `resolution`: [`Resolution::Raw`] for the violations
+/// list (times to the millisecond, each conversation's policy revision);
+/// a rollup's for the compliance report's evidence section, whose cost
+/// then follows the conversations, not the flows (times are the bounds of
+/// the buckets read, the policy revision empty).
+pub fn violations(tables: &Tables, params: &Params, resolution: Resolution) -> (Sql, Sql) {
     let mut filters = params.filters.clone();
     filters.verdict = Some(crate::query::Verdict::Violation);
     let rows = per_conversation(
-        |c| filtered_source(tables, Resolution::Raw, params.window, &filters, c),
+        |c| filtered_source(tables, resolution, params.window, &filters, c),
         &filters,
         None,
         Detail::Full,

@@ -92,9 +92,11 @@ fn placeholders_match_arguments_and_values_stay_out() {
         check(&host_vms(&t, resolution, &p, Some("esx-01")));
         check(&vm_placements(&t, resolution, &p, "a'b"));
     }
-    let (page, total) = violations(&t, &p);
-    check(&page);
-    check(&total);
+    for resolution in [Resolution::Raw, Resolution::Hour] {
+        let (page, total) = violations(&t, &p, resolution);
+        check(&page);
+        check(&total);
+    }
     let (page, total) = flows(&t, &p);
     check(&page);
     check(&total);

@@ -142,10 +142,17 @@ impl Store for ClickHouseStore {
     }
 
     async fn violations(&self, params: &Params) -> Result<(Vec<Violation>, u64), StoreError> {
-        let (page, total) = sql::violations(&self.tables, params);
+        let (page, total) = sql::violations(&self.tables, params, Resolution::Raw);
         let (rows, total) =
             tokio::try_join!(self.all::<ViolationRow>(&page), self.one::<u64>(&total),)?;
         Ok((rows.into_iter().map(Violation::from).collect(), total))
+    }
+
+    async fn violations_rolled_up(&self, params: &Params) -> Result<Vec<Violation>, StoreError> {
+        let resolution = Resolution::for_window(params.window);
+        let (page, _) = sql::violations(&self.tables, params, resolution);
+        let rows = self.all::<ViolationRow>(&page).await?;
+        Ok(rows.into_iter().map(Violation::from).collect())
     }
 
     async fn flows(&self, params: &Params) -> Result<(Vec<FlowRecord>, u64), StoreError> {
@@ -302,6 +309,10 @@ impl Store for ClickHouseStore {
         }
         let rows = self.all(&sql::exporters_from_flows(&self.tables)).await?;
         Ok((rows, ExporterSource::Flows))
+    }
+
+    async fn announced_exporters(&self) -> Result<Vec<ExporterRow>, StoreError> {
+        self.all(&sql::exporters(&self.tables)).await
     }
 
     async fn datasets(&self) -> Result<Vec<Dataset>, StoreError> {
