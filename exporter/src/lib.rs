@@ -4,7 +4,8 @@
 //! [`capture`] → [`decap`] → [`cache`] → [`encode`] → [`send`], with
 //! [`stats`] counting along the way and [`config`] reading the settings.
 //! Beside the cache, [`store`] keeps the frames themselves (`--packet-store`)
-//! and [`serve`] hands them out as pcapng (`--evidence-listen`).
+//! and [`serve`] hands them out as pcapng (`--evidence-listen`), its
+//! `/metrics` assembled by [`metrics`].
 //! [`Exporter`] holds the stages after capture and is driven frame by frame
 //! with the time passed in, so tests and the file and live loops share it;
 //! [`run`] is the whole program minus argument parsing.
@@ -17,6 +18,7 @@ pub mod capture;
 pub mod config;
 pub mod decap;
 pub mod encode;
+pub mod metrics;
 mod pipeline;
 mod program;
 pub mod send;

@@ -12,7 +12,8 @@
 //!   bad parameter, 401 no or a wrong token, 404 an empty store, 410 the
 //!   window ends before the oldest frame held, 413 past the size limit.
 //! * `GET /store`: the store's status (JSON, as in `--stats-json`).
-//! * `GET /metrics`: the same as Prometheus text (`exporter_store_*`).
+//! * `GET /metrics`: the same as Prometheus text (`exporter_store_*`, and
+//!   the server's own `exporter_evidence_*`; see [`crate::metrics`]).
 //!
 //! With `[evidence.tls]` it speaks HTTPS only (the `eastwest-tls` listener,
 //! as the dashboard's): the certificate and key are read again on SIGHUP
@@ -25,7 +26,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -44,6 +44,7 @@ use tokio::sync::mpsc;
 
 use eastwest_tls::{reload_on_sighup, TlsConfig, TlsListener};
 
+use crate::metrics::{self, Metrics};
 use crate::store::query::{self, Filter, QueryError};
 use crate::store::StatusHandle;
 
@@ -148,8 +149,8 @@ struct Served {
     digest: [u8; 32],
     max_bytes: u64,
     status: StatusHandle,
-    /// TLS handshakes that failed or timed out.
-    tls_failures: Arc<AtomicU64>,
+    /// What `/metrics` shows: the store's figures and the server's own.
+    metrics: Metrics,
 }
 
 /// The query string of `GET /packets`.
@@ -357,54 +358,7 @@ async fn store_status(State(s): State<Arc<Served>>) -> Response {
 }
 
 async fn metrics(State(s): State<Arc<Served>>) -> Response {
-    let st = s.status.get();
-    let mut text = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
-        text += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n");
-    };
-    gauge(
-        "exporter_store_segments",
-        "Sealed segments held.",
-        "gauge",
-        st.segments,
-    );
-    gauge(
-        "exporter_store_bytes",
-        "Bytes held on disk.",
-        "gauge",
-        st.bytes,
-    );
-    gauge(
-        "exporter_store_oldest_seconds",
-        "Capture time of the oldest frame held (Unix seconds).",
-        "gauge",
-        st.oldest_ns.unwrap_or(0) / 1_000_000_000,
-    );
-    gauge(
-        "exporter_store_segments_expired_total",
-        "Segments removed by retention.",
-        "counter",
-        st.segments_expired,
-    );
-    gauge(
-        "exporter_store_segments_recovered_total",
-        "Segments re-indexed at start-up.",
-        "counter",
-        st.segments_recovered,
-    );
-    gauge(
-        "exporter_store_stopped",
-        "1 when a write error stopped the store.",
-        "gauge",
-        u64::from(st.stopped.is_some()),
-    );
-    gauge(
-        "exporter_evidence_tls_handshake_failures_total",
-        "HTTPS handshakes that failed or timed out (with evidence.tls).",
-        "counter",
-        s.tls_failures.load(Ordering::Relaxed),
-    );
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    ([(CONTENT_TYPE, metrics::CONTENT_TYPE)], s.metrics.render()).into_response()
 }
 
 /// The routes, behind the token check.
@@ -465,13 +419,14 @@ impl Server {
             .build()
             .map_err(bind_err)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let tls_failures = Arc::new(AtomicU64::new(0));
+        let metrics = Metrics::new(status.clone());
+        let tls_failures = metrics.evidence.tls_handshake_failures.clone();
         let app = router(Arc::new(Served {
             dir,
             digest,
             max_bytes,
             status,
-            tls_failures: Arc::clone(&tls_failures),
+            metrics,
         }));
         let https = tls.is_some();
         let thread = std::thread::Builder::new()
@@ -495,7 +450,7 @@ impl Server {
                             let (current, watched) = tokio::sync::watch::channel(config);
                             tokio::spawn(reload_on_sighup(files, Some(current)));
                             let on_failure = move || {
-                                tls_failures.fetch_add(1, Ordering::Relaxed);
+                                tls_failures.inc();
                             };
                             match TlsListener::new(listener, watched, on_failure) {
                                 Ok(tls) => {

@@ -433,6 +433,24 @@ fn lab_replay_copied_into_segments_serves_each_conversation() {
         text.contains("exporter_store_oldest_seconds 1793610001"),
         "{text}"
     );
+    // Every series, with its type, in this order.
+    let types: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "exporter_store_segments gauge",
+            "exporter_store_bytes gauge",
+            "exporter_store_oldest_seconds gauge",
+            "exporter_store_segments_expired_total counter",
+            "exporter_store_segments_recovered_total counter",
+            "exporter_store_stopped gauge",
+            "exporter_evidence_tls_handshake_failures_total counter",
+        ],
+        "{text}"
+    );
     drop(serving);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
