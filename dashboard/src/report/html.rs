@@ -4,7 +4,7 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::{time_text, Report};
+use super::Report;
 
 const REPORT_CSS: &str = "body{font:11pt/1.4 sans-serif;margin:2em;color:#111}\
 h1{font-size:18pt;margin:0 0 .2em}h2{font-size:13pt;margin:1.4em 0 .4em;border-bottom:1px solid #999}\
@@ -263,4 +263,27 @@ fn coverage(report: &Report) -> Markup {
             .collect(),
         "No host observed any traffic in the period.",
     )
+}
+
+/// Milliseconds as `2026-11-02 09:00:00.200Z`, or `—`.
+pub(super) fn time_text(ms: Option<u64>) -> String {
+    let Some(ms) = ms else {
+        return "—".into();
+    };
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.millisecond()
+            )
+        })
+        .unwrap_or_else(|| ms.to_string())
 }
