@@ -2,8 +2,8 @@
 //! the store's figures are read from its status at each scrape
 //! ([`StoreMetrics`]), the evidence server counts its own
 //! ([`EvidenceMetrics`]), and [`Metrics`] assembles them into one
-//! registry. It uses only the store's status handle; neither the store
-//! nor [`crate::serve`], which serves it, is imported back.
+//! registry, which [`crate::serve`] shows. It imports only the store's
+//! status handle; the store does not import it.
 //!
 //! Names follow the parts: `exporter_store_<what>`,
 //! `exporter_evidence_<what>`.
