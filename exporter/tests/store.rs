@@ -433,7 +433,10 @@ fn lab_replay_copied_into_segments_serves_each_conversation() {
         text.contains("exporter_store_oldest_seconds 1793610001"),
         "{text}"
     );
-    // Every series, with its type, in this order.
+    // The Prometheus text format, read strictly; every series, with its
+    // type, in this order.
+    let families = eastwest_tests::metric_families(&text).expect("Prometheus text");
+    assert_eq!(families.len(), 7, "{families:?}");
     let types: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
