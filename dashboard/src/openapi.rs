@@ -9,8 +9,9 @@
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::doc;
@@ -68,7 +69,92 @@ pub fn openapi() -> Document {
             operation.tags = None;
         }
     }
+    require_answer_fields(&mut doc);
     doc
+}
+
+/// Mark every property of every answer's schema that cannot be null as
+/// required. `utoipa` requires no field of the rows: they are
+/// `#[serde(default)]` (a client decodes older and newer answers alike), and
+/// it takes that for "may be absent", but the dashboard writes every field.
+/// A field is `null` only where its type is an `Option` (written as
+/// `null`). Request bodies (and the schemas they name) keep their own
+/// `required`: there a default really lets the client leave a field out.
+fn require_answer_fields(doc: &mut Document) {
+    let bodies: Vec<Value> = doc
+        .paths
+        .paths
+        .values()
+        .flat_map(|item| [&item.post, &item.get, &item.delete])
+        .flatten()
+        .filter_map(|op| op.request_body.as_ref())
+        .filter_map(|body| serde_json::to_value(body).ok())
+        .collect();
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let mut inputs: Vec<String> = Vec::new();
+    let mut pending: Vec<Value> = bodies;
+    while let Some(value) = pending.pop() {
+        let mut targets = Vec::new();
+        refs(&value, &mut targets);
+        for name in targets {
+            if !inputs.contains(&name) {
+                if let Some(schema) = components.schemas.get(&name) {
+                    pending.extend(serde_json::to_value(schema).ok());
+                }
+                inputs.push(name);
+            }
+        }
+    }
+    for (name, schema) in &mut components.schemas {
+        let RefOr::T(Schema::Object(object)) = schema else {
+            continue;
+        };
+        if inputs.contains(name) {
+            continue;
+        }
+        for (field, property) in &object.properties {
+            if !nullable(property) && !object.required.contains(field) {
+                object.required.push(field.clone());
+            }
+        }
+    }
+}
+
+/// Whether `schema` admits `null`.
+fn nullable(schema: &RefOr<Schema>) -> bool {
+    let admits = |t: &SchemaType| match t {
+        SchemaType::Type(t) => *t == Type::Null,
+        SchemaType::Array(ts) => ts.contains(&Type::Null),
+        SchemaType::AnyValue => true,
+    };
+    match schema {
+        RefOr::Ref(_) => false,
+        RefOr::T(Schema::Object(o)) => admits(&o.schema_type),
+        RefOr::T(Schema::Array(a)) => admits(&a.schema_type),
+        RefOr::T(Schema::OneOf(o)) => o.items.iter().any(nullable),
+        RefOr::T(Schema::AnyOf(o)) => o.items.iter().any(nullable),
+        RefOr::T(_) => false,
+    }
+}
+
+/// The schema names of the `$ref`s in `value`.
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", Value::String(target)) => {
+                        out.extend(target.rsplit('/').next().map(String::from));
+                    }
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
 }
 
 /// The whole document (JSON), made once.
@@ -219,6 +305,25 @@ mod tests {
         assert_eq!(
             conversation["severity"]["enum"],
             serde_json::json!(["", "info", "low", "medium", "high", "critical"])
+        );
+        // Every field the dashboard writes is required, nullable only
+        // where it is an `Option`; request bodies keep their own.
+        let required = &doc["components"]["schemas"]["Conversation"]["required"];
+        let required: Vec<&str> = required
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(required.contains(&"bytes") && required.contains(&"verdict"));
+        assert!(!required.contains(&"client_addr"));
+        assert_eq!(
+            doc["components"]["schemas"]["Conversation"]["properties"]["client_addr"]["type"],
+            serde_json::json!(["string", "null"])
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["InventoryEvent"]["required"],
+            serde_json::json!(["time", "vm"])
         );
         assert!(
             doc["components"]["schemas"]["Flow"]["properties"]["encap"]["enum"]
