@@ -1,7 +1,7 @@
 //! The query parameters as OpenAPI parameters: the schemas of the
 //! parameters whose text has a fixed set of words, and one
 //! [`IntoParams`] type per endpoint, which takes from [`RawParams`] the
-//! parameters of the endpoint's [`allowed`](super::allowed) list (the list
+//! parameters of the endpoint's [`allowed`] list (the list
 //! the handler enforces), in that list's order.
 
 use eastwest_api::word::words;
