@@ -19,9 +19,13 @@ pub struct ConversationsResponse {
     /// End of the window (exclusive), epoch ms; `null` for all time.
     pub to_ms: Option<u64>,
     /// The table that answered: `1h`, `1m` or `raw`.
+    #[serde(default)]
     pub resolution: String,
+    #[serde(default)]
     pub sort: String,
+    #[serde(default)]
     pub limit: u64,
+    #[serde(default)]
     pub offset: u64,
     /// Over every matching conversation, not only this page.
     pub totals: Totals,
@@ -56,9 +60,12 @@ impl MatrixResponse {
 pub struct ViolationsResponse {
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
+    #[serde(default)]
     pub limit: u64,
+    #[serde(default)]
     pub offset: u64,
     /// Violating conversations matching, not only this page.
+    #[serde(default)]
     pub total: u64,
     pub violations: Vec<Violation>,
 }
@@ -82,9 +89,13 @@ pub struct VmResponse {
     pub name: String,
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
+    #[serde(default)]
     pub resolution: String,
+    #[serde(default)]
     pub zones: Vec<String>,
+    #[serde(default)]
     pub placements: Vec<Placement>,
+    #[serde(default)]
     pub totals: Totals,
     pub conversations: Vec<Conversation>,
 }
@@ -107,8 +118,11 @@ pub struct HostResponse {
     pub host: String,
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
+    #[serde(default)]
     pub resolution: String,
+    #[serde(default)]
     pub vms: Vec<String>,
+    #[serde(default)]
     pub totals: Totals,
     pub conversations: Vec<Conversation>,
 }

@@ -111,9 +111,11 @@ impl Vm {
 /// `since`; fields left out keep the values of the placement before it; with
 /// `removed` the VM is gone from `time` on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InventoryEvent {
     /// When the change took effect, RFC 3339 (`2026-11-02T09:01:00Z`).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub time: String,
     /// The VM's name.
     pub vm: String,

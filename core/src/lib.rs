@@ -16,6 +16,8 @@
 //! * [`clock`] — "now", the one wall clock (settable for tests).
 //! * [`token`] — bearer tokens kept as SHA-256 digests (dashboard, exporter).
 //! * [`error`] — an error and its causes on one line.
+//! * [`word`] — verdict, severity and encapsulation as the words the API
+//!   and the `flows` table write.
 //!
 //! The ClickHouse schema and client are the `eastwest-clickhouse` crate
 //! (the exporter links neither).
@@ -32,3 +34,4 @@ pub mod policy;
 pub mod severity;
 pub mod token;
 pub mod wire;
+pub mod word;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Auth};
 use crate::coalesce;
+use crate::doc;
 pub use crate::error::{ApiError, ErrorBody};
 pub use eastwest_api::answers::{
     ConversationsResponse, DatasetsResponse, ExportersResponse, FlowsResponse, HostResponse,
@@ -179,6 +180,28 @@ impl<S> AppState<S> {
     }
 }
 
+/// The routes of [`router`] under `/api/v1`, as OpenAPI paths (each
+/// handler's `#[utoipa::path]`).
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(
+    health,
+    openapi,
+    traffic::conversations,
+    traffic::matrix,
+    traffic::violations,
+    traffic::flows,
+    inventory::vm,
+    inventory::hosts,
+    inventory::host,
+    series::timeseries,
+    inventory::exporters,
+    crate::packets::packets,
+    compliance::report,
+    inventory::datasets,
+    inventory::delete_dataset,
+))]
+pub struct Paths;
+
 /// The dashboard's routes.
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let auth = Arc::clone(&state.auth);
@@ -216,11 +239,21 @@ async fn not_found() -> ApiError {
 }
 
 /// Body of `GET /api/v1/health`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     pub status: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    summary = "ClickHouse answers",
+    security(),
+    responses(
+        (status = 200, description = "OK", body = Health),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn health<S: Store>(State(state): State<AppState<S>>) -> Result<Json<Health>, ApiError> {
     state.store.health().await?;
     Ok(Json(Health {
@@ -274,6 +307,13 @@ pub(crate) fn params<S>(
 
 pub(crate) type RawQuery = Result<Query<RawParams>, QueryRejection>;
 
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    summary = "this document",
+    security(),
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)),
+)]
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],

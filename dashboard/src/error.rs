@@ -63,7 +63,8 @@ impl From<QueryRejection> for ApiError {
 }
 
 /// The JSON body of an error.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody {
     pub error: String,
 }

@@ -23,6 +23,7 @@ pub mod api;
 pub mod auth;
 pub mod coalesce;
 pub mod config;
+pub mod doc;
 pub mod error;
 pub mod metrics;
 pub mod model;

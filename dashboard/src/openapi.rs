@@ -1,74 +1,166 @@
-//! `GET /api/v1/openapi.json`: the routes with their parameters and
-//! answers (`openapi_paths.json`, written by hand) and the schema of every
-//! answer, generated (`utoipa`) from the types the handlers serialize: the
-//! rows of `eastwest-api` and the answer structs of [`crate::api`]. The
-//! schemas cannot drift from the answers; `tests/openapi.rs` checks real
+//! `GET /api/v1/openapi.json`, generated (`utoipa`): the paths from the
+//! handlers' `#[utoipa::path]` annotations ([`crate::api::Paths`],
+//! [`crate::policy::Paths`]) with each endpoint's parameters
+//! ([`crate::query::doc`]) and answers, and the schema of every answer from
+//! the types the handlers serialize (the rows and answers of
+//! `eastwest-api`, the policy views). `tests/openapi.rs` checks real
 //! answers against the served document.
 
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use utoipa::OpenApi;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr};
+use utoipa::{Modify, OpenApi};
 
-use crate::api::{
-    ConversationsResponse, DatasetsResponse, ExportersResponse, FlowsResponse, HostResponse,
-    HostsResponse, MatrixResponse, TimeseriesResponse, ViolationsResponse, VmResponse,
-};
-use crate::model::{
-    Conversation, Dataset, ExporterSource, ExporterStatus, FlowRecord, HostSummary, MatrixCell,
-    ObservationPoint, Placement, Point, Totals, Violation,
-};
+use crate::doc;
+use crate::error::ErrorBody;
+use crate::model::{ExporterSource, ObservationPoint, Placement, Point, Totals};
 
-/// The routes, parameters, error answers and the schemas of request bodies
-/// and of the report (OpenAPI 3.1).
-const PATHS: &str = include_str!("openapi_paths.json");
-
+/// The document's frame: its title, server, security and the shared
+/// components; the paths are merged in by [`openapi`].
 #[derive(OpenApi)]
-#[openapi(components(schemas(
-    Conversation,
-    Totals,
-    MatrixCell,
-    Violation,
-    ObservationPoint,
-    FlowRecord,
-    Placement,
-    HostSummary,
-    Point,
-    ExporterStatus,
-    ExporterSource,
-    Dataset,
-    ConversationsResponse,
-    MatrixResponse,
-    ViolationsResponse,
-    FlowsResponse,
-    VmResponse,
-    HostsResponse,
-    HostResponse,
-    TimeseriesResponse,
-    ExportersResponse,
-    DatasetsResponse,
-)))]
-struct Schemas;
+#[openapi(
+    info(
+        title = "eastwest dashboard API",
+        version = "1",
+        description = "East-west (VM-to-VM) conversations, zone matrix, violations, coverage, policy, what-if, inventory events and co-residency over the flows in ClickHouse."
+    ),
+    servers((url = "/api/v1")),
+    security(("bearer" = [])),
+    components(
+        schemas(ErrorBody, Totals, ObservationPoint, Placement, Point, ExporterSource),
+        responses(doc::BadRequest, doc::Unauthorized, doc::NotFound, doc::Unavailable)
+    ),
+    modifiers(&Bearer)
+)]
+struct Frame;
+
+/// The bearer scheme of `auth.tokens`.
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut Document) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "a token from auth.tokens; viewer reads, admin changes",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The whole document.
+pub fn openapi() -> Document {
+    let mut doc = Frame::openapi();
+    doc.merge(crate::api::Paths::openapi());
+    doc.merge(crate::policy::Paths::openapi());
+    // No tags: `utoipa` would name each operation's module.
+    for item in doc.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.post, &mut item.delete]
+            .into_iter()
+            .flatten()
+        {
+            operation.tags = None;
+        }
+    }
+    require_answer_fields(&mut doc);
+    doc
+}
+
+/// Mark every property of every answer's schema that cannot be null as
+/// required. `utoipa` requires no field of the rows: they are
+/// `#[serde(default)]` (a client decodes older and newer answers alike), and
+/// it takes that for "may be absent", but the dashboard writes every field.
+/// A field is `null` only where its type is an `Option` (written as
+/// `null`). Request bodies (and the schemas they name) keep their own
+/// `required`: there a default really lets the client leave a field out.
+fn require_answer_fields(doc: &mut Document) {
+    let bodies: Vec<Value> = doc
+        .paths
+        .paths
+        .values()
+        .flat_map(|item| [&item.post, &item.get, &item.delete])
+        .flatten()
+        .filter_map(|op| op.request_body.as_ref())
+        .filter_map(|body| serde_json::to_value(body).ok())
+        .collect();
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let mut inputs: Vec<String> = Vec::new();
+    let mut pending: Vec<Value> = bodies;
+    while let Some(value) = pending.pop() {
+        let mut targets = Vec::new();
+        refs(&value, &mut targets);
+        for name in targets {
+            if !inputs.contains(&name) {
+                if let Some(schema) = components.schemas.get(&name) {
+                    pending.extend(serde_json::to_value(schema).ok());
+                }
+                inputs.push(name);
+            }
+        }
+    }
+    for (name, schema) in &mut components.schemas {
+        let RefOr::T(Schema::Object(object)) = schema else {
+            continue;
+        };
+        if inputs.contains(name) {
+            continue;
+        }
+        for (field, property) in &object.properties {
+            if !nullable(property) && !object.required.contains(field) {
+                object.required.push(field.clone());
+            }
+        }
+    }
+}
+
+/// Whether `schema` admits `null`.
+fn nullable(schema: &RefOr<Schema>) -> bool {
+    let admits = |t: &SchemaType| match t {
+        SchemaType::Type(t) => *t == Type::Null,
+        SchemaType::Array(ts) => ts.contains(&Type::Null),
+        SchemaType::AnyValue => true,
+    };
+    match schema {
+        RefOr::Ref(_) => false,
+        RefOr::T(Schema::Object(o)) => admits(&o.schema_type),
+        RefOr::T(Schema::Array(a)) => admits(&a.schema_type),
+        RefOr::T(Schema::OneOf(o)) => o.items.iter().any(nullable),
+        RefOr::T(Schema::AnyOf(o)) => o.items.iter().any(nullable),
+        RefOr::T(_) => false,
+    }
+}
+
+/// The schema names of the `$ref`s in `value`.
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", Value::String(target)) => {
+                        out.extend(target.rsplit('/').next().map(String::from));
+                    }
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
 
 /// The whole document (JSON), made once.
 pub fn document() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
-    DOCUMENT.get_or_init(|| {
-        // Both parts are fixed at build time; the unit test below reads
-        // them, so neither fails here.
-        let mut doc: Value = serde_json::from_str(PATHS).unwrap_or_default();
-        let generated = Schemas::openapi()
-            .components
-            .map(|c| serde_json::to_value(c.schemas).unwrap_or_default());
-        if let (Some(schemas), Some(Value::Object(generated))) = (
-            doc.pointer_mut("/components/schemas")
-                .and_then(Value::as_object_mut),
-            generated,
-        ) {
-            schemas.extend(generated);
-        }
-        doc.to_string()
-    })
+    DOCUMENT.get_or_init(|| serde_json::to_string(&openapi()).unwrap_or_default())
 }
 
 /// The answers' shapes as TypeScript (`dashboard/web/src/api.gen.ts`), one
@@ -76,7 +168,7 @@ pub fn document() -> &'static str {
 /// (the dashboard writes every field), `T | null` where the schema allows
 /// null, enums as unions of their words.
 pub fn typescript() -> String {
-    let schemas = Schemas::openapi()
+    let schemas = openapi()
         .components
         .map(|c| serde_json::to_value(c.schemas).unwrap_or_default())
         .unwrap_or_default();
@@ -213,6 +305,25 @@ mod tests {
         assert_eq!(
             conversation["severity"]["enum"],
             serde_json::json!(["", "info", "low", "medium", "high", "critical"])
+        );
+        // Every field the dashboard writes is required, nullable only
+        // where it is an `Option`; request bodies keep their own.
+        let required = &doc["components"]["schemas"]["Conversation"]["required"];
+        let required: Vec<&str> = required
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(required.contains(&"bytes") && required.contains(&"verdict"));
+        assert!(!required.contains(&"client_addr"));
+        assert_eq!(
+            doc["components"]["schemas"]["Conversation"]["properties"]["client_addr"]["type"],
+            serde_json::json!(["string", "null"])
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["InventoryEvent"]["required"],
+            serde_json::json!(["time", "vm"])
         );
         assert!(
             doc["components"]["schemas"]["Flow"]["properties"]["encap"]["enum"]

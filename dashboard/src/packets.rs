@@ -40,8 +40,9 @@ use tokio::sync::mpsc;
 
 use crate::api::{params, AppState, RawQuery};
 use crate::auth::Responder;
+use crate::doc;
 use crate::error::ApiError;
-use crate::query::allowed;
+use crate::query::{self, allowed};
 use crate::store::Store;
 
 mod fetch;
@@ -127,6 +128,21 @@ fn header_value(text: &str) -> HeaderValue {
 }
 
 /// `GET /api/v1/packets`.
+#[utoipa::path(
+    get,
+    path = "/packets",
+    summary = "the packets of the matching conversations from every observation point that saw them, merged into one pcapng (role responder); see dashboard/README.md",
+    params(query::doc::Packets),
+    responses(
+        (status = 200, description = "pcapng; x-eastwest-partial and x-eastwest-unavailable name observation points that could not serve", content((inline(doc::Binary) = "application/vnd.tcpdump.pcapng"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "the token's role is below responder"),
+        (status = 404, description = "no flow matches"),
+        (status = 410, description = "every observation point's store has rotated past the window (JSON: error, sources)"),
+        (status = 502, description = "no observation point could serve (JSON: error, sources)"),
+    )
+)]
 pub async fn packets<S: Store>(
     State(state): State<AppState<S>>,
     Responder(who): Responder,

@@ -28,8 +28,8 @@ mod store;
 mod whatif;
 
 pub use api::{
-    coresidency_periods, router, CoResidencyReport, CoResidencyView, EventsStored, PolicyApi,
-    PolicyView, RuleView, WhatIfRequest, ZoneView,
+    coresidency_periods, router, CoResidencyReport, CoResidencyView, EventsStored, Paths,
+    PolicyApi, PolicyView, RuleView, WhatIfRequest, ZoneView,
 };
 pub use store::{ClickHousePolicyStore, PolicyStore, StoredConversation};
 pub use whatif::{whatif, Change, Judgement, WhatIf, ZonePairChanges};

@@ -19,29 +19,56 @@ pub const DEFAULT_LIMIT: u64 = 100;
 /// The query string as sent, for every endpoint. Every field is optional
 /// text, checked by [`Params`]; names no endpoint knows are refused here, and
 /// [`RawParams::allow_only`] refuses those a given endpoint does not take,
-/// so a typo is a 400, not a silently ignored filter.
-#[derive(Debug, Default, Clone, Deserialize)]
+/// so a typo is a 400, not a silently ignored filter. Each field's doc and
+/// `param` attribute are its OpenAPI parameter ([`doc`] picks each
+/// endpoint's from its [`allowed`] list and describes those whose schema it
+/// gives).
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RawParams {
+    /// window start: RFC 3339 or epoch seconds
     pub from: Option<String>,
+    /// window end (exclusive): RFC 3339 or epoch seconds
     pub to: Option<String>,
+    /// `all` or a span ending now (15m, 1h, 24h, 7d), rounded out to whole minutes (hours from 2 days)
     pub range: Option<String>,
+    /// `live` or a replay's name
     pub dataset: Option<String>,
+    /// VM name, as client or server
     pub vm: Option<String>,
+    /// the other VM of `vm`
     pub peer: Option<String>,
+    /// the client's or the server's host
     pub host: Option<String>,
+    /// zone, as client or server
     pub zone: Option<String>,
+    /// the client's zone
     pub client_zone: Option<String>,
+    /// the server's zone
     pub server_zone: Option<String>,
+    #[param(schema_with = doc::verdict)]
     pub verdict: Option<String>,
+    /// rule severity
     pub severity: Option<String>,
+    /// the rule, exactly
     pub rule: Option<String>,
+    #[param(schema_with = doc::same_host)]
     pub same_host: Option<String>,
+    /// IP protocol number or tcp, udp, icmp, icmpv6, sctp
     pub proto: Option<String>,
+    /// server (service) port
+    #[param(value_type = Option<u16>, minimum = 0, maximum = 65535)]
     pub port: Option<String>,
+    /// rows per page (1 to api.max_limit)
+    #[param(value_type = Option<u64>, minimum = 1, default = 100)]
     pub limit: Option<String>,
+    /// rows to skip
+    #[param(value_type = Option<u64>, minimum = 0, default = 0)]
     pub offset: Option<String>,
+    #[param(schema_with = doc::sort)]
     pub sort: Option<String>,
+    #[param(schema_with = doc::format)]
     pub format: Option<String>,
 }
 
@@ -90,6 +117,8 @@ impl RawParams {
         }
     }
 }
+
+pub mod doc;
 
 /// Parameters of each endpoint.
 pub mod allowed {

@@ -1,7 +1,7 @@
-//! The dashboard's JSON API as this client sees it: the bodies of the
-//! endpoints the TUI reads, made of the rows of `eastwest-api` (the
+//! The dashboard's JSON API as this client sees it: the answers of the
+//! endpoints the TUI reads, decoded as `eastwest-api`'s types (the
 //! dashboard's own definitions), and the one row the TUI shows a
-//! conversation or a violation as ([`Conversation`]); what
+//! conversation or a violation as ([`Conversation`], made from them); what
 //! to ask for ([`Request`], [`Query`]), and the [`Client`] trait with its
 //! HTTP implementation [`HttpClient`]. Tests use a fake [`Client`].
 //!

@@ -78,7 +78,10 @@ async fn once_reads_an_https_dashboard_over_an_https_clickhouse() {
     .await
     .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let page: eastwest_tui::api::ConversationsPage = serde_json::from_slice(&out.stdout).unwrap();
+    let page: eastwest_tui::api::ConversationsPage =
+        serde_json::from_slice::<eastwest_api::answers::ConversationsResponse>(&out.stdout)
+            .unwrap()
+            .into();
     assert_eq!(page.totals.violations, 1);
     assert_eq!(page.conversations.len(), 2);
     assert_eq!(page.conversations[0].client(), "payroll-01");

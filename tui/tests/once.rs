@@ -69,7 +69,10 @@ async fn once_prints_table_json_and_csv() {
 
     let out = run("json").await.unwrap();
     assert!(out.status.success(), "{out:?}");
-    let page: eastwest_tui::api::ConversationsPage = serde_json::from_slice(&out.stdout).unwrap();
+    let page: eastwest_tui::api::ConversationsPage =
+        serde_json::from_slice::<eastwest_api::answers::ConversationsResponse>(&out.stdout)
+            .unwrap()
+            .into();
     assert_eq!(page.totals.violations, 1);
     assert_eq!(page.conversations[0].client(), "payroll-01");
     assert_eq!(page.conversations[0].server(), "fin-web-01");
@@ -102,7 +105,10 @@ async fn once_prints_table_json_and_csv() {
     })
     .await
     .unwrap();
-    let page: eastwest_tui::api::ConversationsPage = serde_json::from_slice(&out.stdout).unwrap();
+    let page: eastwest_tui::api::ConversationsPage =
+        serde_json::from_slice::<eastwest_api::answers::ConversationsResponse>(&out.stdout)
+            .unwrap()
+            .into();
     assert_eq!(page.conversations.len(), 1);
     assert_eq!(page.conversations[0].client(), "app-01");
 

@@ -5,9 +5,8 @@
 //! A row allocates nothing of its own: its text columns are interned
 //! names ([`Name`]: names of VMs, hosts, zones and rules are few and
 //! repeat), its verdict, severity and encapsulation are enums. Their
-//! words, as stored, are those of [`VerdictKind::as_str`],
-//! [`Severity::as_str`] (`''` for none) and [`Encap::as_str`] (`''` for
-//! none).
+//! words, as stored, are `eastwest-core`'s ([`eastwest_core::word`]: those
+//! of the API too; `''` for no severity or encapsulation).
 //!
 //! Where it lives: this module (the row and its word-stored columns),
 //! `name` (the interned [`Name`]), `native` (the Native encoding).
@@ -20,6 +19,7 @@ mod tests;
 use eastwest_core::flow::Encap;
 use eastwest_core::policy::VerdictKind;
 use eastwest_core::severity::Severity;
+use eastwest_core::word::Word;
 
 pub use name::{Name, MAX_INTERNED_BYTES, MAX_INTERNED_NAMES};
 pub use native::{flows_native_block, flows_native_insert, native_block_rows, FlowsBlock};
@@ -42,7 +42,7 @@ pub struct FlowRow {
     pub exporter: [u8; 16],
     pub source_id: u32,
     pub observer: Name,
-    #[serde(with = "label")]
+    #[serde(with = "eastwest_core::word")]
     pub encap: Option<Encap>,
     pub session: u16,
     pub vlan: u16,
@@ -68,82 +68,36 @@ pub struct FlowRow {
     pub dst_zone: Name,
     pub same_host: u8,
     pub reply: u8,
-    #[serde(with = "label")]
+    #[serde(with = "eastwest_core::word")]
     pub verdict: VerdictKind,
     pub rule: Name,
-    #[serde(with = "label")]
+    #[serde(with = "eastwest_core::word")]
     pub severity: Option<Severity>,
     pub policy_revision: Name,
 }
 
-/// A column stored as a word: an enum of the row (`None`: `''`).
-pub trait Label: Sized {
-    fn label(&self) -> &'static str;
+/// A column stored as a word ([`Word`], `eastwest-core`'s table): an
+/// enum of the row (`None`: `''`).
+pub trait Label: Word {
     /// A number per value, below 16: where the Native writer finds the
     /// value's dictionary position.
     fn code(&self) -> usize;
-    /// Inverse of [`Label::label`]; `None` for any other text.
-    fn from_label(text: &str) -> Option<Self>;
 }
 
 impl Label for VerdictKind {
-    fn label(&self) -> &'static str {
-        self.as_str()
-    }
     fn code(&self) -> usize {
         *self as usize
-    }
-    fn from_label(text: &str) -> Option<VerdictKind> {
-        VerdictKind::parse(text)
     }
 }
 
 impl Label for Option<Severity> {
-    fn label(&self) -> &'static str {
-        self.map_or("", Severity::as_str)
-    }
     fn code(&self) -> usize {
         self.map_or(0, |s| 1 + s as usize)
-    }
-    fn from_label(text: &str) -> Option<Option<Severity>> {
-        match text {
-            "" => Some(None),
-            _ => Severity::parse(text).map(Some),
-        }
     }
 }
 
 impl Label for Option<Encap> {
-    fn label(&self) -> &'static str {
-        self.map_or("", Encap::as_str)
-    }
     fn code(&self) -> usize {
         self.map_or(0, |e| 1 + e as usize)
-    }
-    fn from_label(text: &str) -> Option<Option<Encap>> {
-        match text {
-            "" => Some(None),
-            _ => Encap::ALL
-                .into_iter()
-                .find(|e| e.as_str() == text)
-                .map(Some),
-        }
-    }
-}
-
-/// Serde of a [`Label`] column: its word (RowBinary `String`, JSON string).
-mod label {
-    use serde::de::Error;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use super::Label;
-
-    pub fn serialize<T: Label, S: Serializer>(value: &T, to: S) -> Result<S::Ok, S::Error> {
-        to.serialize_str(value.label())
-    }
-
-    pub fn deserialize<'de, T: Label, D: Deserializer<'de>>(from: D) -> Result<T, D::Error> {
-        let text = String::deserialize(from)?;
-        T::from_label(&text).ok_or_else(|| D::Error::custom(format!("unknown value {text:?}")))
     }
 }

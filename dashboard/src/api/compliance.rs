@@ -7,8 +7,9 @@ use axum::Json;
 use eastwest_core::clock;
 
 use super::{csv_response, AppState, RawQuery};
+use crate::doc;
 use crate::error::ApiError;
-use crate::query::{allowed, epoch_ms, Format, Params};
+use crate::query::{self, allowed, epoch_ms, Format, Params};
 use crate::report;
 use crate::store::Store;
 
@@ -36,6 +37,23 @@ pub(super) async fn report_evidence<S: Store>(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/report",
+    summary = "compliance report for a period",
+    params(query::doc::Report),
+    responses(
+        (status = 200, description = "the report", content(
+            (doc::Report = "application/json"),
+            (String = "text/csv"),
+            (String = "text/html"),
+            (inline(doc::Binary) = "application/pdf"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub(super) async fn report<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,

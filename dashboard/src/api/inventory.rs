@@ -15,11 +15,25 @@ use serde::{Deserialize, Serialize};
 
 use super::{list, params, AppState, RawQuery};
 use crate::auth::Admin;
+use crate::doc;
 use crate::error::ApiError;
 use crate::model::HostSummary;
-use crate::query::{allowed, epoch_ms};
+use crate::query::{self, allowed, epoch_ms};
 use crate::store::Store;
 
+#[utoipa::path(
+    get,
+    path = "/vms/{name}",
+    summary = "a VM: placements and conversations",
+    params(("name" = String, Path, description = "VM name"), query::doc::Vm),
+    responses(
+        (status = 200, description = "OK", content((VmResponse = "application/json"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+        (status = 404, response = doc::NotFound),
+    )
+)]
 pub(super) async fn vm<S: Store>(
     State(state): State<AppState<S>>,
     Path(name): Path<String>,
@@ -50,6 +64,18 @@ pub(super) async fn vm<S: Store>(
     .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosts",
+    summary = "hosts and their local traffic",
+    params(query::doc::Hosts),
+    responses(
+        (status = 200, description = "OK", content((HostsResponse = "application/json"), (String = "text/csv"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub(super) async fn hosts<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -87,6 +113,19 @@ pub(super) async fn hosts<S: Store>(
     Ok(list(p.format, "hosts", &body, &body.hosts))
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosts/{name}",
+    summary = "a host's locally switched conversations",
+    params(("name" = String, Path, description = "host name"), query::doc::Host),
+    responses(
+        (status = 200, description = "OK", content((HostResponse = "application/json"), (String = "text/csv"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+        (status = 404, response = doc::NotFound),
+    )
+)]
 pub(super) async fn host<S: Store>(
     State(state): State<AppState<S>>,
     Path(name): Path<String>,
@@ -116,6 +155,18 @@ pub(super) async fn host<S: Store>(
     Ok(list(p.format, "host", &body, &body.conversations))
 }
 
+#[utoipa::path(
+    get,
+    path = "/exporters",
+    summary = "mirror coverage per exporter",
+    params(query::doc::Exporters),
+    responses(
+        (status = 200, description = "OK", content((ExportersResponse = "application/json"), (String = "text/csv"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub(super) async fn exporters<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -135,6 +186,18 @@ pub(super) async fn exporters<S: Store>(
     Ok(list(p.format, "exporters", &body, &body.exporters))
 }
 
+#[utoipa::path(
+    get,
+    path = "/datasets",
+    summary = "every dataset: the live data and each replayed capture, with its flows, time span, when it was stored and its size on disk",
+    params(query::doc::Datasets),
+    responses(
+        (status = 200, description = "OK", content((DatasetsResponse = "application/json"), (String = "text/csv"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub(super) async fn datasets<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -149,13 +212,27 @@ pub(super) async fn datasets<S: Store>(
 }
 
 /// Body of `DELETE /api/v1/datasets/{name}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DatasetDeleted {
     pub name: String,
     /// Partitions dropped (one per table and day).
     pub partitions: usize,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/datasets/{name}",
+    summary = "delete a replayed dataset (admin): its flows, rollups and summary, from every table; the live dataset is refused (retention keeps it)",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "deleted", body = DatasetDeleted),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "a viewer token (admin needed)"),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub(super) async fn delete_dataset<S: Store>(
     Admin(who): Admin,
     State(state): State<AppState<S>>,

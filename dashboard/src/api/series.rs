@@ -7,9 +7,10 @@ use axum::response::Response;
 use eastwest_api::answers::TimeseriesResponse;
 
 use super::{list, params, AppState, RawQuery};
+use crate::doc;
 use crate::error::ApiError;
 use crate::model::Point;
-use crate::query::{allowed, TimeWindow};
+use crate::query::{self, allowed, TimeWindow};
 use crate::sql::Resolution;
 use crate::store::Store;
 
@@ -37,6 +38,18 @@ pub fn step_for(span_ms: u64, min_step_ms: u64) -> u64 {
         .unwrap_or_else(|| span_ms.div_ceil(MAX_POINTS).div_ceil(86_400_000).max(1) * 86_400_000)
 }
 
+#[utoipa::path(
+    get,
+    path = "/timeseries",
+    summary = "bytes, flows and violations over time",
+    params(query::doc::Timeseries),
+    responses(
+        (status = 200, description = "OK", content((TimeseriesResponse = "application/json"), (String = "text/csv"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub(super) async fn timeseries<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,

@@ -10,10 +10,23 @@ use eastwest_api::answers::{
 };
 
 use super::{list, params, AppState, RawQuery};
+use crate::doc;
 use crate::error::ApiError;
-use crate::query::allowed;
+use crate::query::{self, allowed};
 use crate::store::Store;
 
+#[utoipa::path(
+    get,
+    path = "/conversations",
+    summary = "bidirectional conversations, counted once",
+    params(query::doc::Conversations),
+    responses(
+        (status = 200, description = "OK", content((ConversationsResponse = "application/json"), (String = "text/csv"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub(super) async fn conversations<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -33,6 +46,18 @@ pub(super) async fn conversations<S: Store>(
     Ok(list(p.format, "conversations", &body, &body.conversations))
 }
 
+#[utoipa::path(
+    get,
+    path = "/zones/matrix",
+    summary = "zone × zone traffic",
+    params(query::doc::Matrix),
+    responses(
+        (status = 200, description = "OK", content((MatrixResponse = "application/json"), (String = "text/csv"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub(super) async fn matrix<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -53,6 +78,18 @@ pub(super) async fn matrix<S: Store>(
     Ok(list(p.format, "zone-matrix", &body, &body.cells))
 }
 
+#[utoipa::path(
+    get,
+    path = "/violations",
+    summary = "violating conversations, newest first, with evidence",
+    params(query::doc::Violations),
+    responses(
+        (status = 200, description = "OK", content((ViolationsResponse = "application/json"), (String = "text/csv"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub(super) async fn violations<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,
@@ -70,6 +107,18 @@ pub(super) async fn violations<S: Store>(
     Ok(list(p.format, "violations", &body, &body.violations))
 }
 
+#[utoipa::path(
+    get,
+    path = "/flows",
+    summary = "raw flow records, newest first",
+    params(query::doc::Flows),
+    responses(
+        (status = 200, description = "OK", content((FlowsResponse = "application/json"), (String = "text/csv"))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub(super) async fn flows<S: Store>(
     State(state): State<AppState<S>>,
     raw: RawQuery,

@@ -20,6 +20,7 @@ use super::store::PolicyStore;
 use super::whatif::{whatif, WhatIf, ZonePairChanges};
 use super::PolicyConfig;
 use crate::auth::{self, Admin, Auth, Viewer};
+use crate::doc;
 use crate::error::ApiError;
 use crate::query::RawParams;
 
@@ -80,6 +81,11 @@ impl<P: PolicyStore> PolicyApi<P> {
     }
 }
 
+/// The routes of [`router`] under `/api/v1`, as OpenAPI paths.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(get_policy, post_whatif, get_coresidency, post_events))]
+pub struct Paths;
+
 /// The routes of this module, behind the same authentication as the rest
 /// of the API (`crate::auth`): every endpoint needs a `viewer` token (the
 /// what-if only evaluates), posting inventory events an `admin` one.
@@ -95,7 +101,7 @@ pub fn router<P: PolicyStore>(api: Arc<PolicyApi<P>>, auth: Arc<Auth>) -> Router
 }
 
 /// A zone as `GET /api/v1/policy` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ZoneView {
     pub name: String,
     pub line: usize,
@@ -108,7 +114,7 @@ pub struct ZoneView {
 }
 
 /// A rule as `GET /api/v1/policy` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RuleView {
     pub description: String,
     pub line: usize,
@@ -123,7 +129,7 @@ pub struct RuleView {
 }
 
 /// The answer of `GET /api/v1/policy`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PolicyView {
     pub path: String,
     /// Why the file on disk does not load (the rest is the last good
@@ -155,6 +161,16 @@ fn no_parameters(raw: Result<Query<RawParams>, QueryRejection>) -> Result<(), Ap
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/policy",
+    summary = "the policy in use: revision, zones, rules, separate pairs, validation messages (error = why the file on disk does not load; the rest is the last version that loaded)",
+    responses(
+        (status = 200, description = "OK", body = PolicyView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+    )
+)]
 async fn get_policy<P: PolicyStore>(
     _: Viewer,
     State(api): State<Arc<PolicyApi<P>>>,
@@ -243,13 +259,15 @@ async fn get_policy<P: PolicyStore>(
 }
 
 /// The body of `POST /api/v1/policy/whatif`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhatIfRequest {
     /// The draft policy, TOML text in the policy file format.
     pub policy: String,
     /// Window `[from, to)` by flow start, RFC 3339.
+    #[schema(format = DateTime)]
     pub from: String,
+    #[schema(format = DateTime)]
     pub to: String,
     /// Only this dataset (`live` or a replay's name); default every dataset.
     #[serde(default)]
@@ -260,6 +278,18 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
     serde_json::from_slice(body).map_err(|err| ApiError::BadRequest(format!("body: {err}")))
 }
 
+#[utoipa::path(
+    post,
+    path = "/policy/whatif",
+    summary = "judge the stored conversations of a window (at most 31 days) under a draft policy and compare with their stored verdicts; nothing stored changes (viewer)",
+    request_body = WhatIfRequest,
+    responses(
+        (status = 200, description = "the diff per zone pair", body = WhatIf),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn post_whatif<P: PolicyStore>(
     _: Viewer,
     State(api): State<Arc<PolicyApi<P>>>,
@@ -304,7 +334,7 @@ async fn post_whatif<P: PolicyStore>(
 }
 
 /// Two VMs of separated zones on one host, and since / until when.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CoResidencyView {
     pub host: String,
     pub zones: [String; 2],
@@ -316,7 +346,7 @@ pub struct CoResidencyView {
 }
 
 /// The answer of `GET /api/v1/coresidency`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CoResidencyReport {
     pub now_ms: u64,
     pub policy_revision: Option<String>,
@@ -378,6 +408,17 @@ impl<P: PolicyStore> crate::api::CoResidencySource for PolicyApi<P> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/coresidency",
+    summary = "VMs of zones a separate pair keeps apart on one host: now, and every period in the placement history (inventory file + stored events)",
+    responses(
+        (status = 200, description = "OK", body = CoResidencyReport),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn get_coresidency<P: PolicyStore>(
     _: Viewer,
     State(api): State<Arc<PolicyApi<P>>>,
@@ -421,7 +462,7 @@ async fn get_coresidency<P: PolicyStore>(
 }
 
 /// One event or a list of them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum EventsBody {
     Many(Vec<InventoryEvent>),
@@ -429,11 +470,24 @@ enum EventsBody {
 }
 
 /// The answer of `POST /api/v1/inventory/events`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventsStored {
     pub stored: usize,
 }
 
+#[utoipa::path(
+    post,
+    path = "/inventory/events",
+    summary = "store placement events (admin): one event or a list, checked against the inventory and the events stored before; any refused = 400 naming it and nothing stored",
+    request_body = EventsBody,
+    responses(
+        (status = 201, description = "stored", body = EventsStored),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "a viewer token (admin needed)"),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn post_events<P: PolicyStore>(
     Admin(who): Admin,
     State(api): State<Arc<PolicyApi<P>>>,

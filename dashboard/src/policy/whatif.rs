@@ -12,7 +12,7 @@ use super::store::StoredConversation;
 use crate::sql::Resolution;
 
 /// A verdict as stored or as a draft would give it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Judgement {
     pub verdict: String,
     pub rule: String,
@@ -20,7 +20,7 @@ pub struct Judgement {
 }
 
 /// One conversation whose judgement the draft changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub client_vm: String,
     pub client_addr: String,
@@ -37,7 +37,7 @@ pub struct Change {
 }
 
 /// The changes of one zone pair (zones as the draft assigns them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ZonePairChanges {
     pub client_zone: String,
     pub server_zone: String,
@@ -50,11 +50,12 @@ pub struct ZonePairChanges {
 }
 
 /// The answer of `POST /api/v1/policy/whatif`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WhatIf {
     pub from_ms: u64,
     pub to_ms: u64,
     #[serde(serialize_with = "resolution_name")]
+    #[schema(value_type = String)]
     pub resolution: Resolution,
     pub draft_revision: String,
     /// Warnings of the draft (`draft:LINE: field: message`).

@@ -1,6 +1,44 @@
 // Generated from the dashboard's types (eastwest-api, dashboard/src/api.rs) by
 // `EASTWEST_WRITE_TS=1 cargo test -p eastwest-dashboard --lib typescript`; do not edit.
 
+/** One conversation whose judgement the draft changes. */
+export interface Change {
+  after: Judgement;
+  before: Judgement;
+  bytes: number;
+  client_addr: string;
+  client_vm: string;
+  /** Flows and bytes at the observation point that counted the most (each conversation once, however many mirrors saw it). */
+  flows: number;
+  proto: number;
+  server_addr: string;
+  server_port: number;
+  server_vm: string;
+}
+
+/** The answer of `GET /api/v1/coresidency`. */
+export interface CoResidencyReport {
+  /** Sharing a host now. */
+  current: CoResidencyView[];
+  /** Every period, past and current, host by host. */
+  history: CoResidencyView[];
+  now_ms: number;
+  policy_revision: string | null;
+  /** The `separate` pairs checked. */
+  separate: string[][];
+}
+
+/** Two VMs of separated zones on one host, and since / until when. */
+export interface CoResidencyView {
+  host: string;
+  /** Epoch ms; 0 = since the inventory's beginning. */
+  since_ms: number;
+  /** Epoch ms (exclusive); null while they still share the host. */
+  until_ms: number | null;
+  vms: string[];
+  zones: string[];
+}
+
 /** One conversation: both directions of an exchange between a client (initiator) and a server (responder), counted once. The one-direction rows of dashboards before the bidirectional API (`src_*`/`dst_*`, `dst_port`) decode too, through aliases. */
 export interface Conversation {
   bytes: number;
@@ -70,9 +108,29 @@ export interface Dataset {
   stored_last_ms: number;
 }
 
+/** Body of `DELETE /api/v1/datasets/{name}`. */
+export interface DatasetDeleted {
+  name: string;
+  /** Partitions dropped (one per table and day). */
+  partitions: number;
+}
+
 /** Body of `GET /api/v1/datasets`. */
 export interface Datasets {
   datasets: Dataset[];
+}
+
+/** The JSON body of an error. */
+export interface Error {
+  error: string;
+}
+
+/** One event or a list of them. */
+export type EventsBody = InventoryEvent[] | InventoryEvent;
+
+/** The answer of `POST /api/v1/inventory/events`. */
+export interface EventsStored {
+  stored: number;
 }
 
 /** Where the exporter list came from. */
@@ -145,6 +203,11 @@ export interface Flows {
   total: number;
 }
 
+/** Body of `GET /api/v1/health`. */
+export interface Health {
+  status: string;
+}
+
 /** Body of `GET /api/v1/hosts/{name}`: its locally switched conversations. */
 export interface Host {
   conversations: Conversation[];
@@ -178,6 +241,30 @@ export interface Hosts {
   hosts: HostSummary[];
   resolution: string;
   to_ms: number | null;
+}
+
+/** A change to the inventory posted to the dashboard (`POST /api/v1/inventory/events`), stored in ClickHouse and applied by the collector. It is a placement like a `[[vm]]` entry: `time` is its `since`; fields left out keep the values of the placement before it; with `removed` the VM is gone from `time` on. */
+export interface InventoryEvent {
+  host: string | null;
+  ips: string[] | null;
+  macs: string[] | null;
+  port_group: string | null;
+  /** The VM was deleted (or left the monitored estate) at `time`. */
+  removed: boolean;
+  tags: string[] | null;
+  /** When the change took effect, RFC 3339 (`2026-11-02T09:01:00Z`). */
+  time: string;
+  vlan: number | null;
+  /** The VM's name. */
+  vm: string;
+  vni: number | null;
+}
+
+/** A verdict as stored or as a draft would give it. */
+export interface Judgement {
+  rule: string;
+  severity: string;
+  verdict: string;
 }
 
 /** Body of `GET /api/v1/zones/matrix`. */
@@ -229,6 +316,39 @@ export interface Point {
   violation_bytes: number;
   /** Violating flows. */
   violations: number;
+}
+
+/** The answer of `GET /api/v1/policy`. */
+export interface PolicyView {
+  default_cross_zone: string | null;
+  default_severity: string | null;
+  /** Why the file on disk does not load (the rest is the last good version, null if none loaded since the dashboard started). */
+  error: string | null;
+  /** Findings against the inventory (zones no VM is in). */
+  inventory_warnings: string[];
+  path: string;
+  revision: string | null;
+  rules: RuleView[];
+  separate: string[][];
+  warnings: string[];
+  zones: ZoneView[];
+}
+
+/** compliance report; see dashboard/README.md */
+export type Report = Record<string, unknown>;
+
+/** A rule as `GET /api/v1/policy` shows it. */
+export interface RuleView {
+  action: string;
+  description: string;
+  from: string[];
+  line: number;
+  /** `"22"` or `"8000-8999"`; null = any port. */
+  ports: string[] | null;
+  /** IP protocol numbers; null = any. */
+  protos: number[] | null;
+  severity: string;
+  to: string[];
 }
 
 /** Body of `GET /api/v1/timeseries`. */
@@ -295,4 +415,55 @@ export interface Vm {
   to_ms: number | null;
   totals: Totals;
   zones: string[];
+}
+
+/** The answer of `POST /api/v1/policy/whatif`. */
+export interface WhatIf {
+  /** Conversations judged. */
+  conversations: number;
+  draft_revision: string;
+  /** Warnings of the draft (`draft:LINE: field: message`). */
+  draft_warnings: string[];
+  from_ms: number;
+  new_violations: number;
+  other_changes: number;
+  resolution: string;
+  resolved_violations: number;
+  to_ms: number;
+  zone_pairs: ZonePairChanges[];
+}
+
+/** The body of `POST /api/v1/policy/whatif`. */
+export interface WhatIfRequest {
+  /** Only this dataset (`live` or a replay's name); default every dataset. */
+  dataset: string | null;
+  /** Window `[from, to)` by flow start, RFC 3339. */
+  from: string;
+  /** The draft policy, TOML text in the policy file format. */
+  policy: string;
+  to: string;
+}
+
+/** The changes of one zone pair (zones as the draft assigns them). */
+export interface ZonePairChanges {
+  client_zone: string;
+  /** Conversations allowed or unknown now that the draft calls violations. */
+  new_violations: Change[];
+  /** Same kind of verdict, another rule or severity. */
+  other_changes: Change[];
+  /** Violations now that the draft allows (or cannot judge). */
+  resolved_violations: Change[];
+  server_zone: string;
+}
+
+/** A zone as `GET /api/v1/policy` shows it. */
+export interface ZoneView {
+  cidrs: string[];
+  line: number;
+  name: string;
+  port_groups: string[];
+  tags: string[];
+  vlans: number[];
+  vm_names: string[];
+  vnis: number[];
 }

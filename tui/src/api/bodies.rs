@@ -1,38 +1,30 @@
-//! The bodies of the endpoints the TUI reads, and [`Conversation`], the
-//! one row it shows a conversation or a violation as.
+//! The answers of the endpoints the TUI reads, decoded as `eastwest-api`'s
+//! types and shown through [`Conversation`], the one row it shows a
+//! conversation or a violation as, and the pages of those rows.
 
+use eastwest_api::{self as api, answers};
 use serde::{Deserialize, Serialize};
 
 use super::{ObservationPoint, Placement, Severity, Totals, VerdictKind};
 
 /// One conversation, oriented: the client (initiator) and the server
-/// (responder), with bytes and packets per direction. Rows of
-/// `conversations`, `vms/{name}`, `hosts/{name}` and `violations` all
-/// decode into it (a violation has first/last seen, totals only and its
-/// observation points). The one-direction rows of dashboards before the
-/// bidirectional API (`src_*`/`dst_*`, `dst_port`) decode too, through
-/// aliases, with their totals in `bytes`/`packets`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+/// (responder), with bytes and packets per direction: the one row the TUI
+/// shows a conversation or a violation as. It is made from the rows of
+/// `eastwest-api` ([`api::Conversation`] of `conversations`, `vms/{name}`
+/// and `hosts/{name}`; [`api::Violation`] of `violations`, which has
+/// first/last seen, totals only and its observation points), which also
+/// decode the one-direction rows of older dashboards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Conversation {
-    #[serde(alias = "src_vm")]
     pub client_vm: String,
-    #[serde(alias = "src_addr")]
     pub client_addr: Option<String>,
-    #[serde(alias = "src_zone")]
     pub client_zone: String,
-    #[serde(alias = "src_host")]
     pub client_host: String,
-    #[serde(alias = "dst_vm")]
     pub server_vm: String,
-    #[serde(alias = "dst_addr")]
     pub server_addr: Option<String>,
-    #[serde(alias = "dst_zone")]
     pub server_zone: String,
-    #[serde(alias = "dst_host")]
     pub server_host: String,
     pub proto: u8,
-    #[serde(alias = "dst_port")]
     pub server_port: u16,
     #[serde(with = "eastwest_api::word")]
     pub verdict: VerdictKind,
@@ -51,15 +43,75 @@ pub struct Conversation {
     /// Both directions.
     pub bytes: u64,
     pub packets: u64,
-    /// First seen (`first_ms` in a violation).
-    #[serde(alias = "first_ms")]
+    /// First seen (`first_ms` of a violation).
     pub start_ms: u64,
-    /// Last seen (`last_ms` in a violation).
-    #[serde(alias = "last_ms")]
+    /// Last seen (`last_ms` of a violation).
     pub end_ms: u64,
     /// Violations only: where it was seen, and the policy that judged it.
     pub observation_points: Vec<ObservationPoint>,
     pub policy_revision: String,
+}
+
+impl From<api::Conversation> for Conversation {
+    fn from(c: api::Conversation) -> Conversation {
+        Conversation {
+            client_vm: c.client_vm,
+            client_addr: c.client_addr,
+            client_zone: c.client_zone,
+            client_host: c.client_host,
+            server_vm: c.server_vm,
+            server_addr: c.server_addr,
+            server_zone: c.server_zone,
+            server_host: c.server_host,
+            proto: c.proto,
+            server_port: c.server_port,
+            verdict: c.verdict,
+            rule: c.rule,
+            severity: c.severity,
+            same_host: c.same_host,
+            observers: c.observers,
+            flows: c.flows,
+            bytes_fwd: c.bytes_fwd,
+            packets_fwd: c.packets_fwd,
+            bytes_rev: c.bytes_rev,
+            packets_rev: c.packets_rev,
+            bytes: c.bytes,
+            packets: c.packets,
+            start_ms: c.start_ms,
+            end_ms: c.end_ms,
+            observation_points: Vec::new(),
+            policy_revision: String::new(),
+        }
+    }
+}
+
+/// A violation is a conversation judged `violation`; its hosts are those
+/// of its observation points' (unknown per side).
+impl From<api::Violation> for Conversation {
+    fn from(v: api::Violation) -> Conversation {
+        Conversation {
+            client_vm: v.client_vm,
+            client_addr: v.client_addr,
+            client_zone: v.client_zone,
+            server_vm: v.server_vm,
+            server_addr: v.server_addr,
+            server_zone: v.server_zone,
+            proto: v.proto,
+            server_port: v.server_port,
+            verdict: VerdictKind::Violation,
+            rule: v.rule,
+            severity: v.severity,
+            same_host: v.same_host,
+            flows: v.flows,
+            bytes: v.bytes,
+            packets: v.packets,
+            start_ms: v.first_ms,
+            end_ms: v.last_ms,
+            observation_points: v.observation_points,
+            policy_revision: v.policy_revision,
+            ..Conversation::default()
+        }
+    }
 }
 
 impl Conversation {
@@ -152,8 +204,12 @@ fn endpoint<'a>(vm: &'a str, addr: &'a Option<String>) -> &'a str {
     }
 }
 
-/// The body of `GET /api/v1/conversations`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+fn rows<R: Into<Conversation>>(rows: Vec<R>) -> Vec<Conversation> {
+    rows.into_iter().map(Into::into).collect()
+}
+
+/// `GET /api/v1/conversations` as the TUI shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ConversationsPage {
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
@@ -161,54 +217,93 @@ pub struct ConversationsPage {
     pub conversations: Vec<Conversation>,
 }
 
-/// The body of `GET /api/v1/violations`: violating conversations, newest
-/// first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+impl From<answers::ConversationsResponse> for ConversationsPage {
+    fn from(a: answers::ConversationsResponse) -> ConversationsPage {
+        ConversationsPage {
+            from_ms: a.from_ms,
+            to_ms: a.to_ms,
+            totals: a.totals,
+            conversations: rows(a.conversations),
+        }
+    }
+}
+
+/// `GET /api/v1/violations` as the TUI shows it: violating conversations,
+/// newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ViolationsPage {
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
-    #[serde(default)]
     pub total: u64,
     pub violations: Vec<Conversation>,
 }
 
+impl From<answers::ViolationsResponse> for ViolationsPage {
+    fn from(a: answers::ViolationsResponse) -> ViolationsPage {
+        ViolationsPage {
+            from_ms: a.from_ms,
+            to_ms: a.to_ms,
+            total: a.total,
+            violations: rows(a.violations),
+        }
+    }
+}
+
 /// The body of `GET /api/v1/zones/matrix`.
-pub type ZoneMatrix = eastwest_api::answers::MatrixResponse;
+pub type ZoneMatrix = answers::MatrixResponse;
 
 /// The body of `GET /api/v1/hosts`.
-pub type Hosts = eastwest_api::answers::HostsResponse;
+pub type Hosts = answers::HostsResponse;
 
-/// The body of `GET /api/v1/hosts/{name}`: the conversations switched
-/// locally on one host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `GET /api/v1/hosts/{name}` as the TUI shows it: the conversations
+/// switched locally on one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostDetail {
     pub host: String,
-    #[serde(default)]
     pub vms: Vec<String>,
-    #[serde(default)]
     pub totals: Totals,
     pub conversations: Vec<Conversation>,
 }
 
-/// The body of `GET /api/v1/vms/{name}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+impl From<answers::HostResponse> for HostDetail {
+    fn from(a: answers::HostResponse) -> HostDetail {
+        HostDetail {
+            host: a.host,
+            vms: a.vms,
+            totals: a.totals,
+            conversations: rows(a.conversations),
+        }
+    }
+}
+
+/// `GET /api/v1/vms/{name}` as the TUI shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VmDetail {
     pub name: String,
-    #[serde(default)]
     pub zones: Vec<String>,
-    #[serde(default)]
     pub placements: Vec<Placement>,
-    #[serde(default)]
     pub totals: Totals,
     /// Its conversations, as client or as server.
     pub conversations: Vec<Conversation>,
 }
 
+impl From<answers::VmResponse> for VmDetail {
+    fn from(a: answers::VmResponse) -> VmDetail {
+        VmDetail {
+            name: a.name,
+            zones: a.zones,
+            placements: a.placements,
+            totals: a.totals,
+            conversations: rows(a.conversations),
+        }
+    }
+}
+
 /// The body of `GET /api/v1/timeseries`.
-pub type Timeseries = eastwest_api::answers::TimeseriesResponse;
+pub type Timeseries = answers::TimeseriesResponse;
 
 /// The body of `GET /api/v1/exporters`.
-pub type Exporters = eastwest_api::answers::ExportersResponse;
+pub type Exporters = answers::ExportersResponse;
 
 /// The part of `GET /api/v1/policy` the header shows: the revision in
 /// force (`null` when none loaded) and why the file on disk does not load,

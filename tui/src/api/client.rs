@@ -8,6 +8,8 @@ use eastwest_core::error::Chain;
 use serde::Deserialize;
 
 use super::request::Takes;
+use eastwest_api::answers::{ConversationsResponse, HostResponse, ViolationsResponse, VmResponse};
+
 use super::{Conversation, ConversationsPage, Query, Request, Response};
 
 /// Why a request failed; the text is shown in the banner.
@@ -187,7 +189,10 @@ impl HttpClient {
     /// The conversations list.
     pub async fn conversations(&self, query: &Query) -> Result<ConversationsPage, FetchError> {
         let (path, params) = Request::Conversations(query.clone()).path_and_params();
-        self.json(&path, &params).await
+        Ok(self
+            .json::<ConversationsResponse>(&path, &params)
+            .await?
+            .into())
     }
 
     /// The conversations as the server's CSV export.
@@ -236,14 +241,20 @@ impl Client for HttpClient {
         let (path, params) = request.path_and_params();
         let (path, params) = (path.as_str(), params.as_slice());
         Ok(match request {
-            Request::Conversations(_) | Request::ZonePair { .. } => {
-                Response::Conversations(self.json(path, params).await?)
+            Request::Conversations(_) | Request::ZonePair { .. } => Response::Conversations(
+                self.json::<ConversationsResponse>(path, params)
+                    .await?
+                    .into(),
+            ),
+            Request::Violations(_) => {
+                Response::Violations(self.json::<ViolationsResponse>(path, params).await?.into())
             }
-            Request::Violations(_) => Response::Violations(self.json(path, params).await?),
             Request::ZoneMatrix(_) => Response::ZoneMatrix(self.json(path, params).await?),
             Request::Hosts(_) => Response::Hosts(self.json(path, params).await?),
-            Request::Host { .. } => Response::Host(self.json(path, params).await?),
-            Request::Vm { .. } => Response::Vm(self.json(path, params).await?),
+            Request::Host { .. } => {
+                Response::Host(self.json::<HostResponse>(path, params).await?.into())
+            }
+            Request::Vm { .. } => Response::Vm(self.json::<VmResponse>(path, params).await?.into()),
             Request::Timeseries(_) => Response::Timeseries(self.json(path, params).await?),
             Request::Exporters => Response::Exporters(self.json(path, params).await?),
             Request::Policy => Response::Policy(self.json(path, params).await?),

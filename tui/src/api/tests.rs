@@ -99,8 +99,8 @@ fn each_endpoint_gets_only_the_parameters_it_takes() {
 
 #[test]
 fn rows_of_every_list_decode() {
-    // The shapes of docs/api.md.
-    let conversation: Conversation = serde_json::from_str(
+    // The shapes of docs/api.md, decoded as eastwest-api's rows.
+    let conversation: Conversation = serde_json::from_str::<eastwest_api::Conversation>(
         r#"{"client_vm": "fin-fe-01", "client_addr": null, "client_zone": "finance-frontend", "client_host": "esx-03",
  "server_vm": "payroll-01", "server_addr": null, "server_zone": "payroll", "server_host": "esx-03",
  "proto": 6, "server_port": 443,
@@ -109,10 +109,11 @@ fn rows_of_every_list_decode() {
  "flows": 2, "packets_fwd": 52, "bytes_fwd": 14560, "packets_rev": 50, "bytes_rev": 64400,
  "packets": 102, "bytes": 78960, "start_ms": 1793610000200, "end_ms": 1793610012000}"#,
     )
-    .unwrap();
+    .unwrap()
+    .into();
     assert_eq!(conversation.bytes(), 78_960);
     assert_eq!(conversation.end_ms, 1_793_610_012_000);
-    let violation: Conversation = serde_json::from_str(
+    let violation: Conversation = serde_json::from_str::<eastwest_api::Violation>(
         r#"{"client_vm": "fin-fe-01", "client_addr": null, "client_zone": "finance-frontend",
 "server_vm": "payroll-01", "server_addr": null, "server_zone": "payroll",
 "proto": 6, "server_port": 443, "rule": "payroll must never talk to the finance front end",
@@ -122,20 +123,23 @@ fn rows_of_every_list_decode() {
 "observation_points": [{"observer": "esx-03", "encap": "erspan2", "flows": 2, "bytes": 78960}],
 "flows_url": "/api/v1/flows?vm=fin-fe-01"}"#,
     )
-    .unwrap();
+    .unwrap()
+    .into();
     assert_eq!(violation.bytes(), 78_960);
     assert_eq!(violation.packets(), 102);
     assert_eq!(violation.start_ms, 1_793_610_000_200);
+    assert!(violation.is_violation());
     assert_eq!(violation.seen_by(), ["esx-03"]);
     // A one-direction row of an older dashboard.
-    let old: Conversation = serde_json::from_str(
+    let old: Conversation = serde_json::from_str::<eastwest_api::Conversation>(
         r#"{"src_vm": "payroll-01", "src_addr": null, "dst_vm": "fin-web-01", "dst_addr": null,
  "src_zone": "payroll", "dst_zone": "finance-frontend", "proto": 6, "dst_port": 443,
  "verdict": "violation", "rule": "r", "severity": "critical", "same_host": true,
  "observers": ["esx-03"], "flows": 1, "packets": 50, "bytes": 5000,
  "start_ms": 1793613601000, "end_ms": 1793613603000}"#,
     )
-    .unwrap();
+    .unwrap()
+    .into();
     assert_eq!((old.client(), old.server()), ("payroll-01", "fin-web-01"));
     assert_eq!((old.server_port, old.bytes()), (443, 5000));
 }

@@ -156,7 +156,7 @@ impl Codes {
     fn push<T: Label>(&mut self, value: &T) {
         let code = value.code() & 15;
         let index = match self.slots[code] {
-            0 => self.add(code, value.label()),
+            0 => self.add(code, value.word()),
             slot => slot - 1,
         };
         self.indexes.push(index);

@@ -137,21 +137,21 @@ fn enums_and_names_are_stored_as_their_words() {
     ] {
         assert!(block.windows(word.len()).any(|w| w == word), "{word:?}");
     }
-    assert_eq!(row.verdict.label(), "violation");
+    assert_eq!(row.verdict.word(), "violation");
     for text in ["", "span", "erspan3", "gre"] {
         assert_eq!(
-            Option::<Encap>::from_label(text).map(|e| e.label()),
+            Option::<Encap>::from_word(text).map(|e| e.word()),
             Some(text)
         );
     }
     for text in ["", "info", "critical"] {
         assert_eq!(
-            Option::<Severity>::from_label(text).map(|s| s.label()),
+            Option::<Severity>::from_word(text).map(|s| s.word()),
             Some(text)
         );
     }
-    assert_eq!(Option::<Severity>::from_label("urgent"), None);
-    assert_eq!(VerdictKind::from_label(""), None);
+    assert_eq!(Option::<Severity>::from_word("urgent"), None);
+    assert_eq!(VerdictKind::from_word(""), None);
     assert_eq!(FlowRow::default().verdict, VerdictKind::Unknown);
     // The empty text is no allocation, and equal however it was made.
     assert_eq!(Name::from(""), Name::default());
