@@ -78,10 +78,14 @@ struct Frames {
 /// same way).
 #[derive(Debug, Default)]
 struct Metereds {
-    items: Vec<(u32, Metered, Observation)>,
+    items: Items,
     times: Arc<Vec<u64>>,
     tick_ms: u64,
 }
+
+/// A cache worker's frames of one batch: (index in the batch, metered
+/// frame, observation).
+type Items = Vec<(u32, Metered, Observation)>;
 
 /// What the decap workers counted.
 #[derive(Debug, Default)]
@@ -124,6 +128,8 @@ fn decap_worker(
     hasher: &ShardHasher,
     input: Receiver<Arc<Frames>>,
     outputs: Vec<SyncSender<Metereds>>,
+    recycle: SyncSender<Frames>,
+    spare: Receiver<Items>,
 ) -> DecapCounts {
     let mut counts = DecapCounts::default();
     let n = outputs.len();
@@ -131,7 +137,14 @@ fn decap_worker(
         let times = Arc::new(batch.frames.iter().map(|&(_, _, t)| t).collect::<Vec<_>>());
         let mut out: Vec<Metereds> = (0..n)
             .map(|_| Metereds {
-                items: Vec::with_capacity(batch.frames.len() / n + 16),
+                // The cache workers hand their lists back, emptied.
+                items: spare.try_recv().map_or_else(
+                    |_| Vec::with_capacity(batch.frames.len() / n + 16),
+                    |mut items| {
+                        items.clear();
+                        items
+                    },
+                ),
                 times: Arc::clone(&times),
                 tick_ms: batch.tick_ms,
             })
@@ -164,6 +177,11 @@ fn decap_worker(
                 return counts;
             }
         }
+        // The batch's buffers back to the reading thread (unless the store
+        // thread still holds them, or enough wait there already).
+        if let Ok(frames) = Arc::try_unwrap(batch) {
+            let _ = recycle.try_send(frames);
+        }
     }
     counts
 }
@@ -178,11 +196,13 @@ type Expired = (Vec<FlowRecord>, u64);
 type Keys = Vec<(u32, StoreKey)>;
 
 /// Cache worker: owns one shard; takes batches from the decap workers in
-/// reading order; expired records to the encoder; with a packet store, the
-/// keys of each batch's frames to the store thread.
+/// reading order (and hands each batch's list back to its decap worker
+/// through `returns`); expired records to the encoder; with a packet
+/// store, the keys of each batch's frames to the store thread.
 fn cache_worker(
     config: &CacheConfig,
     inputs: Vec<Receiver<Metereds>>,
+    returns: Vec<SyncSender<Items>>,
     output: SyncSender<Expired>,
     keys: Option<SyncSender<Keys>>,
 ) -> (FlowCache, u64) {
@@ -231,13 +251,13 @@ fn cache_worker(
                 break;
             }
         }
-        cache.poll(batch.tick_ms, &mut out);
-        last_ms = last_ms.max(batch.tick_ms);
-        if !out.is_empty()
-            && output
-                .send((std::mem::take(&mut out), batch.tick_ms))
-                .is_err()
-        {
+        let tick_ms = batch.tick_ms;
+        if let Some(back) = returns.get(turn) {
+            let _ = back.try_send(batch.items);
+        }
+        cache.poll(tick_ms, &mut out);
+        last_ms = last_ms.max(tick_ms);
+        if !out.is_empty() && output.send((std::mem::take(&mut out), tick_ms)).is_err() {
             break;
         }
     }
@@ -303,6 +323,10 @@ fn store_worker(
 /// The reading side: fills batches and deals them out round robin.
 struct Dealer {
     outputs: Vec<SyncSender<Arc<Frames>>>,
+    /// Batches the decap workers are done with, to be filled again: a
+    /// fresh 1.6 MB buffer per batch cost a page fault per 4 KiB (the
+    /// system time of `--workers 2` was twice one worker's).
+    recycled: Receiver<Frames>,
     /// With a packet store: every batch, and where each file begins.
     store: Option<SyncSender<ToStore>>,
     next: usize,
@@ -329,15 +353,22 @@ impl Dealer {
     /// Send the batch (maybe empty: a tick) to the next decap worker.
     fn flush(&mut self, tick_ms: u64) {
         let n = self.outputs.len();
-        let mut batch = std::mem::replace(
-            &mut self.batch,
-            Frames {
+        let next = match self.recycled.try_recv() {
+            Ok(mut frames) => {
+                frames.bytes.clear();
+                frames.frames.clear();
+                frames.stored.clear();
+                frames.tick_ms = 0;
+                frames
+            }
+            Err(_) => Frames {
                 bytes: Vec::with_capacity(BATCH * 1600),
                 frames: Vec::with_capacity(BATCH),
                 stored: Vec::new(),
                 tick_ms: 0,
             },
-        );
+        };
+        let mut batch = std::mem::replace(&mut self.batch, next);
         batch.tick_ms = batch.tick_ms.max(tick_ms);
         self.batch.tick_ms = batch.tick_ms;
         let batch = Arc::new(batch);
@@ -425,15 +456,24 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             }
         }
         let (expired_tx, expired_rx) = sync_channel::<Expired>(DEPTH * n);
+        // Emptied buffers going back: frames to the reading thread, each
+        // decap worker's lists from every cache worker.
+        let (recycle_tx, recycled) = sync_channel::<Frames>((DEPTH + 1) * n);
+        let (spare_txs, spare_rxs): (Vec<_>, Vec<_>) = (0..n)
+            .map(|_| sync_channel::<Items>((DEPTH + 1) * n))
+            .unzip();
         let decap_handles: Vec<_> = frame_rxs
             .into_iter()
             .zip(to_cache)
+            .zip(spare_rxs)
             .enumerate()
-            .map(|(i, (rx, txs))| {
-                let (decapper, hasher) = (&decapper, &hasher);
+            .map(|(i, ((rx, txs), spare))| {
+                let (decapper, hasher, recycle) = (&decapper, &hasher, recycle_tx.clone());
                 std::thread::Builder::new()
                     .name(format!("decap-{i}"))
-                    .spawn_scoped(scope, move || decap_worker(decapper, hasher, rx, txs))
+                    .spawn_scoped(scope, move || {
+                        decap_worker(decapper, hasher, rx, txs, recycle, spare)
+                    })
             })
             .collect();
         let cache_handles: Vec<_> = from_decap
@@ -442,11 +482,15 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             .enumerate()
             .map(|(j, (rxs, keys))| {
                 let (shard_config, tx) = (&shard_config, expired_tx.clone());
+                let returns = spare_txs.clone();
                 std::thread::Builder::new()
                     .name(format!("cache-{j}"))
-                    .spawn_scoped(scope, move || cache_worker(shard_config, rxs, tx, keys))
+                    .spawn_scoped(scope, move || {
+                        cache_worker(shard_config, rxs, returns, tx, keys)
+                    })
             })
             .collect();
+        drop(spare_txs);
         drop(expired_tx);
         let encoding = std::thread::Builder::new()
             .name("encode".into())
@@ -459,8 +503,10 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
                     exporter.finish();
                 }
             });
+        drop(recycle_tx);
         let mut dealer = Dealer {
             outputs: frame_txs,
+            recycled,
             store: to_store,
             next: 0,
             batch: Frames::default(),

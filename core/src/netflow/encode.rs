@@ -403,6 +403,7 @@ fn put_data_flowset(
 ) {
     let start = buf.len();
     let len = padded(4 + recs.len() * netflow::record_len(fields));
+    buf.reserve(len);
     put_u16(buf, tid);
     put_u16(buf, len as u16);
     for rec in recs {
@@ -413,8 +414,17 @@ fn put_data_flowset(
     buf.resize(start + len, 0);
 }
 
-/// Write `value`'s `len` low-order bytes, big-endian.
+/// Write `value`'s `len` low-order bytes, big-endian. The lengths the
+/// templates use are copies of a known size (no `memcpy` call per field).
+#[inline]
 fn put_uint(buf: &mut Vec<u8>, value: u64, len: u16) {
+    match len {
+        1 => return buf.push(value as u8),
+        2 => return buf.extend_from_slice(&(value as u16).to_be_bytes()),
+        4 => return buf.extend_from_slice(&(value as u32).to_be_bytes()),
+        8 => return buf.extend_from_slice(&value.to_be_bytes()),
+        _ => {}
+    }
     let bytes = value.to_be_bytes();
     let len = usize::from(len);
     if len <= bytes.len() {
@@ -426,8 +436,13 @@ fn put_uint(buf: &mut Vec<u8>, value: u64, len: u16) {
 }
 
 /// Write exactly `len` bytes: `bytes` cut or zero-padded.
-fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8], len: u16) {
+#[inline]
+fn put_bytes<const N: usize>(buf: &mut Vec<u8>, bytes: &[u8; N], len: u16) {
     let len = usize::from(len);
+    if len == N {
+        // The templates' case: a copy of a known size.
+        return buf.extend_from_slice(bytes);
+    }
     let n = bytes.len().min(len);
     buf.extend_from_slice(&bytes[..n]);
     buf.resize(buf.len() + len - n, 0);

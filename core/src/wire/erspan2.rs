@@ -160,6 +160,7 @@ pub struct Repr {
 
 impl Repr {
     /// Parse a header; refuses versions other than [`VERSION`].
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr> {
         packet.check_len()?;
         if packet.version() != VERSION {

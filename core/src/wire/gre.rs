@@ -279,19 +279,36 @@ pub struct Repr {
 impl Repr {
     /// Parse a checked packet; refuses GRE versions other than 0 and the
     /// RFC 1701 routing bit.
+    ///
+    /// The flags word is read once and the optional fields are taken in
+    /// order (a header on every tunneled frame: the accessors would read
+    /// the flags again for each field's offset).
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr> {
         packet.check_len()?;
-        if packet.version() != 0 {
+        let flags = packet.flags_word();
+        if flags & field::VERSION_MASK != 0 {
             return Err(Error::Malformed("GRE version is not 0"));
         }
-        if packet.routing_present() {
+        if flags & field::FLAG_R != 0 {
             return Err(Error::Malformed("GRE routing present"));
         }
+        let data = packet.buffer.as_ref();
+        let checksum_present = flags & field::FLAG_C != 0;
+        // After `check_len` the announced fields are all in `data`.
+        let mut at = HEADER_LEN + if checksum_present { 4 } else { 0 };
+        let mut optional = |present: u16| {
+            let value = (flags & present != 0).then(|| get_u32(data, at));
+            at += if value.is_some() { 4 } else { 0 };
+            value
+        };
+        let key = optional(field::FLAG_K);
+        let sequence = optional(field::FLAG_S);
         Ok(Repr {
             protocol: packet.protocol(),
-            checksum_present: packet.checksum_present(),
-            key: packet.key(),
-            sequence: packet.sequence(),
+            checksum_present,
+            key,
+            sequence,
         })
     }
 
