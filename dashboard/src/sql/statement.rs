@@ -78,6 +78,7 @@ pub struct Tables {
     pub datasets: String,
     pub observed_1m: String,
     pub conversations_seen: String,
+    pub flow_exporters: String,
 }
 
 impl Tables {

@@ -24,6 +24,7 @@ fn tables() -> Tables {
         exporters: "`db`.`exporters`".into(),
         datasets: "`db`.`datasets`".into(),
         observed_1m: "`db`.`observed_1m`".into(),
+        flow_exporters: "`db`.`flow_exporters`".into(),
         conversations_seen: "`db`.`conversations_seen`".into(),
     }
 }
