@@ -1,7 +1,7 @@
 //! Retention: drop the partitions of data older than kept.
 //!
 //! Every table that holds flows (`flows`, the rollups, `datasets`,
-//! `observed_1m`) is
+//! `observed_1m`, `conversations_seen`, `flow_exporters`) is
 //! partitioned by `(dataset, date)` (see `eastwest_clickhouse::schema::partitions`).
 //! Every `interval_ms` (and once at start-up) the collector lists the
 //! active partitions of each table in `system.parts` and drops, with
@@ -9,8 +9,8 @@
 //!
 //! * of the live dataset (the collector's `enrich.dataset_default`, or an
 //!   empty name), the days older than `today - days` of that table
-//!   (`flows_days`, `flows_1m_days`, `flows_1h_days`; `datasets` follows
-//!   `flows`, `flows_10m` follows `flows_1m`, `flows_1d` and `observed_1m`
+//!   (`flows_days`, `flows_1m_days`, `flows_1h_days`; `datasets` and
+//!   `flow_exporters` follow `flows`, `flows_10m` follows `flows_1m`, `flows_1d` and `observed_1m`
 //!   follow `flows_1h`), counted by the flows' own time: `days` full days plus today
 //!   are kept, 0 keeps a table forever;
 //! * of a replayed dataset (any other name), nothing, unless
@@ -31,7 +31,7 @@ use clickhouse::Client;
 use eastwest_clickhouse::schema::partitions;
 use eastwest_clickhouse::schema::{
     Layout, CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H, FLOWS_1M,
-    FLOWS_TABLE, OBSERVED_1M_TABLE,
+    FLOWS_TABLE, FLOW_EXPORTERS_TABLE, OBSERVED_1M_TABLE,
 };
 use tokio::sync::watch;
 
@@ -71,7 +71,10 @@ impl Retention {
     /// Days the live dataset keeps in a table (0 = forever).
     fn days(&self, table: &str) -> u32 {
         match table {
-            t if t == FLOWS_TABLE || t == DATASETS_TABLE => self.config.flows_days,
+            // The exporters as the flows show them, as long as the flows.
+            t if t == FLOWS_TABLE || t == DATASETS_TABLE || t == FLOW_EXPORTERS_TABLE => {
+                self.config.flows_days
+            }
             // The 10-minute rollup answers the edges the minute one does.
             t if t == FLOWS_1M.table || t == FLOWS_10M.table => self.config.flows_1m_days,
             // The report's revisions and coverage of a period, the daily

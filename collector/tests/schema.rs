@@ -284,7 +284,9 @@ fn tables(ch: &ClickHouse, db: &str) -> Result<String> {
 const TABLES: &str = "conversations_seen\tAggregatingMergeTree\n\
                       conversations_seen_mv\tMaterializedView\n\
                       datasets\tAggregatingMergeTree\ndatasets_mv\tMaterializedView\n\
-                      exporters\tReplacingMergeTree\nflows\tMergeTree\n\
+                      exporters\tReplacingMergeTree\n\
+                      flow_exporters\tAggregatingMergeTree\n\
+                      flow_exporters_mv\tMaterializedView\nflows\tMergeTree\n\
                       flows_10m\tSummingMergeTree\nflows_10m_mv\tMaterializedView\n\
                       flows_1d\tSummingMergeTree\nflows_1d_mv\tMaterializedView\n\
                       flows_1h\tSummingMergeTree\n\
@@ -703,12 +705,14 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     // the 1-minute rollup 60, the 1-hour rollup everything; the replay is
     // kept everywhere, whatever its flows' age.
     let dropped = retention.run_once(T0 + 3_600_000).await?;
-    // flows and datasets drop two days each, flows_1m and flows_10m one.
-    assert_eq!(dropped.len(), 6, "{dropped:?}");
+    // flows, datasets and flow_exporters drop two days each, flows_1m
+    // and flows_10m one.
+    assert_eq!(dropped.len(), 8, "{dropped:?}");
     assert!(dropped.iter().all(|d| d.dataset == "live"), "{dropped:?}");
     let kept = "2025-09-28\n2026-10-03\n2026-11-02\n";
     assert_eq!(days(&ch, &db, "flows")?, kept);
     assert_eq!(days(&ch, &db, "datasets")?, kept);
+    assert_eq!(days(&ch, &db, "flow_exporters")?, kept);
     assert_eq!(
         days(&ch, &db, "flows_1m")?,
         "2025-09-28\n2026-09-23\n2026-10-03\n2026-11-02\n"
@@ -740,8 +744,14 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     );
     assert!(retention.run_once(T0 + 6 * DAY).await?.is_empty());
     let dropped = retention.run_once(T0 + 7 * DAY).await?;
-    assert_eq!(dropped.len(), 8, "{dropped:?}");
-    for table in ["flows", "flows_1m", "flows_10m", "datasets"] {
+    assert_eq!(dropped.len(), 9, "{dropped:?}");
+    for table in [
+        "flows",
+        "flows_1m",
+        "flows_10m",
+        "datasets",
+        "flow_exporters",
+    ] {
         assert_eq!(days(&ch, &db, table)?, "", "{table}");
     }
     for table in ["flows_1h", "flows_1d", "observed_1m", "conversations_seen"] {
@@ -756,7 +766,8 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
 
 /// The schema before datasets had partitions of their own: today's
 /// statements for an empty database with every table partitioned by `date`
-/// alone, and without `datasets`, `observed_1m` and `conversations_seen`.
+/// alone, and without `datasets`, `observed_1m`, `conversations_seen` and
+/// `flow_exporters`.
 async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
     for step in migrations(&Layout::single(db)) {
         let statement = &step.statement;
@@ -767,6 +778,7 @@ async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
             || statement.contains("`datasets")
             || statement.contains("`observed_1m")
             || statement.contains("`conversations_seen")
+            || statement.contains("`flow_exporters")
         {
             continue;
         }
@@ -827,7 +839,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     let new_key = "(dataset, date)";
     assert_eq!(
         partition_keys()?.replace(new_key, "K"),
-        "conversations_seen\tK\ndatasets\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
+        "conversations_seen\tK\ndatasets\tK\nflow_exporters\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
     );
     assert_eq!(contents()?, before, "every row kept, once");
     // `datasets` was filled from the rows already there.

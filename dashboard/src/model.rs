@@ -176,6 +176,9 @@ pub struct ViolationRow {
     pub packets: u64,
     pub bytes: u64,
     pub points: Vec<(String, String, u64, u64)>,
+    /// The conversation's `conv_hash` (what looks up its first and last
+    /// seen).
+    pub conv_hash: u64,
 }
 
 impl From<ViolationRow> for Violation {
@@ -413,6 +416,7 @@ mod tests {
             packets: 2,
             bytes: 3,
             points: vec![("esx-02".into(), "span".into(), 1, 3)],
+            conv_hash: 7,
         };
         let v = Violation::from(row);
         assert_eq!(v.client_addr.as_deref(), Some("10.0.0.7"));

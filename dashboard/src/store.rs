@@ -21,6 +21,7 @@ use crate::sql::Resolution;
 mod answers;
 mod database;
 mod hours;
+mod violations;
 
 pub use answers::keys_and_totals;
 pub use database::ClickHouseStore;

@@ -1108,9 +1108,9 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = call("DELETE", "/api/v1/datasets/other", "admin").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // flows, the four rollups, datasets, observed_1m and
-    // conversations_seen: one day each.
-    assert_eq!(body, r#"{"name":"other","partitions":8}"#);
+    // flows, the four rollups, datasets, observed_1m, conversations_seen
+    // and flow_exporters: one day each.
+    assert_eq!(body, r#"{"name":"other","partitions":9}"#);
 
     // Gone from every table; the other datasets untouched.
     for table in [
@@ -1122,6 +1122,7 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
         "datasets",
         "observed_1m",
         "conversations_seen",
+        "flow_exporters",
     ] {
         let left = server
             .query(&format!(

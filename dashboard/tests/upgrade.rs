@@ -1,7 +1,7 @@
 //! A database of the previous schema (rollups at 1 minute and 1 hour only,
 //! `point_hash` and `point_rank` making each direction of an underlay an
 //! observation point of its own and giving the NVGRE and routed-GRE
-//! underlays a port mirror's +1, no `conversations_seen`), upgraded by the dashboard's start-up, answers every endpoint as a
+//! underlays a port mirror's +1, no `conversations_seen` or `flow_exporters`), upgraded by the dashboard's start-up, answers every endpoint as a
 //! database created with today's schema and holding the same flows.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
@@ -29,7 +29,7 @@ const OLD_POINT_RANK: &str = "toUInt8((observer != '' AND observer = client_host
      + (encap NOT IN ('vxlan', 'geneve')))";
 
 /// Today's statements for an empty database, without the 10-minute and
-/// daily rollups and `conversations_seen`, with the earlier `point_hash`
+/// daily rollups, `conversations_seen` and `flow_exporters`, with the earlier `point_hash`
 /// and `point_rank`, issued through the
 /// project's client (so the chdb check replays them before the upgrade's).
 async fn previous_schema(url: &str, database: &str) {
@@ -65,6 +65,7 @@ async fn previous_schema(url: &str, database: &str) {
             || statement.contains("`flows_10m")
             || statement.contains("`flows_1d")
             || statement.contains("`conversations_seen")
+            || statement.contains("`flow_exporters")
         {
             continue;
         }
@@ -192,6 +193,17 @@ async fn an_upgraded_database_answers_as_a_new_one() {
         }
     }
     assert_eq!(compared, 54);
+    // No collector snapshot: the exporters as the flows show them, from
+    // `flow_exporters` backfilled at the upgrade.
+    let exporters = |text: String| -> serde_json::Value {
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value.as_object_mut().unwrap().remove("now_ms");
+        value
+    };
+    let a = exporters(body(&upgraded, "/api/v1/exporters").await);
+    assert_eq!(a, exporters(body(&new, "/api/v1/exporters").await));
+    assert_eq!(a["source"], "flows");
+    assert_eq!(a["exporters"][0]["flows"], 16);
     // The mirror counts, not the NVGRE underlay with more bytes.
     let c = body(
         &upgraded,

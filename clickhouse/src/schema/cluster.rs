@@ -69,11 +69,17 @@ impl Layout {
 
     /// The tables that hold rows partitioned by [`PARTITION_KEY`] on each
     /// server, for retention and the deletion of a dataset: `flows`, the
-    /// rollups, `datasets`, `observed_1m` and `conversations_seen`.
+    /// rollups, `datasets`, `observed_1m`, `conversations_seen` and
+    /// `flow_exporters`.
     pub fn partitioned_tables(&self) -> Vec<(&'static str, String)> {
         std::iter::once(FLOWS_TABLE)
             .chain(ROLLUPS.iter().map(|r| r.table))
-            .chain([DATASETS_TABLE, OBSERVED_1M_TABLE, CONVERSATIONS_SEEN_TABLE])
+            .chain([
+                DATASETS_TABLE,
+                OBSERVED_1M_TABLE,
+                CONVERSATIONS_SEEN_TABLE,
+                FLOW_EXPORTERS_TABLE,
+            ])
             .map(|name| (name, self.storage_name(name)))
             .collect()
     }

@@ -1,6 +1,6 @@
 //! The tables' columns: raw `flows` (and the `reply` rule for rows stored
 //! before it), and the tables summing them up (`datasets`, `observed_1m`,
-//! `conversations_seen`) or describing exporters (`exporters`).
+//! `conversations_seen`, `flow_exporters`) or describing exporters (`exporters`).
 
 use super::*;
 
@@ -322,6 +322,58 @@ pub(super) fn conversations_seen_select() -> String {
         CONV_HASH.expr
     )
 }
+
+/// Name of the table that sums up, per day, the flows each exporter's
+/// observation domain sent.
+pub const FLOW_EXPORTERS_TABLE: &str = "flow_exporters";
+
+/// The view that feeds [`FLOW_EXPORTERS_TABLE`] from `flows`.
+pub const FLOW_EXPORTERS_VIEW: &str = "flow_exporters_mv";
+
+/// Columns of `flow_exporters` (an AggregatingMergeTree fed by a view from
+/// `flows`, partitioned like it): per day, dataset, exporter, source id and
+/// observer, the flows stored and the last time one was received (merged
+/// with `countMerge(flows)`, `maxMerge(last_received)`). A row per
+/// observation domain and day whatever the traffic: the exporters as the
+/// flows show them, for a database the collector has written no
+/// `exporters` snapshot to.
+pub const FLOW_EXPORTERS_COLUMNS: &[Column] = &[
+    col(
+        "date",
+        "Date",
+        "day of the flows' `start` (UTC), the partition key",
+    ),
+    col(
+        "dataset",
+        "LowCardinality(String)",
+        "'live', or the name of a replay",
+    ),
+    col(
+        "exporter",
+        "FixedString(16)",
+        "exporter address (IPv4 mapped into IPv6)",
+    ),
+    col(
+        "source_id",
+        "UInt32",
+        "NetFlow Source ID / IPFIX observation domain",
+    ),
+    col(
+        "observer",
+        "LowCardinality(String)",
+        "hypervisor host where the flows were observed",
+    ),
+    col(
+        "flows",
+        "AggregateFunction(count)",
+        "rows of `flows` stored",
+    ),
+    col(
+        "last_received",
+        "AggregateFunction(max, DateTime)",
+        "when the collector received the last of them",
+    ),
+];
 
 /// Name of the exporters table.
 pub const EXPORTERS_TABLE: &str = "exporters";

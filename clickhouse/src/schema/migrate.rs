@@ -203,6 +203,17 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
         &conversations_seen_select(),
     ));
 
+    steps.extend(summary_steps(
+        layout,
+        FLOW_EXPORTERS_TABLE,
+        FLOW_EXPORTERS_VIEW,
+        FLOW_EXPORTERS_COLUMNS,
+        "(dataset, exporter, source_id, observer)",
+        "SELECT date, dataset, exporter, source_id, observer, countState() AS flows, \
+         maxState(received) AS last_received FROM {from} \
+         GROUP BY date, dataset, exporter, source_id, observer",
+    ));
+
     // exporters
     steps.push(Step::always(format!(
         "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = ReplacingMergeTree(updated) \
@@ -341,7 +352,7 @@ pub(super) fn flows_create(layout: &Layout, table: &str) -> String {
 }
 
 /// An AggregatingMergeTree summing up `flows` (`datasets`, `observed_1m`,
-/// `conversations_seen`): the table, ordered by `order_by` (the sort key
+/// `conversations_seen`, `flow_exporters`): the table, ordered by `order_by` (the sort key
 /// in parentheses, and any `SETTINGS`), and its view
 /// (`select`, with `{from}` for the table read), backfilled from the `flows`
 /// stored before the view existed.

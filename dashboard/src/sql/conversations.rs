@@ -7,7 +7,7 @@ use super::counting::{addr_key, distinct, per_conversation, Detail};
 use super::resolution::Resolution;
 use super::seen::{seen, PAGE_ALIAS};
 use super::source::{filtered_source, filtered_source_and, where_filters};
-use super::statement::{Arg, Sql, Tables};
+use super::statement::{keys_in, Arg, Sql, Tables};
 
 /// The conversation columns of [`per_conversation`] (what
 /// [`crate::model::ConversationRow`] reads) but the first and last seen
@@ -132,13 +132,7 @@ pub fn conversation_page(
     params: &Params,
     keys: &[u64],
 ) -> Sql {
-    let mut only = Sql::default();
-    only.push(" AND conv_hash IN (");
-    for (i, key) in keys.iter().enumerate() {
-        only.push(if i == 0 { "?" } else { ", ?" });
-        only.bind(Arg::U64(*key));
-    }
-    only.push(")");
+    let only = keys_in("conv_hash", keys);
     let (filter, filter_columns) = where_filters(&params.filters);
     let mut columns = DESCRIBED.to_vec();
     columns.extend(filter_columns);

@@ -1,39 +1,10 @@
-//! Lists of stored flows (all flows, violations), page by page.
+//! The stored flow records, page by page.
 
 use crate::query::Params;
 
-use super::conversations::TIE_BREAK;
-use super::counting::{per_conversation, Detail};
 use super::resolution::Resolution;
-use super::source::{filtered_source, rows_where};
+use super::source::rows_where;
 use super::statement::{Arg, Sql, Tables};
-
-/// Violating conversations, newest first, with their evidence, and their
-/// count, read at `resolution`: [`Resolution::Raw`] for the violations
-/// list (times to the millisecond, each conversation's policy revision);
-/// a rollup's for the compliance report's evidence section, whose cost
-/// then follows the conversations, not the flows (times are the bounds of
-/// the buckets read, the policy revision empty).
-pub fn violations(tables: &Tables, params: &Params, resolution: Resolution) -> (Sql, Sql) {
-    let mut filters = params.filters.clone();
-    filters.verdict = Some(crate::query::Verdict::Violation);
-    let rows = per_conversation(
-        |c| filtered_source(tables, resolution, params.window, &filters, c),
-        &filters,
-        None,
-        Detail::Full,
-    );
-    let total = rows.clone().wrap("SELECT count() FROM ", "");
-    let mut page = rows.wrap(
-        "SELECT client_vm, client_addr, client_zone, server_vm, server_addr, server_zone, \
-         proto, server_port, rule, severity, same_host, policy_revision, \
-         start_ms AS first_ms, end_ms AS last_ms, flows, packets, bytes, points FROM ",
-        &format!(" ORDER BY last_ms DESC, {TIE_BREAK} LIMIT ?, ?"),
-    );
-    page.bind(Arg::U64(params.offset))
-        .bind(Arg::U64(params.limit));
-    (page, total)
-}
 
 /// The raw flow records behind a conversation, newest first, and their
 /// count.

@@ -145,16 +145,17 @@ pub fn exporters(tables: &Tables) -> Sql {
 }
 
 /// Exporters as the flows show them, for when the collector has written
-/// no `exporters` snapshot yet: flows decoded and last receipt per
-/// (exporter, source id); the other counters are unknown (0).
+/// no `exporters` snapshot yet: flows stored and last receipt per
+/// (exporter, source id), from `flow_exporters` (a row per observation
+/// domain and day, not per flow); the other counters are unknown (0).
 pub fn exporters_from_flows(tables: &Tables) -> Sql {
     let mut sql = Sql::default();
     sql.push(&format!(
-        "SELECT exporter, source_id, any(observer) AS name, max(received) AS last_seen, \
-         toUInt64(0) AS packets, count() AS flows, toUInt64(0) AS sequence_gaps, \
+        "SELECT exporter, source_id, any(observer) AS name, maxMerge(last_received) AS last_seen, \
+         toUInt64(0) AS packets, countMerge(flows) AS flows, toUInt64(0) AS sequence_gaps, \
          toUInt32(0) AS templates, toUInt64(0) AS drops, '' AS evidence_url FROM {} \
          GROUP BY exporter, source_id ORDER BY name, exporter, source_id",
-        tables.flows
+        tables.flow_exporters
     ));
     sql
 }

@@ -29,12 +29,13 @@ mod source;
 mod statement;
 #[cfg(test)]
 mod tests;
+mod violations;
 
 pub use conversations::{
     conversation_keys_and_totals, conversation_page, conversation_totals, conversations_in_one,
     MAX_PAGE_KEYS,
 };
-pub use flows::{flows, violations};
+pub use flows::flows;
 pub use inventory::{
     datasets, exporters, exporters_from_flows, host_vms, hosts, time_span, vm_placements,
 };
@@ -47,3 +48,6 @@ pub use seen::{seen_lookup, seen_times};
 pub use series::{hour_counts, timeseries};
 pub use source::rows_in;
 pub use statement::{Arg, Sql, Tables};
+pub use violations::{
+    ended_by, newest_in, stored_end, violation_count, violations, violations_of, OPEN_END_MS,
+};

@@ -15,7 +15,7 @@
 use crate::query::TimeWindow;
 
 use super::source::{named, secs};
-use super::statement::{Arg, Sql, Tables};
+use super::statement::{keys_in, Arg, Sql, Tables};
 use eastwest_clickhouse::schema::date_of_ms;
 
 const HOUR_MS: u64 = 3_600_000;
@@ -108,12 +108,7 @@ fn lookup(
         tables.conversations_seen
     ));
     if let Some(keys) = keys {
-        sql.push(" AND conv_hash IN (");
-        for (i, key) in keys.iter().enumerate() {
-            sql.push(if i == 0 { "?" } else { ", ?" });
-            sql.bind(Arg::U64(*key));
-        }
-        sql.push(")");
+        sql = sql.then(keys_in("conv_hash", keys));
     }
     if let Some(w) = inner {
         sql.clause(

@@ -145,6 +145,19 @@ pub(super) fn filtered_source_and(
     more: Sql,
     columns: &[&str],
 ) -> Sql {
+    source_with(
+        tables,
+        resolution,
+        window,
+        filters.dataset.as_deref(),
+        &pushed_filters(filters, more),
+        columns,
+    )
+}
+
+/// `more`, then the conditions of `filters` that [`filtered_source`]
+/// applies in each part's own `WHERE`.
+pub(super) fn pushed_filters(filters: &Filters, more: Sql) -> Sql {
     let mut pushed = more;
     let text = |v: &String| Arg::Text(v.clone());
     if let Some(verdict) = filters.verdict {
@@ -162,14 +175,7 @@ pub(super) fn filtered_source_and(
     if let Some(proto) = filters.proto {
         pushed.clause(" AND proto = ?", [Arg::U8(proto)]);
     }
-    source_with(
-        tables,
-        resolution,
-        window,
-        filters.dataset.as_deref(),
-        &pushed,
-        columns,
-    )
+    pushed
 }
 
 /// [`source`] with `pushed` (conditions on the tables' own columns)
@@ -197,15 +203,28 @@ pub(super) fn source_with(
             columns,
         );
     }
+    parts_source(tables, &parts, dataset, pushed, columns)
+}
+
+/// The oriented rows of `parts` (each a table's resolution and the window
+/// it answers; not empty), one `SELECT` each joined by `UNION ALL`, with
+/// `pushed` in each part's `WHERE`.
+pub(super) fn parts_source(
+    tables: &Tables,
+    parts: &[(Resolution, TimeWindow)],
+    dataset: Option<&str>,
+    pushed: &Sql,
+    columns: &[&str],
+) -> Sql {
     let mut sql = Sql::default();
-    for (i, (resolution, window)) in parts.into_iter().enumerate() {
+    for (i, (resolution, window)) in parts.iter().enumerate() {
         if i > 0 {
             sql.push(" UNION ALL ");
         }
         sql = sql.then(part(
             tables,
-            resolution,
-            Some(window),
+            *resolution,
+            Some(*window),
             dataset,
             pushed,
             columns,

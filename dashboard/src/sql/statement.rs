@@ -54,6 +54,18 @@ impl Sql {
     }
 }
 
+/// ` AND column IN (?, ...)` of `keys` (conversation hashes; not empty).
+pub(super) fn keys_in(column: &str, keys: &[u64]) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(" AND {column} IN ("));
+    for (i, key) in keys.iter().enumerate() {
+        sql.push(if i == 0 { "?" } else { ", ?" });
+        sql.bind(Arg::U64(*key));
+    }
+    sql.push(")");
+    sql
+}
+
 /// Table names, quoted with their database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
@@ -66,6 +78,7 @@ pub struct Tables {
     pub datasets: String,
     pub observed_1m: String,
     pub conversations_seen: String,
+    pub flow_exporters: String,
 }
 
 impl Tables {

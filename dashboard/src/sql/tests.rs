@@ -11,6 +11,7 @@ use super::resolution::*;
 use super::seen::*;
 use super::series::*;
 use super::statement::*;
+use super::violations::*;
 use crate::query::{Format, Verdict};
 
 fn tables() -> Tables {
@@ -23,6 +24,7 @@ fn tables() -> Tables {
         exporters: "`db`.`exporters`".into(),
         datasets: "`db`.`datasets`".into(),
         observed_1m: "`db`.`observed_1m`".into(),
+        flow_exporters: "`db`.`flow_exporters`".into(),
         conversations_seen: "`db`.`conversations_seen`".into(),
     }
 }
@@ -93,10 +95,18 @@ fn placeholders_match_arguments_and_values_stay_out() {
         check(&vm_placements(&t, resolution, &p, "a'b"));
     }
     for resolution in [Resolution::Raw, Resolution::Hour] {
-        let (page, total) = violations(&t, &p, resolution);
-        check(&page);
-        check(&total);
+        check(&violations(&t, &p, resolution));
+        check(&violation_count(&t, &p, resolution));
     }
+    check(&stored_end(&t, Some("a'b")));
+    check(&ended_by(&t, 1_000, 3_600_000, Some("a'b")));
+    let slice = TimeWindow {
+        from_ms: 3_600_000,
+        to_ms: 7_200_000,
+    };
+    check(&newest_in(&t, &p, slice, 1001));
+    let parts = [(Resolution::Hour, slice), (Resolution::Raw, slice)];
+    check(&violations_of(&t, &p, &parts, &[1, 2]));
     let (page, total) = flows(&t, &p);
     check(&page);
     check(&total);

@@ -142,15 +142,12 @@ impl Store for ClickHouseStore {
     }
 
     async fn violations(&self, params: &Params) -> Result<(Vec<Violation>, u64), StoreError> {
-        let (page, total) = sql::violations(&self.tables, params, Resolution::Raw);
-        let (rows, total) =
-            tokio::try_join!(self.all::<ViolationRow>(&page), self.one::<u64>(&total),)?;
-        Ok((rows.into_iter().map(Violation::from).collect(), total))
+        self.newest_violations(params).await
     }
 
     async fn violations_rolled_up(&self, params: &Params) -> Result<Vec<Violation>, StoreError> {
         let resolution = Resolution::for_window(params.window);
-        let (page, _) = sql::violations(&self.tables, params, resolution);
+        let page = sql::violations(&self.tables, params, resolution);
         let rows = self.all::<ViolationRow>(&page).await?;
         Ok(rows.into_iter().map(Violation::from).collect())
     }

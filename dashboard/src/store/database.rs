@@ -9,7 +9,7 @@ use clickhouse::{RowOwned, RowRead};
 use eastwest_clickhouse::schema::{
     migrate, partitions, query_settings, quote_ident, Layout, ServerVersion,
     CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, EXPORTERS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H,
-    FLOWS_1M, FLOWS_TABLE, OBSERVED_1M_TABLE,
+    FLOWS_1M, FLOWS_TABLE, FLOW_EXPORTERS_TABLE, OBSERVED_1M_TABLE,
 };
 
 use super::{ClickHouseSettings, ConnectError, HourSeries, StoreError};
@@ -120,6 +120,7 @@ impl ClickHouseStore {
                 datasets: qualified(DATASETS_TABLE),
                 observed_1m: qualified(OBSERVED_1M_TABLE),
                 conversations_seen: qualified(CONVERSATIONS_SEEN_TABLE),
+                flow_exporters: qualified(FLOW_EXPORTERS_TABLE),
             },
             metrics: None,
             hours: Default::default(),
