@@ -95,7 +95,7 @@ pub(super) fn parse_proto(value: &NumberOrName) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Builds a [`Policy`] from the parsed file, checking as it goes.
+/// Builds a [`Policy`](super::Policy) from the parsed file, checking as it goes.
 pub(super) struct Builder<'a> {
     pub(super) origin: &'a str,
     pub(super) text: &'a str,
