@@ -262,6 +262,15 @@ pub fn fnv1a64_words(bytes: &[u8]) -> u64 {
         .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
 }
 
+/// The checksum of an index of `version`.
+fn checksum(version: u32, body: &[u8]) -> u64 {
+    if version == 1 {
+        fnv1a64(body)
+    } else {
+        fnv1a64_words(body)
+    }
+}
+
 /// One frame of a segment, as its record header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHeader {
@@ -395,6 +404,9 @@ pub fn parse_flows(bytes: &[u8]) -> Vec<FlowRef> {
 /// An index file's header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexHeader {
+    /// The format version: 1 or 2 ([`INDEX_VERSION`], what is written);
+    /// they differ in the checksum and the flows' order.
+    pub version: u32,
     pub source: SourceKind,
     pub first_ns: u64,
     pub last_ns: u64,
@@ -456,6 +468,7 @@ impl IndexHeader {
             .map_err(|_| FormatError::Inconsistent("path is not UTF-8"))?
             .to_owned();
         let h = IndexHeader {
+            version,
             source,
             first_ns: u64_at(head, 16),
             last_ns: u64_at(head, 24),
@@ -473,7 +486,7 @@ impl IndexHeader {
 
     fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&INDEX_MAGIC);
-        out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&self.source.code().to_le_bytes());
         out.extend_from_slice(&self.first_ns.to_le_bytes());
         out.extend_from_slice(&self.last_ns.to_le_bytes());
@@ -510,6 +523,7 @@ impl Index {
         let last_ns = entries.iter().map(|e| e.ts_ns).max().unwrap_or(0);
         Index {
             header: IndexHeader {
+                version: INDEX_VERSION,
                 source,
                 first_ns,
                 last_ns,
@@ -543,7 +557,7 @@ impl Index {
         for e in &self.entries {
             out.extend_from_slice(&e.encode());
         }
-        let sum = fnv1a64_words(&out);
+        let sum = checksum(self.header.version, &out);
         out.extend_from_slice(&sum.to_le_bytes());
         out.extend_from_slice(&INDEX_END);
         out
@@ -567,12 +581,7 @@ impl Index {
                 what: "index trailer",
             });
         }
-        let sum = if u32_at(b, 8) == 1 {
-            fnv1a64(&b[..body])
-        } else {
-            fnv1a64_words(&b[..body])
-        };
-        if u64_at(b, body) != sum {
+        if u64_at(b, body) != checksum(header.version, &b[..body]) {
             return Err(FormatError::Checksum);
         }
         let padding = &b[INDEX_HEADER_LEN + header.path.len()..flows_at as usize];
@@ -724,7 +733,10 @@ mod tests {
         bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
         let v1_sum = fnv1a64(&bytes[..body]);
         bytes[body..body + 8].copy_from_slice(&v1_sum.to_le_bytes());
-        assert_eq!(Index::parse(&bytes), Ok(idx.clone()));
+        let v1 = Index::parse(&bytes).expect("version 1 parses");
+        assert_eq!(v1.header.version, 1);
+        assert_eq!((&v1.flows, &v1.entries), (&idx.flows, &idx.entries));
+        assert_eq!(v1.encode(), bytes, "encoded back as version 1");
         // A version 1 header with a version 2 checksum is damage.
         let v2_sum = fnv1a64_words(&bytes[..body]);
         assert_ne!(v1_sum, v2_sum);
