@@ -14,7 +14,7 @@ use crate::decap::Decapper;
 use crate::encode::{Datagram, EncodeError, Encoder};
 use crate::send::Sender;
 use crate::stats::Stats;
-use crate::store::{self, PacketStore, StoreKey};
+use crate::store::{self, Entry, PacketStore, StoreKey};
 #[cfg(doc)]
 use crate::workers;
 use crate::RunError;
@@ -35,6 +35,12 @@ struct Waiting {
     metered: Option<(Metered, Prepared)>,
     now_ms: u64,
 }
+
+/// With a packet store, beside each [`Waiting`] frame: where the store
+/// wrote it (`None`: the store stopped) and how it was observed (`None`:
+/// not metered). It is indexed once the cache has counted it, under the
+/// ports it was counted with.
+type Stored = (Option<Entry>, Option<Observation>);
 /// Every stage after capture.
 #[derive(Debug)]
 pub struct Exporter {
@@ -55,6 +61,8 @@ pub struct Exporter {
     store: Option<PacketStore>,
     /// Frames metered, not yet counted (at most [`LOOKAHEAD`]).
     waiting: Vec<Waiting>,
+    /// With a packet store: one for each of `waiting`.
+    stored: Vec<Stored>,
 }
 
 impl Exporter {
@@ -94,53 +102,70 @@ impl Exporter {
             last_now_ms: 0,
             store,
             waiting: Vec::with_capacity(LOOKAHEAD),
+            stored: Vec::with_capacity(LOOKAHEAD),
         })
     }
 
     /// Handle one captured frame at `now_ms` (the cache's time): meter it
     /// and, with a packet store, keep it (with its own capture time).
-    /// Not inlined into the replay loop, so that `frame_keyed` is inlined
-    /// here: 27 fewer instructions per packet under callgrind.
+    /// Not inlined into the replay loop: fewer instructions per packet
+    /// under callgrind.
     ///
-    /// Without a packet store, frames are counted [`LOOKAHEAD`] at a time
-    /// (the look-ahead): each is decapsulated and metered when it comes,
-    /// then, once [`LOOKAHEAD`] wait, the cache is asked for all their
-    /// flows at once (their cache lines requested from memory together,
-    /// so the misses overlap instead of queueing: the flow table is much
-    /// larger than the CPU caches) and each frame is counted and its time
-    /// passed, in capture order. The cache sees the same operations in
-    /// the same order as one frame at a time, a few frames later;
+    /// Frames are counted [`LOOKAHEAD`] at a time (the look-ahead): each
+    /// is decapsulated and metered when it comes, then, once
+    /// [`LOOKAHEAD`] wait, the cache is asked for all their flows at once
+    /// (their cache lines requested from memory together, so the misses
+    /// overlap instead of queueing: the flow table is much larger than
+    /// the CPU caches) and each frame is counted and its time passed, in
+    /// capture order. The cache sees the same operations in the same
+    /// order as one frame at a time, a few frames later;
     /// [`Exporter::tick`] and [`Exporter::finish`] count what waits
-    /// first. (The store keys each frame with the ports the cache counted
-    /// it under, so with a store each frame is counted at once.)
+    /// first. A packet store writes each frame when it comes and indexes
+    /// it once counted (its key has the ports the cache counted it
+    /// under); before the store seals an index, what waits is counted.
     #[inline(never)]
     pub fn capture(&mut self, f: &Frame<'_>, now_ms: u64) {
-        if self.store.is_none() {
-            let queued = self.meter(f.data, f.wire_len, now_ms, |m, obs, cache, _, waiting| {
-                let metered = Some((*m, cache.prepare(m, obs)));
-                waiting.push(Waiting { metered, now_ms });
+        let entry = if self.store.is_some() {
+            self.write_stored(f)
+        } else {
+            None
+        };
+        let observed = self.meter(f.data, f.wire_len, now_ms, |m, obs, cache, _, waiting| {
+            let metered = Some((*m, cache.prepare(m, obs)));
+            waiting.push(Waiting { metered, now_ms });
+            obs
+        });
+        if observed.is_none() {
+            self.waiting.push(Waiting {
+                metered: None,
+                now_ms,
             });
-            if queued.is_none() {
-                self.waiting.push(Waiting {
-                    metered: None,
-                    now_ms,
-                });
-            }
-            if self.waiting.len() >= LOOKAHEAD {
-                self.count_waiting();
-            }
-            return;
         }
-        let want_key = self.store.is_some();
-        let key = self.frame_keyed(f.data, f.wire_len, now_ms, want_key);
-        if let Some(store) = &mut self.store {
-            store.append(f, key);
+        if self.store.is_some() {
+            self.stored.push((entry, observed));
         }
+        if self.waiting.len() >= LOOKAHEAD {
+            self.count_waiting();
+        }
+    }
+
+    /// Write `f` to the packet store, first counting what waits if the
+    /// store is about to seal its index.
+    #[inline(never)]
+    fn write_stored(&mut self, f: &Frame<'_>) -> Option<Entry> {
+        if self.store.as_ref()?.would_seal(f.ts_ns) && !self.waiting.is_empty() {
+            self.count_waiting();
+        }
+        self.store.as_mut()?.write(f)
     }
 
     /// Replaying: the frames that follow are `file`'s (see
     /// [`PacketStore::begin_source`]).
     pub fn begin_file(&mut self, file: &FileSource) {
+        if self.store.is_some() && !self.waiting.is_empty() {
+            // The previous file's frames are indexed where they are.
+            self.count_waiting();
+        }
         if let Some(store) = &mut self.store {
             store.begin_source(file.path(), file.format());
         }
@@ -167,35 +192,16 @@ impl Exporter {
         self.store.as_ref().map(PacketStore::status_handle)
     }
 
-    /// Handle one captured frame at `now_ms`.
+    /// Handle one captured frame at `now_ms`, counted at once (no
+    /// look-ahead, nothing stored).
     pub fn frame(&mut self, data: &[u8], wire_len: u32, now_ms: u64) {
-        self.frame_keyed(data, wire_len, now_ms, false);
-    }
-
-    /// [`Exporter::frame`], returning the packet store's key of the frame
-    /// when `want_key`.
-    #[inline]
-    fn frame_keyed(
-        &mut self,
-        data: &[u8],
-        wire_len: u32,
-        now_ms: u64,
-        want_key: bool,
-    ) -> Option<StoreKey> {
         let counted = self.meter(data, wire_len, now_ms, |m, obs, cache, pending, _| {
-            let ingested = cache.ingest(m, obs, now_ms, pending);
-            let key = want_key.then(|| StoreKey::new(m, &obs, cache.last_ports()));
-            (ingested, key)
+            cache.ingest(m, obs, now_ms, pending)
         });
-        let mut store_key = None;
-        if let Some((ingested, key)) = counted {
-            if ingested == Ingested::FragmentUnmatched {
-                self.stats.fragment_unmatched += 1;
-            }
-            store_key = key;
+        if counted == Some(Ingested::FragmentUnmatched) {
+            self.stats.fragment_unmatched += 1;
         }
         self.pass(now_ms);
-        store_key
     }
 
     /// Decapsulate and meter the frame in `data` and hand it to `then`
@@ -246,7 +252,8 @@ impl Exporter {
     }
 
     /// Count the frames of the look-ahead: touch every one's flow first,
-    /// then count each and let its time pass, in order.
+    /// then count each (indexing it in the packet store) and let its time
+    /// pass, in order; the store's time passes once they are all indexed.
     fn count_waiting(&mut self) {
         let mut waiting = std::mem::take(&mut self.waiting);
         for w in &waiting {
@@ -254,7 +261,8 @@ impl Exporter {
                 self.cache.touch(prepared);
             }
         }
-        for w in &waiting {
+        let mut stored = std::mem::take(&mut self.stored);
+        for (i, w) in waiting.iter().enumerate() {
             if let Some((metered, prepared)) = &w.metered {
                 let ingested =
                     self.cache
@@ -263,10 +271,26 @@ impl Exporter {
                     self.stats.fragment_unmatched += 1;
                 }
             }
-            self.pass(w.now_ms);
+            if let Some(&(Some(entry), observed)) = stored.get(i) {
+                let key = match (&w.metered, observed) {
+                    (Some((m, _)), Some(obs)) => {
+                        Some(StoreKey::new(m, &obs, self.cache.last_ports()))
+                    }
+                    _ => None,
+                };
+                if let Some(store) = &mut self.store {
+                    store.index(key, entry);
+                }
+            }
+            self.pass_cache(w.now_ms);
+        }
+        if let (Some(store), Some(w)) = (&mut self.store, waiting.last()) {
+            store.tick(w.now_ms.saturating_mul(1_000_000));
         }
         waiting.clear();
+        stored.clear();
         self.waiting = waiting;
+        self.stored = stored;
     }
 
     /// Records expired by a cache worker ([`workers`]) at `now_ms` (taken
@@ -289,10 +313,17 @@ impl Exporter {
     /// counted.
     #[inline]
     fn pass(&mut self, now_ms: u64) {
-        self.last_now_ms = self.last_now_ms.max(now_ms);
         if let Some(store) = &mut self.store {
             store.tick(now_ms.saturating_mul(1_000_000));
         }
+        self.pass_cache(now_ms);
+    }
+
+    /// [`Exporter::pass`] but for the packet store: expire timed-out
+    /// flows and export what is due.
+    #[inline]
+    fn pass_cache(&mut self, now_ms: u64) {
+        self.last_now_ms = self.last_now_ms.max(now_ms);
         self.cache.poll(now_ms, &mut self.pending);
         if !self.pending.is_empty()
             && (now_ms >= self.next_export_ms || self.pending.len() >= EXPORT_BATCH)

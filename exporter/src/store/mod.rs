@@ -10,7 +10,8 @@
 //! per-frame lookup (the cache has already done one). A
 //! segment is sealed when it holds `segment_bytes` or spans
 //! `segment_secs` of capture time, and at the end of the run: a thread of
-//! its own (the sealer) groups the entries by [`StoreKey`] (a sort),
+//! its own (the sealer) groups the entries by [`StoreKey`] (a map of
+//! the segment's flows and a counting sort, no sort of the frames),
 //! fsyncs the segment, writes its index to a
 //! temporary file, fsyncs it, renames it into place and fsyncs the
 //! directory, then applies retention. The capture loop never waits for a

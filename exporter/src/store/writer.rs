@@ -55,6 +55,8 @@ pub struct PacketStore {
     frames: u64,
     unindexed: u64,
     reported_stop: bool,
+    /// Frames of the last index sealed: the next one's room.
+    frames_hint: usize,
 }
 
 impl PacketStore {
@@ -100,6 +102,7 @@ impl PacketStore {
             frames: 0,
             unindexed: 0,
             reported_stop: false,
+            frames_hint: 0,
         })
     }
 
@@ -143,7 +146,7 @@ impl PacketStore {
                 path: path.display().to_string(),
                 kind,
             },
-            builder: Builder::default(),
+            builder: Builder::with_capacity(self.frames_hint),
             bytes: 0,
             covered: 0,
         });
@@ -167,33 +170,50 @@ impl PacketStore {
         seq
     }
 
-    /// Store one frame with its flow key (`None`: not IP).
+    /// Store one frame with its flow key (`None`: not IP): [`write`] and
+    /// [`index`] at once.
+    ///
+    /// [`write`]: PacketStore::write
+    /// [`index`]: PacketStore::index
     #[inline]
     pub fn append(&mut self, f: &Frame<'_>, key: Option<StoreKey>) {
+        if let Some(entry) = self.write(f) {
+            self.index(key, entry);
+        }
+    }
+
+    /// Whether a frame captured at `ts_ns` goes into a new index (the
+    /// open one is sealed first): before that, every frame written must
+    /// be indexed.
+    #[inline]
+    pub fn would_seal(&self, ts_ns: u64) -> bool {
+        self.open.as_ref().is_some_and(|open| {
+            let span = ts_ns.saturating_sub(open.builder.first_ns.unwrap_or(ts_ns));
+            open.bytes >= self.config.segment_bytes
+                || span >= self.config.segment_secs.saturating_mul(1_000_000_000)
+        })
+    }
+
+    /// Write one frame (a segment) or note where it is (a capture file);
+    /// its index entry, for [`PacketStore::index`] once the frame is
+    /// keyed (`None`: the store stopped).
+    #[inline]
+    pub fn write(&mut self, f: &Frame<'_>) -> Option<Entry> {
         if self.shared.stopped.load(Ordering::Relaxed) {
             self.report_stop();
-            return;
+            return None;
         }
         self.newest_ns = self.newest_ns.max(f.ts_ns);
-        if let Some(open) = &self.open {
-            let span = f
-                .ts_ns
-                .saturating_sub(open.builder.first_ns.unwrap_or(f.ts_ns));
-            if open.bytes >= self.config.segment_bytes
-                || span >= self.config.segment_secs.saturating_mul(1_000_000_000)
-            {
-                self.roll();
-            }
+        if self.would_seal(f.ts_ns) {
+            self.roll();
         }
         if self.open.is_none() {
             if let Err(e) = self.open_segment() {
                 self.shared.stop(format!("cannot open a segment: {e}"));
-                return;
+                return None;
             }
         }
-        let Some(open) = self.open.as_mut() else {
-            return;
-        };
+        let open = self.open.as_mut()?;
         let cap_len = f.data.len() as u32;
         let pos = match &mut open.target {
             Target::Segment { file, len } => {
@@ -208,7 +228,7 @@ impl PacketStore {
                 if let Err(e) = written {
                     self.open = None;
                     self.shared.stop(format!("writing a segment: {e}"));
-                    return;
+                    return None;
                 }
                 let pos = *len;
                 *len += (format::RECORD_HEADER_LEN + f.data.len()) as u64;
@@ -223,19 +243,28 @@ impl PacketStore {
             }
         };
         open.bytes += u64::from(cap_len);
+        open.builder.first_ns.get_or_insert(f.ts_ns);
+        Some(Entry {
+            pos,
+            ts_ns: f.ts_ns,
+            cap_len,
+            wire_len: f.wire_len.max(cap_len),
+        })
+    }
+
+    /// Index a frame [`PacketStore::write`] wrote (before any other
+    /// frame that would seal the index) under its flow key (`None`: not
+    /// IP).
+    #[inline]
+    pub fn index(&mut self, key: Option<StoreKey>, entry: Entry) {
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
         self.frames += 1;
         if key.is_none() {
             self.unindexed += 1;
         }
-        open.builder.add(
-            key,
-            Entry {
-                pos,
-                ts_ns: f.ts_ns,
-                cap_len,
-                wire_len: f.wire_len.max(cap_len),
-            },
-        );
+        open.builder.add(key, entry);
     }
 
     /// Seal the open index and go on in a new one (a new segment, or the
@@ -250,7 +279,7 @@ impl PacketStore {
             self.open = Some(Open {
                 seq: self.take_seq(),
                 target: Target::External { path, kind },
-                builder: Builder::default(),
+                builder: Builder::with_capacity(self.frames_hint),
                 bytes: 0,
                 covered: 0,
             });
@@ -268,7 +297,7 @@ impl PacketStore {
                 file,
                 len: format::SEGMENT_HEADER_LEN as u64,
             },
-            builder: Builder::default(),
+            builder: Builder::with_capacity(self.frames_hint),
             bytes: 0,
             covered: 0,
         });
@@ -294,6 +323,7 @@ impl PacketStore {
         let Some(open) = self.open.take() else {
             return;
         };
+        self.frames_hint = open.builder.len();
         if open.builder.first_ns.is_none() {
             // Nothing was stored: an empty segment file is removed.
             if let Target::Segment { .. } = open.target {
