@@ -148,12 +148,17 @@ pub fn exporters(tables: &Tables) -> Sql {
 /// no `exporters` snapshot yet: flows stored and last receipt per
 /// (exporter, source id), from `flow_exporters` (a row per observation
 /// domain and day, not per flow); the other counters are unknown (0).
+/// An exporter's name is the observer it sent the newest flow for (ties:
+/// the greatest name), so the answer does not depend on how parts merged.
 pub fn exporters_from_flows(tables: &Tables) -> Sql {
     let mut sql = Sql::default();
     sql.push(&format!(
-        "SELECT exporter, source_id, any(observer) AS name, maxMerge(last_received) AS last_seen, \
-         toUInt64(0) AS packets, countMerge(flows) AS flows, toUInt64(0) AS sequence_gaps, \
-         toUInt32(0) AS templates, toUInt64(0) AS drops, '' AS evidence_url FROM {} \
+        "SELECT exporter, source_id, argMax(observer, (last, observer)) AS name, \
+         max(last) AS last_seen, toUInt64(0) AS packets, sum(n) AS flows, \
+         toUInt64(0) AS sequence_gaps, toUInt32(0) AS templates, toUInt64(0) AS drops, \
+         '' AS evidence_url FROM (SELECT exporter, source_id, observer, \
+         maxMerge(last_received) AS last, countMerge(flows) AS n FROM {} \
+         GROUP BY exporter, source_id, observer) \
          GROUP BY exporter, source_id ORDER BY name, exporter, source_id",
         tables.flow_exporters
     ));
