@@ -135,7 +135,7 @@ fn addr_bytes(a: IpAddr) -> [u8; 16] {
     }
 }
 
-/// Hashed as a few integers (the sealer hashes a key per frame): the
+/// Hashed as a few integers (the sealer hashes a key per flow): the
 /// addresses as 128-bit numbers (IPv4 `a.b.c.d` hashes as IPv6
 /// `::a.b.c.d`, which equality tells apart), the rest in two words.
 impl std::hash::Hash for StoreKey {
