@@ -258,6 +258,20 @@ struct Counters {
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
     icmp_type_code: u16,
+    /// The flow's [`FlowId`].
+    id: FlowId,
+}
+
+/// A compact name for a flow while it is in the cache, for the packet
+/// store to index a frame under without building or hashing its key: a
+/// slot (below `max_flows`, given back when the flow leaves the cache and
+/// handed to a later flow) and the generation of the flow that holds it
+/// (the count of flows created when it came), which tells two holders of
+/// a slot apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowId {
+    pub slot: u32,
+    pub generation: u32,
 }
 
 impl Counters {
@@ -310,6 +324,12 @@ pub struct FlowCache {
     flows_created: u64,
     /// The ports the last ingested frame was counted under.
     last_ports: (u16, u16),
+    /// The flow the last ingested frame was counted in.
+    last_flow: FlowId,
+    /// Slots given back by flows that left, for the next flows.
+    free_slots: Vec<u32>,
+    /// Slots ever handed out (the next new one).
+    slots: u32,
 }
 
 impl FlowCache {
@@ -327,6 +347,9 @@ impl FlowCache {
             expired: ExpiryCounters::default(),
             flows_created: 0,
             last_ports: (0, 0),
+            last_flow: FlowId::default(),
+            free_slots: Vec::new(),
+            slots: 0,
         }
     }
 
@@ -348,6 +371,11 @@ impl FlowCache {
     /// counted under: a later IPv4 fragment's are its first fragment's.
     pub fn last_ports(&self) -> (u16, u16) {
         self.last_ports
+    }
+
+    /// The flow the last ingested frame was counted in.
+    pub fn last_flow(&self) -> FlowId {
+        self.last_flow
     }
 
     /// Flow records opened so far.
@@ -445,6 +473,7 @@ impl FlowCache {
         // One lookup on the common path: a packet of an open flow.
         if let Some((_, c)) = self.flows.find_mut(hash, |(k, _)| *k == key) {
             if now_ms.saturating_sub(c.first_ms) < self.active_ms {
+                self.last_flow = c.id;
                 c.packets += 1;
                 c.bytes += u64::from(m.ip_len);
                 c.last_ms = c.last_ms.max(now_ms);
@@ -463,6 +492,15 @@ impl FlowCache {
         if self.flows.len() >= self.max_flows {
             self.emergency_expire(out);
         }
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.slots += 1;
+            self.slots - 1
+        });
+        let id = FlowId {
+            slot,
+            generation: self.flows_created as u32,
+        };
+        self.last_flow = id;
         self.flows_created += 1;
         let counters = Counters {
             packets: 1,
@@ -474,6 +512,7 @@ impl FlowCache {
             src_mac: m.src_mac,
             dst_mac: m.dst_mac,
             icmp_type_code: m.icmp_type_code,
+            id,
         };
         let hasher = &self.hasher;
         self.flows
@@ -485,7 +524,11 @@ impl FlowCache {
     /// The flow of `key` (whose hash is `hash`), taken out of the table.
     fn remove(&mut self, key: &Key, hash: u64) -> Option<Counters> {
         match self.flows.find_entry(hash, |(k, _)| k == key) {
-            Ok(entry) => Some(entry.remove().0 .1),
+            Ok(entry) => {
+                let c = entry.remove().0 .1;
+                self.free_slots.push(c.id.slot);
+                Some(c)
+            }
             Err(_) => None,
         }
     }
@@ -517,6 +560,7 @@ impl FlowCache {
         let (inactive_ms, active_ms) = (self.inactive_ms, self.active_ms);
         let mut inactive = 0;
         let mut active = 0;
+        let free_slots = &mut self.free_slots;
         self.flows.retain(|(key, c)| {
             if now_ms.saturating_sub(c.last_ms) >= inactive_ms {
                 inactive += 1;
@@ -526,6 +570,7 @@ impl FlowCache {
                 return true;
             }
             out.push(c.record(key.flow_key()));
+            free_slots.push(c.id.slot);
             false
         });
         self.expired.inactive += inactive;
@@ -540,6 +585,8 @@ impl FlowCache {
     /// iterator owns the flows, so the caller can export while it runs.
     pub fn drain(&mut self) -> impl Iterator<Item = FlowRecord> {
         let flows = std::mem::take(&mut self.flows);
+        self.free_slots.clear();
+        self.slots = 0;
         self.expired.end_of_input += flows.len() as u64;
         self.fragments.clear();
         self.fragment_order.clear();
@@ -753,6 +800,25 @@ mod tests {
         udp.proto = 17;
         cache.ingest(&udp, OBS, 7, &mut out);
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_flows_id_holds_while_it_lives_and_its_slot_goes_to_a_later_flow() {
+        let mut cache = FlowCache::new(&config());
+        let mut out = Vec::new();
+        let id = |slot, generation| FlowId { slot, generation };
+        cache.ingest(&metered(1, 0x02), OBS, 0, &mut out);
+        assert_eq!(cache.last_flow(), id(0, 0));
+        cache.ingest(&metered(2, 0x02), OBS, 1, &mut out);
+        assert_eq!(cache.last_flow(), id(1, 1));
+        // Port 1's flow ends (FIN): its id was that of the frame.
+        cache.ingest(&metered(1, 0x11), OBS, 2, &mut out);
+        assert_eq!(cache.last_flow(), id(0, 0));
+        // Its slot goes to the next flow, of a new generation.
+        cache.ingest(&metered(3, 0x02), OBS, 3, &mut out);
+        assert_eq!(cache.last_flow(), id(0, 2));
+        cache.ingest(&metered(2, 0x10), OBS, 4, &mut out);
+        assert_eq!(cache.last_flow(), id(1, 1));
     }
 
     #[test]

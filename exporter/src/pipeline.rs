@@ -271,15 +271,17 @@ impl Exporter {
                     self.stats.fragment_unmatched += 1;
                 }
             }
-            if let Some(&(Some(entry), observed)) = stored.get(i) {
-                let key = match (&w.metered, observed) {
-                    (Some((m, _)), Some(obs)) => {
-                        Some(StoreKey::new(m, &obs, self.cache.last_ports()))
-                    }
-                    _ => None,
-                };
-                if let Some(store) = &mut self.store {
-                    store.index(key, entry);
+            if let (Some(&(Some(entry), observed)), Some(store)) = (stored.get(i), &mut self.store)
+            {
+                let cache = &self.cache;
+                match (&w.metered, observed) {
+                    // Keyed once per flow and index: the cache names the flow.
+                    (Some((m, _)), Some(obs)) => store.index_flow(
+                        cache.last_flow(),
+                        || StoreKey::new(m, &obs, cache.last_ports()),
+                        entry,
+                    ),
+                    _ => store.index(None, entry),
                 }
             }
             self.pass_cache(w.now_ms);

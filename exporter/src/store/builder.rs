@@ -5,23 +5,63 @@ use hashbrown::HashMap;
 
 use super::format::FlowRef;
 use super::{Entry, Index, SourceKind, StoreKey};
+use crate::cache::FlowId;
 
-/// The index of the open segment, in memory: one (key, entry) per frame,
-/// appended in capture order (sequential memory, no per-frame lookup);
-/// grouped by key when sealed, on the sealer thread.
+/// The cache's flows as the open index knows them, by [`FlowId`] slot:
+/// kept by the writer from one index to the next (a slot is learned
+/// again in each index), so a frame of a flow already seen costs an
+/// array access, not a key.
 #[derive(Debug, Default)]
+pub(super) struct FlowIds {
+    /// By slot: the index (its number) that learned it, the generation of
+    /// the flow that held it then and that flow's place in the index's
+    /// keys.
+    seen: Vec<(u32, u32, u32)>,
+    /// The number of the open index (0: none yet).
+    index: u32,
+}
+
+impl FlowIds {
+    /// The number of a new index: nothing is known in it yet.
+    fn next_index(&mut self) -> u32 {
+        self.index = self.index.wrapping_add(1);
+        if self.index == 0 {
+            // Numbers went round: forget them all.
+            self.seen.clear();
+            self.index = 1;
+        }
+        self.index
+    }
+}
+
+/// The index of the open segment, in memory: one (flow, entry) per
+/// frame, appended in capture order (sequential memory, no per-frame
+/// lookup), each flow's key learned once; grouped by key when sealed, on
+/// the sealer thread.
+#[derive(Debug)]
 pub(super) struct Builder {
-    frames: Vec<(StoreKey, Entry)>,
+    /// Each frame's place in `keys` and its entry.
+    frames: Vec<(u32, Entry)>,
+    /// The keys of the index's flows (a cache flow's, or a frame's when
+    /// it came with its key), in the order of their first frame; a key
+    /// can be there more than once (both directions of a conversation,
+    /// the slices of a long flow), grouped when sealed.
+    keys: Vec<StoreKey>,
+    /// This index's number in [`FlowIds`].
+    index: u32,
     unindexed: u32,
     pub(super) first_ns: Option<u64>,
 }
 
 impl Builder {
     /// An empty index with room for `frames` frames (the previous
-    /// segment's count: the vector does not grow by copying).
-    pub(super) fn with_capacity(frames: usize) -> Self {
+    /// segment's count: the vector does not grow by copying), numbered
+    /// in `ids`.
+    pub(super) fn with_capacity(frames: usize, ids: &mut FlowIds) -> Self {
         Builder {
             frames: Vec::with_capacity(frames),
+            keys: Vec::new(),
+            index: ids.next_index(),
             unindexed: 0,
             first_ns: None,
         }
@@ -32,40 +72,77 @@ impl Builder {
         self.frames.len()
     }
 
+    /// Index a frame under `key` (`None`: not IP).
     #[inline]
     pub(super) fn add(&mut self, key: Option<StoreKey>, e: Entry) {
         self.first_ns.get_or_insert(e.ts_ns);
         match key {
-            Some(k) => self.frames.push((k, e)),
+            Some(k) => {
+                self.frames.push((self.keys.len() as u32, e));
+                self.keys.push(k);
+            }
             None => self.unindexed = self.unindexed.saturating_add(1),
         }
     }
 
+    /// Index a frame of the cache's flow `flow`, whose key `key` gives
+    /// (asked only on the flow's first frame in this index).
+    #[inline]
+    pub(super) fn add_flow(
+        &mut self,
+        ids: &mut FlowIds,
+        flow: FlowId,
+        key: impl FnOnce() -> StoreKey,
+        e: Entry,
+    ) {
+        self.first_ns.get_or_insert(e.ts_ns);
+        let slot = flow.slot as usize;
+        if ids.seen.len() <= slot {
+            ids.seen.resize(slot + 1, (0, 0, 0));
+        }
+        let Some(seen) = ids.seen.get_mut(slot) else {
+            return;
+        };
+        if (seen.0, seen.1) != (self.index, flow.generation) {
+            *seen = (self.index, flow.generation, self.keys.len() as u32);
+            self.keys.push(key());
+        }
+        self.frames.push((seen.2, e));
+    }
+
     /// Group the frames by key: one pass numbers the keys in the order
-    /// of their first frame (a hash map of the segment's flows, not of
-    /// its frames) and counts each flow's frames, a second puts every
-    /// entry in its flow's place, in capture order (then in time order,
-    /// sorted only where capture order was not).
+    /// of their first frame (a hash map of the segment's keys, looked up
+    /// once for each of `keys`, not for each frame) and counts each
+    /// flow's frames, a second puts every entry in its flow's place, in
+    /// capture order (then in time order, sorted only where capture order
+    /// was not).
     pub(super) fn finish(self, source: SourceKind, path: String, covered: u64) -> Index {
         let hasher = foldhash::fast::FixedState::default();
-        // Sized for a few frames a flow: it seldom grows.
         let mut ids: HashMap<StoreKey, u32, _> =
-            HashMap::with_capacity_and_hasher(self.frames.len() / 4, hasher);
+            HashMap::with_capacity_and_hasher(self.keys.len(), hasher);
         let mut flows: Vec<FlowRef> = Vec::new();
-        let mut flow_of: Vec<u32> = Vec::with_capacity(self.frames.len());
+        // By place in `keys`: its flow in `flows` (MAX: not met yet).
+        let mut flow_of: Vec<u32> = vec![u32::MAX; self.keys.len()];
         for (k, _) in &self.frames {
-            let id = *ids.entry(*k).or_insert_with(|| {
-                flows.push(FlowRef {
-                    key: *k,
-                    first: 0,
-                    count: 0,
+            let Some(id) = flow_of.get_mut(*k as usize) else {
+                continue;
+            };
+            if *id == u32::MAX {
+                let Some(key) = self.keys.get(*k as usize) else {
+                    continue;
+                };
+                *id = *ids.entry(*key).or_insert_with(|| {
+                    flows.push(FlowRef {
+                        key: *key,
+                        first: 0,
+                        count: 0,
+                    });
+                    (flows.len() - 1) as u32
                 });
-                (flows.len() - 1) as u32
-            });
-            if let Some(f) = flows.get_mut(id as usize) {
+            }
+            if let Some(f) = flows.get_mut(*id as usize) {
                 f.count += 1;
             }
-            flow_of.push(id);
         }
         drop(ids);
         // Where each flow's next entry goes.
@@ -83,7 +160,8 @@ impl Builder {
             wire_len: 0,
         };
         let mut entries = vec![placeholder; at];
-        for ((_, e), &id) in self.frames.iter().zip(&flow_of) {
+        for (k, e) in &self.frames {
+            let id = flow_of.get(*k as usize).copied().unwrap_or(u32::MAX);
             if let Some(slot) = next.get_mut(id as usize) {
                 if let Some(place) = entries.get_mut(*slot) {
                     *place = *e;
@@ -110,9 +188,8 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn finish_groups_by_key_in_time_order() {
-        let key = |port: u16| StoreKey {
+    fn key(port: u16) -> StoreKey {
+        StoreKey {
             a: IpAddr::from([10, 0, 0, 1]),
             b: IpAddr::from([10, 0, 0, 2]),
             a_port: port,
@@ -121,14 +198,21 @@ mod tests {
             vlan: 0,
             vni: 0,
             domain: 1,
-        };
-        let entry = |pos: u64, ts_ns: u64| Entry {
+        }
+    }
+
+    fn entry(pos: u64, ts_ns: u64) -> Entry {
+        Entry {
             pos,
             ts_ns,
             cap_len: 60,
             wire_len: 60,
-        };
-        let mut b = Builder::with_capacity(8);
+        }
+    }
+
+    #[test]
+    fn finish_groups_by_key_in_time_order() {
+        let mut b = Builder::with_capacity(8, &mut FlowIds::default());
         // Capture order is not time order for port 2's frames.
         b.add(Some(key(2)), entry(16, 30));
         b.add(Some(key(1)), entry(92, 10));
@@ -153,5 +237,45 @@ mod tests {
         let pos: Vec<_> = idx.entries.iter().map(|e| e.pos).collect();
         assert_eq!(pos, [244, 16, 396, 92, 320]);
         assert_eq!(Index::parse(&idx.encode()).expect("parses"), idx);
+    }
+
+    #[test]
+    fn a_flow_is_keyed_once_per_index_and_a_reused_slot_again() {
+        let flow = |slot, generation| FlowId { slot, generation };
+        let mut ids = FlowIds::default();
+        let mut asked = Vec::new();
+        let mut b = Builder::with_capacity(8, &mut ids);
+        let mut add = |b: &mut Builder, ids: &mut FlowIds, id, port, pos| {
+            b.add_flow(
+                ids,
+                id,
+                || {
+                    asked.push(pos);
+                    key(port)
+                },
+                entry(pos, pos),
+            );
+        };
+        add(&mut b, &mut ids, flow(0, 0), 1, 16);
+        // The same flow: its key is not asked again.
+        add(&mut b, &mut ids, flow(0, 0), 9, 92);
+        // Slot 0 held by a later flow.
+        add(&mut b, &mut ids, flow(0, 1), 2, 168);
+        // The other direction of port 1's conversation.
+        add(&mut b, &mut ids, flow(1, 2), 1, 244);
+        add(&mut b, &mut ids, flow(0, 1), 9, 320);
+        let idx = b.finish(SourceKind::Segment, String::new(), 400);
+        let flows: Vec<_> = idx
+            .flows
+            .iter()
+            .map(|f| (f.key.a_port, f.first, f.count))
+            .collect();
+        assert_eq!(flows, [(1, 0, 3), (2, 3, 2)]);
+        let pos: Vec<_> = idx.entries.iter().map(|e| e.pos).collect();
+        assert_eq!(pos, [16, 92, 244, 168, 320]);
+        // A new index learns its flows again.
+        let mut c = Builder::with_capacity(8, &mut ids);
+        add(&mut c, &mut ids, flow(0, 1), 2, 400);
+        assert_eq!(asked, [16, 168, 244, 400]);
     }
 }

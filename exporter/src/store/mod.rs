@@ -6,8 +6,10 @@
 //! pcapng for the evidence server ([`crate::serve`]).
 //!
 //! Capturing live, frames go to the open segment through a 1 MiB buffer
-//! and (key, entry) pairs into an in-memory vector, in capture order: no
-//! per-frame lookup (the cache has already done one). A
+//! and (flow, entry) pairs into an in-memory vector, in capture order: no
+//! per-frame lookup (the cache has already done one and names the flow
+//! by its [`FlowId`](crate::cache::FlowId); a flow's key is built on its
+//! first frame in the index). A
 //! segment is sealed when it holds `segment_bytes` or spans
 //! `segment_secs` of capture time, and at the end of the run: a thread of
 //! its own (the sealer) groups the entries by [`StoreKey`] (a map of

@@ -9,13 +9,14 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::builder::Builder;
+use super::builder::{Builder, FlowIds};
 use super::recover::recover;
 use super::sealer::{Job, Sealer};
 use super::{
     external_index_path, format, io_err, segment_index_path, segment_path, Entry, Keyer, Shared,
     SourceKind, StatusHandle, StoreConfig, StoreError, StoreKey, StoreStatus,
 };
+use crate::cache::FlowId;
 use crate::capture::Frame;
 
 /// Write buffer of the open segment.
@@ -57,6 +58,8 @@ pub struct PacketStore {
     reported_stop: bool,
     /// Frames of the last index sealed: the next one's room.
     frames_hint: usize,
+    /// The cache's flows known to the open index.
+    flow_ids: FlowIds,
 }
 
 impl PacketStore {
@@ -103,6 +106,7 @@ impl PacketStore {
             unindexed: 0,
             reported_stop: false,
             frames_hint: 0,
+            flow_ids: FlowIds::default(),
         })
     }
 
@@ -146,7 +150,7 @@ impl PacketStore {
                 path: path.display().to_string(),
                 kind,
             },
-            builder: Builder::with_capacity(self.frames_hint),
+            builder: Builder::with_capacity(self.frames_hint, &mut self.flow_ids),
             bytes: 0,
             covered: 0,
         });
@@ -267,6 +271,17 @@ impl PacketStore {
         open.builder.add(key, entry);
     }
 
+    /// [`PacketStore::index`] of a frame the cache counted in `flow`,
+    /// whose key `key` gives (asked once per flow and index).
+    #[inline]
+    pub fn index_flow(&mut self, flow: FlowId, key: impl FnOnce() -> StoreKey, entry: Entry) {
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        self.frames += 1;
+        open.builder.add_flow(&mut self.flow_ids, flow, key, entry);
+    }
+
     /// Seal the open index and go on in a new one (a new segment, or the
     /// same capture file).
     fn roll(&mut self) {
@@ -279,7 +294,7 @@ impl PacketStore {
             self.open = Some(Open {
                 seq: self.take_seq(),
                 target: Target::External { path, kind },
-                builder: Builder::with_capacity(self.frames_hint),
+                builder: Builder::with_capacity(self.frames_hint, &mut self.flow_ids),
                 bytes: 0,
                 covered: 0,
             });
@@ -297,7 +312,7 @@ impl PacketStore {
                 file,
                 len: format::SEGMENT_HEADER_LEN as u64,
             },
-            builder: Builder::with_capacity(self.frames_hint),
+            builder: Builder::with_capacity(self.frames_hint, &mut self.flow_ids),
             bytes: 0,
             covered: 0,
         });
