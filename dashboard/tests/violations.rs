@@ -85,12 +85,12 @@ fn rows() -> Vec<FlowRow> {
     let mut rows = Vec::new();
     for (i, ago) in ago.into_iter().enumerate() {
         let i = i as u64;
-        let (client, server) = if i % 3 == 0 {
+        let (client, server) = if i.is_multiple_of(3) {
             (PAYROLL, FIN)
         } else {
             (WEB, DB)
         };
-        let severity = if i % 2 == 0 {
+        let severity = if i.is_multiple_of(2) {
             Severity::Critical
         } else {
             Severity::High
