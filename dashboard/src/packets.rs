@@ -143,7 +143,7 @@ fn wants_trailers(headers: &HeaderMap) -> bool {
     summary = "the packets of the matching conversations from every observation point that saw them, merged into one pcapng (role responder); see dashboard/README.md",
     params(query::doc::Packets),
     responses(
-        (status = 200, description = "pcapng; x-eastwest-partial and x-eastwest-unavailable name observation points that could not serve", content((inline(doc::Binary) = "application/vnd.tcpdump.pcapng"))),
+        (status = 200, description = "pcapng; x-eastwest-partial and x-eastwest-unavailable name observation points that could not serve (with TE: trailers, again as trailers with their final values)", content((inline(doc::Binary) = "application/vnd.tcpdump.pcapng"))),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, description = "the token's role is below responder"),
