@@ -20,7 +20,8 @@
 //! What could not be fetched is reported per observation point: in the
 //! `x-eastwest-unavailable` header (and `x-eastwest-partial: true`) when
 //! the others answered, in a trailing section whose comment says so when a
-//! download broke off midway, and as a JSON error (`sources`, with the
+//! download broke off midway (and, to a client that sent `TE: trailers`,
+//! in HTTP trailers of the same names with their final values), and as a JSON error (`sources`, with the
 //! exporter's own reason and its store's oldest time) when none answered.
 //! Only `responder` (and `admin`) tokens may download; every download is
 //! logged with who asked, what and how many bytes.
@@ -29,14 +30,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, TE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use tokio::sync::mpsc;
 
 use crate::api::{params, AppState, RawQuery};
 use crate::auth::Responder;
@@ -53,7 +52,7 @@ mod tests;
 
 use fetch::{start_fetch, Input};
 pub use fetch::{NoPackets, Unavailable};
-use merge::{merge, ChannelWriter, CHUNK};
+use merge::Capture;
 pub use plan::{comment, file_name, plan, Conversation, Fetch, Judgement, Plan, Point};
 
 /// `[packets]`: fetching packets from the exporters' evidence servers.
@@ -127,6 +126,16 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("?"))
 }
 
+/// Whether the request's `TE` accepts trailers.
+fn wants_trailers(headers: &HeaderMap) -> bool {
+    headers.get_all(TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    })
+}
+
 /// `GET /api/v1/packets`.
 #[utoipa::path(
     get,
@@ -134,7 +143,7 @@ fn header_value(text: &str) -> HeaderValue {
     summary = "the packets of the matching conversations from every observation point that saw them, merged into one pcapng (role responder); see dashboard/README.md",
     params(query::doc::Packets),
     responses(
-        (status = 200, description = "pcapng; x-eastwest-partial and x-eastwest-unavailable name observation points that could not serve", content((inline(doc::Binary) = "application/vnd.tcpdump.pcapng"))),
+        (status = 200, description = "pcapng; x-eastwest-partial and x-eastwest-unavailable name observation points that could not serve (with TE: trailers, again as trailers with their final values)", content((inline(doc::Binary) = "application/vnd.tcpdump.pcapng"))),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, description = "the token's role is below responder"),
@@ -146,6 +155,7 @@ fn header_value(text: &str) -> HeaderValue {
 pub async fn packets<S: Store>(
     State(state): State<AppState<S>>,
     Responder(who): Responder,
+    headers: HeaderMap,
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
     let mut p = params(&state, raw, &allowed::FLOWS)?;
@@ -240,44 +250,39 @@ pub async fn packets<S: Store>(
                 .join("; "),
         );
     }
-    let (tx, mut rx) = mpsc::channel(4);
-    let writer = ChannelWriter {
-        tx: tx.clone(),
-        buf: Vec::with_capacity(CHUNK),
-        written: 0,
-    };
     let names = plan.names.clone();
-    let max_bytes = config.max_bytes;
     let who_name = who.name.clone();
     let what = file_name(&plan);
     let log_what = what.clone();
     let metrics = std::sync::Arc::clone(&state.metrics);
     let missing = !unavailable.is_empty();
-    tokio::task::spawn_blocking(
-        move || match merge(inputs, &names, &comment, max_bytes, writer) {
-            Ok(m) => {
-                tracing::info!(
-                    token = %who_name,
-                    capture = %log_what,
-                    frames = m.frames,
-                    bytes = m.bytes,
-                    broken = m.broken.len(),
-                    cut = m.cut,
-                    "packets downloaded"
-                );
-                let partial = missing || m.cut || !m.broken.is_empty();
-                let outcome = if partial { "partial" } else { "complete" };
-                metrics.packets_downloaded(outcome, m.bytes);
-            }
-            Err(e) => {
-                tracing::warn!(token = %who_name, capture = %log_what, error = %e, "packets: download ended early");
-                metrics.packets_downloaded("failed", 0);
-                let _ = tx.blocking_send(Err(e));
-            }
-        },
-    );
-    let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
-    let mut response = body.into_response();
+    let done = move |merged: &std::io::Result<merge::Merged>| match merged {
+        Ok(m) => {
+            tracing::info!(
+                token = %who_name,
+                capture = %log_what,
+                frames = m.frames,
+                bytes = m.bytes,
+                broken = m.broken.len(),
+                cut = m.cut,
+                "packets downloaded"
+            );
+            let partial = missing || m.cut || !m.broken.is_empty();
+            let outcome = if partial { "partial" } else { "complete" };
+            metrics.packets_downloaded(outcome, m.bytes);
+        }
+        Err(e) => {
+            tracing::warn!(token = %who_name, capture = %log_what, error = %e, "packets: download ended early");
+            metrics.packets_downloaded("failed", 0);
+        }
+    };
+    let capture = Capture {
+        inputs,
+        names,
+        comment,
+        max_bytes: config.max_bytes,
+    };
+    let mut response = capture.respond(&unavailable, wants_trailers(&headers), done);
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,
@@ -287,21 +292,5 @@ pub async fn packets<S: Store>(
         CONTENT_DISPOSITION,
         header_value(&format!("attachment; filename=\"{what}\"")),
     );
-    headers.insert(
-        "x-eastwest-partial",
-        HeaderValue::from_static(if unavailable.is_empty() {
-            "false"
-        } else {
-            "true"
-        }),
-    );
-    if !unavailable.is_empty() {
-        let text = unavailable
-            .iter()
-            .map(Unavailable::line)
-            .collect::<Vec<_>>()
-            .join("; ");
-        headers.insert("x-eastwest-unavailable", header_value(&text));
-    }
     Ok(response)
 }

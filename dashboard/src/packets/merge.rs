@@ -1,14 +1,103 @@
 //! Merging the exporters' answers by capture time into one pcapng,
-//! streamed to the response body in chunks.
+//! streamed to the response body in chunks, the final word on what is
+//! missing in trailers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
+use axum::http::header::TRAILER;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use eastwest_core::pcapfile::{NgWriter, Reader};
-use tokio::sync::mpsc;
+use http_body_util::BodyExt;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Input, Point, Unavailable};
+use super::{header_value, Input, Point, Unavailable};
+
+/// The merge of the exporters' answers that one response streams.
+pub(super) struct Capture {
+    pub(super) inputs: Vec<Input>,
+    pub(super) names: BTreeMap<Point, String>,
+    /// The section header's comment.
+    pub(super) comment: String,
+    /// Largest capture in bytes; past it the capture is cut.
+    pub(super) max_bytes: u64,
+}
+
+impl Capture {
+    /// The response streaming the capture, merged on a blocking thread a
+    /// few chunks ahead: `x-eastwest-partial` and `x-eastwest-unavailable`
+    /// name the points in `unavailable` (they could not serve before the
+    /// answer started); with `trailers` (the client sent `TE: trailers`)
+    /// the same fields follow the capture as HTTP trailers with their final
+    /// values, adding the points whose download broke off and the size
+    /// limit's cut. `done` is told what the merge wrote, or why it stopped.
+    pub(super) fn respond(
+        self,
+        unavailable: &[Unavailable],
+        trailers: bool,
+        done: impl FnOnce(&std::io::Result<Merged>) + Send + 'static,
+    ) -> Response {
+        let (tx, mut rx) = mpsc::channel(4);
+        let writer = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(CHUNK),
+            written: 0,
+        };
+        let before: Vec<String> = unavailable.iter().map(Unavailable::line).collect();
+        let mut lines = before.clone();
+        let (last, last_rx) = oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let merged = merge(
+                self.inputs,
+                &self.names,
+                &self.comment,
+                self.max_bytes,
+                writer,
+            );
+            done(&merged);
+            match merged {
+                Ok(m) => {
+                    lines.extend(m.notes(self.max_bytes));
+                    let _ = last.send(partial_fields(&lines));
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                }
+            }
+        });
+        let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        let mut response = if trailers {
+            Body::new(body.with_trailers(async move { last_rx.await.ok().map(Ok) })).into_response()
+        } else {
+            body.into_response()
+        };
+        let headers = response.headers_mut();
+        headers.extend(partial_fields(&before));
+        if trailers {
+            headers.insert(
+                TRAILER,
+                HeaderValue::from_static("x-eastwest-partial, x-eastwest-unavailable"),
+            );
+        }
+        response
+    }
+}
+
+/// `x-eastwest-partial` (whether `lines` name anything missing) and
+/// `x-eastwest-unavailable` (`lines`, when there are any).
+fn partial_fields(lines: &[String]) -> HeaderMap {
+    let mut fields = HeaderMap::new();
+    fields.insert(
+        "x-eastwest-partial",
+        HeaderValue::from_static(if lines.is_empty() { "false" } else { "true" }),
+    );
+    if !lines.is_empty() {
+        fields.insert("x-eastwest-unavailable", header_value(&lines.join("; ")));
+    }
+    fields
+}
 
 /// Bytes of a chunk of the answer.
 pub(super) const CHUNK: usize = 64 << 10;
@@ -76,6 +165,18 @@ pub(super) struct Merged {
     pub(super) bytes: u64,
     pub(super) broken: Vec<Unavailable>,
     pub(super) cut: bool,
+}
+
+impl Merged {
+    /// What the capture misses: the points whose download broke off, the
+    /// cut at `max_bytes`.
+    fn notes(&self, max_bytes: u64) -> Vec<String> {
+        let mut notes: Vec<String> = self.broken.iter().map(Unavailable::line).collect();
+        if self.cut {
+            notes.push(format!("cut at the size limit of {max_bytes} bytes"));
+        }
+        notes
+    }
 }
 
 /// Merge `inputs` by capture time into `out`: one interface per point.
@@ -170,10 +271,7 @@ pub(super) fn merge(
         merged.frames += 1;
         heads[i] = next(i, &mut readers, &mut merged.broken);
     }
-    let mut notes: Vec<String> = merged.broken.iter().map(Unavailable::line).collect();
-    if merged.cut {
-        notes.push(format!("cut at the size limit of {max_bytes} bytes"));
-    }
+    let notes = merged.notes(max_bytes);
     if !notes.is_empty() {
         w.new_section(&format!("partial capture: {}", notes.join("; ")))?;
     }

@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use eastwest_core::pcapfile::{NgWriter, Reader};
+use tokio::sync::mpsc;
+
+use super::merge::{merge, ChannelWriter};
 
 use super::*;
 use crate::model::FlowRecord;
@@ -123,6 +126,164 @@ fn merge_orders_frames_by_time_and_marks_a_broken_download() {
     let text = String::from_utf8_lossy(&bytes);
     assert!(text.contains("esx-03/erspan2") && text.contains("esx-04/vxlan"));
     assert!(text.contains("partial capture: esx-04/vxlan: the capture broke off"));
+}
+
+/// The two points of the merge tests, named.
+fn two_names() -> BTreeMap<Point, String> {
+    BTreeMap::from([
+        (
+            Point {
+                exporter: "192.0.2.3".into(),
+                source_id: 3,
+            },
+            "esx-03/erspan2".to_string(),
+        ),
+        (
+            Point {
+                exporter: "192.0.2.4".into(),
+                source_id: 3,
+            },
+            "esx-04/vxlan".to_string(),
+        ),
+    ])
+}
+
+/// A response served on a loopback socket, read as sent: its head, its
+/// body dechunked and its trailer section (empty when none).
+struct Raw {
+    head: String,
+    body: Vec<u8>,
+    trailers: String,
+}
+
+/// `GET /` of a server answering with the capture of two points, the
+/// second breaking off after its second frame when `broken`, cut at
+/// `max_bytes`; the request says `TE: trailers` when `te`.
+async fn download(broken: bool, max_bytes: u64, te: bool) -> Raw {
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let serve = move |headers: HeaderMap| async move {
+        let a = capture(&[(10, 1), (30, 3), (50, 5)]);
+        let b = capture(&[(20, 2), (40, 4), (60, 6)]);
+        let b = if broken {
+            input("192.0.2.4", vec![b[..b.len() - 92 + 10].to_vec()], true)
+        } else {
+            input("192.0.2.4", vec![b], false)
+        };
+        let capture = Capture {
+            inputs: vec![input("192.0.2.3", vec![a], false), b],
+            names: two_names(),
+            comment: "verdict violation".into(),
+            max_bytes,
+        };
+        capture.respond(&[], wants_trailers(&headers), |_| {})
+    };
+    let app = axum::Router::new().route("/", get(serve));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let te = if te { "TE: trailers\r\n" } else { "" };
+    stream
+        .write_all(format!("GET / HTTP/1.1\r\nHost: x\r\n{te}Connection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    let mut rest = &raw[split + 4..];
+    let mut body = Vec::new();
+    loop {
+        let line = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = std::str::from_utf8(&rest[..line]).unwrap();
+        let size = usize::from_str_radix(size.split(';').next().unwrap(), 16).unwrap();
+        rest = &rest[line + 2..];
+        if size == 0 {
+            break;
+        }
+        body.extend_from_slice(&rest[..size]);
+        assert_eq!(&rest[size..size + 2], b"\r\n");
+        rest = &rest[size + 2..];
+    }
+    let trailers = String::from_utf8(rest.to_vec()).unwrap();
+    let trailers = trailers
+        .strip_suffix("\r\n")
+        .unwrap_or_else(|| panic!("{trailers:?}"))
+        .to_string();
+    Raw {
+        head: head.to_ascii_lowercase(),
+        body,
+        trailers: trailers.to_ascii_lowercase(),
+    }
+}
+
+/// The frames of a capture.
+fn frames(capture: &[u8]) -> usize {
+    let mut reader = Reader::new(capture).unwrap();
+    let mut n = 0;
+    while reader.next_record().unwrap().is_some() {
+        n += 1;
+    }
+    n
+}
+
+#[tokio::test]
+async fn a_download_that_broke_off_says_so_in_a_trailer() {
+    let raw = download(true, u64::MAX, true).await;
+    assert!(
+        raw.head.contains("\r\nx-eastwest-partial: false"),
+        "{}",
+        raw.head
+    );
+    assert!(
+        raw.head
+            .contains("\r\ntrailer: x-eastwest-partial, x-eastwest-unavailable"),
+        "{}",
+        raw.head
+    );
+    assert_eq!(frames(&raw.body), 5);
+    assert!(String::from_utf8_lossy(&raw.body).contains("partial capture: esx-04/vxlan"));
+    assert!(
+        raw.trailers.contains("x-eastwest-partial: true\r\n"),
+        "{}",
+        raw.trailers
+    );
+    assert!(
+        raw.trailers
+            .contains("x-eastwest-unavailable: esx-04/vxlan: the capture broke off"),
+        "{}",
+        raw.trailers
+    );
+
+    // Cut at the size limit: two frames of 92 bytes.
+    let raw = download(false, 2 * 92, true).await;
+    assert_eq!(frames(&raw.body), 2);
+    assert!(
+        raw.trailers.contains("x-eastwest-partial: true\r\n")
+            && raw
+                .trailers
+                .contains("x-eastwest-unavailable: cut at the size limit of 184 bytes"),
+        "{}",
+        raw.trailers
+    );
+
+    // Whole: the trailer says so.
+    let raw = download(false, u64::MAX, true).await;
+    assert_eq!(frames(&raw.body), 6);
+    assert_eq!(raw.trailers, "x-eastwest-partial: false\r\n");
+
+    // Not asked for: no trailer, none announced.
+    let raw = download(true, u64::MAX, false).await;
+    assert_eq!(frames(&raw.body), 5);
+    assert_eq!(raw.trailers, "");
+    assert!(!raw.head.contains("\r\ntrailer:"), "{}", raw.head);
 }
 
 #[test]

@@ -34,6 +34,9 @@ pub struct ClickHouseStore {
     pub(super) metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     /// The settled hours of hourly time series (see [`HourSeries`]).
     pub(super) hours: std::sync::Arc<std::sync::Mutex<HourSeries>>,
+    /// Whether the violations list tries the window's newest slices of
+    /// flows before its whole raw read (see [`Self::without_violation_slices`]).
+    pub(super) violation_slices: bool,
 }
 
 impl std::fmt::Debug for ClickHouseStore {
@@ -124,12 +127,21 @@ impl ClickHouseStore {
             },
             metrics: None,
             hours: Default::default(),
+            violation_slices: true,
         })
     }
 
     /// Count failed and timed-out queries in `metrics`.
     pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Read every violations page from the whole window's raw flows, never
+    /// from its newest slices: the answer the slices must give, slower (to
+    /// compare the two).
+    pub fn without_violation_slices(mut self) -> Self {
+        self.violation_slices = false;
         self
     }
 

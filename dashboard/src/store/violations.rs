@@ -50,7 +50,7 @@ impl ClickHouseStore {
         resolution: Resolution,
         wanted: u64,
     ) -> Result<Option<Vec<ViolationRow>>, StoreError> {
-        if wanted == 0 || wanted > sql::MAX_PAGE_KEYS {
+        if !self.violation_slices || wanted == 0 || wanted > sql::MAX_PAGE_KEYS {
             return Ok(None);
         }
         let dataset = params.filters.dataset.as_deref();
