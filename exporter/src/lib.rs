@@ -32,4 +32,4 @@ pub use pipeline::{Exporter, EXPORT_BATCH, EXPORT_INTERVAL_MS, LOOKAHEAD};
 pub use program::{
     decapper, hostname, main_with, run, shutdown_on_ctrl_c, Outcome, RunError, LIVE_IDLE_MS,
 };
-pub(crate) use program::{start_serving, wall_ms, KernelLog};
+pub(crate) use program::{open_live, start_serving, wall_ms, KernelLog};

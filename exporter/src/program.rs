@@ -25,6 +25,19 @@ use crate::{workers, Exporter};
 /// Live capture: sleep this long when no frame is waiting.
 pub const LIVE_IDLE_MS: u64 = 50;
 
+/// Open the live capture on `interface` as the config's `[capture]` says.
+pub(crate) fn open_live(config: &Config, interface: &str) -> Result<LiveSource, CaptureError> {
+    let live = LiveSource::open(&LiveConfig {
+        interface: interface.to_owned(),
+        snaplen: config.capture.snaplen,
+        filter: config.capture.filter.clone(),
+        buffer_kib: config.capture.buffer_kib,
+        idle_ms: LIVE_IDLE_MS,
+    })?;
+    tracing::info!(target: "capture", %interface, "capturing");
+    Ok(live)
+}
+
 /// Why the exporter could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -237,14 +250,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             std::thread::sleep(Duration::from_millis(LIVE_IDLE_MS));
         }
     } else if let Some(interface) = &config.capture.interface {
-        let mut live = LiveSource::open(&LiveConfig {
-            interface: interface.clone(),
-            snaplen: config.capture.snaplen,
-            filter: config.capture.filter.clone(),
-            buffer_kib: config.capture.buffer_kib,
-            idle_ms: LIVE_IDLE_MS,
-        })?;
-        tracing::info!(target: "capture", %interface, "capturing");
+        let mut live = open_live(config, interface)?;
         let interval = Duration::from_secs(config.capture.stats_interval_secs);
         let mut kernel = KernelLog::new(interval);
         while !shutdown.load(Ordering::Relaxed) {

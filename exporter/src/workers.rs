@@ -45,12 +45,12 @@ use eastwest_core::decap::Metered;
 use eastwest_core::flow::{Encap, FlowRecord};
 
 use crate::cache::{CacheConfig, FlowCache, Ingested, Observation, ShardHasher};
-use crate::capture::{self, FileSource, Frame, LiveConfig, LiveSource, Replayed};
+use crate::capture::{self, FileSource, Frame, LiveSource, Replayed};
 use crate::config::Config;
 use crate::decap::Decapper;
 use crate::stats::Stats;
 use crate::store::{PacketStore, StoreKey};
-use crate::{wall_ms, Exporter, KernelLog, Outcome, RunError, LIVE_IDLE_MS, LOOKAHEAD};
+use crate::{open_live, wall_ms, Exporter, KernelLog, Outcome, RunError, LOOKAHEAD};
 
 /// Frames per batch from the reading thread.
 pub const BATCH: usize = 1024;
@@ -567,15 +567,7 @@ enum Input {
 impl Input {
     fn open(config: &Config) -> Result<Input, RunError> {
         if let Some(interface) = &config.capture.interface {
-            let live = LiveSource::open(&LiveConfig {
-                interface: interface.clone(),
-                snaplen: config.capture.snaplen,
-                filter: config.capture.filter.clone(),
-                buffer_kib: config.capture.buffer_kib,
-                idle_ms: LIVE_IDLE_MS,
-            })?;
-            tracing::info!(target: "capture", %interface, "capturing");
-            return Ok(Input::Live(live));
+            return Ok(Input::Live(open_live(config, interface)?));
         }
         let files = config
             .capture

@@ -82,22 +82,14 @@ impl Store for ClickHouseStore {
                 let hashes: Vec<u64> = keys.iter().map(|(key, _)| *key).collect();
                 let page = sql::conversation_page(&self.tables, resolution, params, &hashes);
                 // Their first and last seen, beside (see `sql::seen_lookup`).
-                let lookup = sql::seen_lookup(
-                    &self.tables,
-                    params.window,
-                    params.filters.dataset.as_deref(),
-                    &hashes,
-                );
-                let (rows, seen) = tokio::try_join!(self.all::<DescribedRow>(&page), async {
-                    match &lookup {
-                        Some(sql) => self.all::<(u64, u64, u64, u8)>(sql).await,
-                        None => Ok(Vec::new()),
-                    }
-                })?;
-                let seen: HashMap<u64, (u64, u64)> = seen
-                    .into_iter()
-                    .map(|(key, first, last, _)| (key, (first, last)))
-                    .collect();
+                let (rows, seen) = self
+                    .all_with_seen::<DescribedRow>(
+                        &page,
+                        params.window,
+                        params.filters.dataset.as_deref(),
+                        &hashes,
+                    )
+                    .await?;
                 let mut described: HashMap<u64, DescribedRow> = rows
                     .into_iter()
                     .map(|mut row| {

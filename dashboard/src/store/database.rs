@@ -1,6 +1,7 @@
 //! [`ClickHouseStore`]: connecting to ClickHouse (version, settings,
 //! migration), binding statements and bounding them in time.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -13,7 +14,8 @@ use eastwest_clickhouse::schema::{
 };
 
 use super::{ClickHouseSettings, ConnectError, HourSeries, StoreError};
-use crate::sql::{Arg, Sql, Tables};
+use crate::query::TimeWindow;
+use crate::sql::{self, Arg, Sql, Tables};
 
 /// Longest the schema migration at start-up may take.
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -193,6 +195,33 @@ impl ClickHouseStore {
         T: RowOwned + RowRead,
     {
         self.with_timeout(self.query(sql).fetch_all::<T>()).await
+    }
+
+    /// The rows of `page` and, read at the same time, the first and last
+    /// seen of its conversations `keys` over `window`'s whole hours from
+    /// `conversations_seen` (see [`crate::sql::seen_lookup`]), by key.
+    pub(super) async fn all_with_seen<T>(
+        &self,
+        page: &Sql,
+        window: Option<TimeWindow>,
+        dataset: Option<&str>,
+        keys: &[u64],
+    ) -> Result<(Vec<T>, HashMap<u64, (u64, u64)>), StoreError>
+    where
+        T: RowOwned + RowRead,
+    {
+        let lookup = sql::seen_lookup(&self.tables, window, dataset, keys);
+        let (rows, seen) = tokio::try_join!(self.all::<T>(page), async {
+            match &lookup {
+                Some(sql) => self.all::<(u64, u64, u64, u8)>(sql).await,
+                None => Ok(Vec::new()),
+            }
+        })?;
+        let seen = seen
+            .into_iter()
+            .map(|(key, first, last, _)| (key, (first, last)))
+            .collect();
+        Ok((rows, seen))
     }
 
     pub(super) async fn one<T>(&self, sql: &Sql) -> Result<T, StoreError>

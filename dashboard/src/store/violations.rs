@@ -1,8 +1,6 @@
 //! The violations list, newest first, from the window's newest slice of
 //! flows that answers the page (see [`crate::sql::newest_in`]).
 
-use std::collections::HashMap;
-
 use super::{ClickHouseStore, StoreError};
 use crate::model::{Violation, ViolationRow};
 use crate::query::{Params, TimeWindow};
@@ -115,20 +113,12 @@ impl ClickHouseStore {
             ));
             parts.push((Resolution::Raw, slice));
             let page = sql::violations_of(&self.tables, params, &parts, &keys);
-            let lookup = sql::seen_lookup(&self.tables, params.window, dataset, &keys);
-            let (mut rows, seen) = tokio::try_join!(self.all::<ViolationRow>(&page), async {
-                match &lookup {
-                    Some(sql) => self.all::<(u64, u64, u64, u8)>(sql).await,
-                    None => Ok(Vec::new()),
-                }
-            })?;
             // First seen from `conversations_seen` where the rollups read
             // give only their buckets' bounds (last seen is the slice's):
             // to the millisecond.
-            let seen: HashMap<u64, (u64, u64)> = seen
-                .into_iter()
-                .map(|(key, first, last, _)| (key, (first, last)))
-                .collect();
+            let (mut rows, seen) = self
+                .all_with_seen::<ViolationRow>(&page, params.window, dataset, &keys)
+                .await?;
             for row in &mut rows {
                 (row.first_ms, row.last_ms) = sql::seen_times(
                     params.window,
