@@ -401,12 +401,15 @@ impl FlowCache {
     /// [`FlowCache::ingest_prepared`]: a few of these in a row have their
     /// cache misses in flight together (the look-ahead of
     /// `Exporter::capture`), where one lookup at a time waits for each.
+    /// It gives the flow's id when the flow is in the cache, for the
+    /// packet store to look its own entry up ahead the same way.
     #[inline]
-    pub fn touch(&self, prepared: &Prepared) {
-        if let Lookup::Keyed { key, hash } = &prepared.0 {
-            let found = self.flows.find(*hash, |(k, _)| k == key);
-            std::hint::black_box(found.map(|(_, c)| c.last_ms));
-        }
+    pub fn touch(&self, prepared: &Prepared) -> Option<FlowId> {
+        let Lookup::Keyed { key, hash } = &prepared.0 else {
+            return None;
+        };
+        let found = self.flows.find(*hash, |(k, _)| k == key);
+        std::hint::black_box(found.map(|(_, c)| c.id))
     }
 
     /// Count one metered frame at `now_ms`. Records that leave the cache

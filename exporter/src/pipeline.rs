@@ -251,14 +251,18 @@ impl Exporter {
         }
     }
 
-    /// Count the frames of the look-ahead: touch every one's flow first,
-    /// then count each (indexing it in the packet store) and let its time
-    /// pass, in order; the store's time passes once they are all indexed.
+    /// Count the frames of the look-ahead: touch every one's flow first
+    /// (and its entry in the packet store's flow array), then count each
+    /// (indexing it in the packet store) and let its time pass, in order;
+    /// the store's time passes once they are all indexed.
     fn count_waiting(&mut self) {
         let mut waiting = std::mem::take(&mut self.waiting);
         for w in &waiting {
             if let Some((_, prepared)) = &w.metered {
-                self.cache.touch(prepared);
+                let flow = self.cache.touch(prepared);
+                if let (Some(flow), Some(store)) = (flow, &self.store) {
+                    store.touch_flow(flow);
+                }
             }
         }
         let mut stored = std::mem::take(&mut self.stored);

@@ -22,6 +22,14 @@ pub(super) struct FlowIds {
 }
 
 impl FlowIds {
+    /// Look `flow`'s slot up without using the answer, ahead of its
+    /// [`Builder::add_flow`] (as the cache's own look-ahead does): the
+    /// array is as large as the cache and read in its order.
+    #[inline]
+    pub(super) fn touch(&self, flow: FlowId) {
+        std::hint::black_box(self.seen.get(flow.slot as usize).map(|s| s.0));
+    }
+
     /// The number of a new index: nothing is known in it yet.
     fn next_index(&mut self) -> u32 {
         self.index = self.index.wrapping_add(1);
@@ -53,14 +61,55 @@ pub(super) struct Builder {
     pub(super) first_ns: Option<u64>,
 }
 
+/// The vectors of a sealed [`Builder`], emptied, for the next one: the
+/// sealer hands them back to the writer, so an index is built in memory
+/// already mapped (fresh pages cost a page fault each, kernel time).
+#[derive(Debug, Default)]
+pub(super) struct Spare {
+    frames: Vec<(u32, Entry)>,
+    keys: Vec<StoreKey>,
+}
+
+/// The sealer's working memory, kept from one index to the next (for the
+/// same reason as [`Spare`]): the grouping's map and arrays, the index's
+/// flows and entries, and the encoded file.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    ids: HashMap<StoreKey, u32, foldhash::fast::FixedState>,
+    flow_of: Vec<u32>,
+    next: Vec<usize>,
+    flows: Vec<FlowRef>,
+    entries: Vec<Entry>,
+    /// The encoded index ([`Scratch::encode`]).
+    pub(super) bytes: Vec<u8>,
+}
+
+impl Scratch {
+    /// Encode `index` into [`Scratch::bytes`] and keep its vectors for
+    /// the next.
+    pub(super) fn encode(&mut self, index: Index) -> super::format::IndexHeader {
+        index.encode_into(&mut self.bytes);
+        self.flows = index.flows;
+        self.entries = index.entries;
+        index.header
+    }
+}
+
 impl Builder {
-    /// An empty index with room for `frames` frames (the previous
-    /// segment's count: the vector does not grow by copying), numbered
-    /// in `ids`.
-    pub(super) fn with_capacity(frames: usize, ids: &mut FlowIds) -> Self {
+    /// An empty index in `spare`'s memory with room for `frames` frames
+    /// (the previous segment's count: the vector does not grow by
+    /// copying), numbered in `ids`.
+    pub(super) fn new(spare: Spare, frames: usize, ids: &mut FlowIds) -> Self {
+        let Spare {
+            frames: mut frame_vec,
+            mut keys,
+        } = spare;
+        frame_vec.clear();
+        frame_vec.reserve(frames);
+        keys.clear();
         Builder {
-            frames: Vec::with_capacity(frames),
-            keys: Vec::new(),
+            frames: frame_vec,
+            keys,
             index: ids.next_index(),
             unindexed: 0,
             first_ns: None,
@@ -110,43 +159,63 @@ impl Builder {
         self.frames.push((seen.2, e));
     }
 
-    /// Group the frames by key: one pass numbers the keys in the order
-    /// of their first frame (a hash map of the segment's keys, looked up
-    /// once for each of `keys`, not for each frame) and counts each
-    /// flow's frames, a second puts every entry in its flow's place, in
-    /// capture order (then in time order, sorted only where capture order
-    /// was not).
-    pub(super) fn finish(self, source: SourceKind, path: String, covered: u64) -> Index {
-        let hasher = foldhash::fast::FixedState::default();
-        let mut ids: HashMap<StoreKey, u32, _> =
-            HashMap::with_capacity_and_hasher(self.keys.len(), hasher);
-        let mut flows: Vec<FlowRef> = Vec::new();
-        // By place in `keys`: its flow in `flows` (MAX: not met yet).
-        let mut flow_of: Vec<u32> = vec![u32::MAX; self.keys.len()];
+    /// Group the frames by key, in `scratch`'s memory: one pass counts
+    /// the frames of each of `keys` (an array), a walk of `keys` numbers
+    /// the keys in the order of their first frame (a hash map of the
+    /// segment's keys, looked up once for each of `keys`, not for each
+    /// frame) and sums each flow's frames, a second pass puts every entry
+    /// in its flow's place, in capture order (then in time order, sorted
+    /// only where capture order was not). The builder's own vectors come
+    /// back emptied, for the next.
+    pub(super) fn finish(
+        self,
+        scratch: &mut Scratch,
+        source: SourceKind,
+        path: String,
+        covered: u64,
+    ) -> (Index, Spare) {
+        let Scratch {
+            ids,
+            flow_of,
+            next,
+            flows,
+            entries,
+            ..
+        } = scratch;
+        ids.clear();
+        ids.reserve(self.keys.len());
+        let mut flows = std::mem::take(flows);
+        flows.clear();
+        // By place in `keys`: its frames, then its flow in `flows` (MAX:
+        // none). A place is numbered on its first frame, so taking them
+        // in order meets the keys in the order of their first frame.
+        flow_of.clear();
+        flow_of.resize(self.keys.len(), 0);
         for (k, _) in &self.frames {
-            let Some(id) = flow_of.get_mut(*k as usize) else {
-                continue;
-            };
-            if *id == u32::MAX {
-                let Some(key) = self.keys.get(*k as usize) else {
-                    continue;
-                };
-                *id = *ids.entry(*key).or_insert_with(|| {
-                    flows.push(FlowRef {
-                        key: *key,
-                        first: 0,
-                        count: 0,
-                    });
-                    (flows.len() - 1) as u32
-                });
-            }
-            if let Some(f) = flows.get_mut(*id as usize) {
-                f.count += 1;
+            if let Some(n) = flow_of.get_mut(*k as usize) {
+                *n += 1;
             }
         }
-        drop(ids);
+        for (n, key) in flow_of.iter_mut().zip(&self.keys) {
+            let count = std::mem::replace(n, u32::MAX);
+            if count == 0 {
+                continue;
+            }
+            let id = *ids.entry(*key).or_insert_with(|| {
+                flows.push(FlowRef {
+                    key: *key,
+                    first: 0,
+                    count: 0,
+                });
+                (flows.len() - 1) as u32
+            });
+            *n = id;
+            if let Some(f) = flows.get_mut(id as usize) {
+                f.count += count;
+            }
+        }
         // Where each flow's next entry goes.
-        let mut next = Vec::with_capacity(flows.len());
+        next.clear();
         let mut at = 0usize;
         for f in &mut flows {
             f.first = at as u64;
@@ -159,7 +228,9 @@ impl Builder {
             cap_len: 0,
             wire_len: 0,
         };
-        let mut entries = vec![placeholder; at];
+        let mut entries = std::mem::take(entries);
+        entries.clear();
+        entries.resize(at, placeholder);
         for (k, e) in &self.frames {
             let id = flow_of.get(*k as usize).copied().unwrap_or(u32::MAX);
             if let Some(slot) = next.get_mut(id as usize) {
@@ -178,7 +249,12 @@ impl Builder {
                 run.sort_by_key(|e| e.ts_ns);
             }
         }
-        Index::from_flows(source, path, covered, self.unindexed, flows, entries)
+        let index = Index::from_flows(source, path, covered, self.unindexed, flows, entries);
+        let spare = Spare {
+            frames: self.frames,
+            keys: self.keys,
+        };
+        (index, spare)
     }
 }
 
@@ -212,7 +288,7 @@ mod tests {
 
     #[test]
     fn finish_groups_by_key_in_time_order() {
-        let mut b = Builder::with_capacity(8, &mut FlowIds::default());
+        let mut b = Builder::new(Spare::default(), 8, &mut FlowIds::default());
         // Capture order is not time order for port 2's frames.
         b.add(Some(key(2)), entry(16, 30));
         b.add(Some(key(1)), entry(92, 10));
@@ -220,7 +296,12 @@ mod tests {
         b.add(Some(key(2)), entry(244, 20));
         b.add(Some(key(1)), entry(320, 40));
         b.add(Some(key(2)), entry(396, 30));
-        let idx = b.finish(SourceKind::Segment, String::new(), 472);
+        let (idx, _) = b.finish(
+            &mut Scratch::default(),
+            SourceKind::Segment,
+            String::new(),
+            472,
+        );
         assert_eq!(idx.header.frames, 5);
         assert_eq!(idx.header.unindexed, 1);
         assert_eq!((idx.header.first_ns, idx.header.last_ns), (10, 40));
@@ -244,7 +325,7 @@ mod tests {
         let flow = |slot, generation| FlowId { slot, generation };
         let mut ids = FlowIds::default();
         let mut asked = Vec::new();
-        let mut b = Builder::with_capacity(8, &mut ids);
+        let mut b = Builder::new(Spare::default(), 8, &mut ids);
         let mut add = |b: &mut Builder, ids: &mut FlowIds, id, port, pos| {
             b.add_flow(
                 ids,
@@ -264,7 +345,12 @@ mod tests {
         // The other direction of port 1's conversation.
         add(&mut b, &mut ids, flow(1, 2), 1, 244);
         add(&mut b, &mut ids, flow(0, 1), 9, 320);
-        let idx = b.finish(SourceKind::Segment, String::new(), 400);
+        let (idx, _) = b.finish(
+            &mut Scratch::default(),
+            SourceKind::Segment,
+            String::new(),
+            400,
+        );
         let flows: Vec<_> = idx
             .flows
             .iter()
@@ -274,7 +360,7 @@ mod tests {
         let pos: Vec<_> = idx.entries.iter().map(|e| e.pos).collect();
         assert_eq!(pos, [16, 92, 244, 168, 320]);
         // A new index learns its flows again.
-        let mut c = Builder::with_capacity(8, &mut ids);
+        let mut c = Builder::new(Spare::default(), 8, &mut ids);
         add(&mut c, &mut ids, flow(0, 1), 2, 400);
         assert_eq!(asked, [16, 168, 244, 400]);
     }

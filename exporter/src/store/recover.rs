@@ -4,7 +4,7 @@
 use std::fs::{self, OpenOptions};
 use std::path::Path;
 
-use super::builder::{Builder, FlowIds};
+use super::builder::{Builder, FlowIds, Scratch, Spare};
 use super::sealer::{write_durably, Held};
 use super::{
     format, io_err, segment_index_path, segment_path, Entry, Index, Keyer, SourceKind, StoreError,
@@ -128,7 +128,7 @@ fn recover_segment(
             .map_err(io_err(&seg))?;
         status.tail_bytes_dropped += cut;
     }
-    let mut builder = Builder::with_capacity(0, &mut FlowIds::default());
+    let mut builder = Builder::new(Spare::default(), 0, &mut FlowIds::default());
     for f in &frames {
         let start = (f.pos as usize).saturating_add(format::RECORD_HEADER_LEN);
         let body = data
@@ -144,7 +144,12 @@ fn recover_segment(
             },
         );
     }
-    let idx = builder.finish(SourceKind::Segment, String::new(), valid);
+    let (idx, _) = builder.finish(
+        &mut Scratch::default(),
+        SourceKind::Segment,
+        String::new(),
+        valid,
+    );
     let bytes = idx.encode();
     write_durably(&idx_path, &bytes).map_err(io_err(&idx_path))?;
     status.segments_recovered += 1;

@@ -5,10 +5,10 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 
-use super::builder::Builder;
+use super::builder::{Builder, Scratch, Spare};
 use super::{Shared, SourceKind};
 
 /// One sealed file set, oldest first in the sealer's list.
@@ -53,6 +53,10 @@ pub(super) struct Sealer {
     pub(super) shared: Arc<Shared>,
     pub(super) max_bytes: u64,
     pub(super) max_age_ns: u64,
+    /// Working memory kept from one index to the next.
+    pub(super) scratch: Scratch,
+    /// Where a sealed builder's vectors go back to the writer.
+    pub(super) spares: Sender<Spare>,
 }
 
 impl Sealer {
@@ -75,7 +79,7 @@ impl Sealer {
         }
     }
 
-    fn seal(&self, job: Job) -> std::io::Result<Held> {
+    fn seal(&mut self, job: Job) -> std::io::Result<Held> {
         let mut files = Vec::new();
         let mut bytes = 0;
         if let Some((file, path)) = &job.segment {
@@ -83,15 +87,19 @@ impl Sealer {
             bytes += file.metadata()?.len();
             files.push(path.clone());
         }
-        let index = job.builder.finish(job.source, job.path, job.covered);
-        let encoded = index.encode();
-        write_durably(&job.index_path, &encoded)?;
-        bytes += encoded.len() as u64;
+        let (index, spare) =
+            job.builder
+                .finish(&mut self.scratch, job.source, job.path, job.covered);
+        // The writer may be gone (closing): the memory is then freed.
+        let _ = self.spares.send(spare);
+        let header = self.scratch.encode(index);
+        write_durably(&job.index_path, &self.scratch.bytes)?;
+        bytes += self.scratch.bytes.len() as u64;
         files.push(job.index_path);
         Ok(Held {
             seq: job.seq,
-            first_ns: index.header.first_ns,
-            last_ns: index.header.last_ns,
+            first_ns: header.first_ns,
+            last_ns: header.last_ns,
             bytes,
             files,
         })

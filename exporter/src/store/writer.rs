@@ -5,11 +5,11 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::builder::{Builder, FlowIds};
+use super::builder::{Builder, FlowIds, Scratch, Spare};
 use super::recover::recover;
 use super::sealer::{Job, Sealer};
 use super::{
@@ -60,6 +60,8 @@ pub struct PacketStore {
     frames_hint: usize,
     /// The cache's flows known to the open index.
     flow_ids: FlowIds,
+    /// Sealed builders' memory, back from the sealer.
+    spares: Receiver<Spare>,
 }
 
 impl PacketStore {
@@ -80,11 +82,14 @@ impl PacketStore {
         }
         let shared = Arc::new(Shared::default());
         let newest_ns = held.iter().map(|h| h.last_ns).max().unwrap_or(0);
+        let (spare_tx, spares) = mpsc::channel();
         let mut sealer = Sealer {
             held,
             shared: Arc::clone(&shared),
             max_bytes: config.max_bytes.saturating_sub(config.segment_bytes),
             max_age_ns: config.max_age_secs.saturating_mul(1_000_000_000),
+            scratch: Scratch::default(),
+            spares: spare_tx,
         };
         *shared.status() = status;
         sealer.retain(newest_ns);
@@ -107,6 +112,7 @@ impl PacketStore {
             reported_stop: false,
             frames_hint: 0,
             flow_ids: FlowIds::default(),
+            spares,
         })
     }
 
@@ -150,7 +156,7 @@ impl PacketStore {
                 path: path.display().to_string(),
                 kind,
             },
-            builder: Builder::with_capacity(self.frames_hint, &mut self.flow_ids),
+            builder: self.builder(),
             bytes: 0,
             covered: 0,
         });
@@ -166,6 +172,13 @@ impl PacketStore {
         ) {
             self.seal();
         }
+    }
+
+    /// A builder for a new index, in the memory of a sealed one when the
+    /// sealer has handed one back (the others it did are freed).
+    fn builder(&mut self) -> Builder {
+        let spare = self.spares.try_iter().last().unwrap_or_default();
+        Builder::new(spare, self.frames_hint, &mut self.flow_ids)
     }
 
     fn take_seq(&mut self) -> u64 {
@@ -282,6 +295,15 @@ impl PacketStore {
         open.builder.add_flow(&mut self.flow_ids, flow, key, entry);
     }
 
+    /// Look the cache's flow `flow` up ahead of its
+    /// [`PacketStore::index_flow`] (see [`FlowCache::touch`]).
+    ///
+    /// [`FlowCache::touch`]: crate::cache::FlowCache::touch
+    #[inline]
+    pub fn touch_flow(&self, flow: FlowId) {
+        self.flow_ids.touch(flow);
+    }
+
     /// Seal the open index and go on in a new one (a new segment, or the
     /// same capture file).
     fn roll(&mut self) {
@@ -294,7 +316,7 @@ impl PacketStore {
             self.open = Some(Open {
                 seq: self.take_seq(),
                 target: Target::External { path, kind },
-                builder: Builder::with_capacity(self.frames_hint, &mut self.flow_ids),
+                builder: self.builder(),
                 bytes: 0,
                 covered: 0,
             });
@@ -312,7 +334,7 @@ impl PacketStore {
                 file,
                 len: format::SEGMENT_HEADER_LEN as u64,
             },
-            builder: Builder::with_capacity(self.frames_hint, &mut self.flow_ids),
+            builder: self.builder(),
             bytes: 0,
             covered: 0,
         });

@@ -205,13 +205,21 @@ impl Index {
 
     /// The file's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// The file's bytes, in `out` (emptied first: its memory is reused).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(
             self.header.len()
                 + self.flows.len() * FLOW_LEN
                 + self.entries.len() * ENTRY_LEN
                 + TRAILER_LEN,
         );
-        self.header.encode_into(&mut out);
+        self.header.encode_into(out);
         for f in &self.flows {
             let mut b = [0u8; FLOW_LEN];
             b[..KEY_LEN].copy_from_slice(&f.key.encode());
@@ -222,10 +230,9 @@ impl Index {
         for e in &self.entries {
             out.extend_from_slice(&e.encode());
         }
-        let sum = checksum(self.header.version, &out);
+        let sum = checksum(self.header.version, out);
         out.extend_from_slice(&sum.to_le_bytes());
         out.extend_from_slice(&INDEX_END);
-        out
     }
 
     /// Parse and check a whole index file.
