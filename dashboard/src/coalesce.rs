@@ -13,10 +13,14 @@
 //! before the follower arrived).
 //!
 //! Only reads are shared: `GET` under `/api/v1/` except the health check
-//! (which must reach ClickHouse each time). If the leader's client goes
-//! away before the answer, its followers each run their own request.
-//! The layer sits inside authentication: a request is shared only once its
-//! token was accepted, and the read endpoints answer the same whoever asks.
+//! (which must reach ClickHouse each time) and the packet downloads. A
+//! download is checked for the `responder` role and logged per request, and
+//! it streams: a shared answer would be held whole in memory, lose its
+//! trailers, and reach a follower whose token only the viewer role accepts.
+//! If the leader's client goes away before the answer, its followers each
+//! run their own request. The layer sits inside authentication: a request
+//! is shared only once its token was accepted, and the shared endpoints
+//! answer the same whoever asks.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,7 +79,9 @@ impl Drop for Leading<'_> {
 
 fn shareable(request: &Request) -> bool {
     let path = request.uri().path();
-    request.method() == Method::GET && path.starts_with("/api/v1/") && path != "/api/v1/health"
+    request.method() == Method::GET
+        && path.starts_with("/api/v1/")
+        && !matches!(path, "/api/v1/health" | "/api/v1/packets")
 }
 
 fn rebuild(answer: &Answer) -> Response {
@@ -170,6 +176,7 @@ mod tests {
         Router::new()
             .route("/api/v1/conversations", get(handler.clone()))
             .route("/api/v1/health", get(handler.clone()))
+            .route("/api/v1/packets", get(handler.clone()))
             .route("/api/v1/datasets/{name}", delete(handler))
             .layer(axum::middleware::from_fn_with_state(in_flight, share))
     }
@@ -215,7 +222,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn other_queries_health_and_writes_run_each() {
+    async fn other_queries_health_packets_and_writes_run_each() {
         let (in_flight, calls) = (InFlight::default(), Arc::new(AtomicUsize::new(0)));
         let app = app(in_flight.clone(), Arc::clone(&calls));
         together(
@@ -228,8 +235,9 @@ mod tests {
         )
         .await;
         together(&app, Method::GET, &["/api/v1/health"; 2]).await;
+        together(&app, Method::GET, &["/api/v1/packets?vm=web-01"; 2]).await;
         together(&app, Method::DELETE, &["/api/v1/datasets/lab"; 2]).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 6);
+        assert_eq!(calls.load(Ordering::SeqCst), 8);
         assert_eq!(in_flight.shared(), 0);
     }
 

@@ -17,7 +17,8 @@
 //! mirrors on one, SPAN and the underlay on the other, sending from
 //! 127.0.0.1 and ::1): with both up the capture holds every frame of a
 //! conversation seen by both; one killed midway through its answer, the
-//! capture ends with a section saying so; one gone before the download,
+//! capture ends with a section saying so, and so do the HTTP trailers a
+//! client asks for with `TE: trailers`; one gone before the download,
 //! the capture holds the other's frames, marked partial in the
 //! `x-eastwest-partial` header and the comment; past the dashboard's size
 //! limit the capture is cut and says so. The second exporter serves HTTPS
@@ -835,7 +836,8 @@ fn a_capture_from_two_exporters_whole_and_partial() {
 
     // The mirrors' exporter killed midway through its answer: the capture
     // still reads, holds the other exporter's frames, and ends with a
-    // section naming the point whose download broke off.
+    // section naming the point whose download broke off. The client asks
+    // for trailers: they say it too, after the capture.
     relay.hold_after.store(1_500, Ordering::SeqCst);
     let broken = dir.join("broken.pcapng");
     let headers_file = broken.with_extension("headers");
@@ -845,6 +847,7 @@ fn a_capture_from_two_exporters_whole_and_partial() {
         .arg("-D")
         .arg(&headers_file)
         .args(["-H", "Authorization: Bearer responder-token"])
+        .args(["-H", "TE: trailers"])
         .arg(format!("{base}{query}"))
         .spawn()
         .unwrap();
@@ -875,6 +878,25 @@ fn a_capture_from_two_exporters_whole_and_partial() {
             "partial capture: {mirror_name}: the capture broke off"
         )),
         "the broken download is said in the capture"
+    );
+    // The headers went out while both exporters answered; the trailers
+    // (curl writes them after the headers) carry the final word.
+    let dumped = std::fs::read_to_string(&headers_file)
+        .unwrap()
+        .to_ascii_lowercase();
+    let (head, trailers) = dumped.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.contains("trailer: x-eastwest-partial, x-eastwest-unavailable"),
+        "{head}"
+    );
+    assert!(head.contains("x-eastwest-partial: false"), "{head}");
+    assert!(trailers.contains("x-eastwest-partial: true"), "{trailers}");
+    assert!(
+        trailers.contains(&format!(
+            "x-eastwest-unavailable: {}: the capture broke off",
+            mirror_name.to_ascii_lowercase()
+        )),
+        "{trailers}"
     );
 
     // The mirrors' exporter gone before the download: the other's frames,
