@@ -27,7 +27,6 @@ pub mod stats;
 pub mod store;
 pub mod workers;
 
-pub(crate) use pipeline::ns_to_ms;
 pub use pipeline::{Exporter, EXPORT_BATCH, EXPORT_INTERVAL_MS, LOOKAHEAD};
 pub use program::{
     decapper, hostname, main_with, run, shutdown_on_ctrl_c, Outcome, RunError, LIVE_IDLE_MS,
