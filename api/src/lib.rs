@@ -15,6 +15,8 @@
 
 pub mod answers;
 pub mod csv;
+pub mod policy;
+pub mod report;
 pub mod word;
 
 pub use csv::{csv_field, to_csv, CsvField, CsvRow};
