@@ -102,7 +102,7 @@ pub struct Summary {
     pub statement: String,
 }
 
-/// The whole report.
+/// The answer of `GET /api/v1/report` (JSON): the whole compliance report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
@@ -125,8 +125,8 @@ pub struct Report {
     pub policy_revisions: Vec<Revision>,
     pub violations_by_zone_pair: Vec<ZonePairViolations>,
     /// The violating conversations (as `/api/v1/violations` lists them, at
-    /// most [`MAX_VIOLATING_CONVERSATIONS`]) with links to their flows and
-    /// packets.
+    /// most 1000, `MAX_VIOLATING_CONVERSATIONS`) with links to their flows
+    /// and packets.
     pub violating_conversations: Vec<ViolationEvidence>,
     pub intra_host_cross_zone: Vec<IntraHost>,
     /// Co-residency periods of the window; `null` when the dashboard has
