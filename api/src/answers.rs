@@ -160,3 +160,11 @@ pub struct ExportersResponse {
 pub struct DatasetsResponse {
     pub datasets: Vec<Dataset>,
 }
+
+/// The JSON body of an error answer (any status but 2xx): the message, safe
+/// to show (it never carries internal details).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Error))]
+pub struct ErrorBody {
+    pub error: String,
+}

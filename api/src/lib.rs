@@ -15,8 +15,11 @@
 
 pub mod answers;
 pub mod csv;
+pub mod policy;
+pub mod report;
 pub mod word;
 
+pub use answers::ErrorBody;
 pub use csv::{csv_field, to_csv, CsvField, CsvRow};
 pub use eastwest_core::flow::Encap;
 pub use eastwest_core::policy::VerdictKind;

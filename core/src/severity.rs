@@ -4,12 +4,10 @@
 //! `critical`.
 //!
 //! The collector keeps a row's severity and verdict as enums and writes
-//! their words ([`Severity::as_str`], [`VerdictKind::as_str`]) to the
+//! their words ([`Severity::as_str`], [`VerdictKind::as_str`](crate::policy::VerdictKind::as_str)) to the
 //! database.
 
 use std::fmt;
-
-use crate::policy::VerdictKind;
 
 /// A violation's severity; `Ord` runs from the least to the most severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,27 +52,6 @@ impl fmt::Display for Severity {
     }
 }
 
-impl VerdictKind {
-    /// Every verdict.
-    pub const ALL: [VerdictKind; 3] = [
-        VerdictKind::Allowed,
-        VerdictKind::Violation,
-        VerdictKind::Unknown,
-    ];
-
-    /// Inverse of [`VerdictKind::as_str`]; `None` for any other text.
-    pub fn parse(text: &str) -> Option<VerdictKind> {
-        VerdictKind::ALL.into_iter().find(|v| v.as_str() == text)
-    }
-}
-
-/// A flow no policy judged is `unknown`.
-impl Default for VerdictKind {
-    fn default() -> VerdictKind {
-        VerdictKind::Unknown
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,14 +68,5 @@ mod tests {
         assert_eq!(Severity::parse("urgent"), None);
         assert_eq!(Severity::parse("High"), None);
         assert!(Severity::parse("urgent") < Severity::parse("info"));
-    }
-
-    #[test]
-    fn verdict_words_round_trip() {
-        for verdict in VerdictKind::ALL {
-            assert_eq!(VerdictKind::parse(verdict.as_str()), Some(verdict));
-        }
-        assert_eq!(VerdictKind::parse("Allowed"), None);
-        assert_eq!(VerdictKind::default(), VerdictKind::Unknown);
     }
 }

@@ -29,12 +29,12 @@ use std::time::Duration;
 
 use eastwest_clickhouse::schema::INVENTORY_EVENTS_TABLE;
 use eastwest_core::inventory::{Inventory, CURRENT};
-use eastwest_core::policy::Policy;
+use eastwest_core::policy::{Policy, VerdictKind};
 use eastwest_core::severity::Severity;
 
 use crate::model::Violation;
 use crate::policy::{PolicyConfig, PolicyStore};
-use crate::query::{Filters, Format, Params, Sort, TimeWindow, Verdict};
+use crate::query::{Filters, Format, Params, Sort, TimeWindow};
 use crate::store::Store;
 use config::ca_certificates;
 use memory::{replace_file, Memory, Pending};
@@ -312,7 +312,7 @@ impl<S: Store, P: PolicyStore> Alerter<S, P> {
                 to_ms: now_ms.max(1),
             }),
             filters: Filters {
-                verdict: Some(Verdict::Violation),
+                verdict: Some(VerdictKind::Violation),
                 ..Filters::default()
             },
             limit: 1000,

@@ -16,6 +16,7 @@ use crate::auth::{self, Auth};
 use crate::coalesce;
 use crate::doc;
 pub use crate::error::{ApiError, ErrorBody};
+pub use crate::policy::{CoResidency, CoResidencySource};
 pub use eastwest_api::answers::{
     ConversationsResponse, DatasetsResponse, ExportersResponse, FlowsResponse, HostResponse,
     HostsResponse, MatrixResponse, TimeseriesResponse, ViolationsResponse, VmResponse,
@@ -28,6 +29,8 @@ use crate::web;
 
 mod compliance;
 mod inventory;
+pub mod openapi;
+pub mod packets;
 mod series;
 #[cfg(test)]
 mod tests;
@@ -39,19 +42,6 @@ use inventory::{datasets, delete_dataset, exporters, host, hosts, vm};
 use series::timeseries;
 pub use series::{step_for, DEFAULT_MAX_MINUTE_ROWS};
 use traffic::{conversations, flows, matrix, violations};
-
-/// Where the report's co-residency periods come from (the policy module,
-/// over the `[policy]` files and the stored inventory events): the
-/// periods, as JSON objects, that share time with `[from_ms, to_ms)`.
-pub trait CoResidencySource: Send + Sync + 'static {
-    fn periods(
-        &self,
-        from_ms: Option<u64>,
-        to_ms: Option<u64>,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Vec<serde_json::Value>, ApiError>> + Send + '_>,
-    >;
-}
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -76,16 +66,6 @@ pub struct AppState<S> {
     pub packets: Arc<crate::packets::PacketsConfig>,
     /// The counters `/metrics` shows (the packet downloads).
     pub metrics: Arc<crate::metrics::Metrics>,
-}
-
-/// A [`CoResidencySource`] in [`AppState`].
-#[derive(Clone)]
-pub struct CoResidency(pub Arc<dyn CoResidencySource>);
-
-impl std::fmt::Debug for CoResidency {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CoResidency")
-    }
 }
 
 /// The program printing report PDFs and how long it may take.
@@ -317,7 +297,7 @@ pub(crate) type RawQuery = Result<Query<RawParams>, QueryRejection>;
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::document(),
+        openapi::document(),
     )
         .into_response()
 }

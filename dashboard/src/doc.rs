@@ -1,6 +1,7 @@
 //! What the handlers' OpenAPI annotations (`#[utoipa::path]`) share: the
 //! error answers as reusable responses (`#/components/responses/...`) and
-//! the schemas of the bodies no Rust type describes (binary, the report). [`crate::openapi`] assembles the document.
+//! the schema of the body no Rust type describes (binary). [`crate::openapi`]
+//! assembles the document.
 
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
@@ -48,21 +49,6 @@ error_responses! {
     /// 503.
     Unavailable = "storage unavailable";
 }
-
-/// The report's JSON (`GET /report`), described by `dashboard/README.md`.
-#[derive(Debug)]
-pub struct Report;
-
-impl PartialSchema for Report {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some("compliance report; see dashboard/README.md"))
-            .into()
-    }
-}
-
-impl ToSchema for Report {}
 
 /// A binary body (pcapng, PDF).
 #[derive(Debug)]

@@ -7,7 +7,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use crate::query::ParamError;
 use crate::store::StoreError;
@@ -62,12 +61,7 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// The JSON body of an error.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[schema(as = Error)]
-pub struct ErrorBody {
-    pub error: String,
-}
+pub use eastwest_api::ErrorBody;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -27,8 +27,6 @@ pub mod doc;
 pub mod error;
 pub mod metrics;
 pub mod model;
-pub mod openapi;
-pub mod packets;
 pub mod policy;
 pub mod query;
 pub mod report;
@@ -36,6 +34,8 @@ pub mod sql;
 pub mod store;
 pub mod tls;
 mod web;
+
+pub use api::{openapi, packets};
 
 use std::future::Future;
 use std::path::PathBuf;

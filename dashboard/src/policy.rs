@@ -27,12 +27,40 @@ mod sql;
 mod store;
 mod whatif;
 
-pub use api::{
-    coresidency_periods, router, CoResidencyReport, CoResidencyView, EventsStored, Paths,
-    PolicyApi, PolicyView, RuleView, WhatIfRequest, ZoneView,
-};
+pub use api::{coresidency_periods, router, EventsStored, Paths, PolicyApi, WhatIfRequest};
 pub use store::{ClickHousePolicyStore, PolicyStore, StoredConversation};
 pub use whatif::{whatif, Change, Judgement, WhatIf, ZonePairChanges};
+
+/// Where the report's co-residency periods come from (the policy module,
+/// over the `[policy]` files and the stored inventory events): the
+/// periods that share time with `[from_ms, to_ms)`.
+pub trait CoResidencySource: Send + Sync + 'static {
+    fn periods(
+        &self,
+        from_ms: Option<u64>,
+        to_ms: Option<u64>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<
+                        Vec<eastwest_api::policy::CoResidencyView>,
+                        crate::error::ApiError,
+                    >,
+                > + Send
+                + '_,
+        >,
+    >;
+}
+
+/// A [`CoResidencySource`] in the API's state.
+#[derive(Clone)]
+pub struct CoResidency(pub std::sync::Arc<dyn CoResidencySource>);
+
+impl std::fmt::Debug for CoResidency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CoResidency")
+    }
+}
 
 /// `[policy]` of the dashboard's configuration: the files the collector
 /// judges with.

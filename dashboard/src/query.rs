@@ -6,6 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use eastwest_core::policy::VerdictKind;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -191,33 +192,17 @@ fn bad(msg: impl Into<String>) -> ParamError {
     ParamError(msg.into())
 }
 
-/// The verdicts the collector stamps on a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Allowed,
-    Violation,
-    Unknown,
-}
+/// The `verdict` filter's values: the policy's verdict, one type with the
+/// collector's and the API's. (`sql/` names it by this path.)
+pub use eastwest_core::policy::VerdictKind as Verdict;
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Allowed => "allowed",
-            Verdict::Violation => "violation",
-            Verdict::Unknown => "unknown",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Verdict, ParamError> {
-        match text {
-            "allowed" => Ok(Verdict::Allowed),
-            "violation" => Ok(Verdict::Violation),
-            "unknown" => Ok(Verdict::Unknown),
-            _ => Err(bad(format!(
-                "verdict: expected allowed, violation or unknown, got {text:?}"
-            ))),
-        }
-    }
+/// The `verdict` filter's value of `text`; the error names the words.
+fn parse_verdict(text: &str) -> Result<VerdictKind, ParamError> {
+    VerdictKind::parse(text).ok_or_else(|| {
+        bad(format!(
+            "verdict: expected allowed, violation or unknown, got {text:?}"
+        ))
+    })
 }
 
 /// The time window, as epoch milliseconds, `[from_ms, to_ms)`; `None` for
@@ -385,7 +370,7 @@ pub struct Filters {
     pub zone: Option<String>,
     pub client_zone: Option<String>,
     pub server_zone: Option<String>,
-    pub verdict: Option<Verdict>,
+    pub verdict: Option<VerdictKind>,
     pub severity: Option<String>,
     pub rule: Option<String>,
     pub same_host: Option<bool>,
@@ -480,7 +465,7 @@ impl Params {
                 client_zone: non_empty(&raw.client_zone),
                 server_zone: non_empty(&raw.server_zone),
                 verdict: non_empty(&raw.verdict)
-                    .map(|v| Verdict::parse(&v))
+                    .map(|v| parse_verdict(&v))
                     .transpose()?,
                 severity: non_empty(&raw.severity),
                 rule: non_empty(&raw.rule),
@@ -687,7 +672,7 @@ mod tests {
             ("format", "csv"),
         ])
         .unwrap();
-        assert_eq!(q.filters.verdict, Some(Verdict::Violation));
+        assert_eq!(q.filters.verdict, Some(VerdictKind::Violation));
         assert_eq!(q.filters.same_host, Some(true));
         assert_eq!(q.filters.vm.as_deref(), Some("payroll-01"));
         assert_eq!(q.filters.zone, None);

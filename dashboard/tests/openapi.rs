@@ -1,5 +1,6 @@
 //! The served OpenAPI document against the real answers: the lab's flows in
-//! a real ClickHouse, each list endpoint asked through the router, its JSON
+//! a real ClickHouse, each list endpoint and the report asked through the
+//! router, its JSON
 //! validated (JSON Schema 2020-12, `jsonschema`) against the schema the
 //! served document gives for that path's 200 answer: every field the
 //! schema requires present, none beyond those it names.
@@ -110,6 +111,11 @@ async fn real_answers_match_the_served_openapi_document() {
         ("/timeseries", format!("/api/v1/timeseries?{lab}"), "points"),
         ("/exporters", "/api/v1/exporters".to_string(), "exporters"),
         ("/datasets", "/api/v1/datasets".to_string(), "datasets"),
+        (
+            "/report",
+            format!("/api/v1/report?{lab}"),
+            "violations_by_zone_pair",
+        ),
     ] {
         let validator = validator(&doc, path);
         let (status, body) = get(&app, &uri).await;

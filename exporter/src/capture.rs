@@ -261,7 +261,7 @@ pub fn replay(
                             std::thread::sleep(wait);
                         }
                     }
-                    let ms = crate::ns_to_ms(f.ts_ns);
+                    let ms = ns_to_ms(f.ts_ns);
                     if on(Replayed::Frame(&f, ms)).is_break() {
                         return;
                     }
@@ -479,6 +479,11 @@ impl LiveSource {
             }),
         }
     }
+}
+
+/// Capture time (ns since the epoch) as the flow cache's milliseconds.
+pub(crate) fn ns_to_ms(ns: u64) -> u64 {
+    ns / 1_000_000
 }
 
 #[cfg(test)]

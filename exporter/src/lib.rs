@@ -18,18 +18,19 @@ pub mod capture;
 pub mod config;
 pub mod decap;
 pub mod encode;
+mod error;
 pub mod metrics;
 mod pipeline;
 mod program;
 pub mod send;
 pub mod serve;
+mod startup;
 pub mod stats;
 pub mod store;
 pub mod workers;
 
-pub(crate) use pipeline::ns_to_ms;
+pub use error::RunError;
 pub use pipeline::{Exporter, EXPORT_BATCH, EXPORT_INTERVAL_MS, LOOKAHEAD};
-pub use program::{
-    decapper, hostname, main_with, run, shutdown_on_ctrl_c, Outcome, RunError, LIVE_IDLE_MS,
-};
-pub(crate) use program::{open_live, start_serving, wall_ms, KernelLog};
+pub use program::{main_with, run, shutdown_on_ctrl_c};
+pub use startup::{decapper, hostname, Outcome, LIVE_IDLE_MS};
+pub(crate) use startup::{open_live, start_serving, wall_ms, KernelLog};

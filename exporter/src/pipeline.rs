@@ -8,15 +8,13 @@ use eastwest_core::decap::Metered;
 use eastwest_core::flow::{Encap, FlowRecord};
 
 use crate::cache::{FlowCache, Ingested, Observation, Prepared};
-use crate::capture::{FileSource, Frame, KernelCounters};
+use crate::capture::{ns_to_ms, FileSource, Frame, KernelCounters};
 use crate::config::Config;
 use crate::decap::Decapper;
 use crate::encode::{Datagram, EncodeError, Encoder};
 use crate::send::Sender;
 use crate::stats::Stats;
 use crate::store::{self, Entry, PacketStore, StoreKey};
-#[cfg(doc)]
-use crate::workers;
 use crate::RunError;
 
 /// Expired records are encoded at most this often (in capture time)
@@ -171,7 +169,7 @@ impl Exporter {
         }
     }
 
-    /// Take the packet store out, for a thread of its own ([`workers`]).
+    /// Take the packet store out, for a thread of its own ([`workers`](crate::workers)).
     pub(crate) fn take_store(&mut self) -> Option<PacketStore> {
         self.store.take()
     }
@@ -299,7 +297,7 @@ impl Exporter {
         self.stored = stored;
     }
 
-    /// Records expired by a cache worker ([`workers`]) at `now_ms` (taken
+    /// Records expired by a cache worker ([`workers`](crate::workers)) at `now_ms` (taken
     /// from `records`): encoded and sent as this cache's own are.
     pub fn take_expired(&mut self, records: &mut Vec<FlowRecord>, now_ms: u64) {
         self.pending.append(records);
@@ -407,7 +405,4 @@ impl Exporter {
     pub fn open_flows(&self) -> usize {
         self.cache.len()
     }
-}
-pub(crate) fn ns_to_ms(ns: u64) -> u64 {
-    ns / 1_000_000
 }

@@ -1,5 +1,5 @@
 //! NetFlow v9: the fast path straight from the bytes with a template's
-//! [`Plan`](super::templates::Plan), and `netflow_parser`'s parsed packets.
+//! [`Plan`], and `netflow_parser`'s parsed packets.
 
 use std::sync::Arc;
 

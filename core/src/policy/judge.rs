@@ -25,6 +25,27 @@ impl VerdictKind {
     }
 }
 
+impl VerdictKind {
+    /// Every verdict.
+    pub const ALL: [VerdictKind; 3] = [
+        VerdictKind::Allowed,
+        VerdictKind::Violation,
+        VerdictKind::Unknown,
+    ];
+
+    /// Inverse of [`VerdictKind::as_str`]; `None` for any other text.
+    pub fn parse(text: &str) -> Option<VerdictKind> {
+        VerdictKind::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+}
+
+/// A flow no policy judged is `unknown`.
+impl Default for VerdictKind {
+    fn default() -> VerdictKind {
+        VerdictKind::Unknown
+    }
+}
+
 impl fmt::Display for VerdictKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -107,5 +128,19 @@ impl Policy {
                 severity,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_words_round_trip() {
+        for verdict in VerdictKind::ALL {
+            assert_eq!(VerdictKind::parse(verdict.as_str()), Some(verdict));
+        }
+        assert_eq!(VerdictKind::parse("Allowed"), None);
+        assert_eq!(VerdictKind::default(), VerdictKind::Unknown);
     }
 }

@@ -20,7 +20,7 @@ pub(super) struct Pending {
 }
 
 /// What the alerter remembers between polls, and in
-/// [`AlertsConfig::state_file`] across restarts.
+/// [`AlertsConfig::state_file`](super::AlertsConfig::state_file) across restarts.
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Memory {

@@ -44,7 +44,7 @@ pub(super) async fn report_evidence<S: Store>(
     params(query::doc::Report),
     responses(
         (status = 200, description = "the report", content(
-            (doc::Report = "application/json"),
+            (report::Report = "application/json"),
             (String = "text/csv"),
             (String = "text/html"),
             (inline(doc::Binary) = "application/pdf"),

@@ -11,6 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{middleware, Extension, Json, Router};
+use eastwest_api::policy::{CoResidencyReport, CoResidencyView, PolicyView, RuleView, ZoneView};
 use eastwest_clickhouse::schema::{datetime_of_ms, InventoryEventRow, INVENTORY_EVENTS_TABLE};
 use eastwest_core::inventory::{parse_time, Inventory, InventoryEvent, CURRENT};
 use eastwest_core::policy::{Action, Policy};
@@ -100,57 +101,12 @@ pub fn router<P: PolicyStore>(api: Arc<PolicyApi<P>>, auth: Arc<Auth>) -> Router
         .layer(Extension(auth))
 }
 
-/// A zone as `GET /api/v1/policy` shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ZoneView {
-    pub name: String,
-    pub line: usize,
-    pub vm_names: Vec<String>,
-    pub tags: Vec<String>,
-    pub port_groups: Vec<String>,
-    pub vlans: Vec<u16>,
-    pub vnis: Vec<u32>,
-    pub cidrs: Vec<String>,
-}
-
-/// A rule as `GET /api/v1/policy` shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RuleView {
-    pub description: String,
-    pub line: usize,
-    pub from: Vec<String>,
-    pub to: Vec<String>,
-    /// IP protocol numbers; null = any.
-    pub protos: Option<Vec<u8>>,
-    /// `"22"` or `"8000-8999"`; null = any port.
-    pub ports: Option<Vec<String>>,
-    pub action: &'static str,
-    pub severity: String,
-}
-
-/// The answer of `GET /api/v1/policy`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PolicyView {
-    pub path: String,
-    /// Why the file on disk does not load (the rest is the last good
-    /// version, null if none loaded since the dashboard started).
-    pub error: Option<String>,
-    pub revision: Option<String>,
-    pub warnings: Vec<String>,
-    /// Findings against the inventory (zones no VM is in).
-    pub inventory_warnings: Vec<String>,
-    pub default_cross_zone: Option<&'static str>,
-    pub default_severity: Option<String>,
-    pub zones: Vec<ZoneView>,
-    pub rules: Vec<RuleView>,
-    pub separate: Vec<[String; 2]>,
-}
-
-fn action_str(action: Action) -> &'static str {
+fn action_str(action: Action) -> String {
     match action {
         Action::Allow => "allow",
         Action::Deny => "deny",
     }
+    .to_string()
 }
 
 /// An endpoint that takes no query parameters answers 400 to any (as
@@ -333,31 +289,6 @@ async fn post_whatif<P: PolicyStore>(
     }))
 }
 
-/// Two VMs of separated zones on one host, and since / until when.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CoResidencyView {
-    pub host: String,
-    pub zones: [String; 2],
-    pub vms: [String; 2],
-    /// Epoch ms; 0 = since the inventory's beginning.
-    pub since_ms: u64,
-    /// Epoch ms (exclusive); null while they still share the host.
-    pub until_ms: Option<u64>,
-}
-
-/// The answer of `GET /api/v1/coresidency`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CoResidencyReport {
-    pub now_ms: u64,
-    pub policy_revision: Option<String>,
-    /// The `separate` pairs checked.
-    pub separate: Vec<[String; 2]>,
-    /// Sharing a host now.
-    pub current: Vec<CoResidencyView>,
-    /// Every period, past and current, host by host.
-    pub history: Vec<CoResidencyView>,
-}
-
 /// The co-residency periods of `inventory` under `policy` that share time
 /// with the window `[from_ms, to_ms)` (None: open on that side), host by
 /// host, oldest first: `GET /api/v1/coresidency`'s `history`, and what a
@@ -384,12 +315,12 @@ pub fn coresidency_periods(
 
 /// The report's co-residency section: [`coresidency_periods`] of the
 /// policy and inventory (with the stored events) over the report's window.
-impl<P: PolicyStore> crate::api::CoResidencySource for PolicyApi<P> {
+impl<P: PolicyStore> super::CoResidencySource for PolicyApi<P> {
     fn periods(
         &self,
         from_ms: Option<u64>,
         to_ms: Option<u64>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<serde_json::Value>, ApiError>> + Send + '_>>
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<CoResidencyView>, ApiError>> + Send + '_>>
     {
         Box::pin(async move {
             let (policy, _) = self.policy()?;
@@ -400,10 +331,7 @@ impl<P: PolicyStore> crate::api::CoResidencySource for PolicyApi<P> {
                 .inventory()
                 .await?
                 .ok_or_else(|| ApiError::BadRequest("no inventory file configured".into()))?;
-            coresidency_periods(&policy, &inventory, from_ms, to_ms)
-                .iter()
-                .map(|p| serde_json::to_value(p).map_err(|e| ApiError::Internal(e.to_string())))
-                .collect()
+            Ok(coresidency_periods(&policy, &inventory, from_ms, to_ms))
         })
     }
 }

@@ -59,23 +59,17 @@ pub fn to_csv(report: &Report) -> String {
         ],
     );
     for p in report.coresidency.iter().flatten() {
-        let field = |key: &str| match &p[key] {
-            serde_json::Value::Array(items) => items
-                .iter()
-                .filter_map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join("+"),
-            serde_json::Value::Null => String::new(),
-            other => other.to_string().trim_matches('"').to_string(),
-        };
         row(
             "coresidency",
-            &field("host"),
+            &p.host,
             vec![
-                ("zones", field("zones")),
-                ("vms", field("vms")),
-                ("since_ms", field("since_ms")),
-                ("until_ms", field("until_ms")),
+                ("zones", p.zones.join("+")),
+                ("vms", p.vms.join("+")),
+                ("since_ms", p.since_ms.to_string()),
+                (
+                    "until_ms",
+                    p.until_ms.map(|v| v.to_string()).unwrap_or_default(),
+                ),
             ],
         );
     }

@@ -184,26 +184,15 @@ fn coresidency(report: &Report) -> Markup {
         periods
             .iter()
             .map(|p| {
-                let pair = |key: &str| {
-                    p[key]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| v.as_str())
-                                .collect::<Vec<_>>()
-                                .join(" and ")
-                        })
-                        .unwrap_or_default()
-                };
                 vec![
-                    p["host"].as_str().unwrap_or_default().to_string(),
-                    pair("zones"),
-                    pair("vms"),
-                    match p["since_ms"].as_u64() {
-                        Some(0) | None => "inventory start".into(),
-                        since => time_text(since),
+                    p.host.clone(),
+                    p.zones.join(" and "),
+                    p.vms.join(" and "),
+                    match p.since_ms {
+                        0 => "inventory start".into(),
+                        since => time_text(Some(since)),
                     },
-                    match p["until_ms"].as_u64() {
+                    match p.until_ms {
                         None => "still".into(),
                         until => time_text(until),
                     },

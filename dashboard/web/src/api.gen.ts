@@ -90,6 +90,21 @@ export interface Conversations {
   totals: Totals;
 }
 
+/** Mirror coverage of one host. */
+export interface Coverage {
+  /** Observed, reported by an exporter snapshot, with no sequence gaps and no drops. */
+  complete: boolean;
+  drops: number;
+  /** `address/source id` of the exporters that announced this host. */
+  exporters: string[];
+  first_ms: number | null;
+  /** Flows observed at this host (0: VMs ran here but nothing mirrored it). */
+  flows: number;
+  host: string;
+  last_ms: number | null;
+  sequence_gaps: number;
+}
+
 /** A dataset: the live data, or a replayed capture (`exporter --dataset`). */
 export interface Dataset {
   /** Bytes on disk: its flows, rollups and summary. */
@@ -120,7 +135,7 @@ export interface Datasets {
   datasets: Dataset[];
 }
 
-/** The JSON body of an error. */
+/** The JSON body of an error answer (any status but 2xx): the message, safe to show (it never carries internal details). */
 export interface Error {
   error: string;
 }
@@ -243,6 +258,18 @@ export interface Hosts {
   to_ms: number | null;
 }
 
+/** A conversation switched inside one host between two zones. */
+export interface IntraHost {
+  bytes: number;
+  client_vm: string;
+  client_zone: string;
+  flows: number;
+  host: string;
+  server_vm: string;
+  server_zone: string;
+  verdict: string;
+}
+
 /** A change to the inventory posted to the dashboard (`POST /api/v1/inventory/events`), stored in ClickHouse and applied by the collector. It is a placement like a `[[vm]]` entry: `time` is its `since`; fields left out keep the values of the placement before it; with `removed` the VM is gone from `time` on. */
 export interface InventoryEvent {
   host: string | null;
@@ -318,30 +345,64 @@ export interface Point {
   violations: number;
 }
 
-/** The answer of `GET /api/v1/policy`. */
+/** The answer of `GET /api/v1/policy`: the policy in use. */
 export interface PolicyView {
+  /** `allow` or `deny`: what the policy does between zones no rule names. */
   default_cross_zone: string | null;
   default_severity: string | null;
   /** Why the file on disk does not load (the rest is the last good version, null if none loaded since the dashboard started). */
   error: string | null;
   /** Findings against the inventory (zones no VM is in). */
   inventory_warnings: string[];
+  /** The policy file. */
   path: string;
+  /** The revision in force; null when none loaded. */
   revision: string | null;
   rules: RuleView[];
+  /** The zone pairs that must never share a host. */
   separate: string[][];
   warnings: string[];
   zones: ZoneView[];
 }
 
-/** compliance report; see dashboard/README.md */
-export type Report = Record<string, unknown>;
+/** The answer of `GET /api/v1/report` (JSON): the whole compliance report. */
+export interface Report {
+  /** Co-residency periods of the window; `null` when the dashboard has no policy and inventory files, or they do not load. */
+  coresidency: CoResidencyView[] | null;
+  coverage: Coverage[];
+  /** The dataset it covers; `null`: every dataset. */
+  dataset: string | null;
+  /** The first and last packet of the flows the report covers (what an all-time report spans); `null` when it covers none. */
+  first_flow_ms: number | null;
+  from_ms: number | null;
+  generated_ms: number;
+  intra_host_cross_zone: IntraHost[];
+  last_flow_ms: number | null;
+  policy_revisions: Revision[];
+  /** The coarsest table that answered part of the conversation sections (`violations_by_zone_pair`, `intra_host_cross_zone`), as other endpoints give it: their counts are exact at any resolution, their `first_ms`/`last_ms` are bucket bounds of it. The policy revisions, the coverage and `first_flow_ms`/`last_flow_ms` come from the raw flows, to the millisecond. */
+  resolution: string;
+  summary: Summary;
+  to_ms: number | null;
+  /** The violating conversations (as `/api/v1/violations` lists them, at most 1000, `MAX_VIOLATING_CONVERSATIONS`) with links to their flows and packets. */
+  violating_conversations: ViolationEvidence[];
+  violations_by_zone_pair: ZonePairViolations[];
+}
+
+/** A policy revision and the flows it judged in the period. */
+export interface Revision {
+  first_ms: number;
+  flows: number;
+  last_ms: number;
+  revision: string;
+}
 
 /** A rule as `GET /api/v1/policy` shows it. */
 export interface RuleView {
+  /** `allow` or `deny`. */
   action: string;
   description: string;
   from: string[];
+  /** Its line in the policy file. */
   line: number;
   /** `"22"` or `"8000-8999"`; null = any port. */
   ports: string[] | null;
@@ -349,6 +410,14 @@ export interface RuleView {
   protos: number[] | null;
   severity: string;
   to: string[];
+}
+
+/** The conclusion an auditor reads first. */
+export interface Summary {
+  hosts_complete: string[];
+  hosts_incomplete: string[];
+  statement: string;
+  violations: number;
 }
 
 /** Body of `GET /api/v1/timeseries`. */
@@ -392,6 +461,25 @@ export interface Violation {
   server_zone: string;
   /** the deciding rule's severity; "" when none */
   severity: "" | "info" | "low" | "medium" | "high" | "critical";
+}
+
+/** A violating conversation and where its evidence is. */
+export interface ViolationEvidence {
+  client_vm: string;
+  client_zone: string;
+  first_ms: number;
+  flows: number;
+  /** Its raw flows (`GET` it with the same token). */
+  flows_url: string;
+  last_ms: number;
+  /** Its packets as pcapng (`GET` it with a `responder` token): the flows' filters and window; `null` when no exporter that observed it announces a packet store (an evidence URL). */
+  packets_url: string | null;
+  proto: number;
+  rule: string;
+  server_port: number;
+  server_vm: string;
+  server_zone: string;
+  severity: string;
 }
 
 /** Body of `GET /api/v1/violations`. */
@@ -456,9 +544,22 @@ export interface ZonePairChanges {
   server_zone: string;
 }
 
+/** Violating conversations of one zone pair and severity. */
+export interface ZonePairViolations {
+  bytes: number;
+  client_zone: string;
+  conversations: number;
+  first_ms: number;
+  flows: number;
+  last_ms: number;
+  server_zone: string;
+  severity: string;
+}
+
 /** A zone as `GET /api/v1/policy` shows it. */
 export interface ZoneView {
   cidrs: string[];
+  /** Its line in the policy file. */
   line: number;
   name: string;
   port_groups: string[];

@@ -3,7 +3,7 @@
 //! conversation or a violation as, and the pages of those rows.
 
 use eastwest_api::{self as api, answers};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{ObservationPoint, Placement, Severity, Totals, VerdictKind};
 
@@ -305,12 +305,7 @@ pub type Timeseries = answers::TimeseriesResponse;
 /// The body of `GET /api/v1/exporters`.
 pub type Exporters = answers::ExportersResponse;
 
-/// The part of `GET /api/v1/policy` the header shows: the revision in
-/// force (`null` when none loaded) and why the file on disk does not load,
+/// The body of `GET /api/v1/policy`; the header shows its revision in
+/// force (`None` when none loaded) and why the file on disk does not load,
 /// if it does not.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Policy {
-    pub revision: Option<String>,
-    pub error: Option<String>,
-}
+pub type Policy = api::policy::PolicyView;

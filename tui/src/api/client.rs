@@ -5,7 +5,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use eastwest_core::error::Chain;
-use serde::Deserialize;
 
 use super::request::Takes;
 use eastwest_api::answers::{ConversationsResponse, HostResponse, ViolationsResponse, VmResponse};
@@ -99,11 +98,6 @@ impl Download {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: String,
-}
-
 /// HTTP client of the dashboard API.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -158,7 +152,7 @@ impl HttpClient {
             return Ok(response);
         }
         let text = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<ErrorBody>(&text)
+        let message = serde_json::from_str::<eastwest_api::ErrorBody>(&text)
             .map(|b| b.error)
             .unwrap_or_else(|_| status.canonical_reason().unwrap_or("error").to_string());
         Err(FetchError::Status {

@@ -291,7 +291,7 @@ impl crate::api::Client for FakeClient {
             }),
             Request::Policy => Response::Policy(Policy {
                 revision: Some("r7".into()),
-                error: None,
+                ..Policy::default()
             }),
         })
     }

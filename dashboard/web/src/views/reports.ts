@@ -3,51 +3,11 @@
 // cross-zone traffic, policy revisions) and downloadable as HTML, PDF, CSV
 // or JSON from the API's report endpoint.
 import { ApiError, download, exportUrl, get } from "../api";
+import type { Report } from "../api.gen";
 import { fill, h } from "../dom";
 import { bytes, count, when } from "../format";
 import { windowParams } from "../state";
 import type { Context, View } from "../view";
-
-interface Report {
-  from_ms: number | null;
-  to_ms: number | null;
-  generated_ms: number;
-  first_flow_ms: number | null;
-  last_flow_ms: number | null;
-  dataset: string | null;
-  policy_revisions: { revision: string; first_ms: number; last_ms: number; flows: number }[];
-  violations_by_zone_pair: {
-    client_zone: string;
-    server_zone: string;
-    severity: string;
-    conversations: number;
-    flows: number;
-    bytes: number;
-    first_ms: number;
-    last_ms: number;
-  }[];
-  intra_host_cross_zone: {
-    host: string;
-    client_vm: string;
-    client_zone: string;
-    server_vm: string;
-    server_zone: string;
-    verdict: string;
-    flows: number;
-    bytes: number;
-  }[];
-  coverage: {
-    host: string;
-    exporters: string[];
-    first_ms: number;
-    last_ms: number;
-    flows: number;
-    sequence_gaps: number;
-    drops: number;
-    complete: boolean;
-  }[];
-  summary: { violations: number; hosts_complete: string[]; hosts_incomplete: string[]; statement: string };
-}
 
 const FORMATS = [
   ["pdf", "PDF", "for the auditor's file"],
