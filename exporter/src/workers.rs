@@ -37,7 +37,7 @@
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,18 +72,7 @@ struct Frames {
     tick_ms: u64,
 }
 
-/// Metered frames for one cache worker: its frames, each with its index
-/// in the batch, and the times of every frame of the batch (the cache
-/// polls at each, as one cache fed every frame does, so timeouts fall the
-/// same way).
-#[derive(Debug, Default)]
-struct Metereds {
-    items: Items,
-    times: Arc<Vec<u64>>,
-    tick_ms: u64,
-}
-
-/// A cache worker's frames of one batch: (index in the batch, metered
+/// A worker's frames of one batch: (index in the batch, metered
 /// frame, observation).
 type Items = Vec<(u32, Metered, Observation)>;
 
@@ -121,149 +110,243 @@ impl DecapCounts {
     }
 }
 
-/// Decap worker: batches of frames in, one batch of metered frames per
-/// cache worker out.
-fn decap_worker(
-    decapper: &Decapper,
-    hasher: &ShardHasher,
-    input: Receiver<Arc<Frames>>,
-    outputs: Vec<SyncSender<Metereds>>,
-    recycle: SyncSender<Frames>,
-    spare: Receiver<Items>,
-) -> DecapCounts {
-    let mut counts = DecapCounts::default();
-    let n = outputs.len();
-    for batch in input {
-        let times = Arc::new(batch.frames.iter().map(|&(_, _, t)| t).collect::<Vec<_>>());
-        let mut out: Vec<Metereds> = (0..n)
-            .map(|_| Metereds {
-                // The cache workers hand their lists back, emptied.
-                items: spare.try_recv().map_or_else(
-                    |_| Vec::with_capacity(batch.frames.len() / n + 16),
-                    |mut items| {
-                        items.clear();
-                        items
-                    },
-                ),
-                times: Arc::clone(&times),
-                tick_ms: batch.tick_ms,
-            })
-            .collect();
-        let mut start = 0;
-        for (index, &(end, wire_len, _)) in batch.frames.iter().enumerate() {
-            let data = batch.bytes.get(start..end).unwrap_or(&[]);
-            start = end;
-            counts.packets_read += 1;
-            counts.bytes_read += u64::from(wire_len);
-            let decapped = decapper.decap_with(data, |m, obs, attributed| {
-                if let Some(shard) = out.get_mut(hasher.shard_of(m, &obs, n)) {
-                    shard.items.push((index as u32, *m, obs));
-                }
-                (obs.encap, m.ip_len, attributed)
-            });
-            match decapped {
-                Err(e) => counts.error(e.reason()),
-                Ok((encap, ip_len, attributed)) => {
-                    if let Some(c) = counts.encaps.get_mut(usize::from(encap.code())) {
-                        *c += 1;
-                    }
-                    counts.ip_bytes += u64::from(ip_len);
-                    counts.unattributed += u64::from(!attributed);
-                }
-            }
-        }
-        for (tx, metereds) in outputs.iter().zip(out) {
-            if tx.send(metereds).is_err() {
-                return counts;
-            }
-        }
-        // The batch's buffers back to the reading thread (unless the store
-        // thread still holds them, or enough wait there already).
-        if let Ok(frames) = Arc::try_unwrap(batch) {
-            let _ = recycle.try_send(frames);
-        }
-    }
-    counts
-}
-
-/// What a cache worker hands on: expired records and the time reached.
+/// What a worker hands on: expired records and the time reached.
 type Expired = (Vec<FlowRecord>, u64);
 
-/// Cache worker: owns one shard; takes batches from the decap workers in
-/// reading order; expired records to the encoder.
-/// Store keys of one batch's frames a cache worker ingested: (index in
-/// the batch, key).
+/// Store keys of one batch's frames a worker ingested: (index in the
+/// batch, key).
 type Keys = Vec<(u32, StoreKey)>;
 
-/// Cache worker: owns one shard; takes batches from the decap workers in
-/// reading order (and hands each batch's list back to its decap worker
-/// through `returns`); expired records to the encoder; with a packet
-/// store, the keys of each batch's frames to the store thread.
-fn cache_worker(
-    config: &CacheConfig,
-    inputs: Vec<Receiver<Metereds>>,
-    returns: Vec<SyncSender<Items>>,
+/// The ends of one worker's channels.
+struct Ends {
+    /// Its batches of frames, from the reading thread.
+    input: Receiver<Arc<Frames>>,
+    /// Shares of its batches for every worker (its own: unused).
+    to_peers: Vec<Sender<Share>>,
+    /// Shares of the other workers' batches for it, by worker (its own:
+    /// unused).
+    from_peers: Vec<Receiver<Share>>,
+    /// Its lists, emptied by the workers that took them.
+    spare: Receiver<Items>,
+    /// The other workers' `spare`.
+    returns: Vec<Sender<Items>>,
+    /// The batches' buffers back to the reading thread.
+    recycle: SyncSender<Frames>,
+    /// Expired records to the encoder.
     output: SyncSender<Expired>,
+    /// With a packet store: the keys of each batch's frames it ingested.
     keys: Option<SyncSender<Keys>>,
-) -> (FlowCache, u64) {
-    let mut cache = FlowCache::new(config);
-    let mut unmatched = 0u64;
-    let mut out = Vec::new();
-    let mut last_ms = 0;
-    let mut prepared = Vec::new();
-    'batches: for turn in (0..inputs.len()).cycle() {
-        let Some(Ok(batch)) = inputs.get(turn).map(Receiver::recv) else {
-            break 'batches;
+}
+
+/// What a worker did: its counts, its shard and the later fragments its
+/// shard could not match.
+type Done = (DecapCounts, FlowCache, u64);
+
+/// Worker `me` of `n`: decapsulates the batches dealt to it, keeps the
+/// frames of its shard and hands every other worker its share (maybe
+/// empty) of each batch; then counts, in reading order, its shares of
+/// every batch up to its own (the other workers' shares of the batches
+/// dealt to them in between), so its flows see their frames in capture
+/// order.
+fn worker(
+    me: usize,
+    decapper: &Decapper,
+    hasher: &ShardHasher,
+    config: &CacheConfig,
+    ends: Ends,
+) -> Done {
+    let n = ends.to_peers.len();
+    let mut counts = DecapCounts::default();
+    let mut shard = Shard {
+        cache: FlowCache::new(config),
+        unmatched: 0,
+        out: Vec::new(),
+        prepared: Vec::new(),
+        last_ms: 0,
+    };
+    // The next batch to count, and the next one dealt to this worker.
+    let (mut next, mut own) = (0usize, me);
+    loop {
+        let Ok(batch) = ends.input.recv() else {
+            // No batch `own`, so none after: count the others' before it.
+            while next < own {
+                let from = ends.from_peers.get(next % n);
+                let Some(Ok(share)) = from.map(Receiver::recv) else {
+                    break;
+                };
+                if !shard.count(share, &ends) {
+                    break;
+                }
+                next += 1;
+            }
+            break;
         };
+        let Some(mine) = decap_batch(me, decapper, hasher, batch, &ends, &mut counts) else {
+            break;
+        };
+        while next < own {
+            let from = ends.from_peers.get(next % n);
+            let Some(Ok(share)) = from.map(Receiver::recv) else {
+                break;
+            };
+            if !shard.count(share, &ends) {
+                break;
+            }
+            next += 1;
+        }
+        if next < own || !shard.count(mine, &ends) {
+            break;
+        }
+        next += 1;
+        own += n;
+    }
+    shard.out.extend(shard.cache.drain());
+    let _ = ends
+        .output
+        .send((std::mem::take(&mut shard.out), shard.last_ms));
+    (counts, shard.cache, shard.unmatched)
+}
+
+/// Peel, meter and attribute every frame of `batch` (dealt to worker
+/// `me`), split by shard; every other worker's share sent; this one's
+/// returned (`None`: a worker is gone).
+fn decap_batch(
+    me: usize,
+    decapper: &Decapper,
+    hasher: &ShardHasher,
+    batch: Arc<Frames>,
+    ends: &Ends,
+    counts: &mut DecapCounts,
+) -> Option<Share> {
+    let n = ends.to_peers.len();
+    let mut lists: Vec<Items> = (0..n)
+        .map(|_| match ends.spare.try_recv() {
+            Ok(mut items) => {
+                items.clear();
+                items
+            }
+            Err(_) => Vec::with_capacity(batch.frames.len() / n + 16),
+        })
+        .collect();
+    let mut start = 0;
+    for (index, &(end, wire_len, _)) in batch.frames.iter().enumerate() {
+        let data = batch.bytes.get(start..end).unwrap_or(&[]);
+        start = end;
+        counts.packets_read += 1;
+        counts.bytes_read += u64::from(wire_len);
+        let decapped = decapper.decap_with(data, |m, obs, attributed| {
+            if let Some(list) = lists.get_mut(hasher.shard_of(m, &obs, n)) {
+                list.push((index as u32, *m, obs));
+            }
+            (obs.encap, m.ip_len, attributed)
+        });
+        match decapped {
+            Err(e) => counts.error(e.reason()),
+            Ok((encap, ip_len, attributed)) => {
+                if let Some(c) = counts.encaps.get_mut(usize::from(encap.code())) {
+                    *c += 1;
+                }
+                counts.ip_bytes += u64::from(ip_len);
+                counts.unattributed += u64::from(!attributed);
+            }
+        }
+    }
+    let mut mine = None;
+    for (worker, items) in lists.into_iter().enumerate() {
+        let share = Share {
+            batch: Arc::clone(&batch),
+            items,
+            from: me,
+        };
+        if worker == me {
+            mine = Some(share);
+        } else if ends.to_peers.get(worker)?.send(share).is_err() {
+            return None;
+        }
+    }
+    mine
+}
+
+/// One worker's share of a batch: the batch and the frames of its shard.
+struct Share {
+    batch: Arc<Frames>,
+    items: Items,
+    /// The worker that decapsulated it (its lists go back there).
+    from: usize,
+}
+
+/// A worker's shard of the flow table and what counting needs.
+struct Shard {
+    cache: FlowCache,
+    unmatched: u64,
+    /// Records expired, not yet handed on.
+    out: Vec<FlowRecord>,
+    prepared: Vec<crate::cache::Prepared>,
+    last_ms: u64,
+}
+
+impl Shard {
+    /// Count a share: its frames, each touched a look-ahead in advance;
+    /// the cache polled at the time of every frame of the batch (its own
+    /// or not, as one cache fed every frame is), and at the batch's tick.
+    /// False once the encoder or the store thread is gone.
+    fn count(&mut self, share: Share, ends: &Ends) -> bool {
+        let Share { batch, items, from } = share;
+        let cache = &mut self.cache;
         let mut keyed = Keys::new();
         // The look-ahead of `Exporter::capture`: each run of LOOKAHEAD
         // flows is touched before its frames are counted.
-        prepared.clear();
-        prepared.extend(batch.items.iter().map(|(_, m, obs)| cache.prepare(m, *obs)));
+        self.prepared.clear();
+        self.prepared
+            .extend(items.iter().map(|(_, m, obs)| cache.prepare(m, *obs)));
         let mut next = 0;
-        for (index, &now_ms) in batch.times.iter().enumerate() {
-            if let Some((i, m, obs)) = batch.items.get(next) {
+        for (index, &(_, _, now_ms)) in batch.frames.iter().enumerate() {
+            if let Some((i, m, obs)) = items.get(next) {
                 if *i as usize == index {
                     if next % LOOKAHEAD == 0 {
-                        for p in prepared.iter().skip(next).take(LOOKAHEAD) {
+                        for p in self.prepared.iter().skip(next).take(LOOKAHEAD) {
                             cache.touch(p);
                         }
                     }
-                    if let Some(p) = prepared.get(next) {
-                        if cache.ingest_prepared(m, p, now_ms, &mut out)
+                    if let Some(p) = self.prepared.get(next) {
+                        if cache.ingest_prepared(m, p, now_ms, &mut self.out)
                             == Ingested::FragmentUnmatched
                         {
-                            unmatched += 1;
+                            self.unmatched += 1;
                         }
                     }
                     next += 1;
                     // The ports the frame was counted under (a later
                     // fragment's come from its first).
-                    if keys.is_some() {
+                    if ends.keys.is_some() {
                         keyed.push((*i, StoreKey::new(m, obs, cache.last_ports())));
                     }
                 }
             }
-            cache.poll(now_ms, &mut out);
+            cache.poll(now_ms, &mut self.out);
         }
-        if let Some(tx) = &keys {
+        if let Some(tx) = &ends.keys {
             if tx.send(keyed).is_err() {
-                break;
+                return false;
             }
         }
         let tick_ms = batch.tick_ms;
-        if let Some(back) = returns.get(turn) {
-            let _ = back.try_send(batch.items);
+        if let Some(back) = ends.returns.get(from) {
+            let _ = back.send(items);
         }
-        cache.poll(tick_ms, &mut out);
-        last_ms = last_ms.max(tick_ms);
-        if !out.is_empty() && output.send((std::mem::take(&mut out), tick_ms)).is_err() {
-            break;
+        // The batch's buffers back to the reading thread once every
+        // worker (and the store thread) is done with them.
+        if let Ok(frames) = Arc::try_unwrap(batch) {
+            let _ = ends.recycle.try_send(frames);
         }
+        cache.poll(tick_ms, &mut self.out);
+        self.last_ms = self.last_ms.max(tick_ms);
+        !(!self.out.is_empty()
+            && ends
+                .output
+                .send((std::mem::take(&mut self.out), tick_ms))
+                .is_err())
     }
-    out.extend(cache.drain());
-    let _ = output.send((out, last_ms));
-    (cache, unmatched)
 }
 
 /// What the store thread takes from the reading side, in reading order.
@@ -419,7 +502,6 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
 
     let mut capture_errors = Vec::new();
     let mut kernel = None;
-    let mut decap_counts = Vec::new();
     let mut shard_stats = Vec::new();
     let mut stored = None;
     std::thread::scope(|scope| {
@@ -445,48 +527,45 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             }
             None => (None, None),
         };
-        // metered[i][j]: decap worker i to cache worker j.
-        let mut to_cache: Vec<Vec<SyncSender<Metereds>>> = (0..n).map(|_| Vec::new()).collect();
-        let mut from_decap: Vec<Vec<Receiver<Metereds>>> = (0..n).map(|_| Vec::new()).collect();
-        for senders in &mut to_cache {
-            for receivers in &mut from_decap {
-                let (tx, rx) = sync_channel(DEPTH);
+        // shares[i][j]: worker i to worker j (i = j: unused).
+        let mut to_peers: Vec<Vec<Sender<Share>>> = (0..n).map(|_| Vec::new()).collect();
+        let mut from_peers: Vec<Vec<Receiver<Share>>> = (0..n).map(|_| Vec::new()).collect();
+        for senders in &mut to_peers {
+            for receivers in &mut from_peers {
+                // Unbounded: the reading thread's channels bound how far
+                // a worker runs ahead.
+                let (tx, rx) = channel();
                 senders.push(tx);
                 receivers.push(rx);
             }
         }
         let (expired_tx, expired_rx) = sync_channel::<Expired>(DEPTH * n);
         // Emptied buffers going back: frames to the reading thread, each
-        // decap worker's lists from every cache worker.
+        // worker's lists from every worker.
         let (recycle_tx, recycled) = sync_channel::<Frames>((DEPTH + 1) * n);
-        let (spare_txs, spare_rxs): (Vec<_>, Vec<_>) = (0..n)
-            .map(|_| sync_channel::<Items>((DEPTH + 1) * n))
-            .unzip();
-        let decap_handles: Vec<_> = frame_rxs
+        let (spare_txs, spare_rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| channel::<Items>()).unzip();
+        let handles: Vec<_> = frame_rxs
             .into_iter()
-            .zip(to_cache)
-            .zip(spare_rxs)
+            .zip(to_peers)
+            .zip(from_peers)
+            .zip(spare_rxs.into_iter().zip(key_txs))
             .enumerate()
-            .map(|(i, ((rx, txs), spare))| {
-                let (decapper, hasher, recycle) = (&decapper, &hasher, recycle_tx.clone());
+            .map(|(i, (((input, to_peers), from_peers), (spare, keys)))| {
+                let ends = Ends {
+                    input,
+                    to_peers,
+                    from_peers,
+                    spare,
+                    returns: spare_txs.clone(),
+                    recycle: recycle_tx.clone(),
+                    output: expired_tx.clone(),
+                    keys,
+                };
+                let (decapper, hasher, shard_config) = (&decapper, &hasher, &shard_config);
                 std::thread::Builder::new()
-                    .name(format!("decap-{i}"))
+                    .name(format!("worker-{i}"))
                     .spawn_scoped(scope, move || {
-                        decap_worker(decapper, hasher, rx, txs, recycle, spare)
-                    })
-            })
-            .collect();
-        let cache_handles: Vec<_> = from_decap
-            .into_iter()
-            .zip(key_txs)
-            .enumerate()
-            .map(|(j, (rxs, keys))| {
-                let (shard_config, tx) = (&shard_config, expired_tx.clone());
-                let returns = spare_txs.clone();
-                std::thread::Builder::new()
-                    .name(format!("cache-{j}"))
-                    .spawn_scoped(scope, move || {
-                        cache_worker(shard_config, rxs, returns, tx, keys)
+                        worker(i, decapper, hasher, shard_config, ends)
                     })
             })
             .collect();
@@ -518,14 +597,9 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         let last = dealer.batch.tick_ms;
         dealer.flush(last);
         drop(dealer);
-        for handle in decap_handles.into_iter().flatten() {
-            if let Ok(counts) = handle.join() {
-                decap_counts.push(counts);
-            }
-        }
-        for handle in cache_handles.into_iter().flatten() {
-            if let Ok(shard) = handle.join() {
-                shard_stats.push(shard);
+        for handle in handles.into_iter().flatten() {
+            if let Ok(done) = handle.join() {
+                shard_stats.push(done);
             }
         }
         if let Ok(handle) = encoding {
@@ -540,10 +614,8 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
     }
     exporter.put_store(stored);
     let mut stats = exporter.stats();
-    for counts in &decap_counts {
+    for (counts, cache, unmatched) in &shard_stats {
         counts.add_to(&mut stats);
-    }
-    for (cache, unmatched) in &shard_stats {
         stats.fragment_unmatched += unmatched;
         stats.flows_created += cache.flows_created();
         let e = cache.expired();
