@@ -2,34 +2,40 @@
 //! table sharded by flow hash.
 //!
 //! ```text
-//! capture ─ batches of frames, round robin ─▶ decap 0..N ─┐
-//!                                                          ├─ by shard ─▶ cache 0..N ─▶ encode, send
+//! capture ─ batches of frames, round robin ─▶ worker 0..N ─ expired records ─▶ encode, send
+//!                                             ▲          │
+//!                                             └──────────┘ each worker's share of every batch
 //! ```
 //!
-//! * The reading thread copies frames into batches of [`BATCH`] frames
+//! * The reading thread gathers frames into batches of [`BATCH`] frames
 //!   (live capture: also every [`LIVE_FLUSH_MS`] and on every idle tick)
-//!   and hands batch `b` to decap worker `b % N`.
-//! * Each decap worker peels, meters and attributes its frames
-//!   ([`crate::decap`]) and splits them by [`ShardHasher::shard_of`]: a hash of
-//!   the flow's addresses, protocol, VLAN, VNI, session, encapsulation and
-//!   domain, without the ports, so every fragment of a datagram meets the
-//!   one whose ports it takes. It sends each cache worker one batch, maybe
-//!   empty, per batch of frames.
-//! * Cache worker `j` owns shard `j` of the flow table (`max_flows / N`
-//!   flows) and takes its batches from the decap workers in the order the
-//!   frames were read (batch `b` from decap worker `b % N`), so each flow
-//!   sees its packets in capture order, as with one worker; it also polls
-//!   its timeouts at the time of every frame read, its own or not, so a
-//!   file gives the same records, ended for the same reasons, with any
-//!   number of workers.
-//! * Expired records go to one encoder and sender (the calling thread), so
-//!   each observation domain has one export stream with one sequence.
+//!   and deals batch `b` to worker `b % N`. Files read by the built-in
+//!   reader are not copied: a batch shares the read block its frames are
+//!   in ([`crate::blocks`]; a batch ends where its block does). Live
+//!   capture and libpcap frames are copied into the batch.
+//! * Worker `j` owns shard `j` of the flow table (`max_flows / N` flows).
+//!   It peels, meters and attributes the frames of the batches dealt to it
+//!   ([`crate::decap`]) and splits them by [`ShardHasher::shard_of`]: a
+//!   hash of the flow's addresses, protocol, VLAN, VNI, session,
+//!   encapsulation and domain, without the ports, so every fragment of a
+//!   datagram meets the one whose ports it takes. It keeps its own share
+//!   and sends every other worker its share, maybe empty.
+//! * Then it counts its shares of the batches in the order they were read
+//!   (batch `b`'s from worker `b % N`), up to the batch just dealt to it,
+//!   so each flow sees its packets in capture order, as with one worker;
+//!   it polls its timeouts at the time of every frame read, its own or
+//!   not, so a file gives the same records, ended for the same reasons,
+//!   with any number of workers. Decapsulating its next batch while the
+//!   others decapsulate theirs, a worker waits only for shares of batches
+//!   read before.
+//! * Expired records go to one encoder and sender (a thread of its own),
+//!   so each observation domain has one export stream with one sequence.
 //!
 //! * With a packet store, a store thread gets every batch of frames too
-//!   (shared, not copied) and, per batch, from each cache worker the store
-//!   keys of the frames it ingested (keyed as one cache keys them:
-//!   fragments take the ports their shard resolved); it appends the frames
-//!   in reading order, each once, and serves as with one worker.
+//!   (shared, not copied) and, per batch, from each worker the store keys
+//!   of the frames it counted (keyed as one cache keys them: fragments
+//!   take the ports their shard resolved); it appends the frames in
+//!   reading order, each once, and serves as with one worker.
 //!
 //! What differs from one worker: flows leave a full shard when that shard
 //! is full (the least recently seen of the shard), and the records of
@@ -44,8 +50,9 @@ use std::time::{Duration, Instant};
 use eastwest_core::decap::Metered;
 use eastwest_core::flow::{Encap, FlowRecord};
 
+use crate::blocks::Block;
 use crate::cache::{CacheConfig, FlowCache, Ingested, Observation, ShardHasher};
-use crate::capture::{self, FileSource, Frame, LiveSource, Replayed};
+use crate::capture::{self, FileSource, Frame, LiveSource, Replayed, Shared};
 use crate::config::Config;
 use crate::decap::Decapper;
 use crate::stats::Stats;
@@ -59,12 +66,17 @@ pub const LIVE_FLUSH_MS: u64 = 10;
 /// Batches waiting in each channel.
 const DEPTH: usize = 4;
 
-/// Frames for one decap worker, copied out of the capture.
+/// A batch of frames from the reading thread.
 #[derive(Debug, Default)]
 struct Frames {
+    /// The read block of the built-in reader the frames are in, shared
+    /// (not copied); one per batch.
+    block: Option<Block>,
+    /// Frames copied out of the capture: live capture, libpcap, records
+    /// across the end of a block.
     bytes: Vec<u8>,
-    /// End of each frame in `bytes`, its length on the wire, its time.
-    frames: Vec<(usize, u32, u64)>,
+    /// Where each frame is, its length on the wire, its time.
+    frames: Vec<(At, u32, u64)>,
     /// With a packet store: each frame's capture time (ns) and offset in
     /// its file.
     stored: Vec<(u64, u64)>,
@@ -72,11 +84,31 @@ struct Frames {
     tick_ms: u64,
 }
 
+/// Where a frame of a batch is: its start and end in the batch's block
+/// (`shared`) or in its copied bytes.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    start: usize,
+    end: usize,
+    shared: bool,
+}
+
+impl Frames {
+    /// The bytes of the frame at `at`.
+    fn data(&self, at: At) -> &[u8] {
+        let bytes = match (&self.block, at.shared) {
+            (Some(block), true) => &block[..],
+            _ => &self.bytes[..],
+        };
+        bytes.get(at.start..at.end).unwrap_or(&[])
+    }
+}
+
 /// A worker's frames of one batch: (index in the batch, metered
 /// frame, observation).
 type Items = Vec<(u32, Metered, Observation)>;
 
-/// What the decap workers counted.
+/// What a worker counted of the frames it decapsulated.
 #[derive(Debug, Default)]
 struct DecapCounts {
     packets_read: u64,
@@ -228,10 +260,8 @@ fn decap_batch(
             Err(_) => Vec::with_capacity(batch.frames.len() / n + 16),
         })
         .collect();
-    let mut start = 0;
-    for (index, &(end, wire_len, _)) in batch.frames.iter().enumerate() {
-        let data = batch.bytes.get(start..end).unwrap_or(&[]);
-        start = end;
+    for (index, &(at, wire_len, _)) in batch.frames.iter().enumerate() {
+        let data = batch.data(at);
         counts.packets_read += 1;
         counts.bytes_read += u64::from(wire_len);
         let decapped = decapper.decap_with(data, |m, obs, attributed| {
@@ -336,7 +366,9 @@ impl Shard {
         }
         // The batch's buffers back to the reading thread once every
         // worker (and the store thread) is done with them.
-        if let Ok(frames) = Arc::try_unwrap(batch) {
+        if let Ok(mut frames) = Arc::try_unwrap(batch) {
+            // The block goes back to the reader on its own.
+            frames.block = None;
             let _ = ends.recycle.try_send(frames);
         }
         cache.poll(tick_ms, &mut self.out);
@@ -357,7 +389,7 @@ enum ToStore {
 }
 
 /// Store thread: appends every frame of every batch, in reading order,
-/// with the key its cache worker gave it (none: not metered), as one
+/// with the key its worker gave it (none: not metered), as one
 /// worker's exporter does; closes the store at the end.
 fn store_worker(
     mut store: PacketStore,
@@ -376,17 +408,15 @@ fn store_worker(
         merged.clear();
         merged.resize(batch.frames.len(), None);
         for shard in &keys {
-            // A cache worker gone (the run is ending): its frames unkeyed.
+            // A worker gone (the run is ending): its frames unkeyed.
             for (i, key) in shard.recv().unwrap_or_default() {
                 if let Some(slot) = merged.get_mut(i as usize) {
                     *slot = Some(key);
                 }
             }
         }
-        let mut start = 0;
-        for (i, &(end, wire_len, now_ms)) in batch.frames.iter().enumerate() {
-            let data = batch.bytes.get(start..end).unwrap_or(&[]);
-            start = end;
+        for (i, &(at, wire_len, now_ms)) in batch.frames.iter().enumerate() {
+            let data = batch.data(at);
             let (ts_ns, offset) = batch.stored.get(i).copied().unwrap_or_default();
             let frame = Frame {
                 ts_ns,
@@ -406,7 +436,7 @@ fn store_worker(
 /// The reading side: fills batches and deals them out round robin.
 struct Dealer {
     outputs: Vec<SyncSender<Arc<Frames>>>,
-    /// Batches the decap workers are done with, to be filled again: a
+    /// Batches the workers are done with, to be filled again: a
     /// fresh 1.6 MB buffer per batch cost a page fault per 4 KiB (the
     /// system time of `--workers 2` was twice one worker's).
     recycled: Receiver<Frames>,
@@ -419,11 +449,39 @@ struct Dealer {
 }
 
 impl Dealer {
-    fn push(&mut self, f: &Frame<'_>, now_ms: u64) {
-        self.batch.bytes.extend_from_slice(f.data);
-        self.batch
-            .frames
-            .push((self.batch.bytes.len(), f.wire_len, now_ms));
+    /// Add `f` (in `shared`'s block, or copied) to the batch.
+    fn push(&mut self, f: &Frame<'_>, now_ms: u64, shared: Option<Shared<'_>>) {
+        let at = match shared {
+            Some((block, start)) => {
+                if !self
+                    .batch
+                    .block
+                    .as_ref()
+                    .is_some_and(|b| Arc::ptr_eq(b, block))
+                {
+                    // One block per batch.
+                    if self.batch.block.is_some() {
+                        self.flush(self.batch.tick_ms);
+                    }
+                    self.batch.block = Some(Arc::clone(block));
+                }
+                At {
+                    start,
+                    end: start + f.data.len(),
+                    shared: true,
+                }
+            }
+            None => {
+                let start = self.batch.bytes.len();
+                self.batch.bytes.extend_from_slice(f.data);
+                At {
+                    start,
+                    end: self.batch.bytes.len(),
+                    shared: false,
+                }
+            }
+        };
+        self.batch.frames.push((at, f.wire_len, now_ms));
         if self.store.is_some() {
             self.batch.stored.push((f.ts_ns, f.offset));
         }
@@ -433,11 +491,12 @@ impl Dealer {
         }
     }
 
-    /// Send the batch (maybe empty: a tick) to the next decap worker.
+    /// Send the batch (maybe empty: a tick) to the next worker.
     fn flush(&mut self, tick_ms: u64) {
         let n = self.outputs.len();
         let next = match self.recycled.try_recv() {
             Ok(mut frames) => {
+                frames.block = None;
                 frames.bytes.clear();
                 frames.frames.clear();
                 frames.stored.clear();
@@ -445,6 +504,7 @@ impl Dealer {
                 frames
             }
             Err(_) => Frames {
+                block: None,
                 bytes: Vec::with_capacity(BATCH * 1600),
                 frames: Vec::with_capacity(BATCH),
                 stored: Vec::new(),
@@ -507,7 +567,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
     std::thread::scope(|scope| {
         let (frame_txs, frame_rxs): (Vec<_>, Vec<_>) =
             (0..n).map(|_| sync_channel::<Arc<Frames>>(DEPTH)).unzip();
-        // With a packet store: a key channel per cache worker, the batches.
+        // With a packet store: a key channel per worker, the batches.
         let (key_txs, key_rxs): (Vec<_>, Vec<_>) = match store {
             Some(_) => (0..n)
                 .map(|_| {
@@ -666,7 +726,7 @@ impl Input {
                 let mut next_flush = Instant::now();
                 while !shutdown.load(Ordering::Relaxed) && dealer.open {
                     match live.next_event() {
-                        Ok(capture::Live::Frame(f)) => dealer.push(&f, wall_ms()),
+                        Ok(capture::Live::Frame(f)) => dealer.push(&f, wall_ms(), None),
                         Ok(capture::Live::Idle) => dealer.flush(wall_ms()),
                         Err(e) => {
                             tracing::error!(target: "capture", error = %e, "live capture failed");
@@ -686,10 +746,10 @@ impl Input {
                 (errors, counters)
             }
             Input::Files(mut files) => {
-                capture::replay(&mut files, config.send.speed, &mut errors, |event| {
+                capture::replay(&mut files, config.send.speed, true, &mut errors, |event| {
                     match event {
                         Replayed::File(file) => dealer.begin_file(file),
-                        Replayed::Frame(f, ms) => dealer.push(f, ms),
+                        Replayed::Frame(f, ms, shared) => dealer.push(f, ms, shared),
                         Replayed::Check => {
                             if shutdown.load(Ordering::Relaxed) || !dealer.open {
                                 return ControlFlow::Break(());
