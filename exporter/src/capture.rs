@@ -219,9 +219,11 @@ impl FileSource {
             },
         }
     }
+
     /// [`FileSource::next_frame`], and where the built-in reader lent
     /// the frame's bytes from: its current block and the frame's start
     /// in it, to be shared without copying (`None`: they are elsewhere).
+    #[inline]
     pub fn next_shared(&mut self) -> Result<Option<(Frame<'_>, Option<Shared<'_>>)>, CaptureError> {
         if !self.is_native() {
             return Ok(self.next_frame()?.map(|f| (f, None)));

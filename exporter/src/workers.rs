@@ -373,11 +373,11 @@ impl Shard {
         }
         cache.poll(tick_ms, &mut self.out);
         self.last_ms = self.last_ms.max(tick_ms);
-        !(!self.out.is_empty()
-            && ends
+        self.out.is_empty()
+            || ends
                 .output
                 .send((std::mem::take(&mut self.out), tick_ms))
-                .is_err())
+                .is_ok()
     }
 }
 
