@@ -59,8 +59,8 @@ pub struct CacheConfig {
     /// Most IPv4 first fragments remembered at once.
     pub max_fragments: usize,
     /// Threads the pipeline runs on (`--workers`): above 1, the flow table
-    /// is sharded by flow hash over this many cache workers, each with
-    /// `max_flows / workers` flows, fed by as many decap workers
+    /// is sharded by flow hash over this many workers, each decapsulating
+    /// a share of the frames and holding `max_flows / workers` flows
     /// (`crate::workers`).
     pub workers: usize,
 }

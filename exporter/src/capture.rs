@@ -11,7 +11,7 @@
 //! the file with an error naming it.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,6 +20,7 @@ use eastwest_core::pcapfile::{self, Reader, RecordHeader};
 use pcap::{Active, Capture, Linktype, Offline, Precision};
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::{Block, Blocks};
 use crate::send::{Pacer, Speed};
 
 /// Which code reads capture files (`capture.file_reader`).
@@ -101,9 +102,9 @@ pub struct FileSource {
 }
 
 enum FileInput {
-    /// The built-in reader: `read()` into a buffer.
+    /// The built-in reader: `read()` into shared blocks.
     Native {
-        reader: Reader<BufReader<Box<dyn Read + Send>>>,
+        reader: Reader<Blocks<Box<dyn Read + Send>>>,
         buf: Vec<u8>,
     },
     Libpcap(Capture<Offline>),
@@ -138,8 +139,8 @@ impl FileSource {
         } else {
             Box::new(File::open(path).map_err(|e| open_err(e.to_string()))?)
         };
-        let reader = Reader::new(BufReader::with_capacity(READ_BUFFER, input))
-            .map_err(|e| open_err(e.to_string()))?;
+        let reader =
+            Reader::new(Blocks::new(READ_BUFFER, input)).map_err(|e| open_err(e.to_string()))?;
         Ok(FileSource {
             path: path.to_owned(),
             reader: FileInput::Native {
@@ -218,15 +219,54 @@ impl FileSource {
             },
         }
     }
+
+    /// [`FileSource::next_frame`], and where the built-in reader lent
+    /// the frame's bytes from: its current block and the frame's start
+    /// in it, to be shared without copying (`None`: they are elsewhere).
+    #[inline]
+    pub fn next_shared(&mut self) -> Result<Option<(Frame<'_>, Option<Shared<'_>>)>, CaptureError> {
+        if !self.is_native() {
+            return Ok(self.next_frame()?.map(|f| (f, None)));
+        }
+        let Some(f) = self.next_frame()? else {
+            return Ok(None);
+        };
+        // Where the bytes are, by address: the borrow of the frame ends
+        // here, the block and the scratch buffer are looked at next.
+        let (at, len) = (f.data.as_ptr() as usize, f.data.len());
+        let (ts_ns, wire_len, offset) = (f.ts_ns, f.wire_len, f.offset);
+        let FileInput::Native { reader, buf } = &self.reader else {
+            return Ok(None);
+        };
+        let frame = |data| Frame {
+            ts_ns,
+            wire_len,
+            data,
+            offset,
+        };
+        let block = reader.get_ref().block();
+        let start = at.wrapping_sub(block.as_ptr() as usize);
+        if let Some(data) = start.checked_add(len).and_then(|end| block.get(start..end)) {
+            return Ok(Some((frame(data), Some((block, start)))));
+        }
+        // A record across the end of a block: read into the scratch buffer.
+        let start = at.wrapping_sub(buf.as_ptr() as usize);
+        let data = start.checked_add(len).and_then(|end| buf.get(start..end));
+        Ok(Some((frame(data.unwrap_or(&[])), None)))
+    }
 }
+
+/// A frame's bytes in a shared block: the block and where they start.
+pub type Shared<'a> = (&'a Block, usize);
 
 /// What [`replay`] hands its caller, in order.
 #[derive(Debug)]
 pub enum Replayed<'r, 'f> {
     /// The next file starts.
     File(&'r FileSource),
-    /// A frame of the current file and its capture time in milliseconds.
-    Frame(&'r Frame<'f>, u64),
+    /// A frame of the current file, its capture time in milliseconds and,
+    /// when [`replay`] was asked to share, its bytes' block.
+    Frame(&'r Frame<'f>, u64, Option<Shared<'f>>),
     /// After every [`REPLAY_CHECK_EVERY`] frames: the caller's chance to
     /// report progress and to stop (`ControlFlow::Break`).
     Check,
@@ -238,10 +278,12 @@ pub const REPLAY_CHECK_EVERY: u32 = 1024;
 /// Read `files` one after the other, paced by `speed`, handing every file
 /// and frame to `on`. A damaged file is logged, its error appended to
 /// `errors`, and the next file read; `on` stops everything by returning
-/// `ControlFlow::Break` at a [`Replayed::Check`].
+/// `ControlFlow::Break` at a [`Replayed::Check`]. With `share`, frames
+/// come with their shared block ([`FileSource::next_shared`]).
 pub fn replay(
     files: &mut [FileSource],
     speed: Speed,
+    share: bool,
     errors: &mut Vec<String>,
     mut on: impl FnMut(Replayed<'_, '_>) -> ControlFlow<()>,
 ) {
@@ -253,8 +295,13 @@ pub fn replay(
         }
         let mut n: u32 = 0;
         loop {
-            match file.next_frame() {
-                Ok(Some(f)) => {
+            let next = if share {
+                file.next_shared()
+            } else {
+                file.next_frame().map(|f| f.map(|f| (f, None)))
+            };
+            match next {
+                Ok(Some((f, shared))) => {
                     if pacer.paces() {
                         let wait = pacer.delay(f.ts_ns, start.elapsed());
                         if !wait.is_zero() {
@@ -262,7 +309,7 @@ pub fn replay(
                         }
                     }
                     let ms = ns_to_ms(f.ts_ns);
-                    if on(Replayed::Frame(&f, ms)).is_break() {
+                    if on(Replayed::Frame(&f, ms, shared)).is_break() {
                         return;
                     }
                 }

@@ -260,7 +260,7 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
     /// Threads: above 1, the flow table is sharded by flow hash over N
-    /// cache workers fed by N decap workers [default: 1].
+    /// workers, each decapsulating a share of the frames [default: 1].
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Largest export packet payload in bytes [default: 1400].

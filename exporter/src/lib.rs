@@ -13,6 +13,7 @@
 //! [`Exporter`] lives in `pipeline`; the program around it (start-up,
 //! the live and replay loops, serving, Ctrl-C) in `program`.
 
+pub mod blocks;
 pub mod cache;
 pub mod capture;
 pub mod config;

@@ -297,7 +297,7 @@ impl Exporter {
         self.stored = stored;
     }
 
-    /// Records expired by a cache worker ([`workers`](crate::workers)) at `now_ms` (taken
+    /// Records expired by a worker ([`workers`](crate::workers)) at `now_ms` (taken
     /// from `records`): encoded and sent as this cache's own are.
     pub fn take_expired(&mut self, records: &mut Vec<FlowRecord>, now_ms: u64) {
         self.pending.append(records);

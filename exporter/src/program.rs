@@ -105,11 +105,12 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         capture::replay(
             &mut files,
             config.send.speed,
+            false,
             &mut capture_errors,
             |event| {
                 match event {
                     Replayed::File(file) => exporter.begin_file(file),
-                    Replayed::Frame(f, ms) => exporter.capture(f, ms),
+                    Replayed::Frame(f, ms, _) => exporter.capture(f, ms),
                     Replayed::Check => {
                         progress.update(&exporter);
                         if shutdown.load(Ordering::Relaxed) {

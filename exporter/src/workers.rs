@@ -2,34 +2,40 @@
 //! table sharded by flow hash.
 //!
 //! ```text
-//! capture ─ batches of frames, round robin ─▶ decap 0..N ─┐
-//!                                                          ├─ by shard ─▶ cache 0..N ─▶ encode, send
+//! capture ─ batches of frames, round robin ─▶ worker 0..N ─ expired records ─▶ encode, send
+//!                                             ▲          │
+//!                                             └──────────┘ each worker's share of every batch
 //! ```
 //!
-//! * The reading thread copies frames into batches of [`BATCH`] frames
+//! * The reading thread gathers frames into batches of [`BATCH`] frames
 //!   (live capture: also every [`LIVE_FLUSH_MS`] and on every idle tick)
-//!   and hands batch `b` to decap worker `b % N`.
-//! * Each decap worker peels, meters and attributes its frames
-//!   ([`crate::decap`]) and splits them by [`ShardHasher::shard_of`]: a hash of
-//!   the flow's addresses, protocol, VLAN, VNI, session, encapsulation and
-//!   domain, without the ports, so every fragment of a datagram meets the
-//!   one whose ports it takes. It sends each cache worker one batch, maybe
-//!   empty, per batch of frames.
-//! * Cache worker `j` owns shard `j` of the flow table (`max_flows / N`
-//!   flows) and takes its batches from the decap workers in the order the
-//!   frames were read (batch `b` from decap worker `b % N`), so each flow
-//!   sees its packets in capture order, as with one worker; it also polls
-//!   its timeouts at the time of every frame read, its own or not, so a
-//!   file gives the same records, ended for the same reasons, with any
-//!   number of workers.
-//! * Expired records go to one encoder and sender (the calling thread), so
-//!   each observation domain has one export stream with one sequence.
+//!   and deals batch `b` to worker `b % N`. Files read by the built-in
+//!   reader are not copied: a batch shares the read block its frames are
+//!   in ([`crate::blocks`]; a batch ends where its block does). Live
+//!   capture and libpcap frames are copied into the batch.
+//! * Worker `j` owns shard `j` of the flow table (`max_flows / N` flows).
+//!   It peels, meters and attributes the frames of the batches dealt to it
+//!   ([`crate::decap`]) and splits them by [`ShardHasher::shard_of`]: a
+//!   hash of the flow's addresses, protocol, VLAN, VNI, session,
+//!   encapsulation and domain, without the ports, so every fragment of a
+//!   datagram meets the one whose ports it takes. It keeps its own share
+//!   and sends every other worker its share, maybe empty.
+//! * Then it counts its shares of the batches in the order they were read
+//!   (batch `b`'s from worker `b % N`), up to the batch just dealt to it,
+//!   so each flow sees its packets in capture order, as with one worker;
+//!   it polls its timeouts at the time of every frame read, its own or
+//!   not, so a file gives the same records, ended for the same reasons,
+//!   with any number of workers. Decapsulating its next batch while the
+//!   others decapsulate theirs, a worker waits only for shares of batches
+//!   read before.
+//! * Expired records go to one encoder and sender (a thread of its own),
+//!   so each observation domain has one export stream with one sequence.
 //!
 //! * With a packet store, a store thread gets every batch of frames too
-//!   (shared, not copied) and, per batch, from each cache worker the store
-//!   keys of the frames it ingested (keyed as one cache keys them:
-//!   fragments take the ports their shard resolved); it appends the frames
-//!   in reading order, each once, and serves as with one worker.
+//!   (shared, not copied) and, per batch, from each worker the store keys
+//!   of the frames it counted (keyed as one cache keys them: fragments
+//!   take the ports their shard resolved); it appends the frames in
+//!   reading order, each once, and serves as with one worker.
 //!
 //! What differs from one worker: flows leave a full shard when that shard
 //! is full (the least recently seen of the shard), and the records of
@@ -37,15 +43,16 @@
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eastwest_core::decap::Metered;
 use eastwest_core::flow::{Encap, FlowRecord};
 
+use crate::blocks::Block;
 use crate::cache::{CacheConfig, FlowCache, Ingested, Observation, ShardHasher};
-use crate::capture::{self, FileSource, Frame, LiveSource, Replayed};
+use crate::capture::{self, FileSource, Frame, LiveSource, Replayed, Shared};
 use crate::config::Config;
 use crate::decap::Decapper;
 use crate::stats::Stats;
@@ -59,12 +66,17 @@ pub const LIVE_FLUSH_MS: u64 = 10;
 /// Batches waiting in each channel.
 const DEPTH: usize = 4;
 
-/// Frames for one decap worker, copied out of the capture.
+/// A batch of frames from the reading thread.
 #[derive(Debug, Default)]
 struct Frames {
+    /// The read block of the built-in reader the frames are in, shared
+    /// (not copied); one per batch.
+    block: Option<Block>,
+    /// Frames copied out of the capture: live capture, libpcap, records
+    /// across the end of a block.
     bytes: Vec<u8>,
-    /// End of each frame in `bytes`, its length on the wire, its time.
-    frames: Vec<(usize, u32, u64)>,
+    /// Where each frame is, its length on the wire, its time.
+    frames: Vec<(At, u32, u64)>,
     /// With a packet store: each frame's capture time (ns) and offset in
     /// its file.
     stored: Vec<(u64, u64)>,
@@ -72,22 +84,31 @@ struct Frames {
     tick_ms: u64,
 }
 
-/// Metered frames for one cache worker: its frames, each with its index
-/// in the batch, and the times of every frame of the batch (the cache
-/// polls at each, as one cache fed every frame does, so timeouts fall the
-/// same way).
-#[derive(Debug, Default)]
-struct Metereds {
-    items: Items,
-    times: Arc<Vec<u64>>,
-    tick_ms: u64,
+/// Where a frame of a batch is: its start and end in the batch's block
+/// (`shared`) or in its copied bytes.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    start: usize,
+    end: usize,
+    shared: bool,
 }
 
-/// A cache worker's frames of one batch: (index in the batch, metered
+impl Frames {
+    /// The bytes of the frame at `at`.
+    fn data(&self, at: At) -> &[u8] {
+        let bytes = match (&self.block, at.shared) {
+            (Some(block), true) => &block[..],
+            _ => &self.bytes[..],
+        };
+        bytes.get(at.start..at.end).unwrap_or(&[])
+    }
+}
+
+/// A worker's frames of one batch: (index in the batch, metered
 /// frame, observation).
 type Items = Vec<(u32, Metered, Observation)>;
 
-/// What the decap workers counted.
+/// What a worker counted of the frames it decapsulated.
 #[derive(Debug, Default)]
 struct DecapCounts {
     packets_read: u64,
@@ -121,149 +142,243 @@ impl DecapCounts {
     }
 }
 
-/// Decap worker: batches of frames in, one batch of metered frames per
-/// cache worker out.
-fn decap_worker(
-    decapper: &Decapper,
-    hasher: &ShardHasher,
-    input: Receiver<Arc<Frames>>,
-    outputs: Vec<SyncSender<Metereds>>,
-    recycle: SyncSender<Frames>,
-    spare: Receiver<Items>,
-) -> DecapCounts {
-    let mut counts = DecapCounts::default();
-    let n = outputs.len();
-    for batch in input {
-        let times = Arc::new(batch.frames.iter().map(|&(_, _, t)| t).collect::<Vec<_>>());
-        let mut out: Vec<Metereds> = (0..n)
-            .map(|_| Metereds {
-                // The cache workers hand their lists back, emptied.
-                items: spare.try_recv().map_or_else(
-                    |_| Vec::with_capacity(batch.frames.len() / n + 16),
-                    |mut items| {
-                        items.clear();
-                        items
-                    },
-                ),
-                times: Arc::clone(&times),
-                tick_ms: batch.tick_ms,
-            })
-            .collect();
-        let mut start = 0;
-        for (index, &(end, wire_len, _)) in batch.frames.iter().enumerate() {
-            let data = batch.bytes.get(start..end).unwrap_or(&[]);
-            start = end;
-            counts.packets_read += 1;
-            counts.bytes_read += u64::from(wire_len);
-            let decapped = decapper.decap_with(data, |m, obs, attributed| {
-                if let Some(shard) = out.get_mut(hasher.shard_of(m, &obs, n)) {
-                    shard.items.push((index as u32, *m, obs));
-                }
-                (obs.encap, m.ip_len, attributed)
-            });
-            match decapped {
-                Err(e) => counts.error(e.reason()),
-                Ok((encap, ip_len, attributed)) => {
-                    if let Some(c) = counts.encaps.get_mut(usize::from(encap.code())) {
-                        *c += 1;
-                    }
-                    counts.ip_bytes += u64::from(ip_len);
-                    counts.unattributed += u64::from(!attributed);
-                }
-            }
-        }
-        for (tx, metereds) in outputs.iter().zip(out) {
-            if tx.send(metereds).is_err() {
-                return counts;
-            }
-        }
-        // The batch's buffers back to the reading thread (unless the store
-        // thread still holds them, or enough wait there already).
-        if let Ok(frames) = Arc::try_unwrap(batch) {
-            let _ = recycle.try_send(frames);
-        }
-    }
-    counts
-}
-
-/// What a cache worker hands on: expired records and the time reached.
+/// What a worker hands on: expired records and the time reached.
 type Expired = (Vec<FlowRecord>, u64);
 
-/// Cache worker: owns one shard; takes batches from the decap workers in
-/// reading order; expired records to the encoder.
-/// Store keys of one batch's frames a cache worker ingested: (index in
-/// the batch, key).
+/// Store keys of one batch's frames a worker ingested: (index in the
+/// batch, key).
 type Keys = Vec<(u32, StoreKey)>;
 
-/// Cache worker: owns one shard; takes batches from the decap workers in
-/// reading order (and hands each batch's list back to its decap worker
-/// through `returns`); expired records to the encoder; with a packet
-/// store, the keys of each batch's frames to the store thread.
-fn cache_worker(
-    config: &CacheConfig,
-    inputs: Vec<Receiver<Metereds>>,
-    returns: Vec<SyncSender<Items>>,
+/// The ends of one worker's channels.
+struct Ends {
+    /// Its batches of frames, from the reading thread.
+    input: Receiver<Arc<Frames>>,
+    /// Shares of its batches for every worker (its own: unused).
+    to_peers: Vec<Sender<Share>>,
+    /// Shares of the other workers' batches for it, by worker (its own:
+    /// unused).
+    from_peers: Vec<Receiver<Share>>,
+    /// Its lists, emptied by the workers that took them.
+    spare: Receiver<Items>,
+    /// The other workers' `spare`.
+    returns: Vec<Sender<Items>>,
+    /// The batches' buffers back to the reading thread.
+    recycle: SyncSender<Frames>,
+    /// Expired records to the encoder.
     output: SyncSender<Expired>,
+    /// With a packet store: the keys of each batch's frames it ingested.
     keys: Option<SyncSender<Keys>>,
-) -> (FlowCache, u64) {
-    let mut cache = FlowCache::new(config);
-    let mut unmatched = 0u64;
-    let mut out = Vec::new();
-    let mut last_ms = 0;
-    let mut prepared = Vec::new();
-    'batches: for turn in (0..inputs.len()).cycle() {
-        let Some(Ok(batch)) = inputs.get(turn).map(Receiver::recv) else {
-            break 'batches;
+}
+
+/// What a worker did: its counts, its shard and the later fragments its
+/// shard could not match.
+type Done = (DecapCounts, FlowCache, u64);
+
+/// Worker `me` of `n`: decapsulates the batches dealt to it, keeps the
+/// frames of its shard and hands every other worker its share (maybe
+/// empty) of each batch; then counts, in reading order, its shares of
+/// every batch up to its own (the other workers' shares of the batches
+/// dealt to them in between), so its flows see their frames in capture
+/// order.
+fn worker(
+    me: usize,
+    decapper: &Decapper,
+    hasher: &ShardHasher,
+    config: &CacheConfig,
+    ends: Ends,
+) -> Done {
+    let n = ends.to_peers.len();
+    let mut counts = DecapCounts::default();
+    let mut shard = Shard {
+        cache: FlowCache::new(config),
+        unmatched: 0,
+        out: Vec::new(),
+        prepared: Vec::new(),
+        last_ms: 0,
+    };
+    // The next batch to count, and the next one dealt to this worker.
+    let (mut next, mut own) = (0usize, me);
+    loop {
+        let Ok(batch) = ends.input.recv() else {
+            // No batch `own`, so none after: count the others' before it.
+            while next < own {
+                let from = ends.from_peers.get(next % n);
+                let Some(Ok(share)) = from.map(Receiver::recv) else {
+                    break;
+                };
+                if !shard.count(share, &ends) {
+                    break;
+                }
+                next += 1;
+            }
+            break;
         };
+        let Some(mine) = decap_batch(me, decapper, hasher, batch, &ends, &mut counts) else {
+            break;
+        };
+        while next < own {
+            let from = ends.from_peers.get(next % n);
+            let Some(Ok(share)) = from.map(Receiver::recv) else {
+                break;
+            };
+            if !shard.count(share, &ends) {
+                break;
+            }
+            next += 1;
+        }
+        if next < own || !shard.count(mine, &ends) {
+            break;
+        }
+        next += 1;
+        own += n;
+    }
+    shard.out.extend(shard.cache.drain());
+    let _ = ends
+        .output
+        .send((std::mem::take(&mut shard.out), shard.last_ms));
+    (counts, shard.cache, shard.unmatched)
+}
+
+/// Peel, meter and attribute every frame of `batch` (dealt to worker
+/// `me`), split by shard; every other worker's share sent; this one's
+/// returned (`None`: a worker is gone).
+fn decap_batch(
+    me: usize,
+    decapper: &Decapper,
+    hasher: &ShardHasher,
+    batch: Arc<Frames>,
+    ends: &Ends,
+    counts: &mut DecapCounts,
+) -> Option<Share> {
+    let n = ends.to_peers.len();
+    let mut lists: Vec<Items> = (0..n)
+        .map(|_| match ends.spare.try_recv() {
+            Ok(mut items) => {
+                items.clear();
+                items
+            }
+            Err(_) => Vec::with_capacity(batch.frames.len() / n + 16),
+        })
+        .collect();
+    for (index, &(at, wire_len, _)) in batch.frames.iter().enumerate() {
+        let data = batch.data(at);
+        counts.packets_read += 1;
+        counts.bytes_read += u64::from(wire_len);
+        let decapped = decapper.decap_with(data, |m, obs, attributed| {
+            if let Some(list) = lists.get_mut(hasher.shard_of(m, &obs, n)) {
+                list.push((index as u32, *m, obs));
+            }
+            (obs.encap, m.ip_len, attributed)
+        });
+        match decapped {
+            Err(e) => counts.error(e.reason()),
+            Ok((encap, ip_len, attributed)) => {
+                if let Some(c) = counts.encaps.get_mut(usize::from(encap.code())) {
+                    *c += 1;
+                }
+                counts.ip_bytes += u64::from(ip_len);
+                counts.unattributed += u64::from(!attributed);
+            }
+        }
+    }
+    let mut mine = None;
+    for (worker, items) in lists.into_iter().enumerate() {
+        let share = Share {
+            batch: Arc::clone(&batch),
+            items,
+            from: me,
+        };
+        if worker == me {
+            mine = Some(share);
+        } else if ends.to_peers.get(worker)?.send(share).is_err() {
+            return None;
+        }
+    }
+    mine
+}
+
+/// One worker's share of a batch: the batch and the frames of its shard.
+struct Share {
+    batch: Arc<Frames>,
+    items: Items,
+    /// The worker that decapsulated it (its lists go back there).
+    from: usize,
+}
+
+/// A worker's shard of the flow table and what counting needs.
+struct Shard {
+    cache: FlowCache,
+    unmatched: u64,
+    /// Records expired, not yet handed on.
+    out: Vec<FlowRecord>,
+    prepared: Vec<crate::cache::Prepared>,
+    last_ms: u64,
+}
+
+impl Shard {
+    /// Count a share: its frames, each touched a look-ahead in advance;
+    /// the cache polled at the time of every frame of the batch (its own
+    /// or not, as one cache fed every frame is), and at the batch's tick.
+    /// False once the encoder or the store thread is gone.
+    fn count(&mut self, share: Share, ends: &Ends) -> bool {
+        let Share { batch, items, from } = share;
+        let cache = &mut self.cache;
         let mut keyed = Keys::new();
         // The look-ahead of `Exporter::capture`: each run of LOOKAHEAD
         // flows is touched before its frames are counted.
-        prepared.clear();
-        prepared.extend(batch.items.iter().map(|(_, m, obs)| cache.prepare(m, *obs)));
+        self.prepared.clear();
+        self.prepared
+            .extend(items.iter().map(|(_, m, obs)| cache.prepare(m, *obs)));
         let mut next = 0;
-        for (index, &now_ms) in batch.times.iter().enumerate() {
-            if let Some((i, m, obs)) = batch.items.get(next) {
+        for (index, &(_, _, now_ms)) in batch.frames.iter().enumerate() {
+            if let Some((i, m, obs)) = items.get(next) {
                 if *i as usize == index {
                     if next % LOOKAHEAD == 0 {
-                        for p in prepared.iter().skip(next).take(LOOKAHEAD) {
+                        for p in self.prepared.iter().skip(next).take(LOOKAHEAD) {
                             cache.touch(p);
                         }
                     }
-                    if let Some(p) = prepared.get(next) {
-                        if cache.ingest_prepared(m, p, now_ms, &mut out)
+                    if let Some(p) = self.prepared.get(next) {
+                        if cache.ingest_prepared(m, p, now_ms, &mut self.out)
                             == Ingested::FragmentUnmatched
                         {
-                            unmatched += 1;
+                            self.unmatched += 1;
                         }
                     }
                     next += 1;
                     // The ports the frame was counted under (a later
                     // fragment's come from its first).
-                    if keys.is_some() {
+                    if ends.keys.is_some() {
                         keyed.push((*i, StoreKey::new(m, obs, cache.last_ports())));
                     }
                 }
             }
-            cache.poll(now_ms, &mut out);
+            cache.poll(now_ms, &mut self.out);
         }
-        if let Some(tx) = &keys {
+        if let Some(tx) = &ends.keys {
             if tx.send(keyed).is_err() {
-                break;
+                return false;
             }
         }
         let tick_ms = batch.tick_ms;
-        if let Some(back) = returns.get(turn) {
-            let _ = back.try_send(batch.items);
+        if let Some(back) = ends.returns.get(from) {
+            let _ = back.send(items);
         }
-        cache.poll(tick_ms, &mut out);
-        last_ms = last_ms.max(tick_ms);
-        if !out.is_empty() && output.send((std::mem::take(&mut out), tick_ms)).is_err() {
-            break;
+        // The batch's buffers back to the reading thread once every
+        // worker (and the store thread) is done with them.
+        if let Ok(mut frames) = Arc::try_unwrap(batch) {
+            // The block goes back to the reader on its own.
+            frames.block = None;
+            let _ = ends.recycle.try_send(frames);
         }
+        cache.poll(tick_ms, &mut self.out);
+        self.last_ms = self.last_ms.max(tick_ms);
+        self.out.is_empty()
+            || ends
+                .output
+                .send((std::mem::take(&mut self.out), tick_ms))
+                .is_ok()
     }
-    out.extend(cache.drain());
-    let _ = output.send((out, last_ms));
-    (cache, unmatched)
 }
 
 /// What the store thread takes from the reading side, in reading order.
@@ -274,7 +389,7 @@ enum ToStore {
 }
 
 /// Store thread: appends every frame of every batch, in reading order,
-/// with the key its cache worker gave it (none: not metered), as one
+/// with the key its worker gave it (none: not metered), as one
 /// worker's exporter does; closes the store at the end.
 fn store_worker(
     mut store: PacketStore,
@@ -293,17 +408,15 @@ fn store_worker(
         merged.clear();
         merged.resize(batch.frames.len(), None);
         for shard in &keys {
-            // A cache worker gone (the run is ending): its frames unkeyed.
+            // A worker gone (the run is ending): its frames unkeyed.
             for (i, key) in shard.recv().unwrap_or_default() {
                 if let Some(slot) = merged.get_mut(i as usize) {
                     *slot = Some(key);
                 }
             }
         }
-        let mut start = 0;
-        for (i, &(end, wire_len, now_ms)) in batch.frames.iter().enumerate() {
-            let data = batch.bytes.get(start..end).unwrap_or(&[]);
-            start = end;
+        for (i, &(at, wire_len, now_ms)) in batch.frames.iter().enumerate() {
+            let data = batch.data(at);
             let (ts_ns, offset) = batch.stored.get(i).copied().unwrap_or_default();
             let frame = Frame {
                 ts_ns,
@@ -323,7 +436,7 @@ fn store_worker(
 /// The reading side: fills batches and deals them out round robin.
 struct Dealer {
     outputs: Vec<SyncSender<Arc<Frames>>>,
-    /// Batches the decap workers are done with, to be filled again: a
+    /// Batches the workers are done with, to be filled again: a
     /// fresh 1.6 MB buffer per batch cost a page fault per 4 KiB (the
     /// system time of `--workers 2` was twice one worker's).
     recycled: Receiver<Frames>,
@@ -336,11 +449,39 @@ struct Dealer {
 }
 
 impl Dealer {
-    fn push(&mut self, f: &Frame<'_>, now_ms: u64) {
-        self.batch.bytes.extend_from_slice(f.data);
-        self.batch
-            .frames
-            .push((self.batch.bytes.len(), f.wire_len, now_ms));
+    /// Add `f` (in `shared`'s block, or copied) to the batch.
+    fn push(&mut self, f: &Frame<'_>, now_ms: u64, shared: Option<Shared<'_>>) {
+        let at = match shared {
+            Some((block, start)) => {
+                if !self
+                    .batch
+                    .block
+                    .as_ref()
+                    .is_some_and(|b| Arc::ptr_eq(b, block))
+                {
+                    // One block per batch.
+                    if self.batch.block.is_some() {
+                        self.flush(self.batch.tick_ms);
+                    }
+                    self.batch.block = Some(Arc::clone(block));
+                }
+                At {
+                    start,
+                    end: start + f.data.len(),
+                    shared: true,
+                }
+            }
+            None => {
+                let start = self.batch.bytes.len();
+                self.batch.bytes.extend_from_slice(f.data);
+                At {
+                    start,
+                    end: self.batch.bytes.len(),
+                    shared: false,
+                }
+            }
+        };
+        self.batch.frames.push((at, f.wire_len, now_ms));
         if self.store.is_some() {
             self.batch.stored.push((f.ts_ns, f.offset));
         }
@@ -350,11 +491,12 @@ impl Dealer {
         }
     }
 
-    /// Send the batch (maybe empty: a tick) to the next decap worker.
+    /// Send the batch (maybe empty: a tick) to the next worker.
     fn flush(&mut self, tick_ms: u64) {
         let n = self.outputs.len();
         let next = match self.recycled.try_recv() {
             Ok(mut frames) => {
+                frames.block = None;
                 frames.bytes.clear();
                 frames.frames.clear();
                 frames.stored.clear();
@@ -362,6 +504,7 @@ impl Dealer {
                 frames
             }
             Err(_) => Frames {
+                block: None,
                 bytes: Vec::with_capacity(BATCH * 1600),
                 frames: Vec::with_capacity(BATCH),
                 stored: Vec::new(),
@@ -419,13 +562,12 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
 
     let mut capture_errors = Vec::new();
     let mut kernel = None;
-    let mut decap_counts = Vec::new();
     let mut shard_stats = Vec::new();
     let mut stored = None;
     std::thread::scope(|scope| {
         let (frame_txs, frame_rxs): (Vec<_>, Vec<_>) =
             (0..n).map(|_| sync_channel::<Arc<Frames>>(DEPTH)).unzip();
-        // With a packet store: a key channel per cache worker, the batches.
+        // With a packet store: a key channel per worker, the batches.
         let (key_txs, key_rxs): (Vec<_>, Vec<_>) = match store {
             Some(_) => (0..n)
                 .map(|_| {
@@ -445,48 +587,45 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             }
             None => (None, None),
         };
-        // metered[i][j]: decap worker i to cache worker j.
-        let mut to_cache: Vec<Vec<SyncSender<Metereds>>> = (0..n).map(|_| Vec::new()).collect();
-        let mut from_decap: Vec<Vec<Receiver<Metereds>>> = (0..n).map(|_| Vec::new()).collect();
-        for senders in &mut to_cache {
-            for receivers in &mut from_decap {
-                let (tx, rx) = sync_channel(DEPTH);
+        // shares[i][j]: worker i to worker j (i = j: unused).
+        let mut to_peers: Vec<Vec<Sender<Share>>> = (0..n).map(|_| Vec::new()).collect();
+        let mut from_peers: Vec<Vec<Receiver<Share>>> = (0..n).map(|_| Vec::new()).collect();
+        for senders in &mut to_peers {
+            for receivers in &mut from_peers {
+                // Unbounded: the reading thread's channels bound how far
+                // a worker runs ahead.
+                let (tx, rx) = channel();
                 senders.push(tx);
                 receivers.push(rx);
             }
         }
         let (expired_tx, expired_rx) = sync_channel::<Expired>(DEPTH * n);
         // Emptied buffers going back: frames to the reading thread, each
-        // decap worker's lists from every cache worker.
+        // worker's lists from every worker.
         let (recycle_tx, recycled) = sync_channel::<Frames>((DEPTH + 1) * n);
-        let (spare_txs, spare_rxs): (Vec<_>, Vec<_>) = (0..n)
-            .map(|_| sync_channel::<Items>((DEPTH + 1) * n))
-            .unzip();
-        let decap_handles: Vec<_> = frame_rxs
+        let (spare_txs, spare_rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| channel::<Items>()).unzip();
+        let handles: Vec<_> = frame_rxs
             .into_iter()
-            .zip(to_cache)
-            .zip(spare_rxs)
+            .zip(to_peers)
+            .zip(from_peers)
+            .zip(spare_rxs.into_iter().zip(key_txs))
             .enumerate()
-            .map(|(i, ((rx, txs), spare))| {
-                let (decapper, hasher, recycle) = (&decapper, &hasher, recycle_tx.clone());
+            .map(|(i, (((input, to_peers), from_peers), (spare, keys)))| {
+                let ends = Ends {
+                    input,
+                    to_peers,
+                    from_peers,
+                    spare,
+                    returns: spare_txs.clone(),
+                    recycle: recycle_tx.clone(),
+                    output: expired_tx.clone(),
+                    keys,
+                };
+                let (decapper, hasher, shard_config) = (&decapper, &hasher, &shard_config);
                 std::thread::Builder::new()
-                    .name(format!("decap-{i}"))
+                    .name(format!("worker-{i}"))
                     .spawn_scoped(scope, move || {
-                        decap_worker(decapper, hasher, rx, txs, recycle, spare)
-                    })
-            })
-            .collect();
-        let cache_handles: Vec<_> = from_decap
-            .into_iter()
-            .zip(key_txs)
-            .enumerate()
-            .map(|(j, (rxs, keys))| {
-                let (shard_config, tx) = (&shard_config, expired_tx.clone());
-                let returns = spare_txs.clone();
-                std::thread::Builder::new()
-                    .name(format!("cache-{j}"))
-                    .spawn_scoped(scope, move || {
-                        cache_worker(shard_config, rxs, returns, tx, keys)
+                        worker(i, decapper, hasher, shard_config, ends)
                     })
             })
             .collect();
@@ -518,14 +657,9 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
         let last = dealer.batch.tick_ms;
         dealer.flush(last);
         drop(dealer);
-        for handle in decap_handles.into_iter().flatten() {
-            if let Ok(counts) = handle.join() {
-                decap_counts.push(counts);
-            }
-        }
-        for handle in cache_handles.into_iter().flatten() {
-            if let Ok(shard) = handle.join() {
-                shard_stats.push(shard);
+        for handle in handles.into_iter().flatten() {
+            if let Ok(done) = handle.join() {
+                shard_stats.push(done);
             }
         }
         if let Ok(handle) = encoding {
@@ -540,10 +674,8 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
     }
     exporter.put_store(stored);
     let mut stats = exporter.stats();
-    for counts in &decap_counts {
+    for (counts, cache, unmatched) in &shard_stats {
         counts.add_to(&mut stats);
-    }
-    for (cache, unmatched) in &shard_stats {
         stats.fragment_unmatched += unmatched;
         stats.flows_created += cache.flows_created();
         let e = cache.expired();
@@ -594,7 +726,7 @@ impl Input {
                 let mut next_flush = Instant::now();
                 while !shutdown.load(Ordering::Relaxed) && dealer.open {
                     match live.next_event() {
-                        Ok(capture::Live::Frame(f)) => dealer.push(&f, wall_ms()),
+                        Ok(capture::Live::Frame(f)) => dealer.push(&f, wall_ms(), None),
                         Ok(capture::Live::Idle) => dealer.flush(wall_ms()),
                         Err(e) => {
                             tracing::error!(target: "capture", error = %e, "live capture failed");
@@ -614,10 +746,10 @@ impl Input {
                 (errors, counters)
             }
             Input::Files(mut files) => {
-                capture::replay(&mut files, config.send.speed, &mut errors, |event| {
+                capture::replay(&mut files, config.send.speed, true, &mut errors, |event| {
                     match event {
                         Replayed::File(file) => dealer.begin_file(file),
-                        Replayed::Frame(f, ms) => dealer.push(f, ms),
+                        Replayed::Frame(f, ms, shared) => dealer.push(f, ms, shared),
                         Replayed::Check => {
                             if shutdown.load(Ordering::Relaxed) || !dealer.open {
                                 return ControlFlow::Break(());

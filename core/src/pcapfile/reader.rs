@@ -151,6 +151,11 @@ impl<R: Read> Reader<R> {
         self.header
     }
 
+    /// The input it reads from.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
     /// The next record, `Ok(None)` at a clean end of file. After an error
     /// the reader returns `Ok(None)`.
     pub fn next_record(&mut self) -> Result<Option<Record>, PcapError> {
