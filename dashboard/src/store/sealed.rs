@@ -444,3 +444,167 @@ impl ClickHouseStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M5: u64 = 300_000;
+
+    #[test]
+    fn only_unfiltered_series_of_sealed_steps_are_sealable() {
+        let lab = Filters {
+            dataset: Some("lab".into()),
+            ..Filters::default()
+        };
+        assert!(sealable(&lab, HOUR_MS));
+        assert!(sealable(&Filters::default(), M5));
+        assert!(!sealable(&lab, 60_000));
+        let zone = Filters {
+            zone: Some("dmz".into()),
+            ..lab
+        };
+        assert!(!sealable(&zone, HOUR_MS));
+        assert_eq!(
+            whole_buckets(
+                TimeWindow {
+                    from_ms: 1,
+                    to_ms: HOUR_MS
+                },
+                HOUR_MS
+            ),
+            None
+        );
+        assert_eq!(
+            whole_buckets(
+                TimeWindow {
+                    from_ms: 1,
+                    to_ms: 3 * HOUR_MS + 5
+                },
+                HOUR_MS
+            ),
+            Some(TimeWindow {
+                from_ms: HOUR_MS,
+                to_ms: 3 * HOUR_MS
+            })
+        );
+    }
+
+    #[test]
+    fn runs_are_consecutive_and_bounded() {
+        let w = |from_ms, to_ms| TimeWindow { from_ms, to_ms };
+        assert_eq!(
+            runs(&[0, M5, 2 * M5, 4 * M5], M5, u64::MAX),
+            [w(0, 3 * M5), w(4 * M5, 5 * M5)]
+        );
+        assert_eq!(
+            runs(&[0, M5, 2 * M5, 3 * M5, 4 * M5], M5, 2 * M5),
+            [w(0, 2 * M5), w(2 * M5, 4 * M5), w(4 * M5, 5 * M5)]
+        );
+    }
+
+    #[test]
+    fn a_sealed_row_answers_only_at_its_flow_count() {
+        let row = |t_ms, stored_flows, bytes| SealedRow {
+            t_ms,
+            stored_flows,
+            flows: stored_flows,
+            packets: 1,
+            bytes,
+            violations: 0,
+            violation_bytes: 0,
+        };
+        let counts: BTreeMap<u64, u64> = [(0, 5), (M5, 7), (2 * M5, 2), (3 * M5, 4)].into();
+        // Two copies of the first bucket, an older count of the second,
+        // the third counted at its count, the fourth never sealed.
+        let rows = [
+            row(0, 5, 50),
+            row(0, 5, 50),
+            row(M5, 6, 60),
+            row(2 * M5, 2, 20),
+        ];
+        let (points, live) = answer(&counts, &rows, |_| true);
+        assert_eq!(
+            points.iter().map(|p| (p.t_ms, p.bytes)).collect::<Vec<_>>(),
+            [(0, 50), (2 * M5, 20)]
+        );
+        assert_eq!(live, [M5, 3 * M5]);
+        // A bucket whose minute rollup is gone is counted live.
+        let (points, live) = answer(&counts, &rows, |t| t != 0);
+        assert_eq!(points.len(), 1);
+        assert_eq!(live, [0, M5, 3 * M5]);
+    }
+
+    #[test]
+    fn the_plan_seals_settled_buckets_of_every_series_hourly_first_newest_first() {
+        let day = 24 * HOUR_MS;
+        let counts = vec![
+            ("lab".to_string(), 0, 3),
+            ("lab".to_string(), M5, 1),
+            ("other".to_string(), M5, 2),
+            ("lab".to_string(), day + 2 * HOUR_MS, 4),
+        ];
+        let now = day + 3 * HOUR_MS + SETTLE_MS;
+        let all = plan(&counts, &[], &HashSet::new(), now);
+        // Per series (every dataset, lab, other) and step: 5 min: 3 + 3 + 1
+        // buckets, 15 min and 1 h: 2 + 2 + 1; 6 h and 1 d: 1 + 1 + 1 (the
+        // second day's buckets are not settled).
+        let buckets: usize = all.iter().map(|r| r.buckets.len()).sum();
+        assert_eq!(buckets, 7 + 5 + 5 + 3 + 3);
+        let first = &all[0];
+        assert!(first.step_ms >= HOUR_MS);
+        assert_eq!(first.window.from_ms, day + 2 * HOUR_MS);
+        assert!(all
+            .iter()
+            .skip_while(|r| !minute_step(r.step_ms))
+            .all(|r| minute_step(r.step_ms)));
+        // The bucket of both datasets: 3 flows over every dataset, owned by both.
+        let every = all
+            .iter()
+            .find(|r| r.dataset.is_none() && r.step_ms == M5 && r.window.from_ms == 0)
+            .unwrap();
+        assert_eq!(
+            every.buckets,
+            [
+                (0, 3, vec!["lab".to_string()]),
+                (M5, 3, vec!["lab".to_string(), "other".to_string()])
+            ]
+        );
+        let rows = sealed_rows(
+            every,
+            &[Point {
+                t_ms: M5,
+                bytes: 9,
+                ..Point::default()
+            }],
+            now,
+        );
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r.every == 1 && r.sealed_ms == now));
+        assert_eq!(rows[0].bytes, 0);
+        assert_eq!((rows[2].dataset.as_str(), rows[2].bytes), ("other", 9));
+        // Sealed at its count: not again; at another count, or not settled:
+        // again, or not yet; minute steps skip a day flows_1m lost.
+        let sealed: Vec<(u8, String, u64, u64, u64)> = all
+            .iter()
+            .flat_map(|r| sealed_rows(r, &[], now))
+            .map(|r| (r.every, r.dataset, r.step_ms, r.t_ms, r.stored_flows))
+            .collect();
+        assert!(plan(&counts, &sealed, &HashSet::new(), now).is_empty());
+        let mut later = counts.clone();
+        later[1].2 = 2;
+        let again = plan(&later, &sealed, &HashSet::new(), now);
+        assert!(again.iter().all(|r| r.dataset.as_deref() != Some("other")));
+        assert_eq!(again.len(), 2 * 5);
+        assert!(plan(&counts, &[], &HashSet::new(), HOUR_MS)
+            .iter()
+            .all(|r| minute_step(r.step_ms) && r.window.to_ms <= 3 * M5));
+        let gaps = HashSet::from([("other".to_string(), 0)]);
+        let gapped = plan(&counts, &[], &gaps, now);
+        assert!(!gapped.iter().any(|r| minute_step(r.step_ms)
+            && r.window.from_ms <= M5
+            && M5 < r.window.to_ms
+            && r.dataset.as_deref() != Some("lab")));
+        assert_eq!(gapped.len(), all.len() - 3);
+    }
+}
