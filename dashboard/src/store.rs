@@ -25,7 +25,7 @@ mod violations;
 
 pub use answers::keys_and_totals;
 pub use database::ClickHouseStore;
-pub use sealed::{SETTLE_MS, STEPS_MS as SEALED_STEPS_MS};
+pub use sealed::STEPS_MS as SEALED_STEPS_MS;
 
 /// Why the store could not answer. The text is for logs, never for clients.
 #[derive(Debug, thiserror::Error)]
