@@ -132,6 +132,11 @@ pub(super) fn answer(
     (points, live)
 }
 
+/// A bucket to seal: its start, the flows stored in it, and the rows to
+/// write (`every`, `dataset`): the series' own, and for the series over
+/// every dataset one per dataset with flows in the bucket.
+pub(super) type Bucket = (u64, u64, Vec<(u8, String)>);
+
 /// Buckets to seal, of one series, counted in one statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Run {
@@ -139,10 +144,7 @@ pub(super) struct Run {
     pub dataset: Option<String>,
     pub step_ms: u64,
     pub window: TimeWindow,
-    /// Per bucket: start, flows stored, and the rows to write (`every`,
-    /// `dataset`): the series' own, and for the series over every dataset
-    /// one per dataset with flows in the bucket.
-    pub buckets: Vec<(u64, u64, Vec<(u8, String)>)>,
+    pub buckets: Vec<Bucket>,
 }
 
 /// The longest run counted in one statement: under the API's query
@@ -192,8 +194,7 @@ pub(super) fn plan(
             (scope, *step, *t, *n)
         })
         .collect();
-    type Pending = Vec<(u64, u64, Vec<(u8, String)>)>;
-    let mut pending: BTreeMap<(Option<String>, u64), Pending> = BTreeMap::new();
+    let mut pending: BTreeMap<(Option<String>, u64), Vec<Bucket>> = BTreeMap::new();
     for ((scope, step), buckets) in series {
         let list = buckets
             .into_iter()
