@@ -405,8 +405,9 @@ impl ClickHouseStore {
     }
 
     /// Seal every settled bucket not sealed at its current flow count, as
-    /// of `now_ms` (see [`plan`]); how many buckets were sealed. A run
-    /// that fails (a timeout) is logged and left for the next call.
+    /// of `now_ms` (hourly and coarser steps first, newest first); how
+    /// many buckets were sealed. A run that fails (a timeout) is logged
+    /// and left for the next call.
     pub async fn seal_series(&self, now_ms: u64) -> Result<usize, StoreError> {
         // The flow counts first: a bucket that gets flows while it is
         // counted is sealed at the older count, which then no longer
