@@ -17,12 +17,14 @@ mod migrate;
 pub mod partitions;
 mod rollups;
 pub mod row;
+mod series_buckets;
 
 pub use cluster::*;
 pub use columns::*;
 pub use inventory_events::*;
 pub use migrate::*;
 pub use rollups::*;
+pub use series_buckets::*;
 
 pub use partitions::PARTITION_KEY;
 pub use row::{flows_native_block, flows_native_insert, native_block_rows, FlowRow, FlowsBlock};
@@ -126,6 +128,8 @@ mod tests {
         assert_eq!(RollupRow::COLUMN_NAMES, names.as_slice());
         let names: Vec<&str> = EXPORTERS_COLUMNS.iter().map(|c| c.name).collect();
         assert_eq!(ExporterRow::COLUMN_NAMES, names.as_slice());
+        let names: Vec<&str> = SERIES_BUCKETS_COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(SeriesBucketRow::COLUMN_NAMES, names.as_slice());
     }
 
     #[test]

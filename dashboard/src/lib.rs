@@ -148,6 +148,12 @@ pub async fn run(
     let store = ClickHouseStore::connect(&config.clickhouse_settings())
         .await?
         .with_metrics(metrics.clone());
+    // Time series' settled buckets, sealed in the background.
+    tokio::spawn(
+        store
+            .clone()
+            .seal_series_in_background(std::time::Duration::from_secs(60)),
+    );
     let policy_store = ClickHousePolicyStore::new(store.client(), &config.clickhouse.database);
     let policy_api = Arc::new(PolicyApi::new(config.policy.clone(), policy_store));
     let (stop_alerts, alerts_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -20,12 +20,12 @@ use crate::sql::Resolution;
 
 mod answers;
 mod database;
-mod hours;
+mod sealed;
 mod violations;
 
 pub use answers::keys_and_totals;
 pub use database::ClickHouseStore;
-pub use hours::HourSeries;
+pub use sealed::STEPS_MS as SEALED_STEPS_MS;
 
 /// Why the store could not answer. The text is for logs, never for clients.
 #[derive(Debug, thiserror::Error)]

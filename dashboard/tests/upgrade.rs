@@ -1,7 +1,8 @@
 //! A database of the previous schema (rollups at 1 minute and 1 hour only,
 //! `point_hash` and `point_rank` making each direction of an underlay an
 //! observation point of its own and giving the NVGRE and routed-GRE
-//! underlays a port mirror's +1, no `conversations_seen` or `flow_exporters`), upgraded by the dashboard's start-up, answers every endpoint as a
+//! underlays a port mirror's +1, no `conversations_seen`, `flow_exporters` or
+//! `series_buckets`), upgraded by the dashboard's start-up, answers every endpoint as a
 //! database created with today's schema and holding the same flows.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
@@ -66,6 +67,7 @@ async fn previous_schema(url: &str, database: &str) {
             || statement.contains("`flows_1d")
             || statement.contains("`conversations_seen")
             || statement.contains("`flow_exporters")
+            || statement.contains("`series_buckets")
         {
             continue;
         }
@@ -153,6 +155,10 @@ async fn an_upgraded_database_answers_as_a_new_one() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let new = store_with(&rows()).await;
+    // Each seals its time series' buckets (the upgraded one: its backfill).
+    let now = eastwest_core::clock::now_ms();
+    assert!(upgraded.seal_series(now).await.unwrap() > 0);
+    assert!(new.seal_series(now).await.unwrap() > 0);
     let (upgraded, new) = (
         router(AppState::new(upgraded, 1000)),
         router(AppState::new(new, 1000)),

@@ -69,8 +69,8 @@ impl Layout {
 
     /// The tables that hold rows partitioned by [`PARTITION_KEY`] on each
     /// server, for retention and the deletion of a dataset: `flows`, the
-    /// rollups, `datasets`, `observed_1m`, `conversations_seen` and
-    /// `flow_exporters`.
+    /// rollups, `datasets`, `observed_1m`, `conversations_seen`,
+    /// `flow_exporters` and `series_buckets`.
     pub fn partitioned_tables(&self) -> Vec<(&'static str, String)> {
         std::iter::once(FLOWS_TABLE)
             .chain(ROLLUPS.iter().map(|r| r.table))
@@ -79,6 +79,7 @@ impl Layout {
                 OBSERVED_1M_TABLE,
                 CONVERSATIONS_SEEN_TABLE,
                 FLOW_EXPORTERS_TABLE,
+                SERIES_BUCKETS_TABLE,
             ])
             .map(|name| (name, self.storage_name(name)))
             .collect()

@@ -248,6 +248,7 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
         }
     }
     steps.extend(inventory_events_migrations(layout));
+    steps.extend(series_buckets_migrations(layout));
     steps
 }
 

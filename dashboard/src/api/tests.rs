@@ -191,3 +191,16 @@ fn steps_keep_series_short() {
         assert!(span.div_ceil(step_for(span, 0)) <= MAX_POINTS, "{span}");
     }
 }
+
+#[test]
+fn the_steps_of_windows_from_a_day_to_360_days_are_sealed() {
+    let mut steps: Vec<u64> = (24..=360 * 24)
+        .flat_map(|hours: u64| {
+            let span = hours * 3_600_000;
+            [step_for(span, 0), step_for(span, 3_600_000)]
+        })
+        .collect();
+    steps.sort_unstable();
+    steps.dedup();
+    assert_eq!(steps, crate::store::SEALED_STEPS_MS);
+}

@@ -45,7 +45,7 @@ pub use report::{
 };
 pub use resolution::{split, Resolution, DAY_WINDOW_MS};
 pub use seen::{seen_lookup, seen_times};
-pub use series::{hour_counts, timeseries};
+pub use series::{bucket_counts, sealed_buckets, sealed_index, timeseries};
 pub use source::rows_in;
 pub use statement::{Arg, Sql, Tables};
 pub use violations::{

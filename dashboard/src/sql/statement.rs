@@ -79,6 +79,7 @@ pub struct Tables {
     pub observed_1m: String,
     pub conversations_seen: String,
     pub flow_exporters: String,
+    pub series_buckets: String,
 }
 
 impl Tables {

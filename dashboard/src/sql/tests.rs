@@ -26,6 +26,7 @@ fn tables() -> Tables {
         observed_1m: "`db`.`observed_1m`".into(),
         flow_exporters: "`db`.`flow_exporters`".into(),
         conversations_seen: "`db`.`conversations_seen`".into(),
+        series_buckets: "`db`.`series_buckets`".into(),
     }
 }
 
@@ -81,15 +82,21 @@ fn placeholders_match_arguments_and_values_stay_out() {
         check(&conversation_keys_and_totals(&t, resolution, &p));
         check(&conversations_in_one(&t, resolution, &p));
         check(&matrix(&t, resolution, &p));
-        check(&timeseries(&t, resolution, &p, 3_600_000));
-        check(&hour_counts(
+        check(&timeseries(
             &t,
-            TimeWindow {
-                from_ms: 0,
-                to_ms: 3_600_000,
-            },
-            Some("a'b"),
+            resolution,
+            p.window.unwrap(),
+            &p.filters,
+            3_600_000,
         ));
+        let hour = TimeWindow {
+            from_ms: 0,
+            to_ms: 3_600_000,
+        };
+        check(&bucket_counts(&t, Some(hour), Some("a'b"), 300_000));
+        check(&bucket_counts(&t, None, None, 300_000));
+        check(&sealed_buckets(&t, hour, Some("a'b"), 300_000));
+        check(&sealed_buckets(&t, hour, None, 3_600_000));
         check(&hosts(&t, resolution, &p));
         check(&host_vms(&t, resolution, &p, Some("esx-01")));
         check(&vm_placements(&t, resolution, &p, "a'b"));

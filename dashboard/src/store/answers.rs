@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use eastwest_clickhouse::schema::partitions;
 
-use super::{ClickHouseStore, HourSeries, Store, StoreError};
+use super::{ClickHouseStore, Store, StoreError};
 use crate::model::{
     Conversation, ConversationRow, Counters, DescribedRow, ExporterRow, FlowRecord, FlowRecordRow,
     HostRow, HostVms, MatrixCell, Page, Placement, Point, Totals, Violation, ViolationRow,
@@ -184,57 +184,11 @@ impl Store for ClickHouseStore {
         step_ms: u64,
     ) -> Result<(Vec<Point>, Resolution), StoreError> {
         let resolution = Resolution::for_step(step_ms);
-        let mut params = params.clone();
-        params.window = Some(window);
-        let Some(inner) = HourSeries::whole_hours(&params, window, step_ms) else {
-            let points = self
-                .all::<Point>(&sql::timeseries(&self.tables, resolution, &params, step_ms))
-                .await?;
-            return Ok((points, resolution.used_for(Some(window))));
+        let points = if self.sealed_series && super::sealed::sealable(&params.filters, step_ms) {
+            self.sealed_series(window, &params.filters, step_ms).await?
+        } else {
+            self.live_series(window, &params.filters, step_ms).await?
         };
-        let mut edges = Vec::new();
-        for edge in [
-            TimeWindow {
-                from_ms: window.from_ms,
-                to_ms: inner.from_ms,
-            },
-            TimeWindow {
-                from_ms: inner.to_ms,
-                to_ms: window.to_ms,
-            },
-        ] {
-            if edge.from_ms < edge.to_ms {
-                params.window = Some(edge);
-                edges.extend(
-                    self.all::<Point>(&sql::timeseries(&self.tables, resolution, &params, step_ms))
-                        .await?,
-                );
-            }
-        }
-        let dataset = params.filters.dataset.clone();
-        let counts = self
-            .all::<(u64, u64)>(&sql::hour_counts(&self.tables, inner, dataset.as_deref()))
-            .await?;
-        let unsettled = self
-            .hours
-            .lock()
-            .map_err(|_| StoreError::Query("hourly series lock poisoned".into()))?
-            .unsettled(&dataset, &counts, eastwest_core::clock::now_ms());
-        let mut points = Vec::new();
-        for run in HourSeries::runs(&unsettled) {
-            params.window = Some(run);
-            points.extend(
-                self.all::<Point>(&sql::timeseries(&self.tables, resolution, &params, step_ms))
-                    .await?,
-            );
-        }
-        let mut points = self
-            .hours
-            .lock()
-            .map_err(|_| StoreError::Query("hourly series lock poisoned".into()))?
-            .settle(&dataset, &counts, &unsettled, &points);
-        points.extend(edges);
-        points.sort_by_key(|p| p.t_ms);
         Ok((points, resolution.used_for(Some(window))))
     }
 

@@ -10,10 +10,10 @@ use clickhouse::{RowOwned, RowRead};
 use eastwest_clickhouse::schema::{
     migrate, partitions, query_settings, quote_ident, Layout, ServerVersion,
     CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, EXPORTERS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H,
-    FLOWS_1M, FLOWS_TABLE, FLOW_EXPORTERS_TABLE, OBSERVED_1M_TABLE,
+    FLOWS_1M, FLOWS_TABLE, FLOW_EXPORTERS_TABLE, OBSERVED_1M_TABLE, SERIES_BUCKETS_TABLE,
 };
 
-use super::{ClickHouseSettings, ConnectError, HourSeries, StoreError};
+use super::{ClickHouseSettings, ConnectError, StoreError};
 use crate::query::TimeWindow;
 use crate::sql::{self, Arg, Sql, Tables};
 
@@ -34,8 +34,9 @@ pub struct ClickHouseStore {
     pub(super) tables: Tables,
     /// Where failed and timed-out queries are counted (`/metrics`).
     pub(super) metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
-    /// The settled hours of hourly time series (see [`HourSeries`]).
-    pub(super) hours: std::sync::Arc<std::sync::Mutex<HourSeries>>,
+    /// Whether time series read the sealed buckets of `series_buckets`
+    /// (see [`Self::without_sealed_series`]).
+    pub(super) sealed_series: bool,
     /// Whether the violations list tries the window's newest slices of
     /// flows before its whole raw read (see [`Self::without_violation_slices`]).
     pub(super) violation_slices: bool,
@@ -126,9 +127,10 @@ impl ClickHouseStore {
                 observed_1m: qualified(OBSERVED_1M_TABLE),
                 conversations_seen: qualified(CONVERSATIONS_SEEN_TABLE),
                 flow_exporters: qualified(FLOW_EXPORTERS_TABLE),
+                series_buckets: qualified(SERIES_BUCKETS_TABLE),
             },
             metrics: None,
-            hours: Default::default(),
+            sealed_series: true,
             violation_slices: true,
         })
     }
@@ -144,6 +146,14 @@ impl ClickHouseStore {
     /// compare the two).
     pub fn without_violation_slices(mut self) -> Self {
         self.violation_slices = false;
+        self
+    }
+
+    /// Count every bucket of every time series live, never reading the
+    /// sealed buckets: the answer they must give, slower (to compare the
+    /// two).
+    pub fn without_sealed_series(mut self) -> Self {
+        self.sealed_series = false;
         self
     }
 
