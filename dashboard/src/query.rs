@@ -192,10 +192,6 @@ fn bad(msg: impl Into<String>) -> ParamError {
     ParamError(msg.into())
 }
 
-/// The `verdict` filter's values: the policy's verdict, one type with the
-/// collector's and the API's. (`sql/` names it by this path.)
-pub use eastwest_core::policy::VerdictKind as Verdict;
-
 /// The `verdict` filter's value of `text`; the error names the words.
 fn parse_verdict(text: &str) -> Result<VerdictKind, ParamError> {
     VerdictKind::parse(text).ok_or_else(|| {

@@ -12,7 +12,7 @@ use super::*;
 /// The DDL is issued either once `ON CLUSTER` (the server's distributed DDL
 /// queue, which needs ZooKeeper on ClickHouse 18.16) or, with
 /// `on_cluster_ddl` false, without it, to every node in turn (the caller
-/// runs [`migrate`] once per node).
+/// runs [`migrate()`] once per node).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     pub database: String,

@@ -1,5 +1,5 @@
 //! The migrations: the statements that bring a database of any earlier
-//! schema to the current one, and [`migrate`], which runs them.
+//! schema to the current one, and [`migrate()`], which runs them.
 
 use super::*;
 
@@ -28,7 +28,7 @@ pub(super) fn names(columns: impl IntoIterator<Item = &'static str>) -> String {
 
 /// The statements that bring the layout's database to the current schema.
 /// Each is idempotent (`IF NOT EXISTS`, or guarded by its check), so running
-/// them at every start-up is safe; [`migrate`] runs them.
+/// them at every start-up is safe; [`migrate()`] runs them.
 ///
 /// From the previous schema (`flows` without `reply`, no rollups, no
 /// `exporters`): `reply` is added with [`REPLY_DEFAULT`], so old rows get

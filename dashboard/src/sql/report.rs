@@ -85,7 +85,7 @@ pub fn report_vm_hosts(tables: &Tables, resolution: Resolution, params: &Params)
 /// `resolution` (counts exact; first and last seen are bucket bounds).
 pub fn report_violations(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
     let mut filters = params.filters.clone();
-    filters.verdict = Some(crate::query::Verdict::Violation);
+    filters.verdict = Some(eastwest_core::policy::VerdictKind::Violation);
     per_conversation(
         |c| filtered_source(tables, resolution, params.window, &filters, c),
         &filters,

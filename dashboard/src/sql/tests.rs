@@ -12,7 +12,8 @@ use super::seen::*;
 use super::series::*;
 use super::statement::*;
 use super::violations::*;
-use crate::query::{Format, Verdict};
+use crate::query::Format;
+use eastwest_core::policy::VerdictKind;
 
 fn tables() -> Tables {
     Tables {
@@ -39,7 +40,7 @@ fn params() -> Params {
         filters: Filters {
             dataset: Some("lab".into()),
             vm: Some("x' OR 1=1 --".into()),
-            verdict: Some(Verdict::Violation),
+            verdict: Some(VerdictKind::Violation),
             same_host: Some(true),
             port: Some(443),
             ..Filters::default()

@@ -12,8 +12,9 @@
 //! full ([`violations_of`]) from that slice and the rollups for the rest of
 //! the window; the count comes from the rollups ([`violation_count`]).
 
-use crate::query::{Params, TimeWindow, Verdict};
+use crate::query::{Params, TimeWindow};
 use eastwest_clickhouse::schema::date_of_ms;
+use eastwest_core::policy::VerdictKind;
 
 use super::conversations::TIE_BREAK;
 use super::counting::{per_conversation, Detail};
@@ -30,7 +31,7 @@ const DAY_MS: u64 = 86_400_000;
 /// `params` restricted to violations.
 fn violating(params: &Params) -> crate::query::Filters {
     let mut filters = params.filters.clone();
-    filters.verdict = Some(Verdict::Violation);
+    filters.verdict = Some(VerdictKind::Violation);
     filters
 }
 
