@@ -41,23 +41,24 @@
 //! is full (the least recently seen of the shard), and the records of
 //! different shards reach the encoder interleaved in batches.
 
-use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use eastwest_core::decap::Metered;
 use eastwest_core::flow::{Encap, FlowRecord};
 
-use crate::blocks::Block;
 use crate::cache::{CacheConfig, FlowCache, Ingested, Observation, ShardHasher};
-use crate::capture::{self, FileSource, Frame, LiveSource, Replayed, Shared};
+use crate::capture::Frame;
 use crate::config::Config;
 use crate::decap::Decapper;
 use crate::stats::Stats;
 use crate::store::{PacketStore, StoreKey};
-use crate::{open_live, wall_ms, Exporter, KernelLog, Outcome, RunError, LOOKAHEAD};
+use crate::{Exporter, Outcome, RunError, LOOKAHEAD};
+
+mod deal;
+
+use deal::{Dealer, Frames, Input};
 
 /// Frames per batch from the reading thread.
 pub const BATCH: usize = 1024;
@@ -65,44 +66,6 @@ pub const BATCH: usize = 1024;
 pub const LIVE_FLUSH_MS: u64 = 10;
 /// Batches waiting in each channel.
 const DEPTH: usize = 4;
-
-/// A batch of frames from the reading thread.
-#[derive(Debug, Default)]
-struct Frames {
-    /// The read block of the built-in reader the frames are in, shared
-    /// (not copied); one per batch.
-    block: Option<Block>,
-    /// Frames copied out of the capture: live capture, libpcap, records
-    /// across the end of a block.
-    bytes: Vec<u8>,
-    /// Where each frame is, its length on the wire, its time.
-    frames: Vec<(At, u32, u64)>,
-    /// With a packet store: each frame's capture time (ns) and offset in
-    /// its file.
-    stored: Vec<(u64, u64)>,
-    /// Time the caches may expire up to after these frames.
-    tick_ms: u64,
-}
-
-/// Where a frame of a batch is: its start and end in the batch's block
-/// (`shared`) or in its copied bytes.
-#[derive(Debug, Clone, Copy)]
-struct At {
-    start: usize,
-    end: usize,
-    shared: bool,
-}
-
-impl Frames {
-    /// The bytes of the frame at `at`.
-    fn data(&self, at: At) -> &[u8] {
-        let bytes = match (&self.block, at.shared) {
-            (Some(block), true) => &block[..],
-            _ => &self.bytes[..],
-        };
-        bytes.get(at.start..at.end).unwrap_or(&[])
-    }
-}
 
 /// A worker's frames of one batch: (index in the batch, metered
 /// frame, observation).
@@ -433,111 +396,6 @@ fn store_worker(
     store
 }
 
-/// The reading side: fills batches and deals them out round robin.
-struct Dealer {
-    outputs: Vec<SyncSender<Arc<Frames>>>,
-    /// Batches the workers are done with, to be filled again: a
-    /// fresh 1.6 MB buffer per batch cost a page fault per 4 KiB (the
-    /// system time of `--workers 2` was twice one worker's).
-    recycled: Receiver<Frames>,
-    /// With a packet store: every batch, and where each file begins.
-    store: Option<SyncSender<ToStore>>,
-    next: usize,
-    batch: Frames,
-    /// False once a worker is gone (it only stops when its peers do).
-    open: bool,
-}
-
-impl Dealer {
-    /// Add `f` (in `shared`'s block, or copied) to the batch.
-    fn push(&mut self, f: &Frame<'_>, now_ms: u64, shared: Option<Shared<'_>>) {
-        let at = match shared {
-            Some((block, start)) => {
-                if !self
-                    .batch
-                    .block
-                    .as_ref()
-                    .is_some_and(|b| Arc::ptr_eq(b, block))
-                {
-                    // One block per batch.
-                    if self.batch.block.is_some() {
-                        self.flush(self.batch.tick_ms);
-                    }
-                    self.batch.block = Some(Arc::clone(block));
-                }
-                At {
-                    start,
-                    end: start + f.data.len(),
-                    shared: true,
-                }
-            }
-            None => {
-                let start = self.batch.bytes.len();
-                self.batch.bytes.extend_from_slice(f.data);
-                At {
-                    start,
-                    end: self.batch.bytes.len(),
-                    shared: false,
-                }
-            }
-        };
-        self.batch.frames.push((at, f.wire_len, now_ms));
-        if self.store.is_some() {
-            self.batch.stored.push((f.ts_ns, f.offset));
-        }
-        self.batch.tick_ms = self.batch.tick_ms.max(now_ms);
-        if self.batch.frames.len() >= BATCH {
-            self.flush(now_ms);
-        }
-    }
-
-    /// Send the batch (maybe empty: a tick) to the next worker.
-    fn flush(&mut self, tick_ms: u64) {
-        let n = self.outputs.len();
-        let next = match self.recycled.try_recv() {
-            Ok(mut frames) => {
-                frames.block = None;
-                frames.bytes.clear();
-                frames.frames.clear();
-                frames.stored.clear();
-                frames.tick_ms = 0;
-                frames
-            }
-            Err(_) => Frames {
-                block: None,
-                bytes: Vec::with_capacity(BATCH * 1600),
-                frames: Vec::with_capacity(BATCH),
-                stored: Vec::new(),
-                tick_ms: 0,
-            },
-        };
-        let mut batch = std::mem::replace(&mut self.batch, next);
-        batch.tick_ms = batch.tick_ms.max(tick_ms);
-        self.batch.tick_ms = batch.tick_ms;
-        let batch = Arc::new(batch);
-        if let Some(tx) = self.outputs.get(self.next) {
-            self.open &= tx.send(Arc::clone(&batch)).is_ok();
-        }
-        if let Some(tx) = &self.store {
-            self.open &= tx.send(ToStore::Frames(batch)).is_ok();
-        }
-        self.next = (self.next + 1) % n;
-    }
-
-    /// Replaying: the frames that follow are `file`'s.
-    fn begin_file(&mut self, file: &FileSource) {
-        if self.store.is_none() {
-            return;
-        }
-        let last = self.batch.tick_ms;
-        self.flush(last);
-        if let Some(tx) = &self.store {
-            let message = ToStore::File(file.path().to_owned(), file.format());
-            self.open &= tx.send(message).is_ok();
-        }
-    }
-}
-
 /// [`crate::run`] with `config.cache.workers` > 1.
 pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> {
     let n = config.cache.workers.max(1);
@@ -643,14 +501,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
                 }
             });
         drop(recycle_tx);
-        let mut dealer = Dealer {
-            outputs: frame_txs,
-            recycled,
-            store: to_store,
-            next: 0,
-            batch: Frames::default(),
-            open: true,
-        };
+        let mut dealer = Dealer::new(frame_txs, recycled, to_store);
         let (errors, counters) = input.deal(config, &mut dealer, shutdown);
         capture_errors = errors;
         kernel = counters;
@@ -688,80 +539,6 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
     stats.kernel = kernel;
     stats.capture_errors = capture_errors;
     Ok(Outcome { stats })
-}
-
-/// Files or an interface, opened.
-enum Input {
-    Files(Vec<FileSource>),
-    Live(LiveSource),
-}
-
-impl Input {
-    fn open(config: &Config) -> Result<Input, RunError> {
-        if let Some(interface) = &config.capture.interface {
-            return Ok(Input::Live(open_live(config, interface)?));
-        }
-        let files = config
-            .capture
-            .read
-            .iter()
-            .map(|p| FileSource::open(p, config.capture.file_reader))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Input::Files(files))
-    }
-
-    /// Read every frame into `dealer` until the end or `shutdown`; the
-    /// capture errors, and a live capture's kernel counters.
-    fn deal(
-        self,
-        config: &Config,
-        dealer: &mut Dealer,
-        shutdown: &AtomicBool,
-    ) -> (Vec<String>, Option<capture::KernelCounters>) {
-        let mut errors = Vec::new();
-        match self {
-            Input::Live(mut live) => {
-                let mut log =
-                    KernelLog::new(Duration::from_secs(config.capture.stats_interval_secs));
-                let mut next_flush = Instant::now();
-                while !shutdown.load(Ordering::Relaxed) && dealer.open {
-                    match live.next_event() {
-                        Ok(capture::Live::Frame(f)) => dealer.push(&f, wall_ms(), None),
-                        Ok(capture::Live::Idle) => dealer.flush(wall_ms()),
-                        Err(e) => {
-                            tracing::error!(target: "capture", error = %e, "live capture failed");
-                            errors.push(e.to_string());
-                            break;
-                        }
-                    }
-                    if Instant::now() >= next_flush {
-                        next_flush = Instant::now() + Duration::from_millis(LIVE_FLUSH_MS);
-                        dealer.flush(wall_ms());
-                    }
-                    if log.due() {
-                        log.read_counters(&mut live);
-                    }
-                }
-                let counters = log.read_counters(&mut live);
-                (errors, counters)
-            }
-            Input::Files(mut files) => {
-                capture::replay(&mut files, config.send.speed, true, &mut errors, |event| {
-                    match event {
-                        Replayed::File(file) => dealer.begin_file(file),
-                        Replayed::Frame(f, ms, shared) => dealer.push(f, ms, shared),
-                        Replayed::Check => {
-                            if shutdown.load(Ordering::Relaxed) || !dealer.open {
-                                return ControlFlow::Break(());
-                            }
-                        }
-                    }
-                    ControlFlow::Continue(())
-                });
-                (errors, None)
-            }
-        }
-    }
 }
 
 #[cfg(test)]
