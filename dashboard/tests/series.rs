@@ -7,14 +7,10 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
 use axum::Router;
 use eastwest_clickhouse::schema::FlowRow;
 use eastwest_dashboard::api::{router, AppState};
 use eastwest_dashboard::store::{ClickHouseStore, Store};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 
 use common::*;
 
@@ -86,18 +82,6 @@ fn rows() -> Vec<FlowRow> {
         i += 1;
     }
     rows
-}
-
-async fn answer(app: &Router, uri: &str) -> serde_json::Value {
-    let response = app
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(status, StatusCode::OK, "{uri}: {body:?}");
-    serde_json::from_slice(&body).unwrap()
 }
 
 /// Every window and dataset asked of both; how many points had traffic,

@@ -4,15 +4,10 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use axum::Router;
 use eastwest_clickhouse::schema::{date_of_ms, datetime_of_ms, FlowRow};
 use eastwest_core::severity::Severity;
 use eastwest_dashboard::api::{router, AppState};
 use eastwest_dashboard::store::ClickHouseStore;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 
 use common::*;
 
@@ -144,18 +139,6 @@ fn rows() -> Vec<FlowRow> {
         "esx-01", WEB, APP, 8080, "allowed", "app tier", T0, 900,
     ));
     rows
-}
-
-async fn answer(app: &Router, uri: &str) -> serde_json::Value {
-    let response = app
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(status, StatusCode::OK, "{uri}: {body:?}");
-    serde_json::from_slice(&body).unwrap()
 }
 
 #[tokio::test]

@@ -164,32 +164,13 @@ fn worker(
     loop {
         let Ok(batch) = ends.input.recv() else {
             // No batch `own`, so none after: count the others' before it.
-            while next < own {
-                let from = ends.from_peers.get(next % n);
-                let Some(Ok(share)) = from.map(Receiver::recv) else {
-                    break;
-                };
-                if !shard.count(share, &ends) {
-                    break;
-                }
-                next += 1;
-            }
+            shard.count_peers(&mut next, own, &ends);
             break;
         };
         let Some(mine) = decap_batch(me, decapper, hasher, batch, &ends, &mut counts) else {
             break;
         };
-        while next < own {
-            let from = ends.from_peers.get(next % n);
-            let Some(Ok(share)) = from.map(Receiver::recv) else {
-                break;
-            };
-            if !shard.count(share, &ends) {
-                break;
-            }
-            next += 1;
-        }
-        if next < own || !shard.count(mine, &ends) {
+        if !shard.count_peers(&mut next, own, &ends) || !shard.count(mine, &ends) {
             break;
         }
         next += 1;
@@ -283,6 +264,23 @@ impl Shard {
     /// the cache polled at the time of every frame of the batch (its own
     /// or not, as one cache fed every frame is), and at the batch's tick.
     /// False once the encoder or the store thread is gone.
+    /// Count the other workers' shares of batches `next` up to `own`
+    /// (exclusive), in order; whether all were (false: a worker is gone).
+    fn count_peers(&mut self, next: &mut usize, own: usize, ends: &Ends) -> bool {
+        let n = ends.to_peers.len();
+        while *next < own {
+            let from = ends.from_peers.get(*next % n);
+            let Some(Ok(share)) = from.map(Receiver::recv) else {
+                return false;
+            };
+            if !self.count(share, ends) {
+                return false;
+            }
+            *next += 1;
+        }
+        true
+    }
+
     fn count(&mut self, share: Share, ends: &Ends) -> bool {
         let Share { batch, items, from } = share;
         let cache = &mut self.cache;

@@ -255,3 +255,22 @@ pub fn tokens() -> eastwest_dashboard::auth::Auth {
         entry("admin", Role::Admin),
     ])
 }
+
+/// `GET uri` of `app`, answered 200 with a JSON body.
+pub async fn answer(app: &axum::Router, uri: &str) -> serde_json::Value {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = app
+        .clone()
+        .oneshot(
+            axum::http::Request::get(uri)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(status, axum::http::StatusCode::OK, "{uri}: {body:?}");
+    serde_json::from_slice(&body).unwrap()
+}
