@@ -292,7 +292,8 @@ const TABLES: &str = "conversations_seen\tAggregatingMergeTree\n\
                       flows_1h\tSummingMergeTree\n\
                       flows_1h_mv\tMaterializedView\nflows_1m\tSummingMergeTree\n\
                       flows_1m_mv\tMaterializedView\ninventory_events\tMergeTree\n\
-                      observed_1m\tAggregatingMergeTree\nobserved_1m_mv\tMaterializedView\n";
+                      observed_1m\tAggregatingMergeTree\nobserved_1m_mv\tMaterializedView\n\
+                      series_buckets\tReplacingMergeTree\n";
 
 #[tokio::test]
 async fn an_empty_database_is_migrated_and_rollups_orient_conversations() -> Result<()> {
@@ -766,8 +767,8 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
 
 /// The schema before datasets had partitions of their own: today's
 /// statements for an empty database with every table partitioned by `date`
-/// alone, and without `datasets`, `observed_1m`, `conversations_seen` and
-/// `flow_exporters`.
+/// alone, and without `datasets`, `observed_1m`, `conversations_seen`,
+/// `flow_exporters` and `series_buckets`.
 async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
     for step in migrations(&Layout::single(db)) {
         let statement = &step.statement;
@@ -779,6 +780,7 @@ async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
             || statement.contains("`observed_1m")
             || statement.contains("`conversations_seen")
             || statement.contains("`flow_exporters")
+            || statement.contains("`series_buckets")
         {
             continue;
         }
@@ -839,7 +841,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     let new_key = "(dataset, date)";
     assert_eq!(
         partition_keys()?.replace(new_key, "K"),
-        "conversations_seen\tK\ndatasets\tK\nflow_exporters\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\n"
+        "conversations_seen\tK\ndatasets\tK\nflow_exporters\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\nseries_buckets\tK\n"
     );
     assert_eq!(contents()?, before, "every row kept, once");
     // `datasets` was filled from the rows already there.
