@@ -487,11 +487,16 @@ impl Params {
     }
 }
 
-/// A relative range ending now, rounded out to whole minutes (whole hours
-/// for spans of two days or more) so that a rollup answers it.
+/// A relative range ending now, rounded out to whole minutes, whole 10
+/// minutes for spans of 6 hours or more, whole hours for two days or more,
+/// so that a rollup answers it: the edges of a long window then read
+/// `flows_10m` (or `flows_1h`), never `flows_1m`, whose rows grow with the
+/// flows (on a busy day it holds a row per conversation and minute).
 fn relative(now_ms: u64, span_ms: u64) -> TimeWindow {
     let unit = if span_ms >= 2 * 86_400_000 {
         3_600_000
+    } else if span_ms >= 6 * 3_600_000 {
+        600_000
     } else {
         60_000
     };
@@ -606,8 +611,8 @@ mod tests {
         assert_eq!(
             q.window,
             Some(TimeWindow {
-                from_ms: (NOW_MS - 86_400_000) / 60_000 * 60_000,
-                to_ms: (NOW_MS / 60_000 + 1) * 60_000
+                from_ms: (NOW_MS - 86_400_000) / 600_000 * 600_000,
+                to_ms: (NOW_MS / 600_000 + 1) * 600_000
             })
         );
         assert_eq!(q.limit, DEFAULT_LIMIT);
@@ -624,6 +629,14 @@ mod tests {
         assert!(hour.aligned_to(60_000), "{hour:?}");
         assert!(hour.from_ms <= NOW_MS - 3_600_000 && hour.to_ms > NOW_MS);
         assert!(hour.to_ms - hour.from_ms <= 3_600_000 + 60_000);
+        let day = parse(&[("range", "24h")]).unwrap().window.unwrap();
+        assert!(day.aligned_to(600_000), "{day:?}");
+        assert!(day.from_ms <= NOW_MS - 86_400_000 && day.to_ms > NOW_MS);
+        assert!(day.to_ms - day.from_ms <= 86_400_000 + 600_000);
+        // Under 6 hours: whole minutes, so at most a minute more.
+        let five = parse(&[("range", "5h")]).unwrap().window.unwrap();
+        assert!(five.aligned_to(60_000), "{five:?}");
+        assert!(five.to_ms - five.from_ms <= 5 * 3_600_000 + 60_000);
         let week = parse(&[("range", "7d")]).unwrap().window.unwrap();
         assert!(week.aligned_to(3_600_000), "{week:?}");
         assert!(week.from_ms <= NOW_MS - 7 * 86_400_000 && week.to_ms > NOW_MS);
