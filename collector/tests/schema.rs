@@ -281,7 +281,9 @@ fn tables(ch: &ClickHouse, db: &str) -> Result<String> {
     ))
 }
 
-const TABLES: &str = "conversations_seen\tAggregatingMergeTree\n\
+const TABLES: &str = "conversations_1h\tSummingMergeTree\n\
+                      conversations_1h_mv\tMaterializedView\n\
+                      conversations_seen\tAggregatingMergeTree\n\
                       conversations_seen_mv\tMaterializedView\n\
                       datasets\tAggregatingMergeTree\ndatasets_mv\tMaterializedView\n\
                       exporters\tReplacingMergeTree\n\
@@ -440,6 +442,7 @@ async fn schema_without_derived_columns(client: &Client, db: &str) -> Result<()>
             .any(|w| statement.starts_with(w))
             || statement.contains("__repartition")
             || statement.contains("`conversations_seen")
+            || statement.contains("`conversations_1h")
         {
             continue;
         }
@@ -721,8 +724,9 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     assert_eq!(days(&ch, &db, "flows_1h")?, format!("2025-09-28\n{live}"));
     assert_eq!(days(&ch, &db, "flows_10m")?, days(&ch, &db, "flows_1m")?);
     assert_eq!(days(&ch, &db, "flows_1d")?, days(&ch, &db, "flows_1h")?);
-    // `observed_1m` and `conversations_seen` follow the 1-hour rollup.
-    for table in ["observed_1m", "conversations_seen"] {
+    // `conversations_1h`, `observed_1m` and `conversations_seen` follow
+    // the 1-hour rollup.
+    for table in ["conversations_1h", "observed_1m", "conversations_seen"] {
         assert_eq!(days(&ch, &db, table)?, format!("2025-09-28\n{live}"));
     }
     // Nothing more to drop the same day.
@@ -745,7 +749,7 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     );
     assert!(retention.run_once(T0 + 6 * DAY).await?.is_empty());
     let dropped = retention.run_once(T0 + 7 * DAY).await?;
-    assert_eq!(dropped.len(), 9, "{dropped:?}");
+    assert_eq!(dropped.len(), 10, "{dropped:?}");
     for table in [
         "flows",
         "flows_1m",
@@ -755,7 +759,13 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     ] {
         assert_eq!(days(&ch, &db, table)?, "", "{table}");
     }
-    for table in ["flows_1h", "flows_1d", "observed_1m", "conversations_seen"] {
+    for table in [
+        "flows_1h",
+        "flows_1d",
+        "conversations_1h",
+        "observed_1m",
+        "conversations_seen",
+    ] {
         assert_eq!(
             days(&ch, &db, table)?,
             live,
@@ -768,7 +778,7 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
 /// The schema before datasets had partitions of their own: today's
 /// statements for an empty database with every table partitioned by `date`
 /// alone, and without `datasets`, `observed_1m`, `conversations_seen`,
-/// `flow_exporters` and `series_buckets`.
+/// `conversations_1h`, `flow_exporters` and `series_buckets`.
 async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
     for step in migrations(&Layout::single(db)) {
         let statement = &step.statement;
@@ -779,6 +789,7 @@ async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
             || statement.contains("`datasets")
             || statement.contains("`observed_1m")
             || statement.contains("`conversations_seen")
+            || statement.contains("`conversations_1h")
             || statement.contains("`flow_exporters")
             || statement.contains("`series_buckets")
         {
@@ -841,7 +852,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     let new_key = "(dataset, date)";
     assert_eq!(
         partition_keys()?.replace(new_key, "K"),
-        "conversations_seen\tK\ndatasets\tK\nflow_exporters\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\nseries_buckets\tK\n"
+        "conversations_1h\tK\nconversations_seen\tK\ndatasets\tK\nflow_exporters\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\nseries_buckets\tK\n"
     );
     assert_eq!(contents()?, before, "every row kept, once");
     // `datasets` was filled from the rows already there.

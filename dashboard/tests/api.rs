@@ -223,7 +223,10 @@ async fn sorting_and_paging() {
 /// than `sql::MAX_PAGE_KEYS`, when one statement groups every
 /// conversation in full: both give the same rows in the same order, for
 /// every sort, across pages, with ties (three conversations on port 443),
-/// and over a window whose edges come from raw flows and flows_1m.
+/// over a window whose edges come from raw flows and flows_1m, and over
+/// windows of more than a week, whose days the one statement reads from
+/// flows_1d and the page by keys from conversations_1h (the flows in a
+/// whole hour, then in a whole day).
 #[tokio::test]
 async fn pages_by_keys_equal_the_one_statement_page() {
     use eastwest_dashboard::sql::MAX_PAGE_KEYS;
@@ -265,6 +268,14 @@ async fn pages_by_keys_equal_the_one_statement_page() {
     for (window, sorts) in [
         ("range=all".to_string(), every),
         (format!("from={}&to={}", lab - 1, lab + 601), some.clone()),
+        (
+            format!("from={}&to={}", lab - 8 * 86_400 - 1, lab + 2 * 3600 + 61),
+            some.clone(),
+        ),
+        (
+            format!("from={}&to={}", lab - 8 * 86_400 - 1, lab + 14 * 3600 + 61),
+            some.clone(),
+        ),
         ("range=all&vm=web-01".to_string(), some.clone()),
         ("range=all&host=esx-02".to_string(), some),
     ] {
@@ -1108,9 +1119,9 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = call("DELETE", "/api/v1/datasets/other", "admin").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // flows, the four rollups, datasets, observed_1m, conversations_seen
-    // and flow_exporters: one day each.
-    assert_eq!(body, r#"{"name":"other","partitions":9}"#);
+    // flows, the four rollups, conversations_1h, datasets, observed_1m,
+    // conversations_seen and flow_exporters: one day each.
+    assert_eq!(body, r#"{"name":"other","partitions":10}"#);
 
     // Gone from every table; the other datasets untouched.
     for table in [
@@ -1119,6 +1130,7 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
         "flows_10m",
         "flows_1h",
         "flows_1d",
+        "conversations_1h",
         "datasets",
         "observed_1m",
         "conversations_seen",

@@ -66,6 +66,7 @@ async fn previous_schema(url: &str, database: &str) {
             || statement.contains("`flows_10m")
             || statement.contains("`flows_1d")
             || statement.contains("`conversations_seen")
+            || statement.contains("`conversations_1h")
             || statement.contains("`flow_exporters")
             || statement.contains("`series_buckets")
         {

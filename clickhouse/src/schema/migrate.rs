@@ -172,6 +172,7 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
     steps.extend(repartition_steps(layout));
     steps.extend(underlay_point_steps(layout));
     steps.extend(ROLLUPS.iter().map(|r| Step::always(rollup_view(layout, r))));
+    steps.extend(conversations_1h_steps(layout));
     steps.extend(summary_steps(
         layout,
         DATASETS_TABLE,

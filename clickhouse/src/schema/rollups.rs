@@ -337,6 +337,22 @@ pub const FLOWS_1D: Rollup = Rollup {
 /// Every rollup, finest first (a rollup's `finer` comes before it).
 pub const ROLLUPS: [Rollup; 4] = [FLOWS_1M, FLOWS_10M, FLOWS_1H, FLOWS_1D];
 
+/// The hourly rollup's rows again, sorted by conversation: `conv_hash`
+/// right after the dataset, in granules of 256 rows (see
+/// [`conversations_1h_steps`]). `flows_1h` is sorted by time, so reading a
+/// few conversations there reads every row of the window; here a page's
+/// conversations read a few granules of each part, however many
+/// conversations and flows the window holds. Not in [`ROLLUPS`]: no
+/// window is cut on it, it answers what `flows_1h` answers for given
+/// conversations.
+pub const CONVERSATIONS_1H: Rollup = Rollup {
+    table: "conversations_1h",
+    view: "conversations_1h_mv",
+    bucket: "toStartOfHour(start)",
+    bucket_secs: 3600,
+    finer: Some("flows_1h"),
+};
+
 /// The DDL of [`ROLLUP_DERIVED`], after a table's other columns.
 pub(super) fn derived_ddl() -> String {
     ROLLUP_DERIVED
@@ -428,6 +444,18 @@ pub(super) fn rollup_from_finer_select(rollup: &Rollup, from: &str, filter: &str
 
 /// `CREATE TABLE IF NOT EXISTS` of a rollup as `table` (a quoted name).
 pub(super) fn rollup_create(layout: &Layout, table: &str) -> String {
+    let keys = names(
+        ROLLUP_COLUMNS
+            .iter()
+            .filter(|c| !c.summed)
+            .map(|c| c.column.name),
+    );
+    summing_create(layout, table, &format!("({keys})"))
+}
+
+/// The rollup table `table` (a quoted name) ordered by `order_by` (the sort
+/// key in parentheses, and any `SETTINGS`), which holds every key column.
+fn summing_create(layout: &Layout, table: &str, order_by: &str) -> String {
     let columns: Vec<Column> = ROLLUP_COLUMNS.iter().map(|c| c.column).collect();
     let sums = names(
         ROLLUP_COLUMNS
@@ -435,18 +463,76 @@ pub(super) fn rollup_create(layout: &Layout, table: &str) -> String {
             .filter(|c| c.summed)
             .map(|c| c.column.name),
     );
-    let keys = names(
-        ROLLUP_COLUMNS
-            .iter()
-            .filter(|c| !c.summed)
-            .map(|c| c.column.name),
-    );
     format!(
         "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = SummingMergeTree(({sums})) \
-         PARTITION BY {PARTITION_KEY} ORDER BY ({keys})",
+         PARTITION BY {PARTITION_KEY} ORDER BY {order_by}",
         on = layout.on_cluster(),
         cols = column_ddl(&columns) + &derived_ddl(),
     )
+}
+
+/// [`CONVERSATIONS_1H`]: the table (sorted by dataset, `conv_hash`, hour,
+/// then the other keys, so it sums exactly the rows `flows_1h` sums), its
+/// `Distributed` table in a cluster, its backfill from `flows_1h` (the
+/// days it does not hold yet, guarded like the rollups' by its view's
+/// absence) and its view from `flows`. Run after the rollups' own steps:
+/// `flows_1h` is then filled, repartitioned and current.
+pub(super) fn conversations_1h_steps(layout: &Layout) -> Vec<Step> {
+    let rollup = &CONVERSATIONS_1H;
+    let keys = names(
+        ["dataset", CONV_HASH.column.name, "bucket"]
+            .into_iter()
+            .chain(
+                ROLLUP_COLUMNS
+                    .iter()
+                    .filter(|c| !c.summed && !["dataset", "bucket"].contains(&c.column.name))
+                    .map(|c| c.column.name),
+            ),
+    );
+    let mut steps = vec![Step::always(summing_create(
+        layout,
+        &layout.storage(rollup.table),
+        &format!("({keys}) SETTINGS index_granularity = 256"),
+    ))];
+    let columns: Vec<Column> = ROLLUP_COLUMNS.iter().map(|c| c.column).collect();
+    steps.extend(distributed_step_ddl(
+        layout,
+        rollup.table,
+        &(column_ddl(&columns) + &derived_ddl()),
+        "rand()",
+    ));
+    let (target, finer, global) = match &layout.cluster {
+        Some(_) if layout.on_cluster_ddl => (
+            layout.table(rollup.table),
+            layout.table(FLOWS_1H.table),
+            "GLOBAL ",
+        ),
+        _ => (
+            layout.storage(rollup.table),
+            layout.storage(FLOWS_1H.table),
+            "",
+        ),
+    };
+    let filter = format!(" WHERE date {global}NOT IN (SELECT date FROM {target})");
+    let all = names(
+        ROLLUP_COLUMNS
+            .iter()
+            .map(|c| c.column.name)
+            .chain(ROLLUP_DERIVED.iter().map(|d| d.column.name)),
+    );
+    steps.push(Step {
+        check: Some(format!(
+            "SELECT count() FROM system.tables WHERE database = {} AND name = {}",
+            quote_str(&layout.database),
+            quote_str(rollup.view)
+        )),
+        statement: format!(
+            "INSERT INTO {target} ({all}) {}",
+            rollup_from_finer_select(rollup, &finer, &filter)
+        ),
+    });
+    steps.push(Step::always(rollup_view(layout, rollup)));
+    steps
 }
 
 /// `CREATE MATERIALIZED VIEW IF NOT EXISTS` of a rollup's view.

@@ -126,12 +126,27 @@ pub(super) const DESCRIBED: &[&str] = &[
 /// conversation. One level of grouping, as the counters are not summed
 /// here: ClickHouse 18.16 analyses each nested `SELECT` about twice over,
 /// so each level doubles the time to analyse a statement.
+///
+/// The window's whole hours (its whole days too: the same rows, in finer
+/// buckets) are read from `conversations_1h`, sorted by `conv_hash`: the
+/// page's keys pick a few granules of each part there instead of every
+/// row of the window, which the keys statement has read already. Only
+/// the edges finer than an hour are read by time, as the keys statement
+/// read them.
 pub fn conversation_page(
     tables: &Tables,
     resolution: Resolution,
     params: &Params,
     keys: &[u64],
 ) -> Sql {
+    let tables = &Tables {
+        flows_1h: tables.conversations_1h.clone(),
+        ..tables.clone()
+    };
+    let resolution = match resolution {
+        Resolution::Day => Resolution::Hour,
+        finer => finer,
+    };
     let only = keys_in("conv_hash", keys);
     let (filter, filter_columns) = where_filters(&params.filters);
     let mut columns = DESCRIBED.to_vec();

@@ -78,6 +78,9 @@ pub struct Tables {
     pub datasets: String,
     pub observed_1m: String,
     pub conversations_seen: String,
+    /// `conversations_1h`: `flows_1h` sorted by conversation (a page's
+    /// conversations read by their keys, [`super::conversation_page`]).
+    pub conversations_1h: String,
     pub flow_exporters: String,
     pub series_buckets: String,
 }

@@ -28,6 +28,7 @@ fn tables() -> Tables {
         flow_exporters: "`db`.`flow_exporters`".into(),
         conversations_seen: "`db`.`conversations_seen`".into(),
         series_buckets: "`db`.`series_buckets`".into(),
+        conversations_1h: "`db`.`conversations_1h`".into(),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clickhouse::Client;
 use clickhouse::{RowOwned, RowRead};
 use eastwest_clickhouse::schema::{
-    migrate, partitions, query_settings, quote_ident, Layout, ServerVersion,
+    migrate, partitions, query_settings, quote_ident, Layout, ServerVersion, CONVERSATIONS_1H,
     CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, EXPORTERS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H,
     FLOWS_1M, FLOWS_TABLE, FLOW_EXPORTERS_TABLE, OBSERVED_1M_TABLE, SERIES_BUCKETS_TABLE,
 };
@@ -126,6 +126,7 @@ impl ClickHouseStore {
                 datasets: qualified(DATASETS_TABLE),
                 observed_1m: qualified(OBSERVED_1M_TABLE),
                 conversations_seen: qualified(CONVERSATIONS_SEEN_TABLE),
+                conversations_1h: qualified(CONVERSATIONS_1H.table),
                 flow_exporters: qualified(FLOW_EXPORTERS_TABLE),
                 series_buckets: qualified(SERIES_BUCKETS_TABLE),
             },
