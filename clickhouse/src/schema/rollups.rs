@@ -338,8 +338,8 @@ pub const FLOWS_1D: Rollup = Rollup {
 pub const ROLLUPS: [Rollup; 4] = [FLOWS_1M, FLOWS_10M, FLOWS_1H, FLOWS_1D];
 
 /// The hourly rollup's rows again, sorted by conversation: `conv_hash`
-/// right after the dataset, in granules of 256 rows (see
-/// [`conversations_1h_steps`]). `flows_1h` is sorted by time, so reading a
+/// right after the dataset, in granules of 256 rows. `flows_1h` is
+/// sorted by time, so reading a
 /// few conversations there reads every row of the window; here a page's
 /// conversations read a few granules of each part, however many
 /// conversations and flows the window holds. Not in [`ROLLUPS`]: no
