@@ -93,28 +93,33 @@ pub fn hosts(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
     )
 }
 
-/// Per host, the VMs seen running on it (`host` = one host only).
+/// Per host, the VMs seen running on it (`host` = one host only): the
+/// clients' (host, VM) pairs and the servers' in a `UNION ALL`, each side
+/// read on its own. One read of both sides made into an array of tuples
+/// per row (`arrayJoin`) costs about three times as much on 18.16 (24
+/// hours of 100M flows: ~250 ms against ~100 ms), although it reads the
+/// rows once.
 pub fn host_vms(
     tables: &Tables,
     resolution: Resolution,
     params: &Params,
     host: Option<&str>,
 ) -> Sql {
-    let mut sql = source(
-        tables,
-        resolution,
-        params.window,
-        params.filters.dataset.as_deref(),
-        &["client_host", "client_vm", "server_host", "server_vm"],
-    )
-    .wrap(
-        "SELECT tupleElement(hv, 1) AS host, tupleElement(hv, 2) AS vm FROM \
-             (SELECT arrayJoin([(client_host, client_vm), (server_host, server_vm)]) AS hv FROM ",
+    let side = |host: &str, vm: &str| {
+        source(
+            tables,
+            resolution,
+            params.window,
+            params.filters.dataset.as_deref(),
+            &[host, vm],
+        )
+        .wrap(&format!("SELECT {host} AS host, {vm} AS vm FROM "), "")
+    };
+    let mut union = side("client_host", "client_vm");
+    union.push(" UNION ALL ");
+    let mut sql = union.then(side("server_host", "server_vm")).wrap(
+        "SELECT host, arraySort(groupUniqArray(vm)) AS vms FROM (",
         ")",
-    )
-    .wrap(
-        "SELECT host, arraySort(groupUniqArray(vm)) AS vms FROM ",
-        "",
     );
     sql.push(" WHERE host != '' AND vm != ''");
     if let Some(host) = host {
