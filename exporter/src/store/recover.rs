@@ -144,13 +144,9 @@ fn recover_segment(
             },
         );
     }
-    let (idx, _) = builder.finish(
-        &mut Scratch::default(),
-        SourceKind::Segment,
-        String::new(),
-        valid,
-    );
-    let bytes = idx.encode();
+    let mut scratch = Scratch::default();
+    let (header, _) = builder.finish(&mut scratch, SourceKind::Segment, String::new(), valid);
+    let bytes = scratch.bytes;
     write_durably(&idx_path, &bytes).map_err(io_err(&idx_path))?;
     status.segments_recovered += 1;
     tracing::warn!(
@@ -167,8 +163,8 @@ fn recover_segment(
     }
     Ok(Some(Held {
         seq,
-        first_ns: idx.header.first_ns,
-        last_ns: idx.header.last_ns,
+        first_ns: header.first_ns,
+        last_ns: header.last_ns,
         bytes: valid + bytes.len() as u64,
         files: vec![seg, idx_path],
     }))

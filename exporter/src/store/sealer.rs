@@ -87,12 +87,11 @@ impl Sealer {
             bytes += file.metadata()?.len();
             files.push(path.clone());
         }
-        let (index, spare) =
+        let (header, spare) =
             job.builder
                 .finish(&mut self.scratch, job.source, job.path, job.covered);
         // The writer may be gone (closing): the memory is then freed.
         let _ = self.spares.send(spare);
-        let header = self.scratch.encode(index);
         write_durably(&job.index_path, &self.scratch.bytes)?;
         bytes += self.scratch.bytes.len() as u64;
         files.push(job.index_path);
