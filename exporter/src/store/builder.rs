@@ -6,6 +6,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use super::format::{FlowRef, IndexHeader, INDEX_VERSION};
+use super::sealer::Encoded;
 use super::{Entry, Index, SourceKind, StoreKey};
 use crate::cache::{FlowId, StoreMark};
 
@@ -87,7 +88,7 @@ pub(super) struct Scratch {
     flows: Vec<FlowRef>,
     entries: Vec<Entry>,
     /// The encoded index ([`Builder::finish`]).
-    pub(super) bytes: Vec<u8>,
+    pub(super) index: Encoded,
 }
 
 impl Builder {
@@ -222,7 +223,7 @@ impl Builder {
     }
 
     /// Group the frames by key and encode the index into
-    /// `scratch.bytes`, in `scratch`'s memory: one pass counts the frames
+    /// `scratch.index`, in `scratch`'s memory: one pass counts the frames
     /// of each of `keys` (an array), a walk of `keys` numbers the keys in
     /// the order of their first frame (a hash table of the segment's
     /// keys, looked up once for each of `keys`, not for each frame) and sums
@@ -243,7 +244,7 @@ impl Builder {
             next,
             flows,
             entries,
-            bytes,
+            index,
         } = scratch;
         ids.clear();
         ids.reserve(self.keys.len(), |&(h, _)| h);
@@ -334,7 +335,8 @@ impl Builder {
             unindexed: self.unindexed,
             path,
         };
-        Index::encode_parts(&header, flows, entries, bytes);
+        let len = Index::encoded_len(&header, flows.len(), entries.len());
+        Index::encode_parts(&header, flows, entries, index.start(len));
         let spare = Spare {
             entries: self.entries,
             places: self.places,
@@ -384,7 +386,7 @@ mod tests {
         b.add(Some(key(2)), entry(396, 30));
         let mut scratch = Scratch::default();
         let (header, _) = b.finish(&mut scratch, SourceKind::Segment, String::new(), 472);
-        let idx = Index::parse(&scratch.bytes).expect("parses");
+        let idx = Index::parse(scratch.index.bytes()).expect("parses");
         assert_eq!(idx.header, header);
         assert_eq!(idx.header.frames, 5);
         assert_eq!(idx.header.unindexed, 1);
@@ -401,7 +403,7 @@ mod tests {
         );
         let pos: Vec<_> = idx.entries.iter().map(|e| e.pos).collect();
         assert_eq!(pos, [244, 16, 396, 92, 320]);
-        assert_eq!(idx.encode(), scratch.bytes);
+        assert_eq!(idx.encode(), scratch.index.bytes());
     }
 
     #[test]
@@ -427,7 +429,7 @@ mod tests {
         add(&mut b, &mut ids, flow(0, 1), 9, 320);
         let mut scratch = Scratch::default();
         b.finish(&mut scratch, SourceKind::Segment, String::new(), 400);
-        let idx = Index::parse(&scratch.bytes).expect("parses");
+        let idx = Index::parse(scratch.index.bytes()).expect("parses");
         let flows: Vec<_> = idx
             .flows
             .iter()
@@ -492,7 +494,7 @@ mod tests {
         );
         let mut scratch = Scratch::default();
         b.finish(&mut scratch, SourceKind::Segment, String::new(), 400);
-        let idx = Index::parse(&scratch.bytes).expect("parses");
+        let idx = Index::parse(scratch.index.bytes()).expect("parses");
         let flows: Vec<_> = idx
             .flows
             .iter()

@@ -146,8 +146,8 @@ fn recover_segment(
     }
     let mut scratch = Scratch::default();
     let (header, _) = builder.finish(&mut scratch, SourceKind::Segment, String::new(), valid);
-    let bytes = scratch.bytes;
-    write_durably(&idx_path, &bytes).map_err(io_err(&idx_path))?;
+    write_durably(&idx_path, &mut scratch.index).map_err(io_err(&idx_path))?;
+    let index_len = scratch.index.bytes().len() as u64;
     status.segments_recovered += 1;
     tracing::warn!(
         target: "store",
@@ -165,7 +165,7 @@ fn recover_segment(
         seq,
         first_ns: header.first_ns,
         last_ns: header.last_ns,
-        bytes: valid + bytes.len() as u64,
+        bytes: valid + index_len,
         files: vec![seg, idx_path],
     }))
 }

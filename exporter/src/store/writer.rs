@@ -226,20 +226,13 @@ impl PacketStore {
     /// false when the store stopped.
     #[inline]
     pub fn write(&mut self, f: &Frame<'_>) -> bool {
-        if self.shared.stopped.load(Ordering::Relaxed) {
-            self.report_stop();
+        let going = self.open.is_some()
+            && !self.would_seal(f.ts_ns)
+            && !self.shared.stopped.load(Ordering::Relaxed);
+        if !going && !self.make_room(f.ts_ns) {
             return false;
         }
         self.newest_ns = self.newest_ns.max(f.ts_ns);
-        if self.would_seal(f.ts_ns) {
-            self.roll();
-        }
-        if self.open.is_none() {
-            if let Err(e) = self.open_segment() {
-                self.shared.stop(format!("cannot open a segment: {e}"));
-                return false;
-            }
-        }
         let Some(open) = self.open.as_mut() else {
             return false;
         };
@@ -252,10 +245,7 @@ impl PacketStore {
                     cap_len,
                     wire_len,
                 };
-                let written = file
-                    .write_all(&h.encode())
-                    .and_then(|()| file.write_all(f.data));
-                if let Err(e) = written {
+                if let Err(e) = write_record(file, &h, f.data) {
                     self.open = None;
                     self.shared.stop(format!("writing a segment: {e}"));
                     return false;
@@ -284,6 +274,28 @@ impl PacketStore {
             wire_len,
         });
         self.frames += 1;
+        true
+    }
+
+    /// [`PacketStore::write`] off its common path: the store stopped,
+    /// the open index is to be sealed or there is none. False when the
+    /// frame cannot be stored.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, ts_ns: u64) -> bool {
+        if self.shared.stopped.load(Ordering::Relaxed) {
+            self.report_stop();
+            return false;
+        }
+        if self.would_seal(ts_ns) {
+            self.roll();
+        }
+        if self.open.is_none() {
+            if let Err(e) = self.open_segment() {
+                self.shared.stop(format!("cannot open a segment: {e}"));
+                return false;
+            }
+        }
         true
     }
 
@@ -452,4 +464,15 @@ impl Drop for PacketStore {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Append one record (header and frame) to a segment.
+#[inline(never)]
+fn write_record(
+    file: &mut BufWriter<File>,
+    h: &format::RecordHeader,
+    data: &[u8],
+) -> std::io::Result<()> {
+    file.write_all(&h.encode())?;
+    file.write_all(data)
 }

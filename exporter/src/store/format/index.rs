@@ -141,7 +141,9 @@ impl IndexHeader {
         Ok(h)
     }
 
+    /// Append the header to `out`.
     fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
         out.extend_from_slice(&INDEX_MAGIC);
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&self.source.code().to_le_bytes());
@@ -153,7 +155,7 @@ impl IndexHeader {
         out.extend_from_slice(&(self.path.len() as u32).to_le_bytes());
         out.extend_from_slice(&self.unindexed.to_le_bytes());
         out.extend_from_slice(self.path.as_bytes());
-        out.resize(self.len(), 0);
+        out.resize(start + self.len(), 0);
     }
 }
 
@@ -204,22 +206,27 @@ impl Index {
 
     /// The file's bytes, in `out` (emptied first: its memory is reused).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.clear();
         Index::encode_parts(&self.header, &self.flows, &self.entries, out);
     }
 
-    /// The bytes of the index of `header`, `flows` and `entries`, in
-    /// `out` (emptied first): a version 2 checksum is taken of the
-    /// entries as they are written, not read back.
+    /// The file's length for `flows` flows and `entries` entries after
+    /// `header`.
+    pub fn encoded_len(header: &IndexHeader, flows: usize, entries: usize) -> usize {
+        header.len() + flows * FLOW_LEN + entries * ENTRY_LEN + TRAILER_LEN
+    }
+
+    /// The bytes of the index of `header`, `flows` and `entries`,
+    /// appended to `out`: a version 2 checksum is taken of the entries
+    /// as they are written, not read back.
     pub fn encode_parts(
         header: &IndexHeader,
         flows: &[FlowRef],
         entries: &[Entry],
         out: &mut Vec<u8>,
     ) {
-        out.clear();
-        out.reserve(
-            header.len() + flows.len() * FLOW_LEN + entries.len() * ENTRY_LEN + TRAILER_LEN,
-        );
+        let start = out.len();
+        out.reserve(Index::encoded_len(header, flows.len(), entries.len()));
         header.encode_into(out);
         for f in flows {
             let mut b = [0u8; FLOW_LEN];
@@ -229,7 +236,7 @@ impl Index {
             out.extend_from_slice(&b);
         }
         // The header and the flows are a multiple of 8 bytes.
-        let mut sum = fnv1a64_words(out);
+        let mut sum = fnv1a64_words(&out[start..]);
         for e in entries {
             let lens = u64::from(e.cap_len) | u64::from(e.wire_len) << 32;
             let mut b = [0u8; ENTRY_LEN];
@@ -240,7 +247,7 @@ impl Index {
             sum = fnv_word(fnv_word(fnv_word(sum, e.pos), e.ts_ns), lens);
         }
         if header.version == 1 {
-            sum = checksum(1, out);
+            sum = checksum(1, &out[start..]);
         }
         out.extend_from_slice(&sum.to_le_bytes());
         out.extend_from_slice(&INDEX_END);
