@@ -198,18 +198,6 @@ impl PacketStore {
         seq
     }
 
-    /// Store one frame with its flow key (`None`: not IP): [`write`] and
-    /// [`index`] at once.
-    ///
-    /// [`write`]: PacketStore::write
-    /// [`index`]: PacketStore::index
-    #[inline]
-    pub fn append(&mut self, f: &Frame<'_>, key: Option<StoreKey>) {
-        if self.write(f) {
-            self.index(key);
-        }
-    }
-
     /// Whether a frame captured at `ts_ns` goes into a new index (the
     /// open one is sealed first): before that, every frame written must
     /// be indexed.
