@@ -217,3 +217,38 @@ impl Sealer {
         status.newest_ns = self.held.iter().map(|h| h.last_ns).max();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index written durably reads back whole, its length exact
+    /// (the direct write's padding cut off), on a disk file system and,
+    /// where there is one, on tmpfs (kernels before 6.6 refuse direct
+    /// writes there: the buffered write).
+    #[test]
+    fn an_index_is_written_whole_directly_or_not() {
+        let base = std::env::temp_dir().join(format!("ew-sealer-{}", std::process::id()));
+        let shm = Path::new("/dev/shm").join(format!("ew-sealer-{}", std::process::id()));
+        for dir in [base, shm] {
+            if fs::create_dir_all(&dir).is_err() {
+                continue;
+            }
+            for len in [1usize, 4095, 4096, 4097, 3 * 4096 + 24] {
+                let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+                let mut index = Encoded::default();
+                index.start(len).extend_from_slice(&bytes);
+                let path = dir.join(format!("seg-{len}.ewpi"));
+                write_durably(&path, &mut index).expect("written");
+                assert_eq!(
+                    fs::read(&path).expect("read back"),
+                    bytes,
+                    "{len} bytes in {dir:?}"
+                );
+                assert_eq!(index.bytes(), bytes, "the encoded bytes are kept");
+                assert!(!path.with_extension("ewpi.tmp").exists());
+            }
+            fs::remove_dir_all(&dir).expect("clean up");
+        }
+    }
+}
