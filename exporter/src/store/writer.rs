@@ -212,7 +212,7 @@ impl PacketStore {
     /// into the open index, where [`PacketStore::index`] or
     /// [`PacketStore::index_flow`] keys it once the frame is keyed;
     /// false when the store stopped.
-    #[inline]
+    #[inline(always)]
     pub fn write(&mut self, f: &Frame<'_>) -> bool {
         let going = self.open.is_some()
             && !self.would_seal(f.ts_ns)
