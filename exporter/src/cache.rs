@@ -260,6 +260,8 @@ struct Counters {
     icmp_type_code: u16,
     /// The flow's [`FlowId`].
     id: FlowId,
+    /// The packet store's mark ([`FlowCache::ingest_marked`]).
+    mark: StoreMark,
 }
 
 /// A compact name for a flow while it is in the cache, for the packet
@@ -272,6 +274,17 @@ struct Counters {
 pub struct FlowId {
     pub slot: u32,
     pub generation: u32,
+}
+
+/// What the packet store keeps with a flow while it is in the cache: the
+/// number of the store's index that last met the flow and the flow's
+/// place among that index's keys. Kept in the flow's own entry, which
+/// counting a frame reads anyway, so the store learns whether it knows
+/// the flow without a lookup of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreMark {
+    pub index: u32,
+    pub place: u32,
 }
 
 impl Counters {
@@ -326,6 +339,8 @@ pub struct FlowCache {
     last_ports: (u16, u16),
     /// The flow the last ingested frame was counted in.
     last_flow: FlowId,
+    /// That flow's mark, after [`FlowCache::ingest_marked`].
+    last_mark: StoreMark,
     /// Slots given back by flows that left, for the next flows.
     free_slots: Vec<u32>,
     /// Slots ever handed out (the next new one).
@@ -348,6 +363,7 @@ impl FlowCache {
             flows_created: 0,
             last_ports: (0, 0),
             last_flow: FlowId::default(),
+            last_mark: StoreMark::default(),
             free_slots: Vec::new(),
             slots: 0,
         }
@@ -378,6 +394,12 @@ impl FlowCache {
         self.last_flow
     }
 
+    /// The mark of the flow [`FlowCache::ingest_marked`] last counted a
+    /// frame in.
+    pub fn last_mark(&self) -> StoreMark {
+        self.last_mark
+    }
+
     /// Flow records opened so far.
     pub fn flows_created(&self) -> u64 {
         self.flows_created
@@ -401,15 +423,13 @@ impl FlowCache {
     /// [`FlowCache::ingest_prepared`]: a few of these in a row have their
     /// cache misses in flight together (the look-ahead of
     /// `Exporter::capture`), where one lookup at a time waits for each.
-    /// It gives the flow's id when the flow is in the cache, for the
-    /// packet store to look its own entry up ahead the same way.
     #[inline]
-    pub fn touch(&self, prepared: &Prepared) -> Option<FlowId> {
+    pub fn touch(&self, prepared: &Prepared) {
         let Lookup::Keyed { key, hash } = &prepared.0 else {
-            return None;
+            return;
         };
         let found = self.flows.find(*hash, |(k, _)| k == key);
-        std::hint::black_box(found.map(|(_, c)| c.id))
+        std::hint::black_box(found.map(|(_, c)| c.id));
     }
 
     /// Count one metered frame at `now_ms`. Records that leave the cache
@@ -436,6 +456,35 @@ impl FlowCache {
         prepared: &Prepared,
         now_ms: u64,
         out: &mut Vec<FlowRecord>,
+    ) -> Ingested {
+        self.count(m, prepared, now_ms, out, None)
+    }
+
+    /// [`FlowCache::ingest_prepared`] for the packet store: the flow
+    /// counted keeps its mark if that is of `mark`'s index, else takes
+    /// `mark`; [`FlowCache::last_mark`] then gives it.
+    #[inline]
+    pub fn ingest_marked(
+        &mut self,
+        m: &Metered,
+        prepared: &Prepared,
+        now_ms: u64,
+        out: &mut Vec<FlowRecord>,
+        mark: StoreMark,
+    ) -> Ingested {
+        self.count(m, prepared, now_ms, out, Some(mark))
+    }
+
+    /// [`FlowCache::ingest_prepared`], marking the flow when `mark` is
+    /// given (two copies of it are compiled, with and without).
+    #[inline(always)]
+    fn count(
+        &mut self,
+        m: &Metered,
+        prepared: &Prepared,
+        now_ms: u64,
+        out: &mut Vec<FlowRecord>,
+        mark: Option<StoreMark>,
     ) -> Ingested {
         let mut ingested = Ingested::Counted;
         let (key, hash) = match prepared.0 {
@@ -477,6 +526,12 @@ impl FlowCache {
         if let Some((_, c)) = self.flows.find_mut(hash, |(k, _)| *k == key) {
             if now_ms.saturating_sub(c.first_ms) < self.active_ms {
                 self.last_flow = c.id;
+                if let Some(mark) = mark {
+                    if c.mark.index != mark.index {
+                        c.mark = mark;
+                    }
+                    self.last_mark = c.mark;
+                }
                 c.packets += 1;
                 c.bytes += u64::from(m.ip_len);
                 c.last_ms = c.last_ms.max(now_ms);
@@ -516,7 +571,11 @@ impl FlowCache {
             dst_mac: m.dst_mac,
             icmp_type_code: m.icmp_type_code,
             id,
+            mark: mark.unwrap_or_default(),
         };
+        if let Some(mark) = mark {
+            self.last_mark = mark;
+        }
         let hasher = &self.hasher;
         self.flows
             .insert_unique(hash, (key, counters), |(k, _)| hasher.hash_one(k));

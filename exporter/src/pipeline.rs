@@ -14,7 +14,7 @@ use crate::decap::Decapper;
 use crate::encode::{Datagram, EncodeError, Encoder};
 use crate::send::Sender;
 use crate::stats::Stats;
-use crate::store::{self, Entry, PacketStore, StoreKey};
+use crate::store::{self, PacketStore, StoreKey};
 use crate::RunError;
 
 /// Expired records are encoded at most this often (in capture time)
@@ -34,11 +34,11 @@ struct Waiting {
     now_ms: u64,
 }
 
-/// With a packet store, beside each [`Waiting`] frame: where the store
-/// wrote it (`None`: the store stopped) and how it was observed (`None`:
-/// not metered). It is indexed once the cache has counted it, under the
-/// ports it was counted with.
-type Stored = (Option<Entry>, Option<Observation>);
+/// With a packet store, beside each [`Waiting`] frame (which the store
+/// has written): how it was observed (`None`: not metered). It is
+/// indexed once the cache has counted it, under the ports it was counted
+/// with.
+type Stored = Option<Observation>;
 /// Every stage after capture.
 #[derive(Debug)]
 pub struct Exporter {
@@ -123,11 +123,9 @@ impl Exporter {
     /// under); before the store seals an index, what waits is counted.
     #[inline(never)]
     pub fn capture(&mut self, f: &Frame<'_>, now_ms: u64) {
-        let entry = if self.store.is_some() {
-            self.write_stored(f)
-        } else {
-            None
-        };
+        if self.store.is_some() {
+            self.write_stored(f);
+        }
         let observed = self.meter(f.data, f.wire_len, now_ms, |m, obs, cache, _, waiting| {
             let metered = Some((*m, cache.prepare(m, obs)));
             waiting.push(Waiting { metered, now_ms });
@@ -140,7 +138,7 @@ impl Exporter {
             });
         }
         if self.store.is_some() {
-            self.stored.push((entry, observed));
+            self.stored.push(observed);
         }
         if self.waiting.len() >= LOOKAHEAD {
             self.count_waiting();
@@ -150,11 +148,13 @@ impl Exporter {
     /// Write `f` to the packet store, first counting what waits if the
     /// store is about to seal its index.
     #[inline(never)]
-    fn write_stored(&mut self, f: &Frame<'_>) -> Option<Entry> {
-        if self.store.as_ref()?.would_seal(f.ts_ns) && !self.waiting.is_empty() {
+    fn write_stored(&mut self, f: &Frame<'_>) {
+        if self.store.as_ref().is_some_and(|s| s.would_seal(f.ts_ns)) && !self.waiting.is_empty() {
             self.count_waiting();
         }
-        self.store.as_mut()?.write(f)
+        if let Some(store) = &mut self.store {
+            store.write(f);
+        }
     }
 
     /// Replaying: the frames that follow are `file`'s (see
@@ -249,41 +249,46 @@ impl Exporter {
         }
     }
 
-    /// Count the frames of the look-ahead: touch every one's flow first
-    /// (and its entry in the packet store's flow array), then count each
-    /// (indexing it in the packet store) and let its time pass, in order;
-    /// the store's time passes once they are all indexed.
+    /// Count the frames of the look-ahead: touch every one's flow first,
+    /// then count each (indexing it in the packet store) and let its time
+    /// pass, in order; the store's time passes once they are all indexed.
+    /// The store learns whether its open index knows a frame's flow from
+    /// the mark the cache keeps in the flow's entry, so it asks for a key
+    /// once per flow and index and looks nothing up itself.
     fn count_waiting(&mut self) {
         let mut waiting = std::mem::take(&mut self.waiting);
         for w in &waiting {
             if let Some((_, prepared)) = &w.metered {
-                let flow = self.cache.touch(prepared);
-                if let (Some(flow), Some(store)) = (flow, &self.store) {
-                    store.touch_flow(flow);
-                }
+                self.cache.touch(prepared);
             }
         }
         let mut stored = std::mem::take(&mut self.stored);
         for (i, w) in waiting.iter().enumerate() {
+            let observed = stored.get(i).copied().flatten();
+            let mark = match (&self.store, observed) {
+                (Some(store), Some(_)) => store.mark(),
+                _ => None,
+            };
             if let Some((metered, prepared)) = &w.metered {
-                let ingested =
-                    self.cache
-                        .ingest_prepared(metered, prepared, w.now_ms, &mut self.pending);
+                let (pending, cache) = (&mut self.pending, &mut self.cache);
+                let ingested = match mark {
+                    Some(mark) => cache.ingest_marked(metered, prepared, w.now_ms, pending, mark),
+                    None => cache.ingest_prepared(metered, prepared, w.now_ms, pending),
+                };
                 if ingested == Ingested::FragmentUnmatched {
                     self.stats.fragment_unmatched += 1;
                 }
             }
-            if let (Some(&(Some(entry), observed)), Some(store)) = (stored.get(i), &mut self.store)
-            {
+            if let (Some(store), Some(_)) = (&mut self.store, stored.get(i)) {
                 let cache = &self.cache;
-                match (&w.metered, observed) {
-                    // Keyed once per flow and index: the cache names the flow.
-                    (Some((m, _)), Some(obs)) => store.index_flow(
-                        cache.last_flow(),
-                        || StoreKey::new(m, &obs, cache.last_ports()),
-                        entry,
-                    ),
-                    _ => store.index(None, entry),
+                match (&w.metered, observed, mark) {
+                    // Keyed once per flow and index: the cache marks the flow.
+                    (Some((m, _)), Some(obs), Some(_)) => {
+                        store.index_marked(cache.last_mark(), || {
+                            StoreKey::new(m, &obs, cache.last_ports())
+                        });
+                    }
+                    _ => store.index(None),
                 }
             }
             self.pass_cache(w.now_ms);

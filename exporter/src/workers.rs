@@ -48,7 +48,7 @@ use std::sync::Arc;
 use eastwest_core::decap::Metered;
 use eastwest_core::flow::{Encap, FlowRecord};
 
-use crate::cache::{CacheConfig, FlowCache, Ingested, Observation, ShardHasher};
+use crate::cache::{CacheConfig, FlowCache, FlowId, Ingested, Observation, ShardHasher};
 use crate::capture::Frame;
 use crate::config::Config;
 use crate::decap::Decapper;
@@ -108,9 +108,10 @@ impl DecapCounts {
 /// What a worker hands on: expired records and the time reached.
 type Expired = (Vec<FlowRecord>, u64);
 
-/// Store keys of one batch's frames a worker ingested: (index in the
-/// batch, key).
-type Keys = Vec<(u32, StoreKey)>;
+/// The flows of one batch's frames a worker ingested, for the packet
+/// store: (index in the batch, the flow in the worker's shard, the flow's
+/// key on the first of its frames the worker hands on).
+type Keys = Vec<(u32, FlowId, Option<StoreKey>)>;
 
 /// The ends of one worker's channels.
 struct Ends {
@@ -129,7 +130,8 @@ struct Ends {
     recycle: SyncSender<Frames>,
     /// Expired records to the encoder.
     output: SyncSender<Expired>,
-    /// With a packet store: the keys of each batch's frames it ingested.
+    /// With a packet store: the flows of each batch's frames it
+    /// ingested.
     keys: Option<SyncSender<Keys>>,
 }
 
@@ -158,6 +160,7 @@ fn worker(
         out: Vec::new(),
         prepared: Vec::new(),
         last_ms: 0,
+        keyed: Vec::new(),
     };
     // The next batch to count, and the next one dealt to this worker.
     let (mut next, mut own) = (0usize, me);
@@ -257,13 +260,12 @@ struct Shard {
     out: Vec<FlowRecord>,
     prepared: Vec<crate::cache::Prepared>,
     last_ms: u64,
+    /// With a packet store, by slot of the shard: the generation of the
+    /// flow whose key went to the store thread.
+    keyed: Vec<Option<u32>>,
 }
 
 impl Shard {
-    /// Count a share: its frames, each touched a look-ahead in advance;
-    /// the cache polled at the time of every frame of the batch (its own
-    /// or not, as one cache fed every frame is), and at the batch's tick.
-    /// False once the encoder or the store thread is gone.
     /// Count the other workers' shares of batches `next` up to `own`
     /// (exclusive), in order; whether all were (false: a worker is gone).
     fn count_peers(&mut self, next: &mut usize, own: usize, ends: &Ends) -> bool {
@@ -281,6 +283,12 @@ impl Shard {
         true
     }
 
+    /// Count a share: its frames, each touched a look-ahead in advance;
+    /// the cache polled at the time of every frame of the batch (its own
+    /// or not, as one cache fed every frame is), and at the batch's tick.
+    /// With a packet store, each frame's flow goes to the store thread,
+    /// with its key on the flow's first frame. False once the encoder or
+    /// the store thread is gone.
     fn count(&mut self, share: Share, ends: &Ends) -> bool {
         let Share { batch, items, from } = share;
         let cache = &mut self.cache;
@@ -307,10 +315,21 @@ impl Shard {
                         }
                     }
                     next += 1;
-                    // The ports the frame was counted under (a later
-                    // fragment's come from its first).
                     if ends.keys.is_some() {
-                        keyed.push((*i, StoreKey::new(m, obs, cache.last_ports())));
+                        let flow = cache.last_flow();
+                        let slot = flow.slot as usize;
+                        if self.keyed.len() <= slot {
+                            self.keyed.resize(slot + 1, None);
+                        }
+                        // Keyed under the ports the frame was counted
+                        // under (a later fragment's come from its first).
+                        let key = self.keyed.get_mut(slot).and_then(|k| {
+                            (*k != Some(flow.generation)).then(|| {
+                                *k = Some(flow.generation);
+                                StoreKey::new(m, obs, cache.last_ports())
+                            })
+                        });
+                        keyed.push((*i, flow, key));
                     }
                 }
             }
@@ -350,14 +369,20 @@ enum ToStore {
 }
 
 /// Store thread: appends every frame of every batch, in reading order,
-/// with the key its worker gave it (none: not metered), as one
-/// worker's exporter does; closes the store at the end.
+/// indexed under the flow its worker counted it in (none: not metered),
+/// as one worker's exporter does; closes the store at the end. A flow is
+/// named to the store by its slot among every shard's (slot times the
+/// workers, plus the shard) and generation, and keyed once per index
+/// from the key its worker sent with its first frame.
 fn store_worker(
     mut store: PacketStore,
     input: Receiver<ToStore>,
     keys: Vec<Receiver<Keys>>,
 ) -> PacketStore {
-    let mut merged: Vec<Option<StoreKey>> = Vec::new();
+    let shards = keys.len() as u32;
+    let mut merged: Vec<Option<(u32, FlowId, Option<StoreKey>)>> = Vec::new();
+    // By shard, by slot: the generation and key of the flow holding it.
+    let mut known: Vec<Vec<Option<(u32, StoreKey)>>> = vec![Vec::new(); keys.len()];
     for message in input {
         let batch = match message {
             ToStore::File(path, format) => {
@@ -368,11 +393,11 @@ fn store_worker(
         };
         merged.clear();
         merged.resize(batch.frames.len(), None);
-        for shard in &keys {
+        for (shard, flows) in (0u32..).zip(&keys) {
             // A worker gone (the run is ending): its frames unkeyed.
-            for (i, key) in shard.recv().unwrap_or_default() {
+            for (i, flow, key) in flows.recv().unwrap_or_default() {
                 if let Some(slot) = merged.get_mut(i as usize) {
-                    *slot = Some(key);
+                    *slot = Some((shard, flow, key));
                 }
             }
         }
@@ -385,7 +410,34 @@ fn store_worker(
                 data,
                 offset,
             };
-            store.append(&frame, merged.get(i).copied().flatten());
+            let flow = merged
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|(shard, flow, key)| {
+                    let slots = known.get_mut(shard as usize)?;
+                    let at = flow.slot as usize;
+                    if let Some(key) = key {
+                        if slots.len() <= at {
+                            slots.resize(at + 1, None);
+                        }
+                        *slots.get_mut(at)? = Some((flow.generation, key));
+                    }
+                    let key = slots
+                        .get(at)
+                        .copied()
+                        .flatten()
+                        .filter(|(generation, _)| *generation == flow.generation)?
+                        .1;
+                    let slot = flow.slot.checked_mul(shards)?.checked_add(shard)?;
+                    Some((FlowId { slot, ..flow }, key))
+                });
+            if store.write(&frame) {
+                match flow {
+                    Some((flow, key)) => store.index_flow(flow, || key),
+                    None => store.index(None),
+                }
+            }
             store.tick(now_ms.saturating_mul(1_000_000));
         }
         store.tick(batch.tick_ms.saturating_mul(1_000_000));

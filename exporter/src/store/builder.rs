@@ -1,11 +1,14 @@
 //! The index of the open segment, in memory, and its grouping by key
 //! when sealed.
 
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
 
-use super::format::FlowRef;
+use hashbrown::HashTable;
+
+use super::format::{FlowRef, IndexHeader, INDEX_VERSION};
+use super::sealer::Encoded;
 use super::{Entry, Index, SourceKind, StoreKey};
-use crate::cache::FlowId;
+use crate::cache::{FlowId, StoreMark};
 
 /// The cache's flows as the open index knows them, by [`FlowId`] slot:
 /// kept by the writer from one index to the next (a slot is learned
@@ -22,14 +25,6 @@ pub(super) struct FlowIds {
 }
 
 impl FlowIds {
-    /// Look `flow`'s slot up without using the answer, ahead of its
-    /// [`Builder::add_flow`] (as the cache's own look-ahead does): the
-    /// array is as large as the cache and read in its order.
-    #[inline]
-    pub(super) fn touch(&self, flow: FlowId) {
-        std::hint::black_box(self.seen.get(flow.slot as usize).map(|s| s.0));
-    }
-
     /// The number of a new index: nothing is known in it yet.
     fn next_index(&mut self) -> u32 {
         self.index = self.index.wrapping_add(1);
@@ -42,14 +37,22 @@ impl FlowIds {
     }
 }
 
-/// The index of the open segment, in memory: one (flow, entry) per
-/// frame, appended in capture order (sequential memory, no per-frame
-/// lookup), each flow's key learned once; grouped by key when sealed, on
-/// the sealer thread.
+/// Where a frame written but not indexed (not IP) is in
+/// [`Builder::places`].
+const NO_KEY: u32 = u32::MAX;
+
+/// The index of the open segment, in memory: each frame's entry,
+/// appended when the frame is written, and its place among the index's
+/// keys, appended when it is indexed (both in capture order: sequential
+/// memory, no per-frame lookup), each flow's key learned once; grouped
+/// by key when sealed, on the sealer thread.
 #[derive(Debug)]
 pub(super) struct Builder {
-    /// Each frame's place in `keys` and its entry.
-    frames: Vec<(u32, Entry)>,
+    /// Each frame's entry.
+    entries: Vec<Entry>,
+    /// Each indexed frame's place in `keys` ([`NO_KEY`]: not IP); as
+    /// long as `entries` once every frame written is indexed.
+    places: Vec<u32>,
     /// The keys of the index's flows (a cache flow's, or a frame's when
     /// it came with its key), in the order of their first frame; a key
     /// can be there more than once (both directions of a conversation,
@@ -66,49 +69,46 @@ pub(super) struct Builder {
 /// already mapped (fresh pages cost a page fault each, kernel time).
 #[derive(Debug, Default)]
 pub(super) struct Spare {
-    frames: Vec<(u32, Entry)>,
+    entries: Vec<Entry>,
+    places: Vec<u32>,
     keys: Vec<StoreKey>,
 }
 
 /// The sealer's working memory, kept from one index to the next (for the
-/// same reason as [`Spare`]): the grouping's map and arrays, the index's
-/// flows and entries, and the encoded file.
+/// same reason as [`Spare`]): the grouping's table and arrays, the
+/// index's flows and entries, and the encoded file.
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
-    ids: HashMap<StoreKey, u32, foldhash::fast::FixedState>,
+    /// The index's flows by the hash of their key: (hash, place in
+    /// `flows`), 16 bytes a flow (the keys are in `flows`), so the table
+    /// of a segment's flows stays in the CPU's cache.
+    ids: HashTable<(u64, u32)>,
     flow_of: Vec<u32>,
     next: Vec<usize>,
     flows: Vec<FlowRef>,
     entries: Vec<Entry>,
-    /// The encoded index ([`Scratch::encode`]).
-    pub(super) bytes: Vec<u8>,
-}
-
-impl Scratch {
-    /// Encode `index` into [`Scratch::bytes`] and keep its vectors for
-    /// the next.
-    pub(super) fn encode(&mut self, index: Index) -> super::format::IndexHeader {
-        index.encode_into(&mut self.bytes);
-        self.flows = index.flows;
-        self.entries = index.entries;
-        index.header
-    }
+    /// The encoded index ([`Builder::finish`]).
+    pub(super) index: Encoded,
 }
 
 impl Builder {
     /// An empty index in `spare`'s memory with room for `frames` frames
-    /// (the previous segment's count: the vector does not grow by
+    /// (the previous segment's count: the vectors do not grow by
     /// copying), numbered in `ids`.
     pub(super) fn new(spare: Spare, frames: usize, ids: &mut FlowIds) -> Self {
         let Spare {
-            frames: mut frame_vec,
+            mut entries,
+            mut places,
             mut keys,
         } = spare;
-        frame_vec.clear();
-        frame_vec.reserve(frames);
+        entries.clear();
+        entries.reserve(frames);
+        places.clear();
+        places.reserve(frames);
         keys.clear();
         Builder {
-            frames: frame_vec,
+            entries,
+            places,
             keys,
             index: ids.next_index(),
             unindexed: 0,
@@ -116,35 +116,98 @@ impl Builder {
         }
     }
 
-    /// Frames indexed so far.
+    /// Frames written so far.
     pub(super) fn len(&self) -> usize {
-        self.frames.len()
+        self.entries.len()
     }
 
-    /// Index a frame under `key` (`None`: not IP).
+    /// A frame written: its entry, indexed by the next [`Builder::place`]
+    /// or [`Builder::place_flow`].
     #[inline]
-    pub(super) fn add(&mut self, key: Option<StoreKey>, e: Entry) {
+    pub(super) fn push(&mut self, e: Entry) {
         self.first_ns.get_or_insert(e.ts_ns);
+        self.entries.push(e);
+    }
+
+    /// Whether a frame written waits for its key (the one
+    /// [`Builder::place`] would index).
+    #[inline]
+    fn waiting(&self) -> bool {
+        self.places.len() < self.entries.len()
+    }
+
+    /// Index the oldest frame written and not indexed under `key`
+    /// (`None`: not IP).
+    #[inline]
+    pub(super) fn place(&mut self, key: Option<StoreKey>) {
+        if !self.waiting() {
+            return;
+        }
         match key {
             Some(k) => {
-                self.frames.push((self.keys.len() as u32, e));
+                self.places.push(self.keys.len() as u32);
                 self.keys.push(k);
             }
-            None => self.unindexed = self.unindexed.saturating_add(1),
+            None => {
+                self.places.push(NO_KEY);
+                self.unindexed = self.unindexed.saturating_add(1);
+            }
         }
     }
 
-    /// Index a frame of the cache's flow `flow`, whose key `key` gives
-    /// (asked only on the flow's first frame in this index).
+    /// [`Builder::push`] and [`Builder::place`] at once.
+    pub(super) fn add(&mut self, key: Option<StoreKey>, e: Entry) {
+        self.push(e);
+        self.place(key);
+    }
+
+    /// The mark the next frame's flow takes if this index does not know
+    /// it yet ([`FlowCache::ingest_marked`]); `None` when no frame waits
+    /// for its key.
+    ///
+    /// [`FlowCache::ingest_marked`]: crate::cache::FlowCache::ingest_marked
     #[inline]
-    pub(super) fn add_flow(
+    pub(super) fn mark(&self) -> Option<StoreMark> {
+        self.waiting().then_some(StoreMark {
+            index: self.index,
+            place: self.keys.len() as u32,
+        })
+    }
+
+    /// Index the oldest frame written and not indexed, counted by the
+    /// cache in a flow marked `mark` (what [`Builder::mark`] gave, or the
+    /// flow's mark in this index), whose key `key` gives (asked only on
+    /// the flow's first frame in this index).
+    #[inline]
+    pub(super) fn place_marked(&mut self, mark: StoreMark, key: impl FnOnce() -> StoreKey) {
+        if !self.waiting() {
+            return;
+        }
+        let place = mark.place as usize;
+        if mark.index != self.index || place > self.keys.len() {
+            // Not a mark of this index: the frame is not indexed.
+            self.place(None);
+            return;
+        }
+        if place == self.keys.len() {
+            self.keys.push(key());
+        }
+        self.places.push(mark.place);
+    }
+
+    /// Index the oldest frame written and not indexed, of the cache's
+    /// flow `flow`, whose key `key` gives (asked only on the flow's first
+    /// frame in this index).
+    #[inline]
+    pub(super) fn place_flow(
         &mut self,
         ids: &mut FlowIds,
         flow: FlowId,
         key: impl FnOnce() -> StoreKey,
-        e: Entry,
     ) {
-        self.first_ns.get_or_insert(e.ts_ns);
+        if !self.waiting() {
+            return;
+        }
         let slot = flow.slot as usize;
         if ids.seen.len() <= slot {
             ids.seen.resize(slot + 1, (0, 0, 0));
@@ -156,43 +219,44 @@ impl Builder {
             *seen = (self.index, flow.generation, self.keys.len() as u32);
             self.keys.push(key());
         }
-        self.frames.push((seen.2, e));
+        self.places.push(seen.2);
     }
 
-    /// Group the frames by key, in `scratch`'s memory: one pass counts
-    /// the frames of each of `keys` (an array), a walk of `keys` numbers
-    /// the keys in the order of their first frame (a hash map of the
-    /// segment's keys, looked up once for each of `keys`, not for each
-    /// frame) and sums each flow's frames, a second pass puts every entry
-    /// in its flow's place, in capture order (then in time order, sorted
-    /// only where capture order was not). The builder's own vectors come
-    /// back emptied, for the next.
+    /// Group the frames by key and encode the index into
+    /// `scratch.index`, in `scratch`'s memory: one pass counts the frames
+    /// of each of `keys` (an array), a walk of `keys` numbers the keys in
+    /// the order of their first frame (a hash table of the segment's
+    /// keys, looked up once for each of `keys`, not for each frame) and sums
+    /// each flow's frames, a second pass puts every entry in its flow's
+    /// place, in capture order (then in time order, sorted only where
+    /// capture order was not). Gives the index's header; the builder's
+    /// own vectors come back emptied, for the next.
     pub(super) fn finish(
         self,
         scratch: &mut Scratch,
         source: SourceKind,
         path: String,
         covered: u64,
-    ) -> (Index, Spare) {
+    ) -> (IndexHeader, Spare) {
         let Scratch {
             ids,
             flow_of,
             next,
             flows,
             entries,
-            ..
+            index,
         } = scratch;
         ids.clear();
-        ids.reserve(self.keys.len());
-        let mut flows = std::mem::take(flows);
+        ids.reserve(self.keys.len(), |&(h, _)| h);
         flows.clear();
+        let hasher = foldhash::fast::FixedState::default();
         // By place in `keys`: its frames, then its flow in `flows` (MAX:
         // none). A place is numbered on its first frame, so taking them
         // in order meets the keys in the order of their first frame.
         flow_of.clear();
         flow_of.resize(self.keys.len(), 0);
-        for (k, _) in &self.frames {
-            if let Some(n) = flow_of.get_mut(*k as usize) {
+        for &k in &self.places {
+            if let Some(n) = flow_of.get_mut(k as usize) {
                 *n += 1;
             }
         }
@@ -201,14 +265,23 @@ impl Builder {
             if count == 0 {
                 continue;
             }
-            let id = *ids.entry(*key).or_insert_with(|| {
-                flows.push(FlowRef {
-                    key: *key,
-                    first: 0,
-                    count: 0,
-                });
-                (flows.len() - 1) as u32
+            let hash = hasher.hash_one(key);
+            let known = ids.find(hash, |&(h, id)| {
+                h == hash && flows.get(id as usize).is_some_and(|f| f.key == *key)
             });
+            let id = match known {
+                Some(&(_, id)) => id,
+                None => {
+                    let id = flows.len() as u32;
+                    flows.push(FlowRef {
+                        key: *key,
+                        first: 0,
+                        count: 0,
+                    });
+                    ids.insert_unique(hash, (hash, id), |&(h, _)| h);
+                    id
+                }
+            };
             *n = id;
             if let Some(f) = flows.get_mut(id as usize) {
                 f.count += count;
@@ -217,7 +290,7 @@ impl Builder {
         // Where each flow's next entry goes.
         next.clear();
         let mut at = 0usize;
-        for f in &mut flows {
+        for f in flows.iter_mut() {
             f.first = at as u64;
             next.push(at);
             at += f.count as usize;
@@ -228,19 +301,21 @@ impl Builder {
             cap_len: 0,
             wire_len: 0,
         };
-        let mut entries = std::mem::take(entries);
         entries.clear();
         entries.resize(at, placeholder);
-        for (k, e) in &self.frames {
-            let id = flow_of.get(*k as usize).copied().unwrap_or(u32::MAX);
+        let (mut first_ns, mut last_ns) = (u64::MAX, 0);
+        for (&k, e) in self.places.iter().zip(&self.entries) {
+            let id = flow_of.get(k as usize).copied().unwrap_or(u32::MAX);
             if let Some(slot) = next.get_mut(id as usize) {
                 if let Some(place) = entries.get_mut(*slot) {
                     *place = *e;
                 }
                 *slot += 1;
+                first_ns = first_ns.min(e.ts_ns);
+                last_ns = last_ns.max(e.ts_ns);
             }
         }
-        for f in &flows {
+        for f in flows.iter() {
             let run = entries
                 .get_mut(f.first as usize..f.first as usize + f.count as usize)
                 .unwrap_or_default();
@@ -249,12 +324,25 @@ impl Builder {
                 run.sort_by_key(|e| e.ts_ns);
             }
         }
-        let index = Index::from_flows(source, path, covered, self.unindexed, flows, entries);
+        let header = IndexHeader {
+            version: INDEX_VERSION,
+            source,
+            first_ns: if at == 0 { 0 } else { first_ns },
+            last_ns,
+            frames: at as u64,
+            flows: flows.len() as u64,
+            covered,
+            unindexed: self.unindexed,
+            path,
+        };
+        let len = Index::encoded_len(&header, flows.len(), entries.len());
+        Index::encode_parts(&header, flows, entries, index.start(len));
         let spare = Spare {
-            frames: self.frames,
+            entries: self.entries,
+            places: self.places,
             keys: self.keys,
         };
-        (index, spare)
+        (header, spare)
     }
 }
 
@@ -296,12 +384,10 @@ mod tests {
         b.add(Some(key(2)), entry(244, 20));
         b.add(Some(key(1)), entry(320, 40));
         b.add(Some(key(2)), entry(396, 30));
-        let (idx, _) = b.finish(
-            &mut Scratch::default(),
-            SourceKind::Segment,
-            String::new(),
-            472,
-        );
+        let mut scratch = Scratch::default();
+        let (header, _) = b.finish(&mut scratch, SourceKind::Segment, String::new(), 472);
+        let idx = Index::parse(scratch.index.bytes()).expect("parses");
+        assert_eq!(idx.header, header);
         assert_eq!(idx.header.frames, 5);
         assert_eq!(idx.header.unindexed, 1);
         assert_eq!((idx.header.first_ns, idx.header.last_ns), (10, 40));
@@ -317,7 +403,7 @@ mod tests {
         );
         let pos: Vec<_> = idx.entries.iter().map(|e| e.pos).collect();
         assert_eq!(pos, [244, 16, 396, 92, 320]);
-        assert_eq!(Index::parse(&idx.encode()).expect("parses"), idx);
+        assert_eq!(idx.encode(), scratch.index.bytes());
     }
 
     #[test]
@@ -327,15 +413,11 @@ mod tests {
         let mut asked = Vec::new();
         let mut b = Builder::new(Spare::default(), 8, &mut ids);
         let mut add = |b: &mut Builder, ids: &mut FlowIds, id, port, pos| {
-            b.add_flow(
-                ids,
-                id,
-                || {
-                    asked.push(pos);
-                    key(port)
-                },
-                entry(pos, pos),
-            );
+            b.push(entry(pos, pos));
+            b.place_flow(ids, id, || {
+                asked.push(pos);
+                key(port)
+            });
         };
         add(&mut b, &mut ids, flow(0, 0), 1, 16);
         // The same flow: its key is not asked again.
@@ -345,12 +427,9 @@ mod tests {
         // The other direction of port 1's conversation.
         add(&mut b, &mut ids, flow(1, 2), 1, 244);
         add(&mut b, &mut ids, flow(0, 1), 9, 320);
-        let (idx, _) = b.finish(
-            &mut Scratch::default(),
-            SourceKind::Segment,
-            String::new(),
-            400,
-        );
+        let mut scratch = Scratch::default();
+        b.finish(&mut scratch, SourceKind::Segment, String::new(), 400);
+        let idx = Index::parse(scratch.index.bytes()).expect("parses");
         let flows: Vec<_> = idx
             .flows
             .iter()
@@ -362,6 +441,73 @@ mod tests {
         // A new index learns its flows again.
         let mut c = Builder::new(Spare::default(), 8, &mut ids);
         add(&mut c, &mut ids, flow(0, 1), 2, 400);
+        assert_eq!(asked, [16, 168, 244, 400]);
+    }
+
+    #[test]
+    fn a_marked_flow_is_keyed_once_per_index() {
+        let mut ids = FlowIds::default();
+        let mut asked = Vec::new();
+        let mut b = Builder::new(Spare::default(), 8, &mut ids);
+        // Nothing written: nothing to mark.
+        assert_eq!(b.mark(), None);
+        // What the cache does with a flow's mark: kept within an index,
+        // replaced by the next index's.
+        let mut flows = [StoreMark::default(); 3];
+        let mut add = |b: &mut Builder, flow: usize, port, pos| {
+            b.push(entry(pos, pos));
+            let mark = b.mark().expect("a frame waits");
+            if flows[flow].index != mark.index {
+                flows[flow] = mark;
+            }
+            b.place_marked(flows[flow], || {
+                asked.push(pos);
+                key(port)
+            });
+        };
+        add(&mut b, 0, 1, 16);
+        add(&mut b, 0, 9, 92);
+        add(&mut b, 1, 2, 168);
+        // A frame not IP.
+        b.push(entry(200, 200));
+        b.place(None);
+        // The other direction of port 1's conversation: another flow.
+        add(&mut b, 2, 1, 244);
+        assert_eq!(b.mark(), None, "every frame written is indexed");
+        // A mark of another index, or beyond this one's keys: not
+        // indexed rather than misfiled.
+        b.push(entry(300, 300));
+        b.place_marked(
+            StoreMark {
+                index: 77,
+                place: 0,
+            },
+            || key(5),
+        );
+        b.push(entry(310, 310));
+        b.place_marked(
+            StoreMark {
+                index: b.index,
+                place: 9,
+            },
+            || key(5),
+        );
+        let mut scratch = Scratch::default();
+        b.finish(&mut scratch, SourceKind::Segment, String::new(), 400);
+        let idx = Index::parse(scratch.index.bytes()).expect("parses");
+        let flows: Vec<_> = idx
+            .flows
+            .iter()
+            .map(|f| (f.key.a_port, f.first, f.count))
+            .collect();
+        assert_eq!(flows, [(1, 0, 3), (2, 3, 1)]);
+        let pos: Vec<_> = idx.entries.iter().map(|e| e.pos).collect();
+        assert_eq!(pos, [16, 92, 244, 168]);
+        assert_eq!(idx.header.unindexed, 3);
+        // A new index learns its flows again.
+        let mut c = Builder::new(Spare::default(), 8, &mut ids);
+        add(&mut c, 1, 2, 400);
+        add(&mut c, 1, 2, 410);
         assert_eq!(asked, [16, 168, 244, 400]);
     }
 }

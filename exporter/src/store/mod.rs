@@ -6,16 +6,19 @@
 //! pcapng for the evidence server ([`crate::serve`]).
 //!
 //! Capturing live, frames go to the open segment through a 1 MiB buffer
-//! and (flow, entry) pairs into an in-memory vector, in capture order: no
-//! per-frame lookup (the cache has already done one and names the flow
-//! by its [`FlowId`](crate::cache::FlowId); a flow's key is built on its
-//! first frame in the index). A
+//! and their entries, then their flows' places, into in-memory vectors,
+//! in capture order: no per-frame lookup (the cache has already done one
+//! and keeps the store's [`StoreMark`](crate::cache::StoreMark) in the
+//! flow's entry; with workers, a flow is named by its shard's
+//! [`FlowId`](crate::cache::FlowId); a flow's key is built on its first
+//! frame in the index). A
 //! segment is sealed when it holds `segment_bytes` or spans
 //! `segment_secs` of capture time, and at the end of the run: a thread of
-//! its own (the sealer) groups the entries by [`StoreKey`] (a map of
+//! its own (the sealer) groups the entries by [`StoreKey`] (a table of
 //! the segment's flows and a counting sort, no sort of the frames),
 //! fsyncs the segment, writes its index to a
-//! temporary file, fsyncs it, renames it into place and fsyncs the
+//! temporary file (direct I/O where the file system allows), fsyncs it,
+//! renames it into place and fsyncs the
 //! directory, then applies retention. The capture loop never waits for a
 //! disk flush. Replaying files (`--read`), the index points into the
 //! capture files and no frame is copied.

@@ -144,14 +144,10 @@ fn recover_segment(
             },
         );
     }
-    let (idx, _) = builder.finish(
-        &mut Scratch::default(),
-        SourceKind::Segment,
-        String::new(),
-        valid,
-    );
-    let bytes = idx.encode();
-    write_durably(&idx_path, &bytes).map_err(io_err(&idx_path))?;
+    let mut scratch = Scratch::default();
+    let (header, _) = builder.finish(&mut scratch, SourceKind::Segment, String::new(), valid);
+    write_durably(&idx_path, &mut scratch.index).map_err(io_err(&idx_path))?;
+    let index_len = scratch.index.bytes().len() as u64;
     status.segments_recovered += 1;
     tracing::warn!(
         target: "store",
@@ -167,9 +163,9 @@ fn recover_segment(
     }
     Ok(Some(Held {
         seq,
-        first_ns: idx.header.first_ns,
-        last_ns: idx.header.last_ns,
-        bytes: valid + bytes.len() as u64,
+        first_ns: header.first_ns,
+        last_ns: header.last_ns,
+        bytes: valid + index_len,
         files: vec![seg, idx_path],
     }))
 }

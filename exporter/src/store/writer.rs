@@ -16,7 +16,7 @@ use super::{
     external_index_path, format, io_err, segment_index_path, segment_path, Entry, Keyer, Shared,
     SourceKind, StatusHandle, StoreConfig, StoreError, StoreKey, StoreStatus,
 };
-use crate::cache::FlowId;
+use crate::cache::{FlowId, StoreMark};
 use crate::capture::Frame;
 
 /// Write buffer of the open segment.
@@ -39,6 +39,22 @@ struct Open {
     bytes: u64,
     /// End of the last frame referenced (capture files).
     covered: u64,
+    /// Capture time at which the index spans `segment_secs` (MAX before
+    /// its first frame).
+    seal_ns: u64,
+}
+
+impl Open {
+    fn new(seq: u64, target: Target, builder: Builder) -> Self {
+        Open {
+            seq,
+            target,
+            builder,
+            bytes: 0,
+            covered: 0,
+            seal_ns: u64::MAX,
+        }
+    }
 }
 
 /// The writer side of the store, owned by the pipeline.
@@ -150,16 +166,11 @@ impl PacketStore {
     pub fn begin_file(&mut self, path: &Path, kind: SourceKind) {
         self.seal();
         let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        self.open = Some(Open {
-            seq: self.take_seq(),
-            target: Target::External {
-                path: path.display().to_string(),
-                kind,
-            },
-            builder: self.builder(),
-            bytes: 0,
-            covered: 0,
-        });
+        let target = Target::External {
+            path: path.display().to_string(),
+            kind,
+        };
+        self.open = Some(Open::new(self.take_seq(), target, self.builder()));
     }
 
     /// The frames that follow go into the store's own segments (live
@@ -187,65 +198,45 @@ impl PacketStore {
         seq
     }
 
-    /// Store one frame with its flow key (`None`: not IP): [`write`] and
-    /// [`index`] at once.
-    ///
-    /// [`write`]: PacketStore::write
-    /// [`index`]: PacketStore::index
-    #[inline]
-    pub fn append(&mut self, f: &Frame<'_>, key: Option<StoreKey>) {
-        if let Some(entry) = self.write(f) {
-            self.index(key, entry);
-        }
-    }
-
     /// Whether a frame captured at `ts_ns` goes into a new index (the
     /// open one is sealed first): before that, every frame written must
     /// be indexed.
     #[inline]
     pub fn would_seal(&self, ts_ns: u64) -> bool {
-        self.open.as_ref().is_some_and(|open| {
-            let span = ts_ns.saturating_sub(open.builder.first_ns.unwrap_or(ts_ns));
-            open.bytes >= self.config.segment_bytes
-                || span >= self.config.segment_secs.saturating_mul(1_000_000_000)
-        })
+        self.open
+            .as_ref()
+            .is_some_and(|open| open.bytes >= self.config.segment_bytes || ts_ns >= open.seal_ns)
     }
 
-    /// Write one frame (a segment) or note where it is (a capture file);
-    /// its index entry, for [`PacketStore::index`] once the frame is
-    /// keyed (`None`: the store stopped).
-    #[inline]
-    pub fn write(&mut self, f: &Frame<'_>) -> Option<Entry> {
-        if self.shared.stopped.load(Ordering::Relaxed) {
-            self.report_stop();
-            return None;
+    /// Write one frame (a segment) or note where it is (a capture file)
+    /// into the open index, where [`PacketStore::index`] or
+    /// [`PacketStore::index_flow`] keys it once the frame is keyed;
+    /// false when the store stopped.
+    #[inline(always)]
+    pub fn write(&mut self, f: &Frame<'_>) -> bool {
+        let going = self.open.is_some()
+            && !self.would_seal(f.ts_ns)
+            && !self.shared.stopped.load(Ordering::Relaxed);
+        if !going && !self.make_room(f.ts_ns) {
+            return false;
         }
         self.newest_ns = self.newest_ns.max(f.ts_ns);
-        if self.would_seal(f.ts_ns) {
-            self.roll();
-        }
-        if self.open.is_none() {
-            if let Err(e) = self.open_segment() {
-                self.shared.stop(format!("cannot open a segment: {e}"));
-                return None;
-            }
-        }
-        let open = self.open.as_mut()?;
+        let Some(open) = self.open.as_mut() else {
+            return false;
+        };
         let cap_len = f.data.len() as u32;
+        let wire_len = f.wire_len.max(cap_len);
         let pos = match &mut open.target {
             Target::Segment { file, len } => {
                 let h = format::RecordHeader {
                     ts_ns: f.ts_ns,
                     cap_len,
-                    wire_len: f.wire_len.max(cap_len),
+                    wire_len,
                 };
-                let written = file
-                    .write_all(&h.encode())
-                    .and_then(|()| file.write_all(f.data));
-                if let Err(e) = written {
+                if let Err(e) = write_record(file, &h, f.data) {
                     self.open = None;
                     self.shared.stop(format!("writing a segment: {e}"));
-                    return None;
+                    return false;
                 }
                 let pos = *len;
                 *len += (format::RECORD_HEADER_LEN + f.data.len()) as u64;
@@ -260,48 +251,88 @@ impl PacketStore {
             }
         };
         open.bytes += u64::from(cap_len);
-        open.builder.first_ns.get_or_insert(f.ts_ns);
-        Some(Entry {
+        if open.builder.first_ns.is_none() {
+            let span = self.config.segment_secs.saturating_mul(1_000_000_000);
+            open.seal_ns = f.ts_ns.saturating_add(span);
+        }
+        open.builder.push(Entry {
             pos,
             ts_ns: f.ts_ns,
             cap_len,
-            wire_len: f.wire_len.max(cap_len),
-        })
+            wire_len,
+        });
+        self.frames += 1;
+        true
     }
 
-    /// Index a frame [`PacketStore::write`] wrote (before any other
-    /// frame that would seal the index) under its flow key (`None`: not
-    /// IP).
+    /// [`PacketStore::write`] off its common path: the store stopped,
+    /// the open index is to be sealed or there is none. False when the
+    /// frame cannot be stored.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, ts_ns: u64) -> bool {
+        if self.shared.stopped.load(Ordering::Relaxed) {
+            self.report_stop();
+            return false;
+        }
+        if self.would_seal(ts_ns) {
+            self.roll();
+        }
+        if self.open.is_none() {
+            if let Err(e) = self.open_segment() {
+                self.shared.stop(format!("cannot open a segment: {e}"));
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Index the oldest frame [`PacketStore::write`] wrote and not yet
+    /// indexed (before any other frame that would seal the index) under
+    /// its flow key (`None`: not IP).
     #[inline]
-    pub fn index(&mut self, key: Option<StoreKey>, entry: Entry) {
+    pub fn index(&mut self, key: Option<StoreKey>) {
         let Some(open) = self.open.as_mut() else {
             return;
         };
-        self.frames += 1;
         if key.is_none() {
             self.unindexed += 1;
         }
-        open.builder.add(key, entry);
+        open.builder.place(key);
+    }
+
+    /// The mark the next frame to index gives its flow in the cache
+    /// ([`FlowCache::ingest_marked`]); `None`: no frame waits for its
+    /// key.
+    ///
+    /// [`FlowCache::ingest_marked`]: crate::cache::FlowCache::ingest_marked
+    #[inline]
+    pub fn mark(&self) -> Option<StoreMark> {
+        self.open.as_ref().and_then(|o| o.builder.mark())
+    }
+
+    /// [`PacketStore::index`] of a frame the cache counted in a flow
+    /// marked `mark` ([`FlowCache::last_mark`] after
+    /// [`FlowCache::ingest_marked`] with [`PacketStore::mark`]), whose
+    /// key `key` gives (asked once per flow and index).
+    ///
+    /// [`FlowCache::last_mark`]: crate::cache::FlowCache::last_mark
+    /// [`FlowCache::ingest_marked`]: crate::cache::FlowCache::ingest_marked
+    #[inline]
+    pub fn index_marked(&mut self, mark: StoreMark, key: impl FnOnce() -> StoreKey) {
+        if let Some(open) = self.open.as_mut() {
+            open.builder.place_marked(mark, key);
+        }
     }
 
     /// [`PacketStore::index`] of a frame the cache counted in `flow`,
     /// whose key `key` gives (asked once per flow and index).
     #[inline]
-    pub fn index_flow(&mut self, flow: FlowId, key: impl FnOnce() -> StoreKey, entry: Entry) {
+    pub fn index_flow(&mut self, flow: FlowId, key: impl FnOnce() -> StoreKey) {
         let Some(open) = self.open.as_mut() else {
             return;
         };
-        self.frames += 1;
-        open.builder.add_flow(&mut self.flow_ids, flow, key, entry);
-    }
-
-    /// Look the cache's flow `flow` up ahead of its
-    /// [`PacketStore::index_flow`] (see [`FlowCache::touch`]).
-    ///
-    /// [`FlowCache::touch`]: crate::cache::FlowCache::touch
-    #[inline]
-    pub fn touch_flow(&self, flow: FlowId) {
-        self.flow_ids.touch(flow);
+        open.builder.place_flow(&mut self.flow_ids, flow, key);
     }
 
     /// Seal the open index and go on in a new one (a new segment, or the
@@ -313,13 +344,8 @@ impl PacketStore {
         };
         self.seal();
         if let Some((path, kind)) = external {
-            self.open = Some(Open {
-                seq: self.take_seq(),
-                target: Target::External { path, kind },
-                builder: self.builder(),
-                bytes: 0,
-                covered: 0,
-            });
+            let target = Target::External { path, kind };
+            self.open = Some(Open::new(self.take_seq(), target, self.builder()));
         }
     }
 
@@ -328,16 +354,11 @@ impl PacketStore {
         let path = segment_path(&self.dir, seq);
         let mut file = BufWriter::with_capacity(WRITE_BUFFER, File::create(&path)?);
         file.write_all(&format::segment_header(seq))?;
-        self.open = Some(Open {
-            seq,
-            target: Target::Segment {
-                file,
-                len: format::SEGMENT_HEADER_LEN as u64,
-            },
-            builder: self.builder(),
-            bytes: 0,
-            covered: 0,
-        });
+        let target = Target::Segment {
+            file,
+            len: format::SEGMENT_HEADER_LEN as u64,
+        };
+        self.open = Some(Open::new(seq, target, self.builder()));
         Ok(())
     }
 
@@ -431,4 +452,15 @@ impl Drop for PacketStore {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Append one record (header and frame) to a segment.
+#[inline(never)]
+fn write_record(
+    file: &mut BufWriter<File>,
+    h: &format::RecordHeader,
+    data: &[u8],
+) -> std::io::Result<()> {
+    file.write_all(&h.encode())?;
+    file.write_all(data)
 }

@@ -3,8 +3,9 @@
 use eastwest_core::pcapfile::MAX_RECORD_LEN;
 
 use super::{
-    checksum, u32_at, u64_at, FormatError, SourceKind, StoreKey, ENTRY_LEN, FLOW_LEN, INDEX_END,
-    INDEX_HEADER_LEN, INDEX_MAGIC, INDEX_VERSION, KEY_LEN, MAX_PATH_LEN, TRAILER_LEN,
+    checksum, fnv1a64_words, fnv_word, u32_at, u64_at, FormatError, SourceKind, StoreKey,
+    ENTRY_LEN, FLOW_LEN, INDEX_END, INDEX_HEADER_LEN, INDEX_MAGIC, INDEX_VERSION, KEY_LEN,
+    MAX_PATH_LEN, TRAILER_LEN,
 };
 
 /// One indexed frame.
@@ -17,15 +18,6 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn encode(&self) -> [u8; ENTRY_LEN] {
-        let mut b = [0u8; ENTRY_LEN];
-        b[0..8].copy_from_slice(&self.pos.to_le_bytes());
-        b[8..16].copy_from_slice(&self.ts_ns.to_le_bytes());
-        b[16..20].copy_from_slice(&self.cap_len.to_le_bytes());
-        b[20..24].copy_from_slice(&self.wire_len.to_le_bytes());
-        b
-    }
-
     fn parse(b: &[u8]) -> Entry {
         Entry {
             pos: u64_at(b, 0),
@@ -149,7 +141,9 @@ impl IndexHeader {
         Ok(h)
     }
 
+    /// Append the header to `out`.
     fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
         out.extend_from_slice(&INDEX_MAGIC);
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&self.source.code().to_le_bytes());
@@ -161,7 +155,7 @@ impl IndexHeader {
         out.extend_from_slice(&(self.path.len() as u32).to_le_bytes());
         out.extend_from_slice(&self.unindexed.to_le_bytes());
         out.extend_from_slice(self.path.as_bytes());
-        out.resize(self.len(), 0);
+        out.resize(start + self.len(), 0);
     }
 }
 
@@ -213,24 +207,48 @@ impl Index {
     /// The file's bytes, in `out` (emptied first: its memory is reused).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.clear();
-        out.reserve(
-            self.header.len()
-                + self.flows.len() * FLOW_LEN
-                + self.entries.len() * ENTRY_LEN
-                + TRAILER_LEN,
-        );
-        self.header.encode_into(out);
-        for f in &self.flows {
+        Index::encode_parts(&self.header, &self.flows, &self.entries, out);
+    }
+
+    /// The file's length for `flows` flows and `entries` entries after
+    /// `header`.
+    pub fn encoded_len(header: &IndexHeader, flows: usize, entries: usize) -> usize {
+        header.len() + flows * FLOW_LEN + entries * ENTRY_LEN + TRAILER_LEN
+    }
+
+    /// The bytes of the index of `header`, `flows` and `entries`,
+    /// appended to `out`: a version 2 checksum is taken of the entries
+    /// as they are written, not read back.
+    pub fn encode_parts(
+        header: &IndexHeader,
+        flows: &[FlowRef],
+        entries: &[Entry],
+        out: &mut Vec<u8>,
+    ) {
+        let start = out.len();
+        out.reserve(Index::encoded_len(header, flows.len(), entries.len()));
+        header.encode_into(out);
+        for f in flows {
             let mut b = [0u8; FLOW_LEN];
             b[..KEY_LEN].copy_from_slice(&f.key.encode());
             b[48..56].copy_from_slice(&f.first.to_le_bytes());
             b[56..60].copy_from_slice(&f.count.to_le_bytes());
             out.extend_from_slice(&b);
         }
-        for e in &self.entries {
-            out.extend_from_slice(&e.encode());
+        // The header and the flows are a multiple of 8 bytes.
+        let mut sum = fnv1a64_words(&out[start..]);
+        for e in entries {
+            let lens = u64::from(e.cap_len) | u64::from(e.wire_len) << 32;
+            let mut b = [0u8; ENTRY_LEN];
+            b[0..8].copy_from_slice(&e.pos.to_le_bytes());
+            b[8..16].copy_from_slice(&e.ts_ns.to_le_bytes());
+            b[16..24].copy_from_slice(&lens.to_le_bytes());
+            out.extend_from_slice(&b);
+            sum = fnv_word(fnv_word(fnv_word(sum, e.pos), e.ts_ns), lens);
         }
-        let sum = checksum(self.header.version, out);
+        if header.version == 1 {
+            sum = checksum(1, &out[start..]);
+        }
         out.extend_from_slice(&sum.to_le_bytes());
         out.extend_from_slice(&INDEX_END);
     }

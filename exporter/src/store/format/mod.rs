@@ -148,10 +148,16 @@ pub fn fnv1a64_words(bytes: &[u8]) -> u64 {
     let h = words.fold(FNV_OFFSET, |h, w| {
         let mut word = [0u8; 8];
         word.copy_from_slice(w);
-        (h ^ u64::from_le_bytes(word)).wrapping_mul(FNV_PRIME)
+        fnv_word(h, u64::from_le_bytes(word))
     });
     tail.iter()
         .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+}
+
+/// One step of [`fnv1a64_words`]: `h` taken on by the word `w`.
+#[inline]
+fn fnv_word(h: u64, w: u64) -> u64 {
+    (h ^ w).wrapping_mul(FNV_PRIME)
 }
 
 /// The checksum of an index of `version`.
