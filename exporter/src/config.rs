@@ -186,9 +186,6 @@ impl Config {
             return invalid("evidence.listen serves the packet store: give --packet-store DIR");
         }
         self.evidence.checked().map_err(ConfigError::Invalid)?;
-        if self.cache.workers > 1 && self.store.dir.is_some() {
-            return invalid("the packet store keeps frames in one worker's order: --packet-store needs cache.workers = 1");
-        }
         crate::encode::Encoder::new(&self.encode)
             .map(|_| ())
             .map_err(|e| ConfigError::Invalid(format!("encode: {e}")))

@@ -69,9 +69,15 @@ fn config(dir: &Path, store: &str) -> PathBuf {
 /// Replay the lab into the store at `store`; `stdin`: through standard
 /// input (so frames are copied into segments).
 fn replay(dir: &Path, store: &Path, stdin: bool) -> serde_json::Value {
+    replay_with(dir, store, stdin, &[])
+}
+
+/// [`replay`] with more arguments.
+fn replay_with(dir: &Path, store: &Path, stdin: bool, more: &[&str]) -> serde_json::Value {
     let (pcap, inventory) = lab();
     let mut cmd = exporter();
-    cmd.args(["--config", s(&dir.join("exporter.toml"))])
+    cmd.args(more)
+        .args(["--config", s(&dir.join("exporter.toml"))])
         .args(["--inventory", s(&inventory), "--host", "esx-01"])
         .args([
             "--packet-store",
@@ -288,6 +294,49 @@ fn lab_replay_indexed_in_place_serves_each_conversation() {
     let serving = Serving::start(&dir, &store);
     conversations_equal_tshark(&serving, &dir);
     drop(serving);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// Every file of the store at `dir`, by name.
+fn store_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("store")
+        .map(|item| {
+            let path = item.expect("entry").path();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (name, std::fs::read(&path).expect("read"))
+        })
+        .collect()
+}
+
+#[test]
+fn two_workers_store_what_one_worker_stores() {
+    let dir = temp_dir("store-workers");
+    config(&dir, "");
+    for stdin in [false, true] {
+        let one = dir.join(format!("one-{stdin}"));
+        let two = dir.join(format!("two-{stdin}"));
+        let stats_one = replay(&dir, &one, stdin);
+        let stats_two = replay_with(&dir, &two, stdin, &["--workers", "2"]);
+        assert_eq!(
+            stats_one["store"]["frames_stored"], stats_two["store"]["frames_stored"],
+            "{stats_two}"
+        );
+        let (files_one, files_two) = (store_files(&one), store_files(&two));
+        assert!(!files_one.is_empty());
+        assert_eq!(
+            files_one.keys().collect::<Vec<_>>(),
+            files_two.keys().collect::<Vec<_>>()
+        );
+        assert!(
+            files_one == files_two,
+            "store files differ (stdin: {stdin})"
+        );
+    }
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
