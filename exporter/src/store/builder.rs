@@ -5,8 +5,8 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
+use super::durable::Encoded;
 use super::format::{FlowRef, IndexHeader, INDEX_VERSION};
-use super::sealer::Encoded;
 use super::{Entry, Index, SourceKind, StoreKey};
 use crate::cache::{FlowId, StoreMark};
 

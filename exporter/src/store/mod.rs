@@ -35,6 +35,7 @@
 //! (start-up), this module (config, status, file names).
 
 mod builder;
+mod durable;
 pub mod format;
 pub mod query;
 mod recover;

@@ -5,7 +5,8 @@ use std::fs::{self, OpenOptions};
 use std::path::Path;
 
 use super::builder::{Builder, FlowIds, Scratch, Spare};
-use super::sealer::{write_durably, Held};
+use super::durable::write_durably;
+use super::sealer::Held;
 use super::{
     format, io_err, segment_index_path, segment_path, Entry, Index, Keyer, SourceKind, StoreError,
     StoreStatus,
