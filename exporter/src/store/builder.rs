@@ -365,6 +365,23 @@ mod tests {
         }
     }
 
+    /// `b` sealed as a segment's index: per flow (port, first entry,
+    /// entries), the entries' positions in index order, and the index.
+    type Sealed = (Vec<(u16, u64, u32)>, Vec<u64>, Index);
+
+    fn sealed(b: Builder) -> Sealed {
+        let mut scratch = Scratch::default();
+        b.finish(&mut scratch, SourceKind::Segment, String::new(), 400);
+        let idx = Index::parse(scratch.index.bytes()).expect("parses");
+        let flows = idx
+            .flows
+            .iter()
+            .map(|f| (f.key.a_port, f.first, f.count))
+            .collect();
+        let pos = idx.entries.iter().map(|e| e.pos).collect();
+        (flows, pos, idx)
+    }
+
     fn entry(pos: u64, ts_ns: u64) -> Entry {
         Entry {
             pos,
@@ -427,16 +444,8 @@ mod tests {
         // The other direction of port 1's conversation.
         add(&mut b, &mut ids, flow(1, 2), 1, 244);
         add(&mut b, &mut ids, flow(0, 1), 9, 320);
-        let mut scratch = Scratch::default();
-        b.finish(&mut scratch, SourceKind::Segment, String::new(), 400);
-        let idx = Index::parse(scratch.index.bytes()).expect("parses");
-        let flows: Vec<_> = idx
-            .flows
-            .iter()
-            .map(|f| (f.key.a_port, f.first, f.count))
-            .collect();
+        let (flows, pos, _) = sealed(b);
         assert_eq!(flows, [(1, 0, 3), (2, 3, 2)]);
-        let pos: Vec<_> = idx.entries.iter().map(|e| e.pos).collect();
         assert_eq!(pos, [16, 92, 244, 168, 320]);
         // A new index learns its flows again.
         let mut c = Builder::new(Spare::default(), 8, &mut ids);
@@ -492,16 +501,8 @@ mod tests {
             },
             || key(5),
         );
-        let mut scratch = Scratch::default();
-        b.finish(&mut scratch, SourceKind::Segment, String::new(), 400);
-        let idx = Index::parse(scratch.index.bytes()).expect("parses");
-        let flows: Vec<_> = idx
-            .flows
-            .iter()
-            .map(|f| (f.key.a_port, f.first, f.count))
-            .collect();
+        let (flows, pos, idx) = sealed(b);
         assert_eq!(flows, [(1, 0, 3), (2, 3, 1)]);
-        let pos: Vec<_> = idx.entries.iter().map(|e| e.pos).collect();
         assert_eq!(pos, [16, 92, 244, 168]);
         assert_eq!(idx.header.unindexed, 3);
         // A new index learns its flows again.
