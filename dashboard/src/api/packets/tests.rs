@@ -83,22 +83,7 @@ fn merge_orders_frames_by_time_and_marks_a_broken_download() {
         ),
         input("192.0.2.4", vec![b[..cut].to_vec()], true),
     ];
-    let names = BTreeMap::from([
-        (
-            Point {
-                exporter: "192.0.2.3".into(),
-                source_id: 3,
-            },
-            "esx-03/erspan2".to_string(),
-        ),
-        (
-            Point {
-                exporter: "192.0.2.4".into(),
-                source_id: 3,
-            },
-            "esx-04/vxlan".to_string(),
-        ),
-    ]);
+    let names = two_names();
     let (tx, mut rx) = mpsc::channel(64);
     let out = ChannelWriter {
         tx,
