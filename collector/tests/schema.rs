@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clickhouse::Client;
 use eastwest_clickhouse::schema::{
     addr_to_bytes, date_of_ms, datetime_of_ms, migrations, query_settings, reply_of, FlowRow,
-    Layout, ServerVersion, PARTITION_KEY, ROLLUPS, ROLLUP_DERIVED,
+    Layout, ServerVersion, BY_KEY_GRANULE, PARTITION_KEY, ROLLUPS, ROLLUP_DERIVED,
 };
 use eastwest_collector::config::SinkConfig;
 use eastwest_collector::http::Metrics;
@@ -901,5 +901,97 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     assert_eq!(rollup(&ch, &db, "flows_1h")?.lines().count(), 6);
     assert!(summary()?.ends_with(&format!("live\t12\t{T0}\t{}\n", T0 + 6_500)));
     assert_eq!(observed()?, from_flows()?);
+    Ok(())
+}
+
+/// The schema whose `conversations_1h` and `conversations_seen` had
+/// 256-row granules and `conversations_1h` its whole sort key as primary
+/// index: today's statements for an empty database with those.
+async fn schema_of_256_row_granules(client: &Client, db: &str) -> Result<()> {
+    let granule = format!("index_granularity = {BY_KEY_GRANULE}");
+    for step in migrations(&Layout::single(db)) {
+        let statement = &step.statement;
+        if ["DROP", "ALTER", "INSERT", "RENAME"]
+            .iter()
+            .any(|w| statement.starts_with(w))
+            || statement.contains("__regranulate")
+            || statement.contains("__repartition")
+        {
+            continue;
+        }
+        let mut old = statement.replace(&granule, "index_granularity = 256");
+        if let Some(at) = old.find("PRIMARY KEY (") {
+            let end = at + old[at..].find(") ").context("primary key")? + 2;
+            old.replace_range(at..end, "");
+        }
+        client.query(&old).execute().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn conversation_tables_of_256_row_granules_are_copied_with_their_rows() -> Result<()> {
+    let ch = eastwest_tests::clickhouse()?;
+    let db = eastwest_tests::unique_database("schema_v4");
+    let client = client(&ch).await?;
+    schema_of_256_row_granules(&client, &db).await?;
+    insert_v1_into(&client, &db, "live", &conversation(T0)).await?;
+    insert_v1_into(&client, &db, "incident-7", &conversation(T0 - 400 * DAY)).await?;
+    let definitions = || {
+        ch.query(&format!(
+            "SELECT name, primary_key, extract(engine_full, 'index_granularity = [0-9]+') \
+             FROM system.tables WHERE database = '{db}' AND name LIKE 'conversations%' \
+             AND engine != 'MaterializedView' ORDER BY name"
+        ))
+    };
+    assert_eq!(
+        definitions()?,
+        "conversations_1h\tdataset, conv_hash, bucket, date, client_vm, client_addr, \
+         client_zone, client_host, server_vm, server_addr, server_zone, server_host, proto, \
+         server_port, verdict, rule, severity, same_host, observer, encap\tindex_granularity = 256\n\
+         conversations_seen\tdataset, conv_hash, bucket\tindex_granularity = 256\n"
+    );
+    let contents = || -> Result<Vec<String>> {
+        Ok(vec![
+            rollup(&ch, &db, "conversations_1h")?,
+            ch.query(&format!(
+                "SELECT dataset, conv_hash, bucket, minMerge(first_ms), maxMerge(last_ms) \
+                 FROM `{db}`.conversations_seen GROUP BY dataset, conv_hash, bucket \
+                 ORDER BY dataset, conv_hash, bucket"
+            ))?,
+        ])
+    };
+    let before = contents()?;
+    assert_eq!(
+        before[0],
+        rollup(&ch, &db, "flows_1h")?,
+        "the views filled the old tables"
+    );
+    assert_eq!(before[1].lines().count(), 4, "{}", before[1]);
+    // The chdb check replays statements in the order of the query log, to
+    // the second: keep the old schema a second before the migration.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let metrics = Arc::new(Metrics::new());
+    let sink = Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
+    assert_eq!(tables(&ch, &db)?, TABLES);
+    assert_eq!(
+        definitions()?,
+        format!(
+            "conversations_1h\tdataset, conv_hash, bucket\tindex_granularity = {BY_KEY_GRANULE}\n\
+             conversations_seen\tdataset, conv_hash, bucket\tindex_granularity = {BY_KEY_GRANULE}\n"
+        )
+    );
+    assert_eq!(contents()?, before, "every row kept, once");
+    // A second start copies nothing again.
+    Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
+    assert_eq!(contents()?, before);
+    // New rows reach both through their views, made again.
+    sink.insert(&rows_in("live", &conversation(T0 + 1_000), T0 + 2_000))
+        .await?;
+    let after = contents()?;
+    assert_eq!(after[0], rollup(&ch, &db, "flows_1h")?);
+    assert_ne!(after[0], before[0]);
+    assert_ne!(after[1], before[1]);
     Ok(())
 }

@@ -252,6 +252,17 @@ pub const OBSERVED_1M_COLUMNS: &[Column] = &[
     ),
 ];
 
+/// Rows per granule of the tables read by a page's `conv_hash` keys
+/// ([`CONVERSATIONS_SEEN_TABLE`] and `conversations_1h`), whose primary
+/// index is `(dataset, conv_hash, bucket)`: a key reads a granule or two
+/// of each part it is in, so the rows a page reads follow keys × parts ×
+/// this. 64 rather than 256: a page of 100 over 7 days of 30,000
+/// conversations read 756,000 rows of `conversations_1h` in 256-row
+/// granules and 118,000 in 64-row ones (about 40 % less CPU on
+/// ClickHouse 18.16); the index stays small (a mark per 64 rows of three
+/// columns).
+pub const BY_KEY_GRANULE: u32 = 64;
+
 /// Name of the table that keeps, per conversation and hour, when it was
 /// first and last seen.
 pub const CONVERSATIONS_SEEN_TABLE: &str = "conversations_seen";

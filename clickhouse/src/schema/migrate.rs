@@ -194,15 +194,16 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
          FROM {from} GROUP BY date, bucket, dataset, observer, policy_revision",
     ));
     // A page's conversations are looked up by `conv_hash`: small granules,
-    // so each key reads 256 rows of each part it is in, not 8,192.
+    // so each key reads a few rows of each part it is in, not 8,192.
     steps.extend(summary_steps(
         layout,
         CONVERSATIONS_SEEN_TABLE,
         CONVERSATIONS_SEEN_VIEW,
         CONVERSATIONS_SEEN_COLUMNS,
-        "(dataset, conv_hash, bucket) SETTINGS index_granularity = 256",
+        &conversations_seen_order(),
         &conversations_seen_select(),
     ));
+    steps.extend(regranulate_steps(layout));
 
     steps.extend(summary_steps(
         layout,
@@ -366,15 +367,18 @@ pub(super) fn summary_steps(
     order_by: &str,
     select: &str,
 ) -> Vec<Step> {
-    let on = layout.on_cluster();
-    let cols = column_ddl(columns);
-    let mut steps = vec![Step::always(format!(
-        "CREATE TABLE IF NOT EXISTS {target}{on} (\n{cols}\n) ENGINE = AggregatingMergeTree() \
-         PARTITION BY {PARTITION_KEY} ORDER BY {order_by}",
-        target = layout.storage(table),
+    let mut steps = vec![Step::always(summary_create(
+        layout,
+        &layout.storage(table),
+        columns,
+        order_by,
     ))];
-    steps.extend(distributed_step_ddl(layout, table, &cols, "rand()"));
-    let select = |from: &str| select.replace("{from}", from);
+    steps.extend(distributed_step_ddl(
+        layout,
+        table,
+        &column_ddl(columns),
+        "rand()",
+    ));
     let names = names(columns.iter().map(|c| c.name));
     steps.push(Step {
         check: Some(format!(
@@ -385,15 +389,123 @@ pub(super) fn summary_steps(
         statement: format!(
             "INSERT INTO {} ({names}) {}",
             layout.storage(table),
-            select(&layout.storage(FLOWS_TABLE))
+            select.replace("{from}", &layout.storage(FLOWS_TABLE))
         ),
     });
-    steps.push(Step::always(format!(
+    steps.push(Step::always(summary_view(layout, table, view, select)));
+    steps
+}
+
+/// `CREATE TABLE IF NOT EXISTS` of a summary table as `target` (a quoted
+/// name): an AggregatingMergeTree of `columns` sorted by `order_by`.
+fn summary_create(layout: &Layout, target: &str, columns: &[Column], order_by: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {target}{on} (\n{cols}\n) ENGINE = AggregatingMergeTree() \
+         PARTITION BY {PARTITION_KEY} ORDER BY {order_by}",
+        on = layout.on_cluster(),
+        cols = column_ddl(columns),
+    )
+}
+
+/// `CREATE MATERIALIZED VIEW IF NOT EXISTS` of the view that feeds the
+/// summary `table` with `select` (reading `{from}`) from `flows`.
+fn summary_view(layout: &Layout, table: &str, view: &str, select: &str) -> String {
+    format!(
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{on} TO {target} AS {select}",
         view = layout.table(view),
+        on = layout.on_cluster(),
         target = layout.storage(table),
-        select = select(&layout.storage(FLOWS_TABLE)),
+        select = select.replace("{from}", &layout.storage(FLOWS_TABLE)),
+    )
+}
+
+/// The sort key (and granule) of [`CONVERSATIONS_SEEN_TABLE`].
+fn conversations_seen_order() -> String {
+    format!("(dataset, conv_hash, bucket) SETTINGS index_granularity = {BY_KEY_GRANULE}")
+}
+
+/// From a schema whose `conversations_1h` and `conversations_seen` had
+/// 256-row granules (and `conversations_1h` its whole sort key as primary
+/// index): each is copied into a table of the current definition
+/// ([`BY_KEY_GRANULE`]) that then takes its name (one `RENAME`), the old
+/// one is dropped, and its view, dropped first, is made again. Guarded
+/// like [`repartition_steps`] by "this table already has the current
+/// granule", so an interrupted upgrade copies again at the next start-up;
+/// it copies the two tables' rows once (a fraction of `flows_1h`'s size
+/// each).
+pub(super) fn regranulate_steps(layout: &Layout) -> Vec<Step> {
+    let conversations_1h = &CONVERSATIONS_1H;
+    let mut steps = regranulate(
+        layout,
+        conversations_1h.table,
+        conversations_1h.view,
+        |copy| conversations_1h_create(layout, copy),
+        ROLLUP_COLUMNS
+            .iter()
+            .map(|c| c.column.name)
+            .chain(ROLLUP_DERIVED.iter().map(|d| d.column.name)),
+    );
+    steps.push(Step::always(rollup_view(layout, conversations_1h)));
+    steps.extend(regranulate(
+        layout,
+        CONVERSATIONS_SEEN_TABLE,
+        CONVERSATIONS_SEEN_VIEW,
+        |copy| {
+            summary_create(
+                layout,
+                copy,
+                CONVERSATIONS_SEEN_COLUMNS,
+                &conversations_seen_order(),
+            )
+        },
+        CONVERSATIONS_SEEN_COLUMNS.iter().map(|c| c.name),
+    ));
+    steps.push(Step::always(summary_view(
+        layout,
+        CONVERSATIONS_SEEN_TABLE,
+        CONVERSATIONS_SEEN_VIEW,
+        &conversations_seen_select(),
     )));
+    steps
+}
+
+/// [`regranulate_steps`] for one table: `view` dropped, the table's
+/// `columns` copied into `create(copy)`, which then takes its name; the
+/// caller makes the view again.
+fn regranulate(
+    layout: &Layout,
+    table: &str,
+    view: &str,
+    create: impl Fn(&str) -> String,
+    columns: impl IntoIterator<Item = &'static str>,
+) -> Vec<Step> {
+    let on = layout.on_cluster();
+    let name = layout.storage_name(table);
+    let check = format!(
+        "SELECT toUInt64(count() = 0) FROM system.tables WHERE database = {} \
+         AND name = {} AND engine_full NOT LIKE {}",
+        quote_str(&layout.database),
+        quote_str(&name),
+        quote_str(&format!("%index_granularity = {BY_KEY_GRANULE}%"))
+    );
+    let columns = names(columns);
+    let table = layout.table(&name);
+    let copy = layout.table(&format!("{name}__regranulate"));
+    let old = layout.table(&format!("{name}__old"));
+    let mut steps: Vec<Step> = [
+        format!("DROP TABLE IF EXISTS {}{on}", layout.table(view)),
+        format!("DROP TABLE IF EXISTS {copy}{on}"),
+        create(&copy),
+        format!("INSERT INTO {copy} ({columns}) SELECT {columns} FROM {table}"),
+        format!("RENAME TABLE {table} TO {old}, {copy} TO {table}{on}"),
+    ]
+    .into_iter()
+    .map(|statement| Step {
+        check: Some(check.clone()),
+        statement,
+    })
+    .collect();
+    steps.push(Step::always(format!("DROP TABLE IF EXISTS {old}{on}")));
     steps
 }
 

@@ -338,7 +338,7 @@ pub const FLOWS_1D: Rollup = Rollup {
 pub const ROLLUPS: [Rollup; 4] = [FLOWS_1M, FLOWS_10M, FLOWS_1H, FLOWS_1D];
 
 /// The hourly rollup's rows again, sorted by conversation: `conv_hash`
-/// right after the dataset, in granules of 256 rows. `flows_1h` is
+/// right after the dataset, in granules of [`BY_KEY_GRANULE`] rows. `flows_1h` is
 /// sorted by time, so reading a
 /// few conversations there reads every row of the window; here a page's
 /// conversations read a few granules of each part, however many
@@ -450,12 +450,13 @@ pub(super) fn rollup_create(layout: &Layout, table: &str) -> String {
             .filter(|c| !c.summed)
             .map(|c| c.column.name),
     );
-    summing_create(layout, table, &format!("({keys})"))
+    summing_create(layout, table, &format!("ORDER BY ({keys})"))
 }
 
-/// The rollup table `table` (a quoted name) ordered by `order_by` (the sort
-/// key in parentheses, and any `SETTINGS`), which holds every key column.
-fn summing_create(layout: &Layout, table: &str, order_by: &str) -> String {
+/// The rollup table `table` (a quoted name) sorted by `sort` (its `ORDER
+/// BY`, which holds every key column, with any `PRIMARY KEY` before it
+/// and `SETTINGS` after).
+fn summing_create(layout: &Layout, table: &str, sort: &str) -> String {
     let columns: Vec<Column> = ROLLUP_COLUMNS.iter().map(|c| c.column).collect();
     let sums = names(
         ROLLUP_COLUMNS
@@ -465,34 +466,46 @@ fn summing_create(layout: &Layout, table: &str, order_by: &str) -> String {
     );
     format!(
         "CREATE TABLE IF NOT EXISTS {table}{on} (\n{cols}\n) ENGINE = SummingMergeTree(({sums})) \
-         PARTITION BY {PARTITION_KEY} ORDER BY {order_by}",
+         PARTITION BY {PARTITION_KEY} {sort}",
         on = layout.on_cluster(),
         cols = column_ddl(&columns) + &derived_ddl(),
     )
 }
 
-/// [`CONVERSATIONS_1H`]: the table (sorted by dataset, `conv_hash`, hour,
-/// then the other keys, so it sums exactly the rows `flows_1h` sums), its
+/// `CREATE TABLE IF NOT EXISTS` of [`CONVERSATIONS_1H`] as `table` (a
+/// quoted name): sorted by dataset, `conv_hash`, hour, then the other keys
+/// (so it sums exactly the rows `flows_1h` sums), its primary index on
+/// the first three only, in [`BY_KEY_GRANULE`]-row granules.
+pub(super) fn conversations_1h_create(layout: &Layout, table: &str) -> String {
+    let by_key = ["dataset", CONV_HASH.column.name, "bucket"];
+    let keys = names(
+        by_key.into_iter().chain(
+            ROLLUP_COLUMNS
+                .iter()
+                .filter(|c| !c.summed && !by_key.contains(&c.column.name))
+                .map(|c| c.column.name),
+        ),
+    );
+    summing_create(
+        layout,
+        table,
+        &format!(
+            "PRIMARY KEY ({}) ORDER BY ({keys}) SETTINGS index_granularity = {BY_KEY_GRANULE}",
+            names(by_key)
+        ),
+    )
+}
+
+/// [`CONVERSATIONS_1H`]: the table ([`conversations_1h_create`]), its
 /// `Distributed` table in a cluster, its backfill from `flows_1h` (the
 /// days it does not hold yet, guarded like the rollups' by its view's
 /// absence) and its view from `flows`. Run after the rollups' own steps:
 /// `flows_1h` is then filled, repartitioned and current.
 pub(super) fn conversations_1h_steps(layout: &Layout) -> Vec<Step> {
     let rollup = &CONVERSATIONS_1H;
-    let keys = names(
-        ["dataset", CONV_HASH.column.name, "bucket"]
-            .into_iter()
-            .chain(
-                ROLLUP_COLUMNS
-                    .iter()
-                    .filter(|c| !c.summed && !["dataset", "bucket"].contains(&c.column.name))
-                    .map(|c| c.column.name),
-            ),
-    );
-    let mut steps = vec![Step::always(summing_create(
+    let mut steps = vec![Step::always(conversations_1h_create(
         layout,
         &layout.storage(rollup.table),
-        &format!("({keys}) SETTINGS index_granularity = 256"),
     ))];
     let columns: Vec<Column> = ROLLUP_COLUMNS.iter().map(|c| c.column).collect();
     steps.extend(distributed_step_ddl(
