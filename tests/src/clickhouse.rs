@@ -71,26 +71,17 @@ fn start_or_reuse() -> Result<ClickHouse> {
     if let Ok(url) = std::env::var("EASTWEST_TEST_CLICKHOUSE_URL") {
         return Ok(ClickHouse { url });
     }
-    let dir = std::env::temp_dir().join(format!("eastwest-test-ch-{}", std::process::id()));
-    let http = free_tcp_port()?;
-    let tcp = free_tcp_port()?;
-    let script = repo_root().join("scripts/clickhouse/run");
-    let status = Command::new(&script)
-        .arg("start")
-        .arg(&dir)
-        .arg(http.to_string())
-        .arg(tcp.to_string())
-        .status()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !status.success() {
-        bail!("{} start failed ({status})", script.display());
-    }
-    // Stop the server when this test process is gone.
+    // On free ports, tried again on others if one was taken meanwhile
+    // (other test processes start servers at the same time).
+    let server = OwnClickHouse::start("test-ch")?;
+    let client = server.client();
+    // Stop the server when this test process is gone, not when this
+    // function returns: the server lives as long as the process.
     let watchdog = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; '{script}' stop '{dir}' >/dev/null 2>&1; rm -rf '{dir}'",
         pid = std::process::id(),
-        script = script.display(),
-        dir = dir.display(),
+        script = repo_root().join("scripts/clickhouse/run").display(),
+        dir = server.dir.display(),
     );
     Command::new("setsid")
         .args(["sh", "-c", &watchdog])
@@ -98,9 +89,8 @@ fn start_or_reuse() -> Result<ClickHouse> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .context("starting the ClickHouse watchdog")?;
-    Ok(ClickHouse {
-        url: format!("http://127.0.0.1:{http}"),
-    })
+    std::mem::forget(server);
+    Ok(client)
 }
 
 /// A database name no other test in this run uses.
