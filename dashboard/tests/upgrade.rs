@@ -11,7 +11,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use eastwest_clickhouse::schema::{migrations, query_settings, FlowRow, Layout, ROLLUP_DERIVED};
+use eastwest_clickhouse::schema::{query_settings, FlowRow, ROLLUP_DERIVED};
 use eastwest_dashboard::api::{router, AppState};
 use eastwest_dashboard::store::{ClickHouseSettings, ClickHouseStore};
 use http_body_util::BodyExt;
@@ -57,13 +57,8 @@ async fn previous_schema(url: &str, database: &str) {
     };
     let (hash, rank) = (derived("point_hash"), derived("point_rank"));
     let mut changed = 0;
-    for step in migrations(&Layout::single(database)) {
-        let statement = &step.statement;
-        if ["DROP", "ALTER", "INSERT", "RENAME"]
-            .iter()
-            .any(|w| statement.starts_with(w))
-            || statement.contains("__repartition")
-            || statement.contains("`flows_10m")
+    for statement in eastwest_tests::creating_statements(database) {
+        if statement.contains("`flows_10m")
             || statement.contains("`flows_1d")
             || statement.contains("`conversations_seen")
             || statement.contains("`conversations_1h")

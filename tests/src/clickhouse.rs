@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
+use eastwest_clickhouse::schema::{migrations, Layout};
 
 use crate::{free_tcp_port, repo_root};
 
@@ -91,6 +92,23 @@ fn start_or_reuse() -> Result<ClickHouse> {
         .context("starting the ClickHouse watchdog")?;
     std::mem::forget(server);
     Ok(client)
+}
+
+/// Today's statements that create an empty database `db`'s tables and
+/// views: not the upgrades' (`DROP`, `ALTER`, `INSERT`, `RENAME` and the
+/// copies they fill), which a test makes the schema of an older version
+/// without.
+pub fn creating_statements(db: &str) -> impl Iterator<Item = String> {
+    migrations(&Layout::single(db))
+        .into_iter()
+        .map(|step| step.statement)
+        .filter(|statement| {
+            !["DROP", "ALTER", "INSERT", "RENAME"]
+                .iter()
+                .any(|w| statement.starts_with(w))
+                && !statement.contains("__repartition")
+                && !statement.contains("__regranulate")
+        })
 }
 
 /// A database name no other test in this run uses.

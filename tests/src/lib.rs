@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-pub use clickhouse::{clickhouse, unique_database, ClickHouse, OwnClickHouse};
+pub use clickhouse::{clickhouse, creating_statements, unique_database, ClickHouse, OwnClickHouse};
 pub use collector::CollectorProcess;
 pub use dashboard::DashboardProcess;
 pub use http::{http, metric_families};
