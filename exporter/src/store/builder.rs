@@ -5,7 +5,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use super::durable::Encoded;
+use super::durable::Aligned;
 use super::format::{FlowRef, IndexHeader, INDEX_VERSION};
 use super::{Entry, Index, SourceKind, StoreKey};
 use crate::cache::{FlowId, StoreMark};
@@ -88,7 +88,7 @@ pub(super) struct Scratch {
     flows: Vec<FlowRef>,
     entries: Vec<Entry>,
     /// The encoded index ([`Builder::finish`]).
-    pub(super) index: Encoded,
+    pub(super) index: Aligned,
 }
 
 impl Builder {

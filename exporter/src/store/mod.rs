@@ -40,6 +40,7 @@ pub mod format;
 pub mod query;
 mod recover;
 mod sealer;
+mod spool;
 mod writer;
 
 use std::path::{Path, PathBuf};
