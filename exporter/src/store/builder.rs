@@ -76,7 +76,7 @@ pub(super) struct Spare {
 
 /// The sealer's working memory, kept from one index to the next (for the
 /// same reason as [`Spare`]): the grouping's table and arrays, the
-/// index's flows and entries, and the encoded file.
+/// index's flows, and the encoded file.
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     /// The index's flows by the hash of their key: (hash, place in
@@ -86,7 +86,6 @@ pub(super) struct Scratch {
     flow_of: Vec<u32>,
     next: Vec<usize>,
     flows: Vec<FlowRef>,
-    entries: Vec<Entry>,
     /// The encoded index ([`Builder::finish`]).
     pub(super) index: Aligned,
 }
@@ -243,7 +242,6 @@ impl Builder {
             flow_of,
             next,
             flows,
-            entries,
             index,
         } = scratch;
         ids.clear();
@@ -295,48 +293,38 @@ impl Builder {
             next.push(at);
             at += f.count as usize;
         }
-        let placeholder = Entry {
-            pos: 0,
-            ts_ns: 0,
-            cap_len: 0,
-            wire_len: 0,
-        };
-        entries.clear();
-        entries.resize(at, placeholder);
-        let (mut first_ns, mut last_ns) = (u64::MAX, 0);
-        for (&k, e) in self.places.iter().zip(&self.entries) {
-            let id = flow_of.get(k as usize).copied().unwrap_or(u32::MAX);
-            if let Some(slot) = next.get_mut(id as usize) {
-                if let Some(place) = entries.get_mut(*slot) {
-                    *place = *e;
-                }
-                *slot += 1;
-                first_ns = first_ns.min(e.ts_ns);
-                last_ns = last_ns.max(e.ts_ns);
-            }
-        }
-        for f in flows.iter() {
-            let run = entries
-                .get_mut(f.first as usize..f.first as usize + f.count as usize)
-                .unwrap_or_default();
-            if !run.is_sorted_by_key(|e| e.ts_ns) {
-                // Stable: frames of one time keep their capture order.
-                run.sort_by_key(|e| e.ts_ns);
-            }
-        }
-        let header = IndexHeader {
+        // The index's bytes, its entries put straight in their place.
+        let mut header = IndexHeader {
             version: INDEX_VERSION,
             source,
-            first_ns: if at == 0 { 0 } else { first_ns },
-            last_ns,
+            first_ns: 0,
+            last_ns: 0,
             frames: at as u64,
             flows: flows.len() as u64,
             covered,
             unindexed: self.unindexed,
             path,
         };
-        let len = Index::encoded_len(&header, flows.len(), entries.len());
-        Index::encode_parts(&header, flows, entries, index.start(len));
+        let out = index.start(Index::encoded_len(&header, flows.len(), at));
+        let start = out.len();
+        let entries_at = Index::encode_head(&header, flows, out);
+        let (mut first_ns, mut last_ns) = (u64::MAX, 0);
+        for (&k, e) in self.places.iter().zip(&self.entries) {
+            let id = flow_of.get(k as usize).copied().unwrap_or(u32::MAX);
+            if let Some(slot) = next.get_mut(id as usize) {
+                Index::put_entry(out, entries_at, *slot, e);
+                *slot += 1;
+                first_ns = first_ns.min(e.ts_ns);
+                last_ns = last_ns.max(e.ts_ns);
+            }
+        }
+        for f in flows.iter() {
+            Index::sort_entries(out, entries_at, f.first as usize, f.count as usize);
+        }
+        if at > 0 {
+            (header.first_ns, header.last_ns) = (first_ns, last_ns);
+        }
+        Index::encode_end(&header, out, start);
         let spare = Spare {
             entries: self.entries,
             places: self.places,
