@@ -3,9 +3,8 @@
 use eastwest_core::pcapfile::MAX_RECORD_LEN;
 
 use super::{
-    checksum, u32_at, u64_at, FormatError, SourceKind, StoreKey,
-    ENTRY_LEN, FLOW_LEN, INDEX_END, INDEX_HEADER_LEN, INDEX_MAGIC, INDEX_VERSION, KEY_LEN,
-    MAX_PATH_LEN, TRAILER_LEN,
+    checksum, u32_at, u64_at, FormatError, SourceKind, StoreKey, ENTRY_LEN, FLOW_LEN, INDEX_END,
+    INDEX_HEADER_LEN, INDEX_MAGIC, INDEX_VERSION, KEY_LEN, MAX_PATH_LEN, TRAILER_LEN,
 };
 
 /// One indexed frame.
