@@ -86,6 +86,12 @@ pub(super) struct Scratch {
     flow_of: Vec<u32>,
     next: Vec<usize>,
     flows: Vec<FlowRef>,
+    /// By place in the index: the builder's entry there.
+    order: Vec<u32>,
+    /// By flow: its newest capture time so far, and the flows whose
+    /// frames were not captured in time order.
+    last_ns: Vec<u64>,
+    unsorted: Vec<u32>,
     /// The encoded index ([`Builder::finish`]).
     pub(super) index: Aligned,
 }
@@ -242,6 +248,9 @@ impl Builder {
             flow_of,
             next,
             flows,
+            order,
+            last_ns,
+            unsorted,
             index,
         } = scratch;
         ids.clear();
@@ -293,38 +302,54 @@ impl Builder {
             next.push(at);
             at += f.count as usize;
         }
-        // The index's bytes, its entries put straight in their place.
-        let mut header = IndexHeader {
+        // Each entry's place: its number in `order` (four bytes a frame,
+        // so the scattered writes stay in the CPU's cache), in capture
+        // order within each flow; a flow whose times go back is noted.
+        order.clear();
+        order.resize(at, 0);
+        last_ns.clear();
+        last_ns.resize(flows.len(), 0);
+        unsorted.clear();
+        let (mut first, mut last) = (u64::MAX, 0);
+        for (i, (&k, e)) in self.places.iter().zip(&self.entries).enumerate() {
+            let id = flow_of.get(k as usize).copied().unwrap_or(u32::MAX) as usize;
+            if let (Some(slot), Some(flow_last)) = (next.get_mut(id), last_ns.get_mut(id)) {
+                if let Some(o) = order.get_mut(*slot) {
+                    *o = i as u32;
+                }
+                *slot += 1;
+                if e.ts_ns < *flow_last {
+                    unsorted.push(id as u32);
+                }
+                *flow_last = (*flow_last).max(e.ts_ns);
+                first = first.min(e.ts_ns);
+                last = last.max(e.ts_ns);
+            }
+        }
+        unsorted.sort_unstable();
+        unsorted.dedup();
+        for &id in unsorted.iter() {
+            if let Some(f) = flows.get(id as usize) {
+                let ts = |&i: &u32| self.entries.get(i as usize).map_or(0, |e| e.ts_ns);
+                // Stable: frames of one time keep their capture order.
+                let run = f.first as usize..f.first as usize + f.count as usize;
+                order.get_mut(run).unwrap_or_default().sort_by_key(ts);
+            }
+        }
+        let header = IndexHeader {
             version: INDEX_VERSION,
             source,
-            first_ns: 0,
-            last_ns: 0,
+            first_ns: if at == 0 { 0 } else { first },
+            last_ns: last,
             frames: at as u64,
             flows: flows.len() as u64,
             covered,
             unindexed: self.unindexed,
             path,
         };
-        let out = index.start(Index::encoded_len(&header, flows.len(), at));
-        let start = out.len();
-        let entries_at = Index::encode_head(&header, flows, out);
-        let (mut first_ns, mut last_ns) = (u64::MAX, 0);
-        for (&k, e) in self.places.iter().zip(&self.entries) {
-            let id = flow_of.get(k as usize).copied().unwrap_or(u32::MAX);
-            if let Some(slot) = next.get_mut(id as usize) {
-                Index::put_entry(out, entries_at, *slot, e);
-                *slot += 1;
-                first_ns = first_ns.min(e.ts_ns);
-                last_ns = last_ns.max(e.ts_ns);
-            }
-        }
-        for f in flows.iter() {
-            Index::sort_entries(out, entries_at, f.first as usize, f.count as usize);
-        }
-        if at > 0 {
-            (header.first_ns, header.last_ns) = (first_ns, last_ns);
-        }
-        Index::encode_end(&header, out, start);
+        let len = Index::encoded_len(&header, flows.len(), at);
+        let entries = order.iter().filter_map(|&i| self.entries.get(i as usize));
+        Index::encode_parts(&header, flows, entries, index.start(len));
         let spare = Spare {
             entries: self.entries,
             places: self.places,

@@ -3,8 +3,9 @@
 use eastwest_core::pcapfile::MAX_RECORD_LEN;
 
 use super::{
-    checksum, u32_at, u64_at, FormatError, SourceKind, StoreKey, ENTRY_LEN, FLOW_LEN, INDEX_END,
-    INDEX_HEADER_LEN, INDEX_MAGIC, INDEX_VERSION, KEY_LEN, MAX_PATH_LEN, TRAILER_LEN,
+    checksum, fnv1a64_words, fnv_word, u32_at, u64_at, FormatError, SourceKind, StoreKey,
+    ENTRY_LEN, FLOW_LEN, INDEX_END, INDEX_HEADER_LEN, INDEX_MAGIC, INDEX_VERSION, KEY_LEN,
+    MAX_PATH_LEN, TRAILER_LEN,
 };
 
 /// One indexed frame.
@@ -17,17 +18,6 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Its bytes in an index.
-    #[inline]
-    pub fn encode(&self) -> [u8; ENTRY_LEN] {
-        let lens = u64::from(self.cap_len) | u64::from(self.wire_len) << 32;
-        let mut b = [0u8; ENTRY_LEN];
-        b[0..8].copy_from_slice(&self.pos.to_le_bytes());
-        b[8..16].copy_from_slice(&self.ts_ns.to_le_bytes());
-        b[16..24].copy_from_slice(&lens.to_le_bytes());
-        b
-    }
-
     fn parse(b: &[u8]) -> Entry {
         Entry {
             pos: u64_at(b, 0),
@@ -226,30 +216,18 @@ impl Index {
         header.len() + flows * FLOW_LEN + entries * ENTRY_LEN + TRAILER_LEN
     }
 
-    /// The bytes of the index of `header`, `flows` and `entries`,
-    /// appended to `out`.
-    pub fn encode_parts(
+    /// The bytes of the index of `header`, `flows` and `entries` (as
+    /// many as `header.frames`), appended to `out`: a version 2 checksum
+    /// is taken of the entries as they are written, not read back.
+    pub fn encode_parts<'a>(
         header: &IndexHeader,
         flows: &[FlowRef],
-        entries: &[Entry],
+        entries: impl IntoIterator<Item = &'a Entry>,
         out: &mut Vec<u8>,
     ) {
         let start = out.len();
-        let at = Index::encode_head(header, flows, out);
-        for (i, e) in entries.iter().enumerate() {
-            Index::put_entry(out, at, i, e);
-        }
-        Index::encode_end(header, out, start);
-    }
-
-    /// The first part of the index of `header` and `flows`, appended to
-    /// `out`: the header, the flows and room (zeros) for
-    /// `header.frames` entries, to be put in place in any order
-    /// ([`Index::put_entry`]) before [`Index::encode_end`]. Gives where
-    /// the entries start in `out`.
-    pub fn encode_head(header: &IndexHeader, flows: &[FlowRef], out: &mut Vec<u8>) -> usize {
-        let entries = usize::try_from(header.frames).unwrap_or(usize::MAX);
-        out.reserve(Index::encoded_len(header, flows.len(), entries));
+        let frames = usize::try_from(header.frames).unwrap_or(0);
+        out.reserve(Index::encoded_len(header, flows.len(), frames));
         header.encode_into(out);
         for f in flows {
             let mut b = [0u8; FLOW_LEN];
@@ -258,55 +236,20 @@ impl Index {
             b[56..60].copy_from_slice(&f.count.to_le_bytes());
             out.extend_from_slice(&b);
         }
-        let at = out.len();
-        out.resize(at + entries * ENTRY_LEN, 0);
-        at
-    }
-
-    /// Put `e` as entry `i` of an index being encoded whose entries start
-    /// at `at` in `out` (what [`Index::encode_head`] gave).
-    #[inline]
-    pub fn put_entry(out: &mut [u8], at: usize, i: usize, e: &Entry) {
-        let from = at + i * ENTRY_LEN;
-        if let Some(b) = out.get_mut(from..from + ENTRY_LEN) {
-            b.copy_from_slice(&e.encode());
+        // The header and the flows are a multiple of 8 bytes.
+        let mut sum = fnv1a64_words(&out[start..]);
+        for e in entries {
+            let lens = u64::from(e.cap_len) | u64::from(e.wire_len) << 32;
+            let mut b = [0u8; ENTRY_LEN];
+            b[0..8].copy_from_slice(&e.pos.to_le_bytes());
+            b[8..16].copy_from_slice(&e.ts_ns.to_le_bytes());
+            b[16..24].copy_from_slice(&lens.to_le_bytes());
+            out.extend_from_slice(&b);
+            sum = fnv_word(fnv_word(fnv_word(sum, e.pos), e.ts_ns), lens);
         }
-    }
-
-    /// Sort entries `first..first + count` of an index being encoded
-    /// (entries at `at` in `out`) by capture time, keeping the order of
-    /// frames of one time, unless they are in order.
-    pub fn sort_entries(out: &mut [u8], at: usize, first: usize, count: usize) {
-        let from = at + first * ENTRY_LEN;
-        let Some(run) = out.get_mut(from..from + count * ENTRY_LEN) else {
-            return;
-        };
-        let ts = |e: &[u8]| u64_at(e, 8);
-        if run
-            .chunks_exact(ENTRY_LEN)
-            .zip(run.chunks_exact(ENTRY_LEN).skip(1))
-            .all(|(a, b)| ts(a) <= ts(b))
-        {
-            return;
+        if header.version == 1 {
+            sum = checksum(1, &out[start..]);
         }
-        let mut entries = parse_entries(run);
-        entries.sort_by_key(|e| e.ts_ns);
-        for (b, e) in run.chunks_exact_mut(ENTRY_LEN).zip(&entries) {
-            b.copy_from_slice(&e.encode());
-        }
-    }
-
-    /// End the index of `header` whose bytes start at `start` in `out`
-    /// ([`Index::encode_head`], its entries put): the header written
-    /// again (its times may be known only now), the checksum and the
-    /// trailer.
-    pub fn encode_end(header: &IndexHeader, out: &mut Vec<u8>, start: usize) {
-        let mut head = Vec::with_capacity(header.len());
-        header.encode_into(&mut head);
-        if let Some(b) = out.get_mut(start..start + head.len()) {
-            b.copy_from_slice(&head);
-        }
-        let sum = checksum(header.version, out.get(start..).unwrap_or_default());
         out.extend_from_slice(&sum.to_le_bytes());
         out.extend_from_slice(&INDEX_END);
     }
