@@ -25,7 +25,7 @@ const BLOCK: usize = 1 << 20;
 /// Blocks there are at most (being filled, waiting or being written):
 /// beyond, the capture waits for one back, as it would wait in a
 /// buffered write to a slow disk.
-const BLOCKS: usize = 4;
+const BLOCKS: usize = 2;
 
 /// The open segment's file, on the spooler.
 #[derive(Debug)]
