@@ -232,10 +232,11 @@ impl Builder {
     /// of each of `keys` (an array), a walk of `keys` numbers the keys in
     /// the order of their first frame (a hash table of the segment's
     /// keys, looked up once for each of `keys`, not for each frame) and sums
-    /// each flow's frames, a second pass puts every entry in its flow's
-    /// place, in capture order (then in time order, sorted only where
-    /// capture order was not). Gives the index's header; the builder's
-    /// own vectors come back emptied, for the next.
+    /// each flow's frames, a second pass puts every entry's number in its
+    /// flow's place, in capture order (then in time order, sorted only
+    /// where a flow's times went back), and the entries are encoded in
+    /// that order. Gives the index's header; the builder's own vectors
+    /// come back emptied, for the next.
     pub(super) fn finish(
         self,
         scratch: &mut Scratch,
