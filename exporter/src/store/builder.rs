@@ -5,7 +5,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use super::durable::Encoded;
+use super::durable::Aligned;
 use super::format::{FlowRef, IndexHeader, INDEX_VERSION};
 use super::{Entry, Index, SourceKind, StoreKey};
 use crate::cache::{FlowId, StoreMark};
@@ -76,7 +76,7 @@ pub(super) struct Spare {
 
 /// The sealer's working memory, kept from one index to the next (for the
 /// same reason as [`Spare`]): the grouping's table and arrays, the
-/// index's flows and entries, and the encoded file.
+/// index's flows, and the encoded file.
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     /// The index's flows by the hash of their key: (hash, place in
@@ -86,9 +86,14 @@ pub(super) struct Scratch {
     flow_of: Vec<u32>,
     next: Vec<usize>,
     flows: Vec<FlowRef>,
-    entries: Vec<Entry>,
+    /// By place in the index: the builder's entry there.
+    order: Vec<u32>,
+    /// By flow: its newest capture time so far, and the flows whose
+    /// frames were not captured in time order.
+    last_ns: Vec<u64>,
+    unsorted: Vec<u32>,
     /// The encoded index ([`Builder::finish`]).
-    pub(super) index: Encoded,
+    pub(super) index: Aligned,
 }
 
 impl Builder {
@@ -227,10 +232,11 @@ impl Builder {
     /// of each of `keys` (an array), a walk of `keys` numbers the keys in
     /// the order of their first frame (a hash table of the segment's
     /// keys, looked up once for each of `keys`, not for each frame) and sums
-    /// each flow's frames, a second pass puts every entry in its flow's
-    /// place, in capture order (then in time order, sorted only where
-    /// capture order was not). Gives the index's header; the builder's
-    /// own vectors come back emptied, for the next.
+    /// each flow's frames, a second pass puts every entry's number in its
+    /// flow's place, in capture order (then in time order, sorted only
+    /// where a flow's times went back), and the entries are encoded in
+    /// that order. Gives the index's header; the builder's own vectors
+    /// come back emptied, for the next.
     pub(super) fn finish(
         self,
         scratch: &mut Scratch,
@@ -243,7 +249,9 @@ impl Builder {
             flow_of,
             next,
             flows,
-            entries,
+            order,
+            last_ns,
+            unsorted,
             index,
         } = scratch;
         ids.clear();
@@ -295,47 +303,53 @@ impl Builder {
             next.push(at);
             at += f.count as usize;
         }
-        let placeholder = Entry {
-            pos: 0,
-            ts_ns: 0,
-            cap_len: 0,
-            wire_len: 0,
-        };
-        entries.clear();
-        entries.resize(at, placeholder);
-        let (mut first_ns, mut last_ns) = (u64::MAX, 0);
-        for (&k, e) in self.places.iter().zip(&self.entries) {
-            let id = flow_of.get(k as usize).copied().unwrap_or(u32::MAX);
-            if let Some(slot) = next.get_mut(id as usize) {
-                if let Some(place) = entries.get_mut(*slot) {
-                    *place = *e;
+        // Each entry's place: its number in `order` (four bytes a frame,
+        // so the scattered writes stay in the CPU's cache), in capture
+        // order within each flow; a flow whose times go back is noted.
+        order.clear();
+        order.resize(at, 0);
+        last_ns.clear();
+        last_ns.resize(flows.len(), 0);
+        unsorted.clear();
+        let (mut first, mut last) = (u64::MAX, 0);
+        for (i, (&k, e)) in self.places.iter().zip(&self.entries).enumerate() {
+            let id = flow_of.get(k as usize).copied().unwrap_or(u32::MAX) as usize;
+            if let (Some(slot), Some(flow_last)) = (next.get_mut(id), last_ns.get_mut(id)) {
+                if let Some(o) = order.get_mut(*slot) {
+                    *o = i as u32;
                 }
                 *slot += 1;
-                first_ns = first_ns.min(e.ts_ns);
-                last_ns = last_ns.max(e.ts_ns);
+                if e.ts_ns < *flow_last {
+                    unsorted.push(id as u32);
+                }
+                *flow_last = (*flow_last).max(e.ts_ns);
+                first = first.min(e.ts_ns);
+                last = last.max(e.ts_ns);
             }
         }
-        for f in flows.iter() {
-            let run = entries
-                .get_mut(f.first as usize..f.first as usize + f.count as usize)
-                .unwrap_or_default();
-            if !run.is_sorted_by_key(|e| e.ts_ns) {
+        unsorted.sort_unstable();
+        unsorted.dedup();
+        for &id in unsorted.iter() {
+            if let Some(f) = flows.get(id as usize) {
+                let ts = |&i: &u32| self.entries.get(i as usize).map_or(0, |e| e.ts_ns);
                 // Stable: frames of one time keep their capture order.
-                run.sort_by_key(|e| e.ts_ns);
+                let run = f.first as usize..f.first as usize + f.count as usize;
+                order.get_mut(run).unwrap_or_default().sort_by_key(ts);
             }
         }
         let header = IndexHeader {
             version: INDEX_VERSION,
             source,
-            first_ns: if at == 0 { 0 } else { first_ns },
-            last_ns,
+            first_ns: if at == 0 { 0 } else { first },
+            last_ns: last,
             frames: at as u64,
             flows: flows.len() as u64,
             covered,
             unindexed: self.unindexed,
             path,
         };
-        let len = Index::encoded_len(&header, flows.len(), entries.len());
+        let len = Index::encoded_len(&header, flows.len(), at);
+        let entries = order.iter().filter_map(|&i| self.entries.get(i as usize));
         Index::encode_parts(&header, flows, entries, index.start(len));
         let spare = Spare {
             entries: self.entries,

@@ -3,25 +3,27 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 /// What a file written around the page cache (`O_DIRECT`) is aligned to:
 /// its memory's address, the length written and the file offset.
-const DIRECT_ALIGN: usize = 4096;
+pub(super) const DIRECT_ALIGN: usize = 4096;
 
-/// An encoded index in memory a direct write takes as it is: the bytes
-/// start at an address aligned to [`DIRECT_ALIGN`] and have room after
-/// them for the padding to a whole block.
+/// Bytes in memory a direct write takes as they are (an encoded index,
+/// a block of a segment): they start at an address aligned to
+/// [`DIRECT_ALIGN`] and have room after them for the padding to a whole
+/// block.
 #[derive(Debug, Default)]
-pub(super) struct Encoded {
+pub(super) struct Aligned {
     buf: Vec<u8>,
     /// Where the bytes start in `buf`.
     at: usize,
 }
 
-impl Encoded {
-    /// Empty, with room for `len` bytes: the vector to append them to.
+impl Aligned {
+    /// Empty, with room for `len` bytes: the vector to append them to
+    /// (up to `len` bytes, so it is not moved).
     pub(super) fn start(&mut self, len: usize) -> &mut Vec<u8> {
         self.buf.clear();
         self.buf.reserve(len + 2 * DIRECT_ALIGN);
@@ -34,17 +36,39 @@ impl Encoded {
         &mut self.buf
     }
 
-    /// The encoded bytes.
+    /// The bytes.
     pub(super) fn bytes(&self) -> &[u8] {
         self.buf.get(self.at..).unwrap_or_default()
     }
 
-    /// Write the bytes to a new file at `path` around the page cache (no
-    /// copy into it) and fsync it; false, with nothing written, when the
-    /// memory is not aligned or the file system does not take direct
-    /// writes.
-    fn write_direct(&mut self, path: &Path) -> std::io::Result<bool> {
-        let len = self.bytes().len();
+    /// How many bytes there are.
+    pub(super) fn len(&self) -> usize {
+        self.buf.len() - self.at
+    }
+
+    /// Append `b` (within the room [`Aligned::start`] made).
+    #[inline]
+    pub(super) fn push(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
+    /// Write the bytes at offset `pos` (a multiple of [`DIRECT_ALIGN`]
+    /// when `direct`) of `file`: with `direct` (a file opened with
+    /// `O_DIRECT`), zero-padded to a whole block, so the file may end up
+    /// to [`DIRECT_ALIGN`] bytes longer than its bytes. False, with
+    /// nothing written, when the memory is not aligned or the file
+    /// system refuses the direct write.
+    pub(super) fn write_at(
+        &mut self,
+        file: &File,
+        pos: u64,
+        direct: bool,
+    ) -> std::io::Result<bool> {
+        let len = self.len();
+        if !direct {
+            file.write_all_at(self.bytes(), pos)?;
+            return Ok(true);
+        }
         self.buf
             .resize(self.at + len.next_multiple_of(DIRECT_ALIGN), 0);
         let aligned = self
@@ -54,43 +78,60 @@ impl Encoded {
             .align_offset(DIRECT_ALIGN)
             == 0;
         let written = match self.buf.get(self.at..) {
-            Some(padded) if aligned => direct(path, padded, len as u64),
+            Some(padded) if aligned => match file.write_all_at(padded, pos) {
+                Ok(()) => Ok(true),
+                Err(e) if refused(&e) => Ok(false),
+                Err(e) => Err(e),
+            },
             _ => Ok(false),
         };
         self.buf.truncate(self.at + len);
         written
     }
+
+    /// Write the bytes to a new file at `path` around the page cache (no
+    /// copy into it) and fsync it; false, with nothing written, when the
+    /// memory is not aligned or the file system does not take direct
+    /// writes.
+    fn write_direct(&mut self, path: &Path) -> std::io::Result<bool> {
+        let f = match open_direct(path) {
+            Ok(Some(f)) => f,
+            other => return other.map(|_| false),
+        };
+        if !self.write_at(&f, 0, true)? {
+            return Ok(false);
+        }
+        f.set_len(self.len() as u64)?;
+        f.sync_all()?;
+        Ok(true)
+    }
 }
 
-/// [`Encoded::write_direct`] of `padded`, whose first `len` bytes are
-/// the file's.
-fn direct(path: &Path, padded: &[u8], len: u64) -> std::io::Result<bool> {
-    let unsupported = |e: &std::io::Error| e.raw_os_error() == Some(libc::EINVAL);
+/// Whether an error is a file system's refusal of a direct write.
+pub(super) fn refused(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINVAL)
+}
+
+/// Create (truncating) the file at `path` for direct writes; `None` when
+/// its file system refuses them (then [`File::create`] it).
+pub(super) fn open_direct(path: &Path) -> std::io::Result<Option<File>> {
     let opened = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .custom_flags(libc::O_DIRECT)
         .open(path);
-    let mut f = match opened {
-        Ok(f) => f,
-        Err(e) if unsupported(&e) => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    match f.write_all(padded) {
-        Ok(()) => {}
-        Err(e) if unsupported(&e) => return Ok(false),
-        Err(e) => return Err(e),
+    match opened {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if refused(&e) => Ok(None),
+        Err(e) => Err(e),
     }
-    f.set_len(len)?;
-    f.sync_all()?;
-    Ok(true)
 }
 
 /// Write `index` to `path` so that after a crash it is either whole or
 /// absent: a temporary file (written around the page cache where the
 /// file system allows), fsync, rename, fsync of the directory.
-pub(super) fn write_durably(path: &Path, index: &mut Encoded) -> std::io::Result<()> {
+pub(super) fn write_durably(path: &Path, index: &mut Aligned) -> std::io::Result<()> {
     let tmp = path.with_extension("ewpi.tmp");
     if !index.write_direct(&tmp)? {
         let mut f = File::create(&tmp)?;
@@ -122,7 +163,7 @@ mod tests {
             }
             for len in [1usize, 4095, 4096, 4097, 3 * 4096 + 24] {
                 let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-                let mut index = Encoded::default();
+                let mut index = Aligned::default();
                 index.start(len).extend_from_slice(&bytes);
                 let path = dir.join(format!("seg-{len}.ewpi"));
                 write_durably(&path, &mut index).expect("written");

@@ -5,7 +5,8 @@
 //! the others ([`format`](mod@format) has the byte layout); [`query`] extracts them as
 //! pcapng for the evidence server ([`crate::serve`]).
 //!
-//! Capturing live, frames go to the open segment through a 1 MiB buffer
+//! Capturing live, frames go to the open segment through 1 MiB blocks,
+//! written around the page cache by a thread of their own (`spool`),
 //! and their entries, then their flows' places, into in-memory vectors,
 //! in capture order: no per-frame lookup (the cache has already done one
 //! and keeps the store's [`StoreMark`](crate::cache::StoreMark) in the
@@ -31,8 +32,10 @@
 //!
 //! Where it lives: `writer` (the open segment and its in-memory index,
 //! fed by the pipeline), `builder` (that index, grouped by key when
-//! sealed), `sealer` (the sealer thread and retention), `recover`
-//! (start-up), this module (config, status, file names).
+//! sealed), `spool` (the open segment's blocks and the thread writing
+//! them), `sealer` (the sealer thread and retention), `durable` (the
+//! index file write), `recover` (start-up), this module (config, status,
+//! file names).
 
 mod builder;
 mod durable;
@@ -40,6 +43,7 @@ pub mod format;
 pub mod query;
 mod recover;
 mod sealer;
+mod spool;
 mod writer;
 
 use std::path::{Path, PathBuf};

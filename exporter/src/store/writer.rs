@@ -1,17 +1,17 @@
 //! The writer side: the open segment (or the capture file being
 //! replayed) and its in-memory index, fed frame by frame by the pipeline.
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::builder::{Builder, FlowIds, Scratch, Spare};
 use super::recover::recover;
 use super::sealer::{Job, Sealer};
+use super::spool::Spool;
 use super::{
     external_index_path, format, io_err, segment_index_path, segment_path, Entry, Keyer, Shared,
     SourceKind, StatusHandle, StoreConfig, StoreError, StoreKey, StoreStatus,
@@ -19,13 +19,12 @@ use super::{
 use crate::cache::{FlowId, StoreMark};
 use crate::capture::Frame;
 
-/// Write buffer of the open segment.
-const WRITE_BUFFER: usize = 1 << 20;
 /// Where the open index's frames go.
 #[derive(Debug)]
 enum Target {
-    /// A segment of the store (live capture).
-    Segment { file: BufWriter<File>, len: u64 },
+    /// A segment of the store (live capture), `len` bytes long, written
+    /// through the [`Spool`].
+    Segment { len: u64 },
     /// A capture file being replayed: nothing is written but the index.
     External { path: String, kind: SourceKind },
 }
@@ -65,7 +64,9 @@ pub struct PacketStore {
     next_seq: u64,
     open: Option<Open>,
     shared: Arc<Shared>,
-    jobs: Option<Sender<Job>>,
+    /// Where the open segment's bytes and the sealed indexes go
+    /// (`None`: closed).
+    spool: Option<Spool>,
     sealer: Option<JoinHandle<()>>,
     /// The newest capture time seen ("now" for retention).
     newest_ns: u64,
@@ -114,13 +115,14 @@ impl PacketStore {
             .name("store-sealer".into())
             .spawn(move || sealer.run(rx))
             .map_err(io_err(dir))?;
+        let spool = Spool::start(Arc::clone(&shared), tx).map_err(io_err(dir))?;
         Ok(PacketStore {
             dir: dir.to_owned(),
             config: config.clone(),
             next_seq,
             open: None,
             shared,
-            jobs: Some(tx),
+            spool: Some(spool),
             sealer: Some(handle),
             newest_ns,
             frames: 0,
@@ -227,13 +229,13 @@ impl PacketStore {
         let cap_len = f.data.len() as u32;
         let wire_len = f.wire_len.max(cap_len);
         let pos = match &mut open.target {
-            Target::Segment { file, len } => {
+            Target::Segment { len } => {
                 let h = format::RecordHeader {
                     ts_ns: f.ts_ns,
                     cap_len,
                     wire_len,
                 };
-                if let Err(e) = write_record(file, &h, f.data) {
+                if let Err(e) = write_record(self.spool.as_mut(), &h, f.data) {
                     self.open = None;
                     self.shared.stop(format!("writing a segment: {e}"));
                     return false;
@@ -352,10 +354,12 @@ impl PacketStore {
     fn open_segment(&mut self) -> std::io::Result<()> {
         let seq = self.take_seq();
         let path = segment_path(&self.dir, seq);
-        let mut file = BufWriter::with_capacity(WRITE_BUFFER, File::create(&path)?);
-        file.write_all(&format::segment_header(seq))?;
+        let spool = self
+            .spool
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("the store is closed"))?;
+        spool.open(&path, &format::segment_header(seq))?;
         let target = Target::Segment {
-            file,
             len: format::SEGMENT_HEADER_LEN as u64,
         };
         self.open = Some(Open::new(seq, target, self.builder()));
@@ -385,6 +389,9 @@ impl PacketStore {
         if open.builder.first_ns.is_none() {
             // Nothing was stored: an empty segment file is removed.
             if let Target::Segment { .. } = open.target {
+                if let Some(spool) = &mut self.spool {
+                    spool.discard();
+                }
                 let path = segment_path(&self.dir, open.seq);
                 if let Err(e) = fs::remove_file(&path) {
                     tracing::warn!(target: "store", path = %path.display(), error = %e, "cannot remove an empty segment");
@@ -393,25 +400,16 @@ impl PacketStore {
             return;
         }
         let job = match open.target {
-            Target::Segment { file, len } => {
-                let file = match file.into_inner() {
-                    Ok(f) => f,
-                    Err(e) => {
-                        self.shared
-                            .stop(format!("writing a segment: {}", e.error()));
-                        return;
-                    }
-                };
-                Job {
-                    seq: open.seq,
-                    segment: Some((file, segment_path(&self.dir, open.seq))),
-                    index_path: segment_index_path(&self.dir, open.seq),
-                    builder: open.builder,
-                    source: SourceKind::Segment,
-                    path: String::new(),
-                    covered: len,
-                }
-            }
+            Target::Segment { len } => Job {
+                seq: open.seq,
+                // The spooler's, once every block is written.
+                segment: None,
+                index_path: segment_index_path(&self.dir, open.seq),
+                builder: open.builder,
+                source: SourceKind::Segment,
+                path: String::new(),
+                covered: len,
+            },
             Target::External { path, kind } => Job {
                 seq: open.seq,
                 segment: None,
@@ -422,9 +420,9 @@ impl PacketStore {
                 covered: open.covered,
             },
         };
-        if let Some(jobs) = &self.jobs {
-            if jobs.send(job).is_err() {
-                self.shared.stop("the sealer thread is gone".into());
+        if let Some(spool) = &mut self.spool {
+            if let Err(e) = spool.seal(job) {
+                self.shared.stop(format!("sealing: {e}"));
             }
         }
     }
@@ -432,7 +430,11 @@ impl PacketStore {
     /// Seal the open index and wait for the sealer to finish every index.
     pub fn close(&mut self) {
         self.seal();
-        self.jobs = None;
+        if let Some(spool) = self.spool.take() {
+            if !spool.close() {
+                self.shared.stop("the spooler thread panicked".into());
+            }
+        }
         if let Some(handle) = self.sealer.take() {
             if handle.join().is_err() {
                 self.shared.stop("the sealer thread panicked".into());
@@ -454,13 +456,14 @@ impl Drop for PacketStore {
     }
 }
 
-/// Append one record (header and frame) to a segment.
+/// Append one record (header and frame) to the open segment.
 #[inline(never)]
 fn write_record(
-    file: &mut BufWriter<File>,
+    spool: Option<&mut Spool>,
     h: &format::RecordHeader,
     data: &[u8],
 ) -> std::io::Result<()> {
-    file.write_all(&h.encode())?;
-    file.write_all(data)
+    let spool = spool.ok_or_else(|| std::io::Error::other("the store is closed"))?;
+    spool.append(&h.encode())?;
+    spool.append(data)
 }

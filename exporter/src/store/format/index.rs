@@ -216,17 +216,18 @@ impl Index {
         header.len() + flows * FLOW_LEN + entries * ENTRY_LEN + TRAILER_LEN
     }
 
-    /// The bytes of the index of `header`, `flows` and `entries`,
-    /// appended to `out`: a version 2 checksum is taken of the entries
-    /// as they are written, not read back.
-    pub fn encode_parts(
+    /// The bytes of the index of `header`, `flows` and `entries` (as
+    /// many as `header.frames`), appended to `out`: a version 2 checksum
+    /// is taken of the entries as they are written, not read back.
+    pub fn encode_parts<'a>(
         header: &IndexHeader,
         flows: &[FlowRef],
-        entries: &[Entry],
+        entries: impl IntoIterator<Item = &'a Entry>,
         out: &mut Vec<u8>,
     ) {
         let start = out.len();
-        out.reserve(Index::encoded_len(header, flows.len(), entries.len()));
+        let frames = usize::try_from(header.frames).unwrap_or(0);
+        out.reserve(Index::encoded_len(header, flows.len(), frames));
         header.encode_into(out);
         for f in flows {
             let mut b = [0u8; FLOW_LEN];
