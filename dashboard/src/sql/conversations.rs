@@ -3,7 +3,7 @@
 
 use crate::query::{Params, Sort};
 
-use super::counting::{addr_key, distinct, per_conversation, Detail};
+use super::counting::{addr_key, distinct, keys_to_sort_by, per_conversation, Detail};
 use super::resolution::Resolution;
 use super::seen::{seen, PAGE_ALIAS};
 use super::source::{filtered_source, filtered_source_and, where_filters};
@@ -75,7 +75,7 @@ pub fn conversation_keys_and_totals(
         |c| filtered_source(tables, resolution, params.window, &params.filters, c),
         &params.filters,
         None,
-        Detail::Keys,
+        Detail::Keys(keys_to_sort_by(params.sort.key.column())),
     )
     .wrap(
         "SELECT h_conv, count() AS n, countIf(verdict = 'violation') AS v, \

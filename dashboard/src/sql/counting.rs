@@ -14,9 +14,12 @@ pub(super) enum Detail {
     /// conversations, the host view).
     Full,
     /// What orders and ranks conversations without their costly columns:
-    /// the VMs, protocol, port, severity, first and last seen, zones,
-    /// verdict and counters (a page's keys, the report's violations).
-    Keys,
+    /// the zones, verdict and counters, and of the columns of
+    /// [`KEY_COLUMNS`] those named (what a page is sorted by, what the
+    /// report groups by): a page sorted by bytes reads none of the VMs,
+    /// protocol, port, severity or times (a page's keys, the newest
+    /// violations, the report's violations).
+    Keys(&'static [&'static str]),
     /// Only the zones, the verdict and the counters, both directions
     /// together (totals, the zone matrix, the time series): the per-row
     /// `argMax`es of the hosts and the revision and the per-point arrays
@@ -29,6 +32,69 @@ pub(super) enum Detail {
     /// ran: its hosts (as [`Detail::Full`] takes them), `same_host` and
     /// last seen (the host view's totals per host).
     Hosts,
+}
+
+/// The columns a conversation is sorted or grouped by besides its zones,
+/// verdict and counters, which [`Detail::Full`] always carries and
+/// [`Detail::Keys`] those it names: (name, the source column and the
+/// conversation's output; its aggregate per observation point; then per
+/// conversation).
+const KEY_COLUMNS: [(&str, &str, &str); 7] = [
+    (
+        "client_vm",
+        "any(client_vm) AS p_cvm",
+        "any(p_cvm) AS client_vm",
+    ),
+    (
+        "server_vm",
+        "any(server_vm) AS p_svm",
+        "any(p_svm) AS server_vm",
+    ),
+    ("proto", "any(proto) AS p_proto", "any(p_proto) AS proto"),
+    (
+        "server_port",
+        "any(server_port) AS p_port",
+        "any(p_port) AS server_port",
+    ),
+    (
+        "severity",
+        "any(severity) AS p_sev",
+        "any(p_sev) AS severity",
+    ),
+    (
+        "start_ms",
+        "min(start_ms) AS o_start",
+        "min(o_start) AS start_ms",
+    ),
+    ("end_ms", "max(end_ms) AS o_end", "max(o_end) AS end_ms"),
+];
+
+/// Of [`KEY_COLUMNS`], what sorting by the output `column` needs: itself
+/// when it is one of them, else nothing (the zones, verdict and counters
+/// are always there).
+pub(super) fn keys_to_sort_by(column: &str) -> &'static [&'static str] {
+    match column {
+        "client_vm" => &["client_vm"],
+        "server_vm" => &["server_vm"],
+        "proto" => &["proto"],
+        "server_port" => &["server_port"],
+        "severity" => &["severity"],
+        "start_ms" => &["start_ms"],
+        "end_ms" => &["end_ms"],
+        _ => &[],
+    }
+}
+
+/// The aggregates of the [`KEY_COLUMNS`] `named`, per observation point
+/// or per conversation, each followed by `, `.
+fn key_aggregates(named: &[&str], per_point: bool) -> String {
+    KEY_COLUMNS
+        .iter()
+        .filter(|(name, _, _)| named.contains(name))
+        .map(|(_, point, conversation)| {
+            format!("{}, ", if per_point { point } else { conversation })
+        })
+        .collect()
 }
 
 /// Per conversation and observation point (and time bucket when
@@ -80,21 +146,11 @@ pub(super) fn per_observation_point(
     if bucket_ms.is_some() {
         columns.push("start_ms");
     }
-    let keys = "any(client_vm) AS p_cvm, any(server_vm) AS p_svm, \
-                any(proto) AS p_proto, any(server_port) AS p_port, any(severity) AS p_sev, \
-                min(start_ms) AS o_start, max(end_ms) AS o_end, ";
-    let key_columns = [
-        "client_vm",
-        "server_vm",
-        "proto",
-        "server_port",
-        "severity",
-        "start_ms",
-        "end_ms",
-    ];
+    let every_key: Vec<&str> = KEY_COLUMNS.iter().map(|(name, _, _)| *name).collect();
+    let keys = key_aggregates(&every_key, true);
     let extra = match detail {
         Detail::Full => {
-            columns.extend(key_columns);
+            columns.extend(&every_key);
             columns.extend([
                 "client_addr",
                 "server_addr",
@@ -115,9 +171,9 @@ pub(super) fn per_observation_point(
                 addr_key("server"),
             )
         }
-        Detail::Keys => {
-            columns.extend(key_columns);
-            keys.to_string()
+        Detail::Keys(named) => {
+            columns.extend(named);
+            key_aggregates(named, true)
         }
         Detail::Counters => String::new(),
         Detail::Hosts => {
@@ -133,7 +189,7 @@ pub(super) fn per_observation_point(
         Detail::Counters | Detail::Hosts => {
             "sum(bytes_fwd + bytes_rev) AS o_b, sum(packets_fwd + packets_rev) AS o_p, "
         }
-        Detail::Full | Detail::Keys => {
+        Detail::Full | Detail::Keys(_) => {
             "sum(bytes_fwd) AS o_bf, sum(bytes_rev) AS o_br, \
              sum(packets_fwd) AS o_pf, sum(packets_rev) AS o_pr, "
         }
@@ -193,7 +249,7 @@ pub(super) fn counted(bytes: &str, counters: &[(&str, &str)]) -> String {
 /// with its hash `h_conv`. [`Detail::Full`]: the columns of
 /// [`crate::model::Conversation`] (by name), plus `policy_revision` and
 /// `points` (per observation point: observer, encap, flows, bytes) at the
-/// end. [`Detail::Keys`]: the columns a page is sorted by. [`Detail::Counters`]:
+/// end. [`Detail::Keys`]: the key columns it names. [`Detail::Counters`]:
 /// `client_zone`, `server_zone`, `verdict`, `flows`, `packets` and `bytes`;
 /// [`Detail::Hosts`]: those, `end_ms`, `client_host`, `server_host` and
 /// `same_host`.
@@ -209,7 +265,7 @@ pub(super) fn per_conversation(
             "o_b",
             &[("o_flows", "flows"), ("o_p", "packets"), ("o_b", "bytes")],
         ),
-        Detail::Full | Detail::Keys => format!(
+        Detail::Full | Detail::Keys(_) => format!(
             "{}, packets_fwd + packets_rev AS packets, bytes_fwd + bytes_rev AS bytes",
             counted(
                 "o_bf + o_br",
@@ -227,9 +283,8 @@ pub(super) fn per_conversation(
         "any(p_cz) AS client_zone, any(p_sz) AS server_zone, any(p_verdict) AS verdict, \
          {counters}"
     );
-    let keys = "any(p_cvm) AS client_vm, any(p_svm) AS server_vm, \
-                any(p_proto) AS proto, any(p_port) AS server_port, any(p_sev) AS severity, \
-                min(o_start) AS start_ms, max(o_end) AS end_ms, ";
+    let every_key: Vec<&str> = KEY_COLUMNS.iter().map(|(name, _, _)| *name).collect();
+    let keys = key_aggregates(&every_key, false);
     let head = match detail {
         Detail::Full => format!(
             "SELECT {t}h_conv, {keys}any(p_ckey) AS client_addr, \
@@ -242,7 +297,10 @@ pub(super) fn per_conversation(
                groupArray((arrayStringConcat(arraySort(p_obs), ','), p_encap, o_flows, o_bf + o_br)) AS points \
              FROM "
         ),
-        Detail::Keys => format!("SELECT {t}h_conv, {keys}{counters} FROM "),
+        Detail::Keys(named) => format!(
+            "SELECT {t}h_conv, {}{counters} FROM ",
+            key_aggregates(named, false)
+        ),
         Detail::Counters => format!("SELECT {t}h_conv, {counters} FROM "),
         Detail::Hosts => format!(
             "SELECT {t}h_conv, max(o_end) AS end_ms, argMax(o_ch, o_end) AS client_host, \

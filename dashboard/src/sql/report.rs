@@ -90,7 +90,7 @@ pub fn report_violations(tables: &Tables, resolution: Resolution, params: &Param
         |c| filtered_source(tables, resolution, params.window, &filters, c),
         &filters,
         None,
-        Detail::Keys,
+        Detail::Keys(&["severity", "start_ms", "end_ms"]),
     )
     .wrap(
         "SELECT client_zone, server_zone, severity, count() AS conversations, \

@@ -162,7 +162,7 @@ pub fn newest_in(tables: &Tables, params: &Params, slice: TimeWindow, at_most: u
         },
         &filters,
         None,
-        Detail::Keys,
+        Detail::Keys(&["end_ms"]),
     )
     .wrap("SELECT h_conv, end_ms FROM ", "");
     sql.clause(" ORDER BY end_ms DESC, h_conv LIMIT ?", [Arg::U64(at_most)]);
