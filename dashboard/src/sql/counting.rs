@@ -39,7 +39,7 @@ pub(super) enum Detail {
 /// [`Detail::Keys`] those it names: (name, the source column and the
 /// conversation's output; its aggregate per observation point; then per
 /// conversation).
-const KEY_COLUMNS: [(&str, &str, &str); 7] = [
+static KEY_COLUMNS: [(&str, &str, &str); 7] = [
     (
         "client_vm",
         "any(client_vm) AS p_cvm",
@@ -73,16 +73,10 @@ const KEY_COLUMNS: [(&str, &str, &str); 7] = [
 /// when it is one of them, else nothing (the zones, verdict and counters
 /// are always there).
 pub(super) fn keys_to_sort_by(column: &str) -> &'static [&'static str] {
-    match column {
-        "client_vm" => &["client_vm"],
-        "server_vm" => &["server_vm"],
-        "proto" => &["proto"],
-        "server_port" => &["server_port"],
-        "severity" => &["severity"],
-        "start_ms" => &["start_ms"],
-        "end_ms" => &["end_ms"],
-        _ => &[],
-    }
+    KEY_COLUMNS
+        .iter()
+        .find(|(name, _, _)| *name == column)
+        .map_or(&[], |(name, _, _)| std::slice::from_ref(name))
 }
 
 /// The aggregates of the [`KEY_COLUMNS`] `named`, per observation point
