@@ -192,14 +192,36 @@ impl OwnClickHouse {
         Ok(())
     }
 
-    /// Start it (again).
+    /// Start it (again). A server that exits at start (e.g. a port of
+    /// its own taken for a moment by another process's connection) is
+    /// started again after a second, three times in all; the last
+    /// failure carries the end of the server's error log.
     pub fn up(&self) -> Result<()> {
-        self.script(&[
+        let args = [
             "start".into(),
             self.dir.display().to_string(),
             self.http.to_string(),
             self.tcp.to_string(),
-        ])
+        ];
+        let mut attempt = 1;
+        loop {
+            match self.script(&args) {
+                Ok(()) => return Ok(()),
+                Err(err) if attempt >= 3 => {
+                    let log =
+                        std::fs::read_to_string(self.dir.join("log/clickhouse-server.err.log"))
+                            .unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    return Err(
+                        err.context(format!("the server's error log ends:\n{}", tail.join("\n")))
+                    );
+                }
+                Err(err) => eprintln!("{}: {err:#}; started again", self.dir.display()),
+            }
+            attempt += 1;
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
 
     /// Stop it; its data stays for the next [`OwnClickHouse::up`].
