@@ -154,6 +154,8 @@ pub async fn run(
             .clone()
             .seal_series_in_background(std::time::Duration::from_secs(60)),
     );
+    // The tables read by conversation key, each partition in one part.
+    tokio::spawn(store.clone().compact_in_background(store::COMPACT_INTERVAL));
     let policy_store = ClickHousePolicyStore::new(store.client(), &config.clickhouse.database);
     let policy_api = Arc::new(PolicyApi::new(config.policy.clone(), policy_store));
     let (stop_alerts, alerts_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -19,11 +19,13 @@ use crate::report::ReportData;
 use crate::sql::Resolution;
 
 mod answers;
+mod compact;
 mod database;
 mod sealed;
 mod violations;
 
 pub use answers::keys_and_totals;
+pub use compact::INTERVAL as COMPACT_INTERVAL;
 pub use database::ClickHouseStore;
 pub use sealed::STEPS_MS as SEALED_STEPS_MS;
 

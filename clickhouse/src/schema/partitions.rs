@@ -37,6 +37,8 @@ pub struct Partition {
     pub day: u16,
     pub rows: u64,
     pub bytes: u64,
+    /// Its active parts ([`compact`] merges them into one).
+    pub parts: u64,
 }
 
 /// The dataset and day of a partition's value as `system.parts` shows it:
@@ -98,9 +100,9 @@ pub async fn list(
     layout: &Layout,
     table: &str,
 ) -> Result<Vec<Partition>, clickhouse::error::Error> {
-    let rows: Vec<(String, String, u64, u64)> = client
+    let rows: Vec<(String, String, u64, u64, u64)> = client
         .query(&format!(
-            "SELECT partition_id, any(partition), sum(rows), sum(bytes_on_disk) \
+            "SELECT partition_id, any(partition), sum(rows), sum(bytes_on_disk), count() \
              FROM system.parts WHERE database = {} AND table = {} AND active \
              GROUP BY partition_id ORDER BY partition_id",
             quote_str(&layout.database),
@@ -110,7 +112,7 @@ pub async fn list(
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, value, rows, bytes)| {
+        .filter_map(|(id, value, rows, bytes, parts)| {
             let (dataset, day) = parse_partition(&value)?;
             Some(Partition {
                 table: table.to_string(),
@@ -119,6 +121,7 @@ pub async fn list(
                 day,
                 rows,
                 bytes,
+                parts,
             })
         })
         .collect())
@@ -133,6 +136,26 @@ pub async fn drop(
     client
         .query(&format!(
             "ALTER TABLE {} DROP PARTITION ID {}",
+            layout.table(&partition.table),
+            quote_str(&partition.id)
+        ))
+        .execute()
+        .await
+}
+
+/// Merge one partition's parts into one (on this server), summing or
+/// aggregating its rows as the table's engine does: `OPTIMIZE ... FINAL`.
+/// ClickHouse merges a partition's parts in the background only as far as
+/// its merge heuristics go (a day of `conversations_1h` often stays in
+/// four or five parts); a table read by key costs per part a key is in.
+pub async fn compact(
+    client: &Client,
+    layout: &Layout,
+    partition: &Partition,
+) -> Result<(), clickhouse::error::Error> {
+    client
+        .query(&format!(
+            "OPTIMIZE TABLE {} PARTITION ID {} FINAL",
             layout.table(&partition.table),
             quote_str(&partition.id)
         ))

@@ -353,6 +353,13 @@ pub const CONVERSATIONS_1H: Rollup = Rollup {
     finer: Some("flows_1h"),
 };
 
+/// The tables read by conversation key ([`CONVERSATIONS_1H`] and
+/// [`CONVERSATIONS_SEEN_TABLE`], in [`BY_KEY_GRANULE`]-row granules): a key
+/// costs a granule of every part of a partition it is in, so the dashboard
+/// keeps each of their partitions in one part
+/// ([`super::partitions::compact`]).
+pub const BY_KEY_TABLES: [&str; 2] = [CONVERSATIONS_1H.table, CONVERSATIONS_SEEN_TABLE];
+
 /// The DDL of [`ROLLUP_DERIVED`], after a table's other columns.
 pub(super) fn derived_ddl() -> String {
     ROLLUP_DERIVED

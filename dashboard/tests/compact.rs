@@ -1,0 +1,98 @@
+//! Compaction of the tables read by conversation key: every partition of
+//! `conversations_1h` and `conversations_seen` stored in several parts
+//! (one per insert) is merged into one, and every view reading them
+//! answers as before.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod common;
+
+use eastwest_clickhouse::schema::{date_of_ms, datetime_of_ms, BY_KEY_TABLES};
+use eastwest_dashboard::api::{router, AppState};
+use eastwest_dashboard::store::ClickHouseStore;
+
+use common::*;
+
+const HOUR: u64 = 3_600_000;
+
+#[tokio::test]
+async fn by_key_partitions_are_merged_into_one_part_with_the_same_answers() {
+    let server = eastwest_tests::clickhouse().unwrap();
+    let database = eastwest_tests::unique_database("dash_compact");
+    let store = ClickHouseStore::connect(&settings(&server.url, &database))
+        .await
+        .unwrap();
+    // The lab's rows, then the same conversations again an hour and a
+    // day later, each insert a part of its own.
+    let lab = lab_rows();
+    for shift in [0, HOUR, 24 * HOUR, 25 * HOUR] {
+        let rows: Vec<_> = lab
+            .iter()
+            .cloned()
+            .map(|mut row| {
+                row.start_ms += shift;
+                row.end_ms += shift;
+                row.date = date_of_ms(row.start_ms);
+                row.start = datetime_of_ms(row.start_ms);
+                row.end = datetime_of_ms(row.end_ms);
+                row
+            })
+            .collect();
+        insert(&server.url, &database, store.version(), &rows).await;
+    }
+    let parts = || {
+        let tables = BY_KEY_TABLES
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        server
+            .query(&format!(
+                "SELECT table, partition, count() FROM system.parts WHERE active \
+                 AND database = '{database}' AND table IN ({tables}) \
+                 GROUP BY table, partition ORDER BY table, partition"
+            ))
+            .unwrap()
+    };
+    let before = parts();
+    let split = before
+        .lines()
+        .filter(|l| l.rsplit('\t').next() != Some("1"))
+        .count();
+    assert!(split >= 4, "partitions in several parts:\n{before}");
+
+    let app = router(AppState::new(store.clone(), 1000));
+    let s = |ms: u64| ms / 1000;
+    let uris: Vec<String> = [
+        "range=all".to_string(),
+        format!("from={}&to={}", s(T0 - 2 * HOUR), s(T0 + 27 * HOUR)),
+        format!("from={}&to={}", s(T0 + 7 * 60_000), s(T0 + 25 * HOUR)),
+    ]
+    .iter()
+    .flat_map(|window| {
+        [
+            format!("/api/v1/conversations?{window}"),
+            format!("/api/v1/conversations?{window}&sort=-end_ms&limit=2"),
+            format!("/api/v1/vms/web-01?{window}"),
+            format!("/api/v1/hosts/esx-03?{window}"),
+            format!("/api/v1/violations?{window}"),
+        ]
+    })
+    .collect();
+    let mut answers = Vec::new();
+    for uri in &uris {
+        answers.push(answer(&app, uri).await);
+    }
+
+    assert_eq!(store.compact_by_key().await.unwrap(), split);
+    let after = parts();
+    assert!(
+        after.lines().all(|l| l.ends_with("\t1")),
+        "one part each:\n{after}"
+    );
+    assert_eq!(after.lines().count(), before.lines().count(), "{after}");
+    for (uri, before) in uris.iter().zip(&answers) {
+        assert_eq!(&answer(&app, uri).await, before, "{uri}");
+    }
+    // Nothing left to merge.
+    assert_eq!(store.compact_by_key().await.unwrap(), 0);
+}
