@@ -90,7 +90,13 @@ pub fn report_violations(tables: &Tables, resolution: Resolution, params: &Param
         |c| filtered_source(tables, resolution, params.window, &filters, c),
         &filters,
         None,
-        Detail::Keys(&["severity", "start_ms", "end_ms"]),
+        Detail::Keys(&[
+            "client_zone",
+            "server_zone",
+            "severity",
+            "start_ms",
+            "end_ms",
+        ]),
     )
     .wrap(
         "SELECT client_zone, server_zone, severity, count() AS conversations, \

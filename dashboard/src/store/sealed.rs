@@ -335,23 +335,21 @@ impl ClickHouseStore {
             return self.live_series(window, filters, step_ms).await;
         };
         let dataset = filters.dataset.as_deref();
-        let edges = async {
-            let mut points = Vec::new();
-            for edge in [
-                TimeWindow {
-                    from_ms: window.from_ms,
-                    to_ms: inner.from_ms,
-                },
-                TimeWindow {
-                    from_ms: inner.to_ms,
-                    to_ms: window.to_ms,
-                },
-            ] {
-                if edge.from_ms < edge.to_ms {
-                    points.extend(self.live_series(edge, filters, step_ms).await?);
-                }
+        // The partial buckets at either end, counted live, side by side.
+        let edge = |from_ms: u64, to_ms: u64| async move {
+            if from_ms < to_ms {
+                self.live_series(TimeWindow { from_ms, to_ms }, filters, step_ms)
+                    .await
+            } else {
+                Ok(Vec::new())
             }
-            Ok::<_, StoreError>(points)
+        };
+        let edges = async {
+            let (first, last) = tokio::try_join!(
+                edge(window.from_ms, inner.from_ms),
+                edge(inner.to_ms, window.to_ms)
+            )?;
+            Ok::<_, StoreError>(first.into_iter().chain(last).collect::<Vec<_>>())
         };
         let gaps = async {
             if minute_step(step_ms) {
