@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use clickhouse::Client;
-use eastwest_clickhouse::schema::partitions;
+use eastwest_clickhouse::schema::partitions::{self, Action};
 use eastwest_clickhouse::schema::{
     Layout, CONVERSATIONS_1H, CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, FLOWS_10M, FLOWS_1D,
     FLOWS_1H, FLOWS_1M, FLOWS_TABLE, FLOW_EXPORTERS_TABLE, OBSERVED_1M_TABLE, SERIES_BUCKETS_TABLE,
@@ -144,7 +144,7 @@ impl Retention {
                         .then_some("a replayed dataset stored longer ago than kept")
                 };
                 let Some(why) = why else { continue };
-                partitions::drop(&self.client, &self.layout, &partition).await?;
+                partitions::apply(&self.client, &self.layout, &partition, Action::Drop).await?;
                 tracing::info!(
                     table = %storage,
                     dataset = %partition.dataset,

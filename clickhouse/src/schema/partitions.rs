@@ -37,7 +37,7 @@ pub struct Partition {
     pub day: u16,
     pub rows: u64,
     pub bytes: u64,
-    /// Its active parts ([`compact`] merges them into one).
+    /// Its active parts ([`Action::Compact`] merges them into one).
     pub parts: u64,
 }
 
@@ -127,40 +127,34 @@ pub async fn list(
         .collect())
 }
 
-/// Drop one partition (on this server; per node in a cluster layout).
-pub async fn drop(
-    client: &Client,
-    layout: &Layout,
-    partition: &Partition,
-) -> Result<(), clickhouse::error::Error> {
-    client
-        .query(&format!(
-            "ALTER TABLE {} DROP PARTITION ID {}",
-            layout.table(&partition.table),
-            quote_str(&partition.id)
-        ))
-        .execute()
-        .await
+/// What [`apply`] does to one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Drop it (`ALTER TABLE ... DROP PARTITION`): retention, the
+    /// deletion of a dataset.
+    Drop,
+    /// Merge its parts into one, summing or aggregating its rows as the
+    /// table's engine does (`OPTIMIZE ... FINAL`). ClickHouse merges a
+    /// partition's parts in the background only as far as its merge
+    /// heuristics go (a day of `conversations_1h` often stays in four or
+    /// five parts); a table read by key costs per part a key is in.
+    Compact,
 }
 
-/// Merge one partition's parts into one (on this server), summing or
-/// aggregating its rows as the table's engine does: `OPTIMIZE ... FINAL`.
-/// ClickHouse merges a partition's parts in the background only as far as
-/// its merge heuristics go (a day of `conversations_1h` often stays in
-/// four or five parts); a table read by key costs per part a key is in.
-pub async fn compact(
+/// Do `action` to one partition (on this server; per node in a cluster
+/// layout).
+pub async fn apply(
     client: &Client,
     layout: &Layout,
     partition: &Partition,
+    action: Action,
 ) -> Result<(), clickhouse::error::Error> {
-    client
-        .query(&format!(
-            "OPTIMIZE TABLE {} PARTITION ID {} FINAL",
-            layout.table(&partition.table),
-            quote_str(&partition.id)
-        ))
-        .execute()
-        .await
+    let (table, id) = (layout.table(&partition.table), quote_str(&partition.id));
+    let sql = match action {
+        Action::Drop => format!("ALTER TABLE {table} DROP PARTITION ID {id}"),
+        Action::Compact => format!("OPTIMIZE TABLE {table} PARTITION ID {id} FINAL"),
+    };
+    client.query(&sql).execute().await
 }
 
 #[cfg(test)]

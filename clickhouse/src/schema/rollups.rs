@@ -357,7 +357,7 @@ pub const CONVERSATIONS_1H: Rollup = Rollup {
 /// [`CONVERSATIONS_SEEN_TABLE`], in [`BY_KEY_GRANULE`]-row granules): a key
 /// costs a granule of every part of a partition it is in, so the dashboard
 /// keeps each of their partitions in one part
-/// ([`super::partitions::compact`]).
+/// ([`super::partitions::Action::Compact`]).
 pub const BY_KEY_TABLES: [&str; 2] = [CONVERSATIONS_1H.table, CONVERSATIONS_SEEN_TABLE];
 
 /// The DDL of [`ROLLUP_DERIVED`], after a table's other columns.

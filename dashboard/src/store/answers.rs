@@ -283,8 +283,13 @@ impl Store for ClickHouseStore {
         let mut dropped = 0;
         for partition in self.partitions().await? {
             if partition.dataset == dataset {
-                self.with_timeout(partitions::drop(&self.client, &self.layout, &partition))
-                    .await?;
+                self.with_timeout(partitions::apply(
+                    &self.client,
+                    &self.layout,
+                    &partition,
+                    partitions::Action::Drop,
+                ))
+                .await?;
                 dropped += 1;
             }
         }
