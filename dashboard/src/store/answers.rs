@@ -67,6 +67,8 @@ pub fn keys_and_totals(tsv: &[u8]) -> Result<(Vec<(u64, Counters)>, Totals), Str
 
 impl Store for ClickHouseStore {
     async fn conversations(&self, params: &Params) -> Result<(Page, Resolution), StoreError> {
+        let settled = self.settled(params).await?;
+        let params = &settled;
         let resolution = Resolution::for_window(params.window);
         let (rows, totals) = if params.limit <= sql::MAX_PAGE_KEYS {
             // The page's keys and the totals from the cheap grouping, then
