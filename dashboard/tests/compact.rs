@@ -6,7 +6,7 @@
 
 mod common;
 
-use eastwest_clickhouse::schema::{date_of_ms, datetime_of_ms, BY_KEY_TABLES};
+use eastwest_clickhouse::schema::BY_KEY_TABLES;
 use eastwest_dashboard::api::{router, AppState};
 use eastwest_dashboard::store::ClickHouseStore;
 
@@ -23,21 +23,8 @@ async fn by_key_partitions_are_merged_into_one_part_with_the_same_answers() {
         .unwrap();
     // The lab's rows, then the same conversations again an hour and a
     // day later, each insert a part of its own.
-    let lab = lab_rows();
     for shift in [0, HOUR, 24 * HOUR, 25 * HOUR] {
-        let rows: Vec<_> = lab
-            .iter()
-            .cloned()
-            .map(|mut row| {
-                row.start_ms += shift;
-                row.end_ms += shift;
-                row.date = date_of_ms(row.start_ms);
-                row.start = datetime_of_ms(row.start_ms);
-                row.end = datetime_of_ms(row.end_ms);
-                row
-            })
-            .collect();
-        insert(&server.url, &database, store.version(), &rows).await;
+        insert(&server.url, &database, store.version(), &lab_rows_at(shift)).await;
     }
     let parts = || {
         let tables = BY_KEY_TABLES

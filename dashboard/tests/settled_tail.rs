@@ -7,7 +7,6 @@
 
 mod common;
 
-use eastwest_clickhouse::schema::{date_of_ms, datetime_of_ms};
 use eastwest_dashboard::api::{router, AppState};
 use eastwest_dashboard::store::ClickHouseStore;
 use serde_json::Value;
@@ -40,19 +39,9 @@ async fn a_week_ending_after_the_newest_flow_is_read_to_its_last_day_end() {
         .await
         .unwrap();
     // The lab's rows four times over two days, the last at T0 + 25 h.
-    let lab = lab_rows();
     let rows: Vec<_> = [0, HOUR, DAY, DAY + HOUR]
         .into_iter()
-        .flat_map(|shift| {
-            lab.iter().cloned().map(move |mut row| {
-                row.start_ms += shift;
-                row.end_ms += shift;
-                row.date = date_of_ms(row.start_ms);
-                row.start = datetime_of_ms(row.start_ms);
-                row.end = datetime_of_ms(row.end_ms);
-                row
-            })
-        })
+        .flat_map(lab_rows_at)
         .collect();
     let newest = rows.iter().map(|r| r.end_ms).max().unwrap();
     insert(&server.url, &database, settled.version(), &rows).await;

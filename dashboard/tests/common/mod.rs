@@ -215,6 +215,21 @@ pub fn lab_rows() -> Vec<FlowRow> {
     ]
 }
 
+/// [`lab_rows`] `shift_ms` later.
+pub fn lab_rows_at(shift_ms: u64) -> Vec<FlowRow> {
+    lab_rows()
+        .into_iter()
+        .map(|mut row| {
+            row.start_ms += shift_ms;
+            row.end_ms += shift_ms;
+            row.date = date_of_ms(row.start_ms);
+            row.start = datetime_of_ms(row.start_ms);
+            row.end = datetime_of_ms(row.end_ms);
+            row
+        })
+        .collect()
+}
+
 /// A fresh database, migrated by connecting a store to it, holding `rows`.
 pub async fn store_with(rows: &[FlowRow]) -> ClickHouseStore {
     let server = eastwest_tests::clickhouse().expect("ClickHouse for tests");
