@@ -164,8 +164,9 @@ impl ClickHouseStore {
     }
 
     /// Read every conversation list over its window as asked, never
-    /// moving a window's end out ([`Self::settled`]): its counters are the
-    /// same, slower (to compare the two).
+    /// moving the end of a week that ends after the newest stored flow out
+    /// to the end of its last day: the same counters, slower (to compare
+    /// the two).
     pub fn without_settled_tail(mut self) -> Self {
         self.settled_tail = false;
         self
