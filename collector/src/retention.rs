@@ -1,7 +1,8 @@
 //! Retention: drop the partitions of data older than kept.
 //!
 //! Every table that holds flows (`flows`, the rollups, `conversations_1h`,
-//! `datasets`, `observed_1m`, `conversations_seen`, `flow_exporters`, and
+//! the placements, `datasets`, `observed_1m`, `conversations_seen`,
+//! `flow_exporters`, and
 //! the dashboard's sealed time-series buckets `series_buckets`) is
 //! partitioned by `(dataset, date)` (see `eastwest_clickhouse::schema::partitions`).
 //! Every `interval_ms` (and once at start-up) the collector lists the
@@ -12,7 +13,8 @@
 //!   empty name), the days older than `today - days` of that table
 //!   (`flows_days`, `flows_1m_days`, `flows_1h_days`; `datasets` and
 //!   `flow_exporters` follow `flows`, `flows_10m` follows `flows_1m`, `flows_1d`,
-//!   `conversations_1h`, `observed_1m` and `series_buckets` follow `flows_1h`),
+//!   `conversations_1h`, the placements, `observed_1m` and `series_buckets`
+//!   follow `flows_1h`),
 //!   counted by the flows' own time: `days` full days plus today
 //!   are kept, 0 keeps a table forever;
 //! * of a replayed dataset (any other name), nothing, unless
@@ -33,7 +35,8 @@ use clickhouse::Client;
 use eastwest_clickhouse::schema::partitions::{self, Action};
 use eastwest_clickhouse::schema::{
     Layout, CONVERSATIONS_1H, CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, FLOWS_10M, FLOWS_1D,
-    FLOWS_1H, FLOWS_1M, FLOWS_TABLE, FLOW_EXPORTERS_TABLE, OBSERVED_1M_TABLE, SERIES_BUCKETS_TABLE,
+    FLOWS_1H, FLOWS_1M, FLOWS_TABLE, FLOW_EXPORTERS_TABLE, OBSERVED_1M_TABLE, PLACEMENTS,
+    SERIES_BUCKETS_TABLE,
 };
 use tokio::sync::watch;
 
@@ -81,9 +84,10 @@ impl Retention {
             t if t == FLOWS_1M.table || t == FLOWS_10M.table => self.config.flows_1m_days,
             // The report's revisions and coverage of a period, the daily
             // rollup, the hourly one by conversation, the conversations'
-            // first and last seen and the sealed series buckets last as
-            // long as the hourly rollup.
+            // first and last seen, the placements and the sealed series
+            // buckets last as long as the hourly rollup.
             t if t == FLOWS_1H.table
+                || PLACEMENTS.iter().any(|p| p.table == t)
                 || t == CONVERSATIONS_1H.table
                 || t == FLOWS_1D.table
                 || t == OBSERVED_1M_TABLE

@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use clickhouse::Client;
 use eastwest_clickhouse::schema::{
     addr_to_bytes, date_of_ms, datetime_of_ms, migrations, query_settings, reply_of, FlowRow,
-    Layout, ServerVersion, BY_KEY_GRANULE, PARTITION_KEY, ROLLUPS, ROLLUP_DERIVED,
+    Layout, ServerVersion, BY_KEY_GRANULE, FLOWS_1D, FLOWS_1H, PARTITION_KEY, ROLLUPS,
+    ROLLUP_DERIVED,
 };
 use eastwest_collector::config::SinkConfig;
 use eastwest_collector::http::Metrics;
@@ -295,6 +296,8 @@ const TABLES: &str = "conversations_1h\tSummingMergeTree\n\
                       flows_1h_mv\tMaterializedView\nflows_1m\tSummingMergeTree\n\
                       flows_1m_mv\tMaterializedView\ninventory_events\tMergeTree\n\
                       observed_1m\tAggregatingMergeTree\nobserved_1m_mv\tMaterializedView\n\
+                      placements_1d\tAggregatingMergeTree\nplacements_1d_mv\tMaterializedView\n\
+                      placements_1h\tAggregatingMergeTree\nplacements_1h_mv\tMaterializedView\n\
                       series_buckets\tReplacingMergeTree\n";
 
 #[tokio::test]
@@ -436,7 +439,10 @@ async fn schema_without_derived_columns(client: &Client, db: &str) -> Result<()>
         .collect();
     let mut rollup_statements = 0;
     for statement in eastwest_tests::creating_statements(db) {
-        if statement.contains("`conversations_seen") || statement.contains("`conversations_1h") {
+        if statement.contains("`conversations_seen")
+            || statement.contains("`conversations_1h")
+            || statement.contains("`placements_")
+        {
             continue;
         }
         let old = statement.replace(&ddl, "").replace(&select, "");
@@ -717,9 +723,15 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     assert_eq!(days(&ch, &db, "flows_1h")?, format!("2025-09-28\n{live}"));
     assert_eq!(days(&ch, &db, "flows_10m")?, days(&ch, &db, "flows_1m")?);
     assert_eq!(days(&ch, &db, "flows_1d")?, days(&ch, &db, "flows_1h")?);
-    // `conversations_1h`, `observed_1m` and `conversations_seen` follow
-    // the 1-hour rollup.
-    for table in ["conversations_1h", "observed_1m", "conversations_seen"] {
+    // `conversations_1h`, `observed_1m`, `conversations_seen` and the
+    // placements follow the 1-hour rollup.
+    for table in [
+        "conversations_1h",
+        "observed_1m",
+        "conversations_seen",
+        "placements_1h",
+        "placements_1d",
+    ] {
         assert_eq!(days(&ch, &db, table)?, format!("2025-09-28\n{live}"));
     }
     // Nothing more to drop the same day.
@@ -742,7 +754,7 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
     );
     assert!(retention.run_once(T0 + 6 * DAY).await?.is_empty());
     let dropped = retention.run_once(T0 + 7 * DAY).await?;
-    assert_eq!(dropped.len(), 10, "{dropped:?}");
+    assert_eq!(dropped.len(), 12, "{dropped:?}");
     for table in [
         "flows",
         "flows_1m",
@@ -758,6 +770,8 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
         "conversations_1h",
         "observed_1m",
         "conversations_seen",
+        "placements_1h",
+        "placements_1d",
     ] {
         assert_eq!(
             days(&ch, &db, table)?,
@@ -771,10 +785,11 @@ async fn retention_drops_old_live_days_and_keeps_replays_until_deleted() -> Resu
 /// The schema before datasets had partitions of their own: today's
 /// statements for an empty database with every table partitioned by `date`
 /// alone, and without `datasets`, `observed_1m`, `conversations_seen`,
-/// `conversations_1h`, `flow_exporters` and `series_buckets`.
+/// `conversations_1h`, the placements, `flow_exporters` and `series_buckets`.
 async fn schema_partitioned_by_day(client: &Client, db: &str) -> Result<()> {
     for statement in eastwest_tests::creating_statements(db) {
         if statement.contains("`datasets")
+            || statement.contains("`placements_")
             || statement.contains("`observed_1m")
             || statement.contains("`conversations_seen")
             || statement.contains("`conversations_1h")
@@ -840,7 +855,7 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     let new_key = "(dataset, date)";
     assert_eq!(
         partition_keys()?.replace(new_key, "K"),
-        "conversations_1h\tK\nconversations_seen\tK\ndatasets\tK\nflow_exporters\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\nseries_buckets\tK\n"
+        "conversations_1h\tK\nconversations_seen\tK\ndatasets\tK\nflow_exporters\tK\nflows\tK\nflows_10m\tK\nflows_1d\tK\nflows_1h\tK\nflows_1m\tK\nobserved_1m\tK\nplacements_1d\tK\nplacements_1h\tK\nseries_buckets\tK\n"
     );
     assert_eq!(contents()?, before, "every row kept, once");
     // `datasets` was filled from the rows already there.
@@ -879,6 +894,33 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     };
     assert_eq!(observed()?, from_flows()?);
     assert!(observed()?.lines().count() >= 2);
+    // The placements were filled from the rollups: per bucket, each end's
+    // VM, host and zone with its flows, as both ends of the raw rows give.
+    let placed = |table: &str| {
+        ch.query(&format!(
+            "SELECT dataset, bucket, vm, host, zone, sumMerge(flows) FROM `{db}`.`{table}` \
+             GROUP BY dataset, bucket, vm, host, zone ORDER BY dataset, bucket, vm, host, zone"
+        ))
+    };
+    let placed_flows = |bucket: &str| {
+        ch.query(&format!(
+            "SELECT dataset, {bucket} AS b, tupleElement(side, 1) AS vm, \
+             tupleElement(side, 2) AS host, tupleElement(side, 3) AS zone, count() \
+             FROM `{db}`.flows ARRAY JOIN [(src_vm, src_host, src_zone), \
+             (dst_vm, dst_host, dst_zone)] AS side \
+             GROUP BY dataset, b, vm, host, zone ORDER BY dataset, b, vm, host, zone"
+        ))
+    };
+    let placements = || -> Result<[(String, String); 2]> {
+        Ok([
+            (placed("placements_1h")?, placed_flows(FLOWS_1H.bucket)?),
+            (placed("placements_1d")?, placed_flows(FLOWS_1D.bucket)?),
+        ])
+    };
+    for (table, flows) in placements()? {
+        assert_eq!(table, flows);
+        assert!(table.lines().count() >= 4, "{table}");
+    }
     // A second start changes nothing.
     Sink::connect(&sink_config(&ch, &db), metrics.sink.clone()).await?;
     assert_eq!(contents()?, before);
@@ -889,6 +931,9 @@ async fn tables_partitioned_by_day_are_repartitioned_with_their_rows() -> Result
     assert_eq!(rollup(&ch, &db, "flows_1h")?.lines().count(), 6);
     assert!(summary()?.ends_with(&format!("live\t12\t{T0}\t{}\n", T0 + 6_500)));
     assert_eq!(observed()?, from_flows()?);
+    for (table, flows) in placements()? {
+        assert_eq!(table, flows);
+    }
     Ok(())
 }
 

@@ -1119,9 +1119,10 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = call("DELETE", "/api/v1/datasets/other", "admin").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // flows, the four rollups, conversations_1h, datasets, observed_1m,
-    // conversations_seen and flow_exporters: one day each.
-    assert_eq!(body, r#"{"name":"other","partitions":10}"#);
+    // flows, the four rollups, conversations_1h, the two placement tables,
+    // datasets, observed_1m, conversations_seen and flow_exporters: one
+    // day each.
+    assert_eq!(body, r#"{"name":"other","partitions":12}"#);
 
     // Gone from every table; the other datasets untouched.
     for table in [
@@ -1131,6 +1132,8 @@ async fn datasets_are_listed_and_a_replay_is_deleted_from_every_table() {
         "flows_1h",
         "flows_1d",
         "conversations_1h",
+        "placements_1h",
+        "placements_1d",
         "datasets",
         "observed_1m",
         "conversations_seen",

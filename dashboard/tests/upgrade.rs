@@ -1,8 +1,8 @@
 //! A database of the previous schema (rollups at 1 minute and 1 hour only,
 //! `point_hash` and `point_rank` making each direction of an underlay an
 //! observation point of its own and giving the NVGRE and routed-GRE
-//! underlays a port mirror's +1, no `conversations_seen`, `flow_exporters` or
-//! `series_buckets`), upgraded by the dashboard's start-up, answers every endpoint as a
+//! underlays a port mirror's +1, no `conversations_seen`, `flow_exporters`,
+//! placements or `series_buckets`), upgraded by the dashboard's start-up, answers every endpoint as a
 //! database created with today's schema and holding the same flows.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
@@ -30,7 +30,8 @@ const OLD_POINT_RANK: &str = "toUInt8((observer != '' AND observer = client_host
      + (encap NOT IN ('vxlan', 'geneve')))";
 
 /// Today's statements for an empty database, without the 10-minute and
-/// daily rollups, `conversations_seen` and `flow_exporters`, with the earlier `point_hash`
+/// daily rollups, `conversations_seen`, `flow_exporters` and the placements,
+/// with the earlier `point_hash`
 /// and `point_rank`, issued through the
 /// project's client (so the chdb check replays them before the upgrade's).
 async fn previous_schema(url: &str, database: &str) {
@@ -64,6 +65,7 @@ async fn previous_schema(url: &str, database: &str) {
             || statement.contains("`conversations_1h")
             || statement.contains("`flow_exporters")
             || statement.contains("`series_buckets")
+            || statement.contains("`placements_")
         {
             continue;
         }

@@ -69,12 +69,13 @@ impl Layout {
 
     /// The tables that hold rows partitioned by [`PARTITION_KEY`] on each
     /// server, for retention and the deletion of a dataset: `flows`, the
-    /// rollups, `conversations_1h`, `datasets`, `observed_1m`,
+    /// rollups, `conversations_1h`, the placements, `datasets`, `observed_1m`,
     /// `conversations_seen`, `flow_exporters` and `series_buckets`.
     pub fn partitioned_tables(&self) -> Vec<(&'static str, String)> {
         std::iter::once(FLOWS_TABLE)
             .chain(ROLLUPS.iter().map(|r| r.table))
             .chain([CONVERSATIONS_1H.table])
+            .chain(PLACEMENTS.iter().map(|p| p.table))
             .chain([
                 DATASETS_TABLE,
                 OBSERVED_1M_TABLE,

@@ -1,6 +1,7 @@
 //! The tables' columns: raw `flows` (and the `reply` rule for rows stored
 //! before it), and the tables summing them up (`datasets`, `observed_1m`,
-//! `conversations_seen`, `flow_exporters`) or describing exporters (`exporters`).
+//! `conversations_seen`, the placements, `flow_exporters`) or describing
+//! exporters (`exporters`).
 
 use super::*;
 
@@ -333,6 +334,44 @@ pub(super) fn conversations_seen_select() -> String {
         CONV_HASH.expr
     )
 }
+
+/// Columns of the placement tables ([`super::PLACEMENTS`], AggregatingMergeTrees
+/// fed by a view from `flows`, partitioned like it): per bucket of a
+/// rollup, dataset, VM, host and zone, the flows that saw that VM on that
+/// host (each end of a flow, an unknown end under VM `''`; merged with
+/// `sumMerge(flows)`). About a row per VM and bucket whatever the traffic
+/// (one per host it ran on): which VMs ran where, read by the host view,
+/// a VM's placements and the report, instead of both ends of every
+/// rollup row.
+pub const PLACEMENTS_COLUMNS: &[Column] = &[
+    col("date", "Date", "day of `bucket`, the partition key"),
+    col(
+        "bucket",
+        "DateTime",
+        "start of the bucket (UTC) the flows started in",
+    ),
+    col(
+        "dataset",
+        "LowCardinality(String)",
+        "'live', or the name of a replay",
+    ),
+    col(
+        "vm",
+        "LowCardinality(String)",
+        "the VM at one end of the flows ('' when not in the inventory)",
+    ),
+    col(
+        "host",
+        "LowCardinality(String)",
+        "the hypervisor host it ran on ('' when unknown)",
+    ),
+    col("zone", "LowCardinality(String)", "its zone"),
+    col(
+        "flows",
+        "AggregateFunction(sum, UInt64)",
+        "flows with that VM at one end on that host",
+    ),
+];
 
 /// Name of the table that sums up, per day, the flows each exporter's
 /// observation domain sent.

@@ -173,6 +173,7 @@ pub fn migrations(layout: &Layout) -> Vec<Step> {
     steps.extend(underlay_point_steps(layout));
     steps.extend(ROLLUPS.iter().map(|r| Step::always(rollup_view(layout, r))));
     steps.extend(conversations_1h_steps(layout));
+    steps.extend(PLACEMENTS.iter().flat_map(|p| placements_steps(layout, p)));
     steps.extend(summary_steps(
         layout,
         DATASETS_TABLE,
@@ -398,7 +399,12 @@ pub(super) fn summary_steps(
 
 /// `CREATE TABLE IF NOT EXISTS` of a summary table as `target` (a quoted
 /// name): an AggregatingMergeTree of `columns` sorted by `order_by`.
-fn summary_create(layout: &Layout, target: &str, columns: &[Column], order_by: &str) -> String {
+pub(super) fn summary_create(
+    layout: &Layout,
+    target: &str,
+    columns: &[Column],
+    order_by: &str,
+) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {target}{on} (\n{cols}\n) ENGINE = AggregatingMergeTree() \
          PARTITION BY {PARTITION_KEY} ORDER BY {order_by}",
@@ -409,7 +415,7 @@ fn summary_create(layout: &Layout, target: &str, columns: &[Column], order_by: &
 
 /// `CREATE MATERIALIZED VIEW IF NOT EXISTS` of the view that feeds the
 /// summary `table` with `select` (reading `{from}`) from `flows`.
-fn summary_view(layout: &Layout, table: &str, view: &str, select: &str) -> String {
+pub(super) fn summary_view(layout: &Layout, table: &str, view: &str, select: &str) -> String {
     format!(
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{on} TO {target} AS {select}",
         view = layout.table(view),

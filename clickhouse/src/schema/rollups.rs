@@ -521,37 +521,152 @@ pub(super) fn conversations_1h_steps(layout: &Layout) -> Vec<Step> {
         &(column_ddl(&columns) + &derived_ddl()),
         "rand()",
     ));
-    let (target, finer, global) = match &layout.cluster {
-        Some(_) if layout.on_cluster_ddl => (
-            layout.table(rollup.table),
-            layout.table(FLOWS_1H.table),
-            "GLOBAL ",
-        ),
-        _ => (
-            layout.storage(rollup.table),
-            layout.storage(FLOWS_1H.table),
-            "",
-        ),
-    };
-    let filter = format!(" WHERE date {global}NOT IN (SELECT date FROM {target})");
     let all = names(
         ROLLUP_COLUMNS
             .iter()
             .map(|c| c.column.name)
             .chain(ROLLUP_DERIVED.iter().map(|d| d.column.name)),
     );
-    steps.push(Step {
+    steps.push(backfill_step(
+        layout,
+        (rollup.table, rollup.view),
+        FLOWS_1H.table,
+        &all,
+        |finer, filter| rollup_from_finer_select(rollup, finer, filter),
+    ));
+    steps.push(Step::always(rollup_view(layout, rollup)));
+    steps
+}
+
+/// The step that fills `table` (fed by `view`) from the rows of `finer`
+/// already stored, for the days it does not hold yet, guarded like the
+/// rollups' backfills by the view's absence: `all` names the columns
+/// filled, `select(finer, filter)` is the `SELECT` reading `finer` (a
+/// quoted name) with `filter` (its `WHERE`). In a cluster with
+/// `ON CLUSTER` DDL, through the `Distributed` tables (`GLOBAL IN`);
+/// otherwise each server fills its own table from its own rows.
+pub(super) fn backfill_step(
+    layout: &Layout,
+    (table, view): (&str, &str),
+    finer: &str,
+    all: &str,
+    select: impl FnOnce(&str, &str) -> String,
+) -> Step {
+    let (target, finer, global) = match &layout.cluster {
+        Some(_) if layout.on_cluster_ddl => (layout.table(table), layout.table(finer), "GLOBAL "),
+        _ => (layout.storage(table), layout.storage(finer), ""),
+    };
+    let filter = format!(" WHERE date {global}NOT IN (SELECT date FROM {target})");
+    Step {
         check: Some(format!(
             "SELECT count() FROM system.tables WHERE database = {} AND name = {}",
             quote_str(&layout.database),
-            quote_str(rollup.view)
+            quote_str(view)
         )),
-        statement: format!(
-            "INSERT INTO {target} ({all}) {}",
-            rollup_from_finer_select(rollup, &finer, &filter)
-        ),
-    });
-    steps.push(Step::always(rollup_view(layout, rollup)));
+        statement: format!("INSERT INTO {target} ({all}) {}", select(&finer, &filter)),
+    }
+}
+
+/// A placement table: per bucket of `rollup`, which VM ran on which host
+/// in which zone ([`PLACEMENTS_COLUMNS`]), fed by `view` from `flows` and
+/// filled at creation from `rollup`'s rows (kept as long as them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placements {
+    pub table: &'static str,
+    pub view: &'static str,
+    pub rollup: &'static Rollup,
+}
+
+/// The hourly placements: the whole hours of a window.
+pub const PLACEMENTS_1H: Placements = Placements {
+    table: "placements_1h",
+    view: "placements_1h_mv",
+    rollup: &FLOWS_1H,
+};
+
+/// The daily placements: the whole days of a window read by days.
+pub const PLACEMENTS_1D: Placements = Placements {
+    table: "placements_1d",
+    view: "placements_1d_mv",
+    rollup: &FLOWS_1D,
+};
+
+/// Every placement table.
+pub const PLACEMENTS: [Placements; 2] = [PLACEMENTS_1H, PLACEMENTS_1D];
+
+/// The `SELECT` of a placement table's rows from `from`: each row's two
+/// ends (`(vm, host, zone)` in `sides`) unpivoted, its bucket `bucket` and
+/// its flows `flows`, grouped. One level, no subquery: 18.16 loses the
+/// aliases of a subquery's `ARRAY JOIN` in a materialized view; and it
+/// makes the tuple's `LowCardinality` elements `String`, cast back.
+fn placements_select(bucket: &str, sides: [[&str; 3]; 2], flows: &str, from: &str) -> String {
+    let [[c_vm, c_host, c_zone], [s_vm, s_host, s_zone]] = sides;
+    let element = |i: u8, name: &str| {
+        format!("CAST(tupleElement(side, {i}) AS LowCardinality(String)) AS {name}")
+    };
+    format!(
+        "SELECT date, {bucket} AS bucket, dataset, {}, {}, {}, sumState({flows}) AS flows \
+         FROM {from} ARRAY JOIN [({c_vm}, {c_host}, {c_zone}), ({s_vm}, {s_host}, {s_zone})] \
+         AS side GROUP BY date, bucket, dataset, vm, host, zone",
+        element(1, "vm"),
+        element(2, "host"),
+        element(3, "zone"),
+    )
+}
+
+/// A placement table's steps: the table (sorted by dataset, bucket, VM,
+/// host, zone), its `Distributed` table in a cluster, its backfill from
+/// its rollup (the days it does not hold yet, guarded by its view's
+/// absence) and its view from `flows`. Run after the rollups' own steps.
+pub(super) fn placements_steps(layout: &Layout, placements: &Placements) -> Vec<Step> {
+    let order_by = "(dataset, bucket, vm, host, zone)";
+    let mut steps = vec![Step::always(summary_create(
+        layout,
+        &layout.storage(placements.table),
+        PLACEMENTS_COLUMNS,
+        order_by,
+    ))];
+    steps.extend(distributed_step_ddl(
+        layout,
+        placements.table,
+        &column_ddl(PLACEMENTS_COLUMNS),
+        "rand()",
+    ));
+    let all = names(PLACEMENTS_COLUMNS.iter().map(|c| c.name));
+    // The rollup's `flows` renamed in a subquery: 18.16 takes
+    // `sumState(flows) AS flows` for a cycle.
+    steps.push(backfill_step(
+        layout,
+        (placements.table, placements.view),
+        placements.rollup.table,
+        &all,
+        |finer, filter| {
+            let sides = [
+                ["client_vm", "client_host", "client_zone"],
+                ["server_vm", "server_host", "server_zone"],
+            ];
+            let rows = format!(
+                "(SELECT date, bucket, dataset, {}, flows AS n FROM {finer}{filter})",
+                sides.concat().join(", ")
+            );
+            placements_select("bucket", sides, "n", &rows)
+        },
+    ));
+    let from_flows = placements_select(
+        placements.rollup.bucket,
+        [
+            ["src_vm", "src_host", "src_zone"],
+            ["dst_vm", "dst_host", "dst_zone"],
+        ],
+        "toUInt64(1)",
+        "{from}",
+    );
+    steps.push(Step::always(summary_view(
+        layout,
+        placements.table,
+        placements.view,
+        &from_flows,
+    )));
     steps
 }
 

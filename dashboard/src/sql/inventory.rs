@@ -5,7 +5,7 @@ use crate::query::Params;
 
 use super::counting::{per_conversation, Detail};
 use super::resolution::Resolution;
-use super::source::{filtered_source, source};
+use super::source::{filtered_source, placements_source};
 use super::statement::{Arg, Sql, Tables};
 
 /// Every dataset's summary (rows of [`crate::model::DatasetRow`]), by name.
@@ -50,34 +50,14 @@ pub fn newest_end(tables: &Tables, dataset: Option<&str>) -> Sql {
 
 /// Where a VM ran (host, first, last) and in which zones, from its flows.
 pub fn vm_placements(tables: &Tables, resolution: Resolution, params: &Params, vm: &str) -> Sql {
-    let name = || Arg::Text(vm.to_string());
-    let mut inner = Sql::default();
-    inner.clause(
-        "SELECT if(client_vm = ?, client_host, server_host) AS host, \
-         if(client_vm = ?, client_zone, server_zone) AS zone, start_ms, end_ms FROM ",
-        [name(), name()],
-    );
-    let mut sql = inner.then(
-        source(
-            tables,
-            resolution,
-            params.window,
-            params.filters.dataset.as_deref(),
-            &[
-                "client_vm",
-                "server_vm",
-                "client_host",
-                "server_host",
-                "client_zone",
-                "server_zone",
-                "start_ms",
-                "end_ms",
-            ],
-        )
-        .wrap("", ""),
-    );
-    sql.clause(" WHERE client_vm = ? OR server_vm = ?", [name(), name()]);
-    sql.wrap(
+    placements_source(
+        tables,
+        resolution,
+        params.window,
+        params.filters.dataset.as_deref(),
+        Some(vm),
+    )
+    .wrap(
         "SELECT host, arraySort(groupUniqArray(zone)) AS zones, min(start_ms) AS first_ms, \
          max(end_ms) AS last_ms FROM ",
         " GROUP BY host ORDER BY first_ms, host",
@@ -108,35 +88,25 @@ pub fn hosts(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
     )
 }
 
-/// Per host, the VMs seen running on it (`host` = one host only): the
-/// clients' (host, VM) pairs and the servers' in a `UNION ALL`, each side
-/// read on its own. One read of both sides made into an array of tuples
-/// per row (`arrayJoin`) costs about three times as much on 18.16 (24
-/// hours of 100M flows: ~250 ms against ~100 ms), although it reads the
-/// rows once.
+/// Per host, the VMs seen running on it (`host` = one host only), from
+/// [`placements_source`].
 pub fn host_vms(
     tables: &Tables,
     resolution: Resolution,
     params: &Params,
     host: Option<&str>,
 ) -> Sql {
-    let side = |host: &str, vm: &str| {
-        source(
-            tables,
-            resolution,
-            params.window,
-            params.filters.dataset.as_deref(),
-            &[host, vm],
-        )
-        .wrap(&format!("SELECT {host} AS host, {vm} AS vm FROM "), "")
-    };
-    let mut union = side("client_host", "client_vm");
-    union.push(" UNION ALL ");
-    let mut sql = union.then(side("server_host", "server_vm")).wrap(
-        "SELECT host, arraySort(groupUniqArray(vm)) AS vms FROM (",
-        ")",
+    let mut sql = placements_source(
+        tables,
+        resolution,
+        params.window,
+        params.filters.dataset.as_deref(),
+        None,
+    )
+    .wrap(
+        "SELECT host, arraySort(groupUniqArray(vm)) AS vms FROM ",
+        " WHERE host != '' AND vm != ''",
     );
-    sql.push(" WHERE host != '' AND vm != ''");
     if let Some(host) = host {
         sql.clause(" AND host = ?", [Arg::Text(host.to_string())]);
     }

@@ -4,7 +4,7 @@ use crate::query::{Params, TimeWindow};
 
 use super::counting::{per_conversation, Detail};
 use super::resolution::{split, Resolution};
-use super::source::{filtered_source, rows_where, secs, source};
+use super::source::{filtered_source, placements_source, rows_where, secs};
 use super::statement::{Arg, Sql, Tables};
 
 /// Report: the flows each policy revision judged at each observation point
@@ -61,22 +61,18 @@ pub fn report_points(tables: &Tables, params: &Params) -> Sql {
 }
 
 /// Report: the hosts where a VM of the window's conversations ran (a host
-/// with VMs but no observation is uncovered), from the rollups at
-/// `resolution` (the window's whole hours from `flows_1h`).
+/// with VMs but no observation is uncovered), from the placements at
+/// `resolution` ([`super::source::placements_source`]).
 pub fn report_vm_hosts(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
-    source(
+    placements_source(
         tables,
         resolution,
         params.window,
         params.filters.dataset.as_deref(),
-        &["client_host", "server_host"],
+        None,
     )
     .wrap(
-        "SELECT client_host AS ch, server_host AS sh FROM ",
-        " GROUP BY ch, sh",
-    )
-    .wrap(
-        "SELECT DISTINCT arrayJoin([ch, sh]) AS host FROM ",
+        "SELECT DISTINCT host FROM ",
         " WHERE host != '' ORDER BY host",
     )
 }

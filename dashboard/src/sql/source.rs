@@ -91,34 +91,7 @@ pub(super) fn rollup_column(name: &str, bucket_secs: u32) -> String {
     }
 }
 
-/// The oriented rows of `window` (and `dataset`), read from the coarsest
-/// table up to `resolution` that answers each part of it ([`split`]): a
-/// subquery, one `SELECT` per part joined by `UNION ALL`. Bounds on each
-/// table's sort key (time) and partition key (date) let ClickHouse skip
-/// what lies outside. Only the oriented `columns` named are selected:
-/// ClickHouse 18.16 does not prune the unused columns of a `UNION ALL`
-/// subquery, so every part would read and compute all it selects, and the
-/// grouped queries need a third of them (on 24 hours of 10M flows, the
-/// conversation totals take about a third of the time they take with
-/// every column).
-pub(super) fn source(
-    tables: &Tables,
-    resolution: Resolution,
-    window: Option<TimeWindow>,
-    dataset: Option<&str>,
-    columns: &[&str],
-) -> Sql {
-    source_with(
-        tables,
-        resolution,
-        window,
-        dataset,
-        &Sql::default(),
-        columns,
-    )
-}
-
-/// [`source`] for `filters`: its dataset, and every filter in each part's
+/// [`source_with`] for `filters`: its dataset, and every filter in each part's
 /// own `WHERE` ([`pushed_filters`]), so the rows they reject never reach
 /// the grouping (the costly step): a report's violations on a day of raw
 /// flows group the few violating rows instead of all 10M (a few seconds
@@ -185,7 +158,16 @@ pub(super) fn pushed_filters(filters: &Filters, more: Sql) -> Sql {
     pushed.then(oriented_conditions(filters).0)
 }
 
-/// [`source`] with `pushed` (conditions on the tables' own columns)
+/// The oriented rows of `window` (and `dataset`), read from the coarsest
+/// table up to `resolution` that answers each part of it ([`split`]): a
+/// subquery, one `SELECT` per part joined by `UNION ALL`. Bounds on each
+/// table's sort key (time) and partition key (date) let ClickHouse skip
+/// what lies outside. Only the oriented `columns` named are selected:
+/// ClickHouse 18.16 does not prune the unused columns of a `UNION ALL`
+/// subquery, so every part would read and compute all it selects, and the
+/// grouped queries need a third of them (on 24 hours of 10M flows, the
+/// conversation totals take about a third of the time they take with
+/// every column). `pushed` (conditions on the tables' own columns) is
 /// appended to each part's `WHERE`.
 pub(super) fn source_with(
     tables: &Tables,
@@ -240,7 +222,7 @@ pub(super) fn parts_source(
     sql
 }
 
-/// One `SELECT` of [`source`]: the oriented rows of one table. Raw flows
+/// One `SELECT` of [`source_with`]: the oriented rows of one table. Raw flows
 /// are oriented in a subquery when only some columns are wanted: the
 /// derived columns are computed from the other oriented columns, which
 /// the part then need not select.
@@ -269,6 +251,93 @@ pub(super) fn part(
         Resolution::Raw => sql.wrap(&format!("SELECT {} FROM ", columns.join(", ")), ""),
         _ => sql,
     }
+}
+
+/// Where each VM ran in `window` (and `dataset`): rows of `vm`, `host`,
+/// `zone`, `start_ms` and `end_ms`, one per end of each row (an unknown
+/// end under VM `''`). The window is split as [`source_with`] splits it; its
+/// whole hours and days are read from the placement tables (a row per
+/// VM, host, zone and bucket, however many flows), the rest (edges finer
+/// than an hour, or a window read finer) from both ends of the oriented
+/// rows. Either way a bucket gives the same VMs, hosts, zones and bounds.
+/// `vm` keeps one VM's rows, tested in each part's own `WHERE`.
+pub(super) fn placements_source(
+    tables: &Tables,
+    resolution: Resolution,
+    window: Option<TimeWindow>,
+    dataset: Option<&str>,
+    vm: Option<&str>,
+) -> Sql {
+    let parts: Vec<(Resolution, Option<TimeWindow>)> = match window {
+        None => vec![(resolution, None)],
+        Some(window) => match split(window, resolution) {
+            // An empty window (the API refuses from >= to): no rows.
+            parts if parts.is_empty() => vec![(Resolution::Raw, Some(window))],
+            parts => parts.into_iter().map(|(r, w)| (r, Some(w))).collect(),
+        },
+    };
+    let mut sql = Sql::default();
+    for (i, (resolution, window)) in parts.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql = sql.then(placements_part(tables, resolution, window, dataset, vm));
+    }
+    sql
+}
+
+/// One `SELECT` of [`placements_source`].
+fn placements_part(
+    tables: &Tables,
+    resolution: Resolution,
+    window: Option<TimeWindow>,
+    dataset: Option<&str>,
+    vm: Option<&str>,
+) -> Sql {
+    let name = |vm: &str| Arg::Text(vm.to_string());
+    if let (Some(table), Some(rollup)) = (tables.placements_of(resolution), resolution.rollup()) {
+        let mut sql = Sql::default();
+        sql.push(&format!(
+            "SELECT vm, host, zone, {}, {} FROM {table}",
+            rollup_column("start_ms", rollup.bucket_secs),
+            rollup_column("end_ms", rollup.bucket_secs)
+        ));
+        let mut sql = sql.then(rows_where(resolution, window, dataset));
+        if let Some(vm) = vm {
+            sql.clause(" AND vm = ?", [name(vm)]);
+        }
+        return sql;
+    }
+    let mut pushed = Sql::default();
+    if let Some(vm) = vm {
+        pushed.clause(
+            " AND (client_vm = ? OR server_vm = ?)",
+            [name(vm), name(vm)],
+        );
+    }
+    let columns = [
+        "client_vm",
+        "client_host",
+        "client_zone",
+        "server_vm",
+        "server_host",
+        "server_zone",
+        "start_ms",
+        "end_ms",
+    ];
+    let mut sql = part(tables, resolution, window, dataset, &pushed, &columns).wrap(
+        // 18.16 makes the tuple's LowCardinality elements String, and a
+        // UNION ALL with the placement tables' has no common type there.
+        "SELECT CAST(tupleElement(side, 1) AS LowCardinality(String)) AS vm, \
+         CAST(tupleElement(side, 2) AS LowCardinality(String)) AS host, \
+         CAST(tupleElement(side, 3) AS LowCardinality(String)) AS zone, start_ms, end_ms FROM ",
+        " ARRAY JOIN [(client_vm, client_host, client_zone), \
+         (server_vm, server_host, server_zone)] AS side",
+    );
+    if let Some(vm) = vm {
+        sql.clause(" WHERE vm = ?", [name(vm)]);
+    }
+    sql
 }
 
 /// How many rows of one table a window and dataset cover (what a query of

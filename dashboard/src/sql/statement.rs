@@ -81,6 +81,10 @@ pub struct Tables {
     /// `conversations_1h`: `flows_1h` sorted by conversation (a page's
     /// conversations read by their keys, [`super::conversation_page`]).
     pub conversations_1h: String,
+    /// `placements_1h` and `placements_1d`: which VM ran on which host,
+    /// per hour and day ([`super::placements_source`]).
+    pub placements_1h: String,
+    pub placements_1d: String,
     pub flow_exporters: String,
     pub series_buckets: String,
 }
@@ -93,6 +97,16 @@ impl Tables {
             Resolution::TenMinutes => &self.flows_10m,
             Resolution::Hour => &self.flows_1h,
             Resolution::Day => &self.flows_1d,
+        }
+    }
+
+    /// The placement table answering whole buckets of `resolution`, if
+    /// there is one (hours and days).
+    pub(super) fn placements_of(&self, resolution: Resolution) -> Option<&str> {
+        match resolution {
+            Resolution::Hour => Some(&self.placements_1h),
+            Resolution::Day => Some(&self.placements_1d),
+            _ => None,
         }
     }
 }

@@ -29,6 +29,8 @@ fn tables() -> Tables {
         conversations_seen: "`db`.`conversations_seen`".into(),
         series_buckets: "`db`.`series_buckets`".into(),
         conversations_1h: "`db`.`conversations_1h`".into(),
+        placements_1h: "`db`.`placements_1h`".into(),
+        placements_1d: "`db`.`placements_1d`".into(),
     }
 }
 

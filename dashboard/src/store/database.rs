@@ -10,7 +10,8 @@ use clickhouse::{RowOwned, RowRead};
 use eastwest_clickhouse::schema::{
     migrate, partitions, query_settings, quote_ident, Layout, ServerVersion, CONVERSATIONS_1H,
     CONVERSATIONS_SEEN_TABLE, DATASETS_TABLE, EXPORTERS_TABLE, FLOWS_10M, FLOWS_1D, FLOWS_1H,
-    FLOWS_1M, FLOWS_TABLE, FLOW_EXPORTERS_TABLE, OBSERVED_1M_TABLE, SERIES_BUCKETS_TABLE,
+    FLOWS_1M, FLOWS_TABLE, FLOW_EXPORTERS_TABLE, OBSERVED_1M_TABLE, PLACEMENTS_1D, PLACEMENTS_1H,
+    SERIES_BUCKETS_TABLE,
 };
 
 use super::{ClickHouseSettings, ConnectError, StoreError};
@@ -131,6 +132,8 @@ impl ClickHouseStore {
                 observed_1m: qualified(OBSERVED_1M_TABLE),
                 conversations_seen: qualified(CONVERSATIONS_SEEN_TABLE),
                 conversations_1h: qualified(CONVERSATIONS_1H.table),
+                placements_1h: qualified(PLACEMENTS_1H.table),
+                placements_1d: qualified(PLACEMENTS_1D.table),
                 flow_exporters: qualified(FLOW_EXPORTERS_TABLE),
                 series_buckets: qualified(SERIES_BUCKETS_TABLE),
             },
