@@ -89,7 +89,7 @@ pub fn hosts(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
 }
 
 /// Per host, the VMs seen running on it (`host` = one host only), from
-/// [`placements_source`].
+/// the placement tables (`placements_source`).
 pub fn host_vms(
     tables: &Tables,
     resolution: Resolution,

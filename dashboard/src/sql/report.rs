@@ -62,7 +62,7 @@ pub fn report_points(tables: &Tables, params: &Params) -> Sql {
 
 /// Report: the hosts where a VM of the window's conversations ran (a host
 /// with VMs but no observation is uncovered), from the placements at
-/// `resolution` ([`super::source::placements_source`]).
+/// `resolution` (`placements_source`).
 pub fn report_vm_hosts(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
     placements_source(
         tables,

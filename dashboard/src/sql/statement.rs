@@ -82,7 +82,7 @@ pub struct Tables {
     /// conversations read by their keys, [`super::conversation_page`]).
     pub conversations_1h: String,
     /// `placements_1h` and `placements_1d`: which VM ran on which host,
-    /// per hour and day ([`super::placements_source`]).
+    /// per hour and day (read by `placements_source`).
     pub placements_1h: String,
     pub placements_1d: String,
     pub flow_exporters: String,
