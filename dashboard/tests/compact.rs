@@ -1,12 +1,14 @@
-//! Compaction of the tables read by conversation key: every partition of
-//! `conversations_1h` and `conversations_seen` stored in several parts
-//! (one per insert) is merged into one, and every view reading them
-//! answers as before.
+//! Compaction: every partition of the tables read by conversation key
+//! (`conversations_1h`, `conversations_seen`) stored in several parts (one
+//! per insert) is merged into one, those of the rollups read by time once
+//! they have settled, and every view answers as before.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
 
-use eastwest_clickhouse::schema::BY_KEY_TABLES;
+use std::time::Duration;
+
+use eastwest_clickhouse::schema::{BY_KEY_TABLES, SETTLED_TABLES};
 use eastwest_dashboard::api::{router, AppState};
 use eastwest_dashboard::store::ClickHouseStore;
 
@@ -15,7 +17,7 @@ use common::*;
 const HOUR: u64 = 3_600_000;
 
 #[tokio::test]
-async fn by_key_partitions_are_merged_into_one_part_with_the_same_answers() {
+async fn partitions_are_merged_into_one_part_with_the_same_answers() {
     let server = eastwest_tests::clickhouse().unwrap();
     let database = eastwest_tests::unique_database("dash_compact");
     let store = ClickHouseStore::connect(&settings(&server.url, &database))
@@ -26,8 +28,8 @@ async fn by_key_partitions_are_merged_into_one_part_with_the_same_answers() {
     for shift in [0, HOUR, 24 * HOUR, 25 * HOUR] {
         insert(&server.url, &database, store.version(), &lab_rows_at(shift)).await;
     }
-    let parts = || {
-        let tables = BY_KEY_TABLES
+    let parts = |tables: &[&str]| {
+        let tables = tables
             .iter()
             .map(|t| format!("'{t}'"))
             .collect::<Vec<_>>()
@@ -40,12 +42,21 @@ async fn by_key_partitions_are_merged_into_one_part_with_the_same_answers() {
             ))
             .unwrap()
     };
-    let before = parts();
-    let split = before
-        .lines()
-        .filter(|l| l.rsplit('\t').next() != Some("1"))
-        .count();
-    assert!(split >= 4, "partitions in several parts:\n{before}");
+    let split = |listed: &str| {
+        listed
+            .lines()
+            .filter(|l| l.rsplit('\t').next() != Some("1"))
+            .count()
+    };
+    let (by_key, settled) = (parts(&BY_KEY_TABLES), parts(&SETTLED_TABLES));
+    assert!(
+        split(&by_key) >= 4,
+        "partitions in several parts:\n{by_key}"
+    );
+    assert!(
+        split(&settled) >= 4,
+        "partitions in several parts:\n{settled}"
+    );
 
     let app = router(AppState::new(store.clone(), 1000));
     let s = |ms: u64| ms / 1000;
@@ -70,16 +81,36 @@ async fn by_key_partitions_are_merged_into_one_part_with_the_same_answers() {
         answers.push(answer(&app, uri).await);
     }
 
-    assert_eq!(store.compact_by_key().await.unwrap(), split);
-    let after = parts();
+    // Just written: the by-key tables are merged, the rollups read by time
+    // wait until they have settled.
+    assert_eq!(
+        store.compact(Duration::from_secs(3600)).await.unwrap(),
+        split(&by_key)
+    );
+    let after = parts(&BY_KEY_TABLES);
     assert!(
         after.lines().all(|l| l.ends_with("\t1")),
         "one part each:\n{after}"
     );
-    assert_eq!(after.lines().count(), before.lines().count(), "{after}");
+    assert_eq!(after.lines().count(), by_key.lines().count(), "{after}");
+    assert_eq!(parts(&SETTLED_TABLES), settled);
+    for (uri, before) in uris.iter().zip(&answers) {
+        assert_eq!(&answer(&app, uri).await, before, "{uri}");
+    }
+    // Settled at once: the rollups' partitions too.
+    assert_eq!(
+        store.compact(Duration::ZERO).await.unwrap(),
+        split(&settled)
+    );
+    let after = parts(&SETTLED_TABLES);
+    assert!(
+        after.lines().all(|l| l.ends_with("\t1")),
+        "one part each:\n{after}"
+    );
+    assert_eq!(after.lines().count(), settled.lines().count(), "{after}");
     for (uri, before) in uris.iter().zip(&answers) {
         assert_eq!(&answer(&app, uri).await, before, "{uri}");
     }
     // Nothing left to merge.
-    assert_eq!(store.compact_by_key().await.unwrap(), 0);
+    assert_eq!(store.compact(Duration::ZERO).await.unwrap(), 0);
 }

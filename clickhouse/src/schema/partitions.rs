@@ -39,6 +39,9 @@ pub struct Partition {
     pub bytes: u64,
     /// Its active parts ([`Action::Compact`] merges them into one).
     pub parts: u64,
+    /// Seconds since its newest part was written (an insert or a merge),
+    /// by the server's clock.
+    pub idle_secs: u64,
 }
 
 /// The dataset and day of a partition's value as `system.parts` shows it:
@@ -100,9 +103,10 @@ pub async fn list(
     layout: &Layout,
     table: &str,
 ) -> Result<Vec<Partition>, clickhouse::error::Error> {
-    let rows: Vec<(String, String, u64, u64, u64)> = client
+    let rows: Vec<(String, String, u64, u64, u64, u64)> = client
         .query(&format!(
-            "SELECT partition_id, any(partition), sum(rows), sum(bytes_on_disk), count() \
+            "SELECT partition_id, any(partition), sum(rows), sum(bytes_on_disk), count(), \
+             toUInt64(greatest(toInt64(now()) - toInt64(max(modification_time)), toInt64(0))) \
              FROM system.parts WHERE database = {} AND table = {} AND active \
              GROUP BY partition_id ORDER BY partition_id",
             quote_str(&layout.database),
@@ -112,7 +116,7 @@ pub async fn list(
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, value, rows, bytes, parts)| {
+        .filter_map(|(id, value, rows, bytes, parts, idle_secs)| {
             let (dataset, day) = parse_partition(&value)?;
             Some(Partition {
                 table: table.to_string(),
@@ -122,6 +126,7 @@ pub async fn list(
                 rows,
                 bytes,
                 parts,
+                idle_secs,
             })
         })
         .collect())
