@@ -20,6 +20,9 @@ pub struct Blocks<R> {
     pos: usize,
     filled: usize,
     capacity: usize,
+    /// What each read's memory is aligned to (1: anywhere; a direct
+    /// file's [`crate::direct::ALIGN`]).
+    align: usize,
     /// Blocks read before, maybe still held elsewhere.
     spare: Vec<Block>,
 }
@@ -38,12 +41,22 @@ impl<R> std::fmt::Debug for Blocks<R> {
 impl<R: Read> Blocks<R> {
     /// Read `inner` through blocks of `capacity` bytes.
     pub fn new(capacity: usize, inner: R) -> Self {
+        Self::aligned(capacity, 1, inner)
+    }
+
+    /// [`Blocks::new`] with each read into memory aligned to `align` (a
+    /// power of two dividing `capacity`): a block holds `align` bytes
+    /// more and its data starts at the first aligned address, so a
+    /// direct file ([`crate::direct::DirectFile`]) reads whole aligned
+    /// blocks.
+    pub fn aligned(capacity: usize, align: usize, inner: R) -> Self {
         Blocks {
             inner,
             block: Arc::new(Vec::new()),
             pos: 0,
             filled: 0,
             capacity,
+            align: align.max(1),
             spare: Vec::new(),
         }
     }
@@ -90,15 +103,24 @@ impl<R: Read> Blocks<R> {
     fn refill(&mut self) -> io::Result<()> {
         let mut block = self.free_block();
         // Zeroed once: a block read into again keeps its length.
-        block.resize(self.capacity, 0);
+        let extra = if self.align > 1 { self.align } else { 0 };
+        block.resize(self.capacity + extra, 0);
+        let at = if extra > 0 {
+            block.as_ptr().align_offset(self.align).min(extra)
+        } else {
+            0
+        };
         let got = loop {
-            match self.inner.read(&mut block) {
+            let Some(into) = block.get_mut(at..at + self.capacity) else {
+                break Ok(0);
+            };
+            match self.inner.read(into) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other,
             }
         };
         self.block = Arc::new(block);
-        (self.pos, self.filled) = (0, got?);
+        (self.pos, self.filled) = (at, at + got?);
         Ok(())
     }
 }

@@ -21,6 +21,7 @@ use pcap::{Active, Capture, Linktype, Offline, Precision};
 use serde::{Deserialize, Serialize};
 
 use crate::blocks::{Block, Blocks};
+use crate::direct::{self, DirectFile};
 use crate::send::{Pacer, Speed};
 
 /// Which code reads capture files (`capture.file_reader`).
@@ -31,6 +32,10 @@ pub enum FileReader {
     /// pcapng, files and stdin, through a 1 MiB `read()` buffer.
     #[default]
     Auto,
+    /// The built-in reader, a regular file read around the page cache
+    /// (`O_DIRECT`) where its file system takes it:
+    /// less CPU per packet, at the storage's read rate.
+    Direct,
     /// Every file with libpcap.
     Libpcap,
 }
@@ -124,23 +129,33 @@ impl FileSource {
     /// Ethernet.
     pub fn open(path: &Path, how: FileReader) -> Result<Self, CaptureError> {
         match how {
-            FileReader::Auto => Self::open_native(path),
+            FileReader::Auto => Self::open_native(path, false),
+            FileReader::Direct => Self::open_native(path, true),
             FileReader::Libpcap => Self::open_libpcap(path),
         }
     }
 
-    fn open_native(path: &Path) -> Result<Self, CaptureError> {
+    /// The built-in reader; `direct`: a regular file around the page
+    /// cache where its file system takes it.
+    fn open_native(path: &Path, direct: bool) -> Result<Self, CaptureError> {
         let open_err = |message: String| CaptureError::OpenFile {
             path: path.to_owned(),
             message,
         };
-        let input: Box<dyn Read + Send> = if path == Path::new("-") {
-            Box::new(std::io::stdin())
-        } else {
-            Box::new(File::open(path).map_err(|e| open_err(e.to_string()))?)
+        let stdin = path == Path::new("-");
+        let direct = match direct && !stdin {
+            true => DirectFile::open(path).map_err(|e| open_err(e.to_string()))?,
+            false => None,
         };
-        let reader =
-            Reader::new(Blocks::new(READ_BUFFER, input)).map_err(|e| open_err(e.to_string()))?;
+        let blocks = match direct {
+            Some(file) => Blocks::aligned(READ_BUFFER, direct::ALIGN, Box::new(file) as Box<_>),
+            None if stdin => Blocks::new(READ_BUFFER, Box::new(std::io::stdin()) as Box<_>),
+            None => Blocks::new(
+                READ_BUFFER,
+                Box::new(File::open(path).map_err(|e| open_err(e.to_string()))?) as Box<_>,
+            ),
+        };
+        let reader = Reader::new(blocks).map_err(|e| open_err(e.to_string()))?;
         Ok(FileSource {
             path: path.to_owned(),
             reader: FileInput::Native {
@@ -547,7 +562,7 @@ mod tests {
     fn reads_every_frame_with_nanosecond_times() {
         let path = data("tcpdump__erspan-type-iii-ft-0.pcap");
         let mut seen = Vec::new();
-        for how in [FileReader::Auto, FileReader::Libpcap] {
+        for how in [FileReader::Auto, FileReader::Direct, FileReader::Libpcap] {
             let mut src = FileSource::open(&path, how).expect("open");
             assert_eq!(src.is_native(), how != FileReader::Libpcap);
             let mut frames = Vec::new();
@@ -587,7 +602,7 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_file() {
-        for how in [FileReader::Auto, FileReader::Libpcap] {
+        for how in [FileReader::Auto, FileReader::Direct, FileReader::Libpcap] {
             let err = FileSource::open(Path::new("/nonexistent/x.pcap"), how).expect_err("missing");
             let text = err.to_string();
             assert!(text.contains("/nonexistent/x.pcap"), "{text}");
@@ -596,7 +611,7 @@ mod tests {
 
     #[test]
     fn non_ethernet_file_names_the_link_type() {
-        for how in [FileReader::Auto, FileReader::Libpcap] {
+        for how in [FileReader::Auto, FileReader::Direct, FileReader::Libpcap] {
             let err =
                 FileSource::open(&data("ndpi__fuzz-2021-10-13.pcap"), how).expect_err("NULL link");
             let text = err.to_string();

@@ -31,7 +31,8 @@ pub struct CaptureConfig {
     /// this many seconds.
     pub stats_interval_secs: u64,
     /// Which code reads files: "auto" (the built-in reader: classic pcap
-    /// and pcapng, files and stdin) or "libpcap".
+    /// and pcapng, files and stdin), "direct" (the built-in reader around
+    /// the page cache) or "libpcap".
     pub file_reader: FileReader,
 }
 
@@ -219,8 +220,9 @@ pub struct Cli {
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
     /// Which code reads files: auto (the built-in reader, classic pcap and
-    /// pcapng, files and stdin; it names the byte offset of damage) or
-    /// libpcap [default: auto].
+    /// pcapng, files and stdin; it names the byte offset of damage), direct
+    /// (the built-in reader, a regular file read around the page cache:
+    /// less CPU, at the storage's read rate) or libpcap [default: auto].
     #[arg(long, value_name = "READER")]
     pub file_reader: Option<FileReader>,
     /// Kernel capture buffer of live capture in KiB [default: 16384].

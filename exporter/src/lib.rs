@@ -18,6 +18,7 @@ pub mod cache;
 pub mod capture;
 pub mod config;
 pub mod decap;
+pub mod direct;
 pub mod encode;
 mod error;
 pub mod metrics;

@@ -703,7 +703,7 @@ mod tests {
         let base = std::env::temp_dir().join(format!("ew-workers-store-{}", std::process::id()));
         // The built-in reader indexes the files in place; libpcap's frames
         // are copied into segments.
-        for reader in [FileReader::Auto, FileReader::Libpcap] {
+        for reader in [FileReader::Auto, FileReader::Direct, FileReader::Libpcap] {
             let run = |workers: usize| {
                 let dir = base.join(format!("{reader:?}-{workers}"));
                 let stats = run_configured(&files, workers, 65_536, |c| {
