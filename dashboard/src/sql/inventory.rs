@@ -50,14 +50,7 @@ pub fn newest_end(tables: &Tables, dataset: Option<&str>) -> Sql {
 
 /// Where a VM ran (host, first, last) and in which zones, from its flows.
 pub fn vm_placements(tables: &Tables, resolution: Resolution, params: &Params, vm: &str) -> Sql {
-    placements_source(
-        tables,
-        resolution,
-        params.window,
-        params.filters.dataset.as_deref(),
-        Some(vm),
-    )
-    .wrap(
+    placements_source(tables, resolution, params, Some(vm)).wrap(
         "SELECT host, arraySort(groupUniqArray(zone)) AS zones, min(start_ms) AS first_ms, \
          max(end_ms) AS last_ms FROM ",
         " GROUP BY host ORDER BY first_ms, host",
@@ -96,14 +89,7 @@ pub fn host_vms(
     params: &Params,
     host: Option<&str>,
 ) -> Sql {
-    let mut sql = placements_source(
-        tables,
-        resolution,
-        params.window,
-        params.filters.dataset.as_deref(),
-        None,
-    )
-    .wrap(
+    let mut sql = placements_source(tables, resolution, params, None).wrap(
         "SELECT host, arraySort(groupUniqArray(vm)) AS vms FROM ",
         " WHERE host != '' AND vm != ''",
     );

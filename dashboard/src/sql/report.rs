@@ -64,14 +64,7 @@ pub fn report_points(tables: &Tables, params: &Params) -> Sql {
 /// with VMs but no observation is uncovered), from the placements at
 /// `resolution` (`placements_source`).
 pub fn report_vm_hosts(tables: &Tables, resolution: Resolution, params: &Params) -> Sql {
-    placements_source(
-        tables,
-        resolution,
-        params.window,
-        params.filters.dataset.as_deref(),
-        None,
-    )
-    .wrap(
+    placements_source(tables, resolution, params, None).wrap(
         "SELECT DISTINCT host FROM ",
         " WHERE host != '' ORDER BY host",
     )

@@ -1,7 +1,7 @@
 //! The oriented row set every grouped query reads (raw flows or rollup rows,
 //! client and server sides, per-direction counters) and the filters' conditions on it.
 
-use crate::query::{Filters, TimeWindow};
+use crate::query::{Filters, Params, TimeWindow};
 use eastwest_clickhouse::schema::{date_of_ms, ROLLUP_DERIVED};
 
 use super::resolution::{split, Resolution};
@@ -253,7 +253,7 @@ pub(super) fn part(
     }
 }
 
-/// Where each VM ran in `window` (and `dataset`): rows of `vm`, `host`,
+/// Where each VM ran in the window (and dataset) of `params`: rows of `vm`, `host`,
 /// `zone`, `start_ms` and `end_ms`, one per end of each row (an unknown
 /// end under VM `''`). The window is split as [`source_with`] splits it; its
 /// whole hours and days are read from the placement tables (a row per
@@ -264,11 +264,11 @@ pub(super) fn part(
 pub(super) fn placements_source(
     tables: &Tables,
     resolution: Resolution,
-    window: Option<TimeWindow>,
-    dataset: Option<&str>,
+    params: &Params,
     vm: Option<&str>,
 ) -> Sql {
-    let parts: Vec<(Resolution, Option<TimeWindow>)> = match window {
+    let dataset = params.filters.dataset.as_deref();
+    let parts: Vec<(Resolution, Option<TimeWindow>)> = match params.window {
         None => vec![(resolution, None)],
         Some(window) => match split(window, resolution) {
             // An empty window (the API refuses from >= to): no rows.
