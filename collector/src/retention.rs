@@ -2,9 +2,8 @@
 //!
 //! Every table that holds flows (`flows`, the rollups, `conversations_1h`,
 //! the placements, `datasets`, `observed_1m`, `conversations_seen`,
-//! `flow_exporters`, and
-//! the dashboard's sealed time-series buckets `series_buckets`) is
-//! partitioned by `(dataset, date)` (see `eastwest_clickhouse::schema::partitions`).
+//! `flow_exporters`, and the dashboard's sealed time-series buckets
+//! `series_buckets`) is partitioned by `(dataset, date)` (see `eastwest_clickhouse::schema::partitions`).
 //! Every `interval_ms` (and once at start-up) the collector lists the
 //! active partitions of each table in `system.parts` and drops, with
 //! `ALTER TABLE ... DROP PARTITION ID`:

@@ -15,7 +15,7 @@ use eastwest_clickhouse::schema::{
 };
 
 use super::{ClickHouseSettings, ConnectError, StoreError};
-use crate::query::{Params, TimeWindow};
+use crate::query::{Params, SortKey, TimeWindow};
 use crate::sql::{self, Arg, Resolution, Sql, Tables};
 
 /// Longest the schema migration at start-up may take.
@@ -191,17 +191,16 @@ impl ClickHouseStore {
     /// between this check and the list's statements that starts after the
     /// window's end (a clock ahead of this one) would be counted.
     pub(super) async fn settled(&self, params: &Params) -> Result<Params, StoreError> {
-        let (Some(window), true) = (params.window, self.settled_tail) else {
+        let day = Resolution::Day.step_ms();
+        let Some(window) = params.window.filter(|w| {
+            self.settled_tail
+                && !matches!(params.sort.key, SortKey::StartMs | SortKey::EndMs)
+                && Resolution::for_window(Some(*w)) == Resolution::Day
+                && w.to_ms % day != 0
+        }) else {
             return Ok(params.clone());
         };
-        if matches!(params.sort.key.column(), "start_ms" | "end_ms") {
-            return Ok(params.clone());
-        }
-        let day = Resolution::Day.step_ms();
         let end = window.to_ms.div_ceil(day) * day;
-        if Resolution::for_window(params.window) != Resolution::Day || end == window.to_ms {
-            return Ok(params.clone());
-        }
         let newest: u64 = self
             .one(&sql::newest_end(
                 &self.tables,
