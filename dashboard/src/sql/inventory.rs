@@ -33,21 +33,6 @@ pub fn time_span(tables: &Tables, dataset: Option<&str>) -> Sql {
     sql
 }
 
-/// The end of the newest flow stored (of `dataset`, else of any), epoch
-/// ms; 0 when there is none. From `datasets` (a few rows per dataset and
-/// day), so it costs nothing like a read of flows.
-pub fn newest_end(tables: &Tables, dataset: Option<&str>) -> Sql {
-    let mut sql = Sql::default();
-    sql.push(&format!(
-        "SELECT toUInt64(maxMerge(last_ms)) FROM {} WHERE 1",
-        tables.datasets
-    ));
-    if let Some(dataset) = dataset {
-        sql.clause(" AND dataset = ?", [Arg::Text(dataset.to_string())]);
-    }
-    sql
-}
-
 /// Where a VM ran (host, first, last) and in which zones, from its flows.
 pub fn vm_placements(tables: &Tables, resolution: Resolution, params: &Params, vm: &str) -> Sql {
     placements_source(tables, resolution, params, Some(vm)).wrap(

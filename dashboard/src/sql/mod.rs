@@ -37,8 +37,7 @@ pub use conversations::{
 };
 pub use flows::flows;
 pub use inventory::{
-    datasets, exporters, exporters_from_flows, host_vms, hosts, newest_end, time_span,
-    vm_placements,
+    datasets, exporters, exporters_from_flows, host_vms, hosts, time_span, vm_placements,
 };
 pub use matrix::matrix;
 pub use report::{

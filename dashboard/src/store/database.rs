@@ -202,7 +202,7 @@ impl ClickHouseStore {
         };
         let end = window.to_ms.div_ceil(day) * day;
         let newest: u64 = self
-            .one(&sql::newest_end(
+            .one(&sql::stored_end(
                 &self.tables,
                 params.filters.dataset.as_deref(),
             ))
