@@ -275,13 +275,16 @@ fn conversations_equal_tshark(serving: &Serving, dir: &Path) {
 fn lab_replay_indexed_in_place_serves_each_conversation() {
     let dir = temp_dir("store-inplace");
     let store = dir.join("store");
-    config(&dir, "");
+    // An index of a replay is cut every 8192 / 80 = 102 frames (not by
+    // capture time here): the conversations are served across indexes.
+    config(&dir, "segment_bytes = 8192\nsegment_secs = 86400\n");
     let stats = replay(&dir, &store, false);
     let st = &stats["store"];
     let (frames, non_ip) = lab_frames();
     assert_eq!(st["frames_stored"], frames, "{st}");
     assert_eq!(st["frames_unindexed"], non_ip, "the lab's non-IP frames");
     // Only indexes: no frame copied.
+    let mut indexes = 0;
     for item in std::fs::read_dir(&store).expect("store") {
         let name = item.expect("entry").file_name();
         let name = name.to_str().expect("utf-8");
@@ -289,7 +292,9 @@ fn lab_replay_indexed_in_place_serves_each_conversation() {
             name.starts_with("ext-") && name.ends_with(".ewpi"),
             "{name}"
         );
+        indexes += 1;
     }
+    assert_eq!(indexes, frames.div_ceil(102), "one index per 102 frames");
     assert!(st["bytes"].as_u64().expect("bytes") < frames * 64, "{st}");
     let serving = Serving::start(&dir, &store);
     conversations_equal_tshark(&serving, &dir);

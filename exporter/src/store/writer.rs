@@ -29,13 +29,26 @@ enum Target {
     External { path: String, kind: SourceKind },
 }
 
+/// Frames an index of a capture file takes: as many as a segment holds
+/// of the smallest Ethernet frames (64 bytes and their record header),
+/// so both kinds of index take at most the same memory to build and seal.
+/// A replay writes nothing but its index, so it need not be cut as often
+/// as a segment is: each index keys every flow it meets again (with all
+/// of 50,000 flows active in every 64 MiB of the bench capture, its
+/// indexes were cut six times, and keyed each flow six times, in 1M frames).
+pub(super) fn external_frames(config: &StoreConfig) -> u64 {
+    (config.segment_bytes / (format::RECORD_HEADER_LEN as u64 + 64)).max(1)
+}
+
 #[derive(Debug)]
 struct Open {
     seq: u64,
     target: Target,
     builder: Builder,
-    /// Frame bytes since the index opened.
-    bytes: u64,
+    /// What the index takes before it is sealed: frame bytes for a
+    /// segment ([`StoreConfig::segment_bytes`]), frames for a capture
+    /// file ([`external_frames`]).
+    room: u64,
     /// End of the last frame referenced (capture files).
     covered: u64,
     /// Capture time at which the index spans `segment_secs` (MAX before
@@ -44,12 +57,16 @@ struct Open {
 }
 
 impl Open {
-    fn new(seq: u64, target: Target, builder: Builder) -> Self {
+    fn new(seq: u64, target: Target, builder: Builder, config: &StoreConfig) -> Self {
+        let room = match target {
+            Target::Segment { .. } => config.segment_bytes,
+            Target::External { .. } => external_frames(config),
+        };
         Open {
             seq,
             target,
             builder,
-            bytes: 0,
+            room,
             covered: 0,
             seal_ns: u64::MAX,
         }
@@ -172,7 +189,12 @@ impl PacketStore {
             path: path.display().to_string(),
             kind,
         };
-        self.open = Some(Open::new(self.take_seq(), target, self.builder()));
+        self.open = Some(Open::new(
+            self.take_seq(),
+            target,
+            self.builder(),
+            &self.config,
+        ));
     }
 
     /// The frames that follow go into the store's own segments (live
@@ -207,7 +229,7 @@ impl PacketStore {
     pub fn would_seal(&self, ts_ns: u64) -> bool {
         self.open
             .as_ref()
-            .is_some_and(|open| open.bytes >= self.config.segment_bytes || ts_ns >= open.seal_ns)
+            .is_some_and(|open| open.room == 0 || ts_ns >= open.seal_ns)
     }
 
     /// Write one frame (a segment) or note where it is (a capture file)
@@ -242,6 +264,7 @@ impl PacketStore {
                 }
                 let pos = *len;
                 *len += (format::RECORD_HEADER_LEN + f.data.len()) as u64;
+                open.room = open.room.saturating_sub(u64::from(cap_len));
                 pos
             }
             Target::External { .. } => {
@@ -249,10 +272,10 @@ impl PacketStore {
                 open.covered = open
                     .covered
                     .max(f.offset + (format::RECORD_HEADER_LEN as u64) + u64::from(cap_len));
+                open.room = open.room.saturating_sub(1);
                 f.offset
             }
         };
-        open.bytes += u64::from(cap_len);
         if open.builder.first_ns.is_none() {
             let span = self.config.segment_secs.saturating_mul(1_000_000_000);
             open.seal_ns = f.ts_ns.saturating_add(span);
@@ -347,7 +370,12 @@ impl PacketStore {
         self.seal();
         if let Some((path, kind)) = external {
             let target = Target::External { path, kind };
-            self.open = Some(Open::new(self.take_seq(), target, self.builder()));
+            self.open = Some(Open::new(
+                self.take_seq(),
+                target,
+                self.builder(),
+                &self.config,
+            ));
         }
     }
 
@@ -362,7 +390,7 @@ impl PacketStore {
         let target = Target::Segment {
             len: format::SEGMENT_HEADER_LEN as u64,
         };
-        self.open = Some(Open::new(seq, target, self.builder()));
+        self.open = Some(Open::new(seq, target, self.builder(), &self.config));
         Ok(())
     }
 
