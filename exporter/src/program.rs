@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::capture::{self, FileSource, Replayed};
+use crate::capture::{self, FileSource, ReadFor, Replayed};
 use crate::config::{self, Config, ConfigError};
 use crate::error::RunError;
 use crate::startup::{
@@ -100,7 +100,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Outcome, RunError> 
             .capture
             .read
             .iter()
-            .map(|p| FileSource::open(p, config.capture.file_reader))
+            .map(|p| FileSource::open(p, config.capture.file_reader, ReadFor::OneThread))
             .collect::<Result<Vec<_>, _>>()?;
         capture::replay(
             &mut files,

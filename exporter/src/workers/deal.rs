@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::blocks::Block;
-use crate::capture::{self, FileSource, Frame, LiveSource, Replayed, Shared};
+use crate::capture::{self, FileSource, Frame, LiveSource, ReadFor, Replayed, Shared};
 use crate::config::Config;
 use crate::{open_live, wall_ms, KernelLog, RunError};
 
@@ -190,7 +190,7 @@ impl Input {
             .capture
             .read
             .iter()
-            .map(|p| FileSource::open(p, config.capture.file_reader))
+            .map(|p| FileSource::open(p, config.capture.file_reader, ReadFor::Workers))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Input::Files(files))
     }
