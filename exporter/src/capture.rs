@@ -29,7 +29,8 @@ use crate::send::{Pacer, Speed};
 #[serde(rename_all = "lowercase")]
 pub enum FileReader {
     /// The built-in reader (`eastwest_core::pcapfile`): classic pcap and
-    /// pcapng, files and stdin, through a 256 KiB `read()` buffer (1 MiB with `--workers`).
+    /// pcapng, files and stdin, through a 256 KiB `read()` buffer (1 MiB
+    /// with `--workers`).
     #[default]
     Auto,
     /// The built-in reader, a regular file read around the page cache

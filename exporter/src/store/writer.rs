@@ -33,10 +33,8 @@ enum Target {
 /// of the smallest Ethernet frames (64 bytes and their record header),
 /// so both kinds of index take at most the same memory to build and seal.
 /// A replay writes nothing but its index, so it need not be cut as often
-/// as a segment is: each index keys every flow it meets again (with all
-/// of 50,000 flows active in every 64 MiB of the bench capture, its
-/// indexes were cut six times, and keyed each flow six times, in 1M frames).
-pub(super) fn external_frames(config: &StoreConfig) -> u64 {
+/// as a segment is, and each index keys every flow it meets again.
+fn external_frames(config: &StoreConfig) -> u64 {
     (config.segment_bytes / (format::RECORD_HEADER_LEN as u64 + 64)).max(1)
 }
 
