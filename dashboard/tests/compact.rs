@@ -87,12 +87,7 @@ async fn partitions_are_merged_into_one_part_with_the_same_answers() {
         store.compact(Duration::from_secs(3600)).await.unwrap(),
         split(&by_key)
     );
-    let after = parts(&BY_KEY_TABLES);
-    assert!(
-        after.lines().all(|l| l.ends_with("\t1")),
-        "one part each:\n{after}"
-    );
-    assert_eq!(after.lines().count(), by_key.lines().count(), "{after}");
+    one_part_each(&parts(&BY_KEY_TABLES), &by_key);
     assert_eq!(parts(&SETTLED_TABLES), settled);
     for (uri, before) in uris.iter().zip(&answers) {
         assert_eq!(&answer(&app, uri).await, before, "{uri}");
@@ -102,15 +97,20 @@ async fn partitions_are_merged_into_one_part_with_the_same_answers() {
         store.compact(Duration::ZERO).await.unwrap(),
         split(&settled)
     );
-    let after = parts(&SETTLED_TABLES);
-    assert!(
-        after.lines().all(|l| l.ends_with("\t1")),
-        "one part each:\n{after}"
-    );
-    assert_eq!(after.lines().count(), settled.lines().count(), "{after}");
+    one_part_each(&parts(&SETTLED_TABLES), &settled);
     for (uri, before) in uris.iter().zip(&answers) {
         assert_eq!(&answer(&app, uri).await, before, "{uri}");
     }
     // Nothing left to merge.
     assert_eq!(store.compact(Duration::ZERO).await.unwrap(), 0);
+}
+
+/// Every partition `before` listed is now in one part (`after`'s lines end
+/// in a part count of 1, one line per partition as before).
+fn one_part_each(after: &str, before: &str) {
+    assert!(
+        after.lines().all(|l| l.ends_with("\t1")),
+        "one part each:\n{after}"
+    );
+    assert_eq!(after.lines().count(), before.lines().count(), "{after}");
 }

@@ -100,8 +100,8 @@ mod tests {
     use crate::blocks::Blocks;
     use std::io::BufRead;
 
-    fn read_all(input: impl Read, align: usize) -> Vec<u8> {
-        let mut blocks = Blocks::aligned(64 * 1024, align, input);
+    /// What is left to read from `blocks`.
+    fn drain<R: Read>(blocks: &mut Blocks<R>) -> Vec<u8> {
         let mut out = Vec::new();
         loop {
             let chunk = blocks.fill_buf().expect("read");
@@ -114,6 +114,10 @@ mod tests {
         }
     }
 
+    fn read_all(input: impl Read, align: usize) -> Vec<u8> {
+        drain(&mut Blocks::aligned(64 * 1024, align, input))
+    }
+
     fn scratch(name: &str) -> std::path::PathBuf {
         // Under target/: a disk-backed file system that takes O_DIRECT
         // (a tmpfs /tmp may not).
@@ -122,15 +126,21 @@ mod tests {
         dir.join(format!("{name}-{}", std::process::id()))
     }
 
+    /// `data` written to a scratch file named after `name`, opened direct.
+    fn direct_file(name: &str, data: &[u8]) -> (std::path::PathBuf, DirectFile) {
+        let path = scratch(name);
+        std::fs::write(&path, data).expect("write");
+        let file = DirectFile::open(&path)
+            .expect("open")
+            .expect("the target directory's file system takes O_DIRECT");
+        (path, file)
+    }
+
     #[test]
     fn a_file_of_any_length_reads_whole_in_aligned_blocks() {
         for len in [0, 1, 4095, 4096, 4097, 64 * 1024, 200_003] {
-            let path = scratch(&format!("len{len}"));
             let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-            std::fs::write(&path, &data).expect("write");
-            let file = DirectFile::open(&path)
-                .expect("open")
-                .expect("the target directory's file system takes O_DIRECT");
+            let (path, file) = direct_file(&format!("len{len}"), &data);
             assert_eq!(read_all(file, ALIGN), data, "{len} bytes");
             std::fs::remove_file(&path).expect("remove");
         }
@@ -138,12 +148,8 @@ mod tests {
 
     #[test]
     fn an_unaligned_buffer_falls_back_to_buffered_reads_where_it_was() {
-        let path = scratch("unaligned");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
-        std::fs::write(&path, &data).expect("write");
-        let mut file = DirectFile::open(&path)
-            .expect("open")
-            .expect("the target directory's file system takes O_DIRECT");
+        let (path, mut file) = direct_file("unaligned", &data);
         // One aligned direct read, then one into an unaligned buffer.
         let mut blocks = Blocks::aligned(8192, ALIGN, &mut file);
         let first = blocks.fill_buf().expect("read").to_vec();
@@ -167,12 +173,8 @@ mod tests {
 
     #[test]
     fn a_file_that_grows_while_read_is_read_to_its_end_then() {
-        let path = scratch("grows");
         let first: Vec<u8> = (0..10_000u32).map(|i| (i % 249) as u8).collect();
-        std::fs::write(&path, &first).expect("write");
-        let file = DirectFile::open(&path)
-            .expect("open")
-            .expect("the target directory's file system takes O_DIRECT");
+        let (path, file) = direct_file("grows", &first);
         let mut blocks = Blocks::aligned(8192, ALIGN, file);
         let chunk = blocks.fill_buf().expect("read").to_vec();
         assert_eq!(chunk, first[..8192]);
@@ -183,16 +185,7 @@ mod tests {
         let mut appender = OpenOptions::new().append(true).open(&path).expect("append");
         std::io::Write::write_all(&mut appender, &more).expect("write");
         drop(appender);
-        let mut rest = Vec::new();
-        loop {
-            let chunk = blocks.fill_buf().expect("read");
-            if chunk.is_empty() {
-                break;
-            }
-            let n = chunk.len();
-            rest.extend_from_slice(chunk);
-            blocks.consume(n);
-        }
+        let rest = drain(&mut blocks);
         let mut want = first[8192..].to_vec();
         want.extend_from_slice(&more);
         assert_eq!(rest, want);
